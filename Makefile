@@ -1,0 +1,40 @@
+# wasmops: two commands do everything on a fresh machine with python3 and make.
+#   make demo   runs the main job end to end on embedded defaults
+#   make test   passes the tests
+SHELL := /bin/bash
+PY ?= python3
+UV := $(PY) -m uv
+VENV := .venv
+# Debian packages the tests use: a real OCI registry, skopeo, prometheus, wabt.
+DEB_PKGS := docker-registry skopeo prometheus wabt git
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export OMP_NUM_THREADS := 1
+
+.PHONY: install deps-system test demo lint bench clean
+
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install --quiet uv
+	$(UV) sync --frozen
+
+deps-system:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: install deps-system
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/python -m pytest -q
+
+demo: install
+	$(VENV)/bin/python -m wasmops.demo
+
+bench: install deps-system
+	for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf .wasmops out

@@ -1,0 +1,41 @@
+"""The ``wasmops`` command line (typer + rich).
+
+Heavy libraries (wasmtime, oras, prefect, GX, MLflow) are imported inside the commands that need
+them, so ``wasmops --help`` starts in a fraction of a second. User errors are printed without a
+traceback; set ``WASMOPS_DEBUG=1`` to see one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="wasmops",
+    help="Release WebAssembly modules: build → test → policy → sign → publish → commit → reconcile.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+from . import supply  # noqa: E402,F401  (registers commands)
+
+
+def main() -> None:
+    from ..errors import WasmopsError
+
+    try:
+        app()
+    except WasmopsError as exc:
+        if os.environ.get("WASMOPS_DEBUG"):
+            raise
+        from ._ui import err_console
+
+        err_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if exc.hint:
+            err_console().print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

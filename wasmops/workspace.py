@@ -1,0 +1,76 @@
+"""The workspace: ``./.wasmops`` or ``$WASMOPS_HOME``.
+
+``init_workspace`` lays it out: an OCI image layout, a signing key pair, the trusted keyring, and
+(once the GitOps repo exists) the desired-state repository seeded from ``deployments/``::
+
+    >>> from wasmops.config import Settings
+    >>> from wasmops.workspace import init_workspace
+    >>> info = init_workspace(Settings(home="/tmp/wasmops-doctest-ws"), force=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from .config import Settings
+
+_PKG = Path(__file__).resolve().parent
+
+
+def seed_dir() -> Path:
+    """The sample desired state: the repo's ``deployments/`` in a checkout, else the packaged copy."""
+    for cand in (_PKG.parent / "deployments", _PKG / "_seed" / "deployments"):
+        if cand.is_dir():
+            return cand
+    raise FileNotFoundError("deployments/ seed not found in the checkout or the package")
+
+
+def policy_path(s: Settings) -> Path:
+    """The ModulePolicy in force: the GitOps repo's copy, else the seed's, else the packaged default."""
+    for cand in (s.home / "gitops" / "policies" / "module-policy.yaml",
+                 seed_dir() / "policies" / "module-policy.yaml"):
+        if cand.exists():
+            return cand
+    return _PKG / "defaults" / "module-policy.yaml"
+
+
+def init_layout(path: Path) -> None:
+    """Create an empty, spec-valid OCI image layout if none exists."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    if not (path / "oci-layout").exists():
+        (path / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    if not (path / "index.json").exists():
+        (path / "index.json").write_text(json.dumps(
+            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}))
+
+
+def init_workspace(s: Settings, *, force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
+    """Create (or complete) the workspace. Idempotent: an existing key is kept unless ``force``."""
+    from .signing import generate_keypair, key_id
+
+    say = progress or (lambda _m: None)
+    s.home.mkdir(parents=True, exist_ok=True)
+    init_layout(s.oci_layout)
+    say(f"OCI layout at {s.oci_layout}")
+    s.keys_dir.mkdir(parents=True, exist_ok=True)
+    if force or not s.private_key.exists():
+        kid = generate_keypair(s.private_key, s.public_key)
+        say(f"new signing key {kid}")
+    else:
+        kid = key_id(s.public_key.read_bytes())
+    trusted = s.home / "trusted-keys"
+    trusted.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(s.public_key, trusted / "workspace.pub")
+    info = {"oci layout": str(s.oci_layout), "signing key": f"{s.private_key} ({kid})",
+            "trusted keys": str(trusted)}
+    try:
+        from .gitops import init_repo
+    except ImportError:
+        return info
+    repo = init_repo(s, progress=say)
+    info["gitops repo"] = str(repo)
+    return info
