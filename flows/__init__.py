@@ -1,0 +1,1 @@
+"""Prefect flows. Each flow body only wires tasks from ``tasks/`` together."""

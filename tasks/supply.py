@@ -1,0 +1,113 @@
+"""Supply-chain tasks: build, test, policy, sign, publish."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_table_artifact, create_markdown_artifact
+
+from wasmops.config import Settings
+from wasmops.digests import sha256_file, source_digest
+
+from ._common import RETRY
+
+
+@dataclass
+class Built:
+    name: str
+    path: str
+    digest: str          # sha256:... of the .wasm
+    source_digest: str
+    toolchain: str
+
+
+def _build_key(context, params) -> str:
+    s = Settings()
+    sd = source_digest(params["module_dir"])
+    out = s.home / "artifacts" / sd.split(":")[1][:32]
+    # A cached build result is only valid while its output file exists.
+    return f"build-{sd}" if any(out.glob("*.wasm")) else f"build-{sd}-{uuid.uuid4()}"
+
+
+@task(name="build", cache_key_fn=_build_key, persist_result=True, **RETRY)
+def build_module(module_dir: str) -> Built:
+    from wasmops.build import build
+    from wasmops.source import load_module_source
+
+    s = Settings()
+    src = load_module_source(module_dir)
+    sd = source_digest(module_dir)
+    out = s.home / "artifacts" / sd.split(":")[1][:32] / f"{src.name}.wasm"
+    res = build(src, out, settings=s)
+    return Built(name=src.name, path=str(res.path), digest="sha256:" + res.sha256, source_digest=sd,
+                 toolchain=res.toolchain)
+
+
+def _digest_key(prefix):
+    def key(context, params) -> str:
+        built = params["built"]
+        extra = {k: v for k, v in params.items() if k != "built"}
+        return f"{prefix}-{built.digest}-{sorted(extra.items())}"
+    return key
+
+
+@task(name="test", cache_key_fn=_digest_key("test"), persist_result=True, **RETRY)
+def test_module(module_dir: str, built: Built) -> dict:
+    from wasmops.errors import TestFailed
+    from wasmops.source import load_module_source
+    from wasmops.testrun import run_cases
+
+    src = load_module_source(module_dir)
+    report = run_cases(src, Path(built.path).read_bytes(), digest=built.digest)
+    create_table_artifact(key=f"{src.name}-tests", table=report.rows(),
+                          description=f"Test cases of {src.name} at {built.digest[:19]}")
+    if not report.passed:
+        names = ", ".join(f"{c.name} ({c.reason})" for c in report.failed) or "no test cases"
+        raise TestFailed(f"test cases failed: {names}", where=src.name)
+    return report.to_dict()
+
+
+@task(name="policy", cache_key_fn=_digest_key("policy"), persist_result=True, **RETRY)
+def policy_check(built: Built, trust_level: str, policy_file: str | None = None,
+                 memory_limit: int | None = None) -> dict:
+    from wasmops.policy import check_module, load_policy
+
+    v = check_module(Path(built.path).read_bytes(), trust_level, load_policy(policy_file), memory_limit=memory_limit)
+    lines = [f"**{'allowed' if v.allowed else 'denied'}** `{built.name}` at trust level `{trust_level}`"]
+    lines += [f"- {r}" for r in v.reasons] or ["- no findings"]
+    lines.append(f"\nimports: {', '.join(v.facts['imports']) or 'none'}")
+    create_markdown_artifact(key=f"{built.name}-policy", markdown="\n".join(lines),
+                             description="Policy verdict")
+    v.raise_if_denied(where=built.name)
+    return {"allowed": v.allowed, "trust_level": trust_level, "facts": v.facts, "policy": v.policy}
+
+
+@task(name="sign", cache_key_fn=_digest_key("sign"), persist_result=True, **RETRY)
+def sign_module(built: Built, key_path: str | None = None) -> dict:
+    from wasmops.signing import bundle_digest, sign_file
+
+    s = Settings()
+    bundle = sign_file(Path(built.path), private_key_path=Path(key_path) if key_path else s.private_key,
+                       backend=s.key_backend)
+    return {"bundle_path": str(bundle), "bundle_digest": bundle_digest(Path(bundle).read_bytes())}
+
+
+@task(name="publish", cache_key_fn=_digest_key("publish"), persist_result=True, **RETRY)
+def publish_module(built: Built, ref: str, bundle_path: str, source: str = "", revision: str = "") -> dict:
+    from wasmops.oci import publish
+
+    ann = {k: v for k, v in {"org.opencontainers.image.source": source,
+                             "org.opencontainers.image.revision": revision}.items() if v}
+    res = publish(Path(built.path), ref, bundle_path=Path(bundle_path), annotations=ann,
+                  timeout_s=Settings().registry_timeout_s)
+    create_markdown_artifact(
+        key=f"{built.name}-artifact",
+        markdown=f"**{built.name}** published\n\n| | |\n|---|---|\n| ref | `{ref}` |\n"
+                 f"| manifest digest | `{res.manifest_digest}` |\n| wasm digest | `{built.digest}` |\n"
+                 f"| signature manifest | `{res.bundle_manifest_digest}` |",
+        description="Signature and digest")
+    return {"ref": ref, "manifest_digest": res.manifest_digest, "layer_digest": res.layer_digest,
+            "bundle_manifest_digest": res.bundle_manifest_digest}
