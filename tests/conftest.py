@@ -7,3 +7,4 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from support.registry import registry  # noqa: E402,F401  (session fixture: a real docker-registry)
+from support.host import host, workspace  # noqa: E402,F401

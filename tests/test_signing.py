@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-import wasmops.signing as signing
+from wasmops import signing
 from wasmops.errors import ConfigError, SignatureError, SpecError
 from wasmops.signing import (
     BUNDLE_MEDIA_TYPE,
@@ -33,8 +33,15 @@ WASM = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 4
 
 # Every variable that makes sigstore's ambient detection (or our explicit token lookup) fire.
 OIDC_ENV = (
-    "SIGSTORE_ID_TOKEN", "SIGSTORE_IDENTITY_TOKEN", "GITHUB_ACTIONS", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_URL", "GOOGLE_SERVICE_ACCOUNT_NAME", "BUILDKITE", "GITLAB_CI", "CIRCLECI",
+    "SIGSTORE_ID_TOKEN",
+    "SIGSTORE_IDENTITY_TOKEN",
+    "GITHUB_ACTIONS",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "GOOGLE_SERVICE_ACCOUNT_NAME",
+    "BUILDKITE",
+    "GITLAB_CI",
+    "CIRCLECI",
 )
 
 
@@ -45,8 +52,13 @@ def keys(tmp_path):
     kid = generate_keypair(tmp_path / "signing.key", keys_dir / "signing.pub")
     module = tmp_path / "OUT.wasm"
     module.write_bytes(WASM)
-    return {"kid": kid, "priv": tmp_path / "signing.key", "ring": Keyring.from_dir(keys_dir),
-            "module": module, "dir": keys_dir}
+    return {
+        "kid": kid,
+        "priv": tmp_path / "signing.key",
+        "ring": Keyring.from_dir(keys_dir),
+        "module": module,
+        "dir": keys_dir,
+    }
 
 
 @pytest.fixture
@@ -198,8 +210,13 @@ def test_untrusted_key_with_forged_hint_refused(keys, tmp_path):
         os.urandom(64) + b"\xff",  # not JSON (nor UTF-8)
         b"[1, 2, 3]",  # JSON, wrong type
         b'{"mediaType": "application/json", "hello": "world"}',  # JSON object, not a bundle
-        json.dumps({"mediaType": BUNDLE_MEDIA_TYPE, "verificationMaterial": {"tlogEntries": []},
-                    "messageSignature": {"signature": "AAAA"}}).encode(),  # no key or certificate
+        json.dumps(
+            {
+                "mediaType": BUNDLE_MEDIA_TYPE,
+                "verificationMaterial": {"tlogEntries": []},
+                "messageSignature": {"signature": "AAAA"},
+            }
+        ).encode(),  # no key or certificate
     ],
     ids=["random-bytes", "json-list", "wrong-shape", "no-verification-material"],
 )
@@ -218,37 +235,112 @@ def test_missing_bundle_refused(keys):
 
 
 def test_refusal_messages_are_distinct():
-    prefixes = [signing.MISSING_BUNDLE, signing.GARBAGE, signing.DIGEST_MISMATCH, signing.BAD_SIGNATURE,
-                signing.UNTRUSTED_KEY, signing.UNTRUSTED_IDENTITY]
+    prefixes = [
+        signing.MISSING_BUNDLE,
+        signing.GARBAGE,
+        signing.DIGEST_MISMATCH,
+        signing.BAD_SIGNATURE,
+        signing.UNTRUSTED_KEY,
+        signing.UNTRUSTED_IDENTITY,
+    ]
     assert len(set(prefixes)) == len(prefixes)
     assert not any(a in b for a in prefixes for b in prefixes if a != b)
 
 
-def test_certificate_bundle_without_trusted_identities_refused(keys):
-    """A keyless-shaped bundle goes to the keyless path, which refuses with no identities configured."""
+def _self_signed_keyless_bundle(data: bytes, *, with_log_entry: bool = True) -> dict:
+    """A keyless-shaped bundle: self-made "Fulcio" cert for mallory@example.com and a fake log entry."""
     import datetime
 
     from cryptography import x509
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
 
     priv = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mallory")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(priv.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(minutes=10))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(priv.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(minutes=10))
         .add_extension(x509.SubjectAlternativeName([x509.RFC822Name("mallory@example.com")]), critical=False)
+        .add_extension(
+            x509.UnrecognizedExtension(
+                ObjectIdentifier("1.3.6.1.4.1.57264.1.1"),  # OIDC issuer
+                b"https://issuer.example",
+            ),
+            critical=False,
+        )
         .sign(priv, hashes.SHA256())
     )
-    from cryptography.hazmat.primitives.serialization import Encoding
+    pem = priv.private_bytes(Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    bundle = sign_bytes(data, pem)
+    entry = {
+        "logIndex": "1",
+        "logId": {"keyId": b64(b"k" * 32)},
+        "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+        "integratedTime": str(int(now.timestamp())),
+        "inclusionPromise": {"signedEntryTimestamp": b64(b"x")},
+        "inclusionProof": {
+            "logIndex": "1",
+            "rootHash": b64(b"r" * 32),
+            "treeSize": "2",
+            "hashes": [b64(b"h" * 32)],
+            "checkpoint": {"envelope": "fake\n"},
+        },
+        "canonicalizedBody": b64(b"{}"),
+    }
+    bundle["verificationMaterial"] = {
+        "certificate": {"rawBytes": b64(cert.public_bytes(Encoding.DER))},
+        "tlogEntries": [entry] if with_log_entry else [],
+    }
+    return bundle
 
-    bundle = sign_bytes(WASM, priv.private_bytes(Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()))
-    bundle["verificationMaterial"] = {"certificate": {"rawBytes": base64.b64encode(cert.public_bytes(Encoding.DER)).decode()},
-                                      "tlogEntries": []}
-    # sigstore-python insists on a log entry; without one the bundle is garbage to it.
+
+def test_keyless_bundle_without_log_entry_is_garbage(keys):
+    bundle = _self_signed_keyless_bundle(WASM, with_log_entry=False)
     with pytest.raises(SignatureError, match="not a Sigstore bundle"):
         verify_bytes(WASM, bundle, keys["ring"])
+
+
+def test_keyless_bundle_refused_without_trusted_identities(keys):
+    bundle = _self_signed_keyless_bundle(WASM)
+    assert keys["ring"].identities == []
+    with pytest.raises(SignatureError, match="untrusted identity: .*mallory@example.com.*no keyless identities"):
+        verify_bytes(WASM, bundle, keys["ring"], where="m.wasm")
+
+
+@pytest.mark.parametrize(
+    "identity, issuer",
+    [("eve@example.com", "https://issuer.example"), ("mallory@example.com", "https://other-issuer.example")],
+)
+def test_keyless_bundle_refused_for_other_identity_or_issuer(identity, issuer):
+    ring = Keyring(identities=[(identity, issuer)])
+    with pytest.raises(SignatureError, match="untrusted identity: mallory@example.com is not in identities.yaml"):
+        verify_bytes(WASM, _self_signed_keyless_bundle(WASM), ring)
+
+
+def test_keyless_bundle_with_trusted_identity_but_forged_chain_refused():
+    """Identity matches, so it reaches sigstore-python's offline production verifier, which rejects it."""
+    ring = Keyring(identities=[("mallory@example.com", "https://issuer.example")])
+    with pytest.raises(SignatureError, match="signature does not verify: keyless verification failed") as ei:
+        verify_bytes(WASM, _self_signed_keyless_bundle(WASM), ring, where="m.wasm")
+    assert str(ei.value).startswith("m.wasm: ")
+    from sigstore.errors import VerificationError
+
+    assert isinstance(ei.value.__cause__, VerificationError)
+
+
+def test_keyless_bundle_tampered_bytes_is_digest_mismatch():
+    ring = Keyring(identities=[("mallory@example.com", "https://issuer.example")])
+    with pytest.raises(SignatureError, match="digest mismatch"):
+        verify_bytes(WASM + b"!", _self_signed_keyless_bundle(WASM), ring)
 
 
 # ---------------------------------------------------------------- keyring
@@ -265,8 +357,12 @@ def test_keyring_from_dir_loads_pub_pem_and_identities(tmp_path):
     )
     ring = Keyring.from_dir(d)
     assert ring.key_ids == sorted([a, b])
-    assert ring.identities == [("https://github.com/acme/mods/.github/workflows/release.yml@refs/heads/main",
-                                "https://token.actions.githubusercontent.com")]
+    assert ring.identities == [
+        (
+            "https://github.com/acme/mods/.github/workflows/release.yml@refs/heads/main",
+            "https://token.actions.githubusercontent.com",
+        )
+    ]
     assert ring.sources[a].endswith("a.pub")
 
 

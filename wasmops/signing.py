@@ -135,8 +135,11 @@ def generate_keypair(private_path: Path, public_path: Path, *, overwrite: bool =
     """
     private_path, public_path = Path(private_path), Path(public_path)
     if private_path.exists() and not overwrite:
-        raise ConfigError("a private key already exists here", where=str(private_path),
-                          hint="keep it, or pass overwrite=True to replace it")
+        raise ConfigError(
+            "a private key already exists here",
+            where=str(private_path),
+            hint="keep it, or pass overwrite=True to replace it",
+        )
     key = ec.generate_private_key(ec.SECP256R1())
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -179,8 +182,11 @@ class Keyring:
         """Load ``*.pub``/``*.pem`` public keys and an optional ``identities.yaml`` from ``path``."""
         path = Path(path)
         if not path.is_dir():
-            raise ConfigError("keyring directory does not exist", where=str(path),
-                              hint="run `wasmops init`, or commit public keys to the GitOps repo's keys/")
+            raise ConfigError(
+                "keyring directory does not exist",
+                where=str(path),
+                hint="run `wasmops init`, or commit public keys to the GitOps repo's keys/",
+            )
         ring = cls()
         for f in sorted([*path.glob("*.pub"), *path.glob("*.pem")]):
             ring.add_public_key(f.read_bytes(), source=str(f))
@@ -193,7 +199,9 @@ class Keyring:
             if not isinstance(doc, list):
                 raise SpecError("(root): expected a list of {identity, issuer}", where=str(ident_file))
             for i, item in enumerate(doc):
-                ok = isinstance(item, dict) and all(isinstance(item.get(k), str) and item[k] for k in ("identity", "issuer"))
+                ok = isinstance(item, dict) and all(
+                    isinstance(item.get(k), str) and item[k] for k in ("identity", "issuer")
+                )
                 if not ok:
                     raise SpecError(f"[{i}]: expected {{identity: str, issuer: str}}", where=str(ident_file))
                 ring.add_identity(item["identity"], item["issuer"])
@@ -241,31 +249,35 @@ def sign_bytes(data: bytes, private_key_pem: bytes | str) -> dict:
 def resolve_backend(backend: str = "auto") -> tuple[str, str | None]:
     """``(backend, token)``: ``auto`` becomes ``keyless`` only if an OIDC token is detected."""
     if backend not in ("auto", "offline", "keyless"):
-        raise ConfigError(f"unknown signing backend {backend!r}: use auto, offline or keyless",
-                          where="key_backend")
+        raise ConfigError(f"unknown signing backend {backend!r}: use auto, offline or keyless", where="key_backend")
     if backend == "offline":
         return "offline", None
     token = keyless.detect_token()
     if backend == "keyless" and not token:
-        raise ConfigError("keyless signing needs an OIDC identity token and none was detected",
-                          where="key_backend", hint="set SIGSTORE_ID_TOKEN, or use the offline backend")
+        raise ConfigError(
+            "keyless signing needs an OIDC identity token and none was detected",
+            where="key_backend",
+            hint="set SIGSTORE_ID_TOKEN, or use the offline backend",
+        )
     return ("keyless", token) if token else ("offline", None)
 
 
-def sign_file(path: str | Path, *, private_key_path: str | Path | None = None, backend: str = "auto",
-              token: str | None = None) -> Path:
+def sign_file(
+    path: str | Path, *, private_key_path: str | Path | None = None, backend: str = "auto", token: str | None = None
+) -> Path:
     """Sign a file; write ``<path>.sigstore.json`` next to it and return that path."""
     path = Path(path)
     if not path.is_file():
         raise NotFound("no such file to sign", where=str(path))
     data = path.read_bytes()
-    chosen, detected = ("keyless", token) if token and backend != "offline" else resolve_backend(backend)
+    chosen, detected = ("keyless", token) if token and backend in ("auto", "keyless") else resolve_backend(backend)
     if chosen == "keyless":
         bundle = keyless.sign_keyless(data, detected, where=str(path))
     else:
         if private_key_path is None or not Path(private_key_path).is_file():
-            raise ConfigError("signing key not found", where=str(private_key_path),
-                              hint="run `wasmops init` to create a key pair")
+            raise ConfigError(
+                "signing key not found", where=str(private_key_path), hint="run `wasmops init` to create a key pair"
+            )
         bundle = sign_bytes(data, Path(private_key_path).read_bytes())
     log.info("signed %s with the %s backend", path, chosen)
     out = bundle_path_for(path)
@@ -303,8 +315,14 @@ def _parse_bundle(raw: str | bytes, *, where: str | None):
         raise SignatureError(f"{GARBAGE}: {loc}: {first.get('msg')}", where=where) from exc
 
 
-def verify_bytes(data: bytes, bundle: dict | bytes | str, keyring: Keyring, *, where: str | None = None,
-                 bundle_where: str | None = None) -> Verified:
+def verify_bytes(
+    data: bytes,
+    bundle: dict | bytes | str,
+    keyring: Keyring,
+    *,
+    where: str | None = None,
+    bundle_where: str | None = None,
+) -> Verified:
     """Verify ``bundle`` over ``data`` against ``keyring``; raise SignatureError if it does not hold.
 
     ``where`` names the signed file and ``bundle_where`` the bundle file in error messages.
@@ -319,18 +337,20 @@ def verify_bytes(data: bytes, bundle: dict | bytes | str, keyring: Keyring, *, w
     model = _parse_bundle(raw, where=bundle_where)
     msg = model.message_signature
     if msg is None:
-        raise SignatureError(f"{GARBAGE}: a DSSE envelope, not a message signature over a file",
-                             where=bundle_where)
+        raise SignatureError(f"{GARBAGE}: a DSSE envelope, not a message signature over a file", where=bundle_where)
     digest = _sha256(data)
     if msg.message_digest is not None:
         if msg.message_digest.algorithm.value != "SHA2_256":
-            raise SignatureError(f"{GARBAGE}: unsupported digest {msg.message_digest.algorithm.value}",
-                                 where=bundle_where)
+            raise SignatureError(
+                f"{GARBAGE}: unsupported digest {msg.message_digest.algorithm.value}", where=bundle_where
+            )
         if msg.message_digest.digest != digest:
             raise SignatureError(
                 f"{DIGEST_MISMATCH}: the file is sha256:{digest.hex()}, "
                 f"the bundle signs sha256:{msg.message_digest.digest.hex()}",
-                where=where, hint="the file changed after signing, or the bundle belongs to another file")
+                where=where,
+                hint="the file changed after signing, or the bundle belongs to another file",
+            )
 
     material = model.verification_material
     if material.public_key is None:  # certificate or x509CertificateChain: keyless
@@ -342,16 +362,22 @@ def verify_bytes(data: bytes, bundle: dict | bytes | str, keyring: Keyring, *, w
     hint = material.public_key.hint
     candidates = [hint] if hint else keyring.key_ids  # no hint: try every trusted key
     if hint and hint not in keyring.keys:
-        raise SignatureError(f"{UNTRUSTED_KEY}: {hint} is not in the keyring ({len(keyring.keys)} trusted keys)",
-                             where=where, hint="commit the signer's public key to the GitOps repo's keys/")
+        raise SignatureError(
+            f"{UNTRUSTED_KEY}: {hint} is not in the keyring ({len(keyring.keys)} trusted keys)",
+            where=where,
+            hint="commit the signer's public key to the GitOps repo's keys/",
+        )
     for kid in candidates:
         try:
             keyring.keys[kid].verify(msg.signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
         except InvalidSignature:
             continue
         return Verified("key", digest.hex(), key_id=kid)
-    raise SignatureError(f"{BAD_SIGNATURE} with {'key ' + hint if hint else 'any trusted key'}",
-                         where=where, hint="the bundle's signature was altered or made by another key")
+    raise SignatureError(
+        f"{BAD_SIGNATURE} with {'key ' + hint if hint else 'any trusted key'}",
+        where=where,
+        hint="the bundle's signature was altered or made by another key",
+    )
 
 
 def verify_file(path: str | Path, bundle_path: str | Path | None = None, *, keyring: Keyring) -> Verified:
@@ -361,7 +387,11 @@ def verify_file(path: str | Path, bundle_path: str | Path | None = None, *, keyr
     if not path.is_file():
         raise NotFound("no such file to verify", where=str(path))
     if not bundle_path.is_file():
-        raise SignatureError(f"{MISSING_BUNDLE}: {bundle_path.name} does not exist", where=str(bundle_path),
-                             hint=f"sign {path.name} first")
-    return verify_bytes(path.read_bytes(), bundle_path.read_bytes(), keyring, where=str(path),
-                        bundle_where=str(bundle_path))
+        raise SignatureError(
+            f"{MISSING_BUNDLE}: {bundle_path.name} does not exist",
+            where=str(bundle_path),
+            hint=f"sign {path.name} first",
+        )
+    return verify_bytes(
+        path.read_bytes(), bundle_path.read_bytes(), keyring, where=str(path), bundle_where=str(bundle_path)
+    )

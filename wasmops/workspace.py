@@ -58,7 +58,7 @@ def init_workspace(s: Settings, *, force: bool = False, progress: Callable[[str]
     say(f"OCI layout at {s.oci_layout}")
     s.keys_dir.mkdir(parents=True, exist_ok=True)
     if force or not s.private_key.exists():
-        kid = generate_keypair(s.private_key, s.public_key)
+        kid = generate_keypair(s.private_key, s.public_key, overwrite=True)
         say(f"new signing key {kid}")
     else:
         kid = key_id(s.public_key.read_bytes())

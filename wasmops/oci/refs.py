@@ -13,8 +13,8 @@ Example::
     ('127.0.0.1:5000', 'wasmops/hello', 'v1', 'v1', True)
     >>> parse_ref("oci-layout://.wasmops/oci:hello").path
     '.wasmops/oci'
-    >>> str(parse_ref("oci-layout:///srv/oci").with_digest("sha256:" + "a" * 64))[-12:]
-    '@sha256:aaaa'
+    >>> str(parse_ref("oci-layout:///srv/oci").with_digest("sha256:" + "a" * 64))[:30]
+    'oci-layout:///srv/oci@sha256:a'
 
 Rules:
 

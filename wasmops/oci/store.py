@@ -24,9 +24,9 @@ import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Protocol
 
-from ..errors import IntegrityError, NotFound, SpecError
+from ..errors import IntegrityError, SpecError
 from .refs import DIGEST_RE, Ref
 
 # Media types.
@@ -138,10 +138,9 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> Store: ...
 
-@runtime_checkable
-class _Closable(Protocol):
-    def close(self) -> None: ...
+    def __exit__(self, *exc) -> None: ...
 
 
 def copy_blob(store: Store, desc: dict, out: IO[bytes], where: str) -> int:
@@ -172,7 +171,3 @@ def read_blob(store: Store, desc: dict, where: str) -> bytes:
     buf = io.BytesIO()
     copy_blob(store, desc, buf, where)
     return buf.getvalue()
-
-
-def not_found(what: str, where: str, hint: str | None = None) -> NotFound:
-    return NotFound(what, where=where, hint=hint)

@@ -1,0 +1,171 @@
+"""The host against a real running process: invocation, admin API, admission, limits, restart."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import statistics
+import time
+
+import httpx
+import pytest
+
+from support.host import HostProcess
+from support.wat import FIXTURES
+
+HOSTILE = {p.stem: p.read_text() for p in (FIXTURES / "hostile").glob("*.wat")}
+LIMITS = {"fuel": 50_000_000, "memory": "4Mi", "timeout_ms": 500, "max_stdout": "1Mi"}
+
+
+def deploy(host, ws, name, wat=None, ns="dev", **kw):
+    ref, digest = ws.publish_wat(name, wat or HOSTILE[name])
+    body = {"ref": ref, "digest": digest, "limits": kw.pop("limits", LIMITS),
+            "labels": kw.pop("labels", {"team": "core", "project": "demo"}), **kw}
+    return host.deploy(ns, name, **body), digest
+
+
+def test_health_and_readiness(host):
+    assert host.http.get("/healthz").status_code == 200
+    assert host.http.get("/readyz").status_code == 200
+
+
+def test_admin_requires_token_and_changes_nothing_without_it(host, workspace):
+    anon = httpx.Client(base_url=host.url)
+    assert anon.get("/admin/modules").status_code == 401
+    bad = anon.put("/admin/modules/dev/x", json={}, headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+    assert all(m["name"] != "x" for m in host.modules())
+
+
+def test_deploy_invoke_and_live_state(host, workspace):
+    res, digest = deploy(host, workspace, "ok")
+    assert res["changed"] is True and res["module"]["digest"] == digest
+    r = host.run("dev", "ok", b"{}")
+    assert r.status_code == 200 and r.json() == {"ok": True}
+    assert r.headers["x-wasmops-digest"] == digest
+    assert int(r.headers["x-wasmops-fuel"]) > 0
+    assert float(r.headers["x-wasmops-duration-ms"]) > 0
+    mods = {m["name"]: m for m in host.modules()}
+    m = mods["ok"]
+    assert m["namespace"] == "dev" and m["digest"] == digest and m["labels"]["team"] == "core"
+    assert m["limits"]["memory"] == 4 * 2**20 and m["deployed_at"] and m["health"] == "Healthy"
+    again, _ = deploy(host, workspace, "ok")
+    assert again["changed"] is False
+
+
+@pytest.mark.parametrize("name,status,reason", [
+    ("loop", 504, "timeout"), ("grow", 500, "memory_limit"), ("recurse", 500, "stack_overflow"),
+    ("flood", 500, "stdout_limit"), ("exit7", 502, "exit_nonzero"),
+])
+def test_hostile_modules_get_their_error_response(host, workspace, name, status, reason):
+    deploy(host, workspace, name, limits={**LIMITS, "fuel": 10**12})
+    r = host.run("dev", name, b"{}")
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == reason and r.headers["x-wasmops-error"] == reason
+    assert host.run("dev", "ok", b"{}").json() == {"ok": True}
+
+
+def test_forbidden_import_is_refused_at_admission(host, workspace):
+    with pytest.raises(Exception, match="sock_accept"):
+        deploy(host, workspace, "forbidden")
+    assert "forbidden" not in {m["name"] for m in host.modules()}
+
+
+def test_unsigned_untrusted_tampered_and_wrong_digest_are_refused(host, workspace, tmp_path):
+    from wasmops.errors import IntegrityError, SignatureError, UserError
+    from wasmops.signing import generate_keypair
+
+    ref, digest = workspace.publish_wat("unsigned", HOSTILE["ok"], sign=False)
+    with pytest.raises(SignatureError, match="not signed"):
+        host.deploy("dev", "unsigned", ref=ref, digest=digest)
+    generate_keypair(tmp_path / "k", tmp_path / "k.pub")
+    ref, digest = workspace.publish_wat("untrusted", HOSTILE["ok"], key=tmp_path / "k")
+    with pytest.raises(SignatureError, match="(?i)untrusted|not in the keyring|not trusted"):
+        host.deploy("dev", "untrusted", ref=ref, digest=digest)
+    ref, digest = workspace.publish_wat("okref", HOSTILE["ok"])
+    with pytest.raises((IntegrityError, UserError)):
+        host.deploy("dev", "okref", ref=ref, digest="sha256:" + "0" * 64)
+    # Tamper with the wasm blob in the layout: admission must notice the digest mismatch.
+    layout = workspace.settings.oci_layout
+    idx = json.loads((layout / "index.json").read_text())
+    man_digest = next(m["digest"] for m in idx["manifests"] if m["digest"] == digest)
+    manifest = json.loads((layout / "blobs" / "sha256" / man_digest.split(":")[1]).read_bytes())
+    blob = layout / "blobs" / "sha256" / manifest["layers"][0]["digest"].split(":")[1]
+    good = blob.read_bytes()
+    blob.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    try:
+        with pytest.raises(IntegrityError):
+            host.deploy("dev", "okref", ref=ref, digest=digest)
+    finally:
+        blob.write_bytes(good)
+    names = {m["name"] for m in host.modules()}
+    assert not names & {"unsigned", "untrusted", "okref"}
+
+
+def test_refused_update_keeps_the_previous_version_serving(host, workspace):
+    deploy(host, workspace, "keep", HOSTILE["ok"])
+    ref, digest = workspace.publish_wat("keep-bad", HOSTILE["forbidden"])
+    with pytest.raises(Exception):
+        host.deploy("dev", "keep", ref=ref, digest=digest, limits=LIMITS)
+    assert host.run("dev", "keep", b"{}").json() == {"ok": True}
+
+
+def test_unknown_module_is_404_and_delete_works(host, workspace):
+    assert host.run("dev", "nope", b"{}").status_code == 404
+    deploy(host, workspace, "gone", HOSTILE["ok"])
+    host.delete("dev", "gone")
+    assert host.run("dev", "gone", b"{}").status_code == 404
+
+
+def test_metrics_are_exact_per_module(host, workspace):
+    deploy(host, workspace, "counted", HOSTILE["ok"], labels={"team": "payments", "project": "p1"})
+    fuel = 0
+    for _ in range(25):
+        fuel += int(host.run("dev", "counted", b"{}").headers["x-wasmops-fuel"])
+    text = host.metrics()
+    line = next(l for l in text.splitlines()
+                if l.startswith("wasmops_invocations_total{") and 'module="counted"' in l)
+    assert 'team="payments"' in line and 'project="p1"' in line and line.endswith(" 25.0")
+    fline = next(l for l in text.splitlines() if l.startswith("wasmops_fuel_consumed_total{") and 'module="counted"' in l)
+    assert float(fline.rsplit(" ", 1)[1]) == fuel
+    err = [l for l in text.splitlines() if l.startswith("wasmops_errors_total{") and 'module="loop"' in l]
+    assert err and 'reason="timeout"' in err[0]
+
+
+def test_concurrent_requests_and_neighbour_latency_under_hostile_load(host, workspace):
+    deploy(host, workspace, "calm", HOSTILE["ok"])
+    deploy(host, workspace, "loop", limits={**LIMITS, "fuel": 10**12})
+
+    def lat(n=40):
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            assert host.run("dev", "calm", b"{}").status_code == 200
+            out.append(time.perf_counter() - t)
+        return statistics.median(out)
+
+    quiet = lat()
+    with cf.ThreadPoolExecutor(4) as pool:
+        hostile = [pool.submit(host.run, "dev", "loop", b"{}") for _ in range(2)]
+        loaded = lat()
+        assert all(f.result().status_code == 504 for f in hostile)
+    print(f"calm p50 quiet {quiet*1e3:.2f} ms, beside 2 runaway modules {loaded*1e3:.2f} ms")
+    assert loaded < quiet * 10 + 0.02  # not starved: the GIL is released while wasm runs
+
+
+def test_restart_restores_state_without_recompiling(workspace):
+    hp = HostProcess(workspace)
+    c = hp.start()
+    try:
+        ref, digest = workspace.publish_wat("persist", HOSTILE["ok"])
+        c.deploy("dev", "persist", ref=ref, digest=digest, limits=LIMITS)
+    finally:
+        hp.stop("kill")  # no graceful shutdown: the acknowledged deploy must survive
+    compiled = set((workspace.home / "cache" / "compiled").glob("*.cwasm"))
+    c2 = hp.start()
+    try:
+        assert c2.run("dev", "persist", b"{}").json() == {"ok": True}
+        assert c2._call("GET", "/admin/stats").json()["compiles"] == 0
+        assert set((workspace.home / "cache" / "compiled").glob("*.cwasm")) == compiled
+    finally:
+        hp.stop()

@@ -1,0 +1,43 @@
+"""``wasmops host``: run the Wasm runtime host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import app
+from ._ui import err_console, settings
+
+
+@app.command()
+def host(
+    port: int = typer.Option(8700, help="Port to listen on."),
+    bind: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    state: Optional[Path] = typer.Option(None, help="State directory (default: <workspace>/host)."),
+    token_file: Optional[Path] = typer.Option(None, help="Admin token file (default: <workspace>/host/token)."),
+    keys: Optional[Path] = typer.Option(None, help="Trusted public keys directory."),
+    policy: Optional[Path] = typer.Option(None, help="ModulePolicy YAML."),
+    workers: int = typer.Option(8, help="Threads running wasm concurrently."),
+) -> None:
+    """Serve deployed Wasm modules with an admin API and Prometheus /metrics."""
+    from ..host.client import ensure_token, record_endpoint, token_file as default_token_file
+    from ..host.runtime import Runtime
+    from ..host.server import serve
+    from ..policy import load_policy
+    from ..quarantine import quarantine_checker
+    from ..signing import Keyring
+    from ..workspace import policy_path
+
+    s = settings()
+    state_dir = state or s.home / "host"
+    tpath = token_file or default_token_file(s)
+    token = ensure_token(s, tpath)
+    rt = Runtime.open(state_dir, cache_dir=s.compile_cache, keyring=Keyring.from_dir(keys or s.trusted_keys_dir),
+                      policy=load_policy(policy or policy_path(s)), quarantined=quarantine_checker(s),
+                      timeout_s=s.registry_timeout_s)
+    url = f"http://{bind}:{port}"
+    record_endpoint(s, url, tpath)
+    err_console().print(f"wasmops host on {url} ({len(rt.live)} modules restored, state {state_dir})")
+    serve(rt, token, host=bind, port=port, workers=workers)

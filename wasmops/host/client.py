@@ -1,0 +1,119 @@
+"""A client for the host's HTTP API, used by the reconciler, the CLI and the tests.
+
+The workspace records where the host is (``<home>/host.json``) and its token
+(``<home>/host/token``), so other commands find it without flags::
+
+    >>> from wasmops.host.client import HostClient
+    >>> hc = HostClient.from_workspace()          # doctest: +SKIP
+    >>> hc.modules()                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+import httpx
+
+from ..config import Settings
+from ..errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
+                      UserError, WasmopsError)
+
+_ERRORS = {"NotFound": NotFound, "PolicyDenied": PolicyDenied, "SignatureError": SignatureError,
+           "QuarantinedError": QuarantinedError, "IntegrityError": IntegrityError}
+
+
+def token_file(s: Settings) -> Path:
+    return s.home / "host" / "token"
+
+
+def ensure_token(s: Settings, path: Path | None = None) -> str:
+    """The host token: ``$WASMOPS_HOST_TOKEN``, else the token file (created 0600 if missing)."""
+    if s.host_token:
+        return s.host_token
+    p = path or token_file(s)
+    if p.exists():
+        return p.read_text().strip()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tok = secrets.token_urlsafe(32)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(tok + "\n")
+    return tok
+
+
+def record_endpoint(s: Settings, url: str, token_path: Path) -> None:
+    s.home.mkdir(parents=True, exist_ok=True)
+    (s.home / "host.json").write_text(json.dumps({"url": url, "token_file": str(token_path)}, indent=1))
+
+
+def endpoint(s: Settings) -> tuple[str, str | None]:
+    """(url, token) from env, else the workspace record, else defaults."""
+    url, tok_path = s.host_url, token_file(s)
+    rec = s.home / "host.json"
+    if rec.exists() and "WASMOPS_HOST_URL" not in os.environ:
+        data = json.loads(rec.read_text())
+        url, tok_path = data.get("url", url), Path(data.get("token_file", tok_path))
+    token = s.host_token or (tok_path.read_text().strip() if tok_path.exists() else None)
+    return url, token
+
+
+class HostClient:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    @classmethod
+    def from_workspace(cls, s: Settings | None = None) -> "HostClient":
+        url, token = endpoint(s or Settings())
+        return cls(url, token)
+
+    def _call(self, method: str, path: str, **kw) -> httpx.Response:
+        try:
+            r = self.http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise TransientError(f"host unreachable: {exc}", where=self.url,
+                                 hint="start it with `wasmops host` (or `wasmops up`)") from exc
+        if r.status_code >= 400 and not path.startswith("/run/"):
+            try:
+                body = r.json()
+            except ValueError:
+                body = {"message": r.text}
+            msg = body.get("message") or body.get("error") or r.text
+            cls = _ERRORS.get(body.get("error"), TransientError if r.status_code >= 503 else
+                              UserError if r.status_code < 500 else WasmopsError)
+            raise cls(f"host refused {method} {path} ({r.status_code}): {msg}", where=self.url)
+        return r
+
+    def modules(self) -> list[dict]:
+        return self._call("GET", "/admin/modules").json()["modules"]
+
+    def deploy(self, namespace: str, name: str, **body) -> dict:
+        return self._call("PUT", f"/admin/modules/{namespace}/{name}", json=body).json()
+
+    def delete(self, namespace: str, name: str) -> dict:
+        return self._call("DELETE", f"/admin/modules/{namespace}/{name}").json()
+
+    def run(self, namespace: str, name: str, body: bytes | str) -> httpx.Response:
+        return self._call("POST", f"/run/{namespace}/{name}", content=body)
+
+    def ready(self) -> bool:
+        try:
+            return self.http.get("/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready():
+                return
+            time.sleep(0.05)
+        raise TransientError(f"host did not become ready within {timeout:.0f}s", where=self.url)
+
+    def metrics(self) -> str:
+        return self._call("GET", "/metrics").text

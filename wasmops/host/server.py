@@ -1,0 +1,171 @@
+"""The host's HTTP face: a small ASGI app over ``Runtime``, served by uvicorn (httptools, uvloop).
+
+Routes::
+
+    POST   /run/{ns}/{name}          body → stdin, stdout → body; X-Wasmops-* headers
+    GET    /admin/modules            live state                        (bearer token)
+    GET    /admin/modules/{ns}/{n}   one module                        (bearer token)
+    PUT    /admin/modules/{ns}/{n}   deploy from ref + digest          (bearer token)
+    DELETE /admin/modules/{ns}/{n}   undeploy                          (bearer token)
+    GET    /admin/stats              compiles since start, module count (bearer token)
+    GET    /healthz  /readyz  /metrics
+
+No web framework: a request costs a dict lookup and a thread-pool hop, so the host stays close
+to the bare wasmtime loop (see bench/host.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from pydantic import ValidationError
+
+from ..errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
+                      UserError, WasmopsError)
+from .runtime import DeployRequest, Runtime
+
+RUN_STATUS = {"timeout": 504, "exit_nonzero": 502}
+MAX_BODY = 8 * 2**20
+
+
+def error_status(exc: BaseException) -> int:
+    for cls, code in ((NotFound, 404), (PolicyDenied, 403), (SignatureError, 403), (QuarantinedError, 409),
+                      (IntegrityError, 422), (TransientError, 503), (UserError, 400), (WasmopsError, 500)):
+        if isinstance(exc, cls):
+            return code
+    return 500
+
+
+class HostApp:
+    def __init__(self, runtime: Runtime, token: str, *, workers: int = 8):
+        self.rt = runtime
+        self.token = token.encode()
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wasmops-run")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    self.pool.shutdown(wait=False, cancel_futures=True)
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        parts = path.strip("/").split("/")
+        try:
+            if parts[0] == "run" and len(parts) == 3:
+                if method != "POST":
+                    return await _json(send, 405, {"error": "use POST"})
+                return await self._run(parts[1], parts[2], await _body(receive), send)
+            if parts[0] == "admin":
+                if not self._authorized(scope):
+                    return await _json(send, 401, {"error": "unauthorized: send Authorization: Bearer <token>"})
+                return await self._admin(method, parts[1:], receive, send)
+            if path == "/healthz":
+                return await _text(send, 200, b"ok\n")
+            if path == "/readyz":
+                return await _text(send, 200 if self.rt.ready else 503, b"ready\n" if self.rt.ready else b"starting\n")
+            if path == "/metrics":
+                return await _text(send, 200, self.rt.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+            return await _json(send, 404, {"error": f"no route {method} {path}"})
+        except WasmopsError as exc:
+            return await _json(send, error_status(exc), {"error": type(exc).__name__, "message": str(exc),
+                                                          "retryable": exc.retryable})
+
+    def _authorized(self, scope) -> bool:
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                return v.startswith(b"Bearer ") and hmac.compare_digest(v[7:].strip(), self.token)
+        return False
+
+    async def _run(self, ns: str, name: str, body: bytes, send):
+        loop = asyncio.get_running_loop()
+        dep, r = await loop.run_in_executor(self.pool, self.rt.invoke, ns, name, body)
+        headers = [(b"x-wasmops-digest", dep.digest.encode()), (b"x-wasmops-fuel", str(r.fuel_used).encode()),
+                   (b"x-wasmops-duration-ms", f"{r.duration_s * 1000:.3f}".encode()),
+                   (b"x-wasmops-memory", str(r.peak_memory).encode())]
+        if r.ok:
+            return await _send(send, 200, r.stdout, b"application/json", headers)
+        err = {"error": r.reason, "message": r.message, "exit_code": r.exit_code,
+               "stderr": r.stderr[-2048:].decode(errors="replace"), "digest": dep.digest}
+        headers.append((b"x-wasmops-error", (r.reason or "unknown").encode()))
+        return await _send(send, RUN_STATUS.get(r.reason, 500), json.dumps(err).encode(), b"application/json", headers)
+
+    async def _admin(self, method: str, parts: list[str], receive, send):
+        loop = asyncio.get_running_loop()
+        if parts == ["stats"] and method == "GET":
+            return await _json(send, 200, {"compiles": self.rt.sandbox.compiles, "modules": len(self.rt.live)})
+        if parts == ["modules"] and method == "GET":
+            return await _json(send, 200, {"modules": self.rt.modules()})
+        if len(parts) == 3 and parts[0] == "modules":
+            ns, name = parts[1], parts[2]
+            if method == "GET":
+                return await _json(send, 200, self.rt.get(ns, name).deployment.model_dump())
+            if method == "PUT":
+                raw = await _body(receive)
+                try:
+                    data = json.loads(raw or b"{}")
+                    req = DeployRequest.model_validate({**data, "namespace": ns, "name": name})
+                except (ValueError, ValidationError) as exc:
+                    return await _json(send, 400, {"error": "BadRequest", "message": _brief(exc)})
+                dep, changed = await loop.run_in_executor(self.pool, self.rt.deploy, req)
+                return await _json(send, 200, {"changed": changed, "module": dep.model_dump()})
+            if method == "DELETE":
+                removed = await loop.run_in_executor(self.pool, self.rt.undeploy, ns, name)
+                if not removed:
+                    return await _json(send, 404, {"error": "NotFound", "message": f"{ns}/{name} is not deployed"})
+                return await _json(send, 200, {"deleted": f"{ns}/{name}"})
+        return await _json(send, 404, {"error": f"no admin route {method} /admin/{'/'.join(parts)}"})
+
+
+def _brief(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+async def _body(receive) -> bytes:
+    chunks, size = [], 0
+    while True:
+        msg = await receive()
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise UserError(f"request body larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not msg.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _send(send, status: int, body: bytes, ctype: bytes, headers=()):
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(send, status: int, obj) -> None:
+    await _send(send, status, json.dumps(obj).encode(), b"application/json")
+
+
+async def _text(send, status: int, body: bytes, ctype: str = "text/plain") -> None:
+    await _send(send, status, body, ctype.encode())
+
+
+def serve(runtime: Runtime, token: str, *, host: str = "127.0.0.1", port: int = 8700, workers: int = 8) -> None:
+    """Run the host until SIGINT/SIGTERM."""
+    import uvicorn
+
+    app = HostApp(runtime, token, workers=workers)
+    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
+                            access_log=False, log_level="warning", timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        runtime.close()

@@ -1,0 +1,116 @@
+"""The host's persistent live state: one JSON document plus the verified wasm blobs.
+
+A deployment is acknowledged only after ``save()`` has fsynced the new state, so a restart comes
+back serving exactly what was acknowledged::
+
+    >>> from wasmops.host.state import HostState, Deployment        # doctest: +SKIP
+    >>> st = HostState.open("/tmp/host-state")                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from ..errors import SpecError
+
+
+class Limits(BaseModel):
+    fuel: int = Field(50_000_000, gt=0)
+    memory: int = Field(16 * 2**20, gt=0)
+    timeout_ms: int = Field(2000, gt=0)
+    max_stdout: int = Field(2**20, gt=0)
+
+
+class Deployment(BaseModel):
+    """One live module on the host."""
+
+    namespace: str
+    name: str
+    ref: str
+    digest: str                       # the OCI manifest digest that was admitted
+    wasm_digest: str                  # sha256 of the wasm layer
+    trust_level: str = "sandboxed"
+    limits: Limits = Field(default_factory=Limits)
+    env: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    replicas: int = 1
+    deployed_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    signature: dict = Field(default_factory=dict)
+    health: str = "Healthy"
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class HostState:
+    """Deployments keyed by ``ns/name``; blobs by wasm digest. Writes are atomic and fsynced."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.blobs = root / "blobs"
+        self.file = root / "state.json"
+        self._lock = threading.Lock()
+        self.deployments: dict[str, Deployment] = {}
+
+    @classmethod
+    def open(cls, root: str | Path) -> "HostState":
+        st = cls(Path(root))
+        st.blobs.mkdir(parents=True, exist_ok=True)
+        if st.file.exists():
+            try:
+                data = json.loads(st.file.read_text())
+                st.deployments = {k: Deployment.model_validate(v) for k, v in data.get("deployments", {}).items()}
+            except (ValueError, TypeError) as exc:
+                raise SpecError(f"host state is unreadable: {exc}", where=str(st.file)) from exc
+        return st
+
+    def blob_path(self, wasm_digest: str) -> Path:
+        return self.blobs / (wasm_digest.split(":", 1)[-1] + ".wasm")
+
+    def put_blob(self, wasm_digest: str, data: bytes) -> Path:
+        p = self.blob_path(wasm_digest)
+        if not p.exists():
+            _atomic_write(p, data)
+        return p
+
+    def set(self, dep: Deployment) -> None:
+        with self._lock:
+            new = dict(self.deployments)
+            new[dep.key] = dep
+            self._save(new)
+            self.deployments = new
+
+    def remove(self, key: str) -> bool:
+        with self._lock:
+            if key not in self.deployments:
+                return False
+            new = {k: v for k, v in self.deployments.items() if k != key}
+            self._save(new)
+            self.deployments = new
+            return True
+
+    def _save(self, deployments: dict[str, Deployment]) -> None:
+        doc = {"version": 1, "deployments": {k: v.model_dump() for k, v in sorted(deployments.items())}}
+        _atomic_write(self.file, json.dumps(doc, indent=1).encode())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
