@@ -26,7 +26,8 @@ static int string(char *out, size_t cap) {
             if (out && n + 1 < cap) out[n++] = *p;
             p++;
         }
-        if (out && n + 1 < cap) out[n++] = *p;
+        if (out && n + 2 >= cap) return 0;  /* too long: reject rather than cut an escape in half */
+        if (out) out[n++] = *p;
         p++;
     }
     p++;
@@ -38,7 +39,7 @@ static int value(int depth);
 
 /* Parse '{' or '[' ... matching close; object members named "who" fill `who`. */
 static int container(int depth) {
-    char close = *p == '{' ? '}' : ']', key[16];
+    char close = *p == '{' ? '}' : ']', key[MAX_NAME];
     p++; ws();
     if (*p == close) { p++; return 1; }
     for (;;) {
