@@ -34,6 +34,18 @@ class Settings(BaseSettings):
     registry_timeout_s: float = Field(30.0, description="Give up on an unreachable registry after this long.")
     zig_cache: Path | None = Field(None, description="Zig global cache; default <home>/../.zig-cache shared per user.")
     key_backend: str = Field("auto", description="Signing backend: auto | offline | keyless.")
+    registry: str | None = Field(None, description="Where releases publish: oci://HOST[:PORT]/NS or "
+                                                   "oci-layout://PATH. Default: the workspace OCI layout.")
+    gitops_remote: str | None = Field(None, description="Git remote of the desired-state repo (optional).")
+
+    @property
+    def registry_base(self) -> str:
+        return self.registry or f"oci-layout://{self.oci_layout}"
+
+    @property
+    def gitops_dir(self) -> Path:
+        """The desired-state git repository (the embedded GitOps source of truth)."""
+        return self.home / "gitops"
 
     @property
     def oci_layout(self) -> Path:

@@ -114,6 +114,15 @@ class _OrasClient(oras.provider.Registry):
             self.session.auth = (user, password or "")
             self.auth.set_basic_auth(user, password or "")
 
+    def _auth_error(self, detail: str) -> ConfigError:
+        user = os.environ.get(ENV_USER)
+        what = f"refused the credentials of user {user!r}" if user else "requires credentials"
+        return ConfigError(
+            f"registry {self.hostname} {what}; set {ENV_USER} and {ENV_PASSWORD} ({detail})",
+            where=self.where,
+            hint="check the registry account; retrying will not help",
+        )
+
     def _unavailable(self, url: str, last: object) -> RegistryUnavailable:
         return RegistryUnavailable(
             f"registry {self.hostname} did not answer {url} within {self.timeout_s:g} s (last error: {last})",
@@ -151,12 +160,8 @@ class _OrasClient(oras.provider.Registry):
                 response = _UNWRAPPED_DO_REQUEST(self, url, method, data, dict(headers or {}), json, stream)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last: object = _reason(exc)
-            except ValueError as exc:  # oras-py: "Cannot respond to request for authentication."
-                raise ConfigError(
-                    f"registry {self.hostname} refused the credentials or needs some: {exc}",
-                    where=self.where,
-                    hint=f"set {ENV_USER} and {ENV_PASSWORD}",
-                ) from exc
+            except ValueError as exc:  # oras-py could not answer the 401 (no usable credentials)
+                raise self._auth_error(str(exc)) from exc
             else:
                 if response.status_code not in _RETRY_STATUS:
                     return response
@@ -210,7 +215,7 @@ class RegistryStore:
         if r.status_code == 404:
             return NotFound(f"{what} not found ({text})", where=where)
         if r.status_code in (401, 403):
-            return ConfigError(f"{what}: access denied ({text})", where=where, hint=f"set {ENV_USER} and {ENV_PASSWORD}")
+            return self.client._auth_error(f"{what}: HTTP {r.status_code} {text}")
         if 400 <= r.status_code < 500:
             return SpecError(f"{what}: registry rejected it: HTTP {r.status_code} {text}", where=where)
         return WasmopsError(f"{what}: HTTP {r.status_code} {text}", where=where)

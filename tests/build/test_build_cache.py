@@ -1,0 +1,51 @@
+"""The content-addressed build cache: a hit skips the compiler; any source change is a miss."""
+
+from pathlib import Path
+
+import pytest
+
+import wasmops.build as B
+from wasmops.build import build
+from wasmops.source import load_module_source
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _no_compiler(*a, **k):
+    raise AssertionError("the compiler ran on a cache hit")
+
+
+@pytest.mark.parametrize("name", ["greet-c", "upper-zig", "sum-wat"])
+def test_second_build_is_a_cache_hit(name, tmp_path, settings, monkeypatch):
+    src = load_module_source(EXAMPLES / name)
+    first = build(src, tmp_path / "a", settings=settings)
+    monkeypatch.setattr(B.LANGUAGES[src.language], "compile", _no_compiler)
+    second = build(src, tmp_path / "b", settings=settings)
+    assert (first.cached, second.cached) == (False, True)
+    assert second.sha256 == first.sha256 and second.toolchain == first.toolchain
+    assert second.path.read_bytes() == first.path.read_bytes()
+    with pytest.raises(AssertionError, match="compiler ran"):
+        build(src, tmp_path / "c", settings=settings, use_cache=False)
+
+
+def test_an_unlisted_header_change_is_a_miss(tmp_path, settings, run_wasi):
+    d = tmp_path / "hdr"
+    d.mkdir()
+    (d / "value.h").write_text("#define VALUE 1\n")
+    (d / "main.c").write_text('#include "value.h"\nint main(void) { return VALUE; }\n')
+    (d / "module.yaml").write_text("name: hdr\nlanguage: c\nsources: [main.c]\n")
+    one = build(load_module_source(d), tmp_path / "o", settings=settings)
+    (d / "value.h").write_text("#define VALUE 7\n")
+    seven = build(load_module_source(d), tmp_path / "o", settings=settings)
+    assert not seven.cached and seven.sha256 != one.sha256
+    assert run_wasi(seven.path.read_bytes()).exit_code == 7
+
+
+def test_flags_are_part_of_the_key(tmp_path, settings, copy_example):
+    d = copy_example("greet-c")
+    a = build(load_module_source(d), tmp_path / "a", settings=settings)
+    yml = d / "module.yaml"
+    yml.write_text(yml.read_text().replace("sources: [greet.c]", "sources: [greet.c]\nflags: [-Os]"))
+    b = build(load_module_source(d), tmp_path / "b", settings=settings)
+    assert not b.cached and a.sha256 != b.sha256
+    assert build(load_module_source(d), tmp_path / "c", settings=settings).cached
