@@ -92,9 +92,11 @@ class TestSkopeoReadsIt:
         assert sha256(raw) == res.manifest_digest
         manifest = json.loads(raw)
         assert manifest["config"]["mediaType"] == "application/vnd.wasm.config.v0+json"
-        assert [l["mediaType"] for l in manifest["layers"]] == ["application/wasm"]
+        assert [layer["mediaType"] for layer in manifest["layers"]] == ["application/wasm"]
 
-    def test_signature_referrer_and_fallback_tag(self, layout, wasm_file, bundle_file, skopeo, tmp_path, annotations, make_bundle):
+    def test_signature_referrer_and_fallback_tag(
+        self, layout, wasm_file, bundle_file, skopeo, annotations, make_bundle
+    ):
         res = oci.publish(wasm_file, f"oci-layout://{layout}:v1", bundle_path=bundle_file, annotations=annotations)
         assert oci.fetch_signature(f"oci-layout://{layout}:v1") == bundle_file.read_bytes()
         assert oci.fetch_signature(res.ref) == bundle_file.read_bytes()

@@ -11,9 +11,18 @@ D = "sha256:" + "0123456789abcdef" * 4
 @pytest.mark.parametrize(
     "text, fields",
     [
-        ("oci://127.0.0.1:5000/wasmops/hello:v1", dict(kind="registry", host="127.0.0.1:5000", repo="wasmops/hello", tag="v1", digest=None)),
-        (f"oci://registry.example.com/a/b/c@{D}", dict(host="registry.example.com", repo="a/b/c", tag=None, digest=D, reference=D)),
-        (f"oci://localhost/hello:1.0_rc-2@{D}", dict(host="localhost", repo="hello", tag="1.0_rc-2", digest=D, reference=D)),
+        (
+            "oci://127.0.0.1:5000/wasmops/hello:v1",
+            dict(kind="registry", host="127.0.0.1:5000", repo="wasmops/hello", tag="v1", digest=None),
+        ),
+        (
+            f"oci://registry.example.com/a/b/c@{D}",
+            dict(host="registry.example.com", repo="a/b/c", tag=None, digest=D, reference=D),
+        ),
+        (
+            f"oci://localhost/hello:1.0_rc-2@{D}",
+            dict(host="localhost", repo="hello", tag="1.0_rc-2", digest=D, reference=D),
+        ),
         ("oci://[::1]:5000/x", dict(host="[::1]:5000", repo="x", reference="latest")),
         ("oci-layout://.wasmops/oci:hello", dict(kind="layout", path=".wasmops/oci", tag="hello")),
         ("oci-layout:///srv/oci", dict(path="/srv/oci", tag=None, reference="latest")),

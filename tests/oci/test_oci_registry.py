@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 
 import httpx
 import pytest
-
 from support.registry import free_port, htpasswd_line, start_registry
+
 from wasmops import oci
 from wasmops.errors import ConfigError, IntegrityError, NotFound, RegistryUnavailable
 from wasmops.oci.store import INDEX, SIGSTORE_BUNDLE, referrers_tag
@@ -94,7 +93,7 @@ class TestSignatureReferrer:
             "digest": res.manifest_digest,
             "size": len(get_manifest(registry, repo_path, res.manifest_digest).content),
         }
-        assert [l["mediaType"] for l in referrer["layers"]] == [SIGSTORE_BUNDLE]
+        assert [layer["mediaType"] for layer in referrer["layers"]] == [SIGSTORE_BUNDLE]
 
     def test_referrers_index_is_merged(self, registry, repo, wasm_file, make_bundle, annotations):
         first, second = make_bundle("a.json", "MEUCIQDfirst"), make_bundle("b.json", "MEUCIQDsecond")

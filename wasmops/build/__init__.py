@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..config import Settings
-from ..errors import SpecError, WasmopsError
+from ..errors import SpecError, ToolchainMissing, WasmopsError
 from ..source import ModuleSource
 from . import _cache, c, prebuilt, wat, zig
 from ._toolchain import BuildContext, Progress, Toolchain
@@ -102,7 +102,10 @@ def build(src: ModuleSource, out: Path, *, settings: Settings | None = None, pro
     settings = settings or Settings()
     ctx = BuildContext(settings=settings, progress=progress, timeout_s=timeout_s)
     dest = output_path(src, out)
-    tc = lang.find_toolchain(settings)
+    try:
+        tc = lang.find_toolchain(settings)
+    except ToolchainMissing as exc:
+        raise ToolchainMissing(exc.message, where=str(src.root / "module.yaml"), hint=exc.hint) from exc
     flags = lang.flags(src, tc)
     key = _cache.cache_key(src, str(tc), flags, lang.SUFFIXES)
     cache_dir = Path(settings.build_cache)

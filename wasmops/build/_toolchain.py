@@ -99,7 +99,7 @@ def find_zig(language: str, purpose: str) -> tuple[list[str], str]:
     """(command, version) of zig, or ToolchainMissing saying what to install."""
     cmd = zig_command()
     if cmd is None:
-        raise ToolchainMissing(f"building {purpose} needs zig, which is not installed", where=language, hint=ZIG_HINT)
+        raise ToolchainMissing(f"building {purpose} needs zig, which is not installed", hint=ZIG_HINT)
     return cmd, _zig_version(tuple(cmd))
 
 
@@ -147,7 +147,10 @@ def find_clang_wasi() -> tuple[str, str, str] | None:
 # ---- first-build notices --------------------------------------------------------------------------
 
 def _marker(ctx: BuildContext, tc: Toolchain, flags: list[str]) -> Path:
-    h = hashlib.sha256("\0".join([str(tc), *flags]).encode()).hexdigest()[:16]
+    # What zig caches per flag set is the libraries it builds for the target (wasi-libc,
+    # compiler-rt, std), which depend on the optimisation mode only, not on defines or warnings.
+    opt = [f for f in flags if f.startswith("-O") or f in ("Debug", "ReleaseSafe", "ReleaseFast", "ReleaseSmall")]
+    h = hashlib.sha256("\0".join([str(tc), *opt]).encode()).hexdigest()[:16]
     return ctx.zig_global_cache / f".wasmops-warm-{h}"
 
 

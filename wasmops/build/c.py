@@ -32,11 +32,11 @@ def find_toolchain(settings=None) -> T.Toolchain:
             return T.Toolchain(LANGUAGE, "clang", version, (clang,), {"sysroot": sysroot})
         if choice == "clang":
             raise ToolchainMissing("WASMOPS_C_TOOLCHAIN=clang, but clang cannot build for wasm32-wasi here",
-                                   where="c", hint=T.CLANG_HINT)
+                                   hint=T.CLANG_HINT)
     cmd = T.zig_command()
     if cmd is None:
         raise ToolchainMissing("building C needs a wasm32-wasi C compiler; neither zig nor clang with wasi-libc "
-                               "is installed", where="c", hint=f"{T.ZIG_HINT}; {T.CLANG_HINT}")
+                               "is installed", hint=f"{T.ZIG_HINT}; {T.CLANG_HINT}")
     _, version = T.find_zig("c", "C")
     return T.Toolchain(LANGUAGE, "zig cc", version, (*cmd, "cc"))
 

@@ -22,7 +22,7 @@ def find_toolchain(settings=None) -> T.Toolchain:
         import wasmtime  # noqa: F401
         version = importlib.metadata.version("wasmtime")
     except (ImportError, importlib.metadata.PackageNotFoundError) as exc:
-        raise ToolchainMissing("building WAT needs the Python package wasmtime", where=LANGUAGE,
+        raise ToolchainMissing("building WAT needs the Python package wasmtime",
                                hint="pip install 'wasmtime>=50,<51'") from exc
     return T.Toolchain(LANGUAGE, "wasmtime.wat2wasm", version)
 

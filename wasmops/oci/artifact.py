@@ -40,7 +40,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ConfigError, IntegrityError, NotFound, SpecError
@@ -105,7 +105,7 @@ def _created(annotations: dict[str, str]) -> str:
     if annotations.get(ANN_CREATED):
         return annotations[ANN_CREATED]
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch and epoch.isdigit() else datetime.now(timezone.utc)
+    when = datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else datetime.now(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -242,8 +242,9 @@ def publish(wasm_path, ref, *, bundle_path=None, annotations=None, timeout_s: fl
 def _wasm_layer(manifest_bytes: bytes, media_type: str, where: str) -> dict:
     manifest = parse_json_doc(manifest_bytes, where)
     if manifest.get("mediaType", media_type) != MANIFEST or not isinstance(manifest.get("layers"), list):
-        raise SpecError(f"not a Wasm artifact: manifest media type is {manifest.get('mediaType') or media_type!r}", where=where)
-    layers = [l for l in manifest["layers"] if isinstance(l, dict) and l.get("mediaType") == WASM_LAYER]
+        found = manifest.get("mediaType") or media_type
+        raise SpecError(f"not a Wasm artifact: manifest media type is {found!r}", where=where)
+    layers = [x for x in manifest["layers"] if isinstance(x, dict) and x.get("mediaType") == WASM_LAYER]
     if len(layers) != 1:
         raise SpecError(f"not a Wasm artifact: expected one {WASM_LAYER} layer, found {len(layers)}", where=where)
     return layers[0]
@@ -293,7 +294,10 @@ def fetch_signature(ref, *, timeout_s: float = 30.0) -> bytes | None:
             manifest = parse_json_doc(mdata, f"{ref.location}@{mdigest}")
             if (manifest.get("subject") or {}).get("digest") != subject:
                 raise IntegrityError(f"referrer {mdigest} does not name {subject} as its subject", where=where)
-            layers = [l for l in manifest.get("layers", []) if isinstance(l, dict) and l.get("mediaType") == SIGSTORE_BUNDLE]
+            layers = [
+                layer for layer in manifest.get("layers", [])
+                if isinstance(layer, dict) and layer.get("mediaType") == SIGSTORE_BUNDLE
+            ]
             if layers:
                 return read_blob(store, layers[0], where)
     return None

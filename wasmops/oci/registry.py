@@ -48,7 +48,16 @@ from requests.adapters import HTTPAdapter
 
 from ..errors import ConfigError, IntegrityError, NotFound, RegistryUnavailable, SpecError, WasmopsError
 from .refs import DIGEST_RE, Ref
-from .store import CHUNK, INDEX, MANIFEST, MANIFEST_TYPES, MAX_MANIFEST_BYTES, verify_manifest
+from .store import (
+    CHUNK,
+    INDEX,
+    MANIFEST,
+    MANIFEST_TYPES,
+    MAX_MANIFEST_BYTES,
+    parse_json_doc,
+    sha256_digest,
+    verify_manifest,
+)
 
 ENV_USER = "WASMOPS_REGISTRY_USER"
 ENV_PASSWORD = "WASMOPS_REGISTRY_PASSWORD"
@@ -234,13 +243,12 @@ class RegistryStore:
         if len(data) > MAX_MANIFEST_BYTES:
             raise IntegrityError(f"manifest is {len(data)} bytes, larger than the 4 MiB limit", where=where)
         header = r.headers.get("Docker-Content-Digest")
-        digest = verify_manifest(data, reference, where, expected=header if header and DIGEST_RE.match(header) else None)
+        expected = header if header and DIGEST_RE.match(header) else None
+        digest = verify_manifest(data, reference, where, expected=expected)
         media_type = r.headers.get("Content-Type", "").split(";", 1)[0].strip()
         return data, media_type, digest
 
     def put_manifest(self, data: bytes, media_type: str, *, tag: str | None = None) -> str:
-        from .store import parse_json_doc, sha256_digest
-
         digest = sha256_digest(data)
         if media_type == MANIFEST:
             try:
@@ -287,8 +295,10 @@ class RegistryStore:
                 raise self._fail(r, f"blob {digest}", f"{self._where}@{digest}")
             try:
                 yield r.iter_content(chunk_size=CHUNK)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise RegistryUnavailable(f"connection lost while reading blob {digest}: {exc}", where=self._where) from exc
+            except requests.RequestException as exc:
+                raise RegistryUnavailable(
+                    f"connection lost while reading blob {digest}: {exc}", where=self._where
+                ) from exc
         finally:
             r.close()
 

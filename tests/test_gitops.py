@@ -1,0 +1,109 @@
+"""The desired-state repo: seed, idempotent release commits, rollback, quarantine, remote push/pull."""
+
+from __future__ import annotations
+
+import git
+import pytest
+import yaml
+
+from wasmops.config import Settings
+from wasmops.errors import NotFound, SpecError
+from wasmops.gitops import GitOpsRepo, init_repo
+from wasmops.workspace import init_workspace
+
+D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+
+
+@pytest.fixture()
+def ws(tmp_path):
+    s = Settings(home=tmp_path / "ws")
+    init_workspace(s)
+    return s
+
+
+def test_init_seeds_repo_and_trusts_workspace_key(ws):
+    repo = GitOpsRepo.from_settings(ws)
+    ds = repo.desired()
+    assert "dev/greet-c" in ds.deployments and ds.revision == repo.head
+    assert (ws.gitops_dir / "keys" / "workspace.pub").read_bytes() == ws.public_key.read_bytes()
+    assert not repo.repo.is_dirty(untracked_files=True)
+    n = len(list(repo.repo.iter_commits()))
+    init_repo(ws)  # idempotent
+    assert len(list(repo.repo.iter_commits())) == n
+
+
+def test_release_commit_carries_provenance_and_is_idempotent(ws):
+    repo = GitOpsRepo.from_settings(ws)
+    prov = {"Source-Revision": "abc123", "Bundle-Digest": "sha256:" + "b" * 64, "Flow-Run": "run-1"}
+    r1 = repo.set_module_ref("dev/greet-c", tag="t1", digest=D1, provenance=prov)
+    assert r1.changed
+    msg = repo.repo.commit(r1.sha).message
+    assert "Wasmops-Source-Revision: abc123" in msg and f"Wasmops-Digest: {D1}" in msg and "Flow-Run: run-1" in msg
+    r2 = repo.set_module_ref("dev/greet-c", tag="t1", digest=D1, provenance=prov)
+    assert not r2.changed and r2.sha == r1.sha
+    assert repo.desired().deployments["dev/greet-c"].spec.module_ref.digest == D1
+
+
+def test_revert_restores_previous_digest_and_quarantine_is_committed(ws):
+    repo = GitOpsRepo.from_settings(ws)
+    repo.set_module_ref("dev/greet-c", tag="t1", digest=D1, provenance={})
+    repo.set_module_ref("dev/greet-c", tag="t2", digest=D2, provenance={})
+    res = repo.revert_release("dev/greet-c", D2, reason="verify failed", actor="wasmops")
+    assert res.changed
+    assert repo.desired().deployments["dev/greet-c"].spec.module_ref.digest == D1
+    assert not repo.revert_release("dev/greet-c", D2, reason="again", actor="wasmops").changed
+    assert repo.quarantine(D2, module="dev/greet-c", reason="bad", actor="ann").changed
+    assert not repo.quarantine(D2, module="dev/greet-c", reason="bad", actor="ann").changed
+    assert D2 in repo.desired().quarantine
+    repo.unquarantine(D2, actor="ann", reason="fixed")
+    assert D2 not in repo.desired().quarantine
+
+
+def test_revert_of_first_release_marks_unreleased(ws):
+    repo = GitOpsRepo.from_settings(ws)
+    repo.set_module_ref("dev/sum-wat", tag="t1", digest=D1, provenance={})
+    repo.revert_release("dev/sum-wat", D1, reason="bad", actor="wasmops")
+    assert repo.desired().deployments["dev/sum-wat"].spec.module_ref.digest is None
+
+
+def test_unknown_module_and_bad_manifest_are_named(ws):
+    repo = GitOpsRepo.from_settings(ws)
+    with pytest.raises(NotFound, match="dev/nope"):
+        repo.set_module_ref("dev/nope", tag="t", digest=D1, provenance={})
+    bad = ws.gitops_dir / "modules" / "dev" / "sum-wat.yaml"
+    data = yaml.safe_load(bad.read_text())
+    data["spec"]["replicas"] = "many"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError) as e:
+        repo.desired()
+    assert "sum-wat.yaml" in str(e.value) and "spec.replicas" in str(e.value)
+
+
+def test_remote_pull_push_and_non_fast_forward_retry(tmp_path):
+    bare = tmp_path / "remote.git"
+    seed = Settings(home=tmp_path / "seed")
+    init_workspace(seed)
+    git.Repo.clone_from(str(seed.gitops_dir), str(bare), bare=True)
+    a = Settings(home=tmp_path / "a", gitops_remote=str(bare))
+    b = Settings(home=tmp_path / "b", gitops_remote=str(bare))
+    init_workspace(a)
+    init_workspace(b)  # pushes its own key commit
+    ra, rb = GitOpsRepo.from_settings(a), GitOpsRepo.from_settings(b)
+    rb.set_module_ref("dev/sum-wat", tag="b1", digest=D2, provenance={})  # remote moves ahead of a
+    ra.set_module_ref("dev/greet-c", tag="a1", digest=D1, provenance={})  # pulls first, then pushes
+    remote_head = git.Repo(str(bare)).head.commit
+    assert remote_head.hexsha == ra.head
+    names = [c.message.splitlines()[0] for c in git.Repo(str(bare)).iter_commits(max_count=3)]
+    assert names[0].startswith("release dev/greet-c") and names[1].startswith("release dev/sum-wat")
+    # A push that loses the race is retried after a rebase.
+    rb.repo.git.pull("--rebase", "origin", "main")
+    ra.set_module_ref("dev/upper-zig", tag="a2", digest=D1, provenance={})
+    path = rb.manifest_file("dev/greet-c")
+    data = yaml.safe_load(path.read_text())
+    data["spec"]["replicas"] = 3
+    path.write_text(yaml.safe_dump(data))
+    rb.repo.index.add([str(path.relative_to(rb.path))])
+    rb.repo.index.commit("scale greet-c")
+    rb.push()  # non-fast-forward at first: b is behind a's upper-zig release
+    subjects = [c.message.splitlines()[0] for c in git.Repo(str(bare)).iter_commits(max_count=2)]
+    assert subjects == ["scale greet-c", "release dev/upper-zig a2"]

@@ -1,0 +1,261 @@
+"""The desired-state Git repository: seed it, commit releases, revert, quarantine, push and pull.
+
+The embedded default is a local repository at ``<home>/gitops`` made from ``deployments/``. With a
+remote (``WASMOPS_GITOPS_REMOTE``), every change pulls first, pushes after, and retries on a
+non-fast-forward push::
+
+    >>> from wasmops.gitops import GitOpsRepo
+    >>> repo = GitOpsRepo.open(".wasmops/gitops")                                    # doctest: +SKIP
+    >>> repo.set_module_ref("dev/greet-c", tag="abc", digest="sha256:...", provenance={})  # doctest: +SKIP
+    CommitResult(sha='…', changed=True)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from . import quarantine as q
+from .config import Settings
+from .desired import DesiredState, load_desired_state
+from .errors import ConfigError, NotFound, SpecError, TransientError
+
+AUTHOR = ("wasmops", "wasmops@localhost")
+
+
+@dataclass
+class CommitResult:
+    sha: str
+    changed: bool
+
+
+def _git():
+    import git  # gitpython: imported lazily, it spawns `git` at import
+
+    return git
+
+
+class GitOpsRepo:
+    def __init__(self, path: Path, remote: str | None = None):
+        git = _git()
+        self.path = Path(path)
+        try:
+            self.repo = git.Repo(self.path)
+        except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
+            raise ConfigError("not a GitOps repository", where=str(path), hint="run `wasmops init`") from exc
+        self.remote = remote
+        with self.repo.config_writer() as cw:
+            if not cw.has_option("user", "name"):
+                cw.set_value("user", "name", AUTHOR[0])
+                cw.set_value("user", "email", AUTHOR[1])
+
+    @classmethod
+    def open(cls, path: str | Path, remote: str | None = None) -> "GitOpsRepo":
+        return cls(Path(path), remote)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> "GitOpsRepo":
+        return cls(s.gitops_dir, s.gitops_remote)
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def head(self) -> str:
+        return self.repo.head.commit.hexsha
+
+    def desired(self) -> DesiredState:
+        ds = load_desired_state(self.path, revision=self.head)
+        return ds
+
+    def manifest_file(self, key: str) -> Path:
+        ds = load_desired_state(self.path)
+        if key not in ds.files:
+            raise NotFound(f"no WasmModuleDeployment {key} in the desired state", where=str(self.path),
+                           hint=f"known: {', '.join(sorted(ds.files)) or 'none'}")
+        return self.path / ds.files[key]
+
+    # -- locking, remote -----------------------------------------------------------------------
+    @contextmanager
+    def locked(self):
+        """One writer at a time (parallel releases of different modules share the working tree)."""
+        lock = Path(self.repo.git_dir) / "wasmops.lock"
+        with open(lock, "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def pull(self) -> None:
+        if not self.remote:
+            return
+        try:
+            self.repo.git.pull("--rebase", "origin", self.repo.active_branch.name)
+        except _git().GitCommandError as exc:
+            raise TransientError(f"git pull failed: {exc.stderr.strip()[:300]}", where=self.remote) from exc
+
+    def push(self, attempts: int = 5) -> None:
+        """Push; on a non-fast-forward, rebase onto the remote and try again."""
+        if not self.remote:
+            return
+        git = _git()
+        branch = self.repo.active_branch.name
+        for i in range(attempts):
+            try:
+                self.repo.git.push("origin", f"{branch}:{branch}")
+                return
+            except git.GitCommandError as exc:
+                msg = (exc.stderr or "").lower()
+                if ("non-fast-forward" in msg or "fetch first" in msg or "rejected" in msg) and i < attempts - 1:
+                    self.repo.git.pull("--rebase", "origin", branch)
+                    continue
+                raise TransientError(f"git push failed: {exc.stderr.strip()[:300]}", where=self.remote) from exc
+
+    def _commit(self, paths: list[Path], message: str) -> CommitResult:
+        rels = [str(p.relative_to(self.path)) for p in paths]
+        self.repo.index.add(rels)
+        if not self.repo.index.diff("HEAD"):
+            return CommitResult(self.head, False)
+        actor = _git().Actor(*AUTHOR)
+        c = self.repo.index.commit(message, author=actor, committer=actor)
+        self.push()
+        return CommitResult(c.hexsha, True)
+
+    # -- writing -------------------------------------------------------------------------------
+    def set_module_ref(self, key: str, *, tag: str, digest: str, provenance: dict[str, str],
+                       extra: Callable[[dict], None] | None = None) -> CommitResult:
+        """Write tag + digest into the manifest and commit with the provenance as trailers.
+
+        Idempotent: if the manifest already holds this digest, nothing is committed.
+        """
+        with self.locked():
+            self.pull()
+            path = self.manifest_file(key)
+            data = yaml.safe_load(path.read_text())
+            ref = data["spec"]["moduleRef"]
+            if ref.get("digest") == digest and ref.get("tag") == tag:
+                return CommitResult(self.last_commit_for(key, digest) or self.head, False)
+            ref["tag"], ref["digest"] = tag, digest
+            if extra:
+                extra(data)
+            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            trailers = "\n".join(f"Wasmops-{k}: {v}" for k, v in provenance.items() if v)
+            msg = f"release {key} {tag}\n\nSet {key} moduleRef to {digest}.\n\n{trailers}\nWasmops-Digest: {digest}\n"
+            return self._commit([path], msg)
+
+    def last_commit_for(self, key: str, digest: str) -> str | None:
+        """The newest commit whose message releases ``digest`` for ``key``."""
+        for c in self.repo.iter_commits(max_count=500):
+            if f"Wasmops-Digest: {digest}" in c.message and f"release {key} " in c.message:
+                return c.hexsha
+        return None
+
+    def revert_release(self, key: str, digest: str, *, reason: str, actor: str) -> CommitResult:
+        """Undo the release of ``digest`` for ``key``: restore the manifest's previous moduleRef."""
+        with self.locked():
+            self.pull()
+            path = self.manifest_file(key)
+            data = yaml.safe_load(path.read_text())
+            if data["spec"]["moduleRef"].get("digest") != digest:
+                return CommitResult(self.head, False)  # already rolled back (or never released)
+            sha = self.last_commit_for(key, digest)
+            prev = None
+            if sha:
+                commit = self.repo.commit(sha)
+                rel = str(path.relative_to(self.path))
+                if commit.parents:
+                    try:
+                        prev = yaml.safe_load(commit.parents[0].tree[rel].data_stream.read())["spec"]["moduleRef"]
+                    except KeyError:
+                        prev = None
+            ref = data["spec"]["moduleRef"]
+            if prev and prev.get("digest"):
+                ref["tag"], ref["digest"] = prev["tag"], prev["digest"]
+            else:
+                ref["tag"] = "unreleased"
+                ref.pop("digest", None)
+            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            msg = (f"rollback {key} from {digest[:19]}\n\n{reason}\n\nThis reverts {sha or 'an unknown commit'}.\n"
+                   f"Wasmops-Rollback-Of: {digest}\nWasmops-Actor: {actor}\n")
+            return self._commit([path], msg)
+
+    def quarantine(self, digest: str, *, module: str, reason: str, actor: str) -> CommitResult:
+        with self.locked():
+            self.pull()
+            path = self.path / q.FILE
+            if not q.add(path, digest, module=module, reason=reason):
+                return CommitResult(self.head, False)
+            return self._commit([path], f"quarantine {digest[:19]} ({module})\n\n{reason}\n\nWasmops-Actor: {actor}\n")
+
+    def unquarantine(self, digest: str, *, actor: str, reason: str) -> CommitResult:
+        with self.locked():
+            self.pull()
+            path = self.path / q.FILE
+            if not q.remove(path, digest):
+                raise NotFound(f"{digest} is not quarantined", where=str(path))
+            return self._commit([path], f"unquarantine {digest[:19]}\n\n{reason}\n\nWasmops-Actor: {actor}\n")
+
+    def write_files(self, files: dict[str, str], message: str, *, branch: str | None = None) -> CommitResult:
+        """Commit ``files`` (relative path → text), optionally on a new branch (main stays as is)."""
+        with self.locked():
+            current = self.repo.active_branch.name
+            if branch:
+                self.repo.git.checkout("-B", branch)
+            try:
+                paths = []
+                for rel, text in files.items():
+                    p = self.path / rel
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                    p.write_text(text)
+                    paths.append(p)
+                res = self._commit(paths, message)
+                if branch and self.remote:
+                    self.repo.git.push("-f", "origin", branch)
+                return res
+            finally:
+                if branch:
+                    self.repo.git.checkout(current)
+
+
+def init_repo(s: Settings, *, progress: Callable[[str], None] | None = None) -> Path:
+    """Create ``<home>/gitops`` from the seed (or clone the remote), and trust the workspace key."""
+    from .workspace import seed_dir
+
+    git = _git()
+    say = progress or (lambda _m: None)
+    path = s.gitops_dir
+    if not (path / ".git").exists():
+        if s.gitops_remote:
+            say(f"cloning desired state from {s.gitops_remote}")
+            try:
+                git.Repo.clone_from(s.gitops_remote, path)
+            except git.GitCommandError as exc:
+                raise TransientError(f"git clone failed: {exc.stderr.strip()[:300]}", where=s.gitops_remote) from exc
+        else:
+            shutil.copytree(seed_dir(), path, dirs_exist_ok=True)
+            repo = git.Repo.init(path, initial_branch="main")
+            with repo.config_writer() as cw:
+                cw.set_value("user", "name", AUTHOR[0])
+                cw.set_value("user", "email", AUTHOR[1])
+            repo.git.add("-A")
+            actor = git.Actor(*AUTHOR)
+            repo.index.commit("wasmops init: seed desired state from deployments/", author=actor, committer=actor)
+            say(f"GitOps repo created at {path}")
+    repo = GitOpsRepo.from_settings(s)
+    keys = path / "keys"
+    keys.mkdir(exist_ok=True)
+    dest = keys / "workspace.pub"
+    if s.public_key.exists() and (not dest.exists() or dest.read_bytes() != s.public_key.read_bytes()):
+        with repo.locked():
+            repo.pull()
+            shutil.copyfile(s.public_key, dest)
+            repo._commit([dest], "trust the workspace signing key\n\nWasmops-Actor: wasmops init\n")
+    if not os.access(path, os.W_OK):
+        raise SpecError("GitOps repo is not writable", where=str(path))
+    return path
