@@ -6,18 +6,20 @@
 Cold and warm builds bypass the build-output cache (``use_cache=False``), so the compiler runs
 both times; the cold one starts from an empty zig cache in a temporary directory. The last column
 is a third build with the build-output cache on, which returns without running the compiler.
+When clang + wasi-libc are installed, C is measured with both clang and zig cc.
 It also checks that the cold and warm builds, and a build with the user's usual zig cache, give
 byte-identical output (the zig cache location must not leak into the binary).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from wasmops.build import build, detect_toolchains
+from wasmops.build import _toolchain, build, detect_toolchains
 from wasmops.config import Settings
 from wasmops.source import load_module_source
 
@@ -46,6 +48,17 @@ def bench(name: str) -> dict:
     }
 
 
+def runs(names: list[str]) -> list[tuple[str, str | None]]:
+    """(example, C toolchain choice): C examples once per installed C toolchain."""
+    out: list[tuple[str, str | None]] = []
+    for name in names:
+        if load_module_source(EXAMPLES / name).language == "c" and _toolchain.find_clang_wasi() is not None:
+            out += [(name, "clang"), (name, "zig")]
+        else:
+            out.append((name, None))
+    return out
+
+
 def main(argv: list[str]) -> int:
     names = argv or sorted(p.name for p in EXAMPLES.iterdir() if (p / "module.yaml").is_file())
     tools = detect_toolchains()
@@ -54,8 +67,11 @@ def main(argv: list[str]) -> int:
     print(header)
     print("-" * len(header))
     ok = True
-    for name in names:
+    for name, choice in runs(names):
+        if choice:
+            os.environ["WASMOPS_C_TOOLCHAIN"] = choice
         r = bench(name)
+        os.environ.pop("WASMOPS_C_TOOLCHAIN", None)
         ok &= r["same"]
         print(f"{r['module']:<11} {r['language']:<5} {r['toolchain']:<26} {r['cold_s']:>7.2f} {r['warm_s']:>7.2f} "
               f"{r['hit_ms']:>7.1f} {r['size']:>7}  {'yes' if r['same'] else 'NO'} ({r['sha']})", flush=True)

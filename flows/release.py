@@ -1,35 +1,97 @@
-"""The release flow: build → test → policy → sign → publish (→ commit → approval → reconcile → verify).
+"""The release flow: build → test → policy → sign → publish → commit → approval → reconcile → verify.
 
-Run it with ``wasmops release MODULE_DIR`` or from the Prefect UI (deployment ``release``).
+Run it with ``wasmops release MODULE_DIR [--target NS/NAME]`` or from the Prefect UI (deployment
+``release``). Steps before commit are cached by content digest, so a re-run after a crash skips
+them; commit is idempotent in Git, so a re-run never makes a second commit. Commit, approval,
+reconcile and verify run in one Prefect transaction: a rejection or a failure rolls back the Git
+commit and the host. A failed verify also quarantines the digest (a rollback that sticks).
 """
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect.transactions import transaction
 
+from flows._approval import ApprovalRejected, request_approval
+from tasks.release import commit_release, reconcile_namespace, sticky_rollback, verify_release
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 
 
-def artifact_ref(registry: str, name: str, tag: str) -> str:
-    """``oci-layout://PATH`` → ``oci-layout://PATH:name-tag``; ``oci://HOST/NS`` → ``oci://HOST/NS/name:tag``."""
-    if registry.startswith("oci-layout://"):
-        return f"{registry}:{name}-{tag}"
-    return f"{registry.rstrip('/')}/{name}:{tag}"
+class VerifyFailed(Exception):
+    pass
 
 
-@flow(name="release", log_prints=True)
-def release(module_dir: str, registry: str | None = None, trust_level: str = "sandboxed",
-            source: str = "", revision: str = "") -> dict:
+@flow(name="release", log_prints=True, persist_result=True)
+def release(module_dir: str, target: str | None = None, auto_approve: bool = False,
+            approval_timeout_s: int = 3600, source_revision: str = "") -> dict:
+    """Release the module in ``module_dir`` to ``target`` (``ns/name``, default ``dev/<name>``)."""
     from wasmops.config import Settings
+    from wasmops.desired import artifact_ref
+    from wasmops.errors import QuarantinedError, UserError
+    from wasmops.gitops import GitOpsRepo
 
+    log = get_run_logger()
     s = Settings()
-    registry = registry or f"oci-layout://{s.oci_layout}"
     built = build_module(module_dir)
+    key = target or f"dev/{built.name}"
+    desired = GitOpsRepo.from_settings(s).desired()
+    manifest = desired.deployments.get(key)
+    if manifest is None:
+        raise UserError(f"no WasmModuleDeployment {key} in the GitOps repo", where=str(s.gitops_dir))
+    if auto_approve and manifest.spec.environment != "dev":
+        raise UserError(f"--auto-approve is for dev only; {key} is {manifest.spec.environment}", where=key)
+    if built.digest in desired.quarantine:
+        raise QuarantinedError(f"wasm digest {built.digest} is quarantined", where=key)
+    _label_run(key, built.digest, manifest)
+
     test_module(module_dir, built)
-    policy_check(built, trust_level)
+    rc = manifest.spec.runtime_config
+    policy_check(built, rc.trust_level, memory_limit=manifest.memory_bytes)
     sig = sign_module(built)
     tag = built.digest.split(":")[1][:12]
-    pub = publish_module(built, artifact_ref(registry, built.name, tag), sig["bundle_path"],
-                         source=source, revision=revision)
-    print(f"released {built.name} {built.digest} as {pub['ref']} ({pub['manifest_digest']})")
-    return {"module": built.name, "wasm_digest": built.digest, **sig, **pub}
+    ref = artifact_ref(manifest.spec.module_ref.repository, tag, s.registry_base)
+    pub = publish_module(built, ref, sig["bundle_path"], source=module_dir, revision=source_revision)
+    if pub["manifest_digest"] in desired.quarantine:
+        raise QuarantinedError(f"artifact {pub['manifest_digest']} is quarantined", where=key)
+
+    provenance = {"Source-Revision": source_revision or built.source_digest, "Wasm-Digest": built.digest,
+                  "Bundle-Digest": sig["bundle_digest"], "Flow-Run": str(flow_run.get_id() or "")}
+    namespace = key.split("/", 1)[0]
+    try:
+        with transaction():
+            commit = commit_release(key, tag, pub["manifest_digest"], provenance)
+            approval = request_approval(key, manifest, built, pub, auto_approve=auto_approve,
+                                        timeout_s=approval_timeout_s)
+            reconcile_namespace(namespace, key)
+            try:
+                verify_release(module_dir, key, pub["manifest_digest"])
+            except Exception as exc:  # noqa: BLE001 - any verify failure rolls back
+                raise VerifyFailed(str(exc)) from exc
+    except VerifyFailed as exc:
+        log.error(f"verify failed for {key}: {exc}; rolling back and quarantining {pub['manifest_digest']}")
+        sticky_rollback(key, pub["manifest_digest"], reason=f"verify failed after release: {exc}")
+        raise
+    except ApprovalRejected as exc:
+        log.warning(f"release of {key} rejected: {exc}")
+        raise
+    print(f"released {key} {tag} ({pub['manifest_digest']}) commit {commit['sha'][:10]}")
+    return {"key": key, "tag": tag, "wasm_digest": built.digest, "manifest_digest": pub["manifest_digest"],
+            "bundle_digest": sig["bundle_digest"], "commit": commit["sha"], "commit_changed": commit["changed"],
+            "approval": approval}
+
+
+def _label_run(key: str, digest: str, manifest) -> None:
+    """Name the flow run after module and version; tag it with team and environment."""
+    from prefect.client.orchestration import get_client
+
+    run_id = flow_run.get_id()
+    if not run_id:
+        return
+    labels = manifest.metadata.labels
+    tags = [f"team:{labels.get('team')}", f"env:{manifest.spec.environment}", f"module:{key}"]
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run_id, name=f"release {key} {digest.split(':')[1][:12]}", tags=tags)
+    except Exception:  # noqa: BLE001 - cosmetic; never fail a release over a name
+        pass

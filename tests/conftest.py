@@ -8,3 +8,4 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from support.registry import registry  # noqa: E402,F401  (session fixture: a real docker-registry)
 from support.host import host, workspace  # noqa: E402,F401
+from support.prefect import prefect_api  # noqa: E402,F401

@@ -3,9 +3,14 @@
 //! Keys and escape sequences are left alone, so valid JSON in gives valid JSON out.
 //! Empty (or all-whitespace) input: a message on stderr and exit status 1.
 //!
-//! Uses the std.Io API of Zig 0.16+: `main` takes a `std.process.Init`, whose `io` and `gpa`
-//! are passed to File readers/writers, which own their buffers and must be flushed.
+//! Zig 0.16+ reworked std I/O around `std.Io`. The convenient route, `pub fn main(init:
+//! std.process.Init)` with `std.Io.File.stdin().readerStreaming(init.io, &buf)`, links the whole
+//! `std.Io.Threaded` implementation and with it every WASI import (path_open, fd_prestat_*, ...),
+//! which the `sandboxed` trust level refuses. So this module reads and writes with the raw WASI
+//! calls (fd_read, fd_write) and formats with the new `std.Io.Writer.fixed` buffer writer:
+//! its imports are fd_read, fd_write and proc_exit only.
 const std = @import("std");
+const wasi = std.os.wasi;
 
 const max_input = 1 << 20;
 const max_depth = 64;
@@ -54,29 +59,49 @@ fn upperValues(buf: []u8) bool {
     return true;
 }
 
-pub fn main(init: std.process.Init) !u8 {
-    const io = init.io;
-    var in_buf: [4096]u8 = undefined;
-    var stdin = std.Io.File.stdin().readerStreaming(io, &in_buf);
-    const input = try stdin.interface.allocRemaining(init.gpa, .limited(max_input));
+/// Read all of stdin into buf; null when it does not fit or reading fails.
+fn readAll(buf: []u8) ?[]u8 {
+    var len: usize = 0;
+    while (true) {
+        if (len == buf.len) return null;
+        const iov = [_]wasi.iovec_t{.{ .base = buf[len..].ptr, .len = buf.len - len }};
+        var n: usize = 0;
+        if (wasi.fd_read(0, &iov, iov.len, &n) != .SUCCESS) return null;
+        if (n == 0) return buf[0..len];
+        len += n;
+    }
+}
 
-    var err_buf: [256]u8 = undefined;
-    var stderr = std.Io.File.stderr().writerStreaming(io, &err_buf);
+/// Write all of data to fd (1 = stdout, 2 = stderr).
+fn writeAll(fd: wasi.fd_t, data: []const u8) void {
+    var rest = data;
+    while (rest.len > 0) {
+        const iov = [_]wasi.ciovec_t{.{ .base = rest.ptr, .len = rest.len }};
+        var n: usize = 0;
+        if (wasi.fd_write(fd, &iov, iov.len, &n) != .SUCCESS or n == 0) return;
+        rest = rest[n..];
+    }
+}
+
+var in_buf: [max_input]u8 = undefined;
+var out_buf: [max_input + 1]u8 = undefined;
+
+pub fn main() u8 {
+    const input = readAll(&in_buf) orelse {
+        writeAll(2, "upper-zig: input unreadable or larger than 1 MiB\n");
+        return 2;
+    };
     const body = std.mem.trim(u8, input, " \t\r\n");
     if (body.len == 0) {
-        try stderr.interface.writeAll("upper-zig: empty input, expected {\"text\": \"...\"}\n");
-        try stderr.interface.flush();
+        writeAll(2, "upper-zig: empty input, expected {\"text\": \"...\"}\n");
         return 1;
     }
     if (!upperValues(input)) {
-        try stderr.interface.writeAll("upper-zig: JSON nested too deeply\n");
-        try stderr.interface.flush();
+        writeAll(2, "upper-zig: JSON nested too deeply\n");
         return 2;
     }
-
-    var out_buf: [4096]u8 = undefined;
-    var stdout = std.Io.File.stdout().writerStreaming(io, &out_buf);
-    try stdout.interface.print("{s}\n", .{body});
-    try stdout.interface.flush();
+    var out: std.Io.Writer = .fixed(&out_buf);
+    out.print("{s}\n", .{body}) catch unreachable; // out_buf holds any input plus a newline
+    writeAll(1, out.buffered());
     return 0;
 }

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from wasmops.build import BuildResult, build, detect_toolchains, output_path
+from wasmops.build import BuildResult, _toolchain, build, detect_toolchains, output_path
 from wasmops.source import load_module_source
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -54,6 +54,19 @@ def test_example_passes_its_own_test_cases(name, tmp_path, settings, run_wasi):
             assert case.expect_stdout_contains in run.stdout, (case.name, run)
         if case.expect_exit != 0:
             assert run.stderr.strip() or case.name == "negative-number-rejected", (case.name, run)
+
+
+STDIO_ONLY = {"fd_read", "fd_write", "fd_close", "fd_seek", "fd_fdstat_get", "proc_exit",
+              "environ_get", "environ_sizes_get", "args_get", "args_sizes_get"}
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_examples_import_only_stdio_level_wasi(name, tmp_path, settings):
+    """No filesystem, socket or poll imports, so the examples pass the strictest trust level."""
+    wasm = build(load_module_source(EXAMPLES / name), tmp_path, settings=settings).path.read_bytes()
+    imports = wasmtime.Module(wasmtime.Engine(), wasm).imports
+    assert {i.module for i in imports} == {"wasi_snapshot_preview1"}
+    assert {i.name for i in imports} <= STDIO_ONLY, name
 
 
 def test_output_path_is_a_file_or_a_directory(tmp_path, settings):
@@ -128,3 +141,14 @@ def test_detect_toolchains_and_progress(tmp_path, settings):
     said = []
     build(load_module_source(EXAMPLES / "upper-zig"), tmp_path, settings=settings, progress=said.append)
     assert any("building upper-zig" in m for m in said)
+
+
+@pytest.mark.skipif(_toolchain.find_clang_wasi() is None, reason="clang + wasi-libc not installed")
+def test_clang_and_zig_cc_both_build_the_c_example(tmp_path, settings, run_wasi, monkeypatch):
+    src = load_module_source(EXAMPLES / "greet-c")
+    for choice in ("clang", "zig"):
+        monkeypatch.setenv("WASMOPS_C_TOOLCHAIN", choice)
+        r = build(src, tmp_path / choice, settings=settings)
+        assert r.toolchain.startswith("clang " if choice == "clang" else "zig cc ")
+        run = run_wasi(r.path.read_bytes(), '{"who": "cy"}')
+        assert (run.exit_code, run.stdout) == (0, '{"msg": "hello cy"}\n')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -111,6 +112,12 @@ class TestSkopeoReadsIt:
         assert referrer["subject"]["digest"] == res.manifest_digest
         assert referrer["artifactType"] == entry["artifactType"]
         assert referrer["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
+        names = {
+            m["digest"]: (m.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+            for m in json.loads((layout / "index.json").read_text())["manifests"]
+        }
+        assert len(names) == 3 and names[res.manifest_digest] == "v1"
+        assert names[res.bundle_manifest_digest] is None and tag in names.values()
 
         # A second signature is merged into the same index; the same one twice is not duplicated.
         newer = make_bundle("newer.json", "MEUCIQDnewer")
@@ -191,6 +198,16 @@ class TestFailures:
             oci.pull(f"oci-layout://{layout}:{referrers_tag(res.manifest_digest)}", tmp_path / "x.wasm")
         with pytest.raises(SpecError, match="not a Wasm artifact"):
             oci.pull(f"oci-layout://{layout}@{res.bundle_manifest_digest}", tmp_path / "x.wasm")
+
+
+def test_concurrent_publishers_keep_every_tag(layout, wasm_file):
+    tags = [f"t{i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda t: oci.publish(wasm_file, f"oci-layout://{layout}:{t}"), tags))
+    assert len({r.manifest_digest for r in results}) == 1
+    with oci.open_store(f"oci-layout://{layout}") as store:
+        assert isinstance(store, oci.Store)
+        assert sorted(store.tags()) == tags
 
 
 def test_relative_layout_path(tmp_path, wasm_file, monkeypatch):

@@ -36,6 +36,9 @@ class TestRoundTrip:
         assert (got.manifest_digest, got.layer_digest, got.size) == (res.manifest_digest, res.layer_digest, res.size)
         assert oci.resolve(f"{repo}:v1") == res.manifest_digest
         assert oci.pull(res.ref, tmp_path / "pinned.wasm").manifest_digest == res.manifest_digest
+        with oci.open_store(res.ref) as store:
+            assert isinstance(store, oci.Store)
+            assert "v1" in store.tags()
 
     def test_registry_and_layout_give_the_same_digest(self, repo, big_wasm_file, annotations, tmp_path):
         remote = oci.publish(big_wasm_file, f"{repo}:v1", annotations=annotations)

@@ -112,6 +112,7 @@ def build(src: ModuleSource, out: Path, *, settings: Settings | None = None, pro
 
     hit = _cache.lookup(cache_dir, key) if use_cache else None
     if hit is not None:
+        ctx.say(f"{src.name}: unchanged since a previous build ({tc}), taken from the build cache")
         _cache.atomic_copy(hit, dest)
         cached = True
     else:

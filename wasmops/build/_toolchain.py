@@ -24,8 +24,9 @@ from ..errors import ToolchainMissing
 
 #: Fixed timestamp for tools that honour it (reproducible-builds.org/specs/source-date-epoch).
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01T00:00:00Z
-#: Where Debian's ``wasi-libc`` package (and the upstream wasi-sdk layout) put the sysroot.
-WASI_SYSROOTS = ("/usr/share/wasi-sysroot", "/opt/wasi-sdk/share/wasi-sysroot")
+#: Sysroots tried in order after ``$WASI_SYSROOT``: the wasi-sdk layout, and ``/usr``, where
+#: Debian's ``wasi-libc`` puts ``include/wasm32-wasi`` and ``lib/wasm32-wasi`` (multiarch).
+WASI_SYSROOTS = ("/usr/share/wasi-sysroot", "/opt/wasi-sdk/share/wasi-sysroot", "/usr")
 
 ZIG_HINT = "install the PyPI package `ziglang` into wasmops' environment (pip install ziglang), or put `zig` on PATH"
 CLANG_HINT = "Debian: apt-get install clang lld wasi-libc libclang-rt-dev-wasm32"
@@ -70,7 +71,8 @@ class BuildContext:
 
     def env(self) -> dict[str, str]:
         """A small, fixed environment: no CFLAGS/CPATH leaking in, fixed timestamps and locale."""
-        env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "SYSTEMROOT") if k in os.environ}
+        env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "LD_LIBRARY_PATH", "SYSTEMROOT")
+               if k in os.environ}
         env.update(LC_ALL="C", LANG="C", SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, NO_COLOR="1",
                    ZIG_GLOBAL_CACHE_DIR=str(self.zig_global_cache), ZIG_LOCAL_CACHE_DIR=str(self.zig_local_cache))
         return env
@@ -106,9 +108,10 @@ def find_zig(language: str, purpose: str) -> tuple[list[str], str]:
 # ---- clang + wasi-libc (Debian) -----------------------------------------------------------------
 
 def _sysroot() -> Path | None:
-    for d in WASI_SYSROOTS:
+    env = os.environ.get("WASI_SYSROOT")
+    for d in ([env] if env else []) + list(WASI_SYSROOTS):
         p = Path(d)
-        if (p / "include").is_dir() and (p / "lib").is_dir():
+        if (p / "lib" / "wasm32-wasi" / "libc.a").is_file():
             return p
     return None
 

@@ -17,8 +17,12 @@ from ._run import run_tool
 LANGUAGE = "c"
 #: Files whose bytes go into the cache key (headers may be included without being listed).
 SUFFIXES = (".c", ".h", ".inc")
-#: Deterministic flags: optimise, strip (no names/debug info), no build id, no compiler ident.
-COMMON_FLAGS = ["-O2", "-s", "-fno-ident", "-Wl,--build-id=none", "-fno-color-diagnostics"]
+#: Shadow-stack size. wasm-ld's default is 64 KiB and zig cc's is 16 MiB (which makes every instance
+#: start with 16 MiB of linear memory); one fixed size keeps memory limits independent of the toolchain.
+STACK_BYTES = 1 << 20
+#: Deterministic flags: optimise, strip (no names/debug info), no compiler ident. wasm-ld writes no
+#: build id unless asked (and wasm-ld 14, Debian bookworm's, rejects ``--build-id=none``).
+COMMON_FLAGS = ["-O2", "-s", "-fno-ident", f"-Wl,-z,stack-size={STACK_BYTES}", "-fno-color-diagnostics"]
 
 
 def find_toolchain(settings=None) -> T.Toolchain:

@@ -5,10 +5,13 @@ The first listed source is the root file; other sources are files it ``@import``
 the sources and only the first build (the standard library and compiler-rt for wasm32-wasi) is
 slow.
 
-Zig 0.16+ I/O, as the examples use it: ``pub fn main(init: std.process.Init) !u8``, then
+Zig 0.16+ I/O (checked against 0.17.1): ``pub fn main(init: std.process.Init) !u8``, then
 ``std.Io.File.stdin().readerStreaming(init.io, &buf)`` and ``.interface.allocRemaining(init.gpa,
 .limited(n))``; ``std.Io.File.stdout().writerStreaming(init.io, &buf)``, ``.interface.print(...)``
-and ``.interface.flush()``.
+and ``.interface.flush()``. That links ``std.Io.Threaded`` and so imports all of WASI (path_open,
+fd_prestat_*, poll_oneoff), which the ``sandboxed`` trust level denies; ``examples/upper-zig``
+instead uses ``pub fn main() u8`` with ``std.os.wasi.fd_read``/``fd_write`` and formats with
+``std.Io.Writer.fixed(&buf)``, and imports only fd_read, fd_write and proc_exit.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from ._run import run_tool
 
 LANGUAGE = "zig"
 SUFFIXES = (".zig", ".zon")
-COMMON_FLAGS = ["-target", "wasm32-wasi", "-O", "ReleaseSmall", "-fstrip", "--color", "off"]
+#: Zig's default stack on wasm32 is 16 MiB, all of it in the initial linear memory; 1 MiB as for C.
+STACK_BYTES = 1 << 20
+COMMON_FLAGS = ["-target", "wasm32-wasi", "-O", "ReleaseSmall", "-fstrip", "--stack", str(STACK_BYTES),
+                "--color", "off"]
 
 
 def find_toolchain(settings=None) -> T.Toolchain:

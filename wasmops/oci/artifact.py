@@ -24,6 +24,10 @@ The artifact follows the CNCF TAG Runtime "Wasm OCI artifact" layout::
 ``SOURCE_DATE_EPOCH``, else now: pass the annotation for reproducible digests. Components
 (``os: wasip2``) are stored without the optional ``component`` section (wasmops does not parse WIT).
 
+``publish`` is idempotent (same input, same digests; present blobs are skipped, referrers are not
+listed twice), so a failed publish can simply be re-run. With a bundle, the manifest is stored by
+digest, the bundle attached, and only then is the tag moved.
+
 A Sigstore bundle is attached as an OCI 1.1 referrer: an image manifest with
 ``artifactType: application/vnd.dev.sigstore.bundle.v0.3+json``, the empty config
 (``application/vnd.oci.empty.v1+json``, ``{}``), the bundle as its one layer and ``subject`` = the
@@ -223,11 +227,13 @@ def publish(wasm_path, ref, *, bundle_path=None, annotations=None, timeout_s: fl
     try:
         store.put_blob(wasm_path, layer["digest"], layer["size"])
         store.put_blob(config_bytes, manifest["config"]["digest"], len(config_bytes))
-        digest = store.put_manifest(manifest_bytes, MANIFEST, tag=tag)
         bundle_digest = None
         if bundle_bytes is not None:
+            # Signature first, tag last: whoever pulls the tag finds the signature already attached.
+            digest = store.put_manifest(manifest_bytes, MANIFEST)
             subject = descriptor(MANIFEST, digest, len(manifest_bytes))
             bundle_digest = attach_bundle(store, subject, bundle_bytes, annotations)
+        digest = store.put_manifest(manifest_bytes, MANIFEST, tag=tag)
     finally:
         store.close()
     return PublishResult(

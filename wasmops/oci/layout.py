@@ -6,7 +6,11 @@ Example::
     >>> from wasmops.oci.layout import LayoutStore
     >>> from wasmops.oci.refs import parse_ref
     >>> store = LayoutStore(parse_ref(f"oci-layout://{tempfile.mkdtemp()}/oci:v1"))
-    >>> store.put_blob(b"{}", "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", 2)
+    >>> empty = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+    >>> store.put_manifest(empty, "application/vnd.oci.image.index.v1+json", tag="empty")[:15]
+    'sha256:dff9de10'
+    >>> store.tags(), store.get_manifest("empty")[0] == empty
+    (['empty'], True)
     >>> sorted(p.name for p in store.root.iterdir())
     ['blobs', 'index.json', 'oci-layout']
 
@@ -49,6 +53,7 @@ from .store import ANN_REF_NAME, CHUNK, INDEX, check_digest, descriptor, encode_
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
 LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
+_LAYOUT_NAMES = {LAYOUT_FILE, INDEX_FILE, "blobs"}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -62,6 +67,22 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _create_once(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data`` atomically unless it exists; never replace it (it is the lock)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 class LayoutStore:
@@ -98,23 +119,20 @@ class LayoutStore:
             )
 
     def _ensure_layout(self) -> None:
-        if (self.root / LAYOUT_FILE).is_file():
-            if not (self.root / INDEX_FILE).is_file():
-                _write_atomic(self.root / INDEX_FILE, encode_json(self._empty_index()))
+        """Create the layout if needed. Safe when several writers create it at once."""
+        if (self.root / LAYOUT_FILE).is_file() and (self.root / "blobs" / "sha256").is_dir():
             return
         if self.root.exists() and (
-            not self.root.is_dir() or any(not p.name.startswith(".") for p in self.root.iterdir())
+            not self.root.is_dir()
+            or any(not p.name.startswith(".") and p.name not in _LAYOUT_NAMES for p in self.root.iterdir())
         ):
             raise ConfigError(
                 f"{self.root} exists and is not an OCI image layout (no oci-layout file)",
                 where=self._where,
                 hint="choose an empty or new directory for the layout",
             )
-        self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.root / LAYOUT_FILE, encode_json(LAYOUT_VERSION))
         (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-        if not (self.root / INDEX_FILE).exists():
-            _write_atomic(self.root / INDEX_FILE, encode_json(self._empty_index()))
+        _create_once(self.root / LAYOUT_FILE, encode_json(LAYOUT_VERSION))
 
     @staticmethod
     def _empty_index() -> dict:
@@ -137,6 +155,8 @@ class LayoutStore:
         with open(self.root / LAYOUT_FILE, "rb") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
+                if not (self.root / INDEX_FILE).is_file():
+                    _write_atomic(self.root / INDEX_FILE, encode_json(self._empty_index()))
                 yield
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
@@ -189,7 +209,12 @@ class LayoutStore:
             index = self._read_index()
             manifests = index["manifests"]
             if tag:
-                manifests = [m for m in manifests if (m.get("annotations") or {}).get(ANN_REF_NAME) != tag]
+                # The tag moves to this entry; an untagged entry for the same digest becomes redundant.
+                def keep(m: dict) -> bool:
+                    name = (m.get("annotations") or {}).get(ANN_REF_NAME)
+                    return name != tag and not (name is None and m.get("digest") == digest)
+
+                manifests = [m for m in manifests if keep(m)]
                 manifests.append(entry)
             elif not any(m.get("digest") == digest for m in manifests):
                 manifests.append(entry)

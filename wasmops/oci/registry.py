@@ -275,13 +275,16 @@ class RegistryStore:
     def put_blob(self, source: Path | bytes, digest: str, size: int) -> None:
         layer = {"mediaType": "application/octet-stream", "digest": digest, "size": size}
         where = f"{self._where}@{digest}"
-        if isinstance(source, (bytes, bytearray)):
-            with tempfile.TemporaryDirectory(prefix="wasmops-blob-") as tmp:
-                path = Path(tmp) / "blob"
-                path.write_bytes(source)
-                r = self.client.upload_blob(str(path), self.container, layer)
-        else:
-            r = self.client.upload_blob(str(source), self.container, layer)
+        try:
+            if isinstance(source, (bytes, bytearray)):
+                with tempfile.TemporaryDirectory(prefix="wasmops-blob-") as tmp:
+                    path = Path(tmp) / "blob"
+                    path.write_bytes(source)
+                    r = self.client.upload_blob(str(path), self.container, layer)
+            else:
+                r = self.client.upload_blob(str(source), self.container, layer)
+        except ValueError as exc:  # oras-py: the registry gave no upload session (read-only, denied)
+            raise ConfigError(f"registry refused the blob upload: {exc}", where=where) from exc
         if r.status_code not in (200, 201, 202):
             if r.status_code == 400 and "DIGEST_INVALID" in (r.text or ""):
                 raise IntegrityError(f"registry says the uploaded blob does not match {digest}", where=where)

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 from ..errors import IntegrityError, SpecError
 from .refs import DIGEST_RE, Ref
@@ -114,6 +114,7 @@ def verify_manifest(data: bytes, reference: str, where: str, *, expected: str | 
     return actual
 
 
+@runtime_checkable
 class Store(Protocol):
     """The operations the artifact layer needs from an OCI store."""
 

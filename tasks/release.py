@@ -1,0 +1,119 @@
+"""Release tasks after publish: commit (Git), reconcile (host), verify, sticky rollback.
+
+commit and reconcile register ``on_rollback`` hooks, so a failure later in the release
+transaction reverts the Git commit and puts the previously live version back on the host.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.transactions import get_transaction
+
+from wasmops.config import Settings
+from wasmops.faults import maybe_crash
+
+from ._common import RETRY
+
+
+@task(name="commit", cache_policy=NO_CACHE, **RETRY)
+def commit_release(key: str, tag: str, digest: str, provenance: dict) -> dict:
+    from wasmops.gitops import GitOpsRepo
+
+    maybe_crash("commit")
+    repo = GitOpsRepo.from_settings(Settings())
+    res = repo.set_module_ref(key, tag=tag, digest=digest, provenance=provenance)
+    get_transaction().set("release", {"key": key, "digest": digest, "changed": res.changed})
+    return {"sha": res.sha, "changed": res.changed}
+
+
+@commit_release.on_rollback
+def _revert_commit(txn) -> None:
+    from wasmops.gitops import GitOpsRepo
+
+    rel = txn.get("release", None)
+    if rel:
+        GitOpsRepo.from_settings(Settings()).revert_release(
+            rel["key"], rel["digest"], reason="release transaction rolled back", actor="wasmops")
+
+
+def _reconcile(namespaces: set[str], mode: str = "heal"):
+    from wasmops.gitops import GitOpsRepo
+    from wasmops.host.client import HostClient
+    from wasmops.reconcile import reconcile
+
+    s = Settings()
+    repo = GitOpsRepo.from_settings(s)
+    return reconcile(repo.desired(), HostClient.from_workspace(s), registry=s.registry_base, mode=mode,
+                     namespaces=namespaces)
+
+
+@task(name="reconcile", cache_policy=NO_CACHE, **RETRY)
+def reconcile_namespace(namespace: str, key: str | None = None) -> dict:
+    from wasmops.host.client import HostClient
+
+    maybe_crash("reconcile")
+    client = HostClient.from_workspace(Settings())
+    before = {f"{m['namespace']}/{m['name']}": m for m in client.modules()}
+    get_transaction().set("before", before.get(key) if key else None)
+    get_transaction().set("reconciled", {"namespace": namespace, "key": key})
+    report = _reconcile({namespace})
+    create_markdown_artifact(key=f"reconcile-{namespace}", markdown=report.to_markdown(),
+                             description=f"Reconcile plan and conditions for {namespace}")
+    if not report.ok:
+        from wasmops.errors import WasmopsError
+
+        raise WasmopsError(f"reconcile of {namespace} did not converge: {report.summary()}", where=key)
+    return {"ok": report.ok, "summary": report.summary()}
+
+
+@reconcile_namespace.on_rollback
+def _undo_reconcile(txn) -> None:
+    """Put the previously live version back (Git is reverted by the commit hook)."""
+    from wasmops.host.client import HostClient
+
+    info = txn.get("reconciled", None)
+    if not info or not info.get("key"):
+        return
+    client = HostClient.from_workspace(Settings())
+    ns, name = info["key"].split("/", 1)
+    before = txn.get("before", None)
+    if before:
+        client.deploy(ns, name, **{k: before[k] for k in ("ref", "digest", "trust_level", "limits", "env", "labels",
+                                                           "replicas") if k in before})
+    else:
+        try:
+            client.delete(ns, name)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
+@task(name="verify", cache_policy=NO_CACHE, **RETRY)
+def verify_release(module_dir: str, key: str, digest: str) -> dict:
+    from wasmops.errors import TestFailed
+    from wasmops.gitops import GitOpsRepo
+    from wasmops.host.client import HostClient
+    from wasmops.source import load_module_source
+    from wasmops.verify import verify_via_host
+
+    maybe_crash("verify")
+    s = Settings()
+    m = GitOpsRepo.from_settings(s).desired().deployments[key]
+    ns, name = key.split("/", 1)
+    report = verify_via_host(HostClient.from_workspace(s), ns, name, load_module_source(module_dir),
+                             env=m.spec.runtime_config.env, digest=digest)
+    create_table_artifact(key=f"verify-{name}", table=report.rows() or [{"case": "-", "result": "no applicable cases"}],
+                          description=f"Post-deploy verification of {key} at {digest[:19]}")
+    if report.cases and not report.passed:
+        names = ", ".join(f"{c.name} ({c.reason})" for c in report.failed)
+        raise TestFailed(f"verify failed through the host: {names}", where=key)
+    return {"passed": report.passed, "cases": len(report.cases)}
+
+
+@task(name="rollback", cache_policy=NO_CACHE, **RETRY)
+def sticky_rollback(key: str, digest: str, reason: str, actor: str = "wasmops") -> dict:
+    """Revert the release commit, quarantine the digest in Git, and reconcile."""
+    from wasmops.rollback import rollback
+
+    return rollback(Settings(), key, digest=digest, reason=reason, actor=actor)

@@ -1,0 +1,138 @@
+"""The release flow against a real Prefect API, a real git repo, the real host and the OCI layout."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from support.flows_helpers import run_in_thread
+from support.gitops_helpers import add_manifest, copy_module, release_commits
+
+ENV_PROBE = """(module
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{\\"ok\\": true}")
+  (func (export "_start")
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (if (i32.gt_u (i32.load (i32.const 0)) (i32.const 0)) (then (call $exit (i32.const 3))))
+    (i32.store (i32.const 16) (i32.const 64)) (i32.store (i32.const 20) (i32.const 12))
+    (drop (call $w (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))))
+"""
+
+
+def test_dev_release_serves_commits_once_and_rerun_is_cached(flow_env):
+    from flows.release import release
+    from wasmops.gitops import GitOpsRepo
+
+    ws, host, mods = flow_env
+    res = release(module_dir=str(mods / "sum-wat"), auto_approve=True)
+    key = "dev/sum-wat"
+    assert res["commit_changed"] is True
+    m = GitOpsRepo.from_settings(ws.settings).desired().deployments[key]
+    assert m.spec.module_ref.digest == res["manifest_digest"]
+    live = {x["name"]: x for x in host.modules() if x["namespace"] == "dev"}
+    assert live["sum-wat"]["digest"] == res["manifest_digest"]
+    assert host.run("dev", "sum-wat", b"[1,2,3]").json() == {"sum": 6}
+    commits = release_commits(ws, key)
+    assert len(commits) == 1
+    msg = GitOpsRepo.from_settings(ws.settings).repo.commit(commits[0]).message
+    assert "Wasmops-Bundle-Digest: sha256:" in msg and "Wasmops-Flow-Run:" in msg
+    again = release(module_dir=str(mods / "sum-wat"), auto_approve=True)
+    assert again["commit_changed"] is False and release_commits(ws, key) == commits
+
+
+def test_auto_approve_is_refused_for_prod(flow_env):
+    from flows.release import release
+    from wasmops.errors import UserError
+
+    ws, host, mods = flow_env
+    add_manifest(ws, "prod/sum-wat", "sum-wat")
+    with pytest.raises(UserError, match="dev only"):
+        release(module_dir=str(mods / "sum-wat"), target="prod/sum-wat", auto_approve=True)
+
+
+def _paused_run(timeout=90):
+    import time
+
+    from flows.ops import pending_approvals
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = pending_approvals()
+        if runs:
+            return runs[0]
+        time.sleep(0.3)
+    raise AssertionError("no paused run appeared")
+
+
+def test_prod_release_pauses_and_cli_style_approval_resumes_it(flow_env):
+    from flows.ops import answer
+    from flows.release import release
+    from wasmops.decisions import list_decisions
+
+    ws, host, mods = flow_env
+    add_manifest(ws, "prod/sum-wat", "sum-wat") if "prod/sum-wat" not in _keys(ws) else None
+    t = run_in_thread(release, module_dir=str(mods / "sum-wat"), target="prod/sum-wat", approval_timeout_s=120)
+    run = _paused_run()
+    assert "Approve release of `prod/sum-wat`" in run["description"]
+    answer(run["id"], approve=True, reason="change window open", approver="ann")
+    res = t.result(120)
+    assert res["approval"]["approver"] == "ann"
+    assert {x["name"]: x for x in host.modules() if x["namespace"] == "prod"}["sum-wat"]["digest"] == res["manifest_digest"]
+    d = list_decisions(ws.settings.gitops_dir, subject="prod/sum-wat", kind="approval")[0]
+    assert d.verdict == "approved" and d.actor == "ann" and d.explanation == "change window open"
+    assert d.policy_rule == "prod requires approval"
+
+
+def _keys(ws):
+    from wasmops.gitops import GitOpsRepo
+
+    return set(GitOpsRepo.from_settings(ws.settings).desired().deployments)
+
+
+def test_rejection_and_timeout_roll_back_the_commit(flow_env, tmp_path):
+    from flows._approval import ApprovalRejected
+    from flows.ops import answer
+    from flows.release import release
+    from wasmops.gitops import GitOpsRepo
+
+    ws, host, mods = flow_env
+    src = copy_module(mods / "sum-wat", tmp_path / "sum2", "sum-two")
+    add_manifest(ws, "prod/sum-two", "sum-two")
+    t = run_in_thread(release, module_dir=str(src), target="prod/sum-two", approval_timeout_s=120)
+    run = _paused_run()
+    answer(run["id"], approve=False, reason="not today", approver="bob")
+    with pytest.raises(ApprovalRejected, match="not today"):
+        t.result(120)
+    repo = GitOpsRepo.from_settings(ws.settings)
+    assert repo.desired().deployments["prod/sum-two"].spec.module_ref.digest is None
+    assert "sum-two" not in {x["name"] for x in host.modules() if x["namespace"] == "prod"}
+    with pytest.raises(ApprovalRejected, match="no answer within 2s"):
+        release(module_dir=str(src), target="prod/sum-two", approval_timeout_s=2)
+    assert repo.desired().deployments["prod/sum-two"].spec.module_ref.digest is None
+
+
+def test_failed_verify_rolls_back_and_quarantines(flow_env, tmp_path):
+    from flows.release import VerifyFailed, release
+    from wasmops.errors import QuarantinedError
+    from wasmops.gitops import GitOpsRepo
+
+    ws, host, mods = flow_env
+    d = tmp_path / "envprobe"
+    d.mkdir()
+    (d / "probe.wat").write_text(ENV_PROBE)
+    (d / "module.yaml").write_text("name: envprobe\nlanguage: wat\nsources: [probe.wat]\n"
+                                   "tests:\n  - {name: ok, expect_stdout: '{\"ok\": true}'}\n")
+    add_manifest(ws, "dev/envprobe", "envprobe", env={"FEATURE": "on"})
+    with pytest.raises(VerifyFailed, match="exit 3"):
+        release(module_dir=str(d), target="dev/envprobe", auto_approve=True)
+    repo = GitOpsRepo.from_settings(ws.settings)
+    desired = repo.desired()
+    assert desired.deployments["dev/envprobe"].spec.module_ref.digest is None
+    assert len(desired.quarantine) >= 1
+    assert "envprobe" not in {x["name"] for x in host.modules() if x["namespace"] == "dev"}
+    with pytest.raises(QuarantinedError):
+        release(module_dir=str(d), target="dev/envprobe", auto_approve=True)

@@ -1,0 +1,39 @@
+"""Helpers for tests that change the GitOps repo."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+
+def add_manifest(ws, key: str, source: str, env: dict | None = None, environment: str | None = None) -> None:
+    """Add a WasmModuleDeployment to the workspace's GitOps repo (committed)."""
+    from wasmops.gitops import GitOpsRepo
+
+    ns, name = key.split("/", 1)
+    doc = {"apiVersion": "wasmops.dev/v1alpha1", "kind": "WasmModuleDeployment",
+           "metadata": {"name": name, "namespace": ns, "labels": {"team": "qa", "project": "flows"}},
+           "spec": {"environment": environment or ("prod" if ns == "prod" else "dev"), "replicas": 1,
+                    "source": source, "moduleRef": {"repository": f"wasmops/{name}", "tag": "unreleased"},
+                    "runtimeConfig": {"resources": {"cpu": "50m", "memory": "8Mi"}, "env": env or {},
+                                      "trustLevel": "sandboxed", "timeoutMs": 1000}}}
+    repo = GitOpsRepo.from_settings(ws.settings)
+    repo.write_files({f"modules/{ns}/{name}.yaml": yaml.safe_dump(doc, sort_keys=False)}, f"add {key}")
+
+
+def release_commits(ws, key: str) -> list[str]:
+    import git
+
+    return [c.hexsha for c in git.Repo(ws.settings.gitops_dir).iter_commits()
+            if c.message.startswith(f"release {key} ")]
+
+
+def copy_module(src: Path, dest: Path, name: str, extra_yaml: dict | None = None) -> Path:
+    shutil.copytree(src, dest)
+    y = yaml.safe_load((dest / "module.yaml").read_text())
+    y["name"] = name
+    y.update(extra_yaml or {})
+    (dest / "module.yaml").write_text(yaml.safe_dump(y, sort_keys=False))
+    return dest

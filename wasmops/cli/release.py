@@ -1,0 +1,167 @@
+"""Release-spine commands: release, approvals, approve, reject, reconcile, rollback, schema, quarantine."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import app
+from ._ui import console, err_console, settings, table
+
+quarantine_app = typer.Typer(help="Inspect or lift the quarantine list in Git.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+def _prefect():
+    from ._prefect import configure
+
+    s = settings()
+    configure(s)
+    return s
+
+
+@app.command()
+def release(
+    module_dir: Path = typer.Argument(..., help="Module source directory."),
+    target: Optional[str] = typer.Option(None, help="ns/name of the WasmModuleDeployment (default dev/<name>)."),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve automatically (dev only)."),
+    approval_timeout: int = typer.Option(3600, help="Seconds to wait for an approval before rejecting."),
+    revision: str = typer.Option("", help="Source revision for the provenance."),
+) -> None:
+    """Run the release flow: build → test → policy → sign → publish → commit → approval → reconcile → verify."""
+    _prefect()
+    from flows.release import release as release_flow
+
+    res = release_flow(module_dir=str(module_dir.resolve()), target=target, auto_approve=auto_approve,
+                       approval_timeout_s=approval_timeout, source_revision=revision)
+    console().print(f"[green]released[/] {res['key']} {res['tag']} {res['manifest_digest']}"
+                    f" (commit {res['commit'][:10]}{'' if res['commit_changed'] else ', already committed'})")
+
+
+@app.command()
+def approvals(json_out: bool = typer.Option(False, "--json")) -> None:
+    """List flow runs paused for approval, with what they wait for."""
+    _prefect()
+    from flows.ops import pending_approvals
+
+    runs = pending_approvals()
+    if json_out:
+        print(json.dumps(runs, indent=1))
+        return
+    if not runs:
+        console().print("no pending approvals")
+        return
+    for r in runs:
+        console().print(f"[bold]{r['id']}[/]  {r['name']}  {' '.join(r['tags'])}  (times out {r['timeout']})")
+        if r["description"]:
+            from rich.markdown import Markdown
+
+            console().print(Markdown(r["description"]))
+
+
+def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str]) -> None:
+    _prefect()
+    from flows.ops import answer
+
+    answer(run_id, approve=approve, reason=reason, approver=approver or getpass.getuser())
+    console().print(f"{'approved' if approve else 'rejected'} {run_id}: {reason}")
+
+
+@app.command()
+def approve(run_id: str, reason: str = typer.Option(..., help="Why (goes into the decision record)."),
+            approver: Optional[str] = typer.Option(None, help="Who (default: your user name).")) -> None:
+    """Approve a paused release."""
+    _answer(run_id, True, reason, approver)
+
+
+@app.command()
+def reject(run_id: str, reason: str = typer.Option(..., help="Why (goes into the decision record)."),
+           approver: Optional[str] = typer.Option(None, help="Who (default: your user name).")) -> None:
+    """Reject a paused release (it rolls back)."""
+    _answer(run_id, False, reason, approver)
+
+
+@app.command()
+def reconcile(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
+    mode: str = typer.Option("heal", help="heal: restore Git's state; report: record drift only."),
+    namespace: list[str] = typer.Option([], "--namespace", "-n", help="Limit to these namespaces."),
+) -> None:
+    """Make the host match Git: plan create/update/delete, apply, report conditions and drift."""
+    from ..gitops import GitOpsRepo
+    from ..host.client import HostClient
+    from ..reconcile import reconcile as do_reconcile
+
+    s = settings()
+    rep = do_reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s), registry=s.registry_base,
+                       mode=mode, dry_run=dry_run, namespaces=set(namespace) or None)
+    console().print(table("plan" + (" (dry run)" if dry_run else ""), rep.rows()))
+    if rep.drift:
+        console().print(f"[yellow]drift detected[/] in {len(rep.drift)} module(s):")
+        for d in rep.drift:
+            console().print(f"  - {d}")
+    console().print(rep.summary())
+    raise typer.Exit(0 if rep.ok or dry_run else 1)
+
+
+@app.command()
+def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer.Option("manual rollback"),
+             actor: Optional[str] = typer.Option(None)) -> None:
+    """Revert the module's last release in Git, quarantine its digest, and reconcile."""
+    from ..rollback import rollback as do_rollback
+
+    out = do_rollback(settings(), key, reason=reason, actor=actor or getpass.getuser())
+    console().print(f"rolled back {key}: quarantined {out['digest']}, now "
+                    f"{out.get('restored_digest') or 'unreleased'} ({out.get('reconcile', '')})")
+
+
+@app.command()
+def schema(out: Optional[Path] = typer.Option(None, "-o", help="Directory to write one JSON Schema per kind."),
+           kind: Optional[str] = typer.Option(None, help="Print only this kind.")) -> None:
+    """Export the manifest kinds as JSON Schema (for editors and CI)."""
+    from ..manifest import json_schemas
+
+    schemas = json_schemas()
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, sch in schemas.items():
+            (out / f"{name}.json").write_text(json.dumps(sch, indent=2))
+        console().print(f"wrote {len(schemas)} schemas to {out}")
+        return
+    print(json.dumps(schemas[kind] if kind else schemas, indent=2))
+
+
+@quarantine_app.command("list")
+def quarantine_list() -> None:
+    from ..quarantine import load, repo_file
+
+    entries = load(repo_file(settings()))
+    console().print(table("quarantine", entries, ["digest", "module", "reason", "at"]) if entries else "nothing quarantined")
+
+
+@quarantine_app.command("remove")
+def quarantine_remove(digest: str, reason: str = typer.Option(..., help="Why it is safe again."),
+                      actor: Optional[str] = typer.Option(None)) -> None:
+    from ..gitops import GitOpsRepo
+
+    GitOpsRepo.from_settings(settings()).unquarantine(digest, actor=actor or getpass.getuser(), reason=reason)
+    console().print(f"removed {digest} from quarantine")
+
+
+@app.command()
+def decisions(module: Optional[str] = typer.Option(None, "--module"), kind: Optional[str] = None,
+              limit: int = 20, json_out: bool = typer.Option(False, "--json")) -> None:
+    """List decision records (newest first)."""
+    from ..decisions import list_decisions
+
+    ds = list_decisions(settings().gitops_dir, subject=module, kind=kind, limit=limit)
+    if json_out:
+        print(json.dumps([d.model_dump() for d in ds], indent=1, default=str))
+        return
+    rows = [{"at": d.at[:19], "kind": d.kind, "subject": d.subject, "verdict": d.verdict, "actor": d.actor,
+             "rule": d.policy_rule, "why": d.explanation[:60]} for d in ds]
+    console().print(table("decisions", rows) if rows else "no decisions recorded")

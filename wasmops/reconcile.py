@@ -1,0 +1,456 @@
+"""Bring the host to Git's desired state: plan, apply, detect drift, report conditions.
+
+Shaped like Flux's source-controller: a plan is an ordered list of actions, each module's apply stops
+at its first error while the others go on, and every module ends with named conditions from which
+``Ready`` is summarised once by ``READY_TABLE``. A module that is not Ready says what happens next:
+``stalled`` (a person must act: signature, policy or quarantine refusal, drift left in report mode)
+or ``waiting`` (retrying later can help: host unreachable, not healthy yet)::
+
+    >>> from wasmops.desired import DesiredState
+    >>> from wasmops.reconcile import plan
+    >>> plan(DesiredState(revision=None), [], registry="oci-layout:///tmp/oci").summary()
+    '0 create, 0 update, 0 delete, 0 noop, 0 skip'
+
+Against a running host (``HostClient`` satisfies ``HostAPI``; tests may pass an in-memory fake)::
+
+    >>> report = reconcile(load_desired_state("deployments"), HostClient.from_workspace(),
+    ...                    registry=Settings().registry_base)               # doctest: +SKIP
+    >>> report.conditions["dev/greet-c"]["Ready"].status                    # doctest: +SKIP
+    'True'
+
+Drift is any way the host differs from Git (a digest, limit, env, label, trust level or replica
+count changed through the admin API; a module deleted or added by hand). With no record of past
+applies, a Git change not yet applied shows as drift too: either way the host is not serving Git.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Protocol
+
+from .desired import DesiredState, artifact_ref
+from .errors import (NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError, UserError,
+                     is_retryable)
+from .manifest import WasmModuleDeployment
+from .units import format_size
+
+FIELDS = ("digest", "trust_level", "limits", "env", "labels", "replicas")   # what decides "up to date"
+TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
+DONE, STALLED, WAITING = "done", "stalled", "waiting"
+NEXT_TEXT = {STALLED: "stalled: a person must act", WAITING: "waiting: retrying later can help", DONE: ""}
+
+
+class HostAPI(Protocol):
+    """The three admin calls the reconciler needs."""
+
+    def modules(self) -> list[dict]: ...
+    def deploy(self, namespace: str, name: str, **body) -> dict: ...
+    def delete(self, namespace: str, name: str) -> dict: ...
+
+
+@dataclass(slots=True)
+class Action:
+    kind: Literal["create", "update", "delete", "noop", "skip"]
+    key: str
+    reason: str
+    body: dict | None = None       # the deploy body, for create and update
+    digest: str | None = None      # the digest Git asks for
+    live: dict | None = None       # the module as the host reported it, if it has it
+
+
+@dataclass
+class Plan:
+    actions: list[Action]
+    revision: str | None = None
+
+    def __iter__(self):
+        return iter(self.actions)
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    @property
+    def changes(self) -> list[Action]:
+        return [a for a in self.actions if a.kind in ("create", "update", "delete")]
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(("create", "update", "delete", "noop", "skip"), 0)
+        for a in self.actions:
+            out[a.kind] += 1
+        return out
+
+    def summary(self) -> str:
+        return ", ".join(f"{n} {kind}" for kind, n in self.counts().items())
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One way the host differs from Git. ``field`` is ``module`` when a whole module is extra or missing."""
+
+    key: str
+    field: str
+    git: object
+    live: object
+
+    @property
+    def message(self) -> str:
+        if self.field == "module":
+            return (f"on the host ({_fmt('digest', self.live)}) but not in Git" if self.git is None
+                    else f"missing from the host; Git has {_fmt('digest', self.git)}")
+        if self.field.startswith("env."):
+            return f"{self.field} differs from Git"
+        return f"{self.field}: host has {_fmt(self.field, self.live)}, Git has {_fmt(self.field, self.git)}"
+
+
+@dataclass(slots=True)
+class Condition:
+    type: str
+    status: str          # "True" | "False" | "Unknown"
+    reason: str
+    message: str = ""
+
+
+# Ready, summarised from the other conditions: the first matching row wins; no match means Ready=True.
+# (condition, status, reasons or None for any) -> (Ready status, Ready reason, what happens next)
+READY_TABLE: list[tuple[str, str, tuple[str, ...] | None, str, str, str]] = [
+    ("Quarantined", TRUE, None, FALSE, "Quarantined", STALLED),
+    ("SignatureVerified", FALSE, None, FALSE, "SignatureNotVerified", STALLED),
+    ("Admitted", FALSE, ("Unavailable",), FALSE, "HostUnavailable", WAITING),
+    ("Admitted", FALSE, None, FALSE, "AdmissionRefused", STALLED),
+    ("Admitted", UNKNOWN, ("DryRun",), UNKNOWN, "DryRun", DONE),
+    ("Admitted", UNKNOWN, ("NotReleased",), UNKNOWN, "NotReleased", DONE),
+    ("DriftDetected", TRUE, ("DriftReported",), FALSE, "DriftDetected", STALLED),
+    ("Healthy", FALSE, None, FALSE, "Unhealthy", WAITING),
+    ("Healthy", UNKNOWN, ("Timeout",), UNKNOWN, "HealthTimeout", WAITING),
+]
+
+
+def summarise_ready(conds: dict[str, Condition]) -> tuple[Condition, str]:
+    """``Ready`` and what happens next, from ``READY_TABLE``."""
+    for ctype, status, reasons, r_status, r_reason, nxt in READY_TABLE:
+        c = conds.get(ctype)
+        if c and c.status == status and (reasons is None or c.reason in reasons):
+            msg = f"{c.message} — {NEXT_TEXT[nxt]}" if NEXT_TEXT[nxt] else c.message
+            return Condition("Ready", r_status, r_reason, msg), nxt
+    adm = conds.get("Admitted")
+    return Condition("Ready", TRUE, adm.reason if adm else "UpToDate", adm.message if adm else ""), DONE
+
+
+# -- comparing Git with the host ---------------------------------------------------------------
+
+def desired_spec(m: WasmModuleDeployment) -> dict:
+    """The fields of a manifest the host must match, in the host's own shape."""
+    rc = m.spec.runtime_config
+    return {"digest": m.spec.module_ref.digest, "trust_level": rc.trust_level, "limits": m.host_limits(),
+            "env": rc.env, "labels": m.metadata.labels, "replicas": m.spec.replicas}
+
+
+def live_spec(module: dict) -> dict:
+    return {f: module.get(f) for f in FIELDS}
+
+
+def _diff(git: dict, live: dict) -> list[tuple[str, object, object]]:
+    out = []
+    for f in FIELDS:
+        g, l = git.get(f), live.get(f)
+        if g == l:
+            continue
+        if isinstance(g, dict) and isinstance(l, dict):
+            out.extend((f"{f}.{k}", g.get(k), l.get(k)) for k in sorted(g.keys() | l.keys()) if g.get(k) != l.get(k))
+        else:
+            out.append((f, g, l))
+    return out
+
+
+def _short(digest) -> str:
+    return f"{digest[:19]}…" if isinstance(digest, str) and digest.startswith("sha256:") else str(digest)
+
+
+def _fmt(fld: str, v) -> str:
+    if v is None:
+        return "unset"
+    if fld in ("limits.memory", "limits.max_stdout") and isinstance(v, int):
+        return format_size(v)
+    return _short(v)
+
+
+def _change(fld: str, old, new) -> str:
+    if fld.startswith("env."):   # values stay out of reports
+        return f"{fld} {'added' if old is None else 'removed' if new is None else 'changed'}"
+    return f"{fld} {_fmt(fld, old)} → {_fmt(fld, new)}"
+
+
+def _key(m: dict) -> str:
+    return f"{m['namespace']}/{m['name']}"
+
+
+def _live_by_key(live: Iterable[dict], namespaces: set[str] | None) -> dict[str, dict]:
+    return {_key(m): m for m in live if namespaces is None or m["namespace"] in namespaces}
+
+
+def plan(desired: DesiredState, live: list[dict], *, registry: str, prune: bool = True,
+         namespaces: set[str] | None = None) -> Plan:
+    """What to do so the host serves Git's state: deploys in key order, then deletes (if ``prune``).
+
+    ``namespaces`` limits both sides, so pruning never touches modules outside them.
+    """
+    cur_by_key = _live_by_key(live, namespaces)
+    actions = []
+    for key in sorted(desired.deployments):
+        m = desired.deployments[key]
+        if namespaces is None or m.metadata.namespace in namespaces:
+            actions.append(_plan_one(key, m, cur_by_key.pop(key, None), desired.quarantine, registry))
+    if prune:
+        actions.extend(Action("delete", k, f"not in Git (host has {_short(cur_by_key[k].get('digest'))})",
+                              live=cur_by_key[k]) for k in sorted(cur_by_key))
+    return Plan(actions, desired.revision)
+
+
+def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: set[str], registry: str) -> Action:
+    ref = m.spec.module_ref
+    if not ref.digest:
+        return Action("skip", key, "not released: moduleRef.digest is empty", live=cur)
+    if ref.digest in quarantine:
+        return Action("skip", key, f"quarantined: {_short(ref.digest)} is in quarantine.yaml",
+                      digest=ref.digest, live=cur)
+    want = desired_spec(m)
+    got = live_spec(cur) if cur is not None else None
+    if got == want:
+        return Action("noop", key, "up to date", digest=ref.digest, live=cur)
+    body = {"ref": artifact_ref(ref.repository, ref.tag, registry), **want}
+    if got is None:
+        return Action("create", key, f"not on the host; deploy {_short(ref.digest)}", body, ref.digest)
+    reason = "; ".join(_change(f, l, g) for f, g, l in _diff(want, got))
+    return Action("update", key, reason, body, ref.digest, cur)
+
+
+def detect_drift(desired: DesiredState, live: list[dict], *, namespaces: set[str] | None = None) -> list[Drift]:
+    """Every way the host differs from the deployable manifests in Git (released, not quarantined).
+
+    Modules Git knows but will not deploy (no digest yet, quarantined) are not judged.
+    """
+    cur_by_key = _live_by_key(live, namespaces)
+    out: list[Drift] = []
+    for key in sorted(desired.deployments.keys() | cur_by_key.keys()):
+        m, cur = desired.deployments.get(key), cur_by_key.get(key)
+        if m is None:
+            out.append(Drift(key, "module", None, cur.get("digest")))
+            continue
+        if namespaces is not None and m.metadata.namespace not in namespaces:
+            continue
+        digest = m.spec.module_ref.digest
+        if not digest or digest in desired.quarantine:
+            continue
+        if cur is None:
+            out.append(Drift(key, "module", digest, None))
+        else:
+            out.extend(Drift(key, f, g, l) for f, g, l in _diff(desired_spec(m), live_spec(cur)))
+    return out
+
+
+# -- applying ----------------------------------------------------------------------------------
+
+@dataclass
+class ReconcileReport:
+    plan: Plan
+    drift: list[Drift] = field(default_factory=list)
+    conditions: dict[str, dict[str, Condition]] = field(default_factory=dict)
+    applied: list[Action] = field(default_factory=list)       # actions the host accepted
+    next: dict[str, str] = field(default_factory=dict)         # key -> done | stalled | waiting
+    mode: str = "heal"
+    dry_run: bool = False
+    error: str | None = None                                   # the whole reconcile failed (host down)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(n == DONE for n in self.next.values())
+
+    @property
+    def stalled(self) -> list[str]:
+        return [k for k, n in self.next.items() if n == STALLED]
+
+    @property
+    def waiting(self) -> list[str]:
+        return [k for k, n in self.next.items() if n == WAITING]
+
+    def raise_for_status(self) -> None:
+        """Raise a retryable error if any module is waiting, else a non-retryable one if any is stalled."""
+        if self.error or self.waiting:
+            raise TransientError(self.error or f"{len(self.waiting)} module(s) waiting: {', '.join(self.waiting)}")
+        if self.stalled:
+            msgs = "; ".join(f"{k}: {self.conditions[k]['Ready'].message}" for k in self.stalled)
+            raise UserError(f"{len(self.stalled)} module(s) stalled: {msgs}", hint="a person must act")
+
+    def rows(self) -> list[dict[str, str]]:
+        """One row per module (for a rich table): module, action, ready, reason, next, message."""
+        kinds = {a.key: a.kind for a in self.plan}
+        return [{"module": k, "action": kinds.get(k, "-"), "ready": c["Ready"].status, "reason": c["Ready"].reason,
+                 "next": self.next.get(k, DONE), "message": c["Ready"].message} for k, c in self.conditions.items()]
+
+    def to_markdown(self) -> str:
+        """A Markdown summary for a Prefect artifact: the plan, one row per module, then the drift."""
+        rev = f" @ {self.plan.revision[:12]}" if self.plan.revision else ""
+        head = f"### Reconcile ({self.mode}{', dry run' if self.dry_run else ''}){rev}: {self.plan.summary()}"
+        lines = [head, "", f"**{'OK' if self.ok else 'NOT OK'}**" + (f" — {self.error}" if self.error else ""), ""]
+        lines += ["| Module | Action | Ready | Reason | Next | Message |", "|---|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(_md(r[c]) for c in ("module", "action", "ready", "reason", "next", "message")) + " |"
+                  for r in self.rows()]
+        if self.drift:
+            lines += ["", "| Drifted module | Field | Host | Git |", "|---|---|---|---|"]
+            lines += [f"| {d.key} | {d.field} | {_md(_fmt(d.field, d.live))} | {_md(_fmt(d.field, d.git))} |"
+                      for d in self.drift]
+        return "\n".join(lines) + "\n"
+
+
+def _md(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _deploy(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
+    ns, name = a.key.split("/", 1)
+    host.deploy(ns, name, **a.body)
+    c["Admitted"] = Condition("Admitted", TRUE, "Deployed", f"host admitted {_short(a.digest)}")
+    c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "signature verified at admission")
+
+
+def _delete(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
+    ns, name = a.key.split("/", 1)
+    try:
+        host.delete(ns, name)
+    except NotFound:
+        pass    # already gone: what Git wants
+    c["Admitted"] = Condition("Admitted", TRUE, "Pruned", "deleted: not in Git")
+
+
+# Each action is an ordered list of sub-steps with one signature; a module stops at its first error.
+STEPS = {"create": (_deploy,), "update": (_deploy,), "delete": (_delete,)}
+
+
+def _refused(exc: Exception, c: dict[str, Condition]) -> None:
+    retry = is_retryable(exc)
+    c["Admitted"] = Condition("Admitted", FALSE, "Unavailable" if retry else "Refused", f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, SignatureError):
+        c["SignatureVerified"] = Condition("SignatureVerified", FALSE, "SignatureError", str(exc))
+    elif isinstance(exc, PolicyDenied):   # admission verifies the signature before the policy
+        c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "verified before the policy refused")
+    elif isinstance(exc, QuarantinedError):
+        c["Quarantined"] = Condition("Quarantined", TRUE, "QuarantinedOnHost", str(exc))
+
+
+def _initial(a: Action) -> dict[str, Condition]:
+    """Conditions known from the plan alone, before anything is applied."""
+    quarantined = a.kind == "skip" and a.digest is not None
+    changed = a.kind in STEPS
+    c = {"Quarantined": Condition("Quarantined", TRUE if quarantined else FALSE,
+                                  "InQuarantine" if quarantined else "NotQuarantined", a.reason if quarantined else ""),
+         "DriftDetected": Condition("DriftDetected", TRUE if changed else FALSE,
+                                    "DriftReported" if changed else "NoDrift", a.reason if changed else ""),
+         "SignatureVerified": Condition("SignatureVerified", UNKNOWN, "NotChecked", ""),
+         "Healthy": Condition("Healthy", UNKNOWN, "NotChecked", "")}
+    if a.kind == "noop":
+        c["Admitted"] = Condition("Admitted", TRUE, "UpToDate", f"host serves {_short(a.digest)}")
+        c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "verified when it was admitted")
+        health = (a.live or {}).get("health", "Healthy")
+        c["Healthy"] = Condition("Healthy", TRUE if health == "Healthy" else FALSE, health, f"host reports {health}")
+    elif a.kind == "skip":
+        c["Admitted"] = Condition("Admitted", UNKNOWN, "NotReleased" if a.digest is None else "Skipped", a.reason)
+    else:
+        c["Admitted"] = Condition("Admitted", UNKNOWN, "NotApplied", a.reason)
+    return c
+
+
+def apply(plan: Plan, host: HostAPI, *, wait_healthy: bool = True, timeout_s: float = 30.0,
+          drift: list[Drift] | None = None) -> ReconcileReport:
+    """Execute ``plan`` in order, then wait (bounded) until the host serves every change Healthy."""
+    rep = ReconcileReport(plan, drift=list(drift or []))
+    pending: dict[str, Action] = {}
+    for a in plan:
+        c = rep.conditions[a.key] = _initial(a)
+        try:
+            for step in STEPS.get(a.kind, ()):
+                step(a, host, c)
+        except Exception as exc:   # noqa: BLE001 - one module's failure must not stop the others
+            _refused(exc, c)
+            continue
+        if a.kind in STEPS:
+            rep.applied.append(a)
+            c["DriftDetected"].reason = "DriftHealed"
+            pending[a.key] = a
+    if wait_healthy and pending:
+        _wait(pending, host, rep.conditions, timeout_s)
+    _summarise(rep)
+    return rep
+
+
+def _wait(pending: dict[str, Action], host: HostAPI, conds: dict[str, dict[str, Condition]], timeout_s: float) -> None:
+    deadline, delay, last = time.monotonic() + timeout_s, 0.02, {}
+    while True:
+        try:
+            live = _live_by_key(host.modules(), None)
+        except Exception:   # noqa: BLE001 - a blip while polling: keep polling until the deadline
+            live = None
+        for key, a in (list(pending.items()) if live is not None else []):
+            cur = last[key] = live.get(key)
+            if a.kind == "delete" and cur is None:
+                del pending[key]
+            elif a.kind != "delete" and cur and cur.get("digest") == a.digest and cur.get("health") == "Healthy":
+                conds[key]["Healthy"] = Condition("Healthy", TRUE, "Healthy", f"host serves {_short(a.digest)}")
+                del pending[key]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.5)
+    for key, a in pending.items():
+        cur = last.get(key)
+        if a.kind == "delete":
+            conds[key]["Admitted"] = Condition("Admitted", FALSE, "Unavailable", f"still on the host after {timeout_s:g}s")
+        else:
+            seen = f"host has {_short(cur.get('digest'))}, {cur.get('health')}" if cur else "host does not list it"
+            conds[key]["Healthy"] = Condition("Healthy", FALSE if cur else UNKNOWN, "Timeout",
+                                              f"not serving {_short(a.digest)} Healthy after {timeout_s:g}s ({seen})")
+
+
+def _summarise(rep: ReconcileReport) -> None:
+    for key, c in rep.conditions.items():
+        c["Ready"], rep.next[key] = summarise_ready(c)
+        c["Stalled"] = Condition("Stalled", TRUE if rep.next[key] == STALLED else FALSE,
+                                 c["Ready"].reason if rep.next[key] == STALLED else "NotStalled", "")
+
+
+def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Literal["heal", "report"] = "heal",
+              dry_run: bool = False, prune: bool = True, namespaces: set[str] | None = None,
+              wait_healthy: bool = True, timeout_s: float = 30.0) -> ReconcileReport:
+    """One reconcile: read the host, plan, detect drift; ``heal`` applies the plan, ``report`` and
+    ``dry_run`` apply nothing. An unreachable host gives a report whose modules are all waiting."""
+    try:
+        live = host.modules()
+    except Exception as exc:
+        if not is_retryable(exc):
+            raise
+        rep = ReconcileReport(Plan([], desired.revision), mode=mode, dry_run=dry_run,
+                              error=f"{type(exc).__name__}: {exc}")
+        rep.conditions = {k: {"Admitted": Condition("Admitted", FALSE, "Unavailable", rep.error)}
+                          for k, m in sorted(desired.deployments.items())
+                          if namespaces is None or m.metadata.namespace in namespaces}
+        _summarise(rep)
+        return rep
+    p = plan(desired, live, registry=registry, prune=prune, namespaces=namespaces)
+    drift = detect_drift(desired, live, namespaces=namespaces)
+    if mode == "heal" and not dry_run:
+        rep = apply(p, host, wait_healthy=wait_healthy, timeout_s=timeout_s, drift=drift)
+    else:
+        rep = ReconcileReport(p, drift=drift)
+        for a in p:
+            c = rep.conditions[a.key] = _initial(a)
+            if dry_run and a.kind in STEPS:
+                c["Admitted"] = Condition("Admitted", UNKNOWN, "DryRun", f"dry run: would {a.kind} ({a.reason})")
+                c["DriftDetected"].reason = "DriftDetected"
+    for d in drift:    # drift outside the plan (an extra module when prune=False) stays as it is
+        if d.key not in rep.conditions:
+            rep.conditions[d.key] = {"DriftDetected": Condition("DriftDetected", TRUE, "DriftReported", d.message),
+                                     "Admitted": Condition("Admitted", UNKNOWN, "NotInGit", "not pruned")}
+    rep.mode, rep.dry_run = mode, dry_run
+    _summarise(rep)
+    return rep
+
