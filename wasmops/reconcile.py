@@ -26,7 +26,8 @@ applies, a Git change not yet applied shows as drift too: either way the host is
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Iterable, Literal, Protocol
 
 from .desired import DesiredState, artifact_ref
@@ -67,9 +68,6 @@ class Plan:
     def __iter__(self):
         return iter(self.actions)
 
-    def __len__(self) -> int:
-        return len(self.actions)
-
     @property
     def changes(self) -> list[Action]:
         return [a for a in self.actions if a.kind in ("create", "update", "delete")]
@@ -103,7 +101,7 @@ class Drift:
         return f"{self.field}: host has {_fmt(self.field, self.live)}, Git has {_fmt(self.field, self.git)}"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Condition:
     type: str
     status: str          # "True" | "False" | "Unknown"
@@ -134,7 +132,12 @@ def summarise_ready(conds: dict[str, Condition]) -> tuple[Condition, str]:
             msg = f"{c.message} — {NEXT_TEXT[nxt]}" if NEXT_TEXT[nxt] else c.message
             return Condition("Ready", r_status, r_reason, msg), nxt
     adm = conds.get("Admitted")
-    return Condition("Ready", TRUE, adm.reason if adm else "UpToDate", adm.message if adm else ""), DONE
+    return _ready(adm.reason if adm else "UpToDate", adm.message if adm else ""), DONE
+
+
+@lru_cache(maxsize=256)
+def _ready(reason: str, message: str) -> Condition:
+    return Condition("Ready", TRUE, reason, message)   # shared: a no-op apply of 10k modules allocates little
 
 
 # -- comparing Git with the host ---------------------------------------------------------------
@@ -294,8 +297,7 @@ class ReconcileReport:
         head = f"### Reconcile ({self.mode}{', dry run' if self.dry_run else ''}){rev}: {self.plan.summary()}"
         lines = [head, "", f"**{'OK' if self.ok else 'NOT OK'}**" + (f" — {self.error}" if self.error else ""), ""]
         lines += ["| Module | Action | Ready | Reason | Next | Message |", "|---|---|---|---|---|---|"]
-        lines += ["| " + " | ".join(_md(r[c]) for c in ("module", "action", "ready", "reason", "next", "message")) + " |"
-                  for r in self.rows()]
+        lines += ["| " + " | ".join(_md(v) for v in r.values()) + " |" for r in self.rows()]
         if self.drift:
             lines += ["", "| Drifted module | Field | Host | Git |", "|---|---|---|---|"]
             lines += [f"| {d.key} | {d.field} | {_md(_fmt(d.field, d.live))} | {_md(_fmt(d.field, d.git))} |"
@@ -338,8 +340,17 @@ def _refused(exc: Exception, c: dict[str, Condition]) -> None:
         c["Quarantined"] = Condition("Quarantined", TRUE, "QuarantinedOnHost", str(exc))
 
 
+_UP_TO_DATE = {c.type: c for c in (
+    Condition("Quarantined", FALSE, "NotQuarantined"), Condition("DriftDetected", FALSE, "NoDrift"),
+    Condition("SignatureVerified", TRUE, "Verified", "verified when it was admitted"),
+    Condition("Healthy", TRUE, "Healthy", "host reports Healthy"),
+    Condition("Admitted", TRUE, "UpToDate", "host serves what Git says"))}
+
+
 def _initial(a: Action) -> dict[str, Condition]:
     """Conditions known from the plan alone, before anything is applied."""
+    if a.kind == "noop" and (a.live or {}).get("health", "Healthy") == "Healthy":
+        return dict(_UP_TO_DATE)
     quarantined = a.kind == "skip" and a.digest is not None
     changed = a.kind in STEPS
     c = {"Quarantined": Condition("Quarantined", TRUE if quarantined else FALSE,
@@ -349,10 +360,9 @@ def _initial(a: Action) -> dict[str, Condition]:
          "SignatureVerified": Condition("SignatureVerified", UNKNOWN, "NotChecked", ""),
          "Healthy": Condition("Healthy", UNKNOWN, "NotChecked", "")}
     if a.kind == "noop":
-        c["Admitted"] = Condition("Admitted", TRUE, "UpToDate", f"host serves {_short(a.digest)}")
-        c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "verified when it was admitted")
-        health = (a.live or {}).get("health", "Healthy")
-        c["Healthy"] = Condition("Healthy", TRUE if health == "Healthy" else FALSE, health, f"host reports {health}")
+        health = a.live.get("health")
+        c.update(Admitted=_UP_TO_DATE["Admitted"], SignatureVerified=_UP_TO_DATE["SignatureVerified"],
+                 Healthy=Condition("Healthy", FALSE, str(health), f"host reports {health}"))
     elif a.kind == "skip":
         c["Admitted"] = Condition("Admitted", UNKNOWN, "NotReleased" if a.digest is None else "Skipped", a.reason)
     else:
@@ -375,7 +385,7 @@ def apply(plan: Plan, host: HostAPI, *, wait_healthy: bool = True, timeout_s: fl
             continue
         if a.kind in STEPS:
             rep.applied.append(a)
-            c["DriftDetected"].reason = "DriftHealed"
+            c["DriftDetected"] = replace(c["DriftDetected"], reason="DriftHealed")
             pending[a.key] = a
     if wait_healthy and pending:
         _wait(pending, host, rep.conditions, timeout_s)
@@ -404,18 +414,21 @@ def _wait(pending: dict[str, Action], host: HostAPI, conds: dict[str, dict[str, 
     for key, a in pending.items():
         cur = last.get(key)
         if a.kind == "delete":
-            conds[key]["Admitted"] = Condition("Admitted", FALSE, "Unavailable", f"still on the host after {timeout_s:g}s")
+            conds[key]["Admitted"] = Condition("Admitted", FALSE, "Unavailable", f"still listed after {timeout_s:g}s")
         else:
             seen = f"host has {_short(cur.get('digest'))}, {cur.get('health')}" if cur else "host does not list it"
             conds[key]["Healthy"] = Condition("Healthy", FALSE if cur else UNKNOWN, "Timeout",
                                               f"not serving {_short(a.digest)} Healthy after {timeout_s:g}s ({seen})")
 
 
+_NOT_STALLED = Condition("Stalled", FALSE, "NotStalled")
+
+
 def _summarise(rep: ReconcileReport) -> None:
     for key, c in rep.conditions.items():
-        c["Ready"], rep.next[key] = summarise_ready(c)
-        c["Stalled"] = Condition("Stalled", TRUE if rep.next[key] == STALLED else FALSE,
-                                 c["Ready"].reason if rep.next[key] == STALLED else "NotStalled", "")
+        ready, nxt = summarise_ready(c)
+        c["Ready"], rep.next[key] = ready, nxt
+        c["Stalled"] = Condition("Stalled", TRUE, ready.reason, ready.message) if nxt == STALLED else _NOT_STALLED
 
 
 def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Literal["heal", "report"] = "heal",
@@ -445,11 +458,14 @@ def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Lite
             c = rep.conditions[a.key] = _initial(a)
             if dry_run and a.kind in STEPS:
                 c["Admitted"] = Condition("Admitted", UNKNOWN, "DryRun", f"dry run: would {a.kind} ({a.reason})")
-                c["DriftDetected"].reason = "DriftDetected"
-    for d in drift:    # drift outside the plan (an extra module when prune=False) stays as it is
-        if d.key not in rep.conditions:
-            rep.conditions[d.key] = {"DriftDetected": Condition("DriftDetected", TRUE, "DriftReported", d.message),
-                                     "Admitted": Condition("Admitted", UNKNOWN, "NotInGit", "not pruned")}
+                c["DriftDetected"] = replace(c["DriftDetected"], reason="DriftDetected")
+    found: dict[str, list[str]] = {}
+    for d in drift:
+        found.setdefault(d.key, []).append(d.message)
+    for key, msgs in found.items():    # an extra module outside the plan (prune=False) stays as it is
+        c = rep.conditions.setdefault(key, {"Admitted": Condition("Admitted", UNKNOWN, "NotInGit", "not pruned")})
+        reason = c["DriftDetected"].reason if "DriftDetected" in c else "DriftReported"
+        c["DriftDetected"] = Condition("DriftDetected", TRUE, reason, "; ".join(msgs))
     rep.mode, rep.dry_run = mode, dry_run
     _summarise(rep)
     return rep

@@ -274,12 +274,12 @@ class Sandbox:
 
 
 def _near_limit(peak: int, limit: int) -> bool:
-    """True when a failed run ended with memory within 16 pages (1 MiB) of the cap.
+    """True when a failed run ended with memory within 16 pages (1 MiB) of the cap, and above half of it.
 
     wasmtime's C API has no resource-limiter callback: a refused ``memory.grow`` just returns -1
     to the guest, which then traps or exits. Ending that close to the cap is how we tell.
     """
-    return peak + 16 * WASM_PAGE > limit
+    return peak + 16 * WASM_PAGE > limit and peak >= limit // 2
 
 
 def _trap_reason(exc: wasmtime.Trap) -> tuple[str, str]:

@@ -113,6 +113,7 @@ def build(src: ModuleSource, out: Path, *, settings: Settings | None = None, pro
     hit = _cache.lookup(cache_dir, key) if use_cache else None
     if hit is not None:
         ctx.say(f"{src.name}: unchanged since a previous build ({tc}), taken from the build cache")
+        digest, size = _cache.sha256_file(hit), hit.stat().st_size
         _cache.atomic_copy(hit, dest)
         cached = True
     else:
@@ -126,11 +127,12 @@ def build(src: ModuleSource, out: Path, *, settings: Settings | None = None, pro
             lang.compile(src, tc, built, ctx)
             if lang is not prebuilt:
                 validate_wasm(built.read_bytes(), where=str(src.root / src.sources[0]))
+            digest, size = _cache.sha256_file(built), built.stat().st_size
             os.chmod(built, 0o644)
             os.replace(built, dest)
         if use_cache:
             _cache.store(cache_dir, key, dest)
-    return BuildResult(path=dest, sha256=_cache.sha256_file(dest), size=dest.stat().st_size,
+    return BuildResult(path=dest, sha256=digest, size=size,
                        language=src.language, toolchain=str(tc), duration_s=time.perf_counter() - t0, cached=cached)
 
 

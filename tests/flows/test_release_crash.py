@@ -1,0 +1,63 @@
+"""kill -9 at a release step, then a re-run: it finishes without redoing completed steps or a second commit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from support.gitops_helpers import add_manifest, copy_module, release_commits
+from support.host import WASMOPS
+
+
+def _release(ws, module_dir, env_extra=None) -> subprocess.CompletedProcess:
+    env = {**ws.env, "PREFECT_API_URL": os.environ["PREFECT_API_URL"], **(env_extra or {})}
+    return subprocess.run([WASMOPS, "release", str(module_dir), "--auto-approve"], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _task_states(flow_run_id: str) -> dict[str, str]:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
+
+    with get_client(sync_client=True) as client:
+        trs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])))
+    return {t.name.rsplit("-", 1)[0]: t.state.name for t in trs if t.state}
+
+
+@pytest.mark.parametrize("step", ["commit", "reconcile", "verify"])
+def test_kill_9_then_rerun_finishes_without_a_second_commit(flow_env, tmp_path, step, prefect_api):
+    import git
+
+    ws, host, mods = flow_env
+    name = f"crash-{step}"
+    src = copy_module(mods / "sum-wat", tmp_path / name, name)
+    key = f"dev/{name}"
+    add_manifest(ws, key, name)
+    first = _release(ws, src, {"WASMOPS_FAULT_KILL_AT": step})
+    assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
+    commits_after_crash = release_commits(ws, key)
+    assert len(commits_after_crash) == (0 if step == "commit" else 1)
+
+    second = _release(ws, src)
+    assert second.returncode == 0, second.stdout + second.stderr
+    commits = release_commits(ws, key)
+    assert len(commits) == 1
+    assert {m["name"]: m for m in host.modules() if m["namespace"] == "dev"}[name]["digest"]
+    # The re-run reused the finished supply-chain steps instead of redoing them.
+    msg = git.Repo(ws.settings.gitops_dir).commit(commits[0]).message
+    run_id = next(line.split(": ", 1)[1] for line in msg.splitlines() if line.startswith("Wasmops-Flow-Run:"))
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        latest = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
+    states = _task_states(str(latest.id))
+    for t in ("build", "test", "policy", "sign", "publish"):
+        assert states.get(t) == "Cached", (t, states)
+    assert run_id  # provenance names the run that made the single commit
