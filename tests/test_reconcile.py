@@ -10,6 +10,7 @@ import pytest
 
 from support.wat import FIXTURES
 from wasmops.desired import DesiredState
+from wasmops.errors import TransientError
 from wasmops.host.client import HostClient
 from wasmops.manifest import WasmModuleDeployment
 from wasmops.reconcile import apply, detect_drift, plan, reconcile
@@ -155,11 +156,22 @@ def test_unsigned_artifact_stalls_with_signature_not_verified(host, workspace, n
     c = rep.conditions[f"{ns}/unsigned"]
     assert c["Ready"].status == "False" and c["SignatureVerified"].status == "False"
     assert c["Admitted"].status == "False" and "not signed" in c["SignatureVerified"].message
-    assert rep.next[f"{ns}/unsigned"] == "stalled" and c["Stalled"].status == "True" and "a person must act" in c["Ready"].message
+    assert rep.next[f"{ns}/unsigned"] == "stalled" and c["Stalled"].status == "True"
+    assert "a person must act" in c["Ready"].message
     assert rep.conditions[f"{ns}/signed"]["Ready"].status == "True"     # the other module still went out
     assert served(host, ns) == {"signed": good} and not rep.ok
     with pytest.raises(Exception, match="stalled"):
         rep.raise_for_status()
+
+
+def test_policy_refusal_stalls_but_the_signature_was_verified(host, workspace, ns, registry):
+    _, d = workspace.publish_wat(f"{ns}-f", (FIXTURES / "hostile" / "forbidden.wat").read_text())
+    rep = reconcile(desired(manifest(ns, "f", f"{ns}-f", d, workspace.settings.oci_layout)), host,
+                    registry=registry, namespaces={ns})
+    c = rep.conditions[f"{ns}/f"]
+    assert c["Admitted"].status == "False" and "PolicyDenied" in c["Admitted"].message
+    assert c["SignatureVerified"].status == "True" and c["Ready"].reason == "AdmissionRefused"
+    assert rep.next[f"{ns}/f"] == "stalled" and served(host, ns) == {}
 
 
 def test_dry_run_applies_nothing(host, workspace, ns, registry):
@@ -185,8 +197,6 @@ def test_not_released_is_skipped_and_namespaces_limit_pruning(host, workspace, n
 
 def test_unreachable_host_means_waiting(ns, registry, workspace):
     from support.host import free_port
-
-    from wasmops.errors import TransientError
 
     d = "sha256:" + "a" * 64
     ds = desired(manifest(ns, "a", "t", d, workspace.settings.oci_layout))
@@ -223,7 +233,25 @@ def test_reasons_name_what_differs_and_env_values_stay_out(registry):
     fake.live["dev/e"].update(env={"TOKEN": "other"}, replicas=3, trust_level="sandboxed")
     (a,) = plan(desired(m), fake.modules(), registry=registry).actions
     assert a.kind == "update" and "s3cret" not in a.reason and "other" not in a.reason
-    assert "env.TOKEN changed" in a.reason and "replicas 3 → 1" in a.reason and "trust_level sandboxed → standard" in a.reason
+    for part in ("env.TOKEN changed", "replicas 3 → 1", "trust_level sandboxed → standard"):
+        assert part in a.reason
+
+
+def test_not_healthy_in_time_means_waiting(registry):
+    class Degraded(FakeHost):
+        def deploy(self, namespace, name, **body):
+            super().deploy(namespace, name, **body)
+            self.live[f"{namespace}/{name}"]["health"] = "Degraded"
+
+    m = manifest("dev", "slow", "t", "sha256:" + "c" * 64, "/x")
+    rep = apply(plan(desired(m), [], registry=registry), Degraded(), timeout_s=0.2)
+    c = rep.conditions["dev/slow"]
+    assert (c["Admitted"].status, c["Healthy"].status, c["Healthy"].reason) == ("True", "False", "Timeout")
+    assert rep.next["dev/slow"] == "waiting" and "Degraded" in c["Ready"].message
+    assert rep.rows()[0] == {"module": "dev/slow", "action": "create", "ready": "False", "reason": "Unhealthy",
+                             "next": "waiting", "message": c["Ready"].message}
+    with pytest.raises(TransientError):
+        rep.raise_for_status()
 
 
 def test_no_op_plan_of_10000_manifests_is_fast(registry):

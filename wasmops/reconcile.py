@@ -58,6 +58,7 @@ class Action:
     body: dict | None = None       # the deploy body, for create and update
     digest: str | None = None      # the digest Git asks for
     live: dict | None = None       # the module as the host reported it, if it has it
+    diff: tuple = ()               # for an update: (field, Git's value, the host's value), ...
 
 
 @dataclass
@@ -184,12 +185,8 @@ def _change(fld: str, old, new) -> str:
     return f"{fld} {_fmt(fld, old)} → {_fmt(fld, new)}"
 
 
-def _key(m: dict) -> str:
-    return f"{m['namespace']}/{m['name']}"
-
-
 def _live_by_key(live: Iterable[dict], namespaces: set[str] | None) -> dict[str, dict]:
-    return {_key(m): m for m in live if namespaces is None or m["namespace"] in namespaces}
+    return {f"{m['namespace']}/{m['name']}": m for m in live if namespaces is None or m["namespace"] in namespaces}
 
 
 def plan(desired: DesiredState, live: list[dict], *, registry: str, prune: bool = True,
@@ -212,7 +209,12 @@ def plan(desired: DesiredState, live: list[dict], *, registry: str, prune: bool 
 
 def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: set[str], registry: str) -> Action:
     ref = m.spec.module_ref
+    if cur is not None and cur.get("digest") in quarantine and cur.get("digest") != ref.digest or (
+            cur is not None and cur.get("digest") == ref.digest and ref.digest in quarantine):
+        return Action("delete", key, f"host runs quarantined {_short(cur.get('digest'))}", live=cur)
     if not ref.digest:
+        if cur is not None:
+            return Action("delete", key, "not released in Git (rolled back); remove what the host runs", live=cur)
         return Action("skip", key, "not released: moduleRef.digest is empty", live=cur)
     if ref.digest in quarantine:
         return Action("skip", key, f"quarantined: {_short(ref.digest)} is in quarantine.yaml",
@@ -224,8 +226,8 @@ def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: s
     body = {"ref": artifact_ref(ref.repository, ref.tag, registry), **want}
     if got is None:
         return Action("create", key, f"not on the host; deploy {_short(ref.digest)}", body, ref.digest)
-    reason = "; ".join(_change(f, l, g) for f, g, l in _diff(want, got))
-    return Action("update", key, reason, body, ref.digest, cur)
+    diff = tuple(_diff(want, got))
+    return Action("update", key, "; ".join(_change(f, l, g) for f, g, l in diff), body, ref.digest, cur, diff)
 
 
 def detect_drift(desired: DesiredState, live: list[dict], *, namespaces: set[str] | None = None) -> list[Drift]:
@@ -233,22 +235,18 @@ def detect_drift(desired: DesiredState, live: list[dict], *, namespaces: set[str
 
     Modules Git knows but will not deploy (no digest yet, quarantined) are not judged.
     """
-    cur_by_key = _live_by_key(live, namespaces)
+    return drift_in(plan(desired, live, registry="", namespaces=namespaces))
+
+
+def drift_in(p: Plan) -> list[Drift]:
+    """The drift a plan (made with ``prune=True``) would heal."""
     out: list[Drift] = []
-    for key in sorted(desired.deployments.keys() | cur_by_key.keys()):
-        m, cur = desired.deployments.get(key), cur_by_key.get(key)
-        if m is None:
-            out.append(Drift(key, "module", None, cur.get("digest")))
-            continue
-        if namespaces is not None and m.metadata.namespace not in namespaces:
-            continue
-        digest = m.spec.module_ref.digest
-        if not digest or digest in desired.quarantine:
-            continue
-        if cur is None:
-            out.append(Drift(key, "module", digest, None))
+    for a in p.changes:
+        if a.kind == "update":
+            out.extend(Drift(a.key, f, g, l) for f, g, l in a.diff)
         else:
-            out.extend(Drift(key, f, g, l) for f, g, l in _diff(desired_spec(m), live_spec(cur)))
+            out.append(Drift(a.key, "module", a.digest, None) if a.kind == "create"
+                       else Drift(a.key, "module", None, a.live.get("digest")))
     return out
 
 
@@ -264,6 +262,16 @@ class ReconcileReport:
     mode: str = "heal"
     dry_run: bool = False
     error: str | None = None                                   # the whole reconcile failed (host down)
+
+    def summary(self) -> str:
+        """One line: what the plan did and where each module stands."""
+        states = {}
+        for n in self.next.values():
+            states[n] = states.get(n, 0) + 1
+        tail = ", ".join(f"{v} {k}" for k, v in sorted(states.items()))
+        drift = f"; drift in {len(self.drift)}" if self.drift else ""
+        err = f"; error: {self.error}" if self.error else ""
+        return f"{self.mode}: {self.plan.summary() or 'nothing to do'}" + (f" → {tail}" if tail else "") + drift + err
 
     @property
     def ok(self) -> bool:
@@ -436,6 +444,8 @@ def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Lite
               wait_healthy: bool = True, timeout_s: float = 30.0) -> ReconcileReport:
     """One reconcile: read the host, plan, detect drift; ``heal`` applies the plan, ``report`` and
     ``dry_run`` apply nothing. An unreachable host gives a report whose modules are all waiting."""
+    if mode not in ("heal", "report"):
+        raise UserError(f"mode: {mode!r} is not heal or report")
     try:
         live = host.modules()
     except Exception as exc:
@@ -448,8 +458,9 @@ def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Lite
                           if namespaces is None or m.metadata.namespace in namespaces}
         _summarise(rep)
         return rep
-    p = plan(desired, live, registry=registry, prune=prune, namespaces=namespaces)
-    drift = detect_drift(desired, live, namespaces=namespaces)
+    full = plan(desired, live, registry=registry, namespaces=namespaces)  # extras are drift even if not pruned
+    drift = drift_in(full)
+    p = full if prune else Plan([a for a in full if a.kind != "delete"], full.revision)
     if mode == "heal" and not dry_run:
         rep = apply(p, host, wait_healthy=wait_healthy, timeout_s=timeout_s, drift=drift)
     else:

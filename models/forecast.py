@@ -1,0 +1,207 @@
+"""Hourly cost forecast per module, aggregated to teams.
+
+Example::
+
+    >>> from models.forecast import CostForecaster
+    >>> fc = CostForecaster().fit(history_df)                       # doctest: +SKIP
+    >>> fc.forecast(history_df, hours=48)        # ts, module, team, cost     # doctest: +SKIP
+    >>> fc.evaluate(history_df, final_week_df)   # mae, baseline_mae, mae_ratio  # doctest: +SKIP
+    >>> fc.forecast_rest_of_month(history_df, now).per_team                     # doctest: +SKIP
+
+A HistGradientBoostingRegressor learns cost / level (level = the module's mean cost over the
+168 hours ending 24 hours earlier) from hour, weekday, module (categorical) and the 24 h, 168 h
+and 336 h lags. Forecasts are recursive in blocks of 24 hours: every feature of the next 24 hours
+is known once the hours before them are (observed or predicted). The baseline is the 168-hour
+seasonal naive forecast (repeat the last observed week), which sees exactly the same history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from models.features import FORECAST_FEATURES, MIN_LAG, cost_matrix, forecast_design, hourly_cost
+
+#: Columns the forecaster reads from telemetry (the model signature's inputs).
+INPUT_COLUMNS = ("ts", "module", "team", "fuel", "invocations", "memory_limit", "replicas", "window_s")
+_MAX_CATEGORIES = 250  # HistGradientBoosting's categorical limit is max_bins (255)
+
+
+@dataclass
+class MonthForecast:
+    """Month-to-date actual + forecast for the rest of the month, per module and per team (USD)."""
+
+    now: pd.Timestamp
+    month_start: pd.Timestamp
+    month_end: pd.Timestamp
+    hours_forecast: int
+    per_module: pd.DataFrame  # module, team, mtd_cost, forecast_cost, projected_cost
+    per_team: pd.DataFrame    # team, mtd_cost, forecast_cost, projected_cost
+
+    @property
+    def total(self) -> float:
+        return float(self.per_team["projected_cost"].sum())
+
+
+class CostForecaster(BaseEstimator):
+    """Per-module hourly cost forecaster (see the module docstring). ``prices`` is a mapping of
+    :class:`models.features.Prices` fields or None for the default prices."""
+
+    def __init__(self, max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 31,
+                 loss: str = "absolute_error", use_module: bool = True, use_lags: bool = True,
+                 prices: dict | None = None, random_state: int = 0):
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.loss = loss
+        self.use_module = use_module
+        self.use_lags = use_lags
+        self.prices = prices
+        self.random_state = random_state
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def _design(self, Y, times, t, codes):
+        X, level = forecast_design(Y, times, t, codes)
+        if not self.use_lags:  # ablation: time, module and level only
+            X[:, [FORECAST_FEATURES.index(f) for f in ("lag24", "lag168", "lag336", "roll24")]] = 0.0
+        return X, level
+
+    def _codes(self, modules) -> np.ndarray:
+        pos = pd.Categorical(pd.Series(modules, dtype=str), categories=self.modules_).codes.astype(float)
+        pos[pos < 0] = np.nan  # unseen module: missing category
+        return pos if self.categorical_module_ else np.zeros(len(pos))
+
+    def fit(self, df: pd.DataFrame, y=None) -> CostForecaster:
+        costs = hourly_cost(df, self.prices)
+        times, modules, Y = cost_matrix(costs)
+        self.modules_ = modules
+        self.teams_ = costs.groupby("module")["team"].last().reindex(modules).to_numpy(dtype=str)
+        self.categorical_module_ = bool(self.use_module and len(modules) <= _MAX_CATEGORIES)
+        X, level = self._design(Y, times, np.arange(MIN_LAG, len(times)), self._codes(modules))
+        target = Y[MIN_LAG:].ravel() / level
+        ok = np.isfinite(target)
+        if ok.sum() < 50:
+            raise ValueError(f"not enough cost history to fit: {int(ok.sum())} usable module-hours")
+        cat = [FORECAST_FEATURES.index("module")] if self.categorical_module_ else None
+        self.hgb_ = HistGradientBoostingRegressor(
+            loss=self.loss, max_iter=self.max_iter, learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes, categorical_features=cat,
+            random_state=self.random_state).fit(X[ok], target[ok])
+        self.n_train_ = int(ok.sum())
+        self.train_end_ = str(times[-1])
+        return self
+
+    # -- prediction ------------------------------------------------------------------------------
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """One-step (24 h ahead) prediction of each row's module-hour cost from the rows before it in
+        ``df``. Rows of one module-hour get that hour's total. Lacking 24 h of history gives NaN."""
+        costs = hourly_cost(df, self.prices)
+        times, modules, Y = cost_matrix(costs)
+        X, level = self._design(Y, times, np.arange(len(times)), self._codes(modules))
+        pred = pd.DataFrame((self.hgb_.predict(X) * level).reshape(len(times), len(modules)),
+                            index=times, columns=modules)
+        key = pd.MultiIndex.from_arrays([pd.to_datetime(df["ts"], utc=True).dt.floor("h"),
+                                         df["module"].astype(str)])
+        return pred.stack().reindex(key).to_numpy(dtype=float)
+
+    def forecast(self, history_df: pd.DataFrame, hours: int) -> pd.DataFrame:
+        """Hourly cost per module for the ``hours`` after the last hour in ``history_df``."""
+        costs = hourly_cost(history_df, self.prices)
+        times, modules, Y = cost_matrix(costs)
+        teams = costs.groupby("module")["team"].last().reindex(modules).to_numpy(dtype=str)
+        T = len(times)
+        ext = times.append(pd.date_range(times[-1] + pd.Timedelta(hours=1), periods=hours, freq="h"))
+        Yx = np.vstack([Y, np.full((hours, len(modules)), np.nan)])
+        codes = self._codes(modules)
+        with np.errstate(invalid="ignore"):
+            fallback = np.nan_to_num(np.nanmean(Y[-168:], axis=0), nan=0.0)
+        for b in range(T, T + hours, MIN_LAG):
+            t = np.arange(b, min(b + MIN_LAG, T + hours))
+            X, level = self._design(Yx, ext, t, codes)
+            p = (self.hgb_.predict(X) * level).reshape(len(t), len(modules))
+            Yx[t] = np.maximum(np.where(np.isfinite(p), p, fallback), 0.0)
+        return _long(ext[T:], modules, teams, Yx[T:])
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, history_df: pd.DataFrame, holdout_df: pd.DataFrame) -> dict:
+        """MAE of the module-hour forecast over ``holdout_df`` (which follows ``history_df``), and of
+        the 168-hour seasonal-naive baseline from the same history."""
+        hist_end = pd.to_datetime(history_df["ts"], utc=True).max().floor("h")
+        actual = hourly_cost(holdout_df, self.prices)
+        actual = actual[actual["ts"] > hist_end]
+        hours = int((actual["ts"].max() - hist_end) / pd.Timedelta(hours=1))
+        fc = self.forecast(history_df, hours).rename(columns={"cost": "pred"})
+        base = seasonal_naive(history_df, hours, self.prices).rename(columns={"cost": "base"})
+        j = actual.merge(fc[["ts", "module", "pred"]], on=["ts", "module"]).merge(
+            base[["ts", "module", "base"]], on=["ts", "module"])
+        mae = float(np.mean(np.abs(j["cost"] - j["pred"])))
+        base_mae = float(np.mean(np.abs(j["cost"] - j["base"])))
+        team = j.groupby(["ts", "team"])[["cost", "pred", "base"]].sum()
+        return {
+            "mae": mae, "baseline_mae": base_mae, "mae_ratio": mae / base_mae if base_mae > 0 else float("nan"),
+            "team_mae": float(np.mean(np.abs(team["cost"] - team["pred"]))),
+            "team_baseline_mae": float(np.mean(np.abs(team["cost"] - team["base"]))),
+            "horizon_hours": hours, "n": int(len(j)),
+        }
+
+    # -- budgets ---------------------------------------------------------------------------------
+    def forecast_rest_of_month(self, history_df: pd.DataFrame, now) -> MonthForecast:
+        """Month-to-date actual cost plus the forecast from the hour after the last observation to
+        the end of ``now``'s month (UTC). Hours missing between the last observation and ``now``
+        are forecast too: they will be billed."""
+        now = pd.Timestamp(now)
+        now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+        month_start = now.floor("D").replace(day=1)
+        month_end = month_start + pd.offsets.MonthBegin(1)
+        ts = pd.to_datetime(history_df["ts"], utc=True)
+        hist = history_df[ts < now]
+        costs = hourly_cost(hist, self.prices)
+        mtd = costs[costs["ts"] >= month_start].groupby("module")["cost"].sum()
+        last = costs["ts"].max()
+        hours = max(int((month_end - last) / pd.Timedelta(hours=1)) - 1, 0)
+        fc = self.forecast(hist, hours) if hours else _long(pd.DatetimeIndex([], tz="UTC"), [], [], np.empty((0, 0)))
+        fc = fc[(fc["ts"] >= month_start) & (fc["ts"] < month_end)]
+        per_module = costs.groupby("module")["team"].last().to_frame()
+        per_module["mtd_cost"] = mtd.reindex(per_module.index).fillna(0.0)
+        per_module["forecast_cost"] = fc.groupby("module")["cost"].sum().reindex(per_module.index).fillna(0.0)
+        per_module["projected_cost"] = per_module["mtd_cost"] + per_module["forecast_cost"]
+        per_module = per_module.reset_index()
+        per_team = per_module.groupby("team", as_index=False)[["mtd_cost", "forecast_cost", "projected_cost"]].sum()
+        return MonthForecast(now=now, month_start=month_start, month_end=month_end, hours_forecast=hours,
+                             per_module=per_module, per_team=per_team)
+
+
+def _long(times, modules, teams, Y) -> pd.DataFrame:
+    n_t, n_m = len(times), len(modules)
+    return pd.DataFrame({"ts": np.repeat(np.asarray(times), n_m) if n_t else pd.DatetimeIndex([], tz="UTC"),
+                         "module": np.tile(np.asarray(modules, dtype=str), n_t),
+                         "team": np.tile(np.asarray(teams, dtype=str), n_t),
+                         "cost": np.asarray(Y, dtype=float).ravel()})
+
+
+def seasonal_naive(history_df: pd.DataFrame, hours: int, prices=None) -> pd.DataFrame:
+    """The 168-hour seasonal-naive forecast: hour h after the history repeats hour h - 168."""
+    costs = hourly_cost(history_df, prices)
+    times, modules, Y = cost_matrix(costs)
+    teams = costs.groupby("module")["team"].last().reindex(modules).to_numpy(dtype=str)
+    week = np.nan_to_num(Y[-168:], nan=0.0)
+    week = np.vstack([np.zeros((168 - len(week), len(modules))), week]) if len(week) < 168 else week
+    reps = np.vstack([week] * (hours // 168 + 1))[:hours]
+    future = pd.date_range(times[-1] + pd.Timedelta(hours=1), periods=hours, freq="h")
+    return _long(future, modules, teams, reps)
+
+
+def forecast_rest_of_month(history_df: pd.DataFrame, now, *, model: CostForecaster | None = None,
+                           prices=None) -> MonthForecast:
+    """Per-team and per-module cost for ``now``'s month: actual so far plus forecast for the rest.
+    Fits a :class:`CostForecaster` on the history (before ``now``) when no model is given."""
+    if model is None:
+        ts = pd.to_datetime(history_df["ts"], utc=True)
+        now_ts = pd.Timestamp(now)
+        now_ts = now_ts.tz_localize("UTC") if now_ts.tzinfo is None else now_ts
+        model = CostForecaster(prices=prices).fit(history_df[ts < now_ts])
+    return model.forecast_rest_of_month(history_df, now)

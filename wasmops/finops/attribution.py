@@ -1,0 +1,336 @@
+"""Cost attribution: telemetry samples × prices → a cost row per sample, exact to the pico-unit.
+
+Each telemetry sample covers the window ``(ts - window_s, ts]`` for one module version and carries
+the module's labels *at the time of use*; attribution charges the sample's own ``team``,
+``project`` and ``cost_center`` (a later label change does not rewrite history). Prices are those
+in effect on the day the window starts (UTC). Per sample:
+
+===================  ==================================================================================
+``fuel_cost``        ``fuel / 1e6 × price(fuel-million)``
+``invocation_cost``  ``invocations / 1e6 × price(invocations-million)``
+``memory_cost``      reserved memory: ``memory_limit × replicas × window_s / 3600 / 2**30 × price(memory-gib-hour)``
+``idle_cost``        the part of ``memory_cost`` that paid for memory nobody used:
+                     ``(memory_limit − min(peak_memory, memory_limit)) × replicas × hours / GiB × price``.
+                     ``peak_memory`` is the largest linear memory of a replica in the window, so this is a
+                     lower bound of the waste. It is *included* in ``memory_cost``, not added to the total.
+``storage_cost``     artifact bytes / 1e9 × price(storage-gb-month) × the fraction of the calendar month
+                     stored (only for the extra rows made from ``artifacts``)
+``total_cost``       ``fuel_cost + invocation_cost + memory_cost + storage_cost``
+===================  ==================================================================================
+
+Money columns hold :class:`~decimal.Decimal` rounded to 12 places. Totals from :func:`report` and
+:func:`cost_over_time` are summed from exact integer numerators (the ``_n_*`` columns, over
+:data:`~wasmops.finops.money.DENOM`) and rounded once, so they are exact even where one sample's
+cost has no finite decimal form (e.g. a 60-second window of 1 MiB)::
+
+    >>> costs = attribute(samples, load_prices("deployments/pricing.yaml"))   # doctest: +SKIP
+    >>> report(costs, by="team")                                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .money import PER_GB_MONTH, PER_GIB_HOUR, PER_MILLION, from_decimal, to_decimal, to_decimals
+from .prices import PriceBook, as_pricebook
+
+REQUIRED = ["ts", "window_s", "namespace", "module", "digest", "team", "project", "cost_center",
+            "invocations", "fuel", "peak_memory", "memory_limit", "replicas"]
+LABELS = ["namespace", "module", "digest", "team", "project", "cost_center"]
+MONEY = ["fuel_cost", "invocation_cost", "memory_cost", "idle_cost", "storage_cost", "total_cost"]
+#: Exact numerator column for each money column (total is their sum, idle excluded).
+NUMERATORS = {"fuel_cost": "_n_fuel", "invocation_cost": "_n_inv", "memory_cost": "_n_mem",
+              "idle_cost": "_n_idle", "storage_cost": "_n_storage"}
+BY = {"team": ["team"], "project": ["project"], "cost_center": ["cost_center"], "namespace": ["namespace"],
+      "module": ["namespace", "module"], "digest": ["namespace", "module", "digest"]}
+UNALLOCATED = "unallocated"
+
+
+def _obj(a) -> np.ndarray:
+    return np.asarray(a).astype(object)
+
+
+def _days(ts: pd.Series) -> np.ndarray:
+    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+
+
+def attribute(samples: pd.DataFrame, prices, *, artifacts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One cost row per sample (plus storage rows when ``artifacts`` is given; see :func:`storage_costs`).
+
+    ``prices``: a PriceBook, PriceSheet, path or DesiredState. ``artifacts``: optional frame with
+    ``digest`` and ``size_bytes`` (labels default to the newest sample of that digest), charged for
+    the period the samples cover.
+    """
+    book = as_pricebook(prices)
+    missing = [c for c in REQUIRED if c not in samples.columns]
+    if missing:
+        raise ValueError(f"telemetry samples lack column(s) {missing}")
+    df = samples.reset_index(drop=True)
+    ts = pd.to_datetime(df["ts"], utc=True)
+    window_s = df["window_s"].to_numpy(np.int64)
+    start = ts - pd.to_timedelta(window_s, unit="s")
+    days = _days(start)
+    fuel = df["fuel"].to_numpy(np.int64)
+    inv = df["invocations"].to_numpy(np.int64)
+    limit = df["memory_limit"].to_numpy(np.int64)
+    replicas = df["replicas"].to_numpy(np.int64)
+    peak = np.clip(df["peak_memory"].to_numpy(np.int64), 0, limit)
+    if (fuel < 0).any() or (inv < 0).any() or (limit < 0).any() or (replicas < 0).any() or (window_s < 0).any():
+        raise ValueError("telemetry samples have negative counts, limits, replicas or windows")
+
+    pf, fi = book.units_at("fuel-million", days)
+    pi, ii = book.units_at("invocations-million", days)
+    pm, mi = book.units_at("memory-gib-hour", days)
+    reserved_bs = _obj(limit) * _obj(replicas) * _obj(window_s)
+    idle_bs = _obj(limit - peak) * _obj(replicas) * _obj(window_s)
+    n_fuel = _obj(fuel) * _obj(pf) * PER_MILLION
+    n_inv = _obj(inv) * _obj(pi) * PER_MILLION
+    n_mem = reserved_bs * _obj(pm) * PER_GIB_HOUR
+    n_idle = idle_bs * _obj(pm) * PER_GIB_HOUR
+    n_storage = np.zeros(len(df), dtype=object)
+
+    def amounts(unit: str, idx: np.ndarray) -> np.ndarray:
+        table = np.array([s.amount for s in book.schedules.get(unit, [])] or [Decimal(0)], dtype=object)
+        return table[idx] if len(idx) else np.empty(0, dtype=object)
+
+    out = pd.DataFrame({
+        "ts": ts, "window_start": start, "window_s": window_s,
+        **{c: df[c].fillna(UNALLOCATED).astype("str").replace("", UNALLOCATED) if c in ("team", "project")
+           else df[c].fillna("").astype("str") for c in LABELS},
+        "replicas": replicas, "fuel": fuel, "invocations": inv, "memory_limit": limit, "peak_memory": peak,
+        "reserved_byte_s": reserved_bs, "idle_byte_s": idle_bs, "storage_bytes": np.zeros(len(df), np.int64),
+        "fuel_price": amounts("fuel-million", fi), "invocation_price": amounts("invocations-million", ii),
+        "memory_price": amounts("memory-gib-hour", mi), "storage_price": np.full(len(df), Decimal(0), dtype=object),
+        "_n_fuel": n_fuel, "_n_inv": n_inv, "_n_mem": n_mem, "_n_idle": n_idle, "_n_storage": n_storage,
+    })
+    _money_columns(out)
+    out.attrs["currency"] = book.currency
+    if artifacts is not None and len(artifacts) and len(out):
+        store = storage_costs(_label_artifacts(artifacts, df, ts), book,
+                              start=start.min().to_pydatetime(), end=ts.max().to_pydatetime())
+        out = pd.concat([out, store], ignore_index=True)
+        out.attrs["currency"] = book.currency
+    return out
+
+
+def _money_columns(out: pd.DataFrame) -> None:
+    for col, ncol in NUMERATORS.items():
+        out[col] = to_decimals(out[ncol].to_numpy(object))
+    total = out["_n_fuel"].to_numpy(object) + out["_n_inv"].to_numpy(object) \
+        + out["_n_mem"].to_numpy(object) + out["_n_storage"].to_numpy(object)
+    out["total_cost"] = to_decimals(total)
+
+
+def _label_artifacts(artifacts: pd.DataFrame, samples: pd.DataFrame, ts: pd.Series) -> pd.DataFrame:
+    if "digest" not in artifacts.columns or "size_bytes" not in artifacts.columns:
+        raise ValueError("artifacts need columns digest and size_bytes")
+    a = artifacts.copy()
+    need = [c for c in LABELS if c != "digest" and c not in a.columns]
+    if need:
+        latest = samples.assign(_ts=ts).sort_values("_ts").drop_duplicates("digest", keep="last")
+        a = a.merge(latest[["digest", *need]], on="digest", how="left")
+        for c in need:
+            a[c] = a[c].fillna(UNALLOCATED if c in ("team", "project") else "")
+    return a
+
+
+def _month_pieces(start: datetime, end: datetime):
+    """Split [start, end) at calendar-month boundaries (UTC): (piece_start, piece_end, days_in_month)."""
+    cur = start
+    while cur < end:
+        y, m = cur.year, cur.month
+        nxt = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=timezone.utc)
+        piece_end = min(nxt, end)
+        yield cur, piece_end, calendar.monthrange(y, m)[1]
+        cur = piece_end
+
+
+def storage_costs(artifacts: pd.DataFrame, prices, *, start: datetime, end: datetime) -> pd.DataFrame:
+    """Storage rows: each artifact (``size_bytes``, with labels) charged per GB-month for [start, end).
+
+    A GB-month is 1e9 bytes stored for a whole calendar month; a part of a month is charged by
+    its share of that month's seconds. Rows have the :func:`attribute` columns (other costs 0).
+    """
+    book = as_pricebook(prices)
+    cols = [*LABELS, "size_bytes"]
+    missing = [c for c in cols if c not in artifacts.columns]
+    if missing:
+        raise ValueError(f"artifacts lack column(s) {missing}")
+    start = pd.Timestamp(start).tz_convert("UTC").to_pydatetime() if pd.Timestamp(start).tzinfo else \
+        pd.Timestamp(start, tz="UTC").to_pydatetime()
+    end = pd.Timestamp(end).tz_convert("UTC").to_pydatetime() if pd.Timestamp(end).tzinfo else \
+        pd.Timestamp(end, tz="UTC").to_pydatetime()
+    size = artifacts["size_bytes"].to_numpy(np.int64)
+    frames = []
+    for p0, p1, mdays in _month_pieces(start, end):
+        secs = int((p1 - p0).total_seconds())
+        entry = book.entry_for("storage-gb-month", p0)
+        n = _obj(size) * entry.units * secs * PER_GB_MONTH[mdays]
+        k = len(artifacts)
+        zeros, zobj = np.zeros(k, np.int64), np.zeros(k, dtype=object)
+        frames.append(pd.DataFrame({
+            "ts": pd.Series([pd.Timestamp(p1)] * k, dtype="datetime64[ns, UTC]"),
+            "window_start": pd.Series([pd.Timestamp(p0)] * k, dtype="datetime64[ns, UTC]"),
+            "window_s": np.full(k, secs, np.int64),
+            **{c: artifacts[c].astype("str").to_numpy() for c in LABELS},
+            "replicas": zeros, "fuel": zeros, "invocations": zeros, "memory_limit": zeros, "peak_memory": zeros,
+            "reserved_byte_s": zobj, "idle_byte_s": zobj, "storage_bytes": size,
+            "fuel_price": np.full(k, Decimal(0), dtype=object), "invocation_price": np.full(k, Decimal(0), dtype=object),
+            "memory_price": np.full(k, Decimal(0), dtype=object), "storage_price": np.full(k, entry.amount, dtype=object),
+            "_n_fuel": zobj, "_n_inv": zobj, "_n_mem": zobj, "_n_idle": zobj, "_n_storage": n,
+        }))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(out):
+        _money_columns(out)
+    out.attrs["currency"] = book.currency
+    return out
+
+
+# -- reports ------------------------------------------------------------------------------------
+def _keys(by) -> list[str]:
+    if isinstance(by, str):
+        if by not in BY:
+            raise ValueError(f"cannot report by {by!r}; use one of {', '.join(BY)}")
+        return BY[by]
+    return list(by)
+
+
+def _as_ts(t) -> pd.Timestamp:
+    t = pd.Timestamp(t)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _window(costs: pd.DataFrame, since=None, until=None) -> pd.DataFrame:
+    """Rows whose window starts at or after ``since`` and ends at or before ``until``."""
+    if since is not None:
+        costs = costs[costs["window_start"] >= _as_ts(since)]
+    if until is not None:
+        costs = costs[costs["ts"] <= _as_ts(until)]
+    return costs
+
+
+def _numerators(costs: pd.DataFrame) -> pd.DataFrame:
+    """The exact numerator columns (derived from the Decimal columns for hand-made frames)."""
+    out = {}
+    for col, ncol in NUMERATORS.items():
+        if ncol in costs.columns:
+            out[col] = costs[ncol].astype(object)
+        elif col in costs.columns:
+            out[col] = costs[col].map(from_decimal).astype(object)
+        else:
+            out[col] = pd.Series(0, index=costs.index, dtype=object)
+    n = pd.DataFrame(out, index=costs.index)
+    n["total_cost"] = n["fuel_cost"] + n["invocation_cost"] + n["memory_cost"] + n["storage_cost"]
+    return n
+
+
+def totals(costs: pd.DataFrame, *, since=None, until=None) -> dict[str, Decimal]:
+    """Exact totals of every money column over ``costs`` (optionally a time window)."""
+    rows = _window(costs, since, until)
+    n = _numerators(rows)
+    return {c: to_decimal(sum(n[c].tolist())) for c in MONEY}
+
+
+def report(costs: pd.DataFrame, by="team", since=None, until=None) -> pd.DataFrame:
+    """Totals per ``by`` (team | project | module | cost_center | namespace | digest), Decimal,
+    sorted by total, with ``idle_cost`` (part of ``memory_cost``) and ``idle_share`` of memory."""
+    keys = _keys(by)
+    rows = _window(costs, since, until)
+    n = _numerators(rows)
+    for k in keys:
+        n[k] = rows[k].to_numpy()
+    cols = MONEY + ["idle_share"]
+    if not len(n):
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols},
+                            index=pd.MultiIndex.from_tuples([], names=keys) if len(keys) > 1 else
+                            pd.Index([], name=keys[0]))
+    g = n.groupby(keys, sort=True)[MONEY].sum()
+    out = pd.DataFrame({c: to_decimals(g[c].to_numpy(object)) for c in MONEY}, index=g.index)
+    mem = g["memory_cost"].to_numpy(object)
+    idle = g["idle_cost"].to_numpy(object)
+    out["idle_share"] = [(Decimal(i) / Decimal(m)).quantize(Decimal("0.0001")) if m else Decimal(0)
+                         for i, m in zip(idle, mem)]
+    out = out.iloc[np.argsort(-g["total_cost"].to_numpy(object).astype(float), kind="stable")]
+    out.attrs["currency"] = costs.attrs.get("currency")
+    return out
+
+
+def _periods(ws: pd.Series, freq: str) -> pd.Series:
+    try:
+        return ws.dt.floor(freq)
+    except ValueError:
+        f = {"MS": "M", "ME": "M", "W-MON": "W-SUN"}.get(freq, freq)
+        return ws.dt.tz_localize(None).dt.to_period(f).dt.start_time.dt.tz_localize("UTC")
+
+
+def cost_over_time(costs: pd.DataFrame, by="team", freq: str = "1D", column: str = "total_cost",
+                   since=None, until=None) -> pd.DataFrame:
+    """Wide frame: one row per period (by window start, UTC), one column per ``by`` value, Decimal."""
+    keys = _keys(by)
+    rows = _window(costs, since, until)
+    n = _numerators(rows)
+    label = rows[keys[0]] if len(keys) == 1 else rows[keys].astype(str).agg("/".join, axis=1)
+    frame = pd.DataFrame({"period": _periods(rows["window_start"], freq), "key": label.to_numpy(),
+                          "n": n[column].to_numpy(object)})
+    if not len(frame):
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="period"))
+    g = frame.groupby(["period", "key"], sort=True)["n"].sum()
+    wide = g.unstack("key")
+    wide = wide.apply(lambda col: pd.Series(to_decimals(col.fillna(0).to_numpy(object)), index=col.index))
+    wide.columns.name = by if isinstance(by, str) else "/".join(keys)
+    wide.attrs["currency"] = costs.attrs.get("currency")
+    return wide
+
+
+def chart_png(costs: pd.DataFrame, path: str | Path, by="team", freq: str = "1D", *,
+              title: str | None = None) -> Path:
+    """A stacked bar chart (stacked area past 62 periods) of cost over time per ``by``. Matplotlib, Agg."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg   # Agg, whatever pyplot's backend is
+    from matplotlib.figure import Figure
+
+    wide = cost_over_time(costs, by=by, freq=freq)
+    currency = costs.attrs.get("currency") or ""
+    fig = Figure(figsize=(10, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if len(wide):
+        data = wide.map(float)
+        data = data[data.sum().sort_values(ascending=False).index]
+        x = data.index.tz_localize(None)
+        if len(data) <= 62:
+            bottom = np.zeros(len(data))
+            width = (x[1] - x[0]) * 0.8 if len(x) > 1 else timedelta(hours=16)
+            for col in data.columns:
+                ax.bar(x, data[col].to_numpy(), width=width, bottom=bottom, label=str(col))
+                bottom += data[col].to_numpy()
+        else:
+            ax.stackplot(x, *[data[c].to_numpy() for c in data.columns], labels=[str(c) for c in data.columns])
+        ax.legend(title=by if isinstance(by, str) else None, loc="upper left", fontsize="small",
+                  ncols=max(1, (len(data.columns) + 11) // 12))
+    else:
+        ax.text(0.5, 0.5, "no cost data", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title or f"wasmops cost per {by} ({freq})")
+    ax.set_ylabel(f"cost ({currency})" if currency else "cost")
+    ax.grid(axis="y", alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def month_bounds(now: datetime | date) -> tuple[datetime, datetime]:
+    """[first of the month, first of next month) in UTC for ``now``."""
+    if not isinstance(now, datetime):
+        now = datetime(now.year, now.month, now.day, tzinfo=timezone.utc)
+    now = now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    first = datetime(now.year, now.month, 1, tzinfo=timezone.utc)
+    nxt = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=timezone.utc)
+    return first, nxt

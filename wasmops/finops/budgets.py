@@ -1,0 +1,258 @@
+"""Budgets: month-end projections, the deployment cost gate, and threshold alerts.
+
+A month's projection for a team or project is ``spend_to_date + forecast_rest_of_month +
+new_reserved`` (all in the PriceSheet's currency), compared with the ``Budget`` of that scope and
+name. The gate adds the memory a deployment would newly reserve until the end of the month::
+
+    new_reserved = (replicas × memory − what the current manifest of the same key reserves, ≥ 0)
+                   × hours left in the month × price(memory-gib-hour)
+
+A strict budget that would be exceeded blocks the deployment; an advisory one asks a person
+(``needs_approval``, with a markdown table for the approval form); no budget allows it::
+
+    >>> gate = BudgetGate(prices)                                                    # doctest: +SKIP
+    >>> v = gate.check(manifest, desired, costs_this_month, {"core": Decimal("40")}, now)  # doctest: +SKIP
+    >>> v.outcome, v.message                                                         # doctest: +SKIP
+    ('blocked', 'blocked by the strict budget of team core: ...')
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+import pandas as pd
+
+from ..errors import SpecError
+from ..manifest import Budget, WasmModuleDeployment
+from .attribution import month_bounds, totals
+from .money import HOUR_S, PER_GIB_HOUR, money, to_decimal
+from .prices import as_pricebook
+
+Outcome = Literal["allowed", "blocked", "needs_approval"]
+_RANK = {"allowed": 0, "needs_approval": 1, "blocked": 2}
+PCT = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The month-end projection of one team or project against its budget (if any)."""
+
+    scope: str
+    name: str
+    spend_to_date: Decimal
+    forecast: Decimal
+    new_reserved: Decimal
+    projected: Decimal
+    budget: Decimal | None
+    pct: Decimal | None          # projected / budget × 100, one decimal
+    over: bool
+    level: str | None            # strict | advisory | None (no budget)
+    currency: str = "USD"
+
+    def as_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class GateVerdict:
+    """``message``: plain text, or the markdown table when a person must approve (``needs_approval``)."""
+
+    outcome: Outcome
+    figures: list[Projection] = field(default_factory=list)
+    message: str = ""
+    markdown: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome == "allowed"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A budget crossed ``threshold_crossed`` percent (the highest crossed). ``team`` is the budget's
+    name (a project name when ``scope`` is project)."""
+
+    team: str
+    pct: Decimal
+    threshold_crossed: int
+    scope: str = "team"
+    spend_to_date: Decimal = Decimal(0)
+    forecast: Decimal = Decimal(0)
+    budget: Decimal = Decimal(0)
+    level: str = "advisory"
+    currency: str = "USD"
+
+    @property
+    def message(self) -> str:
+        return (f"{self.scope} {self.team} is projected at {self.pct}% of its {money(self.budget)} {self.currency} "
+                f"budget (spent {money(self.spend_to_date)} + forecast {money(self.forecast)}): "
+                f"crossed {self.threshold_crossed}%")
+
+
+def _budgets(source) -> list[Budget]:
+    if source is None:
+        return []
+    if hasattr(source, "budgets"):
+        return list(source.budgets)
+    return list(source)
+
+
+def find_budget(budgets, scope: str, name: str) -> Budget | None:
+    for b in _budgets(budgets):
+        if b.spec.scope == scope and b.spec.name == name:
+            return b
+    return None
+
+
+def project_month(team_or_project: str, scope: str, spend_to_date: Decimal, forecast_rest_of_month: Decimal,
+                  new_reserved: Decimal = Decimal(0), *, budgets=None, currency: str | None = None) -> Projection:
+    """The projection for one team or project. ``budgets``: a DesiredState or a list of Budget."""
+    if scope not in ("team", "project"):
+        raise ValueError(f"scope must be team or project, not {scope!r}")
+    spend, fc, new = Decimal(spend_to_date), Decimal(forecast_rest_of_month), Decimal(new_reserved)
+    projected = spend + fc + new
+    b = find_budget(budgets, scope, team_or_project)
+    if b is None:
+        return Projection(scope, team_or_project, spend, fc, new, projected, None, None, False, None,
+                          currency or "USD")
+    if currency and b.spec.currency != currency:
+        raise SpecError(f"spec.currency: budget {scope} {team_or_project} is in {b.spec.currency} but prices "
+                        f"are in {currency}", where=f"budgets/{(b.metadata or {}).get('name', team_or_project)}")
+    amount = Decimal(b.spec.monthly_amount)
+    pct = (projected * 100 / amount).quantize(PCT, rounding=ROUND_HALF_UP)
+    return Projection(scope, team_or_project, spend, fc, new, projected, amount, pct, projected > amount,
+                      b.spec.enforcement_level, b.spec.currency)
+
+
+def _as_utc(now: datetime) -> datetime:
+    return now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+def spend_to_date(costs: pd.DataFrame, scope: str, name: str, now: datetime) -> Decimal:
+    """Exact spend of ``scope``=``name`` this month up to ``now`` (by the samples' own labels)."""
+    if costs is None or not len(costs):
+        return Decimal(0)
+    first, _ = month_bounds(now)
+    rows = costs[costs[scope] == name]
+    return totals(rows, since=first, until=_as_utc(now))["total_cost"]
+
+
+def reserved_until_month_end(bytes_reserved: int, now: datetime, prices) -> Decimal:
+    """The cost of reserving ``bytes_reserved`` (all replicas) from ``now`` to the end of the month."""
+    book = as_pricebook(prices)
+    now = _as_utc(now)
+    _, nxt = month_bounds(now)
+    seconds = max(0, int((nxt - now).total_seconds()))
+    entry = book.entry_for("memory-gib-hour", now)
+    return to_decimal(max(0, bytes_reserved) * seconds * entry.units * PER_GIB_HOUR)
+
+
+class BudgetGate:
+    """Decides whether a deployment fits the budgets of its team and project."""
+
+    def __init__(self, prices):
+        self.book = as_pricebook(prices)
+
+    def check(self, manifest: WasmModuleDeployment, desired_state, costs_this_month: pd.DataFrame,
+              forecast_by_team: dict[str, Decimal], now: datetime, *,
+              forecast_by_project: dict[str, Decimal] | None = None) -> GateVerdict:
+        """``forecast_by_team``: forecast spend for the rest of the month per team (a project budget
+        looks its name up in ``forecast_by_project``, else in the same dict; missing means 0)."""
+        now = _as_utc(now)
+        labels = manifest.metadata.labels
+        current = (desired_state.deployments.get(manifest.key) if desired_state is not None else None)
+        new_bytes = manifest.spec.replicas * manifest.memory_bytes
+        old_bytes = current.spec.replicas * current.memory_bytes if current is not None else 0
+        delta = max(0, new_bytes - old_bytes)
+        new_reserved = reserved_until_month_end(delta, now, self.book)
+        _, nxt = month_bounds(now)
+        hours_left = Decimal(max(0, int((nxt - now).total_seconds()))) / HOUR_S
+        memory_price, _ = self.book.price_for("memory-gib-hour", now)
+        figures: list[Projection] = []
+        for scope in ("team", "project"):
+            name = labels.get(scope)
+            if not name or find_budget(desired_state, scope, name) is None:
+                continue
+            table = forecast_by_team if scope == "team" else (forecast_by_project or forecast_by_team)
+            fc = Decimal((table or {}).get(name, 0))
+            spent = spend_to_date(costs_this_month, scope, name, now)
+            figures.append(project_month(name, scope, spent, fc, new_reserved, budgets=desired_state,
+                                         currency=self.book.currency))
+        outcome: Outcome = "allowed"
+        for p in figures:
+            o = ("blocked" if p.level == "strict" else "needs_approval") if p.over else "allowed"
+            outcome = o if _RANK[o] > _RANK[outcome] else outcome
+        reservation = (f"{manifest.spec.replicas} × {manifest.spec.runtime_config.resources.memory} "
+                       f"({_mib(delta)} MiB newly reserved) × {hours_left.quantize(PCT)} h left × "
+                       f"{memory_price}/GiB-h = {money(new_reserved, 4)} {self.book.currency}")
+        md = _markdown(manifest.key, outcome, figures, reservation, self.book.currency)
+        text = md if outcome == "needs_approval" else _message(manifest.key, outcome, figures, reservation,
+                                                                self.book.currency)
+        return GateVerdict(outcome, figures, text, md)
+
+
+def _mib(n: int) -> str:
+    return f"{Decimal(n) / (1 << 20):f}".rstrip("0").rstrip(".") if n else "0"
+
+
+def _line(p: Projection, cur: str) -> str:
+    return (f"{p.scope} {p.name}: spent {money(p.spend_to_date)} + forecast {money(p.forecast)} + new reservation "
+            f"{money(p.new_reserved)} = {money(p.projected)} {cur} of a {money(p.budget)} {cur} {p.level} budget "
+            f"({p.pct}%)")
+
+
+def _message(key: str, outcome: Outcome, figures: list[Projection], reservation: str, cur: str) -> str:
+    if not figures:
+        return f"{key}: allowed, no budget covers its team or project"
+    over = [p for p in figures if p.over]
+    if outcome == "blocked":
+        head = f"{key}: blocked by the strict budget of " + ", ".join(
+            f"{p.scope} {p.name}" for p in over if p.level == "strict")
+    elif outcome == "needs_approval":
+        head = f"{key}: needs approval, the advisory budget of " + ", ".join(
+            f"{p.scope} {p.name}" for p in over) + " would be exceeded"
+    else:
+        head = f"{key}: allowed, within budget"
+    return "\n".join([head, *("  " + _line(p, cur) for p in figures), f"  new reservation: {reservation}"])
+
+
+def _markdown(key: str, outcome: Outcome, figures: list[Projection], reservation: str, cur: str) -> str:
+    if not figures:
+        return f"**{key}**: no budget covers its team or project."
+    lines = [f"### Budget check for `{key}`: {outcome.replace('_', ' ')}", "",
+             f"| budget | level | spent so far | forecast rest of month | new reservation | projected | budget "
+             f"| % |", "|---|---|--:|--:|--:|--:|--:|--:|"]
+    for p in figures:
+        flag = " ⚠" if p.over else ""
+        lines.append(f"| {p.scope} `{p.name}` | {p.level} | {money(p.spend_to_date)} | {money(p.forecast)} | "
+                     f"{money(p.new_reserved)} | **{money(p.projected)}** | {money(p.budget)} | {p.pct}%{flag} |")
+    lines += ["", f"Amounts in {cur}. New reservation: {reservation}."]
+    return "\n".join(lines)
+
+
+def budget_alerts(desired, costs_this_month: pd.DataFrame, forecast_by_team: dict[str, Decimal],
+                  now: datetime, *, forecast_by_project: dict[str, Decimal] | None = None,
+                  prices=None) -> list[Alert]:
+    """One alert per budget whose projected month (spend to date + forecast) crossed one of its
+    ``alertThresholds`` (default 80 and 100 percent); the highest crossed threshold is reported."""
+    now = _as_utc(now)
+    currency = as_pricebook(prices).currency if prices is not None else (
+        as_pricebook(desired).currency if getattr(desired, "pricing", None) is not None else None)
+    alerts = []
+    for b in _budgets(desired):
+        scope, name = b.spec.scope, b.spec.name
+        table = forecast_by_team if scope == "team" else (forecast_by_project or forecast_by_team)
+        p = project_month(name, scope, spend_to_date(costs_this_month, scope, name, now),
+                          Decimal((table or {}).get(name, 0)), budgets=[b], currency=currency)
+        crossed = [t for t in sorted(b.spec.alert_thresholds) if p.pct is not None and p.pct >= t]
+        if crossed:
+            alerts.append(Alert(name, p.pct, crossed[-1], scope, p.spend_to_date, p.forecast, p.budget,
+                                b.spec.enforcement_level, b.spec.currency))
+    return alerts
+
+
+__all__ = ["Alert", "BudgetGate", "GateVerdict", "Projection", "budget_alerts", "find_budget", "project_month",
+           "reserved_until_month_end", "spend_to_date"]

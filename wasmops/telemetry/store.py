@@ -1,0 +1,225 @@
+"""The telemetry store: samples in SQLite at ``<home>/telemetry.db``.
+
+    >>> from wasmops.telemetry import Store, synthesize          # doctest: +SKIP
+    >>> st = Store.open()                                          # doctest: +SKIP
+    >>> st.append(synthesize(modules=3, days=1))                   # doctest: +SKIP
+    72
+    >>> st.read(modules=["mod-000"]).shape                         # doctest: +SKIP
+    (24, 18)
+
+Why SQLite (and not Parquet files or a CSV log):
+
+* **Idempotent upserts.** A sample is keyed by ``(namespace, module, digest, ts)`` and written
+  with ``INSERT OR IGNORE``: a repeated scrape, a retried Prefect task or a replay after a crash
+  never duplicates a sample, and never overwrites one either. Parquet has no key to enforce this.
+* **Transactions.** The collector writes a window's samples *and* its new cumulative snapshot in
+  one transaction, so after a crash either both are there or neither is: no lost window, no
+  double-counted one.
+* **Crash safety.** WAL mode with ``synchronous=NORMAL`` survives a killed process (a power loss
+  may lose the last transactions, never corrupt the file).
+* **Concurrent readers.** In WAL mode readers (FinOps, training) don't block the collector and
+  see a consistent snapshot; writers wait on ``busy_timeout`` instead of failing.
+* It ships with Python: nothing to install or run.
+
+Layout: label strings are stored once, in ``series`` (namespace, module, digest — UNIQUE) and
+``attrs`` (team, project, cost_center — UNIQUE); ``samples`` holds numbers only, with PRIMARY
+KEY ``(series_id, ts)``, which is the same key as ``(namespace, module, digest, ts)``. Reading
+1M rows then decodes integers rather than six million strings. The view ``samples_wide`` gives
+the schema's shape to anyone using SQL directly. ``ts`` is stored as integer nanoseconds (UTC).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import Settings
+from . import schema
+
+_NUM = ["window_s", "invocations", "errors", "fuel", "peak_memory", "memory_limit", "replicas",
+        "latency_p50_ms", "latency_p95_ms", "fuel_p99_per_call", "memory_p99"]
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, module TEXT NOT NULL, digest TEXT NOT NULL,
+    UNIQUE (namespace, module, digest));
+CREATE TABLE IF NOT EXISTS attrs (
+    id INTEGER PRIMARY KEY, team TEXT NOT NULL, project TEXT NOT NULL, cost_center TEXT NOT NULL,
+    UNIQUE (team, project, cost_center));
+CREATE TABLE IF NOT EXISTS samples (
+    series_id INTEGER NOT NULL REFERENCES series(id), ts INTEGER NOT NULL,
+    attrs_id INTEGER NOT NULL REFERENCES attrs(id),
+    window_s INTEGER NOT NULL, invocations INTEGER NOT NULL, errors INTEGER NOT NULL,
+    fuel INTEGER NOT NULL, peak_memory INTEGER NOT NULL, memory_limit INTEGER NOT NULL,
+    replicas INTEGER NOT NULL, latency_p50_ms REAL NOT NULL, latency_p95_ms REAL NOT NULL,
+    fuel_p99_per_call REAL NOT NULL, memory_p99 REAL NOT NULL,
+    PRIMARY KEY (series_id, ts)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts);
+CREATE TABLE IF NOT EXISTS collector_state (
+    source TEXT PRIMARY KEY, ts INTEGER NOT NULL, state TEXT NOT NULL);
+CREATE VIEW IF NOT EXISTS samples_wide AS
+    SELECT s.ts AS ts_ns, s.window_s, r.namespace, r.module, r.digest, a.team, a.project, a.cost_center,
+           {", ".join("s." + c for c in _NUM[1:])}
+    FROM samples s JOIN series r ON r.id = s.series_id JOIN attrs a ON a.id = s.attrs_id;
+"""
+
+
+class Store:
+    """Telemetry samples plus the collector's last cumulative snapshot, in one SQLite file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        with self._tx():
+            for stmt in filter(str.strip, _DDL.split(";")):
+                self.db.execute(stmt)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> "Store":
+        """The workspace store, ``<home>/telemetry.db``."""
+        return cls((settings or Settings()).home / "telemetry.db")
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------------
+    def _tx(self):
+        store = self
+
+        class _Tx:
+            def __enter__(self):
+                store._lock.acquire()
+                store.db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, et, ev, tb):
+                try:
+                    store.db.execute("COMMIT" if et is None else "ROLLBACK")
+                finally:
+                    store._lock.release()
+
+        return _Tx()
+
+    def _ids(self, table: str, cols: list[str], frame: pd.DataFrame) -> np.ndarray:
+        """Ids of ``frame``'s (cols) tuples in ``table``, inserting new ones. Inside a transaction."""
+        uniq = frame[cols].drop_duplicates()
+        tuples = list(uniq.itertuples(index=False, name=None))
+        ph = ", ".join("?" * len(cols))
+        self.db.executemany(f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({ph})", tuples)
+        known = {tuple(r[1:]): r[0] for r in self.db.execute(f"SELECT id, {', '.join(cols)} FROM {table}")}
+        uniq = uniq.assign(_id=[known[t] for t in tuples])
+        return frame[cols].merge(uniq, on=cols, how="left")["_id"].to_numpy(np.int64)
+
+    def _insert(self, df: pd.DataFrame) -> int:
+        if df.empty:
+            return 0
+        sid = self._ids("series", schema.SERIES, df)
+        aid = self._ids("attrs", ["team", "project", "cost_center"], df)
+        ts = df["ts"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+        cols = [sid.tolist(), ts.tolist(), aid.tolist()] + [df[c].to_numpy().tolist() for c in _NUM]
+        before = self.db.total_changes
+        self.db.executemany(f"INSERT OR IGNORE INTO samples (series_id, ts, attrs_id, {', '.join(_NUM)}) "
+                            f"VALUES ({', '.join('?' * (3 + len(_NUM)))})", zip(*cols))
+        return self.db.total_changes - before
+
+    def append(self, df: pd.DataFrame) -> int:
+        """Insert samples not already stored (by key); returns how many were new."""
+        df = schema.coerce(df, labels=False)
+        with self._tx():
+            return self._insert(df)
+
+    def commit_window(self, df: pd.DataFrame, source: str, ts_ns: int, state: dict) -> int:
+        """Samples of one window and the collector's new snapshot, atomically."""
+        df = schema.coerce(df, labels=False) if len(df) else df
+        with self._tx():
+            n = self._insert(df) if len(df) else 0
+            self.db.execute("INSERT INTO collector_state (source, ts, state) VALUES (?, ?, ?) "
+                            "ON CONFLICT (source) DO UPDATE SET ts = excluded.ts, state = excluded.state",
+                            (source, int(ts_ns), json.dumps(state, separators=(",", ":"))))
+            return n
+
+    def snapshot(self, source: str) -> tuple[int, dict] | None:
+        """The collector's last (ts_ns, state) for ``source``, or None before its first scrape."""
+        with self._lock:
+            row = self.db.execute("SELECT ts, state FROM collector_state WHERE source = ?", (source,)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    # -- reading ------------------------------------------------------------------------------
+    def read(self, since=None, until=None, modules: Iterable[str] | None = None) -> pd.DataFrame:
+        """Samples with ``since <= ts < until`` (either may be None), optionally only the named
+        modules, sorted by ts, with the schema's dtypes."""
+        where, args = [], []
+        if since is not None:
+            where.append("s.ts >= ?")
+            args.append(_ns(since))
+        if until is not None:
+            where.append("s.ts < ?")
+            args.append(_ns(until))
+        if modules is not None:
+            mods = list(modules)
+            if not mods:
+                return schema.empty()
+            where.append(f"r.module IN ({', '.join('?' * len(mods))})")
+            args.extend(mods)
+        join = " JOIN series r ON r.id = s.series_id" if modules is not None else ""
+        sql = (f"SELECT s.series_id, s.attrs_id, s.ts, {', '.join('s.' + c for c in _NUM)} FROM samples s{join}"
+               + (" WHERE " + " AND ".join(where) if where else ""))
+        with self._lock:
+            rows = self.db.execute(sql, args).fetchall()
+            series = self.db.execute("SELECT id, namespace, module, digest FROM series").fetchall()
+            attrs = self.db.execute("SELECT id, team, project, cost_center FROM attrs").fetchall()
+        if not rows:
+            return schema.empty()
+        arr = np.array(rows, dtype=object)
+        ints = {c: arr[:, i].astype(np.int64) for i, c in enumerate(["_sid", "_aid", "ts"] + _NUM[:7])}
+        order = np.argsort(ints["ts"], kind="stable")
+        out: dict[str, object] = {"ts": pd.to_datetime(ints["ts"][order], utc=True).as_unit("ns"),
+                                  "window_s": ints["window_s"][order]}
+        for ids, table, names in ((ints["_sid"][order], series, schema.SERIES),
+                                  (ints["_aid"][order], attrs, ["team", "project", "cost_center"])):
+            codes = _codes(ids, table)
+            for j, name in enumerate(names):
+                out[name] = pd.Series(pd.array([r[j + 1] for r in table], dtype="str")).take(codes).to_numpy()
+        for i, c in enumerate(_NUM[1:], start=4):  # arr columns: series, attrs, ts, then _NUM
+            out[c] = ints[c][order] if c in ints else arr[order, i].astype(np.float64)
+        df = pd.DataFrame(out)
+        return df[schema.COLUMNS].astype({c: "str" for c in schema.STR_COLUMNS}).reset_index(drop=True)
+
+    def latest_ts(self) -> pd.Timestamp | None:
+        """End of the newest stored window, or None when empty."""
+        with self._lock:
+            v = self.db.execute("SELECT MAX(ts) FROM samples").fetchone()[0]
+        return None if v is None else pd.Timestamp(v, unit="ns", tz="UTC")
+
+    def count(self) -> int:
+        with self._lock:
+            return self.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+
+
+def _codes(ids: np.ndarray, table: list[tuple]) -> np.ndarray:
+    keys = np.array([r[0] for r in table], dtype=np.int64)
+    order = np.argsort(keys)
+    return order[np.searchsorted(keys[order], ids)]
+
+
+def _ns(t) -> int:
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.as_unit("ns").value)
