@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +21,30 @@ class Built:
     digest: str          # sha256:... of the .wasm
     source_digest: str
     toolchain: str
+    module_dir: str = ""
 
 
 def _build_key(context, params) -> str:
-    s = Settings()
-    sd = source_digest(params["module_dir"])
-    out = s.home / "artifacts" / sd.split(":")[1][:32]
-    # A cached build result is only valid while its output file exists.
-    return f"build-{sd}" if any(out.glob("*.wasm")) else f"build-{sd}-{uuid.uuid4()}"
+    return f"build-{source_digest(params['module_dir'])}"
+
+
+def wasm_path(built: Built) -> Path:
+    """The built module's path; rebuilt (from the builder's content cache) if the file went away.
+
+    A cached build result outlives its output file when someone cleans the workspace, so every
+    consumer goes through here and checks the digest it gets back.
+    """
+    p = Path(built.path)
+    if p.exists():
+        return p
+    from wasmops.build import build
+    from wasmops.errors import IntegrityError
+    from wasmops.source import load_module_source
+
+    res = build(load_module_source(built.module_dir), p, settings=Settings())
+    if "sha256:" + res.sha256 != built.digest:
+        raise IntegrityError(f"rebuild gave sha256:{res.sha256}, expected {built.digest}", where=built.module_dir)
+    return p
 
 
 @task(name="build", cache_key_fn=_build_key, persist_result=True, **RETRY)
@@ -43,7 +58,7 @@ def build_module(module_dir: str) -> Built:
     out = s.home / "artifacts" / sd.split(":")[1][:32] / f"{src.name}.wasm"
     res = build(src, out, settings=s)
     return Built(name=src.name, path=str(res.path), digest="sha256:" + res.sha256, source_digest=sd,
-                 toolchain=res.toolchain)
+                 toolchain=res.toolchain, module_dir=str(module_dir))
 
 
 def _digest_key(prefix):
@@ -61,7 +76,7 @@ def test_module(module_dir: str, built: Built) -> dict:
     from wasmops.testrun import run_cases
 
     src = load_module_source(module_dir)
-    report = run_cases(src, Path(built.path).read_bytes(), digest=built.digest)
+    report = run_cases(src, wasm_path(built).read_bytes(), digest=built.digest)
     create_table_artifact(key=f"{src.name}-tests", table=report.rows(),
                           description=f"Test cases of {src.name} at {built.digest[:19]}")
     if not report.passed:
@@ -75,7 +90,7 @@ def policy_check(built: Built, trust_level: str, policy_file: str | None = None,
                  memory_limit: int | None = None) -> dict:
     from wasmops.policy import check_module, load_policy
 
-    v = check_module(Path(built.path).read_bytes(), trust_level, load_policy(policy_file), memory_limit=memory_limit)
+    v = check_module(wasm_path(built).read_bytes(), trust_level, load_policy(policy_file), memory_limit=memory_limit)
     lines = [f"**{'allowed' if v.allowed else 'denied'}** `{built.name}` at trust level `{trust_level}`"]
     lines += [f"- {r}" for r in v.reasons] or ["- no findings"]
     lines.append(f"\nimports: {', '.join(v.facts['imports']) or 'none'}")
@@ -90,7 +105,7 @@ def sign_module(built: Built, key_path: str | None = None) -> dict:
     from wasmops.signing import bundle_digest, sign_file
 
     s = Settings()
-    bundle = sign_file(Path(built.path), private_key_path=Path(key_path) if key_path else s.private_key,
+    bundle = sign_file(wasm_path(built), private_key_path=Path(key_path) if key_path else s.private_key,
                        backend=s.key_backend)
     return {"bundle_path": str(bundle), "bundle_digest": bundle_digest(Path(bundle).read_bytes())}
 
@@ -101,7 +116,7 @@ def publish_module(built: Built, ref: str, bundle_path: str, source: str = "", r
 
     ann = {k: v for k, v in {"org.opencontainers.image.source": source,
                              "org.opencontainers.image.revision": revision}.items() if v}
-    res = publish(Path(built.path), ref, bundle_path=Path(bundle_path), annotations=ann,
+    res = publish(wasm_path(built), ref, bundle_path=Path(bundle_path), annotations=ann,
                   timeout_s=Settings().registry_timeout_s)
     create_markdown_artifact(
         key=f"{built.name}-artifact",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 
@@ -12,8 +11,8 @@ from support.gitops_helpers import add_manifest, copy_module, release_commits
 from support.host import WASMOPS
 
 
-def _release(ws, module_dir, env_extra=None) -> subprocess.CompletedProcess:
-    env = {**ws.env, "PREFECT_API_URL": os.environ["PREFECT_API_URL"], **(env_extra or {})}
+def _release(ws, module_dir, api_url, env_extra=None) -> subprocess.CompletedProcess:
+    env = {**ws.env, "PREFECT_API_URL": api_url, **(env_extra or {})}
     return subprocess.run([WASMOPS, "release", str(module_dir), "--auto-approve"], env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -38,12 +37,12 @@ def test_kill_9_then_rerun_finishes_without_a_second_commit(flow_env, tmp_path, 
     src = copy_module(mods / "sum-wat", tmp_path / name, name)
     key = f"dev/{name}"
     add_manifest(ws, key, name)
-    first = _release(ws, src, {"WASMOPS_FAULT_KILL_AT": step})
+    first = _release(ws, src, prefect_api, {"WASMOPS_FAULT_KILL_AT": step})
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
     commits_after_crash = release_commits(ws, key)
     assert len(commits_after_crash) == (0 if step == "commit" else 1)
 
-    second = _release(ws, src)
+    second = _release(ws, src, prefect_api)
     assert second.returncode == 0, second.stdout + second.stderr
     commits = release_commits(ws, key)
     assert len(commits) == 1

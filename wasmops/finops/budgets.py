@@ -64,10 +64,21 @@ class GateVerdict:
     figures: list[Projection] = field(default_factory=list)
     message: str = ""
     markdown: str = ""
+    key: str = ""
 
     @property
     def allowed(self) -> bool:
         return self.outcome == "allowed"
+
+    def to_decision(self, *, actor: str = "wasmops", digest: str | None = None):
+        """A ``budget`` decision record for the audit trail (:func:`wasmops.decisions.record`)."""
+        from ..decisions import Decision
+
+        action = {"allowed": "deploy", "blocked": "deployment blocked",
+                  "needs_approval": "approval requested"}[self.outcome]
+        return Decision(kind="budget", subject=self.key, verdict=self.outcome, actor=actor, policy_rule="budget",
+                        action=action, explanation=self.message, digest=digest,
+                        data={"figures": [p.as_dict() for p in self.figures]})
 
 
 @dataclass(frozen=True)
@@ -191,7 +202,7 @@ class BudgetGate:
         md = _markdown(manifest.key, outcome, figures, reservation, self.book.currency)
         text = md if outcome == "needs_approval" else _message(manifest.key, outcome, figures, reservation,
                                                                 self.book.currency)
-        return GateVerdict(outcome, figures, text, md)
+        return GateVerdict(outcome, figures, text, md, manifest.key)
 
 
 def _mib(n: int) -> str:
@@ -222,7 +233,10 @@ def _message(key: str, outcome: Outcome, figures: list[Projection], reservation:
 def _markdown(key: str, outcome: Outcome, figures: list[Projection], reservation: str, cur: str) -> str:
     if not figures:
         return f"**{key}**: no budget covers its team or project."
-    lines = [f"### Budget check for `{key}`: {outcome.replace('_', ' ')}", "",
+    over = ", ".join(f"{p.scope} `{p.name}` ({p.level})" for p in figures if p.over)
+    verdict = {"allowed": "within budget.", "blocked": f"the strict budget of {over} would be exceeded: blocked.",
+               "needs_approval": f"the budget of {over} would be exceeded: approve to deploy anyway."}[outcome]
+    lines = [f"### Budget check for `{key}`: {outcome.replace('_', ' ')}", "", f"Projected month: {verdict}", "",
              f"| budget | level | spent so far | forecast rest of month | new reservation | projected | budget "
              f"| % |", "|---|---|--:|--:|--:|--:|--:|--:|"]
     for p in figures:

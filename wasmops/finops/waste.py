@@ -31,7 +31,7 @@ import yaml
 
 from ..manifest import FUEL_PER_MILLICORE, WasmModuleDeployment
 from ..units import format_size, parse_cpu_millis
-from .money import GIB, PER_GIB_HOUR, money, to_decimal
+from .money import PER_GIB_HOUR, money, to_decimal
 from .prices import as_pricebook
 
 HOURS_PER_MONTH = 730          # 8760 / 12: an average month
@@ -191,4 +191,4 @@ def total_saving(recs: list[Recommendation]) -> Decimal:
 
 
 __all__ = ["Recommendation", "apply_recommendations", "next_pow2_mib", "recommend", "total_saving",
-           "HOURS_PER_MONTH", "GIB"]
+           "HOURS_PER_MONTH"]

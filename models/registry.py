@@ -1,0 +1,321 @@
+"""MLflow helpers: train, log, register, and promote behind a champion/challenger gate.
+
+Example::
+
+    >>> from models.registry import train_and_register, load_champion
+    >>> r = train_and_register("anomaly", train_df, holdout_df, gx_result_id="gx-1",
+    ...                        data_digest="sha256:...", code_version="3f2c1e0")  # doctest: +SKIP
+    >>> r.promoted, r.reason                                                     # doctest: +SKIP
+    >>> model, info = load_champion("anomaly")       # info: name, version, alias, run_id  # doctest: +SKIP
+
+The store defaults to ``sqlite:///<home>/mlflow.db`` with artifacts under ``<home>/mlartifacts``
+(home = ``wasmops.config.Settings().home``); pass ``tracking_uri``/``artifact_location`` to use
+another. Models are logged with the sklearn flavor, serialized with skops, and registered as
+``wasmops-anomaly`` / ``wasmops-cost``. A candidate becomes ``@champion`` only if it beats the current
+champion re-evaluated on the same holdout (or there is none); otherwise it stays registered with
+the model-version tags ``promotion=rejected`` and ``promotion_reason``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from models.anomaly import INPUT_COLUMNS as ANOMALY_INPUTS
+from models.anomaly import AnomalyModel
+from models.forecast import INPUT_COLUMNS as COST_INPUTS
+from models.forecast import CostForecaster
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+NAMES = {"anomaly": "wasmops-anomaly", "cost": "wasmops-cost"}
+CHAMPION = "champion"
+
+#: The only types skops may rebuild when loading, per kind. Our wrappers are plain sklearn
+#: estimators holding numpy arrays; HistGradientBoosting with a categorical feature keeps a
+#: ``functools.partial(check_array, ...)``, and skops also checks the wrapped function's name.
+TRUSTED_TYPES = {
+    "anomaly": ["models.anomaly.AnomalyModel", "models.features.RobustModuleScaler",
+                "sklearn.tree._tree.Tree"],
+    "cost": ["models.forecast.CostForecaster",
+             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+             "functools.partial", "sklearn.utils.validation.check_array"],
+}
+
+
+@dataclass
+class TrainResult:
+    kind: str
+    name: str                # registered model name
+    version: str             # the new model version (registered whether or not promoted)
+    run_id: str
+    model_uri: str
+    metrics: dict[str, float]
+    promoted: bool
+    reason: str
+    champion_version: str | None = None        # the champion it was compared with
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+    model: Any = None
+
+
+def _pip_requirements() -> list[str]:
+    reqs = []
+    for dist in ("scikit-learn", "skops", "numpy", "pandas", "scipy", "wasmops"):
+        try:
+            reqs.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return reqs
+
+
+# ----------------------------------------------------------------------------------------------
+# Store
+
+def default_store() -> tuple[str, str]:
+    """(tracking URI, artifact root) in the workspace: ``<home>/mlflow.db``, ``<home>/mlartifacts``."""
+    from wasmops.config import Settings  # noqa: PLC0415
+
+    home = Settings().home
+    return f"sqlite:///{home / 'mlflow.db'}", str(home / "mlartifacts")
+
+
+def _resolve(tracking_uri: str | None, artifact_location: str | None) -> tuple[str, str]:
+    d_uri, d_art = default_store()
+    uri = tracking_uri or d_uri
+    if artifact_location is None:
+        artifact_location = (str(Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts")
+                             if tracking_uri and uri.startswith("sqlite:///") else d_art)
+    return uri, artifact_location
+
+
+_READY: set[str] = set()
+
+
+def ensure_store(tracking_uri: str) -> None:
+    """Create the SQLite schema once, under a file lock, before any parallel writer touches it
+    (MLflow's migrations are not safe to run concurrently)."""
+    if tracking_uri in _READY:
+        return
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with open(db.with_name(db.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                MlflowClient(tracking_uri, registry_uri=tracking_uri).search_experiments(max_results=1)
+                MlflowClient(tracking_uri, registry_uri=tracking_uri).search_registered_models(max_results=1)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    _READY.add(tracking_uri)
+
+
+@contextmanager
+def _using(tracking_uri: str):
+    """Point mlflow's fluent API (start_run, log_model, register_model) at ``tracking_uri``."""
+    import mlflow  # noqa: PLC0415
+
+    prev_t, prev_r = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        yield mlflow
+    finally:
+        mlflow.set_tracking_uri(prev_t)
+        mlflow.set_registry_uri(prev_r)
+
+
+def _experiment_id(client, name: str, artifact_location: str) -> str:
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    where = Path(artifact_location) / name  # one directory per experiment under the artifact root
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        return client.create_experiment(name, artifact_location=where.resolve().as_uri())
+    except MlflowException:  # another writer created it first
+        return client.get_experiment_by_name(name).experiment_id
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation and the promotion gate
+
+def evaluate(kind: str, model, train_df: pd.DataFrame, holdout_df: pd.DataFrame) -> dict[str, float]:
+    """anomaly: roc_auc, pr_auc, threshold, ... on labelled holdout rows.
+    cost: mae, baseline_mae, mae_ratio of the forecast over the holdout that follows train_df."""
+    if kind == "anomaly":
+        return model.evaluate(holdout_df)
+    return model.evaluate(train_df, holdout_df)
+
+
+def decide(kind: str, cand: dict, champ: dict | None, *, margin: float = 0.005,
+           tolerance: float = 0.0, champion_version: str | None = None) -> tuple[bool, str]:
+    """(promote?, reason). Anomaly: ROC-AUC and PR-AUC no worse (within ``tolerance``) and at least
+    one better by ``margin``. Cost: MAE lower by a relative ``margin``."""
+    if champ is None:
+        return True, "no champion yet"
+    who = f"champion v{champion_version}" if champion_version else "champion"
+    if kind == "anomaly":
+        keys = ("roc_auc", "pr_auc")
+        worse = [k for k in keys if cand[k] < champ[k] - tolerance]
+        if worse:
+            return False, "worse than " + who + ": " + ", ".join(
+                f"{k} {cand[k]:.4f} < {champ[k]:.4f}" for k in worse)
+        better = [k for k in keys if cand[k] >= champ[k] + margin]
+        if not better:
+            return False, (f"not better than {who} by {margin}: roc_auc {cand['roc_auc']:.4f} vs "
+                           f"{champ['roc_auc']:.4f}, pr_auc {cand['pr_auc']:.4f} vs {champ['pr_auc']:.4f}")
+        return True, "better than " + who + ": " + ", ".join(
+            f"{k} {cand[k]:.4f} vs {champ[k]:.4f}" for k in keys)
+    if cand["mae"] < champ["mae"] * (1 - margin):
+        return True, f"better than {who}: mae {cand['mae']:.5g} < {champ['mae']:.5g}"
+    return False, f"not better than {who}: mae {cand['mae']:.5g} vs {champ['mae']:.5g} (margin {margin:.1%})"
+
+
+def _fit(kind: str, train_df: pd.DataFrame, params: dict | None):
+    if kind == "anomaly":
+        return AnomalyModel(**(params or {})).fit(train_df)
+    if kind == "cost":
+        return CostForecaster(**(params or {})).fit(train_df)
+    raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
+
+
+def _lineage(train_df, holdout_df, champion_version) -> str:
+    def span(df):
+        ts = pd.to_datetime(df["ts"], utc=True)
+        return [str(ts.min()), str(ts.max())]
+    return json.dumps({"train_rows": len(train_df), "train_span": span(train_df),
+                       "holdout_rows": len(holdout_df), "holdout_span": span(holdout_df),
+                       "modules": int(train_df["module"].nunique()),
+                       "compared_with_champion": champion_version})
+
+
+def train_and_register(kind: str, train_df: pd.DataFrame, holdout_df: pd.DataFrame, *,
+                       gx_result_id: str, data_digest: str, code_version: str,
+                       tracking_uri: str | None = None, artifact_location: str | None = None,
+                       model=None, params: dict | None = None, margin: float | None = None) -> TrainResult:
+    """Fit (or take ``model``, already fitted), evaluate on ``holdout_df``, log and register it, then
+    promote it to ``@champion`` if it beats the current champion on the same holdout.
+
+    ``margin``: anomaly, the least gain in ROC-AUC or PR-AUC (default 0.005); cost, the least
+    relative MAE gain (default 0.01).
+    """
+    from mlflow.models import infer_signature  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    if kind not in NAMES:
+        raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
+    if kind == "anomaly" and holdout_df["is_anomaly"].nunique() < 2:
+        raise ValueError("the anomaly holdout needs both labelled anomalies and normal rows")
+    uri, art = _resolve(tracking_uri, artifact_location)
+    ensure_store(uri)
+    client = MlflowClient(uri, registry_uri=uri)
+    name = NAMES[kind]
+    margin = (0.005 if kind == "anomaly" else 0.01) if margin is None else margin
+    model = model if model is not None else _fit(kind, train_df, params)
+    metrics = evaluate(kind, model, train_df, holdout_df)
+
+    champ_info, champ_metrics = _champion_info(client, name), None
+    if champ_info is not None:
+        champ_model = _load_version(uri, kind, name, champ_info["version"])
+        champ_metrics = evaluate(kind, champ_model, train_df, holdout_df)
+    promote, reason = decide(kind, metrics, champ_metrics, margin=margin,
+                             champion_version=champ_info and champ_info["version"])
+
+    inputs = list(ANOMALY_INPUTS if kind == "anomaly" else COST_INPUTS)
+    example = train_df[inputs].head(200 if kind == "cost" else 20).reset_index(drop=True)
+    tags = {"wasmops.kind": kind, "wasmops.data_digest": data_digest, "wasmops.gx_result_id": gx_result_id,
+            "wasmops.code_version": code_version, "mlflow.source.git.commit": code_version,
+            "wasmops.lineage": _lineage(train_df, holdout_df, champ_info and champ_info["version"])}
+    with _using(uri) as mlflow, mlflow.start_run(experiment_id=_experiment_id(client, name, art),
+                                                 run_name=f"{kind}-{data_digest[-12:]}") as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params({**{k: str(v) for k, v in model.get_params().items()},
+                           "n_train": len(train_df), "n_holdout": len(holdout_df), "margin": margin})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        if champ_metrics:
+            mlflow.log_metrics({f"champion_{k}": float(v) for k, v in champ_metrics.items() if v == v})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            signature = infer_signature(example, model.predict(example))
+            info = mlflow.sklearn.log_model(
+                sk_model=model, name="model", serialization_format="skops",
+                skops_trusted_types=TRUSTED_TYPES[kind], pip_requirements=_pip_requirements(),
+                signature=signature)
+        mv = mlflow.register_model(info.model_uri, name, await_registration_for=0, tags=tags)
+        verdict = "promoted" if promote else "rejected"
+        client.set_model_version_tag(name, mv.version, "promotion", verdict)
+        client.set_model_version_tag(name, mv.version, "promotion_reason", reason)
+        mlflow.set_tags({"promotion": verdict, "promotion_reason": reason, "registered_version": mv.version})
+        if promote:
+            client.set_registered_model_alias(name, CHAMPION, mv.version)
+    return TrainResult(kind=kind, name=name, version=str(mv.version), run_id=run.info.run_id,
+                       model_uri=f"models:/{name}/{mv.version}", metrics=metrics, promoted=promote,
+                       reason=reason, champion_version=champ_info and champ_info["version"],
+                       champion_metrics=champ_metrics or {}, model=model)
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+def _champion_info(client, name: str) -> dict | None:
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    try:
+        mv = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    return {"name": name, "version": str(mv.version), "alias": CHAMPION, "run_id": mv.run_id}
+
+
+def _load_version(uri: str, kind: str, name: str, version: str):
+    """Load one registered version's sklearn flavor with *our* skops allow-list.
+
+    ``mlflow.sklearn.load_model`` would trust the type list written in the artifact's own MLmodel
+    file, and refuses unless ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``. We download the
+    version, check that its sklearn flavor was saved with skops, and call ``skops.io.load`` with
+    :data:`TRUSTED_TYPES` from this code, so a tampered artifact cannot widen what gets built.
+    The result is our own estimator class (AnomalyModel / CostForecaster), methods included.
+    """
+    import mlflow  # noqa: PLC0415
+    import skops.io  # noqa: PLC0415
+    from mlflow.models import Model  # noqa: PLC0415
+
+    with _using(uri):  # resolving models:/ reads the fluent API's registry URI
+        local = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", tracking_uri=uri, registry_uri=uri))
+    flavor = Model.load(local / "MLmodel").flavors.get("sklearn", {})
+    if flavor.get("serialization_format") != "skops":
+        raise ValueError(f"{name} v{version} was not saved with skops; refusing to load it")
+    return skops.io.load(local / flavor["pickled_model"], trusted=TRUSTED_TYPES[kind])
+
+
+def load_champion(kind: str, *, tracking_uri: str | None = None):
+    """``(model, {name, version, alias, run_id})`` for ``models:/wasmops-<kind>@champion``.
+
+    The model is the fitted :class:`AnomalyModel` / :class:`CostForecaster` itself (score,
+    predict, explain, forecast work). Raises LookupError when no champion exists.
+    """
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    if kind not in NAMES:
+        raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
+    uri, _ = _resolve(tracking_uri, None)
+    ensure_store(uri)
+    client = MlflowClient(uri, registry_uri=uri)
+    info = _champion_info(client, NAMES[kind])
+    if info is None:
+        raise LookupError(f"no {CHAMPION} alias on {NAMES[kind]} in {uri}")
+    return _load_version(uri, kind, info["name"], info["version"]), info
