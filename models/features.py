@@ -78,10 +78,13 @@ def raw_anomaly_features(df: pd.DataFrame) -> pd.DataFrame:
     calls = np.where(inv > 0, inv, np.nan)
     fpc = df["fuel"].to_numpy(dtype=float) / calls
     mem_col = "peak_memory" if "peak_memory" in df else "memory_p99"
+    idle = ~(inv > 0)  # no calls: the scraper sees no quantiles and no memory; not a zero reading
+    mem = np.where(idle, np.nan, df[mem_col].to_numpy(dtype=float))
+    lat = np.where(idle, np.nan, df["latency_p95_ms"].to_numpy(dtype=float))
     return pd.DataFrame({
         "fuel_per_call": fpc,
-        "peak_memory": df[mem_col].to_numpy(dtype=float),
-        "latency_p95_ms": df["latency_p95_ms"].to_numpy(dtype=float),
+        "peak_memory": np.where(mem > 0, mem, np.nan),
+        "latency_p95_ms": np.where(lat > 0, lat, np.nan),
         "error_rate": df["errors"].to_numpy(dtype=float) / calls,
     }, index=df.index)
 
@@ -209,7 +212,7 @@ def baseline_values(scaler: RobustModuleScaler, modules) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Forecast features
 
-FORECAST_FEATURES = ("hour", "weekday", "module", "lag24", "lag168", "lag336", "roll24", "roll168")
+FORECAST_FEATURES = ("hour", "weekday", "module", "lag24", "lag168", "lag336", "roll24", "roll168", "growth")
 MIN_LAG = 24  # the shortest lag: a block of 24 future hours can be predicted at once
 
 
@@ -273,6 +276,7 @@ def forecast_design(Y: np.ndarray, times: pd.DatetimeIndex, t: np.ndarray,
         "lag336": _lag(Y, t, 336) / level,
         "roll24": _window_mean(Y, t, MIN_LAG, 24) / level,
         "roll168": np.log(level),
+        "growth": _window_mean(Y, t, MIN_LAG + 168, 168) / level,  # last week's level vs. this one's
     }
     X = np.stack([np.asarray(cols[f], dtype=float).ravel() for f in FORECAST_FEATURES], axis=1)
     return X, level.ravel()

@@ -80,10 +80,10 @@ def synthesize(n_modules: int = 20, weeks: float = 3, *, start: str = "2025-01-0
     return df
 
 
-def telemetry(n_modules: int = 20, weeks: float = 3, **kw) -> pd.DataFrame:
-    """The project's generator when it exists, else this one."""
+def telemetry(n_modules: int = 20, weeks: float = 3, *, seed: int = 0, teams: int = 5) -> pd.DataFrame:
+    """``wasmops.telemetry.synth.synthesize`` (the project's generator) when it exists, else this one."""
     try:
-        from wasmops.telemetry.synth import synthesize as theirs  # noqa: PLC0415
+        from wasmops.telemetry.synth import synthesize as project_synthesize  # noqa: PLC0415
     except ImportError:
-        return synthesize(n_modules, weeks, **kw)
-    return theirs(n_modules=n_modules, weeks=weeks, **kw)  # pragma: no cover - adapted when it lands
+        return synthesize(n_modules, weeks, seed=seed, teams=TEAMS[:teams])
+    return project_synthesize(modules=n_modules, teams=teams, days=weeks * 7, seed=seed)

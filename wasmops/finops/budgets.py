@@ -261,7 +261,7 @@ def budget_alerts(desired, costs_this_month: pd.DataFrame, forecast_by_team: dic
         table = forecast_by_team if scope == "team" else (forecast_by_project or forecast_by_team)
         p = project_month(name, scope, spend_to_date(costs_this_month, scope, name, now),
                           Decimal((table or {}).get(name, 0)), budgets=[b], currency=currency)
-        crossed = [t for t in sorted(b.spec.alert_thresholds) if p.pct is not None and p.pct >= t]
+        crossed = [t for t in sorted(b.spec.alert_thresholds) if p.projected * 100 >= t * p.budget]  # exact
         if crossed:
             alerts.append(Alert(name, p.pct, crossed[-1], scope, p.spend_to_date, p.forecast, p.budget,
                                 b.spec.enforcement_level, b.spec.currency))

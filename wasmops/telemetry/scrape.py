@@ -79,21 +79,22 @@ def parse_metrics(text: str) -> dict[tuple[str, str, str], dict]:
                 continue
             key = (lb.get("namespace", ""), lb["module"], lb["digest"])
             st = out[key]
-            if fam.name in _COUNTERS and s.name.endswith("_total"):
-                st[_COUNTERS[fam.name]] += s.value
-            elif fam.name == "wasmops_errors" and s.name.endswith("_total"):
+            name = s.name  # sample names, so an untyped exposition (no # TYPE lines) parses the same
+            if name.endswith("_total") and name[:-6] in _COUNTERS:
+                st[_COUNTERS[name[:-6]]] += s.value
+            elif name == "wasmops_errors_total":
                 reason = lb.get("reason", "unknown")
                 st["errors"][reason] = st["errors"].get(reason, 0.0) + s.value
-            elif fam.name in _HIST_BY_NAME and s.name.endswith("_bucket"):
-                h = st["hist"][_HIST_BY_NAME[fam.name]]
+            elif name.endswith("_bucket") and name[:-7] in _HIST_BY_NAME:
+                h = st["hist"][_HIST_BY_NAME[name[:-7]]]
                 h[lb["le"]] = h.get(lb["le"], 0.0) + s.value
-            elif fam.name == "wasmops_memory_reserved_bytes":
+            elif name == "wasmops_memory_reserved_bytes":
                 st["reserved"] = s.value
-            elif fam.name == "wasmops_memory_peak_bytes":
+            elif name == "wasmops_memory_peak_bytes":
                 st["peak"] = max(st["peak"] or 0.0, s.value)
             else:
                 continue
-            if fam.name == "wasmops_memory_reserved_bytes" or not st["team"]:
+            if name == "wasmops_memory_reserved_bytes" or not st["team"]:
                 st["team"], st["project"] = lb.get("team", ""), lb.get("project", "")
     return dict(out)
 

@@ -132,7 +132,7 @@ class Store:
             return 0
         sid = self._ids("series", schema.SERIES, df)
         aid = self._ids("attrs", ["team", "project", "cost_center"], df)
-        ts = df["ts"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+        ts = df["ts"].array.asi8
         cols = [sid.tolist(), ts.tolist(), aid.tolist()] + [df[c].to_numpy().tolist() for c in _NUM]
         before = self.db.total_changes
         self.db.executemany(f"INSERT OR IGNORE INTO samples (series_id, ts, attrs_id, {', '.join(_NUM)}) "
