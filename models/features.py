@@ -187,7 +187,7 @@ class RobustModuleScaler(TransformerMixin, BaseEstimator):
 
     def baseline(self, modules) -> tuple[np.ndarray, np.ndarray]:
         """(center, scale) rows in model space for each module; unseen modules get the global row."""
-        codes = pd.Categorical(pd.Series(modules, dtype=str), categories=self.modules_).codes
+        codes = pd.Index(self.modules_).get_indexer(np.asarray(modules, dtype=str))
         center = np.vstack([self.center_, self.global_center_])[codes]  # code -1 → last (global) row
         scale = np.vstack([self.scale_, self.global_scale_])[codes]
         return center, scale
@@ -212,7 +212,8 @@ def baseline_values(scaler: RobustModuleScaler, modules) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Forecast features
 
-FORECAST_FEATURES = ("hour", "weekday", "module", "lag24", "lag168", "lag336", "roll24", "roll168", "growth")
+FORECAST_FEATURES = ("hour", "weekday", "module", "lag24", "lag168", "lag336", "roll24", "roll168",
+                     "same_hour_7d", "same_hour_2w")
 MIN_LAG = 24  # the shortest lag: a block of 24 future hours can be predicted at once
 
 
@@ -255,6 +256,12 @@ def _lag(Y: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _nanmean(arrays: list[np.ndarray]) -> np.ndarray:
+    a = np.stack(arrays)
+    n = np.isfinite(a).sum(axis=0)
+    return np.where(n > 0, np.nansum(a, axis=0) / np.maximum(n, 1), np.nan)
+
+
 def forecast_design(Y: np.ndarray, times: pd.DatetimeIndex, t: np.ndarray,
                     module_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Feature matrix for hours ``t`` (indices into ``Y``/``times``) x all modules, row-major.
@@ -269,14 +276,16 @@ def forecast_design(Y: np.ndarray, times: pd.DatetimeIndex, t: np.ndarray,
     level = np.where(np.isfinite(roll168) & (roll168 > 0), roll168, np.nan)
     cols = {
         "hour": np.repeat(times.hour.to_numpy()[t], n_m).reshape(n_t, n_m),
-        "weekday": np.repeat(times.weekday.to_numpy()[t], n_m).reshape(n_t, n_m),
+        "weekday": np.repeat(times.day_of_week.to_numpy()[t], n_m).reshape(n_t, n_m),
         "module": np.broadcast_to(module_codes, (n_t, n_m)),
         "lag24": _lag(Y, t, 24) / level,
         "lag168": _lag(Y, t, 168) / level,
         "lag336": _lag(Y, t, 336) / level,
         "roll24": _window_mean(Y, t, MIN_LAG, 24) / level,
         "roll168": np.log(level),
-        "growth": _window_mean(Y, t, MIN_LAG + 168, 168) / level,  # last week's level vs. this one's
+        # low-noise seasonal profiles: the same hour on each of the last 7 days, and in the last 2 weeks
+        "same_hour_7d": _nanmean([_lag(Y, t, 24 * k) for k in range(1, 8)]) / level,
+        "same_hour_2w": _nanmean([_lag(Y, t, 168), _lag(Y, t, 336)]) / level,
     }
     X = np.stack([np.asarray(cols[f], dtype=float).ravel() for f in FORECAST_FEATURES], axis=1)
     return X, level.ravel()

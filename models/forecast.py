@@ -52,11 +52,13 @@ class CostForecaster(BaseEstimator):
     :class:`models.features.Prices` fields or None for the default prices."""
 
     def __init__(self, max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 31,
-                 loss: str = "absolute_error", use_module: bool = True, use_lags: bool = True,
+                 min_samples_leaf: int = 20, l2_regularization: float = 0.0, loss: str = "absolute_error", use_module: bool = True, use_lags: bool = True,
                  prices: dict | None = None, random_state: int = 0):
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
         self.loss = loss
         self.use_module = use_module
         self.use_lags = use_lags
@@ -67,11 +69,11 @@ class CostForecaster(BaseEstimator):
     def _design(self, Y, times, t, codes):
         X, level = forecast_design(Y, times, t, codes)
         if not self.use_lags:  # ablation: time, module and level only
-            X[:, [FORECAST_FEATURES.index(f) for f in ("lag24", "lag168", "lag336", "roll24")]] = 0.0
+            X[:, [FORECAST_FEATURES.index(f) for f in FORECAST_FEATURES[3:] if f != "roll168"]] = 0.0
         return X, level
 
     def _codes(self, modules) -> np.ndarray:
-        pos = pd.Categorical(pd.Series(modules, dtype=str), categories=self.modules_).codes.astype(float)
+        pos = pd.Index(self.modules_).get_indexer(np.asarray(modules, dtype=str)).astype(float)
         pos[pos < 0] = np.nan  # unseen module: missing category
         return pos if self.categorical_module_ else np.zeros(len(pos))
 
@@ -89,7 +91,8 @@ class CostForecaster(BaseEstimator):
         cat = [FORECAST_FEATURES.index("module")] if self.categorical_module_ else None
         self.hgb_ = HistGradientBoostingRegressor(
             loss=self.loss, max_iter=self.max_iter, learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes, categorical_features=cat,
+            max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization, categorical_features=cat,
             random_state=self.random_state).fit(X[ok], target[ok])
         self.n_train_ = int(ok.sum())
         self.train_end_ = str(times[-1])

@@ -25,7 +25,8 @@ class Built:
 
 
 def _build_key(context, params) -> str:
-    return f"build-{source_digest(params['module_dir'])}"
+    # The output lives in this workspace, so the workspace is part of the key.
+    return f"build-{source_digest(params['module_dir'])}-{Settings().home}"
 
 
 def wasm_path(built: Built) -> Path:
@@ -100,7 +101,17 @@ def policy_check(built: Built, trust_level: str, policy_file: str | None = None,
     return {"allowed": v.allowed, "trust_level": trust_level, "facts": v.facts, "policy": v.policy}
 
 
-@task(name="sign", cache_key_fn=_digest_key("sign"), persist_result=True, **RETRY)
+def _sign_key(context, params) -> str:
+    """A signature is only reusable by the same signer: the key id is part of the cache key."""
+    from wasmops.signing import key_id
+
+    s = Settings()
+    pub = Path(params["key_path"]).with_suffix(".pub") if params.get("key_path") else s.public_key
+    signer = key_id(pub.read_bytes()) if pub.exists() else s.key_backend
+    return f"sign-{params['built'].digest}-{signer}"
+
+
+@task(name="sign", cache_key_fn=_sign_key, persist_result=True, **RETRY)
 def sign_module(built: Built, key_path: str | None = None) -> dict:
     from wasmops.signing import bundle_digest, sign_file
 

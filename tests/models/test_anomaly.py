@@ -57,8 +57,9 @@ def test_explain_frame_gives_one_explanation_per_row(anomaly_model, split):
     rows = split[1][split[1]["is_anomaly"]].head(8)
     out = anomaly_model.explain(rows)
     assert len(out) == 8
-    kinds = {"fuel_spike": "fuel_per_call", "memory_leak": "peak_memory",
-             "latency_spike": "latency_p95_ms", "error_burst": "error_rate"}
+    kinds = {"fuel_spike": "fuel_per_call", "memory_blowup": "peak_memory", "memory_leak": "peak_memory",
+             "latency_regression": "latency_p95_ms", "latency_spike": "latency_p95_ms",
+             "error_burst": "error_rate"}
     hits = [kinds[k] == e.top_feature for k, e in zip(rows["anomaly_kind"], out)]
     assert sum(hits) >= 6
 

@@ -303,16 +303,22 @@ def chart_png(costs: pd.DataFrame, path: str | Path, by="team", freq: str = "1D"
         data = wide.map(float)
         data = data[data.sum().sort_values(ascending=False).index]
         x = data.index.tz_localize(None)
+        import matplotlib
+
+        cmap = matplotlib.colormaps["tab20" if data.shape[1] > 10 else "tab10"]
+        colors = [cmap(i % cmap.N) for i in range(data.shape[1])]
         if len(data) <= 62:
             bottom = np.zeros(len(data))
             width = (x[1] - x[0]) * 0.8 if len(x) > 1 else timedelta(hours=16)
-            for col in data.columns:
-                ax.bar(x, data[col].to_numpy(), width=width, bottom=bottom, label=str(col))
+            for col, color in zip(data.columns, colors):
+                ax.bar(x, data[col].to_numpy(), width=width, bottom=bottom, label=str(col), color=color)
                 bottom += data[col].to_numpy()
         else:
-            ax.stackplot(x, *[data[c].to_numpy() for c in data.columns], labels=[str(c) for c in data.columns])
-        ax.legend(title=by if isinstance(by, str) else None, loc="upper left", fontsize="small",
-                  ncols=max(1, (len(data.columns) + 11) // 12))
+            ax.stackplot(x, *[data[c].to_numpy() for c in data.columns], labels=[str(c) for c in data.columns],
+                         colors=colors)
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles[::-1], labels[::-1], title=by if isinstance(by, str) else None, loc="upper left",
+                  bbox_to_anchor=(1.01, 1), fontsize="small", ncols=max(1, (len(data.columns) + 19) // 20))
     else:
         ax.text(0.5, 0.5, "no cost data", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title or f"wasmops cost per {by} ({freq})")

@@ -206,7 +206,7 @@ class BudgetGate:
 
 
 def _mib(n: int) -> str:
-    return f"{Decimal(n) / (1 << 20):f}".rstrip("0").rstrip(".") if n else "0"
+    return format((Decimal(n) / (1 << 20)).normalize(), "f") if n else "0"
 
 
 def _line(p: Projection, cur: str) -> str:

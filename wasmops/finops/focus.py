@@ -56,9 +56,15 @@ CHARGES = {
 TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def _dec_scaled(values, exp: int) -> np.ndarray:
-    """Integers → Decimal × 10**exp (exact)."""
-    return np.fromiter((Decimal(int(v)).scaleb(exp) for v in values), dtype=object, count=len(values))
+_MICRO = Decimal("0.000001")
+
+
+def _decimals(values, scale: Decimal | None = None) -> np.ndarray:
+    """Integers → Decimal (× ``scale``, exact)."""
+    ints = np.asarray(values).tolist()
+    if scale is None:
+        return np.array(list(map(Decimal, ints)) or [], dtype=object)
+    return np.array([Decimal(v) * scale for v in ints], dtype=object)
 
 
 def _ratio(num: np.ndarray, den) -> np.ndarray:
@@ -76,8 +82,21 @@ def _month_bounds(ts: pd.Series) -> tuple[pd.Series, pd.Series]:
     return start, end
 
 
+def _const(value, n: int) -> pd.Series:
+    """A column holding one value (built in Arrow: a million rows in milliseconds)."""
+    if value is None:
+        return pd.Series(np.full(n, None, dtype=object))
+    import pyarrow as pa
+
+    return pd.Series(pa.array([value], pa.large_string()).take(pa.array(np.zeros(n, np.int32))), dtype="str")
+
+
+def _text(s: pd.Series) -> pd.Series:
+    return s if str(s.dtype) == "str" else s.astype("str")
+
+
 def _tags(rows: pd.DataFrame) -> pd.Series:
-    key = rows["team"].astype(str) + "\x1f" + rows["project"].astype(str) + "\x1f" + rows["cost_center"].astype(str)
+    key = _text(rows["team"]) + "\x1f" + _text(rows["project"]) + "\x1f" + _text(rows["cost_center"])
     table = {}
     for k in pd.unique(key):
         team, project, cc = k.split("\x1f")
@@ -85,10 +104,10 @@ def _tags(rows: pd.DataFrame) -> pd.Series:
         if cc:
             labels["cost-center"] = cc
         table[k] = json.dumps(labels, sort_keys=True, separators=(",", ":"))
-    return key.map(table)
+    return key.map(table).astype("str")
 
 
-def _charge_rows(rows: pd.DataFrame, charge: str, book, common: dict) -> pd.DataFrame:
+def _charge_rows(rows: pd.DataFrame, charge: str, book) -> pd.DataFrame:
     unit, cost_col, consumed_unit, pricing_unit, desc = CHARGES[charge]
     n = len(rows)
     start = rows["window_start"]
@@ -96,13 +115,11 @@ def _charge_rows(rows: pd.DataFrame, charge: str, book, common: dict) -> pd.Data
     idx = book.lookup(unit, days)
     sched = book.schedules.get(unit, [])
     price = np.array([s.amount for s in sched] or [Decimal(0)], dtype=object)[idx]
-    sku_price = np.array([f"wasmops-{s.sku_price_id}" for s in sched] or [""], dtype=object)[idx]
-    if charge == "fuel":
-        consumed = _dec_scaled(rows["fuel"].to_numpy(), 0)
-        pricing = _dec_scaled(rows["fuel"].to_numpy(), -6)
-    elif charge == "invocations":
-        consumed = _dec_scaled(rows["invocations"].to_numpy(), 0)
-        pricing = _dec_scaled(rows["invocations"].to_numpy(), -6)
+    sku_price = pd.Series(np.array([f"wasmops-{s.sku_price_id}" for s in sched] or [""], dtype=object)[idx],
+                          dtype="str")
+    if charge in ("fuel", "invocations"):
+        consumed = _decimals(rows[charge].to_numpy(np.int64))
+        pricing = _decimals(rows[charge].to_numpy(np.int64), _MICRO)
     elif charge == "memory":
         consumed = pricing = _ratio(rows["reserved_byte_s"].to_numpy(object), HOUR_S * GIB)
     else:
@@ -111,31 +128,30 @@ def _charge_rows(rows: pd.DataFrame, charge: str, book, common: dict) -> pd.Data
         consumed = pricing = _ratio(num, (mdays * 86_400 * 10**9).to_numpy(np.int64).astype(object))
     cost = rows[cost_col].to_numpy(object)
     bstart, bend = _month_bounds(start)
-    resource_name = rows["namespace"].astype(str) + "/" + rows["module"].astype(str)
-    resource_id = resource_name + "@" + rows["digest"].astype(str)
-    frame = {
+    ns, module, team = _text(rows["namespace"]), _text(rows["module"]), _text(rows["team"])
+    resource_name = ns + "/" + module
+    resource_id = resource_name + "@" + _text(rows["digest"])
+
+    def nullable(s: pd.Series) -> pd.Series:        # no value: null, not ""
+        s = _text(s)
+        return s.where(s != "")
+
+    return pd.DataFrame({
         "BilledCost": cost, "BillingPeriodEnd": bend, "BillingPeriodStart": bstart,
-        "ChargeDescription": (desc + " " + resource_name).to_numpy(),
-        "ChargePeriodEnd": rows["ts"], "ChargePeriodStart": start,
-        "ConsumedQuantity": consumed, "ConsumedUnit": consumed_unit, "ContractedCost": cost,
+        "ChargeDescription": desc + " " + resource_name, "ChargePeriodEnd": rows["ts"], "ChargePeriodStart": start,
+        "ConsumedQuantity": consumed, "ConsumedUnit": _const(consumed_unit, n), "ContractedCost": cost,
         "ContractedUnitPrice": price, "EffectiveCost": cost, "ListCost": cost, "ListUnitPrice": price,
-        "PricingQuantity": pricing, "PricingUnit": pricing_unit,
-        "ResourceId": resource_id.to_numpy(), "ResourceName": resource_name.to_numpy(),
-        "ServiceCategory": "Storage" if charge == "storage" else "Compute",
-        "ServiceName": "wasmops registry" if charge == "storage" else "wasmops",
-        "SkuId": f"wasmops-{unit}", "SkuPriceId": sku_price,
-        "SubAccountId": rows["team"].to_numpy(), "SubAccountName": rows["team"].to_numpy(),
-        "Tags": _tags(rows).to_numpy(),
-        "x_Namespace": rows["namespace"].to_numpy(), "x_Module": rows["module"].to_numpy(),
-        "x_Digest": rows["digest"].to_numpy(), "x_Team": rows["team"].to_numpy(),
-        "x_Project": rows["project"].to_numpy(), "x_CostCenter": rows["cost_center"].to_numpy(),
-        "x_ChargeType": charge,
+        "PricingQuantity": pricing, "PricingUnit": _const(pricing_unit, n),
+        "ResourceId": resource_id, "ResourceName": resource_name,
+        "ServiceCategory": _const("Storage" if charge == "storage" else "Compute", n),
+        "ServiceName": _const("wasmops registry" if charge == "storage" else "wasmops", n),
+        "SkuId": _const(f"wasmops-{unit}", n), "SkuPriceId": sku_price,
+        "SubAccountId": team, "SubAccountName": team, "Tags": _tags(rows),
+        "x_Namespace": ns, "x_Module": module, "x_Digest": nullable(rows["digest"]), "x_Team": team,
+        "x_Project": nullable(rows["project"]), "x_CostCenter": nullable(rows["cost_center"]),
+        "x_ChargeType": _const(charge, n),
         "x_IdleCost": rows["idle_cost"].to_numpy(object) if charge == "memory" else np.full(n, None, dtype=object),
-    }
-    out = pd.DataFrame(frame, index=pd.RangeIndex(n))
-    for k, v in common.items():
-        out[k] = v
-    return out
+    }, index=pd.RangeIndex(n))
 
 
 def to_focus(costs: pd.DataFrame, pricesheet, *, billing_account: str = "wasmops", region: str = "local",
@@ -153,16 +169,16 @@ def to_focus(costs: pd.DataFrame, pricesheet, *, billing_account: str = "wasmops
     storage = costs["storage_bytes"].to_numpy(np.int64) > 0 if "storage_bytes" in costs.columns else \
         np.zeros(len(costs), bool)
     usage, stored = costs[~storage].reset_index(drop=True), costs[storage].reset_index(drop=True)
-    parts = [_charge_rows(usage, c, book, common) for c in ("fuel", "memory", "invocations") if len(usage)]
+    parts = [_charge_rows(usage, c, book) for c in ("fuel", "memory", "invocations") if len(usage)]
     if len(stored):
-        parts.append(_charge_rows(stored, "storage", book, common))
+        parts.append(_charge_rows(stored, "storage", book))
     if not parts:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in FOCUS_COLUMNS + CUSTOM_COLUMNS})
     out = pd.concat(parts, ignore_index=True)
+    for k, v in common.items():
+        out[k] = _const(v, len(out))
     for c in DATETIME_COLUMNS:
         out[c] = pd.to_datetime(out[c], utc=True)
-    for c in NULL_COLUMNS:
-        out[c] = pd.Series([None] * len(out), dtype=object)
     return out[FOCUS_COLUMNS + CUSTOM_COLUMNS]
 
 
@@ -183,7 +199,10 @@ def _arrow_table(df: pd.DataFrame, *, text: bool, validator_compat: bool):
                 table = np.array([u.strftime(TS_FORMAT) for u in uniques] + [None], dtype=object)
                 arr = pa.array(table[codes], type=pa.string())
             else:
-                arr = pa.array(s.dt.as_unit("us"), type=pa.timestamp("us", tz="UTC"))
+                utc = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+                arr = pa.array(utc).cast(pa.timestamp("us", tz="UTC"))
+        elif str(s.dtype) == "str":
+            arr = pa.array(s.array).cast(pa.string())          # Arrow-backed already: no copy of the text
         else:
             arr = pa.array(s.to_numpy(object), type=pa.string(), from_pandas=True)
         cols.append(arr)

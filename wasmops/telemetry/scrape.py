@@ -49,6 +49,7 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
 from ..errors import TransientError, UserError
+from .schema import to_frame
 from .store import Store
 
 HISTOGRAMS = {"latency": "wasmops_request_duration_seconds", "fuel_per_call": "wasmops_fuel_per_call",
@@ -214,8 +215,6 @@ class Collector:
                 rows.append(row)
         state = {"series": {"\x1f".join(k): v for k, v in cur.items()}}
         if self.store is not None:
-            from .schema import to_frame
-
             self.store.commit_window(to_frame(rows), self.source, ts.value, state)
         else:
             self._mem = (ts.value, state)

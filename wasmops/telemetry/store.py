@@ -30,6 +30,7 @@ the schema's shape to anyone using SQL directly. ``ts`` is stored as integer nan
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 import threading
@@ -81,6 +82,8 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk inserts into two B-trees ~2× faster
+        self.db.execute("PRAGMA mmap_size=268435456")
         with self._tx():
             for stmt in filter(str.strip, _DDL.split(";")):
                 self.db.execute(stmt)
@@ -181,13 +184,20 @@ class Store:
         join = " JOIN series r ON r.id = s.series_id" if modules is not None else ""
         sql = (f"SELECT s.series_id, s.attrs_id, s.ts, {', '.join('s.' + c for c in _NUM)} FROM samples s{join}"
                + (" WHERE " + " AND ".join(where) if where else ""))
-        with self._lock:
-            rows = self.db.execute(sql, args).fetchall()
-            series = self.db.execute("SELECT id, namespace, module, digest FROM series").fetchall()
-            attrs = self.db.execute("SELECT id, team, project, cost_center FROM attrs").fetchall()
-        if not rows:
-            return schema.empty()
-        arr = np.array(rows, dtype=object)
+        gc_was_on = gc.isenabled()
+        gc.disable()  # a million fresh tuples would trigger the cycle collector over and over
+        try:
+            with self._lock:
+                rows = self.db.execute(sql, args).fetchall()
+                series = self.db.execute("SELECT id, namespace, module, digest FROM series").fetchall()
+                attrs = self.db.execute("SELECT id, team, project, cost_center FROM attrs").fetchall()
+            if not rows:
+                return schema.empty()
+            arr = np.array(rows, dtype=object)
+            del rows
+        finally:
+            if gc_was_on:
+                gc.enable()
         ints = {c: arr[:, i].astype(np.int64) for i, c in enumerate(["_sid", "_aid", "ts"] + _NUM[:7])}
         order = np.argsort(ints["ts"], kind="stable")
         out: dict[str, object] = {"ts": pd.to_datetime(ints["ts"][order], utc=True).as_unit("ns"),
@@ -196,11 +206,10 @@ class Store:
                                   (ints["_aid"][order], attrs, ["team", "project", "cost_center"])):
             codes = _codes(ids, table)
             for j, name in enumerate(names):
-                out[name] = pd.Series(pd.array([r[j + 1] for r in table], dtype="str")).take(codes).to_numpy()
+                out[name] = pd.array([r[j + 1] for r in table], dtype="str").take(codes)
         for i, c in enumerate(_NUM[1:], start=4):  # arr columns: series, attrs, ts, then _NUM
             out[c] = ints[c][order] if c in ints else arr[order, i].astype(np.float64)
-        df = pd.DataFrame(out)
-        return df[schema.COLUMNS].astype({c: "str" for c in schema.STR_COLUMNS}).reset_index(drop=True)
+        return pd.DataFrame({c: out[c] for c in schema.COLUMNS})
 
     def latest_ts(self) -> pd.Timestamp | None:
         """End of the newest stored window, or None when empty."""

@@ -93,7 +93,7 @@ def synthesize(modules: int = 20, teams: int = 4, days: float = 28, freq: str = 
     # -- time × module ------------------------------------------------------------------------
     mid = (np.arange(T) + 0.5) * window_s                                   # seconds since t0
     hour = (t0.hour + t0.minute / 60 + mid / 3600) % 24
-    weekday = (t0.dayofweek + (t0.hour * 3600 + mid) // 86400) % 7
+    weekday = (t0.day_of_week + (t0.hour * 3600 + t0.minute * 60 + t0.second + mid) // 86400) % 7
     daily = 1 + team_amp[None, :] * np.cos(2 * np.pi * (hour[:, None] - team_peak[None, :]) / 24)
     weekly = np.where(weekday[:, None] >= 5, team_weekend[None, :], 1.0)
     load = (daily * weekly)[:, team_of]                                      # T × M
@@ -119,7 +119,7 @@ def synthesize(modules: int = 20, teams: int = 4, days: float = 28, freq: str = 
     fuel = np.where(m, np.round(fuel * (4 + 8 * f)), fuel)
     fuel_p99 = np.where(m, fuel_p99 * (4 + 8 * f), fuel_p99)
     m = hit & (kind == 1)
-    blown = np.floor(limit[None, :] * (0.9 + 0.1 * f) / PAGE) * PAGE
+    blown = np.minimum(np.ceil(limit[None, :] * (0.9 + 0.1 * f) / PAGE) * PAGE, limit[None, :])
     peak = np.where(m, np.maximum(peak, blown), peak)
     mem_p99 = np.where(m, peak * (0.9 + 0.1 * f), mem_p99)
     m = hit & (kind == 2)

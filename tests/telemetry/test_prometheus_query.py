@@ -1,0 +1,71 @@
+"""PrometheusQuery against a real Prometheus (Debian package) scraping the host: the PromQL is valid."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import httpx
+import pandas as pd
+import pytest
+
+from support.host import free_port
+from wasmops.telemetry import PrometheusQuery, schema
+
+
+@pytest.fixture()
+def prometheus(tmp_path, host):
+    binary = shutil.which("prometheus")
+    if not binary:
+        pytest.fail("prometheus binary missing: `make test` installs the Debian package `prometheus`")
+    port = free_port()
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wasmops-host\n"
+                   f"    static_configs:\n      - targets: ['{host.url.split('://', 1)[1]}']\n")
+    proc = subprocess.Popen([binary, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "prom.log", "wb"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/-/ready").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("prometheus did not become ready: " + (tmp_path / "prom.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def _wait_for(pq, query, value, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:  # poll Prometheus until a scrape has seen the value
+        got = pq.query(query, pd.Timestamp.now(tz="UTC"))
+        if got and max(got.values()) == value:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"prometheus never saw {query} == {value}")
+
+
+def test_promql_window_samples_from_a_real_prometheus(host, deploy, prometheus):
+    digest = deploy("pq-mod", labels={"team": "obs", "project": "pq", "cost_center": "cc-9"})
+    pq = PrometheusQuery(prometheus)
+    q = 'wasmops_invocations_total{module="pq-mod"}'
+    assert host.run("tel", "pq-mod", b"{}").status_code == 200  # the series exists from here on
+    _wait_for(pq, q, 1)
+    for _ in range(40):
+        assert host.run("tel", "pq-mod", b"{}").status_code == 200
+    _wait_for(pq, q, 41)
+    rows = pq.collect(120, modules=host.modules())
+    (r,) = [r for r in rows if r["module"] == "pq-mod"]
+    assert r["digest"] == digest and (r["team"], r["cost_center"]) == ("obs", "cc-9")
+    assert 40 <= r["invocations"] <= 60  # increase() extrapolates to the window's edges: an estimate
+    assert r["latency_p95_ms"] > 0 and r["fuel_p99_per_call"] > 0 and r["memory_limit"] == 4 * 2**20
+    assert r["peak_memory"] == 65536 and r["errors"] == 0
+    assert schema.check_dtypes(schema.to_frame(rows)) == []
