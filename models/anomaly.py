@@ -1,5 +1,7 @@
 """Anomaly model: per-module robust z-scores fed to an IsolationForest.
 
+The forest sees sign(z) log(1 + |z|) (see :func:`_compress`).
+
 Example::
 
     >>> from models.anomaly import AnomalyModel
@@ -58,11 +60,19 @@ class Explanation:
                 f"{f.feature}={f.value:.4g} vs baseline {f.baseline:.4g} (z={f.z:+.1f})")
 
 
+def _compress(z: np.ndarray) -> np.ndarray:
+    """sign(z) log(1 + |z|): the forest's input. IsolationForest draws split points uniformly over
+    each feature's range, and the injected anomalies in training stretch that range to |z| ~ 50,
+    so a new z = 20 would sit mid-range and look ordinary. Compressing the tails keeps the normal
+    bulk and the tails apart (a 2x fuel regression: 10-75 % flagged raw, 96-100 % compressed)."""
+    return np.sign(z) * np.log1p(np.abs(z))
+
+
 class AnomalyModel(BaseEstimator):
     """IsolationForest over per-module robust z-scores of fuel/call, peak memory, p95 latency and
     error rate. ``per_module=False`` scales with global statistics only (an ablation)."""
 
-    def __init__(self, n_estimators: int = 200, max_samples: int = 512, quantile: float = 0.99,
+    def __init__(self, n_estimators: int = 200, max_samples: int = 2048, quantile: float = 0.99,
                  per_module: bool = True, features=ANOMALY_FEATURES, min_module_rows: int = 24,
                  random_state: int = 0):
         self.n_estimators = n_estimators
@@ -80,8 +90,8 @@ class AnomalyModel(BaseEstimator):
         z = self.scaler_.transform(df)
         self.iforest_ = IsolationForest(n_estimators=self.n_estimators,
                                         max_samples=min(self.max_samples, len(z)),
-                                        random_state=self.random_state).fit(z)
-        train = -self.iforest_.score_samples(z)
+                                        random_state=self.random_state).fit(_compress(z))
+        train = self._score_z(z)
         self.threshold_ = float(np.quantile(train, self.quantile))
         self.n_train_ = len(z)
         self.feature_names_ = list(self.features)
@@ -92,7 +102,7 @@ class AnomalyModel(BaseEstimator):
         return self.threshold_
 
     def _score_z(self, z: np.ndarray) -> np.ndarray:
-        return -self.iforest_.score_samples(z)
+        return -self.iforest_.score_samples(_compress(z))
 
     def score(self, df: pd.DataFrame) -> np.ndarray:
         """Anomaly score per row; higher = more anomalous. Compare with ``threshold_``."""

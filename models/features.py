@@ -153,10 +153,13 @@ class RobustModuleScaler(TransformerMixin, BaseEstimator):
     def _scales(self, u: pd.DataFrame, names, by=None) -> np.ndarray:
         """IQR/1.349 of the centred values u, floored per feature."""
         floor = np.array([MIN_SCALE.get(n, 0.05) for n in names])
-        q = u.groupby(by, sort=True).quantile([0.25, 0.75]) if by is not None else u.quantile([0.25, 0.75])
-        hi = q.xs(0.75, level=-1) if by is not None else q.loc[[0.75]]
-        lo = q.xs(0.25, level=-1) if by is not None else q.loc[[0.25]]
-        iqr = np.array((hi - lo).to_numpy(dtype=float)) / 1.349
+        if by is not None:
+            q = u.groupby(by, sort=True).quantile([0.25, 0.75])
+            hi, lo = q.xs(0.75, level=-1).to_numpy(dtype=float), q.xs(0.25, level=-1).to_numpy(dtype=float)
+        else:
+            q = u.quantile([0.25, 0.75]).to_numpy(dtype=float)
+            hi, lo = q[1:2], q[0:1]
+        iqr = (hi - lo) / 1.349
         return np.maximum(np.nan_to_num(iqr, nan=0.0), floor)
 
     def fit(self, df: pd.DataFrame, y=None):
@@ -217,9 +220,22 @@ FORECAST_FEATURES = ("hour", "weekday", "module", "lag24", "lag168", "lag336", "
 MIN_LAG = 24  # the shortest lag: a block of 24 future hours can be predicted at once
 
 
+def hour_label(ts) -> pd.Series:
+    """The hour a sample belongs to, labelled by its end like the samples themselves: ``ts`` ends
+    the window ``(ts - window_s, ts]``, so 10:00:00 → 10:00 and 10:00:01 → 11:00."""
+    return pd.to_datetime(pd.Series(ts), utc=True).dt.ceil("h")
+
+
+def prices_dict(prices) -> dict | None:
+    """A plain dict of the three prices (from a mapping, a :class:`Prices`-like object, or None)."""
+    if prices is None:
+        return None
+    return {name: _price(prices, name) for name in Prices.__dataclass_fields__}
+
+
 def hourly_cost(df: pd.DataFrame, prices=None) -> pd.DataFrame:
-    """Hourly cost per module: columns ts (hour, UTC), module, team, cost."""
-    d = pd.DataFrame({"ts": pd.to_datetime(df["ts"], utc=True).dt.floor("h"),
+    """Hourly cost per module: columns ts (hour label = its end, UTC), module, team, cost."""
+    d = pd.DataFrame({"ts": hour_label(df["ts"]).to_numpy(),
                       "module": df["module"].astype(str), "team": df["team"].astype(str),
                       "cost": row_cost(df, prices).to_numpy()})
     out = d.groupby(["ts", "module"], sort=True).agg(cost=("cost", "sum"), team=("team", "last"))

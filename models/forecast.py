@@ -24,7 +24,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from models.features import FORECAST_FEATURES, MIN_LAG, cost_matrix, forecast_design, hourly_cost
+from models.features import (FORECAST_FEATURES, MIN_LAG, cost_matrix, forecast_design, hour_label, hourly_cost,
+                             prices_dict)
 
 #: Columns the forecaster reads from telemetry (the model signature's inputs).
 INPUT_COLUMNS = ("ts", "module", "team", "fuel", "invocations", "memory_limit", "replicas", "window_s")
@@ -48,8 +49,9 @@ class MonthForecast:
 
 
 class CostForecaster(BaseEstimator):
-    """Per-module hourly cost forecaster (see the module docstring). ``prices`` is a mapping of
-    :class:`models.features.Prices` fields or None for the default prices."""
+    """Per-module hourly cost forecaster (see the module docstring). ``prices``: a dict of
+    :class:`models.features.Prices` fields, or None for the default prices (``fit`` turns a
+    Prices-like object into such a dict so the model stays serialisable with skops)."""
 
     def __init__(self, max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 31,
                  min_samples_leaf: int = 20, l2_regularization: float = 0.0, loss: str = "absolute_error", use_module: bool = True, use_lags: bool = True,
@@ -78,6 +80,8 @@ class CostForecaster(BaseEstimator):
         return pos if self.categorical_module_ else np.zeros(len(pos))
 
     def fit(self, df: pd.DataFrame, y=None) -> CostForecaster:
+        if self.prices is not None and not isinstance(self.prices, dict):
+            self.prices = prices_dict(self.prices)  # a plain dict, so skops can save the model
         costs = hourly_cost(df, self.prices)
         times, modules, Y = cost_matrix(costs)
         self.modules_ = modules
@@ -107,7 +111,7 @@ class CostForecaster(BaseEstimator):
         X, level = self._design(Y, times, np.arange(len(times)), self._codes(modules))
         pred = pd.DataFrame((self.hgb_.predict(X) * level).reshape(len(times), len(modules)),
                             index=times, columns=modules)
-        key = pd.MultiIndex.from_arrays([pd.to_datetime(df["ts"], utc=True).dt.floor("h"),
+        key = pd.MultiIndex.from_arrays([hour_label(df["ts"]).to_numpy(),
                                          df["module"].astype(str)])
         return pred.stack().reindex(key).to_numpy(dtype=float)
 
@@ -133,7 +137,7 @@ class CostForecaster(BaseEstimator):
     def evaluate(self, history_df: pd.DataFrame, holdout_df: pd.DataFrame) -> dict:
         """MAE of the module-hour forecast over ``holdout_df`` (which follows ``history_df``), and of
         the 168-hour seasonal-naive baseline from the same history."""
-        hist_end = pd.to_datetime(history_df["ts"], utc=True).max().floor("h")
+        hist_end = hour_label(history_df["ts"]).max()
         actual = hourly_cost(holdout_df, self.prices)
         actual = actual[actual["ts"] > hist_end]
         hours = int((actual["ts"].max() - hist_end) / pd.Timedelta(hours=1))
@@ -154,20 +158,20 @@ class CostForecaster(BaseEstimator):
     # -- budgets ---------------------------------------------------------------------------------
     def forecast_rest_of_month(self, history_df: pd.DataFrame, now) -> MonthForecast:
         """Month-to-date actual cost plus the forecast from the hour after the last observation to
-        the end of ``now``'s month (UTC). Hours missing between the last observation and ``now``
-        are forecast too: they will be billed."""
-        now = pd.Timestamp(now)
-        now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+        the end of ``now``'s month (UTC). Hours are labelled by their end, so the month's hours are
+        labels in ``(month_start, month_end]``. Hours missing between the last observation and
+        ``now`` are forecast too: they will be billed."""
+        now = _utc(now)
         month_start = now.floor("D").replace(day=1)
         month_end = month_start + pd.offsets.MonthBegin(1)
-        ts = pd.to_datetime(history_df["ts"], utc=True)
-        hist = history_df[ts < now]
+        hist = history_df[(pd.to_datetime(history_df["ts"], utc=True) <= now).to_numpy()]
         costs = hourly_cost(hist, self.prices)
-        mtd = costs[costs["ts"] >= month_start].groupby("module")["cost"].sum()
-        last = costs["ts"].max()
-        hours = max(int((month_end - last) / pd.Timedelta(hours=1)) - 1, 0)
+        in_month = (costs["ts"] > month_start) & (costs["ts"] <= month_end)
+        mtd = costs[in_month].groupby("module")["cost"].sum()
+        hours = max(int((month_end - costs["ts"].max()) / pd.Timedelta(hours=1)), 0)
         fc = self.forecast(hist, hours) if hours else _long(pd.DatetimeIndex([], tz="UTC"), [], [], np.empty((0, 0)))
-        fc = fc[(fc["ts"] >= month_start) & (fc["ts"] < month_end)]
+        fc = fc[(fc["ts"] > month_start) & (fc["ts"] <= month_end)]
+        hours = int(fc["ts"].nunique())
         per_module = costs.groupby("module")["team"].last().to_frame()
         per_module["mtd_cost"] = mtd.reindex(per_module.index).fillna(0.0)
         per_module["forecast_cost"] = fc.groupby("module")["cost"].sum().reindex(per_module.index).fillna(0.0)
@@ -198,13 +202,16 @@ def seasonal_naive(history_df: pd.DataFrame, hours: int, prices=None) -> pd.Data
     return _long(future, modules, teams, reps)
 
 
+def _utc(ts) -> pd.Timestamp:
+    ts = pd.Timestamp(ts)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def forecast_rest_of_month(history_df: pd.DataFrame, now, *, model: CostForecaster | None = None,
                            prices=None) -> MonthForecast:
     """Per-team and per-module cost for ``now``'s month: actual so far plus forecast for the rest.
-    Fits a :class:`CostForecaster` on the history (before ``now``) when no model is given."""
+    Fits a :class:`CostForecaster` on the history up to ``now`` when no model is given."""
     if model is None:
-        ts = pd.to_datetime(history_df["ts"], utc=True)
-        now_ts = pd.Timestamp(now)
-        now_ts = now_ts.tz_localize("UTC") if now_ts.tzinfo is None else now_ts
-        model = CostForecaster(prices=prices).fit(history_df[ts < now_ts])
+        seen = (pd.to_datetime(history_df["ts"], utc=True) <= _utc(now)).to_numpy()
+        model = CostForecaster(prices=prices_dict(prices)).fit(history_df[seen])
     return model.forecast_rest_of_month(history_df, now)

@@ -210,7 +210,13 @@ def train_and_register(kind: str, train_df: pd.DataFrame, holdout_df: pd.DataFra
     promote it to ``@champion`` if it beats the current champion on the same holdout.
 
     ``margin``: anomaly, the least gain in ROC-AUC or PR-AUC (default 0.005); cost, the least
-    relative MAE gain (default 0.01).
+    relative MAE gain (default 0.01). Both models are scored on the same holdout here, so the
+    comparison does not trust metrics recorded when the champion was trained.
+
+    Concurrency: separate processes may train at once (the SQLite schema is created once, under a
+    file lock); within one process, call this from one thread at a time, since it points mlflow's
+    global fluent API at ``tracking_uri`` for the duration. Two candidates racing for the alias
+    are each compared with the champion they saw; the later ``set alias`` wins.
     """
     from mlflow.models import infer_signature  # noqa: PLC0415
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
@@ -305,8 +311,11 @@ def _load_version(uri: str, kind: str, name: str, version: str):
 def load_champion(kind: str, *, tracking_uri: str | None = None):
     """``(model, {name, version, alias, run_id})`` for ``models:/wasmops-<kind>@champion``.
 
-    The model is the fitted :class:`AnomalyModel` / :class:`CostForecaster` itself (score,
-    predict, explain, forecast work). Raises LookupError when no champion exists.
+    The alias is resolved to its version first and that version is loaded (so the returned info
+    always matches the model, even if the alias moves meanwhile), from its sklearn flavor with
+    skops and our own allow-list (see :func:`_load_version`). The model is the fitted
+    :class:`AnomalyModel` / :class:`CostForecaster` itself, so score, predict, explain and forecast
+    work. Raises LookupError when no champion exists.
     """
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 

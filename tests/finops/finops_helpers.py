@@ -8,20 +8,49 @@ from decimal import Decimal
 import pandas as pd
 
 from wasmops.desired import DesiredState
-from wasmops.finops.prices import PriceBook
 from wasmops.manifest import Budget, PriceSheet, WasmModuleDeployment
 
 MIB = 1 << 20
 
 
-def sample(ts: str, *, window_s: int = 3600, namespace: str = "dev", module: str = "greet",
-           digest: str = "sha256:" + "a" * 64, team: str = "core", project: str = "hello", cost_center: str = "cc-1",
-           invocations: int = 0, fuel: int = 0, peak_memory: int = 0, memory_limit: int = 16 * MIB,
-           replicas: int = 1, memory_p99: float = 0.0, fuel_p99_per_call: float = 0.0) -> dict:
-    return dict(ts=ts, window_s=window_s, namespace=namespace, module=module, digest=digest, team=team,
-                project=project, cost_center=cost_center, invocations=invocations, errors=0, fuel=fuel,
-                peak_memory=peak_memory, memory_limit=memory_limit, replicas=replicas, latency_p50_ms=1.0,
-                latency_p95_ms=2.0, fuel_p99_per_call=fuel_p99_per_call, memory_p99=memory_p99)
+def sample(
+    ts: str,
+    *,
+    window_s: int = 3600,
+    namespace: str = "dev",
+    module: str = "greet",
+    digest: str = "sha256:" + "a" * 64,
+    team: str = "core",
+    project: str = "hello",
+    cost_center: str = "cc-1",
+    invocations: int = 0,
+    fuel: int = 0,
+    peak_memory: int = 0,
+    memory_limit: int = 16 * MIB,
+    replicas: int = 1,
+    memory_p99: float = 0.0,
+    fuel_p99_per_call: float = 0.0,
+) -> dict:
+    return dict(
+        ts=ts,
+        window_s=window_s,
+        namespace=namespace,
+        module=module,
+        digest=digest,
+        team=team,
+        project=project,
+        cost_center=cost_center,
+        invocations=invocations,
+        errors=0,
+        fuel=fuel,
+        peak_memory=peak_memory,
+        memory_limit=memory_limit,
+        replicas=replicas,
+        latency_p50_ms=1.0,
+        latency_p95_ms=2.0,
+        fuel_p99_per_call=fuel_p99_per_call,
+        memory_p99=memory_p99,
+    )
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
@@ -37,27 +66,58 @@ def price_sheet(extra: list[dict] | None = None, currency: str = "USD") -> Price
         {"unit": "invocations-million", "amount": "0.20", "currency": currency, "effectiveDate": "2026-01-01"},
         {"unit": "storage-gb-month", "amount": "0.10", "currency": currency, "effectiveDate": "2026-01-01"},
     ] + (extra or [])
-    return PriceSheet.model_validate({"apiVersion": "wasmops.dev/v1alpha1", "kind": "PriceSheet",
-                                      "metadata": {"name": "test"}, "spec": {"prices": prices}})
+    return PriceSheet.model_validate(
+        {
+            "apiVersion": "wasmops.dev/v1alpha1",
+            "kind": "PriceSheet",
+            "metadata": {"name": "test"},
+            "spec": {"prices": prices},
+        }
+    )
 
 
 def budget(scope: str, name: str, amount: str, level: str, thresholds=(80, 100)) -> Budget:
-    return Budget.model_validate({"kind": "Budget", "metadata": {"name": f"{scope}-{name}"},
-                                  "spec": {"scope": scope, "name": name, "monthlyAmount": amount,
-                                           "enforcementLevel": level, "alertThresholds": list(thresholds)}})
+    return Budget.model_validate(
+        {
+            "kind": "Budget",
+            "metadata": {"name": f"{scope}-{name}"},
+            "spec": {
+                "scope": scope,
+                "name": name,
+                "monthlyAmount": amount,
+                "enforcementLevel": level,
+                "alertThresholds": list(thresholds),
+            },
+        }
+    )
 
 
-def deployment(name: str, *, team: str = "core", project: str = "hello", replicas: int = 1, memory: str = "16Mi",
-               cpu: str = "100m", namespace: str = "dev") -> WasmModuleDeployment:
-    return WasmModuleDeployment.model_validate({
-        "metadata": {"name": name, "namespace": namespace, "labels": {"team": team, "project": project}},
-        "spec": {"replicas": replicas, "moduleRef": {"repository": name, "tag": "v1"},
-                 "runtimeConfig": {"resources": {"cpu": cpu, "memory": memory}}}})
+def deployment(
+    name: str,
+    *,
+    team: str = "core",
+    project: str = "hello",
+    replicas: int = 1,
+    memory: str = "16Mi",
+    cpu: str = "100m",
+    namespace: str = "dev",
+) -> WasmModuleDeployment:
+    return WasmModuleDeployment.model_validate(
+        {
+            "metadata": {"name": name, "namespace": namespace, "labels": {"team": team, "project": project}},
+            "spec": {
+                "replicas": replicas,
+                "moduleRef": {"repository": name, "tag": "v1"},
+                "runtimeConfig": {"resources": {"cpu": cpu, "memory": memory}},
+            },
+        }
+    )
 
 
 def desired(budgets=(), deployments=()) -> DesiredState:
-    return DesiredState(revision=None, deployments={d.key: d for d in deployments}, budgets=list(budgets),
-                        pricing=price_sheet())
+    return DesiredState(
+        revision=None, deployments={d.key: d for d in deployments}, budgets=list(budgets), pricing=price_sheet()
+    )
 
 
 __all__ = ["MIB", "sample", "frame", "price_sheet", "budget", "deployment", "desired", "date", "Decimal"]

@@ -8,18 +8,23 @@ from wasmops.finops.attribution import attribute
 from wasmops.finops.budgets import BudgetGate, budget_alerts, project_month, reserved_until_month_end
 
 D = Decimal
-NOW = datetime(2026, 3, 16, tzinfo=timezone.utc)          # 16 days = 384 h left in March
-BUDGETS = [budget("team", "core", "250.00", "strict"), budget("team", "data", "120.00", "advisory"),
-           budget("team", "web", "1000", "strict")]
+NOW = datetime(2026, 3, 16, tzinfo=timezone.utc)  # 16 days = 384 h left in March
+BUDGETS = [
+    budget("team", "core", "250.00", "strict"),
+    budget("team", "data", "120.00", "advisory"),
+    budget("team", "web", "1000", "strict"),
+]
 
 
 @pytest.fixture
 def costs(book):
     # fuel only (memory_limit 0) so spend is round: 5e11 fuel = 200.00, 2.5e11 = 100.00
-    rows = [sample("2026-03-10T01:00:00Z", team="core", fuel=500_000_000_000, memory_limit=0),
-            sample("2026-03-10T01:00:00Z", team="data", module="etl", fuel=250_000_000_000, memory_limit=0),
-            sample("2026-02-27T01:00:00Z", team="core", fuel=10**15, memory_limit=0),      # last month
-            sample("2026-03-20T01:00:00Z", team="core", fuel=10**15, memory_limit=0)]      # after now
+    rows = [
+        sample("2026-03-10T01:00:00Z", team="core", fuel=500_000_000_000, memory_limit=0),
+        sample("2026-03-10T01:00:00Z", team="data", module="etl", fuel=250_000_000_000, memory_limit=0),
+        sample("2026-02-27T01:00:00Z", team="core", fuel=10**15, memory_limit=0),  # last month
+        sample("2026-03-20T01:00:00Z", team="core", fuel=10**15, memory_limit=0),
+    ]  # after now
     return attribute(frame(rows), book)
 
 
@@ -42,8 +47,19 @@ def test_strict_budget_blocks_with_the_figures(book, costs):
     assert v.outcome == "blocked" and not v.allowed
     (p,) = v.figures
     assert (p.spend_to_date, p.forecast, p.new_reserved, p.projected) == (D("200"), D("40"), D("19.20"), D("259.20"))
-    for text in ("blocked", "strict", "team core", "200.00", "40.00", "19.20", "259.20", "250.00", "103.7%",
-                 "10 × 1Gi", "384.0 h"):
+    for text in (
+        "blocked",
+        "strict",
+        "team core",
+        "200.00",
+        "40.00",
+        "19.20",
+        "259.20",
+        "250.00",
+        "103.7%",
+        "10 × 1Gi",
+        "384.0 h",
+    ):
         assert text in v.message, text
     d = v.to_decision(digest="sha256:" + "b" * 64)
     assert (d.kind, d.subject, d.verdict) == ("budget", "dev/big", "blocked")
@@ -66,18 +82,19 @@ def test_no_budget_allows(book, costs):
 
 def test_within_budget_and_updates_only_pay_for_new_memory(book, costs):
     big = deployment("big", team="core", replicas=10, memory="1Gi")
-    ds = desired(BUDGETS, [big])                              # already deployed at this size
+    ds = desired(BUDGETS, [big])  # already deployed at this size
     v = BudgetGate(book).check(big, ds, costs, {"core": D("40")}, NOW)
     assert v.outcome == "allowed" and v.figures[0].new_reserved == 0 and v.figures[0].projected == D("240")
     bigger = deployment("big", team="core", replicas=11, memory="1Gi")
     v = BudgetGate(book).check(bigger, ds, costs, {"core": D("40")}, NOW)
-    assert v.figures[0].new_reserved == D("1.92")          # one more GiB replica
+    assert v.figures[0].new_reserved == D("1.92")  # one more GiB replica
 
 
 def test_project_budgets_count_too_and_the_worst_outcome_wins(book, costs):
     ds = desired(BUDGETS + [budget("project", "hello", "5000", "advisory")])
-    v = BudgetGate(book).check(deployment("big", team="core", replicas=10, memory="1Gi"), ds, costs,
-                               {"core": D("40")}, NOW)
+    v = BudgetGate(book).check(
+        deployment("big", team="core", replicas=10, memory="1Gi"), ds, costs, {"core": D("40")}, NOW
+    )
     assert [(p.scope, p.name, p.over) for p in v.figures] == [("team", "core", True), ("project", "hello", False)]
     assert v.outcome == "blocked"
 
@@ -85,8 +102,10 @@ def test_project_budgets_count_too_and_the_worst_outcome_wins(book, costs):
 def test_alerts_at_80_and_100_percent(costs):
     alerts = budget_alerts(desired(BUDGETS), costs, {"core": D("0"), "data": D("25")}, NOW)
     got = {a.team: (a.threshold_crossed, a.pct) for a in alerts}
-    assert got == {"core": (80, D("80.0")), "data": (100, D("104.2"))}     # web: 0% → none
+    assert got == {"core": (80, D("80.0")), "data": (100, D("104.2"))}  # web: 0% → none
     core = next(a for a in alerts if a.team == "core")
     assert "80.0%" in core.message and "250.00" in core.message
     assert budget_alerts(desired(BUDGETS), costs, {"core": D("49.99")}, NOW)[0].threshold_crossed == 80
-    assert {a.team: a.threshold_crossed for a in budget_alerts(desired(BUDGETS), costs, {"core": D("50")}, NOW)}["core"] == 100
+    assert {a.team: a.threshold_crossed for a in budget_alerts(desired(BUDGETS), costs, {"core": D("50")}, NOW)}[
+        "core"
+    ] == 100

@@ -21,34 +21,68 @@ def hourly(days: int, **kw) -> list[dict]:
 
 
 def test_next_power_of_two_mib():
-    assert [next_pow2_mib(x) // MIB for x in (0, 1, MIB, MIB + 1, 3 * MIB, 4.5 * MIB, 100 * MIB)] == [1, 1, 1, 2, 4, 8, 128]
+    assert [next_pow2_mib(x) // MIB for x in (0, 1, MIB, MIB + 1, 3 * MIB, 4.5 * MIB, 100 * MIB)] == [
+        1,
+        1,
+        1,
+        2,
+        4,
+        8,
+        128,
+    ]
 
 
 def test_recommendations_with_savings(book):
-    mods = [deployment("idle", memory="16Mi", replicas=2), deployment("fat", memory="64Mi", cpu="500m"),
-            deployment("fit", memory="8Mi", cpu="10m")]
-    rows = (hourly(10, module="idle", memory_limit=16 * MIB, replicas=2)
-            + hourly(10, module="fat", invocations=100, memory_limit=64 * MIB, peak_memory=2 * MIB,
-                     memory_p99=3 * MIB, fuel_p99_per_call=3_000_000)
-            + hourly(10, module="fit", invocations=100, memory_limit=8 * MIB, peak_memory=4 * MIB,
-                     memory_p99=4 * MIB, fuel_p99_per_call=4_000_000))
+    mods = [
+        deployment("idle", memory="16Mi", replicas=2),
+        deployment("fat", memory="64Mi", cpu="500m"),
+        deployment("fit", memory="8Mi", cpu="10m"),
+    ]
+    rows = (
+        hourly(10, module="idle", memory_limit=16 * MIB, replicas=2)
+        + hourly(
+            10,
+            module="fat",
+            invocations=100,
+            memory_limit=64 * MIB,
+            peak_memory=2 * MIB,
+            memory_p99=3 * MIB,
+            fuel_p99_per_call=3_000_000,
+        )
+        + hourly(
+            10,
+            module="fit",
+            invocations=100,
+            memory_limit=8 * MIB,
+            peak_memory=4 * MIB,
+            memory_p99=4 * MIB,
+            fuel_p99_per_call=4_000_000,
+        )
+    )
     recs = recommend(frame(rows), desired(deployments=mods), book, now=NOW)
     got = {(r.key, r.kind): r for r in recs}
     assert set(got) == {("dev/idle", "idle"), ("dev/fat", "memory"), ("dev/fat", "fuel")}
     idle = got["dev/idle", "idle"]
     assert idle.recommended == "scale to zero"
-    assert idle.monthly_saving == D("0.11406250")          # 2 × 16 MiB = 1/32 GiB × 730 h × 0.005
+    assert idle.monthly_saving == D("0.11406250")  # 2 × 16 MiB = 1/32 GiB × 730 h × 0.005
     mem = got["dev/fat", "memory"]
     assert (mem.current, mem.recommended) == ("64Mi", "8Mi")  # p99 3 MiB × 1.5 = 4.5 → 8 MiB
-    assert mem.monthly_saving == D("0.199609375")            # 56/1024 GiB × 730 h × 0.005
+    assert mem.monthly_saving == D("0.199609375")  # 56/1024 GiB × 730 h × 0.005
     fuel = got["dev/fat", "fuel"]
     assert (fuel.current, fuel.recommended, fuel.monthly_saving) == ("500m", "6m", 0)
     assert "billed as consumed" in fuel.saving_note and "saves 0 USD/month" in fuel.summary()
 
 
 def test_a_module_used_recently_is_not_idle(book):
-    rows = hourly(10, module="m") + [sample((NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"), module="m",
-                                            invocations=1, peak_memory=16 * MIB, memory_p99=16 * MIB)]
+    rows = hourly(10, module="m") + [
+        sample(
+            (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            module="m",
+            invocations=1,
+            peak_memory=16 * MIB,
+            memory_p99=16 * MIB,
+        )
+    ]
     assert recommend(frame(rows), desired(deployments=[deployment("m")]), book, now=NOW) == []
     # too little history to call it idle
     assert recommend(frame(hourly(3, module="m")), desired(deployments=[deployment("m")]), book, now=NOW) == []
@@ -68,12 +102,21 @@ def test_recommendations_land_on_a_branch_and_main_is_untouched(gitops):
     greet_file = gitops.manifest_file("dev/greet-c")
     sum_file = gitops.manifest_file("dev/sum-wat")
     before = greet_file.read_text(), sum_file.read_text()
-    rows = (hourly(10, module="greet-c", invocations=50, memory_limit=16 * MIB, peak_memory=MIB, memory_p99=MIB,
-                   fuel_p99_per_call=1_000_000)
-            + hourly(10, module="sum-wat", memory_limit=8 * MIB))
+    rows = hourly(
+        10,
+        module="greet-c",
+        invocations=50,
+        memory_limit=16 * MIB,
+        peak_memory=MIB,
+        memory_p99=MIB,
+        fuel_p99_per_call=1_000_000,
+    ) + hourly(10, module="sum-wat", memory_limit=8 * MIB)
     recs = recommend(frame(rows), ds, ds, now=NOW)
-    assert {(r.key, r.kind) for r in recs} == {("dev/greet-c", "memory"), ("dev/greet-c", "fuel"),
-                                               ("dev/sum-wat", "idle")}
+    assert {(r.key, r.kind) for r in recs} == {
+        ("dev/greet-c", "memory"),
+        ("dev/greet-c", "fuel"),
+        ("dev/sum-wat", "idle"),
+    }
     sha = apply_recommendations(gitops, recs, today=date(2026, 3, 20))
 
     repo = git.Repo(gitops.path)
@@ -87,6 +130,8 @@ def test_recommendations_land_on_a_branch_and_main_is_untouched(gitops):
     assert "16Mi -> 2Mi" in greet["metadata"]["annotations"]["wasmops.dev/rightsizing"]
     summ = yaml.safe_load(branch.commit.tree[str(sum_file.relative_to(gitops.path))].data_stream.read())
     assert "no invocations for 7 days" in summ["metadata"]["annotations"]["wasmops.dev/idle"]
-    assert summ["spec"]["replicas"] == 1                     # idle: annotated, not scaled
+    assert summ["spec"]["replicas"] == 1  # idle: annotated, not scaled
     assert "rightsizing: 3 recommendation(s)" in branch.commit.message
-    assert sorted(d.b_path for d in branch.commit.diff(main_head)) == sorted([rel, str(sum_file.relative_to(gitops.path))])
+    assert sorted(d.b_path for d in branch.commit.diff(main_head)) == sorted(
+        [rel, str(sum_file.relative_to(gitops.path))]
+    )

@@ -49,7 +49,8 @@ def test_deploy_invoke_and_live_state(host, workspace):
     m = mods["ok"]
     assert m["namespace"] == "dev" and m["digest"] == digest and m["labels"]["team"] == "core"
     assert m["limits"]["memory"] == 4 * 2**20 and m["deployed_at"] and m["health"] == "Healthy"
-    again, _ = deploy(host, workspace, "ok")
+    ref = res["module"]["ref"]
+    again = host.deploy("dev", "ok", ref=ref, digest=digest, limits=LIMITS, labels={"team": "core", "project": "demo"})
     assert again["changed"] is False
 
 

@@ -8,7 +8,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from support.models_synth import telemetry  # noqa: E402
+from wasmops.telemetry.synth import synthesize  # noqa: E402
 
 
 def split_final_week(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -18,8 +18,8 @@ def split_final_week(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @pytest.fixture(scope="session")
 def data() -> pd.DataFrame:
-    """30 modules x 4 weeks hourly, ~1 % injected anomalies."""
-    return telemetry(n_modules=30, weeks=4, seed=7)
+    """30 modules of 5 teams x 4 weeks hourly, ~1 % injected anomalies."""
+    return synthesize(modules=30, teams=5, days=28, seed=7)
 
 
 @pytest.fixture(scope="session")

@@ -47,20 +47,31 @@ def test_rest_of_month_totals_per_team_and_module(forecaster, data):
     now = pd.Timestamp("2025-01-27 10:30", tz="UTC")  # the synthetic data starts 2025-01-06
     r = forecaster.forecast_rest_of_month(data, now)
     assert r.month_end == pd.Timestamp("2025-02-01", tz="UTC")
-    assert r.hours_forecast == int((r.month_end - pd.Timestamp("2025-01-27 10:00", tz="UTC")) / pd.Timedelta(hours=1)) - 1
-    hist = data[data["ts"] < now]
+    # samples are labelled by the end of their window: the last one seen ends 10:00, so the hours
+    # ending 11:00 ... Feb 1 00:00 (the month's last hour) are forecast
+    assert r.hours_forecast == 4 * 24 + 14
+    hist = data[data["ts"] <= now]
     assert r.per_module["mtd_cost"].sum() == pytest.approx(row_cost(hist).sum())
     assert set(r.per_team["team"]) == set(data["team"])
     assert r.per_team["projected_cost"].sum() == pytest.approx(r.per_module["projected_cost"].sum())
     assert r.total == pytest.approx(r.per_team["projected_cost"].sum())
-    # the forecast is in the right range: about 4.5 more days at the last weeks' daily rate
-    daily = row_cost(hist[hist["ts"] >= now - pd.Timedelta(days=14)]).sum() / 14
-    assert 0.6 < r.per_module["forecast_cost"].sum() / (daily * r.hours_forecast / 24) < 1.4
+    # the forecast is in the right range: the last two weeks' hourly rate times the hours left
+    hourly = row_cost(hist[hist["ts"] > now - pd.Timedelta(days=14)]).sum() / (14 * 24)
+    assert 0.7 < r.per_module["forecast_cost"].sum() / (hourly * r.hours_forecast) < 1.3
+
+
+def test_month_boundaries_follow_window_ends(forecaster, data):
+    """The sample ending Feb 1 00:00 covers Jan 31 23:00-24:00: it is January's."""
+    jan = forecaster.forecast_rest_of_month(data, "2025-01-31 23:30")
+    assert jan.hours_forecast == 1
+    feb = forecaster.forecast_rest_of_month(data, "2025-02-01 00:30")
+    assert feb.per_module["mtd_cost"].sum() == pytest.approx(0.0)  # no February hour has ended yet
+    assert feb.hours_forecast == 28 * 24
 
 
 def test_rest_of_month_fits_a_model_when_none_given(split):
     train = split[0]
-    r = forecast_rest_of_month(train, train["ts"].max() + pd.Timedelta(hours=1))
+    r = forecast_rest_of_month(train, train["ts"].max() + pd.Timedelta(hours=1), prices=Prices())
     assert r.hours_forecast > 0 and (r.per_team["forecast_cost"] > 0).all()
 
 

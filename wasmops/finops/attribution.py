@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .money import PER_GB_MONTH, PER_GIB_HOUR, PER_MILLION, from_decimal, to_decimal, to_decimals
-from .prices import PriceBook, as_pricebook
+from .prices import as_pricebook
 
 REQUIRED = ["ts", "window_s", "namespace", "module", "digest", "team", "project", "cost_center",
             "invocations", "fuel", "peak_memory", "memory_limit", "replicas"]
@@ -181,8 +181,10 @@ def storage_costs(artifacts: pd.DataFrame, prices, *, start: datetime, end: date
             **{c: artifacts[c].astype("str").to_numpy() for c in LABELS},
             "replicas": zeros, "fuel": zeros, "invocations": zeros, "memory_limit": zeros, "peak_memory": zeros,
             "reserved_byte_s": zobj, "idle_byte_s": zobj, "storage_bytes": size,
-            "fuel_price": np.full(k, Decimal(0), dtype=object), "invocation_price": np.full(k, Decimal(0), dtype=object),
-            "memory_price": np.full(k, Decimal(0), dtype=object), "storage_price": np.full(k, entry.amount, dtype=object),
+            "fuel_price": np.full(k, Decimal(0), dtype=object),
+            "invocation_price": np.full(k, Decimal(0), dtype=object),
+            "memory_price": np.full(k, Decimal(0), dtype=object),
+            "storage_price": np.full(k, entry.amount, dtype=object),
             "_n_fuel": zobj, "_n_inv": zobj, "_n_mem": zobj, "_n_idle": zobj, "_n_storage": n,
         }))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -255,7 +257,7 @@ def report(costs: pd.DataFrame, by="team", since=None, until=None) -> pd.DataFra
     mem = g["memory_cost"].to_numpy(object)
     idle = g["idle_cost"].to_numpy(object)
     out["idle_share"] = [(Decimal(i) / Decimal(m)).quantize(Decimal("0.0001")) if m else Decimal(0)
-                         for i, m in zip(idle, mem)]
+                         for i, m in zip(idle, mem, strict=True)]
     out = out.iloc[np.argsort(-g["total_cost"].to_numpy(object).astype(float), kind="stable")]
     out.attrs["currency"] = costs.attrs.get("currency")
     return out
@@ -310,7 +312,7 @@ def chart_png(costs: pd.DataFrame, path: str | Path, by="team", freq: str = "1D"
         if len(data) <= 62:
             bottom = np.zeros(len(data))
             width = (x[1] - x[0]) * 0.8 if len(x) > 1 else timedelta(hours=16)
-            for col, color in zip(data.columns, colors):
+            for col, color in zip(data.columns, colors, strict=True):
                 ax.bar(x, data[col].to_numpy(), width=width, bottom=bottom, label=str(col), color=color)
                 bottom += data[col].to_numpy()
         else:

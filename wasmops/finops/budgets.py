@@ -237,8 +237,8 @@ def _markdown(key: str, outcome: Outcome, figures: list[Projection], reservation
     verdict = {"allowed": "within budget.", "blocked": f"the strict budget of {over} would be exceeded: blocked.",
                "needs_approval": f"the budget of {over} would be exceeded: approve to deploy anyway."}[outcome]
     lines = [f"### Budget check for `{key}`: {outcome.replace('_', ' ')}", "", f"Projected month: {verdict}", "",
-             f"| budget | level | spent so far | forecast rest of month | new reservation | projected | budget "
-             f"| % |", "|---|---|--:|--:|--:|--:|--:|--:|"]
+             "| budget | level | spent so far | forecast rest of month | new reservation | projected | budget "
+             "| % |", "|---|---|--:|--:|--:|--:|--:|--:|"]
     for p in figures:
         flag = " ⚠" if p.over else ""
         lines.append(f"| {p.scope} `{p.name}` | {p.level} | {money(p.spend_to_date)} | {money(p.forecast)} | "

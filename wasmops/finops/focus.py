@@ -124,7 +124,8 @@ def _charge_rows(rows: pd.DataFrame, charge: str, book) -> pd.DataFrame:
         consumed = pricing = _ratio(rows["reserved_byte_s"].to_numpy(object), HOUR_S * GIB)
     else:
         mdays = pd.Series(start.dt.days_in_month.to_numpy(np.int64))
-        num = rows["storage_bytes"].to_numpy(np.int64).astype(object) * rows["window_s"].to_numpy(np.int64).astype(object)
+        num = (rows["storage_bytes"].to_numpy(np.int64).astype(object)
+               * rows["window_s"].to_numpy(np.int64).astype(object))
         consumed = pricing = _ratio(num, (mdays * 86_400 * 10**9).to_numpy(np.int64).astype(object))
     cost = rows[cost_col].to_numpy(object)
     bstart, bend = _month_bounds(start)
@@ -173,7 +174,9 @@ def to_focus(costs: pd.DataFrame, pricesheet, *, billing_account: str = "wasmops
     if len(stored):
         parts.append(_charge_rows(stored, "storage", book))
     if not parts:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in FOCUS_COLUMNS + CUSTOM_COLUMNS})
+        return pd.DataFrame({c: pd.Series([], dtype="datetime64[ns, UTC]" if c in DATETIME_COLUMNS else
+                                          object if c in DECIMAL_COLUMNS + NULL_COLUMNS else "str")
+                             for c in FOCUS_COLUMNS + CUSTOM_COLUMNS})
     out = pd.concat(parts, ignore_index=True)
     for k, v in common.items():
         out[k] = _const(v, len(out))
