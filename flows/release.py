@@ -14,7 +14,8 @@ from prefect.runtime import flow_run
 from prefect.transactions import transaction
 
 from flows._approval import ApprovalRejected, request_approval
-from tasks.release import commit_release, reconcile_namespace, sticky_rollback, verify_release
+from tasks.finops import budget_gate
+from tasks.release import ai_verify, commit_release, reconcile_namespace, sticky_rollback, verify_release
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 
 
@@ -22,9 +23,18 @@ class VerifyFailed(Exception):
     pass
 
 
+class BudgetBlocked(Exception):
+    pass
+
+
+class AnomalyRolledBack(Exception):
+    pass
+
+
 @flow(name="release", log_prints=True, persist_result=True)
 def release(module_dir: str, target: str | None = None, auto_approve: bool = False,
-            approval_timeout_s: int = 3600, source_revision: str = "") -> dict:
+            approval_timeout_s: int = 3600, source_revision: str = "", ai_check: bool = True,
+            ai_requests: int = 60) -> dict:
     """Release the module in ``module_dir`` to ``target`` (``ns/name``, default ``dev/<name>``)."""
     from wasmops.config import Settings
     from wasmops.desired import artifact_ref
@@ -58,16 +68,27 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     provenance = {"Source-Revision": source_revision or built.source_digest, "Wasm-Digest": built.digest,
                   "Bundle-Digest": sig["bundle_digest"], "Flow-Run": str(flow_run.get_id() or "")}
     namespace = key.split("/", 1)[0]
+    gate = budget_gate(key, pub["manifest_digest"])
+    if gate["outcome"] == "blocked":
+        raise BudgetBlocked(f"release of {key} blocked by a strict budget: {gate['message']}")
+    verdict = None
     try:
         with transaction():
             commit = commit_release(key, tag, pub["manifest_digest"], provenance)
-            approval = request_approval(key, manifest, built, pub, auto_approve=auto_approve,
-                                        timeout_s=approval_timeout_s)
+            approval = request_approval(key, manifest, built, pub,
+                                        # an over-budget release always waits for a person
+                                        auto_approve=auto_approve and gate["outcome"] != "needs_approval",
+                                        timeout_s=approval_timeout_s, force=gate["outcome"] == "needs_approval",
+                                        extra=gate["markdown"] if gate["outcome"] == "needs_approval" else "")
             reconcile_namespace(namespace, key)
             try:
                 verify_release(module_dir, key, pub["manifest_digest"])
             except Exception as exc:  # noqa: BLE001 - any verify failure rolls back
                 raise VerifyFailed(str(exc)) from exc
+        if ai_check:
+            verdict = ai_verify(module_dir, key, pub["manifest_digest"], ai_requests)
+            if verdict["verdict"] == "anomalous":
+                _rollback_on_anomaly(key, manifest, built, pub, verdict, approval_timeout_s)
     except VerifyFailed as exc:
         log.error(f"verify failed for {key}: {exc}; rolling back and quarantining {pub['manifest_digest']}")
         sticky_rollback(key, pub["manifest_digest"], reason=f"verify failed after release: {exc}")
@@ -78,7 +99,20 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     print(f"released {key} {tag} ({pub['manifest_digest']}) commit {commit['sha'][:10]}")
     return {"key": key, "tag": tag, "wasm_digest": built.digest, "manifest_digest": pub["manifest_digest"],
             "bundle_digest": sig["bundle_digest"], "commit": commit["sha"], "commit_changed": commit["changed"],
-            "approval": approval}
+            "approval": approval, "budget": gate["outcome"], "ai_verdict": verdict}
+
+
+def _rollback_on_anomaly(key, manifest, built, pub, verdict, timeout_s) -> None:
+    """The approval policy decides: dev rolls back at once, prod asks a person first."""
+    reason = f"post-deploy AI verdict anomalous: {verdict['explanation']}"
+    try:
+        request_approval(key, manifest, built, pub, auto_approve=False, timeout_s=timeout_s,
+                         extra=f"**Roll back?** {reason}")
+    except ApprovalRejected:
+        print(f"rollback of {key} declined by a person; {pub['manifest_digest']} stays")
+        return
+    sticky_rollback(key, pub["manifest_digest"], reason=reason)
+    raise AnomalyRolledBack(f"{key} rolled back and {pub['manifest_digest']} quarantined: {reason}")
 
 
 def _label_run(key: str, digest: str, manifest) -> None:

@@ -88,13 +88,15 @@ def default_store() -> tuple[str, str]:
     return f"sqlite:///{home / 'mlflow.db'}", str(home / "mlartifacts")
 
 
-def _resolve(tracking_uri: str | None, artifact_location: str | None) -> tuple[str, str]:
-    d_uri, d_art = default_store()
-    uri = tracking_uri or d_uri
-    if artifact_location is None:
-        artifact_location = (str(Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts")
-                             if tracking_uri and uri.startswith("sqlite:///") else d_art)
-    return uri, artifact_location
+def _resolve(tracking_uri: str | None, artifact_location: str | None) -> tuple[str, str | None]:
+    """The tracking URI and the artifact root: given, else next to a SQLite file (``mlartifacts``),
+    else None for a tracking server (the server's own artifact root)."""
+    if tracking_uri is None:
+        d_uri, d_art = default_store()
+        return d_uri, artifact_location or d_art
+    if artifact_location is None and tracking_uri.startswith("sqlite:///"):
+        artifact_location = str(Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts")
+    return tracking_uri, artifact_location
 
 
 _READY: set[str] = set()
@@ -135,16 +137,19 @@ def _using(tracking_uri: str):
         mlflow.set_registry_uri(prev_r)
 
 
-def _experiment_id(client, name: str, artifact_location: str) -> str:
+def _experiment_id(client, name: str, artifact_location: str | None) -> str:
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    where = Path(artifact_location) / name  # one directory per experiment under the artifact root
-    where.mkdir(parents=True, exist_ok=True)
+    location = None
+    if artifact_location is not None:
+        where = Path(artifact_location) / name  # one directory per experiment under the root
+        where.mkdir(parents=True, exist_ok=True)
+        location = where.resolve().as_uri()
     try:
-        return client.create_experiment(name, artifact_location=where.resolve().as_uri())
+        return client.create_experiment(name, artifact_location=location)
     except MlflowException:  # another writer created it first
         return client.get_experiment_by_name(name).experiment_id
 

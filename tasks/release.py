@@ -117,3 +117,33 @@ def sticky_rollback(key: str, digest: str, reason: str, actor: str = "wasmops") 
     from wasmops.rollback import rollback
 
     return rollback(Settings(), key, digest=digest, reason=reason, actor=actor)
+
+
+@task(name="ai-verify", cache_policy=NO_CACHE)
+def ai_verify(module_dir: str, key: str, digest: str, requests: int = 60) -> dict:
+    """Post-deploy check: real traffic to the new digest, its telemetry validated (GX), then scored
+    with the champion anomaly model. Returns the verdict (ok | anomalous | hold) with its explanation."""
+    from wasmops.host.client import HostClient
+    from wasmops.source import load_module_source
+    from wasmops.telemetry import Collector, Store, generate_load, scrape_host
+
+    from .telemetry import champion, judge_and_record, read_window, validate_telemetry
+
+    maybe_crash("ai-verify")
+    s = Settings()
+    ns, name = key.split("/", 1)
+    hc = HostClient.from_workspace(s)
+    col = Collector(Store.open(s), source=hc.url)
+    scrape_host(hc, col)  # baseline snapshot
+    bodies = [c.stdin or "{}" for c in load_module_source(module_dir).tests if c.expect_exit == 0] or ["{}"]
+    generate_load(hc, [(ns, name, b) for b in bodies], requests, concurrency=2)
+    scrape_host(hc, col)
+    df = read_window.fn(minutes=5, modules=[name], digest=digest)
+    df = df[df["namespace"] == ns]
+    outcome = validate_telemetry.fn(df, freshness_minutes=30, key=f"ai-verify-{name}")
+    model, info = champion.fn("anomaly")
+    verdicts = judge_and_record.fn(df, outcome, model, info, subjects=[(ns, name, digest)],
+                                   action_for={"anomalous": "roll back per approval policy",
+                                               "hold": "release kept; a person is alerted"})
+    v = next((v for v in verdicts if v["subject"] == key), verdicts[0])
+    return v

@@ -107,10 +107,14 @@ class _OutFile:
 
     def read(self) -> bytes:
         try:
-            with open(self.path, "rb") as fh:
-                data = fh.read(self.limit + 1)
+            fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return b""
+        try:
+            size = os.fstat(fd).st_size
+            data = os.read(fd, min(size, self.limit + 1)) if size else b""
+        finally:
+            os.close(fd)
         if len(data) > self.limit:
             self.overflow = True
         return data[: self.limit]
@@ -253,7 +257,7 @@ class Sandbox:
         duration = time.perf_counter() - t0
         watched.discard(out)
         watched.discard(err)
-        stdout, stderr = out.read(), err.read()
+        stdout = out.read()
 
         fuel_used = limits.fuel - _remaining_fuel(store)
         peak = _memory_size(store, instance)
@@ -267,6 +271,7 @@ class Sandbox:
             reason, message = REASON_EXIT, f"exited with code {exit_code}"
         if instance is None and reason == REASON_TRAP and "memory" in message and "limit" in message.lower():
             reason = REASON_MEMORY
+        stderr = err.read() if (reason or exit_code) else b""  # only failures report stderr
         return RunResult(
             exit_code=exit_code, stdout=stdout, stderr=stderr, fuel_used=fuel_used,
             peak_memory=peak, duration_s=duration, reason=reason, message=message,

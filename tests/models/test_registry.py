@@ -95,3 +95,12 @@ def test_decide_rules():
 def test_unknown_kind_is_refused(split, store):
     with pytest.raises(ValueError, match="unknown model kind"):
         _register("churn", split, store)
+
+
+def test_default_store_is_in_the_workspace(tmp_path, monkeypatch):
+    from models.registry import _resolve, default_store
+
+    monkeypatch.setenv("WASMOPS_HOME", str(tmp_path))
+    assert default_store() == (f"sqlite:///{tmp_path}/mlflow.db", f"{tmp_path}/mlartifacts")
+    assert _resolve(f"sqlite:///{tmp_path}/x/m.db", None) == (f"sqlite:///{tmp_path}/x/m.db", f"{tmp_path}/x/mlartifacts")
+    assert _resolve("http://127.0.0.1:5000", None) == ("http://127.0.0.1:5000", None)  # the server's root

@@ -14,11 +14,6 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == "__main__" and not sys.flags.safe_path:
-    # This file is bench/models.py; with its directory first on sys.path, `import models` would
-    # import this script instead of the package. Re-run with -P (don't prepend the script's dir).
-    os.execv(sys.executable, [sys.executable, "-P", *sys.argv])
-
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 

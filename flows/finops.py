@@ -1,0 +1,21 @@
+"""FinOps flows: the daily report (table + chart artifacts) and the budget check (alerts at 80%/100%)."""
+
+from prefect import flow
+
+from tasks.finops import budget_alerts_task, cost_report
+
+
+@flow(name="finops-report", log_prints=True)
+def finops_report(by: str = "team", days: int = 30) -> list[dict]:
+    rows = cost_report(by, days)
+    for r in rows:
+        print(r)
+    return rows
+
+
+@flow(name="budget-check", log_prints=True)
+def budget_check() -> list[dict]:
+    alerts = budget_alerts_task()
+    for a in alerts:
+        print(f"budget alert: {a['team']} projected at {a['pct']}% (crossed {a['threshold']}%)")
+    return alerts

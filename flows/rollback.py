@@ -1,0 +1,35 @@
+"""Roll a module back (triggered by ``wasmops.anomaly.detected``), through the approval policy.
+
+dev rolls back automatically; prod (or a strict require-approval policy) waits for a person.
+The rollback sticks: revert in Git, quarantine the digest, reconcile.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows._approval import ApprovalRejected, request_approval
+from tasks.release import sticky_rollback
+
+
+@flow(name="rollback", log_prints=True)
+def rollback(key: str, digest: str = "", reason: str = "anomaly detected", approval_timeout_s: int = 3600) -> dict:
+    from wasmops.config import Settings
+    from wasmops.gitops import GitOpsRepo
+
+    s = Settings()
+    m = GitOpsRepo.from_settings(s).desired().deployments[key]
+    current = m.spec.module_ref.digest
+    if digest and current != digest:
+        print(f"{key} no longer runs {digest[:19]} in Git (now {str(current)[:19]}); nothing to roll back")
+        return {"key": key, "skipped": True}
+    pub = {"manifest_digest": current or "", "ref": f"{m.spec.module_ref.repository}:{m.spec.module_ref.tag}"}
+    try:
+        request_approval(key, m, None, pub, auto_approve=False, timeout_s=approval_timeout_s,
+                         extra=f"**Rollback requested**: {reason}")
+    except ApprovalRejected as exc:
+        print(f"rollback of {key} not approved: {exc}")
+        return {"key": key, "rolled_back": False, "reason": str(exc)}
+    out = sticky_rollback(key, current, reason=reason)
+    print(f"rolled back {key}: quarantined {current}")
+    return out

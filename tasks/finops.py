@@ -1,0 +1,130 @@
+"""FinOps tasks: month-to-date costs, the cost forecast, the budget gate, alerts, reports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from wasmops.config import Settings
+
+
+def _month_costs(now: datetime):
+    import pandas as pd
+
+    from wasmops.desired import load_desired_state
+    from wasmops.finops import attribute
+    from wasmops.telemetry import Store
+
+    s = Settings()
+    desired = load_desired_state(s.gitops_dir)
+    start = pd.Timestamp(now).tz_convert("UTC").floor("D").replace(day=1)
+    samples = Store.open(s).read(since=start - pd.Timedelta(days=35))
+    month = samples[samples["ts"] > start] if not samples.empty else samples
+    costs = attribute(month, desired.pricing) if not month.empty else None
+    return desired, samples, costs
+
+
+def forecast_by_team(samples, now: datetime) -> tuple[dict[str, Decimal], dict]:
+    """The champion cost model's forecast for the rest of the month, per team (empty without a model)."""
+    if samples is None or samples.empty:
+        return {}, {}
+    from models.registry import load_champion
+
+    try:
+        model, info = load_champion("cost")
+    except LookupError:
+        return {}, {}
+    try:
+        fc = model.forecast_rest_of_month(samples, now)
+    except (ValueError, KeyError):  # too little history for the lags
+        return {}, info
+    return {r.team: Decimal(str(round(r.forecast_cost, 6))) for r in fc.per_team.itertuples()}, info
+
+
+@task(name="budget-gate", cache_policy=NO_CACHE)
+def budget_gate(key: str, digest: str) -> dict:
+    """Project the month (spend + forecast + the new reservation) against the team/project budget."""
+    import pandas as pd
+
+    from wasmops.decisions import record
+    from wasmops.finops import BudgetGate
+
+    s = Settings()
+    now = datetime.now(timezone.utc)
+    desired, samples, costs = _month_costs(now)
+    manifest = desired.deployments[key]
+    fc, info = forecast_by_team(samples, now)
+    empty = pd.DataFrame(columns=["ts", "team", "project", "total_cost"])
+    verdict = BudgetGate(desired.pricing).check(manifest, desired, costs if costs is not None else empty, fc, now)
+    dec = verdict.to_decision(digest=digest)
+    dec.model = {"name": info.get("name"), "version": info.get("version"), "alias": info.get("alias")} if info else {}
+    record(s.gitops_dir, dec)
+    create_markdown_artifact(key="cost-impact", description=f"Budget gate for {key}",
+                             markdown=f"## Cost impact of `{key}`: **{verdict.outcome}**\n\n"
+                                      f"{verdict.markdown or verdict.message or 'no budget applies'}\n\n"
+                                      f"Forecast model: {dec.model or 'none (no champion yet): forecast 0'}")
+    return {"outcome": verdict.outcome, "message": verdict.message, "markdown": verdict.markdown}
+
+
+@task(name="cost-report", cache_policy=NO_CACHE)
+def cost_report(by: str = "team", days: int = 30) -> list[dict]:
+    import base64
+
+    import pandas as pd
+
+    from wasmops.desired import load_desired_state
+    from wasmops.finops import attribute, chart_png, report
+    from wasmops.telemetry import Store
+
+    s = Settings()
+    desired = load_desired_state(s.gitops_dir)
+    samples = Store.open(s).read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days))
+    if samples.empty:
+        create_markdown_artifact(key="finops-report", markdown="No telemetry yet.")
+        return []
+    costs = attribute(samples, desired.pricing)
+    rep = report(costs, by=by)
+    rows = [{k: (str(v.quantize(Decimal("0.0001"))) if isinstance(v, Decimal) else v) for k, v in r.items()}
+            for r in rep.to_dict("records")]
+    create_table_artifact(key=f"cost-by-{by}", table=rows, description=f"Cost by {by}, last {days} days")
+    png = s.home / "reports" / f"cost-{by}.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
+    chart_png(costs, png, by="team" if by == "module" else by)
+    b64 = base64.b64encode(png.read_bytes()).decode()
+    create_markdown_artifact(key="finops-report", description="Cost over time",
+                             markdown=f"## Cost over time per {by}\n\n![cost](data:image/png;base64,{b64})\n\n"
+                                      f"Chart file: `{png}`")
+    return rows
+
+
+@task(name="budget-alerts", cache_policy=NO_CACHE)
+def budget_alerts_task() -> list[dict]:
+    from prefect.events import emit_event
+
+    import pandas as pd
+
+    from wasmops.decisions import Decision, record
+    from wasmops.finops import budget_alerts
+
+    s = Settings()
+    now = datetime.now(timezone.utc)
+    desired, samples, costs = _month_costs(now)
+    fc, info = forecast_by_team(samples, now)
+    empty = pd.DataFrame(columns=["ts", "team", "project", "total_cost"])
+    alerts = budget_alerts(desired, costs if costs is not None else empty, fc, now)
+    out = []
+    for a in alerts:
+        d = {"team": a.team, "pct": str(a.pct), "threshold": a.threshold_crossed}
+        out.append(d)
+        emit_event("wasmops.budget.exceeded", resource={"prefect.resource.id": f"wasmops.team.{a.team}"}, payload=d)
+        record(s.gitops_dir, Decision(kind="budget", subject=a.team, verdict=f"crossed {a.threshold_crossed}%",
+                                      policy_rule="budget alert thresholds", action="alert raised",
+                                      explanation=f"projected {a.pct}% of the monthly budget",
+                                      model={"name": info.get("name"), "version": info.get("version")} if info else {}))
+    create_table_artifact(key="budget-alerts", table=out or [{"team": "-", "pct": "-", "threshold": "none crossed"}],
+                          description="Budget projections crossing 80% / 100%")
+    return out

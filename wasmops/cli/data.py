@@ -1,0 +1,170 @@
+"""Telemetry, load and cost commands: telemetry collect|synth|validate, load, cost report|export|recommend."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import app
+from ._ui import console, err_console, settings, table
+
+telemetry_app = typer.Typer(help="Collect, synthesize and validate telemetry.", no_args_is_help=True)
+cost_app = typer.Typer(help="Cost attribution, FOCUS export and right-sizing.", no_args_is_help=True)
+app.add_typer(telemetry_app, name="telemetry")
+app.add_typer(cost_app, name="cost")
+
+
+@telemetry_app.command("collect")
+def telemetry_collect(count: int = typer.Option(1, help="Scrapes to take."),
+                      interval: float = typer.Option(15.0, help="Seconds between scrapes.")) -> None:
+    """Scrape the host's /metrics into the telemetry store (the first scrape sets the baseline)."""
+    import time
+
+    from ..host.client import HostClient
+    from ..telemetry import Collector, Store, scrape_host
+
+    s = settings()
+    hc = HostClient.from_workspace(s)
+    store = Store.open(s)
+    col = Collector(store, source=hc.url)
+    for i in range(count):
+        rows = scrape_host(hc, col)
+        console().print(f"scrape {i + 1}/{count}: {len(rows)} samples (store has {store.count()})")
+        if i + 1 < count:
+            time.sleep(interval)
+
+
+@telemetry_app.command("synth")
+def telemetry_synth(modules: int = 20, teams: int = 4, days: int = 28, anomaly_rate: float = 0.01, seed: int = 0,
+                    out: Optional[Path] = typer.Option(None, "-o", help="Write Parquet here instead of the store.")) -> None:
+    """Make synthetic history with daily/weekly seasonality, per-team patterns and labelled anomalies."""
+    import pandas as pd
+
+    from ..telemetry import Store, synthesize
+
+    end = pd.Timestamp.now(tz="UTC").floor("h")  # history that ends now, so it passes freshness checks
+    df = synthesize(modules=modules, teams=teams, days=days, anomaly_rate=anomaly_rate, seed=seed, end=end)
+    if out:
+        df.to_parquet(out)
+        console().print(f"wrote {len(df)} rows ({int(df['is_anomaly'].sum())} labelled anomalies) to {out}")
+    else:
+        n = Store.open(settings()).append(df)
+        console().print(f"stored {n} new rows of {len(df)} ({int(df['is_anomaly'].sum())} labelled anomalies)")
+
+
+@telemetry_app.command("validate")
+def telemetry_validate(hours: int = typer.Option(24, help="Validate the newest N hours."),
+                       freshness_minutes: int = typer.Option(30, help="0 turns the freshness check off.")) -> None:
+    """Run the Great Expectations suite on recent telemetry. Exit 1 if it fails."""
+    import pandas as pd
+
+    from ..telemetry import Store
+    from ..telemetry.validate import validate
+
+    store = Store.open(settings())
+    latest = store.latest_ts()
+    df = store.read(since=(latest - pd.Timedelta(hours=hours)) if latest is not None else None)
+    out = validate(df, freshness_minutes=freshness_minutes or None)
+    from rich.markdown import Markdown
+
+    console().print(Markdown(out.to_markdown()))
+    raise typer.Exit(0 if out.success else 1)
+
+
+@app.command()
+def load(targets: list[str] = typer.Argument(..., help="ns/name[=BODY] (BODY defaults to {})"),
+         requests: int = typer.Option(200, "-n", help="Total requests."),
+         concurrency: int = typer.Option(4, "-c")) -> None:
+    """Drive real traffic through the host."""
+    from rich.progress import Progress
+
+    from ..host.client import HostClient
+    from ..telemetry import generate_load
+
+    tgs = []
+    for t in targets:
+        key, _, body = t.partition("=")
+        ns, _, name = key.partition("/")
+        tgs.append((ns, name, body or "{}"))
+    with Progress(transient=True) as prog:
+        task = prog.add_task("requests", total=requests)
+        stats = generate_load(HostClient.from_workspace(settings()), tgs, requests, concurrency,
+                              progress=lambda *a: prog.advance(task))
+    lat = stats.get("latency_ms", {})
+    console().print(f"{stats['requests']} requests: {stats['ok']} ok, {stats['failed']} failed; "
+                    f"{stats.get('rps', 0):.0f} req/s; p50 {lat.get('p50', 0):.2f} ms, p95 {lat.get('p95', 0):.2f} ms")
+
+
+def _costs(since: Optional[str]):
+    import pandas as pd
+
+    from ..desired import load_desired_state
+    from ..finops import attribute
+    from ..telemetry import Store
+
+    s = settings()
+    desired = load_desired_state(s.gitops_dir)
+    samples = Store.open(s).read(since=pd.Timestamp(since, tz="UTC") if since else None)
+    if samples.empty:
+        from ..errors import NotFound
+
+        raise NotFound("no telemetry in the store", where=str(s.home / "telemetry.db"),
+                       hint="collect some (`wasmops telemetry collect`) or synthesize it (`wasmops telemetry synth`)")
+    return desired, samples, attribute(samples, desired.pricing)
+
+
+@cost_app.command("report")
+def cost_report(by: str = typer.Option("team", help="team | project | module | cost_center"),
+                since: Optional[str] = typer.Option(None, help="ISO date or time (UTC)"),
+                chart: Optional[Path] = typer.Option(None, help="PNG path (default <home>/reports/cost-<by>.png)")) -> None:
+    """Cost per team/project/module with idle cost; writes a stacked cost-over-time chart."""
+    from ..finops import chart_png, report
+
+    s = settings()
+    _, _, costs = _costs(since)
+    rep = report(costs, by=by, since=since)
+    rows = [{k: (f"{v:.4f}" if hasattr(v, "quantize") else v) for k, v in r.items()} for r in rep.to_dict("records")]
+    console().print(table(f"cost by {by}", rows))
+    path = chart or s.home / "reports" / f"cost-{by}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chart_png(costs, path, by="team" if by == "module" else by)
+    console().print(f"chart: {path}")
+
+
+@cost_app.command("export")
+def cost_export(out: Path = typer.Option(..., "-o", help="FILE.csv or FILE.parquet"),
+                format: str = typer.Option("focus", "--format"),
+                since: Optional[str] = typer.Option(None),
+                strict_names: bool = typer.Option(False, "--strict-1.0-names",
+                                                  help="Drop the 5 FOCUS 0.5 aliases focus-validator 1.0.0 checks.")) -> None:
+    """Export costs as a FOCUS 1.0 dataset."""
+    from ..errors import SpecError
+    from ..finops import to_focus, write_focus
+
+    if format != "focus":
+        raise SpecError(f"unknown format {format!r}; only 'focus'", where="--format")
+    desired, _, costs = _costs(since)
+    df = to_focus(costs, desired.pricing)
+    write_focus(df, out, validator_compat=not strict_names)
+    console().print(f"wrote {len(df)} FOCUS rows to {out}")
+
+
+@cost_app.command("recommend")
+def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the changes on a branch of the GitOps repo."),
+                   idle_days: int = typer.Option(7), lookback_days: int = typer.Option(14)) -> None:
+    """Idle modules, over-provisioned memory and fuel limits, with the expected monthly saving."""
+    from ..finops import apply_recommendations, recommend
+    from ..gitops import GitOpsRepo
+
+    desired, samples, _ = _costs(None)
+    recs = recommend(samples, desired, desired.pricing, now=datetime.now(timezone.utc), idle_days=idle_days,
+                     lookback_days=lookback_days)
+    rows = [{"module": r.key, "kind": r.kind, "change": f"{r.current} → {r.recommended}",
+             "saving/month": f"{r.monthly_saving:.2f}", "why": r.reason[:70]} for r in recs]
+    console().print(table("recommendations", rows) if rows else "no recommendations")
+    if apply and recs:
+        sha = apply_recommendations(GitOpsRepo.from_settings(settings()), recs)
+        console().print(f"committed on a branch ({sha[:10]}); review and merge it after approval")
