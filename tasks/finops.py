@@ -57,6 +57,12 @@ def budget_gate(key: str, digest: str) -> dict:
     now = datetime.now(timezone.utc)
     desired, samples, costs = _month_costs(now)
     manifest = desired.deployments[key]
+    if not manifest.spec.module_ref.digest:
+        # Never released: nothing of it is reserved yet, so its whole reservation is new.
+        import copy
+
+        desired = copy.copy(desired)
+        desired.deployments = {k: v for k, v in desired.deployments.items() if k != key}
     fc, info = forecast_by_team(samples, now)
     empty = pd.DataFrame(columns=["ts", "team", "project", "total_cost"])
     verdict = BudgetGate(desired.pricing).check(manifest, desired, costs if costs is not None else empty, fc, now)

@@ -209,8 +209,8 @@ def plan(desired: DesiredState, live: list[dict], *, registry: str, prune: bool 
 
 def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: set[str], registry: str) -> Action:
     ref = m.spec.module_ref
-    if cur is not None and cur.get("digest") in quarantine and cur.get("digest") != ref.digest or (
-            cur is not None and cur.get("digest") == ref.digest and ref.digest in quarantine):
+    if cur is not None and cur.get("digest") in quarantine and (not ref.digest or ref.digest in quarantine):
+        # Git has nothing deployable to replace it with: stop serving the quarantined digest.
         return Action("delete", key, f"host runs quarantined {_short(cur.get('digest'))}", live=cur)
     if not ref.digest:
         if cur is not None:

@@ -70,8 +70,15 @@ def judge(df: pd.DataFrame, outcome, scorer, model_info: dict, *, min_share: flo
     if df.empty:
         return hold_all(df, "no telemetry in the window", subjects=subjects)
     active = df[df["invocations"] > 0]
+    known = getattr(getattr(scorer, "scaler_", None), "modules_", None)
     out = []
     for (ns, mod, dig), rows in active.groupby(["namespace", "module", "digest"], sort=True):
+        if known is not None and str(mod) not in set(map(str, known)):
+            # Judging a module against other modules' baselines gives false alarms: hold instead.
+            out.append(Verdict(f"{ns}/{mod}", str(dig), "hold",
+                               f"the model (v{model_info.get('version')}) has no baseline for {mod} yet; "
+                               "it learns one at the next training", {"model": model_info}))
+            continue
         exps = scorer.explain(rows)
         flagged = [e for e in exps if e.is_anomaly]
         share = len(flagged) / len(exps)

@@ -8,16 +8,17 @@ from pathlib import Path
 import yaml
 
 
-def add_manifest(ws, key: str, source: str, env: dict | None = None, environment: str | None = None) -> None:
+def add_manifest(ws, key: str, source: str, env: dict | None = None, environment: str | None = None,
+                 team: str = "qa", replicas: int = 1, memory: str = "8Mi") -> None:
     """Add a WasmModuleDeployment to the workspace's GitOps repo (committed)."""
     from wasmops.gitops import GitOpsRepo
 
     ns, name = key.split("/", 1)
     doc = {"apiVersion": "wasmops.dev/v1alpha1", "kind": "WasmModuleDeployment",
-           "metadata": {"name": name, "namespace": ns, "labels": {"team": "qa", "project": "flows"}},
-           "spec": {"environment": environment or ("prod" if ns == "prod" else "dev"), "replicas": 1,
+           "metadata": {"name": name, "namespace": ns, "labels": {"team": team, "project": "flows"}},
+           "spec": {"environment": environment or ("prod" if ns == "prod" else "dev"), "replicas": replicas,
                     "source": source, "moduleRef": {"repository": f"wasmops/{name}", "tag": "unreleased"},
-                    "runtimeConfig": {"resources": {"cpu": "50m", "memory": "8Mi"}, "env": env or {},
+                    "runtimeConfig": {"resources": {"cpu": "50m", "memory": memory}, "env": env or {},
                                       "trustLevel": "sandboxed", "timeoutMs": 1000}}}
     repo = GitOpsRepo.from_settings(ws.settings)
     repo.write_files({f"modules/{ns}/{name}.yaml": yaml.safe_dump(doc, sort_keys=False)}, f"add {key}")
@@ -37,3 +38,13 @@ def copy_module(src: Path, dest: Path, name: str, extra_yaml: dict | None = None
     y.update(extra_yaml or {})
     (dest / "module.yaml").write_text(yaml.safe_dump(y, sort_keys=False))
     return dest
+
+
+def add_budget(ws, team: str, amount: str, level: str) -> None:
+    from wasmops.gitops import GitOpsRepo
+
+    doc = {"apiVersion": "wasmops.dev/v1alpha1", "kind": "Budget", "metadata": {"name": f"team-{team}"},
+           "spec": {"scope": "team", "name": team, "monthlyAmount": amount, "currency": "USD",
+                    "enforcementLevel": level}}
+    GitOpsRepo.from_settings(ws.settings).write_files({f"budgets/team-{team}.yaml": yaml.safe_dump(doc)},
+                                                       f"budget for {team}")

@@ -243,7 +243,7 @@ def _window_row(key: tuple, st: dict, base: dict, ts: pd.Timestamp, window_s: fl
         peak = min(bounds)
         if math.isinf(peak):  # only the +Inf bucket and no gauge: the largest finite bound
             peak = max((u for u, _ in mem if not math.isinf(u)), default=0.0)
-    return {"ts": ts, "window_s": int(round(window_s)), "namespace": key[0], "module": key[1], "digest": key[2],
+    return {"ts": ts, "window_s": max(1, int(math.ceil(window_s))), "namespace": key[0], "module": key[1], "digest": key[2],
             "team": st["team"], "project": st["project"], "cost_center": st["cost_center"],
             "invocations": inv, "errors": errs, "fuel": int(round(st["fuel"] - base["fuel"])),
             "peak_memory": int(peak), "memory_limit": limit, "replicas": st["replicas"],
