@@ -25,6 +25,11 @@ def commit_release(key: str, tag: str, digest: str, provenance: dict) -> dict:
     repo = GitOpsRepo.from_settings(Settings())
     res = repo.set_module_ref(key, tag=tag, digest=digest, provenance=provenance)
     get_transaction().set("release", {"key": key, "digest": digest, "changed": res.changed})
+    if res.changed:
+        from prefect.events import emit_event
+
+        emit_event("wasmops.release.committed", resource={"prefect.resource.id": f"wasmops.module.{key}"},
+                   payload={"key": key, "namespace": key.split("/", 1)[0], "digest": digest, "commit": res.sha})
     return {"sha": res.sha, "changed": res.changed}
 
 

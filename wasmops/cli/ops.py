@@ -1,0 +1,142 @@
+"""Operations: up, down, status, and the AI commands (models train|audit, score)."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from . import app
+from ._ui import console, err_console, settings, table
+
+models_app = typer.Typer(help="Train, promote and audit the anomaly and cost models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@app.command()
+def up(serve: bool = typer.Option(True, help="Also start the process that runs the prefect.yaml deployments."),
+       mlflow: bool = typer.Option(True, help="Also start the MLflow UI.")) -> None:
+    """Start the Prefect server, MLflow UI, host and deployment runner on 127.0.0.1; wait until healthy."""
+    from ..services import Services
+    from ..workspace import init_workspace
+
+    s = settings()
+    if not (s.gitops_dir / ".git").exists():
+        init_workspace(s, progress=lambda m: err_console().print(f"[dim]{m}[/]"))
+    svc = Services(s)
+    started = []
+    for name, start in (("prefect", svc.start_prefect), ("host", svc.start_host),
+                        ("mlflow", svc.start_mlflow if mlflow else None), ("serve", svc.start_serve if serve else None)):
+        if start is None:
+            continue
+        with console().status(f"starting {name} …"):
+            started.append(start())
+    for sv in started:
+        console().print(f"[green]✓[/] {sv.name:8} {sv.url}  (pid {sv.pid}, log {sv.log})")
+    console().print(f"Prefect UI: {started[0].url}   stop everything with `wasmops down`")
+
+
+@app.command()
+def down() -> None:
+    """Stop what `wasmops up` started: the deployment runner and MLflow first, the Prefect server last."""
+    from ..services import Services
+
+    stopped = Services(settings()).stop()
+    console().print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@app.command()
+def status(json_out: bool = typer.Option(False, "--json")) -> None:
+    """What runs, the live modules, pending approvals, the last verdicts and budget status."""
+    from ..decisions import list_decisions
+    from ..services import Services
+
+    s = settings()
+    svc = Services(s)
+    running = svc.running()
+    out: dict = {"services": {n: {"url": v.url, "pid": v.pid} for n, v in running.items()}}
+    try:
+        from ..host.client import HostClient
+
+        out["modules"] = [{"key": f"{m['namespace']}/{m['name']}", "digest": m["digest"][:19], "health": m["health"]}
+                          for m in HostClient.from_workspace(s).modules()]
+    except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
+        out["modules_error"] = str(exc)
+    if "prefect" in running:
+        from ._prefect import configure
+
+        configure(s)
+        from flows.ops import pending_approvals
+
+        out["approvals"] = [{"id": r["id"], "name": r["name"]} for r in pending_approvals()]
+    ds = list_decisions(s.gitops_dir, limit=200) if s.gitops_dir.exists() else []
+    out["verdicts"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict, "why": d.explanation[:70]}
+                       for d in ds if d.kind == "anomaly"][:5]
+    out["budgets"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict} for d in ds if d.kind == "budget"][:5]
+    if json_out:
+        print(json.dumps(out, indent=1, default=str))
+        return
+    c = console()
+    c.print(table("services", [{"name": k, **v} for k, v in out["services"].items()]) if running
+            else "no services running (`wasmops up`)")
+    if "modules" in out:
+        c.print(table("live modules", out["modules"]) if out["modules"] else "no live modules")
+    else:
+        c.print(f"host: {out.get('modules_error')}")
+    if out.get("approvals") is not None:
+        c.print(table("pending approvals", out["approvals"]) if out["approvals"] else "no pending approvals")
+    c.print(table("last AI verdicts", out["verdicts"]) if out["verdicts"] else "no AI verdicts yet")
+    c.print(table("budget decisions", out["budgets"]) if out["budgets"] else "no budget decisions yet")
+
+
+@models_app.command("train")
+def models_train(synthetic: bool = typer.Option(False, help="Train on synthetic history with labelled anomalies."),
+                 days: int = 28, modules: int = 30, seed: int = 0) -> None:
+    """Validate data (GX), train, register in MLflow, promote @champion only if better."""
+    from ._prefect import configure
+
+    configure(settings())
+    from flows.train_models import train_models
+
+    out = train_models(synthetic=synthetic, days=days, modules=modules, seed=seed)
+    for kind, r in out.items():
+        mark = "[green]promoted[/]" if r["promoted"] else "[yellow]not promoted[/]"
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items())
+        console().print(f"{kind}: {r['name']} v{r['version']} {mark} ({metrics}); {r['reason']}")
+
+
+@models_app.command("audit")
+def models_audit(days: int = 28, synthetic: bool = typer.Option(False)) -> None:
+    """Bias audit of the champion anomaly model: false-positive and alert rates per team."""
+    import pandas as pd
+
+    from models.audit import bias_audit
+    from models.registry import load_champion
+
+    from ..telemetry import Store, synthesize
+
+    model, info = load_champion("anomaly")
+    if synthetic:
+        df = synthesize(modules=30, days=days, seed=11, end=pd.Timestamp.now(tz="UTC").floor("h"))
+    else:
+        df = Store.open(settings()).read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days))
+    res = bias_audit(df, model=model)
+    console().print(f"model {info['name']} v{info['version']} @champion")
+    console().print(table("per team", res.table.to_dict("records")))
+    for group, reason in res.flags.items():
+        console().print(f"[red]flag[/] {group}: {reason}")
+    if not res.flags:
+        console().print("[green]no unfair gaps flagged[/]")
+
+
+@app.command()
+def score(window_minutes: int = 60, freshness_minutes: int = 30) -> None:
+    """Validate the newest telemetry, score it with the champion model, record verdicts."""
+    from ._prefect import configure
+
+    configure(settings())
+    from flows.score import score as score_flow
+
+    for v in score_flow(window_minutes=window_minutes, freshness_minutes=freshness_minutes):
+        console().print(f"{v['subject']} {v['digest'][:19]}: [bold]{v['verdict']}[/] {v['explanation']}")
