@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-from . import data, hostcmd, ops, release, supply  # noqa: E402,F401  (registers commands)
+from . import data, hostcmd, ops, release, render, supply  # noqa: E402,F401  (registers commands)
 
 
 def main() -> None:

@@ -1,0 +1,44 @@
+"""A whole stack brought up with `wasmops up` in a fresh workspace, shared by the operations tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from support.host import REPO, WASMOPS
+
+
+class Stack:
+    def __init__(self, home):
+        self.home = home
+        self.env = {**os.environ, "WASMOPS_HOME": str(home), "WASMOPS_SCHEDULE_SCALE": "0.1",
+                    "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+                    "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "3"}
+        for k in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_LOCAL_STORAGE_PATH", "WASMOPS_HOST_URL"):
+            self.env.pop(k, None)
+
+    def wasmops(self, *args, check=0, timeout=600):
+        p = subprocess.run([WASMOPS, *map(str, args)], env=self.env, cwd=REPO, capture_output=True, text=True,
+                           timeout=timeout)
+        if check is not None:
+            assert p.returncode == check, f"wasmops {' '.join(map(str, args))}: {p.returncode}\n{p.stdout}\n{p.stderr}"
+        return p
+
+    @property
+    def services(self) -> dict:
+        return json.loads((self.home / "services.json").read_text())
+
+    @property
+    def api(self) -> str:
+        return self.services["prefect_api_url"]
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory):
+    st = Stack(tmp_path_factory.mktemp("stack"))
+    st.wasmops("up", timeout=300)
+    yield st
+    st.wasmops("down", check=None)
