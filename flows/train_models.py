@@ -1,8 +1,9 @@
 """Train the anomaly and cost models on validated telemetry and register them in MLflow.
 
 The newest ``holdout_days`` are held out; a candidate becomes ``@champion`` only if it beats the
-current champion on that window. With ``synthetic=True`` (or an empty store) the models train on
-synthetic history with labelled anomalies (``wasmops telemetry synth``).
+current champion on that window. Training data: synthetic history with labelled anomalies
+(``wasmops telemetry synth``) plus, for each module the host runs, a baseline bootstrapped from its
+real telemetry (``bootstrap_history``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tasks.telemetry import read_window, train, validate_telemetry
 @flow(name="train-models", log_prints=True)
 def train_models(synthetic: bool = False, days: int = 28, holdout_days: int = 7, modules: int = 30,
                  seed: int = 0) -> dict:
+    """``synthetic`` is kept for compatibility: training always uses labelled synthetic history."""
     import subprocess
 
     import pandas as pd
@@ -23,13 +25,19 @@ def train_models(synthetic: bool = False, days: int = 28, holdout_days: int = 7,
     from wasmops.telemetry import synthesize
     from wasmops.verdicts import data_digest
 
+    from wasmops.telemetry.synth import bootstrap_history
+
     log = get_run_logger()
-    df = None if synthetic else read_window(days * 24 * 60)
-    if df is None or df.empty or "is_anomaly" not in df:
-        if not synthetic:
-            log.warning("the store has no labelled history; training on synthetic history instead")
-        df = synthesize(modules=modules, days=days, anomaly_rate=0.01, seed=seed,
-                        end=pd.Timestamp.now(tz="UTC").floor("h"))
+    real = read_window(days * 24 * 60)
+    end = pd.Timestamp.now(tz="UTC").floor("h")
+    # The store holds real, unlabelled windows: the held-out anomaly metrics need labels, so the
+    # models train on synthetic history with labelled anomalies plus a bootstrapped baseline for
+    # every module the host actually runs (so live modules are judged against their own behaviour).
+    df = synthesize(modules=modules, days=days, anomaly_rate=0.01, seed=seed, end=end)
+    boot = bootstrap_history(real, days=days, end=end, seed=seed) if (real is not None and not real.empty) else None
+    if boot is not None and not boot.empty:
+        log.info(f"bootstrapped baselines for {boot['module'].nunique()} live module(s) from real telemetry")
+        df = pd.concat([df, boot], ignore_index=True)
     outcome = validate_telemetry(df, freshness_minutes=None, min_rows=100, key="training-data-validation")
     if not outcome.success:
         raise WasmopsError(f"training data failed validation ({len(outcome.failed)} checks); nothing trained",

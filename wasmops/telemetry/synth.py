@@ -202,3 +202,41 @@ def inject_release_regression(df: pd.DataFrame, module: str, digest: str, start,
         out["is_anomaly"], out["anomaly_kind"] = m, np.where(m, "release_regression", "")
         out = schema.coerce(out, labels=True)
     return out
+
+
+def bootstrap_history(real: pd.DataFrame, days: int = 14, *, end=None, seed: int = 0,
+                      noise: float = 0.05) -> pd.DataFrame:
+    """Hourly history for modules that have only a little real telemetry, shaped like it.
+
+    For each (namespace, module, digest) in ``real`` the per-call fuel, latency, memory and error
+    rate of its recent windows are replayed over ``days`` of hourly windows with ``noise`` relative
+    jitter, labelled normal. Training on this (beside synthetic history) gives the anomaly model a
+    baseline for modules that are new on the host, instead of judging them against other modules.
+    """
+    from .schema import COLUMNS, coerce
+
+    rng = np.random.default_rng(seed)
+    active = real[real["invocations"] > 0]
+    if active.empty:
+        return coerce(pd.DataFrame(columns=[*COLUMNS, "is_anomaly", "anomaly_kind"]), labels=True)
+    end = pd.Timestamp(end if end is not None else pd.Timestamp.now(tz="UTC").floor("h"))
+    ts = pd.date_range(end=end, periods=days * 24, freq="1h", tz="UTC")
+    n = len(ts)
+    frames = []
+    for _, rows in active.groupby(["namespace", "module", "digest"], sort=True):
+        last = rows.iloc[-1]
+        calls_per_hour = max(10.0, float(rows["invocations"].sum()) / max(rows["window_s"].sum(), 1) * 3600)
+        fpc = float(rows["fuel"].sum()) / float(rows["invocations"].sum())
+        err = float(rows["errors"].sum()) / float(rows["invocations"].sum())
+        jitter = lambda: rng.normal(1.0, noise, n).clip(1 - 3 * noise, 1 + 3 * noise)  # noqa: E731
+        calls = np.maximum(1, (calls_per_hour * jitter())).astype(np.int64)
+        df = pd.DataFrame({c: [last[c]] * n for c in COLUMNS})
+        df["ts"], df["window_s"], df["invocations"] = ts, 3600, calls
+        df["errors"] = rng.binomial(calls, min(err, 1.0)).astype(np.int64)
+        df["fuel"] = (calls * fpc * jitter()).astype(np.int64)
+        for c in ("latency_p50_ms", "latency_p95_ms", "fuel_p99_per_call", "memory_p99"):
+            df[c] = float(rows[c].median()) * jitter()
+        df["memory_p99"] = np.minimum(df["memory_p99"], df["peak_memory"]).astype(float)
+        df["is_anomaly"], df["anomaly_kind"] = False, ""
+        frames.append(df)
+    return coerce(pd.concat(frames, ignore_index=True), labels=True)
