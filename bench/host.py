@@ -111,9 +111,11 @@ def main() -> None:
 
             # Deploy time: first compile vs redeploy of a known digest from the precompiled cache.
             sb = Sandbox(cache_dir=Path(td) / "cc")
-            big = Path(__file__).resolve().parents[1] / "examples"
-            cands = sorted(big.rglob("*.wasm")) if big.exists() else []
-            mod = cands[0].read_bytes() if cands else wasm
+            from wasmops.build import build
+            from wasmops.source import load_module_source
+
+            ex = Path(__file__).resolve().parents[1] / "examples" / "greet-c"
+            mod = build(load_module_source(ex), Path(td) / "greet-c.wasm").path.read_bytes()
             t = time.perf_counter(); sb.load(mod); first = time.perf_counter() - t
             sb2 = Sandbox(cache_dir=Path(td) / "cc")
             times = []

@@ -216,7 +216,7 @@ def bootstrap_history(real: pd.DataFrame, days: int = 14, *, end=None, seed: int
     from .schema import COLUMNS, coerce
 
     rng = np.random.default_rng(seed)
-    active = real[real["invocations"] > 0]
+    active = real[(real["invocations"] > 0) & (real["memory_limit"] > 0)]  # limit 0: no longer live
     if active.empty:
         return coerce(pd.DataFrame(columns=[*COLUMNS, "is_anomaly", "anomaly_kind"]), labels=True)
     end = pd.Timestamp(end if end is not None else pd.Timestamp.now(tz="UTC").floor("h"))
