@@ -40,7 +40,9 @@ def train_models(synthetic: bool = False, days: int = 28, holdout_days: int = 7,
         df = pd.concat([df, boot], ignore_index=True)
     outcome = validate_telemetry(df, freshness_minutes=None, min_rows=100, key="training-data-validation")
     if not outcome.success:
-        raise WasmopsError(f"training data failed validation ({len(outcome.failed)} checks); nothing trained",
+        names = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''}): {f.get('observed', '')}"
+                          for f in outcome.failed[:5])
+        raise WasmopsError(f"training data failed validation ({len(outcome.failed)} checks: {names}); nothing trained",
                            where="train-models")
     cut = df["ts"].max() - pd.Timedelta(days=holdout_days)
     train_df, hold_df = df[df["ts"] <= cut], df[df["ts"] > cut]

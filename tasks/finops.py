@@ -93,7 +93,7 @@ def cost_report(by: str = "team", days: int = 30) -> list[dict]:
         create_markdown_artifact(key="finops-report", markdown="No telemetry yet.")
         return []
     costs = attribute(samples, desired.pricing)
-    rep = report(costs, by=by)
+    rep = report(costs, by=by).reset_index()
     rows = [{k: (str(v.quantize(Decimal("0.0001"))) if isinstance(v, Decimal) else v) for k, v in r.items()}
             for r in rep.to_dict("records")]
     create_table_artifact(key=f"cost-by-{by}", table=rows, description=f"Cost by {by}, last {days} days")

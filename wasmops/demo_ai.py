@@ -84,6 +84,6 @@ def _cost(demo) -> str:
 
     s = Settings(home=demo.home)
     costs = attribute(Store.open(s).read(), load_desired_state(s.gitops_dir).pricing)
-    rows = report(costs, by="team").to_dict("records")
+    rows = report(costs, by="team").reset_index().to_dict("records")
     summary = ", ".join(f"{r['team']} {r['total_cost']:.6f} USD (idle {r['idle_cost']:.6f})" for r in rows)
     return f"{summary}; chart {s.home / 'reports' / 'cost-team.png'}"

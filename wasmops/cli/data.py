@@ -125,7 +125,7 @@ def cost_report(by: str = typer.Option("team", help="team | project | module | c
 
     s = settings()
     _, _, costs = _costs(since)
-    rep = report(costs, by=by, since=since)
+    rep = report(costs, by=by, since=since).reset_index()
     rows = [{k: (f"{v:.4f}" if hasattr(v, "quantize") else v) for k, v in r.items()} for r in rep.to_dict("records")]
     console().print(table(f"cost by {by}", rows))
     path = chart or s.home / "reports" / f"cost-{by}.png"

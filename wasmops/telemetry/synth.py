@@ -205,13 +205,15 @@ def inject_release_regression(df: pd.DataFrame, module: str, digest: str, start,
 
 
 def bootstrap_history(real: pd.DataFrame, days: int = 14, *, end=None, seed: int = 0,
-                      noise: float = 0.05) -> pd.DataFrame:
+                      min_spread: float = 0.25) -> pd.DataFrame:
     """Hourly history for modules that have only a little real telemetry, shaped like it.
 
-    For each (namespace, module, digest) in ``real`` the per-call fuel, latency, memory and error
-    rate of its recent windows are replayed over ``days`` of hourly windows with ``noise`` relative
-    jitter, labelled normal. Training on this (beside synthetic history) gives the anomaly model a
-    baseline for modules that are new on the host, instead of judging them against other modules.
+    For each live (namespace, module, digest) in ``real`` (memory limit known), per-call fuel,
+    latency and memory are replayed over ``days`` of hourly windows around their median, with a
+    log-normal spread equal to what the real windows showed, but at least ``min_spread``: a few
+    windows under-state how much real traffic varies (inputs, machine load). Rows are labelled
+    normal. Training on this beside synthetic history gives the anomaly model a baseline for
+    modules that are new on the host, instead of judging them against other modules.
     """
     from .schema import COLUMNS, coerce
 
@@ -222,21 +224,26 @@ def bootstrap_history(real: pd.DataFrame, days: int = 14, *, end=None, seed: int
     end = pd.Timestamp(end if end is not None else pd.Timestamp.now(tz="UTC").floor("h"))
     ts = pd.date_range(end=end, periods=days * 24, freq="1h", tz="UTC")
     n = len(ts)
+
+    def spread(values: pd.Series) -> float:
+        v = np.log(np.maximum(values.to_numpy(dtype=float), 1e-9))
+        return max(float(np.std(v)) if len(v) > 1 else 0.0, min_spread)
+
     frames = []
     for _, rows in active.groupby(["namespace", "module", "digest"], sort=True):
         last = rows.iloc[-1]
         calls_per_hour = max(10.0, float(rows["invocations"].sum()) / max(rows["window_s"].sum(), 1) * 3600)
-        fpc = float(rows["fuel"].sum()) / float(rows["invocations"].sum())
+        fpc = rows["fuel"] / rows["invocations"]
         err = float(rows["errors"].sum()) / float(rows["invocations"].sum())
-        jitter = lambda: rng.normal(1.0, noise, n).clip(1 - 3 * noise, 1 + 3 * noise)  # noqa: E731
-        calls = np.maximum(1, (calls_per_hour * jitter())).astype(np.int64)
         df = pd.DataFrame({c: [last[c]] * n for c in COLUMNS})
+        calls = np.maximum(1, calls_per_hour * rng.lognormal(0, 0.1, n)).astype(np.int64)
         df["ts"], df["window_s"], df["invocations"] = ts, 3600, calls
         df["errors"] = rng.binomial(calls, min(err, 1.0)).astype(np.int64)
-        df["fuel"] = (calls * fpc * jitter()).astype(np.int64)
-        for c in ("latency_p50_ms", "latency_p95_ms", "fuel_p99_per_call", "memory_p99"):
-            df[c] = float(rows[c].median()) * jitter()
-        df["memory_p99"] = np.minimum(df["memory_p99"], df["peak_memory"]).astype(float)
+        df["fuel"] = (calls * float(fpc.median()) * rng.lognormal(0, spread(fpc), n)).astype(np.int64)
+        for c in ("latency_p50_ms", "latency_p95_ms", "fuel_p99_per_call"):
+            df[c] = float(rows[c].median()) * rng.lognormal(0, spread(rows[c]), n)
+        df["latency_p95_ms"] = np.maximum(df["latency_p95_ms"], df["latency_p50_ms"])  # a p95 is never below the p50
+        df["memory_p99"] = np.minimum(float(rows["memory_p99"].median()), df["peak_memory"]).astype(float)
         df["is_anomaly"], df["anomaly_kind"] = False, ""
         frames.append(df)
     return coerce(pd.concat(frames, ignore_index=True), labels=True)
