@@ -7,17 +7,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-SLOW_SUM = """;; sum-wat v3: right answers, but a busy loop makes every call burn ~40x the fuel.
-(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "{\\"sum\\": 6}")
-  (func (export "_start") (local $i i32)
-    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
-             (br_if $l (i32.lt_u (local.get $i) (i32.const 20000))))
-    (i32.store (i32.const 16) (i32.const 64)) (i32.store (i32.const 20) (i32.const 10))
-    (drop (call $w (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))))
-"""
 
 
 def extra_steps(demo) -> None:
@@ -53,14 +42,14 @@ def _ai_release(demo) -> str:
 
     from .config import Settings
     from .gitops import GitOpsRepo
-    from .demo import REPO
+    from .demo import FAULTS, REPO
 
     s = Settings(home=demo.home)
     before = GitOpsRepo.from_settings(s).desired().deployments["dev/sum-wat"].spec.module_ref.digest
     with tempfile.TemporaryDirectory() as td:
         v3 = Path(td) / "sum-wat"
         shutil.copytree(REPO / "examples" / "sum-wat", v3)
-        (v3 / "sum.wat").write_text(SLOW_SUM)
+        (v3 / "sum.wat").write_text((FAULTS / "slow-sum.wat").read_text())
         y = yaml.safe_load((v3 / "module.yaml").read_text())
         y["tests"] = [{"name": "sums", "stdin": "[1,2,3]", "expect_stdout": '{"sum": 6}'}]
         (v3 / "module.yaml").write_text(yaml.safe_dump(y, sort_keys=False))

@@ -8,17 +8,9 @@ import pytest
 
 from support.gitops_helpers import add_manifest, copy_module, release_commits
 
-SLOW_SUM = """;; sum-wat v2: same answers, ~40x the fuel per call (a busy loop before the real work)
-(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "{\\"sum\\": 6}")
-  (func (export "_start") (local $i i32)
-    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
-             (br_if $l (i32.lt_u (local.get $i) (i32.const 20000))))
-    (i32.store (i32.const 16) (i32.const 64)) (i32.store (i32.const 20) (i32.const 10))
-    (drop (call $w (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))))
-"""
+from wasmops.demo import FAULTS
+
+SLOW_SUM = (FAULTS / "slow-sum.wat").read_text()
 
 
 def test_train_models_promotes_first_then_keeps_an_equal_candidate_out(flow_env):

@@ -9,18 +9,9 @@ import pytest
 from support.flows_helpers import run_in_thread
 from support.gitops_helpers import add_manifest, copy_module, release_commits
 
-ENV_PROBE = """(module
-  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $sizes (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "{\\"ok\\": true}")
-  (func (export "_start")
-    (drop (call $sizes (i32.const 0) (i32.const 4)))
-    (if (i32.gt_u (i32.load (i32.const 0)) (i32.const 0)) (then (call $exit (i32.const 3))))
-    (i32.store (i32.const 16) (i32.const 64)) (i32.store (i32.const 20) (i32.const 12))
-    (drop (call $w (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))))
-"""
+from wasmops.demo import FAULTS
+
+ENV_PROBE = (FAULTS / "env-strict-sum.wat").read_text()  # exits 3 when any env var is set
 
 
 def test_dev_release_serves_commits_once_and_rerun_is_cached(flow_env):
@@ -125,7 +116,7 @@ def test_failed_verify_rolls_back_and_quarantines(flow_env, tmp_path):
     d.mkdir()
     (d / "probe.wat").write_text(ENV_PROBE)
     (d / "module.yaml").write_text("name: envprobe\nlanguage: wat\nsources: [probe.wat]\n"
-                                   "tests:\n  - {name: ok, expect_stdout: '{\"ok\": true}'}\n")
+                                   "tests:\n  - {name: ok, stdin: '[1,2,3]', expect_stdout: '{\"sum\": 6}'}\n")
     add_manifest(ws, "dev/envprobe", "envprobe", env={"FEATURE": "on"})
     with pytest.raises(VerifyFailed, match="exit 3"):
         release(module_dir=str(d), target="dev/envprobe", auto_approve=True)

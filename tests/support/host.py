@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,15 +13,10 @@ import wasmtime
 
 from wasmops.config import Settings
 from wasmops.host.client import HostClient, endpoint
+from wasmops.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 WASMOPS = str(Path(sys.executable).with_name("wasmops"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
