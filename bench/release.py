@@ -61,8 +61,8 @@ def main() -> None:
                 release(module_dir=str(src), auto_approve=True)  # warm-up
                 wat = src / "sum.wat"
                 for label in ("new version, build runs", "same version again, all cached"):
-                    if label.startswith("new"):
-                        wat.write_text(wat.read_text() + "\n;; v2\n")
+                    if label.startswith("new"):  # a module name lands in the binary's name section
+                        wat.write_text(wat.read_text().replace("(module", "(module $v2", 1))
                     t0 = time.perf_counter()
                     res = release(module_dir=str(src), auto_approve=True)
                     total = time.perf_counter() - t0
@@ -70,8 +70,10 @@ def main() -> None:
                         run = c.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
                     tt = task_times(str(run.id))
                     lead = tt["verify"][1] - tt["commit"][0] if "commit" in tt and "verify" in tt else float("nan")
-                    print(f"{label}: flow {total:.2f}s; commit → serving (verify done) {lead:.2f}s; "
-                          f"commit changed={res['commit_changed']}")
+                    serve = tt["reconcile"][1] - tt["commit"][0] if "reconcile" in tt else float("nan")
+                    print(f"{label}: flow {total:.2f}s; commit → serving (reconcile done) {serve:.2f}s; "
+                          f"commit → verified (verify done) {lead:.2f}s; commit changed={res['commit_changed']}; "
+                          f"AI verdict {res['ai_verdict']['verdict'] if res.get('ai_verdict') else '-'}")
             finally:
                 hp.stop()
 
