@@ -13,7 +13,7 @@ from support.host import WASMOPS
 
 def _release(ws, module_dir, api_url, env_extra=None) -> subprocess.CompletedProcess:
     env = {**ws.env, "PREFECT_API_URL": api_url, **(env_extra or {})}
-    return subprocess.run([WASMOPS, "release", str(module_dir), "--auto-approve"], env=env,
+    return subprocess.run([WASMOPS, "release", str(module_dir), "--auto-approve", "--no-ai-check"], env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -42,7 +42,7 @@ def _paused_run(api: str, timeout: float = 240) -> dict:
 
 def test_prefect_ui_shows_the_paused_release_and_its_approval_form(stack, browser):
     proc = subprocess.Popen([WASMOPS, "release", "examples/greet-c", "--target", "prod/greet-c",
-                             "--approval-timeout", "600"], env=stack.env, cwd=REPO,
+                             "--approval-timeout", "600", "--no-ai-check"], env=stack.env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         run = _paused_run(stack.api)
@@ -64,7 +64,7 @@ def test_prefect_ui_shows_the_paused_release_and_its_approval_form(stack, browse
 
 
 def test_mlflow_ui_shows_the_champion_alias(stack, browser):
-    stack.wasmops("models", "train", "--synthetic", "--days", "28", "--modules", "6", timeout=600)
+    stack.wasmops("models", "train", "--synthetic", "--days", "22", "--modules", "4", timeout=600)
     ui = stack.services["services"]["mlflow"]["url"]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{ui}/#/models/wasmops-anomaly", wait_until="networkidle")

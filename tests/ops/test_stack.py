@@ -42,7 +42,7 @@ def test_anomaly_event_triggers_the_rollback_deployment(stack):
     import git
     import yaml
 
-    stack.wasmops("release", "examples/sum-wat", "--auto-approve")
+    stack.wasmops("release", "examples/sum-wat", "--auto-approve", "--no-ai-check")
     repo = stack.home / "gitops"
     m = yaml.safe_load((repo / "modules" / "dev" / "sum-wat.yaml").read_text())
     bad = m["spec"]["moduleRef"]["digest"]

@@ -31,13 +31,15 @@ def release(
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve automatically (dev only)."),
     approval_timeout: int = typer.Option(3600, help="Seconds to wait for an approval before rejecting."),
     revision: str = typer.Option("", help="Source revision for the provenance."),
+    ai_check: bool = typer.Option(True, "--ai-check/--no-ai-check",
+                                  help="After verify, drive traffic and score it with the champion model."),
 ) -> None:
     """Run the release flow: build → test → policy → sign → publish → commit → approval → reconcile → verify."""
     _prefect()
     from flows.release import release as release_flow
 
     res = release_flow(module_dir=str(module_dir.resolve()), target=target, auto_approve=auto_approve,
-                       approval_timeout_s=approval_timeout, source_revision=revision)
+                       approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check)
     console().print(f"[green]released[/] {res['key']} {res['tag']} {res['manifest_digest']}"
                     f" (commit {res['commit'][:10]}{'' if res['commit_changed'] else ', already committed'})")
 
