@@ -34,7 +34,9 @@ import pandas as pd
 
 from . import schema
 
-SUITE_PATH = Path(__file__).resolve().parents[2] / "expectations" / "telemetry.json"
+_REPO_SUITE = Path(__file__).resolve().parents[2] / "expectations" / "telemetry.json"
+# In a checkout the suite is the repo's file; an installed wheel carries a copy under wasmops/_seed.
+SUITE_PATH = _REPO_SUITE if _REPO_SUITE.exists() else Path(__file__).resolve().parents[1] / "_seed" / "expectations" / "telemetry.json"
 
 #: The GX ``type_`` each schema dtype is checked with. GX compares ``dtype.type``: tz-aware
 #: datetimes are ``Timestamp`` (naive ones fail); pandas 3 ``str`` columns are ``str``.
