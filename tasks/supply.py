@@ -9,7 +9,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact, create_markdown_artifact
 
 from wasmops.config import Settings
-from wasmops.digests import sha256_file, source_digest
+from wasmops.digests import source_digest
 
 from ._common import RETRY
 

@@ -148,24 +148,30 @@ class Demo:
                          "ops: run sum-wat in strict mode")
         self.wasmops("reconcile")
         good = repo.desired().deployments["dev/sum-wat"].spec.module_ref.digest
-        with tempfile.TemporaryDirectory() as td:
-            v2 = Path(td) / "sum-wat"
-            shutil.copytree(REPO / "examples" / "sum-wat", v2)
-            (v2 / "sum.wat").write_text((FAULTS / "env-strict-sum.wat").read_text())
-            y = yaml.safe_load((v2 / "module.yaml").read_text())
-            y["tests"] = [{"name": "sums", "stdin": "[1,2,3]", "expect_stdout": '{"sum": 6}'}]
-            (v2 / "module.yaml").write_text(yaml.safe_dump(y, sort_keys=False))
-            p = self.wasmops("release", str(v2), "--auto-approve", check=False)
-            if p.returncode == 0:
-                raise RuntimeError("the bad release was not caught")
-            q = [e for e in yaml.safe_load((s.gitops_dir / "quarantine.yaml").read_text())["entries"]]
-            again = self.wasmops("release", str(v2), "--auto-approve", check=False)
+        p = self.release_fault("env-strict-sum.wat")
+        if p.returncode == 0:
+            raise RuntimeError("the bad release was not caught")
+        q = [e for e in yaml.safe_load((s.gitops_dir / "quarantine.yaml").read_text())["entries"]]
+        again = self.release_fault("env-strict-sum.wat")
         now = GitOpsRepo.from_settings(s).desired().deployments["dev/sum-wat"].spec.module_ref.digest
         served = {f"{m['namespace']}/{m['name']}": m["digest"] for m in self._live()}["dev/sum-wat"]
         assert now == good == served, (now, good, served)
         assert again.returncode != 0 and b"quarantined" in again.stdout
         return (f"v2 failed verify through the host → reverted to {good[7:19]}, quarantined {q[-1]['digest'][7:19]}; "
                 f"re-release refused (quarantined)")
+
+    def release_fault(self, fault: str) -> subprocess.CompletedProcess:
+        """Release sum-wat with its source replaced by ``defaults/faults/<fault>`` (one passing unit test)."""
+        import yaml
+
+        with tempfile.TemporaryDirectory() as td:
+            mod = Path(td) / "sum-wat"
+            shutil.copytree(REPO / "examples" / "sum-wat", mod)
+            (mod / "sum.wat").write_text((FAULTS / fault).read_text())
+            y = yaml.safe_load((mod / "module.yaml").read_text())
+            y["tests"] = [{"name": "sums", "stdin": "[1,2,3]", "expect_stdout": '{"sum": 6}'}]
+            (mod / "module.yaml").write_text(yaml.safe_dump(y, sort_keys=False))
+            return self.wasmops("release", str(mod), "--auto-approve", check=False)
 
     def where(self) -> str:
         t = Table(title="where everything is", title_justify="left")

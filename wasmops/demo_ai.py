@@ -3,9 +3,6 @@ an AI-caught bad release rolled back, and a cost summary per team."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 
 
 
@@ -38,22 +35,11 @@ def _score(demo) -> str:
 
 
 def _ai_release(demo) -> str:
-    import yaml
-
     from .config import Settings
     from .gitops import GitOpsRepo
-    from .demo import FAULTS, REPO
-
     s = Settings(home=demo.home)
     before = GitOpsRepo.from_settings(s).desired().deployments["dev/sum-wat"].spec.module_ref.digest
-    with tempfile.TemporaryDirectory() as td:
-        v3 = Path(td) / "sum-wat"
-        shutil.copytree(REPO / "examples" / "sum-wat", v3)
-        (v3 / "sum.wat").write_text((FAULTS / "slow-sum.wat").read_text())
-        y = yaml.safe_load((v3 / "module.yaml").read_text())
-        y["tests"] = [{"name": "sums", "stdin": "[1,2,3]", "expect_stdout": '{"sum": 6}'}]
-        (v3 / "module.yaml").write_text(yaml.safe_dump(y, sort_keys=False))
-        p = demo.wasmops("release", str(v3), "--auto-approve", check=False)
+    p = demo.release_fault("slow-sum.wat")
     text = p.stdout.decode()
     after = GitOpsRepo.from_settings(s).desired().deployments["dev/sum-wat"].spec.module_ref.digest
     if p.returncode == 0 or after != before:

@@ -32,8 +32,6 @@ import base64
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -45,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from . import _signing_keyless as keyless
+from .fsutil import atomic_write
 from .errors import ConfigError, NotFound, SignatureError, SpecError
 
 __all__ = [
@@ -115,19 +114,6 @@ def key_id(public_key_pem: bytes | str) -> str:
     return _key_id_of(_load_public_key(public_key_pem))
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def generate_keypair(private_path: Path, public_path: Path, *, overwrite: bool = False) -> str:
     """Make an ECDSA P-256 pair (PKCS8 private key, mode 0600; SPKI public key). Return the key id.
 
@@ -147,8 +133,8 @@ def generate_keypair(private_path: Path, public_path: Path, *, overwrite: bool =
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    _write_atomic(private_path, private_pem, 0o600)
-    _write_atomic(public_path, public_pem, 0o644)
+    atomic_write(private_path, private_pem, mode=0o600)
+    atomic_write(public_path, public_pem, mode=0o644)
     return _key_id_of(key.public_key())
 
 
@@ -281,7 +267,7 @@ def sign_file(
         bundle = sign_bytes(data, Path(private_key_path).read_bytes())
     log.info("signed %s with the %s backend", path, chosen)
     out = bundle_path_for(path)
-    _write_atomic(out, (json.dumps(bundle, indent=2) + "\n").encode(), 0o644)
+    atomic_write(out, (json.dumps(bundle, indent=2) + "\n").encode(), mode=0o644)
     return out
 
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -37,23 +36,14 @@ def policy_path(s: Settings) -> Path:
     return _PKG / "defaults" / "module-policy.yaml"
 
 
-def init_layout(path: Path) -> None:
-    """Create an empty, spec-valid OCI image layout if none exists."""
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-    if not (path / "oci-layout").exists():
-        (path / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    if not (path / "index.json").exists():
-        (path / "index.json").write_text(json.dumps(
-            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}))
-
-
 def init_workspace(s: Settings, *, force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
     """Create (or complete) the workspace. Idempotent: an existing key is kept unless ``force``."""
     from .signing import generate_keypair, key_id
 
     say = progress or (lambda _m: None)
     s.home.mkdir(parents=True, exist_ok=True)
+    from .oci.layout import init_layout
+
     init_layout(s.oci_layout)
     say(f"OCI layout at {s.oci_layout}")
     s.keys_dir.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .. import digests
 from ..source import ModuleSource
 
 #: Directories never searched for extra source files.
@@ -36,11 +37,8 @@ def module_files(src: ModuleSource, suffixes: tuple[str, ...]) -> list[str]:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """Hex sha256 of a file (the build reports bare hex)."""
+    return digests.sha256_file(path).split(":", 1)[1]
 
 
 def cache_key(src: ModuleSource, toolchain: str, flags: list[str], suffixes: tuple[str, ...]) -> str:

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from . import app
-from ._ui import console, err_console, settings, table
+from ._ui import console, settings, table
 
 telemetry_app = typer.Typer(help="Collect, synthesize and validate telemetry.", no_args_is_help=True)
 cost_app = typer.Typer(help="Cost attribution, FOCUS export and right-sizing.", no_args_is_help=True)

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from . import app
-from ._ui import console, err_console, settings, table
+from ._ui import console, settings, table
 
 quarantine_app = typer.Typer(help="Inspect or lift the quarantine list in Git.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")

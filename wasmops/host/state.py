@@ -10,7 +10,6 @@ back serving exactly what was acknowledged::
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from ..errors import SpecError
+from ..fsutil import atomic_write
 
 
 class Limits(BaseModel):
@@ -77,7 +77,7 @@ class HostState:
     def put_blob(self, wasm_digest: str, data: bytes) -> Path:
         p = self.blob_path(wasm_digest)
         if not p.exists():
-            _atomic_write(p, data)
+            atomic_write(p, data)
         return p
 
     def set(self, dep: Deployment) -> None:
@@ -98,19 +98,4 @@ class HostState:
 
     def _save(self, deployments: dict[str, Deployment]) -> None:
         doc = {"version": 1, "deployments": {k: v.model_dump() for k, v in sorted(deployments.items())}}
-        _atomic_write(self.file, json.dumps(doc, indent=1).encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+        atomic_write(self.file, json.dumps(doc, indent=1).encode(), sync_dir=True)

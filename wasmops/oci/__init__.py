@@ -32,7 +32,7 @@ for a missing layout, tag, manifest or blob, ``IntegrityError`` for any digest o
 """
 
 from .artifact import PublishResult, PullResult, fetch_signature, open_store, publish, pull, resolve
-from .layout import LayoutStore
+from .layout import LayoutStore, init_layout
 from .refs import Ref, layout_ref, parse_ref
 from .store import SIGSTORE_BUNDLE, WASM_CONFIG, WASM_LAYER, Store
 
@@ -45,6 +45,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "init_layout",
     "LayoutStore",
     "PublishResult",
     "PullResult",

@@ -47,6 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ConfigError, IntegrityError, NotFound, SpecError
+from ..fsutil import atomic_write
 from .refs import DIGEST_RE, Ref
 from .store import ANN_REF_NAME, CHUNK, INDEX, check_digest, descriptor, encode_json, verify_manifest
 
@@ -54,19 +55,6 @@ LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
 LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 _LAYOUT_NAMES = {LAYOUT_FILE, INDEX_FILE, "blobs"}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _create_once(path: Path, data: bytes) -> None:
@@ -156,7 +144,7 @@ class LayoutStore:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 if not (self.root / INDEX_FILE).is_file():
-                    _write_atomic(self.root / INDEX_FILE, encode_json(self._empty_index()))
+                    atomic_write(self.root / INDEX_FILE, encode_json(self._empty_index()))
                 yield
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
@@ -221,7 +209,7 @@ class LayoutStore:
             else:
                 return digest
             index["manifests"] = manifests
-            _write_atomic(self.root / INDEX_FILE, encode_json(index))
+            atomic_write(self.root / INDEX_FILE, encode_json(index))
         return digest
 
     def has_blob(self, digest: str) -> bool:
@@ -285,3 +273,12 @@ class LayoutStore:
     def referrers_api(self, digest: str) -> list[dict] | None:
         """An image layout has no referrers API: callers use the ``sha256-<hex>`` tag fallback."""
         return None
+
+
+def init_layout(path: str | Path) -> None:
+    """Create an empty, spec-valid image layout at ``path`` (no-op if one is there)."""
+    from .refs import layout_ref
+
+    store = LayoutStore(layout_ref(Path(path).resolve(), "latest"))
+    with store._locked():  # creates oci-layout, blobs/sha256 and an empty index.json
+        pass
