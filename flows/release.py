@@ -91,7 +91,8 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
                 _rollback_on_anomaly(key, manifest, built, pub, verdict, approval_timeout_s)
     except VerifyFailed as exc:
         log.error(f"verify failed for {key}: {exc}; rolling back and quarantining {pub['manifest_digest']}")
-        sticky_rollback(key, pub["manifest_digest"], reason=f"verify failed after release: {exc}")
+        sticky_rollback(key, pub["manifest_digest"], reason=f"verify failed after release: {exc}",
+                        wasm_digest=built.digest)
         raise
     except ApprovalRejected as exc:
         log.warning(f"release of {key} rejected: {exc}")
@@ -111,7 +112,7 @@ def _rollback_on_anomaly(key, manifest, built, pub, verdict, timeout_s) -> None:
     except ApprovalRejected:
         print(f"rollback of {key} declined by a person; {pub['manifest_digest']} stays")
         return
-    sticky_rollback(key, pub["manifest_digest"], reason=reason)
+    sticky_rollback(key, pub["manifest_digest"], reason=reason, wasm_digest=built.digest)
     raise AnomalyRolledBack(f"{key} rolled back and {pub['manifest_digest']} quarantined: {reason}")
 
 

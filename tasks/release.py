@@ -117,11 +117,11 @@ def verify_release(module_dir: str, key: str, digest: str) -> dict:
 
 
 @task(name="rollback", cache_policy=NO_CACHE, **RETRY)
-def sticky_rollback(key: str, digest: str, reason: str, actor: str = "wasmops") -> dict:
+def sticky_rollback(key: str, digest: str, reason: str, actor: str = "wasmops", wasm_digest: str | None = None) -> dict:
     """Revert the release commit, quarantine the digest in Git, and reconcile."""
     from wasmops.rollback import rollback
 
-    return rollback(Settings(), key, digest=digest, reason=reason, actor=actor)
+    return rollback(Settings(), key, digest=digest, wasm_digest=wasm_digest, reason=reason, actor=actor)
 
 
 @task(name="ai-verify", cache_policy=NO_CACHE)

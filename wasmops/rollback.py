@@ -11,7 +11,21 @@ from .decisions import Decision, record
 from .errors import NotFound
 
 
-def rollback(s: Settings, key: str, *, digest: str | None = None, reason: str = "", actor: str = "wasmops",
+def _live_wasm_digest(s: Settings, key: str, digest: str) -> str | None:
+    """The wasm layer digest the host admitted for ``digest`` (None if the host does not run it)."""
+    from .host.client import HostClient
+
+    try:
+        for m in HostClient.from_workspace(s).modules():
+            if f"{m['namespace']}/{m['name']}" == key and m["digest"] == digest:
+                return m.get("wasm_digest")
+    except Exception:  # noqa: BLE001 - an unreachable host only means we quarantine the manifest digest alone
+        return None
+    return None
+
+
+def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: str | None = None,
+             reason: str = "", actor: str = "wasmops",
              reconcile_after: bool = True) -> dict:
     from .gitops import GitOpsRepo
 
@@ -23,7 +37,12 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, reason: str = 
     if not bad:
         raise NotFound(f"{key} has no released digest to roll back", where=str(repo.path))
     reverted = repo.revert_release(key, bad, reason=reason or "rollback", actor=actor)
+    # Quarantine the content too: re-publishing the same wasm makes a new manifest digest
+    # (a new `created` annotation), and that must not bring the bad module back.
+    wasm_digest = wasm_digest or _live_wasm_digest(s, key, bad)
     quarantined = repo.quarantine(bad, module=key, reason=reason or "rollback", actor=actor)
+    if wasm_digest:
+        repo.quarantine(wasm_digest, module=key, reason=f"wasm of {bad[:19]}: {reason or 'rollback'}", actor=actor)
     out = {"key": key, "digest": bad, "reverted": reverted.changed, "quarantined": quarantined.changed,
            "commit": reverted.sha}
     if reconcile_after:
