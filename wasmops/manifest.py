@@ -89,6 +89,13 @@ class PolicyBinding(_Model):
     enforcement_level: Literal["strict", "advisory"] = Field("strict", alias="enforcementLevel")
 
 
+class VerifySpec(_Model):
+    allow_unverified: bool = Field(
+        False, alias="allowUnverified",
+        description="Count a release as verified even when none of its test cases can run through the host "
+                    "(every case needs other env or args). Off by default: such a release is not verified.")
+
+
 class DeploymentSpec(_Model):
     environment: Literal["dev", "prod"] = "dev"
     replicas: int = Field(1, ge=0, le=1000)
@@ -96,6 +103,7 @@ class DeploymentSpec(_Model):
     runtime_config: RuntimeConfig = Field(default_factory=RuntimeConfig, alias="runtimeConfig")
     policies: list[PolicyBinding] = Field(default_factory=list)
     source: str | None = Field(None, description="Module source directory, relative to the source repo.")
+    verify: VerifySpec = Field(default_factory=VerifySpec)
 
 
 class WasmModuleDeployment(_Model):

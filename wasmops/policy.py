@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import wasmtime
 import yaml
@@ -93,6 +93,30 @@ def load_policy(path: str | Path | None = None) -> ModulePolicy:
         raise spec_error_from_pydantic(exc, str(p)) from exc
     pol.source = str(p)
     return pol
+
+
+def policy_follower(path: str | Path) -> Callable[[], ModulePolicy]:
+    """The policy at ``path`` as it is now: re-read whenever the file changes (the host's admission
+    follows the policy in Git without a restart, as the release's policy step does)."""
+    p = Path(path)
+    cache: dict = {"stamp": None, "policy": None}
+
+    def current() -> ModulePolicy:
+        st = p.stat() if p.exists() else None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino) if st else None
+        if stamp != cache["stamp"] or cache["policy"] is None:
+            cache["policy"], cache["stamp"] = load_policy(p), stamp
+        return cache["policy"]
+
+    return current
+
+
+def policy_digest(path: str | Path | None = None) -> str:
+    """sha256 of the policy file's bytes (the packaged default when ``path`` is None): a cache key
+    for anything judged under this policy."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(Path(path or DEFAULT_POLICY).read_bytes()).hexdigest()
 
 
 def inspect_module(wasm: bytes) -> dict:

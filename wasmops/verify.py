@@ -1,35 +1,37 @@
 """Post-deploy verification: the new version answers its test cases through the host.
 
-Only cases that the host can reproduce are run: the host passes the deployment's env and no
-args, so a case that needs other env or args is listed as not applicable, not failed.
+The host runs a case with the deployment's env and no args, so a case that needs other env or
+args cannot run there as written: it is reported as *not run* with the reason (counted in the
+release summary and decision record), never silently skipped and never counted as passed. Each
+case that does run is judged by the same ``testrun.judge`` as ``wasmops test``.
 """
 
 from __future__ import annotations
 
-from .testrun import CaseResult, TestReport, judge
+from .source import TestCase
+from .testrun import TestReport, judge, not_run
+
+
+def why_not_runnable(case: TestCase, env: dict[str, str]) -> str | None:
+    """Why the host cannot run ``case`` as written under the deployment's ``env`` (None: it can)."""
+    if case.args:
+        return "args given (the host passes none)"
+    differs = sorted(k for k, v in case.env.items() if env.get(k) != v)
+    if differs:
+        return f"env differs ({', '.join(differs)})"
+    return None
 
 
 def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, str], digest: str) -> TestReport:
     report = TestReport(module=f"{namespace}/{name}", digest=digest)
     for case in src.tests:
-        if case.args or any(env.get(k) != v for k, v in case.env.items()):
+        why = why_not_runnable(case, env)
+        if why:
+            report.cases.append(not_run(case, why))
             continue
-        r = client.run(namespace, name, case.stdin.encode())
-        served = r.headers.get("x-wasmops-digest")
-        if r.status_code == 200:
-            exit_code, reason, message, out = 0, None, "", r.text
-        else:
-            try:
-                body = r.json()
-            except ValueError:
-                body = {"error": f"http {r.status_code}", "message": r.text[:200]}
-            exit_code, reason, message, out = body.get("exit_code"), body.get("error"), body.get("message", ""), ""
-        ok, why = judge(case, exit_code, reason, message, out)
-        if ok and served != digest:
-            ok, why = False, f"served digest {served} is not the released {digest}"
-        report.cases.append(CaseResult(name=case.name, passed=ok, reason=why,
-                                       fuel_used=int(r.headers.get("x-wasmops-fuel", 0) or 0),
-                                       peak_memory=int(r.headers.get("x-wasmops-memory", 0) or 0),
-                                       duration_ms=float(r.headers.get("x-wasmops-duration-ms", 0) or 0),
-                                       exit_code=exit_code, stdout=out[:4096]))
+        r, served = client.invoke(namespace, name, case.stdin.encode())
+        res = judge(case, r)
+        if res.passed and served != digest:
+            res.passed, res.reason = False, f"served digest {served} is not the released {digest}"
+        report.cases.append(res)
     return report

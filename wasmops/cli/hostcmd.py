@@ -25,7 +25,7 @@ def host(
     from ..host.client import ensure_token, record_endpoint, token_file as default_token_file
     from ..host.runtime import Runtime
     from ..host.server import serve
-    from ..policy import load_policy
+    from ..policy import policy_follower
     from ..quarantine import quarantine_checker
     from ..signing import Keyring
     from ..workspace import policy_path
@@ -35,7 +35,7 @@ def host(
     tpath = token_file or default_token_file(s)
     token = ensure_token(s, tpath)
     rt = Runtime.open(state_dir, cache_dir=s.compile_cache, keyring=Keyring.from_dir(keys or s.trusted_keys_dir),
-                      policy=load_policy(policy or policy_path(s)), quarantined=quarantine_checker(s),
+                      policy=policy_follower(policy or policy_path(s)), quarantined=quarantine_checker(s),
                       timeout_s=s.registry_timeout_s)
     url = f"http://{bind}:{port}"
     record_endpoint(s, url, tpath)

@@ -10,15 +10,18 @@ The workspace records where the host is (``<home>/host.json``) and its token
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 
 from ..config import Settings
+from ..sandbox import RunResult
 from ..errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
                       UserError, WasmopsError)
 
@@ -61,6 +64,30 @@ def endpoint(s: Settings) -> tuple[str, str | None]:
     return url, token
 
 
+def run_result(r: httpx.Response) -> RunResult:
+    """Read the host's ``POST /run`` response shape (docs/spec/host-api.md) back into a ``RunResult``.
+
+    A response without ``X-Wasmops-Exit-Code`` came from the host, not the module (unknown module,
+    host busy, bad request): exit code None, reason = the host's error name.
+    """
+    h = r.headers
+    num = lambda k, conv=int: conv(h.get(k) or 0)  # noqa: E731
+    if "x-wasmops-exit-code" not in h:
+        try:
+            body = r.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        return RunResult(exit_code=None, stdout=b"", stderr=b"", fuel_used=0, peak_memory=0, duration_s=0.0,
+                         reason=str(body.get("error") or f"http {r.status_code}"),
+                         message=str(body.get("message") or r.text[:200]))
+    code = h["x-wasmops-exit-code"]
+    return RunResult(exit_code=int(code) if code else None, stdout=r.content,
+                     stderr=base64.b64decode(h.get("x-wasmops-stderr", "")), fuel_used=num("x-wasmops-fuel"),
+                     peak_memory=num("x-wasmops-memory"), duration_s=num("x-wasmops-duration-ms", float) / 1000,
+                     reason=h.get("x-wasmops-error") or None, message=unquote(h.get("x-wasmops-message", "")))
+
+
 class HostClient:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0):
         self.url = url.rstrip("/")
@@ -100,6 +127,11 @@ class HostClient:
 
     def run(self, namespace: str, name: str, body: bytes | str) -> httpx.Response:
         return self._call("POST", f"/run/{namespace}/{name}", content=body)
+
+    def invoke(self, namespace: str, name: str, body: bytes | str) -> tuple[RunResult, str | None]:
+        """Run the module once; returns what it did (the sandbox's ``RunResult``) and the digest served."""
+        r = self.run(namespace, name, body)
+        return run_result(r), r.headers.get("x-wasmops-digest")
 
     def ready(self) -> bool:
         try:

@@ -59,12 +59,14 @@ class Live:
 
 
 class Runtime:
-    def __init__(self, state: HostState, sandbox: Sandbox, *, keyring: Keyring, policy: ModulePolicy,
+    def __init__(self, state: HostState, sandbox: Sandbox, *, keyring: Keyring,
+                 policy: ModulePolicy | Callable[[], ModulePolicy],
                  quarantined: Callable[[str], bool] = lambda d: False, timeout_s: float = 30.0):
         self.state = state
         self.sandbox = sandbox
         self.keyring = keyring
-        self.policy = policy
+        # a callable is asked at every admission (``policy.policy_follower``: the policy in Git as it is now)
+        self._policy = policy if callable(policy) else (lambda: policy)
         self.quarantined = quarantined
         self.timeout_s = timeout_s
         self.metrics = HostMetrics()
@@ -103,7 +105,7 @@ class Runtime:
             return current.deployment, False
         try:
             adm = admit(req.ref, req.digest, trust_level=req.trust_level, memory_limit=limits.memory,
-                        keyring=self.keyring, policy=self.policy, quarantined=self.quarantined,
+                        keyring=self.keyring, policy=self._policy(), quarantined=self.quarantined,
                         timeout_s=self.timeout_s)
         except Exception:
             self.metrics.admissions.labels(req.namespace, req.name, "refused").inc()

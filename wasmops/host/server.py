@@ -2,7 +2,7 @@
 
 Routes::
 
-    POST   /run/{ns}/{name}          body → stdin, stdout → body; X-Wasmops-* headers
+    POST   /run/{ns}/{name}          body → stdin, stdout → body on every exit; X-Wasmops-* headers
     GET    /admin/modules            live state                        (bearer token)
     GET    /admin/modules/{ns}/{n}   one module                        (bearer token)
     PUT    /admin/modules/{ns}/{n}   deploy from ref + digest          (bearer token)
@@ -17,9 +17,11 @@ to the bare wasmtime loop (see bench/host.py).
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import json
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -29,6 +31,23 @@ from .runtime import DeployRequest, Runtime
 
 RUN_STATUS = {"timeout": 504, "exit_nonzero": 502}
 MAX_BODY = 8 * 2**20
+STDERR_TAIL = 2048  # bytes of a failed run's stderr returned (base64) in X-Wasmops-Stderr
+MAX_MESSAGE = 512
+
+
+def run_status_headers(digest: str, r) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """The one response shape of ``POST /run`` (docs/spec/host-api.md): the body is always the
+    module's stdout; what the run did travels in ``X-Wasmops-*`` headers."""
+    headers = [(b"x-wasmops-digest", digest.encode()), (b"x-wasmops-fuel", str(r.fuel_used).encode()),
+               (b"x-wasmops-duration-ms", f"{r.duration_s * 1000:.3f}".encode()),
+               (b"x-wasmops-memory", str(r.peak_memory).encode()),
+               (b"x-wasmops-exit-code", b"" if r.exit_code is None else str(r.exit_code).encode())]
+    if r.ok:
+        return 200, headers
+    headers += [(b"x-wasmops-error", (r.reason or "unknown").encode()),
+                (b"x-wasmops-message", quote(r.message[:MAX_MESSAGE], safe=" /:,.()'=").encode()),
+                (b"x-wasmops-stderr", base64.b64encode(r.stderr[-STDERR_TAIL:]))]
+    return RUN_STATUS.get(r.reason, 500), headers
 
 
 def error_status(exc: BaseException) -> int:
@@ -88,15 +107,8 @@ class HostApp:
     async def _run(self, ns: str, name: str, body: bytes, send):
         loop = asyncio.get_running_loop()
         dep, r = await loop.run_in_executor(self.pool, self.rt.invoke, ns, name, body)
-        headers = [(b"x-wasmops-digest", dep.digest.encode()), (b"x-wasmops-fuel", str(r.fuel_used).encode()),
-                   (b"x-wasmops-duration-ms", f"{r.duration_s * 1000:.3f}".encode()),
-                   (b"x-wasmops-memory", str(r.peak_memory).encode())]
-        if r.ok:
-            return await _send(send, 200, r.stdout, b"application/json", headers)
-        err = {"error": r.reason, "message": r.message, "exit_code": r.exit_code,
-               "stderr": r.stderr[-2048:].decode(errors="replace"), "digest": dep.digest}
-        headers.append((b"x-wasmops-error", (r.reason or "unknown").encode()))
-        return await _send(send, RUN_STATUS.get(r.reason, 500), json.dumps(err).encode(), b"application/json", headers)
+        status, headers = run_status_headers(dep.digest, r)
+        return await _send(send, status, r.stdout, b"application/json", headers)
 
     async def _admin(self, method: str, parts: list[str], receive, send):
         loop = asyncio.get_running_loop()
