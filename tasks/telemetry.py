@@ -31,17 +31,10 @@ def scrape(count: int = 1, interval_s: float = 0.0) -> int:
 
 @task(name="read-telemetry", cache_policy=NO_CACHE)
 def read_window(minutes: int | None = None, modules: list[str] | None = None, digest: str | None = None):
-    import pandas as pd
-
+    """The last ``minutes`` of samples, anchored at now (never at the newest row)."""
     from wasmops.telemetry import Store
 
-    store = Store.open(Settings())
-    latest = store.latest_ts()
-    since = latest - pd.Timedelta(minutes=minutes) if (minutes and latest is not None) else None
-    df = store.read(since=since, modules=modules)
-    if digest is not None and not df.empty:
-        df = df[df["digest"] == digest]
-    return df
+    return Store.open(Settings()).window(minutes, modules=modules, digest=digest)
 
 
 @task(name="validate-telemetry", cache_policy=NO_CACHE)

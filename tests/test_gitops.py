@@ -74,9 +74,16 @@ def test_unknown_module_and_bad_manifest_are_named(ws):
     data = yaml.safe_load(bad.read_text())
     data["spec"]["replicas"] = "many"
     bad.write_text(yaml.safe_dump(data))
+    assert repo.desired().deployments["dev/sum-wat"].spec.replicas == 1   # uncommitted: not seen
+    repo.repo.index.add([str(bad.relative_to(ws.gitops_dir))])
+    repo.repo.index.commit("break sum-wat")
+    ds = repo.desired()   # the other manifests still load; asking for the broken one names file and field
+    assert "dev/greet-c" in ds.deployments and [e.file for e in ds.errors] == ["modules/dev/sum-wat.yaml"]
     with pytest.raises(SpecError) as e:
-        repo.desired()
+        ds.deployments["dev/sum-wat"]
     assert "sum-wat.yaml" in str(e.value) and "spec.replicas" in str(e.value)
+    with pytest.raises(SpecError, match="spec.replicas"):
+        repo.set_module_ref("dev/sum-wat", tag="t", digest=D1, provenance={})
 
 
 def test_remote_pull_push_and_non_fast_forward_retry(tmp_path):

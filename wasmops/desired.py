@@ -1,31 +1,108 @@
-"""The desired state read from the GitOps repo (at the working tree or at a commit).
+"""The desired state read from the GitOps repo: at a commit (what the reconciler applies) or a directory.
 
-    >>> from wasmops.desired import load_desired_state
+Each manifest is validated on its own. A broken file does not hide the others: loading returns
+every valid document plus one :class:`ManifestError` per broken file (file and field), and code that
+asks for a broken module by key gets a :class:`~wasmops.errors.SpecError` naming that file::
+
+    >>> from wasmops.desired import load_desired_state, load_desired_state_at
     >>> ds = load_desired_state("deployments")                 # doctest: +SKIP
-    >>> sorted(ds.deployments)                                 # doctest: +SKIP
-    ['dev/greet-c', 'dev/sum-wat', 'dev/upper-zig', 'prod/greet-c']
+    >>> sorted(ds.deployments), ds.errors                      # doctest: +SKIP
+    (['dev/greet-c', 'dev/sum-wat', 'dev/upper-zig', 'prod/greet-c'], [])
+    >>> ds = load_desired_state_at(".wasmops/gitops", "main")  # doctest: +SKIP
+
+Manifests end in ``.yaml`` or ``.yml``. A broken ``quarantine.yaml`` is the one file that fails the
+whole load: without the quarantine list nothing may be deployed safely.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-from .errors import SpecError
-from .manifest import Budget, PriceSheet, WasmModuleDeployment, load_document
-from .quarantine import FILE as QUARANTINE_FILE, load as load_quarantine
+from .errors import NotFound, SpecError, spec_error_from_pydantic
+from .manifest import Budget, PriceSheet, WasmModuleDeployment
+from .quarantine import FILE as QUARANTINE_FILE
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SUFFIXES = (".yaml", ".yml")
+PRICING_FILES = ("pricing.yaml", "pricing.yml")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestError:
+    """One broken file: where it is, what is wrong (``field: problem``), and which module it meant."""
+
+    file: str                      # path relative to the repo root
+    message: str                   # "spec.replicas: Input should be a valid integer ..."
+    kind: str = "WasmModuleDeployment"
+    key: str | None = None         # ns/name, when the file says (or its path tells) which module
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+    def error(self) -> SpecError:
+        return SpecError(self.message, where=self.file, hint="fix the file in Git and commit it")
+
+
+class Deployments(dict):
+    """``key -> WasmModuleDeployment``; asking for a key whose file is broken (``[key]`` or ``.get``)
+    raises its SpecError, naming the file and the field."""
+
+    def __init__(self, data=(), broken: dict[str, ManifestError] | None = None):
+        super().__init__(data)
+        self.broken: dict[str, ManifestError] = dict(broken or {})
+
+    def __missing__(self, key):
+        if key in self.broken:
+            raise self.broken[key].error()
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        """Like ``dict.get``, but a broken module is neither there nor absent: its SpecError is raised."""
+        if key not in self and key in self.broken:
+            raise self.broken[key].error()
+        return super().get(key, default)
 
 
 @dataclass
 class DesiredState:
     revision: str | None
-    deployments: dict[str, WasmModuleDeployment] = field(default_factory=dict)
+    deployments: dict[str, WasmModuleDeployment] = field(default_factory=Deployments)
     files: dict[str, str] = field(default_factory=dict)        # key -> path relative to the repo
     quarantine: set[str] = field(default_factory=set)
     budgets: list[Budget] = field(default_factory=list)
     pricing: PriceSheet | None = None
+    errors: list[ManifestError] = field(default_factory=list)  # one per broken file
+
+    def __post_init__(self) -> None:
+        broken = {e.key: e for e in self.errors if e.key and e.kind == WasmModuleDeployment.__name__}
+        if not isinstance(self.deployments, Deployments):
+            self.deployments = Deployments(self.deployments)
+        self.deployments.broken.update(broken)
+
+    def deployment(self, key: str) -> WasmModuleDeployment:
+        """The module ``key``: SpecError (file and field) if its file is broken, NotFound if absent."""
+        m = self.deployments.get(key)   # raises the SpecError of a broken file
+        if m is not None:
+            return m
+        raise NotFound(f"no WasmModuleDeployment {key} in the desired state",
+                       hint=f"known: {', '.join(sorted(self.deployments)) or 'none'}")
+
+    def module_errors(self, namespaces: set[str] | None = None) -> list[ManifestError]:
+        """Broken module files; with ``namespaces``, only those known to belong to one of them."""
+        return [e for e in self.errors if e.kind == WasmModuleDeployment.__name__
+                and (namespaces is None or e.namespace in namespaces)]
+
+    def raise_for_errors(self) -> None:
+        """For strict callers: one SpecError listing every broken file."""
+        if self.errors:
+            raise SpecError(f"{len(self.errors)} broken file(s): " + "; ".join(map(str, self.errors)),
+                            hint="fix them in Git and commit")
 
 
 def artifact_ref(repository: str, tag: str, registry: str, digest: str | None = None) -> str:
@@ -45,41 +122,146 @@ def artifact_ref(repository: str, tag: str, registry: str, digest: str | None = 
     return f"{ref}@{digest}" if digest else ref
 
 
-def load_desired_state(root: str | Path, *, revision: str | None = None) -> DesiredState:
-    """Read every document under ``root`` (a checkout). Errors name the file and the field."""
-    root = Path(root)
+# -- which files are which ---------------------------------------------------------------------
+
+def wanted(rel: str) -> bool:
+    """Is the repo-relative path one the desired state reads?"""
+    parts = rel.split("/")
+    if parts[0] == "modules":
+        return rel.endswith(SUFFIXES) and len(parts) >= 2
+    if parts[0] == "budgets":
+        return rel.endswith(SUFFIXES) and len(parts) == 2
+    return rel in PRICING_FILES or rel == QUARANTINE_FILE
+
+
+Reader = Callable[[], str]
+
+
+def _dir_files(root: Path) -> Iterator[tuple[str, Reader]]:
+    for sub, pattern in (("modules", "**/*"), ("budgets", "*")):
+        for p in sorted((root / sub).glob(pattern)):
+            rel = p.relative_to(root).as_posix()
+            if p.is_file() and wanted(rel):
+                yield rel, p.read_text
+    for name in (*PRICING_FILES, QUARANTINE_FILE):
+        if (root / name).is_file():
+            yield name, (root / name).read_text
+
+
+def _commit_files(commit) -> Iterator[tuple[str, Reader]]:
+    for obj in commit.tree.traverse():
+        if obj.type == "blob" and wanted(obj.path):
+            yield obj.path, (lambda b=obj: b.data_stream.read().decode("utf-8", "replace"))
+
+
+# -- parsing one file --------------------------------------------------------------------------
+
+def _yaml(text: str, rel: str):
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SpecError(f"{at}not valid YAML: {getattr(exc, 'problem', None) or exc}", where=rel) from exc
+
+
+def parse(text: str, rel: str, kind: type[BaseModel]):
+    """One document of ``kind``; a SpecError names the file and every bad field."""
+    data = _yaml(text, rel)
+    if not isinstance(data, dict):
+        raise SpecError("(document): expected a mapping at the top level", where=rel)
+    try:
+        return kind.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error_from_pydantic(exc, rel) from exc
+
+
+def _identify(rel: str, text: str) -> tuple[str | None, str | None]:
+    """(key, namespace) of a broken module file: from its metadata if readable, else from its path."""
+    try:
+        md = (yaml.load(text, Loader=_Loader) or {}).get("metadata")
+    except Exception:  # noqa: BLE001 - unreadable: fall back to the path
+        md = None
+    if isinstance(md, dict) and isinstance(md.get("name"), str) and isinstance(md.get("namespace", ""), str):
+        ns = md.get("namespace") or "default"
+        return f"{ns}/{md['name']}", ns
+    parts = rel.split("/")
+    if len(parts) == 3:   # modules/<namespace>/<name>.yaml, the layout releases write
+        name = parts[2].rsplit(".", 1)[0]
+        return f"{parts[1]}/{name}", parts[1]
+    return None, None
+
+
+def _quarantine(text: str, rel: str) -> set[str]:
+    data = _yaml(text, rel) or {}
+    entries = data.get("entries", []) if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "digest" in e for e in entries):
+        raise SpecError("entries: expected a list of {digest, module, reason}", where=rel)
+    return {e["digest"] for e in entries}
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+def _load_modules(ds: DesiredState, files: list[tuple[str, Reader]]) -> None:
+    found: dict[str, list[tuple[str, WasmModuleDeployment]]] = {}
+    for rel, read in files:
+        text = read()
+        try:
+            m = parse(text, rel, WasmModuleDeployment)
+        except SpecError as exc:
+            key, ns = _identify(rel, text)
+            ds.errors.append(ManifestError(rel, exc.message, key=key, namespace=ns))
+            continue
+        found.setdefault(m.key, []).append((rel, m))
+    for key, defs in found.items():
+        if len(defs) == 1:
+            ds.deployments[key], ds.files[key] = defs[0][1], defs[0][0]
+            continue
+        where = ", ".join(rel for rel, _ in defs)
+        ds.errors.extend(ManifestError(rel, f"metadata: {key} is defined more than once ({where})",
+                                       key=key, namespace=m.metadata.namespace) for rel, m in defs)
+
+
+def _load(files: Iterable[tuple[str, Reader]], revision: str | None) -> DesiredState:
     ds = DesiredState(revision=revision)
-    for p in sorted((root / "modules").rglob("*.yaml")):
-        m = load_document(p, WasmModuleDeployment)
-        rel = str(p.relative_to(root))
-        if m.key in ds.deployments:
-            raise SpecError(f"metadata: {m.key} is also defined in {ds.files[m.key]}", where=str(p))
-        ds.deployments[m.key] = m
-        ds.files[m.key] = rel
-    for p in sorted((root / "budgets").glob("*.yaml")):
-        ds.budgets.append(load_document(p, Budget))
-    if (root / "pricing.yaml").exists():
-        ds.pricing = load_document(root / "pricing.yaml", PriceSheet)
-    ds.quarantine = {e["digest"] for e in load_quarantine(root / QUARANTINE_FILE)}
+    modules, quarantine = [], None
+    for rel, read in sorted(files, key=lambda f: f[0]):
+        if rel.startswith("modules/"):
+            modules.append((rel, read))
+        elif rel == QUARANTINE_FILE:
+            quarantine = read()
+        else:
+            kind = Budget if rel.startswith("budgets/") else PriceSheet
+            try:
+                doc = parse(read(), rel, kind)
+            except SpecError as exc:
+                ds.errors.append(ManifestError(rel, exc.message, kind=kind.__name__))
+                continue
+            if kind is Budget:
+                ds.budgets.append(doc)
+            else:
+                ds.pricing = doc
+    ds.quarantine = _quarantine(quarantine, QUARANTINE_FILE) if quarantine is not None else set()
+    _load_modules(ds, modules)
+    ds.deployments.broken.update({e.key: e for e in ds.module_errors() if e.key and e.key not in ds.deployments})
+    ds.errors.sort(key=lambda e: e.file)
     return ds
 
 
-def load_desired_state_at(repo_dir: str | Path, revision: str) -> DesiredState:
-    """The desired state at a commit, read from Git objects (the working tree is untouched)."""
-    import tempfile
+def load_desired_state(root: str | Path, *, revision: str | None = None) -> DesiredState:
+    """Every document in the directory ``root`` (a checkout, or a seed like ``deployments/``)."""
+    return _load(_dir_files(Path(root)), revision)
 
+
+def load_desired_state_at(repo_dir: str | Path, revision: str = "HEAD") -> DesiredState:
+    """The desired state at a commit, read from Git objects: uncommitted edits are never seen."""
     import git
 
-    repo = git.Repo(repo_dir)
-    commit = repo.commit(revision)
-    with tempfile.TemporaryDirectory(prefix="wasmops-desired-") as td:
-        for blob in commit.tree.traverse():
-            if blob.type == "blob" and blob.path.endswith(".yaml"):
-                out = Path(td) / blob.path
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(blob.data_stream.read())
-        ds = load_desired_state(td, revision=commit.hexsha)
-    return ds
+    try:
+        commit = git.Repo(repo_dir).commit(revision)
+    except (git.BadName, ValueError) as exc:
+        raise NotFound(f"no commit {revision!r} in the GitOps repo", where=str(repo_dir)) from exc
+    return _load(_commit_files(commit), commit.hexsha)
 
 
 def dump_yaml(data) -> str:

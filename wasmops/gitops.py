@@ -24,7 +24,7 @@ import yaml
 
 from . import quarantine as q
 from .config import Settings
-from .desired import DesiredState, load_desired_state
+from .desired import DesiredState, load_desired_state, load_desired_state_at
 from .errors import ConfigError, NotFound, SpecError, TransientError
 
 AUTHOR = ("wasmops", "wasmops@localhost")
@@ -42,6 +42,13 @@ def _git():
     return git
 
 
+def _current_branch(repo) -> str:
+    try:
+        return repo.active_branch.name
+    except TypeError:   # detached HEAD: follow that commit
+        return repo.head.commit.hexsha
+
+
 class GitOpsRepo:
     def __init__(self, path: Path, remote: str | None = None):
         git = _git()
@@ -51,6 +58,7 @@ class GitOpsRepo:
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
             raise ConfigError("not a GitOps repository", where=str(path), hint="run `wasmops init`") from exc
         self.remote = remote
+        self._branch = _current_branch(self.repo)
         with self.repo.config_writer() as cw:
             if not cw.has_option("user", "name"):
                 cw.set_value("user", "name", AUTHOR[0])
@@ -69,15 +77,23 @@ class GitOpsRepo:
     def head(self) -> str:
         return self.repo.head.commit.hexsha
 
-    def desired(self) -> DesiredState:
-        ds = load_desired_state(self.path, revision=self.head)
-        return ds
+    @property
+    def branch(self) -> str:
+        """The branch the reconciler follows: the one checked out when the repo was opened."""
+        return self._branch
+
+    def desired(self, revision: str | None = None) -> DesiredState:
+        """The desired state at ``revision`` (default: the tip of :attr:`branch`), read from Git
+        objects: uncommitted edits in the working tree are never applied. Broken files are in
+        ``.errors``; every valid manifest is still there."""
+        return load_desired_state_at(self.path, revision or self.branch)
 
     def manifest_file(self, key: str) -> Path:
+        """The working-tree file of ``key`` (to edit and commit). A broken file of ``key`` raises
+        its SpecError; broken files of other modules do not matter."""
         ds = load_desired_state(self.path)
         if key not in ds.files:
-            raise NotFound(f"no WasmModuleDeployment {key} in the desired state", where=str(self.path),
-                           hint=f"known: {', '.join(sorted(ds.files)) or 'none'}")
+            ds.deployment(key)   # raises SpecError for a broken file, else NotFound
         return self.path / ds.files[key]
 
     # -- locking, remote -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ applies the plan and reports conditions::
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
@@ -30,6 +31,7 @@ class Action:
     digest: str | None = None      # the digest Git asks for
     live: dict | None = None       # the module as the host reported it, if it has it
     diff: tuple = ()               # for an update: (field, Git's value, the host's value), ...
+    invalid: str | None = None     # for a broken manifest: "file: field: problem"
 
 
 @dataclass
@@ -131,10 +133,34 @@ def plan(desired: DesiredState, live: list[dict], *, registry: str, prune: bool 
         m = desired.deployments[key]
         if namespaces is None or m.metadata.namespace in namespaces:
             actions.append(_plan_one(key, m, cur_by_key.pop(key, None), desired.quarantine, registry))
+    actions.extend(_invalid(desired, cur_by_key, namespaces))
     if prune:
-        actions.extend(Action("delete", k, f"not in Git (host has {_short(cur_by_key[k].get('digest'))})",
-                              live=cur_by_key[k]) for k in sorted(cur_by_key))
+        actions.extend(_prune(desired, cur_by_key, namespaces))
     return Plan(actions, desired.revision)
+
+
+def _invalid(desired: DesiredState, cur_by_key: dict[str, dict], namespaces: set[str] | None) -> list[Action]:
+    """A skip per broken manifest in scope, named by its module (or by its file when that is unknown
+    or ambiguous). What the host runs for it stays: a typo never deletes a module."""
+    errors = desired.module_errors(namespaces)
+    seen = Counter(e.key for e in errors)
+    out = []
+    for e in errors:
+        own = e.key is not None and seen[e.key] == 1 and e.key not in desired.deployments
+        out.append(Action("skip", e.key if own else e.file, f"manifest not valid: {e}",
+                          live=cur_by_key.pop(e.key, None) if e.key else None, invalid=str(e)))
+    return out
+
+
+def _prune(desired: DesiredState, cur_by_key: dict[str, dict], namespaces: set[str] | None) -> list[Action]:
+    """Deletes for modules the host runs and Git lacks, unless a broken file of unknown module and
+    namespace might be the one that defines them (then they are kept and reported)."""
+    unknown = [e.file for e in desired.module_errors() if e.key is None]
+    if unknown:
+        return [Action("skip", k, f"not pruned: a broken manifest ({', '.join(unknown)}) may define it",
+                       live=cur_by_key[k]) for k in sorted(cur_by_key)]
+    return [Action("delete", k, f"not in Git (host has {_short(cur_by_key[k].get('digest'))})", live=cur_by_key[k])
+            for k in sorted(cur_by_key)]
 
 
 def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: set[str], registry: str) -> Action:

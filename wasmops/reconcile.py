@@ -60,12 +60,14 @@ class Condition:
 # Ready, summarised from the other conditions: the first matching row wins; no match means Ready=True.
 # (condition, status, reasons or None for any) -> (Ready status, Ready reason, what happens next)
 READY_TABLE: list[tuple[str, str, tuple[str, ...] | None, str, str, str]] = [
+    ("ManifestValid", FALSE, None, FALSE, "InvalidManifest", STALLED),
     ("Quarantined", TRUE, None, FALSE, "Quarantined", STALLED),
     ("SignatureVerified", FALSE, None, FALSE, "SignatureNotVerified", STALLED),
     ("Admitted", FALSE, ("Unavailable",), FALSE, "HostUnavailable", WAITING),
     ("Admitted", FALSE, None, FALSE, "AdmissionRefused", STALLED),
     ("Admitted", UNKNOWN, ("DryRun",), UNKNOWN, "DryRun", DONE),
     ("Admitted", UNKNOWN, ("NotReleased",), UNKNOWN, "NotReleased", DONE),
+    ("Admitted", UNKNOWN, ("PruneHeld",), UNKNOWN, "PruneHeld", DONE),
     ("DriftDetected", TRUE, ("DriftReported",), FALSE, "DriftDetected", STALLED),
     ("Healthy", FALSE, None, FALSE, "Unhealthy", WAITING),
     ("Healthy", UNKNOWN, ("Timeout",), UNKNOWN, "HealthTimeout", WAITING),
@@ -109,11 +111,25 @@ class ReconcileReport:
         tail = ", ".join(f"{v} {k}" for k, v in sorted(states.items()))
         drift = f"; drift in {len(self.drift)}" if self.drift else ""
         err = f"; error: {self.error}" if self.error else ""
+        drift += f"; {len(self.invalid)} broken manifest(s)" if self.invalid else ""
         return f"{self.mode}: {self.plan.summary() or 'nothing to do'}" + (f" → {tail}" if tail else "") + drift + err
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(n == DONE for n in self.next.values())
+        """Every valid manifest in scope converged. Broken manifests are in :attr:`invalid` (and
+        :attr:`stalled`); they do not make a release of another module fail."""
+        bad = self.invalid
+        return self.error is None and all(n == DONE for k, n in self.next.items() if k not in bad)
+
+    @property
+    def complete(self) -> bool:
+        """Git's whole desired state in scope is served: ``ok`` and no broken manifest."""
+        return self.ok and not self.invalid
+
+    @property
+    def invalid(self) -> dict[str, str]:
+        """Broken manifests in scope: report key → ``file: field: problem``."""
+        return {a.key: a.invalid for a in self.plan if a.invalid}
 
     @property
     def stalled(self) -> list[str]:
@@ -195,6 +211,10 @@ _UP_TO_DATE = {c.type: c for c in (
 
 def _initial(a: Action) -> dict[str, Condition]:
     """Conditions known from the plan alone, before anything is applied."""
+    if a.invalid:
+        return {"ManifestValid": Condition("ManifestValid", FALSE, "InvalidManifest", a.invalid),
+                "Admitted": Condition("Admitted", UNKNOWN, "NotApplied",
+                                      "host keeps what it runs" if a.live else "nothing applied")}
     if a.kind == "noop" and (a.live or {}).get("health", "Healthy") == "Healthy":
         return dict(_UP_TO_DATE)
     quarantined = a.kind == "skip" and a.digest is not None
@@ -210,7 +230,8 @@ def _initial(a: Action) -> dict[str, Condition]:
         c.update(Admitted=_UP_TO_DATE["Admitted"], SignatureVerified=_UP_TO_DATE["SignatureVerified"],
                  Healthy=Condition("Healthy", FALSE, str(health), f"host reports {health}"))
     elif a.kind == "skip":
-        c["Admitted"] = Condition("Admitted", UNKNOWN, "NotReleased" if a.digest is None else "Skipped", a.reason)
+        reason = "Skipped" if a.digest else "PruneHeld" if a.live else "NotReleased"
+        c["Admitted"] = Condition("Admitted", UNKNOWN, reason, a.reason)
     else:
         c["Admitted"] = Condition("Admitted", UNKNOWN, "NotApplied", a.reason)
     return c
@@ -277,6 +298,19 @@ def _summarise(rep: ReconcileReport) -> None:
         c["Stalled"] = Condition("Stalled", TRUE, ready.reason, ready.message) if nxt == STALLED else _NOT_STALLED
 
 
+def _unreachable(desired: DesiredState, error: str, mode: str, dry_run: bool,
+                 namespaces: set[str] | None) -> ReconcileReport:
+    """The report when the host cannot be read: every module waits; broken manifests still stall."""
+    broken = [a for a in plan(desired, [], registry="", prune=False, namespaces=namespaces) if a.invalid]
+    rep = ReconcileReport(Plan(broken, desired.revision), mode=mode, dry_run=dry_run, error=error)
+    rep.conditions = {k: {"Admitted": Condition("Admitted", FALSE, "Unavailable", error)}
+                      for k, m in sorted(desired.deployments.items())
+                      if namespaces is None or m.metadata.namespace in namespaces}
+    rep.conditions.update({a.key: _initial(a) for a in broken})
+    _summarise(rep)
+    return rep
+
+
 def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Literal["heal", "report"] = "heal",
               dry_run: bool = False, prune: bool = True, namespaces: set[str] | None = None,
               wait_healthy: bool = True, timeout_s: float = 30.0) -> ReconcileReport:
@@ -289,13 +323,7 @@ def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Lite
     except Exception as exc:
         if not is_retryable(exc):
             raise
-        rep = ReconcileReport(Plan([], desired.revision), mode=mode, dry_run=dry_run,
-                              error=f"{type(exc).__name__}: {exc}")
-        rep.conditions = {k: {"Admitted": Condition("Admitted", FALSE, "Unavailable", rep.error)}
-                          for k, m in sorted(desired.deployments.items())
-                          if namespaces is None or m.metadata.namespace in namespaces}
-        _summarise(rep)
-        return rep
+        return _unreachable(desired, f"{type(exc).__name__}: {exc}", mode, dry_run, namespaces)
     full = plan(desired, live, registry=registry, namespaces=namespaces)  # extras are drift even if not pruned
     drift = drift_in(full)
     p = full if prune else Plan([a for a in full if a.kind != "delete"], full.revision)

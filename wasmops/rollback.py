@@ -30,9 +30,7 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: s
     from .gitops import GitOpsRepo
 
     repo = GitOpsRepo.from_settings(s)
-    m = repo.desired().deployments.get(key)
-    if m is None:
-        raise NotFound(f"no WasmModuleDeployment {key}", where=str(repo.path))
+    m = repo.desired().deployment(key)   # SpecError (file, field) if its manifest is broken
     bad = digest or m.spec.module_ref.digest
     if not bad:
         raise NotFound(f"{key} has no released digest to roll back", where=str(repo.path))
@@ -52,6 +50,8 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: s
         rep = reconcile(repo.desired(), HostClient.from_workspace(s), registry=s.registry_base, mode="heal",
                         namespaces={key.split("/", 1)[0]})
         out["reconcile"] = rep.summary()
+        # The rollback is done once the host serves what Git now says for this module (others may wait).
+        out["converged"] = rep.error is None and rep.next.get(key, "done") == "done"
         out["restored_digest"] = repo.desired().deployments[key].spec.module_ref.digest
     record(repo.path, Decision(kind="rollback", subject=key, verdict="rolled-back", actor=actor, digest=bad,
                                policy_rule="sticky rollback: revert + quarantine", action=

@@ -56,17 +56,13 @@ def telemetry_synth(modules: int = 20, teams: int = 4, days: int = 28, anomaly_r
 
 
 @telemetry_app.command("validate")
-def telemetry_validate(hours: int = typer.Option(24, help="Validate the newest N hours."),
+def telemetry_validate(hours: int = typer.Option(24, help="Validate the last N hours (up to now)."),
                        freshness_minutes: int = typer.Option(30, help="0 turns the freshness check off.")) -> None:
     """Run the Great Expectations suite on recent telemetry. Exit 1 if it fails."""
-    import pandas as pd
-
     from ..telemetry import Store
     from ..telemetry.validate import validate
 
-    store = Store.open(settings())
-    latest = store.latest_ts()
-    df = store.read(since=(latest - pd.Timedelta(hours=hours)) if latest is not None else None)
+    df = Store.open(settings()).window(minutes=hours * 60)   # anchored at now, not at the newest row
     out = validate(df, freshness_minutes=freshness_minutes or None)
     from rich.markdown import Markdown
 
@@ -96,6 +92,14 @@ def load(targets: list[str] = typer.Argument(..., help="ns/name[=BODY] (BODY def
     lat = stats.get("latency_ms", {})
     console().print(f"{stats['requests']} requests: {stats['ok']} ok, {stats['failed']} failed; "
                     f"{stats.get('rps', 0):.0f} req/s; p50 {lat.get('p50', 0):.2f} ms, p95 {lat.get('p95', 0):.2f} ms")
+    if stats["failed"]:
+        from ..errors import WasmopsError
+
+        reasons = ", ".join(f"{r} ×{n}" for r, n in sorted(stats.get("errors", {}).items(), key=lambda x: -x[1])[:3])
+        statuses = ", ".join(f"{s or 'no answer'} ×{n}" for s, n in stats.get("by_status", {}).items()
+                             if not 200 <= s < 300)
+        raise WasmopsError(f"{stats['failed']} of {stats['requests']} requests failed ({statuses})"
+                           + (f": {reasons}" if reasons else ""))
 
 
 def _costs(since: Optional[str]):

@@ -35,13 +35,35 @@ def release(
                                   help="After verify, drive traffic and score it with the champion model."),
 ) -> None:
     """Run the release flow: build → test → policy → sign → publish → commit → approval → reconcile → verify."""
+    from ..onboard import preflight
+
+    s = settings()
+    pre = preflight(s, module_dir, target, auto_approve=auto_approve, check_host=lambda: _host_reachable(s))
+    key = pre.manifest.key
+    c = console()
+    c.print(f"releasing {pre.source.name} → {key} ({pre.manifest.spec.environment})")
     _prefect()
     from flows.release import release as release_flow
 
-    res = release_flow(module_dir=str(module_dir.resolve()), target=target, auto_approve=auto_approve,
+    from ._progress import attach
+
+    attach(c.print)
+    res = release_flow(module_dir=str(module_dir.resolve()), target=key, auto_approve=auto_approve,
                        approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check)
-    console().print(f"[green]released[/] {res['key']} {res['tag']} {res['manifest_digest']}"
-                    f" (commit {res['commit'][:10]}{'' if res['commit_changed'] else ', already committed'})")
+    v = res.get("verify") or {}
+    c.print(f"[green]released[/] {res['key']} tag {res['tag']}: wasm {res['wasm_digest']}, "
+            f"manifest {res['manifest_digest']} (commit {res['commit'][:10]}"
+            f"{'' if res['commit_changed'] else ', already committed'}); verify: {v.get('summary', '-')}")
+
+
+def _host_reachable(s) -> None:
+    from ..errors import TransientError
+    from ..host.client import HostClient, endpoint
+
+    url, token = endpoint(s)
+    if not HostClient(url, token, timeout=2.0).ready():
+        raise TransientError("the host is not reachable or not ready", where=url,
+                             hint="start it with `wasmops host` (or `wasmops up`), then release again")
 
 
 @app.command()
@@ -106,8 +128,13 @@ def reconcile(
         console().print(f"[yellow]drift detected[/] in {len(rep.drift)} module(s):")
         for d in rep.drift:
             console().print(f"  - {d}")
+    for key, why in rep.invalid.items():
+        console().print(f"[red]Stalled[/] {key}: {why}", highlight=False, soft_wrap=True)
     console().print(rep.summary())
-    raise typer.Exit(0 if rep.ok or dry_run else 1)
+    # A dry run did its job if it could read the host and every manifest; a heal or report only if
+    # the whole desired state in scope converged.
+    done = rep.error is None and not rep.invalid if dry_run else rep.complete
+    raise typer.Exit(0 if done else 1)
 
 
 @app.command()
@@ -117,8 +144,14 @@ def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer
     from ..rollback import rollback as do_rollback
 
     out = do_rollback(settings(), key, reason=reason, actor=actor or getpass.getuser())
-    console().print(f"rolled back {key}: quarantined {out['digest']}, now "
+    console().print(f"rolled back {key} in Git: quarantined {out['digest']}, now "
                     f"{out.get('restored_digest') or 'unreleased'} ({out.get('reconcile', '')})")
+    if not out.get("converged", True):
+        from ..errors import TransientError
+
+        raise TransientError(f"the host does not serve the rollback of {key} yet: {out.get('reconcile', '')}",
+                             hint="Git is reverted and the digest quarantined; run `wasmops reconcile` "
+                                  "once the host is back")
 
 
 @app.command()

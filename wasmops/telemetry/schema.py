@@ -23,6 +23,10 @@ import pandas as pd
 
 TS_DTYPE = "datetime64[ns, UTC]"
 
+#: How far ahead of the reader's clock a sample's ``ts`` may be (clocks of hosts and collector
+#: differ a little). Later rows are from the future: GX fails them, the store quarantines them.
+CLOCK_SKEW = pd.Timedelta(minutes=5)
+
 #: The sample schema, in column order.
 DTYPES: dict[str, str] = {
     "ts": TS_DTYPE,

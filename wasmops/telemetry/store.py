@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS samples (
     fuel_p99_per_call REAL NOT NULL, memory_p99 REAL NOT NULL,
     PRIMARY KEY (series_id, ts)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts);
+CREATE TABLE IF NOT EXISTS quarantine (
+    namespace TEXT NOT NULL, module TEXT NOT NULL, digest TEXT NOT NULL, ts INTEGER NOT NULL,
+    at INTEGER NOT NULL, reason TEXT NOT NULL, row TEXT NOT NULL,
+    PRIMARY KEY (namespace, module, digest, ts)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS collector_state (
     source TEXT PRIMARY KEY, ts INTEGER NOT NULL, state TEXT NOT NULL);
 CREATE VIEW IF NOT EXISTS samples_wide AS
@@ -142,17 +146,31 @@ class Store:
                             f"VALUES ({', '.join('?' * (3 + len(_NUM)))})", zip(*cols))
         return self.db.total_changes - before
 
-    def append(self, df: pd.DataFrame) -> int:
-        """Insert samples not already stored (by key); returns how many were new."""
+    def _quarantine(self, df: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+        """Move rows dated beyond ``now + CLOCK_SKEW`` into ``quarantine`` with the reason; return the rest."""
+        future = df["ts"] > now + schema.CLOCK_SKEW
+        if not future.any():
+            return df
+        bad = df[future]
+        rows = bad.to_json(orient="records", date_format="iso", date_unit="ns", lines=True).splitlines()
+        self.db.executemany(
+            "INSERT OR IGNORE INTO quarantine (namespace, module, digest, ts, at, reason, row) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(ns, mod, dig, int(ts.value), int(now.value), _future_reason(ts, now), row)
+             for ns, mod, dig, ts, row in zip(bad["namespace"], bad["module"], bad["digest"], bad["ts"], rows)])
+        return df[~future]
+
+    def append(self, df: pd.DataFrame, *, now=None) -> int:
+        """Insert samples not already stored (by key); returns how many were new. Samples dated
+        beyond ``now`` + :data:`~.schema.CLOCK_SKEW` are quarantined instead (see :meth:`quarantined`)."""
         df = schema.coerce(df, labels=False)
         with self._tx():
-            return self._insert(df)
+            return self._insert(self._quarantine(df, _now(now)))
 
-    def commit_window(self, df: pd.DataFrame, source: str, ts_ns: int, state: dict) -> int:
-        """Samples of one window and the collector's new snapshot, atomically."""
+    def commit_window(self, df: pd.DataFrame, source: str, ts_ns: int, state: dict, *, now=None) -> int:
+        """Samples of one window and the collector's new snapshot, atomically (future rows quarantined)."""
         df = schema.coerce(df, labels=False) if len(df) else df
         with self._tx():
-            n = self._insert(df) if len(df) else 0
+            n = self._insert(self._quarantine(df, _now(now))) if len(df) else 0
             self.db.execute("INSERT INTO collector_state (source, ts, state) VALUES (?, ?, ?) "
                             "ON CONFLICT (source) DO UPDATE SET ts = excluded.ts, state = excluded.state",
                             (source, int(ts_ns), json.dumps(state, separators=(",", ":"))))
@@ -211,10 +229,32 @@ class Store:
             out[c] = ints[c][order] if c in ints else arr[order, i].astype(np.float64)
         return pd.DataFrame({c: out[c] for c in schema.COLUMNS})
 
-    def latest_ts(self) -> pd.Timestamp | None:
-        """End of the newest stored window, or None when empty."""
+    def window(self, minutes: float | None = None, *, now=None, modules: Iterable[str] | None = None,
+               digest: str | None = None) -> pd.DataFrame:
+        """The samples of the last ``minutes`` (all when None) up to ``now`` + the clock-skew allowance.
+
+        Anchored at the clock, never at the newest row: one row from the future (stored before this
+        check existed) cannot move the window away from the real, recent samples."""
+        now = _now(now)
+        since = now - pd.Timedelta(minutes=minutes) if minutes else None
+        df = self.read(since=since, until=now + schema.CLOCK_SKEW + pd.Timedelta(1, "ns"), modules=modules)
+        return df[df["digest"] == digest].reset_index(drop=True) if digest is not None and not df.empty else df
+
+    def quarantined(self) -> pd.DataFrame:
+        """Refused samples: ``namespace, module, digest, ts, at, reason, row`` (the sample as JSON)."""
         with self._lock:
-            v = self.db.execute("SELECT MAX(ts) FROM samples").fetchone()[0]
+            rows = self.db.execute("SELECT namespace, module, digest, ts, at, reason, row FROM quarantine "
+                                   "ORDER BY at, ts").fetchall()
+        df = pd.DataFrame(rows, columns=["namespace", "module", "digest", "ts", "at", "reason", "row"])
+        for c in ("ts", "at"):
+            df[c] = pd.to_datetime(df[c].astype("int64"), utc=True)
+        return df
+
+    def latest_ts(self, now=None) -> pd.Timestamp | None:
+        """End of the newest stored window not in the future (beyond the skew), or None when empty."""
+        limit = _ns(_now(now) + schema.CLOCK_SKEW)
+        with self._lock:
+            v = self.db.execute("SELECT MAX(ts) FROM samples WHERE ts <= ?", (limit,)).fetchone()[0]
         return None if v is None else pd.Timestamp(v, unit="ns", tz="UTC")
 
     def count(self) -> int:
@@ -226,6 +266,16 @@ def _codes(ids: np.ndarray, table: list[tuple]) -> np.ndarray:
     keys = np.array([r[0] for r in table], dtype=np.int64)
     order = np.argsort(keys)
     return order[np.searchsorted(keys[order], ids)]
+
+
+def _now(now=None) -> pd.Timestamp:
+    ts = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ns")
+
+
+def _future_reason(ts: pd.Timestamp, now: pd.Timestamp) -> str:
+    return (f"ts {ts.isoformat()} is {ts - now} ahead of the store's clock ({now.isoformat()}); "
+            f"the allowed clock skew is {schema.CLOCK_SKEW}")
 
 
 def _ns(t) -> int:

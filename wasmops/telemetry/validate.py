@@ -8,8 +8,9 @@
 
 The suite lives in the repository as JSON (``expectations/telemetry.json``): a list of
 ``{"type": "expect_...", "kwargs": {...}, "meta": {"description": ...}}``. Values of the form
-``{"$PARAMETER": name}`` are filled in at run time: ``min_rows`` and ``freshness_min_ts``
-(now − ``freshness_minutes``). Expectations with ``meta.freshness`` are dropped when freshness
+``{"$PARAMETER": name}`` are filled in at run time: ``min_rows``, ``freshness_min_ts``
+(now − ``freshness_minutes``) and ``future_max_ts`` (now + ``schema.CLOCK_SKEW``, 5 min: a sample
+dated later is from the future and fails, with or without the freshness check). Expectations with ``meta.freshness`` are dropped when freshness
 is off (training on historic or synthetic data); those with ``meta.optional`` are dropped when
 their column is absent (the synthetic label columns).
 
@@ -134,7 +135,7 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
     doc = suite if isinstance(suite, dict) else load_suite(suite)
     now_ts = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     now_ts = now_ts.tz_localize("UTC") if now_ts.tzinfo is None else now_ts.tz_convert("UTC")
-    params: dict = {"min_rows": int(min_rows)}
+    params: dict = {"min_rows": int(min_rows), "future_max_ts": (now_ts + schema.CLOCK_SKEW).as_unit("ns")}
     if freshness_minutes is not None:
         params["freshness_min_ts"] = (now_ts - pd.Timedelta(minutes=freshness_minutes)).as_unit("ns")
     exps = []
