@@ -101,6 +101,13 @@ def reconcile(
     s = settings()
     rep = do_reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s), registry=s.registry_base,
                        mode=mode, dry_run=dry_run, namespaces=set(namespace) or None)
+    if rep.error:   # nothing could be planned: one line, exit 1
+        from ..errors import TransientError
+
+        for key, why in rep.invalid.items():
+            console().print(f"[red]Stalled[/] {key}: {why}", highlight=False, soft_wrap=True)
+        raise TransientError(f"nothing planned or applied: {rep.error}",
+                             hint="start the host (`wasmops host` or `wasmops up`) and reconcile again")
     console().print(table("plan" + (" (dry run)" if dry_run else ""), rep.rows()))
     if rep.drift:
         console().print(f"[yellow]drift detected[/] in {len(rep.drift)} module(s):")
