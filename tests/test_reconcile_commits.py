@@ -157,3 +157,20 @@ def test_a_namespace_filter_is_not_blocked_by_a_broken_file_elsewhere(host, work
     out = " ".join(bad.stdout.split())
     assert f"modules/{dev}/api.yaml: spec.replicas" in out and f"modules/{dev}/garbage.yaml" in out
     assert prod not in out
+
+
+def test_the_release_path_releases_next_to_a_broken_manifest(host, workspace, repo, ns):
+    """What the release flow does (commit a moduleRef, reconcile the namespace, require ``ok``) works
+    beside a broken file; asking for the broken module itself names its file and field."""
+    digest, d = good(workspace, ns, "rel")
+    d["spec"]["moduleRef"].pop("digest")
+    broken = doc(ns, "other", workspace.settings.oci_layout, "t", None)
+    broken["spec"]["runtimeConfig"]["timeoutMs"] = "soon"
+    commit(repo, {f"modules/{ns}/rel.yaml": d, f"modules/{ns}/other.yaml": broken})
+    assert repo.set_module_ref(f"{ns}/rel", tag=f"{ns}-rel", digest=digest, provenance={}).changed
+    rep = reconcile(repo.desired(), host, registry=workspace.settings.registry_base, namespaces={ns})
+    assert rep.ok and rep.stalled == [f"{ns}/other"] and served(host, ns) == {"rel": digest}
+    with pytest.raises(SpecError, match=rf"modules/{ns}/other.yaml: spec.runtimeConfig.timeoutMs"):
+        repo.desired().deployments.get(f"{ns}/other")
+    with pytest.raises(SpecError, match="timeoutMs"):
+        repo.set_module_ref(f"{ns}/other", tag="x", digest=digest, provenance={})

@@ -1,14 +1,19 @@
 """The desired state read from the GitOps repo: at a commit (what the reconciler applies) or a directory.
 
-Each manifest is validated on its own. A broken file does not hide the others: loading returns
-every valid document plus one :class:`ManifestError` per broken file (file and field), and code that
-asks for a broken module by key gets a :class:`~wasmops.errors.SpecError` naming that file::
+Each manifest is validated on its own. A broken file does not hide the others: loading at a commit
+returns every valid document plus one :class:`ManifestError` per broken file (file and field), and
+code that asks for a broken module by key gets a :class:`~wasmops.errors.SpecError` naming that file::
 
     >>> from wasmops.desired import load_desired_state, load_desired_state_at
-    >>> ds = load_desired_state("deployments")                 # doctest: +SKIP
-    >>> sorted(ds.deployments), ds.errors                      # doctest: +SKIP
-    (['dev/greet-c', 'dev/sum-wat', 'dev/upper-zig', 'prod/greet-c'], [])
     >>> ds = load_desired_state_at(".wasmops/gitops", "main")  # doctest: +SKIP
+    >>> [str(e) for e in ds.errors]                            # doctest: +SKIP
+    ['modules/dev/bad.yaml: spec.replicas: Input should be a valid integer, ...']
+    >>> ds.deployments["dev/bad"]                              # doctest: +SKIP
+    SpecError: modules/dev/bad.yaml: spec.replicas: Input should be a valid integer, ...
+
+A directory (``load_desired_state("deployments")``) is read strictly by default: render and FinOps
+must not drop a module silently, so one SpecError lists every broken file (``strict=False`` to get
+``.errors`` instead).
 
 Manifests end in ``.yaml`` or ``.yml``. A broken ``quarantine.yaml`` is the one file that fails the
 whole load: without the quarantine list nothing may be deployed safely.
@@ -100,6 +105,8 @@ class DesiredState:
 
     def raise_for_errors(self) -> None:
         """For strict callers: one SpecError listing every broken file."""
+        if len(self.errors) == 1:
+            raise self.errors[0].error()
         if self.errors:
             raise SpecError(f"{len(self.errors)} broken file(s): " + "; ".join(map(str, self.errors)),
                             hint="fix them in Git and commit")
@@ -248,20 +255,30 @@ def _load(files: Iterable[tuple[str, Reader]], revision: str | None) -> DesiredS
     return ds
 
 
-def load_desired_state(root: str | Path, *, revision: str | None = None) -> DesiredState:
-    """Every document in the directory ``root`` (a checkout, or a seed like ``deployments/``)."""
-    return _load(_dir_files(Path(root)), revision)
+def load_desired_state(root: str | Path, *, revision: str | None = None, strict: bool = True) -> DesiredState:
+    """Every document in the directory ``root`` (a checkout, or a seed like ``deployments/``).
+
+    ``strict`` (the default, for render and FinOps, which must not silently drop a module) raises
+    one SpecError naming every broken file; ``strict=False`` returns them in ``.errors``."""
+    ds = _load(_dir_files(Path(root)), revision)
+    if strict:
+        ds.raise_for_errors()
+    return ds
 
 
-def load_desired_state_at(repo_dir: str | Path, revision: str = "HEAD") -> DesiredState:
-    """The desired state at a commit, read from Git objects: uncommitted edits are never seen."""
+def load_desired_state_at(repo_dir: str | Path, revision: str = "HEAD", *, strict: bool = False) -> DesiredState:
+    """The desired state at a commit, read from Git objects: uncommitted edits are never seen.
+    Broken files are in ``.errors`` (the reconciler stalls them one by one) unless ``strict``."""
     import git
 
     try:
         commit = git.Repo(repo_dir).commit(revision)
     except (git.BadName, ValueError) as exc:
         raise NotFound(f"no commit {revision!r} in the GitOps repo", where=str(repo_dir)) from exc
-    return _load(_commit_files(commit), commit.hexsha)
+    ds = _load(_commit_files(commit), commit.hexsha)
+    if strict:
+        ds.raise_for_errors()
+    return ds
 
 
 def dump_yaml(data) -> str:

@@ -91,7 +91,7 @@ class GitOpsRepo:
     def manifest_file(self, key: str) -> Path:
         """The working-tree file of ``key`` (to edit and commit). A broken file of ``key`` raises
         its SpecError; broken files of other modules do not matter."""
-        ds = load_desired_state(self.path)
+        ds = load_desired_state(self.path, strict=False)
         if key not in ds.files:
             ds.deployment(key)   # raises SpecError for a broken file, else NotFound
         return self.path / ds.files[key]
