@@ -21,6 +21,11 @@ Why SQLite (and not Parquet files or a CSV log):
   see a consistent snapshot; writers wait on ``busy_timeout`` instead of failing.
 * It ships with Python: nothing to install or run.
 
+Time: a sample dated beyond now + ``schema.CLOCK_SKEW`` (5 min) is from the future. ``append`` and
+``commit_window`` put such rows in the ``quarantine`` table with the reason (``quarantined()``)
+instead of ``samples``, and ``window(minutes)`` reads the last minutes up to *now*: no row, however
+dated, moves the scoring window away from the present.
+
 Layout: label strings are stored once, in ``series`` (namespace, module, digest — UNIQUE) and
 ``attrs`` (team, project, cost_center — UNIQUE); ``samples`` holds numbers only, with PRIMARY
 KEY ``(series_id, ts)``, which is the same key as ``(namespace, module, digest, ts)``. Reading
