@@ -18,6 +18,12 @@ Against a running host (``HostClient`` satisfies ``HostAPI``; tests may pass an 
     >>> report.conditions["dev/greet-c"]["Ready"].status                    # doctest: +SKIP
     'True'
 
+The desired state comes from a commit (``GitOpsRepo.desired()``: the branch tip, never the working
+tree). A manifest that does not validate is planned as a skip of its own: ``ManifestValid=False``
+gives ``Stalled`` (``InvalidManifest``) with the file and the field, the host keeps whatever it runs
+for that module (a typo never prunes), and every other manifest is applied. ``report.ok`` ignores
+broken manifests (a release beside one still converges); ``report.complete`` does not.
+
 Drift is any way the host differs from Git (a digest, limit, env, label, trust level or replica
 count changed through the admin API; a module deleted or added by hand). With no record of past
 applies, a Git change not yet applied shows as drift too: either way the host is not serving Git.
