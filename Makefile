@@ -17,7 +17,7 @@ export OMP_NUM_THREADS := 1
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode --quiet
 
 deps-system:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

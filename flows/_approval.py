@@ -13,15 +13,15 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from wasmops.errors import ApprovalRejected
+
+__all__ = ["Approval", "ApprovalRejected", "request_approval"]
+
 
 class Approval(RunInput):
     approve: bool = False
     reason: str = ""
     approver: str = ""
-
-
-class ApprovalRejected(Exception):
-    pass
 
 
 def describe(key: str, manifest, built, pub, extra: str = "") -> str:

@@ -13,22 +13,13 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.transactions import transaction
 
-from flows._approval import ApprovalRejected, request_approval
+from flows._approval import request_approval
 from tasks.finops import budget_gate
-from tasks.release import ai_verify, commit_release, reconcile_namespace, sticky_rollback, verify_release
+from tasks.release import ai_verify, already_serving, commit_release, reconcile_namespace, sticky_rollback, verify_release
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
+from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, VerifyFailed
 
-
-class VerifyFailed(Exception):
-    pass
-
-
-class BudgetBlocked(Exception):
-    pass
-
-
-class AnomalyRolledBack(Exception):
-    pass
+__all__ = ["release", "AnomalyRolledBack", "ApprovalRejected", "BudgetBlocked", "VerifyFailed"]
 
 
 @flow(name="release", log_prints=True, persist_result=True)
@@ -40,6 +31,7 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     from wasmops.desired import artifact_ref
     from wasmops.errors import QuarantinedError, UserError
     from wasmops.gitops import GitOpsRepo
+    from wasmops.workspace import policy_path
 
     log = get_run_logger()
     s = Settings()
@@ -57,20 +49,26 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
 
     test_module(module_dir, built)
     rc = manifest.spec.runtime_config
-    policy_check(built, rc.trust_level, memory_limit=manifest.memory_bytes)
+    policy_check(built, rc.trust_level, policy_file=str(policy_path(s)), memory_limit=manifest.memory_bytes)
     sig = sign_module(built)
     tag = built.digest.split(":")[1][:12]
     ref = artifact_ref(manifest.spec.module_ref.repository, tag, s.registry_base)
-    pub = publish_module(built, ref, sig["bundle_path"], source=module_dir, revision=source_revision)
+    pub = publish_module(built, ref, sig["bundle_path"], source=manifest.spec.source or "", revision=source_revision)
     if pub["manifest_digest"] in desired.quarantine:
         raise QuarantinedError(f"artifact {pub['manifest_digest']} is quarantined", where=key)
+    serving = already_serving(key, pub["manifest_digest"])
+    if serving:
+        log.info(f"{key} already serves manifest {pub['manifest_digest']} (commit {serving[:10]}): nothing to do")
+        return {"key": key, "tag": tag, "wasm_digest": built.digest, "manifest_digest": pub["manifest_digest"],
+                "bundle_digest": sig["bundle_digest"], "commit": serving, "commit_changed": False, "noop": True,
+                "approval": None, "budget": None, "ai_verdict": None, "verify": None}
 
     provenance = {"Source-Revision": source_revision or built.source_digest, "Wasm-Digest": built.digest,
                   "Bundle-Digest": sig["bundle_digest"], "Flow-Run": str(flow_run.get_id() or "")}
     namespace = key.split("/", 1)[0]
     gate = budget_gate(key, pub["manifest_digest"])
     if gate["outcome"] == "blocked":
-        raise BudgetBlocked(f"release of {key} blocked by a strict budget: {gate['message']}")
+        raise BudgetBlocked(f"release blocked by a strict budget: {gate['message']}", where=key)
     verdict = None
     try:
         with transaction():
@@ -81,10 +79,7 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
                                         timeout_s=approval_timeout_s, force=gate["outcome"] == "needs_approval",
                                         extra=gate["markdown"] if gate["outcome"] == "needs_approval" else "")
             reconcile_namespace(namespace, key)
-            try:
-                verify_release(module_dir, key, pub["manifest_digest"])
-            except Exception as exc:  # noqa: BLE001 - any verify failure rolls back
-                raise VerifyFailed(str(exc)) from exc
+            verified = verify_release(module_dir, key, pub["manifest_digest"])
         if ai_check:
             verdict = ai_verify(module_dir, key, pub["manifest_digest"], ai_requests)
             if verdict["verdict"] == "anomalous":
@@ -97,10 +92,10 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     except ApprovalRejected as exc:
         log.warning(f"release of {key} rejected: {exc}")
         raise
-    print(f"released {key} {tag} ({pub['manifest_digest']}) commit {commit['sha'][:10]}")
+    log.info(f"released {key} {tag} ({pub['manifest_digest']}) commit {commit['sha'][:10]}", extra={"terminal": False})
     return {"key": key, "tag": tag, "wasm_digest": built.digest, "manifest_digest": pub["manifest_digest"],
             "bundle_digest": sig["bundle_digest"], "commit": commit["sha"], "commit_changed": commit["changed"],
-            "approval": approval, "budget": gate["outcome"], "ai_verdict": verdict}
+            "approval": approval, "budget": gate["outcome"], "ai_verdict": verdict, "verify": verified}
 
 
 def _rollback_on_anomaly(key, manifest, built, pub, verdict, timeout_s) -> None:
@@ -113,7 +108,7 @@ def _rollback_on_anomaly(key, manifest, built, pub, verdict, timeout_s) -> None:
         print(f"rollback of {key} declined by a person; {pub['manifest_digest']} stays")
         return
     sticky_rollback(key, pub["manifest_digest"], reason=reason, wasm_digest=built.digest)
-    raise AnomalyRolledBack(f"{key} rolled back and {pub['manifest_digest']} quarantined: {reason}")
+    raise AnomalyRolledBack(f"rolled back and {pub['manifest_digest']} quarantined: {reason}", where=key)
 
 
 def _label_run(key: str, digest: str, manifest) -> None:

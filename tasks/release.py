@@ -94,9 +94,34 @@ def _undo_reconcile(txn) -> None:
             pass
 
 
+@task(name="already-serving", cache_policy=NO_CACHE, **RETRY)
+def already_serving(key: str, digest: str) -> str | None:
+    """The release commit of ``digest`` when Git already holds it for ``key`` and the host serves it
+    (a re-release is then a no-op: no budget gate, approval, commit or verify); else None."""
+    from wasmops.gitops import GitOpsRepo
+    from wasmops.host.client import HostClient
+
+    s = Settings()
+    repo = GitOpsRepo.from_settings(s)
+    m = repo.desired().deployments.get(key)
+    if m is None or m.spec.module_ref.digest != digest:
+        return None
+    live = {f"{x['namespace']}/{x['name']}": x for x in HostClient.from_workspace(s).modules()}.get(key)
+    if not live or live.get("digest") != digest or live.get("health", "Healthy") != "Healthy":
+        return None
+    return repo.last_commit_for(key, digest) or repo.head
+
+
 @task(name="verify", cache_policy=NO_CACHE, **RETRY)
 def verify_release(module_dir: str, key: str, digest: str) -> dict:
-    from wasmops.errors import TestFailed
+    """Run the module's test cases through the host, judged as ``wasmops test`` judges them.
+
+    Failures raise ``VerifyFailed`` (the flow rolls back and quarantines); a release where no case
+    could run raises ``NotVerified`` (rolled back, not quarantined) unless the manifest sets
+    ``spec.verify.allowUnverified``. Cases that cannot run are counted and recorded, never dropped.
+    """
+    from wasmops.decisions import Decision, record
+    from wasmops.errors import NotVerified, VerifyFailed
     from wasmops.gitops import GitOpsRepo
     from wasmops.host.client import HostClient
     from wasmops.source import load_module_source
@@ -108,12 +133,24 @@ def verify_release(module_dir: str, key: str, digest: str) -> dict:
     ns, name = key.split("/", 1)
     report = verify_via_host(HostClient.from_workspace(s), ns, name, load_module_source(module_dir),
                              env=m.spec.runtime_config.env, digest=digest)
-    create_table_artifact(key=f"verify-{name}", table=report.rows() or [{"case": "-", "result": "no applicable cases"}],
-                          description=f"Post-deploy verification of {key} at {digest[:19]}")
-    if report.cases and not report.passed:
+    create_table_artifact(key=f"verify-{name}", table=report.rows() or [{"case": "-", "result": "no test cases"}],
+                          description=f"Post-deploy verification of {key} at {digest}: {report.summary()}")
+    allowed = m.spec.verify.allow_unverified
+    verdict = "fail" if report.failed else "pass" if report.ran else "unverified-allowed" if allowed else "unverified"
+    record(s.gitops_dir, Decision(
+        kind="verify", subject=key, verdict=verdict, digest=digest, policy_rule="test cases through the host",
+        explanation=f"{report.summary()}" + "".join(f"; {c.name}: {c.reason}" for c in report.cases if not c.passed),
+        output=report.to_dict(), action="" if verdict.startswith(("pass", "unverified-allowed")) else "roll back"))
+    if report.failed:
         names = ", ".join(f"{c.name} ({c.reason})" for c in report.failed)
-        raise TestFailed(f"verify failed through the host: {names}", where=key)
-    return {"passed": report.passed, "cases": len(report.cases)}
+        raise VerifyFailed(f"verify failed through the host: {names}", where=key)
+    if not report.ran and not allowed:
+        why = "; ".join(f"{c.name}: {c.reason}" for c in report.not_run) or "the module has no test cases"
+        raise NotVerified(f"no test case could run through the host ({why})", where=key,
+                          hint="add a case the host can run (the deployment's env, no args), "
+                               "or set spec.verify.allowUnverified: true in the manifest")
+    return {"passed": report.passed, "ran": len(report.ran), "not_run": len(report.not_run),
+            "summary": report.summary()}
 
 
 @task(name="rollback", cache_policy=NO_CACHE, **RETRY)

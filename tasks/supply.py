@@ -86,13 +86,25 @@ def test_module(module_dir: str, built: Built) -> dict:
     return report.to_dict()
 
 
-@task(name="policy", cache_key_fn=_digest_key("policy"), persist_result=True, **RETRY)
+def _policy_key(context, params) -> str:
+    """The verdict depends on the module, the trust level, the memory limit and the policy's content."""
+    from wasmops.policy import policy_digest
+
+    return (f"policy-{params['built'].digest}-{params['trust_level']}-{params.get('memory_limit')}"
+            f"-{policy_digest(params.get('policy_file'))}")
+
+
+@task(name="policy", cache_key_fn=_policy_key, persist_result=True, **RETRY)
 def policy_check(built: Built, trust_level: str, policy_file: str | None = None,
                  memory_limit: int | None = None) -> dict:
+    """Check the module against the ModulePolicy in ``policy_file`` (the release passes the one in
+    Git, the same file host admission follows)."""
     from wasmops.policy import check_module, load_policy
 
-    v = check_module(wasm_path(built).read_bytes(), trust_level, load_policy(policy_file), memory_limit=memory_limit)
-    lines = [f"**{'allowed' if v.allowed else 'denied'}** `{built.name}` at trust level `{trust_level}`"]
+    policy = load_policy(policy_file)
+    v = check_module(wasm_path(built).read_bytes(), trust_level, policy, memory_limit=memory_limit)
+    lines = [f"**{'allowed' if v.allowed else 'denied'}** `{built.name}` at trust level `{trust_level}`"
+             f" under `{policy.source}`"]
     lines += [f"- {r}" for r in v.reasons] or ["- no findings"]
     lines.append(f"\nimports: {', '.join(v.facts['imports']) or 'none'}")
     create_markdown_artifact(key=f"{built.name}-policy", markdown="\n".join(lines),

@@ -16,6 +16,12 @@ help. The retry decision is carried by the class, so Prefect's ``retry_condition
     │   └── NotFound                  an artifact, tag, module or run that does not exist
     ├── IntegrityError                a digest does not match what was asked for
     ├── TestFailed                    a module's test cases did not all pass
+    │   ├── VerifyFailed              ... through the host after deploy (rolled back, digest quarantined)
+    │   └── NotVerified               no case could run through the host (rolled back, not quarantined)
+    ├── ReleaseStopped                a release did not go through, by decision
+    │   ├── BudgetBlocked             a strict budget refused it before commit
+    │   ├── ApprovalRejected          a person rejected it, or the approval timed out
+    │   └── AnomalyRolledBack         the post-deploy AI verdict rolled it back
     ├── TransientError                retrying can help (network, registry down, busy)
     │   └── RegistryUnavailable       the OCI registry did not answer in time
     └── SandboxError                  a trap or limit breach while running a module
@@ -95,6 +101,30 @@ class IntegrityError(WasmopsError):
 
 class TestFailed(WasmopsError):
     __test__ = False  # not a pytest class
+
+
+class VerifyFailed(TestFailed):
+    pass
+
+
+class NotVerified(TestFailed):
+    pass
+
+
+class ReleaseStopped(WasmopsError):
+    pass
+
+
+class BudgetBlocked(ReleaseStopped):
+    pass
+
+
+class ApprovalRejected(ReleaseStopped):
+    pass
+
+
+class AnomalyRolledBack(ReleaseStopped):
+    pass
 
 
 class TransientError(WasmopsError):

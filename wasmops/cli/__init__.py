@@ -14,13 +14,23 @@ import typer
 
 app = typer.Typer(
     name="wasmops",
-    help="Release WebAssembly modules: build → test → policy → sign → publish → commit → reconcile.",
+    help="Release WebAssembly modules. Start with: new → test → add → release. A release runs build → test → "
+         "policy → sign → publish → budget gate → commit → approval → reconcile → verify → AI check.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
-from . import data, hostcmd, ops, release, render, supply  # noqa: E402,F401  (registers commands)
+
+
+@app.callback()
+def _global(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's own log lines too.")) -> None:
+    """Global options."""
+    if verbose:
+        os.environ["WASMOPS_VERBOSE"] = "1"
+
+
+from . import data, hostcmd, onboard, ops, release, render, supply  # noqa: E402,F401  (registers commands)
 
 
 def main() -> None:
@@ -33,9 +43,11 @@ def main() -> None:
             raise
         from ._ui import err_console
 
-        err_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err_console().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console().print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+            err_console().print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -19,7 +19,9 @@ def configure(s) -> None:
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from ._progress import quiet_prefect_console
+
+    quiet_prefect_console()
     os.environ.setdefault("DO_NOT_TRACK", "1")
     rec = s.home / "services.json"
     if "PREFECT_API_URL" not in os.environ and rec.exists():

@@ -35,13 +35,40 @@ def release(
                                   help="After verify, drive traffic and score it with the champion model."),
 ) -> None:
     """Run the release flow: build → test → policy → sign → publish → commit → approval → reconcile → verify."""
+    from ..onboard import preflight
+
+    s = settings()
+    pre = preflight(s, module_dir, target, auto_approve=auto_approve, check_host=lambda: _host_reachable(s))
+    key = pre.manifest.key
+    c = console()
+    c.print(f"releasing {pre.source.name} → {key} ({pre.manifest.spec.environment})")
     _prefect()
     from flows.release import release as release_flow
 
-    res = release_flow(module_dir=str(module_dir.resolve()), target=target, auto_approve=auto_approve,
+    from ._progress import attach
+
+    attach(c.print)
+    res = release_flow(module_dir=str(module_dir.resolve()), target=key, auto_approve=auto_approve,
                        approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check)
-    console().print(f"[green]released[/] {res['key']} {res['tag']} {res['manifest_digest']}"
-                    f" (commit {res['commit'][:10]}{'' if res['commit_changed'] else ', already committed'})")
+    if res.get("noop"):
+        c.print(f"[green]nothing to do:[/] {res['key']} already serves manifest {res['manifest_digest']} "
+                f"(wasm {res['wasm_digest']}, commit {res['commit'][:10]})", soft_wrap=True)
+        return
+    v = res.get("verify") or {}
+    c.print(f"[green]released[/] {res['key']} tag {res['tag']}: wasm {res['wasm_digest']}, "
+            f"manifest {res['manifest_digest']} (commit {res['commit'][:10]}"
+            f"{'' if res['commit_changed'] else ', already committed'}); verify: {v.get('summary', '-')}",
+            soft_wrap=True)
+
+
+def _host_reachable(s) -> None:
+    from ..errors import TransientError
+    from ..host.client import HostClient, endpoint
+
+    url, token = endpoint(s)
+    if not HostClient(url, token, timeout=2.0).ready():
+        raise TransientError("the host is not reachable or not ready", where=url,
+                             hint="start it with `wasmops host` (or `wasmops up`), then release again")
 
 
 @app.command()

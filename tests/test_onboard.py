@@ -1,0 +1,114 @@
+"""Onboarding: `wasmops new` scaffolds that pass `wasmops test`, `wasmops add` writes a schema-valid
+manifest (or refuses with the field, writing nothing), and `wasmops release` of a target that has no
+manifest fails before Prefect is imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from support.host import WASMOPS
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    home = tmp_path_factory.mktemp("onboard-ws")
+    cwd = tmp_path_factory.mktemp("user")
+    env = {**os.environ, "WASMOPS_HOME": str(home), "COLUMNS": "200"}
+
+    def run(*args, check=None, python_flags=()):
+        cmd = [sys.executable, *python_flags, WASMOPS, *map(str, args)] if python_flags else \
+              [WASMOPS, *map(str, args)]
+        p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+        if check is not None:
+            assert p.returncode == check, f"{args} → {p.returncode}\n{p.stdout}\n{p.stderr}"
+        return p
+
+    run("init", check=0)
+    run.cwd, run.home = cwd, home
+    return run
+
+
+def _head(home):
+    import git
+
+    return git.Repo(home / "gitops").head.commit.hexsha
+
+
+@pytest.mark.parametrize("language", ["c", "wat", "zig"])
+def test_scaffold_passes_wasmops_test_as_generated(ws, language):
+    name = f"fresh-{language}"
+    ws("new", name, "--language", language, check=0)
+    p = ws("test", name, check=0)
+    assert "counts" in p.stdout and "empty-input-is-an-error" in p.stdout and "FAIL" not in p.stdout
+    src = yaml.safe_load((ws.cwd / name / "module.yaml").read_text())
+    error_case = next(c for c in src["tests"] if c.get("expect_exit", 0) != 0)
+    assert error_case["expect_exit"] == 2 and error_case["expect_stdout_contains"]
+    again = ws("new", name, "--language", language, check=1)
+    assert "already" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_add_writes_a_schema_valid_manifest_and_refuses_duplicates(ws):
+    from wasmops.manifest import WasmModuleDeployment
+
+    ws("new", "counter", "--language", "wat", check=0)
+    p = ws("add", "counter", "--target", "dev/counter", "--team", "search", "--project", "words",
+           "--cost-center", "cc-7", check=0)
+    assert "wasmops release counter --target dev/counter" in p.stdout
+    path = ws.home / "gitops" / "modules" / "dev" / "counter.yaml"
+    m = WasmModuleDeployment.model_validate(yaml.safe_load(path.read_text()))
+    assert m.key == "dev/counter" and m.metadata.labels == {"team": "search", "project": "words", "cost-center": "cc-7"}
+    assert not os.path.isabs(m.spec.source) and (ws.home / "gitops" / m.spec.source / "module.yaml").exists()
+    import git
+
+    msg = git.Repo(ws.home / "gitops").head.commit.message
+    assert msg.startswith("add dev/counter") and "Wasmops-Actor:" in msg and "Wasmops-Source:" in msg
+    head = _head(ws.home)
+    dup = ws("add", "counter", "--target", "dev/counter", "--team", "x", "--project", "y", check=1)
+    assert "already exists" in dup.stderr and "counter.yaml" in dup.stderr and _head(ws.home) == head
+
+
+@pytest.mark.parametrize("args,field", [
+    (["counter", "--target", "dev/Counter!"], "--target name"),
+    (["counter", "--target", "no-namespace"], "--target"),
+    (["counter", "--target", "dev/a/b"], "--target"),
+    (["nowhere", "--target", "dev/nowhere"], "module.yaml"),
+    (["counter", "--target", "dev/c2", "--team", "Bad Team"], "--team"),
+    (["counter", "--target", "dev/c3", "--env", "staging"], "--env"),
+])
+def test_add_bad_input_names_the_field_and_writes_nothing(ws, args, field):
+    if not (ws.cwd / "counter").exists():
+        ws("new", "counter", "--language", "wat", check=0)
+    head = _head(ws.home)
+    p = ws("add", *args, check=1)
+    assert field in p.stderr and "Traceback" not in p.stderr
+    assert _head(ws.home) == head
+    assert not list((ws.home / "gitops" / "modules" / "dev").glob("c[23].yaml"))
+
+
+def test_release_without_manifest_fails_before_prefect_starts(ws):
+    ws("new", "orphan", "--language", "wat", check=0)
+    t = time.perf_counter()
+    p = ws("release", "orphan", "--target", "dev/orphan", check=1, python_flags=("-X", "importtime"))
+    dt = time.perf_counter() - t
+    assert "no WasmModuleDeployment dev/orphan" in p.stderr
+    assert "wasmops add orphan --target dev/orphan" in p.stderr  # the exact command to run
+    imported = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    assert "prefect" not in imported and "Traceback" not in p.stderr
+    print(f"release of a missing target → error in {dt:.2f}s (with -X importtime)")
+
+
+def test_release_with_host_down_fails_fast_without_commit(ws):
+    ws("add", "orphan", "--target", "dev/orphan", "--team", "qa", "--project", "p", check=0)
+    head = _head(ws.home)
+    env_url = {"WASMOPS_HOST_URL": "http://127.0.0.1:9"}
+    p = subprocess.run([WASMOPS, "release", "orphan", "--target", "dev/orphan", "--auto-approve"],
+                       env={**os.environ, "WASMOPS_HOME": str(ws.home), **env_url}, cwd=ws.cwd,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "host is not reachable" in p.stderr and "Traceback" not in p.stderr
+    assert _head(ws.home) == head

@@ -1,0 +1,66 @@
+"""Step-by-step progress for commands that run a flow in this process.
+
+Prefect's own log lines (engine messages, tracebacks) go to the Prefect API, where the UI shows
+them; the terminal gets one line per finished step and the flow's own messages. ``wasmops -v``
+shows Prefect's log lines in the terminal as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+_ENGINE = ("Beginning", "Finished in state", "Created task run", "Executing", "Encountered exception",
+           "Running hook", "Running on_", "Process for flow run", "Received", "Hook", "Pausing", "Resuming",
+           "Starting", "Downloading", "Opening", "Completed", "Crash detected")
+_STATE = re.compile(r"Finished in state (\w+)")
+_MARK = {"Completed": "[green]✓[/]", "Cached": "[blue]✓[/] (cached)", "Failed": "[red]✗[/]",
+         "Crashed": "[red]✗[/]", "Cancelled": "[yellow]-[/]", "Paused": "[yellow]‖[/]",
+         "AwaitingRetry": "[yellow]↻[/] retrying", "Retrying": "[yellow]↻[/]", "Rolled": "[yellow]↺[/]"}
+
+
+def verbose() -> bool:
+    return bool(os.environ.get("WASMOPS_VERBOSE"))
+
+
+def quiet_prefect_console() -> None:
+    """Before Prefect is imported: INFO logs reach the API (the UI's Logs tab); the terminal shows
+    Prefect's console lines only with ``-v``."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose() else "CRITICAL")
+
+
+class StepProgress(logging.Handler):
+    """Turns task-run state messages into ``✓ build`` lines; passes the flow's own messages through."""
+
+    def __init__(self, printer):
+        super().__init__(logging.INFO)
+        self.printer = printer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.getMessage()
+            if record.name == "prefect.task_runs":
+                m = _STATE.match(msg)
+                if m:
+                    step = re.sub(r"-[0-9a-f]{3,}$", "", getattr(record, "task_run_name", "") or "step")
+                    self.printer(f"  {_MARK.get(m.group(1), m.group(1))} {step}")
+                return
+            if not getattr(record, "terminal", True):
+                return
+            if msg.startswith("View at "):
+                self.printer(f"  [dim]{msg}[/]")
+            elif record.levelno >= logging.INFO and not msg.startswith(_ENGINE):
+                self.printer(f"  {msg.splitlines()[0]}")
+        except Exception:  # noqa: BLE001 - progress must never break a run
+            pass
+
+
+def attach(printer) -> None:
+    """After Prefect has configured logging: add the progress handler (not with ``-v``)."""
+    if verbose():
+        return
+    h = StepProgress(printer)
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logging.getLogger(name).addHandler(h)

@@ -1,0 +1,179 @@
+"""The way in for a new module: ``wasmops new`` → ``wasmops test`` → ``wasmops add`` → ``wasmops release``.
+
+``scaffold`` writes a module directory that passes ``wasmops test`` as generated (one success case,
+one error case that exits 2 with its message on stdout). ``add_deployment`` writes the module's
+``WasmModuleDeployment`` into the GitOps repo, validated by the same schema as every manifest and
+committed with a provenance trailer. ``preflight`` checks what a release needs before any
+orchestrator starts, so a missing manifest is an error in milliseconds, not after Prefect's start::
+
+    >>> import tempfile, pathlib
+    >>> d = scaffold("wordstat", "wat", pathlib.Path(tempfile.mkdtemp()) / "wordstat")
+    >>> sorted(p.name for p in d.iterdir())
+    ['main.wat', 'module.yaml']
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .errors import NotFound, QuarantinedError, UserError, spec_error_from_pydantic
+from .manifest import NAME, WasmModuleDeployment, dump_document
+from .source import ModuleSource, load_module_source
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANGUAGES = {"c": "main.c", "zig": "main.zig", "wat": "main.wat"}
+_EXPECT = {"wat": '{"bytes": 16}', "c": '{"bytes": 16, "words": 3}', "zig": '{"bytes": 16, "words": 3}'}
+
+
+def _check_name(name: str, field: str) -> None:
+    if not re.match(NAME, name or ""):
+        raise UserError(f"{name!r} is not a valid name: lower-case letters, digits and '-', "
+                        f"starting and ending with a letter or digit, at most 63 characters", where=field)
+
+
+def scaffold(name: str, language: str, directory: Path) -> Path:
+    """Write ``module.yaml`` and a source file for ``language`` into ``directory`` (which must not
+    hold a module yet). Returns the directory."""
+    _check_name(name, "NAME")
+    if language not in LANGUAGES:
+        raise UserError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}", where="--language")
+    directory = Path(directory)
+    if (directory / "module.yaml").exists():
+        raise UserError("a module already lives here", where=str(directory / "module.yaml"))
+    source = LANGUAGES[language]
+    text = (TEMPLATES / language / source).read_text().replace("__NAME__", name)
+    text = text.replace("__ERRLEN__", str(len(f"{name}: empty input\n")))
+    fill = {"__NAME__": name, "__LANGUAGE__": language, "__SOURCE__": source, "__DIR__": str(directory),
+            "__EXPECT__": _EXPECT[language]}
+    yml = (TEMPLATES / "module.yaml.tmpl").read_text()
+    for k, v in fill.items():
+        yml = yml.replace(k, v)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / source).write_text(text)
+    (directory / "module.yaml").write_text(yml)
+    load_module_source(directory)  # what we wrote must load
+    return directory
+
+
+@dataclass(frozen=True)
+class Target:
+    namespace: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str, *, field: str = "--target") -> "Target":
+        ns, sep, name = (text or "").partition("/")
+        if not sep or "/" in name:
+            raise UserError(f"{text!r} is not NAMESPACE/NAME (for example dev/wordstat)", where=field)
+        _check_name(ns, f"{field} namespace")
+        _check_name(name, f"{field} name")
+        return cls(ns, name)
+
+
+def manifest_path(gitops_dir: Path, target: Target) -> Path:
+    """Where the manifest of ``target`` lives in the GitOps repo (``modules/<ns>/<name>.yaml``)."""
+    return Path(gitops_dir) / "modules" / target.namespace / f"{target.name}.yaml"
+
+
+def source_location(module_dir: Path, gitops_dir: Path) -> str:
+    """Where the source lives, in a form that works from another clone: ``<remote URL>//<path>``
+    when the module is inside a git checkout with an ``origin``, else a path relative to the
+    GitOps repo (never an absolute path of this machine)."""
+    module_dir = module_dir.resolve()
+    try:
+        import git
+
+        repo = git.Repo(module_dir, search_parent_directories=True)
+        top = Path(repo.working_tree_dir).resolve()
+        url = next((r.url for r in repo.remotes if r.name == "origin"), None)
+        if url and top != gitops_dir.resolve():
+            return f"{url}//{module_dir.relative_to(top).as_posix()}"
+    except Exception:  # noqa: BLE001 - not a git checkout: fall back to a relative path
+        pass
+    return Path(os.path.relpath(module_dir, gitops_dir.resolve())).as_posix()
+
+
+def deployment_for(src: ModuleSource, target: Target, *, team: str, project: str, cost_center: str | None,
+                   env: str, trust_level: str, source: str) -> WasmModuleDeployment:
+    labels = {"team": team, "project": project, **({"cost-center": cost_center} if cost_center else {})}
+    doc = {
+        "apiVersion": "wasmops.dev/v1alpha1", "kind": "WasmModuleDeployment",
+        "metadata": {"name": target.name, "namespace": target.namespace, "labels": labels},
+        "spec": {"environment": env, "replicas": 1, "source": source,
+                 "moduleRef": {"repository": f"wasmops/{target.name}", "tag": "unreleased"},
+                 "runtimeConfig": {"resources": {"cpu": f"{max(1, -(-src.limits.fuel // 1_000_000))}m",
+                                                 "memory": str(src.limits.memory)},
+                                   "trustLevel": trust_level, "timeoutMs": src.limits.timeout_ms,
+                                   "maxStdout": str(src.limits.max_stdout)}},
+    }
+    try:
+        return WasmModuleDeployment.model_validate(doc)
+    except ValidationError as exc:
+        raise spec_error_from_pydantic(exc, where=f"modules/{target.namespace}/{target.name}.yaml") from exc
+
+
+def add_deployment(repo, module_dir: Path, target: Target, *, team: str, project: str,
+                   cost_center: str | None = None, env: str = "dev", trust_level: str = "sandboxed",
+                   actor: str | None = None) -> tuple[Path, str]:
+    """Write and commit the WasmModuleDeployment for ``module_dir`` at ``target``. Refuses an existing
+    target; nothing is written unless everything validates. Returns (manifest path, commit sha)."""
+    src = load_module_source(module_dir)
+    _check_name(team, "--team")
+    _check_name(project, "--project")
+    path = manifest_path(repo.path, target)
+    if any(path.with_suffix(x).exists() for x in (".yaml", ".yml")) or target.key in repo.desired().deployments:
+        raise UserError(f"a WasmModuleDeployment {target.key} already exists", where=str(path),
+                        hint=f"release it with `wasmops release {module_dir} --target {target.key}`, "
+                             "or choose another --target")
+    m = deployment_for(src, target, team=team, project=project, cost_center=cost_center, env=env,
+                       trust_level=trust_level, source=source_location(Path(module_dir), repo.path))
+    rel = path.relative_to(repo.path).as_posix()
+    msg = (f"add {target.key}\n\nOnboard module {src.name} ({src.language}) as {target.key} "
+           f"for team {team}, project {project}.\n\nWasmops-Actor: {actor or getpass.getuser()}\n"
+           f"Wasmops-Source: {m.spec.source}\n")
+    res = repo.write_files({rel: dump_document(m)}, msg)
+    return path, res.sha
+
+
+@dataclass(frozen=True)
+class Preflight:
+    source: ModuleSource
+    manifest: WasmModuleDeployment
+
+
+def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: bool, check_host=None) -> Preflight:
+    """Everything a release can check without an orchestrator: module.yaml, target manifest,
+    dev-only auto-approval, quarantine of the live digest, the host."""
+    from .gitops import GitOpsRepo
+
+    src = load_module_source(module_dir)
+    key = target or f"dev/{src.name}"
+    t = Target.parse(key)
+    repo = GitOpsRepo.from_settings(settings)
+    desired = repo.desired()
+    manifest = desired.deployments.get(key)
+    if manifest is None:
+        raise NotFound(f"no WasmModuleDeployment {key} in the GitOps repo", where=str(manifest_path(repo.path, t)),
+                       hint=f"onboard it first: wasmops add {module_dir} --target {key} --team TEAM --project PROJECT")
+    if auto_approve and manifest.spec.environment != "dev":
+        raise UserError(f"--auto-approve is for dev only; {key} is {manifest.spec.environment}", where=key)
+    live = manifest.spec.module_ref.digest
+    if live and live in desired.quarantine:
+        raise QuarantinedError(f"the digest Git holds for {key} ({live}) is quarantined", where=key,
+                               hint=f"roll back or lift it: wasmops quarantine remove {live} --reason ...")
+    if check_host:
+        check_host()
+    return Preflight(src, manifest)
+
+
+__all__ = ["scaffold", "add_deployment", "preflight", "Preflight", "Target", "source_location", "LANGUAGES"]

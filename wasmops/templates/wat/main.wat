@@ -1,0 +1,50 @@
+;; __NAME__: a WASI command in WAT. Reads stdin and writes {"bytes": N}.
+;; Empty input is an error: {"error": "no text"} on stdout, a note on stderr, exit status 2.
+(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 2)
+  ;; 0..8 iovec, 8..12 count, 16.. texts, 256..288 digits, 1024.. input
+  (data (i32.const 16) "{\"bytes\": ")
+  (data (i32.const 32) "{\"error\": \"no text\"}\n")
+  (data (i32.const 64) "__NAME__: empty input\n")
+  (func $write (param $fd i32) (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func $read_all (result i32)
+    (local $len i32)
+    (block $done
+      (loop $more
+        (br_if $done (i32.ge_u (local.get $len) (i32.const 64512)))
+        (i32.store (i32.const 0) (i32.add (i32.const 1024) (local.get $len)))
+        (i32.store (i32.const 4) (i32.sub (i32.const 64512) (local.get $len)))
+        (br_if $done (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (br_if $done (i32.eqz (i32.load (i32.const 8))))
+        (local.set $len (i32.add (local.get $len) (i32.load (i32.const 8))))
+        (br $more)))
+    (local.get $len))
+  ;; Writes the decimal digits of n ending at 288 followed by "}\n"; returns the start.
+  (func $digits (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (i32.const 286))
+    (i32.store8 (i32.const 286) (i32.const 125))
+    (i32.store8 (i32.const 287) (i32.const 10))
+    (loop $d
+      (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+      (i32.store8 (local.get $p) (i32.add (i32.const 48) (i32.rem_u (local.get $n) (i32.const 10))))
+      (local.set $n (i32.div_u (local.get $n) (i32.const 10)))
+      (br_if $d (local.get $n)))
+    (local.get $p))
+  (func (export "_start")
+    (local $n i32) (local $p i32)
+    (local.set $n (call $read_all))
+    (if (i32.eqz (local.get $n))
+      (then
+        (call $write (i32.const 1) (i32.const 32) (i32.const 21))
+        (call $write (i32.const 2) (i32.const 64) (i32.const __ERRLEN__))
+        (call $proc_exit (i32.const 2))))
+    (call $write (i32.const 1) (i32.const 16) (i32.const 10))
+    (local.set $p (call $digits (local.get $n)))
+    (call $write (i32.const 1) (local.get $p) (i32.sub (i32.const 288) (local.get $p)))))
