@@ -112,3 +112,40 @@ def test_release_with_host_down_fails_fast_without_commit(ws):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 1 and "host is not reachable" in p.stderr and "Traceback" not in p.stderr
     assert _head(ws.home) == head
+
+
+def test_cli_release_shows_steps_and_flow_errors_come_out_as_one_line(ws, prefect_api):
+    from support.host import HostProcess, Workspace
+    from wasmops.config import Settings
+
+    hp = HostProcess(Workspace(ws.home, Settings(home=ws.home)))
+    hp.start()
+    env = {**os.environ, "WASMOPS_HOME": str(ws.home), "PREFECT_API_URL": prefect_api, "COLUMNS": "200"}
+
+    def release(name):
+        return subprocess.run([WASMOPS, "release", name, "--target", f"dev/{name}", "--auto-approve", "--no-ai-check"],
+                              env=env, cwd=ws.cwd, capture_output=True, text=True, timeout=300)
+    try:
+        ws("new", "shipit", "--language", "wat", check=0)
+        ws("add", "shipit", "--target", "dev/shipit", "--team", "qa", "--project", "p", check=0)
+        ok = release("shipit")
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        for step in ("build", "test", "policy", "sign", "publish", "commit", "reconcile", "verify"):
+            assert f"✓ {step}" in ok.stdout, ok.stdout
+        assert "released dev/shipit" in ok.stdout and "2/2 passed" in ok.stdout
+        assert "Traceback" not in ok.stderr and "| INFO" not in ok.stdout + ok.stderr
+
+        bad = ws.cwd / "sneaky"
+        bad.mkdir()
+        (bad / "sneaky.wat").write_text(
+            '(module (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))'
+            ' (memory (export "memory") 1) (func (export "_start")))')
+        (bad / "module.yaml").write_text("name: sneaky\nlanguage: wat\nsources: [sneaky.wat]\n"
+                                         "tests:\n  - {name: runs}\n")
+        ws("add", "sneaky", "--target", "dev/sneaky", "--team", "qa", "--project", "p", check=0)
+        denied = release("sneaky")
+        assert denied.returncode == 1
+        assert "error:" in denied.stderr and "sock_accept" in denied.stderr
+        assert "Traceback" not in denied.stderr + denied.stdout and "✗ policy" in denied.stdout
+    finally:
+        hp.stop()

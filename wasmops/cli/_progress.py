@@ -58,9 +58,11 @@ class StepProgress(logging.Handler):
 
 
 def attach(printer) -> None:
-    """After Prefect has configured logging: add the progress handler (not with ``-v``)."""
-    if verbose():
-        return
-    h = StepProgress(printer)
+    """After Prefect has configured logging: run and task INFO logs flow (to the API, so the UI's
+    Logs tab has them), and the progress handler prints steps (not with ``-v``)."""
+    h = None if verbose() else StepProgress(printer)
     for name in ("prefect.task_runs", "prefect.flow_runs"):
-        logging.getLogger(name).addHandler(h)
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        if h:
+            logger.addHandler(h)
