@@ -174,3 +174,12 @@ def test_the_release_path_releases_next_to_a_broken_manifest(host, workspace, re
         repo.desired().deployments.get(f"{ns}/other")
     with pytest.raises(SpecError, match="timeoutMs"):
         repo.set_module_ref(f"{ns}/other", tag="x", digest=digest, provenance={})
+
+
+def test_the_desired_state_is_the_tip_of_main_not_another_branch(workspace, repo, ns):
+    before = repo.desired()
+    repo.write_files({f"modules/{ns}/elsewhere.yaml": "not: [valid"}, "on a review branch", branch=f"{ns}-review")
+    after = repo.desired()
+    assert repo.branch == "main" and after.revision == before.revision == repo.repo.heads.main.commit.hexsha
+    assert not any(ns in e.file for e in after.errors)
+    assert any(ns in e.file for e in repo.desired(f"{ns}-review").errors)

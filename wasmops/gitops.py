@@ -42,7 +42,14 @@ def _git():
     return git
 
 
-def _current_branch(repo) -> str:
+DEFAULT_BRANCH = "main"
+
+
+def _default_branch(repo) -> str:
+    """``main`` when it exists (what ``wasmops init`` makes; not whatever branch a writer has checked
+    out for a moment), else the branch checked out (a clone's default), else HEAD's commit."""
+    if DEFAULT_BRANCH in {h.name for h in repo.heads}:
+        return DEFAULT_BRANCH
     try:
         return repo.active_branch.name
     except TypeError:   # detached HEAD: follow that commit
@@ -50,7 +57,7 @@ def _current_branch(repo) -> str:
 
 
 class GitOpsRepo:
-    def __init__(self, path: Path, remote: str | None = None):
+    def __init__(self, path: Path, remote: str | None = None, branch: str | None = None):
         git = _git()
         self.path = Path(path)
         try:
@@ -58,19 +65,19 @@ class GitOpsRepo:
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
             raise ConfigError("not a GitOps repository", where=str(path), hint="run `wasmops init`") from exc
         self.remote = remote
-        self._branch = _current_branch(self.repo)
+        self._branch = branch or _default_branch(self.repo)
         with self.repo.config_writer() as cw:
             if not cw.has_option("user", "name"):
                 cw.set_value("user", "name", AUTHOR[0])
                 cw.set_value("user", "email", AUTHOR[1])
 
     @classmethod
-    def open(cls, path: str | Path, remote: str | None = None) -> "GitOpsRepo":
-        return cls(Path(path), remote)
+    def open(cls, path: str | Path, remote: str | None = None, branch: str | None = None) -> "GitOpsRepo":
+        return cls(Path(path), remote, branch)
 
     @classmethod
     def from_settings(cls, s: Settings) -> "GitOpsRepo":
-        return cls(s.gitops_dir, s.gitops_remote)
+        return cls(s.gitops_dir, s.gitops_remote, getattr(s, "gitops_branch", None))
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -79,7 +86,7 @@ class GitOpsRepo:
 
     @property
     def branch(self) -> str:
-        """The branch the reconciler follows: the one checked out when the repo was opened."""
+        """The branch whose tip is the desired state (``main``, or the clone's default branch)."""
         return self._branch
 
     def desired(self, revision: str | None = None) -> DesiredState:
