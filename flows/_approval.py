@@ -58,7 +58,9 @@ def request_approval(key: str, manifest, built, pub, *, auto_approve: bool, time
     if auto_approve:
         answer = Approval(approve=True, reason="--auto-approve", approver="wasmops (auto)")
     else:
-        log.info(f"waiting for approval of {key}: wasmops approve {flow_run.get_id()} --reason ...")
+        rid = flow_run.get_id()
+        log.info(f"waiting for approval of {key} (up to {timeout_s}s): wasmops approve {rid} --reason \"...\" "
+                 f"or wasmops reject {rid} --reason \"...\" (wasmops approvals shows the form)")
         try:
             answer = pause_flow_run(
                 wait_for_input=Approval.with_initial_data(description=describe(key, manifest, built, pub, extra),

@@ -5,12 +5,13 @@ Prefect has no resume CLI; ``wasmops approvals`` / ``approve`` / ``reject`` use 
 
 from __future__ import annotations
 
+import json
 import time
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateName
-from prefect.exceptions import NotPausedError, ObjectNotFound
+from prefect.exceptions import NotPausedError, ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import resume_flow_run
 
 
@@ -21,18 +22,31 @@ def pending_approvals() -> list[dict]:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))))
         for r in runs:
-            desc = ""
             keyset = (r.state.state_details.run_input_keyset or {}) if r.state else {}
-            if keyset.get("description"):
-                try:
-                    desc = client.read_flow_run_input(r.id, keyset["description"])
-                except ObjectNotFound:
-                    desc = ""
+            desc = _description(client, r.id, keyset.get("description")) if keyset.get("description") else None
             out.append({"id": str(r.id), "name": r.name, "tags": list(r.tags or []),
                         "paused_at": str(r.state.timestamp) if r.state else "",
                         "timeout": str(r.state.state_details.pause_timeout) if r.state else "",
-                        "description": desc})
+                        "description": desc or "", "form_ready": desc is not None})
     return out
+
+
+def _description(client, run_id, key: str) -> str | None:
+    """The pause form's markdown, or None while the paused run has not written it yet (Prefect
+    answers 404 for a moment after the run enters Paused)."""
+    try:
+        raw = client.read_flow_run_input(run_id, key)
+    except ObjectNotFound:
+        return None
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code == 404:
+            return None
+        raise
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        value = raw
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def answer(run_id: str, *, approve: bool, reason: str, approver: str, timeout_s: float = 30.0) -> None:

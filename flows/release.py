@@ -118,6 +118,10 @@ def _label_run(key: str, digest: str, manifest) -> None:
     run_id = flow_run.get_id()
     if not run_id:
         return
+    from prefect.settings import PREFECT_UI_URL
+
+    ui = PREFECT_UI_URL.value()
+    get_run_logger().info(f"flow run {run_id}" + (f": {ui}/runs/flow-run/{run_id}" if ui else ""))
     labels = manifest.metadata.labels
     tags = [f"team:{labels.get('team')}", f"env:{manifest.spec.environment}", f"module:{key}"]
     try:

@@ -5,6 +5,7 @@ manifest fails before Prefect is imported."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -147,5 +148,23 @@ def test_cli_release_shows_steps_and_flow_errors_come_out_as_one_line(ws, prefec
         assert denied.returncode == 1
         assert "error:" in denied.stderr and "sock_accept" in denied.stderr
         assert "Traceback" not in denied.stderr + denied.stdout and "✗ policy" in denied.stdout
+
+        ws("add", "shipit", "--target", "prod/shipit", "--env", "prod", "--team", "qa", "--project", "p", check=0)
+        paused = subprocess.Popen([WASMOPS, "release", "shipit", "--target", "prod/shipit", "--no-ai-check"],
+                                  env=env, cwd=ws.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        for line in paused.stdout:  # waits on the process's own output, line by line
+            seen.append(line)
+            m = re.search(r"wasmops approve (\S+) --reason", line)
+            if m:
+                break
+        assert m, "".join(seen)
+        run_id = m.group(1)
+        assert any(f"flow run {run_id}" in x for x in seen)
+        listing = ws("approvals", check=0).stdout
+        assert run_id in listing and "Approve release of" in listing and "\\n" not in listing
+        ws("reject", run_id, "--reason", "not today", check=0)
+        rest, err = paused.communicate(timeout=120)
+        assert paused.returncode == 1 and "not today" in err and "Traceback" not in err + rest
     finally:
         hp.stop()

@@ -167,7 +167,7 @@ def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the
     recs = recommend(samples, desired, desired.pricing, now=datetime.now(timezone.utc), idle_days=idle_days,
                      lookback_days=lookback_days)
     rows = [{"module": r.key, "kind": r.kind, "change": f"{r.current} → {r.recommended}",
-             "saving/month": f"{r.monthly_saving:.2f}", "why": r.reason[:70]} for r in recs]
+             "saving/month": f"{r.monthly_saving:.2f}", "why": r.reason} for r in recs]
     console().print(table("recommendations", rows) if rows else "no recommendations")
     if apply and recs:
         sha = apply_recommendations(GitOpsRepo.from_settings(settings()), recs)

@@ -70,7 +70,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
 
         out["approvals"] = [{"id": r["id"], "name": r["name"]} for r in pending_approvals()]
     ds = list_decisions(s.gitops_dir, limit=200) if s.gitops_dir.exists() else []
-    out["verdicts"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict, "why": d.explanation[:70]}
+    out["verdicts"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict, "why": d.explanation}
                        for d in ds if d.kind == "anomaly"][:5]
     out["budgets"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict} for d in ds if d.kind == "budget"][:5]
     if json_out:

@@ -84,12 +84,17 @@ def approvals(json_out: bool = typer.Option(False, "--json")) -> None:
     if not runs:
         console().print("no pending approvals")
         return
-    for r in runs:
-        console().print(f"[bold]{r['id']}[/]  {r['name']}  {' '.join(r['tags'])}  (times out {r['timeout']})")
-        if r["description"]:
-            from rich.markdown import Markdown
+    from rich.markdown import Markdown
 
-            console().print(Markdown(r["description"]))
+    c = console()
+    for r in runs:
+        c.print(f"[bold]{r['id']}[/]  {r['name']}  {' '.join(r['tags'])}  (times out {r['timeout']})", soft_wrap=True)
+        if not r.get("form_ready", True):
+            c.print("  waiting for its form (the run paused a moment ago)")
+        elif r["description"]:
+            c.print(Markdown(r["description"]))
+        c.print(f"  approve: wasmops approve {r['id']} --reason \"...\"", soft_wrap=True)
+        c.print(f"  reject:  wasmops reject {r['id']} --reason \"...\"", soft_wrap=True)
 
 
 def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str]) -> None:
@@ -210,5 +215,5 @@ def decisions(module: Optional[str] = typer.Option(None, "--module"), kind: Opti
         print(json.dumps([d.model_dump() for d in ds], indent=1, default=str))
         return
     rows = [{"at": d.at[:19], "kind": d.kind, "subject": d.subject, "verdict": d.verdict, "actor": d.actor,
-             "rule": d.policy_rule, "why": d.explanation[:60]} for d in ds]
+             "rule": d.policy_rule, "why": d.explanation} for d in ds]
     console().print(table("decisions", rows) if rows else "no decisions recorded")

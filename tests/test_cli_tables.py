@@ -1,0 +1,54 @@
+"""At 80 columns the CLI never cuts a number: text columns wrap, numbers keep their width."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from hypothesis import given, settings, strategies as st
+
+from support.host import WASMOPS
+
+
+def _cells(text: str) -> str:
+    return re.sub(r"[│┃┏┓┗┛━─┡┩└┘┌┐╇╈┳┻╋├┤┼]", " ", text)
+
+
+@given(rows=st.lists(st.fixed_dictionaries({
+    "module": st.text(alphabet="abcdefghij-/", min_size=1, max_size=40),
+    "fuel": st.integers(0, 10**15),
+    "ratio": st.floats(min_value=1e-6, max_value=1e9, allow_nan=False),
+    "why": st.text(alphabet="abc xyz[]", max_size=120),
+}), min_size=1, max_size=5))
+@settings(max_examples=40, deadline=None)
+def test_table_keeps_every_number_whole_at_80_columns(rows):
+    from rich.console import Console
+
+    from wasmops.cli._ui import fmt_number, table
+
+    c = Console(width=80, record=True, file=open(os.devnull, "w"))
+    c.print(table("t", rows))
+    out = _cells(c.export_text())
+    for r in rows:
+        assert re.search(rf"(?<![\d.]){re.escape(str(r['fuel']))}(?![\d.])", out), (r, out)
+        assert fmt_number(r["ratio"]) in out, (r, out)
+
+
+def test_decisions_and_status_at_80_columns_print_whole_numbers(tmp_path):
+    from wasmops.config import Settings
+    from wasmops.decisions import Decision, record
+    from wasmops.workspace import init_workspace
+
+    s = Settings(home=tmp_path / "ws")
+    init_workspace(s)
+    why = "error rate 0.3312 against a baseline of 494.2 requests; fuel per call 1234567 vs 1000001"
+    record(s.gitops_dir, Decision(kind="anomaly", subject="prod/greet-c", verdict="anomalous", explanation=why))
+    env = {**os.environ, "WASMOPS_HOME": str(s.home), "COLUMNS": "80", "WASMOPS_HOST_URL": "http://127.0.0.1:9"}
+    for cmd in (["decisions"], ["status"]):
+        p = subprocess.run([WASMOPS, *cmd], env=env, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        out = _cells(p.stdout)
+        for n in ("0.3312", "494.2", "1234567", "1000001"):
+            assert re.search(rf"(?<![\d.]){re.escape(n)}(?![\d.])", out), (cmd, n, p.stdout)
+        assert "…" not in p.stdout
