@@ -16,17 +16,16 @@ module keeps one ``InstancePre`` that is reused for every run::
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import hashlib
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import wasmtime
-from wasmtime import _ffi as ffi
 
+from ._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from .errors import SandboxError, SpecError
 
 WASM_PAGE = 65536
@@ -65,6 +64,8 @@ class RunResult:
     duration_s: float
     reason: str | None = None
     message: str = ""
+    cpu_s: float = 0.0             # CPU time of the thread that ran the module
+    fuel_estimated: bool = False   # True when fuel was derived from CPU time (timeouts: see _bill_timeout)
 
     @property
     def ok(self) -> bool:
@@ -79,45 +80,6 @@ class Prepared:
     pre: wasmtime.InstancePre
     digest: str | None = None
     exports_memory: bool = True
-
-
-class _OutFile:
-    """Per-thread stdout/stderr files on tmpfs, watched by the ticker so they stay bounded.
-
-    wasmtime-py's ``stdout_custom`` runs the Python callback on a tokio worker thread: it costs
-    ~240 µs per run here and can panic at interpreter exit. A file on tmpfs costs ~15 µs. The
-    epoch ticker truncates a file that grows past its cap, so a runaway writer cannot fill RAM.
-    """
-
-    _dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-
-    def __init__(self, kind: str, limit: int):
-        self.path = os.path.join(self._dir, f"wasmops-{os.getpid()}-{threading.get_ident()}.{kind}")
-        self.limit = limit
-        self.overflow = False
-
-    def check(self) -> None:
-        """Called from the ticker thread: cut the file back if it grew past the cap."""
-        try:
-            if os.stat(self.path).st_size > self.limit:
-                self.overflow = True
-                os.truncate(self.path, self.limit + 1)
-        except OSError:
-            pass
-
-    def read(self) -> bytes:
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return b""
-        try:
-            size = os.fstat(fd).st_size
-            data = os.read(fd, min(size, self.limit + 1)) if size else b""
-        finally:
-            os.close(fd)
-        if len(data) > self.limit:
-            self.overflow = True
-        return data[: self.limit]
 
 
 class _EpochTicker:
@@ -140,58 +102,54 @@ class _EpochTicker:
         self._stop.set()
 
 
-def _engine_fingerprint() -> str:
+def engine_fingerprint() -> str:
+    """Names the engine build and settings a precompiled module belongs to."""
     return f"wasmtime{wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}-fuel-epoch-v1"
 
 
-class Sandbox:
-    """A wasmtime engine with fuel and epoch interruption, plus an optional on-disk compile cache."""
+class CompileCache(Protocol):
+    """Where precompiled modules are kept. ``load`` must only return bytes it can authenticate
+    (``Module.deserialize`` on untrusted bytes is unsafe): see ``wasmops.host.integrity``."""
 
-    def __init__(self, *, cache_dir: str | Path | None = None, max_wasm_stack: int = 512 * 1024):
+    def load(self, engine: wasmtime.Engine, digest: str) -> wasmtime.Module | None: ...
+
+    def store(self, digest: str, module: wasmtime.Module) -> None: ...
+
+
+class Sandbox:
+    """A wasmtime engine with fuel and epoch interruption, plus an optional compile cache."""
+
+    def __init__(self, *, cache: CompileCache | None = None, max_wasm_stack: int = 512 * 1024):
         cfg = wasmtime.Config()
         cfg.consume_fuel = True
         cfg.epoch_interruption = True
         cfg.max_wasm_stack = max_wasm_stack
         cfg.cranelift_opt_level = "speed"
         self.engine = wasmtime.Engine(cfg)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cache = cache
         self._ticker = _EpochTicker(self.engine)
         self.compiles = 0  # how many times a module was compiled from wasm (not loaded from cache)
+        self._fuel_rate: float | None = None
 
     def close(self) -> None:
         self._ticker.stop()
+        _IODir.remove()
 
     # -- compile -----------------------------------------------------------------------------
-    def _cache_path(self, digest: str) -> Path | None:
-        if not self.cache_dir:
-            return None
-        hexd = digest.split(":", 1)[-1]
-        tag = hashlib.sha256(_engine_fingerprint().encode()).hexdigest()[:12]
-        return self.cache_dir / f"{hexd}.{tag}.cwasm"
-
     def compile(self, wasm: bytes, digest: str | None = None, *, where: str | None = None) -> wasmtime.Module:
-        """Compile ``wasm`` or load its precompiled form from the cache (keyed by its sha256).
-
-        Only bytes this process serialized itself are ever deserialized: the cache lives in the
-        workspace and is keyed by the digest of the wasm we verified.
-        """
+        """Compile ``wasm`` or load its precompiled form from the cache (keyed by its sha256)."""
         digest = digest or "sha256:" + hashlib.sha256(wasm).hexdigest()
-        path = self._cache_path(digest)
-        if path is not None and path.exists():
-            try:
-                return wasmtime.Module.deserialize_file(self.engine, str(path))
-            except wasmtime.WasmtimeError:
-                path.unlink(missing_ok=True)  # stale or corrupt: compile again
+        if self.cache is not None:
+            module = self.cache.load(self.engine, digest)
+            if module is not None:
+                return module
         try:
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
             raise SpecError(f"not a valid wasm module: {str(exc).splitlines()[0]}", where=where) from exc
         self.compiles += 1
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-            tmp.write_bytes(module.serialize())
-            os.replace(tmp, path)
+        if self.cache is not None:
+            self.cache.store(digest, module)
         return module
 
     def prepare(self, module: wasmtime.Module, digest: str | None = None) -> Prepared:
@@ -209,38 +167,47 @@ class Sandbox:
         return self.prepare(self.compile(wasm, digest, where=where), digest)
 
     # -- run ---------------------------------------------------------------------------------
-    def run(
-        self,
-        prepared: Prepared,
-        *,
-        stdin: bytes = b"",
-        env: dict[str, str] | None = None,
-        args: list[str] | None = None,
-        limits: RunLimits = RunLimits(),
-        program_name: str = "module",
-    ) -> RunResult:
+    def run(self, prepared: Prepared, *, stdin: bytes = b"", env: dict[str, str] | None = None,
+            args: list[str] | None = None, limits: RunLimits = RunLimits(), program_name: str = "module") -> RunResult:
+        """One run in a fresh Store, closed before returning (its memory goes back at once)."""
         store = wasmtime.Store(self.engine)
+        out, err = _OutFile("out", limits.max_stdout), _OutFile("err", 64 * 1024)
+        watched = self._ticker.watched
+        try:
+            self._configure(store, out, err, limits, stdin, env, [program_name, *(args or [])])
+            watched.update((out, err))
+            result = self._execute(store, prepared, limits, out, err)
+        finally:
+            watched.discard(out)
+            watched.discard(err)
+            store.close()
+            out.clear()
+            err.clear()
+        if result.reason == REASON_TIMEOUT:
+            self._bill_timeout(result, limits)
+        if result.peak_memory >= TRIM_AFTER or len(result.stdout) >= TRIM_AFTER:
+            _malloc_trim()
+        return result
+
+    def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: list[str]) -> None:
         store.set_fuel(limits.fuel)
         store.set_epoch_deadline(max(1, -(-limits.timeout_ms // EPOCH_TICK_MS)) + 1)
         store.set_limits(memory_size=limits.memory)
-        out, err = _OutFile("out", limits.max_stdout), _OutFile("err", 64 * 1024)
         wasi = wasmtime.WasiConfig()
-        wasi.argv = [program_name, *(args or [])]
+        wasi.argv = argv
         if env:
             wasi.env = sorted(env.items())
         _set_stdin_bytes(wasi, stdin)
         wasi.stdout_file = out.path
         wasi.stderr_file = err.path
         store.set_wasi(wasi)
-        watched = self._ticker.watched
-        watched.add(out)
-        watched.add(err)
 
+    def _execute(self, store, prepared: Prepared, limits: RunLimits, out: _OutFile, err: _OutFile) -> RunResult:
         exit_code: int | None = None
         reason: str | None = None
         message = ""
         instance = None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             instance = prepared.pre.instantiate(store)
             start = instance.exports(store).get("_start")
@@ -254,28 +221,73 @@ class Sandbox:
             reason, message = _trap_reason(exc)
         except wasmtime.WasmtimeError as exc:
             reason, message = REASON_TRAP, str(exc).splitlines()[0]
-        duration = time.perf_counter() - t0
-        watched.discard(out)
-        watched.discard(err)
+        duration, cpu = time.perf_counter() - t0, time.thread_time() - c0
         stdout = out.read()
-
         fuel_used = limits.fuel - _remaining_fuel(store)
         peak = _memory_size(store, instance)
-        if out.overflow:
-            reason, message = REASON_STDOUT, f"stdout exceeded {limits.max_stdout} bytes"
-        elif reason is None and exit_code not in (0, None) and _near_limit(peak, limits.memory):
-            reason, message = REASON_MEMORY, f"memory limit of {limits.memory} bytes reached"
-        elif reason == REASON_TRAP and _near_limit(peak, limits.memory):
-            reason, message = REASON_MEMORY, f"memory limit of {limits.memory} bytes reached ({message})"
-        elif reason is None and exit_code not in (0, None):
-            reason, message = REASON_EXIT, f"exited with code {exit_code}"
-        if instance is None and reason == REASON_TRAP and "memory" in message and "limit" in message.lower():
-            reason = REASON_MEMORY
+        reason, message = _classify(reason, message, exit_code, peak, limits, out.overflow, instance is None)
         stderr = err.read() if (reason or exit_code) else b""  # only failures report stderr
-        return RunResult(
-            exit_code=exit_code, stdout=stdout, stderr=stderr, fuel_used=fuel_used,
-            peak_memory=peak, duration_s=duration, reason=reason, message=message,
-        )
+        return RunResult(exit_code=exit_code, stdout=stdout, stderr=stderr, fuel_used=fuel_used, peak_memory=peak,
+                         duration_s=duration, reason=reason, message=message, cpu_s=cpu)
+
+    def _bill_timeout(self, result: RunResult, limits: RunLimits) -> None:
+        """wasmtime keeps the fuel counter in a register and does not write it back when the epoch
+        deadline interrupts a loop (measured: a tight loop stopped after 1 s reports 0 fuel). So a
+        timed-out run is billed ``max(counted fuel, CPU seconds x this engine's fuel rate)``."""
+        estimate = min(limits.fuel, int(result.cpu_s * self.fuel_rate()))
+        if estimate > result.fuel_used:
+            result.fuel_used, result.fuel_estimated = estimate, True
+
+    def fuel_rate(self) -> float:
+        """Fuel per CPU second of this engine, measured once on a calibration loop (out of fuel is exact)."""
+        if self._fuel_rate is None:
+            prep = self.load(wasmtime.wat2wasm(_CALIBRATE_WAT), "sha256:calibrate")
+            best = 0.0
+            for _ in range(3):
+                r = self.run(prep, limits=RunLimits(fuel=_CALIBRATE_FUEL, timeout_ms=10_000))
+                best = max(best, r.fuel_used / max(r.cpu_s, 1e-6))
+            self._fuel_rate = best
+        return self._fuel_rate
+
+
+TRIM_AFTER = 8 * 2**20  # give freed heap back to the OS after runs this large
+_CALIBRATE_FUEL = 20_000_000
+_CALIBRATE_WAT = """(module (memory (export "memory") 1) (func (export "_start") (local $i i32)
+  (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))"""
+
+
+def _classify(reason, message, exit_code, peak, limits: RunLimits, overflow: bool, no_instance: bool):
+    """The run's reason and message from how it ended (see the REASON_* names)."""
+    if overflow:
+        return REASON_STDOUT, f"stdout exceeded {limits.max_stdout} bytes"
+    if reason is None and exit_code not in (0, None) and _near_limit(peak, limits.memory):
+        return REASON_MEMORY, f"memory limit of {limits.memory} bytes reached"
+    if reason == REASON_TRAP and _near_limit(peak, limits.memory):
+        return REASON_MEMORY, f"memory limit of {limits.memory} bytes reached ({message})"
+    if reason is None and exit_code not in (0, None):
+        return REASON_EXIT, f"exited with code {exit_code}"
+    if no_instance and reason == REASON_TRAP and "memory" in message and "limit" in message.lower():
+        return REASON_MEMORY, message
+    return reason, message
+
+
+def _malloc_trim() -> None:
+    """Return freed malloc arenas to the OS (glibc); a no-op elsewhere."""
+    fn = _libc_trim()
+    if fn is not None:
+        fn(0)
+
+
+_trim_fn: list = []
+
+
+def _libc_trim():
+    if not _trim_fn:
+        try:
+            _trim_fn.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim)
+        except (OSError, AttributeError):
+            _trim_fn.append(None)
+    return _trim_fn[0]
 
 
 def _near_limit(peak: int, limit: int) -> bool:
@@ -315,14 +327,6 @@ def _memory_size(store: wasmtime.Store, instance) -> int:
     if isinstance(mem, wasmtime.Memory):
         return mem.data_len(store)
     return 0
-
-
-def _set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
-    """wasmtime-py has no helper for stdin from bytes; the C API takes ownership of the vector."""
-    vec = ffi.wasm_byte_vec_t()
-    buf = (ffi.wasm_byte_t * len(data)).from_buffer_copy(data) if data else None
-    ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buf)
-    ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
 
 
 _default: Sandbox | None = None

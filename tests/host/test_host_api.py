@@ -57,8 +57,8 @@ def test_deploy_invoke_and_live_state(host, workspace):
 
 
 @pytest.mark.parametrize("name,status,reason", [
-    ("loop", 504, "timeout"), ("grow", 500, "memory_limit"), ("recurse", 500, "stack_overflow"),
-    ("flood", 500, "stdout_limit"), ("exit7", 502, "exit_nonzero"),
+    ("loop", 504, "timeout"), ("grow", 422, "memory_limit"), ("recurse", 422, "stack_overflow"),
+    ("flood", 422, "stdout_limit"), ("exit7", 502, "exit_nonzero"),
 ])
 def test_hostile_modules_get_their_error_response(host, workspace, name, status, reason):
     deploy(host, workspace, name, limits={**LIMITS, "fuel": 10**12})

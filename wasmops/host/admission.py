@@ -1,9 +1,12 @@
 """Admission: nothing runs on the host unless it passes every check, in this order.
 
-1. pull the artifact by digest and check the manifest and layer digests (``wasmops.oci.pull``);
-2. refuse a digest that is quarantined in Git;
-3. fetch its Sigstore bundle (an OCI referrer) and verify it against the trusted keyring;
-4. run the capability policy for the deployment's trust level and memory limit.
+1. refuse a digest that is quarantined in Git;
+2. pull the artifact by digest from the ref's own repository and check the manifest and layer
+   digests (``wasmops.oci.pull``);
+3. bind the digest to the ref: the artifact must be the one the ref's repository holds (see
+   ``bound_signature``), so a signed artifact of module B cannot serve as module A;
+4. verify its Sigstore bundle (an OCI referrer) against the trusted keyring;
+5. run the capability policy for the deployment's trust level and memory limit.
 
 Each failure raises a ``wasmops.errors`` error whose message is the reason the host returns.
 """
@@ -27,6 +30,7 @@ class Admitted:
     wasm_digest: str
     manifest_digest: str
     signature: dict
+    bundle: bytes | None = None
 
 
 def pinned_ref(ref: str, digest: str) -> str:
@@ -39,10 +43,38 @@ def pinned_ref(ref: str, digest: str) -> str:
     return f"{scheme}://{base.split('://', 1)[1]}@{digest}"
 
 
+def bound_signature(ref: str, digest: str, *, timeout_s: float = 30.0) -> bytes | None:
+    """The bundle to verify for ``digest`` under ``ref``, once the digest is shown to belong to ref's repository.
+
+    Publish annotates each signature referrer with the repository it was published to
+    (``dev.wasmops.repository``: the registry repository path, or the tag in an image layout). The
+    newest bundle naming ref's repository is used; bundles that all name other repositories are a
+    refusal. An older artifact without the annotation is accepted only if ref's repository itself
+    holds the digest: on a registry it was pulled from that repository; in an image layout (one
+    repository, names folded into tags) ref's tag must point at it.
+    """
+    from ..oci.artifact import ANN_REPOSITORY, fetch_signatures, repository_name, resolve
+
+    pinned = pinned_ref(ref, digest)
+    want = repository_name(ref)
+    sigs = fetch_signatures(pinned, timeout_s=timeout_s)
+    named = {s.annotations.get(ANN_REPOSITORY) for s in sigs} - {None}
+    mine = [s for s in sigs if s.annotations.get(ANN_REPOSITORY) == want]
+    if mine:
+        return mine[-1].bundle
+    if named:
+        raise IntegrityError(f"digest {digest} was published to {', '.join(sorted(named))}, not {want}: "
+                             "a digest is accepted only for the repository it was published to", where=ref)
+    if ref.startswith("oci-layout://") and resolve(ref.split("@", 1)[0], timeout_s=timeout_s) != digest:
+        raise IntegrityError(f"digest {digest} is not what {want} holds in this layout (and the artifact names "
+                             "no repository): publish it again to that tag", where=ref)
+    return sigs[-1].bundle if sigs else None
+
+
 def admit(ref: str, digest: str, *, trust_level: str, memory_limit: int, keyring: Keyring,
           policy: ModulePolicy, quarantined: Callable[[str], bool] = lambda d: False,
           timeout_s: float = 30.0) -> Admitted:
-    from ..oci import fetch_signature, pull
+    from ..oci import pull
 
     if quarantined(digest):
         raise QuarantinedError(f"digest {digest} is quarantined", where=ref,
@@ -56,11 +88,11 @@ def admit(ref: str, digest: str, *, trust_level: str, memory_limit: int, keyring
     wasm_digest = sha256_bytes(wasm)
     if quarantined(wasm_digest):
         raise QuarantinedError(f"wasm digest {wasm_digest} is quarantined", where=ref)
-    bundle = fetch_signature(pinned, timeout_s=timeout_s)
+    bundle = bound_signature(ref, digest, timeout_s=timeout_s)
     if bundle is None:
         raise SignatureError("artifact is not signed: no Sigstore bundle is attached", where=pinned)
     verified = verify_bytes(wasm, bundle, keyring, where=pinned)
     verdict = check_module(wasm, trust_level, policy, memory_limit=memory_limit)
     verdict.raise_if_denied(where=pinned)
     sig = {"method": verified.method, "signer": getattr(verified, "key_id", None) or getattr(verified, "identity", None)}
-    return Admitted(wasm=wasm, wasm_digest=wasm_digest, manifest_digest=digest, signature=sig)
+    return Admitted(wasm=wasm, wasm_digest=wasm_digest, manifest_digest=digest, signature=sig, bundle=bundle)

@@ -85,7 +85,8 @@ def run_result(r: httpx.Response) -> RunResult:
     return RunResult(exit_code=int(code) if code else None, stdout=r.content,
                      stderr=base64.b64decode(h.get("x-wasmops-stderr", "")), fuel_used=num("x-wasmops-fuel"),
                      peak_memory=num("x-wasmops-memory"), duration_s=num("x-wasmops-duration-ms", float) / 1000,
-                     reason=h.get("x-wasmops-error") or None, message=unquote(h.get("x-wasmops-message", "")))
+                     reason=h.get("x-wasmops-error") or None, message=unquote(h.get("x-wasmops-message", "")),
+                     cpu_s=num("x-wasmops-cpu-ms", float) / 1000, fuel_estimated=h.get("x-wasmops-fuel-estimated") == "1")
 
 
 class HostClient:
@@ -146,6 +147,10 @@ class HostClient:
                 return
             time.sleep(0.05)
         raise TransientError(f"host did not become ready within {timeout:.0f}s", where=self.url)
+
+    def events(self) -> list[dict]:
+        """At-rest check failures the host saw (stalled modules, rejected precompiled modules)."""
+        return self._call("GET", "/admin/events").json()["events"]
 
     def metrics(self) -> str:
         return self._call("GET", "/metrics").text

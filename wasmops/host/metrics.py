@@ -32,6 +32,13 @@ class HostMetrics:
                               LABELS, registry=r)
         self.deployed = Gauge("wasmops_module_deployed_timestamp_seconds", "When the live version was deployed.",
                               LABELS, registry=r)
+        self.cpu = Counter("wasmops_cpu_seconds", "CPU time spent running the module (every run, also stopped ones).",
+                           LABELS, registry=r)
+        self.fuel_estimated = Counter("wasmops_fuel_estimated", "Fuel billed from CPU time because wasmtime did not "
+                                      "report it (runs stopped by the timeout); part of wasmops_fuel_consumed.",
+                                      LABELS, registry=r)
+        self.integrity_failures = Counter("wasmops_integrity_failures", "Stored modules refused by the at-rest "
+                                          "checks, by reason.", ("namespace", "module", "reason"), registry=r)
         self.admissions = Counter("wasmops_admissions", "Deploy requests by result.", ("namespace", "module", "result"),
                                   registry=r)
         self._peaks: dict[tuple, int] = {}
@@ -46,6 +53,9 @@ class HostMetrics:
         self.fuel.labels(*lv).inc(result.fuel_used)
         self.fuel_per_call.labels(*lv).observe(result.fuel_used)
         self.latency.labels(*lv).observe(result.duration_s)
+        self.cpu.labels(*lv).inc(result.cpu_s)
+        if result.fuel_estimated:
+            self.fuel_estimated.labels(*lv).inc(result.fuel_used)
         self.memory.labels(*lv).observe(result.peak_memory)
         if result.peak_memory > self._peaks.get(lv, -1):
             self._peaks[lv] = result.peak_memory

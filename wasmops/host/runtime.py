@@ -9,46 +9,30 @@ Prefect-free; the HTTP server (``server.py``) is a thin layer over this class::
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel, Field, field_validator
-
-from ..errors import NotFound
+from ..errors import NotFound, WasmopsError
 from ..policy import ModulePolicy
 from ..sandbox import Prepared, RunLimits, RunResult, Sandbox
 from ..signing import Keyring
-from ..units import parse_size
 from .admission import admit
+from .api import DeployRequest
+from .integrity import LOAD_FAILED, AtRestError, AuthenticatedCache, check_at_rest, host_key
 from .metrics import HostMetrics
 from .state import Deployment, HostState, Limits
 
+__all__ = ["DeployRequest", "Live", "ModuleStalled", "Runtime", "Stall"]
 
-class DeployRequest(BaseModel):
-    """Body of ``PUT /admin/modules/{ns}/{name}``."""
 
-    namespace: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    ref: str
-    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
-    trust_level: str = "sandboxed"
-    limits: dict = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
-    replicas: int = Field(1, ge=0)
-
-    @field_validator("limits")
-    @classmethod
-    def _limits(cls, v: dict) -> dict:
-        out = dict(v)
-        for k in ("memory", "max_stdout"):
-            if k in out:
-                out[k] = parse_size(out[k])
-        Limits.model_validate(out)
-        return out
+class ModuleStalled(WasmopsError):
+    """The module is deployed but refused to load (e.g. its stored blob was altered): not served."""
 
 
 @dataclass
@@ -58,10 +42,21 @@ class Live:
     run_limits: RunLimits
 
 
+@dataclass
+class Stall:
+    """A deployment the host keeps in its state but does not serve, and why."""
+
+    deployment: Deployment
+    reason: str
+    message: str
+    since: str
+
+
 class Runtime:
     def __init__(self, state: HostState, sandbox: Sandbox, *, keyring: Keyring,
                  policy: ModulePolicy | Callable[[], ModulePolicy],
-                 quarantined: Callable[[str], bool] = lambda d: False, timeout_s: float = 30.0):
+                 quarantined: Callable[[str], bool] = lambda d: False, timeout_s: float = 30.0,
+                 verify_at_rest: bool = True):
         self.state = state
         self.sandbox = sandbox
         self.keyring = keyring
@@ -69,37 +64,83 @@ class Runtime:
         self._policy = policy if callable(policy) else (lambda: policy)
         self.quarantined = quarantined
         self.timeout_s = timeout_s
+        self.verify_at_rest = verify_at_rest   # False only to measure what the check costs (bench/host_restart.py)
         self.metrics = HostMetrics()
         self.live: dict[str, Live] = {}
+        self.stalled: dict[str, Stall] = {}
+        self.events: deque[dict] = deque(maxlen=500)
+        self._loading: Deployment | None = None
         self._deploy_lock = threading.Lock()
         self.ready = False
 
     @classmethod
     def open(cls, state_dir: str | Path, *, cache_dir: str | Path | None = None, **kw) -> "Runtime":
+        """Open the state dir; precompiled modules are authenticated with the host key (``integrity``)."""
         state = HostState.open(state_dir)
-        sb = Sandbox(cache_dir=cache_dir or Path(state_dir) / "compiled")
-        rt = cls(state, sb, **kw)
+        cache = AuthenticatedCache(cache_dir or Path(state_dir) / "compiled", host_key(state_dir))
+        rt = cls(state, Sandbox(cache=cache), **kw)
+        cache.on_reject = rt._compiled_rejected
         rt.restore()
         return rt
 
+    # -- loading, with the at-rest checks ------------------------------------------------------
     def restore(self) -> None:
-        """Bring back every acknowledged deployment from the state dir (no network, no recompile)."""
+        """Bring back every acknowledged deployment from the state dir (no network, no recompile).
+
+        Each blob is checked at rest first; a module that fails is kept as ``Stalled`` and the
+        others load."""
         for key, dep in self.state.deployments.items():
-            wasm = self.state.blob_path(dep.wasm_digest).read_bytes()
-            self.live[key] = self._load(dep, wasm)
+            try:
+                self.live[key] = self._load(dep, self._stored_wasm(dep))
+            except AtRestError as exc:
+                self._stall(dep, exc.reason, exc.message)
+                continue
+            except WasmopsError as exc:
+                self._stall(dep, LOAD_FAILED, exc.message)
+                continue
             self.metrics.deployed_module(dep, _ts(dep.deployed_at))
         self.ready = True
 
+    def _stored_wasm(self, dep: Deployment) -> bytes:
+        if not self.verify_at_rest:
+            return self.state.blob_path(dep.wasm_digest).read_bytes()
+        return check_at_rest(self.state.blob_path(dep.wasm_digest), dep.wasm_digest,
+                             self.state.bundle_path(dep.wasm_digest), self.keyring, where=dep.key)
+
     def _load(self, dep: Deployment, wasm: bytes) -> Live:
-        prepared = self.sandbox.load(wasm, dep.wasm_digest, where=dep.key)
+        self._loading = dep
+        try:
+            prepared = self.sandbox.load(wasm, dep.wasm_digest, where=dep.key)
+        finally:
+            self._loading = None
         lim = dep.limits
         return Live(dep, prepared, RunLimits(fuel=lim.fuel, memory=lim.memory, timeout_ms=lim.timeout_ms,
                                              max_stdout=lim.max_stdout))
 
+    def _stall(self, dep: Deployment, reason: str, message: str) -> None:
+        self.stalled[dep.key] = Stall(dep, reason, message, _now())
+        self.metrics.integrity_failures.labels(dep.namespace, dep.name, reason).inc()
+        self._event(dep.key, reason, message, action="stalled: not served until deployed again")
+
+    def _compiled_rejected(self, digest: str, why: str) -> None:
+        dep = self._loading
+        ns, name = (dep.namespace, dep.name) if dep else ("", "")
+        self.metrics.integrity_failures.labels(ns, name, "CompiledModuleRejected").inc()
+        self._event(dep.key if dep else digest, "CompiledModuleRejected", why,
+                    action="discarded; compiled again from the verified blob")
+
+    def _event(self, key: str, reason: str, message: str, *, action: str) -> None:
+        ev = {"time": _now(), "module": key, "reason": reason, "message": message, "action": action}
+        self.events.append(ev)
+        print(f"wasmops host: {key}: {reason}: {message} ({action})", file=sys.stderr, flush=True)
+
+    # -- admin ---------------------------------------------------------------------------------
     def deploy(self, req: DeployRequest) -> tuple[Deployment, bool]:
-        """Admit and switch to ``req``. Returns (deployment, changed). The old version serves until the switch."""
+        """Admit and switch to ``req``. Returns (deployment, changed). The old version serves until the switch.
+
+        A stalled module is admitted again in full (a fresh pull): that is how it is repaired."""
         key = f"{req.namespace}/{req.name}"
-        limits = Limits.model_validate(req.limits)
+        limits = req.host_limits()
         current = self.live.get(key)
         if current and current.deployment.digest == req.digest and _same(current.deployment, req, limits):
             return current.deployment, False
@@ -115,10 +156,12 @@ class Runtime:
                          labels=req.labels, replicas=req.replicas, signature=adm.signature)
         with self._deploy_lock:
             self.state.put_blob(adm.wasm_digest, adm.wasm)
+            self.state.put_bundle(adm.wasm_digest, adm.bundle)
             live = self._load(dep, adm.wasm)
             self.state.set(dep)               # acknowledged only once this is on disk
             old = self.live.get(key)
             self.live[key] = live
+            self.stalled.pop(key, None)
             if old:
                 self.metrics.undeployed(old.deployment)
             self.metrics.deployed_module(dep, time.time())
@@ -129,15 +172,21 @@ class Runtime:
         key = f"{namespace}/{name}"
         with self._deploy_lock:
             old = self.live.pop(key, None)
+            stalled = self.stalled.pop(key, None)
             removed = self.state.remove(key)
             if old:
                 self.metrics.undeployed(old.deployment)
-        return removed or old is not None
+        return removed or old is not None or stalled is not None
 
     def get(self, namespace: str, name: str) -> Live:
-        live = self.live.get(f"{namespace}/{name}")
+        key = f"{namespace}/{name}"
+        live = self.live.get(key)
         if live is None:
-            raise NotFound(f"no module {namespace}/{name} is deployed", where=f"{namespace}/{name}")
+            stall = self.stalled.get(key)
+            if stall is not None:
+                raise ModuleStalled(f"module is stalled ({stall.reason}): {stall.message}", where=key,
+                                    hint="deploy it again (reconcile): the host pulls and verifies a fresh copy")
+            raise NotFound(f"no module {namespace}/{name} is deployed", where=key)
         return live
 
     def invoke(self, namespace: str, name: str, body: bytes) -> tuple[Deployment, RunResult]:
@@ -147,11 +196,33 @@ class Runtime:
         self.metrics.observe(dep, result)
         return dep, result
 
+    def describe(self, namespace: str, name: str) -> dict:
+        """One module as ``GET /admin/modules`` lists it (``health``, ``health_reason``, ``health_message``)."""
+        key = f"{namespace}/{name}"
+        if key in self.stalled:
+            return _stalled_view(self.stalled[key])
+        return _live_view(self.get(namespace, name).deployment)
+
     def modules(self) -> list[dict]:
-        return [live.deployment.model_dump() for _, live in sorted(self.live.items())]
+        out = {k: _live_view(live.deployment) for k, live in self.live.items()}
+        out.update({k: _stalled_view(st) for k, st in self.stalled.items()})
+        return [out[k] for k in sorted(out)]
 
     def close(self) -> None:
         self.sandbox.close()
+
+
+def _live_view(dep: Deployment) -> dict:
+    return {**dep.model_dump(), "health": "Healthy", "health_reason": "Loaded", "health_message": ""}
+
+
+def _stalled_view(st: Stall) -> dict:
+    return {**st.deployment.model_dump(), "health": "Stalled", "health_reason": st.reason,
+            "health_message": st.message, "stalled_since": st.since}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
 
 
 def _same(dep: Deployment, req: DeployRequest, limits: Limits) -> bool:

@@ -8,6 +8,7 @@ Routes::
     PUT    /admin/modules/{ns}/{n}   deploy from ref + digest          (bearer token)
     DELETE /admin/modules/{ns}/{n}   undeploy                          (bearer token)
     GET    /admin/stats              compiles since start, module count (bearer token)
+    GET    /admin/events             at-rest check failures, newest last (bearer token)
     GET    /healthz  /readyz  /metrics
 
 No web framework: a request costs a dict lookup and a thread-pool hop, so the host stays close
@@ -20,6 +21,7 @@ import asyncio
 import base64
 import hmac
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
@@ -27,12 +29,16 @@ from pydantic import ValidationError
 
 from ..errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
                       UserError, WasmopsError)
-from .runtime import DeployRequest, Runtime
+from .runtime import DeployRequest, ModuleStalled, Runtime
 
-RUN_STATUS = {"timeout": 504, "exit_nonzero": 502}
-MAX_BODY = 8 * 2**20
+# docs/spec/host-api.md: 422 the module trapped or hit a limit, 504 its timeout, 502 a non-zero exit.
+RUN_STATUS = {"timeout": 504, "exit_nonzero": 502, "out_of_fuel": 422, "stack_overflow": 422, "memory_limit": 422,
+              "stdout_limit": 422, "trap": 422}
+MAX_BODY = 8 * 2**20        # POST /run: the module's stdin
+MAX_ADMIN_BODY = 2**20      # PUT /admin/...: a deploy body is a few hundred bytes
 STDERR_TAIL = 2048  # bytes of a failed run's stderr returned (base64) in X-Wasmops-Stderr
 MAX_MESSAGE = 512
+log = logging.getLogger("wasmops.host")
 
 
 def run_status_headers(digest: str, r) -> tuple[int, list[tuple[bytes, bytes]]]:
@@ -41,7 +47,10 @@ def run_status_headers(digest: str, r) -> tuple[int, list[tuple[bytes, bytes]]]:
     headers = [(b"x-wasmops-digest", digest.encode()), (b"x-wasmops-fuel", str(r.fuel_used).encode()),
                (b"x-wasmops-duration-ms", f"{r.duration_s * 1000:.3f}".encode()),
                (b"x-wasmops-memory", str(r.peak_memory).encode()),
+               (b"x-wasmops-cpu-ms", f"{r.cpu_s * 1000:.3f}".encode()),
                (b"x-wasmops-exit-code", b"" if r.exit_code is None else str(r.exit_code).encode())]
+    if r.fuel_estimated:
+        headers.append((b"x-wasmops-fuel-estimated", b"1"))
     if r.ok:
         return 200, headers
     headers += [(b"x-wasmops-error", (r.reason or "unknown").encode()),
@@ -51,7 +60,7 @@ def run_status_headers(digest: str, r) -> tuple[int, list[tuple[bytes, bytes]]]:
 
 
 def error_status(exc: BaseException) -> int:
-    for cls, code in ((NotFound, 404), (PolicyDenied, 403), (SignatureError, 403), (QuarantinedError, 409),
+    for cls, code in ((PayloadTooLarge, 413), (ModuleStalled, 503), (NotFound, 404), (PolicyDenied, 403), (SignatureError, 403), (QuarantinedError, 409),
                       (IntegrityError, 422), (TransientError, 503), (UserError, 400), (WasmopsError, 500)):
         if isinstance(exc, cls):
             return code
@@ -82,11 +91,11 @@ class HostApp:
             if parts[0] == "run" and len(parts) == 3:
                 if method != "POST":
                     return await _json(send, 405, {"error": "use POST"})
-                return await self._run(parts[1], parts[2], await _body(receive), send)
+                return await self._run(parts[1], parts[2], await _body(receive, scope, MAX_BODY), send)
             if parts[0] == "admin":
                 if not self._authorized(scope):
                     return await _json(send, 401, {"error": "unauthorized: send Authorization: Bearer <token>"})
-                return await self._admin(method, parts[1:], receive, send)
+                return await self._admin(method, parts[1:], scope, receive, send)
             if path == "/healthz":
                 return await _text(send, 200, b"ok\n")
             if path == "/readyz":
@@ -97,6 +106,10 @@ class HostApp:
         except WasmopsError as exc:
             return await _json(send, error_status(exc), {"error": type(exc).__name__, "message": str(exc),
                                                           "retryable": exc.retryable})
+        except Exception as exc:  # noqa: BLE001 - never a traceback to the client; the log keeps it
+            log.exception("%s %s failed", method, path)
+            return await _json(send, 500, {"error": "InternalError", "message": type(exc).__name__,
+                                           "retryable": False})
 
     def _authorized(self, scope) -> bool:
         for k, v in scope["headers"]:
@@ -110,23 +123,21 @@ class HostApp:
         status, headers = run_status_headers(dep.digest, r)
         return await _send(send, status, r.stdout, b"application/json", headers)
 
-    async def _admin(self, method: str, parts: list[str], receive, send):
+    async def _admin(self, method: str, parts: list[str], scope, receive, send):
         loop = asyncio.get_running_loop()
         if parts == ["stats"] and method == "GET":
-            return await _json(send, 200, {"compiles": self.rt.sandbox.compiles, "modules": len(self.rt.live)})
+            return await _json(send, 200, {"compiles": self.rt.sandbox.compiles, "modules": len(self.rt.live),
+                                           "stalled": len(self.rt.stalled)})
+        if parts == ["events"] and method == "GET":
+            return await _json(send, 200, {"events": list(self.rt.events)})
         if parts == ["modules"] and method == "GET":
             return await _json(send, 200, {"modules": self.rt.modules()})
         if len(parts) == 3 and parts[0] == "modules":
             ns, name = parts[1], parts[2]
             if method == "GET":
-                return await _json(send, 200, self.rt.get(ns, name).deployment.model_dump())
+                return await _json(send, 200, self.rt.describe(ns, name))
             if method == "PUT":
-                raw = await _body(receive)
-                try:
-                    data = json.loads(raw or b"{}")
-                    req = DeployRequest.model_validate({**data, "namespace": ns, "name": name})
-                except (ValueError, ValidationError) as exc:
-                    return await _json(send, 400, {"error": "BadRequest", "message": _brief(exc)})
+                req = parse_deploy(await _body(receive, scope, MAX_ADMIN_BODY), ns, name)
                 dep, changed = await loop.run_in_executor(self.pool, self.rt.deploy, req)
                 return await _json(send, 200, {"changed": changed, "module": dep.model_dump()})
             if method == "DELETE":
@@ -137,20 +148,53 @@ class HostApp:
         return await _json(send, 404, {"error": f"no admin route {method} /admin/{'/'.join(parts)}"})
 
 
+class BadRequest(UserError):
+    """An admin body that is not what the API takes; the message names the field."""
+
+
+class PayloadTooLarge(UserError):
+    """A request body over the limit (answered 413 without reading the rest)."""
+
+
+def parse_deploy(raw: bytes, ns: str, name: str) -> DeployRequest:
+    """A deploy body as a typed ``DeployRequest``; ``BadRequest`` (400) naming the field otherwise."""
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except RecursionError:
+        raise BadRequest("body: JSON nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(f"body: not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"body: expected a JSON object, got {type(data).__name__}")
+    try:
+        return DeployRequest.model_validate({**data, "namespace": ns, "name": name})
+    except ValidationError as exc:
+        raise BadRequest(_brief(exc)) from None
+    except RecursionError:
+        raise BadRequest("body: JSON nested too deeply") from None
+
+
 def _brief(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
     return str(exc)
 
 
-async def _body(receive) -> bytes:
+async def _body(receive, scope, limit: int) -> bytes:
+    """The request body; ``PayloadTooLarge`` from Content-Length alone, or as soon as the stream passes ``limit``."""
+    for k, v in scope["headers"]:
+        if k == b"content-length":
+            if not v.strip().isdigit():
+                raise BadRequest("Content-Length: not a number")
+            if int(v) > limit:
+                raise PayloadTooLarge(f"request body of {int(v)} bytes is over the limit of {limit} bytes")
     chunks, size = [], 0
     while True:
         msg = await receive()
         chunk = msg.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
-            raise UserError(f"request body larger than {MAX_BODY} bytes")
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
         chunks.append(chunk)
         if not msg.get("more_body"):
             return b"".join(chunks)

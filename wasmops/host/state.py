@@ -74,11 +74,21 @@ class HostState:
     def blob_path(self, wasm_digest: str) -> Path:
         return self.blobs / (wasm_digest.split(":", 1)[-1] + ".wasm")
 
+    def bundle_path(self, wasm_digest: str) -> Path:
+        return self.blobs / (wasm_digest.split(":", 1)[-1] + ".sigstore.json")
+
     def put_blob(self, wasm_digest: str, data: bytes) -> Path:
+        """Store the verified blob; a file already there is kept only if it is byte-identical
+        (a tampered blob is replaced by the freshly pulled one)."""
         p = self.blob_path(wasm_digest)
-        if not p.exists():
-            atomic_write(p, data)
+        if not _same_bytes(p, data):
+            atomic_write(p, data, mode=0o644)
         return p
+
+    def put_bundle(self, wasm_digest: str, bundle: bytes | None) -> None:
+        """Keep the Sigstore bundle beside the blob, re-verified at every restart."""
+        if bundle is not None and not _same_bytes(self.bundle_path(wasm_digest), bundle):
+            atomic_write(self.bundle_path(wasm_digest), bundle, mode=0o644)
 
     def set(self, dep: Deployment) -> None:
         with self._lock:
@@ -99,3 +109,10 @@ class HostState:
     def _save(self, deployments: dict[str, Deployment]) -> None:
         doc = {"version": 1, "deployments": {k: v.model_dump() for k, v in sorted(deployments.items())}}
         atomic_write(self.file, json.dumps(doc, indent=1).encode(), sync_dir=True)
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except FileNotFoundError:
+        return False

@@ -49,7 +49,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, IntegrityError, NotFound, SpecError
 from .layout import LayoutStore
-from .refs import Ref, parse_ref
+from .refs import DEFAULT_TAG, Ref, parse_ref
 from .store import (
     ANN_CREATED,
     ANN_TITLE,
@@ -72,6 +72,10 @@ from .store import (
     referrers_tag,
 )
 
+# On a signature referrer: the repository the artifact was published to (``repository_name``).
+# Admission accepts a digest only for that repository (docs/spec/host-api.md, "Digest bound to ref").
+ANN_REPOSITORY = "dev.wasmops.repository"
+
 _CORE_MODULE = b"\0asm\x01\x00\x00\x00"
 _COMPONENT = b"\0asm\x0d\x00\x01\x00"
 
@@ -85,6 +89,21 @@ class PublishResult:
     size: int
     ref: str
     bundle_manifest_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A Sigstore bundle attached to an artifact, with its referrer manifest's annotations."""
+
+    bundle: bytes
+    annotations: dict
+
+
+def repository_name(ref: str | Ref) -> str:
+    """The repository a reference names: the registry repository path, or for an image layout
+    (one repository, module names folded into tags, see ``wasmops.desired.artifact_ref``) the tag."""
+    ref = parse_ref(ref)
+    return ref.repo if ref.kind == "registry" else (ref.tag or DEFAULT_TAG)
 
 
 @dataclass(frozen=True)
@@ -147,8 +166,8 @@ def build_wasm_artifact(wasm_path: Path, annotations: dict[str, str]) -> tuple[d
     return layer, config_bytes, encode_json(manifest)
 
 
-def _bundle_annotations(bundle: dict, annotations: dict[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _bundle_annotations(bundle: dict, annotations: dict[str, str], repository: str | None) -> dict[str, str]:
+    out: dict[str, str] = {ANN_REPOSITORY: repository} if repository else {}
     if "messageSignature" in bundle:
         out["dev.sigstore.bundle.content"] = "message-signature"
     elif "dsseEnvelope" in bundle:
@@ -158,12 +177,14 @@ def _bundle_annotations(bundle: dict, annotations: dict[str, str]) -> dict[str, 
     return out
 
 
-def attach_bundle(store: Store, subject: dict, bundle_bytes: bytes, annotations: dict[str, str]) -> str:
-    """Push ``bundle_bytes`` as a referrer of ``subject``; maintain the fallback tag. Returns its digest."""
+def attach_bundle(store: Store, subject: dict, bundle_bytes: bytes, annotations: dict[str, str],
+                  repository: str | None = None) -> str:
+    """Push ``bundle_bytes`` as a referrer of ``subject`` (annotated with the ``repository`` it was
+    published to); maintain the fallback tag. Returns its digest."""
     where = f"{store.ref.location}@{subject['digest']}"
     bundle = parse_json_doc(bundle_bytes, "signature bundle")
     bundle_desc = bytes_descriptor(SIGSTORE_BUNDLE, bundle_bytes)
-    ref_annotations = _bundle_annotations(bundle, annotations)
+    ref_annotations = _bundle_annotations(bundle, annotations, repository)
     manifest: dict = {
         "schemaVersion": 2,
         "mediaType": MANIFEST,
@@ -232,7 +253,7 @@ def publish(wasm_path, ref, *, bundle_path=None, annotations=None, timeout_s: fl
             # Signature first, tag last: whoever pulls the tag finds the signature already attached.
             digest = store.put_manifest(manifest_bytes, MANIFEST)
             subject = descriptor(MANIFEST, digest, len(manifest_bytes))
-            bundle_digest = attach_bundle(store, subject, bundle_bytes, annotations)
+            bundle_digest = attach_bundle(store, subject, bundle_bytes, annotations, repository_name(ref))
         digest = store.put_manifest(manifest_bytes, MANIFEST, tag=tag)
     finally:
         store.close()
@@ -286,7 +307,14 @@ def resolve(ref, *, timeout_s: float = 30.0) -> str:
 
 def fetch_signature(ref, *, timeout_s: float = 30.0) -> bytes | None:
     """The newest Sigstore bundle attached to ``ref``'s manifest, verified; None if there is none."""
+    sigs = fetch_signatures(ref, timeout_s=timeout_s)
+    return sigs[-1].bundle if sigs else None
+
+
+def fetch_signatures(ref, *, timeout_s: float = 30.0) -> list[Signature]:
+    """Every Sigstore bundle attached to ``ref``'s manifest (oldest first), each verified by digest."""
     ref = parse_ref(ref)
+    out: list[Signature] = []
     with open_store(ref, timeout_s=timeout_s) as store:
         _data, _mt, subject = store.get_manifest(ref.reference)
         where = f"{ref.location}@{subject}"
@@ -294,16 +322,22 @@ def fetch_signature(ref, *, timeout_s: float = 30.0) -> bytes | None:
         if descs is None:
             index = _referrers_index(store, subject, where)
             descs = index["manifests"] if index else []
-        candidates = [d for d in descs if isinstance(d, dict) and d.get("artifactType") == SIGSTORE_BUNDLE]
-        for desc in reversed(candidates):
-            mdata, _mt, mdigest = store.get_manifest(check_digest(desc.get("digest", ""), where))
-            manifest = parse_json_doc(mdata, f"{ref.location}@{mdigest}")
-            if (manifest.get("subject") or {}).get("digest") != subject:
-                raise IntegrityError(f"referrer {mdigest} does not name {subject} as its subject", where=where)
-            layers = [
-                layer for layer in manifest.get("layers", [])
-                if isinstance(layer, dict) and layer.get("mediaType") == SIGSTORE_BUNDLE
-            ]
-            if layers:
-                return read_blob(store, layers[0], where)
-    return None
+        for desc in descs:
+            if isinstance(desc, dict) and desc.get("artifactType") == SIGSTORE_BUNDLE:
+                sig = _read_signature(store, ref, desc, subject, where)
+                if sig is not None:
+                    out.append(sig)
+    return out
+
+
+def _read_signature(store: Store, ref: Ref, desc: dict, subject: str, where: str) -> Signature | None:
+    mdata, _mt, mdigest = store.get_manifest(check_digest(desc.get("digest", ""), where))
+    manifest = parse_json_doc(mdata, f"{ref.location}@{mdigest}")
+    if (manifest.get("subject") or {}).get("digest") != subject:
+        raise IntegrityError(f"referrer {mdigest} does not name {subject} as its subject", where=where)
+    layers = [layer for layer in manifest.get("layers", [])
+              if isinstance(layer, dict) and layer.get("mediaType") == SIGSTORE_BUNDLE]
+    if not layers:
+        return None
+    ann = manifest.get("annotations") if isinstance(manifest.get("annotations"), dict) else {}
+    return Signature(bundle=read_blob(store, layers[0], where), annotations=ann)

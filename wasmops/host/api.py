@@ -1,0 +1,79 @@
+"""Typed bodies of the host's admin API: every field is checked before anything runs.
+
+    >>> DeployRequest.model_validate({"namespace": "dev", "name": "greet", "ref": "oci-layout://oci:greet",
+    ...     "digest": "sha256:" + "a" * 64, "limits": {"memory": "4Mi"}}).host_limits().memory
+    4194304
+
+A body that is not a JSON object, a field of the wrong type, an empty or over-long reference:
+each is a ``ValidationError`` whose ``loc`` names the field, which the server answers with 400.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from ..units import parse_size
+from .state import Limits
+
+MAX_REF = 2048
+MAX_ENTRIES = 128
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Key = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+Value = Annotated[str, StringConstraints(max_length=4096)]
+Size = int | Annotated[str, StringConstraints(max_length=32)]
+
+
+class LimitsIn(BaseModel):
+    """``limits`` of a deploy body; sizes are bytes or quantities like ``16Mi``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fuel: int | None = Field(None, gt=0, le=10**15)
+    memory: Size | None = None
+    timeout_ms: int | None = Field(None, gt=0, le=3_600_000)
+    max_stdout: Size | None = None
+
+    @field_validator("memory", "max_stdout")
+    @classmethod
+    def _size(cls, v):
+        return None if v is None else parse_size(v)
+
+    def resolved(self) -> Limits:
+        return Limits.model_validate(self.model_dump(exclude_none=True))
+
+
+class DeployRequest(BaseModel):
+    """Body of ``PUT /admin/modules/{ns}/{name}`` (namespace and name come from the path)."""
+
+    namespace: Name
+    name: Name
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=MAX_REF, strip_whitespace=True)]
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    trust_level: str = Field("sandboxed", pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    limits: LimitsIn = Field(default_factory=LimitsIn)
+    env: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_ENTRIES)
+    labels: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_ENTRIES)
+    replicas: int = Field(1, ge=0, le=10_000)
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        from ..errors import SpecError
+        from ..oci.refs import parse_ref
+
+        try:
+            parse_ref(v)
+        except SpecError as exc:
+            raise ValueError(exc.message) from None
+        return v
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, v: LimitsIn) -> LimitsIn:
+        v.resolved()  # the host's own bounds (positive sizes ...)
+        return v
+
+    def host_limits(self) -> Limits:
+        return self.limits.resolved()
