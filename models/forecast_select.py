@@ -1,0 +1,130 @@
+"""Forecast champion per series: rolling-origin backtests of the model and three naive forecasts.
+
+Example::
+
+    >>> from models.forecast_select import hourly, backtest, select_champion
+    >>> y = hourly(ts, values)                          # sub-hourly values summed per hour  # doctest: +SKIP
+    >>> bt = backtest(y, horizon=168)                   # one row per forecast hour, a column per candidate  # doctest: +SKIP
+    >>> bt["champion"], select_champion(bt)             # doctest: +SKIP
+
+Candidates: ``model`` (a HistGradientBoostingRegressor on :func:`models.features.forecast_design`,
+the project forecaster's features for one series, refitted at every origin on the history before
+it, recursive in 24-hour blocks), ``naive24`` (repeat the last day), ``naive168`` (repeat the last
+week) and ``mean4w`` (the mean of the same hour in each of the last 4 weeks).
+
+Backtest: origins every ``horizon`` hours over the last ``eval_fraction`` (30 %) of the series
+(plus ``select_hours`` of earlier origins that only feed the first champion choices); from
+each origin every candidate forecasts the next ``horizon`` hours from the hours up to the origin, so
+each hour is forecast once, ``horizon`` hours or less ahead. The champion at an origin is the
+candidate with the lowest MAE over the previous origins' forecasts covering ``select_hours`` (data
+the origin has seen), ``naive168`` before any exist: the selection never looks at the hours it is
+judged on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from models.features import MIN_LAG, forecast_design
+
+CANDIDATES = ("model", "naive24", "naive168", "mean4w")
+
+
+def hourly(ts, values) -> pd.Series:
+    """Values summed per hour (labelled by the hour's start) on a complete hourly grid (gaps: 0)."""
+    s = pd.Series(np.asarray(values, dtype=float), index=pd.DatetimeIndex(pd.to_datetime(ts)))
+    return s.resample("h").sum(min_count=1).fillna(0.0)
+
+
+def _naive(y: np.ndarray, origin: int, hours: np.ndarray, period: int) -> np.ndarray:
+    """Repeat the last ``period`` hours up to ``origin`` (index of the last known hour)."""
+    lag = period * np.ceil((hours - origin) / period).astype(int)
+    idx = hours - lag
+    return np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+
+
+def _mean4w(y: np.ndarray, origin: int, hours: np.ndarray) -> np.ndarray:
+    """Mean of the same hour of the week in the last 4 known weeks."""
+    weeks = np.ceil((hours - origin) / 168).astype(int)
+    cols = []
+    for k in range(4):
+        idx = hours - 168 * (weeks + k)
+        cols.append(np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan))
+    with np.errstate(all="ignore"):
+        return np.nanmean(np.vstack(cols), axis=0)
+
+
+def _model(y: np.ndarray, times: pd.DatetimeIndex, origin: int, hours: np.ndarray, max_iter: int) -> np.ndarray:
+    Y = y[: origin + 1, None].astype(float)
+    t = np.arange(MIN_LAG, origin + 1)
+    codes = np.zeros(1)
+    X, level = forecast_design(Y, times[: origin + 1], t, codes)
+    target = Y[t, 0] / level
+    ok = np.isfinite(target)
+    if ok.sum() < 168:
+        return _naive(y, origin, hours, 168)
+    hgb = HistGradientBoostingRegressor(loss="absolute_error", max_iter=max_iter, learning_rate=0.1,
+                                        random_state=0).fit(X[ok], target[ok])
+    ext = times[: origin + 1].append(pd.date_range(times[origin] + pd.Timedelta(hours=1), periods=len(hours), freq="h"))
+    Yx = np.vstack([Y, np.full((len(hours), 1), np.nan)])
+    fallback = float(np.nanmean(Y[-168:])) if len(Y) else 0.0
+    for b in range(origin + 1, origin + 1 + len(hours), MIN_LAG):
+        tb = np.arange(b, min(b + MIN_LAG, origin + 1 + len(hours)))
+        Xb, lv = forecast_design(Yx, ext, tb, codes)
+        p = hgb.predict(Xb) * lv
+        Yx[tb, 0] = np.maximum(np.where(np.isfinite(p), p, fallback), 0.0)
+    return Yx[origin + 1:, 0]
+
+
+def backtest(y: pd.Series, horizon: int = 168, eval_fraction: float = 0.3, select_hours: int = 336,
+             max_iter: int = 100) -> pd.DataFrame:
+    """Rolling-origin backtest: per forecast hour the actual, every candidate, and the champion.
+    Origins start ``select_hours`` before the evaluated part (those forecasts only feed the first
+    champion choices and are not returned)."""
+    v = y.to_numpy(dtype=float)
+    times = pd.DatetimeIndex(y.index)
+    start = max(int(len(v) * (1.0 - eval_fraction)), 2 * 168)
+    select_origins = max(1, -(-select_hours // horizon))
+    first = start - select_origins * horizon
+    while first < 3 * 168:
+        first += horizon
+    rows, errs = [], []  # errs: per origin, MAE per candidate
+    for origin in range(first - 1, len(v) - 1, horizon):
+        hours = np.arange(origin + 1, min(origin + 1 + horizon, len(v)))
+        fc = {"model": _model(v, times, origin, hours, max_iter),
+              "naive24": _naive(v, origin, hours, 24), "naive168": _naive(v, origin, hours, 168),
+              "mean4w": _mean4w(v, origin, hours)}
+        champ = _pick(errs[-select_origins:])
+        rows.append(pd.DataFrame({"timestamp": times[hours], "origin": times[origin], "actual": v[hours],
+                                  **fc, "champion_name": champ, "champion": fc[champ]}))
+        errs.append({k: float(np.nanmean(np.abs(fc[k] - v[hours]))) for k in CANDIDATES})
+    rows = [r for r in rows if r["timestamp"].iloc[0] >= times[start]]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["timestamp", "origin", "actual", *CANDIDATES, "champion_name", "champion"])
+
+
+def _pick(history: list[dict]) -> str:
+    if not history:
+        return "naive168"
+    mae = {k: float(np.mean([h[k] for h in history])) for k in CANDIDATES}
+    return min(mae, key=mae.get)
+
+
+def select_champion(bt: pd.DataFrame, last: int | None = None) -> str:
+    """The candidate with the lowest MAE over a backtest (its last ``last`` rows): the champion
+    to deploy after it."""
+    d = bt if last is None else bt.tail(last)
+    mae = {k: float(np.nanmean(np.abs(d[k] - d["actual"]))) for k in CANDIDATES}
+    return min(mae, key=mae.get)
+
+
+def mae_ratios(bt: pd.DataFrame) -> dict:
+    """MAE of each candidate and the champion, relative to naive168's."""
+    base = float(np.nanmean(np.abs(bt["naive168"] - bt["actual"])))
+    out = {}
+    for k in (*CANDIDATES, "champion"):
+        m = float(np.nanmean(np.abs(bt[k] - bt["actual"])))
+        out[k] = m / base if base > 0 else float("nan")
+    return out
