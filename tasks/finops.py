@@ -15,17 +15,40 @@ from wasmops.config import Settings
 def _month_costs(now: datetime):
     import pandas as pd
 
-    from wasmops.desired import load_desired_state
     from wasmops.finops import attribute
+    from wasmops.gitops import GitOpsRepo
     from wasmops.telemetry import Store
 
     s = Settings()
-    desired = load_desired_state(s.gitops_dir)
+    desired = GitOpsRepo.from_settings(s).desired()  # committed state; a broken file elsewhere blocks nothing
     start = pd.Timestamp(now).tz_convert("UTC").floor("D").replace(day=1)
     samples = Store.open(s).read(since=start - pd.Timedelta(days=35))
     month = samples[samples["ts"] > start] if not samples.empty else samples
     costs = attribute(month, desired.pricing) if not month.empty else None
     return desired, samples, costs
+
+
+def cached_forecast_by_team(samples, now: datetime, pricing) -> tuple[dict[str, Decimal], dict]:
+    """``forecast_by_team`` through the workspace's forecast cache: the MLflow import, model load
+    and forecast run once per hour, price sheet, telemetry watermark and champion."""
+    import pandas as pd
+
+    from wasmops.finops.forecast_cache import ForecastCache, forecast_key, model_stamp
+
+    if samples is None or samples.empty:
+        return {}, {}
+    watermark = pd.Timestamp(samples["ts"].max()).floor("h").isoformat()
+    key = forecast_key(pricing=pricing.model_dump_json() if pricing is not None else "",
+                       watermark=watermark, hour=pd.Timestamp(now).floor("h").isoformat(),
+                       # the store load_champion reads (models.registry.default_store), without importing sklearn
+                       model=model_stamp(f"sqlite:///{Settings().home / 'mlflow.db'}"))
+    cache = ForecastCache(Settings().home / "cache" / "cost-forecast.json")
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    per_team, info = forecast_by_team(samples, now)
+    cache.put(key, per_team, info)
+    return per_team, info
 
 
 def forecast_by_team(samples, now: datetime) -> tuple[dict[str, Decimal], dict]:
@@ -63,7 +86,7 @@ def budget_gate(key: str, digest: str) -> dict:
 
         desired = copy.copy(desired)
         desired.deployments = {k: v for k, v in desired.deployments.items() if k != key}
-    fc, info = forecast_by_team(samples, now)
+    fc, info = cached_forecast_by_team(samples, now, desired.pricing)
     empty = pd.DataFrame(columns=["ts", "team", "project", "total_cost"])
     verdict = BudgetGate(desired.pricing).check(manifest, desired, costs if costs is not None else empty, fc, now)
     dec = verdict.to_decision(digest=digest)
@@ -119,7 +142,7 @@ def budget_alerts_task() -> list[dict]:
     s = Settings()
     now = datetime.now(timezone.utc)
     desired, samples, costs = _month_costs(now)
-    fc, info = forecast_by_team(samples, now)
+    fc, info = cached_forecast_by_team(samples, now, desired.pricing)
     empty = pd.DataFrame(columns=["ts", "team", "project", "total_cost"])
     alerts = budget_alerts(desired, costs if costs is not None else empty, fc, now)
     out = []
