@@ -22,6 +22,7 @@ import base64
 import hmac
 import json
 import logging
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
@@ -219,9 +220,16 @@ def serve(runtime: Runtime, token: str, *, host: str = "127.0.0.1", port: int = 
     import uvicorn
 
     app = HostApp(runtime, token, workers=workers)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would
+    # die there, before ``runtime.close()`` and atexit remove the module I/O directory.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
                             access_log=False, log_level="warning", timeout_graceful_shutdown=5)
     try:
         uvicorn.Server(config).run()
     finally:
         runtime.close()
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
