@@ -161,9 +161,14 @@ def test_cli_release_shows_steps_and_flow_errors_come_out_as_one_line(ws, prefec
         assert m, "".join(seen)
         run_id = m.group(1)
         assert any(f"flow run {run_id}" in x for x in seen)
-        listing = ws("approvals", check=0).stdout
+        deadline, listing = time.monotonic() + 60, ""
+        while "Approve release of" not in listing and time.monotonic() < deadline:  # until the pause lands
+            listing = subprocess.run([WASMOPS, "approvals"], env=env, capture_output=True, text=True).stdout
         assert run_id in listing and "Approve release of" in listing and "\\n" not in listing
-        ws("reject", run_id, "--reason", "not today", check=0)
+        assert f"wasmops reject {run_id}" in listing
+        rj = subprocess.run([WASMOPS, "reject", run_id, "--reason", "not today"], env=env, capture_output=True,
+                            text=True, timeout=120)
+        assert rj.returncode == 0, rj.stderr
         rest, err = paused.communicate(timeout=120)
         assert paused.returncode == 1 and "not today" in err and "Traceback" not in err + rest
     finally:
