@@ -21,6 +21,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import wasmtime
@@ -102,11 +103,6 @@ class _EpochTicker:
         self._stop.set()
 
 
-def engine_fingerprint() -> str:
-    """Names the engine build and settings a precompiled module belongs to."""
-    return f"wasmtime{wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}-fuel-epoch-v1"
-
-
 class CompileCache(Protocol):
     """Where precompiled modules are kept. ``load`` must only return bytes it can authenticate
     (``Module.deserialize`` on untrusted bytes is unsafe): see ``wasmops.host.integrity``."""
@@ -119,7 +115,14 @@ class CompileCache(Protocol):
 class Sandbox:
     """A wasmtime engine with fuel and epoch interruption, plus an optional compile cache."""
 
-    def __init__(self, *, cache: CompileCache | None = None, max_wasm_stack: int = 512 * 1024):
+    def __init__(self, *, cache: CompileCache | None = None, cache_dir: str | Path | None = None,
+                 max_wasm_stack: int = 512 * 1024):
+        """``cache`` (e.g. the host's, keyed in its state dir) or ``cache_dir``: an authenticated cache
+        there with its own key file (``<cache_dir>/.cache.key``)."""
+        if cache is None and cache_dir is not None:
+            from .compile_cache import AuthenticatedCache, load_key
+
+            cache = AuthenticatedCache(cache_dir, load_key(Path(cache_dir) / ".cache.key"))
         cfg = wasmtime.Config()
         cfg.consume_fuel = True
         cfg.epoch_interruption = True
