@@ -207,19 +207,39 @@ def _quarantine(text: str, rel: str) -> set[str]:
     return {e["digest"] for e in entries}
 
 
-# -- loading -----------------------------------------------------------------------------------
+# -- loading: one result per file, then one assembly (a full and an incremental load share both) --
 
-def _load_modules(ds: DesiredState, files: list[tuple[str, Reader]]) -> None:
-    found: dict[str, list[tuple[str, WasmModuleDeployment]]] = {}
-    for rel, read in files:
-        text = read()
+Parsed = object   # WasmModuleDeployment | Budget | PriceSheet | ManifestError | frozenset (quarantine) | SpecError
+
+
+def parse_file(rel: str, text: str) -> Parsed:
+    """What one wanted file holds: its document, or a ManifestError naming the file and field.
+    A broken quarantine.yaml gives its SpecError (raised by the assembly: it fails the whole load)."""
+    if rel == QUARANTINE_FILE:
         try:
-            m = parse(text, rel, WasmModuleDeployment)
+            return frozenset(_quarantine(text, rel))
+        except SpecError as exc:
+            return exc
+    if rel.startswith("modules/"):
+        try:
+            return parse(text, rel, WasmModuleDeployment)
         except SpecError as exc:
             key, ns = _identify(rel, text)
-            ds.errors.append(ManifestError(rel, exc.message, key=key, namespace=ns))
-            continue
-        found.setdefault(m.key, []).append((rel, m))
+            return ManifestError(rel, exc.message, key=key, namespace=ns)
+    kind = Budget if rel.startswith("budgets/") else PriceSheet
+    try:
+        return parse(text, rel, kind)
+    except SpecError as exc:
+        return ManifestError(rel, exc.message, kind=kind.__name__)
+
+
+def _load_modules(ds: DesiredState, files: list[tuple[str, Parsed]]) -> None:
+    found: dict[str, list[tuple[str, WasmModuleDeployment]]] = {}
+    for rel, m in files:
+        if isinstance(m, ManifestError):
+            ds.errors.append(m)
+        else:
+            found.setdefault(m.key, []).append((rel, m))
     for key, defs in found.items():
         if len(defs) == 1:
             ds.deployments[key], ds.files[key] = defs[0][1], defs[0][0]
@@ -229,30 +249,36 @@ def _load_modules(ds: DesiredState, files: list[tuple[str, Reader]]) -> None:
                                        key=key, namespace=m.metadata.namespace) for rel, m in defs)
 
 
-def _load(files: Iterable[tuple[str, Reader]], revision: str | None) -> DesiredState:
+def assemble(parsed: dict[str, Parsed], revision: str | None) -> DesiredState:
+    """The desired state from every file's parse result (``rel -> parse_file(rel, text)``)."""
     ds = DesiredState(revision=revision)
-    modules, quarantine = [], None
-    for rel, read in sorted(files, key=lambda f: f[0]):
+    modules = []
+    for rel in sorted(parsed):
+        doc = parsed[rel]
         if rel.startswith("modules/"):
-            modules.append((rel, read))
+            modules.append((rel, doc))
+        elif isinstance(doc, SpecError):    # quarantine.yaml: without it nothing may be deployed safely
+            raise SpecError(doc.message, where=doc.where, hint=doc.hint)
         elif rel == QUARANTINE_FILE:
-            quarantine = read()
+            ds.quarantine = set(doc)
+        elif isinstance(doc, ManifestError):
+            ds.errors.append(doc)
+        elif isinstance(doc, Budget):
+            ds.budgets.append(doc)
         else:
-            kind = Budget if rel.startswith("budgets/") else PriceSheet
-            try:
-                doc = parse(read(), rel, kind)
-            except SpecError as exc:
-                ds.errors.append(ManifestError(rel, exc.message, kind=kind.__name__))
-                continue
-            if kind is Budget:
-                ds.budgets.append(doc)
-            else:
-                ds.pricing = doc
-    ds.quarantine = _quarantine(quarantine, QUARANTINE_FILE) if quarantine is not None else set()
+            ds.pricing = doc
     _load_modules(ds, modules)
     ds.deployments.broken.update({e.key: e for e in ds.module_errors() if e.key and e.key not in ds.deployments})
     ds.errors.sort(key=lambda e: e.file)
     return ds
+
+
+def parse_all(files: Iterable[tuple[str, Reader]]) -> dict[str, Parsed]:
+    return {rel: parse_file(rel, read()) for rel, read in files}
+
+
+def _load(files: Iterable[tuple[str, Reader]], revision: str | None) -> DesiredState:
+    return assemble(parse_all(files), revision)
 
 
 def load_desired_state(root: str | Path, *, revision: str | None = None, strict: bool = True) -> DesiredState:

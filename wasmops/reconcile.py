@@ -108,6 +108,7 @@ class ReconcileReport:
     mode: str = "heal"
     dry_run: bool = False
     error: str | None = None                                   # the whole reconcile failed (host down)
+    skipped: bool = False                                      # nothing changed since the last pass
 
     def summary(self) -> str:
         """One line: what the plan did and where each module stands."""
@@ -330,6 +331,15 @@ def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Lite
         if not is_retryable(exc):
             raise
         return _unreachable(desired, f"{type(exc).__name__}: {exc}", mode, dry_run, namespaces)
+    return reconcile_live(desired, live, host, registry=registry, mode=mode, dry_run=dry_run, prune=prune,
+                          namespaces=namespaces, wait_healthy=wait_healthy, timeout_s=timeout_s)
+
+
+def reconcile_live(desired: DesiredState, live: list[dict], host: HostAPI, *, registry: str,
+                   mode: Literal["heal", "report"] = "heal", dry_run: bool = False, prune: bool = True,
+                   namespaces: set[str] | None = None, wait_healthy: bool = True,
+                   timeout_s: float = 30.0) -> ReconcileReport:
+    """:func:`reconcile` with the host's live modules already read (``live``)."""
     full = plan(desired, live, registry=registry, namespaces=namespaces)  # extras are drift even if not pruned
     drift = drift_in(full)
     p = full if prune else Plan([a for a in full if a.kind != "delete"], full.revision)
