@@ -53,8 +53,8 @@ class HostMetrics:
         self.fuel.labels(*lv).inc(result.fuel_used)
         self.fuel_per_call.labels(*lv).observe(result.fuel_used)
         self.latency.labels(*lv).observe(result.duration_s)
-        self.cpu.labels(*lv).inc(result.cpu_s)
-        if result.fuel_estimated:
+        self.cpu.labels(*lv).inc(getattr(result, "cpu_s", 0.0))
+        if getattr(result, "fuel_estimated", False):
             self.fuel_estimated.labels(*lv).inc(result.fuel_used)
         self.memory.labels(*lv).observe(result.peak_memory)
         if result.peak_memory > self._peaks.get(lv, -1):
