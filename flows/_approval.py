@@ -3,6 +3,10 @@
 Whether approval is required comes from policy (``WasmModuleDeployment.requires_approval``):
 always for prod, never for dev unless a strict ``require-approval`` policy is bound. A timeout
 rejects. Operators answer from the Prefect UI form or with ``wasmops approve/reject RUN_ID``.
+
+When an ``ApprovalPolicy`` in Git covers the target (release approvals only: the call passes
+``releaser``), the policy decides instead: N of M signed approvals per group, expiry, reasons, no
+self-approval; see ``flows/_approval_policy.py``. Without one, one answer (signed or not) decides.
 """
 
 from __future__ import annotations
@@ -42,13 +46,23 @@ def describe(key: str, manifest, built, pub, extra: str = "") -> str:
 
 
 def request_approval(key: str, manifest, built, pub, *, auto_approve: bool, timeout_s: int,
-                     extra: str = "", force: bool = False) -> dict:
-    """Pause for a person when policy says so; returns the answer, or raises ApprovalRejected."""
+                     extra: str = "", force: bool = False, releaser: str | None = None,
+                     release_commit: str = "") -> dict:
+    """Pause for a person when policy says so; returns the answer, or raises ApprovalRejected.
+
+    ``releaser`` (who started the release) turns on ApprovalPolicies from Git for this target."""
     from wasmops.config import Settings
     from wasmops.decisions import Decision, record
 
     log = get_run_logger()
     s = Settings()
+    if releaser is not None:
+        from flows._approval_policy import policy_gate
+
+        gate = policy_gate(manifest, key, pub["manifest_digest"], releaser, str(flow_run.get_id() or ""))
+        if gate is not None:
+            return _policy_approval(gate, key, manifest, built, pub, timeout_s=timeout_s, extra=extra,
+                                    release_commit=release_commit, auto_approve=auto_approve)
     rule = ("prod requires approval" if manifest.spec.environment == "prod"
             else "strict require-approval policy" if manifest.requires_approval() else "")
     if force and not rule:
@@ -76,3 +90,39 @@ def request_approval(key: str, manifest, built, pub, *, auto_approve: bool, time
     if not answer.approve:
         raise ApprovalRejected(f"{key} rejected by {answer.approver or 'unknown'}: {answer.reason or 'no reason'}")
     return {"required": True, "approved": True, "approver": answer.approver, "reason": answer.reason}
+
+
+def _policy_approval(gate, key: str, manifest, built, pub, *, timeout_s: int, extra: str, release_commit: str,
+                     auto_approve: bool) -> dict:
+    """Wait until the covering ApprovalPolicies are met (signed approvals), then record them."""
+    from flows._approval_policy import policy_note, wait_for_policy
+    from wasmops.approvals.record import record_gate
+    from wasmops.config import Settings
+
+    log = get_run_logger()
+    rid = gate.expected.run_id
+    if auto_approve:
+        log.warning(f"--auto-approve does not count: ApprovalPolicy {gate.describe()} covers {key}")
+    log.info(f"waiting for approval of {key} under {gate.describe()} (up to {timeout_s}s): "
+             f"wasmops approve {rid} --key PATH --reason \"...\" (wasmops approvals shows what is still needed)")
+    base = describe(key, manifest, built, pub, extra)
+    outcome, timed_out = wait_for_policy(
+        gate, lambda g: Approval.with_initial_data(description=base + policy_note(g), approve=False), timeout_s)
+    if timed_out:
+        why = f"no decision within {timeout_s}s (still needed: {'; '.join(gate.needs()) or 'nothing'}); " \
+              f"the policy says {outcome}"
+    elif gate.rejection:
+        why = f"rejected by {gate.rejection.approver}: {gate.rejection.reason or 'no reason'}"
+    else:
+        answers = gate.counted() or [gate.unsigned_approval]
+        why = "; ".join(f"{a.approver}: {a.reason}" for a in answers if a)
+    approved = outcome == "approved"
+    d = record_gate(Settings().gitops_dir, gate, verdict=outcome, explanation=why, release_commit=release_commit,
+                    action="release continues" if approved else "release rolled back")
+    if not approved:
+        raise ApprovalRejected(f"{key} {why}")
+    log.info(f"{key} approved under {gate.describe()}: {why} (decision {d.id})")
+    return {"required": True, "approved": True, "approver": d.actor, "reason": why,
+            "policies": [p.name for p in gate.policies], "decision": d.id,
+            "approvals": [{k: v for k, v in a.to_record().items() if k not in ("statement", "bundle")}
+                          for a in gate.counted()]}

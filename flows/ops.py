@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import time
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateName
 from prefect.exceptions import NotPausedError, ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import resume_flow_run
+
+from flows._approval_policy import SIGNED_PREFIX, STATUS_KEY, VERDICT_PREFIX
 
 
 def pending_approvals() -> list[dict]:
@@ -27,8 +29,83 @@ def pending_approvals() -> list[dict]:
             out.append({"id": str(r.id), "name": r.name, "tags": list(r.tags or []),
                         "paused_at": str(r.state.timestamp) if r.state else "",
                         "timeout": str(r.state.state_details.pause_timeout) if r.state else "",
-                        "description": desc or "", "form_ready": desc is not None})
+                        "description": desc or "", "form_ready": desc is not None,
+                        "policy": _read_json(client, r.id, STATUS_KEY)})
     return out
+
+
+def _read_json(client, run_id, key: str):
+    """A flow-run input as JSON, or None while it does not exist."""
+    try:
+        return json.loads(client.read_flow_run_input(run_id, key))
+    except ObjectNotFound:
+        return None
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code == 404:
+            return None
+        raise
+
+
+def approval_status(run_id: str, *, timeout_s: float = 0.0) -> dict | None:
+    """What the run's ApprovalPolicy still needs (None: no policy covers it, or it has not paused yet).
+    With ``timeout_s``, wait that long for the status to appear."""
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            st = _read_json(client, UUID(run_id), STATUS_KEY)
+            if st is not None or time.monotonic() >= deadline:
+                return st
+            time.sleep(0.5)
+
+
+def submit_signed(run_id: str, *, private_key_pem: bytes, approve: bool, reason: str,
+                  approver: str | None = None, wait_s: float = 20.0) -> dict:
+    """Sign an answer for a paused run and hand it in; returns the run's verdict (or that it is pending).
+
+    The statement covers the run, target and manifest digest that the run itself published. The
+    approver name is the key's name in ``approvers/<group>/<name>.pub`` (else ``approver``)."""
+    from wasmops.approvals import Statement, sign_statement
+    from wasmops.errors import NotFound
+
+    st = approval_status(run_id, timeout_s=30.0)
+    if st is None:
+        raise NotFound(f"run {run_id} does not wait under an ApprovalPolicy (or is not paused)",
+                       hint="answer it without --key, or check `wasmops approvals`")
+    name = _signer_name(private_key_pem) or approver
+    if not name:
+        raise NotFound("this key is not in approvers/<group>/ in the GitOps repo; pass --approver to sign anyway")
+    statement = Statement(run_id=run_id, target=st["target"], manifest_digest=st["manifest_digest"],
+                          decision="approve" if approve else "reject", reason=reason, approver=name)
+    verdict = hand_in(run_id, sign_statement(statement, private_key_pem), wait_s=wait_s)
+    return {**verdict, "statement": statement.model_dump(by_alias=True)}
+
+
+def hand_in(run_id: str, submission: dict, *, wait_s: float = 20.0) -> dict:
+    """Give a run a signed answer ``{statement, bundle}`` (it does not resume the run) and wait for
+    the run's verdict: ``{accepted, code, message, approver, needs}``; ``code: pending`` if none came."""
+    sid = uuid4().hex
+    with get_client(sync_client=True) as client:
+        client.create_flow_run_input(UUID(run_id), SIGNED_PREFIX + sid, json.dumps(submission))
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            verdict = _read_json(client, UUID(run_id), VERDICT_PREFIX + sid)
+            if verdict is not None:
+                return verdict
+            time.sleep(0.3)
+    return {"accepted": None, "code": "pending", "approver": "", "needs": [],
+            "message": f"handed in; the run has not answered within {wait_s:.0f}s"}
+
+
+def _signer_name(private_key_pem: bytes) -> str | None:
+    from wasmops.approvals import approver_ring, find_signer, load_approval_config_at
+    from wasmops.approvals.statement import public_pem_of
+    from wasmops.config import Settings
+    from wasmops.gitops import GitOpsRepo
+
+    repo = GitOpsRepo.from_settings(Settings())
+    signer = find_signer(approver_ring(load_approval_config_at(repo.path, repo.branch).groups),
+                         public_pem_of(private_key_pem))
+    return signer.name if signer else None
 
 
 def _description(client, run_id, key: str) -> str | None:

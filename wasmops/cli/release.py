@@ -93,30 +93,64 @@ def approvals(json_out: bool = typer.Option(False, "--json")) -> None:
             c.print("  waiting for its form (the run paused a moment ago)")
         elif r["description"]:
             c.print(Markdown(r["description"]))
-        c.print(f"  approve: wasmops approve {r['id']} --reason \"...\"", soft_wrap=True)
+        pol = r.get("policy")
+        signed = " --key PATH" if pol and not pol.get("allow_unsigned") else ""
+        if pol:
+            c.print(f"  policy {', '.join(pol['policies'])} ({pol['rule']}): needs "
+                    f"{'; '.join(pol['needs']) or 'nothing more'}; approved by "
+                    f"{', '.join(pol['approved_by']) or 'nobody yet'}", soft_wrap=True, highlight=False)
+            for line in pol.get("refused", [])[-5:]:
+                c.print(f"  refused {line}", soft_wrap=True, highlight=False)
+        c.print(f"  approve: wasmops approve {r['id']}{signed} --reason \"...\"", soft_wrap=True)
         c.print(f"  reject:  wasmops reject {r['id']} --reason \"...\"", soft_wrap=True)
 
 
-def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str]) -> None:
+def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str], key: Optional[Path] = None) -> None:
     _prefect()
-    from flows.ops import answer
+    from flows.ops import answer, approval_status, submit_signed
 
+    from ..errors import UserError
+
+    if key is not None:
+        if not key.is_file():
+            raise UserError("no such private key", where=str(key))
+        v = submit_signed(run_id, private_key_pem=key.read_bytes(), approve=approve, reason=reason,
+                          approver=approver)
+        st = v["statement"]
+        console().print(f"signed {st['decision']} of {st['target']} ({st['manifestDigest']}) as {st['approver']} "
+                        f"for run {run_id}", soft_wrap=True, highlight=False)
+        if v["accepted"] is False:
+            raise UserError(f"refused by the run ({v['code']}): {v['message']}", where=run_id)
+        more = "; ".join(v.get("needs") or []) or "nothing more"
+        console().print(f"{v['code']}: {v['message']}; still needed: {more}", soft_wrap=True, highlight=False)
+        return
+    st = approval_status(run_id)
+    if approve and st is not None and not st.get("allow_unsigned"):
+        raise UserError(f"run {run_id} waits under ApprovalPolicy {', '.join(st['policies'])} ({st['rule']}), "
+                        "which counts only signed approvals", where=run_id,
+                        hint=f"wasmops approve {run_id} --key PATH --reason \"...\"")
     answer(run_id, approve=approve, reason=reason, approver=approver or getpass.getuser())
     console().print(f"{'approved' if approve else 'rejected'} {run_id}: {reason}")
 
 
+_KEY_HELP = "Your approver private key (PEM): sign the answer; ApprovalPolicies count only signed answers."
+
+
 @app.command()
 def approve(run_id: str, reason: str = typer.Option(..., help="Why (goes into the decision record)."),
-            approver: Optional[str] = typer.Option(None, help="Who (default: your user name).")) -> None:
-    """Approve a paused release."""
-    _answer(run_id, True, reason, approver)
+            approver: Optional[str] = typer.Option(None, help="Who (default: your user name; with --key, the "
+                                                              "key's name in approvers/<group>/)."),
+            key: Optional[Path] = typer.Option(None, "--key", help=_KEY_HELP)) -> None:
+    """Approve a paused release (with --key: a signed approval, counted by the run's ApprovalPolicy)."""
+    _answer(run_id, True, reason, approver, key)
 
 
 @app.command()
 def reject(run_id: str, reason: str = typer.Option(..., help="Why (goes into the decision record)."),
-           approver: Optional[str] = typer.Option(None, help="Who (default: your user name).")) -> None:
+           approver: Optional[str] = typer.Option(None, help="Who (default: your user name)."),
+           key: Optional[Path] = typer.Option(None, "--key", help=_KEY_HELP)) -> None:
     """Reject a paused release (it rolls back)."""
-    _answer(run_id, False, reason, approver)
+    _answer(run_id, False, reason, approver, key)
 
 
 @app.command()
