@@ -58,16 +58,16 @@ def policy_gate(manifest, key: str, manifest_digest: str, releaser: str, run_id:
 
 
 def policy_note(gate: ApprovalGate) -> str:
-    """The paragraph the Prefect form shows: the policy, what is missing, and whether this form counts."""
+    """The paragraph the Prefect form shows: the policy, whether this form counts, and (on a re-pause)
+    the refusals so far. Live counts are in ``wasmops approvals`` (a form is written once per pause)."""
     st = gate.status()
-    needs = "; ".join(st["needs"]) or "nothing"
     form = ("**This form counts**: the policy allows unsigned approvals." if gate.allow_unsigned else
             "**This form's approval does not count**: the policy counts only signed approvals "
             f"(`wasmops approve {gate.expected.run_id} --key PATH --reason \"...\"`). A rejection here stops "
             "the release.")
     refused = "".join(f"\n- refused {r}" for r in st["refused"][-5:])
-    return (f"\n\n**Approval policy** {gate.describe()}. Still needed: {needs}. "
-            f"Approved so far: {', '.join(st['approved_by']) or 'nobody'}.{refused}\n\n{form}")
+    return (f"\n\n**Approval policy** {gate.describe()} (distinct approvers, signed; `wasmops approvals` "
+            f"shows who has approved and what is still needed).{refused}\n\n{form}")
 
 
 class _Pause:

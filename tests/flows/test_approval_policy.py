@@ -29,7 +29,7 @@ def approvers(flow_env, tmp_path_factory):
     files, keys = {}, {}
     for group, name in (("sre", "alice"), ("sre", "bob"), ("sre", "rita"), ("security", "dave")):
         generate_keypair(d / f"{name}.key", d / f"{name}.pub")
-        keys[name] = (d / f"{name}.key").read_bytes()
+        keys[name] = d / f"{name}.key"
         files[f"approvers/{group}/{name}.pub"] = (d / f"{name}.pub").read_text()
     files["approvals/policies/prod-pol.yaml"] = yaml.safe_dump({
         "apiVersion": "wasmops.dev/v1alpha1", "kind": "ApprovalPolicy", "metadata": {"name": "prod-pol"},
@@ -63,12 +63,20 @@ def _waiting(target: str, pred=lambda st: True, timeout: float = 120) -> dict:
     raise AssertionError(f"no paused run of {target} in the expected state")
 
 
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from wasmops.cli import app
+
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+
+
 def _statement(keys, name, run_id, digest, **over):
     from wasmops.approvals import Statement, sign_statement
 
     fields = {"run_id": run_id, "target": TARGET, "manifest_digest": digest, "decision": "approve",
               "reason": "looks fine", "approver": name, **over}
-    return sign_statement(Statement(**fields), keys[name])
+    return sign_statement(Statement(**fields), keys[name].read_bytes())
 
 
 def test_two_of_three_with_every_refusal_in_between(flow_env, approvers, tmp_path):
@@ -86,9 +94,13 @@ def test_two_of_three_with_every_refusal_in_between(flow_env, approvers, tmp_pat
     rid, st = run["id"], run["policy"]
     assert st["needs"] == ["2 more from sre (policy prod-pol)"] and "does not count" in run["description"]
 
-    v = submit_signed(rid, private_key_pem=keys["alice"], approve=True, reason="tests green")
-    assert (v["accepted"], v["code"], v["needs"]) == (True, "counted", ["1 more from sre (policy prod-pol)"])
+    r = _cli("approve", rid, "--key", str(keys["alice"]), "--reason", "tests green")
+    assert r.exit_code == 0 and "still needed: 1 more from sre (policy prod-pol)" in r.output, r.output
     assert _waiting(TARGET, lambda s: s["approved_by"] == ["alice"])["id"] == rid
+    r = _cli("approvals")
+    assert "needs 1 more from sre (policy prod-pol); approved by alice" in r.output, r.output
+    r = _cli("approve", rid, "--reason", "unsigned from the CLI")   # refused before it reaches the run
+    assert r.exit_code != 0 and "counts only signed approvals" in str(r.exception)
 
     digest = st["manifest_digest"]
     old = (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat(timespec="seconds")
@@ -108,7 +120,7 @@ def test_two_of_three_with_every_refusal_in_between(flow_env, approvers, tmp_pat
     assert run["id"] == rid and run["policy"]["needs"] == ["1 more from sre (policy prod-pol)"]
     assert len(run["policy"]["refused"]) == 5 and _state(rid) == "Paused"
 
-    v = submit_signed(rid, private_key_pem=keys["bob"], approve=True, reason="second pair of eyes")
+    v = submit_signed(rid, private_key_pem=keys["bob"].read_bytes(), approve=True, reason="second pair of eyes")
     assert v["accepted"] is True and v["needs"] == []
     res = t.result(180)
     assert res["approval"]["policies"] == ["prod-pol"]
@@ -124,3 +136,20 @@ def test_two_of_three_with_every_refusal_in_between(flow_env, approvers, tmp_pat
     msg = next(c.message for c in repo.iter_commits(max_count=50) if f"Wasmops-Decision: {d.id}" in c.message)
     assert msg.count("Wasmops-Approval: ") == 2 and f"Wasmops-Approves: {res['commit']}" in msg
     assert "Wasmops-Releaser: rita" in repo.commit(res["commit"]).message
+
+
+def test_the_timeout_rejects_and_rolls_back(flow_env, approvers, tmp_path):
+    from flows._approval import ApprovalRejected
+    from flows.release import release
+    from wasmops.decisions import list_decisions
+    from wasmops.gitops import GitOpsRepo
+
+    ws, host, mods = flow_env
+    add_manifest(ws, "prod/sum-pol2", "sum-pol2", team="pol")
+    src = copy_module(mods / "sum-wat", tmp_path / "sum-pol2", "sum-pol2")
+    with pytest.raises(ApprovalRejected, match=r"no decision within 3s \(still needed: 2 more from sre"):
+        release(module_dir=str(src), target="prod/sum-pol2", approval_timeout_s=3, releaser="rita", ai_check=False)
+    assert GitOpsRepo.from_settings(ws.settings).desired().deployments["prod/sum-pol2"].spec.module_ref.digest is None
+    assert "sum-pol2" not in {x["name"] for x in host.modules() if x["namespace"] == "prod"}
+    d = list_decisions(ws.settings.gitops_dir, subject="prod/sum-pol2", kind="approval")[0]
+    assert (d.verdict, d.actor, d.action) == ("rejected", "timeout", "release rolled back")

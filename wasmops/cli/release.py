@@ -122,7 +122,7 @@ def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str], ke
         if v["accepted"] is False:
             raise UserError(f"refused by the run ({v['code']}): {v['message']}", where=run_id)
         more = "; ".join(v.get("needs") or []) or "nothing more"
-        console().print(f"{v['code']}: {v['message']}; still needed: {more}", soft_wrap=True, highlight=False)
+        console().print(f"{v['message']}; still needed: {more}", soft_wrap=True, highlight=False)
         return
     st = approval_status(run_id)
     if approve and st is not None and not st.get("allow_unsigned"):
