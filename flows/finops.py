@@ -5,7 +5,7 @@ from prefect import flow
 from tasks.finops import budget_alerts_task, cost_report
 
 
-@flow(name="finops-report", log_prints=True)
+@flow(name="finops-report", log_prints=True, flow_run_name="finops-report by {by}, {days}d")
 def finops_report(by: str = "team", days: int = 30) -> list[dict]:
     rows = cost_report(by, days)
     for r in rows:
@@ -13,7 +13,7 @@ def finops_report(by: str = "team", days: int = 30) -> list[dict]:
     return rows
 
 
-@flow(name="budget-check", log_prints=True)
+@flow(name="budget-check", log_prints=True, flow_run_name="budget-check all teams")
 def budget_check() -> list[dict]:
     alerts = budget_alerts_task()
     for a in alerts:

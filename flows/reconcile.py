@@ -35,7 +35,15 @@ def reconcile_all(mode: str, namespaces: list[str] | None, dry_run: bool) -> dic
     return {"summary": rep.summary(), "drift": [d.message for d in rep.drift], "ok": rep.ok}
 
 
-@flow(name="reconcile", log_prints=True)
+def _reconcile_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    p = flow_run.parameters or {}
+    scope = ",".join(p.get("namespaces") or []) or p.get("namespace") or "all namespaces"
+    return f"reconcile {scope} ({'dry run' if p.get('dry_run') else p.get('mode', 'heal')})"
+
+
+@flow(name="reconcile", log_prints=True, flow_run_name=_reconcile_run_name)
 def reconcile_flow(mode: str = "heal", namespaces: list[str] | None = None, dry_run: bool = False,
                    namespace: str | None = None) -> dict:
     """``namespace`` (one) is what the release-commit trigger passes; ``namespaces`` limits to several."""

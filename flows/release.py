@@ -14,8 +14,9 @@ from prefect.runtime import flow_run
 from prefect.transactions import transaction
 
 from flows._approval import request_approval
+from flows._labels import label_run
 from tasks.finops import budget_gate
-from tasks.release import ai_verify, already_serving, commit_release, reconcile_namespace, sticky_rollback, verify_release
+from tasks.release import ai_verify, already_serving, baseline_sample, commit_release, reconcile_namespace, sticky_rollback, verify_release
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, VerifyFailed
 
@@ -25,8 +26,10 @@ __all__ = ["release", "AnomalyRolledBack", "ApprovalRejected", "BudgetBlocked", 
 @flow(name="release", log_prints=True, persist_result=True)
 def release(module_dir: str, target: str | None = None, auto_approve: bool = False,
             approval_timeout_s: int = 3600, source_revision: str = "", ai_check: bool = True,
-            ai_requests: int = 60) -> dict:
-    """Release the module in ``module_dir`` to ``target`` (``ns/name``, default ``dev/<name>``)."""
+            ai_requests: int = 60, releaser: str = "") -> dict:
+    """Release the module in ``module_dir`` to ``target`` (``ns/name``, default ``dev/<name>``).
+
+    ``releaser`` is who started it (default: the OS user); an ApprovalPolicy may refuse their own approval."""
     from wasmops.config import Settings
     from wasmops.desired import artifact_ref
     from wasmops.errors import QuarantinedError, UserError
@@ -35,6 +38,7 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
 
     log = get_run_logger()
     s = Settings()
+    releaser = releaser or _os_user()
     built = build_module(module_dir)
     key = target or f"dev/{built.name}"
     desired = GitOpsRepo.from_settings(s).desired()
@@ -45,7 +49,7 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
         raise UserError(f"--auto-approve is for dev only; {key} is {manifest.spec.environment}", where=key)
     if built.digest in desired.quarantine:
         raise QuarantinedError(f"wasm digest {built.digest} is quarantined", where=key)
-    _label_run(key, built.digest, manifest)
+    label_run(manifest, name=f"release {key} wasm {built.digest[:19]}")
 
     test_module(module_dir, built)
     rc = manifest.spec.runtime_config
@@ -64,12 +68,14 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
                 "approval": None, "budget": None, "ai_verdict": None, "verify": None}
 
     provenance = {"Source-Revision": source_revision or built.source_digest, "Wasm-Digest": built.digest,
-                  "Bundle-Digest": sig["bundle_digest"], "Flow-Run": str(flow_run.get_id() or "")}
+                  "Bundle-Digest": sig["bundle_digest"], "Flow-Run": str(flow_run.get_id() or ""),
+                  "Releaser": releaser}
     namespace = key.split("/", 1)[0]
     gate = budget_gate(key, pub["manifest_digest"])
     if gate["outcome"] == "blocked":
         raise BudgetBlocked(f"release blocked by a strict budget: {gate['message']}", where=key)
     verdict = None
+    baseline = baseline_sample(module_dir, key, ai_requests) if ai_check else None
     try:
         with transaction():
             commit = commit_release(key, tag, pub["manifest_digest"], provenance)
@@ -77,11 +83,12 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
                                         # an over-budget release always waits for a person
                                         auto_approve=auto_approve and gate["outcome"] != "needs_approval",
                                         timeout_s=approval_timeout_s, force=gate["outcome"] == "needs_approval",
-                                        extra=gate["markdown"] if gate["outcome"] == "needs_approval" else "")
+                                        extra=gate["markdown"] if gate["outcome"] == "needs_approval" else "",
+                                        releaser=releaser, release_commit=commit["sha"])
             reconcile_namespace(namespace, key)
             verified = verify_release(module_dir, key, pub["manifest_digest"])
         if ai_check:
-            verdict = ai_verify(module_dir, key, pub["manifest_digest"], ai_requests)
+            verdict = ai_verify(module_dir, key, pub["manifest_digest"], ai_requests, baseline)
             if verdict["verdict"] == "anomalous":
                 _rollback_on_anomaly(key, manifest, built, pub, verdict, approval_timeout_s)
     except VerifyFailed as exc:
@@ -111,21 +118,10 @@ def _rollback_on_anomaly(key, manifest, built, pub, verdict, timeout_s) -> None:
     raise AnomalyRolledBack(f"rolled back and {pub['manifest_digest']} quarantined: {reason}", where=key)
 
 
-def _label_run(key: str, digest: str, manifest) -> None:
-    """Name the flow run after module and version; tag it with team and environment."""
-    from prefect.client.orchestration import get_client
+def _os_user() -> str:
+    import getpass
 
-    run_id = flow_run.get_id()
-    if not run_id:
-        return
-    from prefect.settings import PREFECT_UI_URL
-
-    ui = PREFECT_UI_URL.value()
-    get_run_logger().info(f"flow run {run_id}" + (f": {ui}/runs/flow-run/{run_id}" if ui else ""))
-    labels = manifest.metadata.labels
-    tags = [f"team:{labels.get('team')}", f"env:{manifest.spec.environment}", f"module:{key}"]
     try:
-        with get_client(sync_client=True) as client:
-            client.update_flow_run(run_id, name=f"release {key} {digest.split(':')[1][:12]}", tags=tags)
-    except Exception:  # noqa: BLE001 - cosmetic; never fail a release over a name
-        pass
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry (containers): an unnamed releaser
+        return "unknown"

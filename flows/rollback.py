@@ -9,16 +9,18 @@ from __future__ import annotations
 from prefect import flow
 
 from flows._approval import ApprovalRejected, request_approval
+from flows._labels import label_run
 from tasks.release import sticky_rollback
 
 
-@flow(name="rollback", log_prints=True)
+@flow(name="rollback", log_prints=True, flow_run_name="rollback {key}")
 def rollback(key: str, digest: str = "", reason: str = "anomaly detected", approval_timeout_s: int = 3600) -> dict:
     from wasmops.config import Settings
     from wasmops.gitops import GitOpsRepo
 
     s = Settings()
     m = GitOpsRepo.from_settings(s).desired().deployments[key]
+    label_run(m)
     current = m.spec.module_ref.digest
     if digest and current != digest:
         print(f"{key} no longer runs {digest[:19]} in Git (now {str(current)[:19]}); nothing to roll back")

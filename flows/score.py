@@ -12,7 +12,7 @@ from prefect import flow
 from tasks.telemetry import champion, judge_and_record, read_window, validate_telemetry
 
 
-@flow(name="score", log_prints=True)
+@flow(name="score", log_prints=True, flow_run_name="score last {window_minutes}m")
 def score(window_minutes: int = 60, freshness_minutes: int = 30) -> list[dict]:
     df = read_window(window_minutes)
     outcome = validate_telemetry(df, freshness_minutes=freshness_minutes)

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from tasks.telemetry import read_window, train, validate_telemetry
 
 
-@flow(name="train-models", log_prints=True)
+@flow(name="train-models", log_prints=True, flow_run_name="train-models {days}d history, {holdout_days}d holdout")
 def train_models(synthetic: bool = False, days: int = 28, holdout_days: int = 7, modules: int = 30,
                  seed: int = 0) -> dict:
     """``synthetic`` is kept for compatibility: training always uses labelled synthetic history."""

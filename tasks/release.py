@@ -161,31 +161,68 @@ def sticky_rollback(key: str, digest: str, reason: str, actor: str = "wasmops", 
     return rollback(Settings(), key, digest=digest, wasm_digest=wasm_digest, reason=reason, actor=actor)
 
 
-@task(name="ai-verify", cache_policy=NO_CACHE)
-def ai_verify(module_dir: str, key: str, digest: str, requests: int = 60) -> dict:
-    """Post-deploy check: real traffic to the new digest, its telemetry validated (GX), then scored
-    with the champion anomaly model. Returns the verdict (ok | anomalous | hold) with its explanation."""
-    from wasmops.host.client import HostClient
+def _probe_bodies(module_dir: str) -> list[bytes]:
     from wasmops.source import load_module_source
-    from wasmops.telemetry import Collector, Store, generate_load, scrape_host
 
-    from .telemetry import champion, judge_and_record, read_window, validate_telemetry
+    return [c.stdin.encode() for c in load_module_source(module_dir).tests
+            if c.expect_exit == 0 and not c.args and not c.env] or [b"{}"]
+
+
+@task(name="baseline-sample", cache_policy=NO_CACHE, **RETRY)
+def baseline_sample(module_dir: str, key: str, requests: int = 60) -> dict | None:
+    """Before the switch: the module's probe requests against the digest that serves now (None when
+    nothing serves it yet). The release judge compares the new digest with these."""
+    from wasmops.host.client import HostClient
+    from wasmops.release_check import sample_requests
+
+    hc = HostClient.from_workspace(Settings())
+    live = {f"{m['namespace']}/{m['name']}": m for m in hc.modules()}.get(key)
+    if not live or live.get("health", "Healthy") != "Healthy":
+        return None
+    ns, name = key.split("/", 1)
+    samples = sample_requests(hc, ns, name, _probe_bodies(module_dir), requests, expect_digest=live["digest"])
+    return {"digest": live["digest"], "samples": samples}
+
+
+@task(name="ai-verify", cache_policy=NO_CACHE)
+def ai_verify(module_dir: str, key: str, digest: str, requests: int = 60, baseline: dict | None = None) -> dict:
+    """After verify: the same probe requests against the new digest, the host's telemetry validated
+    (GX: a failed check means hold), then the release judge (new vs previous digest, per metric).
+    Returns ``{"verdict": ok | anomalous | hold, "judge": pass | marginal | fail | hold, ...}``."""
+    from prefect.runtime import flow_run
+
+    from wasmops.decisions import Decision, record
+    from wasmops.host.client import HostClient
+    from wasmops.release_check import judge_samples, load_policy, sample_requests
+    from wasmops.telemetry import Collector, Store, scrape_host
+
+    from .telemetry import read_window, validate_telemetry
 
     maybe_crash("ai-verify")
     s = Settings()
     ns, name = key.split("/", 1)
     hc = HostClient.from_workspace(s)
     col = Collector(Store.open(s), source=hc.url)
-    scrape_host(hc, col)  # baseline snapshot
-    bodies = [c.stdin or "{}" for c in load_module_source(module_dir).tests if c.expect_exit == 0] or ["{}"]
-    generate_load(hc, [(ns, name, b) for b in bodies], requests, concurrency=2)
+    scrape_host(hc, col)
+    canary = sample_requests(hc, ns, name, _probe_bodies(module_dir), requests, expect_digest=digest)
     scrape_host(hc, col)
     df = read_window.fn(minutes=5, modules=[name], digest=digest)
-    df = df[df["namespace"] == ns]
-    outcome = validate_telemetry.fn(df, freshness_minutes=30, key=f"ai-verify-{name}")
-    model, info = champion.fn("anomaly")
-    verdicts = judge_and_record.fn(df, outcome, model, info, subjects=[(ns, name, digest)],
-                                   action_for={"anomalous": "roll back per approval policy",
-                                               "hold": "release kept; a person is alerted"})
-    v = next((v for v in verdicts if v["subject"] == key), verdicts[0])
-    return v
+    outcome = validate_telemetry.fn(df[df["namespace"] == ns], freshness_minutes=30, key=f"ai-verify-{name}")
+    v = judge_samples((baseline or {}).get("samples"), canary, load_policy(s.gitops_dir))
+    if not outcome.success:
+        failed = ", ".join(sorted({f"{t}({c or ''})" for t, c in outcome.failed_checks()}))
+        v.verdict, v.explanation = "hold", f"hold: telemetry failed validation: {failed}"
+    verdict = {"fail": "anomalous", "hold": "hold"}.get(v.verdict, "ok")
+    rows = v.to_rows()
+    create_table_artifact(key=f"release-judge-{name}", table=rows or [{"metric": "-", "classification": "NoData"}],
+                          description=f"Release judge for {key}: {v.verdict} (score {v.score:.0f}): {v.explanation}")
+    record(s.gitops_dir, Decision(
+        kind="release-verdict", subject=key, verdict=v.verdict, digest=digest, explanation=v.explanation,
+        policy_rule="policies/release-judge.yaml (Mann-Whitney U + effect floor)",
+        model={"name": "release-judge", "version": "mann-whitney-1"},
+        data={"baseline_digest": (baseline or {}).get("digest"), "requests": requests, "gx_result": outcome.result_id},
+        output={"score": v.score, "metrics": rows}, flow_run_id=str(flow_run.get_id() or ""),
+        action={"anomalous": "roll back per approval policy", "hold": "release kept; a person is alerted"}
+        .get(verdict, "none")))
+    return {"verdict": verdict, "judge": v.verdict, "score": v.score, "explanation": v.explanation,
+            "subject": key, "metrics": rows}

@@ -97,6 +97,23 @@ class Demo:
         r = self._run("dev", "greet-c", '{"who": "demo"}')
         return f"{', '.join(out)} serving ({len(live)} live); greet-c says {r}"
 
+    def onboard(self) -> str:
+        """A module nobody shipped before: scaffold → test → add → release; its error case answers
+        through the host with the module's own stdout."""
+        d = self.home / "src" / "wordstat"
+        if d.exists():
+            shutil.rmtree(d)
+        self.wasmops("new", "wordstat", "--language", "c", "--dir", str(d))
+        self.wasmops("test", str(d))
+        self.wasmops("add", str(d), "--target", "dev/wordstat", "--team", "search", "--project", "words")
+        self.wasmops("release", str(d), "--target", "dev/wordstat", "--auto-approve", "--no-ai-check")
+        ok = self._run("dev", "wordstat", "hello wasm world")
+        from .host.client import HostClient
+
+        err = HostClient(self.env["WASMOPS_HOST_URL"]).run("dev", "wordstat", "")
+        return (f"dev/wordstat serving: {ok}; empty input → HTTP {err.status_code}, exit "
+                f"{err.headers.get('x-wasmops-exit-code')}, body {err.text.strip()}")
+
     def approval(self) -> str:
         cmd = [str(Path(sys.executable).with_name("wasmops")), "release", "examples/greet-c", "--target",
                "prod/greet-c", "--approval-timeout", "300"]
@@ -174,15 +191,12 @@ class Demo:
             return self.wasmops("release", str(mod), "--auto-approve", check=False)
 
     def where(self) -> str:
-        t = Table(title="where everything is", title_justify="left")
+        t = Table(title="where everything is (kept after the demo)", title_justify="left")
         t.add_column("what")
-        t.add_column("where")
-        from .services import Services
-
-        for name, svc in Services(Settings(home=self.home)).running().items():
-            t.add_row(name, f"{svc.url}  (log {svc.log})")
+        t.add_column("where", overflow="fold")
         for what, rel in (("GitOps repo", "gitops"), ("OCI layout", "oci"), ("signing key", "keys"),
-                          ("decision records", "gitops/audit/decisions"), ("demo log", "logs/demo.log")):
+                          ("decision records", "gitops/audit/decisions"), ("MLflow store", "mlflow.db"),
+                          ("telemetry store", "telemetry.db"), ("demo log", "logs/demo.log")):
             t.add_row(what, str(self.home / rel))
         con.print(t)
         return ""
@@ -201,7 +215,7 @@ class Demo:
     def summary(self) -> None:
         t = Table(title="wasmops demo", title_justify="left")
         t.add_column("step")
-        t.add_column("result")
+        t.add_column("result", overflow="fold")
         t.add_column("s", justify="right")
         for title, detail, dt in self.results:
             t.add_row(title, detail, f"{dt:.1f}")
@@ -216,7 +230,12 @@ def main() -> int:
         demo.step("fresh workspace", demo.fresh_workspace)
         demo.step("start Prefect server and host", demo.start_services)
         demo.step("release example modules to dev (auto-approved)", demo.release_dev)
+        demo.step("a new module: new → test → add → release (its error case keeps its stdout)", demo.onboard)
         demo.step("prod release paused for approval, answered by `wasmops approve`", demo.approval)
+        from .demo_approvals import approval_policy
+
+        demo.step("prod release under a 2-of-3 ApprovalPolicy: signed `wasmops approve --key`",
+                  lambda: approval_policy(demo))
         demo.step("drift made behind Git's back: detected, then healed", demo.drift)
         demo.step("bad release: verify fails → rollback that sticks", demo.bad_release)
         try:
@@ -233,8 +252,12 @@ def main() -> int:
 
         stopped = Services(Settings(home=demo.home)).stop()
         demo.summary()
-        con.print(f"stopped: {', '.join(stopped) or 'nothing'}; total {time.perf_counter() - t0:.0f}s; "
-                  f"full log: {demo.home / 'logs' / 'demo.log'}")
+        con.print(f"The demo stopped what it started ({', '.join(stopped) or 'nothing was running'}); "
+                  f"nothing of it runs now. Total {time.perf_counter() - t0:.0f}s; full log: "
+                  f"{demo.home / 'logs' / 'demo.log'}.", soft_wrap=True)
+        con.print("To look around: `wasmops up` starts the Prefect server with its UI (http://127.0.0.1:4200), "
+                  "the MLflow UI (http://127.0.0.1:5000), the host and the "
+                  "deployment runner on this workspace; `wasmops down` stops them.", soft_wrap=True)
     return 0 if ok else 1
 
 

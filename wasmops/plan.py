@@ -177,9 +177,14 @@ def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: s
                       digest=ref.digest, live=cur)
     want = desired_spec(m)
     got = live_spec(cur) if cur is not None else None
+    body = {"ref": artifact_ref(ref.repository, ref.tag, registry), **want}
+    if got == want and cur.get("health", "Healthy") != "Healthy":
+        # The host refused what it stored (tampered blob, bad signature): a fresh pull, never the file.
+        why = cur.get("health_message") or cur.get("health_reason") or cur.get("health")
+        return Action("update", key, f"host reports {cur.get('health')}: {why}; re-deploy from the registry",
+                      body, ref.digest, cur, (("health", "Healthy", cur.get("health")),))
     if got == want:
         return Action("noop", key, "up to date", digest=ref.digest, live=cur)
-    body = {"ref": artifact_ref(ref.repository, ref.tag, registry), **want}
     if got is None:
         return Action("create", key, f"not on the host; deploy {_short(ref.digest)}", body, ref.digest)
     diff = tuple(_diff(want, got))

@@ -1,0 +1,94 @@
+"""The release flow's AI check: the new digest against the previous one, request by request.
+
+Just before a release switches the host, the same requests that will probe the new digest are
+sent to the digest that serves now (the *baseline*); just after verify, they go to the new digest
+(the *canary*). Each request reports its own fuel, wall time, peak memory and outcome in the
+host's ``X-Wasmops-*`` headers (docs/spec/host-api.md), so both sides are per-request samples of
+the same inputs on the same host minutes apart, which is as close to Kayenta's concurrent
+baseline as a one-version host allows. ``wasmops.release_judge.judge`` compares them per metric
+(Mann-Whitney U with an effect-size floor), under the policy in Git
+(``policies/release-judge.yaml``)::
+
+    >>> v = judge_samples({"fuel_per_call": [100.0] * 20, "error_rate": [0.0] * 20},
+    ...                   {"fuel_per_call": [200.0] * 20, "error_rate": [0.0] * 20}, default_policy())
+    >>> v.verdict, v.failed
+    ('fail', ['fuel_per_call'])
+
+A module with no live predecessor has no baseline: the verdict is ``hold`` (nothing to compare,
+never a pass and never a rollback).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import TransientError, spec_error_from_pydantic
+from .release_judge import JudgePolicy, MetricPolicy, ReleaseVerdict, judge
+
+METRICS = ("fuel_per_call", "latency_ms", "peak_memory", "error_rate")
+POLICY_FILE = "policies/release-judge.yaml"
+
+
+def default_policy() -> JudgePolicy:
+    """Per-request metrics. Fuel and memory are exact for the same input, so any real shift shows;
+    latency on a shared machine is noisy, so it counts in the score but cannot fail a release alone."""
+    return JudgePolicy(metrics={
+        "fuel_per_call": MetricPolicy(weight=2.0),
+        "peak_memory": MetricPolicy(weight=1.0),
+        "latency_ms": MetricPolicy(weight=1.0, critical=False, min_effect=0.5),
+        "error_rate": MetricPolicy(weight=2.0, centre="mean", abs_floor=1e-3),
+    })
+
+
+def load_policy(gitops_dir: Path) -> JudgePolicy:
+    """``policies/release-judge.yaml`` from the GitOps repo (``spec:`` holds JudgePolicy fields),
+    else :func:`default_policy`."""
+    p = Path(gitops_dir) / POLICY_FILE
+    if not p.exists():
+        return default_policy()
+    try:
+        doc = yaml.safe_load(p.read_text()) or {}
+        return JudgePolicy.model_validate(doc.get("spec", doc))
+    except ValidationError as exc:
+        raise spec_error_from_pydantic(exc, where=str(p)) from exc
+
+
+def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: int, *,
+                    expect_digest: str | None = None, concurrency: int = 2) -> dict[str, list[float]]:
+    """Send ``n`` requests (``bodies`` round-robin) and return per-request samples per metric.
+    Requests answered by another digest than ``expect_digest`` are left out (a switch mid-way)."""
+    from .host.client import run_result
+
+    def one(i: int):
+        try:
+            r = client.run(namespace, name, bodies[i % len(bodies)])
+        except TransientError:
+            return None
+        return run_result(r), r.headers.get("x-wasmops-digest")
+
+    out: dict[str, list[float]] = {m: [] for m in METRICS}
+    with cf.ThreadPoolExecutor(concurrency) as pool:
+        for got in pool.map(one, range(n)):
+            if got is None or (expect_digest and got[1] != expect_digest):
+                continue
+            rr, _ = got
+            out["fuel_per_call"].append(float(rr.fuel_used))
+            out["latency_ms"].append(rr.duration_s * 1000)
+            out["peak_memory"].append(float(rr.peak_memory))
+            out["error_rate"].append(0.0 if rr.ok else 1.0)
+    return out
+
+
+def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, list[float]],
+                  policy: JudgePolicy) -> ReleaseVerdict:
+    """The verdict; ``hold`` when there is no baseline (a first release)."""
+    if not baseline:
+        empty = {m: [] for m in canary}
+        v = judge(empty, canary, policy)
+        v.explanation = "hold: no previous digest served this module, so there is nothing to compare with"
+        return v
+    return judge(baseline, canary, policy)
