@@ -25,6 +25,7 @@ from dataclasses import asdict
 from typing import Callable
 from uuid import UUID
 
+import httpx
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
@@ -40,6 +41,7 @@ STATUS_KEY = "wasmops-approval-status"
 POLICY_APPROVER = "wasmops (policy)"
 SLACK_S = 15          # the Prefect pause outlives our deadline, so our own resume is never refused
 POLL_S = 1.0
+MAX_MISSES = 60       # consecutive transient API errors (about a minute) before the wait gives up
 
 
 def policy_gate(manifest, key: str, manifest_digest: str, releaser: str, run_id: str) -> ApprovalGate | None:
@@ -131,33 +133,69 @@ def _take_form(pause: _Pause, form, gate: ApprovalGate, log) -> None:
         f"{v.message}")
 
 
+class _Wait:
+    """One run's wait: the pause, the signed inputs already seen, and the gate."""
+
+    def __init__(self, client, gate: ApprovalGate, form_for: Callable[[ApprovalGate], type], log):
+        self.client, self.gate, self.form_for, self.log = client, gate, form_for, log
+        self.run_id = UUID(gate.expected.run_id)
+        self.pause, self.form, self.seen = _Pause(client, self.run_id), form_for(gate), set()
+
+    def begin(self, timeout_s: float) -> None:
+        _write_status(self.client, self.run_id, self.gate)
+        self.pause.start(self.form, timeout_s)
+
+    def tick(self, deadline: float) -> None:
+        """Take what arrived: signed inputs, a form answer (refused: pause again)."""
+        changed = _take_signed(self.client, self.run_id, self.gate, self.seen, self.log)
+        if self.pause.resumed():
+            _take_form(self.pause, self.form, self.gate, self.log)
+            changed = True
+            if self.gate.outcome() is None:
+                self.form = self.form_for(self.gate)
+                self.pause.start(self.form, max(1.0, deadline - time.monotonic()))
+        if changed:
+            _write_status(self.client, self.run_id, self.gate)
+
+    def decided(self, deadline: float) -> tuple[str, bool] | None:
+        outcome = self.gate.outcome()
+        timed_out = outcome is None and time.monotonic() >= deadline
+        if not (outcome or timed_out):
+            return None
+        outcome = outcome or self.gate.timeout_outcome
+        self.pause.resume(outcome, f"{'timeout: ' if timed_out else ''}{outcome} under {self.gate.describe()}")
+        return outcome, timed_out
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, PrefectHTTPStatusError):
+        return exc.response.status_code >= 500
+    return isinstance(exc, httpx.TransportError)
+
+
 def wait_for_policy(gate: ApprovalGate, form_for: Callable[[ApprovalGate], type], timeout_s: float
                     ) -> tuple[str, bool]:
     """Block until the gate decides or ``timeout_s`` passes: ``(outcome, timed_out)``.
 
-    ``form_for(gate)`` makes the RunInput form class (its description shows the gate's status)."""
+    ``form_for(gate)`` makes the RunInput form class. A Prefect API hiccup (connection error, 5xx)
+    is logged and the wait goes on; ``MAX_MISSES`` in a row end it with the error."""
     log = get_run_logger()
     deadline = time.monotonic() + timeout_s
-    run_id = UUID(gate.expected.run_id)
-    seen: set[str] = set()
     with get_client(sync_client=True) as client:
-        _write_status(client, run_id, gate)
-        pause, form = _Pause(client, run_id), form_for(gate)
-        pause.start(form, timeout_s)
+        w = _Wait(client, gate, form_for, log)
+        w.begin(timeout_s)
+        misses = 0
         while True:
-            changed = _take_signed(client, run_id, gate, seen, log)
-            if pause.resumed():                       # someone answered the form
-                _take_form(pause, form, gate, log)
-                changed = True
-                if gate.outcome() is None:
-                    form = form_for(gate)
-                    pause.start(form, max(1.0, deadline - time.monotonic()))
-            if changed:
-                _write_status(client, run_id, gate)
-            outcome = gate.outcome()
-            timed_out = outcome is None and time.monotonic() >= deadline
-            if outcome or timed_out:
-                outcome = outcome or gate.timeout_outcome
-                pause.resume(outcome, f"{'timeout: ' if timed_out else ''}{outcome} under {gate.describe()}")
-                return outcome, timed_out
+            try:
+                w.tick(deadline)
+                done = w.decided(deadline)
+                misses = 0
+            except Exception as exc:  # noqa: BLE001 - only transient API errors are tolerated
+                misses += 1
+                if not _transient(exc) or misses > MAX_MISSES:
+                    raise
+                log.warning(f"approval wait: Prefect API error ({exc}); still waiting")
+                done = None
+            if done:
+                return done
             time.sleep(POLL_S)

@@ -88,7 +88,7 @@ def test_durations():
             parse_duration(bad)
 
 
-def test_selector(tmp_path):
+def test_selector():
     from wasmops.manifest import WasmModuleDeployment
 
     def m(ns, env, team):
