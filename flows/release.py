@@ -53,7 +53,8 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
 
     test_module(module_dir, built)
     rc = manifest.spec.runtime_config
-    policy_check(built, rc.trust_level, policy_file=str(policy_path(s)), memory_limit=manifest.memory_bytes)
+    policy_check(built, rc.trust_level, policy_file=str(policy_path(s)), memory_limit=manifest.memory_bytes,
+                 timeout_ms=rc.timeout_ms, fuel=manifest.fuel_per_request)
     sig = sign_module(built)
     tag = built.digest.split(":")[1][:12]
     ref = artifact_ref(manifest.spec.module_ref.repository, tag, s.registry_base)

@@ -24,7 +24,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~7x faster o
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import PolicyDenied, SpecError, spec_error_from_pydantic
-from .units import format_size, parse_size
+from .units import format_size, parse_cpu_millis, parse_size
 
 TrustLevel = Literal["sandboxed", "standard", "trusted"]
 DEFAULT_POLICY = Path(__file__).parent / "defaults" / "module-policy.yaml"
@@ -39,6 +39,17 @@ class LevelRules(BaseModel):
     require_exports: list[str] = Field(default_factory=lambda: ["_start"], alias="requireExports")
     max_size: int | str = Field("8Mi", alias="maxSize")
     max_memory: int | str = Field("64Mi", alias="maxMemory")
+    max_timeout_ms: int | None = Field(None, gt=0, alias="maxTimeoutMs",
+                                       description="largest per-request deadline a deployment may ask for")
+    max_cpu: str | None = Field(None, alias="maxCpu",
+                                description="largest CPU per request (fuel = millicores × 1e6), e.g. 2000m")
+
+    @field_validator("max_cpu")
+    @classmethod
+    def _cpu(cls, v):
+        if v is not None:
+            parse_cpu_millis(v)
+        return v
 
     @field_validator("max_size", "max_memory")
     @classmethod
@@ -138,8 +149,20 @@ def inspect_module(wasm: bytes) -> dict:
     return {"size": len(wasm), "imports": imports, "exports": exports, "initial_memory": mem_min}
 
 
+def _run_caps(rules: LevelRules, trust_level: str, timeout_ms: int | None, fuel: int | None) -> list[str]:
+    out = []
+    if timeout_ms is not None and rules.max_timeout_ms is not None and timeout_ms > rules.max_timeout_ms:
+        out.append(f"timeoutMs {timeout_ms} exceeds {rules.max_timeout_ms} for {trust_level}")
+    if fuel is not None and rules.max_cpu is not None:
+        cap = parse_cpu_millis(rules.max_cpu) * 1_000_000
+        if fuel > cap:
+            out.append(f"cpu {fuel // 1_000_000}m per request (fuel {fuel}) exceeds {rules.max_cpu} for {trust_level}")
+    return out
+
+
 def check_module(
-    wasm: bytes, trust_level: str, policy: ModulePolicy | None = None, *, memory_limit: int | None = None
+    wasm: bytes, trust_level: str, policy: ModulePolicy | None = None, *, memory_limit: int | None = None,
+    timeout_ms: int | None = None, fuel: int | None = None,
 ) -> PolicyVerdict:
     """Check ``wasm`` against the rules for ``trust_level``. Never raises for a denial."""
     policy = policy or load_policy()
@@ -170,6 +193,7 @@ def check_module(
         reasons.append(f"initial memory {facts['initial_memory']} bytes exceeds {format_size(max_mem)}")
     if memory_limit is not None and memory_limit > max_mem:
         reasons.append(f"memory limit {format_size(memory_limit)} exceeds {format_size(max_mem)} for {trust_level}")
+    reasons += _run_caps(rules, trust_level, timeout_ms, fuel)
     return PolicyVerdict(
         allowed=not reasons, trust_level=trust_level, reasons=reasons, facts=facts,
         policy=str(policy.metadata.get("name", policy.source or "default")),

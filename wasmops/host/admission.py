@@ -73,7 +73,7 @@ def bound_signature(ref: str, digest: str, *, timeout_s: float = 30.0) -> bytes 
 
 def admit(ref: str, digest: str, *, trust_level: str, memory_limit: int, keyring: Keyring,
           policy: ModulePolicy, quarantined: Callable[[str], bool] = lambda d: False,
-          timeout_s: float = 30.0) -> Admitted:
+          timeout_s: float = 30.0, run_timeout_ms: int | None = None, fuel: int | None = None) -> Admitted:
     from ..oci import pull
 
     if quarantined(digest):
@@ -92,7 +92,7 @@ def admit(ref: str, digest: str, *, trust_level: str, memory_limit: int, keyring
     if bundle is None:
         raise SignatureError("artifact is not signed: no Sigstore bundle is attached", where=pinned)
     verified = verify_bytes(wasm, bundle, keyring, where=pinned)
-    verdict = check_module(wasm, trust_level, policy, memory_limit=memory_limit)
+    verdict = check_module(wasm, trust_level, policy, memory_limit=memory_limit, timeout_ms=run_timeout_ms, fuel=fuel)
     verdict.raise_if_denied(where=pinned)
     sig = {"method": verified.method, "signer": getattr(verified, "key_id", None) or getattr(verified, "identity", None)}
     return Admitted(wasm=wasm, wasm_digest=wasm_digest, manifest_digest=digest, signature=sig, bundle=bundle)

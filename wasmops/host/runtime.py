@@ -146,6 +146,7 @@ class Runtime:
             return current.deployment, False
         try:
             adm = admit(req.ref, req.digest, trust_level=req.trust_level, memory_limit=limits.memory,
+                        run_timeout_ms=limits.timeout_ms, fuel=limits.fuel,
                         keyring=self.keyring, policy=self._policy(), quarantined=self.quarantined,
                         timeout_s=self.timeout_s)
         except Exception:
