@@ -64,14 +64,22 @@ class World:
         self.broken: dict[str, ManifestError] = {}
         self.quarantine: set[str] = set()
         self.rev = 0
+        self.touched: set[str] = set()
 
-    def desired(self) -> DesiredState:
+    def desired(self, delta: bool = False) -> DesiredState:
+        """A new state; with ``delta``, it names the keys changed since the last one (as the loader does)."""
         self.rev += 1
-        return DesiredState(str(self.rev), Deployments(self.mods), quarantine=set(self.quarantine),
-                            errors=sorted(self.broken.values(), key=lambda e: e.file))
+        ds = DesiredState(str(self.rev), Deployments(self.mods), quarantine=set(self.quarantine),
+                          errors=sorted(self.broken.values(), key=lambda e: e.file))
+        if delta:
+            ds.base_revision, ds.changed = str(self.rev - 1), frozenset(self.touched)
+        self.touched = set()
+        return ds
 
     def edit(self, op, key, n, hosts) -> bool:
         """Apply one step; True if Git changed."""
+        if key:
+            self.touched.add(key)
         if op == "set":
             self.mods[key] = module(key, n)
             self.broken.pop(key, None)
@@ -106,15 +114,16 @@ def view(rep, host):
     return rows, sorted(map(str, rep.drift)), rep.plan.counts(), rep.ok, host.live
 
 
-@settings(max_examples=60, deadline=None)
-@given(steps=st.lists(step, min_size=1, max_size=14), mode=st.sampled_from(["heal", "report"]))
-def test_incremental_equals_full(steps, mode):
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(step, min_size=1, max_size=14), mode=st.sampled_from(["heal", "report"]),
+       delta=st.booleans())
+def test_incremental_equals_full(steps, mode, delta):
     world, h_inc, h_full = World(), FakeHost(), FakeHost()
     inc = IncrementalReconciler(h_inc, registry=REG, mode=mode, wait_healthy=False)
     ds = world.desired()
     for op, key, n in [("pass", None, None), *steps, ("pass", None, None)]:
         if world.edit(op, key, n, (h_inc, h_full)):
-            ds = world.desired()
+            ds = world.desired(delta)
         got = inc.reconcile(ds)
         want = reconcile(ds, h_full, registry=REG, mode=mode, wait_healthy=False)
         assert view(got, h_inc) == view(want, h_full), (op, key, n)

@@ -83,6 +83,10 @@ class DesiredState:
     budgets: list[Budget] = field(default_factory=list)
     pricing: PriceSheet | None = None
     errors: list[ManifestError] = field(default_factory=list)  # one per broken file
+    # Set by an incremental load (wasmops.desired_loader): the revision it started from and the module
+    # keys whose manifest changed since; None when unknown (a full load).
+    base_revision: str | None = field(default=None, compare=False, repr=False)
+    changed: frozenset[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         broken = {e.key: e for e in self.errors if e.key and e.kind == WasmModuleDeployment.__name__}

