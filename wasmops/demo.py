@@ -35,7 +35,7 @@ class Demo:
         self.home = Path(os.environ.get("WASMOPS_HOME", Path.cwd() / ".wasmops")).resolve()
         self.log = None
         self.results: list[tuple[str, str, float]] = []
-        self.env = {**os.environ, "WASMOPS_HOME": str(self.home), "PREFECT_LOGGING_LEVEL": "WARNING",
+        self.env = {**os.environ, "WASMOPS_HOME": str(self.home), 
                     "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
                     "MLFLOW_DISABLE_TELEMETRY": "true"}
 

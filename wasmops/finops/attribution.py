@@ -290,11 +290,23 @@ def cost_over_time(costs: pd.DataFrame, by="team", freq: str = "1D", column: str
     return wide
 
 
-def chart_png(costs: pd.DataFrame, path: str | Path, by="team", freq: str = "1D", *,
+def chart_freq(costs: pd.DataFrame) -> str:
+    """A period that fits the data's span: minutes for a few hours, hours for a few days, else days
+    (three minutes of data are three one-minute bars, not one bar of a day)."""
+    if costs is None or not len(costs) or "window_start" not in costs:
+        return "1D"
+    span = pd.to_datetime(costs["window_start"]).max() - pd.to_datetime(costs["window_start"]).min()
+    return "1min" if span <= pd.Timedelta(hours=3) else "1h" if span <= pd.Timedelta(days=3) else "1D"
+
+
+def chart_png(costs: pd.DataFrame, path: str | Path, by="team", freq: str | None = None, *,
               title: str | None = None) -> Path:
-    """A stacked bar chart (stacked area past 62 periods) of cost over time per ``by``. Matplotlib, Agg."""
+    """A stacked bar chart (stacked area past 62 periods) of cost over time per ``by``. Matplotlib, Agg.
+    ``freq`` None picks the period from the data's span (:func:`chart_freq`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg   # Agg, whatever pyplot's backend is
     from matplotlib.figure import Figure
+
+    freq = freq or chart_freq(costs)
 
     wide = cost_over_time(costs, by=by, freq=freq)
     currency = costs.attrs.get("currency") or ""
@@ -311,7 +323,7 @@ def chart_png(costs: pd.DataFrame, path: str | Path, by="team", freq: str = "1D"
         colors = [cmap(i % cmap.N) for i in range(data.shape[1])]
         if len(data) <= 62:
             bottom = np.zeros(len(data))
-            width = (x[1] - x[0]) * 0.8 if len(x) > 1 else timedelta(hours=16)
+            width = (x[1] - x[0]) * 0.8 if len(x) > 1 else pd.Timedelta(freq).to_pytimedelta() * 0.8
             for col, color in zip(data.columns, colors, strict=True):
                 ax.bar(x, data[col].to_numpy(), width=width, bottom=bottom, label=str(col), color=color)
                 bottom += data[col].to_numpy()
