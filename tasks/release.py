@@ -161,6 +161,18 @@ def sticky_rollback(key: str, digest: str, reason: str, actor: str = "wasmops", 
     return rollback(Settings(), key, digest=digest, wasm_digest=wasm_digest, reason=reason, actor=actor)
 
 
+def _judge_chart(name: str, key: str, baseline, canary, v) -> None:
+    """The canary-vs-baseline picture as an image in the run's artifacts (the Prefect UI shows it)."""
+    import base64
+
+    from wasmops.release_check import chart_png
+
+    b64 = base64.b64encode(chart_png(baseline, canary)).decode()
+    create_markdown_artifact(key=f"release-judge-chart-{name}", description=f"Canary vs baseline for {key}",
+                             markdown=f"## {key}: release judge {v.verdict}\n\n{v.explanation}\n\n"
+                                      f"![canary vs baseline](data:image/png;base64,{b64})")
+
+
 def _probe_bodies(module_dir: str) -> list[bytes]:
     from wasmops.source import load_module_source
 
@@ -216,6 +228,7 @@ def ai_verify(module_dir: str, key: str, digest: str, requests: int = 60, baseli
     rows = v.to_rows()
     create_table_artifact(key=f"release-judge-{name}", table=rows or [{"metric": "-", "classification": "NoData"}],
                           description=f"Release judge for {key}: {v.verdict} (score {v.score:.0f}): {v.explanation}")
+    _judge_chart(name, key, (baseline or {}).get("samples"), canary, v)
     record(s.gitops_dir, Decision(
         kind="release-verdict", subject=key, verdict=v.verdict, digest=digest, explanation=v.explanation,
         policy_rule="policies/release-judge.yaml (Mann-Whitney U + effect floor)",

@@ -92,3 +92,24 @@ def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, lis
         v.explanation = "hold: no previous digest served this module, so there is nothing to compare with"
         return v
     return judge(baseline, canary, policy)
+
+
+def chart_png(baseline: dict[str, list[float]] | None, canary: dict[str, list[float]]) -> bytes:
+    """Box plots, one panel per metric: the previous digest (baseline) beside the new one (canary)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    names = [m for m in METRICS if canary.get(m)]
+    fig = Figure(figsize=(3 * max(1, len(names)), 3.2), dpi=90)
+    FigureCanvasAgg(fig)
+    for i, m in enumerate(names, 1):
+        ax = fig.add_subplot(1, len(names), i)
+        data = [(baseline or {}).get(m) or [0.0], canary[m]]
+        ax.boxplot(data, tick_labels=["baseline", "canary"] if baseline else ["(none)", "canary"])
+        ax.set_title(m, fontsize="small")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
