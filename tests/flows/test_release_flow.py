@@ -52,7 +52,7 @@ def _paused_run(timeout=90):
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = pending_approvals()
+        runs = [r for r in pending_approvals() if r.get("form_ready", True) and r["description"]]
         if runs:
             return runs[0]
         time.sleep(0.3)
