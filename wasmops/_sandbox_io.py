@@ -87,38 +87,50 @@ class OutFile:
     """Per-thread stdout/stderr files on tmpfs, watched by the ticker so they stay bounded.
 
     wasmtime-py's ``stdout_custom`` runs the Python callback on a tokio worker thread: it costs
-    ~240 µs per run here and can panic at interpreter exit. A file on tmpfs costs ~15 µs. The
-    epoch ticker truncates a file that grows past its cap, so a runaway writer cannot fill RAM.
-    The files are 0600 in a 0700 directory of this process, emptied after every run (nothing of a
-    response stays on disk) and removed with the directory when the process exits.
+    ~240 µs per run here and can panic at interpreter exit; a C-level writer (libc ``write`` to a
+    memfd as the custom callback) measured slower than the file too (docs/decisions.md, issue 14).
+    A file on tmpfs costs ~15 µs. The epoch ticker truncates a file that grows past its cap, so a
+    runaway writer cannot fill RAM. The files are 0600 in a 0700 directory of this process, emptied
+    after every run (nothing of a response stays on disk) and removed with the directory when the
+    process exits. Each thread keeps its two files and one open descriptor each (``for_thread``):
+    a run costs a ``pread`` and an ``ftruncate`` per file, no open/close.
     """
 
+    _local = threading.local()
+
     def __init__(self, kind: str, limit: int):
-        self.path = os.path.join(IODir.get(), f"{threading.get_ident()}.{kind}")
+        self.dir = IODir.get()
+        self.path = os.path.join(self.dir, f"{threading.get_ident()}.{kind}")
         self.limit = limit
         self.overflow = False
-        if not os.path.exists(self.path):
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    @classmethod
+    def for_thread(cls, kind: str, limit: int) -> "OutFile":
+        """This thread's file of ``kind``, reset for a new run with cap ``limit``."""
+        f = getattr(cls._local, kind, None)
+        if f is None or f.dir != IODir._path:   # first run on this thread, or the directory was removed
+            if f is not None:
+                os.close(f.fd)
+            f = cls(kind, limit)
+            setattr(cls._local, kind, f)
+        f.limit, f.overflow = limit, False
+        return f
 
     def check(self) -> None:
         """Called from the ticker thread: cut the file back if it grew past the cap."""
         try:
-            if os.stat(self.path).st_size > self.limit:
+            if os.fstat(self.fd).st_size > self.limit:
                 self.overflow = True
-                os.truncate(self.path, self.limit + 1)
+                os.ftruncate(self.fd, self.limit + 1)
         except OSError:
             pass
 
     def read(self) -> bytes:
         try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
+            data = os.pread(self.fd, self.limit + 1, 0)
+        except OSError:
             return b""
-        try:
-            size = os.fstat(fd).st_size
-            data = os.read(fd, min(size, self.limit + 1)) if size else b""
-        finally:
-            os.close(fd)
         if len(data) > self.limit:
             self.overflow = True
         return data[: self.limit]
@@ -126,7 +138,7 @@ class OutFile:
     def clear(self) -> None:
         """Empty the file: the response must not outlive the request on disk."""
         try:
-            os.truncate(self.path, 0)
+            os.ftruncate(self.fd, 0)
         except OSError:
             pass
 

@@ -73,6 +73,10 @@ class RunResult:
         return self.reason is None and self.exit_code == 0
 
 
+class Preempted(SandboxError):
+    """A run stopped at its ``slice_ms``, before its own timeout: to be run again without a slice."""
+
+
 @dataclass
 class Prepared:
     """A compiled module with its imports resolved once (an ``InstancePre``)."""
@@ -171,13 +175,20 @@ class Sandbox:
 
     # -- run ---------------------------------------------------------------------------------
     def run(self, prepared: Prepared, *, stdin: bytes = b"", env: dict[str, str] | None = None,
-            args: list[str] | None = None, limits: RunLimits = RunLimits(), program_name: str = "module") -> RunResult:
-        """One run in a fresh Store, closed before returning (its memory goes back at once)."""
+            args: list[str] | None = None, limits: RunLimits = RunLimits(), program_name: str = "module",
+            slice_ms: int | None = None) -> RunResult:
+        """One run in a fresh Store, closed before returning (its memory goes back at once).
+
+        ``slice_ms`` (shorter than ``limits.timeout_ms``) stops the run early with ``Preempted``
+        instead of a result: the host runs short calls inline on its event loop under a slice and
+        runs again, in its bounded pool, a call that outgrew it (nothing of the stopped run is kept)."""
         store = wasmtime.Store(self.engine)
-        out, err = _OutFile("out", limits.max_stdout), _OutFile("err", 64 * 1024)
+        sliced = slice_ms is not None and slice_ms < limits.timeout_ms
+        out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
         watched = self._ticker.watched
         try:
-            self._configure(store, out, err, limits, stdin, env, [program_name, *(args or [])])
+            self._configure(store, out, err, limits, stdin, env, [program_name, *(args or [])],
+                            slice_ms if sliced else limits.timeout_ms)
             watched.update((out, err))
             result = self._execute(store, prepared, limits, out, err)
         finally:
@@ -186,15 +197,17 @@ class Sandbox:
             store.close()
             out.clear()
             err.clear()
+        if sliced and result.reason == REASON_TIMEOUT:
+            raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)
         if result.reason == REASON_TIMEOUT:
             self._bill_timeout(result, limits)
         if result.peak_memory >= TRIM_AFTER or len(result.stdout) >= TRIM_AFTER:
             _malloc_trim()
         return result
 
-    def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: list[str]) -> None:
+    def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: list[str], deadline_ms: int):
         store.set_fuel(limits.fuel)
-        store.set_epoch_deadline(max(1, -(-limits.timeout_ms // EPOCH_TICK_MS)) + 1)
+        store.set_epoch_deadline(max(1, -(-deadline_ms // EPOCH_TICK_MS)) + 1)
         store.set_limits(memory_size=limits.memory)
         wasi = wasmtime.WasiConfig()
         wasi.argv = argv
@@ -209,11 +222,12 @@ class Sandbox:
         exit_code: int | None = None
         reason: str | None = None
         message = ""
-        instance = None
+        instance = exports = None
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
             instance = prepared.pre.instantiate(store)
-            start = instance.exports(store).get("_start")
+            exports = instance.exports(store)
+            start = exports.get("_start")
             if start is None:
                 raise SandboxError("module has no _start export; it is not a WASI command", where=prepared.digest)
             start(store)
@@ -227,7 +241,7 @@ class Sandbox:
         duration, cpu = time.perf_counter() - t0, time.thread_time() - c0
         stdout = out.read()
         fuel_used = limits.fuel - _remaining_fuel(store)
-        peak = _memory_size(store, instance)
+        peak = _memory_size(store, instance, exports)
         reason, message = _classify(reason, message, exit_code, peak, limits, out.overflow, instance is None)
         stderr = err.read() if (reason or exit_code) else b""  # only failures report stderr
         return RunResult(exit_code=exit_code, stdout=stdout, stderr=stderr, fuel_used=fuel_used, peak_memory=peak,
@@ -322,11 +336,11 @@ def _remaining_fuel(store: wasmtime.Store) -> int:
         return 0
 
 
-def _memory_size(store: wasmtime.Store, instance) -> int:
+def _memory_size(store: wasmtime.Store, instance, exports=None) -> int:
     """Linear memory only grows, so its final size in a fresh store is the run's peak."""
     if instance is None:
         return 0
-    mem = instance.exports(store).get("memory")
+    mem = (exports if exports is not None else instance.exports(store)).get("memory")
     if isinstance(mem, wasmtime.Memory):
         return mem.data_len(store)
     return 0

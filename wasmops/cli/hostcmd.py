@@ -19,7 +19,8 @@ def host(
     token_file: Optional[Path] = typer.Option(None, help="Admin token file (default: <workspace>/host/token)."),
     keys: Optional[Path] = typer.Option(None, help="Trusted public keys directory."),
     policy: Optional[Path] = typer.Option(None, help="ModulePolicy YAML."),
-    workers: int = typer.Option(8, help="Threads running wasm concurrently."),
+    workers: int = typer.Option(8, help="Pool threads for runs that outgrow the inline slice."),
+    pool_nice: int = typer.Option(0, help="Nice value of the pool threads (long runs yield the core to short ones)."),
 ) -> None:
     """Serve deployed Wasm modules with an admin API and Prometheus /metrics."""
     from ..host.client import ensure_token, record_endpoint, token_file as default_token_file
@@ -40,4 +41,4 @@ def host(
     url = f"http://{bind}:{port}"
     record_endpoint(s, url, tpath)
     err_console().print(f"wasmops host on {url} ({len(rt.live)} modules restored, state {state_dir})")
-    serve(rt, token, host=bind, port=port, workers=workers)
+    serve(rt, token, host=bind, port=port, workers=workers, pool_nice=pool_nice)

@@ -41,6 +41,8 @@ class HostMetrics:
                                           "checks, by reason.", ("namespace", "module", "reason"), registry=r)
         self.admissions = Counter("wasmops_admissions", "Deploy requests by result.", ("namespace", "module", "result"),
                                   registry=r)
+        self.shed = Counter("wasmops_requests_shed", "Run requests refused with 503 because the module's "
+                            "concurrency limit and queue were full.", ("namespace", "module"), registry=r)
         self._peaks: dict[tuple, int] = {}
 
     @staticmethod

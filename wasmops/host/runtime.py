@@ -191,9 +191,13 @@ class Runtime:
         return live
 
     def invoke(self, namespace: str, name: str, body: bytes) -> tuple[Deployment, RunResult]:
-        live = self.get(namespace, name)
+        return self.invoke_live(self.get(namespace, name), body)
+
+    def invoke_live(self, live: Live, body: bytes, slice_ms: int | None = None) -> tuple[Deployment, RunResult]:
+        """Run ``live`` once and bill it; ``sandbox.Preempted`` (nothing billed) if it outgrew ``slice_ms``."""
         dep = live.deployment
-        result = self.sandbox.run(live.prepared, stdin=body, env=dep.env, limits=live.run_limits, program_name=name)
+        result = self.sandbox.run(live.prepared, stdin=body, env=dep.env, limits=live.run_limits,
+                                  program_name=dep.name, slice_ms=slice_ms)
         self.metrics.observe(dep, result)
         return dep, result
 

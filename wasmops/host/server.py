@@ -1,4 +1,4 @@
-"""The host's HTTP face: a small ASGI app over ``Runtime``, served by uvicorn (httptools, uvloop).
+"""The host's HTTP face: ``HostApp`` over ``Runtime``, served by the lean server in ``http.py``.
 
 Routes::
 
@@ -11,8 +11,8 @@ Routes::
     GET    /admin/events             at-rest check failures, newest last (bearer token)
     GET    /healthz  /readyz  /metrics
 
-No web framework: a request costs a dict lookup and a thread-pool hop, so the host stays close
-to the bare wasmtime loop (see bench/host.py).
+No web framework: a short run costs a dict lookup and the wasm call, inline on the event loop
+(``sched.py`` says when a run goes to the bounded, fair pool instead; see bench/host.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import base64
 import hmac
 import json
 import logging
-import signal
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
@@ -30,7 +29,10 @@ from pydantic import ValidationError
 
 from ..errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
                       UserError, WasmopsError)
+from ..sandbox import Preempted
+from .http import Request, Response, json_response
 from .runtime import DeployRequest, ModuleStalled, Runtime
+from .sched import INLINE_SLICE_MS, RETRY_AFTER_S, Busy, Scheduler
 
 # docs/spec/host-api.md: 422 the module trapped or hit a limit, 504 its timeout, 502 a non-zero exit.
 RUN_STATUS = {"timeout": 504, "exit_nonzero": 502, "out_of_fuel": 422, "stack_overflow": 422, "memory_limit": 422,
@@ -39,6 +41,7 @@ MAX_BODY = 8 * 2**20        # POST /run: the module's stdin
 MAX_ADMIN_BODY = 2**20      # PUT /admin/...: a deploy body is a few hundred bytes
 STDERR_TAIL = 2048  # bytes of a failed run's stderr returned (base64) in X-Wasmops-Stderr
 MAX_MESSAGE = 512
+METRICS_CTYPE = b"text/plain; version=0.0.4; charset=utf-8"
 log = logging.getLogger("wasmops.host")
 
 
@@ -60,6 +63,11 @@ def run_status_headers(digest: str, r) -> tuple[int, list[tuple[bytes, bytes]]]:
     return RUN_STATUS.get(r.reason, 500), headers
 
 
+def run_response(digest: str, r) -> Response:
+    status, headers = run_status_headers(digest, r)
+    return Response(status, r.stdout, b"application/json", headers)
+
+
 def error_status(exc: BaseException) -> int:
     for cls, code in ((PayloadTooLarge, 413), (ModuleStalled, 503), (NotFound, 404), (PolicyDenied, 403), (SignatureError, 403), (QuarantinedError, 409),
                       (IntegrityError, 422), (TransientError, 503), (UserError, 400), (WasmopsError, 500)):
@@ -68,85 +76,115 @@ def error_status(exc: BaseException) -> int:
     return 500
 
 
+def error_response(exc: WasmopsError) -> Response:
+    headers = [(b"retry-after", str(RETRY_AFTER_S).encode())] if isinstance(exc, Busy) else []
+    return json_response(error_status(exc), {"error": type(exc).__name__, "message": str(exc),
+                                             "retryable": exc.retryable}, headers=headers)
+
+
 class HostApp:
-    def __init__(self, runtime: Runtime, token: str, *, workers: int = 8):
+    def __init__(self, runtime: Runtime, token: str, *, workers: int = 8, pool_nice: int = 0):
         self.rt = runtime
         self.token = token.encode()
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wasmops-run")
+        self.sched = Scheduler(workers, nice=pool_nice)
+        self.admin_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wasmops-admin")
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    self.pool.shutdown(wait=False, cancel_futures=True)
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-        method, path = scope["method"], scope["path"]
+    # -- what the HTTP layer asks ------------------------------------------------------------
+    def body_limit(self, path: str) -> int:
+        return MAX_BODY if path.startswith("/run/") else MAX_ADMIN_BODY
+
+    def too_large(self, path: str, size: int | None, limit: int) -> Response:
+        what = f"request body of {size} bytes" if size is not None else "request body"
+        return error_response(PayloadTooLarge(f"{what} is over the limit of {limit} bytes"))
+
+    def internal_error(self, req: Request, exc: BaseException) -> Response:
+        if isinstance(exc, WasmopsError):
+            return error_response(exc)
+        log.error("%s %s failed", req.method, req.path, exc_info=exc)   # never a traceback to the client
+        return json_response(500, {"error": "InternalError", "message": type(exc).__name__, "retryable": False})
+
+    def close(self) -> None:
+        self.sched.shutdown()
+        self.admin_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- routes ------------------------------------------------------------------------------
+    def handle(self, req: Request):
+        """A ``Response`` now (inline run, errors, probes) or an awaitable of one (pool run, admin)."""
+        method, path = req.method, req.path
         parts = path.strip("/").split("/")
         try:
             if parts[0] == "run" and len(parts) == 3:
                 if method != "POST":
-                    return await _json(send, 405, {"error": "use POST"})
-                return await self._run(parts[1], parts[2], await _body(receive, scope, MAX_BODY), send)
+                    return json_response(405, {"error": "use POST"})
+                return self._run(parts[1], parts[2], req.body)
             if parts[0] == "admin":
-                if not self._authorized(scope):
-                    return await _json(send, 401, {"error": "unauthorized: send Authorization: Bearer <token>"})
-                return await self._admin(method, parts[1:], scope, receive, send)
+                if not self._authorized(req):
+                    return json_response(401, {"error": "unauthorized: send Authorization: Bearer <token>"})
+                return self._admin(method, parts[1:], req)
             if path == "/healthz":
-                return await _text(send, 200, b"ok\n")
+                return Response(200, b"ok\n", b"text/plain")
             if path == "/readyz":
-                return await _text(send, 200 if self.rt.ready else 503, b"ready\n" if self.rt.ready else b"starting\n")
+                return Response(200 if self.rt.ready else 503, b"ready\n" if self.rt.ready else b"starting\n",
+                                b"text/plain")
             if path == "/metrics":
-                return await _text(send, 200, self.rt.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
-            return await _json(send, 404, {"error": f"no route {method} {path}"})
+                return Response(200, self.rt.metrics.render(), METRICS_CTYPE)
+            return json_response(404, {"error": f"no route {method} {path}"})
         except WasmopsError as exc:
-            return await _json(send, error_status(exc), {"error": type(exc).__name__, "message": str(exc),
-                                                          "retryable": exc.retryable})
-        except Exception as exc:  # noqa: BLE001 - never a traceback to the client; the log keeps it
-            log.exception("%s %s failed", method, path)
-            return await _json(send, 500, {"error": "InternalError", "message": type(exc).__name__,
-                                           "retryable": False})
+            if isinstance(exc, Busy):
+                self.rt.metrics.shed.labels(parts[1], parts[2]).inc()
+            return error_response(exc)
 
-    def _authorized(self, scope) -> bool:
-        for k, v in scope["headers"]:
-            if k == b"authorization":
-                return v.startswith(b"Bearer ") and hmac.compare_digest(v[7:].strip(), self.token)
-        return False
+    def _authorized(self, req: Request) -> bool:
+        v = req.headers.get(b"authorization")
+        return v is not None and v.startswith(b"Bearer ") and hmac.compare_digest(v[7:].strip(), self.token)
 
-    async def _run(self, ns: str, name: str, body: bytes, send):
-        loop = asyncio.get_running_loop()
-        dep, r = await loop.run_in_executor(self.pool, self.rt.invoke, ns, name, body)
-        status, headers = run_status_headers(dep.digest, r)
-        return await _send(send, status, r.stdout, b"application/json", headers)
+    def _run(self, ns: str, name: str, body: bytes):
+        live = self.rt.get(ns, name)
+        lane = self.sched.lane(live.deployment.key)
+        if lane.inline:
+            try:
+                dep, r = self.rt.invoke_live(live, body, slice_ms=INLINE_SLICE_MS)
+            except Preempted:
+                lane.outgrew_slice()      # run again in the pool, from scratch, with its full timeout
+            else:
+                return run_response(dep.digest, r)
+        fut = self.sched.submit(lane, self.rt.invoke_live, live, body)
+        return self._pooled(lane, fut)
 
-    async def _admin(self, method: str, parts: list[str], scope, receive, send):
+    async def _pooled(self, lane, fut) -> Response:
+        dep, r = await fut
+        lane.pool_run_took(r.duration_s)
+        return run_response(dep.digest, r)
+
+    async def _admin(self, method: str, parts: list[str], req: Request) -> Response:
+        try:
+            return await self._admin_route(method, parts, req)
+        except WasmopsError as exc:
+            return error_response(exc)
+
+    async def _admin_route(self, method: str, parts: list[str], req: Request) -> Response:
         loop = asyncio.get_running_loop()
         if parts == ["stats"] and method == "GET":
-            return await _json(send, 200, {"compiles": self.rt.sandbox.compiles, "modules": len(self.rt.live),
-                                           "stalled": len(self.rt.stalled)})
+            return json_response(200, {"compiles": self.rt.sandbox.compiles, "modules": len(self.rt.live),
+                                       "stalled": len(self.rt.stalled), "shed": self.sched.shed})
         if parts == ["events"] and method == "GET":
-            return await _json(send, 200, {"events": list(self.rt.events)})
+            return json_response(200, {"events": list(self.rt.events)})
         if parts == ["modules"] and method == "GET":
-            return await _json(send, 200, {"modules": self.rt.modules()})
+            return json_response(200, {"modules": self.rt.modules()})
         if len(parts) == 3 and parts[0] == "modules":
             ns, name = parts[1], parts[2]
             if method == "GET":
-                return await _json(send, 200, self.rt.describe(ns, name))
+                return json_response(200, self.rt.describe(ns, name))
             if method == "PUT":
-                req = parse_deploy(await _body(receive, scope, MAX_ADMIN_BODY), ns, name)
-                dep, changed = await loop.run_in_executor(self.pool, self.rt.deploy, req)
-                return await _json(send, 200, {"changed": changed, "module": dep.model_dump()})
+                dreq = parse_deploy(req.body, ns, name)
+                dep, changed = await loop.run_in_executor(self.admin_pool, self.rt.deploy, dreq)
+                return json_response(200, {"changed": changed, "module": dep.model_dump()})
             if method == "DELETE":
-                removed = await loop.run_in_executor(self.pool, self.rt.undeploy, ns, name)
+                removed = await loop.run_in_executor(self.admin_pool, self.rt.undeploy, ns, name)
                 if not removed:
-                    return await _json(send, 404, {"error": "NotFound", "message": f"{ns}/{name} is not deployed"})
-                return await _json(send, 200, {"deleted": f"{ns}/{name}"})
-        return await _json(send, 404, {"error": f"no admin route {method} /admin/{'/'.join(parts)}"})
+                    return json_response(404, {"error": "NotFound", "message": f"{ns}/{name} is not deployed"})
+                return json_response(200, {"deleted": f"{ns}/{name}"})
+        return json_response(404, {"error": f"no admin route {method} /admin/{'/'.join(parts)}"})
 
 
 class BadRequest(UserError):
@@ -181,55 +219,14 @@ def _brief(exc: Exception) -> str:
     return str(exc)
 
 
-async def _body(receive, scope, limit: int) -> bytes:
-    """The request body; ``PayloadTooLarge`` from Content-Length alone, or as soon as the stream passes ``limit``."""
-    for k, v in scope["headers"]:
-        if k == b"content-length":
-            if not v.strip().isdigit():
-                raise BadRequest("Content-Length: not a number")
-            if int(v) > limit:
-                raise PayloadTooLarge(f"request body of {int(v)} bytes is over the limit of {limit} bytes")
-    chunks, size = [], 0
-    while True:
-        msg = await receive()
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-        if not msg.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _send(send, status: int, body: bytes, ctype: bytes, headers=()):
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), *headers]})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _json(send, status: int, obj) -> None:
-    await _send(send, status, json.dumps(obj).encode(), b"application/json")
-
-
-async def _text(send, status: int, body: bytes, ctype: str = "text/plain") -> None:
-    await _send(send, status, body, ctype.encode())
-
-
-def serve(runtime: Runtime, token: str, *, host: str = "127.0.0.1", port: int = 8700, workers: int = 8) -> None:
+def serve(runtime: Runtime, token: str, *, host: str = "127.0.0.1", port: int = 8700, workers: int = 8,
+          pool_nice: int = 0) -> None:
     """Run the host until SIGINT/SIGTERM."""
-    import uvicorn
+    from .serving import run_server
 
-    app = HostApp(runtime, token, workers=workers)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would
-    # die there, before ``runtime.close()`` and atexit remove the module I/O directory.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-                            access_log=False, log_level="warning", timeout_graceful_shutdown=5)
+    app = HostApp(runtime, token, workers=workers, pool_nice=pool_nice)
     try:
-        uvicorn.Server(config).run()
+        run_server(app, host, port)
     finally:
+        app.close()
         runtime.close()
-
-
-def _exit_on_sigterm(signum, frame) -> None:
-    raise SystemExit(128 + signum)

@@ -1,0 +1,37 @@
+"""The host's process: one uvloop event loop serving ``HostApp`` on a listening socket until
+SIGINT/SIGTERM (then the runtime closes and atexit removes the module I/O directory)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+
+from .http import serve_socket
+
+
+def listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def run_server(app, host: str, port: int) -> None:
+    import uvloop
+
+    sock = listen(host, port)
+    try:
+        uvloop.run(_main(app, sock))
+    finally:
+        sock.close()
+
+
+async def _main(app, sock: socket.socket) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve_socket(app, sock, stop)
