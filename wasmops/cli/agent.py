@@ -30,22 +30,12 @@ def parse_duration(text: str) -> float:
 
 def prefect_emitter(host_url: str):
     """``emit(event, payload)`` sending Prefect events, or None when no Prefect API is configured.
-    This adapter is the one place the agent meets Prefect (the core takes a plain callback)."""
+    The adapter (flows/agent_events.py) is the one place the agent meets Prefect."""
     if not os.environ.get("PREFECT_API_URL"):
         return None
-    # wasmops.cli is the layer allowed to reach Prefect (pyproject's contract ignores wasmops.cli.** ->
-    # prefect.**), but import-linter squashes external packages to "prefect", which that pattern does
-    # not match; the import is by name so the check keeps guarding the core. See the agent's report.
-    import importlib
+    from flows.agent_events import emitter
 
-    emit_event = importlib.import_module("prefect.events").emit_event
-
-    resource = {"prefect.resource.id": f"wasmops.agent.{host_url}", "prefect.resource.name": f"agent {host_url}"}
-
-    def emit(event: str, payload: dict) -> None:
-        emit_event(event=event, resource=resource, payload=payload)
-
-    return emit
+    return emitter(host_url)
 
 
 def _log(msg: str) -> None:
