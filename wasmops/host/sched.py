@@ -28,8 +28,8 @@ from typing import Callable
 
 from ..errors import TransientError
 
-INLINE_SLICE_MS = 10          # an inline run is stopped after 5–10 ms (two epoch ticks)
-SHORT_MS = 2.0                # a pool run this short counts toward going back inline
+INLINE_SLICE_MS = 25          # an inline run is stopped after 25–30 ms of wall time
+SHORT_MS = 2.0                # a pool run this short (CPU time: robust on a busy machine) counts toward going back inline
 SHORT_STREAK = 32             # ... and this many in a row send the lane back inline
 DEFAULT_LANE_LIMIT = 2        # concurrent pool runs per module
 DEFAULT_LANE_QUEUE = 16       # waiting pool runs per module
@@ -53,8 +53,8 @@ class Lane:
     def outgrew_slice(self) -> None:
         self.inline, self.short_streak = False, 0
 
-    def pool_run_took(self, seconds: float) -> None:
-        if seconds * 1000 <= SHORT_MS:
+    def pool_run_took(self, cpu_seconds: float) -> None:
+        if cpu_seconds * 1000 <= SHORT_MS:
             self.short_streak += 1
             if self.short_streak >= SHORT_STREAK:
                 self.inline = True
@@ -127,7 +127,7 @@ class Scheduler:
                 self._ring.append(lane)
 
     def shutdown(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _lower_priority(nice: int) -> None:

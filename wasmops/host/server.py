@@ -104,8 +104,10 @@ class HostApp:
         return json_response(500, {"error": "InternalError", "message": type(exc).__name__, "retryable": False})
 
     def close(self) -> None:
-        self.sched.shutdown()
+        """Waiting runs are dropped; running ones end by their own deadline (the epoch ticker must
+        still be running: close this before the runtime)."""
         self.admin_pool.shutdown(wait=False, cancel_futures=True)
+        self.sched.shutdown()
 
     # -- routes ------------------------------------------------------------------------------
     def handle(self, req: Request):
@@ -153,7 +155,7 @@ class HostApp:
 
     async def _pooled(self, lane, fut) -> Response:
         dep, r = await fut
-        lane.pool_run_took(r.duration_s)
+        lane.pool_run_took(r.cpu_s)
         return run_response(dep.digest, r)
 
     async def _admin(self, method: str, parts: list[str], req: Request) -> Response:

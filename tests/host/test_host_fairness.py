@@ -1,0 +1,68 @@
+"""Fairness and load shedding, against the real host process: a flood of runaway requests on one
+module gets 503 with Retry-After at once past its lane, while another module's requests all succeed."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import socket
+import time
+
+import httpx
+
+from support.host import HostProcess, make_workspace
+from support.wat import FIXTURES
+
+WAT = {n: (FIXTURES / "hostile" / f"{n}.wat").read_text() for n in ("ok", "loop")}
+LIMITS = {"fuel": 10**13, "memory": "4Mi", "timeout_ms": 1500, "max_stdout": "1Mi"}
+
+
+def test_a_runaway_flood_is_shed_with_retry_after_and_a_neighbour_keeps_serving(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    hp = HostProcess(ws)
+    c = hp.start("--workers", "4")
+    try:
+        for name in ("runaway", "calm"):
+            ref, digest = ws.publish_wat(name, WAT["loop" if name == "runaway" else "ok"])
+            c.deploy("dev", name, ref=ref, digest=digest, limits=LIMITS)
+        with cf.ThreadPoolExecutor(40) as pool:
+            flood = [pool.submit(_post, c.url, "runaway") for _ in range(40)]
+            time.sleep(0.3)
+            calm = [_post(c.url, "calm") for _ in range(30)]
+            results = [f.result() for f in flood]
+        assert all(r.status_code == 200 and r.json() == {"ok": True} for r in calm), [r.status_code for r in calm]
+        statuses = sorted(r.status_code for r in results)
+        assert set(statuses) <= {503, 504}, statuses
+        shed = [r for r in results if r.status_code == 503]
+        timed_out = [r for r in results if r.status_code == 504]
+        assert shed and all(r.headers["retry-after"] == "1" and r.json()["error"] == "Busy" for r in shed)
+        assert all("x-wasmops-exit-code" not in r.headers for r in shed)            # the host answered
+        assert all(r.headers["x-wasmops-error"] == "timeout" for r in timed_out)    # limits still hold
+        assert max(r.elapsed.total_seconds() for r in shed) < 1.0                   # refused at once
+        assert len(timed_out) <= 2 + 16 + 2    # the lane: 2 running, 16 waiting (+ the first inline try)
+        text = c.metrics()
+        line = next(l for l in text.splitlines() if l.startswith("wasmops_requests_shed_total{")
+                    and 'module="runaway"' in l)
+        assert float(line.rsplit(" ", 1)[1]) == len(shed)
+    finally:
+        hp.stop()
+
+
+def test_a_slow_client_is_cut_off_and_holds_nothing(tmp_path, monkeypatch):
+    from wasmops.host import http
+
+    ws = make_workspace(tmp_path / "ws")
+    hp = HostProcess(ws)
+    c = hp.start()
+    try:
+        s = socket.create_connection(("127.0.0.1", hp.port), timeout=30)
+        s.sendall(b"POST /run/dev/x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{")   # never finishes
+        t = time.monotonic()
+        assert s.recv(1024) == b""                          # closed by the host
+        assert time.monotonic() - t <= http.REQUEST_TIMEOUT_S + 5
+        assert c.ready()                                    # and it still serves
+    finally:
+        hp.stop()
+
+
+def _post(url: str, name: str) -> httpx.Response:
+    return httpx.post(f"{url}/run/dev/{name}", content=b"{}", timeout=30)
