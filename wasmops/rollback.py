@@ -24,6 +24,20 @@ def _live_wasm_digest(s: Settings, key: str, digest: str) -> str | None:
     return None
 
 
+def _restored_wasm_digest(repo, key: str) -> str | None:
+    """The wasm digest of the version Git holds now (from its release commit's Wasm-Digest trailer).
+    When the rolled-back artifact carries the same wasm (re-published with other annotations),
+    quarantining that wasm would refuse the rollback itself, so it is not quarantined."""
+    restored = repo.desired().deployments[key].spec.module_ref.digest
+    sha = repo.last_commit_for(key, restored) if restored else None
+    if not sha:
+        return None
+    for line in repo.repo.commit(sha).message.splitlines():
+        if line.startswith("Wasmops-Wasm-Digest: "):
+            return line.split(": ", 1)[1].strip()
+    return None
+
+
 def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: str | None = None,
              reason: str = "", actor: str = "wasmops",
              reconcile_after: bool = True) -> dict:
@@ -39,7 +53,7 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: s
     # (a new `created` annotation), and that must not bring the bad module back.
     wasm_digest = wasm_digest or _live_wasm_digest(s, key, bad)
     quarantined = repo.quarantine(bad, module=key, reason=reason or "rollback", actor=actor)
-    if wasm_digest:
+    if wasm_digest and wasm_digest != _restored_wasm_digest(repo, key):
         repo.quarantine(wasm_digest, module=key, reason=f"wasm of {bad[:19]}: {reason or 'rollback'}", actor=actor)
     out = {"key": key, "digest": bad, "reverted": reverted.changed, "quarantined": quarantined.changed,
            "commit": reverted.sha}
