@@ -9,13 +9,24 @@
    at ``target_far``, one alarm per 6 h cooldown (the project's detector also has its Bonferroni
    floor). Metrics from ``models.nab_eval``: NAB standard score, pooled PR-AUC, windows caught at a
    per-series matched 2 % false-alarm rate. Data: every series under ``data/``.
-2. Release judge (``wasmops.release_judge``) on real series (realAWSCloudwatch, realAdExchange,
-   realTweets): a release at time t; the old digest is the window before t, the new digest the
-   window after (2 h, or 12 samples for slower series, as 12 block means), the history the 3 days
-   before. No-change pairs: the real data as is, windows touching a labelled anomaly skipped.
-   Regressions injected into the new window: level (x k), spread (median + k (x - median)), and
-   error rate (x k). The error-rate metric is simulated (binomial, 1,000 calls a block, 1 %
-   errors): NAB has no error counts. "caught" = verdict ``fail`` (rollback).
+2. Release judge (``wasmops.release_judge``, default policy) on the real series of
+   realAWSCloudwatch, realAdExchange and realTweets (and realKnownCause/realTraffic when present),
+   two designs (``models.judge_eval``):
+   a. **concurrent** (how the judge is used, Kayenta-style): at 20 evenly spaced positions per
+      series, a window of 288 samples at the series' native resolution (24 h at 5 min, 12 days at
+      1 h) is split like a 50/50 traffic split: within each consecutive pair of slots a seeded coin
+      sends one slot to the old digest (baseline) and one to the new (canary), 144 samples a side.
+      Both sides see the same drift; labelled anomalies are not skipped (they hit both sides).
+      The real value plays ``latency_p95_ms`` (level row and Brown-Forsythe spread row); the error
+      rate is simulated from counts (100 calls a slot, 1,000 in a second run; error probability
+      0.5 %-1.5 % rising with the rank of the real value in its window, i.e. following load).
+      Measures: false rollbacks on the real data as is, and the share of regressions injected
+      into the canary side only (level x k, spread median + k (x - median), error probability x k)
+      that get verdict ``fail``. It does not measure before/after drift, nor real regressions.
+   b. **before/after** (the original table, kept for comparison): 12 block means of the 2 h (or
+      12 samples) before vs after a release time, 3 days of history for the drift allowance,
+      windows touching labelled anomalies skipped. Adjacent windows of real series drift with
+      no change, so this design cannot separate x1.5 from drift (its false rollbacks and misses).
 3. Forecaster champion (``models.forecast_select``) on realTweets summed per hour: rolling origins
    over the last 30 %, 24 h and 168 h ahead; MAE ratio against seasonal-naive-168 h per series.
 
@@ -40,9 +51,8 @@ import pandas as pd  # noqa: E402
 
 from models.forecast_select import backtest, hourly, mae_ratios  # noqa: E402
 from models.nab_eval import evaluate, load_corpus, run_corpus  # noqa: E402
-from wasmops.release_judge import JudgePolicy, block_means, judge  # noqa: E402
-
-SIZES = (1.1, 1.25, 1.5, 2.0, 5.0)
+from models.judge_eval import (by_category, detection_rows, evaluate_before_after,  # noqa: E402
+                               evaluate_concurrent, misses, no_change_summary)
 DEFAULT_NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 
 
@@ -58,53 +68,26 @@ def detector_table(corpus) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Release judge
+# Release judge (design and data: models/judge_eval.py)
 
-def release_pairs(ser, days_hist: int = 3, step: str = "29h", per_series: int = 30):
-    """(baseline, canary, history) raw windows around release times spaced ``step`` apart."""
-    ts, x, lab = ser.ts, ser.values, ser.in_window()
-    dt = pd.Timedelta(np.median(np.diff(ts.values)))
-    w, day = max(pd.Timedelta("2h"), 12 * dt), pd.Timedelta("1D")
-    t, out = ts[0] + days_hist * day + w, []
-    while t + w <= ts[-1] and len(out) < per_series:
-        can, base = (ts >= t) & (ts < t + w), (ts >= t - w) & (ts < t)
-        hist = (ts >= t - w - days_hist * day) & (ts < t - w)
-        if not lab[can | base].any() and base.sum() >= 12:
-            out.append((x[base], x[can], x[hist]))
-        t += pd.Timedelta(step)
-    return out
-
-
-def judge_table(corpus, seed: int = 0, policy: JudgePolicy | None = None) -> tuple[list[dict], dict]:
-    rng = np.random.default_rng(seed)
-    res: dict = {"none": []} | {(k, s): [] for k in ("level", "spread", "error") for s in SIZES}
-
-    def errors(n, p):
-        return rng.binomial(1000, min(p, 1.0), size=n) / 1000.0
-
-    for ser in corpus:
-        if not ser.name.startswith(("realAWSCloudwatch", "realAdExchange", "realTweets")):
-            continue
-        for b, c, h in release_pairs(ser):
-            blk = max(1, len(b) // 12)
-            hist = {"latency_p95_ms": block_means(h, blk), "error_rate": errors(max(len(h) // blk, 1), 0.01)}
-            base = {"latency_p95_ms": block_means(b, blk), "error_rate": errors(12, 0.01)}
-
-            def verdict(lat, p_err=0.01):
-                can = {"latency_p95_ms": block_means(lat, blk), "error_rate": errors(12, p_err)}
-                return judge(base, can, policy, hist).verdict
-
-            res["none"].append(verdict(c))
-            med = np.median(c)
-            for s in SIZES:
-                res[("level", s)].append(verdict(c * s))
-                res[("spread", s)].append(verdict(np.clip(med + s * (c - med), 0, None)))
-                res[("error", s)].append(verdict(c, 0.01 * s))
-    rows = [{"regression": k, **{f"x{s}": f"{np.mean([v == 'fail' for v in res[(k, s)]]):.0%}" for s in SIZES}}
-            for k in ("level", "spread", "error")]
-    nc = res["none"]
-    summary = {"no-change pairs": len(nc), **{v: nc.count(v) for v in ("fail", "hold", "marginal", "pass")}}
-    return rows, summary
+def judge_tables(corpus) -> None:
+    t0 = time.perf_counter()
+    conc = evaluate_concurrent(corpus, window=288, per_series=20, calls_per_slot=100)
+    err1k = evaluate_concurrent(corpus, window=288, per_series=20, calls_per_slot=1000, kinds=("error",), seed=1)
+    print_table("2a. release judge, CONCURRENT canary (how it is used): real series (AWS CloudWatch, AdExchange, "
+                "Tweets) at native resolution, 288-sample windows split 50/50 by slot pairs (144 samples a side), "
+                "regressions injected into the canary side; share rolled back (verdict fail). Error rate simulated, "
+                "following the real series: 100 calls a slot (~144 errors a side at 1 %), and 1,000 a slot:",
+                detection_rows(conc) + detection_rows(err1k, " (1,000 calls/slot)"))
+    print("   no-change pairs: " + ", ".join(f"{k} {v}" for k, v in no_change_summary(conc).items()))
+    print_table("   per category, x1.5 and false rollbacks:", by_category(conc))
+    print("   most missed at level x1.5: " + ", ".join(f"{n.split('/')[-1]} {c}/20" for n, c in misses(conc, "level", 1.5, 4)))
+    print(f"   [{time.perf_counter() - t0:.0f} s]")
+    ba = evaluate_before_after(corpus)
+    print_table("2b. release judge, BEFORE/AFTER (the original design, kept for comparison): 2 h (or 12 samples) "
+                "before vs after a release time, 12 block means a side, 3 days of history for the drift allowance; "
+                "not how a canary is judged (adjacent windows drift):", detection_rows(ba))
+    print("   no-change pairs: " + ", ".join(f"{k} {v}" for k, v in no_change_summary(ba).items()))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,10 +130,7 @@ def main(nab_dir: Path = DEFAULT_NAB) -> None:
     print_table("1. continuous detector, NAB protocol (first 15 % trains), all series under data/:",
                 detector_table(corpus))
     print(f"   [{time.perf_counter() - t0:.0f} s]")
-    rows, summary = judge_table(corpus)
-    print_table("2. release judge, real series (AWS CloudWatch, AdExchange, Tweets); share of injected "
-                "regressions rolled back (verdict fail); error rate simulated:", rows)
-    print("   no-change pairs: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+    judge_tables(corpus)
     print(f"   [{time.perf_counter() - t0:.0f} s]")
     print_table("3. forecaster, realTweets hourly sums, rolling origins over the last 30 %: "
                 "MAE / MAE(seasonal-naive-168 h)", forecast_table(nab_dir))

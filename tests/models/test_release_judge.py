@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from wasmops.release_judge import JudgePolicy, MetricPolicy, block_means, judge, judge_metric
@@ -100,3 +101,107 @@ def test_random_inputs_never_crash_and_same_distribution_rarely_fails():
         half = {"latency_p95_ms": same[:30]}, {"latency_p95_ms": same[30:]}
         fails += judge(*half).verdict == "fail"
     assert fails <= 4
+
+
+# ---- counts (error rate), two-part (zero-inflated), spread, U test, the benchmark design ---------
+
+def _counts(p, n_windows=100, calls=100, rng=None):
+    rng = rng or np.random.default_rng(5)
+    return np.column_stack([rng.binomial(calls, p, n_windows), np.full(n_windows, calls)]).astype(float)
+
+
+def test_error_counts_x2_fails_and_same_rate_passes():
+    base = _counts(0.01)
+    v = judge({"error_rate": base}, {"error_rate": _counts(0.02, rng=np.random.default_rng(6))})
+    r = v.metrics[0]
+    assert v.verdict == "fail" and r.n_baseline == 10_000 and ("fisher" in r.test or "two-proportion z" in r.test)
+    assert r.baseline_centre == pytest.approx(base[:, 0].sum() / 10_000)
+    assert judge({"error_rate": base}, {"error_rate": base.copy()}).verdict == "pass"
+
+
+def test_error_counts_too_few_calls_hold_and_bad_rows_dropped():
+    few = np.array([[0, 10], [1, 10]], dtype=float)
+    v = judge({"error_rate": few}, {"error_rate": few})
+    assert v.verdict == "hold" and "too few calls" in v.metrics[0].reason
+    bad = np.r_[_counts(0.01), [[5, 3], [-1, 10], [math.nan, 10], [1, 0]]]
+    r = judge_metric("error_rate", bad, _counts(0.01), JudgePolicy())
+    assert r.dropped == 4 and r.n_baseline == 10_000
+
+
+def test_overdispersed_error_counts_need_more_evidence():
+    rng = np.random.default_rng(7)
+    bursty = lambda k: np.column_stack([rng.binomial(100, np.clip(rng.gamma(0.5, 0.02 * k, 100), 0, 1)),
+                                        np.full(100, 100)]).astype(float)  # noqa: E731
+    from scipy.stats import fisher_exact
+    b, c = bursty(1.0), bursty(1.6)
+    r = judge_metric("error_rate", b, c, JudgePolicy())
+    kb, kc, n = b[:, 0].sum(), c[:, 0].sum(), 10_000
+    naive = fisher_exact([[kc, n - kc], [kb, n - kb]]).pvalue
+    assert "quasi-binomial" in r.test and r.p_value > naive
+
+
+def test_error_rates_with_calls_per_sample_use_counts():
+    pol = JudgePolicy(metrics={"error_rate": MetricPolicy(kind="proportion", calls_per_sample=1)})
+    rng = np.random.default_rng(8)
+    base, can = rng.binomial(1, 0.01, 20_000), rng.binomial(1, 0.03, 20_000)   # 0/1 per request
+    v = judge({"error_rate": base}, {"error_rate": can}, pol)
+    assert v.verdict == "fail" and v.metrics[0].n_canary == 20_000
+
+
+def test_zero_inflated_level_uses_two_part_test():
+    rng = np.random.default_rng(9)
+    zi = lambda k: np.where(rng.random(200) < 0.7, 0.0, rng.lognormal(3, 0.3, 200) * k)  # noqa: E731
+    v = judge({"m": zi(1)}, {"m": zi(2)})
+    assert v.metrics[0].test == "two-part" and v.verdict == "fail"
+    assert judge({"m": zi(1)}, {"m": zi(1)}).verdict == "pass"
+
+
+def test_spread_row_sees_spread_not_level():
+    pol = JudgePolicy(metrics={"m": MetricPolicy(check_spread=True)})
+    rng = np.random.default_rng(10)
+    b = 100 + rng.normal(0, 5, 200)
+    wide = 100 + rng.normal(0, 15, 200)
+    v = judge({"m": b}, {"m": wide}, pol)
+    rows = {r.metric: r for r in v.metrics}
+    assert rows["m.spread"].classification == "High" and rows["m"].classification == "Pass" and v.verdict == "fail"
+    shifted = judge({"m": b}, {"m": b[::-1] + 3}, pol)   # same spread, small level shift
+    assert {r.metric: r for r in shifted.metrics}["m.spread"].classification == "Pass"
+
+
+def test_u_test_matches_scipy():
+    from scipy.stats import mannwhitneyu
+
+    from wasmops.release_judge import _mwu
+    rng = np.random.default_rng(11)
+    for _ in range(100):
+        b = np.round(rng.lognormal(size=rng.integers(2, 50)), 1)
+        c = np.round(rng.lognormal(size=rng.integers(2, 50)) * 1.3, 1)
+        p, d = _mwu(b, c)
+        ref = mannwhitneyu(c, b, alternative="two-sided", method="asymptotic")
+        assert p == pytest.approx(ref.pvalue, abs=1e-9)
+        assert d == pytest.approx(2 * ref.statistic / (len(b) * len(c)) - 1)
+
+
+def test_concurrent_pairs_split_every_slot_once():
+    from models.judge_eval import concurrent_pairs
+    x = np.arange(1000, dtype=float)
+    pairs = concurrent_pairs(x, window=288, per_series=5)
+    assert len(pairs) == 5
+    for b, c, pb, pc in pairs:
+        assert len(b) == len(c) == 144
+        both = np.sort(np.r_[b, c])
+        assert np.array_equal(both, np.arange(both[0], both[0] + 288)) and np.all(np.abs(b - c) == 1)
+        assert 0.005 <= pb.min() and pc.max() <= 0.015 + 1e-12
+    assert concurrent_pairs(x[:100], window=288) == []
+
+
+def test_concurrent_evaluation_on_a_synthetic_series():
+    from models.judge_eval import caught, evaluate_concurrent, no_change_summary
+    from models.nab_eval import Series
+    rng = np.random.default_rng(12)
+    n = 2000
+    ts = pd.date_range("2024-01-01", periods=n, freq="5min")
+    vals = 50 + 20 * np.sin(np.arange(n) / 288 * 2 * np.pi) + rng.normal(0, 3, n)
+    ser = Series("realAWSCloudwatch/x.csv", ts, ts.astype(str).to_numpy(), vals)
+    res = evaluate_concurrent([ser], per_series=10)
+    assert no_change_summary(res)["fail"] == 0 and caught(res[("level", 1.5)]) == 1.0

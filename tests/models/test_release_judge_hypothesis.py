@@ -24,3 +24,33 @@ def test_hypothesis_no_crash(b, c):
 @given(st.lists(st.floats(0, 1e6), min_size=8, max_size=40))
 def test_hypothesis_identical_never_fails(x):
     assert judge({"m": x}, {"m": list(x)}).verdict != "fail"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(60, 300), st.floats(0.05, 0.6), st.floats(1e-3, 1e6),
+       st.floats(0.0, 0.6))
+def test_hypothesis_same_distribution_identical_draws_never_fail_and_x2_fails(seed, n, sigma, scale, zeros):
+    """Identical samples never fail; a x2 level shift of the same draws with >= 60 samples a side
+    and moderate noise (lognormal sigma <= 0.6, up to 60 % zeros) fails."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random(n) < zeros, 0.0, rng.lognormal(np.log(scale), sigma, n))
+    assert judge({"m": x}, {"m": x.copy()}).verdict == "pass"
+    y = np.where(rng.random(n) < zeros, 0.0, rng.lognormal(np.log(scale), sigma, n))
+    if (x > 0).sum() >= 20 and (y > 0).sum() >= 20:
+        assert judge({"m": x}, {"m": 2 * y}).verdict == "fail"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(allow_nan=True), st.floats(allow_nan=True)), max_size=30),
+       st.lists(st.tuples(st.floats(allow_nan=True), st.floats(allow_nan=True)), max_size=30))
+def test_hypothesis_error_counts_never_crash(b, c):
+    """Any (errors, calls) rows: a verdict; identical rows never fail."""
+    import numpy as np
+
+    bb = np.array(b, dtype=float).reshape(-1, 2)
+    cc = np.array(c, dtype=float).reshape(-1, 2)
+    v = judge({"error_rate": bb}, {"error_rate": cc})
+    assert v.verdict in ("pass", "marginal", "fail", "hold")
+    assert judge({"error_rate": bb}, {"error_rate": bb.copy()}).verdict != "fail"

@@ -1,0 +1,190 @@
+"""Release-judge evaluation on real series (``bench/ai_real.py`` table 2, and its tests).
+
+Two designs, both on real NAB series at their native resolution (5 min for AWS CloudWatch and
+Tweets, 1 h for AdExchange), one real series playing a per-interval metric (``latency_p95_ms``):
+
+* **concurrent** (:func:`concurrent_pairs`, how the judge is used: Kayenta-style canary): a window
+  of ``window`` consecutive samples is split into two concurrent groups like traffic split 50/50
+  between the old digest (baseline) and the new one (canary): within each consecutive pair of time
+  slots a seeded coin sends one slot to each side. Both sides see the same drift (load, time of
+  day, incidents, labelled anomalies included); what is left is the slot-to-slot variation of the
+  real series. Windows at ``per_series`` evenly spaced positions of every series.
+* **before/after** (:func:`before_after_pairs`, the colleague's original table, kept for
+  comparison): the 2 h (or 12 samples) before a release time vs the same length after it, as 12
+  block means, with 3 days of history for the drift allowance; windows touching a labelled anomaly
+  skipped. Adjacent windows drift without any change, so this measures drift as much as the judge.
+
+Regressions of size k are injected into the canary side only: level ``x * k``; spread
+``median + k (x - median)`` (clipped at 0); error rate ``p * k``. The error metric is simulated
+(NAB has no error counts) but follows the real series: per slot ``calls_per_slot`` calls (100: a
+low-traffic module) with error probability 0.5 %-1.5 % rising with the rank of the real value in
+its window (errors that follow load), drawn binomially; the judge gets ``(errors, calls)`` rows.
+"caught" = verdict ``fail`` (rollback); a no-change pair with verdict ``fail`` is a false rollback.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from wasmops.release_judge import JudgePolicy, block_means, judge
+
+SIZES = (1.1, 1.25, 1.5, 2.0, 5.0)
+KINDS = ("level", "spread", "error")
+REAL = ("realAWSCloudwatch", "realAdExchange", "realTweets", "realKnownCause", "realTraffic")
+BASE_P = 0.01
+
+
+def _err_p(x: np.ndarray) -> np.ndarray:
+    """Error probability per slot: 0.5 %-1.5 %, rising with the rank of the real value."""
+    if len(x) < 2:
+        return np.full(len(x), BASE_P)
+    r = np.argsort(np.argsort(x, kind="stable"), kind="stable") / (len(x) - 1)
+    return BASE_P * (0.5 + r)
+
+
+def concurrent_pairs(values, window: int = 288, per_series: int = 20, rng=None):
+    """(baseline values, canary values, baseline error p, canary error p) per window position."""
+    rng = rng or np.random.default_rng(0)
+    x = np.asarray(values, dtype=float)
+    window -= window % 2
+    if len(x) < window or window < 2:
+        return []
+    out = []
+    for s in np.unique(np.linspace(0, len(x) - window, per_series).astype(int)):
+        w = x[s:s + window]
+        p = _err_p(w)
+        flip = rng.integers(0, 2, window // 2)
+        even = np.arange(0, window, 2)
+        ci, bi = even + flip, even + 1 - flip
+        out.append((w[bi], w[ci], p[bi], p[ci]))
+    return out
+
+
+def before_after_pairs(ser, days_hist: int = 3, step: str = "29h", per_series: int = 30):
+    """(baseline, canary, history) raw windows around release times spaced ``step`` apart, plus the
+    error probability of each part (same rank rule over the three parts)."""
+    ts, x, lab = ser.ts, ser.values, ser.in_window()
+    dt = pd.Timedelta(np.median(np.diff(ts.values)))
+    w, day = max(pd.Timedelta("2h"), 12 * dt), pd.Timedelta("1D")
+    t, out = ts[0] + days_hist * day + w, []
+    while t + w <= ts[-1] and len(out) < per_series:
+        can, base = (ts >= t) & (ts < t + w), (ts >= t - w) & (ts < t)
+        hist = (ts >= t - w - days_hist * day) & (ts < t - w)
+        if not lab[can | base].any() and base.sum() >= 12:
+            allm = hist | base | can
+            p = np.zeros(len(x))
+            p[allm] = _err_p(x[allm])
+            out.append((x[base], x[can], x[hist], p[base], p[can], p[hist]))
+        t += pd.Timedelta(step)
+    return out
+
+
+def _inject(kind: str, k: float, c: np.ndarray, pc: np.ndarray):
+    if kind == "level":
+        return c * k, pc
+    if kind == "spread":
+        m = np.median(c)
+        return np.clip(m + k * (c - m), 0, None), pc
+    return c, np.minimum(pc * k, 1.0)
+
+
+def _counts(rng, p: np.ndarray, calls: int) -> np.ndarray:
+    return np.column_stack([rng.binomial(calls, np.clip(p, 0, 1)), np.full(len(p), calls)]).astype(float)
+
+
+def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_per_slot: int = 100,
+                        policy: JudgePolicy | None = None, seed: int = 0, prefixes=REAL,
+                        kinds=KINDS) -> dict:
+    """Verdicts per (kind, size) and for no-change pairs, with the series' category."""
+    policy = policy or JudgePolicy()
+    rng = np.random.default_rng(seed)
+    res: dict = defaultdict(list)
+    for ser in corpus:
+        if not ser.name.startswith(prefixes):
+            continue
+        cat = ser.name.split("/")[0]
+        for b, c, pb, pc in concurrent_pairs(ser.values, window, per_series, rng):
+            base = {"latency_p95_ms": b, "error_rate": _counts(rng, pb, calls_per_slot)}
+
+            def verdict(cv, pv):
+                return judge(base, {"latency_p95_ms": cv, "error_rate": _counts(rng, pv, calls_per_slot)},
+                             policy).verdict
+
+            res["none"].append((cat, ser.name, verdict(c, pc)))
+            for kind in kinds:
+                for s in SIZES:
+                    res[(kind, s)].append((cat, ser.name, verdict(*_inject(kind, s, c, pc))))
+    return dict(res)
+
+
+def evaluate_before_after(corpus, calls_per_slot: int = 100, policy: JudgePolicy | None = None,
+                          seed: int = 0, prefixes=REAL) -> dict:
+    policy = policy or JudgePolicy()
+    rng = np.random.default_rng(seed)
+    res: dict = defaultdict(list)
+    for ser in corpus:
+        if not ser.name.startswith(prefixes):
+            continue
+        cat = ser.name.split("/")[0]
+        for b, c, h, pb, pc, ph in before_after_pairs(ser):
+            blk = max(1, len(b) // 12)
+
+            def blocks(v, p):  # block means of the values, summed counts of the errors
+                e = _counts(rng, p, calls_per_slot)
+                n = len(v) // blk * blk if len(v) >= blk else len(v)
+                ec = e[:n].reshape(-1, blk, 2).sum(axis=1) if n else e
+                return block_means(v, blk), ec
+
+            hb, _ = blocks(h, ph)
+            bb, be = blocks(b, pb)
+            base = {"latency_p95_ms": bb, "error_rate": be}
+
+            def verdict(cv, pv):
+                cb, ce = blocks(cv, pv)
+                return judge(base, {"latency_p95_ms": cb, "error_rate": ce}, policy,
+                             {"latency_p95_ms": hb}).verdict
+
+            res["none"].append((cat, ser.name, verdict(c, pc)))
+            for kind in KINDS:
+                for s in SIZES:
+                    res[(kind, s)].append((cat, ser.name, verdict(*_inject(kind, s, c, pc))))
+    return dict(res)
+
+
+def caught(verdicts) -> float:
+    return float(np.mean([v[2] == "fail" for v in verdicts])) if verdicts else float("nan")
+
+
+def detection_rows(res: dict, label: str = "") -> list[dict]:
+    """Share rolled back per injected kind and size (kinds present in ``res``)."""
+    return [{"regression": k + label, **{f"x{s}": f"{caught(res[(k, s)]):.0%}" for s in SIZES}}
+            for k in KINDS if (k, SIZES[0]) in res]
+
+
+def no_change_summary(res: dict) -> dict:
+    nc = [v[2] for v in res.get("none", [])]
+    return {"no-change pairs": len(nc), "series": len({v[1] for v in res.get("none", [])}),
+            **{v: nc.count(v) for v in ("fail", "hold", "marginal", "pass")}}
+
+
+def by_category(res: dict, size: float = 1.5) -> list[dict]:
+    """Detection at ``size`` and false rollbacks per series category."""
+    cats = sorted({v[0] for v in res.get("none", [])})
+    rows = []
+    for cat in cats:
+        row = {"category": cat, "pairs": sum(v[0] == cat for v in res["none"]),
+               "false rollbacks": sum(v[0] == cat and v[2] == "fail" for v in res["none"])}
+        for k in (k for k in KINDS if (k, size) in res):
+            row[f"{k} x{size}"] = f"{caught([v for v in res[(k, size)] if v[0] == cat]):.0%}"
+        rows.append(row)
+    return rows
+
+
+def misses(res: dict, kind: str, size: float, top: int = 6) -> list[tuple[str, int]]:
+    """Series with the most missed injections of (kind, size)."""
+    from collections import Counter
+
+    return Counter(v[1] for v in res[(kind, size)] if v[2] != "fail").most_common(top)
