@@ -1,23 +1,40 @@
-"""Score the newest telemetry with the champion anomaly model (every few minutes).
+"""Score the newest telemetry with the champion anomaly model (every few minutes), and the
+challenger beside it in shadow.
 
 GX validation comes first: bad or stale data gives ``hold`` for every module, recorded with the
-failed expectations, and no automatic action. Each anomalous module emits
-``wasmops.anomaly.detected``, which triggers the rollback deployment.
+failed expectations, and no automatic action. So do an empty window, a module without a baseline
+(cold start) and a version with fewer than ``min_windows`` windows of traffic. Each anomalous
+module emits ``wasmops.anomaly.detected``, which triggers the rollback deployment.
+
+Shadow: the challenger (the latest registered version that is not ``@champion``) judges the same
+rows; its verdicts are decision records with ``shadow: true`` that refer to the champion's decision
+on the same version. They emit no event and nothing acts on them; ``wasmops models compare`` weighs
+them against operators' labels.
 """
 
 from __future__ import annotations
 
 from prefect import flow
 
-from tasks.telemetry import champion, judge_and_record, read_window, validate_telemetry
+from tasks.telemetry import challenger, champion, judge_and_record, read_window, validate_telemetry
 
 
 @flow(name="score", log_prints=True, flow_run_name="score last {window_minutes}m")
-def score(window_minutes: int = 60, freshness_minutes: int = 30) -> list[dict]:
+def score(window_minutes: int = 60, freshness_minutes: int = 30, shadow: bool = True,
+          min_windows: int = 2) -> list[dict]:
     df = read_window(window_minutes)
     outcome = validate_telemetry(df, freshness_minutes=freshness_minutes)
     model, info = champion("anomaly")
-    verdicts = judge_and_record(df, outcome, model, info)
+    verdicts = judge_and_record(df, outcome, model, info, min_windows=min_windows)
     for v in verdicts:
         print(f"{v['subject']} {v['digest'][:19]}: {v['verdict']} - {v['explanation']}")
+    if shadow:
+        cmodel, cinfo = challenger("anomaly")
+        if cmodel is not None:
+            pairs = {f"{v['subject']}@{v['digest']}": v["decision_id"] for v in verdicts}
+            shadowed = judge_and_record(df, outcome, cmodel, cinfo, shadow=True, pairs=pairs,
+                                        min_windows=min_windows)
+            for v in shadowed:
+                print(f"shadow v{cinfo['version']} {v['subject']} {v['digest'][:19]}: {v['verdict']} (not acted upon)")
+            verdicts = verdicts + shadowed
     return verdicts

@@ -34,6 +34,7 @@ from models.anomaly import INPUT_COLUMNS as ANOMALY_INPUTS
 from models.anomaly import AnomalyModel
 from models.forecast import INPUT_COLUMNS as COST_INPUTS
 from models.forecast import CostForecaster
+from models.model_card import MODEL_DESCRIPTIONS, describe_version, figures_tags
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -65,6 +66,9 @@ class TrainResult:
     champion_version: str | None = None        # the champion it was compared with
     champion_metrics: dict[str, float] = field(default_factory=dict)
     model: Any = None
+    synthetic: bool = False                    # saw any synthetic row (tag data.synthetic)
+    data_source: str = ""                      # tag data.source
+    figures: dict[str, str] = field(default_factory=dict)  # eval.* and vs.* tags
 
 
 def _pip_requirements() -> list[str]:
@@ -207,10 +211,21 @@ def _lineage(train_df, holdout_df, champion_version) -> str:
                        "compared_with_champion": champion_version})
 
 
+def _gate(kind, metrics, champ_metrics, margin, champ_version, synthetic: bool, allow_synthetic: bool):
+    promote, reason = decide(kind, metrics, champ_metrics, margin=margin, champion_version=champ_version)
+    if synthetic and not allow_synthetic:
+        return False, (f"trained on synthetic telemetry (data.synthetic=true): not promoted without "
+                       f"--allow-synthetic ({'otherwise it would be: ' if promote else ''}{reason})")
+    return promote, reason
+
+
 def train_and_register(kind: str, train_df: pd.DataFrame, holdout_df: pd.DataFrame, *,
                        gx_result_id: str, data_digest: str, code_version: str,
                        tracking_uri: str | None = None, artifact_location: str | None = None,
-                       model=None, params: dict | None = None, margin: float | None = None) -> TrainResult:
+                       model=None, params: dict | None = None, margin: float | None = None,
+                       synthetic: bool | None = None, data_source: str | None = None,
+                       allow_synthetic: bool = False, baseline: dict | None = None,
+                       decisions_dir: str | Path | None = None, extra_tags: dict | None = None) -> TrainResult:
     """Fit (or take ``model``, already fitted), evaluate on ``holdout_df``, log and register it, then
     promote it to ``@champion`` if it beats the current champion on the same holdout.
 
@@ -218,18 +233,27 @@ def train_and_register(kind: str, train_df: pd.DataFrame, holdout_df: pd.DataFra
     relative MAE gain (default 0.01). Both models are scored on the same holdout here, so the
     comparison does not trust metrics recorded when the champion was trained.
 
+    Provenance: ``synthetic`` (None: True when ``train_df`` carries the synthesizer's labels) is
+    tagged ``data.synthetic``; a synthetic model is registered but never promoted unless
+    ``allow_synthetic``. ``data_source`` is tagged ``data.source``; ``baseline`` maps a baseline's
+    name to its metrics on the same holdout (tagged ``vs.baseline_<name>.*`` beside ``vs.champion_*``).
+    Each version gets a description (what it was judged on, what it was weighed against, the data);
+    a promotion is recorded by :func:`models.governance.set_champion` (decision records in
+    ``decisions_dir`` when given).
+
     Concurrency: separate processes may train at once (the SQLite schema is created once, under a
     file lock); within one process, call this from one thread at a time, since it points mlflow's
     global fluent API at ``tracking_uri`` for the duration. Two candidates racing for the alias
     are each compared with the champion they saw; the later ``set alias`` wins.
     """
-    from mlflow.models import infer_signature  # noqa: PLC0415
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
     if kind not in NAMES:
         raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
     if kind == "anomaly" and holdout_df["is_anomaly"].nunique() < 2:
         raise ValueError("the anomaly holdout needs both labelled anomalies and normal rows")
+    synthetic = ("is_anomaly" in train_df.columns) if synthetic is None else bool(synthetic)
+    source = data_source or ("dataframe with synthetic labels" if synthetic else "dataframe")
     uri, art = _resolve(tracking_uri, artifact_location)
     ensure_store(uri)
     client = MlflowClient(uri, registry_uri=uri)
@@ -239,17 +263,42 @@ def train_and_register(kind: str, train_df: pd.DataFrame, holdout_df: pd.DataFra
     metrics = evaluate(kind, model, train_df, holdout_df)
 
     champ_info, champ_metrics = _champion_info(client, name), None
+    champ_version = champ_info and champ_info["version"]
     if champ_info is not None:
-        champ_model = _load_version(uri, kind, name, champ_info["version"])
-        champ_metrics = evaluate(kind, champ_model, train_df, holdout_df)
-    promote, reason = decide(kind, metrics, champ_metrics, margin=margin,
-                             champion_version=champ_info and champ_info["version"])
+        champ_metrics = evaluate(kind, _load_version(uri, kind, name, champ_version), train_df, holdout_df)
+    promote, reason = _gate(kind, metrics, champ_metrics, margin, champ_version, synthetic, allow_synthetic)
+    figures = figures_tags(metrics, champ_metrics, champ_version, baseline)
+    tags = {"wasmops.kind": kind, "wasmops.data_digest": data_digest, "wasmops.gx_result_id": gx_result_id,
+            "wasmops.code_version": code_version, "mlflow.source.git.commit": code_version,
+            "wasmops.lineage": _lineage(train_df, holdout_df, champ_version),
+            "data.synthetic": str(synthetic).lower(), "data.source": source, **(extra_tags or {})}
+    run, mv = _log_and_register(kind, name, model, train_df, holdout_df, metrics, champ_metrics, margin,
+                                tags, uri, art, client, data_digest)
+    verdict = "promoted" if promote else "rejected"
+    for k, v in {"promotion": verdict, "promotion_reason": reason, **figures}.items():
+        client.set_model_version_tag(name, mv.version, k, v)
+    client.update_model_version(name, mv.version, description=describe_version(
+        kind, mv.version, metrics, figures, source, synthetic, verdict, reason))
+    client.update_registered_model(name, description=MODEL_DESCRIPTIONS[kind])
+    for k, v in {"promotion": verdict, "promotion_reason": reason, "registered_version": mv.version}.items():
+        client.set_tag(run.info.run_id, k, v)
+    if promote:
+        from models.governance import set_champion  # noqa: PLC0415
+
+        set_champion(client, name, str(mv.version), reason=reason, decisions_dir=decisions_dir)
+    return TrainResult(kind=kind, name=name, version=str(mv.version), run_id=run.info.run_id,
+                       model_uri=f"models:/{name}/{mv.version}", metrics=metrics, promoted=promote,
+                       reason=reason, champion_version=champ_version,
+                       champion_metrics=champ_metrics or {}, model=model, synthetic=synthetic,
+                       data_source=source, figures=figures)
+
+
+def _log_and_register(kind, name, model, train_df, holdout_df, metrics, champ_metrics, margin, tags, uri, art,
+                      client, data_digest):
+    from mlflow.models import infer_signature  # noqa: PLC0415
 
     inputs = list(ANOMALY_INPUTS if kind == "anomaly" else COST_INPUTS)
     example = train_df[inputs].head(200 if kind == "cost" else 20).reset_index(drop=True)
-    tags = {"wasmops.kind": kind, "wasmops.data_digest": data_digest, "wasmops.gx_result_id": gx_result_id,
-            "wasmops.code_version": code_version, "mlflow.source.git.commit": code_version,
-            "wasmops.lineage": _lineage(train_df, holdout_df, champ_info and champ_info["version"])}
     with _using(uri) as mlflow, mlflow.start_run(experiment_id=_experiment_id(client, name, art),
                                                  run_name=f"{kind}-{data_digest[-12:]}") as run:
         mlflow.set_tags(tags)
@@ -266,16 +315,7 @@ def train_and_register(kind: str, train_df: pd.DataFrame, holdout_df: pd.DataFra
                 skops_trusted_types=TRUSTED_TYPES[kind], pip_requirements=_pip_requirements(),
                 signature=signature)
         mv = mlflow.register_model(info.model_uri, name, await_registration_for=0, tags=tags)
-        verdict = "promoted" if promote else "rejected"
-        client.set_model_version_tag(name, mv.version, "promotion", verdict)
-        client.set_model_version_tag(name, mv.version, "promotion_reason", reason)
-        mlflow.set_tags({"promotion": verdict, "promotion_reason": reason, "registered_version": mv.version})
-        if promote:
-            client.set_registered_model_alias(name, CHAMPION, mv.version)
-    return TrainResult(kind=kind, name=name, version=str(mv.version), run_id=run.info.run_id,
-                       model_uri=f"models:/{name}/{mv.version}", metrics=metrics, promoted=promote,
-                       reason=reason, champion_version=champ_info and champ_info["version"],
-                       champion_metrics=champ_metrics or {}, model=model)
+    return run, mv
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,3 +373,24 @@ def load_champion(kind: str, *, tracking_uri: str | None = None):
     if info is None:
         raise LookupError(f"no {CHAMPION} alias on {NAMES[kind]} in {uri}")
     return _load_version(uri, kind, info["name"], info["version"]), info
+
+
+def load_challenger(kind: str, *, tracking_uri: str | None = None):
+    """``(model, {name, version, alias: None, role: challenger, ...})`` for the latest registered
+    version that is not ``@champion``, or ``(None, {})`` when there is none."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    from models.governance import challenger_version  # noqa: PLC0415
+
+    if kind not in NAMES:
+        raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
+    uri, _ = _resolve(tracking_uri, None)
+    ensure_store(uri)
+    client = MlflowClient(uri, registry_uri=uri)
+    version = challenger_version(client, NAMES[kind])
+    if version is None:
+        return None, {}
+    mv = client.get_model_version(NAMES[kind], version)
+    info = {"name": NAMES[kind], "version": version, "alias": None, "role": "challenger", "run_id": mv.run_id,
+            "synthetic": mv.tags.get("data.synthetic")}
+    return _load_version(uri, kind, NAMES[kind], version), info

@@ -37,6 +37,40 @@ def read_window(minutes: int | None = None, modules: list[str] | None = None, di
     return Store.open(Settings()).window(minutes, modules=modules, digest=digest)
 
 
+@task(name="plan-synthetic", cache_policy=NO_CACHE)
+def plan_synthetic(modules: int, days: int, holdout_days: int, seed: int):
+    """Tests and the demo: a plan over synthetic history with labelled anomalies, ending now, that
+    never touches the store (every series synthetic: the models are tagged so)."""
+    import pandas as pd
+
+    from models.training import plan_training
+    from wasmops.telemetry import synthesize
+
+    df = synthesize(modules=modules, days=days, seed=seed, end=pd.Timestamp.now(tz="UTC").floor("h"))
+    series = df[["namespace", "module", "digest"]].drop_duplicates().to_numpy().tolist()
+    return _report(plan_training(df, series, holdout_days=holdout_days, min_history_days=min(days / 2, 14)))
+
+
+@task(name="plan-training", cache_policy=NO_CACHE)
+def plan_history(days: int, holdout_days: int, min_history_days: float):
+    """Each module's own history from the store, split and filtered (models.training.plan_training)."""
+    from models.training import plan_training
+    from wasmops.telemetry import Store
+
+    store = Store.open(Settings())
+    return _report(plan_training(store.window(days * 24 * 60), store.synthetic_series(), holdout_days=holdout_days,
+                                 min_history_days=min_history_days))
+
+
+def _report(plan):
+    cold = "\n".join(f"| `{k}` | {why} |" for k, why in sorted(plan.cold.items()))
+    create_markdown_artifact(key="training-data", description="Training data: modules trained and left out",
+                             markdown=f"## Training data\n\n{plan.summary()}; data.source `{plan.source}`\n\n"
+                                      + (f"| left out (hold until enough history) | why |\n|---|---|\n{cold}\n"
+                                         if cold else ""))
+    return plan
+
+
 @task(name="validate-telemetry", cache_policy=NO_CACHE)
 def validate_telemetry(df, freshness_minutes: int | None = 30, min_rows: int = 1, key: str = "telemetry-validation"):
     """GX before any AI decision. The report is a markdown artifact; a failure also raises an event."""
@@ -63,12 +97,35 @@ def champion(kind: str):
         return None, {}
 
 
+@task(name="load-challenger", cache_policy=NO_CACHE)
+def challenger(kind: str):
+    """(model, info) of the latest registered version that is not @champion, or (None, {})."""
+    from models.registry import load_challenger
+
+    return load_challenger(kind)
+
+
 @task(name="train", cache_policy=NO_CACHE)
-def train(kind: str, train_df, holdout_df, gx_result_id: str, data_digest: str, code_version: str) -> dict:
+def train(kind: str, train_df, holdout_df, gx_result_id: str, data_digest: str, code_version: str, *,
+          synthetic: bool | None = None, source: str | None = None, allow_synthetic: bool = False,
+          seed: int = 0) -> dict:
+    """Fit, judge and register one model. The anomaly model is judged on the holdout's labels (synthetic)
+    or injected anomalies (real history), beside the robust-z baseline; a promotion is recorded in Git."""
     from models.registry import train_and_register
 
+    model, baseline = None, None
+    if kind == "anomaly":
+        from models.anomaly import AnomalyModel
+        from models.training import inject_anomalies, robust_z_metrics
+
+        if "is_anomaly" not in holdout_df.columns:  # real history has no labels: inject faults to judge on
+            holdout_df = inject_anomalies(holdout_df, seed=seed)
+        model = AnomalyModel().fit(train_df)
+        baseline = {"robust_z": robust_z_metrics(model, holdout_df)}
     res = train_and_register(kind, train_df, holdout_df, gx_result_id=gx_result_id, data_digest=data_digest,
-                             code_version=code_version)
+                             code_version=code_version, model=model, synthetic=synthetic, data_source=source,
+                             allow_synthetic=allow_synthetic, baseline=baseline,
+                             decisions_dir=Settings().gitops_dir)
     create_markdown_artifact(
         key=f"train-{kind}", description=f"{kind} model training",
         markdown=f"## {res.name} v{res.version}: {'promoted to @champion' if res.promoted else 'not promoted'}\n\n"
@@ -76,31 +133,50 @@ def train(kind: str, train_df, holdout_df, gx_result_id: str, data_digest: str, 
                  "\n".join(f"| {k} | {v:.4f} | {res.champion_metrics.get(k, float('nan')):.4f} |"
                            for k, v in res.metrics.items()))
     return {"name": res.name, "version": res.version, "promoted": res.promoted, "reason": res.reason,
-            "metrics": res.metrics}
+            "metrics": res.metrics, "synthetic": res.synthetic, "source": res.data_source,
+            "figures": res.figures}
 
 
 @task(name="judge", cache_policy=NO_CACHE)
-def judge_and_record(df, outcome, model, info: dict, subjects=None, action_for=None) -> list[dict]:
-    """Verdicts with explanations; each becomes a decision record; anomalies emit an event."""
-    from prefect.events import emit_event
+def judge_and_record(df, outcome, model, info: dict, subjects=None, action_for=None, *, shadow: bool = False,
+                     pairs: dict | None = None, min_windows: int = 1) -> list[dict]:
+    """Verdicts with explanations; each becomes a decision record; anomalies emit an event.
+
+    ``shadow``: the challenger's verdicts: recorded with ``shadow: true`` (``refers_to`` the
+    champion's decision on the same subject and digest, from ``pairs``), no event, no action."""
     from prefect.runtime import flow_run
 
     from wasmops.decisions import record
     from wasmops.verdicts import data_window, judge, markdown, to_decision
 
     s = Settings()
-    model_info = {"name": info.get("name"), "version": info.get("version"), "alias": info.get("alias")} if info else {}
-    verdicts = judge(df, outcome, model, model_info, subjects=subjects)
-    window = data_window(df)
+    model_info = {k: info.get(k) for k in ("name", "version", "alias")} if info else {}
+    verdicts = judge(df, outcome, model, model_info, subjects=subjects, min_windows=min_windows)
+    window, run_id = data_window(df), str(flow_run.get_id() or "")
+    out = []
     for v in verdicts:
-        action = (action_for or {}).get(v.verdict) or {"anomalous": "emit wasmops.anomaly.detected",
-                                                         "hold": "none: a person is alerted"}.get(v.verdict, "none")
-        record(s.gitops_dir, to_decision(v, outcome=outcome, model_info=model_info, window=window, action=action,
-                                         flow_run_id=str(flow_run.get_id() or "")))
-        if v.verdict == "anomalous":
-            emit_event("wasmops.anomaly.detected", resource={"prefect.resource.id": f"wasmops.module.{v.subject}"},
-                       payload={"key": v.subject, "digest": v.digest, "explanation": v.explanation,
-                                "model": model_info})
-    create_markdown_artifact(key="ai-verdicts", markdown="## AI verdicts\n\n" + markdown(verdicts),
-                             description="Verdicts with explanations")
-    return [v.to_dict() for v in verdicts]
+        d = to_decision(v, outcome=outcome, model_info=model_info, window=window,
+                        action=_action(v, action_for, shadow, model_info), flow_run_id=run_id)
+        d.shadow, d.refers_to = shadow, (pairs or {}).get(f"{v.subject}@{v.digest}") if shadow else None
+        record(s.gitops_dir, d)
+        if v.verdict == "anomalous" and not shadow:
+            _emit_anomaly(v, model_info)
+        out.append({**v.to_dict(), "decision_id": d.id, "shadow": shadow, "model": model_info})
+    create_markdown_artifact(key="ai-verdicts-shadow" if shadow else "ai-verdicts", markdown=(
+        f"## {'Shadow verdicts (challenger v' + str(model_info.get('version')) + ', never acted upon)' if shadow else 'AI verdicts'}"
+        f"\n\n{markdown(verdicts)}"), description="Verdicts with explanations")
+    return out
+
+
+def _action(v, action_for, shadow: bool, model_info: dict) -> str:
+    if shadow:
+        return f"none: shadow verdict of challenger v{model_info.get('version')}, never acted upon"
+    return (action_for or {}).get(v.verdict) or {"anomalous": "emit wasmops.anomaly.detected",
+                                                 "hold": "none: a person is alerted"}.get(v.verdict, "none")
+
+
+def _emit_anomaly(v, model_info: dict) -> None:
+    from prefect.events import emit_event
+
+    emit_event("wasmops.anomaly.detected", resource={"prefect.resource.id": f"wasmops.module.{v.subject}"},
+               payload={"key": v.subject, "digest": v.digest, "explanation": v.explanation, "model": model_info})

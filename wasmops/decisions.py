@@ -8,6 +8,13 @@ decision, never rewritten), committed as they are made::
     ...              policy_rule="prod requires approval", explanation="looks good")
     >>> d.id.startswith("dec-"), d.verdict
     (True, 'approved')
+
+Shadow verdicts (a challenger model scoring beside the champion) are recorded with
+``shadow=True`` and ``refers_to`` = the champion's decision on the same data; nothing acts on them,
+and :func:`list_decisions` leaves them out unless asked (``shadow=True`` or ``None``). An
+operator's judgement of a decision is a new record of kind ``label`` (:func:`label_decision`),
+``refers_to`` the judged decision: the judged file is never rewritten. Model promotions and
+demotions are records of kind ``promotion`` (see ``models/governance.py``).
 """
 
 from __future__ import annotations
@@ -45,6 +52,12 @@ class Decision(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict)
     output: dict[str, Any] = Field(default_factory=dict)
     flow_run_id: str | None = None
+    shadow: bool = False            # a challenger's verdict: recorded, never acted upon
+    refers_to: str | None = None    # the decision this one labels (kind label) or shadows
+
+
+#: What a verdict judged ``--wrong`` should have been (verdicts with one alternative only).
+OPPOSITE = {"ok": "anomalous", "anomalous": "ok", "pass": "fail", "fail": "pass"}
 
 
 def record(repo_dir: str | Path, decision: Decision, *, commit: bool = True) -> Path:
@@ -68,8 +81,9 @@ def record(repo_dir: str | Path, decision: Decision, *, commit: bool = True) -> 
 
 
 def list_decisions(repo_dir: str | Path, *, subject: str | None = None, kind: str | None = None,
-                   limit: int | None = None) -> list[Decision]:
-    """Newest first."""
+                   limit: int | None = None, shadow: bool | None = False) -> list[Decision]:
+    """Newest first. ``shadow``: False (default) leaves shadow verdicts out, True lists only them,
+    None lists both."""
     root = Path(repo_dir) / AUDIT_DIR
     if not root.exists():
         return []
@@ -80,6 +94,36 @@ def list_decisions(repo_dir: str | Path, *, subject: str | None = None, kind: st
             continue
         if kind and d.kind != kind:
             continue
+        if shadow is not None and d.shadow != shadow:
+            continue
         out.append(d)
     out.sort(key=lambda d: d.at, reverse=True)
     return out[:limit] if limit else out
+
+
+def get_decision(repo_dir: str | Path, decision_id: str) -> Decision:
+    """The decision with this id (its file is ``audit/decisions/<day>/<id>.json``); KeyError if none."""
+    root = Path(repo_dir) / AUDIT_DIR
+    for p in root.glob(f"*/{decision_id}.json") if root.exists() else []:
+        return Decision.model_validate_json(p.read_text())
+    raise KeyError(decision_id)
+
+
+def label_decision(repo_dir: str | Path, decision_id: str, *, correct: bool, reason: str = "",
+                   actor: str = "operator", commit: bool = True) -> Decision:
+    """Record an operator's judgement of ``decision_id`` as a new ``label`` decision (append-only).
+
+    ``output.truth`` is what the verdict should have been: the verdict itself when correct, its
+    :data:`OPPOSITE` when wrong (None when a wrong verdict has no single alternative, e.g. ``hold``)."""
+    judged = get_decision(repo_dir, decision_id)
+    if judged.kind == "label":
+        raise ValueError(f"{decision_id} is a label itself; label the decision it refers to ({judged.refers_to})")
+    truth = judged.verdict if correct else OPPOSITE.get(judged.verdict)
+    d = Decision(kind="label", subject=judged.subject, verdict="correct" if correct else "wrong", actor=actor,
+                 policy_rule="an operator's judgement of a recorded verdict", action="none: recorded for evaluation",
+                 explanation=reason, digest=judged.digest, model=judged.model, refers_to=judged.id,
+                 inputs={"decision": judged.id, "kind": judged.kind, "verdict": judged.verdict,
+                         "shadow": judged.shadow},
+                 output={"truth": truth})
+    record(repo_dir, d, commit=commit)
+    return d

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 
 def extra_steps(demo) -> None:
-    demo.step("real traffic → telemetry → GX → champion models in MLflow", lambda: _train(demo))
-    demo.step("score live telemetry: verdicts with explanations", lambda: _score(demo))
+    demo.step("synthetic history → GX → models in MLflow (synthetic: only with --allow-synthetic)", lambda: _train(demo))
+    demo.step("score telemetry: champion verdicts, challenger in shadow", lambda: _score(demo))
+    demo.step("governance: label a verdict, champion vs challenger, alias history", lambda: _governance(demo))
     demo.step("AI-verified release: anomalous v3 rolled back and quarantined", lambda: _ai_release(demo))
     demo.step("cost per team", lambda: _cost(demo))
 
@@ -21,17 +22,42 @@ def _traffic(demo, n: int = 300) -> None:
 
 
 def _train(demo) -> str:
+    """The demo's live modules have minutes of history, less than the training minimum (they get
+    hold; their releases go to the release judge). The models learn from synthetic history, which
+    must be allowed explicitly: the first training shows the gate refusing it."""
     _traffic(demo)
-    out = demo.wasmops("models", "train", "--days", "28", "--modules", "12").stdout.decode()
-    lines = [line for line in out.splitlines() if line.startswith(("anomaly:", "cost:"))]
-    return " | ".join(line.split(";")[0] for line in lines)
+    demo.wasmops("telemetry", "synth", "--modules", "12", "--days", "28")
+    refused = demo.wasmops("models", "train").stdout.decode()
+    out = demo.wasmops("models", "train", "--allow-synthetic").stdout.decode()
+    first = next((line.split(";")[0] for line in refused.splitlines() if line.startswith("anomaly:")), "")
+    lines = [line.split(";")[0] for line in out.splitlines() if line.startswith(("anomaly:", "cost:"))]
+    return " | ".join([f"without --allow-synthetic {first}", *lines])
 
 
 def _score(demo) -> str:
     _traffic(demo, 200)
-    out = demo.wasmops("score", "--window-minutes", "10").stdout.decode()
-    verdicts = [" ".join(line.split()[:3]) for line in out.splitlines() if "sha256:" in line]
-    return "; ".join(verdicts[:4]) or out.strip()[-200:]
+    out = demo.wasmops("score", "--window-minutes", "180").stdout.decode()
+    lines = [" ".join(line.split()[:5]) for line in out.splitlines() if "sha256:" in line]
+    shadow = [line for line in lines if line.startswith("shadow")]
+    return "; ".join(([line for line in lines if not line.startswith("shadow")][:3]) + shadow[:1]) or out.strip()[-200:]
+
+
+def _governance(demo) -> str:
+    import json
+
+    from .config import Settings
+    from .decisions import list_decisions
+
+    s = Settings(home=demo.home)
+    shadow = next((d for d in list_decisions(s.gitops_dir, kind="anomaly", shadow=True)
+                   if d.refers_to and d.verdict != "hold"), None)
+    if shadow is not None:
+        demo.wasmops("decisions", "label", shadow.refers_to, "--correct", "--reason", "demo: checked by hand")
+    rows = json.loads(demo.wasmops("models", "compare", "--json").stdout.decode() or "[]")
+    hist = demo.wasmops("models", "history").stdout.decode()
+    demo.wasmops("models", "history", "--at", "now")
+    agree = ", ".join(f"{r['role']} v{r['version']} {r['agree']}/{r['labelled']}" for r in rows) or "no labels"
+    return f"compare: {agree}; {sum('promoted' in line for line in hist.splitlines())} promotion(s) in the history"
 
 
 def _ai_release(demo) -> str:
@@ -58,7 +84,10 @@ def _cost(demo) -> str:
     from .telemetry import Store
 
     s = Settings(home=demo.home)
-    costs = attribute(Store.open(s).read(), load_desired_state(s.gitops_dir).pricing)
+    store = Store.open(s)
+    samples, synthetic = store.read(), store.synthetic_series()  # the training step's synthetic history is no cost
+    samples = samples[[k not in synthetic for k in zip(samples["namespace"], samples["module"], samples["digest"])]]
+    costs = attribute(samples, load_desired_state(s.gitops_dir).pricing)
     rows = report(costs, by="team").reset_index().to_dict("records")
     summary = ", ".join(f"{r['team']} {r['total_cost']:.6f} USD (idle {r['idle_cost']:.6f})" for r in rows)
     return f"{summary}; chart {s.home / 'reports' / 'cost-team.png'}"

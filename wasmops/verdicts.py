@@ -59,8 +59,14 @@ def hold_all(df: pd.DataFrame, reason: str, *, subjects: list[tuple[str, str, st
 
 
 def judge(df: pd.DataFrame, outcome, scorer, model_info: dict, *, min_share: float = 0.5,
-          subjects: list[tuple[str, str, str]] | None = None) -> list[Verdict]:
-    """One verdict per (namespace, module, digest) in ``df``."""
+          subjects: list[tuple[str, str, str]] | None = None, min_windows: int = 1) -> list[Verdict]:
+    """One verdict per (namespace, module, digest) in ``df``.
+
+    ``hold`` (never ok or anomalous) when: the telemetry failed GX (empty, NaN, negative, future or
+    duplicate rows); no model is registered; the window is empty; the model has no baseline for the
+    module (cold start: less history than the training minimum, or a constant one); the version
+    has fewer than ``min_windows`` windows with traffic (the score flow asks for 2: one sample is
+    not evidence); or it had no traffic in the window."""
     if not outcome.success:
         failed = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})" for f in outcome.failed[:8])
         return hold_all(df, f"telemetry failed validation ({len(outcome.failed)} checks): {failed}",
@@ -76,8 +82,14 @@ def judge(df: pd.DataFrame, outcome, scorer, model_info: dict, *, min_share: flo
         if known is not None and str(mod) not in set(map(str, known)):
             # Judging a module against other modules' baselines gives false alarms: hold instead.
             out.append(Verdict(f"{ns}/{mod}", str(dig), "hold",
-                               f"the model (v{model_info.get('version')}) has no baseline for {mod} yet; "
-                               "it learns one at the next training", {"model": model_info}))
+                               f"the model (v{model_info.get('version')}) has no baseline for {mod}: it had "
+                               "less than the minimum history (or a constant one) at training; its releases "
+                               "are judged by the release judge", {"model": model_info}))
+            continue
+        if len(rows) < min_windows:
+            out.append(Verdict(f"{ns}/{mod}", str(dig), "hold",
+                               f"{len(rows)} window(s) with traffic; at least {min_windows} needed for a verdict",
+                               {"model": model_info, "windows": len(rows)}))
             continue
         exps = scorer.explain(rows)
         flagged = [e for e in exps if e.is_anomaly]

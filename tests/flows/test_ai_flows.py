@@ -17,10 +17,10 @@ def test_train_models_promotes_first_then_keeps_an_equal_candidate_out(flow_env)
     from flows.train_models import train_models
     from models.registry import load_champion
 
-    first = train_models(synthetic=True, days=28, holdout_days=7, modules=6, seed=1)
+    first = train_models(synthetic=True, allow_synthetic=True, days=28, holdout_days=7, modules=6, seed=1)
     assert first["anomaly"]["promoted"] and first["cost"]["promoted"]
     assert first["anomaly"]["metrics"]["roc_auc"] >= 0.97
-    again = train_models(synthetic=True, days=28, holdout_days=7, modules=6, seed=1)
+    again = train_models(synthetic=True, allow_synthetic=True, days=28, holdout_days=7, modules=6, seed=1)
     assert not again["anomaly"]["promoted"] and again["anomaly"]["reason"]
     _, info = load_champion("anomaly")
     assert info["version"] == first["anomaly"]["version"] and info["alias"] == "champion"

@@ -64,7 +64,7 @@ def test_prefect_ui_shows_the_paused_release_and_its_approval_form(stack, browse
 
 
 def test_mlflow_ui_shows_the_champion_alias(stack, browser):
-    stack.wasmops("models", "train", "--synthetic", "--days", "22", "--modules", "4", timeout=600)
+    stack.wasmops("models", "train", "--synthetic", "--allow-synthetic", "--days", "22", "--modules", "4", timeout=600)
     ui = stack.services["services"]["mlflow"]["url"]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{ui}/#/models/wasmops-anomaly", wait_until="networkidle")

@@ -63,3 +63,58 @@ def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, d
     console().print(table(f"MAE / MAE(seasonal-naive-168 h), {len(bt)} hours, {horizon} h ahead",
                           [{"forecast": k, "mae_ratio": round(v, 3)} for k, v in r.items()]))
     console().print("champions used: " + ", ".join(f"{k} {v} h" for k, v in bt["champion_name"].value_counts().items()))
+
+
+@models_app.command("compare")
+def models_compare(json_out: bool = typer.Option(False, "--json")) -> None:
+    """Champion vs challenger (shadow) on the verdicts operators labelled (`wasmops decisions label`):
+    per model version, labelled verdicts that agree, disagree or held."""
+    import json
+
+    from models.governance import compare
+
+    from ..decisions import list_decisions
+    from ._ui import settings
+
+    rows = compare(list_decisions(settings().gitops_dir, shadow=None))
+    if json_out:
+        print(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        console().print("no labelled AI verdicts yet: label one with `wasmops decisions label ID --correct|--wrong`")
+        return
+    console().print(table("champion vs challenger on labelled verdicts", rows))
+
+
+@models_app.command("history")
+def models_history(at: str | None = typer.Option(None, "--at", help="ISO time (UTC if no zone): who was champion then?"),
+                   kind: str | None = typer.Option(None, help="anomaly | cost (default both)"),
+                   json_out: bool = typer.Option(False, "--json")) -> None:
+    """Every promotion and demotion of @champion (decision records in Git); with --at, the champion
+    of each model at that time."""
+    import json
+
+    from models.governance import alias_events, champion_at
+
+    from ..decisions import list_decisions
+    from ..errors import UserError
+    from ._ui import settings
+
+    names = [f"wasmops-{kind}"] if kind else ["wasmops-anomaly", "wasmops-cost"]
+    ds = list_decisions(settings().gitops_dir, kind="promotion")
+    if at is None:
+        events = [e for e in alias_events(ds) if e["model"] in names]
+        if json_out:
+            print(json.dumps(events, indent=1))
+        else:
+            console().print(table("@champion history", events) if events else "no promotions recorded")
+        return
+    try:
+        rows = [{"model": n, "at": at, **(champion_at(ds, n, at) or {"version": None, "since": None, "reason": "no champion"})}
+                for n in names]
+    except ValueError as exc:
+        raise UserError(f"not a time: {at!r} ({exc})", hint="use ISO 8601, e.g. 2025-06-01T12:00:00Z") from exc
+    if json_out:
+        print(json.dumps(rows, indent=1))
+        return
+    console().print(table(f"@champion at {at}", rows))

@@ -90,19 +90,38 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
 
 
 @models_app.command("train")
-def models_train(synthetic: bool = typer.Option(False, help="Train on synthetic history with labelled anomalies."),
-                 days: int = 28, modules: int = 30, seed: int = 0) -> None:
-    """Validate data (GX), train, register in MLflow, promote @champion only if better."""
+def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic",
+                                                      help="Let a model trained on synthetic telemetry become @champion "
+                                                           "(tests and the demo only)."),
+                 synthetic: bool = typer.Option(False, help="Train on freshly synthesized history instead of the "
+                                                            "store (tests; the store is not touched)."),
+                 days: int = typer.Option(28, help="Days of history to read from the telemetry store."),
+                 holdout_days: int = typer.Option(7, help="The newest days, held out to judge the candidate on."),
+                 min_history_days: float = typer.Option(14.0, help="Modules with less history are left out (hold)."),
+                 modules: int = typer.Option(30, help="With --synthetic: how many synthetic modules."),
+                 seed: int = 0) -> None:
+    """Train on each module's own validated history (GX) from the telemetry store, register in MLflow,
+    promote @champion only if better (and, for synthetic data, only with --allow-synthetic)."""
     from ._prefect import configure
 
     configure(settings())
     from flows.train_models import train_models
 
-    out = train_models(synthetic=synthetic, days=days, modules=modules, seed=seed)
-    for kind, r in out.items():
+    out = train_models(allow_synthetic=allow_synthetic, synthetic=synthetic, days=days, holdout_days=holdout_days,
+                       min_history_days=min_history_days, modules=modules, seed=seed)
+    c = console()
+    c.print(f"data: {out['data']['summary']} (data.source {out['data']['source']})", soft_wrap=True)
+    for key, why in sorted(out["cold"].items()):
+        c.print(f"  left out {key}: {why}", soft_wrap=True, highlight=False)
+    for kind in ("anomaly", "cost"):
+        r = out.get(kind)
+        if r is None:
+            c.print(f"{kind}: nothing trained (no module has the minimum history)")
+            continue
         mark = "[green]promoted[/]" if r["promoted"] else "[yellow]not promoted[/]"
-        metrics = ", ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items())
-        console().print(f"{kind}: {r['name']} v{r['version']} {mark} ({metrics}); {r['reason']}")
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
+        c.print(f"{kind}: {r['name']} v{r['version']} {mark} (data.synthetic={str(r['synthetic']).lower()}; "
+                f"{metrics}); {r['reason']}", soft_wrap=True)
 
 
 @models_app.command("audit")
@@ -130,12 +149,18 @@ def models_audit(days: int = 28, synthetic: bool = typer.Option(False)) -> None:
 
 
 @app.command()
-def score(window_minutes: int = 60, freshness_minutes: int = 30) -> None:
-    """Validate the newest telemetry, score it with the champion model, record verdicts."""
+def score(window_minutes: int = 60, freshness_minutes: int = 30,
+          shadow: bool = typer.Option(True, help="Also run the challenger in shadow (recorded, never acted upon)."),
+          min_windows: int = typer.Option(2, help="Fewer windows with traffic than this: hold.")) -> None:
+    """Validate the newest telemetry, score it with the champion model (and the challenger in shadow),
+    record verdicts."""
     from ._prefect import configure
 
     configure(settings())
     from flows.score import score as score_flow
 
-    for v in score_flow(window_minutes=window_minutes, freshness_minutes=freshness_minutes):
-        console().print(f"{v['subject']} {v['digest'][:19]}: [bold]{v['verdict']}[/] {v['explanation']}")
+    for v in score_flow(window_minutes=window_minutes, freshness_minutes=freshness_minutes, shadow=shadow,
+                        min_windows=min_windows):
+        tag = f"[dim]shadow v{v['model'].get('version')}[/] " if v.get("shadow") else ""
+        console().print(f"{tag}{v['subject']} {v['digest'][:19]}: [bold]{v['verdict']}[/] {v['explanation']}",
+                        soft_wrap=True)

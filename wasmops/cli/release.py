@@ -59,6 +59,10 @@ def release(
             f"manifest {res['manifest_digest']} (commit {res['commit'][:10]}"
             f"{'' if res['commit_changed'] else ', already committed'}); verify: {v.get('summary', '-')}",
             soft_wrap=True)
+    ai = res.get("ai_verdict")
+    if ai:
+        c.print(f"AI check (release judge): {ai.get('judge', ai.get('verdict'))}: {ai.get('explanation', '')}",
+                soft_wrap=True, highlight=False)
 
 
 def _host_reachable(s) -> None:
@@ -238,16 +242,46 @@ def quarantine_remove(digest: str, reason: str = typer.Option(..., help="Why it 
     console().print(f"removed {digest} from quarantine")
 
 
-@app.command()
-def decisions(module: Optional[str] = typer.Option(None, "--module"), kind: Optional[str] = None,
+decisions_app = typer.Typer(help="List decision records (no subcommand) or label one.", invoke_without_command=True)
+app.add_typer(decisions_app, name="decisions")
+
+
+@decisions_app.callback()
+def decisions(ctx: typer.Context, module: Optional[str] = typer.Option(None, "--module"), kind: Optional[str] = None,
               limit: int = 20, json_out: bool = typer.Option(False, "--json")) -> None:
-    """List decision records (newest first)."""
+    """List decision records (newest first; shadow verdicts marked). `wasmops decisions label ID
+    --correct|--wrong` records an operator's judgement of one."""
+    if ctx.invoked_subcommand is not None:
+        return
     from ..decisions import list_decisions
 
-    ds = list_decisions(settings().gitops_dir, subject=module, kind=kind, limit=limit)
+    ds = list_decisions(settings().gitops_dir, subject=module, kind=kind, limit=limit, shadow=None)
     if json_out:
         print(json.dumps([d.model_dump() for d in ds], indent=1, default=str))
         return
-    rows = [{"at": d.at[:19], "kind": d.kind, "subject": d.subject, "verdict": d.verdict, "actor": d.actor,
-             "rule": d.policy_rule, "why": d.explanation} for d in ds]
+    rows = [{"at": d.at[:19], "id": d.id, "kind": d.kind + (" (shadow)" if d.shadow else ""), "subject": d.subject,
+             "verdict": d.verdict, "actor": d.actor, "rule": d.policy_rule, "why": d.explanation} for d in ds]
     console().print(table("decisions", rows) if rows else "no decisions recorded")
+
+
+@decisions_app.command("label")
+def decisions_label(decision_id: str = typer.Argument(..., help="The decision's id (dec-...)."),
+                    correct: Optional[bool] = typer.Option(None, "--correct/--wrong", help="Was its verdict right?"),
+                    reason: str = typer.Option("", help="Why (goes into the label record)."),
+                    actor: Optional[str] = typer.Option(None, help="Who (default: your user name).")) -> None:
+    """Record an operator's judgement of a decision as a new `label` record (the judged one is not rewritten)."""
+    from ..decisions import label_decision
+    from ..errors import NotFound, UserError
+
+    if correct is None:
+        raise UserError("say whether the verdict was right", hint=f"wasmops decisions label {decision_id} --correct|--wrong")
+    try:
+        d = label_decision(settings().gitops_dir, decision_id, correct=correct, reason=reason,
+                           actor=actor or getpass.getuser())
+    except KeyError:
+        raise NotFound("no such decision", where=decision_id, hint="`wasmops decisions` lists their ids") from None
+    except ValueError as exc:
+        raise UserError(str(exc), where=decision_id) from None
+    console().print(f"labelled {decision_id} ({d.inputs['verdict']}) {d.verdict}: {d.id}"
+                    + (f"; it should have been {d.output['truth']}" if not correct and d.output.get("truth") else ""),
+                    soft_wrap=True, highlight=False)

@@ -31,6 +31,11 @@ Layout: label strings are stored once, in ``series`` (namespace, module, digest 
 KEY ``(series_id, ts)``, which is the same key as ``(namespace, module, digest, ts)``. Reading
 1M rows then decodes integers rather than six million strings. The view ``samples_wide`` gives
 the schema's shape to anyone using SQL directly. ``ts`` is stored as integer nanoseconds (UTC).
+
+Provenance: a series written from a frame that carries the synthesizer's label columns
+(``is_anomaly``), or appended with ``origin="synthetic"``, is listed in ``series_origin`` as
+synthetic (``synthetic_series()``). Training reads it to tag every model that saw a synthetic row
+(``data.synthetic=true``); such a model is not promoted to ``@champion`` unless allowed.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     namespace TEXT NOT NULL, module TEXT NOT NULL, digest TEXT NOT NULL, ts INTEGER NOT NULL,
     at INTEGER NOT NULL, reason TEXT NOT NULL, row TEXT NOT NULL,
     PRIMARY KEY (namespace, module, digest, ts)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS series_origin (
+    series_id INTEGER PRIMARY KEY REFERENCES series(id), origin TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS collector_state (
     source TEXT PRIMARY KEY, ts INTEGER NOT NULL, state TEXT NOT NULL);
 CREATE VIEW IF NOT EXISTS samples_wide AS
@@ -139,10 +146,13 @@ class Store:
         uniq = uniq.assign(_id=[known[t] for t in tuples])
         return frame[cols].merge(uniq, on=cols, how="left")["_id"].to_numpy(np.int64)
 
-    def _insert(self, df: pd.DataFrame) -> int:
+    def _insert(self, df: pd.DataFrame, origin: str | None = None) -> int:
         if df.empty:
             return 0
         sid = self._ids("series", schema.SERIES, df)
+        if origin:
+            self.db.executemany("INSERT OR IGNORE INTO series_origin (series_id, origin) VALUES (?, ?)",
+                                [(int(i), origin) for i in np.unique(sid)])
         aid = self._ids("attrs", ["team", "project", "cost_center"], df)
         ts = df["ts"].array.asi8
         cols = [sid.tolist(), ts.tolist(), aid.tolist()] + [df[c].to_numpy().tolist() for c in _NUM]
@@ -164,12 +174,16 @@ class Store:
              for ns, mod, dig, ts, row in zip(bad["namespace"], bad["module"], bad["digest"], bad["ts"], rows)])
         return df[~future]
 
-    def append(self, df: pd.DataFrame, *, now=None) -> int:
+    def append(self, df: pd.DataFrame, *, now=None, origin: str | None = None) -> int:
         """Insert samples not already stored (by key); returns how many were new. Samples dated
-        beyond ``now`` + :data:`~.schema.CLOCK_SKEW` are quarantined instead (see :meth:`quarantined`)."""
+        beyond ``now`` + :data:`~.schema.CLOCK_SKEW` are quarantined instead (see :meth:`quarantined`).
+
+        ``origin``: ``"synthetic"`` marks the frame's series as synthetic; by default a frame with
+        the synthesizer's label columns is synthetic (only the synthesizer writes labels)."""
+        origin = origin or ("synthetic" if "is_anomaly" in df.columns else None)
         df = schema.coerce(df, labels=False)
         with self._tx():
-            return self._insert(self._quarantine(df, _now(now)))
+            return self._insert(self._quarantine(df, _now(now)), origin)
 
     def commit_window(self, df: pd.DataFrame, source: str, ts_ns: int, state: dict, *, now=None) -> int:
         """Samples of one window and the collector's new snapshot, atomically (future rows quarantined)."""
@@ -254,6 +268,13 @@ class Store:
         for c in ("ts", "at"):
             df[c] = pd.to_datetime(df[c].astype("int64"), utc=True)
         return df
+
+    def synthetic_series(self) -> set[tuple[str, str, str]]:
+        """``{(namespace, module, digest)}`` of the series written as synthetic."""
+        with self._lock:
+            rows = self.db.execute("SELECT r.namespace, r.module, r.digest FROM series_origin o "
+                                   "JOIN series r ON r.id = o.series_id WHERE o.origin = 'synthetic'").fetchall()
+        return {tuple(r) for r in rows}
 
     def latest_ts(self, now=None) -> pd.Timestamp | None:
         """End of the newest stored window not in the future (beyond the skew), or None when empty."""

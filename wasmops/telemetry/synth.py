@@ -1,4 +1,4 @@
-"""Synthetic telemetry with labelled anomalies, for training and testing the models.
+"""Synthetic telemetry with labelled anomalies, for tests and the demo (never for production models).
 
     >>> from wasmops.telemetry.synth import synthesize
     >>> df = synthesize(modules=4, teams=2, days=7, seed=1)
@@ -20,7 +20,11 @@ rows that had traffic: ``fuel_spike`` (fuel per call ×4–12), ``memory_blowup`
 calls fail). :func:`inject_release_regression` models a bad release of one module instead.
 
 Everything is vectorised with numpy: a million rows take about a second. The same arguments
-and seed give the same frame.
+and seed give the same frame, keyed like real samples by ``(namespace, module, digest, ts)``; the
+digest is derived from the seed and the module, so it never equals a real module's digest, and
+appending the same frame twice stores it once. The store marks frames with label columns as
+synthetic (``Store.synthetic_series()``): a model trained on them is tagged ``data.synthetic=true``
+and is not promoted to ``@champion`` without ``--allow-synthetic``.
 """
 
 from __future__ import annotations
@@ -202,48 +206,3 @@ def inject_release_regression(df: pd.DataFrame, module: str, digest: str, start,
         out["is_anomaly"], out["anomaly_kind"] = m, np.where(m, "release_regression", "")
         out = schema.coerce(out, labels=True)
     return out
-
-
-def bootstrap_history(real: pd.DataFrame, days: int = 14, *, end=None, seed: int = 0,
-                      min_spread: float = 0.25) -> pd.DataFrame:
-    """Hourly history for modules that have only a little real telemetry, shaped like it.
-
-    For each live (namespace, module, digest) in ``real`` (memory limit known), per-call fuel,
-    latency and memory are replayed over ``days`` of hourly windows around their median, with a
-    log-normal spread equal to what the real windows showed, but at least ``min_spread``: a few
-    windows under-state how much real traffic varies (inputs, machine load). Rows are labelled
-    normal. Training on this beside synthetic history gives the anomaly model a baseline for
-    modules that are new on the host, instead of judging them against other modules.
-    """
-    from .schema import COLUMNS, coerce
-
-    rng = np.random.default_rng(seed)
-    active = real[(real["invocations"] > 0) & (real["memory_limit"] > 0)]  # limit 0: no longer live
-    if active.empty:
-        return coerce(pd.DataFrame(columns=[*COLUMNS, "is_anomaly", "anomaly_kind"]), labels=True)
-    end = pd.Timestamp(end if end is not None else pd.Timestamp.now(tz="UTC").floor("h"))
-    ts = pd.date_range(end=end, periods=days * 24, freq="1h", tz="UTC")
-    n = len(ts)
-
-    def spread(values: pd.Series) -> float:
-        v = np.log(np.maximum(values.to_numpy(dtype=float), 1e-9))
-        return max(float(np.std(v)) if len(v) > 1 else 0.0, min_spread)
-
-    frames = []
-    for _, rows in active.groupby(["namespace", "module", "digest"], sort=True):
-        last = rows.iloc[-1]
-        calls_per_hour = max(10.0, float(rows["invocations"].sum()) / max(rows["window_s"].sum(), 1) * 3600)
-        fpc = rows["fuel"] / rows["invocations"]
-        err = float(rows["errors"].sum()) / float(rows["invocations"].sum())
-        df = pd.DataFrame({c: [last[c]] * n for c in COLUMNS})
-        calls = np.maximum(1, calls_per_hour * rng.lognormal(0, 0.1, n)).astype(np.int64)
-        df["ts"], df["window_s"], df["invocations"] = ts, 3600, calls
-        df["errors"] = rng.binomial(calls, min(err, 1.0)).astype(np.int64)
-        df["fuel"] = (calls * float(fpc.median()) * rng.lognormal(0, spread(fpc), n)).astype(np.int64)
-        for c in ("latency_p50_ms", "latency_p95_ms", "fuel_p99_per_call"):
-            df[c] = float(rows[c].median()) * rng.lognormal(0, spread(rows[c]), n)
-        df["latency_p95_ms"] = np.maximum(df["latency_p95_ms"], df["latency_p50_ms"])  # a p95 is never below the p50
-        df["memory_p99"] = np.minimum(float(rows["memory_p99"].median()), df["peak_memory"]).astype(float)
-        df["is_anomaly"], df["anomaly_kind"] = False, ""
-        frames.append(df)
-    return coerce(pd.concat(frames, ignore_index=True), labels=True)
