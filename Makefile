@@ -7,7 +7,7 @@ UV := $(PY) -m uv
 VENV := .venv
 # Debian packages the tests use: a real OCI registry, skopeo, prometheus, wabt, and clang + wasi-libc
 # (C builds in 0.2 s instead of a 30 s first zig-cc build; zig cc stays the fallback).
-DEB_PKGS := docker-registry skopeo prometheus wabt git clang lld wasi-libc libclang-rt-dev-wasm32 chromium
+DEB_PKGS := docker-registry skopeo prometheus wabt git clang lld wasi-libc libclang-rt-dev-wasm32 chromium wrk
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
@@ -29,6 +29,8 @@ deps-system:
 
 test: install deps-system
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/python -m pytest -q -p no:xdist --doctest-modules wasmops models \
+	  --ignore=wasmops/demo.py --ignore=wasmops/demo_ai.py --ignore=wasmops/demo_approvals.py
 	$(VENV)/bin/python -m pytest -q
 
 demo: install

@@ -5,7 +5,7 @@ The working tree follows the fetched tip (detached), so a host started with this
 state itself is read from Git objects (:class:`~wasmops.desired_loader.DesiredLoader`)::
 
     >>> src = GitSource(Path("/srv/agent/gitops"), remote="https://git.example/desired.git")  # doctest: +SKIP
-    >>> src.fetch()          # the tip of the branch; TransientError if the remote is unreachable
+    >>> src.fetch()          # doctest: +SKIP
     '3f1c…'
 """
 

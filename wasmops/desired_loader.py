@@ -6,11 +6,14 @@ parse result::
 
     >>> from wasmops.desired_loader import DesiredLoader
     >>> loader = DesiredLoader(".wasmops/gitops")          # doctest: +SKIP
-    >>> ds = loader.load("main")                           # first time: every file (a full load)
-    >>> loader.load("main") is ds                          # same commit: the same object, nothing read
+    >>> ds = loader.load("main")                           # doctest: +SKIP
+    >>> loader.load("main") is ds                          # doctest: +SKIP
     True
-    >>> loader.last.mode, loader.last.parsed                # after a commit touching one manifest:
+    >>> loader.last.mode, loader.last.parsed                # doctest: +SKIP
     ('incremental', 1)
+
+(first load: every file; same commit: the same object, nothing read; after a commit touching one
+manifest: an incremental load that parsed one file.)
 
 - **Same revision**: the cached :class:`~wasmops.desired.DesiredState` is returned as is (the same
   object, so a reconciler can skip by identity).
