@@ -25,6 +25,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~7x faster o
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import SpecError, spec_error_from_pydantic
+from .rollout import Rollout
 from .units import parse_cpu_millis, parse_size
 
 API_VERSION = "wasmops.dev/v1alpha1"
@@ -104,6 +105,8 @@ class DeploymentSpec(_Model):
     policies: list[PolicyBinding] = Field(default_factory=list)
     source: str | None = Field(None, description="Module source directory, relative to the source repo.")
     verify: VerifySpec = Field(default_factory=VerifySpec)
+    rollout: Rollout = Field(default_factory=Rollout, description="replace (default) or a canary in steps; "
+                                                                   "see docs/spec/WasmModuleDeployment.md")
 
 
 class WasmModuleDeployment(_Model):
@@ -196,7 +199,10 @@ def load_document(path: str | Path, kind: type[BaseModel] | None = None):
 
 
 def dump_document(doc: BaseModel) -> str:
-    return yaml.safe_dump(doc.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False)
+    data = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(data.get("spec"), dict) and data["spec"].get("rollout") == {"strategy": "replace", "steps": []}:
+        del data["spec"]["rollout"]     # the default: manifests written before rollouts existed stay as they were
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def json_schemas() -> dict[str, dict]:
