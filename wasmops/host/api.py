@@ -77,3 +77,17 @@ class DeployRequest(BaseModel):
 
     def host_limits(self) -> Limits:
         return self.limits.resolved()
+
+
+class CanaryRequest(DeployRequest):
+    """Body of ``PUT /admin/modules/{ns}/{name}/canary``: a deploy body plus the canary's ``weight``."""
+
+    weight: int = Field(ge=0, le=100, description="Percent of unpinned requests the canary serves.")
+
+
+class WeightRequest(BaseModel):
+    """Body of ``PUT /admin/modules/{ns}/{name}/canary/weight``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: int = Field(ge=0, le=100)

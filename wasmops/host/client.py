@@ -126,8 +126,25 @@ class HostClient:
     def delete(self, namespace: str, name: str) -> dict:
         return self._call("DELETE", f"/admin/modules/{namespace}/{name}").json()
 
-    def run(self, namespace: str, name: str, body: bytes | str) -> httpx.Response:
-        return self._call("POST", f"/run/{namespace}/{name}", content=body)
+    def run(self, namespace: str, name: str, body: bytes | str, *, pin: str | None = None) -> httpx.Response:
+        """``pin``: run that digest (stable or canary) whatever the canary's weight."""
+        headers = {"X-Wasmops-Pin-Digest": pin} if pin else None
+        return self._call("POST", f"/run/{namespace}/{name}", content=body, headers=headers)
+
+    # -- canary (docs/spec/host-api.md) ----------------------------------------------------------
+    def set_canary(self, namespace: str, name: str, *, weight: int, **body) -> dict:
+        """Admit ``body`` (a deploy body) as the module's canary at ``weight`` percent (same digest: weight only)."""
+        return self._call("PUT", f"/admin/modules/{namespace}/{name}/canary", json={**body, "weight": weight}).json()
+
+    def set_canary_weight(self, namespace: str, name: str, weight: int) -> dict:
+        return self._call("PUT", f"/admin/modules/{namespace}/{name}/canary/weight", json={"weight": weight}).json()
+
+    def delete_canary(self, namespace: str, name: str) -> dict:
+        """Abort: the stable digest serves 100 % from the next request."""
+        return self._call("DELETE", f"/admin/modules/{namespace}/{name}/canary").json()
+
+    def promote_canary(self, namespace: str, name: str) -> dict:
+        return self._call("POST", f"/admin/modules/{namespace}/{name}/canary/promote").json()
 
     def invoke(self, namespace: str, name: str, body: bytes | str) -> tuple[RunResult, str | None]:
         """Run the module once; returns what it did (the sandbox's ``RunResult``) and the digest served."""

@@ -23,6 +23,7 @@ from ..policy import ModulePolicy
 from ..sandbox import Prepared, RunLimits, RunResult, Sandbox
 from ..signing import Keyring
 from .admission import admit
+from .canary import CanaryOps
 from .api import DeployRequest
 from .integrity import LOAD_FAILED, AtRestError, AuthenticatedCache, check_at_rest, host_key
 from .metrics import HostMetrics
@@ -52,7 +53,7 @@ class Stall:
     since: str
 
 
-class Runtime:
+class Runtime(CanaryOps):
     def __init__(self, state: HostState, sandbox: Sandbox, *, keyring: Keyring,
                  policy: ModulePolicy | Callable[[], ModulePolicy],
                  quarantined: Callable[[str], bool] = lambda d: False, timeout_s: float = 30.0,
@@ -68,6 +69,7 @@ class Runtime:
         self.metrics = HostMetrics()
         self.live: dict[str, Live] = {}
         self.stalled: dict[str, Stall] = {}
+        self.canaries: dict = {}            # key -> canary.CanarySlot
         self.events: deque[dict] = deque(maxlen=500)
         self._loading: Deployment | None = None
         self._deploy_lock = threading.Lock()
@@ -99,6 +101,7 @@ class Runtime:
                 self._stall(dep, LOAD_FAILED, exc.message)
                 continue
             self.metrics.deployed_module(dep, _ts(dep.deployed_at))
+        self.restore_canaries()
         self.ready = True
 
     def _stored_wasm(self, dep: Deployment) -> bytes:
@@ -144,6 +147,26 @@ class Runtime:
         current = self.live.get(key)
         if current and current.deployment.digest == req.digest and _same(current.deployment, req, limits):
             return current.deployment, False
+        dep, adm = self._admit(req)
+        with self._deploy_lock:
+            live = self._store_and_load(dep, adm)
+            self.state.set(dep)               # acknowledged only once this is on disk
+            old = self.live.get(key)
+            self.live[key] = live
+            self.stalled.pop(key, None)
+            if old:
+                self.metrics.undeployed(old.deployment)
+            self.metrics.deployed_module(dep, time.time())
+            slot = self.canaries.get(key)
+            if slot is not None and slot.live.deployment.digest == dep.digest:
+                self.canaries.pop(key, None)                 # the canary's digest is stable now
+                self.state.remove_canary(key)
+        self.metrics.admissions.labels(req.namespace, req.name, "admitted").inc()
+        return dep, True
+
+    def _admit(self, req: DeployRequest):
+        """Full admission (quarantine, pull by digest, signature, policy): (deployment, admitted)."""
+        limits = req.host_limits()
         try:
             adm = admit(req.ref, req.digest, trust_level=req.trust_level, memory_limit=limits.memory,
                         run_timeout_ms=limits.timeout_ms, fuel=limits.fuel,
@@ -155,28 +178,23 @@ class Runtime:
         dep = Deployment(namespace=req.namespace, name=req.name, ref=req.ref, digest=req.digest,
                          wasm_digest=adm.wasm_digest, trust_level=req.trust_level, limits=limits, env=req.env,
                          labels=req.labels, replicas=req.replicas, signature=adm.signature)
-        with self._deploy_lock:
-            self.state.put_blob(adm.wasm_digest, adm.wasm)
-            self.state.put_bundle(adm.wasm_digest, adm.bundle)
-            live = self._load(dep, adm.wasm)
-            self.state.set(dep)               # acknowledged only once this is on disk
-            old = self.live.get(key)
-            self.live[key] = live
-            self.stalled.pop(key, None)
-            if old:
-                self.metrics.undeployed(old.deployment)
-            self.metrics.deployed_module(dep, time.time())
-        self.metrics.admissions.labels(req.namespace, req.name, "admitted").inc()
-        return dep, True
+        return dep, adm
+
+    def _store_and_load(self, dep: Deployment, adm) -> Live:
+        self.state.put_blob(adm.wasm_digest, adm.wasm)
+        self.state.put_bundle(adm.wasm_digest, adm.bundle)
+        return self._load(dep, adm.wasm)
 
     def undeploy(self, namespace: str, name: str) -> bool:
         key = f"{namespace}/{name}"
         with self._deploy_lock:
+            canary = self.canaries.pop(key, None)
             old = self.live.pop(key, None)
             stalled = self.stalled.pop(key, None)
             removed = self.state.remove(key)
-            if old:
-                self.metrics.undeployed(old.deployment)
+            for gone in (old, canary and canary.live):
+                if gone:
+                    self.metrics.undeployed(gone.deployment)
         return removed or old is not None or stalled is not None
 
     def get(self, namespace: str, name: str) -> Live:
@@ -206,10 +224,17 @@ class Runtime:
         key = f"{namespace}/{name}"
         if key in self.stalled:
             return _stalled_view(self.stalled[key])
-        return _live_view(self.get(namespace, name).deployment)
+        return self._view(key, self.get(namespace, name).deployment)
+
+    def _view(self, key: str, dep: Deployment) -> dict:
+        view = _live_view(dep)
+        canary = self.canary_view(key)
+        if canary is not None:
+            view["canary"] = canary
+        return view
 
     def modules(self) -> list[dict]:
-        out = {k: _live_view(live.deployment) for k, live in self.live.items()}
+        out = {k: self._view(k, live.deployment) for k, live in self.live.items()}
         out.update({k: _stalled_view(st) for k, st in self.stalled.items()})
         return [out[k] for k in sorted(out)]
 

@@ -7,6 +7,10 @@ Routes::
     GET    /admin/modules/{ns}/{n}   one module                        (bearer token)
     PUT    /admin/modules/{ns}/{n}   deploy from ref + digest          (bearer token)
     DELETE /admin/modules/{ns}/{n}   undeploy                          (bearer token)
+    PUT    /admin/modules/{ns}/{n}/canary          admit a canary at a weight (bearer token)
+    PUT    /admin/modules/{ns}/{n}/canary/weight   {"weight": 0..100}        (bearer token)
+    POST   /admin/modules/{ns}/{n}/canary/promote  the canary becomes stable (bearer token)
+    DELETE /admin/modules/{ns}/{n}/canary          abort: 100 % stable now   (bearer token)
     GET    /admin/stats              compiles since start, module count (bearer token)
     GET    /admin/events             at-rest check failures, newest last (bearer token)
     GET    /healthz  /readyz  /metrics
@@ -31,6 +35,7 @@ from ..errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, 
                       UserError, WasmopsError)
 from ..sandbox import Preempted
 from .http import Request, Response, json_response
+from .api import CanaryRequest, WeightRequest
 from .runtime import DeployRequest, ModuleStalled, Runtime
 from .sched import INLINE_SLICE_MS, RETRY_AFTER_S, Busy, Scheduler
 
@@ -118,7 +123,7 @@ class HostApp:
             if parts[0] == "run" and len(parts) == 3:
                 if method != "POST":
                     return json_response(405, {"error": "use POST"})
-                return self._run(parts[1], parts[2], req.body)
+                return self._run(parts[1], parts[2], req.body, req.headers.get(b"x-wasmops-pin-digest"))
             if parts[0] == "admin":
                 if not self._authorized(req):
                     return json_response(401, {"error": "unauthorized: send Authorization: Bearer <token>"})
@@ -140,8 +145,8 @@ class HostApp:
         v = req.headers.get(b"authorization")
         return v is not None and v.startswith(b"Bearer ") and hmac.compare_digest(v[7:].strip(), self.token)
 
-    def _run(self, ns: str, name: str, body: bytes):
-        live = self.rt.get(ns, name)
+    def _run(self, ns: str, name: str, body: bytes, pin: bytes | None = None):
+        live = self.rt.pick(ns, name, pin.decode("latin-1").strip() if pin else None)
         lane = self.sched.lane(live.deployment.key)
         if lane.inline:
             try:
@@ -173,6 +178,8 @@ class HostApp:
             return json_response(200, {"events": list(self.rt.events)})
         if parts == ["modules"] and method == "GET":
             return json_response(200, {"modules": self.rt.modules()})
+        if len(parts) in (4, 5) and parts[0] == "modules" and parts[3] == "canary":
+            return await self._canary(method, parts[1], parts[2], parts[4:], req)
         if len(parts) == 3 and parts[0] == "modules":
             ns, name = parts[1], parts[2]
             if method == "GET":
@@ -189,6 +196,28 @@ class HostApp:
         return json_response(404, {"error": f"no admin route {method} /admin/{'/'.join(parts)}"})
 
 
+    async def _canary(self, method: str, ns: str, name: str, rest: list[str], req: Request) -> Response:
+        loop = asyncio.get_running_loop()
+        call = lambda fn, *a: loop.run_in_executor(self.admin_pool, fn, *a)  # noqa: E731
+        if not rest and method == "PUT":
+            creq = parse_deploy(req.body, ns, name, CanaryRequest)
+            dep, changed = await call(self.rt.deploy_canary, DeployRequest.model_validate(
+                creq.model_dump(exclude={"weight"})), creq.weight)
+            return json_response(200, {"changed": changed, "canary": self.rt.canary_view(dep.key)})
+        if not rest and method == "DELETE":
+            if not await call(self.rt.abort_canary, ns, name):
+                return json_response(404, {"error": "NotFound", "message": f"{ns}/{name} has no canary"})
+            return json_response(200, {"aborted": f"{ns}/{name}", "module": self.rt.describe(ns, name)})
+        if rest == ["weight"] and method in ("PUT", "PATCH"):
+            weight = parse_deploy(req.body, ns, name, WeightRequest).weight
+            dep = await call(self.rt.set_canary_weight, ns, name, weight)
+            return json_response(200, {"canary": self.rt.canary_view(dep.key)})
+        if rest == ["promote"] and method == "POST":
+            dep = await call(self.rt.promote_canary, ns, name)
+            return json_response(200, {"promoted": dep.digest, "module": self.rt.describe(ns, name)})
+        return json_response(404, {"error": f"no admin route {method} /admin/modules/{ns}/{name}/canary/{'/'.join(rest)}"})
+
+
 class BadRequest(UserError):
     """An admin body that is not what the API takes; the message names the field."""
 
@@ -197,7 +226,7 @@ class PayloadTooLarge(UserError):
     """A request body over the limit (answered 413 without reading the rest)."""
 
 
-def parse_deploy(raw: bytes, ns: str, name: str) -> DeployRequest:
+def parse_deploy(raw: bytes, ns: str, name: str, model=DeployRequest):
     """A deploy body as a typed ``DeployRequest``; ``BadRequest`` (400) naming the field otherwise."""
     try:
         data = json.loads(raw) if raw.strip() else {}
@@ -208,7 +237,8 @@ def parse_deploy(raw: bytes, ns: str, name: str) -> DeployRequest:
     if not isinstance(data, dict):
         raise BadRequest(f"body: expected a JSON object, got {type(data).__name__}")
     try:
-        return DeployRequest.model_validate({**data, "namespace": ns, "name": name})
+        extra = {"namespace": ns, "name": name} if issubclass(model, DeployRequest) else {}
+        return model.model_validate({**data, **extra})
     except ValidationError as exc:
         raise BadRequest(_brief(exc)) from None
     except RecursionError:

@@ -49,6 +49,13 @@ class Deployment(BaseModel):
         return f"{self.namespace}/{self.name}"
 
 
+class CanaryRecord(BaseModel):
+    """A second admitted digest of a module, served at ``weight`` percent beside the stable one."""
+
+    deployment: Deployment
+    weight: int = Field(ge=0, le=100)
+
+
 class HostState:
     """Deployments keyed by ``ns/name``; blobs by wasm digest. Writes are atomic and fsynced."""
 
@@ -58,6 +65,7 @@ class HostState:
         self.file = root / "state.json"
         self._lock = threading.Lock()
         self.deployments: dict[str, Deployment] = {}
+        self.canaries: dict[str, CanaryRecord] = {}
 
     @classmethod
     def open(cls, root: str | Path) -> "HostState":
@@ -67,6 +75,8 @@ class HostState:
             try:
                 data = json.loads(st.file.read_text())
                 st.deployments = {k: Deployment.model_validate(v) for k, v in data.get("deployments", {}).items()}
+                st.canaries = {k: CanaryRecord.model_validate(v) for k, v in data.get("canaries", {}).items()
+                               if k in st.deployments}
             except (ValueError, TypeError) as exc:
                 raise SpecError(f"host state is unreadable: {exc}", where=str(st.file)) from exc
         return st
@@ -92,23 +102,41 @@ class HostState:
 
     def set(self, dep: Deployment) -> None:
         with self._lock:
-            new = dict(self.deployments)
-            new[dep.key] = dep
-            self._save(new)
-            self.deployments = new
+            self._save({**self.deployments, dep.key: dep}, self.canaries)
 
     def remove(self, key: str) -> bool:
+        """Remove a module (and its canary)."""
         with self._lock:
             if key not in self.deployments:
                 return False
-            new = {k: v for k, v in self.deployments.items() if k != key}
-            self._save(new)
-            self.deployments = new
+            self._save({k: v for k, v in self.deployments.items() if k != key},
+                       {k: v for k, v in self.canaries.items() if k != key})
             return True
 
-    def _save(self, deployments: dict[str, Deployment]) -> None:
+    def set_canary(self, rec: CanaryRecord) -> None:
+        with self._lock:
+            self._save(self.deployments, {**self.canaries, rec.deployment.key: rec})
+
+    def remove_canary(self, key: str) -> bool:
+        with self._lock:
+            if key not in self.canaries:
+                return False
+            self._save(self.deployments, {k: v for k, v in self.canaries.items() if k != key})
+            return True
+
+    def promote_canary(self, key: str) -> Deployment:
+        """The canary becomes the stable deployment, in one write."""
+        with self._lock:
+            dep = self.canaries[key].deployment
+            self._save({**self.deployments, key: dep}, {k: v for k, v in self.canaries.items() if k != key})
+            return dep
+
+    def _save(self, deployments: dict[str, Deployment], canaries: dict[str, CanaryRecord]) -> None:
         doc = {"version": 1, "deployments": {k: v.model_dump() for k, v in sorted(deployments.items())}}
+        if canaries:
+            doc["canaries"] = {k: v.model_dump() for k, v in sorted(canaries.items())}
         atomic_write(self.file, json.dumps(doc, indent=1).encode(), sync_dir=True)
+        self.deployments, self.canaries = deployments, canaries
 
 
 def _same_bytes(path: Path, data: bytes) -> bool:

@@ -1,0 +1,148 @@
+"""A canary beside the stable digest of a module: admission, the weighted split, pinning, promote, abort.
+
+The canary goes through the same admission as any deploy (digest, signature, policy, quarantine);
+one that fails is refused and the stable digest keeps serving alone. Traffic is split by a counter,
+not at random: of any 100 consecutive unpinned requests exactly ``weight`` go to the canary, spread
+evenly (request n goes to the canary when ``floor((n+1)·w/100) > floor(n·w/100)``). A request with
+``X-Wasmops-Pin-Digest: sha256:...`` runs that digest (stable or canary) whatever the weight; an
+unknown digest is 404. The canary and its weight are in the host state, so a restart resumes both.
+Abort drops the canary from routing first (the next request is stable), then from the state.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from ..errors import NotFound, UserError
+from .state import CanaryRecord
+
+__all__ = ["CanaryOps", "CanarySlot", "PinNotServed"]
+
+
+class PinNotServed(NotFound):
+    """``X-Wasmops-Pin-Digest`` names a digest this module does not serve (404)."""
+
+
+@dataclass
+class CanarySlot:
+    live: object            # runtime.Live
+    weight: int
+    n: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take(self) -> bool:
+        """Whether the next unpinned request goes to the canary."""
+        w = self.weight
+        with self.lock:
+            n, self.n = self.n, self.n + 1
+        return (n + 1) * w // 100 > n * w // 100
+
+
+class CanaryOps:
+    """Mixed into ``Runtime``: needs ``live``, ``state``, ``metrics``, ``_deploy_lock``, ``_admit``, ``_load``."""
+
+    canaries: dict[str, CanarySlot]
+
+    def pick(self, namespace: str, name: str, pin: str | None = None):
+        """The ``Live`` that serves this request: pinned, else by the canary's weight."""
+        live = self.get(namespace, name)
+        slot = self.canaries.get(live.deployment.key)
+        if pin:
+            if pin == live.deployment.digest:
+                return live
+            if slot is not None and pin == slot.live.deployment.digest:
+                return slot.live
+            can = slot.live.deployment.digest if slot else "none"
+            raise PinNotServed(f"digest {pin} is not served by {live.deployment.key} (stable "
+                               f"{live.deployment.digest}, canary {can})", where=live.deployment.key)
+        if slot is not None and slot.take():
+            return slot.live
+        return live
+
+    def deploy_canary(self, req, weight: int):
+        """Admit ``req`` as the canary of its module at ``weight``; returns (deployment, changed)."""
+        key = f"{req.namespace}/{req.name}"
+        stable = self.get(req.namespace, req.name)
+        if req.digest == stable.deployment.digest:
+            raise UserError(f"digest {req.digest} is already the stable digest of {key}", where=key)
+        slot = self.canaries.get(key)
+        if slot is not None and slot.live.deployment.digest == req.digest:
+            return self.set_canary_weight(req.namespace, req.name, weight), False
+        dep, adm = self._admit(req)
+        with self._deploy_lock:
+            live = self._store_and_load(dep, adm)
+            self.state.set_canary(CanaryRecord(deployment=dep, weight=weight))
+            old = self.canaries.get(key)
+            self.canaries[key] = CanarySlot(live, weight)
+            if old:
+                self.metrics.undeployed(old.live.deployment)
+        self.metrics.deployed_module(dep, _now_ts())
+        self.metrics.admissions.labels(req.namespace, req.name, "admitted").inc()
+        return dep, True
+
+    def set_canary_weight(self, namespace: str, name: str, weight: int):
+        key = f"{namespace}/{name}"
+        slot = self._slot(key)
+        with self._deploy_lock:
+            self.state.set_canary(CanaryRecord(deployment=slot.live.deployment, weight=weight))
+            slot.weight = weight
+        return slot.live.deployment
+
+    def abort_canary(self, namespace: str, name: str) -> bool:
+        """100 % stable at once: routing first, then the state."""
+        key = f"{namespace}/{name}"
+        slot = self.canaries.pop(key, None)
+        with self._deploy_lock:
+            removed = self.state.remove_canary(key)
+        if slot is not None:
+            self.metrics.undeployed(slot.live.deployment)
+        return removed or slot is not None
+
+    def promote_canary(self, namespace: str, name: str):
+        """The canary becomes stable (no new admission: it was admitted as the canary)."""
+        key = f"{namespace}/{name}"
+        slot = self._slot(key)
+        with self._deploy_lock:
+            dep = self.state.promote_canary(key)
+            old = self.live.get(key)
+            self.live[key] = slot.live
+            self.canaries.pop(key, None)
+            if old:
+                self.metrics.undeployed(old.deployment)
+        return dep
+
+    def _slot(self, key: str) -> CanarySlot:
+        slot = self.canaries.get(key)
+        if slot is None:
+            raise NotFound(f"{key} has no canary", where=key)
+        return slot
+
+    def restore_canaries(self) -> None:
+        """Bring back each recorded canary at its weight (after the stable modules); one that fails
+        its at-rest check is dropped from the state: the stable digest serves alone."""
+        for key, rec in list(self.state.canaries.items()):
+            if key not in self.live:
+                continue
+            try:
+                live = self._load(rec.deployment, self._stored_wasm(rec.deployment))
+            except Exception as exc:   # noqa: BLE001 - the at-rest or load failure refuses the canary only
+                self.state.remove_canary(key)
+                self._event(key, "CanaryDropped", str(exc), action="canary not served; stable serves alone")
+                continue
+            self.canaries[key] = CanarySlot(live, rec.weight)
+            self.metrics.deployed_module(rec.deployment, _now_ts())
+
+    def canary_view(self, key: str) -> dict | None:
+        slot = self.canaries.get(key)
+        if slot is None:
+            return None
+        d = slot.live.deployment
+        return {"digest": d.digest, "wasm_digest": d.wasm_digest, "ref": d.ref, "weight": slot.weight,
+                "deployed_at": d.deployed_at, "limits": d.limits.model_dump()}
+
+
+def _now_ts() -> float:
+    import time
+
+    return time.time()
