@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Iterable, Literal
 
 from .desired import DesiredState, artifact_ref
-from .manifest import WasmModuleDeployment
+from .manifest import ModuleRef, WasmModuleDeployment
+from .rollout import canary_split
 from .units import format_size
 
 FIELDS = ("digest", "trust_level", "limits", "env", "labels", "replicas")   # what decides "up to date"
@@ -32,6 +33,8 @@ class Action:
     live: dict | None = None       # the module as the host reported it, if it has it
     diff: tuple = ()               # for an update: (field, Git's value, the host's value), ...
     invalid: str | None = None     # for a broken manifest: "file: field: problem"
+    canary: dict | None = None     # the canary body (with weight) Git asks for; None: no canary
+    promote: bool = False          # the host's canary is the digest Git now wants stable: promote it
 
 
 @dataclass
@@ -75,10 +78,11 @@ class Drift:
         return f"{self.field}: host has {_fmt(self.field, self.live)}, Git has {_fmt(self.field, self.git)}"
 
 
-def desired_spec(m: WasmModuleDeployment) -> dict:
-    """The fields of a manifest the host must match, in the host's own shape."""
+def desired_spec(m: WasmModuleDeployment, digest: str | None = None) -> dict:
+    """The fields of a manifest the host must match, in the host's own shape (``digest``: the
+    stable digest of a canary rollout in progress, else moduleRef's)."""
     rc = m.spec.runtime_config
-    return {"digest": m.spec.module_ref.digest, "trust_level": rc.trust_level, "limits": m.host_limits(),
+    return {"digest": digest or m.spec.module_ref.digest, "trust_level": rc.trust_level, "limits": m.host_limits(),
             "env": rc.env, "labels": m.metadata.labels, "replicas": m.spec.replicas}
 
 
@@ -164,7 +168,19 @@ def _prune(desired: DesiredState, cur_by_key: dict[str, dict], namespaces: set[s
 
 
 def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: set[str], registry: str) -> Action:
-    ref = m.spec.module_ref
+    prog, ref = m.spec.rollout.in_progress, m.spec.module_ref
+    if prog is None and not (cur is not None and cur.get("canary")):
+        return _plan_stable(key, m, cur, quarantine, registry, ref)
+    from .rollout_plan import with_canary     # a canary in Git or on the host
+
+    split = canary_split(m, quarantine)
+    if prog is not None and ref.digest != prog.stable.digest and m.spec.rollout.strategy == "canary":
+        ref = ModuleRef(repository=ref.repository, tag=prog.stable.tag, digest=prog.stable.digest)
+    return with_canary(_plan_stable(key, m, cur, quarantine, registry, ref), m, cur, split, registry)
+
+
+def _plan_stable(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: set[str], registry: str,
+                 ref: ModuleRef) -> Action:
     if cur is not None and cur.get("digest") in quarantine and (not ref.digest or ref.digest in quarantine):
         # Git has nothing deployable to replace it with: stop serving the quarantined digest.
         return Action("delete", key, f"host runs quarantined {_short(cur.get('digest'))}", live=cur)
@@ -175,7 +191,7 @@ def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: s
     if ref.digest in quarantine:
         return Action("skip", key, f"quarantined: {_short(ref.digest)} is in quarantine.yaml",
                       digest=ref.digest, live=cur)
-    want = desired_spec(m)
+    want = desired_spec(m, ref.digest)
     got = live_spec(cur) if cur is not None else None
     body = {"ref": artifact_ref(ref.repository, ref.tag, registry), **want}
     if got == want and cur.get("health", "Healthy") != "Healthy":

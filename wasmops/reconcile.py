@@ -48,7 +48,8 @@ NEXT_TEXT = {STALLED: "stalled: a person must act", WAITING: "waiting: retrying 
 
 
 class HostAPI(Protocol):
-    """The three admin calls the reconciler needs."""
+    """The admin calls the reconciler needs (the canary ones only for a module with a canary rollout,
+    see ``wasmops.rollout_plan``: ``set_canary``, ``delete_canary``, ``promote_canary``)."""
 
     def modules(self) -> list[dict]: ...
     def deploy(self, namespace: str, name: str, **body) -> dict: ...
@@ -180,8 +181,12 @@ def _md(s: str) -> str:
 
 def _deploy(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
     ns, name = a.key.split("/", 1)
-    host.deploy(ns, name, **a.body)
-    c["Admitted"] = Condition("Admitted", TRUE, "Deployed", f"host admitted {_short(a.digest)}")
+    if a.promote:
+        host.promote_canary(ns, name)
+    if a.body is not None:   # None: the stable digest is up to date, only the canary changes
+        host.deploy(ns, name, **a.body)
+    c["Admitted"] = Condition("Admitted", TRUE, "Deployed", f"host {'serves' if a.body is None else 'admitted'} "
+                                                            f"{_short(a.digest)}")
     c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "signature verified at admission")
 
 
@@ -194,8 +199,22 @@ def _delete(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
     c["Admitted"] = Condition("Admitted", TRUE, "Pruned", "deleted: not in Git")
 
 
+def _canary(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
+    """Serve the canary Git asks for at its weight, or remove one Git does not ask for."""
+    ns, name = a.key.split("/", 1)
+    if a.canary is not None:
+        host.set_canary(ns, name, **a.canary)
+        c["Admitted"] = replace(c["Admitted"], message=f"{c['Admitted'].message}; canary "
+                                f"{_short(a.canary['digest'])} at {a.canary['weight']} %")
+    elif (a.live or {}).get("canary") and not a.promote:
+        try:
+            host.delete_canary(ns, name)
+        except NotFound:
+            pass
+
+
 # Each action is an ordered list of sub-steps with one signature; a module stops at its first error.
-STEPS = {"create": (_deploy,), "update": (_deploy,), "delete": (_delete,)}
+STEPS = {"create": (_deploy, _canary), "update": (_deploy, _canary), "delete": (_delete,)}
 
 
 def _refused(exc: Exception, c: dict[str, Condition]) -> None:

@@ -105,9 +105,11 @@ class CanarySplit:
 
 
 def canary_split(m, quarantine: set[str] | frozenset = frozenset()) -> CanarySplit | None:
-    """The split Git asks for, or None (no rollout, a stale record, or a quarantined canary)."""
+    """The split Git asks for, or None (no rollout, a stale record, strategy replace, or a quarantined
+    canary: then the stable digest serves alone)."""
     p = m.spec.rollout.in_progress
     ref = m.spec.module_ref
-    if p is None or not ref.digest or ref.digest == p.stable.digest or ref.digest in quarantine:
+    if (p is None or m.spec.rollout.strategy != "canary" or not ref.digest or ref.digest == p.stable.digest
+            or ref.digest in quarantine):
         return None
     return CanarySplit(p.stable.tag, p.stable.digest, ref.tag, ref.digest, p.weight, p.step)
