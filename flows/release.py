@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 from prefect.transactions import transaction
 
 from flows._approval import request_approval
+from flows._canary import run_canary, start_progress
 from flows._labels import label_run
 from tasks.finops import budget_gate
 from tasks.release import ai_verify, already_serving, baseline_sample, commit_release, reconcile_namespace, sticky_rollback, verify_release
@@ -79,16 +80,18 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     baseline = baseline_sample(module_dir, key, ai_requests) if ai_check else None
     try:
         with transaction():
-            commit = commit_release(key, tag, pub["manifest_digest"], provenance)
+            commit = commit_release(key, tag, pub["manifest_digest"], provenance, start_progress(manifest))
             approval = request_approval(key, manifest, built, pub,
                                         # an over-budget release always waits for a person
                                         auto_approve=auto_approve and gate["outcome"] != "needs_approval",
                                         timeout_s=approval_timeout_s, force=gate["outcome"] == "needs_approval",
                                         extra=gate["markdown"] if gate["outcome"] == "needs_approval" else "",
                                         releaser=releaser, release_commit=commit["sha"])
-            reconcile_namespace(namespace, key)
+            canary = run_canary(key, manifest, built, pub, module_dir, approval_timeout_s)   # None: plain switch
+            if canary is None:
+                reconcile_namespace(namespace, key)
             verified = verify_release(module_dir, key, pub["manifest_digest"])
-        if ai_check:
+        if ai_check and canary is None:   # a canary was judged step by step against stable
             verdict = ai_verify(module_dir, key, pub["manifest_digest"], ai_requests, baseline)
             if verdict["verdict"] == "anomalous":
                 _rollback_on_anomaly(key, manifest, built, pub, verdict, approval_timeout_s)
@@ -103,7 +106,8 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     log.info(f"released {key} {tag} ({pub['manifest_digest']}) commit {commit['sha'][:10]}", extra={"terminal": False})
     return {"key": key, "tag": tag, "wasm_digest": built.digest, "manifest_digest": pub["manifest_digest"],
             "bundle_digest": sig["bundle_digest"], "commit": commit["sha"], "commit_changed": commit["changed"],
-            "approval": approval, "budget": gate["outcome"], "ai_verdict": verdict, "verify": verified}
+            "approval": approval, "budget": gate["outcome"], "ai_verdict": verdict, "verify": verified,
+            "canary": canary}
 
 
 def _rollback_on_anomaly(key, manifest, built, pub, verdict, timeout_s) -> None:

@@ -18,12 +18,14 @@ from ._common import RETRY
 
 
 @task(name="commit", cache_policy=NO_CACHE, **RETRY)
-def commit_release(key: str, tag: str, digest: str, provenance: dict) -> dict:
+def commit_release(key: str, tag: str, digest: str, provenance: dict, rollout: dict | None = None) -> dict:
+    """``rollout``: the canary's ``spec.rollout.inProgress``, written in the same commit."""
     from wasmops.gitops import GitOpsRepo
 
     maybe_crash("commit")
     repo = GitOpsRepo.from_settings(Settings())
-    res = repo.set_module_ref(key, tag=tag, digest=digest, provenance=provenance)
+    extra = (lambda data: data["spec"].setdefault("rollout", {}).__setitem__("inProgress", rollout)) if rollout else None
+    res = repo.set_module_ref(key, tag=tag, digest=digest, provenance=provenance, extra=extra)
     get_transaction().set("release", {"key": key, "digest": digest, "changed": res.changed})
     if res.changed:
         from prefect.events import emit_event

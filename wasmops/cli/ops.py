@@ -58,7 +58,8 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     try:
         from ..host.client import HostClient
 
-        out["modules"] = [{"key": f"{m['namespace']}/{m['name']}", "digest": m["digest"][:19], "health": m["health"]}
+        out["modules"] = [{"key": f"{m['namespace']}/{m['name']}", "digest": m["digest"][:19], "health": m["health"],
+                           **({"rollout": _rollout_cell(s, m)} if m.get("canary") else {})}
                           for m in HostClient.from_workspace(s).modules()]
     except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
         out["modules_error"] = str(exc)
@@ -87,6 +88,21 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
         c.print(table("pending approvals", out["approvals"]) if out["approvals"] else "no pending approvals")
     c.print(table("last AI verdicts", out["verdicts"]) if out["verdicts"] else "no AI verdicts yet")
     c.print(table("budget decisions", out["budgets"]) if out["budgets"] else "no budget decisions yet")
+
+
+def _rollout_cell(s, m: dict) -> str:
+    """``step 2/3: stable 50 % sha256:… / canary 50 % sha256:…`` for a module with a canary (step from Git)."""
+    c = m["canary"]
+    step = ""
+    try:
+        from ..gitops import GitOpsRepo
+
+        man = GitOpsRepo.from_settings(s).desired().deployments.get(f"{m['namespace']}/{m['name']}")
+        prog = man.spec.rollout.in_progress if man else None
+        step = f"step {prog.step + 1}/{len(man.spec.rollout.steps)}: " if prog else "not in Git: "
+    except Exception:  # noqa: BLE001 - status reports, it does not fail
+        pass
+    return f"{step}stable {100 - c['weight']} % {m['digest'][:15]}… / canary {c['weight']} % {c['digest'][:15]}…"
 
 
 @models_app.command("train")

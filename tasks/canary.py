@@ -1,0 +1,131 @@
+"""Canary tasks: one per step (set the weight through Git + reconcile, drive traffic pinned to each
+digest for the pause, judge canary vs stable over that same window), abort, promote.
+
+The weight is desired state: a step commits ``spec.rollout.inProgress`` to Git and reconciles, so
+a host restart mid-rollout comes back at the same weight (``wasmops.rollout``). Abort goes to the
+host first (``DELETE .../canary``: 100 % stable from the next request); Git follows (the flow's
+sticky rollback reverts the release and quarantines the canary digest).
+"""
+
+from __future__ import annotations
+
+import time
+
+import yaml
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from wasmops.config import Settings
+
+from ._common import RETRY
+
+
+def write_progress(key: str, progress: dict | None, message: str) -> bool:
+    """Set (or with None remove) ``spec.rollout.inProgress`` of ``key``'s manifest in one commit."""
+    from wasmops.gitops import GitOpsRepo
+
+    repo = GitOpsRepo.from_settings(Settings())
+    path = repo.manifest_file(key)
+    data = yaml.safe_load(path.read_text())
+    rollout = data["spec"].setdefault("rollout", {})
+    if progress is None:
+        rollout.pop("inProgress", None)
+    else:
+        rollout["inProgress"] = progress
+    rel = str(path.relative_to(repo.path))
+    return repo.write_files({rel: yaml.safe_dump(data, sort_keys=False)}, message).changed
+
+
+class _Pinned:
+    """A HostClient whose runs are pinned to one digest (``X-Wasmops-Pin-Digest``)."""
+
+    def __init__(self, hc, digest: str):
+        self.hc, self.digest = hc, digest
+
+    def run(self, namespace, name, body):
+        return self.hc.run(namespace, name, body, pin=self.digest)
+
+
+def _window(hc, key: str, bodies, stable: str, canary: str, pause_s: float, requests: int):
+    """Samples of both digests over the same window: alternating pinned batches until the pause is
+    over and each side has at least ``requests``."""
+    from wasmops.release_check import METRICS, sample_requests
+
+    ns, name = key.split("/", 1)
+    got = {d: {m: [] for m in METRICS} for d in (stable, canary)}
+    end, batch = time.monotonic() + pause_s, max(5, requests // 6)
+    while time.monotonic() < end or len(got[canary]["error_rate"]) < requests:
+        for d in (stable, canary):
+            for m, v in sample_requests(_Pinned(hc, d), ns, name, bodies, batch, expect_digest=d).items():
+                got[d][m].extend(v)
+        if len(got[canary]["error_rate"]) >= 20 * requests:
+            break
+    return got[stable], got[canary]
+
+
+@task(name="canary-step", cache_policy=NO_CACHE, **RETRY)
+def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, canary: str,
+                module_dir: str, requests: int = 30) -> dict:
+    """Serve the canary at ``weight`` (Git, then reconcile), wait ``pause_s`` while sampling both
+    digests, judge canary vs stable (stable = baseline); table artifact and decision record."""
+    from prefect.runtime import flow_run
+
+    from wasmops.decisions import Decision, record
+    from wasmops.host.client import HostClient
+    from wasmops.release_check import judge_samples, load_policy
+
+    from .release import _probe_bodies, _reconcile
+
+    s = Settings()
+    write_progress(key, {"stable": stable, "step": step, "weight": weight}, f"canary {key} step {step}: {weight} %")
+    rep = _reconcile({key.split("/", 1)[0]})
+    if rep.error or rep.next.get(key, "done") != "done":
+        from wasmops.errors import TransientError
+
+        raise TransientError(f"canary {key} at {weight} % did not converge: {rep.summary()}", where=key)
+    hc = HostClient.from_workspace(s)
+    t0 = time.time()
+    base, can = _window(hc, key, _probe_bodies(module_dir), stable["digest"], canary, pause_s, requests)
+    v = judge_samples(base, can, load_policy(s.gitops_dir))
+    rows = v.to_rows()
+    name = key.split("/", 1)[1]
+    create_table_artifact(key=f"canary-{name}-step-{step}", table=rows or [{"metric": "-", "classification": "NoData"}],
+                          description=f"Canary {key} step {step} at {weight} %: {v.verdict} (score {v.score:.0f}): "
+                                      f"{v.explanation}")
+    nxt = {"pass": "next step", "fail": "abort to stable, quarantine, revert"}.get(v.verdict, "hold: ask a person")
+    d = record(s.gitops_dir, Decision(
+        kind="canary-step", subject=key, verdict=v.verdict, digest=canary, explanation=v.explanation,
+        policy_rule="policies/release-judge.yaml (canary vs stable, same window)",
+        model={"name": "release-judge", "version": "mann-whitney-1"},
+        data={"stable_digest": stable["digest"], "step": step, "weight": weight, "pause_s": pause_s,
+              "window": [t0, time.time()], "samples": {"stable": len(base["error_rate"]),
+                                                       "canary": len(can["error_rate"])}},
+        output={"score": v.score, "metrics": rows}, flow_run_id=str(flow_run.get_id() or ""), action=nxt))
+    return {"step": step, "weight": weight, "verdict": v.verdict, "score": v.score, "explanation": v.explanation,
+            "metrics": rows, "decision": getattr(d, "id", None)}
+
+
+@task(name="canary-abort", cache_policy=NO_CACHE, **RETRY)
+def canary_abort(key: str) -> dict:
+    """100 % stable now (the host first); returns how long the host took."""
+    from wasmops.errors import NotFound
+    from wasmops.host.client import HostClient
+
+    ns, name = key.split("/", 1)
+    t0 = time.perf_counter()
+    try:
+        HostClient.from_workspace(Settings()).delete_canary(ns, name)
+    except NotFound:
+        pass
+    return {"abort_s": time.perf_counter() - t0, "at": time.time()}
+
+
+@task(name="canary-promote", cache_policy=NO_CACHE, **RETRY)
+def canary_promote(key: str, canary: str) -> dict:
+    """Git: the rollout is over (moduleRef, the canary, is what stays); the reconcile promotes it."""
+    from .release import _reconcile
+
+    write_progress(key, None, f"canary {key}: promote {canary[:19]}")
+    rep = _reconcile({key.split("/", 1)[0]})
+    return {"promoted": canary, "reconcile": rep.summary(), "ok": rep.error is None and rep.next.get(key) == "done"}
