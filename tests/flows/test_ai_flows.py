@@ -87,7 +87,10 @@ def test_anomalous_release_is_rolled_back_and_quarantined(flow_env, tmp_path):
     if not res.promoted:
         from mlflow import MlflowClient
 
-        MlflowClient().set_registered_model_alias(res.name, "champion", res.version)
+        from models.registry import default_store
+
+        uri = default_store()[0]
+        MlflowClient(uri, registry_uri=uri).set_registered_model_alias(res.name, "champion", res.version)
     (src / "sum.wat").write_text(SLOW_SUM)
     import yaml
 

@@ -14,7 +14,7 @@ from support.host import REPO, WASMOPS
 class Stack:
     def __init__(self, home):
         self.home = home
-        self.env = {**os.environ, "WASMOPS_HOME": str(home), "WASMOPS_SCHEDULE_SCALE": "0.1",
+        self.env = {**os.environ, "WASMOPS_HOME": str(home), "WASMOPS_SCHEDULE_SCALE": "0.3",
                     "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
                     "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "3", "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
         for k in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_LOCAL_STORAGE_PATH", "WASMOPS_HOST_URL"):
