@@ -34,16 +34,23 @@ def pending_approvals() -> list[dict]:
     return out
 
 
-def _read_json(client, run_id, key: str):
-    """A flow-run input as JSON, or None while it does not exist."""
+def _read_input(client, run_id, key: str) -> str | None:
+    """A flow-run input's raw value, or None while it does not exist (Prefect answers 404 for a
+    moment after a run enters Paused, before its form is written)."""
     try:
-        return json.loads(client.read_flow_run_input(run_id, key))
+        return client.read_flow_run_input(run_id, key)
     except ObjectNotFound:
         return None
     except PrefectHTTPStatusError as exc:
         if exc.response.status_code == 404:
             return None
         raise
+
+
+def _read_json(client, run_id, key: str):
+    """A flow-run input as JSON, or None while it does not exist."""
+    raw = _read_input(client, run_id, key)
+    return None if raw is None else json.loads(raw)
 
 
 def approval_status(run_id: str, *, timeout_s: float = 0.0) -> dict | None:
@@ -109,16 +116,10 @@ def _signer_name(private_key_pem: bytes) -> str | None:
 
 
 def _description(client, run_id, key: str) -> str | None:
-    """The pause form's markdown, or None while the paused run has not written it yet (Prefect
-    answers 404 for a moment after the run enters Paused)."""
-    try:
-        raw = client.read_flow_run_input(run_id, key)
-    except ObjectNotFound:
+    """The pause form's markdown, or None while the paused run has not written it yet."""
+    raw = _read_input(client, run_id, key)
+    if raw is None:
         return None
-    except PrefectHTTPStatusError as exc:
-        if exc.response.status_code == 404:
-            return None
-        raise
     try:
         value = json.loads(raw)
     except (TypeError, ValueError):

@@ -16,20 +16,14 @@ import yaml
 
 from wasmops.host.client import HostClient
 from wasmops.services import free_port
+from support.wat import printing_wat
 
 WASMOPS = str(Path(sys.executable).with_name("wasmops"))
 TOKEN = "fleet-test-token"
 SECRET = "s3cret-hook"
 
 
-def wat(text: str) -> str:
-    data = text.replace('"', '\\"')
-    return f"""(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "{data}")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const {len(text)}))
-    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+wat = printing_wat
 
 
 def wait_for(what: str, check, timeout: float = 60.0, every: float = 0.1):

@@ -14,19 +14,12 @@ from wasmops.errors import TransientError
 from wasmops.host.client import HostClient
 from wasmops.manifest import WasmModuleDeployment
 from wasmops.reconcile import apply, detect_drift, plan, reconcile
+from support.wat import printing_wat
 
 _ns = itertools.count()
 
 
-def wat(text: str) -> str:
-    """A well-behaved module that prints ``text``; a different text gives a different digest."""
-    data = text.replace('"', '\\"')
-    return f"""(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "{data}")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const {len(text)}))
-    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+wat = printing_wat
 
 
 @pytest.fixture

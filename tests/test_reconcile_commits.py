@@ -14,18 +14,12 @@ from support.host import WASMOPS
 from wasmops.errors import SpecError
 from wasmops.gitops import GitOpsRepo
 from wasmops.reconcile import reconcile
+from support.wat import printing_wat
 
 _n = itertools.count()
 
 
-def wat(text: str) -> str:
-    data = text.replace('"', '\\"')
-    return f"""(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "{data}")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const {len(text)}))
-    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+wat = printing_wat
 
 
 def doc(ns: str, name: str, layout, tag: str, digest: str | None, **env) -> dict:

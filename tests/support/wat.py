@@ -9,3 +9,14 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 def hostile(name: str) -> bytes:
     return wasmtime.wat2wasm((FIXTURES / "hostile" / f"{name}.wat").read_text())
+
+
+def printing_wat(text: str) -> str:
+    """A well-behaved module that prints ``text``; a different text gives a different digest."""
+    data = text.replace('"', '\\"')
+    return f"""(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{data}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const {len(text)}))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
