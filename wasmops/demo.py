@@ -236,6 +236,10 @@ def main() -> int:
 
         demo.step("prod release under a 2-of-3 ApprovalPolicy: signed `wasmops approve --key`",
                   lambda: approval_policy(demo))
+        from .demo_canary import canary
+
+        demo.step("canary 10 → 50 → 100 judged against stable: one promoted, one ×2 regression aborted",
+                  lambda: canary(demo))
         demo.step("drift made behind Git's back: detected, then healed", demo.drift)
         demo.step("bad release: verify fails → rollback that sticks", demo.bad_release)
         try:

@@ -4,8 +4,6 @@ an AI-caught bad release rolled back, and a cost summary per team."""
 from __future__ import annotations
 
 
-
-
 def extra_steps(demo) -> None:
     demo.step("synthetic history → GX → models in MLflow (synthetic: only with --allow-synthetic)", lambda: _train(demo))
     demo.step("score telemetry: champion verdicts, challenger in shadow", lambda: _score(demo))
@@ -29,17 +27,21 @@ def _train(demo) -> str:
     demo.wasmops("telemetry", "synth", "--modules", "12", "--days", "28")
     refused = demo.wasmops("models", "train").stdout.decode()
     out = demo.wasmops("models", "train", "--allow-synthetic").stdout.decode()
-    first = next((line.split(";")[0] for line in refused.splitlines() if line.startswith("anomaly:")), "")
-    lines = [line.split(";")[0] for line in out.splitlines() if line.startswith(("anomaly:", "cost:"))]
-    return " | ".join([f"without --allow-synthetic {first}", *lines])
+    def said(text: str, kinds=("anomaly:", "cost:")) -> list[str]:   # "anomaly: wasmops-anomaly v2 promoted"
+        return [line.split(" (")[0].strip() for line in text.splitlines() if line.startswith(kinds)]
+
+    first = next(iter(said(refused, ("anomaly:",))), "nothing trained")
+    return (f"without --allow-synthetic: {first} (data.synthetic=true); with it: "
+            f"{'; '.join(said(out)) or 'nothing trained'}.")
 
 
 def _score(demo) -> str:
     _traffic(demo, 200)
     out = demo.wasmops("score", "--window-minutes", "180").stdout.decode()
-    lines = [" ".join(line.split()[:5]) for line in out.splitlines() if "sha256:" in line]
+    lines = [line.strip() for line in out.splitlines() if "sha256:" in line]
     shadow = [line for line in lines if line.startswith("shadow")]
-    return "; ".join(([line for line in lines if not line.startswith("shadow")][:3]) + shadow[:1]) or out.strip()[-200:]
+    champion = [line for line in lines if not line.startswith("shadow")]
+    return " | ".join(champion[:2] + shadow[:1]) or "no verdicts"
 
 
 def _governance(demo) -> str:
@@ -70,9 +72,28 @@ def _ai_release(demo) -> str:
     after = GitOpsRepo.from_settings(s).desired().deployments["dev/sum-wat"].spec.module_ref.digest
     if p.returncode == 0 or after != before:
         raise RuntimeError("the anomalous release was not rolled back:\n" + text[-1500:])
-    why = next((line.split("post-deploy AI verdict anomalous:", 1)[1].strip() for line in text.splitlines()
-                if "post-deploy AI verdict anomalous:" in line), "anomalous")
-    return f"v3 rolled back to {before[7:19]}: {why[:110]}"
+    from .decisions import list_decisions
+
+    d = next(iter(list_decisions(s.gitops_dir, subject="dev/sum-wat", kind="release-verdict")), None)
+    if d is not None:
+        _print_verdict_table(d)
+    return f"v3 rolled back to {before[7:19]}: {d.explanation if d else 'anomalous'}"
+
+
+def _print_verdict_table(d) -> None:
+    """The release judge's per-metric table, as the decision record keeps it."""
+    from rich.table import Table
+
+    from .demo import con
+
+    t = Table(title=f"release judge for {d.subject}: {d.verdict}", title_justify="left")
+    cols = ("metric", "baseline_centre", "canary_centre", "effect", "p_value", "n_baseline", "n_canary",
+            "classification")
+    for c in cols:
+        t.add_column(c, overflow="fold")
+    for r in d.output.get("metrics", []):
+        t.add_row(*[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols])
+    con.print(t)
 
 
 def _cost(demo) -> str:

@@ -32,7 +32,9 @@ def release(
     approval_timeout: int = typer.Option(3600, help="Seconds to wait for an approval before rejecting."),
     revision: str = typer.Option("", help="Source revision for the provenance."),
     ai_check: bool = typer.Option(True, "--ai-check/--no-ai-check",
-                                  help="After verify, drive traffic and score it with the champion model."),
+                                  help="After verify, judge the new digest against the previous one (release "
+                                       "judge: the same probe requests before and after the switch)."),
+    ai_requests: int = typer.Option(60, "--ai-requests", help="Probe requests per side for the release judge."),
 ) -> None:
     """Run the release flow: build → test → policy → sign → publish → commit → approval → reconcile → verify."""
     from ..onboard import preflight
@@ -49,7 +51,8 @@ def release(
 
     attach(c.print)
     res = release_flow(module_dir=str(module_dir.resolve()), target=key, auto_approve=auto_approve,
-                       approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check)
+                       approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check,
+                       ai_requests=ai_requests)
     if res.get("noop"):
         c.print(f"[green]nothing to do:[/] {res['key']} already serves manifest {res['manifest_digest']} "
                 f"(wasm {res['wasm_digest']}, commit {res['commit'][:10]})", soft_wrap=True)
