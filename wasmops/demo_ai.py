@@ -87,12 +87,15 @@ def _print_verdict_table(d) -> None:
     from .demo import con
 
     t = Table(title=f"release judge for {d.subject}: {d.verdict}", title_justify="left")
-    cols = ("metric", "baseline_centre", "canary_centre", "effect", "p_value", "n_baseline", "n_canary",
-            "classification")
-    for c in cols:
-        t.add_column(c, overflow="fold")
+    for c in ("metric", "baseline", "new", "effect", "p", "n", "class"):
+        t.add_column(c, no_wrap=c != "metric", overflow="fold")
+
+    def g(v) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
     for r in d.output.get("metrics", []):
-        t.add_row(*[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols])
+        t.add_row(r["metric"], g(r.get("baseline_centre")), g(r.get("canary_centre")), g(r.get("effect")),
+                  g(r.get("p_value")), f"{r.get('n_baseline')}/{r.get('n_canary')}", str(r.get("classification")))
     con.print(t)
 
 
