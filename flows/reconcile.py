@@ -23,7 +23,8 @@ def reconcile_all(mode: str, namespaces: list[str] | None, dry_run: bool) -> dic
 
     s = Settings()
     rep = reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s), registry=s.registry_base,
-                    mode=mode, dry_run=dry_run, namespaces=set(namespaces) if namespaces else None)
+                    mode=mode, dry_run=dry_run, namespaces=set(namespaces) if namespaces else None,
+                    check_binding=True)
     create_markdown_artifact(key="reconcile-plan", markdown=rep.to_markdown(), description=rep.summary())
     for d in rep.drift:
         emit_event("wasmops.drift.detected", resource={"prefect.resource.id": f"wasmops.module.{d.key}"},

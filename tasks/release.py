@@ -53,7 +53,7 @@ def _reconcile(namespaces: set[str], mode: str = "heal"):
     s = Settings()
     repo = GitOpsRepo.from_settings(s)
     return reconcile(repo.desired(), HostClient.from_workspace(s), registry=s.registry_base, mode=mode,
-                     namespaces=namespaces)
+                     namespaces=namespaces, check_binding=True)
 
 
 @task(name="reconcile", cache_policy=NO_CACHE, **RETRY)

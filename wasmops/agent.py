@@ -91,7 +91,7 @@ class Agent:
         self.loader = DesiredLoader(cfg.clone_dir)
         self.scoped = ScopedHost(host, cfg.selector)
         self.reconciler = IncrementalReconciler(self.scoped, registry=cfg.registry, mode=cfg.mode,
-                                                timeout_s=cfg.timeout_s)
+                                                timeout_s=cfg.timeout_s, check_binding=True)
         self.emit, self.log = emit or (lambda e, p: None), log or (lambda m: None)
         self.wake, self.stop = threading.Event(), threading.Event()
         self._lock = threading.Lock()

@@ -52,9 +52,10 @@ class IncrementalReconciler:
 
     def __init__(self, host: HostAPI, *, registry: str, mode: Literal["heal", "report"] = "heal",
                  prune: bool = True, namespaces: set[str] | None = None, wait_healthy: bool = True,
-                 timeout_s: float = 30.0):
+                 timeout_s: float = 30.0, check_binding: bool = False):
         self.host, self.registry, self.mode, self.prune = host, registry, mode, prune
         self.namespaces, self.wait_healthy, self.timeout_s = namespaces, wait_healthy, timeout_s
+        self.check_binding = check_binding   # the agent turns it on: admission's digest-to-ref check first
         self.last: _Pass | None = None
         self.replanned = 0        # modules planned in the last pass (for benchmarks and status)
 
@@ -84,7 +85,7 @@ class IncrementalReconciler:
 
     def _kw(self) -> dict:
         return dict(registry=self.registry, mode=self.mode, prune=self.prune, namespaces=self.namespaces,
-                    wait_healthy=self.wait_healthy, timeout_s=self.timeout_s)
+                    wait_healthy=self.wait_healthy, timeout_s=self.timeout_s, check_binding=self.check_binding)
 
     @staticmethod
     def _same_frame(a: DesiredState, b: DesiredState) -> bool:

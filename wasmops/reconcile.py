@@ -37,8 +37,9 @@ from functools import lru_cache
 from typing import Literal, Protocol
 
 from .desired import DesiredState
-from .errors import (NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError, UserError,
-                     is_retryable)
+from .errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
+                     UserError, is_retryable)
+from .host.admission import bound_signature
 from .plan import (Action, Drift, Plan, _fmt, _live_by_key, _short, desired_spec, detect_drift,  # noqa: F401
                    drift_in, live_spec, plan)  # re-exported: the reconciler's public API
 
@@ -190,6 +191,18 @@ def _deploy(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
     c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "signature verified at admission")
 
 
+def _bound(a: Action, c: dict[str, Condition], timeout_s: float) -> None:
+    """Admission's digest-to-ref check, before the host is asked: another module's digest stalls here."""
+    if a.body is None or "ref" not in a.body:
+        return
+    try:
+        bound_signature(a.body["ref"], a.body["digest"], timeout_s=timeout_s)
+    except IntegrityError as exc:
+        c["ArtifactBound"] = Condition("ArtifactBound", FALSE, "ArtifactNotBound", str(exc))
+        raise
+    c["ArtifactBound"] = Condition("ArtifactBound", TRUE, "Bound", f"{_short(a.digest)} belongs to {a.body['ref']}")
+
+
 def _delete(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
     ns, name = a.key.split("/", 1)
     try:
@@ -264,13 +277,15 @@ def _initial(a: Action) -> dict[str, Condition]:
 
 
 def apply(plan: Plan, host: HostAPI, *, wait_healthy: bool = True, timeout_s: float = 30.0,
-          drift: list[Drift] | None = None) -> ReconcileReport:
+          drift: list[Drift] | None = None, check_binding: bool = False) -> ReconcileReport:
     """Execute ``plan`` in order, then wait (bounded) until the host serves every change Healthy."""
     rep = ReconcileReport(plan, drift=list(drift or []))
     pending: dict[str, Action] = {}
     for a in plan:
         c = rep.conditions[a.key] = _initial(a)
         try:
+            if check_binding and a.kind in ("create", "update"):
+                _bound(a, c, timeout_s)
             for step in STEPS.get(a.kind, ()):
                 step(a, host, c)
         except Exception as exc:   # noqa: BLE001 - one module's failure must not stop the others
@@ -339,7 +354,7 @@ def _unreachable(desired: DesiredState, error: str, mode: str, dry_run: bool,
 
 def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Literal["heal", "report"] = "heal",
               dry_run: bool = False, prune: bool = True, namespaces: set[str] | None = None,
-              wait_healthy: bool = True, timeout_s: float = 30.0) -> ReconcileReport:
+              wait_healthy: bool = True, timeout_s: float = 30.0, check_binding: bool = False) -> ReconcileReport:
     """One reconcile: read the host, plan, detect drift; ``heal`` applies the plan, ``report`` and
     ``dry_run`` apply nothing. An unreachable host gives a report whose modules are all waiting."""
     if mode not in ("heal", "report"):
@@ -351,19 +366,20 @@ def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Lite
             raise
         return _unreachable(desired, f"{type(exc).__name__}: {exc}", mode, dry_run, namespaces)
     return reconcile_live(desired, live, host, registry=registry, mode=mode, dry_run=dry_run, prune=prune,
-                          namespaces=namespaces, wait_healthy=wait_healthy, timeout_s=timeout_s)
+                          namespaces=namespaces, wait_healthy=wait_healthy, timeout_s=timeout_s,
+                          check_binding=check_binding)
 
 
 def reconcile_live(desired: DesiredState, live: list[dict], host: HostAPI, *, registry: str,
                    mode: Literal["heal", "report"] = "heal", dry_run: bool = False, prune: bool = True,
                    namespaces: set[str] | None = None, wait_healthy: bool = True,
-                   timeout_s: float = 30.0) -> ReconcileReport:
+                   timeout_s: float = 30.0, check_binding: bool = False) -> ReconcileReport:
     """:func:`reconcile` with the host's live modules already read (``live``)."""
     full = plan(desired, live, registry=registry, namespaces=namespaces)  # extras are drift even if not pruned
     drift = drift_in(full)
     p = full if prune else Plan([a for a in full if a.kind != "delete"], full.revision)
     if mode == "heal" and not dry_run:
-        rep = apply(p, host, wait_healthy=wait_healthy, timeout_s=timeout_s, drift=drift)
+        rep = apply(p, host, wait_healthy=wait_healthy, timeout_s=timeout_s, drift=drift, check_binding=check_binding)
     else:
         rep = ReconcileReport(p, drift=drift)
         for a in p:

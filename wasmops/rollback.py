@@ -62,7 +62,7 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: s
         from .reconcile import reconcile
 
         rep = reconcile(repo.desired(), HostClient.from_workspace(s), registry=s.registry_base, mode="heal",
-                        namespaces={key.split("/", 1)[0]})
+                        namespaces={key.split("/", 1)[0]}, check_binding=True)
         out["reconcile"] = rep.summary()
         # The rollback is done once the host serves what Git now says for this module (others may wait).
         out["converged"] = rep.error is None and rep.next.get(key, "done") == "done"

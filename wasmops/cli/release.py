@@ -173,7 +173,7 @@ def reconcile(
 
     s = settings()
     rep = do_reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s), registry=s.registry_base,
-                       mode=mode, dry_run=dry_run, namespaces=set(namespace) or None)
+                       mode=mode, dry_run=dry_run, namespaces=set(namespace) or None, check_binding=True)
     if rep.error:   # nothing could be planned: one line, exit 1
         from ..errors import TransientError
 
