@@ -98,11 +98,20 @@ def agent(
 
 @fleet_app.command("status")
 def fleet_status(agents: str = typer.Option(..., "--agents", help="Agent URLs, comma-separated."),
-                 timeout: float = typer.Option(5.0, help="Seconds to wait for each agent.")) -> None:
+                 timeout: float = typer.Option(5.0, help="Seconds to wait for each agent."),
+                 json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     """Which hosts serve which digest of each module, and which lag behind which commit (from each agent's /status)."""
     from ..fleet import fleet_status as read
 
     fs = read([a.strip() for a in agents.split(",") if a.strip()], timeout=timeout)
+    bad = [u for u, st in fs.agents.items() if "error" in st]
+    if json_out:
+        import dataclasses
+        import json
+
+        print(json.dumps({"agents": fs.agent_rows(), "modules": fs.rows(), "newest": fs.newest,
+                          "lagging": [dataclasses.asdict(x) for x in fs.lagging]}, indent=1, default=str))
+        raise typer.Exit(1 if bad or fs.lagging else 0)
     c = console()
     c.print(table("agents", fs.agent_rows()))
     if fs.newest:
@@ -111,5 +120,4 @@ def fleet_status(agents: str = typer.Option(..., "--agents", help="Agent URLs, c
     for lag in fs.lagging:
         c.print(f"[yellow]lagging[/] {lag.host} ({lag.agent}): applied {(lag.applied or 'nothing')[:12]}, "
                 f"newest {lag.newest[:12]} (committed {lag.since}): {lag.why}", highlight=False, soft_wrap=True)
-    bad = [u for u, st in fs.agents.items() if "error" in st]
     raise typer.Exit(1 if bad or fs.lagging else 0)

@@ -229,10 +229,13 @@ def schema(out: Optional[Path] = typer.Option(None, "-o", help="Directory to wri
 
 
 @quarantine_app.command("list")
-def quarantine_list() -> None:
+def quarantine_list(json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     from ..quarantine import load, repo_file
 
     entries = load(repo_file(settings()))
+    if json_out:
+        print(json.dumps(entries, indent=1, default=str))
+        return
     console().print(table("quarantine", entries, ["digest", "module", "reason", "at"]) if entries else "nothing quarantined")
 
 
