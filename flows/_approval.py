@@ -34,13 +34,14 @@ def describe(key: str, manifest, built, pub, extra: str = "") -> str:
     return (
         f"## Approve release of `{key}`?\n\n"
         f"| | current | proposed |\n|---|---|---|\n"
-        f"| digest | `{(cur.digest or 'none')[:23]}` | `{pub['manifest_digest'][:23]}` |\n"
+        f"| manifest | `{(cur.digest or 'none')[:19]}` | `{pub['manifest_digest'][:19]}` |\n"
+        f"| wasm | | `{(built.digest if built else '-')[:19]}` |\n"
         f"| tag | `{cur.tag}` | `{pub['ref'].rsplit(':', 1)[-1]}` |\n"
         f"| environment | {manifest.spec.environment} | {manifest.spec.environment} |\n"
         f"| replicas × memory | {manifest.spec.replicas} × {rc.resources.memory} | same |\n"
         f"| trust level | {rc.trust_level} | {rc.trust_level} |\n\n"
         f"**Risk**: {'production traffic' if manifest.spec.environment == 'prod' else 'dev only'}; "
-        f"tests and policy passed; signature `{pub.get('bundle_manifest_digest') or 'attached'}`.\n"
+        f"tests and policy passed; signature manifest `{(pub.get('bundle_manifest_digest') or 'attached')[:19]}`.\n"
         f"{extra}\n\nSet **approve** and give a **reason**."
     )
 

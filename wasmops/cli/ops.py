@@ -58,7 +58,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     try:
         from ..host.client import HostClient
 
-        out["modules"] = [{"key": f"{m['namespace']}/{m['name']}", "digest": m["digest"][:19], "health": m["health"],
+        out["modules"] = [{"key": f"{m['namespace']}/{m['name']}", "manifest": m["digest"][:19], "health": m["health"],
                            **({"rollout": _rollout_cell(s, m)} if m.get("canary") else {})}
                           for m in HostClient.from_workspace(s).modules()]
     except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
