@@ -210,7 +210,9 @@ def _dispersion(groups) -> float:
         r = e.sum() / n.sum()
         df += len(e) - 1
         if 0 < r < 1:
-            x2 += float(np.sum((e - n * r) ** 2 / (n * r * (1 - r))))
+            with np.errstate(all="ignore"):   # n·r·(1-r) can underflow for huge n: such terms are left out
+                terms = (e - n * r) ** 2 / (n * r * (1 - r))
+            x2 += float(np.sum(terms[np.isfinite(terms)]))
     return max(1.0, x2 / df) if df > 0 else 1.0
 
 
