@@ -2,9 +2,11 @@
 
 Every error says what failed, where (file, field, module, reference) and whether retrying can
 help. The retry decision is carried by the class, so Prefect's ``retry_condition_fn`` can ask
-``exc.retryable`` instead of guessing from messages::
+``exc.retryable`` instead of guessing from messages. What happens next is one of two things, as in
+Flux: **stalled** (a person must act; retrying will not help) or **waiting** (retry after
+``delay`` seconds). A transient error may say how long to wait (``delay``); ``Waiting`` always does::
 
-    WasmopsError                      base: .where, .hint, .retryable, diagnostics()
+    WasmopsError                      base: .where, .hint, .retryable, .delay, diagnostics()
     ├── UserError                     bad input from a person; the CLI prints it without a traceback
     │   ├── ConfigError               settings, workspace, missing files
     │   ├── SpecError                 a YAML/JSON document fails validation (file + field)
@@ -22,8 +24,10 @@ help. The retry decision is carried by the class, so Prefect's ``retry_condition
     │   ├── BudgetBlocked             a strict budget refused it before commit
     │   ├── ApprovalRejected          a person rejected it, or the approval timed out
     │   └── AnomalyRolledBack         the post-deploy AI verdict rolled it back
-    ├── TransientError                retrying can help (network, registry down, busy)
-    │   └── RegistryUnavailable       the OCI registry did not answer in time
+    ├── TransientError                retrying can help (network, registry down, busy); optional .delay
+    │   ├── RegistryUnavailable       the OCI registry did not answer in time
+    │   └── Waiting                   not ready yet, retry after .delay seconds (host not healthy yet)
+    ├── Stalled                       cannot go on until a person acts (retrying will not help)
     └── SandboxError                  a trap or limit breach while running a module
 
 Example::
@@ -32,6 +36,14 @@ Example::
     >>> err = SpecError("limits.memory: not a size", where="examples/echo/module.yaml")
     >>> err.retryable, str(err)
     (False, 'examples/echo/module.yaml: limits.memory: not a size')
+
+``diagnostics()`` is what the CLI prints: what, where, the hint, and the retry advice::
+
+    >>> from wasmops.errors import Waiting
+    >>> print(Waiting("module not healthy yet", where="dev/echo", delay=5, hint="wait for the host").diagnostics())
+    dev/echo: module not healthy yet
+    hint: wait for the host
+    waiting: retry after 5s
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ class WasmopsError(Exception):
     """Base error. ``where`` names the file, field, module or reference; ``hint`` says what to do."""
 
     retryable: bool = False
+    delay: float | None = None  # seconds to wait before retrying; None: the caller's own schedule
 
     def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
         self.message = message
@@ -48,12 +61,23 @@ class WasmopsError(Exception):
         self.hint = hint
         super().__init__(f"{where}: {message}" if where else message)
 
+    @property
+    def advice(self) -> str:
+        """What happens next, in one line: whether (and when) retrying can help."""
+        if not self.retryable:
+            return "retrying will not help: a person must act"
+        return f"retrying may help (after {self.delay:g}s)" if self.delay is not None else "retrying may help"
+
     def diagnostics(self) -> str:
-        """A multi-line explanation for people: what, where, and what happens next."""
+        """A multi-line explanation for people: what, where, the hint, and what happens next.
+
+        The first line is ``str(self)`` (``where: message``); then ``hint: ...`` when there is a hint;
+        the last line is ``advice``.
+        """
         lines = [str(self)]
         if self.hint:
             lines.append(f"hint: {self.hint}")
-        lines.append("retrying may help" if self.retryable else "retrying will not help: a person must act")
+        lines.append(self.advice)
         return "\n".join(lines)
 
 
@@ -128,11 +152,47 @@ class AnomalyRolledBack(ReleaseStopped):
 
 
 class TransientError(WasmopsError):
+    """Retrying can help. ``delay`` (seconds), when given, says how long to wait first."""
+
     retryable = True
+
+    def __init__(self, message: str, *, delay: float | None = None, **kw):
+        if delay is not None and delay < 0:
+            raise ValueError(f"delay must be >= 0, not {delay}")
+        self.delay = delay
+        super().__init__(message, **kw)
 
 
 class RegistryUnavailable(TransientError):
     pass
+
+
+class Waiting(TransientError):
+    """Not ready yet (host unreachable, module not healthy yet): retry after ``delay`` seconds.
+
+    ``delay`` has a default so the class stays constructible from its message alone (unpickling a
+    failed Prefect state does that, then restores ``delay`` from the instance dict).
+    """
+
+    DEFAULT_DELAY: float = 10.0
+
+    def __init__(self, message: str, *, delay: float = DEFAULT_DELAY, **kw):
+        super().__init__(message, delay=float(delay), **kw)
+
+    @property
+    def advice(self) -> str:
+        return f"waiting: retry after {self.delay:g}s"
+
+
+class Stalled(WasmopsError):
+    """Cannot go on until a person acts (a refused signature or policy, a quarantine, drift left in
+    report mode). Retrying will not help."""
+
+    retryable = False
+
+    @property
+    def advice(self) -> str:
+        return "stalled: a person must act"
 
 
 class SandboxError(WasmopsError):
