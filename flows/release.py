@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 from prefect.transactions import transaction
 
 from flows._approval import request_approval
-from flows._canary import run_canary, start_progress
+from flows._canary import run_canary, start_progress, uses_canary
 from flows._labels import label_run
 from tasks.finops import budget_gate
 from tasks.release import ai_verify, already_serving, baseline_sample, commit_release, reconcile_namespace, sticky_rollback, verify_release
@@ -77,7 +77,8 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     if gate["outcome"] == "blocked":
         raise BudgetBlocked(f"release blocked by a strict budget: {gate['message']}", where=key)
     verdict = None
-    baseline = baseline_sample(module_dir, key, ai_requests) if ai_check else None
+    # a canary is judged step by step against stable, so only a plain switch needs the before-sample
+    baseline = baseline_sample(module_dir, key, ai_requests) if ai_check and not uses_canary(manifest) else None
     try:
         with transaction():
             commit = commit_release(key, tag, pub["manifest_digest"], provenance, start_progress(manifest))

@@ -203,6 +203,7 @@ class GitOpsRepo:
             else:
                 ref["tag"] = "unreleased"
                 ref.pop("digest", None)
+            (data["spec"].get("rollout") or {}).pop("inProgress", None)   # the reverted canary's progress goes too
             path.write_text(yaml.safe_dump(data, sort_keys=False))
             msg = (f"rollback {key} from {digest[:19]}\n\n{reason}\n\nThis reverts {sha or 'an unknown commit'}.\n"
                    f"Wasmops-Rollback-Of: {digest}\nWasmops-Actor: {actor}\n")

@@ -86,6 +86,7 @@ def test_canary_promotes_a_good_digest_and_aborts_a_2x_regression(flow_env, tmp_
     bad = next(d for d in list_decisions(ws.settings.gitops_dir, subject=key, kind="canary-step") if d.verdict == "fail")
     v3 = bad.digest
     assert desired.deployments[key].spec.module_ref.digest == v2["manifest_digest"] and v3 in desired.quarantine
+    assert desired.deployments[key].spec.rollout.in_progress is None   # the revert drops the aborted progress
     live = {m["name"]: m for m in host.modules()}["canaried"]
     assert live["digest"] == v2["manifest_digest"] and "canary" not in live
     assert bad.data["weight"] == 10 and len(release_commits(ws, key)) == 3
