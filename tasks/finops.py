@@ -22,7 +22,8 @@ def _month_costs(now: datetime):
     s = Settings()
     desired = GitOpsRepo.from_settings(s).desired()  # committed state; a broken file elsewhere blocks nothing
     start = pd.Timestamp(now).tz_convert("UTC").floor("D").replace(day=1)
-    samples = Store.open(s).read(since=start - pd.Timedelta(days=35))
+    store = Store.open(s)
+    samples = store.without_synthetic(store.read(since=start - pd.Timedelta(days=35)))
     month = samples[samples["ts"] > start] if not samples.empty else samples
     costs = attribute(month, desired.pricing) if not month.empty else None
     return desired, samples, costs
@@ -111,7 +112,8 @@ def cost_report(by: str = "team", days: int = 30) -> list[dict]:
 
     s = Settings()
     desired = load_desired_state(s.gitops_dir)
-    samples = Store.open(s).read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days))
+    store = Store.open(s)
+    samples = store.without_synthetic(store.read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)))
     if samples.empty:
         create_markdown_artifact(key="finops-report", markdown="No telemetry yet.")
         return []

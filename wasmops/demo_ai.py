@@ -109,8 +109,7 @@ def _cost(demo) -> str:
 
     s = Settings(home=demo.home)
     store = Store.open(s)
-    samples, synthetic = store.read(), store.synthetic_series()  # the training step's synthetic history is no cost
-    samples = samples[[k not in synthetic for k in zip(samples["namespace"], samples["module"], samples["digest"])]]
+    samples = store.without_synthetic(store.read())  # the training step's synthetic history is no cost
     costs = attribute(samples, load_desired_state(s.gitops_dir).pricing)
     rows = report(costs, by="team").reset_index().to_dict("records")
     summary = ", ".join(f"{r['team']} {r['total_cost']:.6f} USD (idle {r['idle_cost']:.6f})" for r in rows)

@@ -111,7 +111,8 @@ def _costs(since: Optional[str]):
 
     s = settings()
     desired = load_desired_state(s.gitops_dir)
-    samples = Store.open(s).read(since=pd.Timestamp(since, tz="UTC") if since else None)
+    store = Store.open(s)   # synthetic series (demo, tests) are no cost
+    samples = store.without_synthetic(store.read(since=pd.Timestamp(since, tz="UTC") if since else None))
     if samples.empty:
         from ..errors import NotFound
 

@@ -276,6 +276,14 @@ class Store:
                                    "JOIN series r ON r.id = o.series_id WHERE o.origin = 'synthetic'").fetchall()
         return {tuple(r) for r in rows}
 
+    def without_synthetic(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` minus rows of synthetic series: costs and budgets count real traffic only."""
+        syn = self.synthetic_series()
+        if not syn or df.empty:
+            return df
+        keys = zip(df["namespace"], df["module"], df["digest"])
+        return df[[k not in syn for k in keys]]
+
     def latest_ts(self, now=None) -> pd.Timestamp | None:
         """End of the newest stored window not in the future (beyond the skew), or None when empty."""
         limit = _ns(_now(now) + schema.CLOCK_SKEW)
