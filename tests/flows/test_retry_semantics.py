@@ -1,0 +1,86 @@
+"""Retry semantics through real Prefect states: transient errors retry, the others fail at once.
+
+Tiny flows under the session harness (``prefect_api``); the tasks use the production ``RETRY``
+with ``retry_delay_seconds=0`` so the test takes no sleeps.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks._common import RETRY, transient_only
+from wasmops.errors import Stalled, TransientError, UserError, Waiting
+
+FAST = {**RETRY, "retry_delay_seconds": 0}
+
+
+def _run(raises: list[BaseException]):
+    """Run a flow with one task that raises ``raises`` in turn, then returns "ok".
+
+    Returns (the task's final state, how many times its body ran, its run_count in the API).
+    """
+    from prefect import flow, get_client, task
+    from prefect.cache_policies import NO_CACHE
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    calls, states = [], []
+
+    @task(name="flaky", cache_policy=NO_CACHE, persist_result=False, **FAST)
+    def flaky():
+        calls.append(1)
+        if len(calls) <= len(raises):
+            raise raises[len(calls) - 1]
+        return "ok"
+
+    @flow(name="retry-semantics", persist_result=False)
+    def f():
+        states.append(flaky(return_state=True))  # kept aside: a returned failed state fails the flow
+
+    f()
+    state = states[0]
+
+    async def run_count():
+        async with get_client() as client:
+            return (await client.read_task_run(state.state_details.task_run_id)).run_count
+
+    return state, len(calls), run_coro_as_sync(run_count())
+
+
+def test_retry_uses_transient_only_with_the_fixed_schedule():
+    assert RETRY["retry_condition_fn"] is transient_only
+    assert RETRY["retries"] == 3 and RETRY["retry_delay_seconds"] == [1, 4, 10]
+
+
+@pytest.mark.parametrize("exc", [TransientError("registry busy"), Waiting("not healthy yet", delay=0.5),
+                                 ConnectionError("reset")], ids=["transient", "waiting", "connection"])
+def test_a_transient_error_is_retried_and_then_succeeds(prefect_api, exc):
+    state, calls, run_count = _run([exc])
+    assert state.is_completed(), state
+    assert state.result() == "ok"
+    assert calls == 2 and run_count == 2
+
+
+def test_retries_stop_after_the_configured_count(prefect_api):
+    state, calls, run_count = _run([TransientError(f"down {i}") for i in range(10)])
+    assert state.is_failed()
+    assert calls == 1 + RETRY["retries"] and run_count == 1 + RETRY["retries"]
+    with pytest.raises(TransientError, match="down 3"):
+        state.result()
+
+
+@pytest.mark.parametrize("exc", [UserError("bad input", hint="fix it"), Stalled("signature refused"),
+                                 ValueError("a bug")], ids=["user", "stalled", "bug"])
+def test_a_non_retryable_error_fails_at_once(prefect_api, exc):
+    state, calls, run_count = _run([exc, exc])
+    assert state.is_failed(), state
+    assert calls == 1 and run_count == 1
+    with pytest.raises(type(exc)):
+        state.result()
+
+
+def test_transient_only_reads_the_exception_of_a_failed_state():
+    from prefect.states import Completed, Failed
+
+    assert transient_only(None, None, Failed(data=Waiting("later", delay=3)))
+    assert not transient_only(None, None, Failed(data=Stalled("a person must act")))
+    assert not transient_only(None, None, Completed(data="ok"))
