@@ -6,6 +6,10 @@ failed expectations, and no automatic action. So do an empty window, a module wi
 (cold start) and a version with fewer than ``min_windows`` windows of traffic. Each anomalous
 module emits ``wasmops.anomaly.detected``, which triggers the rollback deployment.
 
+Continuous monitoring: each module's own history (up to 30 days, real telemetry only) through the
+seasonal rank detector (``models.monitor``), alarms at the false-alarm rate set in
+``policies/monitoring.yaml``; verdicts are decision records of kind ``monitor``.
+
 Shadow: the challenger (the latest registered version that is not ``@champion``) judges the same
 rows; its verdicts are decision records with ``shadow: true`` that refer to the champion's decision
 on the same version. They emit no event and nothing acts on them; ``wasmops models compare`` weighs
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from tasks.telemetry import challenger, champion, judge_and_record, read_window, validate_telemetry
+from tasks.telemetry import challenger, champion, judge_and_record, monitor_and_record, read_window, validate_telemetry
 
 
 @flow(name="score", log_prints=True, flow_run_name="score last {window_minutes}m")
@@ -28,6 +32,8 @@ def score(window_minutes: int = 60, freshness_minutes: int = 30, shadow: bool = 
     verdicts = judge_and_record(df, outcome, model, info, min_windows=min_windows)
     for v in verdicts:
         print(f"{v['subject']} {v['digest'][:19]}: {v['verdict']} - {v['explanation']}")
+    for m in monitor_and_record(outcome, window_minutes):   # continuous monitoring, per module
+        print(f"monitor {m['subject']}: {m['verdict']} - {m['explanation']}")
     if shadow:
         cmodel, cinfo = challenger("anomaly")
         if cmodel is not None:

@@ -102,6 +102,12 @@ class DetectorOutput:
 # ----------------------------------------------------------------------------------------------
 # Pieces
 
+def _naive_ns(idx) -> np.ndarray:
+    """datetime64[ns] values of an index, aware (as UTC) or naive, without pandas' tz deprecation."""
+    idx = pd.DatetimeIndex(idx)
+    return (idx.tz_convert(None) if idx.tz is not None else idx).to_numpy(dtype="datetime64[ns]")
+
+
 def robust_spread(values) -> float:
     """A spread of ``values`` that is zero only when they are all equal (then max |x| or 1)."""
     a = np.asarray(values, dtype=float)
@@ -131,7 +137,7 @@ def tail_surprisal(stat: pd.Series, window: str, min_periods: int) -> pd.Series:
 
 
 def _asof(series: pd.Series, times: np.ndarray, tolerance: np.timedelta64) -> np.ndarray:
-    idx = series.index.values
+    idx = _naive_ns(series.index)
     pos = np.searchsorted(idx, times, side="right") - 1
     safe = np.clip(pos, 0, None)
     ok = (pos >= 0) & ((times - idx[safe]) <= tolerance)
@@ -142,7 +148,7 @@ def seasonal_baseline(u: pd.Series, days: int) -> pd.Series:
     """Median over the previous ``days`` days of the 1-hour median around the same time of day."""
     hour_median = u.rolling("60min", min_periods=1).median()  # at t: median of (t - 60 min, t]
     shift = np.timedelta64(30, "m")
-    looks = [_asof(hour_median, u.index.values - np.timedelta64(d, "D") + shift, np.timedelta64(31, "m"))
+    looks = [_asof(hour_median, _naive_ns(u.index) - np.timedelta64(d, "D") + shift, np.timedelta64(31, "m"))
              for d in range(1, days + 1)]
     with np.errstate(all="ignore"):
         import warnings
@@ -166,7 +172,7 @@ def component_stats(u: pd.Series, cfg: DetectorConfig) -> pd.DataFrame:
 def cooldown_alarms(above: np.ndarray, ts: pd.DatetimeIndex, cooldown: str) -> np.ndarray:
     """Alarm events: rows above threshold with no earlier alarm within ``cooldown``."""
     out = np.zeros(len(above), dtype=bool)
-    t = ts.values.astype("datetime64[ns]").astype(np.int64)
+    t = _naive_ns(ts).astype(np.int64)
     gap = pd.Timedelta(cooldown).value
     last = None
     for i in np.flatnonzero(above):
@@ -245,7 +251,7 @@ def _clean(ts, values) -> tuple[pd.DatetimeIndex, np.ndarray]:
     if len(idx) != len(x):
         raise ValueError(f"{len(idx)} timestamps but {len(x)} values")
     if not idx.is_monotonic_increasing:
-        order = np.argsort(idx.values, kind="stable")
+        order = np.argsort(_naive_ns(idx), kind="stable")
         idx, x = idx[order], x[order]
     return idx, x
 

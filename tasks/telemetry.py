@@ -180,3 +180,37 @@ def _emit_anomaly(v, model_info: dict) -> None:
 
     emit_event("wasmops.anomaly.detected", resource={"prefect.resource.id": f"wasmops.module.{v.subject}"},
                payload={"key": v.subject, "digest": v.digest, "explanation": v.explanation, "model": model_info})
+
+
+@task(name="monitor", cache_policy=NO_CACHE)
+def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> list[dict]:
+    """Continuous monitoring (models.monitor): each live module's own history through the seasonal
+    detector, its threshold from ``policies/monitoring.yaml``. Runs only on telemetry GX passed;
+    each verdict is a decision record; an alarm emits ``wasmops.monitor.alarm`` for a person."""
+    import pandas as pd
+    from prefect.events import emit_event
+    from prefect.runtime import flow_run
+
+    from models.monitor import load_config, monitor
+    from wasmops.decisions import Decision, record
+    from wasmops.telemetry import Store
+
+    if not outcome.success:
+        return []
+    s = Settings()
+    store = Store.open(s)
+    now = pd.Timestamp.now(tz="UTC")
+    hist = store.without_synthetic(store.window(history_days * 24 * 60, now=now))
+    out = monitor(hist, now=now, window_minutes=window_minutes, config=load_config(s.gitops_dir))
+    for v in out:
+        record(s.gitops_dir, Decision(
+            kind="monitor", subject=v.subject, verdict=v.verdict, explanation=v.explanation,
+            policy_rule="policies/monitoring.yaml (seasonal rank detector, calibrated false-alarm rate)",
+            model={"name": "seasonal-rank-detector", "version": "1"}, output={"metrics": v.metrics},
+            data={"gx_result": outcome.result_id, "window_minutes": window_minutes},
+            action="a person is alerted (wasmops.monitor.alarm)" if v.verdict == "anomalous" else "none",
+            flow_run_id=str(flow_run.get_id() or "")))
+        if v.verdict == "anomalous":
+            emit_event("wasmops.monitor.alarm", resource={"prefect.resource.id": f"wasmops.module.{v.subject}"},
+                       payload={"key": v.subject, "explanation": v.explanation})
+    return [v.to_dict() for v in out]
