@@ -45,9 +45,15 @@ def main() -> None:
 
         from rich.markup import escape
 
-        err_console().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        # diagnostics() is "where: message", then "hint: ..." when there is one, then the retry advice;
+        # here it only gets its colours (the first line stays "error: ...", the hint line "hint: ...").
+        what, _, advice = exc.diagnostics().rpartition("\n")
+        hint = ""
         if exc.hint:
-            err_console().print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
+            what, _, hint = what.rpartition("\nhint: ")
+            hint = f"\n[yellow]hint:[/] {escape(hint)}"
+        err_console().print(f"[bold red]error:[/] {escape(what)}{hint}\n[dim]{escape(advice)}[/]",
+                            highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
