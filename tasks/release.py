@@ -71,11 +71,13 @@ def reconcile_namespace(namespace: str, key: str | None = None) -> dict:
     # A release needs its own module to converge; another module stalled in the namespace is reported, not ours.
     converged = report.ok if key is None else (report.error is None and report.next.get(key, "done") == "done")
     if not converged:
-        from wasmops.errors import WasmopsError
+        from wasmops.errors import Stalled, Waiting
 
         mine = next((c for c in report.rows() if c.get("module") == key), {}) if key else {}
-        raise WasmopsError(f"reconcile of {key or namespace} did not converge: {mine.get('message') or report.summary()}",
-                           where=key)
+        msg = f"reconcile of {key or namespace} did not converge: {mine.get('message') or report.summary()}"
+        if report.error is not None or mine.get("next") == "waiting":   # host not reachable or not healthy yet
+            raise Waiting(msg, where=key, delay=4.0)                      # RETRY retries it (transient_only)
+        raise Stalled(msg, where=key)
     return {"ok": report.ok, "summary": report.summary()}
 
 
