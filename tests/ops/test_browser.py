@@ -1,5 +1,6 @@
 """Browser checks with Debian's Chromium driven by Playwright: the Prefect UI shows a paused release
-with its approval form, and the MLflow UI shows the model with its champion alias."""
+with its approval form, a dev release's INFO logs and its release-judge chart (a PNG artifact); the
+MLflow UI shows the model with its champion alias, its description and a version's data source."""
 
 from __future__ import annotations
 
@@ -47,29 +48,79 @@ def test_prefect_ui_shows_the_paused_release_and_its_approval_form(stack, browse
     try:
         run = _paused_run(stack.api)
         assert run["name"].startswith("release prod/greet-c")
-        ui = stack.services["services"]["prefect"]["url"]
+        ui = _prefect_ui(stack)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{ui}/runs/flow-run/{run['id']}", wait_until="networkidle")
+        page.goto(f"{ui}/runs/flow-run/{run['id']}", wait_until="load")
         page.get_by_text("Paused").first.wait_for(timeout=60_000)
         page.get_by_role("button", name="Resume").first.click()
         page.get_by_text("Approve release of").first.wait_for(timeout=60_000)
         assert page.get_by_text("reason", exact=False).count() > 0
-        shots = stack.home / "screenshots"
-        shots.mkdir(exist_ok=True)
-        page.screenshot(path=str(shots / "prefect-approval.png"), full_page=True)
-        assert (shots / "prefect-approval.png").stat().st_size > 10_000
+        _shot(stack, page, "prefect-approval.png")
     finally:
         stack.wasmops("reject", run["id"], "--reason", "browser test done", check=None) if "run" in dir() else None
         proc.wait(120)
 
 
-def test_mlflow_ui_shows_the_champion_alias(stack, browser):
-    stack.wasmops("models", "train", "--synthetic", "--allow-synthetic", "--days", "22", "--modules", "4", timeout=600)
-    ui = stack.services["services"]["mlflow"]["url"]
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{ui}/#/models/wasmops-anomaly", wait_until="networkidle")
-    page.get_by_text("champion").first.wait_for(timeout=60_000)
+def _shot(stack, page, name: str) -> None:
     shots = stack.home / "screenshots"
     shots.mkdir(exist_ok=True)
-    page.screenshot(path=str(shots / "mlflow-champion.png"), full_page=True)
-    assert (shots / "mlflow-champion.png").stat().st_size > 10_000
+    page.screenshot(path=str(shots / name), full_page=True)
+    assert (shots / name).stat().st_size > 10_000
+
+
+def _prefect_ui(stack) -> str:
+    """The stack's Prefect UI, after checking that its pages read this stack's API (a server started on
+    another port than 4200 still points its UI at :4200, i.e. at whatever else runs there)."""
+    ui = stack.services["services"]["prefect"]["url"]
+    api = httpx.get(f"{ui}/ui-settings", timeout=30).json()["api_url"]
+    assert api.rstrip("/") == stack.api.rstrip("/"), f"the Prefect UI at {ui} reads {api}, not {stack.api}"
+    return ui
+
+
+def test_prefect_ui_shows_a_release_runs_info_logs_and_judge_chart(stack, browser):
+    """A dev release with the AI check (a first release: the judge holds, yet draws its chart): the run's
+    Logs tab shows the steps' INFO lines; its Artifacts tab leads to the canary-vs-baseline PNG."""
+    stack.wasmops("release", "examples/sum-wat", "--auto-approve", "--ai-requests", "20", timeout=600)
+    runs = httpx.post(f"{stack.api}/flow_runs/filter", timeout=30, json={
+        "flow_runs": {"name": {"like_": "release dev/sum-wat"}}, "sort": "START_TIME_DESC", "limit": 1}).json()
+    assert runs, "no flow run named 'release dev/sum-wat ...'"
+    run = runs[0]
+    ui = _prefect_ui(stack)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{ui}/runs/flow-run/{run['id']}", wait_until="load")
+    page.get_by_text("Logs", exact=True).first.click()
+    info = page.locator(".log-row", has=page.locator(".log-level-label--info"))   # the UI's log rows
+    step = info.filter(has_text="Finished in state Completed()").filter(has_text="prefect.task_runs").first
+    step.wait_for(timeout=60_000)    # a task run's INFO line, as the engine logs it
+    info.filter(has_text="released dev/sum-wat").first.wait_for()   # the flow's own INFO line
+    _shot(stack, page, "prefect-release-logs.png")
+
+    page.get_by_text("Artifacts", exact=True).first.click()
+    page.get_by_text("release-judge-chart-sum-wat", exact=True).first.click()
+    page.wait_for_url("**/artifacts/artifact/**")
+    img = page.locator("img[src^='data:image/png']").first
+    img.wait_for(timeout=60_000)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 200", arg=img.element_handle(), timeout=30_000)
+    page.get_by_text("dev/sum-wat: release judge", exact=False).first.wait_for()
+    _shot(stack, page, "prefect-release-judge-chart.png")
+
+
+def test_mlflow_ui_shows_the_champion_alias_description_and_data_source(stack, browser):
+    stack.wasmops("models", "train", "--synthetic", "--allow-synthetic", "--days", "22", "--modules", "4", timeout=600)
+    ui = stack.services["services"]["mlflow"]["url"]
+    champ = httpx.get(f"{ui}/api/2.0/mlflow/registered-models/alias", timeout=30,
+                      params={"name": "wasmops-anomaly", "alias": "champion"}).json()["model_version"]
+    source = {t["key"]: t["value"] for t in champ.get("tags", [])}["data.source"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{ui}/#/models/wasmops-anomaly", wait_until="load")
+    page.get_by_text("champion").first.wait_for(timeout=60_000)
+    page.get_by_text("Anomaly model for module telemetry", exact=False).first.wait_for(timeout=60_000)
+    _shot(stack, page, "mlflow-champion.png")
+
+    page.goto(f"{ui}/#/models/wasmops-anomaly/versions/{champ['version']}", wait_until="load")
+    row = page.locator("tr", has=page.get_by_text("data.source", exact=True)).first
+    row.wait_for(timeout=60_000)
+    assert source in row.inner_text(), row.inner_text()
+    synthetic = page.locator("tr", has=page.get_by_text("data.synthetic", exact=True)).first.inner_text()
+    assert "true" in synthetic, synthetic
+    _shot(stack, page, "mlflow-version-data-source.png")
