@@ -96,7 +96,10 @@ class Services:
             return cur
         log = self.log_dir / f"{name}.log"
         fh = open(log, "ab")
-        proc = subprocess.Popen(cmd, env=self.env(), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env = self.env()
+        if name == "prefect":   # the UI must call this server's API, not 4200's when 4200 was taken
+            env["PREFECT_SERVER_UI_API_URL"] = extra["prefect_api_url"]
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         svc = Service(name=name, pid=proc.pid, url=url, health=health, log=str(log))
         self._register(svc, **extra)
