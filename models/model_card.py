@@ -43,8 +43,8 @@ MODEL_DESCRIPTIONS = {
                 "training scores. Trained by the train-models flow on each module's own validated history "
                 "from the telemetry store; judged on the newest week with injected anomalies against the "
                 "champion and a robust-z baseline. @champion scores live telemetry; the latest other "
-                "version scores in shadow. Tags: data.synthetic, data.source, eval.*, vs.*, champion.*."),
+                "version scores in shadow. Tags: `data.synthetic`, `data.source`, `eval.*`, `vs.*`, `champion.*`."),
     "cost": ("Cost forecaster: HistGradientBoosting on hour/weekday/module and 24 h/168 h lags of each "
              "module's hourly cost, judged by MAE over the newest week against the champion and the "
-             "168 h seasonal-naive forecast. Tags: data.synthetic, data.source, eval.*, vs.*, champion.*."),
+             "168 h seasonal-naive forecast. Tags: `data.synthetic`, `data.source`, `eval.*`, `vs.*`, `champion.*`."),
 }
