@@ -26,19 +26,19 @@ def test_hypothesis_identical_never_fails(x):
     assert judge({"m": x}, {"m": list(x)}).verdict != "fail"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(60, 300), st.floats(0.05, 0.6), st.floats(1e-3, 1e6),
        st.floats(0.0, 0.6))
 def test_hypothesis_same_distribution_identical_draws_never_fail_and_x2_fails(seed, n, sigma, scale, zeros):
-    """Identical samples never fail; a x2 level shift of the same draws with >= 60 samples a side
-    and moderate noise (lognormal sigma <= 0.6, up to 60 % zeros) fails."""
+    """Identical samples never fail; a x2 level shift with >= 40 non-zero samples a side and
+    moderate noise (lognormal sigma <= 0.6, up to 60 % zeros) fails."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     x = np.where(rng.random(n) < zeros, 0.0, rng.lognormal(np.log(scale), sigma, n))
     assert judge({"m": x}, {"m": x.copy()}).verdict == "pass"
     y = np.where(rng.random(n) < zeros, 0.0, rng.lognormal(np.log(scale), sigma, n))
-    if (x > 0).sum() >= 20 and (y > 0).sum() >= 20:
+    if (x > 0).sum() >= 40 and (y > 0).sum() >= 40:   # enough non-zero values for the power at alpha 0.001
         assert judge({"m": x}, {"m": 2 * y}).verdict == "fail"
 
 
