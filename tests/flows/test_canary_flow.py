@@ -13,18 +13,13 @@ import pytest
 import yaml
 
 from support.gitops_helpers import add_manifest, release_commits
-from support.worker import worker_wat
+from wasmops.demo_modules import worker_module
 
 STEPS = [{"weight": 10, "pause": "1s"}, {"weight": 50, "pause": "1s"}, {"weight": 100}]
 
 
 def _module(d, loops: int, tag: str):
-    d.mkdir(exist_ok=True)
-    (d / "w.wat").write_text(worker_wat(loops, tag))
-    (d / "module.yaml").write_text("name: canaried\nlanguage: wat\nsources: [w.wat]\n"
-                                   "limits: {fuel: 50000000, memory: 2Mi, timeout_ms: 1000}\n"
-                                   "tests:\n  - {name: ok, stdin: '{}', expect_stdout_contains: 'ok'}\n")
-    return d
+    return worker_module(d, "canaried", loops, tag)
 
 
 def _canary_manifest(ws, key: str):

@@ -6,16 +6,11 @@ from __future__ import annotations
 import pytest
 
 from support.gitops_helpers import add_manifest, release_commits
-from support.worker import worker_wat
+from wasmops.demo_modules import worker_module
 
 
 def _module(d, loops: int, tag: str):
-    d.mkdir(exist_ok=True)
-    (d / "w.wat").write_text(worker_wat(loops, tag))
-    (d / "module.yaml").write_text("name: judged\nlanguage: wat\nsources: [w.wat]\n"
-                                   "limits: {fuel: 50000000, memory: 2Mi, timeout_ms: 1000}\n"
-                                   "tests:\n  - {name: ok, stdin: '{}', expect_stdout_contains: 'ok'}\n")
-    return d
+    return worker_module(d, "judged", loops, tag)
 
 
 def test_2x_fuel_regression_is_rolled_back_by_the_release_judge(flow_env, tmp_path):
