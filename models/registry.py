@@ -353,6 +353,18 @@ def _load_version(uri: str, kind: str, name: str, version: str):
     return skops.io.load(local / flavor["pickled_model"], trusted=TRUSTED_TYPES[kind])
 
 
+def _registry_client(kind: str, tracking_uri: str | None):
+    """(tracking URI, MlflowClient) for the store of ``kind``'s registered model (schema ensured)."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    if kind not in NAMES:
+        raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
+    uri, _ = _resolve(tracking_uri, None)
+    ensure_store(uri)
+    client = MlflowClient(uri, registry_uri=uri)
+    return uri, client
+
+
 def load_champion(kind: str, *, tracking_uri: str | None = None):
     """``(model, {name, version, alias, run_id})`` for ``models:/wasmops-<kind>@champion``.
 
@@ -362,13 +374,7 @@ def load_champion(kind: str, *, tracking_uri: str | None = None):
     :class:`AnomalyModel` / :class:`CostForecaster` itself, so score, predict, explain and forecast
     work. Raises LookupError when no champion exists.
     """
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
-
-    if kind not in NAMES:
-        raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
-    uri, _ = _resolve(tracking_uri, None)
-    ensure_store(uri)
-    client = MlflowClient(uri, registry_uri=uri)
+    uri, client = _registry_client(kind, tracking_uri)
     info = _champion_info(client, NAMES[kind])
     if info is None:
         raise LookupError(f"no {CHAMPION} alias on {NAMES[kind]} in {uri}")
@@ -378,15 +384,9 @@ def load_champion(kind: str, *, tracking_uri: str | None = None):
 def load_challenger(kind: str, *, tracking_uri: str | None = None):
     """``(model, {name, version, alias: None, role: challenger, ...})`` for the latest registered
     version that is not ``@champion``, or ``(None, {})`` when there is none."""
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
-
     from models.governance import challenger_version  # noqa: PLC0415
 
-    if kind not in NAMES:
-        raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
-    uri, _ = _resolve(tracking_uri, None)
-    ensure_store(uri)
-    client = MlflowClient(uri, registry_uri=uri)
+    uri, client = _registry_client(kind, tracking_uri)
     version = challenger_version(client, NAMES[kind])
     if version is None:
         return None, {}
