@@ -7,7 +7,7 @@ UV := $(PY) -m uv
 VENV := .venv
 # Debian packages the tests use: a real OCI registry, skopeo, prometheus, wabt, and clang + wasi-libc
 # (C builds in 0.2 s instead of a 30 s first zig-cc build; zig cc stays the fallback).
-DEB_PKGS := docker-registry skopeo prometheus wabt git clang lld wasi-libc libclang-rt-dev-wasm32 chromium wrk
+DEB_PKGS := docker-registry skopeo prometheus wabt git clang lld wasi-libc libclang-rt-dev-wasm32 chromium wrk postgresql iproute2 iptables
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
