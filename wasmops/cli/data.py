@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -102,6 +103,17 @@ def load(targets: list[str] = typer.Argument(..., help="ns/name[=BODY] (BODY def
                            + (f": {reasons}" if reasons else ""))
 
 
+def _json_value(v):
+    """Decimals as exact strings, numpy scalars as Python numbers, timestamps as ISO text."""
+    if hasattr(v, "quantize"):
+        return str(v)
+    if hasattr(v, "item"):
+        return v.item()
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
 def _costs(since: Optional[str]):
     import pandas as pd
 
@@ -124,13 +136,17 @@ def _costs(since: Optional[str]):
 @cost_app.command("report")
 def cost_report(by: str = typer.Option("team", help="team | project | module | cost_center"),
                 since: Optional[str] = typer.Option(None, help="ISO date or time (UTC)"),
-                chart: Optional[Path] = typer.Option(None, help="PNG path (default <home>/reports/cost-<by>.png)")) -> None:
+                chart: Optional[Path] = typer.Option(None, help="PNG path (default <home>/reports/cost-<by>.png)"),
+                json_out: bool = typer.Option(False, "--json", help="JSON for scripts (exact decimal strings).")) -> None:
     """Cost per team/project/module with idle cost; writes a stacked cost-over-time chart."""
     from ..finops import chart_png, report
 
     s = settings()
     _, _, costs = _costs(since)
     rep = report(costs, by=by, since=since).reset_index()
+    if json_out:
+        print(json.dumps([{k: _json_value(v) for k, v in r.items()} for r in rep.to_dict("records")], indent=1))
+        return
     rows = [{k: (f"{v:.4f}" if hasattr(v, "quantize") else v) for k, v in r.items()} for r in rep.to_dict("records")]
     console().print(table(f"cost by {by}", rows))
     path = chart or s.home / "reports" / f"cost-{by}.png"
@@ -159,7 +175,8 @@ def cost_export(out: Path = typer.Option(..., "-o", help="FILE.csv or FILE.parqu
 
 @cost_app.command("recommend")
 def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the changes on a branch of the GitOps repo."),
-                   idle_days: int = typer.Option(7), lookback_days: int = typer.Option(14)) -> None:
+                   idle_days: int = typer.Option(7), lookback_days: int = typer.Option(14),
+                   json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     """Idle modules, over-provisioned memory and fuel limits, with the expected monthly saving."""
     from ..finops import apply_recommendations, recommend
     from ..gitops import GitOpsRepo
@@ -167,6 +184,11 @@ def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the
     desired, samples, _ = _costs(None)
     recs = recommend(samples, desired, desired.pricing, now=datetime.now(timezone.utc), idle_days=idle_days,
                      lookback_days=lookback_days)
+    if json_out and not apply:
+        print(json.dumps([{"module": r.key, "kind": r.kind, "current": _json_value(r.current),
+                           "recommended": _json_value(r.recommended), "monthly_saving": _json_value(r.monthly_saving),
+                           "reason": r.reason} for r in recs], indent=1))
+        return
     rows = [{"module": r.key, "kind": r.kind, "change": f"{r.current} → {r.recommended}",
              "saving/month": f"{r.monthly_saving:.2f}", "why": r.reason} for r in recs]
     console().print(table("recommendations", rows) if rows else "no recommendations")
