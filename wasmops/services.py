@@ -1,6 +1,10 @@
 """Start and stop the local services (Prefect server, MLflow UI, host, serve/worker) with PID files
 and logs under ``<home>/run`` and ``<home>/logs``, each waited on until it answers its health URL.
 
+The Prefect server and MLflow keep their data in SQLite files under ``<home>`` by default; with a
+:class:`Database` (``wasmops up --database postgresql://USER[:PASSWORD]@HOST[:PORT]/DB``) both use
+PostgreSQL instead: Prefect the database's ``public`` schema, MLflow its own schema ``mlflow``.
+
 Used by ``wasmops up`` / ``down`` / ``status`` and by ``make demo``::
 
     >>> from wasmops.services import Services                 # doctest: +SKIP
@@ -18,11 +22,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
 from .config import Settings
-from .errors import TransientError
+from .errors import ConfigError, TransientError
 
 # Stop order: the things that run flows go before the server they report to.
 STOP_ORDER = ["serve", "mlflow", "host", "prefect"]
@@ -39,6 +44,98 @@ def free_port(preferred: int | None = None) -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+MLFLOW_SCHEMA = "mlflow"
+
+
+@dataclass(frozen=True)
+class Database:
+    """A PostgreSQL database for the Prefect server and MLflow, from ``postgresql://USER[:PW]@HOST[:PORT]/DB``.
+
+    >>> db = Database.parse("postgresql://ops:hunter2@127.0.0.1:5433/wasmops")
+    >>> db.redacted
+    'postgresql://ops:***@127.0.0.1:5433/wasmops'
+    >>> db.sqlalchemy("asyncpg"), db.env()       # the password goes by environment, never on a command line
+    ('postgresql+asyncpg://ops@127.0.0.1:5433/wasmops', {'PGPASSWORD': 'hunter2'})
+    >>> Database.parse("mysql://ops@db/x")
+    Traceback (most recent call last):
+    ...
+    wasmops.errors.ConfigError: --database mysql://ops@db/x: not a PostgreSQL URL (the scheme must be postgresql://)
+    """
+
+    user: str
+    password: str | None
+    host: str
+    port: int
+    name: str
+
+    @classmethod
+    def parse(cls, url: str) -> "Database":
+        where = f"--database {redact_url(url)}"
+        try:
+            u = urlsplit(url)
+            port = u.port or 5432
+        except ValueError as exc:
+            raise ConfigError(f"not a valid URL ({exc})", where=where) from exc
+        if u.scheme.split("+")[0] not in ("postgresql", "postgres"):
+            raise ConfigError("not a PostgreSQL URL (the scheme must be postgresql://)", where=where)
+        name = u.path.lstrip("/")
+        if not u.hostname or not u.username or not name or "/" in name:
+            raise ConfigError("expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE", where=where)
+        pw = unquote(u.password) if u.password is not None else None    # urlsplit leaves %-escapes in place
+        return cls(unquote(u.username), pw, u.hostname, port, unquote(name))
+
+    @property
+    def redacted(self) -> str:
+        user = quote(self.user, safe="")
+        return f"postgresql://{user}{':***' if self.password else ''}@{self._hostport}/{quote(self.name, safe='')}"
+
+    @property
+    def _hostport(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def sqlalchemy(self, driver: str, query: str = "") -> str:
+        """The SQLAlchemy URL without the password (libpq and asyncpg read it from :meth:`env`)."""
+        return f"postgresql+{driver}://{quote(self.user, safe='')}@{self._hostport}/{quote(self.name, safe='')}{query}"
+
+    def env(self) -> dict[str, str]:
+        return {"PGPASSWORD": self.password} if self.password else {}
+
+    def mlflow_uri(self) -> str:
+        """MLflow's backend store: the same database, tables in the schema ``mlflow`` (its Alembic
+        history apart from Prefect's)."""
+        return self.sqlalchemy("psycopg", f"?options=-csearch_path%3D{MLFLOW_SCHEMA}")
+
+    def check(self, timeout: float = 5) -> None:
+        """Connect once and create MLflow's schema; a clear one-line error naming the URL when that fails."""
+        import psycopg
+
+        try:
+            with psycopg.connect(host=self.host, port=self.port, user=self.user, password=self.password,
+                                 dbname=self.name, connect_timeout=max(1, int(timeout)), autocommit=True) as conn:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{MLFLOW_SCHEMA}"')
+        except psycopg.Error as exc:
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            if self.password:
+                first = first.replace(self.password, "***")
+            raise ConfigError(f"cannot use the database: {first}", where=f"--database {self.redacted}",
+                              hint="start PostgreSQL, or check the user, password, host, port and database "
+                                   "name; nothing was started") from exc
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and records); plain string work, so
+    even a URL that does not parse is redacted.
+
+    >>> redact_url("postgresql://ops:p%40ss/w@db:5432/x"), redact_url("postgresql://ops@db/x")
+    ('postgresql://ops:***@db:5432/x', 'postgresql://ops@db/x')
+    """
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpath = rest.rpartition("@")
+    if not (sep and at and ":" in userinfo):
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{hostpath}"
 
 
 @dataclass
@@ -90,13 +187,14 @@ class Services:
             env["PREFECT_API_URL"] = api
         return env
 
-    def _spawn(self, name: str, cmd: list[str], url: str, health: str, timeout: float, **extra) -> Service:
+    def _spawn(self, name: str, cmd: list[str], url: str, health: str, timeout: float,
+               env_extra: dict | None = None, **extra) -> Service:
         cur = self.running().get(name)
         if cur:
             return cur
         log = self.log_dir / f"{name}.log"
         fh = open(log, "ab")
-        env = self.env()
+        env = {**self.env(), **(env_extra or {})}
         if name == "prefect":   # the UI must call this server's API, not 4200's when 4200 was taken
             env["PREFECT_SERVER_UI_API_URL"] = extra["prefect_api_url"]
         proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -122,28 +220,35 @@ class Services:
                              where=svc.name)
 
     # -- services ------------------------------------------------------------------------------
-    def start_prefect(self, port: int | None = None) -> Service:
+    def start_prefect(self, port: int | None = None, database: Database | None = None) -> Service:
+        """The Prefect server; on ``database`` (PostgreSQL, asyncpg) instead of ``<home>/prefect``'s SQLite."""
         port = free_port(port or 4200)
         url = f"http://127.0.0.1:{port}"
         (self.s.home / "prefect").mkdir(parents=True, exist_ok=True)
+        env = {"PREFECT_SERVER_DATABASE_CONNECTION_URL": database.sqlalchemy("asyncpg"), **database.env()} \
+            if database else {}
         return self._spawn("prefect", [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                       "--port", str(port)], url, f"{url}/api/health", 120,
-                           prefect_api_url=f"{url}/api")
+                                       "--port", str(port)], url, f"{url}/api/health", 120, env_extra=env,
+                           prefect_api_url=f"{url}/api", **_db_record("prefect", database))
 
     def start_host(self, port: int | None = None) -> Service:
         port = free_port(port or 8700)
         url = f"http://127.0.0.1:{port}"
         return self._spawn("host", [_wasmops(), "host", "--port", str(port)], url, f"{url}/readyz", 60)
 
-    def start_mlflow(self, port: int | None = None) -> Service:
+    def start_mlflow(self, port: int | None = None, database: Database | None = None) -> Service:
+        """The MLflow server; its backend store on ``database`` (schema ``mlflow``, psycopg) instead of
+        ``<home>/mlflow.db``. Artifacts stay in ``<home>/mlartifacts`` either way."""
         port = free_port(port or 5000)
         url = f"http://127.0.0.1:{port}"
-        db = self.s.home / "mlflow.db"
+        store = database.mlflow_uri() if database else f"sqlite:///{self.s.home / 'mlflow.db'}"
         env_cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                   "--backend-store-uri", f"sqlite:///{db}", "--default-artifact-root",
+                   "--backend-store-uri", store, "--default-artifact-root",
                    str(self.s.home / "mlartifacts"), "--workers", "1"]
         os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-        return self._spawn("mlflow", env_cmd, url, f"{url}/health", 120, mlflow_url=url)
+        return self._spawn("mlflow", env_cmd, url, f"{url}/health", 120, env_extra=database.env() if database else {},
+                           mlflow_url=url,
+                           **_db_record("mlflow", database))
 
     def start_serve(self) -> Service:
         """The process that serves the prefect.yaml deployments (schedules and triggers)."""
@@ -166,6 +271,11 @@ class Services:
             data.pop("prefect_api_url", None)
         self._save(data)
         return stopped
+
+
+def _db_record(name: str, database: Database | None) -> dict:
+    """What services.json keeps about a service's store (the password never)."""
+    return {f"{name}_database": database.redacted if database else "sqlite"}
 
 
 def _wasmops() -> str:

@@ -15,24 +15,34 @@ app.add_typer(models_app, name="models")
 
 @app.command()
 def up(serve: bool = typer.Option(True, help="Also start the process that runs the prefect.yaml deployments."),
-       mlflow: bool = typer.Option(True, help="Also start the MLflow UI.")) -> None:
+       mlflow: bool = typer.Option(True, help="Also start the MLflow UI."),
+       host: bool = typer.Option(True, help="Also start the host (`wasmops host`)."),
+       database: str = typer.Option(None, "--database", envvar="WASMOPS_DATABASE_URL", metavar="URL",
+                                    help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB: the Prefect server and "
+                                         "MLflow keep their data there (default: SQLite files in the workspace). "
+                                         "Checked before anything starts.")) -> None:
     """Start the Prefect server, MLflow UI, host and deployment runner on 127.0.0.1; wait until healthy."""
-    from ..services import Services
+    from ..services import Database, Services
     from ..workspace import init_workspace
 
+    db = Database.parse(database) if database else None
+    if db:
+        db.check()                      # a bad URL or a database that does not answer: one line, nothing started
     s = settings()
     if not (s.gitops_dir / ".git").exists():
         init_workspace(s, progress=lambda m: err_console().print(f"[dim]{m}[/]"))
     svc = Services(s)
     started = []
-    for name, start in (("prefect", svc.start_prefect), ("host", svc.start_host),
-                        ("mlflow", svc.start_mlflow if mlflow else None), ("serve", svc.start_serve if serve else None)):
+    for name, start in (("prefect", lambda: svc.start_prefect(database=db)), ("host", svc.start_host if host else None),
+                        ("mlflow", (lambda: svc.start_mlflow(database=db)) if mlflow else None),
+                        ("serve", svc.start_serve if serve else None)):
         if start is None:
             continue
         with console().status(f"starting {name} …"):
             started.append(start())
     for sv in started:
         console().print(f"[green]✓[/] {sv.name:8} {sv.url}  (pid {sv.pid}, log {sv.log})")
+    console().print(f"data: {db.redacted if db else 'SQLite in ' + str(s.home)}")
     console().print(f"Prefect UI: {started[0].url}   stop everything with `wasmops down`")
 
 
