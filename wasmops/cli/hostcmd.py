@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -19,7 +20,9 @@ def host(
     token_file: Optional[Path] = typer.Option(None, help="Admin token file (default: <workspace>/host/token)."),
     keys: Optional[Path] = typer.Option(None, help="Trusted public keys directory."),
     policy: Optional[Path] = typer.Option(None, help="ModulePolicy YAML."),
-    workers: int = typer.Option(8, help="Pool threads for runs that outgrow the inline slice."),
+    workers: int = typer.Option(0, help="Worker processes sharing the port (default: the number of cores; "
+                                "1: one process, no supervisor)."),
+    threads: int = typer.Option(8, help="Pool threads per worker for runs that outgrow the inline slice."),
     pool_nice: int = typer.Option(0, help="Nice value of the pool threads (long runs yield the core to short ones)."),
 ) -> None:
     """Serve deployed Wasm modules with an admin API and Prometheus /metrics."""
@@ -35,10 +38,23 @@ def host(
     state_dir = state or s.home / "host"
     tpath = token_file or default_token_file(s)
     token = ensure_token(s, tpath)
-    rt = Runtime.open(state_dir, cache_dir=s.compile_cache, keyring=Keyring.from_dir(keys or s.trusted_keys_dir),
-                      policy=policy_follower(policy or policy_path(s)), quarantined=quarantine_checker(s),
-                      timeout_s=s.registry_timeout_s)
+    keys_dir = keys or s.trusted_keys_dir
+
+    def open_runtime() -> Runtime:
+        return Runtime.open(state_dir, cache_dir=s.compile_cache, keyring=Keyring.from_dir(keys_dir),
+                            policy=policy_follower(policy or policy_path(s)), quarantined=quarantine_checker(s),
+                            timeout_s=s.registry_timeout_s)
+
+    n = workers if workers > 0 else len(os.sched_getaffinity(0))
     url = f"http://{bind}:{port}"
     record_endpoint(s, url, tpath)
-    err_console().print(f"wasmops host on {url} ({len(rt.live)} modules restored, state {state_dir})")
-    serve(rt, token, host=bind, port=port, workers=workers, pool_nice=pool_nice)
+    if n == 1:
+        rt = open_runtime()
+        err_console().print(f"wasmops host on {url} ({len(rt.live)} modules restored, state {state_dir})")
+        serve(rt, token, host=bind, port=port, workers=threads, pool_nice=pool_nice)
+        return
+    from ..host.supervisor import WorkerConfig, serve_workers
+
+    err_console().print(f"wasmops host on {url} ({n} worker processes, state {state_dir})")
+    cfg = WorkerConfig(bind, port, Path(state_dir), Path(s.compile_cache), Path(keys_dir), threads, pool_nice)
+    serve_workers(n, cfg, token, open_runtime)

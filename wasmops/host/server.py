@@ -134,12 +134,16 @@ class HostApp:
                 return Response(200 if self.rt.ready else 503, b"ready\n" if self.rt.ready else b"starting\n",
                                 b"text/plain")
             if path == "/metrics":
-                return Response(200, self.rt.metrics.render(), METRICS_CTYPE)
+                return self.metrics_response()
             return json_response(404, {"error": f"no route {method} {path}"})
         except WasmopsError as exc:
             if isinstance(exc, Busy):
                 self.rt.metrics.shed.labels(parts[1], parts[2]).inc()
             return error_response(exc)
+
+    def metrics_response(self):
+        """This process's metrics (a worker of several answers with every process's sum: ``workers.py``)."""
+        return Response(200, self.rt.metrics.render(), METRICS_CTYPE)
 
     def _authorized(self, req: Request) -> bool:
         v = req.headers.get(b"authorization")
