@@ -1,0 +1,87 @@
+"""flows/_concurrency.module_lock against a real Prefect server: flow runs of one module are serialized,
+flow runs of different modules are not, and the limit is created on first use with one slot."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from prefect import flow
+
+from flows._concurrency import limit_name, module_lock
+
+# What the flow runs below share with the test (threading objects cannot be flow parameters).
+GATES: dict[str, threading.Event] = {}
+ENTERED: dict[str, threading.Event] = {}
+INSIDE = {"now": 0, "max": 0}
+ORDER: list[str] = []
+_mu = threading.Lock()
+
+
+@flow(name="hold-module-lock", validate_parameters=False, persist_result=False)
+def hold(namespace: str, name: str, who: str, timeout_seconds: float | None = None) -> str:
+    try:
+        with module_lock(namespace, name, timeout_seconds=timeout_seconds):
+            with _mu:
+                INSIDE["now"] += 1
+                INSIDE["max"] = max(INSIDE["max"], INSIDE["now"])
+                ORDER.append(who)
+            ENTERED[who].set()
+            try:
+                assert GATES[who].wait(120), f"{who}: the test never opened its gate"
+            finally:
+                with _mu:
+                    INSIDE["now"] -= 1
+        return "ran"
+    except TimeoutError:
+        return "timed out"
+
+
+def _start(pool, ns, name, who, timeout_seconds=None, gate_open=False):
+    GATES[who], ENTERED[who] = threading.Event(), threading.Event()
+    if gate_open:
+        GATES[who].set()
+    return pool.submit(hold, ns, name, who, timeout_seconds)
+
+
+def test_releases_of_one_module_are_serialized_and_of_two_modules_are_not(prefect_api):
+    from prefect.client.orchestration import get_client
+
+    ns, mod, other = "lock", f"m-{uuid.uuid4().hex[:8]}", f"o-{uuid.uuid4().hex[:8]}"
+    INSIDE.update(now=0, max=0)
+    ORDER.clear()
+    with ThreadPoolExecutor(4) as pool:
+        a = _start(pool, ns, mod, "A")
+        assert ENTERED["A"].wait(120), "A never got the slot"
+        # While A holds the slot: the same module times out, another module gets its own slot at once.
+        assert _start(pool, ns, mod, "probe", timeout_seconds=2, gate_open=True).result(120) == "timed out"
+        assert not ENTERED["probe"].is_set()
+        assert _start(pool, ns, other, "C", gate_open=True).result(120) == "ran"
+        b = _start(pool, ns, mod, "B")                   # waits for A's slot
+        GATES["A"].set()
+        assert a.result(120) == "ran"
+        assert ENTERED["B"].wait(120), "B never got the slot after A released it"
+        GATES["B"].set()
+        assert b.result(120) == "ran"
+    assert ORDER == ["A", "C", "B"]
+    with get_client(sync_client=True) as client:
+        lim = client.read_global_concurrency_limit_by_name(limit_name(ns, mod))
+    assert lim.limit == 1 and lim.active_slots == 0
+
+
+def test_two_flow_runs_of_one_module_never_overlap(prefect_api):
+    ns, mod = "lock", f"race-{uuid.uuid4().hex[:8]}"
+    INSIDE.update(now=0, max=0)
+    ORDER.clear()
+    with ThreadPoolExecutor(2) as pool:
+        runs = [_start(pool, ns, mod, who, gate_open=True) for who in ("X", "Y")]   # both race for the new limit
+        assert [r.result(120) for r in runs] == ["ran", "ran"]
+    assert INSIDE["max"] == 1 and sorted(ORDER) == ["X", "Y"]
+
+
+@pytest.mark.parametrize("ns, name", [("dev", "a/b"), ("", "x"), ("dev", "50%"), ("a:b", "c")])
+def test_names_that_cannot_name_a_limit_are_refused(ns, name):
+    with pytest.raises(ValueError, match="cannot name a concurrency limit"):
+        limit_name(ns, name)
