@@ -31,7 +31,7 @@ def env(tmp_path_factory):
     os.environ["TMPDIR"] = str(tmpdir)
     hp = HostProcess(ws)
     try:
-        client = hp.start("--workers", str(WORKERS))
+        client = hp.start("--threads", str(WORKERS), "--workers", "1")
     finally:
         os.environ.pop("TMPDIR") if old is None else os.environ.__setitem__("TMPDIR", old)
     yield ws, hp, client, tmpdir
@@ -188,11 +188,11 @@ def test_module_io_files_are_private_emptied_and_gone_when_the_host_exits(env, t
     assert not [p for p in base.iterdir() if str(pid) in p.name]
     assert list(Path(tmpdir).iterdir()) == []
     # kill -9 leaves its directory; the next host sweeps it
-    c2 = hp.start()
+    c2 = hp.start("--workers", "1")
     killed = hp.proc.pid
     c2.run("dev", "calm", b"{}")
     hp.stop("kill")
     assert [p for p in base.iterdir() if p.name.startswith(f"wasmops-io-{killed}-")]
-    c3 = hp.start()
+    c3 = hp.start("--workers", "1")
     c3.run("dev", "calm", b"{}")
     assert not [p for p in base.iterdir() if p.name.startswith(f"wasmops-io-{killed}-")]

@@ -19,7 +19,7 @@ LIMITS = {"fuel": 10**13, "memory": "4Mi", "timeout_ms": 1500, "max_stdout": "1M
 def test_a_runaway_flood_is_shed_with_retry_after_and_a_neighbour_keeps_serving(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     hp = HostProcess(ws)
-    c = hp.start("--workers", "4")
+    c = hp.start("--threads", "4", "--workers", "1")
     try:
         for name in ("runaway", "calm"):
             ref, digest = ws.publish_wat(name, WAT["loop" if name == "runaway" else "ok"])
