@@ -12,6 +12,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export OMP_NUM_THREADS := 1
+# hypothesis examples fixed per test (tests/conftest.py): CI reruns exactly what passed here
+export HYPOTHESIS_PROFILE := ci
 
 .PHONY: install deps-system test demo lint bench clean
 

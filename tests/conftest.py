@@ -9,3 +9,14 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 from support.registry import registry  # noqa: E402,F401  (session fixture: a real docker-registry)
 from support.host import host, workspace  # noqa: E402,F401
 from support.prefect import prefect_api  # noqa: E402,F401
+
+# `make test` (and so CI) runs hypothesis derandomized: the examples are a fixed function of each
+# test, so a red CI run is reproducible here and a green local `make test` is the same run CI does.
+# A plain `pytest` keeps exploring new random examples (and replays failures from .hypothesis/).
+try:
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    _hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+except ImportError:  # hypothesis is a dev dependency
+    pass
