@@ -97,7 +97,7 @@ def _counts(rng, p: np.ndarray, calls: int) -> np.ndarray:
 
 def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_per_slot: int = 100,
                         policy: JudgePolicy | None = None, seed: int = 0, prefixes=REAL,
-                        kinds=KINDS) -> dict:
+                        kinds=KINDS, paired: bool = False) -> dict:
     """Verdicts per (kind, size) and for no-change pairs, with the series' category."""
     policy = policy or JudgePolicy()
     rng = np.random.default_rng(seed)
@@ -111,7 +111,7 @@ def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_p
 
             def verdict(cv, pv):
                 return judge(base, {"latency_p95_ms": cv, "error_rate": _counts(rng, pv, calls_per_slot)},
-                             policy).verdict
+                             policy, paired=paired).verdict
 
             res["none"].append((cat, ser.name, verdict(c, pc)))
             for kind in kinds:

@@ -114,3 +114,51 @@ def _two_part(b: np.ndarray, c: np.ndarray) -> float:
     pb, pc = b[b != 0], c[c != 0]
     z2 = _mwu_z(pb, pc)[0] if len(pb) >= 2 and len(pc) >= 2 else 0.0
     return math.exp(-(z1 * z1 + z2 * z2) / 2.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Paired tests (a concurrent canary split pairs the two sides by time slot)
+
+def _signed_rank_z(d) -> tuple[float, float, int]:
+    """Wilcoxon signed-rank test of paired differences ``d`` (canary - baseline) as
+    ``(z, r, n)``: the normal approximation with Wilcoxon's zero handling (zero differences are
+    dropped), average ranks for tied |d|, the tie-corrected variance and a continuity correction,
+    as ``scipy.stats.wilcoxon(d, zero_method="wilcox", correction=True, method="asymptotic")``
+    computes it (z > 0: the canary is higher). ``r`` is the matched-pairs rank-biserial
+    correlation (T+ - T-) / (T+ + T-) in [-1, 1], ``n`` the non-zero differences. NaN/inf
+    differences are ignored; no non-zero difference gives (0, 0, 0)."""
+    x = np.asarray(d, dtype=float).ravel()
+    x = x[np.isfinite(x) & (x != 0)]
+    n = len(x)
+    if n == 0:
+        return 0.0, 0.0, 0
+    vals, inv, cnt = np.unique(np.abs(x), return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(cnt) - (cnt - 1) / 2.0)[inv]
+    t_plus = float(ranks[x > 0].sum())
+    total = n * (n + 1) / 2.0
+    r = (2.0 * t_plus - total) / total
+    var = n * (n + 1) * (2 * n + 1) / 24.0 - float(np.sum(cnt.astype(float) ** 3 - cnt)) / 48.0
+    if var <= 0:
+        return 0.0, r, n
+    diff = t_plus - total / 2.0
+    return (diff - 0.5 * np.sign(diff)) / math.sqrt(var), r, n
+
+
+def _cmh_z(eb: np.ndarray, nb: np.ndarray, ec: np.ndarray, nc: np.ndarray) -> float:
+    """Cochran-Mantel-Haenszel z for counts paired by slot: one 2x2 table (errors, calls) x
+    (canary, baseline) per slot, the canary's errors against their hypergeometric expectation
+    given each slot's total, summed over slots, with a continuity correction. Load that moves the
+    error rate of both sides of a slot alike is conditioned away (no overdispersion correction is
+    needed for it). z > 0: the canary has more errors; 0 when no slot has an error."""
+    m, big = eb + ec, nb + nc
+    ok = (m > 0) & (m < big) & (big > 1)
+    if not ok.any():
+        return 0.0
+    m, big, ec, nc, nb = m[ok], big[ok], ec[ok], nc[ok], nb[ok]
+    with np.errstate(all="ignore"):
+        expect = float(np.sum(nc * m / big))
+        var = float(np.sum(nc * nb * m * (big - m) / (big * big * (big - 1))))
+        diff = float(np.sum(ec)) - expect
+    if not (math.isfinite(var) and math.isfinite(diff)) or var <= 0:
+        return 0.0
+    return math.copysign(max(abs(diff) - 0.5, 0.0), diff) / math.sqrt(var)

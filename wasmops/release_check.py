@@ -5,14 +5,18 @@ sent to the digest that serves now (the *baseline*); just after verify, they go 
 (the *canary*). Each request reports its own fuel, wall time, peak memory and outcome in the
 host's ``X-Wasmops-*`` headers (docs/spec/host-api.md), so both sides are per-request samples of
 the same inputs on the same host minutes apart, which is as close to Kayenta's concurrent
-baseline as a one-version host allows. ``wasmops.release_judge.judge`` compares them per metric
-(Mann-Whitney U with an effect-size floor), under the policy in Git
-(``policies/release-judge.yaml``)::
+baseline as a one-version host allows. ``wasmops.release_judge.judge`` compares them per metric,
+under the policy in Git (``policies/release-judge.yaml``). Request ``i`` of both sides carries the
+same probe body, so the samples are **paired** by slot: equal-length samples are judged pair by
+pair (``wasmops.judge_paired``: Wilcoxon signed-rank on the per-slot differences, with the
+effect-size floors), which cancels what the input does to both sides; a lost request (transport
+error, or answered by another digest) is NaN in its slot and its pair is dropped. Samples of
+unequal length fall back to the unpaired Mann-Whitney U. The verdict carries ``judge_version``::
 
     >>> v = judge_samples({"fuel_per_call": [100.0] * 20, "error_rate": [0.0] * 20},
     ...                   {"fuel_per_call": [200.0] * 20, "error_rate": [0.0] * 20}, default_policy())
-    >>> v.verdict, v.failed
-    ('fail', ['fuel_per_call'])
+    >>> v.verdict, v.failed, v.judge_version
+    ('fail', ['fuel_per_call'], '2-paired')
 
 A module with no live predecessor has no baseline: the verdict is ``hold`` (nothing to compare,
 never a pass and never a rollback).
@@ -21,6 +25,7 @@ never a pass and never a rollback).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 from pathlib import Path
 
 import yaml
@@ -59,8 +64,10 @@ def load_policy(gitops_dir: Path) -> JudgePolicy:
 
 def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: int, *,
                     expect_digest: str | None = None, concurrency: int = 2) -> dict[str, list[float]]:
-    """Send ``n`` requests (``bodies`` round-robin) and return per-request samples per metric.
-    Requests answered by another digest than ``expect_digest`` are left out (a switch mid-way)."""
+    """Send ``n`` requests (``bodies`` round-robin) and return per-request samples per metric, one
+    slot per request in order (request ``i`` sends ``bodies[i % len(bodies)]``, so two calls with the
+    same ``bodies`` and ``n`` pair up slot by slot). A request that failed in transport or was
+    answered by another digest than ``expect_digest`` (a switch mid-way) is NaN in its slot."""
     from .host.client import run_result
 
     def one(i: int):
@@ -74,6 +81,8 @@ def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: i
     with cf.ThreadPoolExecutor(concurrency) as pool:
         for got in pool.map(one, range(n)):
             if got is None or (expect_digest and got[1] != expect_digest):
+                for m in METRICS:
+                    out[m].append(math.nan)
                 continue
             rr, _ = got
             out["fuel_per_call"].append(float(rr.fuel_used))
@@ -85,13 +94,18 @@ def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: i
 
 def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, list[float]],
                   policy: JudgePolicy) -> ReleaseVerdict:
-    """The verdict; ``hold`` when there is no baseline (a first release)."""
+    """The verdict; ``hold`` when there is no baseline (a first release). Slot-paired where both
+    sides have the same number of slots (see the module docstring), else unpaired."""
     if not baseline:
         empty = {m: [] for m in canary}
         v = judge(empty, canary, policy)
         v.explanation = "hold: no previous digest served this module, so there is nothing to compare with"
         return v
-    return judge(baseline, canary, policy)
+    return judge(baseline, canary, policy, paired=True)
+
+
+def _finite(xs) -> list[float]:
+    return [x for x in (xs or []) if math.isfinite(x)]
 
 
 def chart_png(baseline: dict[str, list[float]] | None, canary: dict[str, list[float]]) -> bytes:
@@ -106,7 +120,7 @@ def chart_png(baseline: dict[str, list[float]] | None, canary: dict[str, list[fl
     FigureCanvasAgg(fig)
     for i, m in enumerate(names, 1):
         ax = fig.add_subplot(1, len(names), i)
-        data = [(baseline or {}).get(m) or [0.0], canary[m]]
+        data = [_finite((baseline or {}).get(m)) or [0.0], _finite(canary[m]) or [0.0]]
         ax.boxplot(data, tick_labels=["baseline", "canary"] if baseline else ["(none)", "canary"])
         ax.set_title(m, fontsize="small")
     fig.tight_layout()

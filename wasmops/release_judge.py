@@ -74,6 +74,10 @@ from pydantic import BaseModel, Field
 
 from .judge_stats import block_means, _array, _clean, _centre, _effect, _abs_dev, drift_allowance, _mwu_z, _p_two_sided, _mwu, _two_part  # noqa: F401  (block_means, drift_allowance: public)
 
+#: Recorded with every verdict (decision records): 2 = slot-paired tests (``wasmops.judge_paired``)
+#: beside the unpaired ones of 1 (Mann-Whitney U + effect floor).
+JUDGE_VERSION = "2-paired"
+
 Classification = Literal["Pass", "High", "Low", "NoData"]
 Verdict = Literal["pass", "marginal", "fail", "hold"]
 #: The effect divides by max(|baseline centre|, abs_floor, LEVEL_FLOOR x mean |baseline|): a median
@@ -158,6 +162,8 @@ class ReleaseVerdict:
     score: float
     explanation: str
     metrics: list[MetricResult] = field(default_factory=list)
+    judge_version: str = JUDGE_VERSION
+    paired: bool = False     # asked for slot-paired tests (each row's ``test`` says which one ran)
 
     def to_rows(self) -> list[dict]:
         """One dict per metric row (for a table artifact or a decision record)."""
@@ -306,17 +312,24 @@ def judge_metric(name: str, baseline, canary, policy: JudgePolicy, history=None)
 
 
 def judge(baseline: Mapping[str, Sequence[float]], canary: Mapping[str, Sequence[float]],
-          policy: JudgePolicy | None = None, history: Mapping[str, Sequence[float]] | None = None) -> ReleaseVerdict:
-    """Judge a release: per-metric rows, weighted score, verdict (see the module docstring)."""
+          policy: JudgePolicy | None = None, history: Mapping[str, Sequence[float]] | None = None,
+          paired: bool = False) -> ReleaseVerdict:
+    """Judge a release: per-metric rows, weighted score, verdict (see the module docstring).
+    ``paired``: sample ``i`` of both sides shares a time slot (concurrent split) or a request; metrics
+    with equal-length samples are then judged pair by pair (``wasmops.judge_paired``), others unpaired."""
     policy = policy or JudgePolicy()
     history = history or {}
+    one = judge_metric
+    if paired:
+        from .judge_paired import judge_metric_auto as one
     rows = []
     for name in sorted(set(baseline) | set(canary)):
-        rows.append(judge_metric(name, baseline.get(name), canary.get(name), policy, history.get(name)))
+        rows.append(one(name, baseline.get(name), canary.get(name), policy, history.get(name)))
         if policy.metric(name).check_spread:
-            rows.append(judge_metric(name + ".spread", baseline.get(name), canary.get(name), policy,
-                                     history.get(name)))
-    return _summarise(rows, policy)
+            rows.append(one(name + ".spread", baseline.get(name), canary.get(name), policy, history.get(name)))
+    v = _summarise(rows, policy)
+    v.paired = paired
+    return v
 
 
 def _summarise(rows: list[MetricResult], policy: JudgePolicy) -> ReleaseVerdict:
