@@ -83,6 +83,9 @@ class IODir:
                 cls._path = None
 
 
+FIRST_READ = 16384
+
+
 class OutFile:
     """Per-thread stdout/stderr files on tmpfs, watched by the ticker so they stay bounded.
 
@@ -127,8 +130,15 @@ class OutFile:
             pass
 
     def read(self) -> bytes:
+        """What the run wrote, up to the cap: a small first read, the rest sized by ``fstat`` (a read of
+        ``limit + 1`` bytes allocates that much for every run: 15 µs of a 2-byte answer)."""
+        first = min(self.limit + 1, FIRST_READ)
         try:
-            data = os.pread(self.fd, self.limit + 1, 0)
+            data = os.pread(self.fd, first, 0)
+            if len(data) == first and first <= self.limit:
+                rest = min(os.fstat(self.fd).st_size, self.limit + 1) - first
+                if rest > 0:
+                    data += os.pread(self.fd, rest, first)
         except OSError:
             return b""
         if len(data) > self.limit:
@@ -149,3 +159,77 @@ def set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
     buf = (ffi.wasm_byte_t * len(data)).from_buffer_copy(data) if data else None
     ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buf)
     ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
+
+
+# -- the per-run C API calls, without wasmtime-py's per-call wrappers ---------------------------
+# ``Instance.exports(store)`` wraps every export in a Python object and ``Func.__call__`` builds
+# the function's type on every call: ~30 µs of a ~140 µs run (docs/decisions.md, issue 14). The
+# export's position is looked up once per module (``export_index``); each run asks wasmtime for
+# that one export and calls it directly.
+
+def export_index(module: wasmtime.Module, name: str, kind: type) -> int | None:
+    """Position of export ``name`` (of type ``kind``, e.g. ``wasmtime.FuncType``) in ``module``, or None."""
+    for i, e in enumerate(module.exports):
+        if e.name == name:
+            return i if isinstance(e.type, kind) else None
+    return None
+
+
+def instantiate(pre: wasmtime.InstancePre, ctx) -> "ffi.wasmtime_instance_t":
+    """``InstancePre.instantiate`` without the ``Instance`` wrapper; raises ``Trap``/``WasmtimeError``."""
+    inst = ffi.wasmtime_instance_t()
+    trap = ctypes.POINTER(ffi.wasm_trap_t)()
+    error = ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, ctypes.byref(inst), ctypes.byref(trap))
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    if trap:
+        raise wasmtime.Trap._from_ptr(trap)
+    return inst
+
+
+def _export(ctx, inst, index: int, name: bytes) -> "ffi.wasmtime_extern_t":
+    item = ffi.wasmtime_extern_t()
+    name_ptr = ctypes.POINTER(ctypes.c_char)()
+    name_len = ctypes.c_size_t(0)
+    if not ffi.wasmtime_instance_export_nth(ctx, ctypes.byref(inst), index, ctypes.byref(name_ptr),
+                                            ctypes.byref(name_len), ctypes.byref(item)):
+        raise wasmtime.WasmtimeError(f"instance has no export #{index}")
+    if ctypes.string_at(name_ptr, name_len.value) != name:      # the module's order is the instance's
+        raise wasmtime.WasmtimeError(f"export #{index} is not {name.decode()}")
+    return item
+
+
+def call_start(ctx, inst, index: int) -> None:
+    """Call the ``() -> ()`` export at ``index``; an exit raises ``ExitTrap``, a trap ``Trap``."""
+    item = _export(ctx, inst, index, b"_start")
+    if item.kind != ffi.WASMTIME_EXTERN_FUNC.value:
+        raise wasmtime.WasmtimeError("_start is not a function")
+    trap = ctypes.POINTER(ffi.wasm_trap_t)()
+    error = ffi.wasmtime_func_call(ctx, ctypes.byref(item.of.func), None, 0, None, 0, ctypes.byref(trap))
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)      # an ExitTrap when the module called proc_exit
+    if trap:
+        raise wasmtime.Trap._from_ptr(trap)
+
+
+def memory_size(ctx, inst, index: int | None) -> int:
+    if index is None:
+        return 0
+    item = _export(ctx, inst, index, b"memory")
+    return ffi.wasmtime_memory_data_size(ctx, ctypes.byref(item.of.memory))
+
+
+_argv_cache: dict[tuple, tuple] = {}
+
+
+def set_argv(wasi: wasmtime.WasiConfig, argv: tuple[str, ...]) -> None:
+    """``wasi.argv = argv``; the C array of a given argv is built once (wasmtime copies it)."""
+    arr = _argv_cache.get(argv)
+    if arr is None:
+        if len(_argv_cache) > 1024:
+            _argv_cache.clear()
+        enc = [a.encode() for a in argv]
+        ptrs = (ctypes.c_char_p * len(enc))(*enc)
+        arr = _argv_cache[argv] = (len(enc), ctypes.cast(ptrs, ctypes.POINTER(ctypes.POINTER(ctypes.c_char))), ptrs, enc)
+    if not ffi.wasi_config_set_argv(wasi.ptr(), arr[0], arr[1]):
+        raise wasmtime.WasmtimeError("failed to configure argv")

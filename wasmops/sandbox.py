@@ -26,6 +26,7 @@ from typing import Protocol
 
 import wasmtime
 
+from . import _sandbox_io as _io
 from ._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from .errors import SandboxError, SpecError
 
@@ -85,6 +86,8 @@ class Prepared:
     pre: wasmtime.InstancePre
     digest: str | None = None
     exports_memory: bool = True
+    start_index: int | None = None      # where ``_start`` and ``memory`` are among the exports (looked up once)
+    memory_index: int | None = None
 
 
 class _EpochTicker:
@@ -168,7 +171,9 @@ class Sandbox:
         except wasmtime.WasmtimeError as exc:
             raise SandboxError(f"cannot link module: {str(exc).splitlines()[0]}", where=digest) from exc
         has_mem = any(e.name == "memory" for e in module.exports)
-        return Prepared(module=module, pre=pre, digest=digest, exports_memory=has_mem)
+        return Prepared(module=module, pre=pre, digest=digest, exports_memory=has_mem,
+                        start_index=_io.export_index(module, "_start", wasmtime.FuncType),
+                        memory_index=_io.export_index(module, "memory", wasmtime.MemoryType))
 
     def load(self, wasm: bytes, digest: str | None = None, *, where: str | None = None) -> Prepared:
         return self.prepare(self.compile(wasm, digest, where=where), digest)
@@ -187,7 +192,7 @@ class Sandbox:
         out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
         watched = self._ticker.watched
         try:
-            self._configure(store, out, err, limits, stdin, env, [program_name, *(args or [])],
+            self._configure(store, out, err, limits, stdin, env, (program_name, *(args or ())),
                             slice_ms if sliced else limits.timeout_ms)
             watched.update((out, err))
             result = self._execute(store, prepared, limits, out, err)
@@ -205,12 +210,12 @@ class Sandbox:
             _malloc_trim()
         return result
 
-    def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: list[str], deadline_ms: int):
+    def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: tuple[str, ...], deadline_ms: int):
         store.set_fuel(limits.fuel)
         store.set_epoch_deadline(max(1, -(-deadline_ms // EPOCH_TICK_MS)) + 1)
         store.set_limits(memory_size=limits.memory)
         wasi = wasmtime.WasiConfig()
-        wasi.argv = argv
+        _io.set_argv(wasi, argv)
         if env:
             wasi.env = sorted(env.items())
         _set_stdin_bytes(wasi, stdin)
@@ -222,15 +227,14 @@ class Sandbox:
         exit_code: int | None = None
         reason: str | None = None
         message = ""
-        instance = exports = None
+        instance = None
+        ctx = store._context()
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
-            instance = prepared.pre.instantiate(store)
-            exports = instance.exports(store)
-            start = exports.get("_start")
-            if start is None:
+            instance = _io.instantiate(prepared.pre, ctx)
+            if prepared.start_index is None:
                 raise SandboxError("module has no _start export; it is not a WASI command", where=prepared.digest)
-            start(store)
+            _io.call_start(ctx, instance, prepared.start_index)
             exit_code = 0
         except wasmtime.ExitTrap as exc:
             exit_code = exc.code
@@ -241,7 +245,7 @@ class Sandbox:
         duration, cpu = time.perf_counter() - t0, time.thread_time() - c0
         stdout = out.read()
         fuel_used = limits.fuel - _remaining_fuel(store)
-        peak = _memory_size(store, instance, exports)
+        peak = 0 if instance is None else _io.memory_size(ctx, instance, prepared.memory_index)
         reason, message = _classify(reason, message, exit_code, peak, limits, out.overflow, instance is None)
         stderr = err.read() if (reason or exit_code) else b""  # only failures report stderr
         return RunResult(exit_code=exit_code, stdout=stdout, stderr=stderr, fuel_used=fuel_used, peak_memory=peak,
@@ -334,16 +338,6 @@ def _remaining_fuel(store: wasmtime.Store) -> int:
         return store.get_fuel()
     except wasmtime.WasmtimeError:
         return 0
-
-
-def _memory_size(store: wasmtime.Store, instance, exports=None) -> int:
-    """Linear memory only grows, so its final size in a fresh store is the run's peak."""
-    if instance is None:
-        return 0
-    mem = (exports if exports is not None else instance.exports(store)).get("memory")
-    if isinstance(mem, wasmtime.Memory):
-        return mem.data_len(store)
-    return 0
 
 
 _default: Sandbox | None = None
