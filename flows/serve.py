@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from wasmops.config import current
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,7 +30,7 @@ def deployments(prefect_yaml: Path = ROOT / "prefect.yaml"):
     from prefect.events import DeploymentEventTrigger
 
     spec = yaml.safe_load(prefect_yaml.read_text())
-    scale = float(os.environ.get("WASMOPS_SCHEDULE_SCALE", "1"))
+    scale = current().schedule_scale
     out = []
     for d in spec["deployments"]:
         fl = _load_flow(d["entrypoint"])

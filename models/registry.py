@@ -86,10 +86,10 @@ def _pip_requirements() -> list[str]:
 
 def default_store() -> tuple[str, str]:
     """(tracking URI, artifact root) in the workspace: ``<home>/mlflow.db``, ``<home>/mlartifacts``."""
-    from wasmops.config import Settings  # noqa: PLC0415
+    from wasmops.config import current  # noqa: PLC0415
 
-    home = Settings().home
-    return f"sqlite:///{home / 'mlflow.db'}", str(home / "mlartifacts")
+    paths = current().paths
+    return f"sqlite:///{paths.mlflow_db}", str(paths.mlflow_artifacts)
 
 
 def _resolve(tracking_uri: str | None, artifact_location: str | None) -> tuple[str, str | None]:

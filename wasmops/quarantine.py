@@ -60,7 +60,7 @@ def remove(path: Path, digest: str) -> bool:
 
 
 def repo_file(s: Settings) -> Path:
-    return s.home / "gitops" / FILE
+    return s.paths.quarantine
 
 
 def quarantine_checker(s: Settings) -> Callable[[str], bool]:

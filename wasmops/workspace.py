@@ -29,7 +29,7 @@ def seed_dir() -> Path:
 
 def policy_path(s: Settings) -> Path:
     """The ModulePolicy in force: the GitOps repo's copy, else the seed's, else the packaged default."""
-    for cand in (s.home / "gitops" / "policies" / "module-policy.yaml",
+    for cand in (s.paths.module_policy,
                  seed_dir() / "policies" / "module-policy.yaml"):
         if cand.exists():
             return cand
@@ -52,7 +52,7 @@ def init_workspace(s: Settings, *, force: bool = False, progress: Callable[[str]
         say(f"new signing key {kid}")
     else:
         kid = key_id(s.public_key.read_bytes())
-    trusted = s.home / "trusted-keys"
+    trusted = s.paths.local_trusted_keys
     trusted.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(s.public_key, trusted / "workspace.pub")
     info = {"oci layout": str(s.oci_layout), "signing key": f"{s.private_key} ({kid})",

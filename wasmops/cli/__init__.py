@@ -39,7 +39,9 @@ def main() -> None:
     try:
         app()
     except WasmopsError as exc:
-        if os.environ.get("WASMOPS_DEBUG"):
+        from ..config import current
+
+        if current().debug:
             raise
         from ._ui import err_console
 

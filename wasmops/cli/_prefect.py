@@ -12,7 +12,7 @@ import os
 
 
 def configure(s) -> None:
-    home = s.home / "prefect"
+    home = s.paths.prefect_home
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(home))
     os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(home / "storage"))
@@ -23,7 +23,7 @@ def configure(s) -> None:
 
     quiet_prefect_console()
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    rec = s.home / "services.json"
+    rec = s.paths.services_record
     if "PREFECT_API_URL" not in os.environ and rec.exists():
         url = json.loads(rec.read_text()).get("prefect_api_url")
         if url:

@@ -21,7 +21,9 @@ _MARK = {"Completed": "[green]✓[/]", "Cached": "[blue]✓[/] (cached)", "Faile
 
 
 def verbose() -> bool:
-    return bool(os.environ.get("WASMOPS_VERBOSE"))
+    from ..config import current
+
+    return current().verbose
 
 
 def quiet_prefect_console() -> None:

@@ -128,7 +128,7 @@ def _costs(since: Optional[str]):
     if samples.empty:
         from ..errors import NotFound
 
-        raise NotFound("no telemetry in the store", where=str(s.home / "telemetry.db"),
+        raise NotFound("no telemetry in the store", where=str(s.paths.telemetry_db),
                        hint="collect some (`wasmops telemetry collect`) or synthesize it (`wasmops telemetry synth`)")
     return desired, samples, attribute(samples, desired.pricing)
 
@@ -149,7 +149,7 @@ def cost_report(by: str = typer.Option("team", help="team | project | module | c
         return
     rows = [{k: (f"{v:.4f}" if hasattr(v, "quantize") else v) for k, v in r.items()} for r in rep.to_dict("records")]
     console().print(table(f"cost by {by}", rows))
-    path = chart or s.home / "reports" / f"cost-{by}.png"
+    path = chart or s.paths.report(f"cost-{by}.png")
     path.parent.mkdir(parents=True, exist_ok=True)
     chart_png(costs, path, by="team" if by == "module" else by)
     console().print(f"chart: {path}")

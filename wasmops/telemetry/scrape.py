@@ -40,7 +40,6 @@ the window, for hosts that Prometheus scrapes (``$WASMOPS_PROMETHEUS_URL``).
 from __future__ import annotations
 
 import math
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
@@ -273,7 +272,9 @@ class PrometheusQuery:
 
     @classmethod
     def from_env(cls) -> "PrometheusQuery | None":
-        url = os.environ.get("WASMOPS_PROMETHEUS_URL")
+        from ..config import current
+
+        url = current().prometheus_url
         return cls(url) if url else None
 
     def query(self, promql: str, at: pd.Timestamp) -> dict[tuple, float]:

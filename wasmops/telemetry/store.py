@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import Settings
+from ..config import Settings, current
 from . import schema
 
 _NUM = ["window_s", "invocations", "errors", "fuel", "peak_memory", "memory_limit", "replicas",
@@ -107,7 +107,7 @@ class Store:
     @classmethod
     def open(cls, settings: Settings | None = None) -> "Store":
         """The workspace store, ``<home>/telemetry.db``."""
-        return cls((settings or Settings()).home / "telemetry.db")
+        return cls((settings or current()).paths.telemetry_db)
 
     def close(self) -> None:
         with self._lock:
