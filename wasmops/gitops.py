@@ -1,8 +1,11 @@
 """The desired-state Git repository: seed it, commit releases, revert, quarantine, push and pull.
 
 The embedded default is a local repository at ``<home>/gitops`` made from ``deployments/``. With a
-remote (``WASMOPS_GITOPS_REMOTE``), every change pulls first, pushes after, and retries on a
-non-fast-forward push::
+remote (``WASMOPS_GITOPS_REMOTE``), every change pulls first and pushes after. Several writers (workers
+on other machines, each with its own clone) race on the remote: a push rejected as non-fast-forward
+waits a jittered back-off, fetches, rebases its commit onto the remote and pushes again; when the
+rebase conflicts (two writers edited one file, e.g. ``quarantine.yaml``) the local commit is dropped
+and the change is made again on the remote's tip. Bounded: :data:`PUSH_ATTEMPTS` tries::
 
     >>> from wasmops.gitops import GitOpsRepo
     >>> repo = GitOpsRepo.open(".wasmops/gitops")                                    # doctest: +SKIP
@@ -14,7 +17,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import random
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +33,19 @@ from .desired import DesiredState, load_desired_state, load_desired_state_at
 from .errors import ConfigError, NotFound, SpecError, TransientError
 
 AUTHOR = ("wasmops", "wasmops@localhost")
+PUSH_ATTEMPTS = 10
+# What git says when another writer pushed first (or was updating the ref at the same instant).
+_LOST_RACE = ("non-fast-forward", "fetch first", "cannot lock ref", "failed to update ref", "incorrect old value")
+
+
+def push_backoff(attempt: int) -> float:
+    """Seconds to wait before push attempt ``attempt + 1``: 50 ms doubling to at most 2 s, times a
+    random factor in [0.5, 1.5) so that writers who lost the same race do not meet again.
+
+    >>> all(0.025 <= push_backoff(i) < 3.0 for i in range(20))
+    True
+    """
+    return min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.5)
 
 
 @dataclass
@@ -121,34 +139,91 @@ class GitOpsRepo:
         try:
             self.repo.git.pull("--rebase", "origin", self.repo.active_branch.name)
         except _git().GitCommandError as exc:
+            self._abort_rebase()
             raise TransientError(f"git pull failed: {exc.stderr.strip()[:300]}", where=self.remote) from exc
 
-    def push(self, attempts: int = 5) -> None:
-        """Push; on a non-fast-forward, rebase onto the remote and try again."""
+    def _abort_rebase(self) -> None:
+        git_dir = Path(self.repo.git_dir)
+        if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
+            self.repo.git.rebase("--abort")
+
+    def push(self, attempts: int | None = None, reapply: Callable[[], object] | None = None) -> str:
+        """Push the branch; the commit the remote's branch now points at.
+
+        On a non-fast-forward (or a ref another push was updating at that instant): wait
+        :func:`push_backoff`, fetch, rebase the local commits onto the remote's branch, try again, at
+        most ``attempts`` times (:data:`PUSH_ATTEMPTS`). When the rebase conflicts, ``reapply`` (if
+        given) is called on a working tree reset to the remote's tip to make the change again and
+        commit it; without it, the conflict is a TransientError. Any other refusal (a hook, rights)
+        is a TransientError at once.
+        """
         if not self.remote:
-            return
+            return self.head
         git = _git()
         branch = self.repo.active_branch.name
+        attempts = attempts or PUSH_ATTEMPTS
         for i in range(attempts):
             try:
                 self.repo.git.push("origin", f"{branch}:{branch}")
-                return
+                return self.head
             except git.GitCommandError as exc:
                 msg = (exc.stderr or "").lower()
-                if ("non-fast-forward" in msg or "fetch first" in msg or "rejected" in msg) and i < attempts - 1:
-                    self.repo.git.pull("--rebase", "origin", branch)
-                    continue
-                raise TransientError(f"git push failed: {exc.stderr.strip()[:300]}", where=self.remote) from exc
+                if not any(m in msg for m in _LOST_RACE) or i == attempts - 1:
+                    raise TransientError(f"git push failed after {i + 1} attempt(s): {exc.stderr.strip()[:300]}",
+                                         where=self.remote) from exc
+            time.sleep(push_backoff(i))
+            self._catch_up(branch, reapply)
+        raise AssertionError("unreachable")
 
-    def _commit(self, paths: list[Path], message: str) -> CommitResult:
+    def _catch_up(self, branch: str, reapply: Callable[[], object] | None) -> None:
+        git = _git()
+        try:
+            self.repo.git.fetch("origin", branch)
+            self.repo.git.rebase(f"origin/{branch}")
+            return
+        except git.GitCommandError as exc:
+            self._abort_rebase()
+            if reapply is None:
+                raise TransientError(f"cannot rebase onto the remote: {(exc.stderr or '').strip()[:300]}",
+                                     where=self.remote) from exc
+        self.repo.git.reset("--hard", f"origin/{branch}")    # drop the local commit; make the change again
+        reapply()
+
+    def _commit_local(self, paths: list[Path], message: str) -> CommitResult:
+        """Stage ``paths`` and commit them (no push). Through the git CLI, whose working directory is
+        this repo's: GitPython's ``IndexFile.add`` chdir()s the whole process, so two threads writing
+        two clones would stage each other's files."""
         rels = [str(p.relative_to(self.path)) for p in paths]
-        self.repo.index.add(rels)
-        if not self.repo.index.diff("HEAD"):
+        self.repo.git.add("--", *rels)
+        if not self.repo.git.diff("--cached", "--name-only", "HEAD"):
             return CommitResult(self.head, False)
-        actor = _git().Actor(*AUTHOR)
-        c = self.repo.index.commit(message, author=actor, committer=actor)
-        self.push()
-        return CommitResult(c.hexsha, True)
+        name, email = AUTHOR
+        self.repo.git.execute(["git", "-c", f"user.name={name}", "-c", f"user.email={email}", "-c",
+                               "commit.gpgsign=false", "commit", "-q", "--no-verify", "--cleanup=verbatim",
+                               f"--author={name} <{email}>", "-m", message])
+        return CommitResult(self.head, True)
+
+    def _commit(self, paths: list[Path], message: str,
+                reapply: Callable[[], object] | None = None) -> CommitResult:
+        res = self._commit_local(paths, message)
+        if res.changed and self.remote:
+            return CommitResult(self.push(reapply=reapply), True)
+        return res
+
+    def _write(self, edit: Callable[[], "CommitResult | tuple[list[Path], str]"]) -> CommitResult:
+        """Under the lock: pull, ``edit()`` (returns the paths and message to commit, or a CommitResult
+        when there is nothing to do), commit, push. ``edit`` runs again if a conflicting push forces it."""
+        def again() -> None:
+            out = edit()
+            if not isinstance(out, CommitResult):
+                self._commit_local(*out)
+
+        with self.locked():
+            self.pull()
+            out = edit()
+            if isinstance(out, CommitResult):
+                return out
+            return self._commit(*out, reapply=again)
 
     # -- writing -------------------------------------------------------------------------------
     def set_module_ref(self, key: str, *, tag: str, digest: str, provenance: dict[str, str],
@@ -157,8 +232,7 @@ class GitOpsRepo:
 
         Idempotent: if the manifest already holds this digest, nothing is committed.
         """
-        with self.locked():
-            self.pull()
+        def edit():
             path = self.manifest_file(key)
             data = yaml.safe_load(path.read_text())
             ref = data["spec"]["moduleRef"]
@@ -170,7 +244,9 @@ class GitOpsRepo:
             path.write_text(yaml.safe_dump(data, sort_keys=False))
             trailers = "\n".join(f"Wasmops-{k}: {v}" for k, v in provenance.items() if v)
             msg = f"release {key} {tag}\n\nSet {key} moduleRef to {digest}.\n\n{trailers}\nWasmops-Digest: {digest}\n"
-            return self._commit([path], msg)
+            return [path], msg
+
+        return self._write(edit)
 
     def last_commit_for(self, key: str, digest: str) -> str | None:
         """The newest commit whose message releases ``digest`` for ``key``."""
@@ -181,8 +257,7 @@ class GitOpsRepo:
 
     def revert_release(self, key: str, digest: str, *, reason: str, actor: str) -> CommitResult:
         """Undo the release of ``digest`` for ``key``: restore the manifest's previous moduleRef."""
-        with self.locked():
-            self.pull()
+        def edit():
             path = self.manifest_file(key)
             data = yaml.safe_load(path.read_text())
             if data["spec"]["moduleRef"].get("digest") != digest:
@@ -207,23 +282,27 @@ class GitOpsRepo:
             path.write_text(yaml.safe_dump(data, sort_keys=False))
             msg = (f"rollback {key} from {digest[:19]}\n\n{reason}\n\nThis reverts {sha or 'an unknown commit'}.\n"
                    f"Wasmops-Rollback-Of: {digest}\nWasmops-Actor: {actor}\n")
-            return self._commit([path], msg)
+            return [path], msg
+
+        return self._write(edit)
 
     def quarantine(self, digest: str, *, module: str, reason: str, actor: str) -> CommitResult:
-        with self.locked():
-            self.pull()
+        def edit():
             path = self.path / q.FILE
             if not q.add(path, digest, module=module, reason=reason):
                 return CommitResult(self.head, False)
-            return self._commit([path], f"quarantine {digest[:19]} ({module})\n\n{reason}\n\nWasmops-Actor: {actor}\n")
+            return [path], f"quarantine {digest[:19]} ({module})\n\n{reason}\n\nWasmops-Actor: {actor}\n"
+
+        return self._write(edit)
 
     def unquarantine(self, digest: str, *, actor: str, reason: str) -> CommitResult:
-        with self.locked():
-            self.pull()
+        def edit():
             path = self.path / q.FILE
             if not q.remove(path, digest):
                 raise NotFound(f"{digest} is not quarantined", where=str(path))
-            return self._commit([path], f"unquarantine {digest[:19]}\n\n{reason}\n\nWasmops-Actor: {actor}\n")
+            return [path], f"unquarantine {digest[:19]}\n\n{reason}\n\nWasmops-Actor: {actor}\n"
+
+        return self._write(edit)
 
     def write_files(self, files: dict[str, str], message: str, *, branch: str | None = None) -> CommitResult:
         """Commit ``files`` (relative path → text), optionally on a new branch (main stays as is)."""
