@@ -44,21 +44,31 @@ class HostMetrics:
         self.shed = Counter("wasmops_requests_shed", "Run requests refused with 503 because the module's "
                             "concurrency limit and queue were full.", ("namespace", "module"), registry=r)
         self._peaks: dict[tuple, int] = {}
+        self._bundles: dict[tuple, tuple] = {}
 
     @staticmethod
     def labels_for(dep) -> tuple:
         return (dep.namespace, dep.name, dep.digest, dep.labels.get("team", ""), dep.labels.get("project", ""))
 
+    def _children(self, lv: tuple) -> tuple:
+        """The labelled children of one deployment, made once: ``labels()`` costs more than the update."""
+        ch = self._bundles.get(lv)
+        if ch is None:
+            ch = self._bundles[lv] = tuple(m.labels(*lv) for m in (
+                self.invocations, self.fuel, self.fuel_per_call, self.latency, self.cpu, self.memory))
+        return ch
+
     def observe(self, dep, result) -> None:
         lv = self.labels_for(dep)
-        self.invocations.labels(*lv).inc()
-        self.fuel.labels(*lv).inc(result.fuel_used)
-        self.fuel_per_call.labels(*lv).observe(result.fuel_used)
-        self.latency.labels(*lv).observe(result.duration_s)
-        self.cpu.labels(*lv).inc(getattr(result, "cpu_s", 0.0))
-        if getattr(result, "fuel_estimated", False):
+        invocations, fuel, fuel_per_call, latency, cpu, memory = self._children(lv)
+        invocations.inc()
+        fuel.inc(result.fuel_used)
+        fuel_per_call.observe(result.fuel_used)
+        latency.observe(result.duration_s)
+        cpu.inc(result.cpu_s)
+        if result.fuel_estimated:
             self.fuel_estimated.labels(*lv).inc(result.fuel_used)
-        self.memory.labels(*lv).observe(result.peak_memory)
+        memory.observe(result.peak_memory)
         if result.peak_memory > self._peaks.get(lv, -1):
             self._peaks[lv] = result.peak_memory
             self.peak_memory.labels(*lv).set(result.peak_memory)
