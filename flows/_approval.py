@@ -28,25 +28,26 @@ class Approval(RunInput):
     approver: str = ""
 
 
-def describe(key: str, manifest, built, pub, extra: str = "") -> str:
+def describe(key: str, manifest, proposal, extra: str = "") -> str:
+    """``proposal``: a ``wasmops.release_steps.Proposal`` (the artifact that would serve ``key``)."""
     rc = manifest.spec.runtime_config
     cur = manifest.spec.module_ref
     return (
         f"## Approve release of `{key}`?\n\n"
         f"| | current | proposed |\n|---|---|---|\n"
-        f"| manifest | `{(cur.digest or 'none')[:19]}` | `{pub['manifest_digest'][:19]}` |\n"
-        f"| wasm | | `{(built.digest if built else '-')[:19]}` |\n"
-        f"| tag | `{cur.tag}` | `{pub['ref'].rsplit(':', 1)[-1]}` |\n"
+        f"| manifest | `{(cur.digest or 'none')[:19]}` | `{proposal.manifest_digest[:19]}` |\n"
+        f"| wasm | | `{(proposal.wasm_digest or '-')[:19]}` |\n"
+        f"| tag | `{cur.tag}` | `{proposal.tag}` |\n"
         f"| environment | {manifest.spec.environment} | {manifest.spec.environment} |\n"
         f"| replicas × memory | {manifest.spec.replicas} × {rc.resources.memory} | same |\n"
         f"| trust level | {rc.trust_level} | {rc.trust_level} |\n\n"
         f"**Risk**: {'production traffic' if manifest.spec.environment == 'prod' else 'dev only'}; "
-        f"tests and policy passed; signature manifest `{(pub.get('bundle_manifest_digest') or 'attached')[:19]}`.\n"
+        f"tests and policy passed; signature manifest `{(proposal.bundle_manifest_digest or 'attached')[:19]}`.\n"
         f"{extra}\n\nSet **approve** and give a **reason**."
     )
 
 
-def request_approval(key: str, manifest, built, pub, *, auto_approve: bool, timeout_s: int,
+def request_approval(key: str, manifest, proposal, *, auto_approve: bool, timeout_s: int,
                      extra: str = "", force: bool = False, releaser: str | None = None,
                      release_commit: str = "") -> dict:
     """Pause for a person when policy says so; returns the answer, or raises ApprovalRejected.
@@ -60,9 +61,9 @@ def request_approval(key: str, manifest, built, pub, *, auto_approve: bool, time
     if releaser is not None:
         from flows._approval_policy import policy_gate
 
-        gate = policy_gate(manifest, key, pub["manifest_digest"], releaser, str(flow_run.get_id() or ""))
+        gate = policy_gate(manifest, key, proposal.manifest_digest, releaser, str(flow_run.get_id() or ""))
         if gate is not None:
-            return _policy_approval(gate, key, manifest, built, pub, timeout_s=timeout_s, extra=extra,
+            return _policy_approval(gate, key, manifest, proposal, timeout_s=timeout_s, extra=extra,
                                     release_commit=release_commit, auto_approve=auto_approve)
     rule = ("prod requires approval" if manifest.spec.environment == "prod"
             else "strict require-approval policy" if manifest.requires_approval() else "")
@@ -78,7 +79,7 @@ def request_approval(key: str, manifest, built, pub, *, auto_approve: bool, time
                  f"or wasmops reject {rid} --reason \"...\" (wasmops approvals shows the form)")
         try:
             answer = pause_flow_run(
-                wait_for_input=Approval.with_initial_data(description=describe(key, manifest, built, pub, extra),
+                wait_for_input=Approval.with_initial_data(description=describe(key, manifest, proposal, extra),
                                                           approve=False),
                 timeout=timeout_s, poll_interval=1)
         except FlowPauseTimeout:
@@ -86,14 +87,14 @@ def request_approval(key: str, manifest, built, pub, *, auto_approve: bool, time
     record(s.gitops_dir, Decision(
         kind="approval", subject=key, verdict="approved" if answer.approve else "rejected",
         actor=answer.approver or "unknown", policy_rule=rule, explanation=answer.reason,
-        digest=pub["manifest_digest"], flow_run_id=str(flow_run.get_id() or ""),
+        digest=proposal.manifest_digest, flow_run_id=str(flow_run.get_id() or ""),
         action="release continues" if answer.approve else "release rolled back"))
     if not answer.approve:
         raise ApprovalRejected(f"{key} rejected by {answer.approver or 'unknown'}: {answer.reason or 'no reason'}")
     return {"required": True, "approved": True, "approver": answer.approver, "reason": answer.reason}
 
 
-def _policy_approval(gate, key: str, manifest, built, pub, *, timeout_s: int, extra: str, release_commit: str,
+def _policy_approval(gate, key: str, manifest, proposal, *, timeout_s: int, extra: str, release_commit: str,
                      auto_approve: bool) -> dict:
     """Wait until the covering ApprovalPolicies are met (signed approvals), then record them."""
     from flows._approval_policy import policy_note, wait_for_policy
@@ -106,7 +107,7 @@ def _policy_approval(gate, key: str, manifest, built, pub, *, timeout_s: int, ex
         log.warning(f"--auto-approve does not count: ApprovalPolicy {gate.describe()} covers {key}")
     log.info(f"waiting for approval of {key} under {gate.describe()} (up to {timeout_s}s): "
              f"wasmops approve {rid} --key PATH --reason \"...\" (wasmops approvals shows what is still needed)")
-    base = describe(key, manifest, built, pub, extra)
+    base = describe(key, manifest, proposal, extra)
     outcome, timed_out = wait_for_policy(
         gate, lambda g: Approval.with_initial_data(description=base + policy_note(g), approve=False), timeout_s)
     if timed_out:

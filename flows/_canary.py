@@ -17,11 +17,11 @@ from prefect import get_run_logger
 
 from flows._approval import request_approval
 from tasks.canary import canary_abort, canary_promote, canary_step
-from wasmops.errors import ApprovalRejected, VerifyFailed
+from wasmops.errors import ApprovalRejected, CanaryAborted
+from wasmops.release_steps import Proposal
+from wasmops.source import ModuleSource
 
-
-class CanaryAborted(VerifyFailed):
-    """The judge failed the canary: aborted to stable; the flow reverts Git and quarantines it."""
+__all__ = ["CanaryAborted", "run_canary", "start_progress", "uses_canary"]
 
 
 def uses_canary(manifest) -> bool:
@@ -37,20 +37,21 @@ def start_progress(manifest) -> dict | None:
     return {"stable": {"tag": ref.tag, "digest": ref.digest}, "step": 0, "weight": manifest.spec.rollout.steps[0].weight}
 
 
-def run_canary(key: str, manifest, built, pub, module_dir: str, timeout_s: int, requests: int = 30) -> dict | None:
+def run_canary(key: str, manifest, proposal: Proposal, src: ModuleSource, timeout_s: int,
+               requests: int = 30) -> dict | None:
     """The steps; None when the manifest asks for a plain switch. Raises ``CanaryAborted`` on fail."""
     if not uses_canary(manifest):
         return None
     log = get_run_logger()
     stable = start_progress(manifest)["stable"]
-    canary = pub["manifest_digest"]
+    canary = proposal.manifest_digest
     steps = []
     for i, st in enumerate(manifest.spec.rollout.steps):
         if st.weight == 100:
             out = canary_promote(key, canary)
             log.info(f"canary {key}: promoted {canary[:19]} after {len(steps)} step(s)")
             return {"outcome": "promoted", "steps": steps, **out}
-        res = canary_step(key, i, st.weight, st.pause_seconds, stable, canary, module_dir, requests)
+        res = canary_step(key, i, st.weight, st.pause_seconds, stable, canary, src, requests)
         steps.append(res)
         log.info(f"canary {key} step {i} at {st.weight} %: {res['verdict']} ({res['explanation']})")
         if res["verdict"] == "fail":
@@ -58,15 +59,15 @@ def run_canary(key: str, manifest, built, pub, module_dir: str, timeout_s: int, 
             log.warning(f"canary {key} aborted to stable in {ab['abort_s'] * 1000:.0f} ms")
             raise CanaryAborted(f"canary aborted at step {i} ({st.weight} %): {res['explanation']}", where=key)
         if res["verdict"] != "pass":
-            _ask(key, manifest, built, pub, res, timeout_s)
+            _ask(key, manifest, proposal, res, timeout_s)
     return {"outcome": "promoted", "steps": steps}
 
 
-def _ask(key: str, manifest, built, pub, res: dict, timeout_s: int) -> None:
+def _ask(key: str, manifest, proposal: Proposal, res: dict, timeout_s: int) -> None:
     extra = (f"**Canary step {res['step']} at {res['weight']} %: {res['verdict']}.** {res['explanation']}\n\n"
              "Approve to go on to the next step; reject to abort to stable.")
     try:
-        request_approval(key, manifest, built, pub, auto_approve=False, timeout_s=timeout_s, extra=extra, force=True)
+        request_approval(key, manifest, proposal, auto_approve=False, timeout_s=timeout_s, extra=extra, force=True)
     except ApprovalRejected:
         canary_abort(key)
         raise

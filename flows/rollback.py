@@ -11,6 +11,7 @@ from prefect import flow
 from flows._approval import ApprovalRejected, request_approval
 from flows._labels import label_run
 from tasks.release import sticky_rollback
+from wasmops.release_steps import Proposal
 
 
 @flow(name="rollback", log_prints=True, flow_run_name="rollback {key}")
@@ -25,10 +26,9 @@ def rollback(key: str, digest: str = "", reason: str = "anomaly detected", appro
     if digest and current != digest:
         print(f"{key} no longer runs {digest[:19]} in Git (now {str(current)[:19]}); nothing to roll back")
         return {"key": key, "skipped": True}
-    pub = {"manifest_digest": current or "", "ref": f"{m.spec.module_ref.repository}:{m.spec.module_ref.tag}"}
     try:
-        request_approval(key, m, None, pub, auto_approve=False, timeout_s=approval_timeout_s,
-                         extra=f"**Rollback requested**: {reason}")
+        request_approval(key, m, Proposal.rollback(m.spec.module_ref), auto_approve=False,
+                         timeout_s=approval_timeout_s, extra=f"**Rollback requested**: {reason}")
     except ApprovalRejected as exc:
         print(f"rollback of {key} not approved: {exc}")
         return {"key": key, "rolled_back": False, "reason": str(exc)}

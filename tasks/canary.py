@@ -17,6 +17,8 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from wasmops.config import Settings
+from wasmops.release_steps import probe_bodies
+from wasmops.source import ModuleSource
 
 from ._common import RETRY
 
@@ -66,7 +68,7 @@ def _window(hc, key: str, bodies, stable: str, canary: str, pause_s: float, requ
 
 @task(name="canary-step", cache_policy=NO_CACHE, **RETRY)
 def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, canary: str,
-                module_dir: str, requests: int = 30) -> dict:
+                src: ModuleSource, requests: int = 30) -> dict:
     """Serve the canary at ``weight`` (Git, then reconcile), wait ``pause_s`` while sampling both
     digests, judge canary vs stable (stable = baseline); table artifact and decision record."""
     from prefect.runtime import flow_run
@@ -75,7 +77,7 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     from wasmops.host.client import HostClient
     from wasmops.release_check import judge_samples, load_policy
 
-    from .release import _probe_bodies, _reconcile
+    from .release import _reconcile
 
     s = Settings()
     write_progress(key, {"stable": stable, "step": step, "weight": weight}, f"canary {key} step {step}: {weight} %")
@@ -86,7 +88,7 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
         raise TransientError(f"canary {key} at {weight} % did not converge: {rep.summary()}", where=key)
     hc = HostClient.from_workspace(s)
     t0 = time.time()
-    base, can = _window(hc, key, _probe_bodies(module_dir), stable["digest"], canary, pause_s, requests)
+    base, can = _window(hc, key, probe_bodies(src), stable["digest"], canary, pause_s, requests)
     v = judge_samples(base, can, load_policy(s.gitops_dir))
     rows = v.to_rows()
     name = key.split("/", 1)[1]

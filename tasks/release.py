@@ -1,4 +1,5 @@
-"""Release tasks after publish: commit (Git), reconcile (host), verify, sticky rollback.
+"""Release tasks after publish: commit (Git), reconcile (host), verify, sticky rollback, and the
+release judge's steps (baseline before the switch; sample and judge after it, run by ``flows/_ai_check``).
 
 commit and reconcile register ``on_rollback`` hooks, so a failure later in the release
 transaction reverts the Git commit and puts the previously live version back on the host.
@@ -13,26 +14,29 @@ from prefect.transactions import get_transaction
 
 from wasmops.config import Settings
 from wasmops.faults import maybe_crash
+from wasmops.release_steps import AiVerdict, Baseline, Committed, FleetServing, Verified, probe_bodies
+from wasmops.source import ModuleSource
 
 from ._common import RETRY
 
 
 @task(name="commit", cache_policy=NO_CACHE, **RETRY)
-def commit_release(key: str, tag: str, digest: str, provenance: dict, rollout: dict | None = None) -> dict:
+def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, rollout: dict | None = None) -> Committed:
     """``rollout``: the canary's ``spec.rollout.inProgress``, written in the same commit."""
     from wasmops.gitops import GitOpsRepo
 
     maybe_crash("commit")
     repo = GitOpsRepo.from_settings(Settings())
     extra = (lambda data: data["spec"].setdefault("rollout", {}).__setitem__("inProgress", rollout)) if rollout else None
-    res = repo.set_module_ref(key, tag=tag, digest=digest, provenance=provenance, extra=extra)
-    get_transaction().set("release", {"key": key, "digest": digest, "changed": res.changed})
+    res = repo.set_module_ref(key, tag=tag, digest=manifest_digest, provenance=provenance, extra=extra)
+    get_transaction().set("release", {"key": key, "digest": manifest_digest, "changed": res.changed})
     if res.changed:
         from prefect.events import emit_event
 
         emit_event("wasmops.release.committed", resource={"prefect.resource.id": f"wasmops.module.{key}"},
-                   payload={"key": key, "namespace": key.split("/", 1)[0], "digest": digest, "commit": res.sha})
-    return {"sha": res.sha, "changed": res.changed}
+                   payload={"key": key, "namespace": key.split("/", 1)[0], "digest": manifest_digest,
+                            "commit": res.sha})
+    return Committed(sha=res.sha, changed=res.changed)
 
 
 @commit_release.on_rollback
@@ -103,50 +107,56 @@ def _undo_reconcile(txn) -> None:
 
 
 @task(name="already-serving", cache_policy=NO_CACHE, **RETRY)
-def already_serving(key: str, digest: str) -> str | None:
-    """The release commit of ``digest`` when Git already holds it for ``key`` and the host serves it
-    (a re-release is then a no-op: no budget gate, approval, commit or verify); else None."""
+def already_serving(key: str, manifest_digest: str) -> FleetServing | None:
+    """Git already holds ``manifest_digest`` for ``key`` and the host serves it healthy (a re-release is
+    then a no-op: no budget gate, approval, commit or verify); else None."""
     from wasmops.gitops import GitOpsRepo
     from wasmops.host.client import HostClient
 
     s = Settings()
     repo = GitOpsRepo.from_settings(s)
     m = repo.desired().deployments.get(key)
-    if m is None or m.spec.module_ref.digest != digest:
+    if m is None or m.spec.module_ref.digest != manifest_digest:
         return None
     live = {f"{x['namespace']}/{x['name']}": x for x in HostClient.from_workspace(s).modules()}.get(key)
-    if not live or live.get("digest") != digest or live.get("health", "Healthy") != "Healthy":
+    if not live or live.get("digest") != manifest_digest or live.get("health", "Healthy") != "Healthy":
         return None
-    return repo.last_commit_for(key, digest) or repo.head
+    return FleetServing(key=key, manifest_digest=manifest_digest,
+                        commit=repo.last_commit_for(key, manifest_digest) or repo.head)
 
 
 @task(name="verify", cache_policy=NO_CACHE, **RETRY)
-def verify_release(module_dir: str, key: str, digest: str) -> dict:
+def verify_release(src: ModuleSource, key: str, manifest_digest: str) -> Verified:
     """Run the module's test cases through the host, judged as ``wasmops test`` judges them.
 
     Failures raise ``VerifyFailed`` (the flow rolls back and quarantines); a release where no case
     could run raises ``NotVerified`` (rolled back, not quarantined) unless the manifest sets
     ``spec.verify.allowUnverified``. Cases that cannot run are counted and recorded, never dropped.
     """
-    from wasmops.decisions import Decision, record
-    from wasmops.errors import NotVerified, VerifyFailed
     from wasmops.gitops import GitOpsRepo
     from wasmops.host.client import HostClient
-    from wasmops.source import load_module_source
     from wasmops.verify import verify_via_host
 
     maybe_crash("verify")
     s = Settings()
     m = GitOpsRepo.from_settings(s).desired().deployments[key]
     ns, name = key.split("/", 1)
-    report = verify_via_host(HostClient.from_workspace(s), ns, name, load_module_source(module_dir),
-                             env=m.spec.runtime_config.env, digest=digest)
+    report = verify_via_host(HostClient.from_workspace(s), ns, name, src, env=m.spec.runtime_config.env,
+                             digest=manifest_digest)
     create_table_artifact(key=f"verify-{name}", table=report.rows() or [{"case": "-", "result": "no test cases"}],
-                          description=f"Post-deploy verification of {key} at {digest}: {report.summary()}")
-    allowed = m.spec.verify.allow_unverified
+                          description=f"Post-deploy verification of {key} at {manifest_digest}: {report.summary()}")
+    _record_verify(s, key, manifest_digest, report, allowed=m.spec.verify.allow_unverified)
+    return Verified(passed=report.passed, ran=len(report.ran), not_run=len(report.not_run), summary=report.summary())
+
+
+def _record_verify(s: Settings, key: str, manifest_digest: str, report, *, allowed: bool) -> None:
+    """The decision record, then ``VerifyFailed`` / ``NotVerified`` when the verdict says so."""
+    from wasmops.decisions import Decision, record
+    from wasmops.errors import NotVerified, VerifyFailed
+
     verdict = "fail" if report.failed else "pass" if report.ran else "unverified-allowed" if allowed else "unverified"
     record(s.gitops_dir, Decision(
-        kind="verify", subject=key, verdict=verdict, digest=digest, policy_rule="test cases through the host",
+        kind="verify", subject=key, verdict=verdict, digest=manifest_digest, policy_rule="test cases through the host",
         explanation=f"{report.summary()}" + "".join(f"; {c.name}: {c.reason}" for c in report.cases if not c.passed),
         output=report.to_dict(), action="" if verdict.startswith(("pass", "unverified-allowed")) else "roll back"))
     if report.failed:
@@ -157,16 +167,83 @@ def verify_release(module_dir: str, key: str, digest: str) -> dict:
         raise NotVerified(f"no test case could run through the host ({why})", where=key,
                           hint="add a case the host can run (the deployment's env, no args), "
                                "or set spec.verify.allowUnverified: true in the manifest")
-    return {"passed": report.passed, "ran": len(report.ran), "not_run": len(report.not_run),
-            "summary": report.summary()}
 
 
 @task(name="rollback", cache_policy=NO_CACHE, **RETRY)
-def sticky_rollback(key: str, digest: str, reason: str, actor: str = "wasmops", wasm_digest: str | None = None) -> dict:
+def sticky_rollback(key: str, manifest_digest: str, reason: str, actor: str = "wasmops",
+                    wasm_digest: str | None = None) -> dict:
     """Revert the release commit, quarantine the digest in Git, and reconcile."""
     from wasmops.rollback import rollback
 
-    return rollback(Settings(), key, digest=digest, wasm_digest=wasm_digest, reason=reason, actor=actor)
+    return rollback(Settings(), key, digest=manifest_digest, wasm_digest=wasm_digest, reason=reason, actor=actor)
+
+
+@task(name="baseline-sample", cache_policy=NO_CACHE, **RETRY)
+def baseline_sample(src: ModuleSource, key: str, requests: int = 60) -> Baseline | None:
+    """Before the switch: the module's probe requests against the digest that serves now (None when
+    nothing serves it yet). The release judge compares the new digest with these."""
+    from wasmops.host.client import HostClient
+    from wasmops.release_check import sample_requests
+
+    hc = HostClient.from_workspace(Settings())
+    live = {f"{m['namespace']}/{m['name']}": m for m in hc.modules()}.get(key)
+    if not live or live.get("health", "Healthy") != "Healthy":
+        return None
+    ns, name = key.split("/", 1)
+    samples = sample_requests(hc, ns, name, probe_bodies(src), requests, expect_digest=live["digest"])
+    return Baseline(manifest_digest=live["digest"], samples=samples)
+
+
+@task(name="ai-sample", cache_policy=NO_CACHE)
+def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int = 60) -> dict:
+    """After verify: the same probe requests against the new digest, with the host's telemetry
+    scraped before and after (the window the telemetry check reads)."""
+    from wasmops.host.client import HostClient
+    from wasmops.release_check import sample_requests
+    from wasmops.telemetry import Collector, Store, scrape_host
+
+    maybe_crash("ai-verify")
+    s = Settings()
+    ns, name = key.split("/", 1)
+    hc = HostClient.from_workspace(s)
+    col = Collector(Store.open(s), source=hc.url)
+    scrape_host(hc, col)
+    samples = sample_requests(hc, ns, name, probe_bodies(src), requests, expect_digest=manifest_digest)
+    scrape_host(hc, col)
+    return samples
+
+
+@task(name="ai-judge", cache_policy=NO_CACHE)
+def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples: dict, outcome, *,
+             requests: int, release_run_id: str = "") -> AiVerdict:
+    """The release judge (new vs previous digest, per metric); telemetry that failed validation (GX)
+    makes it a hold. Table and chart artifacts and a ``release-verdict`` decision record."""
+    from wasmops.decisions import Decision, record
+    from wasmops.release_check import judge_samples, load_policy
+
+    s = Settings()
+    name = key.split("/", 1)[1]
+    before = baseline.samples if baseline else None
+    v = judge_samples(before, samples, load_policy(s.gitops_dir))
+    if not outcome.success:
+        failed = ", ".join(sorted({f"{t}({c or ''})" for t, c in outcome.failed_checks()}))
+        v.verdict, v.explanation = "hold", f"hold: telemetry failed validation: {failed}"
+    verdict = {"fail": "anomalous", "hold": "hold"}.get(v.verdict, "ok")
+    rows = v.to_rows()
+    create_table_artifact(key=f"release-judge-{name}", table=rows or [{"metric": "-", "classification": "NoData"}],
+                          description=f"Release judge for {key}: {v.verdict} (score {v.score:.0f}): {v.explanation}")
+    _judge_chart(name, key, before, samples, v)
+    record(s.gitops_dir, Decision(
+        kind="release-verdict", subject=key, verdict=v.verdict, digest=manifest_digest, explanation=v.explanation,
+        policy_rule="policies/release-judge.yaml (Mann-Whitney U + effect floor)",
+        model={"name": "release-judge", "version": v.judge_version},
+        data={"baseline_digest": baseline.manifest_digest if baseline else None, "requests": requests,
+              "gx_result": outcome.result_id},
+        output={"score": v.score, "metrics": rows}, flow_run_id=release_run_id,
+        action={"anomalous": "roll back per approval policy", "hold": "release kept; a person is alerted"}
+        .get(verdict, "none")))
+    return AiVerdict(verdict=verdict, judge=v.verdict, score=v.score, explanation=v.explanation, subject=key,
+                     metrics=rows)
 
 
 def _judge_chart(name: str, key: str, baseline, canary, v) -> None:
@@ -179,71 +256,3 @@ def _judge_chart(name: str, key: str, baseline, canary, v) -> None:
     create_markdown_artifact(key=f"release-judge-chart-{name}", description=f"Canary vs baseline for {key}",
                              markdown=f"## {key}: release judge {v.verdict}\n\n{v.explanation}\n\n"
                                       f"![canary vs baseline](data:image/png;base64,{b64})")
-
-
-def _probe_bodies(module_dir: str) -> list[bytes]:
-    from wasmops.source import load_module_source
-
-    return [c.stdin.encode() for c in load_module_source(module_dir).tests
-            if c.expect_exit == 0 and not c.args and not c.env] or [b"{}"]
-
-
-@task(name="baseline-sample", cache_policy=NO_CACHE, **RETRY)
-def baseline_sample(module_dir: str, key: str, requests: int = 60) -> dict | None:
-    """Before the switch: the module's probe requests against the digest that serves now (None when
-    nothing serves it yet). The release judge compares the new digest with these."""
-    from wasmops.host.client import HostClient
-    from wasmops.release_check import sample_requests
-
-    hc = HostClient.from_workspace(Settings())
-    live = {f"{m['namespace']}/{m['name']}": m for m in hc.modules()}.get(key)
-    if not live or live.get("health", "Healthy") != "Healthy":
-        return None
-    ns, name = key.split("/", 1)
-    samples = sample_requests(hc, ns, name, _probe_bodies(module_dir), requests, expect_digest=live["digest"])
-    return {"digest": live["digest"], "samples": samples}
-
-
-@task(name="ai-verify", cache_policy=NO_CACHE)
-def ai_verify(module_dir: str, key: str, digest: str, requests: int = 60, baseline: dict | None = None) -> dict:
-    """After verify: the same probe requests against the new digest, the host's telemetry validated
-    (GX: a failed check means hold), then the release judge (new vs previous digest, per metric).
-    Returns ``{"verdict": ok | anomalous | hold, "judge": pass | marginal | fail | hold, ...}``."""
-    from prefect.runtime import flow_run
-
-    from wasmops.decisions import Decision, record
-    from wasmops.host.client import HostClient
-    from wasmops.release_check import judge_samples, load_policy, sample_requests
-    from wasmops.telemetry import Collector, Store, scrape_host
-
-    from .telemetry import read_window, validate_telemetry
-
-    maybe_crash("ai-verify")
-    s = Settings()
-    ns, name = key.split("/", 1)
-    hc = HostClient.from_workspace(s)
-    col = Collector(Store.open(s), source=hc.url)
-    scrape_host(hc, col)
-    canary = sample_requests(hc, ns, name, _probe_bodies(module_dir), requests, expect_digest=digest)
-    scrape_host(hc, col)
-    df = read_window.fn(minutes=5, modules=[name], digest=digest)
-    outcome = validate_telemetry.fn(df[df["namespace"] == ns], freshness_minutes=30, key=f"ai-verify-{name}")
-    v = judge_samples((baseline or {}).get("samples"), canary, load_policy(s.gitops_dir))
-    if not outcome.success:
-        failed = ", ".join(sorted({f"{t}({c or ''})" for t, c in outcome.failed_checks()}))
-        v.verdict, v.explanation = "hold", f"hold: telemetry failed validation: {failed}"
-    verdict = {"fail": "anomalous", "hold": "hold"}.get(v.verdict, "ok")
-    rows = v.to_rows()
-    create_table_artifact(key=f"release-judge-{name}", table=rows or [{"metric": "-", "classification": "NoData"}],
-                          description=f"Release judge for {key}: {v.verdict} (score {v.score:.0f}): {v.explanation}")
-    _judge_chart(name, key, (baseline or {}).get("samples"), canary, v)
-    record(s.gitops_dir, Decision(
-        kind="release-verdict", subject=key, verdict=v.verdict, digest=digest, explanation=v.explanation,
-        policy_rule="policies/release-judge.yaml (Mann-Whitney U + effect floor)",
-        model={"name": "release-judge", "version": v.judge_version},
-        data={"baseline_digest": (baseline or {}).get("digest"), "requests": requests, "gx_result": outcome.result_id},
-        output={"score": v.score, "metrics": rows}, flow_run_id=str(flow_run.get_id() or ""),
-        action={"anomalous": "roll back per approval policy", "hold": "release kept; a person is alerted"}
-        .get(verdict, "none")))
-    return {"verdict": verdict, "judge": v.verdict, "score": v.score, "explanation": v.explanation,
-            "subject": key, "metrics": rows}

@@ -1,35 +1,33 @@
-"""Supply-chain tasks: build, test, policy, sign, publish."""
+"""Supply-chain tasks: build, test, policy, sign, publish.
+
+Each takes the parsed ``ModuleSource`` (read once by the flow) and the records of the steps before
+it, and returns its own record (``wasmops.release_steps``). Cache keys are content digests, so a
+re-run after a crash reuses every finished step.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_table_artifact, create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from wasmops.config import Settings
-from wasmops.digests import source_digest
+from wasmops.digests import hex_of, named, source_digest
+from wasmops.release_steps import Built, PolicyChecked, Published, Signed, Tested
+from wasmops.source import ModuleSource
 
 from ._common import RETRY
 
-
-@dataclass
-class Built:
-    name: str
-    path: str
-    digest: str          # sha256:... of the .wasm
-    source_digest: str
-    toolchain: str
-    module_dir: str = ""
+__all__ = ["Built", "build_module", "policy_check", "publish_module", "sign_module", "test_module", "wasm_path"]
 
 
 def _build_key(context, params) -> str:
     # The output lives in this workspace, so the workspace is part of the key.
-    return f"build-{source_digest(params['module_dir'])}-{Settings().home}"
+    return f"build-{source_digest(params['src'])}-{Settings().home}"
 
 
-def wasm_path(built: Built) -> Path:
+def wasm_path(built: Built, src: ModuleSource | None = None) -> Path:
     """The built module's path; rebuilt (from the builder's content cache) if the file went away.
 
     A cached build result outlives its output file when someone cleans the workspace, so every
@@ -42,61 +40,55 @@ def wasm_path(built: Built) -> Path:
     from wasmops.errors import IntegrityError
     from wasmops.source import load_module_source
 
-    res = build(load_module_source(built.module_dir), p, settings=Settings())
-    if "sha256:" + res.sha256 != built.digest:
-        raise IntegrityError(f"rebuild gave sha256:{res.sha256}, expected {built.digest}", where=built.module_dir)
+    res = build(src or load_module_source(built.module_dir), p, settings=Settings())
+    if named(res.sha256) != built.wasm_digest:
+        raise IntegrityError(f"rebuild gave {named(res.sha256)}, expected {built.wasm_digest}", where=built.module_dir)
     return p
 
 
 @task(name="build", cache_key_fn=_build_key, persist_result=True, **RETRY)
-def build_module(module_dir: str) -> Built:
+def build_module(src: ModuleSource) -> Built:
     from wasmops.build import build
-    from wasmops.source import load_module_source
 
     s = Settings()
-    src = load_module_source(module_dir)
-    sd = source_digest(module_dir)
-    out = s.home / "artifacts" / sd.split(":")[1][:32] / f"{src.name}.wasm"
+    sd = source_digest(src)
+    out = s.home / "artifacts" / hex_of(sd)[:32] / f"{src.name}.wasm"
     res = build(src, out, settings=s)
-    return Built(name=src.name, path=str(res.path), digest="sha256:" + res.sha256, source_digest=sd,
-                 toolchain=res.toolchain, module_dir=str(module_dir))
+    return Built(name=src.name, path=str(res.path), wasm_digest=named(res.sha256), source_digest=sd,
+                 toolchain=res.toolchain, module_dir=str(src.root))
 
 
-def _digest_key(prefix):
-    def key(context, params) -> str:
-        built = params["built"]
-        extra = {k: v for k, v in params.items() if k != "built"}
-        return f"{prefix}-{built.digest}-{sorted(extra.items())}"
-    return key
+def _test_key(context, params) -> str:
+    # the test cases live in module.yaml, which the source digest covers
+    return f"test-{params['built'].wasm_digest}-{params['built'].source_digest}"
 
 
-@task(name="test", cache_key_fn=_digest_key("test"), persist_result=True, **RETRY)
-def test_module(module_dir: str, built: Built) -> dict:
+@task(name="test", cache_key_fn=_test_key, persist_result=True, **RETRY)
+def test_module(src: ModuleSource, built: Built) -> Tested:
     from wasmops.errors import TestFailed
-    from wasmops.source import load_module_source
     from wasmops.testrun import run_cases
 
-    src = load_module_source(module_dir)
-    report = run_cases(src, wasm_path(built).read_bytes(), digest=built.digest)
+    report = run_cases(src, wasm_path(built, src).read_bytes(), digest=built.wasm_digest)
     create_table_artifact(key=f"{src.name}-tests", table=report.rows(),
-                          description=f"Test cases of {src.name} at {built.digest[:19]}")
+                          description=f"Test cases of {src.name} at {built.wasm_digest[:19]}")
     if not report.passed:
         names = ", ".join(f"{c.name} ({c.reason})" for c in report.failed) or "no test cases"
         raise TestFailed(f"test cases failed: {names}", where=src.name)
-    return report.to_dict()
+    return Tested(wasm_digest=built.wasm_digest, report=report.to_dict())
 
 
 def _policy_key(context, params) -> str:
     """The verdict depends on the module, the trust level, the memory limit and the policy's content."""
     from wasmops.policy import policy_digest
 
-    return (f"policy-{params['built'].digest}-{params['trust_level']}-{params.get('memory_limit')}"
+    return (f"policy-{params['built'].wasm_digest}-{params['trust_level']}-{params.get('memory_limit')}"
             f"-{params.get('timeout_ms')}-{params.get('fuel')}-{policy_digest(params.get('policy_file'))}")
 
 
 @task(name="policy", cache_key_fn=_policy_key, persist_result=True, **RETRY)
 def policy_check(built: Built, trust_level: str, policy_file: str | None = None,
-                 memory_limit: int | None = None, timeout_ms: int | None = None, fuel: int | None = None) -> dict:
+                 memory_limit: int | None = None, timeout_ms: int | None = None,
+                 fuel: int | None = None) -> PolicyChecked:
     """Check the module against the ModulePolicy in ``policy_file`` (the release passes the one in
     Git, the same file host admission follows)."""
     from wasmops.policy import check_module, load_policy
@@ -111,7 +103,7 @@ def policy_check(built: Built, trust_level: str, policy_file: str | None = None,
     create_markdown_artifact(key=f"{built.name}-policy", markdown="\n".join(lines),
                              description="Policy verdict")
     v.raise_if_denied(where=built.name)
-    return {"allowed": v.allowed, "trust_level": trust_level, "facts": v.facts, "policy": v.policy}
+    return PolicyChecked(wasm_digest=built.wasm_digest, trust_level=trust_level, facts=v.facts, policy=v.policy)
 
 
 def _sign_key(context, params) -> str:
@@ -121,32 +113,39 @@ def _sign_key(context, params) -> str:
     s = Settings()
     pub = Path(params["key_path"]).with_suffix(".pub") if params.get("key_path") else s.public_key
     signer = key_id(pub.read_bytes()) if pub.exists() else s.key_backend
-    return f"sign-{params['built'].digest}-{signer}"
+    return f"sign-{params['built'].wasm_digest}-{signer}"
 
 
 @task(name="sign", cache_key_fn=_sign_key, persist_result=True, **RETRY)
-def sign_module(built: Built, key_path: str | None = None) -> dict:
+def sign_module(built: Built, key_path: str | None = None) -> Signed:
     from wasmops.signing import bundle_digest, sign_file
 
     s = Settings()
     bundle = sign_file(wasm_path(built), private_key_path=Path(key_path) if key_path else s.private_key,
                        backend=s.key_backend)
-    return {"bundle_path": str(bundle), "bundle_digest": bundle_digest(Path(bundle).read_bytes())}
+    return Signed(wasm_digest=built.wasm_digest, bundle_path=str(bundle),
+                  bundle_digest=bundle_digest(Path(bundle).read_bytes()))
 
 
-@task(name="publish", cache_key_fn=_digest_key("publish"), persist_result=True, **RETRY)
-def publish_module(built: Built, ref: str, bundle_path: str, source: str = "", revision: str = "") -> dict:
+def _publish_key(context, params) -> str:
+    p = params
+    return (f"publish-{p['built'].wasm_digest}-{p['ref']}-{p['signed'].bundle_digest}"
+            f"-{p.get('source', '')}-{p.get('revision', '')}")
+
+
+@task(name="publish", cache_key_fn=_publish_key, persist_result=True, **RETRY)
+def publish_module(built: Built, signed: Signed, ref: str, source: str = "", revision: str = "") -> Published:
     from wasmops.oci import publish
 
     ann = {k: v for k, v in {"org.opencontainers.image.source": source,
                              "org.opencontainers.image.revision": revision}.items() if v}
-    res = publish(wasm_path(built), ref, bundle_path=Path(bundle_path), annotations=ann,
+    res = publish(wasm_path(built), ref, bundle_path=Path(signed.bundle_path), annotations=ann,
                   timeout_s=Settings().registry_timeout_s)
     create_markdown_artifact(
         key=f"{built.name}-artifact",
         markdown=f"**{built.name}** published\n\n| | |\n|---|---|\n| ref | `{ref}` |\n"
-                 f"| manifest digest | `{res.manifest_digest}` |\n| wasm digest | `{built.digest}` |\n"
+                 f"| manifest digest | `{res.manifest_digest}` |\n| wasm digest | `{built.wasm_digest}` |\n"
                  f"| signature manifest | `{res.bundle_manifest_digest}` |",
         description="Signature and digest")
-    return {"ref": ref, "manifest_digest": res.manifest_digest, "layer_digest": res.layer_digest,
-            "bundle_manifest_digest": res.bundle_manifest_digest}
+    return Published(ref=ref, manifest_digest=res.manifest_digest, wasm_digest=built.wasm_digest,
+                     layer_digest=res.layer_digest, bundle_manifest_digest=res.bundle_manifest_digest or "")

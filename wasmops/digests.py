@@ -1,18 +1,56 @@
-"""Content digests used as cache keys and provenance.
+"""Content digests: one vocabulary for the whole release.
+
+A digest is always the prefixed string ``sha256:<64 lowercase hex>``, from the build to the host.
+``named`` puts the prefix on a bare hex, ``hex_of`` takes it off (and checks it), so no caller
+slices strings by hand.
 
     >>> sha256_bytes(b"")
     'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+    >>> hex_of(named("ab" * 32)) == "ab" * 32
+    True
+    >>> hex_of("md5:00")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a sha256 digest: 'md5:00' (expected sha256: and 64 lowercase hex characters)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .source import ModuleSource
+
+PREFIX = "sha256:"
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_HEX_RE = re.compile(r"^[a-f0-9]{64}$")
+
+
+def is_digest(s: object) -> bool:
+    """``sha256:`` followed by 64 lowercase hex characters."""
+    return isinstance(s, str) and bool(DIGEST_RE.match(s))
+
+
+def named(hex_digest: str) -> str:
+    """``sha256:`` + a bare hex sha256 (ValueError if it is not one)."""
+    if not isinstance(hex_digest, str) or not _HEX_RE.match(hex_digest):
+        raise ValueError(f"not a hex sha256: {hex_digest!r} (expected 64 lowercase hex characters)")
+    return PREFIX + hex_digest
+
+
+def hex_of(digest: str) -> str:
+    """The bare hex of a ``sha256:`` digest (ValueError if it is not one)."""
+    if not is_digest(digest):
+        raise ValueError(f"not a sha256 digest: {digest!r} (expected sha256: and 64 lowercase hex characters)")
+    return digest[len(PREFIX):]
 
 
 def sha256_bytes(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return PREFIX + hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: str | Path) -> str:
@@ -20,20 +58,22 @@ def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return "sha256:" + h.hexdigest()
+    return PREFIX + h.hexdigest()
 
 
-def source_digest(module_dir: str | Path) -> str:
-    """Digest of a module directory's module.yaml and every source file it lists."""
-    from .source import load_module_source
+def source_digest(module: str | Path | ModuleSource) -> str:
+    """Digest of a module directory's module.yaml and every source file it lists.
 
-    src = load_module_source(module_dir)
+    ``module`` is the directory or its parsed ``ModuleSource`` (then module.yaml is not parsed again)."""
+    from .source import ModuleSource, load_module_source
+
+    src = module if isinstance(module, ModuleSource) else load_module_source(module)
     h = hashlib.sha256()
     h.update((src.root / "module.yaml").read_bytes())
     for p in sorted(src.root.rglob("*")):
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src.root).parts):
             h.update(str(p.relative_to(src.root)).encode() + b"\0" + p.read_bytes() + b"\0")
-    return "sha256:" + h.hexdigest()
+    return PREFIX + h.hexdigest()
 
 
 def json_digest(obj) -> str:

@@ -135,6 +135,10 @@ class NotVerified(TestFailed):
     pass
 
 
+class CanaryAborted(VerifyFailed):
+    """The judge failed the canary: aborted to stable; the release reverts Git and quarantines it."""
+
+
 class ReleaseStopped(WasmopsError):
     pass
 

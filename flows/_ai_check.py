@@ -1,0 +1,25 @@
+"""The release judge after a plain switch, as a subflow of the release (run name ``ai-check NS/NAME``).
+
+Sample the new digest with the module's probe requests, read and validate the host's telemetry for
+that window (GX: a failed check means hold), then judge new vs previous digest per metric.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from tasks.release import ai_judge, ai_sample
+from tasks.telemetry import read_window, validate_telemetry
+from wasmops.release_steps import AiVerdict, Baseline
+from wasmops.source import ModuleSource
+
+
+@flow(name="ai-check", flow_run_name="ai-check {key}", log_prints=True)
+def ai_check(src: ModuleSource, key: str, manifest_digest: str, requests: int = 60,
+             baseline: Baseline | None = None, release_run_id: str = "") -> AiVerdict:
+    ns, name = key.split("/", 1)
+    samples = ai_sample(src, key, manifest_digest, requests)
+    df = read_window(minutes=5, modules=[name], digest=manifest_digest)
+    outcome = validate_telemetry(df[df["namespace"] == ns], freshness_minutes=30, key=f"ai-verify-{name}")
+    return ai_judge(key, manifest_digest, baseline, samples, outcome, requests=requests,
+                    release_run_id=release_run_id)
