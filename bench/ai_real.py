@@ -23,6 +23,11 @@
       Measures: false rollbacks on the real data as is, and the share of regressions injected
       into the canary side only (level x k, spread median + k (x - median), error probability x k)
       that get verdict ``fail``. It does not measure before/after drift, nor real regressions.
+      Each cell is UNPAIRED / PAIRED: the same windows judged as two independent samples
+      (Mann-Whitney U, pooled counts) and paired by slot (``judge(..., paired=True)``: signed-rank
+      on the per-pair differences, CMH for the counts; ``wasmops.judge_paired``). More no-change
+      pairs (60 positions a series, two other seeds: 3,960 overlapping windows) check the false
+      rollbacks beyond the 660; x1.5 is also split into dense and sparse (>= 20 % zeros) windows.
    b. **before/after** (the original table, kept for comparison): 12 block means of the 2 h (or
       12 samples) before vs after a release time, 3 days of history for the drift allowance,
       windows touching labelled anomalies skipped. Adjacent windows of real series drift with
@@ -51,8 +56,9 @@ import pandas as pd  # noqa: E402
 
 from models.forecast_select import backtest, hourly, mae_ratios  # noqa: E402
 from models.nab_eval import evaluate, load_corpus, run_corpus  # noqa: E402
-from models.judge_eval import (by_category, detection_rows, evaluate_before_after,  # noqa: E402
-                               evaluate_concurrent, misses, no_change_summary)
+from models.judge_eval import (by_category, by_density, detection_rows, evaluate_before_after,  # noqa: E402
+                               evaluate_concurrent, false_rollbacks, misses, no_change_summary, side_by_side)
+from wasmops.release_judge import JUDGE_VERSION  # noqa: E402
 DEFAULT_NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 
 
@@ -72,21 +78,33 @@ def detector_table(corpus) -> list[dict]:
 
 def judge_tables(corpus) -> None:
     t0 = time.perf_counter()
-    conc = evaluate_concurrent(corpus, window=288, per_series=20, calls_per_slot=100)
-    err1k = evaluate_concurrent(corpus, window=288, per_series=20, calls_per_slot=1000, kinds=("error",), seed=1)
+    un = evaluate_concurrent(corpus, window=288, per_series=20, calls_per_slot=100)
+    pa = evaluate_concurrent(corpus, window=288, per_series=20, calls_per_slot=100, paired=True)
+    e1k = [evaluate_concurrent(corpus, window=288, per_series=20, calls_per_slot=1000, kinds=("error",), seed=1,
+                               paired=p) for p in (False, True)]
     print_table("2a. release judge, CONCURRENT canary (how it is used): real series (AWS CloudWatch, AdExchange, "
                 "Tweets) at native resolution, 288-sample windows split 50/50 by slot pairs (144 samples a side), "
-                "regressions injected into the canary side; share rolled back (verdict fail). Error rate simulated, "
-                "following the real series: 100 calls a slot (~144 errors a side at 1 %), and 1,000 a slot:",
-                detection_rows(conc) + detection_rows(err1k, " (1,000 calls/slot)"))
-    print("   no-change pairs: " + ", ".join(f"{k} {v}" for k, v in no_change_summary(conc).items()))
-    print_table("   per category, x1.5 and false rollbacks:", by_category(conc))
-    print("   most missed at level x1.5: " + ", ".join(f"{n.split('/')[-1]} {c}/20" for n, c in misses(conc, "level", 1.5, 4)))
+                "regressions injected into the canary side; share rolled back (verdict fail), UNPAIRED (Mann-Whitney "
+                "U, pooled counts) / PAIRED by slot (signed-rank, CMH; judge " + JUDGE_VERSION + "). Error rate "
+                "simulated, following the real series: 100 calls a slot (~144 errors a side at 1 %), and 1,000 a slot:",
+                side_by_side(un, pa) + side_by_side(*e1k, " (1,000 calls/slot)"))
+    print(f"   false rollbacks (no-change pairs, {no_change_summary(pa)['series']} series): "
+          f"unpaired {false_rollbacks(un)}, paired {false_rollbacks(pa)}")
+    more = [evaluate_concurrent(corpus, window=288, per_series=60, kinds=(), seed=s, paired=p)
+            for s in (3, 4) for p in (False, True)]
+    print("   more no-change pairs (60 window positions a series, 2 other seeds): unpaired "
+          f"{false_rollbacks(more[0])} + {false_rollbacks(more[2])}, paired {false_rollbacks(more[1])} + "
+          f"{false_rollbacks(more[3])}")
+    print_table("   per category, x1.5 and false rollbacks (paired):", by_category(pa))
+    print("   x1.5 on dense / sparse windows (sparse: >= 20 % zeros, the judge's zero-inflation threshold): "
+          + "; ".join(f"{k} {a} unpaired, {by_density(pa)[k]} paired" for k, a in by_density(un).items()))
+    print("   most missed at level x1.5 (paired): "
+          + ", ".join(f"{n.split('/')[-1]} {c}/20" for n, c in misses(pa, "level", 1.5, 4)))
     print(f"   [{time.perf_counter() - t0:.0f} s]")
     ba = evaluate_before_after(corpus)
-    print_table("2b. release judge, BEFORE/AFTER (the original design, kept for comparison): 2 h (or 12 samples) "
-                "before vs after a release time, 12 block means a side, 3 days of history for the drift allowance; "
-                "not how a canary is judged (adjacent windows drift):", detection_rows(ba))
+    print_table("2b. release judge, BEFORE/AFTER (the original design, kept for comparison; unpaired): 2 h (or 12 "
+                "samples) before vs after a release time, 12 block means a side, 3 days of history for the drift "
+                "allowance; not how a canary is judged (adjacent windows drift):", detection_rows(ba))
     print("   no-change pairs: " + ", ".join(f"{k} {v}" for k, v in no_change_summary(ba).items()))
 
 

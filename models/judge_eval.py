@@ -98,7 +98,9 @@ def _counts(rng, p: np.ndarray, calls: int) -> np.ndarray:
 def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_per_slot: int = 100,
                         policy: JudgePolicy | None = None, seed: int = 0, prefixes=REAL,
                         kinds=KINDS, paired: bool = False) -> dict:
-    """Verdicts per (kind, size) and for no-change pairs, with the series' category."""
+    """Verdicts per (kind, size) and for no-change pairs as ``(category, series, verdict, sparse)``;
+    ``sparse``: at least ``policy.zero_share`` of the window's values are 0 (the judge's own
+    zero-inflation threshold). ``paired``: the judge pairs the two sides by slot."""
     policy = policy or JudgePolicy()
     rng = np.random.default_rng(seed)
     res: dict = defaultdict(list)
@@ -108,15 +110,16 @@ def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_p
         cat = ser.name.split("/")[0]
         for b, c, pb, pc in concurrent_pairs(ser.values, window, per_series, rng):
             base = {"latency_p95_ms": b, "error_rate": _counts(rng, pb, calls_per_slot)}
+            sparse = bool(np.mean(np.r_[b, c] == 0) >= policy.zero_share)
 
             def verdict(cv, pv):
                 return judge(base, {"latency_p95_ms": cv, "error_rate": _counts(rng, pv, calls_per_slot)},
                              policy, paired=paired).verdict
 
-            res["none"].append((cat, ser.name, verdict(c, pc)))
+            res["none"].append((cat, ser.name, verdict(c, pc), sparse))
             for kind in kinds:
                 for s in SIZES:
-                    res[(kind, s)].append((cat, ser.name, verdict(*_inject(kind, s, c, pc))))
+                    res[(kind, s)].append((cat, ser.name, verdict(*_inject(kind, s, c, pc)), sparse))
     return dict(res)
 
 
@@ -188,3 +191,25 @@ def misses(res: dict, kind: str, size: float, top: int = 6) -> list[tuple[str, i
     from collections import Counter
 
     return Counter(v[1] for v in res[(kind, size)] if v[2] != "fail").most_common(top)
+
+
+def side_by_side(unpaired: dict, paired: dict, label: str = "") -> list[dict]:
+    """Detection per kind and size as ``unpaired / paired`` (kinds present in both)."""
+    return [{"regression": k + label, **{f"x{s}": f"{caught(unpaired[(k, s)]):.0%} / {caught(paired[(k, s)]):.0%}"
+                                         for s in SIZES}}
+            for k in KINDS if (k, SIZES[0]) in unpaired and (k, SIZES[0]) in paired]
+
+
+def false_rollbacks(res: dict) -> str:
+    nc = res.get("none", [])
+    return f"{sum(v[2] == 'fail' for v in nc)} of {len(nc)}"
+
+
+def by_density(res: dict, size: float = 1.5) -> dict:
+    """Detection at ``size`` per kind, on dense and on sparse (zero-inflated) windows."""
+    out = {}
+    for k in (k for k in KINDS if (k, size) in res):
+        for sparse, name in ((False, "dense"), (True, "sparse")):
+            vs = [v for v in res[(k, size)] if len(v) > 3 and v[3] == sparse]
+            out[f"{k} {name}"] = f"{caught(vs):.0%} of {len(vs)}"
+    return out

@@ -1,4 +1,5 @@
 """The release judge against the real host: per-request samples of one digest against the next.
+(The first test needs no host: a scripted client checks that a lost request keeps its slot.)
 
 20 rebuilds of the same module with no change in behaviour (each a different binary) are judged
 against their predecessor: none may fail (a fail rolls a release back). A ×2 fuel-per-call
@@ -7,13 +8,51 @@ regression must fail, naming fuel_per_call.
 
 from __future__ import annotations
 
+import math
+
+import httpx
 import wasmtime
 
 from support.worker import worker_wat
+from wasmops.errors import TransientError
 from wasmops.release_check import default_policy, judge_samples, sample_requests
 
 LIMITS = {"fuel": 50_000_000, "memory": "2Mi", "timeout_ms": 1000, "max_stdout": "64Ki"}
 BODIES = [b"{}", b'{"x": 1}', b"[1,2,3]"]
+
+
+class _Scripted:
+    """A host client whose fuel per request is ``fuel(body)``; requests listed in ``lost`` raise a
+    transport error, those in ``other`` are answered by another digest."""
+
+    def __init__(self, fuel, lost=(), other=()):
+        self.fuel, self.lost, self.other, self.i = fuel, set(lost), set(other), 0
+
+    def run(self, namespace, name, body):
+        i, self.i = self.i, self.i + 1
+        if i in self.lost:
+            raise TransientError("connection reset", where=f"{namespace}/{name}")
+        return httpx.Response(200, content=b"{}", headers={
+            "x-wasmops-exit-code": "0", "x-wasmops-fuel": str(self.fuel(body)), "x-wasmops-memory": "65536",
+            "x-wasmops-duration-ms": "2.5", "x-wasmops-digest": "sha256:other" if i in self.other else "sha256:d"})
+
+
+def test_lost_requests_keep_their_slot_and_the_judge_pairs_by_request():
+    fuel = {b"{}": 1000, b'{"x": 1}': 5000, b"[1,2,3]": 20000}   # fuel depends on the input
+    base = sample_requests(_Scripted(fuel.get), "dev", "m", BODIES, 30, expect_digest="sha256:d", concurrency=1)
+    can = sample_requests(_Scripted(lambda b: int(fuel[b] * 1.3), lost={4}, other={9}), "dev", "m", BODIES, 30,
+                          expect_digest="sha256:d", concurrency=1)
+    assert all(len(v) == 30 for v in (*base.values(), *can.values()))
+    assert math.isnan(can["fuel_per_call"][4]) and math.isnan(can["error_rate"][9])
+    v = judge_samples(base, can, default_policy())
+    fuel_row = next(r for r in v.metrics if r.metric == "fuel_per_call")
+    # Paired by request, a 30 % rise shows on every input although the inputs' own spread (x20)
+    # hides it from an unpaired comparison.
+    assert fuel_row.test == "signed-rank (paired)" and fuel_row.n_canary == 28 and fuel_row.dropped == 4
+    assert v.verdict == "fail" and v.failed == ["fuel_per_call"] and v.judge_version == "2-paired"
+    unpaired = judge_samples(base, {k: x[:-1] for k, x in can.items()}, default_policy())
+    assert "fuel_per_call" not in unpaired.failed
+    assert judge_samples(base, base, default_policy()).verdict == "pass"
 
 
 def _deploy(host, workspace, tag: str, loops: int) -> str:

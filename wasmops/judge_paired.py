@@ -14,11 +14,14 @@ dropped; so are pairs with a negative value of a ``non_negative`` metric):
 * **level**: Wilcoxon signed-rank on ``canary_i - baseline_i`` (:func:`~wasmops.judge_stats.
   _signed_rank_z`, zeros dropped, tie-corrected), ``cliffs_delta`` = the matched-pairs
   rank-biserial correlation, with the unpaired floors (effect ``min_effect`` on the mean ratio,
-  |r| >= ``min_cliffs_delta``). Zero-inflated metrics need no two-part test here: a pair of zeros
-  is a zero difference.
+  |r| >= ``min_cliffs_delta``).
+* **zero-inflated** (at least ``zero_share`` of the valid pairs' values are 0): the unpaired rows
+  (the two-part test; spread of the non-zero values) on the valid pairs' values. The non-zero values
+  of sparse metrics rarely share a slot, so the pairs carry less than the two-part test: measured
+  on the NAB windows with >= 20 % zeros, paired signed-rank caught level x1.5 in 29 % and spread
+  x1.5 in 13 %, the two-part test in 42 % and 30 %.
 * **spread** (``.spread``): signed-rank on ``|c_i - median(c)| - |b_i - median(b)|``, the paired
   Brown-Forsythe; effect = ratio of the mean absolute deviations, floor ``min_spread_effect``.
-  Zero-inflated: pairs with both values non-zero.
 * **proportion from counts**: Cochran-Mantel-Haenszel over the slots' 2x2 tables
   (:func:`~wasmops.judge_stats._cmh_z`); effect and floors as unpaired.
 
@@ -102,18 +105,15 @@ def judge_metric_paired(name: str, baseline, canary, policy: JudgePolicy, histor
     if len(b) < policy.min_samples:
         row.reason = f"too few valid slot pairs (need {policy.min_samples}, have {len(b)})"
         return row
-    zero_inflated = float(np.mean(np.concatenate([b, c]) == 0)) >= policy.zero_share
+    if float(np.mean(np.concatenate([b, c]) == 0)) >= policy.zero_share:
+        row = judge_metric(name, b, c, policy, history)   # the two-part test (its non-zeros rarely pair up)
+        row.test += " (zero-inflated: unpaired)"
+        row.dropped += dropped
+        return row
     if spread:
-        if zero_inflated:
-            both = (b != 0) & (c != 0)
-            b, c = b[both], c[both]
-            if len(b) < policy.min_samples:
-                row.classification, row.test = "Pass", "none"
-                row.reason = "zero-inflated: too few pairs with both values non-zero to judge the spread"
-                return row
         b, c = _abs_dev(b), _abs_dev(c)
         row.baseline_median, row.canary_median = float(np.median(b)), float(np.median(c))
-    how = "mean" if (zero_inflated or spread) else mp.centre
+    how = "mean" if spread else mp.centre
     row.baseline_centre, row.canary_centre = _centre(b, how), _centre(c, how)
     floor = max(mp.abs_floor, LEVEL_FLOOR * _centre(np.abs(b), "mean"))
     row.effect = _effect(row.baseline_centre, row.canary_centre, floor)
