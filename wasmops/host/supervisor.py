@@ -168,7 +168,8 @@ class Supervisor:
         out = []
         for w in sorted(self._attached(), key=lambda w: w.index):
             try:
-                out.append({**await w.chan.request({"op": "info"}, timeout=30), "ready": True})
+                info = await w.chan.request({"op": "info"}, timeout=30)
+                out.append({**info, "ready": info["listening"]})
             except (ChannelClosed, RemoteError, asyncio.TimeoutError):
                 out.append({"index": w.index, "pid": w.proc.pid, "ready": False})
         return out

@@ -140,6 +140,7 @@ class Worker:
     def __init__(self, app: WorkerApp, index: int):
         self.app, self.rt, self.index = app, app.rt, index
         self.gen = 0
+        self.listening = False
         self.synced = asyncio.Event()
         self.stop = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -158,7 +159,7 @@ class Worker:
             return {"metrics": snapshot(self.rt.metrics.registry), "shed": self.app.sched.shed,
                     "compiles": self.rt.sandbox.compiles}
         if op == "info":
-            return {"index": self.index, "pid": os.getpid(), "gen": self.gen,
+            return {"index": self.index, "pid": os.getpid(), "gen": self.gen, "listening": self.listening,
                     "modules": {k: lv.deployment.digest for k, lv in self.rt.live.items()},
                     "canaries": {k: s.live.deployment.digest for k, s in self.rt.canaries.items()},
                     "stalled": sorted(self.rt.stalled), "invocations": _count(self.rt.metrics.invocations)}
@@ -198,6 +199,7 @@ async def _serve(app: WorkerApp, args) -> None:
         return
     closed.add_done_callback(lambda _: w.stop.set())     # the supervisor went away: stop
     sock = reuseport_socket(args.bind, args.port)
+    w.listening = True
     try:
         await serve_socket(app, sock, w.stop)
     finally:
