@@ -123,14 +123,21 @@ def artifact_ref(repository: str, tag: str, registry: str, digest: str | None = 
     name resolved against ``registry``. An image layout holds one repository, so the name is
     folded into the tag: ``oci-layout://PATH:wasmops-greet-c-TAG``.
     """
+    from .oci.refs import LAYOUT_SCHEME, Ref, parse_ref
+
+    if "://" not in repository and not registry:
+        # nothing to resolve a bare name against: plans that only compare digests (drift, broken
+        # manifests) pass registry="", and their refs are never pulled
+        return f"{repository}:{tag}" + (f"@{digest}" if digest else "")
     if "://" in repository:
-        base, t = repository, tag
-    elif registry.startswith("oci-layout://"):
-        base, t = registry, f"{repository.replace('/', '-')}-{tag}"
+        base, t = parse_ref(repository), tag
+    elif registry.startswith(LAYOUT_SCHEME):
+        base, t = parse_ref(registry), f"{repository.replace('/', '-')}-{tag}"
     else:
-        base, t = f"{registry.rstrip('/')}/{repository}", tag
-    ref = f"{base}:{t}"
-    return f"{ref}@{digest}" if digest else ref
+        reg = parse_ref(f"{registry.rstrip('/')}/{repository}")
+        base, t = Ref(kind="registry", host=reg.host, repo=reg.repo), tag
+    ref = base.with_tag(t)
+    return str(ref.with_digest(digest) if digest else ref)
 
 
 # -- which files are which ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ from types import ModuleType
 
 from ..config import Settings
 from ..errors import SpecError, ToolchainMissing, WasmopsError
+from ..fsutil import atomic_copy
 from ..source import ModuleSource
 from . import _cache, c, prebuilt, wat, zig
 from ._toolchain import BuildContext, Progress, Toolchain
@@ -114,7 +115,7 @@ def build(src: ModuleSource, out: Path, *, settings: Settings | None = None, pro
     if hit is not None:
         ctx.say(f"{src.name}: unchanged since a previous build ({tc}), taken from the build cache")
         digest, size = _cache.sha256_file(hit), hit.stat().st_size
-        _cache.atomic_copy(hit, dest)
+        atomic_copy(hit, dest)
         cached = True
     else:
         cached = False

@@ -1,4 +1,4 @@
-"""The content-addressed build cache and atomic file writes.
+"""The content-addressed build cache (writes go through ``wasmops.fsutil``).
 
 A cache key is the sha256 of: the language, the toolchain and its version, the compiler flags,
 and the relative path and bytes of every source file (the listed ``sources`` plus any file under
@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .. import digests
+from ..fsutil import atomic_copy
 from ..source import ModuleSource
 
 #: Directories never searched for extra source files.
@@ -37,8 +36,8 @@ def module_files(src: ModuleSource, suffixes: tuple[str, ...]) -> list[str]:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file (the build reports bare hex)."""
-    return digests.sha256_file(path).split(":", 1)[1]
+    """Hex sha256 of a file (the build reports bare hex; ``digests.named`` prefixes it)."""
+    return digests.hex_of(digests.sha256_file(path))
 
 
 def cache_key(src: ModuleSource, toolchain: str, flags: list[str], suffixes: tuple[str, ...]) -> str:
@@ -64,30 +63,3 @@ def store(cache_dir: Path, key: str, built: Path) -> None:
         atomic_copy(built, cache_path(cache_dir, key))
     except OSError:
         pass
-
-
-def atomic_copy(src_file: Path, dest: Path) -> None:
-    """Copy ``src_file`` to ``dest`` through a temporary file in dest's directory and a rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src_file, "rb") as inp:
-            shutil.copyfileobj(inp, out)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(dest: Path, data: bytes) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import BuildFailed, SpecError
 from ..source import ModuleSource
 from . import _toolchain as T
-from ._cache import atomic_copy
+from ..fsutil import atomic_copy
 from ._validate import validate_wasm
 
 LANGUAGE = "prebuilt"

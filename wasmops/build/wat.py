@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import BuildFailed, SpecError, ToolchainMissing
 from ..source import ModuleSource
 from . import _toolchain as T
-from ._cache import atomic_write_bytes
+from ..fsutil import atomic_write
 from ._run import trim_diagnostics
 
 LANGUAGE = "wat"
@@ -51,4 +51,4 @@ def compile(src: ModuleSource, tc: T.Toolchain, dest: Path, ctx: T.BuildContext)
         where = f"{path}:{m.group(1)}:{m.group(2)}" if m else str(path)
         raise BuildFailed(f"wat2wasm rejected the source:\n{trim_diagnostics(msg)}", where=where,
                           hint="fix the source and build again") from exc
-    atomic_write_bytes(dest, bytes(data))
+    atomic_write(dest, bytes(data), mode=0o644)

@@ -35,12 +35,9 @@ class Admitted:
 
 def pinned_ref(ref: str, digest: str) -> str:
     """``REF[:TAG]`` + digest → ``REF@digest`` (tag dropped: the digest is what counts)."""
-    base = ref.split("@", 1)[0]
-    scheme, rest = base.split("://", 1)
-    tail = rest.rsplit("/", 1)[-1]
-    if ":" in tail:
-        base = base[: base.rfind(":")]
-    return f"{scheme}://{base.split('://', 1)[1]}@{digest}"
+    from ..oci.refs import parse_ref
+
+    return str(parse_ref(ref).pinned(digest))
 
 
 def bound_signature(ref: str, digest: str, *, timeout_s: float = 30.0) -> bytes | None:

@@ -42,12 +42,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ConfigError, IntegrityError, NotFound, SpecError
+from ..fsutil import atomic_file
 from .layout import LayoutStore
 from .refs import DEFAULT_TAG, Ref, parse_ref
 from .store import (
@@ -284,17 +284,8 @@ def pull(ref, out_path, *, timeout_s: float = 30.0) -> PullResult:
     with open_store(ref, timeout_s=timeout_s) as store:
         data, media_type, digest = store.get_manifest(ref.reference)
         layer = _wasm_layer(data, media_type, str(ref))
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                size = copy_blob(store, layer, out, str(ref))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, out_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(out_path, suffix=".part") as out:
+            size = copy_blob(store, layer, out, str(ref))
     return PullResult(manifest_digest=digest, layer_digest=layer["digest"], path=out_path, size=size)
 
 

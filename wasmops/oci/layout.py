@@ -47,7 +47,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ConfigError, IntegrityError, NotFound, SpecError
-from ..fsutil import atomic_write
+from ..digests import named, sha256_bytes
+from ..fsutil import atomic_file, atomic_write
 from .refs import DIGEST_RE, Ref
 from .store import ANN_REF_NAME, CHUNK, INDEX, check_digest, descriptor, encode_json, verify_manifest
 
@@ -190,7 +191,7 @@ class LayoutStore:
         return data, media_type, digest
 
     def put_manifest(self, data: bytes, media_type: str, *, tag: str | None = None) -> str:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = sha256_bytes(data)
         self.put_blob(data, digest, len(data))
         entry = descriptor(media_type, digest, len(data), annotations={ANN_REF_NAME: tag} if tag else None)
         with self._locked():
@@ -225,7 +226,7 @@ class LayoutStore:
         with open(path, "rb") as f:
             while chunk := f.read(CHUNK):
                 h.update(chunk)
-        return "sha256:" + h.hexdigest() == digest
+        return named(h.hexdigest()) == digest
 
     def put_blob(self, source: Path | bytes, digest: str, size: int) -> None:
         """Write a blob, verifying its digest; an existing blob is kept only if it verifies."""
@@ -233,32 +234,24 @@ class LayoutStore:
         path = self._blob_path(digest)
         if self._blob_ok(path, digest, size):
             return
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".blob.", suffix=".tmp")
-        try:
-            h, n = hashlib.sha256(), 0
-            with os.fdopen(fd, "wb") as out:
-                if isinstance(source, (bytes, bytearray)):
-                    h.update(source)
-                    n = len(source)
-                    out.write(source)
-                else:
-                    with open(source, "rb") as f:
-                        while chunk := f.read(CHUNK):
-                            h.update(chunk)
-                            n += len(chunk)
-                            out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            actual = "sha256:" + h.hexdigest()
+        h, n = hashlib.sha256(), 0
+        with atomic_file(path) as out:   # a digest or size mismatch leaves no file behind
+            if isinstance(source, (bytes, bytearray)):
+                h.update(source)
+                n = len(source)
+                out.write(source)
+            else:
+                with open(source, "rb") as f:
+                    while chunk := f.read(CHUNK):
+                        h.update(chunk)
+                        n += len(chunk)
+                        out.write(chunk)
+            actual = named(h.hexdigest())
             if actual != digest or n != size:
                 raise IntegrityError(
                     f"content changed while storing: expected {digest} ({size} bytes), got {actual} ({n} bytes)",
                     where=self._where,
                 )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     @contextmanager
     def open_blob(self, digest: str) -> Iterator[Iterator[bytes]]:

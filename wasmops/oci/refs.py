@@ -35,12 +35,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from ..digests import DIGEST_RE
 from ..errors import SpecError
 
 DEFAULT_TAG = "latest"
 
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 _REPO = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:]+\])(?::[0-9]{{1,5}})?"
@@ -102,6 +102,15 @@ class Ref:
         """The same reference pinned to ``digest`` (the tag is kept for readability)."""
         _check_digest(digest, str(self))
         return replace(self, digest=digest)
+
+    def pinned(self, digest: str) -> Ref:
+        """Pinned to ``digest`` with the tag dropped: the digest is what counts (``REF@digest``).
+
+            >>> str(parse_ref("oci://127.0.0.1:5000/w/greet:v1").pinned("sha256:" + "b" * 64))[:36]
+            'oci://127.0.0.1:5000/w/greet@sha256:'
+        """
+        _check_digest(digest, str(self))
+        return replace(self, tag=None, digest=digest)
 
     def with_tag(self, tag: str | None) -> Ref:
         if tag is not None and not TAG_RE.match(tag):

@@ -47,6 +47,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..errors import ConfigError, IntegrityError, NotFound, RegistryUnavailable, SpecError, WasmopsError
+from ..digests import sha256_bytes
 from .refs import DIGEST_RE, Ref
 from .store import (
     CHUNK,
@@ -55,7 +56,6 @@ from .store import (
     MANIFEST_TYPES,
     MAX_MANIFEST_BYTES,
     parse_json_doc,
-    sha256_digest,
     verify_manifest,
 )
 
@@ -249,7 +249,7 @@ class RegistryStore:
         return data, media_type, digest
 
     def put_manifest(self, data: bytes, media_type: str, *, tag: str | None = None) -> str:
-        digest = sha256_digest(data)
+        digest = sha256_bytes(data)
         if media_type == MANIFEST:
             try:
                 jsonschema.validate(parse_json_doc(data, "manifest"), schema=oras.schemas.manifest)

@@ -4,8 +4,9 @@ A store is the small interface below (a Protocol). ``LayoutStore`` (an image-lay
 ``RegistryStore`` (a registry through oras-py) implement it; ``wasmops.oci.artifact`` builds the Wasm
 artifact and its referrers on top, so the artifact logic is written once. Example::
 
-    >>> from wasmops.oci.store import sha256_digest, encode_json, referrers_tag
-    >>> sha256_digest(b"{}")[:15]
+    >>> from wasmops.oci.store import encode_json, referrers_tag
+    >>> from wasmops.digests import sha256_bytes
+    >>> sha256_bytes(b"{}")[:15]
     'sha256:44136fa3'
     >>> encode_json({"b": 1, "a": [1, 2]})
     b'{"b":1,"a":[1,2]}'
@@ -26,6 +27,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
 
+from ..digests import named, sha256_bytes
 from ..errors import IntegrityError, SpecError
 from .refs import DIGEST_RE, Ref
 
@@ -50,10 +52,6 @@ CHUNK = 1 << 16
 MAX_MANIFEST_BYTES = 4 << 20
 
 
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def file_digest(path: Path) -> tuple[str, int]:
     """(sha256 digest, size) of a file, read in chunks."""
     h, size = hashlib.sha256(), 0
@@ -61,7 +59,7 @@ def file_digest(path: Path) -> tuple[str, int]:
         while chunk := f.read(CHUNK):
             h.update(chunk)
             size += len(chunk)
-    return "sha256:" + h.hexdigest(), size
+    return named(h.hexdigest()), size
 
 
 def encode_json(obj) -> bytes:
@@ -80,7 +78,7 @@ def descriptor(media_type: str, digest: str, size: int, *, annotations: dict | N
 
 
 def bytes_descriptor(media_type: str, data: bytes, **kw) -> dict:
-    return descriptor(media_type, sha256_digest(data), len(data), **kw)
+    return descriptor(media_type, sha256_bytes(data), len(data), **kw)
 
 
 def referrers_tag(digest: str) -> str:
@@ -107,7 +105,7 @@ def parse_json_doc(data: bytes, where: str) -> dict:
 
 def verify_manifest(data: bytes, reference: str, where: str, *, expected: str | None = None) -> str:
     """Digest ``data``; it must equal ``reference`` when that is a digest, and ``expected`` if given."""
-    actual = sha256_digest(data)
+    actual = sha256_bytes(data)
     for want in (reference if DIGEST_RE.match(reference) else None, expected):
         if want and want != actual:
             raise IntegrityError(f"manifest digest mismatch: asked for {want}, got {actual}", where=where)
@@ -160,8 +158,8 @@ def copy_blob(store: Store, desc: dict, out: IO[bytes], where: str) -> int:
             out.write(chunk)
     if n != size:
         raise IntegrityError(f"blob {digest} has {n} bytes, descriptor says {size}", where=where)
-    if "sha256:" + h.hexdigest() != digest:
-        raise IntegrityError(f"blob digest mismatch: expected {digest}, got sha256:{h.hexdigest()}", where=where)
+    if named(h.hexdigest()) != digest:
+        raise IntegrityError(f"blob digest mismatch: expected {digest}, got {named(h.hexdigest())}", where=where)
     return n
 
 
