@@ -123,9 +123,11 @@ class Sandbox:
     """A wasmtime engine with fuel and epoch interruption, plus an optional compile cache."""
 
     def __init__(self, *, cache: CompileCache | None = None, cache_dir: str | Path | None = None,
-                 max_wasm_stack: int = 512 * 1024):
+                 max_wasm_stack: int = 512 * 1024, pool_slots: int | None = None):
         """``cache`` (e.g. the host's, keyed in its state dir) or ``cache_dir``: an authenticated cache
-        there with its own key file (``<cache_dir>/.cache.key``)."""
+        there with its own key file (``<cache_dir>/.cache.key``). ``pool_slots``: use wasmtime's pooling
+        allocator with that many concurrent instances (the host: its pool threads + the inline run);
+        a run past that many at once fails, so the caller bounds its concurrency below it."""
         if cache is None and cache_dir is not None:
             from .compile_cache import AuthenticatedCache, load_key
 
@@ -135,6 +137,10 @@ class Sandbox:
         cfg.epoch_interruption = True
         cfg.max_wasm_stack = max_wasm_stack
         cfg.cranelift_opt_level = "speed"
+        self.pooling = False
+        if pool_slots:
+            _io.enable_pooling(cfg, pool_slots)
+            self.pooling = True
         self.engine = wasmtime.Engine(cfg)
         self.cache = cache
         self._ticker = _EpochTicker(self.engine)

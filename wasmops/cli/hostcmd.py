@@ -29,6 +29,7 @@ def host(
     from ..host.client import ensure_token, record_endpoint, token_file as default_token_file
     from ..host.runtime import Runtime
     from ..host.server import serve
+    from ..host.workers import pool_slots
     from ..policy import policy_follower
     from ..quarantine import quarantine_checker
     from ..signing import Keyring
@@ -40,8 +41,9 @@ def host(
     token = ensure_token(s, tpath)
     keys_dir = keys or s.trusted_keys_dir
 
-    def open_runtime() -> Runtime:
-        return Runtime.open(state_dir, cache_dir=s.compile_cache, keyring=Keyring.from_dir(keys_dir),
+    def open_runtime(slots: int | None = None) -> Runtime:
+        return Runtime.open(state_dir, cache_dir=s.compile_cache, pool_slots=slots,
+                            keyring=Keyring.from_dir(keys_dir),
                             policy=policy_follower(policy or policy_path(s)), quarantined=quarantine_checker(s),
                             timeout_s=s.registry_timeout_s)
 
@@ -49,7 +51,7 @@ def host(
     url = f"http://{bind}:{port}"
     record_endpoint(s, url, tpath)
     if n == 1:
-        rt = open_runtime()
+        rt = open_runtime(pool_slots(threads))
         err_console().print(f"wasmops host on {url} ({len(rt.live)} modules restored, state {state_dir})")
         serve(rt, token, host=bind, port=port, workers=threads, pool_nice=pool_nice)
         return

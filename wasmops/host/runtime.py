@@ -76,11 +76,13 @@ class Runtime(CanaryOps):
         self.ready = False
 
     @classmethod
-    def open(cls, state_dir: str | Path, *, cache_dir: str | Path | None = None, **kw) -> "Runtime":
-        """Open the state dir; precompiled modules are authenticated with the host key (``integrity``)."""
+    def open(cls, state_dir: str | Path, *, cache_dir: str | Path | None = None, pool_slots: int | None = None,
+             **kw) -> "Runtime":
+        """Open the state dir; precompiled modules are authenticated with the host key (``integrity``).
+        ``pool_slots``: wasmtime's pooling allocator for that many concurrent runs (``Sandbox``)."""
         state = HostState.open(state_dir)
         cache = AuthenticatedCache(cache_dir or Path(state_dir) / "compiled", host_key(state_dir))
-        rt = cls(state, Sandbox(cache=cache), **kw)
+        rt = cls(state, Sandbox(cache=cache, pool_slots=pool_slots), **kw)
         cache.on_reject = rt._compiled_rejected
         rt.restore()
         return rt

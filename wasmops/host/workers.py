@@ -39,7 +39,12 @@ from .runtime import Live, Runtime, Stall, _ts
 from .server import METRICS_CTYPE, HostApp
 from .state import Deployment, HostState
 
-FORWARD_TIMEOUT_S = 300.0   # an admin call waits for admission (registry pulls) and every worker's ack
+FORWARD_TIMEOUT_S = 300.0
+
+
+def pool_slots(threads: int) -> int:
+    """Instances a serving process runs at once: its pool threads, the inline run, and a margin."""
+    return threads + 4   # an admin call waits for admission (registry pulls) and every worker's ack
 
 
 def desired_state(rt: Runtime) -> dict:
@@ -235,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     from ..signing import Keyring
 
     cache = AuthenticatedCache(args.cache, host_key(args.state))
-    rt = Runtime(HostState(args.state), Sandbox(cache=cache), keyring=Keyring.from_dir(args.keys), policy=lambda: None)
+    rt = Runtime(HostState(args.state), Sandbox(cache=cache, pool_slots=pool_slots(args.threads)),
+                 keyring=Keyring.from_dir(args.keys), policy=lambda: None)
     cache.on_reject = rt._compiled_rejected
     app = WorkerApp(rt, "", workers=args.threads, pool_nice=args.pool_nice)
     try:
