@@ -190,3 +190,6 @@ def score(window_minutes: int = 60, freshness_minutes: int = 30,
         tag = f"[dim]shadow v{v['model'].get('version')}[/] " if v.get("shadow") else ""
         console().print(f"{tag}{v['subject']} {v['digest'][:19]}: [bold]{v['verdict']}[/] {v['explanation']}",
                         soft_wrap=True)
+
+
+from . import worker as _worker  # noqa: E402,F401  (registers `wasmops worker`)

@@ -1,0 +1,78 @@
+"""`wasmops worker`: join a Prefect process work pool (created if absent) on this machine.
+
+Deployments registered on the pool (``prefect deploy --all`` registers prefect.yaml's on
+``wasmops-local``) then run here, as subprocesses started from the project directory. Start one
+worker per machine (or several); releases of different modules run on whichever worker is free,
+releases of one module wait for each other (``flows/_concurrency.module_lock``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from . import app
+from ._ui import err_console, settings
+from ..errors import ConfigError, TransientError
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_POOL = "wasmops-local"
+
+
+def ensure_process_pool(name: str) -> bool:
+    """Create the process work pool ``name`` (Prefect's default process job template) unless it
+    exists; True when it was created. A pool of another type is a ConfigError."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            try:
+                client.create_work_pool(WorkPoolCreate(
+                    name=name, type="process", base_job_template=ProcessWorker.get_default_base_job_template()))
+                return True
+            except ObjectAlreadyExists:     # another worker created it at the same moment
+                pool = client.read_work_pool(name)
+    if pool.type != "process":
+        raise ConfigError(f"work pool {name!r} is a {pool.type!r} pool; `wasmops worker` joins process pools",
+                          where="--pool", hint="pick another --pool, or start that pool's own worker type")
+    return False
+
+
+@app.command()
+def worker(pool: str = typer.Option(DEFAULT_POOL, "--pool", help="The process work pool to join (created if absent)."),
+           name: str = typer.Option(None, "--name", help="The worker's name (default: Prefect's, per process)."),
+           limit: int = typer.Option(None, "--limit", min=1, help="At most this many flow runs at once here."),
+           ) -> None:
+    """Join a Prefect process work pool and run its deployments' flow runs on this machine."""
+    from ._prefect import configure
+
+    configure(settings())
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        raise ConfigError("a worker needs a Prefect server", where="PREFECT_API_URL",
+                          hint="run `wasmops up` here, or set PREFECT_API_URL to the server's /api URL")
+    import httpx
+
+    try:
+        created = ensure_process_pool(pool)
+    except httpx.HTTPError as exc:
+        raise TransientError(f"cannot reach the Prefect server ({type(exc).__name__}: {exc})", where=api,
+                             hint="start it with `wasmops up`, or fix PREFECT_API_URL") from exc
+    err_console().print(f"work pool {pool!r} {'created' if created else 'exists'} on {api}; starting a worker "
+                        f"(project {PROJECT_DIR})", highlight=False)
+    cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
+    cmd += ["--name", name] if name else []
+    cmd += ["--limit", str(limit)] if limit else []
+    env = {**os.environ, "WASMOPS_PROJECT_DIR": os.environ.get("WASMOPS_PROJECT_DIR", str(PROJECT_DIR))}
+    os.chdir(PROJECT_DIR)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(cmd[0], cmd, env)
