@@ -26,7 +26,7 @@ from tasks.release import already_serving, baseline_sample, commit_release, reco
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 from wasmops import release_decide as decide
 from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, VerifyFailed
-from wasmops.release_steps import AiVerdict, Built, GateVerdict, Proposal, Published
+from wasmops.release_steps import AiVerdict, Built, GateVerdict, Proposal, Published, Signed
 
 __all__ = ["release", "AnomalyRolledBack", "ApprovalRejected", "BudgetBlocked", "VerifyFailed"]
 
@@ -38,26 +38,16 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     """Release the module in ``module_dir`` to ``target`` (``ns/name``, default ``dev/<name>``).
 
     ``releaser`` is who started it (default: the OS user); an ApprovalPolicy may refuse their own approval."""
-    from wasmops.config import Settings
-    from wasmops.gitops import GitOpsRepo
     from wasmops.source import load_module_source
-    from wasmops.workspace import policy_path
 
     log = get_run_logger()
-    s = Settings()
     src = load_module_source(module_dir)            # the one read of module.yaml in this release
     built = build_module(src)
     key = decide.target_key(target, built.name)
-    desired = GitOpsRepo.from_settings(s).desired()
-    manifest = decide.target_manifest(desired, key, auto_approve=auto_approve, where=str(s.gitops_dir))
-    decide.refuse_quarantined_wasm(desired, built, key)
+    desired, manifest = _target(key, built, auto_approve)
     label_run(manifest, name=f"release {key} wasm {built.wasm_digest[:19]}")
 
-    test_module(src, built)
-    policy_check(built, policy_file=str(policy_path(s)), **decide.policy_inputs(manifest))
-    signed = sign_module(built)
-    pub = publish_module(built, signed, decide.release_ref(manifest, built, s.registry_base),
-                         source=manifest.spec.source or "", revision=source_revision)
+    signed, pub = _supply_chain(src, built, manifest, source_revision)
     decide.refuse_quarantined_manifest(desired, pub, key)
     serving = already_serving(key, pub.manifest_digest)
     if serving:
@@ -97,6 +87,32 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     log.info(f"released {key} {built.tag} ({pub.manifest_digest}) commit {commit.sha[:10]}", extra={"terminal": False})
     return decide.release_summary(key, built, signed, pub, commit, approval=approval, gate=gate, verdict=verdict,
                                   verified=verified, canary=canary)
+
+
+def _target(key: str, built: Built, auto_approve: bool):
+    """The desired state in Git and the target's manifest; refuses a quarantined wasm digest."""
+    from wasmops.config import Settings
+    from wasmops.gitops import GitOpsRepo
+
+    s = Settings()
+    desired = GitOpsRepo.from_settings(s).desired()
+    manifest = decide.target_manifest(desired, key, auto_approve=auto_approve, where=str(s.gitops_dir))
+    decide.refuse_quarantined_wasm(desired, built, key)
+    return desired, manifest
+
+
+def _supply_chain(src, built: Built, manifest, source_revision: str) -> tuple[Signed, Published]:
+    """test → policy (the limits the host admits at) → sign → publish to the manifest's repository."""
+    from wasmops.config import Settings
+    from wasmops.workspace import policy_path
+
+    s = Settings()
+    test_module(src, built)
+    policy_check(built, policy_file=str(policy_path(s)), **decide.policy_inputs(manifest))
+    signed = sign_module(built)
+    pub = publish_module(built, signed, decide.release_ref(manifest, built, s.registry_base),
+                         source=manifest.spec.source or "", revision=source_revision)
+    return signed, pub
 
 
 def _rollback_on_anomaly(key: str, manifest, built: Built, pub: Published, verdict: AiVerdict, timeout_s: int) -> None:
