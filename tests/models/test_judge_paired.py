@@ -149,3 +149,18 @@ def test_error_counts_pair_by_slot_and_bad_rows_drop_the_pair():
     bad[1] = [np.nan, 100]
     row = judge({"error_rate": base}, {"error_rate": bad}, paired=True).metrics[0]
     assert row.dropped == 4 and row.n_baseline == 148 * 100
+
+
+def test_sparse_metric_level_by_two_part_and_spread_row_defers_to_it():
+    rng = np.random.default_rng(9)
+    b = np.where(rng.random(144) < 0.7, 0.0, rng.lognormal(3, 0.3, 144))
+    c = np.where(rng.random(144) < 0.7, 0.0, rng.lognormal(3, 0.3, 144) * 3)
+    v = judge({"latency_p95_ms": b}, {"latency_p95_ms": c}, paired=True)
+    level, spread = v.metrics
+    assert level.test == "two-part (zero-inflated: unpaired)" and v.verdict == "fail"
+    assert spread.test == "none" and spread.classification == "Pass" and "two-part" in spread.reason
+    # Zeros only the canary has are a change, not a sparse metric: still judged pair by pair.
+    dense = rng.lognormal(3, 0.3, 144)
+    holes = np.where(rng.random(144) < 0.3, 0.0, dense * 1.02)
+    rows = judge({"latency_p95_ms": dense}, {"latency_p95_ms": holes}, paired=True).metrics
+    assert [r.test for r in rows] == ["signed-rank (paired)"] * 2
