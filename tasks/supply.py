@@ -13,7 +13,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from wasmops.config import Settings
-from wasmops.digests import hex_of, named, source_digest
+from wasmops.digests import hex_of, source_digest
 from wasmops.release_steps import Built, PolicyChecked, Published, Signed, Tested
 from wasmops.source import ModuleSource
 
@@ -41,8 +41,8 @@ def wasm_path(built: Built, src: ModuleSource | None = None) -> Path:
     from wasmops.source import load_module_source
 
     res = build(src or load_module_source(built.module_dir), p, settings=Settings())
-    if named(res.sha256) != built.wasm_digest:
-        raise IntegrityError(f"rebuild gave {named(res.sha256)}, expected {built.wasm_digest}", where=built.module_dir)
+    if res.digest != built.wasm_digest:
+        raise IntegrityError(f"rebuild gave {res.digest}, expected {built.wasm_digest}", where=built.module_dir)
     return p
 
 
@@ -54,7 +54,7 @@ def build_module(src: ModuleSource) -> Built:
     sd = source_digest(src)
     out = s.home / "artifacts" / hex_of(sd)[:32] / f"{src.name}.wasm"
     res = build(src, out, settings=s)
-    return Built(name=src.name, path=str(res.path), wasm_digest=named(res.sha256), source_digest=sd,
+    return Built(name=src.name, path=str(res.path), wasm_digest=res.digest, source_digest=sd,
                  toolchain=res.toolchain, module_dir=str(src.root))
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..config import Settings
+from ..digests import named
 from ..errors import SpecError, ToolchainMissing, WasmopsError
 from ..fsutil import atomic_copy
 from ..source import ModuleSource
@@ -59,7 +60,7 @@ class BuildResult:
     @property
     def digest(self) -> str:
         """The OCI-style digest, ``sha256:<hex>``."""
-        return f"sha256:{self.sha256}"
+        return named(self.sha256)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -47,7 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ConfigError, IntegrityError, NotFound, SpecError
-from ..digests import named, sha256_bytes
+from ..digests import hex_of, named, sha256_bytes
 from ..fsutil import atomic_file, atomic_write
 from .refs import DIGEST_RE, Ref
 from .store import ANN_REF_NAME, CHUNK, INDEX, check_digest, descriptor, encode_json, verify_manifest
@@ -97,7 +97,7 @@ class LayoutStore:
 
     def _blob_path(self, digest: str) -> Path:
         check_digest(digest, self._where)
-        return self.root / "blobs" / "sha256" / digest.split(":", 1)[1]
+        return self.root / "blobs" / "sha256" / hex_of(digest)
 
     def _require_layout(self) -> None:
         if not (self.root / LAYOUT_FILE).is_file() or not (self.root / INDEX_FILE).is_file():
