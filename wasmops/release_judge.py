@@ -47,6 +47,11 @@ the pooled rate, floor ``abs_floor``; Cliff's delta is the rate difference (its 
 outcomes); no Cliff floor. ``NoData`` with fewer than ``min_calls`` calls on a side. Rates without
 call counts fall back to the rank test on the rates (``test`` says so).
 
+**Paired** (``judge(..., paired=True)``, what ``release_check.judge_samples`` asks for): sample ``i``
+of both sides shares a time slot (concurrent split) or a probe request, and metrics with equal-length
+samples are judged pair by pair, signed-rank and CMH instead of U and pooled counts
+(``wasmops.judge_paired``); unequal lengths stay unpaired. Every verdict carries ``JUDGE_VERSION``.
+
 Only the metric's bad ``direction`` counts as a failure (``increase``: latency, fuel, memory,
 errors and spread are worse when higher). Score: 100 x (weight of metrics not failing) / (weight of
 metrics with data). Verdict:
