@@ -164,3 +164,17 @@ def test_sparse_metric_level_by_two_part_and_spread_row_defers_to_it():
     holes = np.where(rng.random(144) < 0.3, 0.0, dense * 1.02)
     rows = judge({"latency_p95_ms": dense}, {"latency_p95_ms": holes}, paired=True).metrics
     assert [r.test for r in rows] == ["signed-rank (paired)"] * 2
+
+
+ODD = st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3).map(float)), max_size=40)
+
+
+@FAST
+@given(ODD, ODD, st.booleans())
+def test_any_input_gets_a_verdict_and_identical_samples_never_fail(b, c, counts):
+    metrics = {"latency_p95_ms": b, "error_rate": np.column_stack([np.abs(b), np.full(len(b), 50.0)]) if counts else b}
+    other = {"latency_p95_ms": c, "error_rate": np.column_stack([np.abs(c), np.full(len(c), 50.0)]) if counts else c}
+    v = judge(metrics, other, paired=True)
+    assert v.verdict in ("pass", "marginal", "fail", "hold") and v.explanation
+    assert all(r.reason for r in v.metrics)
+    assert judge(metrics, metrics, paired=True).verdict in ("pass", "hold")
