@@ -7,15 +7,21 @@ digest, commit + push it, and time until every host's admin API lists the new di
 the push. Last, the agents' idle CPU: CPU seconds used by all agents over 10 s with nothing to do.
 Prints figures; asserts only that every host converges.
 
-Run: .venv/bin/python bench/fleet.py [N ...]     (default: 3)
+With ``--netns`` (root; tests/support/netns.py) each host and its agent run on their own machine (a
+network namespace on a bridge), the agents pull ``git://`` from ``git daemon`` and the hosts pull the
+modules from a ``docker-registry`` on the bridge address, as in tests/ops/test_fleet_netns.py.
+
+Run: .venv/bin/python bench/fleet.py [--netns] [N ...]     (default: 3)
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -31,46 +37,90 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100.0   # utime + stime, in clock ticks (100 Hz)
 
 
-def converge(fleet, digest: str, t0: float) -> float:
+def converge(nodes, digest: str, t0: float) -> float:
     """Seconds from ``t0`` until every host lists ``digest``."""
     wait_for("every host serves the new digest",
-             lambda: all(n.served().get("edge/web") == digest for n in fleet.nodes), timeout=120, every=0.02)
+             lambda: all(n.served().get("edge/web") == digest for n in nodes), timeout=120, every=0.02)
     return time.perf_counter() - t0
 
 
-def rounds(fleet, size: int, webhook: bool) -> list[float]:
+class Loopback:
+    """The fleet as processes on 127.0.0.1 (tests/test_agent_support.py)."""
+
+    def __init__(self, root: Path, size: int):
+        self.fleet = make_fleet(root)
+        for i in range(size):
+            n = self.fleet.add_node(f"edge-{i}", "-l", "env=edge", "--interval", "1s")
+            self.fleet.start_host(n)
+            self.fleet.start_agent(n)
+        self.nodes = self.fleet.nodes
+        self.hooks = [n.agent_url + "/webhook" for n in self.nodes]
+        self.agent_pids = [n.agent_proc.pid for n in self.nodes]
+
+    def release(self, tag: str, text: str) -> tuple[str, callable]:
+        digest = self.fleet.publish(tag, text)
+        return digest, lambda: self.fleet.commit(self.fleet.manifest("edge/web", tag, digest, "edge"), tag)
+
+    def close(self):
+        self.fleet.close()
+
+
+class Namespaced:
+    """Each host + agent on its own machine (network namespace); Git and the registry on the bridge."""
+
+    def __init__(self, root: Path, size: int):
+        from support.netns import AGENT_PORT, net_fleet
+
+        os.environ["WASMOPS_REGISTRY_INSECURE"] = "1"
+        self._cm = net_fleet(root, [(f"edge-{i}", "env=edge") for i in range(size)])
+        self.fleet = self._cm.__enter__()
+        self.nodes = self.fleet.nodes
+        self.hooks = [f"http://{n.m.ip}:{AGENT_PORT}/webhook" for n in self.nodes]
+        self.agent_pids = [n.agent.pid for n in self.nodes]
+
+    def release(self, tag: str, text: str) -> tuple[str, callable]:
+        digest = self.fleet.publish("fleet/web", tag, text)
+        return digest, lambda: self.fleet.commit("edge/web", "fleet/web", tag, digest, "edge", tag)
+
+    def close(self):
+        self._cm.__exit__(None, None, None)
+
+
+def rounds(f, size: int, webhook: bool) -> list[float]:
     out = []
     for i in range(ROUNDS):
         tag = f"web-{size}-{'hook' if webhook else 'poll'}-{i}"
-        digest = fleet.publish(tag, f'{{"round":"{tag}"}}')
+        digest, commit = f.release(tag, f'{{"round":"{tag}"}}')
         t0 = time.perf_counter()      # the commit and push are part of the time
-        fleet.commit(fleet.manifest("edge/web", tag, digest, "edge"), tag)
+        commit()
         if webhook:
-            for n in fleet.nodes:
-                httpx.post(n.agent_url + "/webhook", headers={"X-Wasmops-Secret": SECRET}, timeout=5)
-        out.append(converge(fleet, digest, t0))
+            for url in f.hooks:
+                httpx.post(url, headers={"X-Wasmops-Secret": SECRET}, timeout=5)
+        out.append(converge(f.nodes, digest, t0))
     return out
 
 
-def run(size: int) -> None:
+@contextmanager
+def started(kind, size: int):
     with tempfile.TemporaryDirectory(prefix="wasmops-fleet-") as td:
-        fleet = make_fleet(Path(td))
+        f = kind(Path(td), size)
         try:
-            for i in range(size):
-                n = fleet.add_node(f"edge-{i}", "-l", "env=edge", "--interval", "1s")
-                fleet.start_host(n)
-                fleet.start_agent(n)
-            warm = fleet.publish("web-warm", '{"warm":1}')
-            fleet.commit(fleet.manifest("edge/web", "web-warm", warm, "edge"), "warm up")
-            converge(fleet, warm, time.perf_counter())
-            poll, hook = rounds(fleet, size, False), rounds(fleet, size, True)
-            pids = [n.agent_proc.pid for n in fleet.nodes]
-            before, t0 = [cpu_seconds(p) for p in pids], time.perf_counter()
-            time.sleep(10)      # measuring idle CPU over a fixed window is the point here
-            used = sum(cpu_seconds(p) - b for p, b in zip(pids, before)) / (time.perf_counter() - t0)
+            yield f
         finally:
-            fleet.close()
-    print(f"{size} hosts + {size} agents (interval 1s): commit → all serving: "
+            f.close()
+
+
+def run(size: int, netns: bool) -> None:
+    with started(Namespaced if netns else Loopback, size) as f:
+        warm, commit = f.release("web-warm", '{"warm":1}')
+        commit()
+        converge(f.nodes, warm, time.perf_counter())
+        poll, hook = rounds(f, size, False), rounds(f, size, True)
+        before, t0 = [cpu_seconds(p) for p in f.agent_pids], time.perf_counter()
+        time.sleep(10)      # measuring idle CPU over a fixed window is the point here
+        used = sum(cpu_seconds(p) - b for p, b in zip(f.agent_pids, before)) / (time.perf_counter() - t0)
+    where = "each on its own network namespace" if netns else "on 127.0.0.1"
+    print(f"{size} hosts + {size} agents {where} (interval 1s): commit → all serving: "
           f"median {statistics.median(poll):.2f} s (max {max(poll):.2f}) waiting for the interval; "
           f"median {statistics.median(hook):.2f} s (max {max(hook):.2f}) with a webhook; {ROUNDS} rounds each")
     print(f"  idle agents: {100 * used:.1f} % of one core for all {size} together "
@@ -78,5 +128,7 @@ def run(size: int) -> None:
 
 
 if __name__ == "__main__":
-    for size in [int(a) for a in sys.argv[1:]] or [3]:
-        run(size)
+    args = sys.argv[1:]
+    netns = "--netns" in args
+    for size in [int(a) for a in args if a != "--netns"] or [3]:
+        run(size, netns)

@@ -28,3 +28,29 @@ def ensure_process_pool(name: str) -> bool:
         raise ConfigError(f"work pool {name!r} is a {pool.type!r} pool; `wasmops worker` joins process pools",
                           where="--pool", hint="pick another --pool, or start that pool's own worker type")
     return False
+
+
+def run_worker(pool: str, *, name: str | None = None, limit: int | None = None,
+               printer=print) -> None:
+    """Run a Prefect process worker on ``pool`` in this process until SIGTERM or Ctrl-C, as
+    ``prefect worker start --type process`` does (same signal handling: the flow runs it started
+    get SIGINT first), without starting a second Python."""
+    import asyncio
+    import os
+
+    from prefect.settings import PREFECT_WORKER_HEARTBEAT_SECONDS, PREFECT_WORKER_PREFETCH_SECONDS
+    from prefect.utilities.processutils import setup_signal_handlers_worker
+    from prefect.workers.process import ProcessWorker
+
+    setup_signal_handlers_worker(os.getpid(), "the process worker", printer)
+
+    async def main() -> None:
+        worker = ProcessWorker(work_pool_name=pool, name=name, limit=limit,
+                               prefetch_seconds=PREFECT_WORKER_PREFETCH_SECONDS.value(),
+                               heartbeat_interval_seconds=int(PREFECT_WORKER_HEARTBEAT_SECONDS.value()))
+        try:
+            await worker.start(with_healthcheck=False, printer=printer)
+        except asyncio.CancelledError:
+            printer(f"worker {worker.name!r} stopped")
+
+    asyncio.run(main())

@@ -6,6 +6,11 @@ default route via the bridge. Services of the root namespace listen on ``net.gat
 services listen on its own address and are reached from the root namespace (and from each other)
 through the bridge. ``machine.popen(cmd)`` runs a process inside the namespace (``ip netns exec``).
 
+``NetFleet`` builds the wasmops fleet on it (the netns fleet test and ``bench/fleet.py --netns``): a
+bare Git remote served by ``git daemon`` and an OCI registry (Debian ``docker-registry``) on the
+bridge address, and per machine a ``wasmops host`` (port 8700 on every machine) with its ``wasmops
+agent`` (pulls ``git://``, reconciles the host on its machine's 127.0.0.1, ``/status`` on its address).
+
 Everything gets a random tag, so concurrent test runs do not collide, and ``close()`` removes the
 namespaces, veths, bridge and the iptables rules it added (ACCEPT on the bridge in INPUT and FORWARD,
 for machines whose default policy drops) even after a failure; it is idempotent. Needs root (or
@@ -15,11 +20,22 @@ CAP_NET_ADMIN); ``netns_unavailable()`` says why when it is impossible.
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import secrets
 import shutil
 import subprocess
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import yaml
+
+from test_agent_support import SECRET, TOKEN, git, wait_for, wat
+from wasmops.host.client import HostClient
 
 
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -154,3 +170,156 @@ class Net:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+WASMOPS = str(Path(sys.executable).with_name("wasmops"))
+HOST_PORT, AGENT_PORT, GIT_PORT, REGISTRY_PORT = 8700, 8780, 9418, 5000
+
+
+@dataclass
+class Node:
+    m: Machine
+    home: Path
+    selector: str
+    host: subprocess.Popen | None = None
+    agent: subprocess.Popen | None = None
+
+    @property
+    def client(self) -> HostClient:
+        return HostClient(f"http://{self.m.ip}:{HOST_PORT}", TOKEN, timeout=10)
+
+    def status(self) -> dict:
+        return httpx.get(f"http://{self.m.ip}:{AGENT_PORT}/status", timeout=5).json()
+
+    def served(self) -> dict[str, str]:
+        return {f"{x['namespace']}/{x['name']}": x["digest"] for x in self.client.modules()}
+
+
+def stop_process(p: subprocess.Popen | None) -> None:
+    if p is not None and p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+class NetFleet:
+    """The fleet on a :class:`Net`; ``with net_fleet(root, [(name, selector), ...]) as f`` starts it all."""
+
+    def __init__(self, root: Path, net: Net, interval: str = "1s"):
+        from support.host import make_workspace
+
+        self.root, self.net, self.procs, self.interval = root, net, [], interval
+        self.ws = make_workspace(root / "release")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("WASMOPS_", "PREFECT_API_URL"))}
+        self.env.update(WASMOPS_REGISTRY_INSECURE="1", WASMOPS_HOST_TOKEN=TOKEN)
+        self.registry = f"{net.gateway}:{REGISTRY_PORT}"
+        self.remote_url = f"git://{net.gateway}:{GIT_PORT}/remote.git"
+        self.nodes: list[Node] = []
+
+    def start_shared(self) -> None:
+        """The root namespace's services, on the bridge address only."""
+        from support.registry import _binary, _config
+
+        remote, writer = self.root / "git" / "remote.git", self.root / "writer"
+        remote.parent.mkdir()
+        git(self.root, "init", "-q", "--bare", "-b", "main", str(remote))
+        git(self.root, "clone", "-q", str(remote), str(writer))
+        (writer / "README.md").write_text("desired state of the netns fleet\n")
+        git(writer, "add", "README.md")
+        git(writer, "commit", "-q", "-m", "init")
+        git(writer, "push", "-q", "origin", "main")
+        self.writer = writer
+        self.procs.append(subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={remote.parent}",
+             f"--listen={self.net.gateway}", f"--port={GIT_PORT}", str(remote.parent)],
+            stdout=open(self.root / "git-daemon.log", "wb"), stderr=subprocess.STDOUT))
+        storage = self.root / "registry"
+        storage.mkdir()
+        (self.root / "registry.yml").write_text(
+            _config(storage, REGISTRY_PORT, None).replace("addr: 127.0.0.1:", f"addr: {self.net.gateway}:"))
+        self.procs.append(subprocess.Popen([_binary(), "serve", str(self.root / "registry.yml")],
+                                           stdout=open(self.root / "registry.log", "wb"), stderr=subprocess.STDOUT))
+        wait_for("the registry", lambda: httpx.get(f"http://{self.registry}/v2/", timeout=2).status_code == 200, 30)
+        wait_for("git daemon", lambda: subprocess.run(["git", "ls-remote", self.remote_url], capture_output=True,
+                                                      timeout=10).returncode == 0, 30, 0.2)
+
+    def add(self, name: str, selector: str) -> Node:
+        n = Node(self.net.machine(name), self.root / name, selector)
+        n.home.mkdir()
+        self.nodes.append(n)
+        return n
+
+    def start_host(self, n: Node) -> None:
+        n.host = n.m.popen([WASMOPS, "host", "--bind", "0.0.0.0", "--port", str(HOST_PORT), "--keys",
+                            str(self.ws.settings.trusted_keys_dir), "--workers", "1"],
+                           env={**self.env, "WASMOPS_HOME": str(n.home)},
+                           stdout=open(n.home / "host.log", "ab"), stderr=subprocess.STDOUT)
+
+    def start_agent(self, n: Node) -> None:
+        n.agent = n.m.popen([WASMOPS, "agent", "--host-url", f"http://127.0.0.1:{HOST_PORT}", "--remote",
+                             self.remote_url, "--registry", f"oci://{self.registry}/fleet", "--bind", "0.0.0.0",
+                             "--port", str(AGENT_PORT), "--webhook-secret", SECRET, "-l", n.selector,
+                             "--interval", self.interval],
+                            env={**self.env, "WASMOPS_HOME": str(n.home)},
+                            stdout=open(n.home / "agent.log", "ab"), stderr=subprocess.STDOUT)
+
+    def publish(self, repo: str, tag: str, text: str) -> str:
+        """Sign and push a module written here to the registry (over the bridge); its digest."""
+        import wasmtime
+
+        from wasmops.oci import publish
+        from wasmops.signing import sign_file
+
+        path = self.root / f"{tag}.wasm"
+        path.write_bytes(wasmtime.wat2wasm(wat(text)))
+        bundle = sign_file(path, private_key_path=self.ws.settings.private_key, backend="offline")
+        return publish(path, f"oci://{self.registry}/{repo}:{tag}", bundle_path=bundle).manifest_digest
+
+    def commit(self, key: str, repo: str, tag: str, digest: str, env: str, message: str) -> str:
+        ns, name = key.split("/")
+        doc = {"apiVersion": "wasmops.dev/v1alpha1", "kind": "WasmModuleDeployment",
+               "metadata": {"name": name, "namespace": ns, "labels": {"team": "fleet", "project": "netns", "env": env}},
+               "spec": {"moduleRef": {"repository": f"oci://{self.registry}/{repo}", "tag": tag, "digest": digest},
+                        "runtimeConfig": {"resources": {"cpu": "50m", "memory": "2Mi"}, "env": {"V": tag}}}}
+        rel = f"modules/{ns}/{name}.yaml"
+        (self.writer / rel).parent.mkdir(parents=True, exist_ok=True)
+        (self.writer / rel).write_text(yaml.safe_dump(doc, sort_keys=False))
+        git(self.writer, "add", rel)
+        git(self.writer, "commit", "-q", "-m", message)
+        git(self.writer, "push", "-q", "origin", "main")
+        return git(self.writer, "rev-parse", "HEAD")
+
+    def close(self) -> None:
+        for n in self.nodes:
+            stop_process(n.agent)
+            stop_process(n.host)
+        for p in self.procs:
+            stop_process(p)
+
+
+@contextmanager
+def net_fleet(root: Path, machines: list[tuple[str, str]], interval: str = "1s") -> Iterator["NetFleet"]:
+    """Bridge, shared services, and per ``(name, selector)`` a machine with its host and agent, all
+    started and answering; everything stopped and removed afterwards (an AssertionError if any of
+    the network set-up is left over)."""
+    net, f = Net(), None
+    try:
+        net.up()
+        f = NetFleet(root, net, interval)
+        f.start_shared()
+        for name, sel in machines:
+            f.start_host(f.add(name, sel))
+        for n in f.nodes:
+            n.client.wait_ready(90)
+            f.start_agent(n)
+        for n in f.nodes:
+            wait_for(f"{n.m.name}'s agent /status", n.status, 60)
+        yield f
+    finally:
+        if f is not None:
+            f.close()
+        errors = net.close()
+        assert not errors and not net.leftovers(), (errors, net.leftovers())

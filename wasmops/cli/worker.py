@@ -9,7 +9,6 @@ releases of one module wait for each other (``flows/_concurrency.module_lock``).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import typer
@@ -37,7 +36,7 @@ def worker(pool: str = typer.Option(DEFAULT_POOL, "--pool", help="The process wo
                           hint="run `wasmops up` here, or set PREFECT_API_URL to the server's /api URL")
     import httpx
 
-    from flows._workpool import ensure_process_pool
+    from flows._workpool import ensure_process_pool, run_worker
 
     try:
         created = ensure_process_pool(pool)
@@ -46,11 +45,6 @@ def worker(pool: str = typer.Option(DEFAULT_POOL, "--pool", help="The process wo
                              hint="start it with `wasmops up`, or fix PREFECT_API_URL") from exc
     err_console().print(f"work pool {pool!r} {'created' if created else 'exists'} on {api}; starting a worker "
                         f"(project {PROJECT_DIR})", highlight=False)
-    cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
-    cmd += ["--name", name] if name else []
-    cmd += ["--limit", str(limit)] if limit else []
-    env = {**os.environ, "WASMOPS_PROJECT_DIR": os.environ.get("WASMOPS_PROJECT_DIR", str(PROJECT_DIR))}
+    os.environ.setdefault("WASMOPS_PROJECT_DIR", str(PROJECT_DIR))   # prefect.yaml's pull step goes there
     os.chdir(PROJECT_DIR)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execvpe(cmd[0], cmd, env)
+    run_worker(pool, name=name, limit=limit, printer=lambda m, **_: err_console().print(m, highlight=False))
