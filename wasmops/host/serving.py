@@ -7,13 +7,19 @@ import asyncio
 import signal
 import socket
 
+from ..errors import UserError
 from .http import serve_socket
 
 
 def listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}", where=f"{host}:{port}",
+                        hint="another process holds the port: stop it or pass --port") from None
     sock.listen(1024)
     sock.setblocking(False)
     return sock

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..errors import UserError
 from .aggregate import REFRESH_S, Retired, merge, render, snapshot
 from .control import Channel, ChannelClosed, RemoteError
 from .http import Request, json_response
@@ -151,6 +152,14 @@ class Supervisor:
     async def _admin(self, method: str, parts: list[str], body: bytes) -> dict:
         if parts == ["workers"] and method == "GET":
             resp = json_response(200, {"workers": await self.workers_view(), "restarts": self.restarts})
+        elif parts == ["events"] and method == "GET":
+            events = list(self.rt.events)
+            for w in self._attached():
+                try:
+                    events += [{**e, "worker": w.index} for e in (await w.chan.request({"op": "events"}, timeout=30))["events"]]
+                except (ChannelClosed, RemoteError, asyncio.TimeoutError):
+                    pass
+            resp = json_response(200, {"events": sorted(events, key=lambda e: e["time"])})
         elif parts == ["stats"] and method == "GET":
             await self.refresh()
             lasts = [w.last or {} for w in self.workers.values()]
@@ -227,7 +236,11 @@ def serve_workers(n: int, cfg: WorkerConfig, token: str, open_runtime: Callable[
     supervisor opens its runtime (restore), and listen once they serve its state."""
     import uvloop
 
-    reserve = reuseport_socket(cfg.bind, cfg.port, listen=False)   # the port is ours, or an error now
+    try:
+        reserve = reuseport_socket(cfg.bind, cfg.port, listen=False)   # the port is ours, or an error now
+    except OSError as exc:
+        raise UserError(f"cannot listen on {cfg.bind}:{cfg.port}: {exc.strerror}", where=f"{cfg.bind}:{cfg.port}",
+                        hint="another process holds the port: stop it or pass --port") from None
     host_key(cfg.state_dir)                                         # one key, made before any worker reads it
     sup = Supervisor(n, cfg, token)
     try:

@@ -168,6 +168,8 @@ class Worker:
                     "modules": {k: lv.deployment.digest for k, lv in self.rt.live.items()},
                     "canaries": {k: s.live.deployment.digest for k, s in self.rt.canaries.items()},
                     "stalled": sorted(self.rt.stalled), "invocations": _count(self.rt.metrics.invocations)}
+        if op == "events":
+            return {"events": list(self.rt.events)}
         if op == "stop":
             self.stop.set()
             return {}
@@ -179,7 +181,12 @@ def _count(counter) -> int:
 
 
 def reuseport_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if not listen:      # the supervisor's reservation: the port must be free, not shared with another host
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
