@@ -45,6 +45,7 @@ class Response:
     ctype: bytes = b"application/json"
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     close: bool = False
+    head: bytes = b""       # header lines already encoded (``name: value\r\n`` each), before ``headers``
 
 
 def json_response(status: int, obj, *, headers=(), close: bool = False) -> Response:
@@ -52,14 +53,12 @@ def json_response(status: int, obj, *, headers=(), close: bool = False) -> Respo
 
 
 def encode(resp: Response, keep_alive: bool) -> bytes:
-    head = [b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
-            % (resp.status, _REASONS.get(resp.status, b"Unknown"), resp.ctype, len(resp.body))]
-    for k, v in resp.headers:
-        head.append(k + b": " + v + b"\r\n")
-    if not keep_alive or resp.close:
-        head.append(b"connection: close\r\n")
-    head.append(b"\r\n")
-    return b"".join(head) + resp.body
+    extra = resp.head
+    if resp.headers:
+        extra += b"".join(k + b": " + v + b"\r\n" for k, v in resp.headers)
+    close = b"connection: close\r\n" if not keep_alive or resp.close else b""
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n%s"
+            % (resp.status, _REASONS.get(resp.status, b"Unknown"), resp.ctype, len(resp.body), extra, close, resp.body))
 
 
 class HttpProtocol(asyncio.Protocol):
