@@ -5,7 +5,13 @@ Labels: namespace, module, digest, team, project (the last two from the manifest
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import threading
+import time
+from bisect import bisect_left
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 LABELS = ("namespace", "module", "digest", "team", "project")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -17,23 +23,15 @@ class HostMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.invocations = Counter("wasmops_invocations", "Module invocations.", LABELS, registry=r)
+        self.runs = RunTotals()
+        r.register(self.runs)
         self.errors = Counter("wasmops_errors", "Failed invocations by reason.", LABELS + ("reason",), registry=r)
-        self.fuel = Counter("wasmops_fuel_consumed", "Wasm fuel consumed (exact total).", LABELS, registry=r)
-        self.fuel_per_call = Histogram("wasmops_fuel_per_call", "Fuel per invocation.", LABELS,
-                                       buckets=FUEL_BUCKETS, registry=r)
         self.peak_memory = Gauge("wasmops_memory_peak_bytes", "Largest linear memory seen in one invocation.",
                                  LABELS, registry=r)
-        self.memory = Histogram("wasmops_memory_bytes", "Linear memory at the end of each invocation.", LABELS,
-                                buckets=MEMORY_BUCKETS, registry=r)
-        self.latency = Histogram("wasmops_request_duration_seconds", "Time spent running the module.", LABELS,
-                                 buckets=LATENCY_BUCKETS, registry=r)
         self.reserved = Gauge("wasmops_memory_reserved_bytes", "Memory limit × replicas of a deployment.",
                               LABELS, registry=r)
         self.deployed = Gauge("wasmops_module_deployed_timestamp_seconds", "When the live version was deployed.",
                               LABELS, registry=r)
-        self.cpu = Counter("wasmops_cpu_seconds", "CPU time spent running the module (every run, also stopped ones).",
-                           LABELS, registry=r)
         self.fuel_estimated = Counter("wasmops_fuel_estimated", "Fuel billed from CPU time because wasmtime did not "
                                       "report it (runs stopped by the timeout); part of wasmops_fuel_consumed.",
                                       LABELS, registry=r)
@@ -44,31 +42,16 @@ class HostMetrics:
         self.shed = Counter("wasmops_requests_shed", "Run requests refused with 503 because the module's "
                             "concurrency limit and queue were full.", ("namespace", "module"), registry=r)
         self._peaks: dict[tuple, int] = {}
-        self._bundles: dict[tuple, tuple] = {}
 
     @staticmethod
     def labels_for(dep) -> tuple:
         return (dep.namespace, dep.name, dep.digest, dep.labels.get("team", ""), dep.labels.get("project", ""))
 
-    def _children(self, lv: tuple) -> tuple:
-        """The labelled children of one deployment, made once: ``labels()`` costs more than the update."""
-        ch = self._bundles.get(lv)
-        if ch is None:
-            ch = self._bundles[lv] = tuple(m.labels(*lv) for m in (
-                self.invocations, self.fuel, self.fuel_per_call, self.latency, self.cpu, self.memory))
-        return ch
-
     def observe(self, dep, result) -> None:
         lv = self.labels_for(dep)
-        invocations, fuel, fuel_per_call, latency, cpu, memory = self._children(lv)
-        invocations.inc()
-        fuel.inc(result.fuel_used)
-        fuel_per_call.observe(result.fuel_used)
-        latency.observe(result.duration_s)
-        cpu.inc(result.cpu_s)
+        self.runs.add(lv, result.fuel_used, result.duration_s, result.cpu_s, result.peak_memory)
         if result.fuel_estimated:
             self.fuel_estimated.labels(*lv).inc(result.fuel_used)
-        memory.observe(result.peak_memory)
         if result.peak_memory > self._peaks.get(lv, -1):
             self._peaks[lv] = result.peak_memory
             self.peak_memory.labels(*lv).set(result.peak_memory)
@@ -91,3 +74,76 @@ class HostMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Runs:
+    """One deployment's run totals; histogram buckets are per bucket here, cumulative when collected."""
+
+    __slots__ = ("lock", "created", "count", "fuel", "cpu", "fuel_b", "fuel_s", "lat_b", "lat_s", "mem_b", "mem_s")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.created = time.time()
+        self.count, self.fuel, self.cpu = 0, 0, 0.0
+        self.fuel_b, self.fuel_s = [0] * (len(FUEL_BUCKETS) + 1), 0
+        self.lat_b, self.lat_s = [0] * (len(LATENCY_BUCKETS) + 1), 0.0
+        self.mem_b, self.mem_s = [0] * (len(MEMORY_BUCKETS) + 1), 0
+
+
+class RunTotals:
+    """``wasmops_invocations``, ``_fuel_consumed``, ``_fuel_per_call``, ``_request_duration_seconds``,
+    ``_cpu_seconds`` and ``_memory_bytes``: the same series ``prometheus_client``'s Counter and Histogram
+    would give, updated under one lock per run (six labelled updates cost ~8 µs of a ~70 µs run; this
+    ~2 µs). A collector: the registry renders it at scrape time."""
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple, _Runs] = {}
+
+    def add(self, lv: tuple, fuel: int, duration: float, cpu: float, memory: int) -> None:
+        runs = self._runs.get(lv)
+        if runs is None:
+            runs = self._runs.setdefault(lv, _Runs())
+        with runs.lock:
+            runs.count += 1
+            runs.fuel += fuel
+            runs.cpu += cpu
+            runs.fuel_b[bisect_left(FUEL_BUCKETS, fuel)] += 1
+            runs.fuel_s += fuel
+            runs.lat_b[bisect_left(LATENCY_BUCKETS, duration)] += 1
+            runs.lat_s += duration
+            runs.mem_b[bisect_left(MEMORY_BUCKETS, memory)] += 1
+            runs.mem_s += memory
+
+    def count(self) -> int:
+        return sum(r.count for r in list(self._runs.values()))
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        inv = CounterMetricFamily("wasmops_invocations", "Module invocations.", labels=LABELS)
+        fuel = CounterMetricFamily("wasmops_fuel_consumed", "Wasm fuel consumed (exact total).", labels=LABELS)
+        cpu = CounterMetricFamily("wasmops_cpu_seconds", "CPU time spent running the module (every run, also "
+                                  "stopped ones).", labels=LABELS)
+        hists = [(HistogramMetricFamily("wasmops_fuel_per_call", "Fuel per invocation.", labels=LABELS),
+                  FUEL_BUCKETS, "fuel_b", "fuel_s"),
+                 (HistogramMetricFamily("wasmops_memory_bytes", "Linear memory at the end of each invocation.",
+                                        labels=LABELS), MEMORY_BUCKETS, "mem_b", "mem_s"),
+                 (HistogramMetricFamily("wasmops_request_duration_seconds", "Time spent running the module.",
+                                        labels=LABELS), LATENCY_BUCKETS, "lat_b", "lat_s")]
+        for lv, runs in list(self._runs.items()):
+            with runs.lock:
+                inv.add_metric(lv, runs.count, created=runs.created)
+                fuel.add_metric(lv, runs.fuel, created=runs.created)
+                cpu.add_metric(lv, runs.cpu, created=runs.created)
+                for fam, bounds, b, total in hists:
+                    fam.add_metric(lv, _cumulative(bounds, getattr(runs, b)), getattr(runs, total))
+        yield from (inv, fuel, hists[0][0], hists[1][0], hists[2][0], cpu)
+
+
+def _cumulative(bounds: tuple, counts: list) -> list:
+    out, acc = [], 0
+    for bound, n in zip((*bounds, float("inf")), counts):
+        acc += n
+        out.append((floatToGoString(bound), acc))
+    return out

@@ -167,17 +167,13 @@ class Worker:
             return {"index": self.index, "pid": os.getpid(), "gen": self.gen, "listening": self.listening,
                     "modules": {k: lv.deployment.digest for k, lv in self.rt.live.items()},
                     "canaries": {k: s.live.deployment.digest for k, s in self.rt.canaries.items()},
-                    "stalled": sorted(self.rt.stalled), "invocations": _count(self.rt.metrics.invocations)}
+                    "stalled": sorted(self.rt.stalled), "invocations": self.rt.metrics.runs.count()}
         if op == "events":
             return {"events": list(self.rt.events)}
         if op == "stop":
             self.stop.set()
             return {}
         raise ValueError(f"unknown control op {op!r}")
-
-
-def _count(counter) -> int:
-    return int(sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")))
 
 
 def reuseport_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
