@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -155,6 +156,7 @@ class Services:
         self.record = s.home / "services.json"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._pending: list[tuple[Service, float, subprocess.Popen]] | None = None
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _load(self) -> dict:
@@ -201,8 +203,23 @@ class Services:
                                 start_new_session=True)
         svc = Service(name=name, pid=proc.pid, url=url, health=health, log=str(log))
         self._register(svc, **extra)
-        self.wait_healthy(svc, timeout, proc)
+        if self._pending is not None:
+            self._pending.append((svc, timeout, proc))
+        else:
+            self.wait_healthy(svc, timeout, proc)
         return svc
+
+    @contextmanager
+    def together(self):
+        """Services started in the ``with`` body start at once and are waited on together at its end
+        (the Prefect server, MLflow and the host do not need each other to start)."""
+        self._pending = []
+        try:
+            yield self
+            for svc, timeout, proc in self._pending:
+                self.wait_healthy(svc, timeout, proc)
+        finally:
+            self._pending = None
 
     def wait_healthy(self, svc: Service, timeout: float, proc: subprocess.Popen | None = None) -> None:
         deadline = time.monotonic() + timeout

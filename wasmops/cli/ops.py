@@ -33,13 +33,14 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
         init_workspace(s, progress=lambda m: err_console().print(f"[dim]{m}[/]"))
     svc = Services(s)
     started = []
-    for name, start in (("prefect", lambda: svc.start_prefect(database=db)), ("host", svc.start_host if host else None),
-                        ("mlflow", (lambda: svc.start_mlflow(database=db)) if mlflow else None),
-                        ("serve", svc.start_serve if serve else None)):
-        if start is None:
-            continue
-        with console().status(f"starting {name} …"):
-            started.append(start())
+    with console().status("starting the Prefect server" + (", MLflow" if mlflow else "") + (", the host" if host else "")
+                          + " …"), svc.together():          # independent: started at once, waited on together
+        started.append(svc.start_prefect(database=db))
+        started += [svc.start_mlflow(database=db)] if mlflow else []
+        started += [svc.start_host()] if host else []
+    if serve:                                              # needs the Prefect server
+        with console().status("starting serve …"):
+            started.append(svc.start_serve())
     for sv in started:
         console().print(f"[green]✓[/] {sv.name:8} {sv.url}  (pid {sv.pid}, log {sv.log})")
     console().print(f"data: {db.redacted if db else 'SQLite in ' + str(s.home)}")
