@@ -49,8 +49,8 @@ class HostMetrics:
 
     def observe(self, dep, result) -> None:
         lv = self.labels_for(dep)
-        self.runs.add(lv, result.fuel_used, result.duration_s, result.cpu_s, result.peak_memory)
-        if result.fuel_estimated:
+        self.runs.add(lv, result.fuel_used, result.duration_s, getattr(result, "cpu_s", 0.0), result.peak_memory)
+        if getattr(result, "fuel_estimated", False):
             self.fuel_estimated.labels(*lv).inc(result.fuel_used)
         if result.peak_memory > self._peaks.get(lv, -1):
             self._peaks[lv] = result.peak_memory
