@@ -173,7 +173,16 @@ class Net:
 
 
 WASMOPS = str(Path(sys.executable).with_name("wasmops"))
-HOST_PORT, AGENT_PORT, GIT_PORT, REGISTRY_PORT = 8700, 8780, 9418, 5000
+HOST_PORT, AGENT_PORT = 8700, 8780          # the same on every machine: each has its own addresses
+
+
+def free_port_on(address: str) -> int:
+    """A port nothing listens on at ``address`` (nor on 0.0.0.0) right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
 
 
 @dataclass
@@ -215,8 +224,9 @@ class NetFleet:
         self.ws = make_workspace(root / "release")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("WASMOPS_", "PREFECT_API_URL"))}
         self.env.update(WASMOPS_REGISTRY_INSECURE="1", WASMOPS_HOST_TOKEN=TOKEN)
-        self.registry = f"{net.gateway}:{REGISTRY_PORT}"
-        self.remote_url = f"git://{net.gateway}:{GIT_PORT}/remote.git"
+        self.git_port, self.registry_port = free_port_on(net.gateway), free_port_on(net.gateway)
+        self.registry = f"{net.gateway}:{self.registry_port}"
+        self.remote_url = f"git://{net.gateway}:{self.git_port}/remote.git"
         self.nodes: list[Node] = []
 
     def start_shared(self) -> None:
@@ -234,12 +244,12 @@ class NetFleet:
         self.writer = writer
         self.procs.append(subprocess.Popen(
             ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={remote.parent}",
-             f"--listen={self.net.gateway}", f"--port={GIT_PORT}", str(remote.parent)],
+             f"--listen={self.net.gateway}", f"--port={self.git_port}", str(remote.parent)],
             stdout=open(self.root / "git-daemon.log", "wb"), stderr=subprocess.STDOUT))
         storage = self.root / "registry"
         storage.mkdir()
         (self.root / "registry.yml").write_text(
-            _config(storage, REGISTRY_PORT, None).replace("addr: 127.0.0.1:", f"addr: {self.net.gateway}:"))
+            _config(storage, self.registry_port, None).replace("addr: 127.0.0.1:", f"addr: {self.net.gateway}:"))
         self.procs.append(subprocess.Popen([_binary(), "serve", str(self.root / "registry.yml")],
                                            stdout=open(self.root / "registry.log", "wb"), stderr=subprocess.STDOUT))
         wait_for("the registry", lambda: httpx.get(f"http://{self.registry}/v2/", timeout=2).status_code == 200, 30)
