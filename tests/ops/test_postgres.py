@@ -114,6 +114,9 @@ def test_prefect_and_mlflow_restart_on_postgresql_with_no_lost_runs_or_models(tm
         tables = _tables(pg.url)
         assert {"flow_run", "deployment"} <= tables["public"] and {"runs", "registered_models"} <= tables["mlflow"]
         assert not (tmp_path / "mlflow.db").exists() and not list((tmp_path / "prefect").glob("*.db"))
+        again = _wasmops(tmp_path, "up", "--no-serve", "--no-host", check=1)       # not silently on SQLite
+        assert f"prefect is already running on postgresql://wasmops:***@127.0.0.1:{pg.port}/wasmops, not sqlite" \
+            in again.stderr, again.stderr
 
         assert _wasmops(tmp_path, "down").stdout.strip() == "stopped: mlflow, prefect"
         _wasmops(tmp_path, *up)

@@ -32,6 +32,7 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
     if not (s.gitops_dir / ".git").exists():
         init_workspace(s, progress=lambda m: err_console().print(f"[dim]{m}[/]"))
     svc = Services(s)
+    _same_store(svc, db)
     started = []
     with console().status("starting the Prefect server" + (", MLflow" if mlflow else "") + (", the host" if host else "")
                           + " …"), svc.together():          # independent: started at once, waited on together
@@ -45,6 +46,18 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
         console().print(f"[green]✓[/] {sv.name:8} {sv.url}  (pid {sv.pid}, log {sv.log})")
     console().print(f"data: {db.redacted if db else 'SQLite in ' + str(s.home)}")
     console().print(f"Prefect UI: {started[0].url}   stop everything with `wasmops down`")
+
+
+def _same_store(svc, db) -> None:
+    """Running services stay as they are: asking for another database than theirs is an error."""
+    rec, want = svc._load(), db.redacted if db else "sqlite"
+    for name in ("prefect", "mlflow"):
+        have = rec.get(f"{name}_database", "sqlite")
+        if name in svc.running() and have != want:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{name} is already running on {have}, not {want}", where="--database",
+                              hint="`wasmops down` first to move it to another database")
 
 
 @app.command()
