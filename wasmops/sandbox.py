@@ -193,7 +193,7 @@ class Sandbox:
         ``slice_ms`` (shorter than ``limits.timeout_ms``) stops the run early with ``Preempted``
         instead of a result: the host runs short calls inline on its event loop under a slice and
         runs again, in its bounded pool, a call that outgrew it (nothing of the stopped run is kept)."""
-        store = wasmtime.Store(self.engine)
+        store = _io.RawStore(self.engine)
         sliced = slice_ms is not None and slice_ms < limits.timeout_ms
         out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
         watched = self._ticker.watched
@@ -217,16 +217,13 @@ class Sandbox:
         return result
 
     def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: tuple[str, ...], deadline_ms: int):
-        store.set_fuel(limits.fuel)
-        store.set_epoch_deadline(max(1, -(-deadline_ms // EPOCH_TICK_MS)) + 1)
-        store.set_limits(memory_size=limits.memory)
+        store.configure(limits.fuel, max(1, -(-deadline_ms // EPOCH_TICK_MS)) + 1, limits.memory)
         wasi = wasmtime.WasiConfig()
         _io.set_argv(wasi, argv)
         if env:
             wasi.env = sorted(env.items())
         _set_stdin_bytes(wasi, stdin)
-        wasi.stdout_file = out.path
-        wasi.stderr_file = err.path
+        _io.set_output_files(wasi, out, err)
         store.set_wasi(wasi)
 
     def _execute(self, store, prepared: Prepared, limits: RunLimits, out: _OutFile, err: _OutFile) -> RunResult:
@@ -234,7 +231,7 @@ class Sandbox:
         reason: str | None = None
         message = ""
         instance = None
-        ctx = store._context()
+        ctx = store.ctx
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
             instance = _io.instantiate(prepared.pre, ctx)
@@ -250,7 +247,7 @@ class Sandbox:
             reason, message = REASON_TRAP, str(exc).splitlines()[0]
         duration, cpu = time.perf_counter() - t0, time.thread_time() - c0
         stdout = out.read()
-        fuel_used = limits.fuel - _remaining_fuel(store)
+        fuel_used = limits.fuel - store.fuel_left()
         peak = 0 if instance is None else _io.memory_size(ctx, instance, prepared.memory_index)
         reason, message = _classify(reason, message, exit_code, peak, limits, out.overflow, instance is None)
         stderr = err.read() if (reason or exit_code) else b""  # only failures report stderr
@@ -337,13 +334,6 @@ def _trap_reason(exc: wasmtime.Trap) -> tuple[str, str]:
         return REASON_STACK, "call stack exhausted"
     name = code.name.lower() if code is not None else "unknown"
     return REASON_TRAP, f"trap: {name}: {first}"
-
-
-def _remaining_fuel(store: wasmtime.Store) -> int:
-    try:
-        return store.get_fuel()
-    except wasmtime.WasmtimeError:
-        return 0
 
 
 _default: Sandbox | None = None
