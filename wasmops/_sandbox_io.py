@@ -239,9 +239,24 @@ def set_argv(wasi: wasmtime.WasiConfig, argv: tuple[str, ...]) -> None:
 KEEP_RESIDENT = 128 * 1024
 
 
-def enable_pooling(cfg: wasmtime.Config, slots: int) -> None:
+SLOT_RESERVATION = 5 << 30     # address space one pooled memory reserves (4 GiB + guards), generously
+
+
+def pooling_fits(slots: int) -> bool:
+    """Whether the pool's address-space reservation fits under ``RLIMIT_AS``: wasmtime aborts the
+    process (a Rust panic, not an error) when it cannot reserve the pool."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    return soft == resource.RLIM_INFINITY or soft > (slots + 4) * SLOT_RESERVATION
+
+
+def enable_pooling(cfg: wasmtime.Config, slots: int) -> bool:
     """wasmtime's pooling allocator on ``cfg``: ``slots`` instances (memories, tables) reserved once and
-    reused, so a run maps no new memory (measured: ``Sandbox.run`` 93 → 60 µs, docs/decisions.md)."""
+    reused, so a run maps no new memory (measured: ``Sandbox.run`` 93 → 60 µs, docs/decisions.md).
+    False (and nothing changed) when the reservation would not fit the process's address-space limit."""
+    if not pooling_fits(slots):
+        return False
     p = ffi.wasmtime_pooling_allocation_config_new()
     try:
         for setter, value in (("total_core_instances", slots), ("total_memories", slots), ("total_tables", slots),
@@ -255,6 +270,7 @@ def enable_pooling(cfg: wasmtime.Config, slots: int) -> None:
         ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), p)
     finally:
         ffi.wasmtime_pooling_allocation_config_delete(p)
+    return True
 
 
 _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))

@@ -137,10 +137,7 @@ class Sandbox:
         cfg.epoch_interruption = True
         cfg.max_wasm_stack = max_wasm_stack
         cfg.cranelift_opt_level = "speed"
-        self.pooling = False
-        if pool_slots:
-            _io.enable_pooling(cfg, pool_slots)
-            self.pooling = True
+        self.pooling = bool(pool_slots) and _io.enable_pooling(cfg, pool_slots)   # else: one mapping per run
         self.engine = wasmtime.Engine(cfg)
         self.cache = cache
         self._ticker = _EpochTicker(self.engine)
