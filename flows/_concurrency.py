@@ -13,8 +13,15 @@ The slot is a lease the server expires if its holder dies (``lease_duration``), 
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
+from uuid import UUID
+
+from wasmops.errors import UserError
 
 PREFIX = "release"
 _BANNED = set("/%&><:")
@@ -28,8 +35,8 @@ def limit_name(namespace: str, name: str) -> str:
     """
     for field, value in (("namespace", namespace), ("name", name)):
         if not value or _BANNED & set(value):
-            raise ValueError(f"module {field} {value!r} cannot name a concurrency limit "
-                             f"(empty, or one of {''.join(sorted(_BANNED))})")
+            raise UserError(f"module {field} {value!r} cannot name a concurrency limit "
+                            f"(empty, or one of {''.join(sorted(_BANNED))})", where=f"target {namespace}/{name}")
     return f"{PREFIX}:{namespace}:{name}"
 
 
@@ -54,16 +61,68 @@ def ensure_limit(name: str, limit: int = 1) -> None:
 
 @contextmanager
 def module_lock(namespace: str, name: str, *, timeout_seconds: float | None = None,
-                lease_duration: float = 300) -> Iterator[str]:
+                lease_duration: float = 300, notes_dir: Path | None = None) -> Iterator[str]:
     """Hold the one slot of ``release:NS:NAME`` for the ``with`` body (yields the limit's name).
 
     Waits for the slot (forever by default; ``timeout_seconds`` raises ``TimeoutError``). ``strict``
     acquisition: if the limit vanished between creation and acquisition, this raises instead of
-    running unserialized.
+    running unserialized. The lease is renewed while held and expires ``lease_duration`` seconds
+    after its holder died; a holder that died on this machine (kill -9, power cut of a laptop) is
+    known sooner: its note in ``notes_dir`` (default ``<home>/locks``) names its pid and lease, and the
+    next release frees that lease at once instead of waiting for it to expire.
     """
-    from prefect.concurrency.sync import concurrency
+    from prefect.concurrency._leases import maintain_concurrency_lease    # the pieces of
+    from prefect.concurrency._sync import (                              # prefect.concurrency.sync
+        acquire_concurrency_slots_with_lease, release_concurrency_slots_with_lease)    # (pinned in uv.lock)
 
     lock = limit_name(namespace, name)
     ensure_limit(lock)
-    with concurrency(lock, occupy=1, timeout_seconds=timeout_seconds, lease_duration=lease_duration, strict=True):
-        yield lock
+    note = (notes_dir or _notes_dir()) / f"{lock.replace(':', '_')}.json"
+    _free_dead_holder(note, release_concurrency_slots_with_lease)
+    got = acquire_concurrency_slots_with_lease([lock], 1, timeout_seconds=timeout_seconds,
+                                               lease_duration=lease_duration, strict=True)
+    _write_note(note, got.lease_id)
+    try:
+        with maintain_concurrency_lease(got.lease_id, lease_duration, raise_on_lease_renewal_failure=True):
+            yield lock
+    finally:
+        note.unlink(missing_ok=True)
+        release_concurrency_slots_with_lease(got.lease_id)
+
+
+def _notes_dir() -> Path:
+    from wasmops.config import current
+
+    return current().paths.locks
+
+
+def _write_note(note: Path, lease_id) -> None:
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "lease": str(lease_id)}))
+
+
+def _free_dead_holder(note: Path, release) -> bool:
+    """Release the lease of a holder that died on this machine; True when there was one."""
+    try:
+        rec = json.loads(note.read_text())
+        pid, host, lease = int(rec["pid"]), rec["host"], UUID(rec["lease"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if host != socket.gethostname() or _alive(pid):
+        return False
+    try:
+        release(lease)
+    except Exception:  # noqa: BLE001 - already expired or released: nothing is held
+        pass
+    note.unlink(missing_ok=True)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

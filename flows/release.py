@@ -20,6 +20,7 @@ from prefect.transactions import transaction
 from flows._ai_check import ai_check as ai_check_flow
 from flows._approval import request_approval
 from flows._canary import run_canary, start_progress, uses_canary
+from flows._concurrency import module_lock
 from flows._labels import label_run
 from tasks.finops import budget_gate
 from tasks.release import already_serving, baseline_sample, commit_release, reconcile_namespace, sticky_rollback, verify_release
@@ -40,10 +41,18 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     ``releaser`` is who started it (default: the OS user); an ApprovalPolicy may refuse their own approval."""
     from wasmops.source import load_module_source
 
-    log = get_run_logger()
     src = load_module_source(module_dir)            # the one read of module.yaml in this release
+    key = decide.target_key(target, src.name)
+    namespace, _, name = key.partition("/")
+    with module_lock(namespace, name):             # releases of one module never race on its manifest
+        return _release(src, key, auto_approve, approval_timeout_s, source_revision, ai_check, ai_requests,
+                        releaser)
+
+
+def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_revision: str, ai_check: bool,
+             ai_requests: int, releaser: str) -> dict:
+    log = get_run_logger()
     built = build_module(src)
-    key = decide.target_key(target, built.name)
     desired, manifest = _target(key, built, auto_approve)
     label_run(manifest, name=f"release {key} wasm {built.wasm_digest[:19]}")
 

@@ -11,6 +11,7 @@ import pytest
 from prefect import flow
 
 from flows._concurrency import limit_name, module_lock
+from wasmops.errors import UserError
 
 # What the flow runs below share with the test (threading objects cannot be flow parameters).
 GATES: dict[str, threading.Event] = {}
@@ -83,5 +84,39 @@ def test_two_flow_runs_of_one_module_never_overlap(prefect_api):
 
 @pytest.mark.parametrize("ns, name", [("dev", "a/b"), ("", "x"), ("dev", "50%"), ("a:b", "c")])
 def test_names_that_cannot_name_a_limit_are_refused(ns, name):
-    with pytest.raises(ValueError, match="cannot name a concurrency limit"):
+    with pytest.raises(UserError, match="cannot name a concurrency limit"):
         limit_name(ns, name)
+
+
+def test_a_holder_killed_on_this_machine_does_not_block_the_next_release(prefect_api, tmp_path):
+    """kill -9 of a release that holds the slot: its lease would live on for lease_duration; its note
+    (pid, lease) lets the next release of the module free it at once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    ns, mod = "lock", f"dead-{uuid.uuid4().hex[:8]}"
+    notes = tmp_path / "locks"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from flows._concurrency import module_lock
+        with module_lock({ns!r}, {mod!r}, notes_dir=Path({str(notes)!r})):
+            print("held", flush=True)
+            sys.stdin.read()                      # holds until killed
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PREFECT_API_URL": prefect_api})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TimeoutError):          # a live holder is waited for
+            with module_lock(ns, mod, timeout_seconds=1, notes_dir=notes):
+                pass
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(30)
+        with module_lock(ns, mod, timeout_seconds=30, notes_dir=notes) as lock:   # lease_duration is 300 s
+            assert lock == limit_name(ns, mod)
+    finally:
+        holder.kill()
+    assert not list(notes.glob("*.json"))
