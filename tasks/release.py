@@ -235,7 +235,8 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
     _judge_chart(name, key, before, samples, v)
     record(s.gitops_dir, Decision(
         kind="release-verdict", subject=key, verdict=v.verdict, digest=manifest_digest, explanation=v.explanation,
-        policy_rule="policies/release-judge.yaml (Mann-Whitney U + effect floor)",
+        policy_rule="policies/release-judge.yaml ("
+                    + ("slot-paired signed-rank / count tests" if v.paired else "Mann-Whitney U") + " + effect floor)",
         model={"name": "release-judge", "version": v.judge_version},
         data={"baseline_digest": baseline.manifest_digest if baseline else None, "requests": requests,
               "gx_result": outcome.result_id},
