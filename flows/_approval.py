@@ -53,11 +53,11 @@ def request_approval(key: str, manifest, proposal, *, auto_approve: bool, timeou
     """Pause for a person when policy says so; returns the answer, or raises ApprovalRejected.
 
     ``releaser`` (who started the release) turns on ApprovalPolicies from Git for this target."""
-    from wasmops.config import Settings
+    from wasmops.config import current
     from wasmops.decisions import Decision, record
 
     log = get_run_logger()
-    s = Settings()
+    s = current()
     if releaser is not None:
         from flows._approval_policy import policy_gate
 
@@ -99,7 +99,7 @@ def _policy_approval(gate, key: str, manifest, proposal, *, timeout_s: int, extr
     """Wait until the covering ApprovalPolicies are met (signed approvals), then record them."""
     from flows._approval_policy import policy_note, wait_for_policy
     from wasmops.approvals.record import record_gate
-    from wasmops.config import Settings
+    from wasmops.config import current
 
     log = get_run_logger()
     rid = gate.expected.run_id
@@ -119,7 +119,7 @@ def _policy_approval(gate, key: str, manifest, proposal, *, timeout_s: int, extr
         answers = gate.counted() or [gate.unsigned_approval]
         why = "; ".join(f"{a.approver}: {a.reason}" for a in answers if a)
     approved = outcome == "approved"
-    d = record_gate(Settings().gitops_dir, gate, verdict=outcome, explanation=why, release_commit=release_commit,
+    d = record_gate(current().gitops_dir, gate, verdict=outcome, explanation=why, release_commit=release_commit,
                     action="release continues" if approved else "release rolled back")
     if not approved:
         raise ApprovalRejected(f"{key} {why}")

@@ -46,10 +46,10 @@ MAX_MISSES = 60       # consecutive transient API errors (about a minute) before
 
 def policy_gate(manifest, key: str, manifest_digest: str, releaser: str, run_id: str) -> ApprovalGate | None:
     """The gate for ``key`` if an ApprovalPolicy in Git covers it, else None (today's one answer)."""
-    from wasmops.config import Settings
+    from wasmops.config import current
     from wasmops.gitops import GitOpsRepo
 
-    repo = GitOpsRepo.from_settings(Settings())
+    repo = GitOpsRepo.from_settings(current())
     cfg = load_approval_config_at(repo.path, repo.branch)
     policies = cfg.covering(manifest)   # a broken policy file raises SpecError: fail closed
     if not policies:

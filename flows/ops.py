@@ -106,10 +106,10 @@ def hand_in(run_id: str, submission: dict, *, wait_s: float = 20.0) -> dict:
 def _signer_name(private_key_pem: bytes) -> str | None:
     from wasmops.approvals import approver_ring, find_signer, load_approval_config_at
     from wasmops.approvals.statement import public_pem_of
-    from wasmops.config import Settings
+    from wasmops.config import current
     from wasmops.gitops import GitOpsRepo
 
-    repo = GitOpsRepo.from_settings(Settings())
+    repo = GitOpsRepo.from_settings(current())
     signer = find_signer(approver_ring(load_approval_config_at(repo.path, repo.branch).groups),
                          public_pem_of(private_key_pem))
     return signer.name if signer else None

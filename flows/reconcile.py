@@ -16,12 +16,12 @@ from tasks._common import RETRY
 def reconcile_all(mode: str, namespaces: list[str] | None, dry_run: bool) -> dict:
     from prefect.events import emit_event
 
-    from wasmops.config import Settings
+    from wasmops.config import current
     from wasmops.gitops import GitOpsRepo
     from wasmops.host.client import HostClient
     from wasmops.reconcile import reconcile
 
-    s = Settings()
+    s = current()
     rep = reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s), registry=s.registry_base,
                     mode=mode, dry_run=dry_run, namespaces=set(namespaces) if namespaces else None,
                     check_binding=True)

@@ -100,10 +100,10 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
 
 def _target(key: str, built: Built, auto_approve: bool):
     """The desired state in Git and the target's manifest; refuses a quarantined wasm digest."""
-    from wasmops.config import Settings
+    from wasmops.config import current
     from wasmops.gitops import GitOpsRepo
 
-    s = Settings()
+    s = current()
     desired = GitOpsRepo.from_settings(s).desired()
     manifest = decide.target_manifest(desired, key, auto_approve=auto_approve, where=str(s.gitops_dir))
     decide.refuse_quarantined_wasm(desired, built, key)
@@ -112,10 +112,10 @@ def _target(key: str, built: Built, auto_approve: bool):
 
 def _supply_chain(src, built: Built, manifest, source_revision: str) -> tuple[Signed, Published]:
     """test → policy (the limits the host admits at) → sign → publish to the manifest's repository."""
-    from wasmops.config import Settings
+    from wasmops.config import current
     from wasmops.workspace import policy_path
 
-    s = Settings()
+    s = current()
     test_module(src, built)
     policy_check(built, policy_file=str(policy_path(s)), **decide.policy_inputs(manifest))
     signed = sign_module(built)

@@ -16,10 +16,10 @@ from wasmops.release_steps import Proposal
 
 @flow(name="rollback", log_prints=True, flow_run_name="rollback {key}")
 def rollback(key: str, digest: str = "", reason: str = "anomaly detected", approval_timeout_s: int = 3600) -> dict:
-    from wasmops.config import Settings
+    from wasmops.config import current
     from wasmops.gitops import GitOpsRepo
 
-    s = Settings()
+    s = current()
     m = GitOpsRepo.from_settings(s).desired().deployments[key]
     label_run(m)
     current = m.spec.module_ref.digest

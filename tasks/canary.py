@@ -16,7 +16,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from wasmops.config import Settings
+from wasmops.config import current
 from wasmops.release_steps import probe_bodies
 from wasmops.source import ModuleSource
 
@@ -27,7 +27,7 @@ def write_progress(key: str, progress: dict | None, message: str) -> bool:
     """Set (or with None remove) ``spec.rollout.inProgress`` of ``key``'s manifest in one commit."""
     from wasmops.gitops import GitOpsRepo
 
-    repo = GitOpsRepo.from_settings(Settings())
+    repo = GitOpsRepo.from_settings(current())
     path = repo.manifest_file(key)
     data = yaml.safe_load(path.read_text())
     rollout = data["spec"].setdefault("rollout", {})
@@ -79,7 +79,7 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
 
     from .release import _reconcile
 
-    s = Settings()
+    s = current()
     write_progress(key, {"stable": stable, "step": step, "weight": weight}, f"canary {key} step {step}: {weight} %")
     rep = _reconcile({key.split("/", 1)[0]})
     if rep.error or rep.next.get(key, "done") != "done":
@@ -117,7 +117,7 @@ def canary_abort(key: str) -> dict:
     ns, name = key.split("/", 1)
     t0 = time.perf_counter()
     try:
-        HostClient.from_workspace(Settings()).delete_canary(ns, name)
+        HostClient.from_workspace(current()).delete_canary(ns, name)
     except NotFound:
         pass
     return {"abort_s": time.perf_counter() - t0, "at": time.time()}

@@ -9,7 +9,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from wasmops.config import Settings
+from wasmops.config import current
 
 
 def _month_costs(now: datetime):
@@ -19,7 +19,7 @@ def _month_costs(now: datetime):
     from wasmops.gitops import GitOpsRepo
     from wasmops.telemetry import Store
 
-    s = Settings()
+    s = current()
     desired = GitOpsRepo.from_settings(s).desired()  # committed state; a broken file elsewhere blocks nothing
     start = pd.Timestamp(now).tz_convert("UTC").floor("D").replace(day=1)
     store = Store.open(s)
@@ -42,8 +42,8 @@ def cached_forecast_by_team(samples, now: datetime, pricing) -> tuple[dict[str, 
     key = forecast_key(pricing=pricing.model_dump_json() if pricing is not None else "",
                        watermark=watermark, hour=pd.Timestamp(now).floor("h").isoformat(),
                        # the store load_champion reads (models.registry.default_store), without importing sklearn
-                       model=model_stamp(f"sqlite:///{Settings().home / 'mlflow.db'}"))
-    cache = ForecastCache(Settings().home / "cache" / "cost-forecast.json")
+                       model=model_stamp(f"sqlite:///{current().paths.mlflow_db}"))
+    cache = ForecastCache(current().paths.forecast_cache)
     hit = cache.get(key)
     if hit is not None:
         return hit
@@ -77,7 +77,7 @@ def budget_gate(key: str, digest: str) -> dict:
     from wasmops.decisions import record
     from wasmops.finops import BudgetGate
 
-    s = Settings()
+    s = current()
     now = datetime.now(timezone.utc)
     desired, samples, costs = _month_costs(now)
     manifest = desired.deployments[key]
@@ -110,7 +110,7 @@ def cost_report(by: str = "team", days: int = 30) -> list[dict]:
     from wasmops.finops import attribute, chart_png, report
     from wasmops.telemetry import Store
 
-    s = Settings()
+    s = current()
     desired = load_desired_state(s.gitops_dir)
     store = Store.open(s)
     samples = store.without_synthetic(store.read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)))
@@ -122,7 +122,7 @@ def cost_report(by: str = "team", days: int = 30) -> list[dict]:
     rows = [{k: (str(v.quantize(Decimal("0.0001"))) if isinstance(v, Decimal) else v) for k, v in r.items()}
             for r in rep.to_dict("records")]
     create_table_artifact(key=f"cost-by-{by}", table=rows, description=f"Cost by {by}, last {days} days")
-    png = s.home / "reports" / f"cost-{by}.png"
+    png = s.paths.report(f"cost-{by}.png")
     png.parent.mkdir(parents=True, exist_ok=True)
     chart_png(costs, png, by="team" if by == "module" else by)
     b64 = base64.b64encode(png.read_bytes()).decode()
@@ -141,7 +141,7 @@ def budget_alerts_task() -> list[dict]:
     from wasmops.decisions import Decision, record
     from wasmops.finops import budget_alerts
 
-    s = Settings()
+    s = current()
     now = datetime.now(timezone.utc)
     desired, samples, costs = _month_costs(now)
     fc, info = cached_forecast_by_team(samples, now, desired.pricing)

@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.transactions import get_transaction
 
-from wasmops.config import Settings
+from wasmops.config import Settings, current
 from wasmops.faults import maybe_crash
 from wasmops.release_steps import AiVerdict, Baseline, Committed, FleetServing, Verified, probe_bodies
 from wasmops.source import ModuleSource
@@ -26,7 +26,7 @@ def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, r
     from wasmops.gitops import GitOpsRepo
 
     maybe_crash("commit")
-    repo = GitOpsRepo.from_settings(Settings())
+    repo = GitOpsRepo.from_settings(current())
     extra = (lambda data: data["spec"].setdefault("rollout", {}).__setitem__("inProgress", rollout)) if rollout else None
     res = repo.set_module_ref(key, tag=tag, digest=manifest_digest, provenance=provenance, extra=extra)
     get_transaction().set("release", {"key": key, "digest": manifest_digest, "changed": res.changed})
@@ -45,7 +45,7 @@ def _revert_commit(txn) -> None:
 
     rel = txn.get("release", None)
     if rel:
-        GitOpsRepo.from_settings(Settings()).revert_release(
+        GitOpsRepo.from_settings(current()).revert_release(
             rel["key"], rel["digest"], reason="release transaction rolled back", actor="wasmops")
 
 
@@ -54,7 +54,7 @@ def _reconcile(namespaces: set[str], mode: str = "heal"):
     from wasmops.host.client import HostClient
     from wasmops.reconcile import reconcile
 
-    s = Settings()
+    s = current()
     repo = GitOpsRepo.from_settings(s)
     return reconcile(repo.desired(), HostClient.from_workspace(s), registry=s.registry_base, mode=mode,
                      namespaces=namespaces, check_binding=True)
@@ -65,7 +65,7 @@ def reconcile_namespace(namespace: str, key: str | None = None) -> dict:
     from wasmops.host.client import HostClient
 
     maybe_crash("reconcile")
-    client = HostClient.from_workspace(Settings())
+    client = HostClient.from_workspace(current())
     before = {f"{m['namespace']}/{m['name']}": m for m in client.modules()}
     get_transaction().set("before", before.get(key) if key else None)
     get_transaction().set("reconciled", {"namespace": namespace, "key": key})
@@ -93,7 +93,7 @@ def _undo_reconcile(txn) -> None:
     info = txn.get("reconciled", None)
     if not info or not info.get("key"):
         return
-    client = HostClient.from_workspace(Settings())
+    client = HostClient.from_workspace(current())
     ns, name = info["key"].split("/", 1)
     before = txn.get("before", None)
     if before:
@@ -113,7 +113,7 @@ def already_serving(key: str, manifest_digest: str) -> FleetServing | None:
     from wasmops.gitops import GitOpsRepo
     from wasmops.host.client import HostClient
 
-    s = Settings()
+    s = current()
     repo = GitOpsRepo.from_settings(s)
     m = repo.desired().deployments.get(key)
     if m is None or m.spec.module_ref.digest != manifest_digest:
@@ -138,7 +138,7 @@ def verify_release(src: ModuleSource, key: str, manifest_digest: str) -> Verifie
     from wasmops.verify import verify_via_host
 
     maybe_crash("verify")
-    s = Settings()
+    s = current()
     m = GitOpsRepo.from_settings(s).desired().deployments[key]
     ns, name = key.split("/", 1)
     report = verify_via_host(HostClient.from_workspace(s), ns, name, src, env=m.spec.runtime_config.env,
@@ -175,7 +175,7 @@ def sticky_rollback(key: str, manifest_digest: str, reason: str, actor: str = "w
     """Revert the release commit, quarantine the digest in Git, and reconcile."""
     from wasmops.rollback import rollback
 
-    return rollback(Settings(), key, digest=manifest_digest, wasm_digest=wasm_digest, reason=reason, actor=actor)
+    return rollback(current(), key, digest=manifest_digest, wasm_digest=wasm_digest, reason=reason, actor=actor)
 
 
 @task(name="baseline-sample", cache_policy=NO_CACHE, **RETRY)
@@ -185,7 +185,7 @@ def baseline_sample(src: ModuleSource, key: str, requests: int = 60) -> Baseline
     from wasmops.host.client import HostClient
     from wasmops.release_check import sample_requests
 
-    hc = HostClient.from_workspace(Settings())
+    hc = HostClient.from_workspace(current())
     live = {f"{m['namespace']}/{m['name']}": m for m in hc.modules()}.get(key)
     if not live or live.get("health", "Healthy") != "Healthy":
         return None
@@ -203,7 +203,7 @@ def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int =
     from wasmops.telemetry import Collector, Store, scrape_host
 
     maybe_crash("ai-verify")
-    s = Settings()
+    s = current()
     ns, name = key.split("/", 1)
     hc = HostClient.from_workspace(s)
     col = Collector(Store.open(s), source=hc.url)
@@ -221,7 +221,7 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
     from wasmops.decisions import Decision, record
     from wasmops.release_check import judge_samples, load_policy
 
-    s = Settings()
+    s = current()
     name = key.split("/", 1)[1]
     before = baseline.samples if baseline else None
     v = judge_samples(before, samples, load_policy(s.gitops_dir))

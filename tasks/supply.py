@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from wasmops.config import Settings
+from wasmops.config import current
 from wasmops.digests import hex_of, source_digest
 from wasmops.release_steps import Built, PolicyChecked, Published, Signed, Tested
 from wasmops.source import ModuleSource
@@ -24,7 +24,7 @@ __all__ = ["Built", "build_module", "policy_check", "publish_module", "sign_modu
 
 def _build_key(context, params) -> str:
     # The output lives in this workspace, so the workspace is part of the key.
-    return f"build-{source_digest(params['src'])}-{Settings().home}"
+    return f"build-{source_digest(params['src'])}-{current().home}"
 
 
 def wasm_path(built: Built, src: ModuleSource | None = None) -> Path:
@@ -40,7 +40,7 @@ def wasm_path(built: Built, src: ModuleSource | None = None) -> Path:
     from wasmops.errors import IntegrityError
     from wasmops.source import load_module_source
 
-    res = build(src or load_module_source(built.module_dir), p, settings=Settings())
+    res = build(src or load_module_source(built.module_dir), p, settings=current())
     if res.digest != built.wasm_digest:
         raise IntegrityError(f"rebuild gave {res.digest}, expected {built.wasm_digest}", where=built.module_dir)
     return p
@@ -50,9 +50,9 @@ def wasm_path(built: Built, src: ModuleSource | None = None) -> Path:
 def build_module(src: ModuleSource) -> Built:
     from wasmops.build import build
 
-    s = Settings()
+    s = current()
     sd = source_digest(src)
-    out = s.home / "artifacts" / hex_of(sd)[:32] / f"{src.name}.wasm"
+    out = s.paths.artifacts / hex_of(sd)[:32] / f"{src.name}.wasm"
     res = build(src, out, settings=s)
     return Built(name=src.name, path=str(res.path), wasm_digest=res.digest, source_digest=sd,
                  toolchain=res.toolchain, module_dir=str(src.root))
@@ -110,7 +110,7 @@ def _sign_key(context, params) -> str:
     """A signature is only reusable by the same signer: the key id is part of the cache key."""
     from wasmops.signing import key_id
 
-    s = Settings()
+    s = current()
     pub = Path(params["key_path"]).with_suffix(".pub") if params.get("key_path") else s.public_key
     signer = key_id(pub.read_bytes()) if pub.exists() else s.key_backend
     return f"sign-{params['built'].wasm_digest}-{signer}"
@@ -120,7 +120,7 @@ def _sign_key(context, params) -> str:
 def sign_module(built: Built, key_path: str | None = None) -> Signed:
     from wasmops.signing import bundle_digest, sign_file
 
-    s = Settings()
+    s = current()
     bundle = sign_file(wasm_path(built), private_key_path=Path(key_path) if key_path else s.private_key,
                        backend=s.key_backend)
     return Signed(wasm_digest=built.wasm_digest, bundle_path=str(bundle),
@@ -140,7 +140,7 @@ def publish_module(built: Built, signed: Signed, ref: str, source: str = "", rev
     ann = {k: v for k, v in {"org.opencontainers.image.source": source,
                              "org.opencontainers.image.revision": revision}.items() if v}
     res = publish(wasm_path(built), ref, bundle_path=Path(signed.bundle_path), annotations=ann,
-                  timeout_s=Settings().registry_timeout_s)
+                  timeout_s=current().registry_timeout_s)
     create_markdown_artifact(
         key=f"{built.name}-artifact",
         markdown=f"**{built.name}** published\n\n| | |\n|---|---|\n| ref | `{ref}` |\n"

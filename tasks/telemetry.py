@@ -6,7 +6,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from wasmops.config import Settings
+from wasmops.config import current
 
 from ._common import RETRY
 
@@ -18,7 +18,7 @@ def scrape(count: int = 1, interval_s: float = 0.0) -> int:
     from wasmops.host.client import HostClient
     from wasmops.telemetry import Collector, Store, scrape_host
 
-    s = Settings()
+    s = current()
     hc = HostClient.from_workspace(s)
     col = Collector(Store.open(s), source=hc.url)
     rows = 0
@@ -34,7 +34,7 @@ def read_window(minutes: int | None = None, modules: list[str] | None = None, di
     """The last ``minutes`` of samples, anchored at now (never at the newest row)."""
     from wasmops.telemetry import Store
 
-    return Store.open(Settings()).window(minutes, modules=modules, digest=digest)
+    return Store.open(current()).window(minutes, modules=modules, digest=digest)
 
 
 @task(name="plan-synthetic", cache_policy=NO_CACHE)
@@ -57,7 +57,7 @@ def plan_history(days: int, holdout_days: int, min_history_days: float):
     from models.training import plan_training
     from wasmops.telemetry import Store
 
-    store = Store.open(Settings())
+    store = Store.open(current())
     return _report(plan_training(store.window(days * 24 * 60), store.synthetic_series(), holdout_days=holdout_days,
                                  min_history_days=min_history_days))
 
@@ -125,7 +125,7 @@ def train(kind: str, train_df, holdout_df, gx_result_id: str, data_digest: str, 
     res = train_and_register(kind, train_df, holdout_df, gx_result_id=gx_result_id, data_digest=data_digest,
                              code_version=code_version, model=model, synthetic=synthetic, data_source=source,
                              allow_synthetic=allow_synthetic, baseline=baseline,
-                             decisions_dir=Settings().gitops_dir)
+                             decisions_dir=current().gitops_dir)
     create_markdown_artifact(
         key=f"train-{kind}", description=f"{kind} model training",
         markdown=f"## {res.name} v{res.version}: {'promoted to @champion' if res.promoted else 'not promoted'}\n\n"
@@ -149,7 +149,7 @@ def judge_and_record(df, outcome, model, info: dict, subjects=None, action_for=N
     from wasmops.decisions import record
     from wasmops.verdicts import data_window, judge, markdown, to_decision
 
-    s = Settings()
+    s = current()
     model_info = {k: info.get(k) for k in ("name", "version", "alias")} if info else {}
     verdicts = judge(df, outcome, model, model_info, subjects=subjects, min_windows=min_windows)
     window, run_id = data_window(df), str(flow_run.get_id() or "")
@@ -197,7 +197,7 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
 
     if not outcome.success:
         return []
-    s = Settings()
+    s = current()
     store = Store.open(s)
     now = pd.Timestamp.now(tz="UTC")
     hist = store.without_synthetic(store.window(history_days * 24 * 60, now=now))

@@ -14,7 +14,8 @@ from wasmops.workspace_paths import WorkspacePaths
 
 ROOT = Path(__file__).resolve().parents[1]
 # Read by tests' fault injection and by the CLI for its own child processes, not settings of a workspace.
-NOT_SETTINGS = {"WASMOPS_FAULT_KILL_AT"}
+NOT_SETTINGS = {"WASMOPS_FAULT_KILL_AT",   # test-only fault injection (wasmops/faults.py)
+                "WASMOPS_PROJECT_DIR"}     # set by `wasmops worker` for prefect.yaml's pull step, read by Prefect
 
 
 def test_every_wasmops_variable_in_the_code_is_a_field():
@@ -27,6 +28,18 @@ def test_every_wasmops_variable_in_the_code_is_a_field():
     fields = {n.upper() for n in Settings.model_fields}
     missing = {f"WASMOPS_{n}" for n in names} - {f"WASMOPS_{n}" for n in fields} - NOT_SETTINGS
     assert not missing, f"read outside Settings: {sorted(missing)}"
+
+
+def test_no_code_reads_a_wasmops_variable_around_settings():
+    reads = re.compile(r"""(environ\.get|getenv)\(\s*["']WASMOPS_|environ\[["']WASMOPS_[A-Z_]+["']\](?!\s*=)""")
+    offenders = []
+    for d in ("wasmops", "flows", "tasks", "models"):
+        for f in (ROOT / d).rglob("*.py"):
+            if f.name in ("config.py", "faults.py") or f.name.startswith("demo"):
+                continue
+            offenders += [f"{f.relative_to(ROOT)}:{i}" for i, line in enumerate(f.read_text().splitlines(), 1)
+                          if reads.search(line)]
+    assert not offenders, offenders
 
 
 def test_groups_and_paths(tmp_path, monkeypatch):

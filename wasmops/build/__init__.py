@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
-from ..config import Settings
+from ..config import Settings, current
 from ..digests import named
 from ..errors import SpecError, ToolchainMissing, WasmopsError
 from ..fsutil import atomic_copy
@@ -101,7 +101,7 @@ def build(src: ModuleSource, out: Path, *, settings: Settings | None = None, pro
     """
     t0 = time.perf_counter()
     lang = _check_source(src)
-    settings = settings or Settings()
+    settings = settings or current()
     ctx = BuildContext(settings=settings, progress=progress, timeout_s=timeout_s)
     dest = output_path(src, out)
     try:

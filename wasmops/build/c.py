@@ -6,7 +6,6 @@ announces itself through ``progress``. ``WASMOPS_C_TOOLCHAIN=zig|clang`` forces 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..errors import ConfigError, ToolchainMissing
@@ -26,7 +25,9 @@ COMMON_FLAGS = ["-O2", "-s", "-fno-ident", f"-Wl,-z,stack-size={STACK_BYTES}", "
 
 
 def find_toolchain(settings=None) -> T.Toolchain:
-    choice = os.environ.get("WASMOPS_C_TOOLCHAIN", "auto").strip().lower() or "auto"
+    from ..config import current
+
+    choice = (settings or current()).c_toolchain.strip().lower() or "auto"
     if choice not in ("auto", "clang", "zig"):
         raise ConfigError(f"WASMOPS_C_TOOLCHAIN={choice!r}: expected auto, clang or zig")
     if choice in ("auto", "clang"):

@@ -65,6 +65,6 @@ def _fmt(v) -> str:
 
 
 def settings():
-    from ..config import Settings
+    from ..config import current
 
-    return Settings()
+    return current()

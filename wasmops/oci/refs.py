@@ -89,7 +89,9 @@ class Ref:
         """True when the registry is spoken to over plain HTTP (loopback hosts, or opted in by env)."""
         if self.kind != "registry" or not self.host:
             return False
-        if os.environ.get("WASMOPS_REGISTRY_INSECURE", "").lower() in {"1", "true", "yes"}:
+        from ..config import current
+
+        if current().registry_insecure:
             return True
         host = self.host
         if host.startswith("["):

@@ -31,7 +31,6 @@ How oras-py (0.2.43) is used, and where it is worked around:
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 import time
@@ -108,11 +107,19 @@ class _Backoff:
         return True
 
 
+def _credentials() -> tuple[str | None, str | None]:
+    """(user, password) from settings (``WASMOPS_REGISTRY_USER`` / ``WASMOPS_REGISTRY_PASSWORD``)."""
+    from ..config import current
+
+    s = current()
+    return s.registry_user, (s.registry_password.get_secret_value() if s.registry_password else None)
+
+
 class _OrasClient(oras.provider.Registry):
     """oras-py's Registry with a bounded retry, socket timeouts and up-front basic auth."""
 
     def __init__(self, host: str, *, insecure: bool, timeout_s: float, where: str):
-        user, password = os.environ.get(ENV_USER), os.environ.get(ENV_PASSWORD)
+        user, password = _credentials()
         super().__init__(hostname=host, insecure=insecure, auth_backend="basic" if user else "token")
         self.timeout_s = timeout_s
         self.where = where
@@ -124,7 +131,7 @@ class _OrasClient(oras.provider.Registry):
             self.auth.set_basic_auth(user, password or "")
 
     def _auth_error(self, detail: str) -> ConfigError:
-        user = os.environ.get(ENV_USER)
+        user = _credentials()[0]
         what = f"refused the credentials of user {user!r}" if user else "requires credentials"
         return ConfigError(
             f"registry {self.hostname} {what}; set {ENV_USER} and {ENV_PASSWORD} ({detail})",
