@@ -33,8 +33,8 @@ test: install deps-system
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m pytest -q -p no:xdist --doctest-modules wasmops models \
 	  --ignore=wasmops/demo.py --ignore=wasmops/demo_ai.py --ignore=wasmops/demo_approvals.py
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --ignore=tests/ops
-	$(VENV)/bin/python -m pytest -q -p no:xdist tests/ops
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --ignore=tests/ops --durations=15
+	$(VENV)/bin/python -m pytest -q -p no:xdist tests/ops --durations=10
 
 demo: install
 	$(VENV)/bin/python -m wasmops.demo
