@@ -122,6 +122,22 @@ def test_a_deploy_is_acknowledged_only_when_every_worker_serves_it(env):
     assert v1 != new
 
 
+def test_the_canary_split_is_exact_across_workers(env):
+    ws, _hp, c = env
+    _, stable = deploy(env, "split", printing_wat("stable"))
+    ref, canary = ws.publish_wat("split-c", printing_wat("canary"))
+    c.set_canary("dev", "split", ref=ref, digest=canary, limits=LIMITS, weight=10)
+    with cf.ThreadPoolExecutor(4) as pool:
+        rs = list(pool.map(lambda _: fresh_post(f"{c.url}/run/dev/split", b""), range(100)))
+    assert sorted(r.content for r in rs) == [b"canary"] * 10 + [b"stable"] * 90     # any 100 in a row
+    c.set_canary_weight("dev", "split", 30)
+    rs = [fresh_post(f"{c.url}/run/dev/split", b"") for _ in range(100)]
+    assert sum(r.content == b"canary" for r in rs) == 30
+    assert all(w["canaries"]["dev/split"] == canary for w in workers(c))
+    c.delete_canary("dev", "split")
+    assert stable != canary
+
+
 @pytest.mark.parametrize("name,status,reason", [("loop", 504, "timeout"), ("grow", 422, "memory_limit"),
                                                 ("flood", 422, "stdout_limit"), ("exit7", 502, "exit_nonzero")])
 def test_limits_hold_in_every_worker(env, name, status, reason):

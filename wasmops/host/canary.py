@@ -30,12 +30,17 @@ class CanarySlot:
     weight: int
     n: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    shared: tuple | None = None     # (counters.SharedCounters, slot): one sequence across worker processes
 
     def take(self) -> bool:
         """Whether the next unpinned request goes to the canary."""
         w = self.weight
         with self.lock:
-            n, self.n = self.n, self.n + 1
+            if self.shared is not None:
+                counters, slot = self.shared
+                n = counters.take(slot)
+            else:
+                n, self.n = self.n, self.n + 1
         return (n + 1) * w // 100 > n * w // 100
 
 

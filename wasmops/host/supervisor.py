@@ -36,6 +36,7 @@ from typing import Callable
 from ..errors import UserError
 from .aggregate import REFRESH_S, Retired, merge, render, snapshot
 from .control import Channel, ChannelClosed, RemoteError
+from .counters import SharedCounters
 from .http import Request, json_response
 from .integrity import host_key
 from .server import HostApp
@@ -76,6 +77,9 @@ class Supervisor:
         self.restarts = 0
         self.stopping = False
         self.rt = self.app = None
+        self.canary_slots: dict[str, tuple[int, str]] = {}
+        _sweep_counters(Path(cfg.state_dir))
+        self.counters = SharedCounters.create(str(Path(cfg.state_dir) / f".canary-counters-{os.getpid()}"))
 
     # -- processes -----------------------------------------------------------------------------
     def spawn(self, i: int) -> WorkerProc:
@@ -84,7 +88,7 @@ class Supervisor:
         cmd = [sys.executable, "-m", "wasmops.host.workers", "--control-fd", str(theirs.fileno()), "--index", str(i),
                "--bind", c.bind, "--port", str(c.port), "--state", str(c.state_dir), "--cache", str(c.cache_dir),
                "--keys", str(c.keys_dir), "--threads", str(c.threads), "--pool-nice", str(c.pool_nice),
-               "--parent", str(os.getpid())]
+               "--parent", str(os.getpid()), "--counters", self.counters.path]
         try:
             proc = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),))
         finally:
@@ -123,7 +127,23 @@ class Supervisor:
     # -- state to every worker -----------------------------------------------------------------
     def _sync_msg(self) -> dict:
         self.gen += 1
-        return {"op": "sync", "gen": self.gen, "token": self.token, **desired_state(self.rt)}
+        msg = {"op": "sync", "gen": self.gen, "token": self.token, **desired_state(self.rt)}
+        for key, can in msg["canaries"].items():
+            can["slot"] = self._canary_slot(key, can["deployment"]["digest"])
+        for key, (slot, _seen) in list(self.canary_slots.items()):
+            if key not in msg["canaries"]:
+                self.canary_slots[key] = (slot, None)      # gone: a canary set again starts at 0
+        return msg
+
+    def _canary_slot(self, key: str, digest: str) -> int:
+        """The shared counter of ``key``'s canary; a new canary digest starts it at 0 (as one process did)."""
+        slot, seen = self.canary_slots.get(key, (None, None))
+        if slot is None:
+            slot = len(self.canary_slots) % self.counters.slots
+        if seen != digest:
+            self.counters.reset(slot)
+            self.canary_slots[key] = (slot, digest)
+        return slot
 
     async def _sync_one(self, wp: WorkerProc, msg: dict) -> None:
         try:
@@ -231,6 +251,14 @@ class Supervisor:
                 w.proc.wait()
 
 
+def _sweep_counters(state_dir: Path) -> None:
+    """Counter files left by supervisors that were killed (their pid is gone)."""
+    for f in state_dir.glob(".canary-counters-*"):
+        pid = f.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            f.unlink(missing_ok=True)
+
+
 def serve_workers(n: int, cfg: WorkerConfig, token: str, open_runtime: Callable[[], object]) -> None:
     """Run the supervisor and ``n`` workers until SIGINT/SIGTERM. The workers start while the
     supervisor opens its runtime (restore), and listen once they serve its state."""
@@ -260,3 +288,5 @@ def serve_workers(n: int, cfg: WorkerConfig, token: str, open_runtime: Callable[
         if sup.rt is not None:
             sup.rt.close()
         reserve.close()
+        sup.counters.close()
+        Path(sup.counters.path).unlink(missing_ok=True)

@@ -77,10 +77,11 @@ def _load_all(rt: Runtime, deps: list[Deployment]) -> dict[str, Live | Stall]:
     return out
 
 
-async def apply_sync(rt: Runtime, msg: dict, pool) -> None:
+async def apply_sync(rt: Runtime, msg: dict, pool, counters=None) -> None:
     """Make ``rt`` serve exactly ``msg``'s state: load what is new, then swap the tables at once."""
     want = {k: Deployment.model_validate(v) for k, v in msg["live"].items()}
     want_can = {k: (Deployment.model_validate(v["deployment"]), v["weight"]) for k, v in msg["canaries"].items()}
+    slots = {k: v.get("slot") for k, v in msg["canaries"].items()}
     have: dict[str, Live] = {_ident(lv.deployment): lv for lv in rt.live.values()}
     have.update({_ident(s.live.deployment): s.live for s in rt.canaries.values()})
     missing = {_ident(d): d for d in [*want.values(), *(d for d, _ in want_can.values())] if _ident(d) not in have}
@@ -106,6 +107,8 @@ async def apply_sync(rt: Runtime, msg: dict, pool) -> None:
             canaries[k] = old
         else:
             canaries[k] = CanarySlot(got, weight)
+        if counters is not None and slots[k] is not None:
+            canaries[k].shared = (counters, slots[k])
     _swap_metrics(rt, live, canaries)
     rt.live, rt.canaries, rt.stalled = live, canaries, stalled
     rt.ready = True
@@ -144,6 +147,7 @@ class WorkerApp(HostApp):
 class Worker:
     def __init__(self, app: WorkerApp, index: int):
         self.app, self.rt, self.index = app, app.rt, index
+        self.counters = None
         self.gen = 0
         self.listening = False
         self.synced = asyncio.Event()
@@ -156,7 +160,7 @@ class Worker:
             async with self._lock:          # one sync at a time, never an older one after a newer
                 if msg["gen"] > self.gen or not self.synced.is_set():
                     self.app.token = msg["token"].encode()
-                    await apply_sync(self.rt, msg, self.app.admin_pool)
+                    await apply_sync(self.rt, msg, self.app.admin_pool, self.counters)
                     self.gen = msg["gen"]
                     self.synced.set()
             return {"gen": self.gen}
@@ -196,6 +200,10 @@ async def _serve(app: WorkerApp, args) -> None:
     from .http import serve_socket
 
     w = Worker(app, args.index)
+    if args.counters:
+        from .counters import SharedCounters
+
+        w.counters = SharedCounters(args.counters)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, w.stop.set)
@@ -236,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--pool-nice", type=int, default=0)
     p.add_argument("--parent", type=int, default=0)
+    p.add_argument("--counters", default="")
     args = p.parse_args(argv)
     _die_with_parent()
     if args.parent and os.getppid() != args.parent:
