@@ -23,7 +23,8 @@ from flows._canary import run_canary, start_progress, uses_canary
 from flows._concurrency import module_lock
 from flows._labels import label_run
 from tasks.finops import budget_gate
-from tasks.release import already_serving, baseline_sample, commit_release, reconcile_namespace, sticky_rollback, verify_release
+from tasks.release import (already_serving, await_fleet, baseline_sample, commit_release, reconcile_namespace,
+                           sticky_rollback, verify_release)
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 from wasmops import release_decide as decide
 from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, VerifyFailed
@@ -77,9 +78,7 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
                                         releaser=provenance["Releaser"], release_commit=commit.sha,
                                         **decide.approval_terms(gate, auto_approve=auto_approve))
             canary = run_canary(key, manifest, proposal, src, approval_timeout_s)   # None: plain switch
-            if canary is None:
-                reconcile_namespace(key.split("/", 1)[0], key)
-            verified = verify_release(src, key, pub.manifest_digest)
+            verified = _switch_and_verify(src, key, pub.manifest_digest, canary)
         if decide.judge_after_switch(ai_check, canary):
             verdict = ai_check_flow(src, key, pub.manifest_digest, ai_requests, baseline,
                                     release_run_id=provenance["Flow-Run"])
@@ -96,6 +95,20 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
     log.info(f"released {key} {built.tag} ({pub.manifest_digest}) commit {commit.sha[:10]}", extra={"terminal": False})
     return decide.release_summary(key, built, signed, pub, commit, approval=approval, gate=gate, verdict=verdict,
                                   verified=verified, canary=canary)
+
+
+def _switch_and_verify(src, key: str, manifest_digest: str, canary):
+    """Fleet mode (``WASMOPS_FLEET_AGENTS``): no central push; the agents pull the commit, the release waits
+    until the matching hosts serve it and verifies on one of them. Else reconcile the workspace host
+    (a plain switch; a canary already switched it) and verify there."""
+    from wasmops.config import current
+
+    if current().fleet_agents:
+        fleet = await_fleet(key, manifest_digest)
+        return verify_release(src, key, manifest_digest, host_url=fleet.served[0])
+    if canary is None:
+        reconcile_namespace(key.split("/", 1)[0], key)
+    return verify_release(src, key, manifest_digest)
 
 
 def _target(key: str, built: Built, auto_approve: bool):

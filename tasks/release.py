@@ -14,6 +14,7 @@ from prefect.transactions import get_transaction
 
 from wasmops.config import Settings, current
 from wasmops.faults import maybe_crash
+from wasmops.fleet import FleetRollout
 from wasmops.release_steps import AiVerdict, Baseline, Committed, FleetServing, Verified, probe_bodies
 from wasmops.source import ModuleSource
 
@@ -125,9 +126,41 @@ def already_serving(key: str, manifest_digest: str) -> FleetServing | None:
                         commit=repo.last_commit_for(key, manifest_digest) or repo.head)
 
 
+@task(name="await-fleet", cache_policy=NO_CACHE, **RETRY)
+def await_fleet(key: str, manifest_digest: str) -> FleetRollout:
+    """Fleet mode (``WASMOPS_FLEET_AGENTS``): the agents pull the release commit themselves; wait until the
+    hosts whose selector matches the manifest serve ``manifest_digest`` (all, or the manifest's
+    ``wasmops.dev/fleet-min-hosts``). Each attempt waits a share of ``fleet_timeout_s`` and raises
+    ``Waiting`` (RETRY tries again); the last one fails naming the lagging hosts."""
+    from prefect.runtime import task_run
+
+    from wasmops.errors import Stalled, Waiting
+    from wasmops.fleet import await_serving, min_hosts_of
+    from wasmops.gitops import GitOpsRepo
+
+    s = current()
+    desired = GitOpsRepo.from_settings(s).desired()
+    m = desired.deployments[key]
+    attempts, attempt = RETRY["retries"] + 1, max(1, int(task_run.run_count or 1))
+    r = await_serving(s.fleet_agents, key, manifest_digest, labels=m.metadata.labels,
+                      min_hosts=min_hosts_of(m, where=str(s.gitops_dir / desired.files.get(key, key))),
+                      timeout_s=s.fleet_timeout_s / attempts)
+    create_markdown_artifact(key=f"fleet-{key.replace('/', '-')}", description=f"The fleet serving {key}",
+                             markdown="\n".join(f"- {p}" for p in r.summary().split("; ")))
+    if r.done:
+        return r
+    if attempt < attempts:
+        raise Waiting(f"the fleet does not serve {manifest_digest} yet: {r.summary()}", where=key, delay=4.0)
+    lag = ", ".join([x.host for x in r.lagging] + [f"agent {u} (unreachable)" for u, _ in r.unreachable]) or "none"
+    raise Stalled(f"the fleet did not serve {manifest_digest} within {s.fleet_timeout_s:g}s; lagging: {lag}. "
+                  f"{r.summary()}", where=key)
+
+
 @task(name="verify", cache_policy=NO_CACHE, **RETRY)
-def verify_release(src: ModuleSource, key: str, manifest_digest: str) -> Verified:
+def verify_release(src: ModuleSource, key: str, manifest_digest: str, host_url: str | None = None) -> Verified:
     """Run the module's test cases through the host, judged as ``wasmops test`` judges them.
+
+    ``host_url``: a fleet host that serves the release (fleet mode); default the workspace host.
 
     Failures raise ``VerifyFailed`` (the flow rolls back and quarantines); a release where no case
     could run raises ``NotVerified`` (rolled back, not quarantined) unless the manifest sets
@@ -141,7 +174,8 @@ def verify_release(src: ModuleSource, key: str, manifest_digest: str) -> Verifie
     s = current()
     m = GitOpsRepo.from_settings(s).desired().deployments[key]
     ns, name = key.split("/", 1)
-    report = verify_via_host(HostClient.from_workspace(s), ns, name, src, env=m.spec.runtime_config.env,
+    client = HostClient(host_url, s.host_token) if host_url else HostClient.from_workspace(s)
+    report = verify_via_host(client, ns, name, src, env=m.spec.runtime_config.env,
                              digest=manifest_digest)
     create_table_artifact(key=f"verify-{name}", table=report.rows() or [{"case": "-", "result": "no test cases"}],
                           description=f"Post-deploy verification of {key} at {manifest_digest}: {report.summary()}")

@@ -20,8 +20,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .workspace_paths import WorkspacePaths
 
@@ -83,9 +85,26 @@ class Settings(BaseSettings):
                                                        "(`wasmops up --database`); default SQLite in the workspace.")
     prometheus_url: str | None = Field(None, description="Prometheus to read host metrics from (default: scrape "
                                                          "the host's /metrics directly).")
+    fleet_agents: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Agent URLs, comma-separated: the release flow waits on these agents "
+                                          "(they pull Git) instead of reconciling the workspace host.")
+    fleet_timeout_s: float = Field(300.0, gt=0, description="How long a release waits for the fleet to serve it.")
     schedule_scale: float = Field(1.0, description="Multiplies the served flows' schedule intervals.")
     verbose: bool = Field(False, description="Show Prefect's own log lines in the terminal (`wasmops -v`).")
     debug: bool = Field(False, description="Show tracebacks for wasmops errors.")
+
+    @field_validator("fleet_agents", mode="before")
+    @classmethod
+    def _comma_separated(cls, v):
+        """``http://a:8711,http://b:8711`` (also a JSON list, or a list)."""
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [u.strip() for u in text.split(",") if u.strip()]
+        return v
 
     @property
     def paths(self) -> WorkspacePaths:

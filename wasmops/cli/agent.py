@@ -121,3 +121,60 @@ def fleet_status(agents: str = typer.Option(..., "--agents", help="Agent URLs, c
         c.print(f"[yellow]lagging[/] {lag.host} ({lag.agent}): applied {(lag.applied or 'nothing')[:12]}, "
                 f"newest {lag.newest[:12]} (committed {lag.since}): {lag.why}", highlight=False, soft_wrap=True)
     raise typer.Exit(1 if bad or fs.lagging else 0)
+
+
+@fleet_app.command("wait")
+def fleet_wait(key: str = typer.Argument(..., help="The module, NS/NAME."),
+               digest: str = typer.Option(..., "--digest", help="The manifest digest to wait for (sha256:…)."),
+               min_hosts: Optional[int] = typer.Option(None, "--min-hosts", min=1, help="Done when this many "
+                                                       "matching hosts serve it (default: the manifest's "
+                                                       "wasmops.dev/fleet-min-hosts, else every matching host)."),
+               timeout: Optional[float] = typer.Option(None, help="Seconds (default: $WASMOPS_FLEET_TIMEOUT_S, 300)."),
+               agents: Optional[str] = typer.Option(None, "--agents", help="Agent URLs, comma-separated "
+                                                    "(default: $WASMOPS_FLEET_AGENTS)."),
+               json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
+    """Wait until the hosts whose agents reconcile KEY serve DIGEST. Exit 0 when they do, 1 (lagging
+    hosts listed) at the timeout. Hosts match by their agent's selector against the manifest's labels
+    in the workspace's Git when it has KEY, else by the module being in their agent's status."""
+    from ..errors import UserError
+    from ..fleet import await_serving, min_hosts_of
+
+    s = settings()
+    urls = [a.strip() for a in agents.split(",") if a.strip()] if agents else list(s.fleet_agents)
+    if not urls:
+        raise UserError("no agents: pass --agents URL,... or set WASMOPS_FLEET_AGENTS")
+    labels, where = None, None
+    manifest = _manifest_in_git(s, key)
+    if manifest is not None:
+        m, where = manifest
+        labels, min_hosts = m.metadata.labels, min_hosts or min_hosts_of(m, where=where)
+    r = await_serving(urls, key, digest, labels=labels, min_hosts=min_hosts,
+                      timeout_s=s.fleet_timeout_s if timeout is None else timeout)
+    if json_out:
+        import dataclasses
+        import json
+
+        print(json.dumps(dataclasses.asdict(r), indent=1))
+        raise typer.Exit(0 if r.done else 1)
+    c = console()
+    state = "[green]served[/]" if r.done else "[red]not served[/]"
+    c.print(f"{state} {key} {digest[:19]}… on {len(r.served)} host(s) after {r.waited_s:.1f}s"
+            + (f" (min {r.needed})" if r.needed else ""), highlight=False)
+    for h in r.served:
+        c.print(f"  serving {h}", highlight=False)
+    for x in r.lagging:
+        c.print(f"[yellow]lagging[/] {x.host} ({x.agent}): {x.why}", highlight=False, soft_wrap=True)
+    for url, err in r.unreachable:
+        c.print(f"[red]unreachable[/] agent {url}: {err}", highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if r.done else 1)
+
+
+def _manifest_in_git(s, key: str):
+    """(manifest, file) of KEY in the workspace's GitOps repo, or None when there is no repo or no such module."""
+    if not (s.gitops_dir / ".git").exists():
+        return None
+    from ..gitops import GitOpsRepo
+
+    desired = GitOpsRepo.from_settings(s).desired()
+    m = desired.deployments.get(key)
+    return (m, str(s.gitops_dir / desired.files.get(key, key))) if m is not None else None
