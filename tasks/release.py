@@ -132,7 +132,7 @@ def await_fleet(key: str, manifest_digest: str) -> FleetRollout:
     hosts whose selector matches the manifest serve ``manifest_digest`` (all, or the manifest's
     ``wasmops.dev/fleet-min-hosts``). Each attempt waits a share of ``fleet_timeout_s`` and raises
     ``Waiting`` (RETRY tries again); the last one fails naming the lagging hosts."""
-    from prefect.runtime import task_run
+    from prefect.context import TaskRunContext
 
     from wasmops.errors import Stalled, Waiting
     from wasmops.fleet import await_serving, min_hosts_of
@@ -141,7 +141,8 @@ def await_fleet(key: str, manifest_digest: str) -> FleetRollout:
     s = current()
     desired = GitOpsRepo.from_settings(s).desired()
     m = desired.deployments[key]
-    attempts, attempt = RETRY["retries"] + 1, max(1, int(task_run.run_count or 1))
+    ctx = TaskRunContext.get()                    # None when called as .fn(): one attempt, the whole timeout
+    attempts, attempt = (ctx.task.retries + 1, max(1, ctx.task_run.run_count)) if ctx else (1, 1)
     r = await_serving(s.fleet_agents, key, manifest_digest, labels=m.metadata.labels,
                       min_hosts=min_hosts_of(m, where=str(s.gitops_dir / desired.files.get(key, key))),
                       timeout_s=s.fleet_timeout_s / attempts)

@@ -161,3 +161,58 @@ def test_release_is_done_when_the_matching_hosts_serve_it_and_not_while_an_agent
     assert out.returncode == 1 and "not served" in out.stdout and f"unreachable agent {b.agent_url}" in out.stdout, \
         out.stdout + out.stderr
     assert await_serving(agents, "edge/web", d2, labels=labels, min_hosts=1, timeout_s=5, poll_s=0.1).done
+
+
+def test_fleet_mode_waits_on_the_agents_and_verifies_on_a_serving_host(monkeypatch):
+    """The flow's switch in fleet mode: no reconcile of the workspace host; verify on a host that serves it."""
+    import flows.release as fr
+    from wasmops.fleet import FleetRollout
+
+    calls = []
+    monkeypatch.setattr(fr, "reconcile_namespace", lambda *a, **k: calls.append(("reconcile", a)))
+    monkeypatch.setattr(fr, "await_fleet", lambda key, d: calls.append(("await", key, d))
+                        or FleetRollout(key, d, True, None, served=("http://h2:8700", "http://h9:8700")))
+    monkeypatch.setattr(fr, "verify_release", lambda src, key, d, host_url=None: calls.append(("verify", host_url)) or "ok")
+    monkeypatch.setenv("WASMOPS_FLEET_AGENTS", "http://a1:8711,http://a2:8711")
+    assert fr._switch_and_verify(None, "edge/web", NEW, None) == "ok"
+    assert calls == [("await", "edge/web", NEW), ("verify", "http://h2:8700")]
+    monkeypatch.delenv("WASMOPS_FLEET_AGENTS")
+    calls.clear()
+    fr._switch_and_verify(None, "edge/web", NEW, None)
+    assert calls == [("reconcile", ("edge", "edge/web")), ("verify", None)]
+
+
+def test_await_fleet_task_fails_naming_the_unreachable_agent_then_the_policy_settles_for_one(
+        fleet, prefect_api, tmp_path, monkeypatch):
+    """edge-b's agent is away (the test above stopped it; stopping is idempotent): the task retries,
+    then fails naming it; a manifest that asks for one host is done with edge-a alone."""
+    from prefect import flow
+
+    from test_agent_support import git
+    from tasks.release import await_fleet
+    from wasmops.errors import Stalled
+
+    a, b, _ = fleet.nodes
+    fleet.stop(b.agent_proc)
+    d3 = fleet.publish("web-v3", '{"web":3}')
+    files = fleet.manifest("edge/web", "web-v3", d3, "edge")
+    fleet.commit(files, "web v3")
+    wait_for("edge-a serves web v3", lambda: a.served().get("edge/web") == d3)
+    git(tmp_path, "clone", "-q", str(fleet.remote), str(tmp_path / "gitops"))
+    monkeypatch.setenv("WASMOPS_HOME", str(tmp_path))
+    monkeypatch.setenv("WASMOPS_FLEET_AGENTS", ",".join(n.agent_url for n in fleet.nodes))
+    monkeypatch.setenv("WASMOPS_FLEET_TIMEOUT_S", "1")
+    task = await_fleet.with_options(retries=1, retry_delay_seconds=0)
+
+    @flow(name="await-fleet-test", persist_result=False)
+    def wait() -> object:
+        return task("edge/web", d3)
+
+    with pytest.raises(Stalled, match=rf"within 1s; lagging: agent {b.agent_url} \(unreachable\)"):
+        wait()
+    doc = yaml.safe_load(files["modules/edge/web.yaml"])
+    doc["metadata"]["annotations"] = {"wasmops.dev/fleet-min-hosts": "1"}
+    fleet.commit({"modules/edge/web.yaml": yaml.safe_dump(doc, sort_keys=False)}, "web: one edge host is enough")
+    git(tmp_path / "gitops", "pull", "-q")
+    r = wait()
+    assert r.done and r.served == (a.host_url,) and r.needed == 1
