@@ -6,6 +6,10 @@ them; commit is idempotent in Git, so a re-run never makes a second commit. Comm
 reconcile and verify run in one Prefect transaction: a rejection or a failure rolls back the Git
 commit and the host. A failed verify also quarantines the digest (a rollback that sticks).
 
+Fleet mode (``WASMOPS_FLEET_AGENTS`` set): nothing is pushed to a host; the agents pull the commit,
+the flow waits (``await_fleet``, ``WASMOPS_FLEET_TIMEOUT_S``) until the hosts whose selector matches the
+manifest serve the new digest, and verifies on one of them; a timeout rolls the commit back.
+
 The body only wires tasks: each returns a record of ``wasmops.release_steps``, and the decisions
 between them (which manifest, quarantine, tag, provenance, the budget gate) are the plain functions
 of ``wasmops.release_decide``. ``module.yaml`` is read once, here, and the parsed source passed down.
@@ -43,6 +47,10 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     from wasmops.source import load_module_source
 
     src = load_module_source(module_dir)            # the one read of module.yaml in this release
+    if ai_check and _fleet_mode():
+        get_run_logger().warning("fleet mode: the release judge samples the workspace host only, so it is "
+                                 "skipped (pass ai_check=False to silence this)")
+        ai_check = False
     key = decide.target_key(target, src.name)
     namespace, _, name = key.partition("/")
     with module_lock(namespace, name):             # releases of one module never race on its manifest
@@ -59,7 +67,8 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
 
     signed, pub = _supply_chain(src, built, manifest, source_revision)
     decide.refuse_quarantined_manifest(desired, pub, key)
-    serving = already_serving(key, pub.manifest_digest)
+    # fleet mode: no workspace host to ask; a re-release commits nothing new and await_fleet returns at once
+    serving = None if _fleet_mode() else already_serving(key, pub.manifest_digest)
     if serving:
         log.info(f"{key} already serves manifest {pub.manifest_digest} (commit {serving.commit[:10]}): nothing to do")
         return decide.noop_summary(key, built, signed, pub, serving.commit)
@@ -97,13 +106,18 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
                                   verified=verified, canary=canary)
 
 
+def _fleet_mode() -> bool:
+    """``WASMOPS_FLEET_AGENTS`` is set: agents pull Git and reconcile their hosts; the flow only waits."""
+    from wasmops.config import current
+
+    return bool(current().fleet_agents)
+
+
 def _switch_and_verify(src, key: str, manifest_digest: str, canary):
     """Fleet mode (``WASMOPS_FLEET_AGENTS``): no central push; the agents pull the commit, the release waits
     until the matching hosts serve it and verifies on one of them. Else reconcile the workspace host
     (a plain switch; a canary already switched it) and verify there."""
-    from wasmops.config import current
-
-    if current().fleet_agents:
+    if _fleet_mode():
         fleet = await_fleet(key, manifest_digest)
         return verify_release(src, key, manifest_digest, host_url=fleet.served[0])
     if canary is None:
