@@ -8,7 +8,7 @@ transaction reverts the Git commit and puts the previously live version back on 
 from __future__ import annotations
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import MarkdownArtifact, TableArtifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.transactions import get_transaction
 
@@ -265,9 +265,10 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
         v.verdict, v.explanation = "hold", f"hold: telemetry failed validation: {failed}"
     verdict = {"fail": "anomalous", "hold": "hold"}.get(v.verdict, "ok")
     rows = v.to_rows()
-    create_table_artifact(key=f"release-judge-{name}", table=rows or [{"metric": "-", "classification": "NoData"}],
-                          description=f"Release judge for {key}: {v.verdict} (score {v.score:.0f}): {v.explanation}")
-    _judge_chart(name, key, before, samples, v)
+    TableArtifact(key=f"release-judge-{name}", table=rows or [{"metric": "-", "classification": "NoData"}],
+                  flow_run_id=_run_id(release_run_id),
+                  description=f"Release judge for {key}: {v.verdict} (score {v.score:.0f}): {v.explanation}").create()
+    _judge_chart(name, key, before, samples, v, release_run_id)
     record(s.gitops_dir, Decision(
         kind="release-verdict", subject=key, verdict=v.verdict, digest=manifest_digest, explanation=v.explanation,
         policy_rule="policies/release-judge.yaml ("
@@ -282,13 +283,22 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
                      metrics=rows)
 
 
-def _judge_chart(name: str, key: str, baseline, canary, v) -> None:
-    """The canary-vs-baseline picture as an image in the run's artifacts (the Prefect UI shows it)."""
+def _run_id(release_run_id: str):
+    """The release run the AI check's artifacts belong to (it is a subflow; the operator opens the
+    release), or None: the current run's."""
+    from uuid import UUID
+
+    return UUID(release_run_id) if release_run_id else None
+
+
+def _judge_chart(name: str, key: str, baseline, canary, v, release_run_id: str = "") -> None:
+    """The canary-vs-baseline picture as an image in the release run's artifacts (the Prefect UI shows it)."""
     import base64
 
     from wasmops.release_check import chart_png
 
     b64 = base64.b64encode(chart_png(baseline, canary)).decode()
-    create_markdown_artifact(key=f"release-judge-chart-{name}", description=f"Canary vs baseline for {key}",
-                             markdown=f"## {key}: release judge {v.verdict}\n\n{v.explanation}\n\n"
-                                      f"![canary vs baseline](data:image/png;base64,{b64})")
+    MarkdownArtifact(key=f"release-judge-chart-{name}", description=f"Canary vs baseline for {key}",
+                     flow_run_id=_run_id(release_run_id),
+                     markdown=f"## {key}: release judge {v.verdict}\n\n{v.explanation}\n\n"
+                              f"![canary vs baseline](data:image/png;base64,{b64})").create()
