@@ -33,8 +33,12 @@ test: install deps-system
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m pytest -q -p no:xdist --doctest-modules wasmops models \
 	  --ignore=wasmops/demo.py --ignore=wasmops/demo_ai.py --ignore=wasmops/demo_approvals.py
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --ignore=tests/ops --durations=15
-	$(VENV)/bin/python -m pytest -q -p no:xdist tests/ops --durations=10
+	@# The full-stack tests (tests/ops) mostly wait on servers and a browser: they run beside the
+	@# parallel stage, their output printed after it, and either failing fails `make test`.
+	@$(VENV)/bin/python -m pytest -q -p no:xdist tests/ops --durations=10 > .ops-tests.log 2>&1 & ops=$$!; \
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --ignore=tests/ops --durations=15; main=$$?; \
+	wait $$ops; opsrc=$$?; echo "== tests/ops (ran beside the stage above): exit $$opsrc"; cat .ops-tests.log; \
+	test $$main = 0 -a $$opsrc = 0
 
 demo: install
 	$(VENV)/bin/python -m wasmops.demo
