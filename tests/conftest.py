@@ -16,7 +16,8 @@ from support.prefect import prefect_api  # noqa: E402,F401
 try:
     from hypothesis import settings as _hyp_settings
 
-    _hyp_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    _hyp_settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
+                                   deadline=None)   # a busy CI machine is not a slow test
     _hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 except ImportError:  # hypothesis is a dev dependency
     pass

@@ -22,11 +22,8 @@ import httpx
 
 from ..config import Settings
 from ..sandbox import RunResult
-from ..errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
-                      UserError, WasmopsError)
-
-_ERRORS = {"NotFound": NotFound, "PolicyDenied": PolicyDenied, "SignatureError": SignatureError,
-           "QuarantinedError": QuarantinedError, "IntegrityError": IntegrityError}
+from ..errors import TransientError
+from .wire_errors import error_class
 
 
 def token_file(s: Settings) -> Path:
@@ -112,8 +109,7 @@ class HostClient:
             except ValueError:
                 body = {"message": r.text}
             msg = body.get("message") or body.get("error") or r.text
-            cls = _ERRORS.get(body.get("error"), TransientError if r.status_code >= 503 else
-                              UserError if r.status_code < 500 else WasmopsError)
+            cls = error_class(body.get("error"), r.status_code)
             raise cls(f"host refused {method} {path} ({r.status_code}): {msg}", where=self.url)
         return r
 

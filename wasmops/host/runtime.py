@@ -28,12 +28,11 @@ from .api import DeployRequest
 from .integrity import LOAD_FAILED, AtRestError, AuthenticatedCache, check_at_rest, host_key
 from .metrics import HostMetrics
 from .state import Deployment, HostState, Limits
+from .wire_errors import ModuleStalled  # noqa: F401  (its HTTP status: wire_errors)
 
 __all__ = ["DeployRequest", "Live", "ModuleStalled", "Runtime", "Stall"]
 
 
-class ModuleStalled(WasmopsError):
-    """The module is deployed but refused to load (e.g. its stored blob was altered): not served."""
 
 
 @dataclass

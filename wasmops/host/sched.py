@@ -26,7 +26,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from ..errors import TransientError
+from .wire_errors import Busy  # noqa: F401  (its HTTP status: wire_errors)
 
 INLINE_SLICE_MS = 25          # an inline run is stopped after 25–30 ms of wall time
 SHORT_MS = 2.0                # a pool run this short (CPU time: robust on a busy machine) counts toward going back inline
@@ -36,8 +36,6 @@ DEFAULT_LANE_QUEUE = 16       # waiting pool runs per module
 RETRY_AFTER_S = 1
 
 
-class Busy(TransientError):
-    """The module's lane is full: answered 503 with ``Retry-After`` at once."""
 
 
 class Lane:

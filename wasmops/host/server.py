@@ -31,13 +31,13 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from ..errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
-                      UserError, WasmopsError)
+from ..errors import NotFound, UserError, WasmopsError
 from ..sandbox import Preempted
 from .http import Request, Response, json_response
 from .api import CanaryRequest, WeightRequest
-from .runtime import DeployRequest, ModuleStalled, Runtime
+from .runtime import DeployRequest, Runtime
 from .sched import INLINE_SLICE_MS, RETRY_AFTER_S, Busy, Scheduler
+from .wire_errors import PayloadTooLarge, status_of
 
 # docs/spec/host-api.md: 422 the module trapped or hit a limit, 504 its timeout, 502 a non-zero exit.
 RUN_STATUS = {"timeout": 504, "exit_nonzero": 502, "out_of_fuel": 422, "stack_overflow": 422, "memory_limit": 422,
@@ -83,11 +83,7 @@ def run_response(digest: str, r) -> Response:
 
 
 def error_status(exc: BaseException) -> int:
-    for cls, code in ((PayloadTooLarge, 413), (ModuleStalled, 503), (NotFound, 404), (PolicyDenied, 403), (SignatureError, 403), (QuarantinedError, 409),
-                      (IntegrityError, 422), (TransientError, 503), (UserError, 400), (WasmopsError, 500)):
-        if isinstance(exc, cls):
-            return code
-    return 500
+    return status_of(exc)        # the one table the client reads too (wire_errors)
 
 
 def error_response(exc: WasmopsError) -> Response:
@@ -235,8 +231,6 @@ class BadRequest(UserError):
     """An admin body that is not what the API takes; the message names the field."""
 
 
-class PayloadTooLarge(UserError):
-    """A request body over the limit (answered 413 without reading the rest)."""
 
 
 def parse_deploy(raw: bytes, ns: str, name: str, model=DeployRequest):
