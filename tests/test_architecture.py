@@ -32,7 +32,6 @@ KNOWN_CYCLES = {
     frozenset({"wasmops.approvals.policy", "wasmops.desired", "wasmops.manifest"}):
         "manifest validates approval policies, which read the desired state (issue 13, item 5)",
     frozenset({"wasmops.plan", "wasmops.rollout_plan"}): "the canary half of the plan calls back into it",
-    frozenset({"wasmops.gitops", "wasmops.workspace"}): "hidden behind except ImportError (issue 13, item 4)",
     frozenset({"wasmops.demo", "wasmops.demo_ai", "wasmops.demo_approvals"}): "demo helpers (issue 13, item 5)",
     frozenset({"wasmops.judge_paired", "wasmops.release_judge"}): "the paired judge, being reworked",
 }

@@ -31,6 +31,7 @@ from . import quarantine as q
 from .config import Settings
 from .desired import DesiredState, load_desired_state, load_desired_state_at
 from .errors import ConfigError, NotFound, SpecError, TransientError
+from .seed import seed_dir
 
 AUTHOR = ("wasmops", "wasmops@localhost")
 PUSH_ATTEMPTS = 10
@@ -328,8 +329,6 @@ class GitOpsRepo:
 
 def init_repo(s: Settings, *, progress: Callable[[str], None] | None = None) -> Path:
     """Create ``<home>/gitops`` from the seed (or clone the remote), and trust the workspace key."""
-    from .workspace import seed_dir
-
     git = _git()
     say = progress or (lambda _m: None)
     path = s.gitops_dir

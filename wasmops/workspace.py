@@ -15,16 +15,10 @@ from pathlib import Path
 from typing import Callable
 
 from .config import Settings
+from .gitops import init_repo
+from .seed import seed_dir
 
 _PKG = Path(__file__).resolve().parent
-
-
-def seed_dir() -> Path:
-    """The sample desired state: the repo's ``deployments/`` in a checkout, else the packaged copy."""
-    for cand in (_PKG.parent / "deployments", _PKG / "_seed" / "deployments"):
-        if cand.is_dir():
-            return cand
-    raise FileNotFoundError("deployments/ seed not found in the checkout or the package")
 
 
 def policy_path(s: Settings) -> Path:
@@ -57,10 +51,6 @@ def init_workspace(s: Settings, *, force: bool = False, progress: Callable[[str]
     shutil.copyfile(s.public_key, trusted / "workspace.pub")
     info = {"oci layout": str(s.oci_layout), "signing key": f"{s.private_key} ({kid})",
             "trusted keys": str(trusted)}
-    try:
-        from .gitops import init_repo
-    except ImportError:
-        return info
     repo = init_repo(s, progress=say)
     info["gitops repo"] = str(repo)
     return info
