@@ -26,6 +26,8 @@ from typing import Callable
 
 import httpx
 
+from .digests import short, shown
+
 
 @dataclass(frozen=True, slots=True)
 class Lag:
@@ -69,12 +71,13 @@ class FleetStatus:
         return dict(sorted(out.items()))
 
     def rows(self) -> list[dict]:
-        """One row per (module, host): the digest Git wants, the one served, Ready."""
+        """One row per (module, host): the manifest digest Git wants, the one served (full digests:
+        ``--json`` prints these rows; the table shows them through ``digests.shown``), Ready."""
         rows = []
         for st in self.reachable.values():
             for key, m in sorted(st.get("modules", {}).items()):
-                rows.append({"module": key, "host": st["agent"]["host"], "serving": _short(m.get("serving")),
-                             "git": _short(m.get("git_digest")), "ready": m.get("ready"), "reason": m.get("reason")})
+                rows.append({"module": key, "host": st["agent"]["host"], "serving": m.get("serving"),
+                             "git": m.get("git_digest"), "ready": m.get("ready"), "reason": m.get("reason")})
         return sorted(rows, key=lambda r: (r["module"], r["host"]))
 
     def agent_rows(self) -> list[dict]:
@@ -94,9 +97,6 @@ class FleetStatus:
                          "state": state, "note": note})
         return rows
 
-
-def _short(d: str | None) -> str:
-    return f"{d[:19]}…" if d else "-"
 
 
 def _get(url: str, timeout: float) -> dict:
@@ -152,7 +152,7 @@ class FleetRollout:
 
     def summary(self) -> str:
         want = f"{self.needed} host(s)" if self.needed else "every matching host"
-        head = (f"{self.key} {self.digest[:19]}…: {len(self.served)} host(s) serve it, {want} must"
+        head = (f"{self.key} {shown('manifest', self.digest)}: {len(self.served)} host(s) serve it, {want} must"
                 f" ({'done' if self.done else f'not done after {self.waited_s:.1f}s'})")
         parts = [] if self.served or self.lagging else [f"no reachable agent reconciles {self.key}"]
         parts += [f"lagging {x.host} ({x.agent}): {x.why}" for x in self.lagging]
@@ -196,7 +196,7 @@ def _why(st: dict, key: str, digest: str) -> str:
         what = f"does not reconcile {key} yet ({at})"
     else:
         serving = m.get("serving")
-        what = (f"serves {serving[:19] + '…' if serving else 'nothing'}, Git asks {(m.get('git_digest') or '-')[:19]}…"
+        what = (f"serves {shown('manifest', serving) if serving else 'nothing'}, Git asks {short(m.get('git_digest'))}"
                 f", Ready {m.get('ready')} {m.get('reason') or ''}".rstrip() + (f": {m['message']}" if m.get("message") else "")
                 + f" ({at})")
     bad = [f"{t} {c['reason']}: {c['message']}".strip(": ") for t, c in conds.items()

@@ -37,10 +37,11 @@ from functools import lru_cache
 from typing import Literal, Protocol
 
 from .desired import DesiredState
+from .digests import shown
 from .errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
                      UserError, is_retryable)
 from .host.admission import bound_signature
-from .plan import (Action, Drift, Plan, _fmt, _live_by_key, _short, desired_spec, detect_drift,  # noqa: F401
+from .plan import (Action, Drift, Plan, _fmt, _live_by_key, desired_spec, detect_drift,  # noqa: F401
                    drift_in, live_spec, plan)  # re-exported: the reconciler's public API
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
@@ -187,7 +188,7 @@ def _deploy(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
     if a.body is not None:   # None: the stable digest is up to date, only the canary changes
         host.deploy(ns, name, **a.body)
     c["Admitted"] = Condition("Admitted", TRUE, "Deployed", f"host {'serves' if a.body is None else 'admitted'} "
-                                                            f"{_short(a.digest)}")
+                                                            f"{shown('manifest', a.digest)}")
     c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "signature verified at admission")
 
 
@@ -195,7 +196,7 @@ def _bound(a: Action, c: dict[str, Condition], timeout_s: float) -> None:
     """Admission's digest-to-ref check, before the host is asked: another module's digest stalls here."""
     try:
         bound_signature(a.body["ref"], a.body["digest"], timeout_s=timeout_s)
-        c["ArtifactBound"] = Condition("ArtifactBound", TRUE, "Bound", f"{_short(a.digest)} belongs to {a.body['ref']}")
+        c["ArtifactBound"] = Condition("ArtifactBound", TRUE, "Bound", f"{shown('manifest', a.digest)} belongs to {a.body['ref']}")
     except IntegrityError as exc:
         c["ArtifactBound"] = Condition("ArtifactBound", FALSE, "ArtifactNotBound", str(exc))
         raise
@@ -218,7 +219,7 @@ def _canary(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
     if a.canary is not None:
         host.set_canary(ns, name, **a.canary)
         c["Admitted"] = replace(c["Admitted"], message=f"{c['Admitted'].message}; canary "
-                                f"{_short(a.canary['digest'])} at {a.canary['weight']} %")
+                                f"{shown('manifest', a.canary['digest'])} at {a.canary['weight']} %")
     elif (a.live or {}).get("canary") and not a.promote:
         try:
             host.delete_canary(ns, name)
@@ -313,7 +314,7 @@ def _wait(pending: dict[str, Action], host: HostAPI, conds: dict[str, dict[str, 
             if a.kind == "delete" and cur is None:
                 del pending[key]
             elif a.kind != "delete" and cur and cur.get("digest") == a.digest and cur.get("health") == "Healthy":
-                conds[key]["Healthy"] = Condition("Healthy", TRUE, "Healthy", f"host serves {_short(a.digest)}")
+                conds[key]["Healthy"] = Condition("Healthy", TRUE, "Healthy", f"host serves {shown('manifest', a.digest)}")
                 del pending[key]
         if not pending or time.monotonic() >= deadline:
             break
@@ -324,9 +325,9 @@ def _wait(pending: dict[str, Action], host: HostAPI, conds: dict[str, dict[str, 
         if a.kind == "delete":
             conds[key]["Admitted"] = Condition("Admitted", FALSE, "Unavailable", f"still listed after {timeout_s:g}s")
         else:
-            seen = f"host has {_short(cur.get('digest'))}, {cur.get('health')}" if cur else "host does not list it"
+            seen = f"host has {shown('manifest', cur.get('digest'))}, {cur.get('health')}" if cur else "host does not list it"
             conds[key]["Healthy"] = Condition("Healthy", FALSE if cur else UNKNOWN, "Timeout",
-                                              f"not serving {_short(a.digest)} Healthy after {timeout_s:g}s ({seen})")
+                                              f"not serving {shown('manifest', a.digest)} Healthy after {timeout_s:g}s ({seen})")
 
 
 _NOT_STALLED = Condition("Stalled", FALSE, "NotStalled")

@@ -101,6 +101,7 @@ def fleet_status(agents: str = typer.Option(..., "--agents", help="Agent URLs, c
                  timeout: float = typer.Option(5.0, help="Seconds to wait for each agent."),
                  json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     """Which hosts serve which digest of each module, and which lag behind which commit (from each agent's /status)."""
+    from ..digests import shown
     from ..fleet import fleet_status as read
 
     fs = read([a.strip() for a in agents.split(",") if a.strip()], timeout=timeout)
@@ -116,7 +117,9 @@ def fleet_status(agents: str = typer.Option(..., "--agents", help="Agent URLs, c
     c.print(table("agents", fs.agent_rows()))
     if fs.newest:
         c.print(f"newest commit fetched: {fs.newest[:12]} (committed {fs.newest_at})")
-    c.print(table("modules", fs.rows()) if fs.rows() else "no modules reported")
+    rows = [{**r, "serving": r["serving"] and shown("manifest", r["serving"]), "git": r["git"] and shown("manifest", r["git"])}
+            for r in fs.rows()]
+    c.print(table("modules", rows) if rows else "no modules reported")
     for lag in fs.lagging:
         c.print(f"[yellow]lagging[/] {lag.host} ({lag.agent}): applied {(lag.applied or 'nothing')[:12]}, "
                 f"newest {lag.newest[:12]} (committed {lag.since}): {lag.why}", highlight=False, soft_wrap=True)
@@ -136,6 +139,7 @@ def fleet_wait(key: str = typer.Argument(..., help="The module, NS/NAME."),
     """Wait until the hosts whose agents reconcile KEY serve DIGEST. Exit 0 when they do, 1 (lagging
     hosts listed) at the timeout. Hosts match by their agent's selector against the manifest's labels
     in the workspace's Git when it has KEY, else by the module being in their agent's status."""
+    from ..digests import shown
     from ..errors import UserError
     from ..fleet import await_serving, min_hosts_of
 
@@ -158,7 +162,7 @@ def fleet_wait(key: str = typer.Argument(..., help="The module, NS/NAME."),
         raise typer.Exit(0 if r.done else 1)
     c = console()
     state = "[green]served[/]" if r.done else "[red]not served[/]"
-    c.print(f"{state} {key} {digest[:19]}… on {len(r.served)} host(s) after {r.waited_s:.1f}s"
+    c.print(f"{state} {key} {shown('manifest', digest)} on {len(r.served)} host(s) after {r.waited_s:.1f}s"
             + (f" (min {r.needed})" if r.needed else ""), highlight=False)
     for h in r.served:
         c.print(f"  serving {h}", highlight=False)
