@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
-from .errors import NotFound, SpecError, spec_error_from_pydantic
+from .errors import NotFound, SpecError
 from .manifest import Budget, PriceSheet, WasmModuleDeployment
 from .quarantine import FILE as QUARANTINE_FILE
+from .yamldoc import _Loader, parse
+from .yamldoc import load_yaml as _yaml
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SUFFIXES = (".yaml", ".yml")
 PRICING_FILES = ("pricing.yaml", "pricing.yml")
 
@@ -173,26 +173,6 @@ def _commit_files(commit) -> Iterator[tuple[str, Reader]]:
 
 
 # -- parsing one file --------------------------------------------------------------------------
-
-def _yaml(text: str, rel: str):
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise SpecError(f"{at}not valid YAML: {getattr(exc, 'problem', None) or exc}", where=rel) from exc
-
-
-def parse(text: str, rel: str, kind: type[BaseModel]):
-    """One document of ``kind``; a SpecError names the file and every bad field."""
-    data = _yaml(text, rel)
-    if not isinstance(data, dict):
-        raise SpecError("(document): expected a mapping at the top level", where=rel)
-    try:
-        return kind.model_validate(data)
-    except ValidationError as exc:
-        raise spec_error_from_pydantic(exc, rel) from exc
-
 
 def _identify(rel: str, text: str) -> tuple[str | None, str | None]:
     """(key, namespace) of a broken module file: from its metadata if readable, else from its path."""

@@ -24,6 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import SpecError
+from ..yamldoc import parse
 
 API_VERSION = "wasmops.dev/v1alpha1"
 POLICY_DIR = "approvals/policies"
@@ -169,8 +170,6 @@ def _approver(rel: str) -> tuple[str, str] | None:
 
 
 def _add(cfg: ApprovalConfig, rel: str, data: bytes) -> None:
-    from ..desired import parse
-
     if _is_policy(rel):
         try:
             cfg.policies.append(parse(data.decode("utf-8", "replace"), rel, ApprovalPolicy))
