@@ -13,28 +13,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Iterable
 
 from .desired import DesiredState, artifact_ref
 from .manifest import ModuleRef, WasmModuleDeployment
+from .plan_action import Action, _change, _fmt, _short, desired_spec  # reconcile, agent, tests import them here
 from .rollout import canary_split
-from .units import format_size
+from .rollout_plan import with_canary     # a canary in Git or on the host
 
 FIELDS = ("digest", "trust_level", "limits", "env", "labels", "replicas")   # what decides "up to date"
-
-
-@dataclass(slots=True)
-class Action:
-    kind: Literal["create", "update", "delete", "noop", "skip"]
-    key: str
-    reason: str
-    body: dict | None = None       # the deploy body, for create and update
-    digest: str | None = None      # the digest Git asks for
-    live: dict | None = None       # the module as the host reported it, if it has it
-    diff: tuple = ()               # for an update: (field, Git's value, the host's value), ...
-    invalid: str | None = None     # for a broken manifest: "file: field: problem"
-    canary: dict | None = None     # the canary body (with weight) Git asks for; None: no canary
-    promote: bool = False          # the host's canary is the digest Git now wants stable: promote it
 
 
 @dataclass
@@ -78,14 +65,6 @@ class Drift:
         return f"{self.field}: host has {_fmt(self.field, self.live)}, Git has {_fmt(self.field, self.git)}"
 
 
-def desired_spec(m: WasmModuleDeployment, digest: str | None = None) -> dict:
-    """The fields of a manifest the host must match, in the host's own shape (``digest``: the
-    stable digest of a canary rollout in progress, else moduleRef's)."""
-    rc = m.spec.runtime_config
-    return {"digest": digest or m.spec.module_ref.digest, "trust_level": rc.trust_level, "limits": m.host_limits(),
-            "env": rc.env, "labels": m.metadata.labels, "replicas": m.spec.replicas}
-
-
 def live_spec(module: dict) -> dict:
     return {f: module.get(f) for f in FIELDS}
 
@@ -101,24 +80,6 @@ def _diff(git: dict, live: dict) -> list[tuple[str, object, object]]:
         else:
             out.append((f, g, l))
     return out
-
-
-def _short(digest) -> str:
-    return f"{digest[:19]}…" if isinstance(digest, str) and digest.startswith("sha256:") else str(digest)
-
-
-def _fmt(fld: str, v) -> str:
-    if v is None:
-        return "unset"
-    if fld in ("limits.memory", "limits.max_stdout") and isinstance(v, int):
-        return format_size(v)
-    return _short(v)
-
-
-def _change(fld: str, old, new) -> str:
-    if fld.startswith("env."):   # values stay out of reports
-        return f"{fld} {'added' if old is None else 'removed' if new is None else 'changed'}"
-    return f"{fld} {_fmt(fld, old)} → {_fmt(fld, new)}"
 
 
 def _live_by_key(live: Iterable[dict], namespaces: set[str] | None) -> dict[str, dict]:
@@ -171,8 +132,6 @@ def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: s
     prog, ref = m.spec.rollout.in_progress, m.spec.module_ref
     if prog is None and not (cur is not None and cur.get("canary")):
         return _plan_stable(key, m, cur, quarantine, registry, ref)
-    from .rollout_plan import with_canary     # a canary in Git or on the host
-
     split = canary_split(m, quarantine)
     if prog is not None and ref.digest != prog.stable.digest and m.spec.rollout.strategy == "canary":
         ref = ModuleRef(repository=ref.repository, tag=prog.stable.tag, digest=prog.stable.digest)

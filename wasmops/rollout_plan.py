@@ -10,7 +10,7 @@ one at another weight or digest is drift (``canary.digest``, ``canary.weight``),
 from __future__ import annotations
 
 from .desired import artifact_ref
-from .plan import Action, _change, _short, desired_spec
+from .plan_action import Action, _change, _short, desired_spec
 from .rollout import CanarySplit
 
 
