@@ -29,7 +29,6 @@ LONG_FUNCTIONS = {
 
 #: Import cycles among core modules that exist today, by the modules in them, with the reason.
 KNOWN_CYCLES = {
-    frozenset({"wasmops.demo", "wasmops.demo_ai", "wasmops.demo_approvals"}): "demo helpers (issue 13, item 5)",
     frozenset({"wasmops.judge_paired", "wasmops.release_judge"}): "the paired judge, being reworked",
 }
 

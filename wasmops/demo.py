@@ -19,13 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from .config import Settings
-
-REPO = Path(__file__).resolve().parent.parent
-con = Console()
+from .demo_shared import REPO, con
 
 FAULTS = Path(__file__).parent / "defaults" / "faults"  # deliberately bad module versions
 

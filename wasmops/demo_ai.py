@@ -84,7 +84,7 @@ def _print_verdict_table(d) -> None:
     """The release judge's per-metric table, as the decision record keeps it."""
     from rich.table import Table
 
-    from .demo import con
+    from .demo_shared import con
 
     t = Table(title=f"release judge for {d.subject}: {d.verdict}", title_justify="left")
     for c in ("metric", "baseline", "new", "effect", "p", "n", "class"):

@@ -55,7 +55,7 @@ def approval_policy(demo) -> str:
     keys = _setup(demo)
     cmd = [str(Path(sys.executable).with_name("wasmops")), "release", "examples/sum-wat", "--target", TARGET,
            "--approval-timeout", "300", "--no-ai-check"]
-    from .demo import REPO
+    from .demo_shared import REPO
 
     proc = subprocess.Popen(cmd, env=demo.env, stdout=demo.log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
