@@ -17,6 +17,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from wasmops.digests import short
 from wasmops.errors import ApprovalRejected
 
 __all__ = ["Approval", "ApprovalRejected", "request_approval"]
@@ -35,14 +36,14 @@ def describe(key: str, manifest, proposal, extra: str = "") -> str:
     return (
         f"## Approve release of `{key}`?\n\n"
         f"| | current | proposed |\n|---|---|---|\n"
-        f"| manifest | `{(cur.digest or 'none')[:19]}` | `{proposal.manifest_digest[:19]}` |\n"
-        f"| wasm | | `{(proposal.wasm_digest or '-')[:19]}` |\n"
+        f"| manifest | `{short(cur.digest or 'none')}` | `{short(proposal.manifest_digest)}` |\n"
+        f"| wasm | | `{short(proposal.wasm_digest or None)}` |\n"
         f"| tag | `{cur.tag}` | `{proposal.tag}` |\n"
         f"| environment | {manifest.spec.environment} | {manifest.spec.environment} |\n"
         f"| replicas × memory | {manifest.spec.replicas} × {rc.resources.memory} | same |\n"
         f"| trust level | {rc.trust_level} | {rc.trust_level} |\n\n"
         f"**Risk**: {'production traffic' if manifest.spec.environment == 'prod' else 'dev only'}; "
-        f"tests and policy passed; signature manifest `{(proposal.bundle_manifest_digest or 'attached')[:19]}`.\n"
+        f"tests and policy passed; signature manifest `{short(proposal.bundle_manifest_digest or 'attached')}`.\n"
         f"{extra}\n\nSet **approve** and give a **reason**."
     )
 

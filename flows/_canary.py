@@ -17,6 +17,7 @@ from prefect import get_run_logger
 
 from flows._approval import request_approval
 from tasks.canary import canary_abort, canary_promote, canary_step
+from wasmops.digests import shown
 from wasmops.errors import ApprovalRejected, CanaryAborted
 from wasmops.release_steps import Proposal
 from wasmops.source import ModuleSource
@@ -49,7 +50,7 @@ def run_canary(key: str, manifest, proposal: Proposal, src: ModuleSource, timeou
     for i, st in enumerate(manifest.spec.rollout.steps):
         if st.weight == 100:
             out = canary_promote(key, canary)
-            log.info(f"canary {key}: promoted {canary[:19]} after {len(steps)} step(s)")
+            log.info(f"canary {key}: promoted {shown('manifest', canary)} after {len(steps)} step(s)")
             return {"outcome": "promoted", "steps": steps, **out}
         res = canary_step(key, i, st.weight, st.pause_seconds, stable, canary, src, requests)
         steps.append(res)

@@ -31,6 +31,7 @@ from tasks.release import (already_serving, await_fleet, baseline_sample, commit
                            sticky_rollback, verify_release)
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 from wasmops import release_decide as decide
+from wasmops.digests import shown
 from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, VerifyFailed
 from wasmops.release_steps import AiVerdict, Built, GateVerdict, Proposal, Published, Signed
 
@@ -63,7 +64,7 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
     log = get_run_logger()
     built = build_module(src)
     desired, manifest = _target(key, built, auto_approve)
-    label_run(manifest, name=f"release {key} wasm {built.wasm_digest[:19]}")
+    label_run(manifest, name=f"release {key} {shown('wasm', built.wasm_digest)}")
 
     signed, pub = _supply_chain(src, built, manifest, source_revision)
     decide.refuse_quarantined_manifest(desired, pub, key)

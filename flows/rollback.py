@@ -11,6 +11,7 @@ from prefect import flow
 from flows._approval import ApprovalRejected, request_approval
 from flows._labels import label_run
 from tasks.release import sticky_rollback
+from wasmops.digests import short, shown
 from wasmops.release_steps import Proposal
 
 
@@ -24,7 +25,7 @@ def rollback(key: str, digest: str = "", reason: str = "anomaly detected", appro
     label_run(m)
     current = m.spec.module_ref.digest
     if digest and current != digest:
-        print(f"{key} no longer runs {digest[:19]} in Git (now {str(current)[:19]}); nothing to roll back")
+        print(f"{key} no longer runs {shown('manifest', digest)} in Git (now {short(current)}); nothing to roll back")
         return {"key": key, "skipped": True}
     try:
         request_approval(key, m, Proposal.rollback(m.spec.module_ref), auto_approve=False,

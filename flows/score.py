@@ -21,6 +21,7 @@ from __future__ import annotations
 from prefect import flow
 
 from tasks.telemetry import challenger, champion, judge_and_record, monitor_and_record, read_window, validate_telemetry
+from wasmops.digests import shown
 
 
 @flow(name="score", log_prints=True, flow_run_name="score last {window_minutes}m")
@@ -31,7 +32,7 @@ def score(window_minutes: int = 60, freshness_minutes: int = 30, shadow: bool = 
     model, info = champion("anomaly")
     verdicts = judge_and_record(df, outcome, model, info, min_windows=min_windows)
     for v in verdicts:
-        print(f"{v['subject']} {v['digest'][:19]}: {v['verdict']} - {v['explanation']}")
+        print(f"{v['subject']} {shown('manifest', v['digest'] or None)}: {v['verdict']} - {v['explanation']}")
     for m in monitor_and_record(outcome, window_minutes):   # continuous monitoring, per module
         print(f"monitor {m['subject']}: {m['verdict']} - {m['explanation']}")
     if shadow:
@@ -41,6 +42,7 @@ def score(window_minutes: int = 60, freshness_minutes: int = 30, shadow: bool = 
             shadowed = judge_and_record(df, outcome, cmodel, cinfo, shadow=True, pairs=pairs,
                                         min_windows=min_windows)
             for v in shadowed:
-                print(f"shadow v{cinfo['version']} {v['subject']} {v['digest'][:19]}: {v['verdict']} (not acted upon)")
+                print(f"shadow v{cinfo['version']} {v['subject']} {shown('manifest', v['digest'] or None)}: {v['verdict']} "
+                      "(not acted upon)")
             verdicts = verdicts + shadowed
     return verdicts

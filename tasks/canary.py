@@ -17,6 +17,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from wasmops.config import current
+from wasmops.digests import shown
 from wasmops.release_steps import probe_bodies
 from wasmops.source import ModuleSource
 
@@ -128,6 +129,6 @@ def canary_promote(key: str, canary: str) -> dict:
     """Git: the rollout is over (moduleRef, the canary, is what stays); the reconcile promotes it."""
     from .release import _reconcile
 
-    write_progress(key, None, f"canary {key}: promote {canary[:19]}")
+    write_progress(key, None, f"canary {key}: promote {shown('manifest', canary)}")
     rep = _reconcile({key.split("/", 1)[0]})
     return {"promoted": canary, "reconcile": rep.summary(), "ok": rep.error is None and rep.next.get(key) == "done"}

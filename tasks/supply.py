@@ -13,7 +13,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from wasmops.config import current
-from wasmops.digests import hex_of, source_digest
+from wasmops.digests import hex_of, shown, source_digest
 from wasmops.release_steps import Built, PolicyChecked, Published, Signed, Tested
 from wasmops.source import ModuleSource
 
@@ -70,7 +70,7 @@ def test_module(src: ModuleSource, built: Built) -> Tested:
 
     report = run_cases(src, wasm_path(built, src).read_bytes(), digest=built.wasm_digest)
     create_table_artifact(key=f"{src.name}-tests", table=report.rows(),
-                          description=f"Test cases of {src.name} at {built.wasm_digest[:19]}")
+                          description=f"Test cases of {src.name} at {shown('wasm', built.wasm_digest)}")
     if not report.passed:
         names = ", ".join(f"{c.name} ({c.reason})" for c in report.failed) or "no test cases"
         raise TestFailed(f"test cases failed: {names}", where=src.name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .config import Settings
 from .decisions import Decision, record
+from .digests import shown
 from .errors import NotFound
 
 
@@ -54,7 +55,7 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: s
     wasm_digest = wasm_digest or _live_wasm_digest(s, key, bad)
     quarantined = repo.quarantine(bad, module=key, reason=reason or "rollback", actor=actor)
     if wasm_digest and wasm_digest != _restored_wasm_digest(repo, key):
-        repo.quarantine(wasm_digest, module=key, reason=f"wasm of {bad[:19]}: {reason or 'rollback'}", actor=actor)
+        repo.quarantine(wasm_digest, module=key, reason=f"wasm of {shown('manifest', bad)}: {reason or 'rollback'}", actor=actor)
     out = {"key": key, "digest": bad, "reverted": reverted.changed, "quarantined": quarantined.changed,
            "commit": reverted.sha}
     if reconcile_after:

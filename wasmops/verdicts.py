@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from .decisions import Decision
-from .digests import sha256_bytes
+from .digests import sha256_bytes, short
 
 RULE = "anomalous when at least half of a version's windows score above the model threshold"
 
@@ -127,8 +127,8 @@ def to_decision(v: Verdict, *, outcome, model_info: dict, window: dict, action: 
 
 def markdown(verdicts: list[Verdict]) -> str:
     icon = {"ok": "✅", "anomalous": "🚨", "hold": "⏸️"}
-    lines = ["| | module | digest | verdict | explanation |", "|---|---|---|---|---|"]
+    lines = ["| | module | manifest digest | verdict | explanation |", "|---|---|---|---|---|"]
     for v in verdicts:
-        lines.append(f"| {icon.get(v.verdict, '')} | `{v.subject}` | `{v.digest[:19]}` | **{v.verdict}** | "
+        lines.append(f"| {icon.get(v.verdict, '')} | `{v.subject}` | `{short(v.digest or None)}` | **{v.verdict}** | "
                      f"{v.explanation.replace('|', '/')} |")
     return "\n".join(lines) + "\n"

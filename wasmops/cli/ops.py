@@ -82,7 +82,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     try:
         from ..host.client import HostClient
 
-        out["modules"] = [{"key": f"{m['namespace']}/{m['name']}", "manifest": m["digest"][:19], "health": m["health"],
+        out["modules"] = [{"key": f"{m['namespace']}/{m['name']}", "manifest": m["digest"], "health": m["health"],
                            **({"rollout": _rollout_cell(s, m)} if m.get("canary") else {})}
                           for m in HostClient.from_workspace(s).modules()]
     except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
@@ -105,7 +105,10 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     c.print(table("services", [{"name": k, **v} for k, v in out["services"].items()]) if running
             else "no services running (`wasmops up`)")
     if "modules" in out:
-        c.print(table("live modules", out["modules"]) if out["modules"] else "no live modules")
+        from ..digests import short
+
+        rows = [{**m, "manifest": short(m["manifest"])} for m in out["modules"]]   # --json keeps the full digest
+        c.print(table("live modules", rows) if rows else "no live modules")
     else:
         c.print(f"host: {out.get('modules_error')}")
     if out.get("approvals") is not None:
@@ -116,6 +119,8 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
 
 def _rollout_cell(s, m: dict) -> str:
     """``step 2/3: stable 50 % sha256:… / canary 50 % sha256:…`` for a module with a canary (step from Git)."""
+    from ..digests import short
+
     c = m["canary"]
     step = ""
     try:
@@ -126,7 +131,7 @@ def _rollout_cell(s, m: dict) -> str:
         step = f"step {prog.step + 1}/{len(man.spec.rollout.steps)}: " if prog else "not in Git: "
     except Exception:  # noqa: BLE001 - status reports, it does not fail
         pass
-    return f"{step}stable {100 - c['weight']} % {m['digest'][:15]}… / canary {c['weight']} % {c['digest'][:15]}…"
+    return f"{step}stable {100 - c['weight']} % {short(m['digest'])} / canary {c['weight']} % {short(c['digest'])}"
 
 
 @models_app.command("train")
@@ -199,10 +204,12 @@ def score(window_minutes: int = 60, freshness_minutes: int = 30,
     configure(settings())
     from flows.score import score as score_flow
 
+    from ..digests import shown
+
     for v in score_flow(window_minutes=window_minutes, freshness_minutes=freshness_minutes, shadow=shadow,
                         min_windows=min_windows):
         tag = f"[dim]shadow v{v['model'].get('version')}[/] " if v.get("shadow") else ""
-        console().print(f"{tag}{v['subject']} {v['digest'][:19]}: [bold]{v['verdict']}[/] {v['explanation']}",
+        console().print(f"{tag}{v['subject']} {shown('manifest', v['digest'] or None)}: [bold]{v['verdict']}[/] {v['explanation']}",
                         soft_wrap=True)
 
 

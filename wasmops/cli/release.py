@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from . import app
+from ..digests import short, shown
 from ._ui import console, settings, table
 
 quarantine_app = typer.Typer(help="Inspect or lift the quarantine list in Git.", no_args_is_help=True)
@@ -54,14 +55,14 @@ def release(
                        approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check,
                        ai_requests=ai_requests)
     if res.get("noop"):
-        c.print(f"[green]nothing to do:[/] {res['key']} already serves manifest {res['manifest_digest']} "
-                f"(wasm {res['wasm_digest']}, commit {res['commit'][:10]})", soft_wrap=True)
+        c.print(f"[green]nothing to do:[/] {res['key']} already serves {shown('manifest', res['manifest_digest'])} "
+                f"({shown('wasm', res['wasm_digest'])}, commit {res['commit'][:10]})", soft_wrap=True, highlight=False)
         return
     v = res.get("verify") or {}
-    c.print(f"[green]released[/] {res['key']} tag {res['tag']}: wasm {res['wasm_digest']}, "
-            f"manifest {res['manifest_digest']} (commit {res['commit'][:10]}"
+    c.print(f"[green]released[/] {res['key']} tag {res['tag']}: {shown('wasm', res['wasm_digest'])}, "
+            f"{shown('manifest', res['manifest_digest'])} (commit {res['commit'][:10]}"
             f"{'' if res['commit_changed'] else ', already committed'}); verify: {v.get('summary', '-')}",
-            soft_wrap=True)
+            soft_wrap=True, highlight=False)
     ai = res.get("ai_verdict")
     if ai:
         c.print(f"AI check (release judge): {ai.get('judge', ai.get('verdict'))}: {ai.get('explanation', '')}",
@@ -124,7 +125,8 @@ def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str], ke
         v = submit_signed(run_id, private_key_pem=key.read_bytes(), approve=approve, reason=reason,
                           approver=approver)
         st = v["statement"]
-        console().print(f"signed {st['decision']} of {st['target']} ({st['manifestDigest']}) as {st['approver']} "
+        console().print(f"signed {st['decision']} of {st['target']} ({shown('manifest', st['manifestDigest'])}) "
+                        f"as {st['approver']} "
                         f"for run {run_id}", soft_wrap=True, highlight=False)
         if v["accepted"] is False:
             raise UserError(f"refused by the run ({v['code']}): {v['message']}", where=run_id)
@@ -202,8 +204,10 @@ def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer
     from ..rollback import rollback as do_rollback
 
     out = do_rollback(settings(), key, reason=reason, actor=actor or getpass.getuser())
-    console().print(f"rolled back {key} in Git: quarantined {out['digest']}, now "
-                    f"{out.get('restored_digest') or 'unreleased'} ({out.get('reconcile', '')})")
+    restored = out.get("restored_digest")
+    console().print(f"rolled back {key} in Git: quarantined {shown('manifest', out['digest'])}, now "
+                    f"{shown('manifest', restored) if restored else 'unreleased'} ({out.get('reconcile', '')})",
+                    soft_wrap=True, highlight=False)
     if not out.get("converged", True):
         from ..errors import TransientError
 
@@ -236,16 +240,39 @@ def quarantine_list(json_out: bool = typer.Option(False, "--json", help="JSON fo
     if json_out:
         print(json.dumps(entries, indent=1, default=str))
         return
-    console().print(table("quarantine", entries, ["digest", "module", "reason", "at"]) if entries else "nothing quarantined")
+    # An entry is a manifest digest or a wasm digest (a rollback quarantines both; the wasm's reason
+    # says "wasm of manifest sha256:…"); quarantine.yaml does not record which, so the column says both.
+    rows = [{**e, "wasm or manifest digest": short(e["digest"])} for e in entries]
+    console().print(table("quarantine", rows, ["wasm or manifest digest", "module", "reason", "at"]) if rows
+                    else "nothing quarantined")
 
 
 @quarantine_app.command("remove")
 def quarantine_remove(digest: str, reason: str = typer.Option(..., help="Why it is safe again."),
                       actor: Optional[str] = typer.Option(None)) -> None:
     from ..gitops import GitOpsRepo
+    from ..quarantine import load, repo_file
 
-    GitOpsRepo.from_settings(settings()).unquarantine(digest, actor=actor or getpass.getuser(), reason=reason)
-    console().print(f"removed {digest} from quarantine")
+    s = settings()
+    digest = _quarantined(digest, load(repo_file(s)), where=str(repo_file(s)))
+    GitOpsRepo.from_settings(s).unquarantine(digest, actor=actor or getpass.getuser(), reason=reason)
+    console().print(f"removed {short(digest)} from quarantine", highlight=False)
+
+
+def _quarantined(given: str, entries: list[dict], *, where: str) -> str:
+    """The full digest of the one entry ``given`` names: the full digest, or the short one
+    ``quarantine list`` shows (``sha256:0123456789ab…``, the ``…`` optional)."""
+    from ..errors import NotFound, UserError
+
+    prefix = given.strip().rstrip("…")
+    found = sorted({e["digest"] for e in entries if e["digest"] == prefix or (
+        len(prefix) >= len("sha256:") + 12 and str(e["digest"]).startswith(prefix))})
+    if len(found) > 1:
+        raise UserError(f"{given} names {len(found)} quarantined digests", where=where,
+                        hint="give the full digest (`wasmops quarantine list --json`)")
+    if not found:
+        raise NotFound(f"{given} is not quarantined", where=where, hint="`wasmops quarantine list` shows what is")
+    return found[0]
 
 
 decisions_app = typer.Typer(help="List decision records (no subcommand) or label one.", invoke_without_command=True)

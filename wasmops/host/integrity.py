@@ -29,6 +29,7 @@ import hashlib
 from pathlib import Path
 
 from ..compile_cache import AuthenticatedCache, load_key
+from ..digests import short, shown
 from ..errors import IntegrityError, WasmopsError
 
 __all__ = ["AtRestError", "AuthenticatedCache", "check_at_rest", "host_key"]
@@ -65,7 +66,8 @@ def check_at_rest(wasm_path: Path, wasm_digest: str, bundle_path: Path | None, k
         raise AtRestError(BLOB_MISSING, f"stored wasm blob {wasm_path.name} is missing", where=where) from None
     actual = "sha256:" + hashlib.sha256(wasm).hexdigest()
     if actual != wasm_digest:
-        raise AtRestError(BLOB_MISMATCH, f"stored wasm blob hashes to {actual[:19]}…, admitted {wasm_digest[:19]}…",
+        raise AtRestError(BLOB_MISMATCH, f"stored wasm blob hashes to {short(actual)}, "
+                                         f"admitted {shown('wasm', wasm_digest)}",
                           where=where, hint="deploy it again: the host pulls and verifies a fresh copy")
     if bundle_path is not None and bundle_path.exists():
         try:
