@@ -22,6 +22,7 @@ from typing import Iterator
 from uuid import UUID
 
 from wasmops.errors import UserError
+from wasmops.procs import pid_alive
 
 PREFIX = "release"
 _BANNED = set("/%&><:")
@@ -108,21 +109,11 @@ def _free_dead_holder(note: Path, release) -> bool:
         pid, host, lease = int(rec["pid"]), rec["host"], UUID(rec["lease"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    if host != socket.gethostname() or _alive(pid):
+    if host != socket.gethostname() or pid_alive(pid):
         return False
     try:
         release(lease)
     except Exception:  # noqa: BLE001 - already expired or released: nothing is held
         pass
     note.unlink(missing_ok=True)
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True

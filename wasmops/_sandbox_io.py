@@ -17,21 +17,15 @@ import threading
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from .procs import pid_alive
+
+
 def _io_base() -> str:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
 
 
 _IO_PREFIX = "wasmops-io-"
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _sweep_stale_io_dirs(base: str) -> None:
@@ -47,7 +41,7 @@ def _sweep_stale_io_dirs(base: str) -> None:
             pid = n[len("wasmops-"):].split("-", 1)[0]
         else:
             continue
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             path = os.path.join(base, n)
             shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else _unlink(path)
 

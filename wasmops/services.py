@@ -29,6 +29,7 @@ import httpx
 
 from .config import Settings
 from .errors import ConfigError, TransientError
+from .procs import pid_alive
 
 # Stop order: the things that run flows go before the server they report to.
 STOP_ORDER = ["serve", "mlflow", "host", "prefect"]
@@ -168,7 +169,7 @@ class Services:
     def running(self) -> dict[str, Service]:
         out = {}
         for name, d in self._load().get("services", {}).items():
-            if _alive(d["pid"]):
+            if pid_alive(d["pid"]):
                 out[name] = Service(**d)
         return out
 
@@ -300,18 +301,6 @@ def _wasmops() -> str:
     return str(cand) if cand.exists() else "wasmops"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie child counts as gone
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return True
-
-
 def _terminate(pid: int, timeout: float) -> None:
     """SIGTERM the process group, then SIGKILL what ignores it (uvicorn children, mlflow workers)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -328,6 +317,6 @@ def _terminate(pid: int, timeout: float) -> None:
                 if done == pid:
                     return
             except ChildProcessError:
-                if not _alive(pid):
+                if not pid_alive(pid):
                     return
             time.sleep(0.1)
