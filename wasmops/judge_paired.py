@@ -41,7 +41,7 @@ import numpy as np
 
 from .judge_stats import (_abs_dev, _array, _centre, _cmh_z, _effect, _p_two_sided, _signed_rank_z,
                           drift_allowance)
-from .release_judge import LEVEL_FLOOR, JudgePolicy, MetricPolicy, MetricResult, _classify, _row, judge_metric
+from .judge_unpaired import LEVEL_FLOOR, JudgePolicy, MetricPolicy, MetricResult, _classify, _row, judge_metric
 
 
 def _aligned_counts(x: np.ndarray, mp: MetricPolicy) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
