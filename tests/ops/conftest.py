@@ -42,3 +42,23 @@ def stack(tmp_path_factory):
     st.wasmops("up", timeout=300)
     yield st
     st.wasmops("down", check=None)
+
+
+@pytest.fixture(scope="package")
+def fleet(tmp_path_factory):
+    """The network-namespace fleet (tests/support/netns.py): edge-1, edge-2 (env=edge), core-1 (env=core),
+    each with its host and agent; git daemon and docker-registry on the bridge. Shared by the netns
+    tests (each uses its own module keys); skipped with the reason where namespaces are impossible."""
+    from support.netns import net_fleet, netns_unavailable
+
+    why = netns_unavailable()
+    if why:
+        pytest.skip(f"network namespaces are impossible here, so the fleet cannot have its own addresses: {why}")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WASMOPS_REGISTRY_INSECURE", "1")        # this process publishes to the bridge address over HTTP
+    try:
+        with net_fleet(tmp_path_factory.mktemp("netns-fleet"),
+                       [("edge-1", "env=edge"), ("edge-2", "env=edge"), ("core-1", "env=core")]) as f:
+            yield f
+    finally:
+        mp.undo()

@@ -1,33 +1,17 @@
 """A fleet of machines made with network namespaces (tests/support/netns.py): on the root namespace's
 bridge address a bare Git remote (`git daemon`) and an OCI registry (Debian `docker-registry`); three
 machines, each with its own address, its own `wasmops host` (port 8700 on every machine) and its own
-`wasmops agent` (pulls git://, reconciles its host on 127.0.0.1 of its machine, /status on its
+`wasmops agent` (pulls git://, reconciles its host at its machine's address, /status on its
 address). Nobody pushes to a host: every change goes through Git.
 
-edge-1, edge-2: selector env=edge.   core-1: selector env=core.   All heal, interval 1 s.
+edge-1, edge-2: selector env=edge.   core-1: selector env=core.   All heal, interval 1 s. The fleet is the
+package fixture ``fleet`` of tests/ops/conftest.py (shared with test_fleet_release_netns.py).
 """
 
 from __future__ import annotations
 
-import pytest
-
-from support.netns import Node, stop_process, net_fleet, netns_unavailable
+from support.netns import Node, stop_process
 from test_agent_support import wait_for
-
-
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    why = netns_unavailable()
-    if why:
-        pytest.skip(f"network namespaces are impossible here, so the fleet cannot have its own addresses: {why}")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("WASMOPS_REGISTRY_INSECURE", "1")        # this process publishes to the bridge address over HTTP
-    try:
-        with net_fleet(tmp_path_factory.mktemp("netns-fleet"),
-                       [("edge-1", "env=edge"), ("edge-2", "env=edge"), ("core-1", "env=core")]) as f:
-            yield f
-    finally:
-        mp.undo()
 
 
 def _node(f, name) -> Node:

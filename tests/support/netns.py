@@ -9,7 +9,10 @@ through the bridge. ``machine.popen(cmd)`` runs a process inside the namespace (
 ``NetFleet`` builds the wasmops fleet on it (the netns fleet test and ``bench/fleet.py --netns``): a
 bare Git remote served by ``git daemon`` and an OCI registry (Debian ``docker-registry``) on the
 bridge address, and per machine a ``wasmops host`` (port 8700 on every machine) with its ``wasmops
-agent`` (pulls ``git://``, reconciles the host on its machine's 127.0.0.1, ``/status`` on its address).
+agent`` (pulls ``git://``, reconciles the host at its machine's address, so the host URL it reports in
+``/status`` is one the root namespace reaches: a fleet-mode release verifies there; ``/status`` on its address).
+``net_fleet`` is shared by the netns tests of ``tests/ops`` (package fixture ``fleet``): each test uses its
+own module keys, and ``commit`` pulls first, as other writers (a release) push to the same remote.
 
 Everything gets a random tag, so concurrent test runs do not collide, and ``close()`` removes the
 namespaces, veths, bridge and the iptables rules it added (ACCEPT on the bridge in INPUT and FORWARD,
@@ -241,7 +244,7 @@ class NetFleet:
         git(writer, "add", "README.md")
         git(writer, "commit", "-q", "-m", "init")
         git(writer, "push", "-q", "origin", "main")
-        self.writer = writer
+        self.writer, self.remote = writer, remote
         self.procs.append(subprocess.Popen(
             ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={remote.parent}",
              f"--listen={self.net.gateway}", f"--port={self.git_port}", str(remote.parent)],
@@ -269,7 +272,7 @@ class NetFleet:
                            stdout=open(n.home / "host.log", "ab"), stderr=subprocess.STDOUT)
 
     def start_agent(self, n: Node) -> None:
-        n.agent = n.m.popen([WASMOPS, "agent", "--host-url", f"http://127.0.0.1:{HOST_PORT}", "--remote",
+        n.agent = n.m.popen([WASMOPS, "agent", "--host-url", f"http://{n.m.ip}:{HOST_PORT}", "--remote",
                              self.remote_url, "--registry", f"oci://{self.registry}/fleet", "--bind", "0.0.0.0",
                              "--port", str(AGENT_PORT), "--webhook-secret", SECRET, "-l", n.selector,
                              "--interval", self.interval],
@@ -299,6 +302,7 @@ class NetFleet:
         (self.writer / rel).write_text(yaml.safe_dump(doc, sort_keys=False))
         git(self.writer, "add", rel)
         git(self.writer, "commit", "-q", "-m", message)
+        git(self.writer, "pull", "-q", "--rebase", "origin", "main")      # a release may have pushed meanwhile
         git(self.writer, "push", "-q", "origin", "main")
         return git(self.writer, "rev-parse", "HEAD")
 

@@ -41,7 +41,9 @@ def release(
     from ..onboard import preflight
 
     s = settings()
-    pre = preflight(s, module_dir, target, auto_approve=auto_approve, check_host=lambda: _host_reachable(s))
+    # fleet mode (WASMOPS_FLEET_AGENTS): the agents' hosts serve the release; no local host is needed
+    check = None if s.fleet_agents else (lambda: _host_reachable(s))
+    pre = preflight(s, module_dir, target, auto_approve=auto_approve, check_host=check)
     key = pre.manifest.key
     c = console()
     c.print(f"releasing {pre.source.name} → {key} ({pre.manifest.spec.environment})")

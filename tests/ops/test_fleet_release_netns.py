@@ -1,0 +1,139 @@
+"""A whole release in fleet mode, end to end, on the network-namespace fleet (package fixture ``fleet``
+of tests/ops/conftest.py: edge-1, edge-2 with selector env=edge, core-1 with env=core).
+
+`wasmops release` runs from a workspace of its own whose GitOps remote is the fleet's bare remote and
+whose registry is the fleet's registry, with ``WASMOPS_FLEET_AGENTS`` set to the three agents and the
+Prefect server of the ops stack. It builds, tests, signs and publishes a module written here, commits
+once, pushes nothing to any host, waits until the agents report the edge hosts serving the new
+digest, and verifies the module's test cases on one of them. Then edge-2's agent is stopped and a
+changed module is released under ``wasmops.dev/fleet-min-hosts: "1"``: the release passes on edge-1
+alone, its fleet report names edge-2's agent as unreachable, and edge-2 converges by itself once its
+agent is back.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+
+import httpx
+import yaml
+
+from support.host import REPO, WASMOPS
+from support.netns import AGENT_PORT, Node, stop_process
+from support.wat import printing_wat
+from test_agent_support import TOKEN, git, wait_for
+
+
+def _node(f, name) -> Node:
+    return next(n for n in f.nodes if n.m.name == name)
+
+
+def _module(d, name: str, out: str):
+    """A WAT module written here that prints ``out``, with one test case saying so."""
+    d.mkdir(exist_ok=True)
+    (d / "m.wat").write_text(printing_wat(out))
+    (d / "module.yaml").write_text(yaml.safe_dump({
+        "name": name, "language": "wat", "sources": ["m.wat"],
+        "limits": {"fuel": 1000000, "memory": "1Mi", "timeout_ms": 1000},
+        "tests": [{"name": "prints", "stdin": "", "expect_stdout": out}]}, sort_keys=False))
+    return d
+
+
+class Releaser:
+    """A workspace that releases to the fleet: its own clone of the fleet's remote, the fleet's signing key
+    (the hosts trust it), the fleet's registry, and the agents as ``WASMOPS_FLEET_AGENTS``."""
+
+    def __init__(self, fleet, home, prefect_api: str):
+        from wasmops.config import Settings
+        from wasmops.workspace import init_workspace
+
+        self.remote = str(fleet.remote)
+        (home / "keys").mkdir(parents=True)
+        for k in ("signing.key", "signing.pub"):
+            shutil.copyfile(fleet.ws.settings.private_key.parent / k, home / "keys" / k)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("WASMOPS_", "PREFECT_"))}
+        self.env.update(WASMOPS_HOME=str(home), WASMOPS_GITOPS_REMOTE=self.remote, WASMOPS_REGISTRY_INSECURE="1",
+                        WASMOPS_REGISTRY=f"oci://{fleet.registry}/fleet", WASMOPS_HOST_TOKEN=TOKEN,
+                        WASMOPS_FLEET_AGENTS=",".join(f"http://{n.m.ip}:{AGENT_PORT}" for n in fleet.nodes),
+                        PREFECT_API_URL=prefect_api, COLUMNS="250")
+        init_workspace(Settings(home=home, gitops_remote=self.remote))      # clones the remote
+        self.gitops = home / "gitops"
+        if not (self.gitops / "pricing.yaml").exists():     # the budget gate prices the release (see report)
+            shutil.copyfile(REPO / "deployments" / "pricing.yaml", self.gitops / "pricing.yaml")
+            self.push(["pricing.yaml"], "prices for the budget gate")
+
+    def put_manifest(self, key: str, doc: dict, message: str) -> None:
+        rel = f"modules/{key}.yaml"
+        (self.gitops / rel).parent.mkdir(parents=True, exist_ok=True)
+        (self.gitops / rel).write_text(yaml.safe_dump(doc, sort_keys=False))
+        self.push([rel], message)
+
+    def push(self, rels: list[str], message: str) -> None:
+        git(self.gitops, "add", *rels)
+        git(self.gitops, "commit", "-q", "-m", message)
+        git(self.gitops, "pull", "-q", "--rebase", "origin", "main")
+        git(self.gitops, "push", "-q", "origin", "main")
+
+    def release(self, module_dir, key: str, timeout_s: float) -> subprocess.CompletedProcess:
+        return subprocess.run([WASMOPS, "release", str(module_dir), "--target", key, "--auto-approve",
+                               "--no-ai-check"], env={**self.env, "WASMOPS_FLEET_TIMEOUT_S": str(timeout_s)},
+                              cwd=REPO, capture_output=True, text=True, timeout=240)
+
+    def at_main(self, *args: str) -> str:
+        return git(REPO, "--git-dir", self.remote, *args)
+
+
+def _manifest(fleet, name: str) -> dict:
+    return {"apiVersion": "wasmops.dev/v1alpha1", "kind": "WasmModuleDeployment",
+            "metadata": {"name": name, "namespace": "edge", "labels": {"team": "fleet", "project": "netns", "env": "edge"}},
+            "spec": {"environment": "dev", "replicas": 1,
+                     "moduleRef": {"repository": f"oci://{fleet.registry}/fleet/{name}", "tag": "unreleased"},
+                     "runtimeConfig": {"resources": {"cpu": "50m", "memory": "8Mi"}, "env": {},
+                                       "trustLevel": "sandboxed", "timeoutMs": 1000}}}
+
+
+def _fleet_report(api: str, key: str) -> str:
+    """The newest markdown of the release's ``fleet-<ns>-<name>`` artifact (what await_fleet saw)."""
+    r = httpx.post(f"{api}/artifacts/filter", timeout=10, json={
+        "artifacts": {"key": {"any_": [f"fleet-{key.replace('/', '-')}"]}}, "sort": "CREATED_DESC", "limit": 1})
+    r.raise_for_status()
+    return r.json()[0]["data"]
+
+
+def test_a_fleet_mode_release_reaches_exactly_the_edge_hosts_and_a_host_away_converges_by_itself(
+        fleet, stack, tmp_path):
+    e1, e2, core = (_node(fleet, n) for n in ("edge-1", "edge-2", "core-1"))
+    name = f"rel{secrets.token_hex(3)}"
+    key = f"edge/{name}"
+    rel = Releaser(fleet, tmp_path / "releaser", stack.api)
+    doc = _manifest(fleet, name)
+    rel.put_manifest(key, doc, f"onboard {key}")
+    before = rel.at_main("rev-parse", "main")
+
+    out = rel.release(_module(tmp_path / "v1", name, '{"rel":1}'), key, timeout_s=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert len(rel.at_main("log", "--format=%H", f"{before}..main", "--", f"modules/{key}.yaml").split()) == 1
+    d1 = yaml.safe_load(rel.at_main("show", f"main:modules/{key}.yaml"))["spec"]["moduleRef"]["digest"]
+    assert f"released {key}" in out.stdout and d1.split(":")[1][:12] in out.stdout, out.stdout
+    # the release returned only once the agents reported it: no waiting here
+    assert e1.served().get(key) == d1 == e2.served().get(key) and key not in core.served()
+    assert e2.client.run("edge", name, b"").text == '{"rel":1}'
+
+    stop_process(e2.agent)                                     # edge-2's agent is away; its host serves v1
+    doc["metadata"]["annotations"] = {"wasmops.dev/fleet-min-hosts": "1"}
+    rel.put_manifest(key, doc, f"{key}: one edge host is enough")
+    mid = rel.at_main("rev-parse", "main")
+    out = rel.release(_module(tmp_path / "v2", name, '{"rel":2}'), key, timeout_s=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert len(rel.at_main("log", "--format=%H", f"{mid}..main", "--", f"modules/{key}.yaml").split()) == 1
+    d2 = yaml.safe_load(rel.at_main("show", f"main:modules/{key}.yaml"))["spec"]["moduleRef"]["digest"]
+    assert d2 != d1 and e1.served().get(key) == d2 and e2.served().get(key) == d1
+    report = _fleet_report(stack.api, key)
+    assert f"unreachable agent http://{e2.m.ip}:{AGENT_PORT}" in report and "1 host(s) must" in report, report
+
+    fleet.start_agent(e2)                                      # nobody pushes: its own agent catches up
+    wait_for("edge-2 serves v2 by itself", lambda: e2.served().get(key) == d2, 60)
+    assert key not in core.served()
