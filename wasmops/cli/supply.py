@@ -30,12 +30,13 @@ def build(
 ) -> None:
     """Build a module from source into a .wasm (reproducibly)."""
     from ..build import build as do_build
+    from ..digests import shown
     from ..source import load_module_source
 
     src = load_module_source(module_dir)
     res = do_build(src, out, settings=settings(), progress=lambda m: err_console().print(f"[dim]{m}[/]"))
-    console().print(f"built {res.path} sha256:{res.sha256} ({res.size} bytes, {res.toolchain}, "
-                    f"{res.duration_s:.2f}s{', cached' if res.cached else ''})")
+    console().print(f"built {res.path} {shown('wasm', res.digest)} ({res.size} bytes, {res.toolchain}, "
+                    f"{res.duration_s:.2f}s{', cached' if res.cached else ''})", highlight=False)
 
 
 @app.command("test")
@@ -163,7 +164,8 @@ def pull(
     out: Path = typer.Option(..., "-o", "--out", help="Where to write the .wasm."),
 ) -> None:
     """Pull a module, verifying every digest. Nothing partial is written on failure."""
+    from ..digests import shown
     from ..oci import pull as do_pull
 
     res = do_pull(ref, out, timeout_s=settings().registry_timeout_s)
-    console().print(f"pulled {res.manifest_digest} → {res.path} ({res.size} bytes)")
+    console().print(f"pulled {shown('manifest', res.manifest_digest)} → {res.path} ({res.size} bytes)", highlight=False)
