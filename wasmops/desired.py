@@ -89,10 +89,11 @@ class DesiredState:
     changed: frozenset[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        broken = {e.key: e for e in self.errors if e.key and e.kind == WasmModuleDeployment.__name__}
         if not isinstance(self.deployments, Deployments):
             self.deployments = Deployments(self.deployments)
-        self.deployments.broken.update(broken)
+        # as a full load has it: a key that also has a valid manifest (in another file) is not broken
+        self.deployments.broken.update({e.key: e for e in self.errors if e.key and e.kind == WasmModuleDeployment.__name__
+                                        and e.key not in self.deployments})
 
     def deployment(self, key: str) -> WasmModuleDeployment:
         """The module ``key``: SpecError (file and field) if its file is broken, NotFound if absent."""
