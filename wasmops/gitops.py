@@ -30,6 +30,7 @@ import yaml
 from . import quarantine as q
 from .config import Settings
 from .desired import DesiredState, load_desired_state, load_desired_state_at
+from .digests import short
 from .errors import ConfigError, NotFound, SpecError, TransientError
 from .seed import seed_dir
 
@@ -281,7 +282,7 @@ class GitOpsRepo:
                 ref.pop("digest", None)
             (data["spec"].get("rollout") or {}).pop("inProgress", None)   # the reverted canary's progress goes too
             path.write_text(yaml.safe_dump(data, sort_keys=False))
-            msg = (f"rollback {key} from {digest[:19]}\n\n{reason}\n\nThis reverts {sha or 'an unknown commit'}.\n"
+            msg = (f"rollback {key} from {short(digest)}\n\n{reason}\n\nThis reverts {sha or 'an unknown commit'}.\n"
                    f"Wasmops-Rollback-Of: {digest}\nWasmops-Actor: {actor}\n")
             return [path], msg
 
@@ -292,7 +293,7 @@ class GitOpsRepo:
             path = self.path / q.FILE
             if not q.add(path, digest, module=module, reason=reason):
                 return CommitResult(self.head, False)
-            return [path], f"quarantine {digest[:19]} ({module})\n\n{reason}\n\nWasmops-Actor: {actor}\n"
+            return [path], f"quarantine {short(digest)} ({module})\n\n{reason}\n\nWasmops-Actor: {actor}\n"
 
         return self._write(edit)
 
@@ -301,7 +302,7 @@ class GitOpsRepo:
             path = self.path / q.FILE
             if not q.remove(path, digest):
                 raise NotFound(f"{digest} is not quarantined", where=str(path))
-            return [path], f"unquarantine {digest[:19]}\n\n{reason}\n\nWasmops-Actor: {actor}\n"
+            return [path], f"unquarantine {short(digest)}\n\n{reason}\n\nWasmops-Actor: {actor}\n"
 
         return self._write(edit)
 

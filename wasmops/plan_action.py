@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .digests import short
 from .manifest import WasmModuleDeployment
 from .units import format_size
 
@@ -44,7 +45,7 @@ def desired_spec(m: WasmModuleDeployment, digest: str | None = None) -> dict:
 
 
 def _short(digest) -> str:
-    return f"{digest[:19]}…" if isinstance(digest, str) and digest.startswith("sha256:") else str(digest)
+    return short(digest) if isinstance(digest, str) else str(digest)
 
 
 def _fmt(fld: str, v) -> str:
