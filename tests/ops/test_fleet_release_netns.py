@@ -58,10 +58,11 @@ class Releaser:
         self.env.update(WASMOPS_HOME=str(home), WASMOPS_GITOPS_REMOTE=self.remote, WASMOPS_REGISTRY_INSECURE="1",
                         WASMOPS_REGISTRY=f"oci://{fleet.registry}/fleet", WASMOPS_HOST_TOKEN=TOKEN,
                         WASMOPS_FLEET_AGENTS=",".join(f"http://{n.m.ip}:{AGENT_PORT}" for n in fleet.nodes),
-                        PREFECT_API_URL=prefect_api, COLUMNS="250")
+                        PREFECT_API_URL=prefect_api, COLUMNS="250",
+                        WASMOPS_HOST_URL="http://127.0.0.1:9")     # no local host: fleet mode needs none
         init_workspace(Settings(home=home, gitops_remote=self.remote))      # clones the remote
         self.gitops = home / "gitops"
-        if not (self.gitops / "pricing.yaml").exists():     # the budget gate prices the release (see report)
+        if not (self.gitops / "pricing.yaml").exists():     # budget_gate needs prices: without them a TypeError
             shutil.copyfile(REPO / "deployments" / "pricing.yaml", self.gitops / "pricing.yaml")
             self.push(["pricing.yaml"], "prices for the budget gate")
 
