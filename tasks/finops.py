@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -81,6 +81,10 @@ def budget_gate(key: str, digest: str) -> dict:
     now = datetime.now(timezone.utc)
     desired, samples, costs = _month_costs(now)
     manifest = desired.deployments[key]
+    if desired.pricing is None:
+        gate = _without_prices(desired, key, s)
+        get_run_logger().warning(gate["message"])
+        return gate
     if not manifest.spec.module_ref.digest:
         # Never released: nothing of it is reserved yet, so its whole reservation is new.
         import copy
@@ -159,3 +163,16 @@ def budget_alerts_task() -> list[dict]:
     create_table_artifact(key="budget-alerts", table=out or [{"team": "-", "pct": "-", "threshold": "none crossed"}],
                           description="Budget projections crossing 80% / 100%")
     return out
+
+
+def _without_prices(desired, key: str, s) -> dict:
+    """No price sheet in Git: nothing can be priced. With budgets in force that is a broken repo (the
+    file is named); without any, FinOps is simply not in use and the gate lets the release through."""
+    from wasmops.errors import ConfigError
+
+    where = str(s.gitops_dir / "pricing.yaml")
+    if desired.budgets:
+        raise ConfigError(f"{len(desired.budgets)} budget(s) in force but no PriceSheet to price {key} with",
+                          where=where, hint="commit a PriceSheet (the seed's deployments/pricing.yaml is one)")
+    msg = f"no PriceSheet and no Budget in the GitOps repo: {key} is not priced (budget gate skipped)"
+    return {"outcome": "allowed", "message": msg, "markdown": ""}

@@ -24,6 +24,11 @@ def _wait(pred, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _automation_for(api: str, event: str) -> list[dict]:
+    autos = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
+    return [a for a in autos if a.get("enabled") and event in (a.get("trigger") or {}).get("expect", [])]
+
+
 def test_up_starts_every_part_and_status_reports_them(stack):
     svc = stack.services["services"]
     assert set(svc) == {"prefect", "host", "mlflow", "serve"}
@@ -50,6 +55,9 @@ def test_anomaly_event_triggers_the_rollback_deployment(stack):
              "payload": {"key": "dev/sum-wat", "digest": bad, "explanation": "test: injected anomaly"},
              "occurred": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "id": __import__("uuid").uuid4().hex}
     event["id"] = str(__import__("uuid").UUID(event["id"]))
+    # The deployment runner registers the rollback automation after `up` returns; an event posted
+    # before the automation exists triggers nothing, ever (a busy machine showed it).
+    _wait(lambda: _automation_for(stack.api, "wasmops.anomaly.detected"), 240, "the rollback automation")
     r = httpx.post(f"{stack.api}/events", json=[event], timeout=30)
     assert r.status_code in (200, 201, 204), r.text
     runs = _wait(lambda: _runs(stack.api, "rollback", "Completed"), 240, "the triggered rollback run")
