@@ -144,6 +144,7 @@ def budget_alerts_task() -> list[dict]:
 
     from wasmops.decisions import Decision, record
     from wasmops.finops import budget_alerts
+    from wasmops.finops.forecast_chart import budget_forecast_markdown
 
     s = current()
     now = datetime.now(timezone.utc)
@@ -162,6 +163,8 @@ def budget_alerts_task() -> list[dict]:
                                       model={"name": info.get("name"), "version": info.get("version")} if info else {}))
     create_table_artifact(key="budget-alerts", table=out or [{"team": "-", "pct": "-", "threshold": "none crossed"}],
                           description="Budget projections crossing 80% / 100%")
+    create_markdown_artifact(key="budget-forecast", description="Month-to-date cost and forecast vs budget",
+                             markdown=budget_forecast_markdown(desired, costs if costs is not None else empty, fc, now))
     return out
 
 

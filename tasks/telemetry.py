@@ -192,6 +192,7 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     from prefect.runtime import flow_run
 
     from models.monitor import load_config, monitor
+    from models.score_chart import anomaly_scores_markdown
     from wasmops.decisions import Decision, record
     from wasmops.telemetry import Store
 
@@ -213,4 +214,7 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
         if v.verdict == "anomalous":
             emit_event("wasmops.monitor.alarm", resource={"prefect.resource.id": f"wasmops.module.{v.subject}"},
                        payload={"key": v.subject, "explanation": v.explanation})
+    create_markdown_artifact(key="anomaly-scores", description="Anomaly score over time with the threshold",
+                             markdown=anomaly_scores_markdown(hist, out, now=now, window_minutes=window_minutes,
+                                                              config=load_config(s.gitops_dir)))
     return [v.to_dict() for v in out]
