@@ -100,8 +100,9 @@ def score_chart_png(panels: list[ScorePanel]) -> bytes:
         fig.text(0.5, 0.5, "no module scored", ha="center", va="center")
     for i, p in enumerate(panels, 1):
         _draw(fig.add_subplot(len(panels), 1, i), p)
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    fig.autofmt_xdate()  # fixed margins: tight_layout would draw the figure twice
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.3 / fig.get_figheight(),
+                        bottom=0.7 / fig.get_figheight(), hspace=0.5)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -21,7 +21,7 @@ from matplotlib import image as mpimg
 from models.score_chart import MAX_POINTS, ScorePanel, downsample, score_chart_png
 from wasmops.finops.forecast_chart import BudgetLine, forecast_chart_png
 
-FAST = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 values = st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")), st.just(0.0)), max_size=40)
 numbers = st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")), st.just(0.0), st.just(-5.0))
 
@@ -127,7 +127,7 @@ def test_anomaly_scores_artifact_markdown():
     from models.score_chart import anomaly_scores_markdown
 
     rng = np.random.default_rng(7)
-    ts = _ts(24 * 12, "5min")
+    ts = _ts(24 * 6, "5min")
     lat = rng.gamma(4.0, 2.0, len(ts))
     lat[-6:] += 200.0  # an incident in the scoring window
     df = pd.concat([pd.DataFrame({"ts": ts, "namespace": "prod", "module": m, "invocations": 100, "errors": 0,

@@ -97,8 +97,9 @@ def forecast_chart_png(lines: list[BudgetLine]) -> bytes:
         fig.text(0.5, 0.5, "no budget in force", ha="center", va="center")
     for i, b in enumerate(lines, 1):
         _draw(fig.add_subplot(rows, cols, i), b)
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    fig.autofmt_xdate()  # fixed margins: tight_layout would draw the figure twice
+    fig.subplots_adjust(left=0.1, right=0.98, top=1 - 0.3 / fig.get_figheight(),
+                        bottom=0.8 / fig.get_figheight(), hspace=0.7, wspace=0.3)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
