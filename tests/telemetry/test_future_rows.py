@@ -97,9 +97,9 @@ def test_window_anchors_at_now_not_at_the_newest_row(tmp_path):
     store.append(hist)
     store.append(from_2099(hist), now=Y2099)      # as if the check had been off
     assert store.latest_ts() == hist["ts"].max()
-    w = store.window(180)
+    w = store.window(180, now=NOW)   # the clock the history was made against (not a later hour)
     assert len(w) == 2 * 2 and w["ts"].max() == hist["ts"].max()
-    assert store.window(180, digest="sha256:none").empty
+    assert store.window(180, now=NOW, digest="sha256:none").empty
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
