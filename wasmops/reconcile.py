@@ -13,8 +13,7 @@ or ``waiting`` (retrying later can help: host unreachable, not healthy yet)::
 
 Against a running host (``HostClient`` satisfies ``HostAPI``; tests may pass an in-memory fake)::
 
-    >>> report = reconcile(load_desired_state("deployments"), HostClient.from_workspace(),
-    ...                    registry=Settings().registry_base)               # doctest: +SKIP
+    >>> report = reconcile(load_desired_state("deployments"), HostClient.from_workspace(), registry=REG)  # doctest: +SKIP
     >>> report.conditions["dev/greet-c"]["Ready"].status                    # doctest: +SKIP
     'True'
 
