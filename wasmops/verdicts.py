@@ -126,9 +126,9 @@ def to_decision(v: Verdict, *, outcome, model_info: dict, window: dict, action: 
 
 
 def markdown(verdicts: list[Verdict]) -> str:
-    icon = {"ok": "✅", "anomalous": "🚨", "hold": "⏸️"}
-    lines = ["| | module | manifest digest | verdict | explanation |", "|---|---|---|---|---|"]
+    # Plain text only: the Prefect UI's font has no emoji (an icon column rendered as empty boxes).
+    lines = ["| module | manifest digest | verdict | explanation |", "|---|---|---|---|"]
     for v in verdicts:
-        lines.append(f"| {icon.get(v.verdict, '')} | `{v.subject}` | `{short(v.digest or None)}` | **{v.verdict}** | "
+        lines.append(f"| `{v.subject}` | `{short(v.digest or None)}` | **{v.verdict}** | "
                      f"{v.explanation.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
