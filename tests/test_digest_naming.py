@@ -111,18 +111,23 @@ def test_quarantine_list_shows_short_digests_and_remove_takes_one(tmp_path, monk
     assert run.invoke(app, ["init"]).exit_code == 0
     path = current().paths.quarantine
     wasm, manifest = "sha256:" + "0123456789ab" + "c" * 52, "sha256:" + "fedcba987654" + "3" * 52
-    add(path, manifest, module="dev/x", reason="rollback")
-    add(path, wasm, module="dev/x", reason=f"wasm of {shown('manifest', manifest)}: rollback")
+    add(path, manifest, module="dev/x", reason="rollback", kind="manifest")
+    add(path, wasm, module="dev/x", reason=f"wasm of {shown('manifest', manifest)}: rollback", kind="wasm")
+    by_hand = "sha256:" + "5" * 64
+    add(path, by_hand, module="dev/y", reason="written by hand, kind unknown")
     r = run.invoke(app, ["quarantine", "list"])
     assert r.exit_code == 0, r.output
     cuts = re.findall(r"sha256:[a-f0-9]*…?", r.output)
-    assert sorted(set(cuts)) == ["sha256:0123456789ab…", "sha256:fedcba987654…"], r.output
-    assert "wasm of manifest sha256:fedcba987654…" in r.output
+    assert sorted(set(cuts)) == ["sha256:0123456789ab…", "sha256:555555555555…", "sha256:fedcba987654…"], r.output
+    assert "wasm sha256:0123456789ab…" in r.output and "digest sha256:555555555555…" in r.output
+    assert r.output.count("manifest sha256:fedcba987654…") == 2      # its own row, and the wasm's reason
+    with pytest.raises(ValueError, match="quarantine kind 'blob'"):
+        add(path, "sha256:" + "6" * 64, module="dev/z", reason="x", kind="blob")
     full = run.invoke(app, ["quarantine", "list", "--json"])
     assert wasm in full.output and manifest in full.output
     r = run.invoke(app, ["quarantine", "remove", "sha256:0123456789ab…", "--reason", "fixed", "--actor", "t"])
     assert r.exit_code == 0, r.output
     assert "removed sha256:0123456789ab… from quarantine" in r.output
-    assert [e["digest"] for e in load(path)] == [manifest]
+    assert [e["digest"] for e in load(path)] == [manifest, by_hand]
     r = run.invoke(app, ["quarantine", "remove", "sha256:0123", "--reason", "too short", "--actor", "t"])
-    assert r.exit_code != 0 and [e["digest"] for e in load(path)] == [manifest]
+    assert r.exit_code != 0 and [e["digest"] for e in load(path)] == [manifest, by_hand]

@@ -288,10 +288,11 @@ class GitOpsRepo:
 
         return self._write(edit)
 
-    def quarantine(self, digest: str, *, module: str, reason: str, actor: str) -> CommitResult:
+    def quarantine(self, digest: str, *, module: str, reason: str, actor: str,
+                   kind: str | None = None) -> CommitResult:
         def edit():
             path = self.path / q.FILE
-            if not q.add(path, digest, module=module, reason=reason):
+            if not q.add(path, digest, module=module, reason=reason, kind=kind):
                 return CommitResult(self.head, False)
             return [path], f"quarantine {short(digest)} ({module})\n\n{reason}\n\nWasmops-Actor: {actor}\n"
 

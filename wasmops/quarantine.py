@@ -4,6 +4,7 @@ It lives in Git (``quarantine.yaml`` in the desired-state repo) so it survives e
 
     entries:
       - digest: sha256:...
+        kind: manifest          # or wasm: which digest it is (a rollback quarantines both); optional
         module: dev/greet-c
         reason: verify failed after release
         at: 2026-11-23T21:00:00+00:00
@@ -39,12 +40,18 @@ def load(path: Path) -> list[dict]:
     return entries
 
 
-def add(path: Path, digest: str, *, module: str, reason: str) -> bool:
-    """Add ``digest``; returns False if it was already there."""
+KINDS = ("wasm", "manifest")
+
+
+def add(path: Path, digest: str, *, module: str, reason: str, kind: str | None = None) -> bool:
+    """Add ``digest`` (``kind``: which digest it is, ``wasm`` or ``manifest``, recorded when known);
+    returns False if it was already there."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"quarantine kind {kind!r}: expected one of {', '.join(KINDS)}")
     entries = load(path)
     if any(e["digest"] == digest for e in entries):
         return False
-    entries.append({"digest": digest, "module": module, "reason": reason,
+    entries.append({"digest": digest, **({"kind": kind} if kind else {}), "module": module, "reason": reason,
                     "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     path.write_text(yaml.safe_dump({"entries": entries}, sort_keys=False))
     return True

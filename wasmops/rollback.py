@@ -53,9 +53,10 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: s
     # Quarantine the content too: re-publishing the same wasm makes a new manifest digest
     # (a new `created` annotation), and that must not bring the bad module back.
     wasm_digest = wasm_digest or _live_wasm_digest(s, key, bad)
-    quarantined = repo.quarantine(bad, module=key, reason=reason or "rollback", actor=actor)
+    quarantined = repo.quarantine(bad, module=key, reason=reason or "rollback", actor=actor, kind="manifest")
     if wasm_digest and wasm_digest != _restored_wasm_digest(repo, key):
-        repo.quarantine(wasm_digest, module=key, reason=f"wasm of {shown('manifest', bad)}: {reason or 'rollback'}", actor=actor)
+        repo.quarantine(wasm_digest, module=key, reason=f"wasm of {shown('manifest', bad)}: {reason or 'rollback'}",
+                        actor=actor, kind="wasm")
     out = {"key": key, "digest": bad, "reverted": reverted.changed, "quarantined": quarantined.changed,
            "commit": reverted.sha}
     if reconcile_after:

@@ -242,10 +242,11 @@ def quarantine_list(json_out: bool = typer.Option(False, "--json", help="JSON fo
     if json_out:
         print(json.dumps(entries, indent=1, default=str))
         return
-    # An entry is a manifest digest or a wasm digest (a rollback quarantines both; the wasm's reason
-    # says "wasm of manifest sha256:…"); quarantine.yaml does not record which, so the column says both.
-    rows = [{**e, "wasm or manifest digest": short(e["digest"])} for e in entries]
-    console().print(table("quarantine", rows, ["wasm or manifest digest", "module", "reason", "at"]) if rows
+    # A rollback quarantines both digests and records which is which; entries written by hand (or
+    # before the kind was recorded) say "digest".
+    rows = [{**e, "digest": shown(e["kind"], e["digest"]) if e.get("kind") else f"digest {short(e['digest'])}"}
+            for e in entries]
+    console().print(table("quarantine", rows, ["digest", "module", "reason", "at"]) if rows
                     else "nothing quarantined")
 
 
