@@ -139,12 +139,12 @@ def score_panels(df: pd.DataFrame, verdicts, *, now, window_minutes: int, config
 
 def score_markdown(panels: list[ScorePanel], verdicts, png: bytes) -> str:
     """The ``anomaly-scores`` artifact: the chart as a data-URI PNG, the other modules in one line each."""
-    import base64
+    from wasmops.pictures import markdown_image
 
     shown = {p.title for p in panels}
     rest = [v for v in verdicts if v.subject not in shown]
     lines = [f"## Anomaly score over time ({len(panels)} module(s) shown, threshold dashed, alarms red)", "",
-             f"![anomaly scores](data:image/png;base64,{base64.b64encode(png).decode()})", ""]
+             markdown_image(png, "anomaly scores"), ""]
     if rest:
         lines.append(f"Not charted ({len(rest)}): " + ", ".join(f"`{v.subject}` {v.verdict}" for v in rest[:50]))
     return "\n".join(lines)

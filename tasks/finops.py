@@ -106,12 +106,11 @@ def budget_gate(key: str, digest: str) -> dict:
 
 @task(name="cost-report", cache_policy=NO_CACHE)
 def cost_report(by: str = "team", days: int = 30) -> list[dict]:
-    import base64
-
     import pandas as pd
 
     from wasmops.desired import load_desired_state
     from wasmops.finops import attribute, chart_png, report
+    from wasmops.pictures import markdown_image
     from wasmops.telemetry import Store
 
     s = current()
@@ -129,9 +128,8 @@ def cost_report(by: str = "team", days: int = 30) -> list[dict]:
     png = s.paths.report(f"cost-{by}.png")
     png.parent.mkdir(parents=True, exist_ok=True)
     chart_png(costs, png, by="team" if by == "module" else by)
-    b64 = base64.b64encode(png.read_bytes()).decode()
     create_markdown_artifact(key="finops-report", description="Cost over time",
-                             markdown=f"## Cost over time per {by}\n\n![cost](data:image/png;base64,{b64})\n\n"
+                             markdown=f"## Cost over time per {by}\n\n{markdown_image(png.read_bytes(), 'cost')}\n\n"
                                       f"Chart file: `{png}`")
     return rows
 

@@ -293,12 +293,10 @@ def _run_id(release_run_id: str):
 
 def _judge_chart(name: str, key: str, baseline, canary, v, release_run_id: str = "") -> None:
     """The canary-vs-baseline picture as an image in the release run's artifacts (the Prefect UI shows it)."""
-    import base64
-
+    from wasmops.pictures import markdown_image
     from wasmops.release_check import chart_png
 
-    b64 = base64.b64encode(chart_png(baseline, canary)).decode()
     MarkdownArtifact(key=f"release-judge-chart-{name}", description=f"Canary vs baseline for {key}",
                      flow_run_id=_run_id(release_run_id),
                      markdown=f"## {key}: release judge {v.verdict}\n\n{v.explanation}\n\n"
-                              f"![canary vs baseline](data:image/png;base64,{b64})").create()
+                              f"{markdown_image(chart_png(baseline, canary), 'canary vs baseline')}").create()

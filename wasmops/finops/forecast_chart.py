@@ -142,10 +142,10 @@ def budget_lines(desired, costs: pd.DataFrame, forecast_by_team: dict[str, Decim
 
 def forecast_markdown(lines: list[BudgetLine], projections: list, png: bytes) -> str:
     """The ``budget-forecast`` artifact: the chart as a data-URI PNG, every budget's figures as text."""
-    import base64
+    from ..pictures import markdown_image
 
     out = [f"## Month-to-date cost and forecast vs budget ({len(lines)} of {len(projections)} budget(s) charted)",
-           "", f"![budget forecast](data:image/png;base64,{base64.b64encode(png).decode()})", ""]
+           "", markdown_image(png, "budget forecast"), ""]
     for p in projections:
         out.append(f"- {p.scope} `{p.name}`: spent {p.spend_to_date:.2f} + forecast {p.forecast:.2f} = "
                    f"{p.projected:.2f} of {p.budget} {p.currency} ({p.pct}%)")
