@@ -13,7 +13,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from wasmops.config import current
-from wasmops.digests import hex_of, shown, source_digest
+from wasmops.digests import hex_of, shown
+from wasmops.source import source_digest
 from wasmops.release_steps import Built, PolicyChecked, Published, Signed, Tested
 from wasmops.source import ModuleSource
 

@@ -125,7 +125,7 @@ def test_load_at_a_commit_reads_git_objects_only(tmp_path, keys):
 
 
 def test_schema_export_has_the_kind():
-    from wasmops.manifest import json_schemas
+    from wasmops.schemas import json_schemas
 
     sch = json_schemas()["ApprovalPolicy"]
     assert sch["$id"].endswith("/ApprovalPolicy.json")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from wasmops.errors import SpecError
-from wasmops.manifest import WasmModuleDeployment, json_schemas, load_document
+from wasmops.manifest import WasmModuleDeployment, load_document
+from wasmops.schemas import json_schemas
 from wasmops.rollout import canary_split, parse_duration
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64

@@ -28,11 +28,6 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .source import ModuleSource
-
 PREFIX = "sha256:"
 SHORT_HEX = 12                  # hex digits a person sees; one length everywhere
 KINDS = ("wasm", "manifest")    # which digest it is, said wherever a person reads one
@@ -102,21 +97,6 @@ def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return PREFIX + h.hexdigest()
-
-
-def source_digest(module: str | Path | ModuleSource) -> str:
-    """Digest of a module directory's module.yaml and every source file it lists.
-
-    ``module`` is the directory or its parsed ``ModuleSource`` (then module.yaml is not parsed again)."""
-    from .source import ModuleSource, load_module_source
-
-    src = module if isinstance(module, ModuleSource) else load_module_source(module)
-    h = hashlib.sha256()
-    h.update((src.root / "module.yaml").read_bytes())
-    for p in sorted(src.root.rglob("*")):
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src.root).parts):
-            h.update(str(p.relative_to(src.root)).encode() + b"\0" + p.read_bytes() + b"\0")
     return PREFIX + h.hexdigest()
 
 

@@ -203,17 +203,3 @@ def dump_document(doc: BaseModel) -> str:
     if isinstance(data.get("spec"), dict) and data["spec"].get("rollout") == {"strategy": "replace", "steps": []}:
         del data["spec"]["rollout"]     # the default: manifests written before rollouts existed stay as they were
     return yaml.safe_dump(data, sort_keys=False)
-
-
-def json_schemas() -> dict[str, dict]:
-    """JSON Schema per kind, for editors (yaml-language-server) and CI."""
-    from .approvals.policy import ApprovalPolicy
-    from .policy import ModulePolicy
-
-    out = {name: model.model_json_schema(by_alias=True) for name, model in KINDS.items()}
-    out["ModulePolicy"] = ModulePolicy.model_json_schema(by_alias=True)
-    out["ApprovalPolicy"] = ApprovalPolicy.model_json_schema(by_alias=True)
-    for name, schema in out.items():
-        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        schema["$id"] = f"https://wasmops.dev/schemas/{API_VERSION.split('/')[1]}/{name}.json"
-    return out

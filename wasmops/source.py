@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,7 @@ import yaml
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~7x faster on 10k manifests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .digests import named
 from .errors import SpecError, spec_error_from_pydantic
 from .units import parse_size
 
@@ -109,3 +111,16 @@ def load_module_source(path: str | Path) -> ModuleSource:
         if not (src.root / rel).exists():
             raise SpecError(f"sources: {rel} does not exist", where=str(yml))
     return src
+
+
+def source_digest(module: str | Path | ModuleSource) -> str:
+    """Digest of a module directory's module.yaml and every source file it lists.
+
+    ``module`` is the directory or its parsed ``ModuleSource`` (then module.yaml is not parsed again)."""
+    src = module if isinstance(module, ModuleSource) else load_module_source(module)
+    h = hashlib.sha256()
+    h.update((src.root / "module.yaml").read_bytes())
+    for p in sorted(src.root.rglob("*")):
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src.root).parts):
+            h.update(str(p.relative_to(src.root)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return named(h.hexdigest())

@@ -222,7 +222,7 @@ def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer
 def schema(out: Optional[Path] = typer.Option(None, "-o", help="Directory to write one JSON Schema per kind."),
            kind: Optional[str] = typer.Option(None, help="Print only this kind.")) -> None:
     """Export the manifest kinds as JSON Schema (for editors and CI)."""
-    from ..manifest import json_schemas
+    from ..schemas import json_schemas
 
     schemas = json_schemas()
     if out:
