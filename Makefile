@@ -32,7 +32,7 @@ deps-system:
 test: install deps-system
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m pytest -q -p no:xdist --doctest-modules wasmops models \
-	  --ignore=wasmops/demo.py --ignore=wasmops/demo_ai.py --ignore=wasmops/demo_approvals.py
+	  --ignore=wasmops/demo/run.py --ignore=wasmops/demo/ai.py --ignore=wasmops/demo/approvals.py
 	@# The full-stack tests (tests/ops) mostly wait on servers and a browser: they run beside the
 	@# parallel stage, their output printed after it, and either failing fails `make test`.
 	@$(VENV)/bin/python -m pytest -q -p no:xdist tests/ops --durations=10 > .ops-tests.log 2>&1 & ops=$$!; \
@@ -41,7 +41,7 @@ test: install deps-system
 	test $$main = 0 -a $$opsrc = 0
 
 demo: install
-	$(VENV)/bin/python -m wasmops.demo
+	$(VENV)/bin/python -m wasmops.demo.run
 
 bench: install deps-system
 	for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

@@ -9,7 +9,7 @@
    at ``target_far``, one alarm per 6 h cooldown (the project's detector also has its Bonferroni
    floor). Metrics from ``models.nab_eval``: NAB standard score, pooled PR-AUC, windows caught at a
    per-series matched 2 % false-alarm rate. Data: every series under ``data/``.
-2. Release judge (``wasmops.release_judge``, default policy) on the real series of
+2. Release judge (``wasmops.ai.release_judge``, default policy) on the real series of
    realAWSCloudwatch, realAdExchange and realTweets (and realKnownCause/realTraffic when present),
    two designs (``models.judge_eval``):
    a. **concurrent** (how the judge is used, Kayenta-style): at 20 evenly spaced positions per
@@ -25,7 +25,7 @@
       that get verdict ``fail``. It does not measure before/after drift, nor real regressions.
       Each cell is UNPAIRED / PAIRED: the same windows judged as two independent samples
       (Mann-Whitney U, pooled counts) and paired by slot (``judge(..., paired=True)``: signed-rank
-      on the per-pair differences, CMH for the counts; ``wasmops.judge_paired``). More no-change
+      on the per-pair differences, CMH for the counts; ``wasmops.ai.judge_paired``). More no-change
       pairs (60 positions a series, two other seeds: 3,960 overlapping windows) check the false
       rollbacks beyond the 660; x1.5 is also split into dense and sparse (>= 20 % zeros) windows.
    b. **before/after** (the original table, kept for comparison): 12 block means of the 2 h (or
@@ -58,7 +58,7 @@ from models.forecast_select import backtest, hourly, mae_ratios  # noqa: E402
 from models.nab_eval import evaluate, load_corpus, run_corpus  # noqa: E402
 from models.judge_eval import (by_category, by_density, detection_rows, evaluate_before_after,  # noqa: E402
                                evaluate_concurrent, false_rollbacks, misses, no_change_summary, side_by_side)
-from wasmops.release_judge import JUDGE_VERSION  # noqa: E402
+from wasmops.ai.release_judge import JUDGE_VERSION  # noqa: E402
 DEFAULT_NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 
 

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from wasmops.build import _toolchain, build, detect_toolchains
+from wasmops.supply.build import _toolchain, build, detect_toolchains
 from wasmops.config import Settings
-from wasmops.source import load_module_source
+from wasmops.supply.source import load_module_source
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -86,8 +86,8 @@ def main(argv=None) -> int:
     pq = timed("FOCUS Parquet written", lambda: write_focus(focus, out / "focus.parquet"), t)
     png = timed("chart PNG", lambda: chart_png(costs, out / "cost-by-team.png", by="team"), t)
 
-    from wasmops.desired import DesiredState
-    from wasmops.manifest import WasmModuleDeployment
+    from wasmops.gitops.desired import DesiredState
+    from wasmops.gitops.manifest import WasmModuleDeployment
 
     last = samples.drop_duplicates("module", keep="last")
     ds = DesiredState(revision=None, pricing=book.sheet, deployments={

@@ -34,7 +34,7 @@ import wasmtime  # noqa: E402
 
 from support.host import HostProcess, make_workspace  # noqa: E402
 from support.wat import hostile  # noqa: E402
-from wasmops.sandbox import RunLimits, Sandbox  # noqa: E402
+from wasmops.wasm.sandbox import RunLimits, Sandbox  # noqa: E402
 
 LIMITS = {"fuel": 10_000_000, "memory": "16Mi", "timeout_ms": 2000, "max_stdout": "1Mi"}
 
@@ -181,8 +181,8 @@ def two_cores(ws, url_for) -> None:
 def deploy_time(client, td: str, ref: str, digest: str) -> None:
     """First compile vs redeploy of a known digest from the precompiled cache."""
     sb = Sandbox(cache_dir=Path(td) / "cc")
-    from wasmops.build import build
-    from wasmops.source import load_module_source
+    from wasmops.supply.build import build
+    from wasmops.supply.source import load_module_source
 
     ex = Path(__file__).resolve().parents[1] / "examples" / "greet-c"
     mod = build(load_module_source(ex), Path(td) / "greet-c.wasm").path.read_bytes()

@@ -26,9 +26,9 @@ import wasmtime
 
 from wasmops.config import Settings
 from wasmops.host.runtime import DeployRequest, Runtime
-from wasmops.oci import publish
-from wasmops.policy import load_policy
-from wasmops.signing import Keyring, sign_file
+from wasmops.supply.oci import publish
+from wasmops.supply.policy import load_policy
+from wasmops.supply.signing import Keyring, sign_file
 from wasmops.workspace import init_workspace
 
 WAT = """(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))

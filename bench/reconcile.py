@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from wasmops.desired import DesiredState, load_desired_state, load_desired_state_at
-from wasmops.desired_loader import DesiredLoader
-from wasmops.incremental import IncrementalReconciler
-from wasmops.manifest import WasmModuleDeployment, dump_document
-from wasmops.reconcile import apply, detect_drift, plan, reconcile
+from wasmops.gitops.desired import DesiredState, load_desired_state, load_desired_state_at
+from wasmops.gitops.desired_loader import DesiredLoader
+from wasmops.gitops.incremental import IncrementalReconciler
+from wasmops.gitops.manifest import WasmModuleDeployment, dump_document
+from wasmops.gitops.reconcile import apply, detect_drift, plan, reconcile
 
 REGISTRY = "oci-layout:///tmp/bench-oci"
 

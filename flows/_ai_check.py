@@ -10,8 +10,8 @@ from prefect import flow
 
 from tasks.release import ai_judge, ai_sample
 from tasks.telemetry import read_window, validate_telemetry
-from wasmops.release_steps import AiVerdict, Baseline
-from wasmops.source import ModuleSource
+from wasmops.release.steps import AiVerdict, Baseline
+from wasmops.supply.source import ModuleSource
 
 
 @flow(name="ai-check", flow_run_name="ai-check {key}", log_prints=True)

@@ -30,7 +30,7 @@ class Approval(RunInput):
 
 
 def describe(key: str, manifest, proposal, extra: str = "") -> str:
-    """``proposal``: a ``wasmops.release_steps.Proposal`` (the artifact that would serve ``key``)."""
+    """``proposal``: a ``wasmops.release.steps.Proposal`` (the artifact that would serve ``key``)."""
     rc = manifest.spec.runtime_config
     cur = manifest.spec.module_ref
     return (
@@ -55,7 +55,7 @@ def request_approval(key: str, manifest, proposal, *, auto_approve: bool, timeou
 
     ``releaser`` (who started the release) turns on ApprovalPolicies from Git for this target."""
     from wasmops.config import current
-    from wasmops.decisions import Decision, record
+    from wasmops.gitops.decisions import Decision, record
 
     log = get_run_logger()
     s = current()

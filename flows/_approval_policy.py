@@ -47,7 +47,7 @@ MAX_MISSES = 60       # consecutive transient API errors (about a minute) before
 def policy_gate(manifest, key: str, manifest_digest: str, releaser: str, run_id: str) -> ApprovalGate | None:
     """The gate for ``key`` if an ApprovalPolicy in Git covers it, else None (today's one answer)."""
     from wasmops.config import current
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     repo = GitOpsRepo.from_settings(current())
     cfg = load_approval_config_at(repo.path, repo.branch)

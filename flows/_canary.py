@@ -19,8 +19,8 @@ from flows._approval import request_approval
 from tasks.canary import canary_abort, canary_promote, canary_step
 from wasmops.digests import shown
 from wasmops.errors import ApprovalRejected, CanaryAborted
-from wasmops.release_steps import Proposal
-from wasmops.source import ModuleSource
+from wasmops.release.steps import Proposal
+from wasmops.supply.source import ModuleSource
 
 __all__ = ["CanaryAborted", "run_canary", "start_progress", "uses_canary"]
 

@@ -107,7 +107,7 @@ def _signer_name(private_key_pem: bytes) -> str | None:
     from wasmops.approvals import approver_ring, find_signer, load_approval_config_at
     from wasmops.approvals.statement import public_pem_of
     from wasmops.config import current
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     repo = GitOpsRepo.from_settings(current())
     signer = find_signer(approver_ring(load_approval_config_at(repo.path, repo.branch).groups),

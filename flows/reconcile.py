@@ -17,9 +17,9 @@ def reconcile_all(mode: str, namespaces: list[str] | None, dry_run: bool) -> dic
     from prefect.events import emit_event
 
     from wasmops.config import current
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
     from wasmops.host.client import HostClient
-    from wasmops.reconcile import reconcile
+    from wasmops.gitops.reconcile import reconcile
 
     s = current()
     rep = reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s), registry=s.registry_base,

@@ -10,9 +10,9 @@ Fleet mode (``WASMOPS_FLEET_AGENTS`` set): nothing is pushed to a host; the agen
 the flow waits (``await_fleet``, ``WASMOPS_FLEET_TIMEOUT_S``) until the hosts whose selector matches the
 manifest serve the new digest, and verifies on one of them; a timeout rolls the commit back.
 
-The body only wires tasks: each returns a record of ``wasmops.release_steps``, and the decisions
+The body only wires tasks: each returns a record of ``wasmops.release.steps``, and the decisions
 between them (which manifest, quarantine, tag, provenance, the budget gate) are the plain functions
-of ``wasmops.release_decide``. ``module.yaml`` is read once, here, and the parsed source passed down.
+of ``wasmops.release.decide``. ``module.yaml`` is read once, here, and the parsed source passed down.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from tasks.finops import budget_gate
 from tasks.release import (already_serving, await_fleet, baseline_sample, commit_release, reconcile_namespace,
                            sticky_rollback, verify_release)
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
-from wasmops import release_decide as decide
+from wasmops.release import decide
 from wasmops.digests import shown
 from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, VerifyFailed
-from wasmops.release_steps import AiVerdict, Built, GateVerdict, Proposal, Published, Signed
+from wasmops.release.steps import AiVerdict, Built, GateVerdict, Proposal, Published, Signed
 
 __all__ = ["release", "AnomalyRolledBack", "ApprovalRejected", "BudgetBlocked", "VerifyFailed"]
 
@@ -45,7 +45,7 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     """Release the module in ``module_dir`` to ``target`` (``ns/name``, default ``dev/<name>``).
 
     ``releaser`` is who started it (default: the OS user); an ApprovalPolicy may refuse their own approval."""
-    from wasmops.source import load_module_source
+    from wasmops.supply.source import load_module_source
 
     src = load_module_source(module_dir)            # the one read of module.yaml in this release
     if ai_check and _fleet_mode():
@@ -129,7 +129,7 @@ def _switch_and_verify(src, key: str, manifest_digest: str, canary):
 def _target(key: str, built: Built, auto_approve: bool):
     """The desired state in Git and the target's manifest; refuses a quarantined wasm digest."""
     from wasmops.config import current
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     s = current()
     desired = GitOpsRepo.from_settings(s).desired()

@@ -12,13 +12,13 @@ from flows._approval import ApprovalRejected, request_approval
 from flows._labels import label_run
 from tasks.release import sticky_rollback
 from wasmops.digests import short, shown
-from wasmops.release_steps import Proposal
+from wasmops.release.steps import Proposal
 
 
 @flow(name="rollback", log_prints=True, flow_run_name="rollback {key}")
 def rollback(key: str, digest: str = "", reason: str = "anomaly detected", approval_timeout_s: int = 3600) -> dict:
     from wasmops.config import current
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     s = current()
     m = GitOpsRepo.from_settings(s).desired().deployments[key]

@@ -23,7 +23,7 @@ from tasks.telemetry import plan_history, plan_synthetic, train, validate_teleme
 def train_models(days: int = 28, holdout_days: int = 7, min_history_days: float = MIN_HISTORY_DAYS,
                  allow_synthetic: bool = False, synthetic: bool = False, modules: int = 30, seed: int = 0) -> dict:
     from wasmops.errors import WasmopsError
-    from wasmops.verdicts import data_digest
+    from wasmops.ai.verdicts import data_digest
 
     log = get_run_logger()
     plan = (plan_synthetic(modules, days, holdout_days, seed) if synthetic

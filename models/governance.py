@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from wasmops.decisions import Decision, record
+from wasmops.gitops.decisions import Decision, record
 
 CHAMPION = "champion"
 RULE = ("a candidate becomes @champion only if it beats the champion on the same holdout; a model "

@@ -29,7 +29,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from wasmops.release_judge import JudgePolicy, block_means, judge
+from wasmops.ai.release_judge import JudgePolicy, block_means, judge
 
 SIZES = (1.1, 1.25, 1.5, 2.0, 5.0)
 KINDS = ("level", "spread", "error")

@@ -4,21 +4,48 @@ Every task decorates with ``**RETRY``. Prefect then retries a failed run only wh
 ``transient_only`` says the error is retryable (``TransientError``, ``Waiting``, a connection error
 or timeout); a ``UserError``, ``Stalled`` or any other non-retryable error fails the task at once.
 
-Delays: Prefect 3.8 cannot take the delay from the error. ``retry_delay_seconds`` is an int, a
-float, a list, or a callable that Prefect calls *once, at decoration time, with the number of
-retries* (``prefect.tasks.exponential_backoff``); the engine then picks
-``delays[min(attempt, len(delays) - 1)]`` without looking at the exception, and
-``retry_condition_fn`` can only answer yes or no. So ``RETRY`` keeps the fixed schedule
-``RETRY_DELAYS_S``, sized for the ``Waiting`` delays wasmops raises (a few seconds), and the error's
-own ``delay`` is shown to people (``WasmopsError.diagnostics()``) and honoured by callers that retry
-outside Prefect.
+Delays come from the error. Prefect 3.8 has no hook for that: ``retry_delay_seconds`` must be a
+number, a list or a callable that it calls *once, at decoration time*, and the engine then takes
+``delays[min(attempt, len(delays) - 1)]`` right after asking ``retry_condition_fn``. So
+``transient_only`` notes the failed attempt's ``delay`` (a ``Waiting(delay=...)`` or
+``TransientError(delay=...)``) in a context variable, and ``RETRY_DELAYS_S`` is a list whose items
+return that delay when the error gave one, else the fixed schedule ``[1, 4, 10]``. The engine asks
+both in the same thread (sync tasks) or coroutine (async tasks), one after the other, so the note is
+the error just raised. ``tests/flows/test_retry_semantics.py`` checks it through real Prefect states.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from wasmops.errors import is_retryable
 
-RETRY_DELAYS_S: list[float] = [1, 4, 10]
+MAX_ERROR_DELAY_S = 300.0   # an error may not park a task longer than this (a typo, not a schedule)
+_error_delay: ContextVar[float | None] = ContextVar("wasmops_retry_delay", default=None)
+
+
+class DelayFromError(list):
+    """A retry schedule (a ``list``, as Prefect requires) whose items are the delay the failed
+    attempt's error asked for, when it asked for one.
+
+    >>> d = DelayFromError([1, 4, 10])
+    >>> d[0], d[2]
+    (1, 10)
+    >>> token = _error_delay.set(0.25)
+    >>> d[0], d[2]
+    (0.25, 0.25)
+    >>> _error_delay.reset(token)
+    """
+
+    def __getitem__(self, i):
+        fixed = super().__getitem__(i)
+        asked = _error_delay.get()
+        if asked is None or isinstance(i, slice):
+            return fixed
+        return min(float(asked), MAX_ERROR_DELAY_S)
+
+
+RETRY_DELAYS_S: list[float] = DelayFromError([1, 4, 10])
 
 
 def transient_only(task, task_run, state) -> bool:
@@ -35,7 +62,9 @@ def transient_only(task, task_run, state) -> bool:
             state.result(raise_on_failure=True)
         except BaseException as e:  # noqa: BLE001 - we only inspect it
             exc = e
-    return exc is not None and is_retryable(exc)
+    retry = exc is not None and is_retryable(exc)
+    _error_delay.set(getattr(exc, "delay", None) if retry else None)
+    return retry
 
 
 RETRY = dict(retries=3, retry_delay_seconds=RETRY_DELAYS_S, retry_condition_fn=transient_only)

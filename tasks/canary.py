@@ -2,7 +2,7 @@
 digest for the pause, judge canary vs stable over that same window), abort, promote.
 
 The weight is desired state: a step commits ``spec.rollout.inProgress`` to Git and reconciles, so
-a host restart mid-rollout comes back at the same weight (``wasmops.rollout``). Abort goes to the
+a host restart mid-rollout comes back at the same weight (``wasmops.gitops.rollout``). Abort goes to the
 host first (``DELETE .../canary``: 100 % stable from the next request); Git follows (the flow's
 sticky rollback reverts the release and quarantines the canary digest).
 """
@@ -18,15 +18,15 @@ from prefect.cache_policies import NO_CACHE
 
 from wasmops.config import current
 from wasmops.digests import shown
-from wasmops.release_steps import probe_bodies
-from wasmops.source import ModuleSource
+from wasmops.release.steps import probe_bodies
+from wasmops.supply.source import ModuleSource
 
 from ._common import RETRY
 
 
 def write_progress(key: str, progress: dict | None, message: str) -> bool:
     """Set (or with None remove) ``spec.rollout.inProgress`` of ``key``'s manifest in one commit."""
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     repo = GitOpsRepo.from_settings(current())
     path = repo.manifest_file(key)
@@ -53,7 +53,7 @@ class _Pinned:
 def _window(hc, key: str, bodies, stable: str, canary: str, pause_s: float, requests: int):
     """Samples of both digests over the same window: alternating pinned batches until the pause is
     over and each side has at least ``requests``."""
-    from wasmops.release_check import METRICS, sample_requests
+    from wasmops.ai.release_check import METRICS, sample_requests
 
     ns, name = key.split("/", 1)
     got = {d: {m: [] for m in METRICS} for d in (stable, canary)}
@@ -74,9 +74,9 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     digests, judge canary vs stable (stable = baseline); table artifact and decision record."""
     from prefect.runtime import flow_run
 
-    from wasmops.decisions import Decision, record
+    from wasmops.gitops.decisions import Decision, record
     from wasmops.host.client import HostClient
-    from wasmops.release_check import judge_samples, load_policy
+    from wasmops.ai.release_check import judge_samples, load_policy
 
     from .release import _reconcile
 

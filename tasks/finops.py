@@ -16,7 +16,7 @@ def _month_costs(now: datetime):
     import pandas as pd
 
     from wasmops.finops import attribute
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
     from wasmops.telemetry import Store
 
     s = current()
@@ -74,7 +74,7 @@ def budget_gate(key: str, digest: str) -> dict:
     """Project the month (spend + forecast + the new reservation) against the team/project budget."""
     import pandas as pd
 
-    from wasmops.decisions import record
+    from wasmops.gitops.decisions import record
     from wasmops.finops import BudgetGate
 
     s = current()
@@ -108,7 +108,7 @@ def budget_gate(key: str, digest: str) -> dict:
 def cost_report(by: str = "team", days: int = 30) -> list[dict]:
     import pandas as pd
 
-    from wasmops.desired import load_desired_state
+    from wasmops.gitops.desired import load_desired_state
     from wasmops.finops import attribute, chart_png, report
     from wasmops.pictures import markdown_image
     from wasmops.telemetry import Store
@@ -140,7 +140,7 @@ def budget_alerts_task() -> list[dict]:
 
     import pandas as pd
 
-    from wasmops.decisions import Decision, record
+    from wasmops.gitops.decisions import Decision, record
     from wasmops.finops import budget_alerts
     from wasmops.finops.forecast_chart import budget_forecast_markdown
 

@@ -13,10 +13,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.transactions import get_transaction
 
 from wasmops.config import Settings, current
-from wasmops.faults import maybe_crash
-from wasmops.fleet import FleetRollout
-from wasmops.release_steps import AiVerdict, Baseline, Committed, FleetServing, Verified, probe_bodies
-from wasmops.source import ModuleSource
+from wasmops.fleet.status import FleetRollout
+from wasmops.release.steps import AiVerdict, Baseline, Committed, FleetServing, Verified, probe_bodies
+from wasmops.supply.source import ModuleSource
 
 from ._common import RETRY
 
@@ -24,9 +23,8 @@ from ._common import RETRY
 @task(name="commit", cache_policy=NO_CACHE, **RETRY)
 def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, rollout: dict | None = None) -> Committed:
     """``rollout``: the canary's ``spec.rollout.inProgress``, written in the same commit."""
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
-    maybe_crash("commit")
     repo = GitOpsRepo.from_settings(current())
     extra = (lambda data: data["spec"].setdefault("rollout", {}).__setitem__("inProgress", rollout)) if rollout else None
     res = repo.set_module_ref(key, tag=tag, digest=manifest_digest, provenance=provenance, extra=extra)
@@ -42,7 +40,7 @@ def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, r
 
 @commit_release.on_rollback
 def _revert_commit(txn) -> None:
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     rel = txn.get("release", None)
     if rel:
@@ -51,9 +49,9 @@ def _revert_commit(txn) -> None:
 
 
 def _reconcile(namespaces: set[str], mode: str = "heal"):
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
     from wasmops.host.client import HostClient
-    from wasmops.reconcile import reconcile
+    from wasmops.gitops.reconcile import reconcile
 
     s = current()
     repo = GitOpsRepo.from_settings(s)
@@ -65,7 +63,6 @@ def _reconcile(namespaces: set[str], mode: str = "heal"):
 def reconcile_namespace(namespace: str, key: str | None = None) -> dict:
     from wasmops.host.client import HostClient
 
-    maybe_crash("reconcile")
     client = HostClient.from_workspace(current())
     before = {f"{m['namespace']}/{m['name']}": m for m in client.modules()}
     get_transaction().set("before", before.get(key) if key else None)
@@ -111,7 +108,7 @@ def _undo_reconcile(txn) -> None:
 def already_serving(key: str, manifest_digest: str) -> FleetServing | None:
     """Git already holds ``manifest_digest`` for ``key`` and the host serves it healthy (a re-release is
     then a no-op: no budget gate, approval, commit or verify); else None."""
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
     from wasmops.host.client import HostClient
 
     s = current()
@@ -135,8 +132,8 @@ def await_fleet(key: str, manifest_digest: str) -> FleetRollout:
     from prefect.context import TaskRunContext
 
     from wasmops.errors import Stalled, Waiting
-    from wasmops.fleet import await_serving, min_hosts_of
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.fleet.status import await_serving, min_hosts_of
+    from wasmops.gitops.repo import GitOpsRepo
 
     s = current()
     desired = GitOpsRepo.from_settings(s).desired()
@@ -167,11 +164,10 @@ def verify_release(src: ModuleSource, key: str, manifest_digest: str, host_url: 
     could run raises ``NotVerified`` (rolled back, not quarantined) unless the manifest sets
     ``spec.verify.allowUnverified``. Cases that cannot run are counted and recorded, never dropped.
     """
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
     from wasmops.host.client import HostClient
-    from wasmops.verify import verify_via_host
+    from wasmops.release.verify import verify_via_host
 
-    maybe_crash("verify")
     s = current()
     m = GitOpsRepo.from_settings(s).desired().deployments[key]
     ns, name = key.split("/", 1)
@@ -186,7 +182,7 @@ def verify_release(src: ModuleSource, key: str, manifest_digest: str, host_url: 
 
 def _record_verify(s: Settings, key: str, manifest_digest: str, report, *, allowed: bool) -> None:
     """The decision record, then ``VerifyFailed`` / ``NotVerified`` when the verdict says so."""
-    from wasmops.decisions import Decision, record
+    from wasmops.gitops.decisions import Decision, record
     from wasmops.errors import NotVerified, VerifyFailed
 
     verdict = "fail" if report.failed else "pass" if report.ran else "unverified-allowed" if allowed else "unverified"
@@ -208,7 +204,7 @@ def _record_verify(s: Settings, key: str, manifest_digest: str, report, *, allow
 def sticky_rollback(key: str, manifest_digest: str, reason: str, actor: str = "wasmops",
                     wasm_digest: str | None = None) -> dict:
     """Revert the release commit, quarantine the digest in Git, and reconcile."""
-    from wasmops.rollback import rollback
+    from wasmops.release.rollback import rollback
 
     return rollback(current(), key, digest=manifest_digest, wasm_digest=wasm_digest, reason=reason, actor=actor)
 
@@ -218,7 +214,7 @@ def baseline_sample(src: ModuleSource, key: str, requests: int = 60) -> Baseline
     """Before the switch: the module's probe requests against the digest that serves now (None when
     nothing serves it yet). The release judge compares the new digest with these."""
     from wasmops.host.client import HostClient
-    from wasmops.release_check import sample_requests
+    from wasmops.ai.release_check import sample_requests
 
     hc = HostClient.from_workspace(current())
     live = {f"{m['namespace']}/{m['name']}": m for m in hc.modules()}.get(key)
@@ -234,10 +230,9 @@ def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int =
     """After verify: the same probe requests against the new digest, with the host's telemetry
     scraped before and after (the window the telemetry check reads)."""
     from wasmops.host.client import HostClient
-    from wasmops.release_check import sample_requests
+    from wasmops.ai.release_check import sample_requests
     from wasmops.telemetry import Collector, Store, scrape_host
 
-    maybe_crash("ai-verify")
     s = current()
     ns, name = key.split("/", 1)
     hc = HostClient.from_workspace(s)
@@ -253,8 +248,8 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
              requests: int, release_run_id: str = "") -> AiVerdict:
     """The release judge (new vs previous digest, per metric); telemetry that failed validation (GX)
     makes it a hold. Table and chart artifacts and a ``release-verdict`` decision record."""
-    from wasmops.decisions import Decision, record
-    from wasmops.release_check import judge_samples, load_policy
+    from wasmops.gitops.decisions import Decision, record
+    from wasmops.ai.release_check import judge_samples, load_policy
 
     s = current()
     name = key.split("/", 1)[1]
@@ -294,7 +289,7 @@ def _run_id(release_run_id: str):
 def _judge_chart(name: str, key: str, baseline, canary, v, release_run_id: str = "") -> None:
     """The canary-vs-baseline picture as an image in the release run's artifacts (the Prefect UI shows it)."""
     from wasmops.pictures import markdown_image
-    from wasmops.release_check import chart_png
+    from wasmops.ai.release_check import chart_png
 
     MarkdownArtifact(key=f"release-judge-chart-{name}", description=f"Canary vs baseline for {key}",
                      flow_run_id=_run_id(release_run_id),

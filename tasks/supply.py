@@ -1,7 +1,7 @@
 """Supply-chain tasks: build, test, policy, sign, publish.
 
 Each takes the parsed ``ModuleSource`` (read once by the flow) and the records of the steps before
-it, and returns its own record (``wasmops.release_steps``). Cache keys are content digests, so a
+it, and returns its own record (``wasmops.release.steps``). Cache keys are content digests, so a
 re-run after a crash reuses every finished step.
 """
 
@@ -14,9 +14,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from wasmops.config import current
 from wasmops.digests import hex_of, shown
-from wasmops.source import source_digest
-from wasmops.release_steps import Built, PolicyChecked, Published, Signed, Tested
-from wasmops.source import ModuleSource
+from wasmops.supply.source import source_digest
+from wasmops.release.steps import Built, PolicyChecked, Published, Signed, Tested
+from wasmops.supply.source import ModuleSource
 
 from ._common import RETRY
 
@@ -37,9 +37,9 @@ def wasm_path(built: Built, src: ModuleSource | None = None) -> Path:
     p = Path(built.path)
     if p.exists():
         return p
-    from wasmops.build import build
+    from wasmops.supply.build import build
     from wasmops.errors import IntegrityError
-    from wasmops.source import load_module_source
+    from wasmops.supply.source import load_module_source
 
     res = build(src or load_module_source(built.module_dir), p, settings=current())
     if res.digest != built.wasm_digest:
@@ -49,7 +49,7 @@ def wasm_path(built: Built, src: ModuleSource | None = None) -> Path:
 
 @task(name="build", cache_key_fn=_build_key, persist_result=True, **RETRY)
 def build_module(src: ModuleSource) -> Built:
-    from wasmops.build import build
+    from wasmops.supply.build import build
 
     s = current()
     sd = source_digest(src)
@@ -67,7 +67,7 @@ def _test_key(context, params) -> str:
 @task(name="test", cache_key_fn=_test_key, persist_result=True, **RETRY)
 def test_module(src: ModuleSource, built: Built) -> Tested:
     from wasmops.errors import TestFailed
-    from wasmops.testrun import run_cases
+    from wasmops.supply.testrun import run_cases
 
     report = run_cases(src, wasm_path(built, src).read_bytes(), digest=built.wasm_digest)
     create_table_artifact(key=f"{src.name}-tests", table=report.rows(),
@@ -80,7 +80,7 @@ def test_module(src: ModuleSource, built: Built) -> Tested:
 
 def _policy_key(context, params) -> str:
     """The verdict depends on the module, the trust level, the memory limit and the policy's content."""
-    from wasmops.policy import policy_digest
+    from wasmops.supply.policy import policy_digest
 
     return (f"policy-{params['built'].wasm_digest}-{params['trust_level']}-{params.get('memory_limit')}"
             f"-{params.get('timeout_ms')}-{params.get('fuel')}-{policy_digest(params.get('policy_file'))}")
@@ -92,7 +92,7 @@ def policy_check(built: Built, trust_level: str, policy_file: str | None = None,
                  fuel: int | None = None) -> PolicyChecked:
     """Check the module against the ModulePolicy in ``policy_file`` (the release passes the one in
     Git, the same file host admission follows)."""
-    from wasmops.policy import check_module, load_policy
+    from wasmops.supply.policy import check_module, load_policy
 
     policy = load_policy(policy_file)
     v = check_module(wasm_path(built).read_bytes(), trust_level, policy, memory_limit=memory_limit,
@@ -109,7 +109,7 @@ def policy_check(built: Built, trust_level: str, policy_file: str | None = None,
 
 def _sign_key(context, params) -> str:
     """A signature is only reusable by the same signer: the key id is part of the cache key."""
-    from wasmops.signing import key_id
+    from wasmops.supply.signing import key_id
 
     s = current()
     pub = Path(params["key_path"]).with_suffix(".pub") if params.get("key_path") else s.public_key
@@ -119,7 +119,7 @@ def _sign_key(context, params) -> str:
 
 @task(name="sign", cache_key_fn=_sign_key, persist_result=True, **RETRY)
 def sign_module(built: Built, key_path: str | None = None) -> Signed:
-    from wasmops.signing import bundle_digest, sign_file
+    from wasmops.supply.signing import bundle_digest, sign_file
 
     s = current()
     bundle = sign_file(wasm_path(built), private_key_path=Path(key_path) if key_path else s.private_key,
@@ -136,7 +136,7 @@ def _publish_key(context, params) -> str:
 
 @task(name="publish", cache_key_fn=_publish_key, persist_result=True, **RETRY)
 def publish_module(built: Built, signed: Signed, ref: str, source: str = "", revision: str = "") -> Published:
-    from wasmops.oci import publish
+    from wasmops.supply.oci import publish
 
     ann = {k: v for k, v in {"org.opencontainers.image.source": source,
                              "org.opencontainers.image.revision": revision}.items() if v}

@@ -146,8 +146,8 @@ def judge_and_record(df, outcome, model, info: dict, subjects=None, action_for=N
     champion's decision on the same subject and digest, from ``pairs``), no event, no action."""
     from prefect.runtime import flow_run
 
-    from wasmops.decisions import record
-    from wasmops.verdicts import data_window, judge, markdown, to_decision
+    from wasmops.gitops.decisions import record
+    from wasmops.ai.verdicts import data_window, judge, markdown, to_decision
 
     s = current()
     model_info = {k: info.get(k) for k in ("name", "version", "alias")} if info else {}
@@ -193,7 +193,7 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
 
     from models.monitor import load_config, monitor
     from models.score_chart import anomaly_scores_markdown
-    from wasmops.decisions import Decision, record
+    from wasmops.gitops.decisions import Decision, record
     from wasmops.telemetry import Store
 
     if not outcome.success:

@@ -10,10 +10,10 @@ import git
 import pytest
 import yaml
 
-from wasmops.agent import Agent, AgentConfig
-from wasmops.agent_server import authorised
+from wasmops.fleet.agent import Agent, AgentConfig
+from wasmops.fleet.agent_server import authorised
 from wasmops.errors import UserError
-from wasmops.selector import Selector
+from wasmops.gitops.selector import Selector
 
 ACTOR = git.Actor("t", "t@localhost")
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as hs
 from wasmops.approvals import (ApprovalGate, ApprovalPolicy, Expected, Statement, approver_ring,
                                load_approval_config, load_approval_config_at, parse_duration, sign_statement)
 from wasmops.errors import SignatureError, SpecError
-from wasmops.signing import generate_keypair
+from wasmops.supply.signing import generate_keypair
 
 DIGEST = "sha256:" + "d" * 64
 RUN = "11111111-2222-3333-4444-555555555555"
@@ -89,7 +89,7 @@ def test_durations():
 
 
 def test_selector():
-    from wasmops.manifest import WasmModuleDeployment
+    from wasmops.gitops.manifest import WasmModuleDeployment
 
     def m(ns, env, team):
         return WasmModuleDeployment.model_validate({
@@ -290,7 +290,7 @@ def test_record_commits_the_statements_with_trailers(tmp_path, keys):
     import git
 
     from wasmops.approvals.record import record_gate
-    from wasmops.decisions import list_decisions
+    from wasmops.gitops.decisions import list_decisions
 
     repo = git.Repo.init(tmp_path, initial_branch="main")
     (tmp_path / "README").write_text("x")

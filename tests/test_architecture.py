@@ -21,7 +21,7 @@ MAX_LINES = 60
 
 #: ``path::qualified name`` → why it is still longer than MAX_LINES.
 LONG_FUNCTIONS = {
-    "wasmops/signing.py::verify_bytes": "one linear sequence of Sigstore bundle checks, each with its own "
+    "wasmops/supply/signing.py::verify_bytes": "one linear sequence of Sigstore bundle checks, each with its own "
                                         "error; owned by the signing work, not split in the seams pass",
     "wasmops/telemetry/synth.py::synthesize": "vectorised generator of the synthetic telemetry frame; owned by "
                                               "the telemetry/ML work, not split in the seams pass",

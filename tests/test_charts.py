@@ -94,10 +94,10 @@ def _png_in(markdown: str) -> bytes:
 
 
 def test_budget_forecast_artifact_markdown():
-    from wasmops.desired import DesiredState
+    from wasmops.gitops.desired import DesiredState
     from wasmops.finops import attribute
     from wasmops.finops.forecast_chart import budget_forecast_markdown
-    from wasmops.manifest import Budget, PriceSheet
+    from wasmops.gitops.manifest import Budget, PriceSheet
 
     def budget(name, amount):
         return Budget.model_validate({"kind": "Budget", "metadata": {"name": name}, "spec": {

@@ -37,7 +37,7 @@ def test_table_keeps_every_number_whole_at_80_columns(rows):
 
 def test_decisions_and_status_at_80_columns_print_whole_numbers(tmp_path):
     from wasmops.config import Settings
-    from wasmops.decisions import Decision, record
+    from wasmops.gitops.decisions import Decision, record
     from wasmops.workspace import init_workspace
 
     s = Settings(home=tmp_path / "ws")

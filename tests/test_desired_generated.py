@@ -8,9 +8,9 @@ import git
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from wasmops.desired import load_desired_state_at
+from wasmops.gitops.desired import load_desired_state_at
 from wasmops.errors import SpecError
-from wasmops.plan import plan
+from wasmops.gitops.plan import plan
 
 DIGEST = "sha256:" + "0" * 64
 

@@ -53,9 +53,9 @@ def test_none_reads_as_a_dash():
 
 SCANNED = [*sorted((ROOT / "wasmops" / "cli").glob("*.py")), *sorted((ROOT / "flows").rglob("*.py")),
            *sorted((ROOT / "tasks").rglob("*.py"))] + [ROOT / p for p in (
-    "wasmops/fleet.py", "wasmops/verdicts.py", "wasmops/reconcile.py", "wasmops/host/integrity.py",
-    "wasmops/rollback.py", "wasmops/plan.py", "wasmops/plan_action.py", "wasmops/gitops.py",
-    "wasmops/release_steps.py")]
+    "wasmops/fleet/status.py", "wasmops/ai/verdicts.py", "wasmops/gitops/reconcile.py", "wasmops/host/integrity.py",
+    "wasmops/release/rollback.py", "wasmops/gitops/plan.py", "wasmops/gitops/plan_action.py", "wasmops/gitops/repo.py",
+    "wasmops/release/steps.py")]
 
 CUTS = [
     # digest[:19], wasm_digest[:12], m["digest"][:19], (cur.digest or 'none')[:19], …
@@ -66,7 +66,7 @@ CUTS = [
 
 # (file, the text of the cut) -> why it stays. Keep it small: each entry is a debt or a machine-read value.
 ALLOWED = {
-    ("wasmops/release_steps.py", "hex_of(self.wasm_digest)[:"): "the OCI tag scheme (machine-read), not shown",
+    ("wasmops/release/steps.py", "hex_of(self.wasm_digest)[:"): "the OCI tag scheme (machine-read), not shown",
     ("tasks/supply.py", "hex_of(sd)[:"): "a build directory name under artifacts/ (machine-read), not shown",
 }
 
@@ -103,7 +103,7 @@ def test_quarantine_list_shows_short_digests_and_remove_takes_one(tmp_path, monk
 
     from wasmops.cli import app
     from wasmops.config import current
-    from wasmops.quarantine import add, load
+    from wasmops.gitops.quarantine import add, load
 
     monkeypatch.setenv("WASMOPS_HOME", str(tmp_path / "ws"))
     monkeypatch.setenv("COLUMNS", "120")

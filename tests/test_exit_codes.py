@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from support.host import WASMOPS, make_workspace
-from wasmops.gitops import GitOpsRepo
+from wasmops.gitops.repo import GitOpsRepo
 from wasmops.services import free_port
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from test_agent_support import WASMOPS, make_fleet, wait_for
 from wasmops.config import Settings
 from wasmops.errors import UserError
-from wasmops.fleet import FleetStatus, await_serving, min_hosts_of, rollout_of
-from wasmops.manifest import WasmModuleDeployment
+from wasmops.fleet.status import FleetStatus, await_serving, min_hosts_of, rollout_of
+from wasmops.gitops.manifest import WasmModuleDeployment
 
 NEW, OLD = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 EDGE = {"team": "t", "project": "p", "env": "edge"}
@@ -166,7 +166,7 @@ def test_release_is_done_when_the_matching_hosts_serve_it_and_not_while_an_agent
 def test_fleet_mode_waits_on_the_agents_and_verifies_on_a_serving_host(monkeypatch):
     """The flow's switch in fleet mode: no reconcile of the workspace host; verify on a host that serves it."""
     import flows.release as fr
-    from wasmops.fleet import FleetRollout
+    from wasmops.fleet.status import FleetRollout
 
     calls = []
     monkeypatch.setattr(fr, "reconcile_namespace", lambda *a, **k: calls.append(("reconcile", a)))

@@ -8,7 +8,7 @@ import yaml
 
 from wasmops.config import Settings
 from wasmops.errors import NotFound, SpecError
-from wasmops.gitops import GitOpsRepo, init_repo
+from wasmops.gitops.repo import GitOpsRepo, init_repo
 from wasmops.workspace import init_workspace
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64

@@ -12,9 +12,9 @@ import git
 import pytest
 import yaml
 
-from wasmops import gitops
+from wasmops.gitops import repo as gitops
 from wasmops.errors import TransientError
-from wasmops.gitops import GitOpsRepo
+from wasmops.gitops.repo import GitOpsRepo
 
 
 def _manifest(ns: str, name: str) -> str:

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from wasmops.desired import load_desired_state_at
-from wasmops.desired_loader import DesiredLoader
+from wasmops.gitops.desired import load_desired_state_at
+from wasmops.gitops.desired_loader import DesiredLoader
 from wasmops.errors import SpecError
 
 ACTOR = git.Actor("t", "t@localhost")

@@ -7,11 +7,11 @@ import copy
 
 from hypothesis import given, settings, strategies as st
 
-from wasmops.desired import Deployments, DesiredState, ManifestError
+from wasmops.gitops.desired import Deployments, DesiredState, ManifestError
 from wasmops.errors import PolicyDenied
-from wasmops.incremental import IncrementalReconciler
-from wasmops.manifest import WasmModuleDeployment
-from wasmops.reconcile import reconcile
+from wasmops.gitops.incremental import IncrementalReconciler
+from wasmops.gitops.manifest import WasmModuleDeployment
+from wasmops.gitops.reconcile import reconcile
 
 REG = "oci-layout:///tmp/oci"
 REFUSED = f"sha256:{4:064x}"      # the host's admission refuses this digest

@@ -10,9 +10,9 @@ from __future__ import annotations
 import wasmtime
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from wasmops.source import ModuleSource, TestCase
-from wasmops.testrun import run_cases
-from wasmops.verify import verify_via_host
+from wasmops.supply.source import ModuleSource, TestCase
+from wasmops.supply.testrun import run_cases
+from wasmops.release.verify import verify_via_host
 
 LIMITS = {"fuel": 10_000_000, "memory": "2Mi", "timeout_ms": 1000, "max_stdout": "64Ki"}
 TEXT = st.text(alphabet="abcxyz 019{}\":,", max_size=24)

@@ -55,7 +55,7 @@ def test_scaffold_passes_wasmops_test_as_generated(ws, language):
 
 
 def test_add_writes_a_schema_valid_manifest_and_refuses_duplicates(ws):
-    from wasmops.manifest import WasmModuleDeployment
+    from wasmops.gitops.manifest import WasmModuleDeployment
 
     ws("new", "counter", "--language", "wat", check=0)
     p = ws("add", "counter", "--target", "dev/counter", "--team", "search", "--project", "words",

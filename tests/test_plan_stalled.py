@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from wasmops.manifest import WasmModuleDeployment
-from wasmops.plan import _plan_one, desired_spec
+from wasmops.gitops.manifest import WasmModuleDeployment
+from wasmops.gitops.plan import _plan_one, desired_spec
 
 DIGEST = "sha256:" + "b" * 64
 

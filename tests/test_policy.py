@@ -5,7 +5,7 @@ import wasmtime
 
 from support.wat import hostile
 from wasmops.errors import PolicyDenied, SpecError
-from wasmops.policy import check_module, load_policy
+from wasmops.supply.policy import check_module, load_policy
 
 
 @pytest.fixture(scope="module")

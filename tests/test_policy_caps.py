@@ -7,7 +7,7 @@ import pytest
 import wasmtime
 import yaml
 
-from wasmops.policy import check_module, load_policy
+from wasmops.supply.policy import check_module, load_policy
 
 OK = '(module (memory (export "memory") 1) (func (export "_start")))'
 

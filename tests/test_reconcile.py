@@ -9,11 +9,11 @@ import time
 import pytest
 
 from support.wat import FIXTURES
-from wasmops.desired import DesiredState
+from wasmops.gitops.desired import DesiredState
 from wasmops.errors import TransientError
 from wasmops.host.client import HostClient
-from wasmops.manifest import WasmModuleDeployment
-from wasmops.reconcile import apply, detect_drift, plan, reconcile
+from wasmops.gitops.manifest import WasmModuleDeployment
+from wasmops.gitops.reconcile import apply, detect_drift, plan, reconcile
 from support.wat import printing_wat
 
 _ns = itertools.count()

@@ -4,8 +4,8 @@ repository with module B's (validly signed) digest stalls before the host is ask
 from __future__ import annotations
 
 from support.wat import printing_wat
-from wasmops.plan import Action, Plan
-from wasmops.reconcile import apply
+from wasmops.gitops.plan import Action, Plan
+from wasmops.gitops.reconcile import apply
 
 
 class CountingHost:

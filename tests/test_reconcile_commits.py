@@ -12,8 +12,8 @@ import yaml
 
 from support.host import WASMOPS
 from wasmops.errors import SpecError
-from wasmops.gitops import GitOpsRepo
-from wasmops.reconcile import reconcile
+from wasmops.gitops.repo import GitOpsRepo
+from wasmops.gitops.reconcile import reconcile
 from support.wat import printing_wat
 
 _n = itertools.count()

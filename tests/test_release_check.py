@@ -15,7 +15,7 @@ import wasmtime
 
 from support.worker import worker_wat
 from wasmops.errors import TransientError
-from wasmops.release_check import default_policy, judge_samples, sample_requests
+from wasmops.ai.release_check import default_policy, judge_samples, sample_requests
 
 LIMITS = {"fuel": 50_000_000, "memory": "2Mi", "timeout_ms": 1000, "max_stdout": "64Ki"}
 BODIES = [b"{}", b'{"x": 1}', b"[1,2,3]"]

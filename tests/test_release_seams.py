@@ -11,15 +11,15 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from wasmops.desired import artifact_ref
+from wasmops.gitops.desired import artifact_ref
 from wasmops.digests import hex_of, is_digest, named, sha256_bytes
 from wasmops.errors import BudgetBlocked, QuarantinedError, UserError
 from wasmops.fsutil import atomic_file, atomic_write
 from wasmops.host.admission import pinned_ref
-from wasmops.oci.refs import parse_ref
-from wasmops.release_decide import (approval_terms, check_gate, provenance, refuse_quarantined_manifest,
+from wasmops.supply.oci.refs import parse_ref
+from wasmops.release.decide import (approval_terms, check_gate, provenance, refuse_quarantined_manifest,
                                     refuse_quarantined_wasm, target_manifest)
-from wasmops.release_steps import Built, GateVerdict, Proposal, Published, Signed
+from wasmops.release.steps import Built, GateVerdict, Proposal, Published, Signed
 
 _component = st.from_regex(r"[a-z0-9]{1,8}(-[a-z0-9]{1,5})?", fullmatch=True)
 _repo = st.lists(_component, min_size=1, max_size=3).map("/".join)

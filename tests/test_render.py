@@ -10,15 +10,15 @@ import pytest
 import yaml
 
 from support.host import REPO, WASMOPS
-from wasmops.desired import DesiredState, load_desired_state
+from wasmops.gitops.desired import DesiredState, load_desired_state
 from wasmops.errors import SpecError, UserError
-from wasmops.render import (SpinApp, dump_yaml, image_ref, problems, render, render_kubernetes,
+from wasmops.gitops.render import (SpinApp, dump_yaml, image_ref, problems, render, render_kubernetes,
                             split_by_namespace, typed)
 
 D_GREET = "sha256:" + "a" * 64
 D_PROD = "sha256:" + "b" * 64
 D_BAD = "sha256:" + "c" * 64
-LAYOUT = "oci-layout:///var/lib/wasmops/oci"
+LAYOUT = "oci-layout:///var/lib/wasmops/supply/oci"
 
 
 def _released(ds: DesiredState, key: str, digest: str, **spec) -> None:
@@ -134,7 +134,7 @@ MUTATIONS = {
 @pytest.mark.parametrize("flavor", ["runwasi", "spinkube"])
 @pytest.mark.parametrize("case", sorted(MUTATIONS))
 def test_validation_catches_bad_values(desired, flavor, case):
-    from wasmops.render import validate
+    from wasmops.gitops.render import validate
 
     doc = copy.deepcopy(render_kubernetes(desired, flavor=flavor, registry=LAYOUT)[-1])   # prod/greet-c
     mutate, field = MUTATIONS[case]

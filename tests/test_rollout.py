@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from wasmops.errors import SpecError
-from wasmops.manifest import WasmModuleDeployment, load_document
+from wasmops.gitops.manifest import WasmModuleDeployment, load_document
 from wasmops.schemas import json_schemas
-from wasmops.rollout import canary_split, parse_duration
+from wasmops.gitops.rollout import canary_split, parse_duration
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 

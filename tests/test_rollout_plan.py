@@ -3,10 +3,10 @@ state; a missing canary or another weight is drift, healed; promote and abort co
 
 from __future__ import annotations
 
-from wasmops.desired import DesiredState
-from wasmops.manifest import WasmModuleDeployment
-from wasmops.plan import detect_drift, plan
-from wasmops.reconcile import reconcile
+from wasmops.gitops.desired import DesiredState
+from wasmops.gitops.manifest import WasmModuleDeployment
+from wasmops.gitops.plan import detect_drift, plan
+from wasmops.gitops.reconcile import reconcile
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 REG = "oci-layout:///tmp/oci"

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from support.wat import hostile
-from wasmops.sandbox import RunLimits, Sandbox
+from wasmops.wasm.sandbox import RunLimits, Sandbox
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for wasmops.signing: offline key bundles, refusals, keyring, backend choice."""
+"""Tests for wasmops.supply.signing: offline key bundles, refusals, keyring, backend choice."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from wasmops import signing
+from wasmops.supply import signing
 from wasmops.errors import ConfigError, SignatureError, SpecError
-from wasmops.signing import (
+from wasmops.supply.signing import (
     BUNDLE_MEDIA_TYPE,
     Keyring,
     bundle_digest,

@@ -3,7 +3,7 @@
 import pytest
 
 from wasmops.errors import SpecError
-from wasmops.source import load_module_source
+from wasmops.supply.source import load_module_source
 
 
 def write(tmp_path, text, files=("main.c",)):

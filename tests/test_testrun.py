@@ -1,8 +1,8 @@
 """Test cases from module.yaml run in the sandbox and produce a per-case table."""
 
 from support.wat import hostile
-from wasmops.source import ModuleSource, TestCase
-from wasmops.testrun import run_cases
+from wasmops.supply.source import ModuleSource, TestCase
+from wasmops.supply.testrun import run_cases
 
 
 def src(tests, **limits):

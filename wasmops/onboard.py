@@ -23,8 +23,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import NotFound, QuarantinedError, UserError, spec_error_from_pydantic
-from .manifest import NAME, WasmModuleDeployment, dump_document
-from .source import ModuleSource, load_module_source
+from wasmops.gitops.manifest import NAME, WasmModuleDeployment, dump_document
+from wasmops.supply.source import ModuleSource, load_module_source
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = {"c": "main.c", "zig": "main.zig", "wat": "main.wat"}
@@ -154,7 +154,7 @@ class Preflight:
 def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: bool, check_host=None) -> Preflight:
     """Everything a release can check without an orchestrator: module.yaml, target manifest,
     dev-only auto-approval, quarantine of the live digest, the host."""
-    from .gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     src = load_module_source(module_dir)
     key = target or f"dev/{src.name}"

@@ -10,8 +10,8 @@ none of them has to know the others.
 from __future__ import annotations
 
 from .approvals.policy import ApprovalPolicy
-from .manifest import API_VERSION, KINDS
-from .policy import ModulePolicy
+from wasmops.gitops.manifest import API_VERSION, KINDS
+from wasmops.supply.policy import ModulePolicy
 
 
 def json_schemas() -> dict[str, dict]:

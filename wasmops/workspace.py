@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 from .config import Settings
-from .gitops import init_repo
-from .seed import seed_dir
+from wasmops.gitops.repo import init_repo
+from wasmops.gitops.seed import seed_dir
 
 _PKG = Path(__file__).resolve().parent
 
@@ -32,11 +32,11 @@ def policy_path(s: Settings) -> Path:
 
 def init_workspace(s: Settings, *, force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
     """Create (or complete) the workspace. Idempotent: an existing key is kept unless ``force``."""
-    from .signing import generate_keypair, key_id
+    from wasmops.supply.signing import generate_keypair, key_id
 
     say = progress or (lambda _m: None)
     s.home.mkdir(parents=True, exist_ok=True)
-    from .oci.layout import init_layout
+    from wasmops.supply.oci.layout import init_layout
 
     init_layout(s.oci_layout)
     say(f"OCI layout at {s.oci_layout}")

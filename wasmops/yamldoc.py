@@ -1,6 +1,6 @@
 """One YAML document of a known kind, from text: a SpecError names the file and every bad field.
 
-The lowest layer of reading manifests: :mod:`wasmops.desired` (every file of the GitOps repo) and
+The lowest layer of reading manifests: :mod:`wasmops.gitops.desired` (every file of the GitOps repo) and
 :mod:`wasmops.approvals.policy` (the ApprovalPolicy files) both parse with it, so neither has to
 import the other::
 

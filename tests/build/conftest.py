@@ -1,6 +1,6 @@
 """Fixtures for the builder tests: a private workspace and a tiny WASI runner on wasmtime-py.
 
-The runner is independent of wasmops.sandbox on purpose: these tests check what the compilers
+The runner is independent of wasmops.wasm.sandbox on purpose: these tests check what the compilers
 produce, with nothing of ours between the module and wasmtime.
 """
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-import wasmops.build as B
-from wasmops.build import build
-from wasmops.source import load_module_source
+import wasmops.supply.build as B
+from wasmops.supply.build import build
+from wasmops.supply.source import load_module_source
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

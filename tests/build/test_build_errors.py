@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from wasmops.build import _run, _toolchain, build, c, detect_toolchains
-from wasmops.build._toolchain import BuildContext
+from wasmops.supply.build import _run, _toolchain, build, c, detect_toolchains
+from wasmops.supply.build._toolchain import BuildContext
 from wasmops.errors import BuildFailed, SpecError, ToolchainMissing
-from wasmops.source import ModuleSource, load_module_source
+from wasmops.supply.source import ModuleSource, load_module_source
 
 
 def module(tmp_path, language, files, name="m"):

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from wasmops.build import BuildResult, _toolchain, build, detect_toolchains, output_path
-from wasmops.source import load_module_source
+from wasmops.supply.build import BuildResult, _toolchain, build, detect_toolchains, output_path
+from wasmops.supply.source import load_module_source
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "module.yaml").is_file())

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from wasmops.build import build
-from wasmops.source import load_module_source
+from wasmops.supply.build import build
+from wasmops.supply.source import load_module_source
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pandas as pd
 
-from wasmops.desired import DesiredState
-from wasmops.manifest import Budget, PriceSheet, WasmModuleDeployment
+from wasmops.gitops.desired import DesiredState
+from wasmops.gitops.manifest import Budget, PriceSheet, WasmModuleDeployment
 
 MIB = 1 << 20
 

@@ -8,7 +8,7 @@ from finops_helpers import MIB, deployment, desired, frame, sample
 
 from wasmops.config import Settings
 from wasmops.finops.waste import apply_recommendations, next_pow2_mib, recommend
-from wasmops.gitops import GitOpsRepo
+from wasmops.gitops.repo import GitOpsRepo
 from wasmops.workspace import init_workspace
 
 D = Decimal

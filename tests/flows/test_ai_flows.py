@@ -8,7 +8,7 @@ import pytest
 
 from support.gitops_helpers import add_manifest, copy_module, release_commits
 
-from wasmops.demo import FAULTS
+from wasmops.demo.run import FAULTS
 
 SLOW_SUM = (FAULTS / "slow-sum.wat").read_text()
 
@@ -28,7 +28,7 @@ def test_train_models_promotes_first_then_keeps_an_equal_candidate_out(flow_env)
 
 def test_stale_telemetry_gives_hold_and_a_decision_with_the_failed_checks(flow_env):
     from flows.score import score
-    from wasmops.decisions import list_decisions
+    from wasmops.gitops.decisions import list_decisions
     from wasmops.telemetry import Store, synthesize
 
     ws, host, mods = flow_env
@@ -66,7 +66,7 @@ def _baseline_rows(real: pd.DataFrame, days: int = 14) -> pd.DataFrame:
 def test_anomalous_release_is_rolled_back_and_quarantined(flow_env, tmp_path):
     from flows.release import AnomalyRolledBack, release
     from models.registry import train_and_register
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
     from wasmops.telemetry import Store, synthesize
     from wasmops.telemetry.schema import coerce
 

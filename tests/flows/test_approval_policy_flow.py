@@ -21,8 +21,8 @@ TARGET = "prod/sum-pol"
 @pytest.fixture(scope="module")
 def approvers(flow_env, tmp_path_factory):
     """alice, bob, rita in sre; dave in security; a 2-of-sre policy over team pol in Git."""
-    from wasmops.gitops import GitOpsRepo
-    from wasmops.signing import generate_keypair
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.supply.signing import generate_keypair
 
     ws, _, _ = flow_env
     d = tmp_path_factory.mktemp("approver-keys")
@@ -82,8 +82,8 @@ def _statement(keys, name, run_id, digest, **over):
 def test_two_of_three_with_every_refusal_in_between(flow_env, approvers, tmp_path):
     from flows.ops import answer, hand_in, submit_signed
     from flows.release import release
-    from wasmops.decisions import list_decisions
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.decisions import list_decisions
+    from wasmops.gitops.repo import GitOpsRepo
 
     ws, host, mods = flow_env
     keys = approvers
@@ -141,8 +141,8 @@ def test_two_of_three_with_every_refusal_in_between(flow_env, approvers, tmp_pat
 def test_the_timeout_rejects_and_rolls_back(flow_env, approvers, tmp_path):
     from flows._approval import ApprovalRejected
     from flows.release import release
-    from wasmops.decisions import list_decisions
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.decisions import list_decisions
+    from wasmops.gitops.repo import GitOpsRepo
 
     ws, host, mods = flow_env
     add_manifest(ws, "prod/sum-pol2", "sum-pol2", team="pol")

@@ -10,7 +10,7 @@ from support.gitops_helpers import add_budget, add_manifest, copy_module, releas
 
 def test_strict_budget_blocks_the_release_before_commit(flow_env, tmp_path):
     from flows.release import BudgetBlocked, release
-    from wasmops.decisions import list_decisions
+    from wasmops.gitops.decisions import list_decisions
 
     ws, host, mods = flow_env
     add_budget(ws, "tight", "0.01", "strict")

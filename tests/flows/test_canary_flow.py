@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from support.gitops_helpers import add_manifest, release_commits
-from wasmops.demo_modules import worker_module
+from wasmops.demo.modules import worker_module
 
 STEPS = [{"weight": 10, "pause": "1s"}, {"weight": 50, "pause": "1s"}, {"weight": 100}]
 
@@ -23,7 +23,7 @@ def _module(d, loops: int, tag: str):
 
 
 def _canary_manifest(ws, key: str):
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     add_manifest(ws, key, "canaried")
     repo = GitOpsRepo.from_settings(ws.settings)
@@ -36,8 +36,8 @@ def _canary_manifest(ws, key: str):
 def test_canary_promotes_a_good_digest_and_aborts_a_2x_regression(flow_env, tmp_path):
     from flows._canary import CanaryAborted
     from flows.release import release
-    from wasmops.decisions import list_decisions
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.decisions import list_decisions
+    from wasmops.gitops.repo import GitOpsRepo
 
     ws, host, _ = flow_env
     key = "dev/canaried"

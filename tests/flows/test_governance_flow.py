@@ -30,7 +30,7 @@ def _run(*args: str) -> str:
 
 
 def test_synth_train_score_with_a_shadow_challenger_then_label_compare_history(gov_ws):
-    from wasmops.decisions import list_decisions
+    from wasmops.gitops.decisions import list_decisions
 
     gitops = gov_ws.settings.gitops_dir
     assert "stored 2016 new rows" in _run("telemetry", "synth", "--modules", "4", "--teams", "2", "--days", "21")

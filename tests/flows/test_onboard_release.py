@@ -50,8 +50,8 @@ def _commits(ws) -> int:
 
 def test_strangers_module_with_error_exit_case_is_released_and_serving(flow_env, vowels):
     from flows.release import release
-    from wasmops.decisions import list_decisions
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.decisions import list_decisions
+    from wasmops.gitops.repo import GitOpsRepo
     from wasmops.onboard import Target, add_deployment
 
     ws, host, _ = flow_env
@@ -74,9 +74,9 @@ def test_strangers_module_with_error_exit_case_is_released_and_serving(flow_env,
 
 
 def test_drift_heal_and_rollback_work_on_it(flow_env, vowels):
-    from wasmops.gitops import GitOpsRepo
-    from wasmops.reconcile import reconcile
-    from wasmops.rollback import rollback
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.gitops.reconcile import reconcile
+    from wasmops.release.rollback import rollback
 
     ws, host, _ = flow_env
     repo = GitOpsRepo.from_settings(ws.settings)
@@ -93,7 +93,7 @@ def test_drift_heal_and_rollback_work_on_it(flow_env, vowels):
 def test_policy_in_git_is_the_one_source_for_release_and_admission(flow_env, vowels, tmp_path):
     from flows.release import release
     from wasmops.errors import PolicyDenied
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
     from wasmops.onboard import Target, add_deployment
 
     ws, host, mods = flow_env

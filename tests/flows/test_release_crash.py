@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +13,14 @@ from support.gitops_helpers import add_manifest, copy_module, release_commits
 from support.host import WASMOPS
 
 
-def _release(ws, module_dir, api_url, env_extra=None) -> subprocess.CompletedProcess:
-    env = {**ws.env, "PREFECT_API_URL": api_url, **(env_extra or {})}
-    return subprocess.run([WASMOPS, "release", str(module_dir), "--auto-approve", "--no-ai-check"], env=env,
+CRASH_AT = Path(__file__).resolve().parents[1] / "support" / "crash_at.py"
+
+
+def _release(ws, module_dir, api_url, crash_at: str | None = None) -> subprocess.CompletedProcess:
+    """``wasmops release``; with ``crash_at``, SIGKILLed when that step starts (tests/support/crash_at.py)."""
+    env = {**ws.env, "PREFECT_API_URL": api_url}
+    cmd = [sys.executable, str(CRASH_AT), crash_at] if crash_at else [WASMOPS]
+    return subprocess.run([*cmd, "release", str(module_dir), "--auto-approve", "--no-ai-check"], env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -37,7 +44,7 @@ def test_kill_9_then_rerun_finishes_without_a_second_commit(flow_env, tmp_path, 
     src = copy_module(mods / "sum-wat", tmp_path / name, name)
     key = f"dev/{name}"
     add_manifest(ws, key, name)
-    first = _release(ws, src, prefect_api, {"WASMOPS_FAULT_KILL_AT": step})
+    first = _release(ws, src, prefect_api, crash_at=step)
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
     commits_after_crash = release_commits(ws, key)
     assert len(commits_after_crash) == (0 if step == "commit" else 1)

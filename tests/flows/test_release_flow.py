@@ -9,14 +9,14 @@ import pytest
 from support.flows_helpers import run_in_thread
 from support.gitops_helpers import add_manifest, copy_module, release_commits
 
-from wasmops.demo import FAULTS
+from wasmops.demo.run import FAULTS
 
 ENV_PROBE = (FAULTS / "env-strict-sum.wat").read_text()  # exits 3 when any env var is set
 
 
 def test_dev_release_serves_commits_once_and_rerun_is_cached(flow_env):
     from flows.release import release
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     ws, host, mods = flow_env
     res = release(module_dir=str(mods / "sum-wat"), auto_approve=True)
@@ -62,7 +62,7 @@ def _paused_run(timeout=90):
 def test_prod_release_pauses_and_cli_style_approval_resumes_it(flow_env):
     from flows.ops import answer
     from flows.release import release
-    from wasmops.decisions import list_decisions
+    from wasmops.gitops.decisions import list_decisions
 
     ws, host, mods = flow_env
     add_manifest(ws, "prod/sum-wat", "sum-wat") if "prod/sum-wat" not in _keys(ws) else None
@@ -79,7 +79,7 @@ def test_prod_release_pauses_and_cli_style_approval_resumes_it(flow_env):
 
 
 def _keys(ws):
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     return set(GitOpsRepo.from_settings(ws.settings).desired().deployments)
 
@@ -88,7 +88,7 @@ def test_rejection_and_timeout_roll_back_the_commit(flow_env, tmp_path):
     from flows._approval import ApprovalRejected
     from flows.ops import answer
     from flows.release import release
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     ws, host, mods = flow_env
     src = copy_module(mods / "sum-wat", tmp_path / "sum2", "sum-two")
@@ -109,7 +109,7 @@ def test_rejection_and_timeout_roll_back_the_commit(flow_env, tmp_path):
 def test_failed_verify_rolls_back_and_quarantines(flow_env, tmp_path):
     from flows.release import VerifyFailed, release
     from wasmops.errors import QuarantinedError
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     ws, host, mods = flow_env
     d = tmp_path / "envprobe"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from support.gitops_helpers import add_manifest, release_commits
-from wasmops.demo_modules import worker_module
+from wasmops.demo.modules import worker_module
 
 
 def _module(d, loops: int, tag: str):
@@ -15,8 +15,8 @@ def _module(d, loops: int, tag: str):
 
 def test_2x_fuel_regression_is_rolled_back_by_the_release_judge(flow_env, tmp_path):
     from flows.release import AnomalyRolledBack, release
-    from wasmops.decisions import list_decisions
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.decisions import list_decisions
+    from wasmops.gitops.repo import GitOpsRepo
 
     ws, host, _ = flow_env
     add_manifest(ws, "dev/judged", "judged")

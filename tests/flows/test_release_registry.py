@@ -7,7 +7,7 @@ import httpx
 
 def test_release_publishes_to_the_registry_and_the_host_admits_from_it(flow_env, registry, monkeypatch):
     from flows.release import release
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     ws, host, mods = flow_env
     monkeypatch.setenv("WASMOPS_REGISTRY", f"oci://{registry}")  # + repository wasmops/sum-wat

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from tasks._common import RETRY, transient_only
+from tasks._common import RETRY, DelayFromError, transient_only
 from wasmops.errors import Stalled, TransientError, UserError, Waiting
 
 FAST = {**RETRY, "retry_delay_seconds": 0}
 
 
-def _run(raises: list[BaseException]):
+def _run(raises: list[BaseException], options: dict = FAST):
     """Run a flow with one task that raises ``raises`` in turn, then returns "ok".
 
     Returns (the task's final state, how many times its body ran, its run_count in the API).
@@ -25,7 +25,7 @@ def _run(raises: list[BaseException]):
 
     calls, states = [], []
 
-    @task(name="flaky", cache_policy=NO_CACHE, persist_result=False, **FAST)
+    @task(name="flaky", cache_policy=NO_CACHE, persist_result=False, **options)
     def flaky():
         calls.append(1)
         if len(calls) <= len(raises):
@@ -49,6 +49,35 @@ def _run(raises: list[BaseException]):
 def test_retry_uses_transient_only_with_the_fixed_schedule():
     assert RETRY["retry_condition_fn"] is transient_only
     assert RETRY["retries"] == 3 and RETRY["retry_delay_seconds"] == [1, 4, 10]
+
+
+def _retry_gaps(state) -> list[float]:
+    """Seconds between each AwaitingRetry state's creation and the time it was scheduled for: the
+    delay the engine chose (both instants are set together, so this holds on a busy machine)."""
+    from prefect import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def states():
+        async with get_client() as client:
+            return await client.read_task_run_states(state.state_details.task_run_id)
+
+    return [(s.state_details.scheduled_time - s.timestamp).total_seconds()
+            for s in run_coro_as_sync(states()) if s.name == "AwaitingRetry"]
+
+
+def test_the_retry_delay_is_the_one_the_error_asks_for(prefect_api):
+    """Production RETRY (schedule 1, 4, 10 s): a Waiting(delay=0.2) is retried 0.2 s later, not 1 s."""
+    state, calls, _ = _run([Waiting("not healthy yet", delay=0.2), TransientError("busy", delay=0.05)], RETRY)
+    assert state.is_completed() and calls == 3
+    gaps = _retry_gaps(state)
+    assert len(gaps) == 2
+    assert gaps[0] == pytest.approx(0.2, abs=0.05) and gaps[1] == pytest.approx(0.05, abs=0.05)
+
+
+def test_an_error_without_a_delay_keeps_the_schedule(prefect_api):
+    state, calls, _ = _run([TransientError("registry busy")], {**RETRY, "retry_delay_seconds": DelayFromError([0.3])})
+    assert state.is_completed() and calls == 2
+    assert _retry_gaps(state) == [pytest.approx(0.3, abs=0.05)]
 
 
 @pytest.mark.parametrize("exc", [TransientError("registry busy"), Waiting("not healthy yet", delay=0.5),

@@ -76,7 +76,7 @@ def test_forbidden_import_is_refused_at_admission(host, workspace):
 
 def test_unsigned_untrusted_tampered_and_wrong_digest_are_refused(host, workspace, tmp_path):
     from wasmops.errors import IntegrityError, SignatureError, UserError
-    from wasmops.signing import generate_keypair
+    from wasmops.supply.signing import generate_keypair
 
     ref, digest = workspace.publish_wat("unsigned", HOSTILE["ok"], sign=False)
     with pytest.raises(SignatureError, match="not signed"):

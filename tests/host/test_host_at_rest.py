@@ -145,9 +145,9 @@ def test_a_digest_is_accepted_only_for_the_ref_it_was_published_to(ws):
 
 def test_an_artifact_without_the_repository_annotation_must_be_what_the_ref_holds(ws, tmp_path):
     """Artifacts published before the annotation existed: accepted only where the ref's tag holds them."""
-    from wasmops.oci.artifact import attach_bundle, build_wasm_artifact, open_store
-    from wasmops.oci.store import MANIFEST, descriptor
-    from wasmops.signing import sign_file
+    from wasmops.supply.oci.artifact import attach_bundle, build_wasm_artifact, open_store
+    from wasmops.supply.oci.store import MANIFEST, descriptor
+    from wasmops.supply.signing import sign_file
 
     def legacy(tag: str, wat: str) -> tuple[str, str]:
         path = tmp_path / f"{tag}.wasm"

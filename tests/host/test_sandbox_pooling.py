@@ -8,7 +8,7 @@ import concurrent.futures as cf
 import wasmtime
 from hypothesis import given, settings, strategies as st
 
-from wasmops.sandbox import RunLimits, Sandbox
+from wasmops.wasm.sandbox import RunLimits, Sandbox
 
 # Written for this test: prints the byte at offset 4096 of its memory, then leaves its stdin's first
 # byte there (a later run that saw it would print it) and grows memory by its stdin's second byte.

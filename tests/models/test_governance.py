@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from models.training import inject_anomalies, plan_training
-from wasmops.decisions import Decision, get_decision, label_decision, list_decisions, record
+from wasmops.gitops.decisions import Decision, get_decision, label_decision, list_decisions, record
 from wasmops.telemetry import Store, schema, synthesize
 
 END = pd.Timestamp("2025-03-03T00:00:00Z")
@@ -168,7 +168,7 @@ class _Outcome:
 
 def test_bad_input_gets_hold_with_a_reason_never_a_crash(anomaly_model, data):
     from wasmops.telemetry.validate import validate
-    from wasmops.verdicts import judge
+    from wasmops.ai.verdicts import judge
 
     info = {"name": "wasmops-anomaly", "version": "7"}
     bad = data[data["module"] == "mod-001"].tail(3).copy()

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy.stats import chi2_contingency, wilcoxon
 
-from wasmops.judge_stats import _cmh_z, _p_two_sided, _signed_rank_z
-from wasmops.release_judge import JUDGE_VERSION, JudgePolicy, judge
+from wasmops.ai.judge_stats import _cmh_z, _p_two_sided, _signed_rank_z
+from wasmops.ai.release_judge import JUDGE_VERSION, JudgePolicy, judge
 
 NAB = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab"
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

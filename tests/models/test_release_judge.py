@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wasmops.release_judge import JudgePolicy, MetricPolicy, block_means, judge, judge_metric
+from wasmops.ai.release_judge import JudgePolicy, MetricPolicy, block_means, judge, judge_metric
 
 RNG = np.random.default_rng(0)
 
@@ -171,7 +171,7 @@ def test_spread_row_sees_spread_not_level():
 def test_u_test_matches_scipy():
     from scipy.stats import mannwhitneyu
 
-    from wasmops.release_judge import _mwu
+    from wasmops.ai.release_judge import _mwu
     rng = np.random.default_rng(11)
     for _ in range(100):
         b = np.round(rng.lognormal(size=rng.integers(2, 50)), 1)

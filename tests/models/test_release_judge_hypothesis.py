@@ -2,7 +2,7 @@
 
 import pytest
 
-from wasmops.release_judge import JudgePolicy, judge
+from wasmops.ai.release_judge import JudgePolicy, judge
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402

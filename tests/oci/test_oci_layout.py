@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from wasmops import oci
+from wasmops.supply import oci
 from wasmops.errors import ConfigError, IntegrityError, NotFound, SpecError
-from wasmops.oci.store import referrers_tag
+from wasmops.supply.oci.store import referrers_tag
 
 
 def sha256(data: bytes) -> str:

@@ -3,7 +3,7 @@
 import pytest
 
 from wasmops.errors import SpecError, UserError
-from wasmops.oci import parse_ref
+from wasmops.supply.oci import parse_ref
 
 D = "sha256:" + "0123456789abcdef" * 4
 

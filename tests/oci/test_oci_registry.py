@@ -9,9 +9,9 @@ import httpx
 import pytest
 from support.registry import free_port, htpasswd_line, start_registry
 
-from wasmops import oci
+from wasmops.supply import oci
 from wasmops.errors import ConfigError, IntegrityError, NotFound, RegistryUnavailable
-from wasmops.oci.store import INDEX, SIGSTORE_BUNDLE, referrers_tag
+from wasmops.supply.oci.store import INDEX, SIGSTORE_BUNDLE, referrers_tag
 
 pytestmark = pytest.mark.registry
 

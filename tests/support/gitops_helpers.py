@@ -11,7 +11,7 @@ import yaml
 def add_manifest(ws, key: str, source: str, env: dict | None = None, environment: str | None = None,
                  team: str = "qa", replicas: int = 1, memory: str = "8Mi") -> None:
     """Add a WasmModuleDeployment to the workspace's GitOps repo (committed)."""
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     ns, name = key.split("/", 1)
     doc = {"apiVersion": "wasmops.dev/v1alpha1", "kind": "WasmModuleDeployment",
@@ -41,7 +41,7 @@ def copy_module(src: Path, dest: Path, name: str, extra_yaml: dict | None = None
 
 
 def add_budget(ws, team: str, amount: str, level: str) -> None:
-    from wasmops.gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     doc = {"apiVersion": "wasmops.dev/v1alpha1", "kind": "Budget", "metadata": {"name": f"team-{team}"},
            "spec": {"scope": "team", "name": team, "monthlyAmount": amount, "currency": "USD",

@@ -30,8 +30,8 @@ class Workspace:
 
     def publish_wasm(self, name: str, wasm: bytes, *, sign: bool = True, key: Path | None = None) -> tuple[str, str]:
         """Write, sign and publish to the workspace OCI layout; returns (ref, manifest digest)."""
-        from wasmops.oci import publish
-        from wasmops.signing import sign_file
+        from wasmops.supply.oci import publish
+        from wasmops.supply.signing import sign_file
 
         d = self.home / "src"
         d.mkdir(exist_ok=True)

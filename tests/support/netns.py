@@ -283,8 +283,8 @@ class NetFleet:
         """Sign and push a module written here to the registry (over the bridge); its digest."""
         import wasmtime
 
-        from wasmops.oci import publish
-        from wasmops.signing import sign_file
+        from wasmops.supply.oci import publish
+        from wasmops.supply.signing import sign_file
 
         path = self.root / f"{tag}.wasm"
         path.write_bytes(wasmtime.wat2wasm(wat(text)))

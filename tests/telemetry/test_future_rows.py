@@ -67,7 +67,7 @@ def test_gx_fails_a_future_row_even_with_freshness_off():
 
 def test_the_real_window_is_still_scored_next_to_a_row_from_2099(tmp_path, monkeypatch):
     from models.anomaly import AnomalyModel
-    from wasmops.verdicts import judge
+    from wasmops.ai.verdicts import judge
 
     hist = history()
     model = AnomalyModel(n_estimators=50, random_state=0).fit(hist)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wasmops.verdicts import Verdict, markdown
+from wasmops.ai.verdicts import Verdict, markdown
 
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), max_codepoint=0x25FF), max_size=80)
 

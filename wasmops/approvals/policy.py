@@ -178,7 +178,7 @@ def _add(cfg: ApprovalConfig, rel: str, data: bytes) -> None:
         return
     who = _approver(rel)
     if who:
-        from ..signing import key_id
+        from wasmops.supply.signing import key_id
 
         try:
             key_id(data)

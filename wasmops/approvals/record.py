@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..decisions import Decision, record
+from wasmops.gitops.decisions import Decision, record
 from .gate import ApprovalGate
 
 __all__ = ["approval_trailers", "record_gate"]
@@ -54,7 +54,7 @@ def record_gate(repo_dir: str | Path, gate: ApprovalGate, *, verdict: str, expla
 
 
 def _commit(root: Path, path: Path, d: Decision, trailers: dict[str, list[str]]) -> None:
-    from ..gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     lines = [f"Wasmops-{k}: {v}" for k, vs in trailers.items() for v in vs]
     msg = (f"decision approval {d.subject}: {d.verdict}\n\n{d.explanation[:500]}\n\n"

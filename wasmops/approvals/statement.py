@@ -2,11 +2,11 @@
 
 A statement is canonical JSON (sorted keys, no spaces) over the run id, target, manifest digest,
 decision, reason, time and approver name. It is signed with the approver's ECDSA P-256 key into a
-Sigstore bundle v0.3, the same machinery as module signing (:mod:`wasmops.signing`)::
+Sigstore bundle v0.3, the same machinery as module signing (:mod:`wasmops.supply.signing`)::
 
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from wasmops.signing import generate_keypair
+    >>> from wasmops.supply.signing import generate_keypair
     >>> from wasmops.approvals.statement import Statement, sign_statement, verify_signature, approver_ring
     >>> d = Path(tempfile.mkdtemp())
     >>> _ = generate_keypair(d / "alice.key", d / "alice.pub")
@@ -29,7 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SignatureError
-from ..signing import Keyring, key_id, sign_bytes, verify_bytes
+from wasmops.supply.signing import Keyring, key_id, sign_bytes, verify_bytes
 
 STATEMENT_TYPE = "https://wasmops.dev/approval/v1"
 
@@ -78,7 +78,7 @@ class Signer:
 
 @dataclass
 class ApproverRing:
-    """Every approver key from Git in one :class:`~wasmops.signing.Keyring`, and who each key is."""
+    """Every approver key from Git in one :class:`~wasmops.supply.signing.Keyring`, and who each key is."""
 
     keyring: Keyring
     signers: dict[str, Signer]          # key id -> signer
@@ -109,7 +109,7 @@ def public_pem_of(private_key_pem: bytes | str) -> bytes:
     """The PEM public key of an ECDSA private key (to find its owner in ``approvers/``)."""
     from cryptography.hazmat.primitives import serialization
 
-    from ..signing import _load_private_key
+    from wasmops.supply.signing import _load_private_key
 
     return _load_private_key(private_key_pem).public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -65,11 +65,11 @@ def agent(
 ) -> None:
     """Run beside a host: pull the GitOps remote on an interval (and on a webhook) and reconcile THIS host
     with the manifests whose labels match --selector. Serves its state on GET /status."""
-    from ..agent import Agent, AgentConfig
-    from ..agent_server import serve
+    from wasmops.fleet.agent import Agent, AgentConfig
+    from wasmops.fleet.agent_server import serve
     from ..errors import UserError
     from ..host.client import HostClient, endpoint
-    from ..selector import Selector
+    from wasmops.gitops.selector import Selector
 
     s = settings()
     if mode not in ("heal", "report"):
@@ -102,7 +102,7 @@ def fleet_status(agents: str = typer.Option(..., "--agents", help="Agent URLs, c
                  json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     """Which hosts serve which digest of each module, and which lag behind which commit (from each agent's /status)."""
     from ..digests import shown
-    from ..fleet import fleet_status as read
+    from wasmops.fleet.status import fleet_status as read
 
     fs = read([a.strip() for a in agents.split(",") if a.strip()], timeout=timeout)
     bad = [u for u, st in fs.agents.items() if "error" in st]
@@ -141,7 +141,7 @@ def fleet_wait(key: str = typer.Argument(..., help="The module, NS/NAME."),
     in the workspace's Git when it has KEY, else by the module being in their agent's status."""
     from ..digests import shown
     from ..errors import UserError
-    from ..fleet import await_serving, min_hosts_of
+    from wasmops.fleet.status import await_serving, min_hosts_of
 
     s = settings()
     urls = [a.strip() for a in agents.split(",") if a.strip()] if agents else list(s.fleet_agents)
@@ -177,7 +177,7 @@ def _manifest_in_git(s, key: str):
     """(manifest, file) of KEY in the workspace's GitOps repo, or None when there is no repo or no such module."""
     if not (s.gitops_dir / ".git").exists():
         return None
-    from ..gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     desired = GitOpsRepo.from_settings(s).desired()
     m = desired.deployments.get(key)

@@ -117,7 +117,7 @@ def _json_value(v):
 def _costs(since: Optional[str]):
     import pandas as pd
 
-    from ..desired import load_desired_state
+    from wasmops.gitops.desired import load_desired_state
     from ..finops import attribute
     from ..telemetry import Store
 
@@ -179,7 +179,7 @@ def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the
                    json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     """Idle modules, over-provisioned memory and fuel limits, with the expected monthly saving."""
     from ..finops import apply_recommendations, recommend
-    from ..gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
 
     desired, samples, _ = _costs(None)
     recs = recommend(samples, desired, desired.pricing, now=datetime.now(timezone.utc), idle_days=idle_days,

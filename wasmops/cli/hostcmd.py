@@ -23,16 +23,16 @@ def host(
     workers: int = typer.Option(0, help="Worker processes sharing the port (default: the number of cores; "
                                 "1: one process, no supervisor)."),
     threads: int = typer.Option(8, help="Pool threads per worker for runs that outgrow the inline slice."),
-    pool_nice: int = typer.Option(0, help="Nice value of the pool threads (long runs yield the core to short ones)."),
+    pool_nice: int = typer.Option(10, help="Nice value of the pool threads (long runs yield the core to short ones)."),
 ) -> None:
     """Serve deployed Wasm modules with an admin API and Prometheus /metrics."""
     from ..host.client import ensure_token, record_endpoint, token_file as default_token_file
     from ..host.runtime import Runtime
     from ..host.server import serve
     from ..host.workers import pool_slots
-    from ..policy import policy_follower
-    from ..quarantine import quarantine_checker
-    from ..signing import Keyring
+    from wasmops.supply.policy import policy_follower
+    from wasmops.gitops.quarantine import quarantine_checker
+    from wasmops.supply.signing import Keyring
     from ..workspace import policy_path
 
     s = settings()

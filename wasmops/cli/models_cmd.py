@@ -73,7 +73,7 @@ def models_compare(json_out: bool = typer.Option(False, "--json")) -> None:
 
     from models.governance import compare
 
-    from ..decisions import list_decisions
+    from wasmops.gitops.decisions import list_decisions
     from ._ui import settings
 
     rows = compare(list_decisions(settings().gitops_dir, shadow=None))
@@ -96,7 +96,7 @@ def models_history(at: str | None = typer.Option(None, "--at", help="ISO time (U
 
     from models.governance import alias_events, champion_at
 
-    from ..decisions import list_decisions
+    from wasmops.gitops.decisions import list_decisions
     from ..errors import UserError
     from ._ui import settings
 

@@ -42,12 +42,12 @@ def add(
 ) -> None:
     """Write the module's WasmModuleDeployment into the GitOps repo and commit it."""
     from ..errors import UserError
-    from ..gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
     from ..onboard import Target, add_deployment
 
     if env not in ("dev", "prod"):
         raise UserError(f"--env must be dev or prod, not {env!r}", where="--env")
-    from ..source import load_module_source
+    from wasmops.supply.source import load_module_source
 
     t = Target.parse(target)
     load_module_source(module_dir)  # a clear error before any note or write

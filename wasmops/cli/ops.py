@@ -72,7 +72,7 @@ def down() -> None:
 @app.command()
 def status(json_out: bool = typer.Option(False, "--json")) -> None:
     """What runs, the live modules, pending approvals, the last verdicts and budget status."""
-    from ..decisions import list_decisions
+    from wasmops.gitops.decisions import list_decisions
     from ..services import Services
 
     s = settings()
@@ -124,7 +124,7 @@ def _rollout_cell(s, m: dict) -> str:
     c = m["canary"]
     step = ""
     try:
-        from ..gitops import GitOpsRepo
+        from wasmops.gitops.repo import GitOpsRepo
 
         man = GitOpsRepo.from_settings(s).desired().deployments.get(f"{m['namespace']}/{m['name']}")
         prog = man.spec.rollout.in_progress if man else None

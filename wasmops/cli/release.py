@@ -171,9 +171,9 @@ def reconcile(
     namespace: list[str] = typer.Option([], "--namespace", "-n", help="Limit to these namespaces."),
 ) -> None:
     """Make the host match Git: plan create/update/delete, apply, report conditions and drift."""
-    from ..gitops import GitOpsRepo
+    from wasmops.gitops.repo import GitOpsRepo
     from ..host.client import HostClient
-    from ..reconcile import reconcile as do_reconcile
+    from wasmops.gitops.reconcile import reconcile as do_reconcile
 
     s = settings()
     rep = do_reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s), registry=s.registry_base,
@@ -203,7 +203,7 @@ def reconcile(
 def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer.Option("manual rollback"),
              actor: Optional[str] = typer.Option(None)) -> None:
     """Revert the module's last release in Git, quarantine its digest, and reconcile."""
-    from ..rollback import rollback as do_rollback
+    from wasmops.release.rollback import rollback as do_rollback
 
     out = do_rollback(settings(), key, reason=reason, actor=actor or getpass.getuser())
     restored = out.get("restored_digest")
@@ -236,7 +236,7 @@ def schema(out: Optional[Path] = typer.Option(None, "-o", help="Directory to wri
 
 @quarantine_app.command("list")
 def quarantine_list(json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
-    from ..quarantine import load, repo_file
+    from wasmops.gitops.quarantine import load, repo_file
 
     entries = load(repo_file(settings()))
     if json_out:
@@ -253,8 +253,8 @@ def quarantine_list(json_out: bool = typer.Option(False, "--json", help="JSON fo
 @quarantine_app.command("remove")
 def quarantine_remove(digest: str, reason: str = typer.Option(..., help="Why it is safe again."),
                       actor: Optional[str] = typer.Option(None)) -> None:
-    from ..gitops import GitOpsRepo
-    from ..quarantine import load, repo_file
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.gitops.quarantine import load, repo_file
 
     s = settings()
     digest = _quarantined(digest, load(repo_file(s)), where=str(repo_file(s)))
@@ -289,7 +289,7 @@ def decisions(ctx: typer.Context, module: Optional[str] = typer.Option(None, "--
     --correct|--wrong` records an operator's judgement of one."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..decisions import list_decisions
+    from wasmops.gitops.decisions import list_decisions
 
     ds = list_decisions(settings().gitops_dir, subject=module, kind=kind, limit=limit, shadow=None)
     if json_out:
@@ -306,7 +306,7 @@ def decisions_label(decision_id: str = typer.Argument(..., help="The decision's 
                     reason: str = typer.Option("", help="Why (goes into the label record)."),
                     actor: Optional[str] = typer.Option(None, help="Who (default: your user name).")) -> None:
     """Record an operator's judgement of a decision as a new `label` record (the judged one is not rewritten)."""
-    from ..decisions import label_decision
+    from wasmops.gitops.decisions import label_decision
     from ..errors import NotFound, UserError
 
     if correct is None:

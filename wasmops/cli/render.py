@@ -38,9 +38,9 @@ def kubernetes(
                                            help="RuntimeClass name and handler (the nodes' containerd runtime entry)."),
 ) -> None:
     """Render released modules in the GitOps repo as Kubernetes manifests (validated, images pinned by digest)."""
-    from ..desired import load_desired_state
+    from wasmops.gitops.desired import load_desired_state
     from ..errors import ConfigError
-    from ..render import dump_yaml, render, split_by_namespace
+    from wasmops.gitops.render import dump_yaml, render, split_by_namespace
 
     s = settings()
     if not (s.gitops_dir / "modules").is_dir():

@@ -29,9 +29,9 @@ def build(
     out: Path = typer.Option(..., "-o", "--out", help="Where to write the .wasm."),
 ) -> None:
     """Build a module from source into a .wasm (reproducibly)."""
-    from ..build import build as do_build
+    from wasmops.supply.build import build as do_build
     from ..digests import shown
-    from ..source import load_module_source
+    from wasmops.supply.source import load_module_source
 
     src = load_module_source(module_dir)
     res = do_build(src, out, settings=settings(), progress=lambda m: err_console().print(f"[dim]{m}[/]"))
@@ -49,12 +49,12 @@ def test_cmd(
     import json
     import tempfile
 
-    from ..source import load_module_source
-    from ..testrun import run_cases
+    from wasmops.supply.source import load_module_source
+    from wasmops.supply.testrun import run_cases
 
     src = load_module_source(module_dir)
     if wasm is None:
-        from ..build import build as do_build
+        from wasmops.supply.build import build as do_build
 
         with tempfile.TemporaryDirectory() as td:
             res = do_build(src, Path(td) / f"{src.name}.wasm", settings=settings())
@@ -79,7 +79,7 @@ def check(
 ) -> None:
     """Check a module's imports, exports, size and memory against the policy. Exit 1 if denied."""
     from ..errors import SpecError
-    from ..policy import check_module, load_policy
+    from wasmops.supply.policy import check_module, load_policy
     from ..workspace import policy_path
 
     if not wasm.exists():
@@ -104,7 +104,7 @@ def sign(
 ) -> None:
     """Sign a file; writes FILE.sigstore.json (a Sigstore bundle v0.3)."""
     from ..errors import ConfigError, SpecError
-    from ..signing import sign_file
+    from wasmops.supply.signing import sign_file
 
     s = settings()
     if not wasm.exists():
@@ -123,7 +123,7 @@ def verify(
     keys: Optional[Path] = typer.Option(None, help="Directory of trusted public keys."),
 ) -> None:
     """Verify a file against its Sigstore bundle and the trusted keyring. Exit 1 on any mismatch."""
-    from ..signing import Keyring, verify_file
+    from wasmops.supply.signing import Keyring, verify_file
 
     s = settings()
     ring = Keyring.from_dir(keys or s.trusted_keys_dir)
@@ -142,7 +142,7 @@ def publish(
 ) -> None:
     """Publish a .wasm as an OCI artifact (signature attached as a referrer). Prints the digest."""
     from ..errors import SpecError
-    from ..oci import publish as do_publish
+    from wasmops.supply.oci import publish as do_publish
 
     if not wasm.exists():
         raise SpecError("file not found", where=str(wasm))
@@ -165,7 +165,7 @@ def pull(
 ) -> None:
     """Pull a module, verifying every digest. Nothing partial is written on failure."""
     from ..digests import shown
-    from ..oci import pull as do_pull
+    from wasmops.supply.oci import pull as do_pull
 
     res = do_pull(ref, out, timeout_s=settings().registry_timeout_s)
     console().print(f"pulled {shown('manifest', res.manifest_digest)} → {res.path} ({res.size} bytes)", highlight=False)

@@ -26,7 +26,7 @@ from typing import Literal
 import pandas as pd
 
 from ..errors import SpecError
-from ..manifest import Budget, WasmModuleDeployment
+from wasmops.gitops.manifest import Budget, WasmModuleDeployment
 from .attribution import month_bounds, totals
 from .money import HOUR_S, PER_GIB_HOUR, money, to_decimal
 from .prices import as_pricebook
@@ -71,8 +71,8 @@ class GateVerdict:
         return self.outcome == "allowed"
 
     def to_decision(self, *, actor: str = "wasmops", digest: str | None = None):
-        """A ``budget`` decision record for the audit trail (:func:`wasmops.decisions.record`)."""
-        from ..decisions import Decision
+        """A ``budget`` decision record for the audit trail (:func:`wasmops.gitops.decisions.record`)."""
+        from wasmops.gitops.decisions import Decision
 
         action = {"allowed": "deploy", "blocked": "deployment blocked",
                   "needs_approval": "approval requested"}[self.outcome]

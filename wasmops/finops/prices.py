@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpecError
-from ..manifest import PriceSheet, load_document
+from wasmops.gitops.manifest import PriceSheet, load_document
 from .money import PLACES, price_units
 
 UNITS = ("fuel-million", "memory-gib-hour", "invocations-million", "storage-gb-month")

@@ -29,7 +29,7 @@ from typing import Literal
 import pandas as pd
 import yaml
 
-from ..manifest import FUEL_PER_MILLICORE, WasmModuleDeployment
+from wasmops.gitops.manifest import FUEL_PER_MILLICORE, WasmModuleDeployment
 from ..units import format_size, parse_cpu_millis
 from .money import PER_GIB_HOUR, money, to_decimal
 from .prices import as_pricebook
@@ -163,7 +163,7 @@ def apply_recommendations(repo, recs: list[Recommendation], branch: str | None =
                           today: date | None = None) -> str:
     """Edit the manifests per ``recs`` and commit them on ``branch`` (main is untouched).
 
-    ``repo`` is a :class:`~wasmops.gitops.GitOpsRepo`. Returns the commit sha (main's head when
+    ``repo`` is a :class:`~wasmops.gitops.repo.GitOpsRepo`. Returns the commit sha (main's head when
     there was nothing to change).
     """
     today = today or datetime.now(timezone.utc).date()

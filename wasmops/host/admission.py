@@ -2,7 +2,7 @@
 
 1. refuse a digest that is quarantined in Git;
 2. pull the artifact by digest from the ref's own repository and check the manifest and layer
-   digests (``wasmops.oci.pull``);
+   digests (``wasmops.supply.oci.pull``);
 3. bind the digest to the ref: the artifact must be the one the ref's repository holds (see
    ``bound_signature``), so a signed artifact of module B cannot serve as module A;
 4. verify its Sigstore bundle (an OCI referrer) against the trusted keyring;
@@ -20,8 +20,8 @@ from typing import Callable
 
 from ..digests import sha256_bytes
 from ..errors import IntegrityError, QuarantinedError, SignatureError
-from ..policy import ModulePolicy, check_module
-from ..signing import Keyring, verify_bytes
+from wasmops.supply.policy import ModulePolicy, check_module
+from wasmops.supply.signing import Keyring, verify_bytes
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Admitted:
 
 def pinned_ref(ref: str, digest: str) -> str:
     """``REF[:TAG]`` + digest → ``REF@digest`` (tag dropped: the digest is what counts)."""
-    from ..oci.refs import parse_ref
+    from wasmops.supply.oci.refs import parse_ref
 
     return str(parse_ref(ref).pinned(digest))
 
@@ -50,7 +50,7 @@ def bound_signature(ref: str, digest: str, *, timeout_s: float = 30.0) -> bytes 
     holds the digest: on a registry it was pulled from that repository; in an image layout (one
     repository, names folded into tags) ref's tag must point at it.
     """
-    from ..oci.artifact import ANN_REPOSITORY, fetch_signatures, repository_name, resolve
+    from wasmops.supply.oci.artifact import ANN_REPOSITORY, fetch_signatures, repository_name, resolve
 
     pinned = pinned_ref(ref, digest)
     want = repository_name(ref)
@@ -71,7 +71,7 @@ def bound_signature(ref: str, digest: str, *, timeout_s: float = 30.0) -> bytes 
 def admit(ref: str, digest: str, *, trust_level: str, memory_limit: int, keyring: Keyring,
           policy: ModulePolicy, quarantined: Callable[[str], bool] = lambda d: False,
           timeout_s: float = 30.0, run_timeout_ms: int | None = None, fuel: int | None = None) -> Admitted:
-    from ..oci import pull
+    from wasmops.supply.oci import pull
 
     if quarantined(digest):
         raise QuarantinedError(f"digest {digest} is quarantined", where=ref,

@@ -61,7 +61,7 @@ class DeployRequest(BaseModel):
     @classmethod
     def _ref(cls, v: str) -> str:
         from ..errors import SpecError
-        from ..oci.refs import parse_ref
+        from wasmops.supply.oci.refs import parse_ref
 
         try:
             parse_ref(v)

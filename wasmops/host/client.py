@@ -21,7 +21,7 @@ from urllib.parse import unquote
 import httpx
 
 from ..config import Settings
-from ..sandbox import RunResult
+from wasmops.wasm.sandbox import RunResult
 from ..errors import TransientError
 from .wire_errors import error_class
 

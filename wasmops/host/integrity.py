@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..compile_cache import AuthenticatedCache, load_key
+from wasmops.wasm.compile_cache import AuthenticatedCache, load_key
 from ..digests import short, shown
 from ..errors import IntegrityError, WasmopsError
 
@@ -58,7 +58,7 @@ def host_key(state_dir: str | Path) -> bytes:
 
 def check_at_rest(wasm_path: Path, wasm_digest: str, bundle_path: Path | None, keyring, *, where: str) -> bytes:
     """The stored blob's bytes, once they hash to ``wasm_digest`` and its stored bundle verifies."""
-    from ..signing import verify_bytes
+    from wasmops.supply.signing import verify_bytes
 
     try:
         wasm = wasm_path.read_bytes()

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import NotFound, WasmopsError
-from ..policy import ModulePolicy
-from ..sandbox import Prepared, RunLimits, RunResult, Sandbox
-from ..signing import Keyring
+from wasmops.supply.policy import ModulePolicy
+from wasmops.wasm.sandbox import Prepared, RunLimits, RunResult, Sandbox
+from wasmops.supply.signing import Keyring
 from .admission import admit
 from .canary import CanaryOps
 from .api import DeployRequest

@@ -32,7 +32,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from ..errors import NotFound, UserError, WasmopsError
-from ..sandbox import Preempted
+from wasmops.wasm.sandbox import Preempted
 from .http import Request, Response, json_response
 from .api import CanaryRequest, WeightRequest
 from .runtime import DeployRequest, Runtime

@@ -29,7 +29,7 @@ import socket
 import sys
 from pathlib import Path
 
-from ..sandbox import Sandbox
+from wasmops.wasm.sandbox import Sandbox
 from .aggregate import snapshot
 from .canary import CanarySlot
 from .control import Channel
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     _die_with_parent()
     if args.parent and os.getppid() != args.parent:
         sys.exit("wasmops host worker: the supervisor is gone")
-    from ..signing import Keyring
+    from wasmops.supply.signing import Keyring
 
     cache = AuthenticatedCache(args.cache, host_key(args.state))
     rt = Runtime(HostState(args.state), Sandbox(cache=cache, pool_slots=pool_slots(args.threads)),

@@ -1,0 +1,1 @@
+"""The statistical release judge and AI verdicts on telemetry (the trained models live in ``models/``)."""

@@ -1,0 +1,164 @@
+"""Sample statistics for the release judge (``wasmops.ai.release_judge``): cleaning, centres and
+effects, the tie-corrected Mann-Whitney U test, the two-part test for zero-inflated metrics, block
+means against autocorrelation and the drift allowance from history. Plain numpy; no state."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def block_means(values: Sequence[float], block: int) -> np.ndarray:
+    """Means of consecutive blocks of ``block`` samples (NaNs ignored; the last partial block is
+    kept). One sample per block lowers the autocorrelation the U test assumes away."""
+    x = np.asarray(values, dtype=float)
+    if block <= 1 or len(x) == 0:
+        return x
+    out = []
+    for i in range(0, len(x), block):
+        b = x[i:i + block]
+        b = b[np.isfinite(b)]
+        out.append(float(b.mean()) if len(b) else math.nan)
+    return np.asarray(out)
+
+
+def _array(values) -> np.ndarray:
+    if values is None:
+        return np.zeros(0)
+    try:
+        return np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
+    except (TypeError, ValueError):
+        return np.zeros(0)
+
+
+def _clean(values, non_negative: bool) -> tuple[np.ndarray, int]:
+    x = _array(values).ravel()
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(x) & ((x >= 0) if non_negative else True)
+    return x[ok], int((~ok).sum())
+
+
+def _centre(x: np.ndarray, how: str) -> float:
+    with np.errstate(all="ignore"):
+        return float(np.mean(x)) if how == "mean" else float(np.median(x))
+
+
+def _effect(b: float, c: float, floor: float) -> float:
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = (c - b) / max(abs(b), floor)
+    return float(e) if math.isfinite(e) else math.copysign(1e300, c - b)
+
+
+def _abs_dev(x: np.ndarray) -> np.ndarray:
+    return np.abs(x - np.median(x)) if len(x) else x
+
+
+def drift_allowance(history, n: int, how: str, floor: float, non_negative: bool = True,
+                    spread: bool = False) -> float:
+    """The largest |relative shift| between the centres of adjacent windows of ``n`` samples in
+    ``history`` (the old digest's own past): what the metric does when nothing changes. With
+    ``spread``, of the windows' mean absolute deviations from their own medians."""
+    x, _ = _clean(history, non_negative)
+    if n < 1 or len(x) < 2 * n:
+        return 0.0
+    wins = [x[i:i + n] for i in range(0, len(x) - n + 1, n)]
+    centres = [_centre(_abs_dev(w) if spread else w, how) for w in wins]
+    shifts = [abs(_effect(a, b, floor)) for a, b in zip(centres, centres[1:])]
+    return max(shifts) if shifts else 0.0
+
+
+def _mwu_z(b: np.ndarray, c: np.ndarray) -> tuple[float, float]:
+    """Mann-Whitney U of ``c`` against ``b`` as (z, Cliff's delta): average ranks for ties, the
+    tie-corrected variance and a continuity correction, as ``scipy.stats.mannwhitneyu(c, b,
+    method="asymptotic")`` computes it (numpy only: the benchmark calls it ~50,000 times)."""
+    n1, n2 = len(c), len(b)
+    if n1 == 0 or n2 == 0:
+        return 0.0, 0.0
+    x = np.concatenate([c, b])
+    vals, inv, cnt = np.unique(x, return_inverse=True, return_counts=True)
+    if len(vals) == 1:
+        return 0.0, 0.0
+    ranks = (np.cumsum(cnt) - (cnt - 1) / 2.0)[inv]
+    u1 = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2.0
+    n = n1 + n2
+    ties = float(np.sum(cnt.astype(float) ** 3 - cnt))
+    var = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
+    delta = 2.0 * u1 / (n1 * n2) - 1.0
+    if var <= 0:
+        return 0.0, delta
+    d = u1 - n1 * n2 / 2.0
+    z = math.copysign(max(abs(d) - 0.5, 0.0), d) / math.sqrt(var)
+    return z, delta
+
+
+def _p_two_sided(z: float) -> float:
+    return math.erfc(abs(z) / math.sqrt(2.0))
+
+
+def _mwu(b: np.ndarray, c: np.ndarray) -> tuple[float, float]:
+    """(p-value, Cliff's delta = P(c > b) - P(c < b)); identical constant samples give (1, 0)."""
+    z, delta = _mwu_z(b, c)
+    return _p_two_sided(z), delta
+
+
+def _two_part(b: np.ndarray, c: np.ndarray) -> float:
+    """Lachenbruch's two-part test: zero share (two-proportion z) and the U test on the non-zero
+    samples (as z), X^2 = z1^2 + z2^2 ~ chi^2(2), whose survival function is exp(-X^2 / 2).
+    Parts without information contribute 0."""
+    nb, nc = len(b), len(c)
+    zb, zc = float(np.mean(b == 0)), float(np.mean(c == 0))
+    pooled = (zb * nb + zc * nc) / (nb + nc)
+    z1 = 0.0 if pooled in (0.0, 1.0) else (zb - zc) / math.sqrt(pooled * (1 - pooled) * (1 / nb + 1 / nc))
+    pb, pc = b[b != 0], c[c != 0]
+    z2 = _mwu_z(pb, pc)[0] if len(pb) >= 2 and len(pc) >= 2 else 0.0
+    return math.exp(-(z1 * z1 + z2 * z2) / 2.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Paired tests (a concurrent canary split pairs the two sides by time slot)
+
+def _signed_rank_z(d) -> tuple[float, float, int]:
+    """Wilcoxon signed-rank test of paired differences ``d`` (canary - baseline) as
+    ``(z, r, n)``: the normal approximation with Wilcoxon's zero handling (zero differences are
+    dropped), average ranks for tied |d|, the tie-corrected variance and a continuity correction,
+    as ``scipy.stats.wilcoxon(d, zero_method="wilcox", correction=True, method="asymptotic")``
+    computes it (z > 0: the canary is higher). ``r`` is the matched-pairs rank-biserial
+    correlation (T+ - T-) / (T+ + T-) in [-1, 1], ``n`` the non-zero differences. NaN/inf
+    differences are ignored; no non-zero difference gives (0, 0, 0)."""
+    x = np.asarray(d, dtype=float).ravel()
+    x = x[np.isfinite(x) & (x != 0)]
+    n = len(x)
+    if n == 0:
+        return 0.0, 0.0, 0
+    vals, inv, cnt = np.unique(np.abs(x), return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(cnt) - (cnt - 1) / 2.0)[inv]
+    t_plus = float(ranks[x > 0].sum())
+    total = n * (n + 1) / 2.0
+    r = (2.0 * t_plus - total) / total
+    var = n * (n + 1) * (2 * n + 1) / 24.0 - float(np.sum(cnt.astype(float) ** 3 - cnt)) / 48.0
+    if var <= 0:
+        return 0.0, r, n
+    diff = t_plus - total / 2.0
+    return (diff - 0.5 * np.sign(diff)) / math.sqrt(var), r, n
+
+
+def _cmh_z(eb: np.ndarray, nb: np.ndarray, ec: np.ndarray, nc: np.ndarray) -> float:
+    """Cochran-Mantel-Haenszel z for counts paired by slot: one 2x2 table (errors, calls) x
+    (canary, baseline) per slot, the canary's errors against their hypergeometric expectation
+    given each slot's total, summed over slots, with a continuity correction. Load that moves the
+    error rate of both sides of a slot alike is conditioned away (no overdispersion correction is
+    needed for it). z > 0: the canary has more errors; 0 when no slot has an error."""
+    m, big = eb + ec, nb + nc
+    ok = (m > 0) & (m < big) & (big > 1)
+    if not ok.any():
+        return 0.0
+    m, big, ec, nc, nb = m[ok], big[ok], ec[ok], nc[ok], nb[ok]
+    with np.errstate(all="ignore"):
+        expect = float(np.sum(nc * m / big))
+        var = float(np.sum(nc * nb * m * (big - m) / (big * big * (big - 1))))
+        diff = float(np.sum(ec)) - expect
+    if not (math.isfinite(var) and math.isfinite(diff)) or var <= 0:
+        return 0.0
+    return math.copysign(max(abs(diff) - 0.5, 0.0), diff) / math.sqrt(var)

@@ -1,0 +1,129 @@
+"""The release flow's AI check: the new digest against the previous one, request by request.
+
+Just before a release switches the host, the same requests that will probe the new digest are
+sent to the digest that serves now (the *baseline*); just after verify, they go to the new digest
+(the *canary*). Each request reports its own fuel, wall time, peak memory and outcome in the
+host's ``X-Wasmops-*`` headers (docs/spec/host-api.md), so both sides are per-request samples of
+the same inputs on the same host minutes apart, which is as close to Kayenta's concurrent
+baseline as a one-version host allows. ``wasmops.ai.release_judge.judge`` compares them per metric,
+under the policy in Git (``policies/release-judge.yaml``). Request ``i`` of both sides carries the
+same probe body, so the samples are **paired** by slot: equal-length samples are judged pair by
+pair (``wasmops.ai.judge_paired``: Wilcoxon signed-rank on the per-slot differences, with the
+effect-size floors), which cancels what the input does to both sides; a lost request (transport
+error, or answered by another digest) is NaN in its slot and its pair is dropped. Samples of
+unequal length fall back to the unpaired Mann-Whitney U. The verdict carries ``judge_version``::
+
+    >>> v = judge_samples({"fuel_per_call": [100.0] * 20, "error_rate": [0.0] * 20},
+    ...                   {"fuel_per_call": [200.0] * 20, "error_rate": [0.0] * 20}, default_policy())
+    >>> v.verdict, v.failed, v.judge_version
+    ('fail', ['fuel_per_call'], '2-paired')
+
+A module with no live predecessor has no baseline: the verdict is ``hold`` (nothing to compare,
+never a pass and never a rollback).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from wasmops.errors import TransientError, spec_error_from_pydantic
+from wasmops.ai.release_judge import JudgePolicy, MetricPolicy, ReleaseVerdict, judge
+
+METRICS = ("fuel_per_call", "latency_ms", "peak_memory", "error_rate")
+POLICY_FILE = "policies/release-judge.yaml"
+
+
+def default_policy() -> JudgePolicy:
+    """Per-request metrics. Fuel and memory are exact for the same input, so any real shift shows;
+    latency on a shared machine is noisy, so it counts in the score but cannot fail a release alone."""
+    return JudgePolicy(metrics={
+        "fuel_per_call": MetricPolicy(weight=2.0),
+        "peak_memory": MetricPolicy(weight=1.0),
+        "latency_ms": MetricPolicy(weight=1.0, critical=False, min_effect=0.5),
+        "error_rate": MetricPolicy(weight=2.0, centre="mean", abs_floor=1e-3),
+    })
+
+
+def load_policy(gitops_dir: Path) -> JudgePolicy:
+    """``policies/release-judge.yaml`` from the GitOps repo (``spec:`` holds JudgePolicy fields),
+    else :func:`default_policy`."""
+    p = Path(gitops_dir) / POLICY_FILE
+    if not p.exists():
+        return default_policy()
+    try:
+        doc = yaml.safe_load(p.read_text()) or {}
+        return JudgePolicy.model_validate(doc.get("spec", doc))
+    except ValidationError as exc:
+        raise spec_error_from_pydantic(exc, where=str(p)) from exc
+
+
+def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: int, *,
+                    expect_digest: str | None = None, concurrency: int = 2) -> dict[str, list[float]]:
+    """Send ``n`` requests (``bodies`` round-robin) and return per-request samples per metric, one
+    slot per request in order (request ``i`` sends ``bodies[i % len(bodies)]``, so two calls with the
+    same ``bodies`` and ``n`` pair up slot by slot). A request that failed in transport or was
+    answered by another digest than ``expect_digest`` (a switch mid-way) is NaN in its slot."""
+    from wasmops.host.client import run_result
+
+    def one(i: int):
+        try:
+            r = client.run(namespace, name, bodies[i % len(bodies)])
+        except TransientError:
+            return None
+        return run_result(r), r.headers.get("x-wasmops-digest")
+
+    out: dict[str, list[float]] = {m: [] for m in METRICS}
+    with cf.ThreadPoolExecutor(concurrency) as pool:
+        for got in pool.map(one, range(n)):
+            if got is None or (expect_digest and got[1] != expect_digest):
+                for m in METRICS:
+                    out[m].append(math.nan)
+                continue
+            rr, _ = got
+            out["fuel_per_call"].append(float(rr.fuel_used))
+            out["latency_ms"].append(rr.duration_s * 1000)
+            out["peak_memory"].append(float(rr.peak_memory))
+            out["error_rate"].append(0.0 if rr.ok else 1.0)
+    return out
+
+
+def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, list[float]],
+                  policy: JudgePolicy) -> ReleaseVerdict:
+    """The verdict; ``hold`` when there is no baseline (a first release). Slot-paired where both
+    sides have the same number of slots (see the module docstring), else unpaired."""
+    if not baseline:
+        empty = {m: [] for m in canary}
+        v = judge(empty, canary, policy)
+        v.explanation = "hold: no previous digest served this module, so there is nothing to compare with"
+        return v
+    return judge(baseline, canary, policy, paired=True)
+
+
+def _finite(xs) -> list[float]:
+    return [x for x in (xs or []) if math.isfinite(x)]
+
+
+def chart_png(baseline: dict[str, list[float]] | None, canary: dict[str, list[float]]) -> bytes:
+    """Box plots, one panel per metric: the previous digest (baseline) beside the new one (canary)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    names = [m for m in METRICS if canary.get(m)]
+    fig = Figure(figsize=(3 * max(1, len(names)), 3.2), dpi=90)
+    FigureCanvasAgg(fig)
+    for i, m in enumerate(names, 1):
+        ax = fig.add_subplot(1, len(names), i)
+        data = [_finite((baseline or {}).get(m)) or [0.0], _finite(canary[m]) or [0.0]]
+        ax.boxplot(data, tick_labels=["baseline", "canary"] if baseline else ["(none)", "canary"])
+        ax.set_title(m, fontsize="small")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

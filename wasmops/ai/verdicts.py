@@ -1,0 +1,134 @@
+"""AI verdicts on telemetry: ``ok``, ``anomalous`` or ``hold``, each explained and recorded.
+
+The telemetry must pass its Great Expectations suite first. If it does not, every subject gets
+``hold`` with the failed expectations: nobody acts automatically on bad data. The scorer is any
+object with ``explain(df) -> [Explanation]`` (``models.anomaly.AnomalyModel``); the core does not
+import the ML package::
+
+    >>> from wasmops.ai.verdicts import judge                              # doctest: +SKIP
+    >>> vs = judge(samples, outcome, model, {"name": "wasmops-anomaly", "version": "3"})  # doctest: +SKIP
+    >>> [(v.subject, v.verdict) for v in vs]                            # doctest: +SKIP
+    [('dev/greet-c', 'ok')]
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from wasmops.gitops.decisions import Decision
+from wasmops.digests import sha256_bytes, short
+
+RULE = "anomalous when at least half of a version's windows score above the model threshold"
+
+
+@dataclass
+class Verdict:
+    subject: str                  # ns/module
+    digest: str
+    verdict: str                  # ok | anomalous | hold
+    explanation: str
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def data_digest(df: pd.DataFrame) -> str:
+    """A stable digest of the rows a verdict was made on."""
+    return sha256_bytes(pd.util.hash_pandas_object(df.reset_index(drop=True), index=False).to_numpy().tobytes())
+
+
+def data_window(df: pd.DataFrame) -> dict:
+    if df.empty:
+        return {"rows": 0}
+    return {"rows": int(len(df)), "from": str(df["ts"].min()), "to": str(df["ts"].max()), "digest": data_digest(df)}
+
+
+def _subjects(df: pd.DataFrame) -> list[tuple[str, str, str]]:
+    if df.empty:
+        return []
+    keys = df[["namespace", "module", "digest"]].drop_duplicates()
+    return [tuple(r) for r in keys.itertuples(index=False)]
+
+
+def hold_all(df: pd.DataFrame, reason: str, *, subjects: list[tuple[str, str, str]] | None = None) -> list[Verdict]:
+    subs = subjects if subjects is not None else _subjects(df)
+    return [Verdict(f"{ns}/{m}", d, "hold", reason) for ns, m, d in subs] or [Verdict("*", "", "hold", reason)]
+
+
+def judge(df: pd.DataFrame, outcome, scorer, model_info: dict, *, min_share: float = 0.5,
+          subjects: list[tuple[str, str, str]] | None = None, min_windows: int = 1) -> list[Verdict]:
+    """One verdict per (namespace, module, digest) in ``df``.
+
+    ``hold`` (never ok or anomalous) when: the telemetry failed GX (empty, NaN, negative, future or
+    duplicate rows); no model is registered; the window is empty; the model has no baseline for the
+    module (cold start: less history than the training minimum, or a constant one); the version
+    has fewer than ``min_windows`` windows with traffic (the score flow asks for 2: one sample is
+    not evidence); or it had no traffic in the window."""
+    if not outcome.success:
+        failed = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})" for f in outcome.failed[:8])
+        return hold_all(df, f"telemetry failed validation ({len(outcome.failed)} checks): {failed}",
+                        subjects=subjects)
+    if scorer is None:
+        return hold_all(df, "no champion anomaly model is registered yet", subjects=subjects)
+    if df.empty:
+        return hold_all(df, "no telemetry in the window", subjects=subjects)
+    active = df[df["invocations"] > 0]
+    known = getattr(getattr(scorer, "scaler_", None), "modules_", None)
+    out = []
+    for (ns, mod, dig), rows in active.groupby(["namespace", "module", "digest"], sort=True):
+        if known is not None and str(mod) not in set(map(str, known)):
+            # Judging a module against other modules' baselines gives false alarms: hold instead.
+            out.append(Verdict(f"{ns}/{mod}", str(dig), "hold",
+                               f"the model (v{model_info.get('version')}) has no baseline for {mod}: it had "
+                               "less than the minimum history (or a constant one) at training; its releases "
+                               "are judged by the release judge", {"model": model_info}))
+            continue
+        if len(rows) < min_windows:
+            out.append(Verdict(f"{ns}/{mod}", str(dig), "hold",
+                               f"{len(rows)} window(s) with traffic; at least {min_windows} needed for a verdict",
+                               {"model": model_info, "windows": len(rows)}))
+            continue
+        exps = scorer.explain(rows)
+        flagged = [e for e in exps if e.is_anomaly]
+        share = len(flagged) / len(exps)
+        worst = max(exps, key=lambda e: e.score)
+        top = next(c for c in worst.features if c.feature == worst.top_feature)
+        verdict = "anomalous" if share >= min_share else "ok"
+        why = (f"{len(flagged)}/{len(exps)} windows above threshold {worst.threshold:.3f}; "
+               f"{top.feature} {top.value:.4g} vs baseline {top.baseline:.4g} (z={top.z:+.1f}) moved most")
+        out.append(Verdict(f"{ns}/{mod}", str(dig), verdict, why, {
+            "share": share, "windows": len(exps), "score": worst.score, "threshold": worst.threshold,
+            "top_feature": top.feature, "value": top.value, "baseline": top.baseline, "z": top.z,
+            "contributions": {c.feature: {"value": c.value, "baseline": c.baseline, "z": c.z,
+                                          "score_delta": c.score_delta} for c in worst.features},
+            "model": model_info}))
+    seen = {(v.subject, v.digest) for v in out}
+    for ns, mod, dig in subjects or []:
+        if (f"{ns}/{mod}", dig) not in seen:
+            out.append(Verdict(f"{ns}/{mod}", dig, "hold", "no traffic for this version in the window"))
+    return out
+
+
+def to_decision(v: Verdict, *, outcome, model_info: dict, window: dict, action: str, actor: str = "wasmops",
+                rule: str = RULE, flow_run_id: str | None = None) -> Decision:
+    return Decision(
+        kind="anomaly", subject=v.subject, verdict=v.verdict, actor=actor, policy_rule=rule, action=action,
+        explanation=v.explanation, digest=v.digest or None, model=model_info,
+        data={**window, "gx_result_id": getattr(outcome, "result_id", None),
+              "gx_success": getattr(outcome, "success", None),
+              "gx_failed": [f"{f['type']}:{f.get('column')}" for f in getattr(outcome, "failed", [])][:20]},
+        inputs={k: v.details.get(k) for k in ("windows", "value", "baseline", "z")},
+        output={k: v.details.get(k) for k in ("share", "score", "threshold", "top_feature", "contributions")},
+        flow_run_id=flow_run_id)
+
+
+def markdown(verdicts: list[Verdict]) -> str:
+    # Plain text only: the Prefect UI's font has no emoji (an icon column rendered as empty boxes).
+    lines = ["| module | manifest digest | verdict | explanation |", "|---|---|---|---|"]
+    for v in verdicts:
+        lines.append(f"| `{v.subject}` | `{short(v.digest or None)}` | **{v.verdict}** | "
+                     f"{v.explanation.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Git as the desired state: manifests, the repository, plans, reconcile, quarantine and decision records."""

@@ -1,0 +1,129 @@
+"""Decision records: every verdict and every automatic action, with who, why, and on what data.
+
+Records are append-only JSON files in the GitOps repo under ``audit/decisions/`` (one file per
+decision, never rewritten), committed as they are made::
+
+    >>> from wasmops.gitops.decisions import Decision
+    >>> d = Decision(kind="approval", subject="prod/greet-c", verdict="approved", actor="ann",
+    ...              policy_rule="prod requires approval", explanation="looks good")
+    >>> d.id.startswith("dec-"), d.verdict
+    (True, 'approved')
+
+Shadow verdicts (a challenger model scoring beside the champion) are recorded with
+``shadow=True`` and ``refers_to`` = the champion's decision on the same data; nothing acts on them,
+and :func:`list_decisions` leaves them out unless asked (``shadow=True`` or ``None``). An
+operator's judgement of a decision is a new record of kind ``label`` (:func:`label_decision`),
+``refers_to`` the judged decision: the judged file is never rewritten. Model promotions and
+demotions are records of kind ``promotion`` (see ``models/governance.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+AUDIT_DIR = "audit/decisions"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Decision(BaseModel):
+    """One decision. ``model`` and ``data`` are filled for AI verdicts; ``actor`` is a person or ``wasmops``."""
+
+    id: str = Field(default_factory=lambda: f"dec-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
+    at: str = Field(default_factory=_now)
+    kind: str                       # approval | anomaly | budget | rollback | drift | verify
+    subject: str                    # ns/name (or team for budgets)
+    verdict: str                    # approved | rejected | ok | anomalous | hold | blocked | rolled-back ...
+    actor: str = "wasmops"
+    policy_rule: str = ""
+    action: str = ""                # what was done about it
+    explanation: str = ""
+    digest: str | None = None
+    model: dict[str, Any] = Field(default_factory=dict)       # name, version, alias
+    data: dict[str, Any] = Field(default_factory=dict)        # window, digest, GX result
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    output: dict[str, Any] = Field(default_factory=dict)
+    flow_run_id: str | None = None
+    shadow: bool = False            # a challenger's verdict: recorded, never acted upon
+    refers_to: str | None = None    # the decision this one labels (kind label) or shadows
+
+
+#: What a verdict judged ``--wrong`` should have been (verdicts with one alternative only).
+OPPOSITE = {"ok": "anomalous", "anomalous": "ok", "pass": "fail", "fail": "pass"}
+
+
+def record(repo_dir: str | Path, decision: Decision, *, commit: bool = True) -> Path:
+    """Append ``decision`` to the audit directory (and commit it when the dir is a git repo)."""
+    root = Path(repo_dir)
+    day = decision.at[:10]
+    path = root / AUDIT_DIR / day / f"{decision.id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        raise FileExistsError(f"decision {decision.id} already recorded")
+    path.write_text(json.dumps(decision.model_dump(), indent=1, sort_keys=True, default=str) + "\n")
+    if commit and (root / ".git").exists():
+        from wasmops.gitops.repo import GitOpsRepo
+
+        repo = GitOpsRepo.open(root)
+        with repo.locked():
+            repo._commit([path], f"decision {decision.kind} {decision.subject}: {decision.verdict}\n\n"
+                                 f"{decision.explanation[:500]}\n\nWasmops-Decision: {decision.id}\n"
+                                 f"Wasmops-Actor: {decision.actor}\n")
+    return path
+
+
+def list_decisions(repo_dir: str | Path, *, subject: str | None = None, kind: str | None = None,
+                   limit: int | None = None, shadow: bool | None = False) -> list[Decision]:
+    """Newest first. ``shadow``: False (default) leaves shadow verdicts out, True lists only them,
+    None lists both."""
+    root = Path(repo_dir) / AUDIT_DIR
+    if not root.exists():
+        return []
+    out = []
+    for p in root.rglob("dec-*.json"):
+        d = Decision.model_validate_json(p.read_text())
+        if subject and subject not in d.subject:
+            continue
+        if kind and d.kind != kind:
+            continue
+        if shadow is not None and d.shadow != shadow:
+            continue
+        out.append(d)
+    out.sort(key=lambda d: d.at, reverse=True)
+    return out[:limit] if limit else out
+
+
+def get_decision(repo_dir: str | Path, decision_id: str) -> Decision:
+    """The decision with this id (its file is ``audit/decisions/<day>/<id>.json``); KeyError if none."""
+    root = Path(repo_dir) / AUDIT_DIR
+    for p in root.glob(f"*/{decision_id}.json") if root.exists() else []:
+        return Decision.model_validate_json(p.read_text())
+    raise KeyError(decision_id)
+
+
+def label_decision(repo_dir: str | Path, decision_id: str, *, correct: bool, reason: str = "",
+                   actor: str = "operator", commit: bool = True) -> Decision:
+    """Record an operator's judgement of ``decision_id`` as a new ``label`` decision (append-only).
+
+    ``output.truth`` is what the verdict should have been: the verdict itself when correct, its
+    :data:`OPPOSITE` when wrong (None when a wrong verdict has no single alternative, e.g. ``hold``)."""
+    judged = get_decision(repo_dir, decision_id)
+    if judged.kind == "label":
+        raise ValueError(f"{decision_id} is a label itself; label the decision it refers to ({judged.refers_to})")
+    truth = judged.verdict if correct else OPPOSITE.get(judged.verdict)
+    d = Decision(kind="label", subject=judged.subject, verdict="correct" if correct else "wrong", actor=actor,
+                 policy_rule="an operator's judgement of a recorded verdict", action="none: recorded for evaluation",
+                 explanation=reason, digest=judged.digest, model=judged.model, refers_to=judged.id,
+                 inputs={"decision": judged.id, "kind": judged.kind, "verdict": judged.verdict,
+                         "shadow": judged.shadow},
+                 output={"truth": truth})
+    record(repo_dir, d, commit=commit)
+    return d

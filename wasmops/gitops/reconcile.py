@@ -1,0 +1,400 @@
+"""Bring the host to Git's desired state: plan, apply, detect drift, report conditions.
+
+Shaped like Flux's source-controller: a plan is an ordered list of actions, each module's apply stops
+at its first error while the others go on, and every module ends with named conditions from which
+``Ready`` is summarised once by ``READY_TABLE``. A module that is not Ready says what happens next:
+``stalled`` (a person must act: signature, policy or quarantine refusal, drift left in report mode)
+or ``waiting`` (retrying later can help: host unreachable, not healthy yet)::
+
+    >>> from wasmops.gitops.desired import DesiredState
+    >>> from wasmops.gitops.reconcile import plan
+    >>> plan(DesiredState(revision=None), [], registry="oci-layout:///tmp/oci").summary()
+    '0 create, 0 update, 0 delete, 0 noop, 0 skip'
+
+Against a running host (``HostClient`` satisfies ``HostAPI``; tests may pass an in-memory fake)::
+
+    >>> report = reconcile(load_desired_state("deployments"), HostClient.from_workspace(), registry=REG)  # doctest: +SKIP
+    >>> report.conditions["dev/greet-c"]["Ready"].status                    # doctest: +SKIP
+    'True'
+
+The desired state comes from a commit (``GitOpsRepo.desired()``: the branch tip, never the working
+tree). A manifest that does not validate is planned as a skip of its own: ``ManifestValid=False``
+gives ``Stalled`` (``InvalidManifest``) with the file and the field, the host keeps whatever it runs
+for that module (a typo never prunes), and every other manifest is applied. ``report.ok`` ignores
+broken manifests (a release beside one still converges); ``report.complete`` does not.
+
+Drift is any way the host differs from Git (a digest, limit, env, label, trust level or replica
+count changed through the admin API; a module deleted or added by hand). With no record of past
+applies, a Git change not yet applied shows as drift too: either way the host is not serving Git.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Literal, Protocol
+
+from wasmops.gitops.desired import DesiredState
+from wasmops.digests import shown
+from wasmops.errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
+                     UserError, is_retryable)
+from wasmops.host.admission import bound_signature
+from wasmops.gitops.plan import (Action, Drift, Plan, _fmt, _live_by_key, desired_spec, detect_drift,  # noqa: F401
+                   drift_in, live_spec, plan)  # re-exported: the reconciler's public API
+
+TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
+DONE, STALLED, WAITING = "done", "stalled", "waiting"
+NEXT_TEXT = {STALLED: "stalled: a person must act", WAITING: "waiting: retrying later can help", DONE: ""}
+
+
+class HostAPI(Protocol):
+    """The admin calls the reconciler needs (the canary ones only for a module with a canary rollout,
+    see ``wasmops.gitops.rollout_plan``: ``set_canary``, ``delete_canary``, ``promote_canary``)."""
+
+    def modules(self) -> list[dict]: ...
+    def deploy(self, namespace: str, name: str, **body) -> dict: ...
+    def delete(self, namespace: str, name: str) -> dict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str
+    status: str          # "True" | "False" | "Unknown"
+    reason: str
+    message: str = ""
+
+
+# Ready, summarised from the other conditions: the first matching row wins; no match means Ready=True.
+# (condition, status, reasons or None for any) -> (Ready status, Ready reason, what happens next)
+READY_TABLE: list[tuple[str, str, tuple[str, ...] | None, str, str, str]] = [
+    ("ManifestValid", FALSE, None, FALSE, "InvalidManifest", STALLED),
+    ("Quarantined", TRUE, None, FALSE, "Quarantined", STALLED),
+    ("SignatureVerified", FALSE, None, FALSE, "SignatureNotVerified", STALLED),
+    ("Admitted", FALSE, ("Unavailable",), FALSE, "HostUnavailable", WAITING),
+    ("Admitted", FALSE, None, FALSE, "AdmissionRefused", STALLED),
+    ("Admitted", UNKNOWN, ("DryRun",), UNKNOWN, "DryRun", DONE),
+    ("Admitted", UNKNOWN, ("NotReleased",), UNKNOWN, "NotReleased", DONE),
+    ("Admitted", UNKNOWN, ("PruneHeld",), UNKNOWN, "PruneHeld", DONE),
+    ("DriftDetected", TRUE, ("DriftReported",), FALSE, "DriftDetected", STALLED),
+    ("Healthy", FALSE, None, FALSE, "Unhealthy", WAITING),
+    ("Healthy", UNKNOWN, ("Timeout",), UNKNOWN, "HealthTimeout", WAITING),
+]
+
+
+def summarise_ready(conds: dict[str, Condition]) -> tuple[Condition, str]:
+    """``Ready`` and what happens next, from ``READY_TABLE``."""
+    for ctype, status, reasons, r_status, r_reason, nxt in READY_TABLE:
+        c = conds.get(ctype)
+        if c and c.status == status and (reasons is None or c.reason in reasons):
+            msg = f"{c.message} — {NEXT_TEXT[nxt]}" if NEXT_TEXT[nxt] else c.message
+            return Condition("Ready", r_status, r_reason, msg), nxt
+    adm = conds.get("Admitted")
+    return _ready(adm.reason if adm else "UpToDate", adm.message if adm else ""), DONE
+
+
+@lru_cache(maxsize=256)
+def _ready(reason: str, message: str) -> Condition:
+    return Condition("Ready", TRUE, reason, message)   # shared: a no-op apply of 10k modules allocates little
+
+
+# -- comparing Git with the host ---------------------------------------------------------------
+
+@dataclass
+class ReconcileReport:
+    plan: Plan
+    drift: list[Drift] = field(default_factory=list)
+    conditions: dict[str, dict[str, Condition]] = field(default_factory=dict)
+    applied: list[Action] = field(default_factory=list)       # actions the host accepted
+    next: dict[str, str] = field(default_factory=dict)         # key -> done | stalled | waiting
+    mode: str = "heal"
+    dry_run: bool = False
+    error: str | None = None                                   # the whole reconcile failed (host down)
+    skipped: bool = False                                      # nothing changed since the last pass
+
+    def summary(self) -> str:
+        """One line: what the plan did and where each module stands."""
+        states = {}
+        for n in self.next.values():
+            states[n] = states.get(n, 0) + 1
+        tail = ", ".join(f"{v} {k}" for k, v in sorted(states.items()))
+        drift = f"; drift in {len(self.drift)}" if self.drift else ""
+        err = f"; error: {self.error}" if self.error else ""
+        drift += f"; {len(self.invalid)} broken manifest(s)" if self.invalid else ""
+        return f"{self.mode}: {self.plan.summary() or 'nothing to do'}" + (f" → {tail}" if tail else "") + drift + err
+
+    @property
+    def ok(self) -> bool:
+        """Every valid manifest in scope converged. Broken manifests are in :attr:`invalid` (and
+        :attr:`stalled`); they do not make a release of another module fail."""
+        bad = self.invalid
+        return self.error is None and all(n == DONE for k, n in self.next.items() if k not in bad)
+
+    @property
+    def complete(self) -> bool:
+        """Git's whole desired state in scope is served: ``ok`` and no broken manifest."""
+        return self.ok and not self.invalid
+
+    @property
+    def invalid(self) -> dict[str, str]:
+        """Broken manifests in scope: report key → ``file: field: problem``."""
+        return {a.key: a.invalid for a in self.plan if a.invalid}
+
+    @property
+    def stalled(self) -> list[str]:
+        return [k for k, n in self.next.items() if n == STALLED]
+
+    @property
+    def waiting(self) -> list[str]:
+        return [k for k, n in self.next.items() if n == WAITING]
+
+    def raise_for_status(self) -> None:
+        """Raise a retryable error if any module is waiting, else a non-retryable one if any is stalled."""
+        if self.error or self.waiting:
+            raise TransientError(self.error or f"{len(self.waiting)} module(s) waiting: {', '.join(self.waiting)}")
+        if self.stalled:
+            msgs = "; ".join(f"{k}: {self.conditions[k]['Ready'].message}" for k in self.stalled)
+            raise UserError(f"{len(self.stalled)} module(s) stalled: {msgs}", hint="a person must act")
+
+    def rows(self) -> list[dict[str, str]]:
+        """One row per module (for a rich table): module, action, ready, reason, next, message."""
+        kinds = {a.key: a.kind for a in self.plan}
+        return [{"module": k, "action": kinds.get(k, "-"), "ready": c["Ready"].status, "reason": c["Ready"].reason,
+                 "next": self.next.get(k, DONE), "message": c["Ready"].message} for k, c in self.conditions.items()]
+
+    def to_markdown(self) -> str:
+        """A Markdown summary for a Prefect artifact: the plan, one row per module, then the drift."""
+        rev = f" @ {self.plan.revision[:12]}" if self.plan.revision else ""
+        head = f"### Reconcile ({self.mode}{', dry run' if self.dry_run else ''}){rev}: {self.plan.summary()}"
+        lines = [head, "", f"**{'OK' if self.ok else 'NOT OK'}**" + (f" — {self.error}" if self.error else ""), ""]
+        lines += ["| Module | Action | Ready | Reason | Next | Message |", "|---|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(_md(v) for v in r.values()) + " |" for r in self.rows()]
+        if self.drift:
+            lines += ["", "| Drifted module | Field | Host | Git |", "|---|---|---|---|"]
+            lines += [f"| {d.key} | {d.field} | {_md(_fmt(d.field, d.live))} | {_md(_fmt(d.field, d.git))} |"
+                      for d in self.drift]
+        return "\n".join(lines) + "\n"
+
+
+def _md(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _deploy(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
+    ns, name = a.key.split("/", 1)
+    if a.promote:
+        host.promote_canary(ns, name)
+    if a.body is not None:   # None: the stable digest is up to date, only the canary changes
+        host.deploy(ns, name, **a.body)
+    c["Admitted"] = Condition("Admitted", TRUE, "Deployed", f"host {'serves' if a.body is None else 'admitted'} "
+                                                            f"{shown('manifest', a.digest)}")
+    c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "signature verified at admission")
+
+
+def _bound(a: Action, c: dict[str, Condition], timeout_s: float) -> None:
+    """Admission's digest-to-ref check, before the host is asked: another module's digest stalls here."""
+    try:
+        bound_signature(a.body["ref"], a.body["digest"], timeout_s=timeout_s)
+        c["ArtifactBound"] = Condition("ArtifactBound", TRUE, "Bound", f"{shown('manifest', a.digest)} belongs to {a.body['ref']}")
+    except IntegrityError as exc:
+        c["ArtifactBound"] = Condition("ArtifactBound", FALSE, "ArtifactNotBound", str(exc))
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreadable from here: host admission makes the same check
+        c["ArtifactBound"] = Condition("ArtifactBound", UNKNOWN, "NotChecked", f"{type(exc).__name__}: {exc}")
+
+
+def _delete(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
+    ns, name = a.key.split("/", 1)
+    try:
+        host.delete(ns, name)
+    except NotFound:
+        pass    # already gone: what Git wants
+    c["Admitted"] = Condition("Admitted", TRUE, "Pruned", "deleted: not in Git")
+
+
+def _canary(a: Action, host: HostAPI, c: dict[str, Condition]) -> None:
+    """Serve the canary Git asks for at its weight, or remove one Git does not ask for."""
+    ns, name = a.key.split("/", 1)
+    if a.canary is not None:
+        host.set_canary(ns, name, **a.canary)
+        c["Admitted"] = replace(c["Admitted"], message=f"{c['Admitted'].message}; canary "
+                                f"{shown('manifest', a.canary['digest'])} at {a.canary['weight']} %")
+    elif (a.live or {}).get("canary") and not a.promote:
+        try:
+            host.delete_canary(ns, name)
+        except NotFound:
+            pass
+
+
+# Each action is an ordered list of sub-steps with one signature; a module stops at its first error.
+STEPS = {"create": (_deploy, _canary), "update": (_deploy, _canary), "delete": (_delete,)}
+
+
+def _refused(exc: Exception, c: dict[str, Condition]) -> None:
+    retry = is_retryable(exc)
+    c["Admitted"] = Condition("Admitted", FALSE, "Unavailable" if retry else "Refused", f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, SignatureError):
+        c["SignatureVerified"] = Condition("SignatureVerified", FALSE, "SignatureError", str(exc))
+    elif isinstance(exc, PolicyDenied):   # admission verifies the signature before the policy
+        c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "verified before the policy refused")
+    elif isinstance(exc, QuarantinedError):
+        c["Quarantined"] = Condition("Quarantined", TRUE, "QuarantinedOnHost", str(exc))
+
+
+_UP_TO_DATE = {c.type: c for c in (
+    Condition("Quarantined", FALSE, "NotQuarantined"), Condition("DriftDetected", FALSE, "NoDrift"),
+    Condition("SignatureVerified", TRUE, "Verified", "verified when it was admitted"),
+    Condition("Healthy", TRUE, "Healthy", "host reports Healthy"),
+    Condition("Admitted", TRUE, "UpToDate", "host serves what Git says"))}
+
+
+def _initial(a: Action) -> dict[str, Condition]:
+    """Conditions known from the plan alone, before anything is applied."""
+    if a.invalid:
+        return {"ManifestValid": Condition("ManifestValid", FALSE, "InvalidManifest", a.invalid),
+                "Admitted": Condition("Admitted", UNKNOWN, "NotApplied",
+                                      "host keeps what it runs" if a.live else "nothing applied")}
+    if a.kind == "noop" and (a.live or {}).get("health", "Healthy") == "Healthy":
+        return dict(_UP_TO_DATE)
+    quarantined = a.kind == "skip" and a.digest is not None
+    changed = a.kind in STEPS
+    c = {"Quarantined": Condition("Quarantined", TRUE if quarantined else FALSE,
+                                  "InQuarantine" if quarantined else "NotQuarantined", a.reason if quarantined else ""),
+         "DriftDetected": Condition("DriftDetected", TRUE if changed else FALSE,
+                                    "DriftReported" if changed else "NoDrift", a.reason if changed else ""),
+         "SignatureVerified": Condition("SignatureVerified", UNKNOWN, "NotChecked", ""),
+         "Healthy": Condition("Healthy", UNKNOWN, "NotChecked", "")}
+    if a.kind == "noop":
+        health = a.live.get("health")
+        c.update(Admitted=_UP_TO_DATE["Admitted"], SignatureVerified=_UP_TO_DATE["SignatureVerified"],
+                 Healthy=Condition("Healthy", FALSE, str(health), f"host reports {health}"))
+    elif a.kind == "skip":
+        reason = "Skipped" if a.digest else "PruneHeld" if a.live else "NotReleased"
+        c["Admitted"] = Condition("Admitted", UNKNOWN, reason, a.reason)
+    else:
+        c["Admitted"] = Condition("Admitted", UNKNOWN, "NotApplied", a.reason)
+    return c
+
+
+def apply(plan: Plan, host: HostAPI, *, wait_healthy: bool = True, timeout_s: float = 30.0,
+          drift: list[Drift] | None = None, check_binding: bool = False) -> ReconcileReport:
+    """Execute ``plan`` in order, then wait (bounded) until the host serves every change Healthy."""
+    rep = ReconcileReport(plan, drift=list(drift or []))
+    pending: dict[str, Action] = {}
+    for a in plan:
+        c = rep.conditions[a.key] = _initial(a)
+        try:
+            if check_binding and a.kind in ("create", "update") and a.body and "ref" in a.body:
+                _bound(a, c, timeout_s)
+            for step in STEPS.get(a.kind, ()):
+                step(a, host, c)
+        except Exception as exc:   # noqa: BLE001 - one module's failure must not stop the others
+            _refused(exc, c)
+            continue
+        if a.kind in STEPS:
+            rep.applied.append(a)
+            c["DriftDetected"] = replace(c["DriftDetected"], reason="DriftHealed")
+            pending[a.key] = a
+    if wait_healthy and pending:
+        _wait(pending, host, rep.conditions, timeout_s)
+    _summarise(rep)
+    return rep
+
+
+def _wait(pending: dict[str, Action], host: HostAPI, conds: dict[str, dict[str, Condition]], timeout_s: float) -> None:
+    deadline, delay, last = time.monotonic() + timeout_s, 0.02, {}
+    while True:
+        try:
+            live = _live_by_key(host.modules(), None)
+        except Exception:   # noqa: BLE001 - a blip while polling: keep polling until the deadline
+            live = None
+        for key, a in (list(pending.items()) if live is not None else []):
+            cur = last[key] = live.get(key)
+            if a.kind == "delete" and cur is None:
+                del pending[key]
+            elif a.kind != "delete" and cur and cur.get("digest") == a.digest and cur.get("health") == "Healthy":
+                conds[key]["Healthy"] = Condition("Healthy", TRUE, "Healthy", f"host serves {shown('manifest', a.digest)}")
+                del pending[key]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.5)
+    for key, a in pending.items():
+        cur = last.get(key)
+        if a.kind == "delete":
+            conds[key]["Admitted"] = Condition("Admitted", FALSE, "Unavailable", f"still listed after {timeout_s:g}s")
+        else:
+            seen = f"host has {shown('manifest', cur.get('digest'))}, {cur.get('health')}" if cur else "host does not list it"
+            conds[key]["Healthy"] = Condition("Healthy", FALSE if cur else UNKNOWN, "Timeout",
+                                              f"not serving {shown('manifest', a.digest)} Healthy after {timeout_s:g}s ({seen})")
+
+
+_NOT_STALLED = Condition("Stalled", FALSE, "NotStalled")
+
+
+def _summarise(rep: ReconcileReport) -> None:
+    for key, c in rep.conditions.items():
+        ready, nxt = summarise_ready(c)
+        c["Ready"], rep.next[key] = ready, nxt
+        c["Stalled"] = Condition("Stalled", TRUE, ready.reason, ready.message) if nxt == STALLED else _NOT_STALLED
+
+
+def _unreachable(desired: DesiredState, error: str, mode: str, dry_run: bool,
+                 namespaces: set[str] | None) -> ReconcileReport:
+    """The report when the host cannot be read: every module waits; broken manifests still stall."""
+    broken = [a for a in plan(desired, [], registry="", prune=False, namespaces=namespaces) if a.invalid]
+    rep = ReconcileReport(Plan(broken, desired.revision), mode=mode, dry_run=dry_run, error=error)
+    rep.conditions = {k: {"Admitted": Condition("Admitted", FALSE, "Unavailable", error)}
+                      for k, m in sorted(desired.deployments.items())
+                      if namespaces is None or m.metadata.namespace in namespaces}
+    rep.conditions.update({a.key: _initial(a) for a in broken})
+    _summarise(rep)
+    return rep
+
+
+def reconcile(desired: DesiredState, host: HostAPI, *, registry: str, mode: Literal["heal", "report"] = "heal",
+              dry_run: bool = False, prune: bool = True, namespaces: set[str] | None = None,
+              wait_healthy: bool = True, timeout_s: float = 30.0, check_binding: bool = False) -> ReconcileReport:
+    """One reconcile: read the host, plan, detect drift; ``heal`` applies the plan, ``report`` and
+    ``dry_run`` apply nothing. An unreachable host gives a report whose modules are all waiting."""
+    if mode not in ("heal", "report"):
+        raise UserError(f"mode: {mode!r} is not heal or report")
+    try:
+        live = host.modules()
+    except Exception as exc:
+        if not is_retryable(exc):
+            raise
+        return _unreachable(desired, f"{type(exc).__name__}: {exc}", mode, dry_run, namespaces)
+    return reconcile_live(desired, live, host, registry=registry, mode=mode, dry_run=dry_run, prune=prune,
+                          namespaces=namespaces, wait_healthy=wait_healthy, timeout_s=timeout_s,
+                          check_binding=check_binding)
+
+
+def reconcile_live(desired: DesiredState, live: list[dict], host: HostAPI, *, registry: str,
+                   mode: Literal["heal", "report"] = "heal", dry_run: bool = False, prune: bool = True,
+                   namespaces: set[str] | None = None, wait_healthy: bool = True,
+                   timeout_s: float = 30.0, check_binding: bool = False) -> ReconcileReport:
+    """:func:`reconcile` with the host's live modules already read (``live``)."""
+    full = plan(desired, live, registry=registry, namespaces=namespaces)  # extras are drift even if not pruned
+    drift = drift_in(full)
+    p = full if prune else Plan([a for a in full if a.kind != "delete"], full.revision)
+    if mode == "heal" and not dry_run:
+        rep = apply(p, host, wait_healthy=wait_healthy, timeout_s=timeout_s, drift=drift, check_binding=check_binding)
+    else:
+        rep = ReconcileReport(p, drift=drift)
+        for a in p:
+            c = rep.conditions[a.key] = _initial(a)
+            if dry_run and a.kind in STEPS:
+                c["Admitted"] = Condition("Admitted", UNKNOWN, "DryRun", f"dry run: would {a.kind} ({a.reason})")
+                c["DriftDetected"] = replace(c["DriftDetected"], reason="DriftDetected")
+    found: dict[str, list[str]] = {}
+    for d in drift:
+        found.setdefault(d.key, []).append(d.message)
+    for key, msgs in found.items():    # an extra module outside the plan (prune=False) stays as it is
+        c = rep.conditions.setdefault(key, {"Admitted": Condition("Admitted", UNKNOWN, "NotInGit", "not pruned")})
+        reason = c["DriftDetected"].reason if "DriftDetected" in c else "DriftReported"
+        c["DriftDetected"] = Condition("DriftDetected", TRUE, reason, "; ".join(msgs))
+    rep.mode, rep.dry_run = mode, dry_run
+    _summarise(rep)
+    return rep
+

@@ -1,0 +1,1 @@
+"""One release as plain data and decisions: the steps' records, their decisions, verify and rollback."""

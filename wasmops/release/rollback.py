@@ -1,0 +1,76 @@
+"""A rollback that sticks: revert the release in Git, quarantine the digest, reconcile.
+
+Because the bad digest is in ``quarantine.yaml`` in Git, no later release or reconcile can
+bring it back until a person removes it on purpose (``wasmops quarantine remove``).
+"""
+
+from __future__ import annotations
+
+from wasmops.config import Settings
+from wasmops.gitops.decisions import Decision, record
+from wasmops.digests import shown
+from wasmops.errors import NotFound
+
+
+def _live_wasm_digest(s: Settings, key: str, digest: str) -> str | None:
+    """The wasm layer digest the host admitted for ``digest`` (None if the host does not run it)."""
+    from wasmops.host.client import HostClient
+
+    try:
+        for m in HostClient.from_workspace(s).modules():
+            if f"{m['namespace']}/{m['name']}" == key and m["digest"] == digest:
+                return m.get("wasm_digest")
+    except Exception:  # noqa: BLE001 - an unreachable host only means we quarantine the manifest digest alone
+        return None
+    return None
+
+
+def _restored_wasm_digest(repo, key: str) -> str | None:
+    """The wasm digest of the version Git holds now (from its release commit's Wasm-Digest trailer).
+    When the rolled-back artifact carries the same wasm (re-published with other annotations),
+    quarantining that wasm would refuse the rollback itself, so it is not quarantined."""
+    restored = repo.desired().deployments[key].spec.module_ref.digest
+    sha = repo.last_commit_for(key, restored) if restored else None
+    if not sha:
+        return None
+    for line in repo.repo.commit(sha).message.splitlines():
+        if line.startswith("Wasmops-Wasm-Digest: "):
+            return line.split(": ", 1)[1].strip()
+    return None
+
+
+def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: str | None = None,
+             reason: str = "", actor: str = "wasmops",
+             reconcile_after: bool = True) -> dict:
+    from wasmops.gitops.repo import GitOpsRepo
+
+    repo = GitOpsRepo.from_settings(s)
+    m = repo.desired().deployment(key)   # SpecError (file, field) if its manifest is broken
+    bad = digest or m.spec.module_ref.digest
+    if not bad:
+        raise NotFound(f"{key} has no released digest to roll back", where=str(repo.path))
+    reverted = repo.revert_release(key, bad, reason=reason or "rollback", actor=actor)
+    # Quarantine the content too: re-publishing the same wasm makes a new manifest digest
+    # (a new `created` annotation), and that must not bring the bad module back.
+    wasm_digest = wasm_digest or _live_wasm_digest(s, key, bad)
+    quarantined = repo.quarantine(bad, module=key, reason=reason or "rollback", actor=actor, kind="manifest")
+    if wasm_digest and wasm_digest != _restored_wasm_digest(repo, key):
+        repo.quarantine(wasm_digest, module=key, reason=f"wasm of {shown('manifest', bad)}: {reason or 'rollback'}",
+                        actor=actor, kind="wasm")
+    out = {"key": key, "digest": bad, "reverted": reverted.changed, "quarantined": quarantined.changed,
+           "commit": reverted.sha}
+    if reconcile_after:
+        from wasmops.host.client import HostClient
+        from wasmops.gitops.reconcile import reconcile
+
+        rep = reconcile(repo.desired(), HostClient.from_workspace(s), registry=s.registry_base, mode="heal",
+                        namespaces={key.split("/", 1)[0]}, check_binding=True)
+        out["reconcile"] = rep.summary()
+        # The rollback is done once the host serves what Git now says for this module (others may wait).
+        out["converged"] = rep.error is None and rep.next.get(key, "done") == "done"
+        out["restored_digest"] = repo.desired().deployments[key].spec.module_ref.digest
+    record(repo.path, Decision(kind="rollback", subject=key, verdict="rolled-back", actor=actor, digest=bad,
+                               policy_rule="sticky rollback: revert + quarantine", action=
+                               f"reverted to {out.get('restored_digest') or 'unreleased'}; quarantined {bad}",
+                               explanation=reason))
+    return out

@@ -1,0 +1,37 @@
+"""Post-deploy verification: the new version answers its test cases through the host.
+
+The host runs a case with the deployment's env and no args, so a case that needs other env or
+args cannot run there as written: it is reported as *not run* with the reason (counted in the
+release summary and decision record), never silently skipped and never counted as passed. Each
+case that does run is judged by the same ``testrun.judge`` as ``wasmops test``.
+"""
+
+from __future__ import annotations
+
+from wasmops.supply.source import TestCase
+from wasmops.supply.testrun import TestReport, judge, not_run
+
+
+def why_not_runnable(case: TestCase, env: dict[str, str]) -> str | None:
+    """Why the host cannot run ``case`` as written under the deployment's ``env`` (None: it can)."""
+    if case.args:
+        return "args given (the host passes none)"
+    differs = sorted(k for k, v in case.env.items() if env.get(k) != v)
+    if differs:
+        return f"env differs ({', '.join(differs)})"
+    return None
+
+
+def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, str], digest: str) -> TestReport:
+    report = TestReport(module=f"{namespace}/{name}", digest=digest)
+    for case in src.tests:
+        why = why_not_runnable(case, env)
+        if why:
+            report.cases.append(not_run(case, why))
+            continue
+        r, served = client.invoke(namespace, name, case.stdin.encode())
+        res = judge(case, r)
+        if res.passed and served != digest:
+            res.passed, res.reason = False, f"served digest {served} is not the released {digest}"
+        report.cases.append(res)
+    return report

@@ -1,0 +1,128 @@
+"""Run a module's test cases (from its ``module.yaml``) in the sandbox.
+
+    >>> from wasmops.supply.testrun import run_cases                      # doctest: +SKIP
+    >>> report = run_cases(src, wasm_bytes)                         # doctest: +SKIP
+    >>> report.passed, [c.name for c in report.cases]               # doctest: +SKIP
+    (True, ['greets', 'default-greeting'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from wasmops.wasm.sandbox import RunLimits, RunResult, Sandbox, default_sandbox
+from wasmops.supply.source import Limits, ModuleSource, TestCase
+
+
+NOT_RUN = "not run"
+
+
+@dataclass
+class CaseResult:
+    name: str
+    passed: bool
+    reason: str
+    fuel_used: int
+    peak_memory: int
+    duration_ms: float
+    exit_code: int | None
+    stdout: str = ""
+    run: bool = True
+
+    @property
+    def result(self) -> str:
+        return "pass" if self.passed else ("FAIL" if self.run else NOT_RUN)
+
+
+@dataclass
+class TestReport:
+    """Results of a module's cases, in the sandbox (``wasmops test``) or through the host (verify).
+
+    A case that cannot run where it was asked to (say, its env differs from the deployment's) is
+    kept as *not run* with the reason: never silently dropped, never counted as passed.
+    """
+
+    __test__ = False
+    module: str
+    digest: str | None
+    cases: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def ran(self) -> list[CaseResult]:
+        return [c for c in self.cases if c.run]
+
+    @property
+    def not_run(self) -> list[CaseResult]:
+        return [c for c in self.cases if not c.run]
+
+    @property
+    def passed(self) -> bool:
+        """At least one case ran and every case that ran passed."""
+        return bool(self.ran) and all(c.passed for c in self.ran)
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return [c for c in self.ran if not c.passed]
+
+    def summary(self) -> str:
+        s = f"{len(self.ran) - len(self.failed)}/{len(self.ran)} passed"
+        return s + (f", {len(self.not_run)} not run" if self.not_run else "")
+
+    def to_dict(self) -> dict:
+        return {"module": self.module, "digest": self.digest, "passed": self.passed, "summary": self.summary(),
+                "cases": [{**asdict(c), "result": c.result} for c in self.cases]}
+
+    def rows(self) -> list[dict]:
+        """Rows for a table (CLI and Prefect table artifact)."""
+        return [
+            {"case": c.name, "result": c.result, "reason": c.reason,
+             "fuel": c.fuel_used, "peak_memory": c.peak_memory, "ms": round(c.duration_ms, 2)}
+            for c in self.cases
+        ]
+
+
+def limits_for(limits: Limits) -> RunLimits:
+    return RunLimits(fuel=limits.fuel, memory=limits.memory_bytes, timeout_ms=limits.timeout_ms,
+                     max_stdout=limits.max_stdout_bytes)
+
+
+def judge(case: TestCase, r: RunResult) -> CaseResult:
+    """The one judge: compare one run (in the sandbox or through the host) with what the case expects."""
+    out = r.stdout.decode(errors="replace")
+    ok, why = _compare(case, r.exit_code, r.reason, r.message, out)
+    return CaseResult(name=case.name, passed=ok, reason=why, fuel_used=r.fuel_used, peak_memory=r.peak_memory,
+                      duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096])
+
+
+def not_run(case: TestCase, why: str) -> CaseResult:
+    return CaseResult(name=case.name, passed=False, reason=f"{NOT_RUN}: {why}", fuel_used=0, peak_memory=0,
+                      duration_ms=0.0, exit_code=None, run=False)
+
+
+def _compare(case: TestCase, exit_code: int | None, reason: str | None, message: str,
+             stdout: str) -> tuple[bool, str]:
+    if exit_code is None:
+        return False, f"{reason}: {message}"
+    if exit_code != case.expect_exit:
+        return False, f"exit {exit_code}, expected {case.expect_exit}" + (f" ({reason})" if reason not in (None, "exit_nonzero") else "")
+    if case.expect_stdout is not None and stdout.rstrip("\n") != case.expect_stdout.rstrip("\n"):
+        return False, f"stdout {stdout.strip()[:80]!r} != expected {case.expect_stdout[:80]!r}"
+    if case.expect_stdout_contains is not None and case.expect_stdout_contains not in stdout:
+        return False, f"stdout lacks {case.expect_stdout_contains[:80]!r}"
+    if reason not in (None, "exit_nonzero"):
+        return False, f"{reason}: {message}"
+    return True, "ok"
+
+
+def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sandbox: Sandbox | None = None,
+              cases: list[TestCase] | None = None) -> TestReport:
+    """Run every test case of ``src`` against ``wasm``; never raises for a failing case."""
+    sb = sandbox or default_sandbox()
+    prepared = sb.load(wasm, digest, where=src.name)
+    limits = limits_for(src.limits)
+    report = TestReport(module=src.name, digest=digest)
+    for case in cases if cases is not None else src.tests:
+        r = sb.run(prepared, stdin=case.stdin.encode(), env=case.env, args=case.args, limits=limits,
+                   program_name=src.name)
+        report.cases.append(judge(case, r))
+    return report

@@ -1,0 +1,107 @@
+"""An authenticated compile cache: precompiled modules are deserialized only if this host made them.
+
+wasmtime's ``Module.deserialize`` runs native code and is unsafe on bytes it did not produce, and a
+cache directory is just files. Each entry is written as
+``MAGIC || HMAC-SHA256(key, context || cwasm) || cwasm`` where the context names the wasm digest and
+the engine, so a file that was edited, or another module's authentic file copied over it, does not
+authenticate: it is discarded and the module compiled again. The key is 32 random bytes in a 0600
+file (the host keeps it in its state dir: ``wasmops.host.integrity``)::
+
+    >>> import tempfile, pathlib, wasmtime
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> cache = AuthenticatedCache(d / "compiled", load_key(d / "cache.key"))
+    >>> eng = wasmtime.Engine()
+    >>> cache.store("sha256:" + "a" * 64, wasmtime.Module(eng, wasmtime.wat2wasm("(module)")))
+    >>> cache.load(eng, "sha256:" + "a" * 64) is not None, cache.load(eng, "sha256:" + "b" * 64)
+    (True, None)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Callable
+
+import wasmtime
+
+from wasmops.errors import IntegrityError
+from wasmops.fsutil import atomic_write
+
+MAGIC = b"WOPSMAC1"
+_MAC_LEN = 32
+
+
+def engine_fingerprint() -> str:
+    """Names the engine build and settings a precompiled module belongs to."""
+    return f"wasmtime{wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}-fuel-epoch-v1"
+
+
+def load_key(path: str | Path) -> bytes:
+    """A MAC key: 32 random bytes in ``path``, created 0600 on first use."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        key = path.read_bytes()
+        if len(key) < 32:
+            raise IntegrityError(f"{path} holds {len(key)} bytes, not a 32-byte key",
+                                 where=str(path), hint="delete it: the host makes a new one and recompiles")
+        return key
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return key
+
+
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(b"wasmops-cache-key-id\0" + key).hexdigest()[:8]
+
+
+class AuthenticatedCache:
+    """A compile cache that deserializes only files whose MAC this host's key produced."""
+
+    def __init__(self, root: str | Path, key: bytes, *, on_reject: Callable[[str, str], None] | None = None):
+        self.root = Path(root)
+        self.key = key
+        self.on_reject = on_reject or (lambda digest, why: None)
+        self.rejected = 0
+
+    def path(self, digest: str) -> Path:
+        tag = hashlib.sha256(engine_fingerprint().encode()).hexdigest()[:12]
+        return self.root / f"{digest.split(':', 1)[-1]}.{tag}.cwasm"
+
+    def _mac(self, digest: str, body: bytes) -> bytes:
+        ctx = b"wasmops-cwasm-v1\0" + digest.encode() + b"\0" + engine_fingerprint().encode() + b"\0"
+        return hmac.new(self.key, ctx + body, hashlib.sha256).digest()
+
+    def load(self, engine: wasmtime.Engine, digest: str) -> wasmtime.Module | None:
+        path = self.path(digest)
+        try:
+            data = path.read_bytes()   # verify and deserialize the same bytes: no re-read after the check
+        except FileNotFoundError:
+            return None
+        head, mac, body = data[:len(MAGIC)], data[len(MAGIC):len(MAGIC) + _MAC_LEN], data[len(MAGIC) + _MAC_LEN:]
+        if head != MAGIC or not hmac.compare_digest(mac, self._mac(digest, body)):
+            return self._reject(path, digest, "precompiled module does not authenticate (tampered or foreign)")
+        try:
+            return wasmtime.Module.deserialize(engine, body)
+        except wasmtime.WasmtimeError as exc:  # authentic but from another engine build: compile again
+            return self._reject(path, digest, f"precompiled module is stale: {str(exc).splitlines()[0]}", tamper=False)
+
+    def _reject(self, path: Path, digest: str, why: str, *, tamper: bool = True) -> None:
+        path.unlink(missing_ok=True)
+        if tamper:
+            self.rejected += 1
+            self.on_reject(digest, why)
+        return None
+
+    def store(self, digest: str, module: wasmtime.Module) -> None:
+        body = module.serialize()
+        atomic_write(self.path(digest), MAGIC + self._mac(digest, body) + body, mode=0o600)

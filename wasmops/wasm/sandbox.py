@@ -1,0 +1,346 @@
+"""The one wasmtime runner, shared by ``wasmops test`` and the host.
+
+Every run gets a fresh Store with fuel, a memory cap, an epoch (wall-clock) deadline and a bounded
+stdout. Compiled modules are cached on disk by digest (``Module.serialize``), and a ``Prepared``
+module keeps one ``InstancePre`` that is reused for every run::
+
+    >>> from wasmops.wasm.sandbox import Sandbox, RunLimits
+    >>> sb = Sandbox()
+    >>> import wasmtime
+    >>> prep = sb.prepare(sb.compile(wasmtime.wat2wasm('(module (memory (export "memory") 1) (func (export "_start")))')))
+    >>> r = sb.run(prep, limits=RunLimits(fuel=1000))
+    >>> r.ok, r.exit_code, r.peak_memory
+    (True, 0, 65536)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import wasmtime
+
+from wasmops.wasm import _sandbox_io as _io
+from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
+from wasmops.errors import SandboxError, SpecError
+
+WASM_PAGE = 65536
+EPOCH_TICK_MS = 5
+
+# Reasons a run can fail, used in test tables, host error responses and metrics labels.
+REASON_FUEL = "out_of_fuel"
+REASON_TIMEOUT = "timeout"
+REASON_STACK = "stack_overflow"
+REASON_MEMORY = "memory_limit"
+REASON_STDOUT = "stdout_limit"
+REASON_EXIT = "exit_nonzero"
+REASON_TRAP = "trap"
+REASON_LINK = "link_error"
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """Limits for one run. ``memory`` and ``max_stdout`` are bytes."""
+
+    fuel: int = 50_000_000
+    memory: int = 16 * 2**20
+    timeout_ms: int = 2000
+    max_stdout: int = 2**20
+
+
+@dataclass
+class RunResult:
+    """What one run did. ``reason`` is None on success (exit code 0)."""
+
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    fuel_used: int
+    peak_memory: int
+    duration_s: float
+    reason: str | None = None
+    message: str = ""
+    cpu_s: float = 0.0             # CPU time of the thread that ran the module
+    fuel_estimated: bool = False   # True when fuel was derived from CPU time (timeouts: see _bill_timeout)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None and self.exit_code == 0
+
+
+class Preempted(SandboxError):
+    """A run stopped at its ``slice_ms``, before its own timeout: to be run again without a slice."""
+
+
+@dataclass
+class Prepared:
+    """A compiled module with its imports resolved once (an ``InstancePre``)."""
+
+    module: wasmtime.Module
+    pre: wasmtime.InstancePre
+    digest: str | None = None
+    exports_memory: bool = True
+    start_index: int | None = None      # where ``_start`` and ``memory`` are among the exports (looked up once)
+    memory_index: int | None = None
+
+
+class _EpochTicker:
+    """One daemon thread per engine that advances the epoch every ``EPOCH_TICK_MS``."""
+
+    def __init__(self, engine: wasmtime.Engine):
+        self._engine = engine
+        self._stop = threading.Event()
+        self.watched: set[_OutFile] = set()
+        self._thread = threading.Thread(target=self._loop, name="wasmops-epoch", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(EPOCH_TICK_MS / 1000):
+            self._engine.increment_epoch()
+            for f in list(self.watched):
+                f.check()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class CompileCache(Protocol):
+    """Where precompiled modules are kept. ``load`` must only return bytes it can authenticate
+    (``Module.deserialize`` on untrusted bytes is unsafe): see ``wasmops.host.integrity``."""
+
+    def load(self, engine: wasmtime.Engine, digest: str) -> wasmtime.Module | None: ...
+
+    def store(self, digest: str, module: wasmtime.Module) -> None: ...
+
+
+class Sandbox:
+    """A wasmtime engine with fuel and epoch interruption, plus an optional compile cache."""
+
+    def __init__(self, *, cache: CompileCache | None = None, cache_dir: str | Path | None = None,
+                 max_wasm_stack: int = 512 * 1024, pool_slots: int | None = None):
+        """``cache`` (e.g. the host's, keyed in its state dir) or ``cache_dir``: an authenticated cache
+        there with its own key file (``<cache_dir>/.cache.key``). ``pool_slots``: use wasmtime's pooling
+        allocator with that many concurrent instances (the host: its pool threads + the inline run);
+        a run past that many at once fails, so the caller bounds its concurrency below it."""
+        if cache is None and cache_dir is not None:
+            from wasmops.wasm.compile_cache import AuthenticatedCache, load_key
+
+            cache = AuthenticatedCache(cache_dir, load_key(Path(cache_dir) / ".cache.key"))
+        cfg = wasmtime.Config()
+        cfg.consume_fuel = True
+        cfg.epoch_interruption = True
+        cfg.max_wasm_stack = max_wasm_stack
+        cfg.cranelift_opt_level = "speed"
+        self.pooling = bool(pool_slots) and _io.enable_pooling(cfg, pool_slots)   # else: one mapping per run
+        self.engine = wasmtime.Engine(cfg)
+        self.cache = cache
+        self._ticker = _EpochTicker(self.engine)
+        self.compiles = 0  # how many times a module was compiled from wasm (not loaded from cache)
+        self._fuel_rate: float | None = None
+
+    def close(self) -> None:
+        self._ticker.stop()
+        _IODir.remove()
+
+    # -- compile -----------------------------------------------------------------------------
+    def compile(self, wasm: bytes, digest: str | None = None, *, where: str | None = None) -> wasmtime.Module:
+        """Compile ``wasm`` or load its precompiled form from the cache (keyed by its sha256)."""
+        digest = digest or "sha256:" + hashlib.sha256(wasm).hexdigest()
+        if self.cache is not None:
+            module = self.cache.load(self.engine, digest)
+            if module is not None:
+                return module
+        try:
+            module = wasmtime.Module(self.engine, wasm)
+        except wasmtime.WasmtimeError as exc:
+            raise SpecError(f"not a valid wasm module: {str(exc).splitlines()[0]}", where=where) from exc
+        self.compiles += 1
+        if self.cache is not None:
+            self.cache.store(digest, module)
+        return module
+
+    def prepare(self, module: wasmtime.Module, digest: str | None = None) -> Prepared:
+        """Resolve the module's imports against WASI once; runs reuse the ``InstancePre``."""
+        linker = wasmtime.Linker(self.engine)
+        linker.define_wasi()
+        try:
+            pre = linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as exc:
+            raise SandboxError(f"cannot link module: {str(exc).splitlines()[0]}", where=digest) from exc
+        has_mem = any(e.name == "memory" for e in module.exports)
+        return Prepared(module=module, pre=pre, digest=digest, exports_memory=has_mem,
+                        start_index=_io.export_index(module, "_start", wasmtime.FuncType),
+                        memory_index=_io.export_index(module, "memory", wasmtime.MemoryType))
+
+    def load(self, wasm: bytes, digest: str | None = None, *, where: str | None = None) -> Prepared:
+        return self.prepare(self.compile(wasm, digest, where=where), digest)
+
+    # -- run ---------------------------------------------------------------------------------
+    def run(self, prepared: Prepared, *, stdin: bytes = b"", env: dict[str, str] | None = None,
+            args: list[str] | None = None, limits: RunLimits = RunLimits(), program_name: str = "module",
+            slice_ms: int | None = None) -> RunResult:
+        """One run in a fresh Store, closed before returning (its memory goes back at once).
+
+        ``slice_ms`` (shorter than ``limits.timeout_ms``) stops the run early with ``Preempted``
+        instead of a result: the host runs short calls inline on its event loop under a slice and
+        runs again, in its bounded pool, a call that outgrew it (nothing of the stopped run is kept)."""
+        store = _io.RawStore(self.engine)
+        sliced = slice_ms is not None and slice_ms < limits.timeout_ms
+        out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
+        watched = self._ticker.watched
+        try:
+            self._configure(store, out, err, limits, stdin, env, (program_name, *(args or ())),
+                            slice_ms if sliced else limits.timeout_ms)
+            watched.update((out, err))
+            result = self._execute(store, prepared, limits, out, err)
+        finally:
+            watched.discard(out)
+            watched.discard(err)
+            store.close()
+            out.clear()
+            err.clear()
+        if sliced and result.reason == REASON_TIMEOUT:
+            raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)
+        if result.reason == REASON_TIMEOUT:
+            self._bill_timeout(result, limits)
+        if result.peak_memory >= TRIM_AFTER or len(result.stdout) >= TRIM_AFTER:
+            _malloc_trim()
+        return result
+
+    def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: tuple[str, ...], deadline_ms: int):
+        store.configure(limits.fuel, max(1, -(-deadline_ms // EPOCH_TICK_MS)) + 1, limits.memory)
+        wasi = wasmtime.WasiConfig()
+        _io.set_argv(wasi, argv)
+        if env:
+            wasi.env = sorted(env.items())
+        _set_stdin_bytes(wasi, stdin)
+        _io.set_output_files(wasi, out, err)
+        store.set_wasi(wasi)
+
+    def _execute(self, store, prepared: Prepared, limits: RunLimits, out: _OutFile, err: _OutFile) -> RunResult:
+        exit_code: int | None = None
+        reason: str | None = None
+        message = ""
+        instance = None
+        ctx = store.ctx
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            instance = _io.instantiate(prepared.pre, ctx)
+            if prepared.start_index is None:
+                raise SandboxError("module has no _start export; it is not a WASI command", where=prepared.digest)
+            _io.call_start(ctx, instance, prepared.start_index)
+            exit_code = 0
+        except wasmtime.ExitTrap as exc:
+            exit_code = exc.code
+        except wasmtime.Trap as exc:
+            reason, message = _trap_reason(exc)
+        except wasmtime.WasmtimeError as exc:
+            reason, message = REASON_TRAP, str(exc).splitlines()[0]
+        duration, cpu = time.perf_counter() - t0, time.thread_time() - c0
+        stdout = out.read()
+        fuel_used = limits.fuel - store.fuel_left()
+        peak = 0 if instance is None else _io.memory_size(ctx, instance, prepared.memory_index)
+        reason, message = _classify(reason, message, exit_code, peak, limits, out.overflow, instance is None)
+        stderr = err.read() if (reason or exit_code) else b""  # only failures report stderr
+        return RunResult(exit_code=exit_code, stdout=stdout, stderr=stderr, fuel_used=fuel_used, peak_memory=peak,
+                         duration_s=duration, reason=reason, message=message, cpu_s=cpu)
+
+    def _bill_timeout(self, result: RunResult, limits: RunLimits) -> None:
+        """wasmtime keeps the fuel counter in a register and does not write it back when the epoch
+        deadline interrupts a loop (measured: a tight loop stopped after 1 s reports 0 fuel). So a
+        timed-out run is billed ``max(counted fuel, CPU seconds x this engine's fuel rate)``."""
+        estimate = min(limits.fuel, int(result.cpu_s * self.fuel_rate()))
+        if estimate > result.fuel_used:
+            result.fuel_used, result.fuel_estimated = estimate, True
+
+    def fuel_rate(self) -> float:
+        """Fuel per CPU second of this engine, measured once on a calibration loop (out of fuel is exact)."""
+        if self._fuel_rate is None:
+            prep = self.load(wasmtime.wat2wasm(_CALIBRATE_WAT), "sha256:calibrate")
+            best = 0.0
+            for _ in range(3):
+                r = self.run(prep, limits=RunLimits(fuel=_CALIBRATE_FUEL, timeout_ms=10_000))
+                best = max(best, r.fuel_used / max(r.cpu_s, 1e-6))
+            self._fuel_rate = best
+        return self._fuel_rate
+
+
+TRIM_AFTER = 8 * 2**20  # give freed heap back to the OS after runs this large
+_CALIBRATE_FUEL = 20_000_000
+_CALIBRATE_WAT = """(module (memory (export "memory") 1) (func (export "_start") (local $i i32)
+  (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))"""
+
+
+def _classify(reason, message, exit_code, peak, limits: RunLimits, overflow: bool, no_instance: bool):
+    """The run's reason and message from how it ended (see the REASON_* names)."""
+    if overflow:
+        return REASON_STDOUT, f"stdout exceeded {limits.max_stdout} bytes"
+    if reason is None and exit_code not in (0, None) and _near_limit(peak, limits.memory):
+        return REASON_MEMORY, f"memory limit of {limits.memory} bytes reached"
+    if reason == REASON_TRAP and _near_limit(peak, limits.memory):
+        return REASON_MEMORY, f"memory limit of {limits.memory} bytes reached ({message})"
+    if reason is None and exit_code not in (0, None):
+        return REASON_EXIT, f"exited with code {exit_code}"
+    if no_instance and reason == REASON_TRAP and "memory" in message and "limit" in message.lower():
+        return REASON_MEMORY, message
+    return reason, message
+
+
+def _malloc_trim() -> None:
+    """Return freed malloc arenas to the OS (glibc); a no-op elsewhere."""
+    fn = _libc_trim()
+    if fn is not None:
+        fn(0)
+
+
+_trim_fn: list = []
+
+
+def _libc_trim():
+    if not _trim_fn:
+        try:
+            _trim_fn.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim)
+        except (OSError, AttributeError):
+            _trim_fn.append(None)
+    return _trim_fn[0]
+
+
+def _near_limit(peak: int, limit: int) -> bool:
+    """True when a failed run ended with memory within 16 pages (1 MiB) of the cap, and above half of it.
+
+    wasmtime's C API has no resource-limiter callback: a refused ``memory.grow`` just returns -1
+    to the guest, which then traps or exits. Ending that close to the cap is how we tell.
+    """
+    return peak + 16 * WASM_PAGE > limit and peak >= limit // 2
+
+
+def _trap_reason(exc: wasmtime.Trap) -> tuple[str, str]:
+    code = exc.trap_code
+    first = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0]
+    if code == wasmtime.TrapCode.OUT_OF_FUEL:
+        return REASON_FUEL, "fuel exhausted"
+    if code == wasmtime.TrapCode.INTERRUPT:
+        return REASON_TIMEOUT, "wall-clock deadline exceeded"
+    if code == wasmtime.TrapCode.STACK_OVERFLOW:
+        return REASON_STACK, "call stack exhausted"
+    name = code.name.lower() if code is not None else "unknown"
+    return REASON_TRAP, f"trap: {name}: {first}"
+
+
+_default: Sandbox | None = None
+_default_lock = threading.Lock()
+
+
+def default_sandbox() -> Sandbox:
+    """A process-wide sandbox without a disk cache (for tests and one-off runs)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Sandbox()
+        return _default
