@@ -1,9 +1,11 @@
 """The module source format: a directory with a ``module.yaml``.
 
     >>> from wasmops.supply.source import load_module_source
-    >>> src = load_module_source("examples/echo-c")      # doctest: +SKIP
-    >>> src.name, src.language, src.limits.memory_bytes  # doctest: +SKIP
-    ('echo-c', 'c', 16777216)
+    >>> src = load_module_source("examples/greet-c")
+    >>> src.name, src.language, src.limits.memory_bytes
+    ('greet-c', 'c', 8388608)
+    >>> [case.name for case in src.tests]
+    ['greets', 'greeting-from-env', 'no-who-greets-world', 'invalid-json']
 """
 
 from __future__ import annotations

@@ -1,9 +1,14 @@
 """Run a module's test cases (from its ``module.yaml``) in the sandbox.
 
-    >>> from wasmops.supply.testrun import run_cases                      # doctest: +SKIP
-    >>> report = run_cases(src, wasm_bytes)                         # doctest: +SKIP
-    >>> report.passed, [c.name for c in report.cases]               # doctest: +SKIP
-    (True, ['greets', 'default-greeting'])
+    >>> from wasmtime import wat2wasm
+    >>> from wasmops.supply.source import load_module_source
+    >>> from wasmops.supply.testrun import run_cases
+    >>> src = load_module_source("examples/sum-wat")
+    >>> report = run_cases(src, wat2wasm(open("examples/sum-wat/sum.wat").read()))
+    >>> report.passed, report.summary()
+    (True, '4/4 passed')
+    >>> [c.name for c in report.cases]
+    ['sums', 'whitespace-and-big-numbers', 'empty-array', 'negative-number-rejected']
 """
 
 from __future__ import annotations

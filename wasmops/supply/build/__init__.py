@@ -1,10 +1,20 @@
 """Build a module source (``module.yaml`` + sources) into one reproducible ``.wasm`` file.
 
-    >>> from wasmops.supply.build import build                                  # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from wasmops.config import Settings
+    >>> from wasmops.supply.build import build
     >>> from wasmops.supply.source import load_module_source
-    >>> r = build(load_module_source("examples/greet-c"), Path("out"))  # doctest: +SKIP
-    >>> r.path, r.toolchain, r.cached                                    # doctest: +SKIP
-    (PosixPath('out/greet-c.wasm'), 'zig cc 0.17.1', False)
+    >>> ws = Path(tempfile.mkdtemp())                  # the workspace: its build cache lives here
+    >>> src = load_module_source("examples/sum-wat")
+    >>> r = build(src, ws / "out", settings=Settings(home=ws))
+    >>> r.path.relative_to(ws), r.toolchain, r.cached   # doctest: +ELLIPSIS
+    (PosixPath('out/sum-wat.wasm'), 'wasmtime.wat2wasm ...', False)
+    >>> again = build(src, ws / "again", settings=Settings(home=ws))
+    >>> again.cached, again.digest == r.digest
+    (True, True)
+
+(``examples/greet-c`` and ``examples/upper-zig`` build the same way with ``zig cc`` / ``zig``.)
 
 One small module per language: :mod:`.c` (clang + wasi-libc, or ``zig cc``), :mod:`.zig`,
 :mod:`.wat` (``wasmtime.wat2wasm``) and :mod:`.prebuilt` (validated copy). Each offers

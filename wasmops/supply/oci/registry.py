@@ -1,11 +1,13 @@
 """The registry store: an OCI distribution registry, spoken to through oras-py.
 
-Example (needs a registry on 127.0.0.1:5000)::
+Example (needs a registry on 127.0.0.1:5000 holding ``wasmops/hello:v1``)::
 
     >>> from wasmops.supply.oci.registry import RegistryStore
     >>> from wasmops.supply.oci.refs import parse_ref
     >>> with RegistryStore(parse_ref("oci://127.0.0.1:5000/wasmops/hello:v1"), timeout_s=1) as s:  # doctest: +SKIP
-    ...     data, media_type, digest = s.get_manifest("v1")
+    ...     data, media_type, digest = s.get_manifest("v1")   # the exact bytes, their type and digest
+    ...     print(media_type, s.tags())
+    application/vnd.oci.image.manifest.v1+json ['v1']
 
 How oras-py (0.2.43) is used, and where it is worked around:
 
