@@ -5,11 +5,21 @@ returns every valid document plus one :class:`ManifestError` per broken file (fi
 code that asks for a broken module by key gets a :class:`~wasmops.errors.SpecError` naming that file::
 
     >>> from wasmops.gitops.desired import load_desired_state, load_desired_state_at
-    >>> ds = load_desired_state_at(".wasmops/gitops", "main")  # doctest: +SKIP
-    >>> [str(e) for e in ds.errors]                            # doctest: +SKIP
+    >>> import tempfile
+    >>> from wasmops.config import Settings
+    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> repo = GitOpsRepo.open(init_repo(Settings(home=tempfile.mkdtemp())))   # seeded from deployments/
+    >>> bad = (repo.path / "modules/dev/sum-wat.yaml").read_text()
+    >>> bad = bad.replace("name: sum-wat", "name: bad").replace("replicas: 1", "replicas: many")
+    >>> _ = repo.write_files({"modules/dev/bad.yaml": bad}, "a broken manifest")
+    >>> ds = load_desired_state_at(repo.path, "main")
+    >>> sorted(ds.deployments)
+    ['dev/greet-c', 'dev/sum-wat', 'dev/upper-zig', 'prod/greet-c']
+    >>> [str(e) for e in ds.errors]                            # doctest: +ELLIPSIS
     ['modules/dev/bad.yaml: spec.replicas: Input should be a valid integer, ...']
-    >>> ds.deployments["dev/bad"]                              # doctest: +SKIP
-    SpecError: modules/dev/bad.yaml: spec.replicas: Input should be a valid integer, ...
+    >>> ds.deployments["dev/bad"]                              # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    wasmops.errors.SpecError: modules/dev/bad.yaml: spec.replicas: Input should be a valid integer, ...
 
 A directory (``load_desired_state("deployments")``) is read strictly by default: render and FinOps
 must not drop a module silently, so one SpecError lists every broken file (``strict=False`` to get

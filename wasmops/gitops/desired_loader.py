@@ -5,12 +5,20 @@ for the GitOps repo. A :class:`DesiredLoader` remembers the last revision it loa
 parse result::
 
     >>> from wasmops.gitops.desired_loader import DesiredLoader
-    >>> loader = DesiredLoader(".wasmops/gitops")          # doctest: +SKIP
-    >>> ds = loader.load("main")                           # doctest: +SKIP
-    >>> loader.load("main") is ds                          # doctest: +SKIP
+    >>> import tempfile
+    >>> from wasmops.config import Settings
+    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> repo = GitOpsRepo.open(init_repo(Settings(home=tempfile.mkdtemp())))   # seeded from deployments/
+    >>> loader = DesiredLoader(repo.path)
+    >>> ds = loader.load("main")
+    >>> loader.last.mode                                   # every file of the seed parsed
+    'full'
+    >>> loader.load("main") is ds
     True
-    >>> loader.last.mode, loader.last.parsed                # doctest: +SKIP
-    ('incremental', 1)
+    >>> _ = repo.set_module_ref("dev/greet-c", tag="v1", digest="sha256:" + "a" * 64, provenance={})
+    >>> ds = loader.load("main")
+    >>> loader.last.mode, loader.last.parsed, sorted(ds.changed)
+    ('incremental', 1, ['dev/greet-c'])
 
 (first load: every file; same commit: the same object, nothing read; after a commit touching one
 manifest: an incremental load that parsed one file.)

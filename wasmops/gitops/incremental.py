@@ -9,10 +9,25 @@ last report (``report.skipped``)::
 
     >>> from wasmops.gitops.desired_loader import DesiredLoader
     >>> from wasmops.gitops.incremental import IncrementalReconciler
-    >>> loader, rec = DesiredLoader(".wasmops/gitops"), IncrementalReconciler(host, registry=reg)  # doctest: +SKIP
-    >>> rec.reconcile(loader.load("main")).summary()     # first pass: everything        # doctest: +SKIP
-    >>> rec.reconcile(loader.load("main")).skipped       # nothing changed: a comparison # doctest: +SKIP
-    True
+    >>> import tempfile
+    >>> from wasmops.config import Settings
+    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> repo = GitOpsRepo.open(init_repo(Settings(home=tempfile.mkdtemp())))   # seeded from deployments/
+    >>> class Host:                        # the HostAPI in memory: every module Healthy at once
+    ...     def __init__(self): self.live = {}
+    ...     def modules(self): return list(self.live.values())
+    ...     def deploy(self, namespace, name, **body):
+    ...         self.live[f"{namespace}/{name}"] = {"namespace": namespace, "name": name, "health": "Healthy", **body}
+    ...         return {}
+    ...     def delete(self, namespace, name): return self.live.pop(f"{namespace}/{name}")
+    >>> _ = repo.set_module_ref("dev/sum-wat", tag="v1", digest="sha256:" + "a" * 64, provenance={})
+    >>> loader, rec = DesiredLoader(repo.path), IncrementalReconciler(Host(), registry="oci-layout:///tmp/oci")
+    >>> rec.reconcile(loader.load("main")).summary()     # first pass: everything
+    'heal: 1 create, 0 update, 0 delete, 0 noop, 3 skip → 4 done; drift in 1'
+    >>> rec.reconcile(loader.load("main")).skipped, rec.replanned   # the host changed: what changed is re-planned
+    (False, 1)
+    >>> rec.reconcile(loader.load("main")).skipped, rec.replanned   # nothing changed: a comparison
+    (True, 0)
 
 Drift made by hand changes the live list, so it is always seen. When the quarantine list or the set
 of broken files changes, the pass is a full one. The result equals a full :func:`reconcile` pass.

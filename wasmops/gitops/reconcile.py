@@ -11,11 +11,34 @@ or ``waiting`` (retrying later can help: host unreachable, not healthy yet)::
     >>> plan(DesiredState(revision=None), [], registry="oci-layout:///tmp/oci").summary()
     '0 create, 0 update, 0 delete, 0 noop, 0 skip'
 
-Against a running host (``HostClient`` satisfies ``HostAPI``; tests may pass an in-memory fake)::
+Against a host (``HostClient`` satisfies ``HostAPI``; here one in memory)::
 
-    >>> report = reconcile(load_desired_state("deployments"), HostClient.from_workspace(), registry=REG)  # doctest: +SKIP
-    >>> report.conditions["dev/greet-c"]["Ready"].status                    # doctest: +SKIP
-    'True'
+    >>> from wasmops.gitops.reconcile import reconcile
+    >>> import tempfile
+    >>> from wasmops.config import Settings
+    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> repo = GitOpsRepo.open(init_repo(Settings(home=tempfile.mkdtemp())))   # seeded from deployments/
+    >>> class Host:                        # the HostAPI in memory: every module Healthy at once
+    ...     def __init__(self): self.live = {}
+    ...     def modules(self): return list(self.live.values())
+    ...     def deploy(self, namespace, name, **body):
+    ...         self.live[f"{namespace}/{name}"] = {"namespace": namespace, "name": name, "health": "Healthy", **body}
+    ...         return {}
+    ...     def delete(self, namespace, name): return self.live.pop(f"{namespace}/{name}")
+    >>> _ = repo.set_module_ref("dev/greet-c", tag="v1", digest="sha256:" + "a" * 64, provenance={})
+    >>> report = reconcile(repo.desired(), Host(), registry="oci-layout:///tmp/oci")
+    >>> report.conditions["dev/greet-c"]["Ready"].status, report.next["dev/greet-c"], report.ok
+    ('True', 'done', True)
+    >>> report.conditions["dev/sum-wat"]["Ready"].reason          # tag unreleased, no digest: left alone
+    'NotReleased'
+
+With a running host, as ``wasmops reconcile`` does it::
+
+    >>> from wasmops.config import current
+    >>> from wasmops.host.client import HostClient
+    >>> s = current()
+    >>> report = reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s),  # doctest: +SKIP
+    ...                    registry=s.registry_base)
 
 The desired state comes from a commit (``GitOpsRepo.desired()``: the branch tip, never the working
 tree). A manifest that does not validate is planned as a skip of its own: ``ManifestValid=False``
@@ -35,13 +58,12 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal, Protocol
 
-from wasmops.gitops.desired import DesiredState
 from wasmops.digests import shown
-from wasmops.errors import (IntegrityError, NotFound, PolicyDenied, QuarantinedError, SignatureError, TransientError,
-                     UserError, is_retryable)
-from wasmops.host.admission import bound_signature
+from wasmops.errors import IntegrityError, NotFound, TransientError, UserError, is_retryable
+from wasmops.gitops.desired import DesiredState
 from wasmops.gitops.plan import (Action, Drift, Plan, _fmt, _live_by_key, desired_spec, detect_drift,  # noqa: F401
-                   drift_in, live_spec, plan)  # re-exported: the reconciler's public API
+                                 drift_in, live_spec, plan)  # re-exported: the reconciler's public API
+from wasmops.host.admission import STEPS as ADMISSION_STEPS, bound_signature
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 DONE, STALLED, WAITING = "done", "stalled", "waiting"
@@ -231,13 +253,19 @@ STEPS = {"create": (_deploy, _canary), "update": (_deploy, _canary), "delete": (
 
 
 def _refused(exc: Exception, c: dict[str, Condition]) -> None:
+    """Record what the host reports: the admission step that refused (``exc.step``, from the host's
+    error body) sets the conditions, since every earlier step passed (``ADMISSION_STEPS``)."""
     retry = is_retryable(exc)
-    c["Admitted"] = Condition("Admitted", FALSE, "Unavailable" if retry else "Refused", f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, SignatureError):
+    step = getattr(exc, "step", None)
+    where = f" at admission step {step!r}" if step else ""
+    c["Admitted"] = Condition("Admitted", FALSE, "Unavailable" if retry else "Refused",
+                              f"{type(exc).__name__}{where}: {exc}")
+    if step == "signature":
         c["SignatureVerified"] = Condition("SignatureVerified", FALSE, "SignatureError", str(exc))
-    elif isinstance(exc, PolicyDenied):   # admission verifies the signature before the policy
-        c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified", "verified before the policy refused")
-    elif isinstance(exc, QuarantinedError):
+    elif step in ADMISSION_STEPS and ADMISSION_STEPS.index(step) > ADMISSION_STEPS.index("signature"):
+        c["SignatureVerified"] = Condition("SignatureVerified", TRUE, "Verified",
+                                           f"verified before the {step} step refused")
+    elif step == "quarantine":
         c["Quarantined"] = Condition("Quarantined", TRUE, "QuarantinedOnHost", str(exc))
 
 

@@ -7,10 +7,23 @@ waits a jittered back-off, fetches, rebases its commit onto the remote and pushe
 rebase conflicts (two writers edited one file, e.g. ``quarantine.yaml``) the local commit is dropped
 and the change is made again on the remote's tip. Bounded: :data:`PUSH_ATTEMPTS` tries::
 
-    >>> from wasmops.gitops.repo import GitOpsRepo
-    >>> repo = GitOpsRepo.open(".wasmops/gitops")                                    # doctest: +SKIP
-    >>> repo.set_module_ref("dev/greet-c", tag="abc", digest="sha256:...", provenance={})  # doctest: +SKIP
-    CommitResult(sha='…', changed=True)
+    >>> import tempfile
+    >>> from wasmops.config import Settings
+    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> path = init_repo(Settings(home=tempfile.mkdtemp()))    # <home>/gitops, seeded from deployments/
+    >>> repo = GitOpsRepo.open(path)
+    >>> digest = "sha256:" + "a" * 64
+    >>> repo.set_module_ref("dev/greet-c", tag="v1", digest=digest, provenance={"Actor": "ann"})  # doctest: +ELLIPSIS
+    CommitResult(sha='...', changed=True)
+    >>> repo.set_module_ref("dev/greet-c", tag="v1", digest=digest, provenance={"Actor": "ann"}).changed
+    False
+    >>> print(repo.repo.head.commit.message)      # doctest: +ELLIPSIS
+    release dev/greet-c v1
+    <BLANKLINE>
+    Set dev/greet-c moduleRef to sha256:aaaa...
+    <BLANKLINE>
+    Wasmops-Actor: ann
+    Wasmops-Digest: sha256:aaaa...
 """
 
 from __future__ import annotations
