@@ -10,7 +10,11 @@ import pytest
 
 from support.wat import FIXTURES
 from wasmops.gitops.desired import DesiredState
-from wasmops.errors import TransientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wasmops.errors import IntegrityError, TransientError, UserError, WasmopsError
+from wasmops.host.admission import STEPS
 from wasmops.host.client import HostClient
 from wasmops.gitops.manifest import WasmModuleDeployment
 from wasmops.gitops.reconcile import apply, detect_drift, plan, reconcile
@@ -149,6 +153,7 @@ def test_unsigned_artifact_stalls_with_signature_not_verified(host, workspace, n
     c = rep.conditions[f"{ns}/unsigned"]
     assert c["Ready"].status == "False" and c["SignatureVerified"].status == "False"
     assert c["Admitted"].status == "False" and "not signed" in c["SignatureVerified"].message
+    assert "at admission step 'signature'" in c["Admitted"].message        # named by the host's error body
     assert rep.next[f"{ns}/unsigned"] == "stalled" and c["Stalled"].status == "True"
     assert "a person must act" in c["Ready"].message
     assert rep.conditions[f"{ns}/signed"]["Ready"].status == "True"     # the other module still went out
@@ -164,6 +169,7 @@ def test_policy_refusal_stalls_but_the_signature_was_verified(host, workspace, n
     c = rep.conditions[f"{ns}/f"]
     assert c["Admitted"].status == "False" and "PolicyDenied" in c["Admitted"].message
     assert c["SignatureVerified"].status == "True" and c["Ready"].reason == "AdmissionRefused"
+    assert "at admission step 'policy'" in c["Admitted"].message and "policy step" in c["SignatureVerified"].message
     assert rep.next[f"{ns}/f"] == "stalled" and served(host, ns) == {}
 
 
@@ -258,3 +264,34 @@ def test_no_op_plan_of_10000_manifests_calls_the_host_for_nothing(registry):
     elapsed = time.perf_counter() - t
     assert rep.plan.counts()["noop"] == 10_000 and fake.calls == 0 and rep.ok
     print(f"no-op reconcile of 10000 manifests: {elapsed:.2f}s (timed in bench/reconcile.py, not asserted)")
+
+
+class RefusingHost(FakeHost):
+    """Refuses every deploy with ``error`` (what a client raises from a host's error body)."""
+
+    def __init__(self, error: Exception):
+        super().__init__()
+        self.error = error
+
+    def deploy(self, namespace, name, **body):
+        raise self.error
+
+
+@given(step=st.sampled_from(STEPS), cls=st.sampled_from([UserError, WasmopsError, IntegrityError]))
+@settings(max_examples=30)
+def test_conditions_follow_the_step_the_host_names_not_the_error_class(step, cls):
+    """Whatever the class, the step decides: a refusal after the signature step means it verified."""
+    error = cls("refused")
+    error.step = step
+    d = "sha256:" + "b" * 64
+    rep = reconcile(desired(manifest("st", "m", "t", d, "/nowhere")), RefusingHost(error), registry="oci-layout:///nowhere")
+    c = rep.conditions["st/m"]
+    assert c["Admitted"].status == "False" and f"at admission step {step!r}" in c["Admitted"].message
+    verified = c.get("SignatureVerified")
+    if STEPS.index(step) > STEPS.index("signature"):
+        assert verified.status == "True"
+    elif step == "signature":
+        assert verified.status == "False"
+    else:
+        assert verified is None or verified.status != "True"
+    assert (c.get("Quarantined") is not None and c["Quarantined"].status == "True") == (step == "quarantine")

@@ -54,6 +54,7 @@ class WasmopsError(Exception):
 
     retryable: bool = False
     delay: float | None = None  # seconds to wait before retrying; None: the caller's own schedule
+    step: str | None = None     # which check refused (a host admission step, on the wire as "step")
 
     def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
         self.message = message

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wasmops.errors import TransientError, UserError, WasmopsError
+from wasmops.host.admission import STEPS
 from wasmops.host.client import HostClient
 from wasmops.host.server import error_response
 from wasmops.host.wire_errors import ERRORS, error_class, status_of
@@ -26,13 +27,16 @@ def _client_for(response) -> HostClient:
 
 
 @settings(deadline=None, max_examples=60)
-@given(st.sampled_from(CLASSES), st.text(max_size=200))
-def test_the_client_raises_what_the_server_answered(cls, message):
-    resp = error_response(cls(message))
+@given(st.sampled_from(CLASSES), st.text(max_size=200), st.sampled_from((None, *STEPS)))
+def test_the_client_raises_what_the_server_answered(cls, message, step):
+    """Class and admission step both come back as the server sent them."""
+    exc = cls(message)
+    exc.step = step
+    resp = error_response(exc)
     assert resp.status == status_of(cls(message))
     with pytest.raises(WasmopsError) as info:
         _client_for(resp).modules()
-    assert type(info.value) is cls
+    assert type(info.value) is cls and info.value.step == step
 
 
 def test_every_class_is_reachable_and_gets_an_error_status():

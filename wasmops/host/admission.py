@@ -8,20 +8,46 @@
 4. verify its Sigstore bundle (an OCI referrer) against the trusted keyring;
 5. run the capability policy for the deployment's trust level and memory limit.
 
-Each failure raises a ``wasmops.errors`` error whose message is the reason the host returns.
+Each failure raises a ``wasmops.errors`` error whose message is the reason the host returns, and
+whose ``step`` names the check that refused (``STEPS``; the host's error body carries it as
+``"step"``, and the reconciler records its conditions from it).
 """
 
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..digests import sha256_bytes
-from ..errors import IntegrityError, QuarantinedError, SignatureError
+from ..errors import IntegrityError, QuarantinedError, SignatureError, WasmopsError
 from wasmops.supply.policy import ModulePolicy, check_module
 from wasmops.supply.signing import Keyring, verify_bytes
+
+
+#: The admission steps, in the order they run: a refusal at one means every earlier step passed.
+STEPS = ("quarantine", "pull", "bind", "signature", "policy")
+
+
+@contextmanager
+def step(name: str):
+    """Name the admission step on any wasmops error raised inside it (the first name sticks).
+
+    >>> try:
+    ...     with step("policy"):
+    ...         raise IntegrityError("nope")
+    ... except IntegrityError as exc:
+    ...     exc.step
+    'policy'
+    """
+    try:
+        yield
+    except WasmopsError as exc:
+        if exc.step is None:
+            exc.step = name
+        raise
 
 
 @dataclass
@@ -73,23 +99,29 @@ def admit(ref: str, digest: str, *, trust_level: str, memory_limit: int, keyring
           timeout_s: float = 30.0, run_timeout_ms: int | None = None, fuel: int | None = None) -> Admitted:
     from wasmops.supply.oci import pull
 
-    if quarantined(digest):
-        raise QuarantinedError(f"digest {digest} is quarantined", where=ref,
-                               hint="remove it from quarantine in Git on purpose to allow it again")
+    with step("quarantine"):
+        if quarantined(digest):
+            raise QuarantinedError(f"digest {digest} is quarantined", where=ref,
+                                   hint="remove it from quarantine in Git on purpose to allow it again")
     pinned = pinned_ref(ref, digest)
-    with tempfile.TemporaryDirectory(prefix="wasmops-admit-") as td:
+    with step("pull"), tempfile.TemporaryDirectory(prefix="wasmops-admit-") as td:
         res = pull(pinned, Path(td) / "module.wasm", timeout_s=timeout_s)
         if res.manifest_digest != digest:
             raise IntegrityError(f"manifest digest {res.manifest_digest} does not match {digest}", where=ref)
         wasm = Path(res.path).read_bytes()
     wasm_digest = sha256_bytes(wasm)
-    if quarantined(wasm_digest):
-        raise QuarantinedError(f"wasm digest {wasm_digest} is quarantined", where=ref)
-    bundle = bound_signature(ref, digest, timeout_s=timeout_s)
-    if bundle is None:
-        raise SignatureError("artifact is not signed: no Sigstore bundle is attached", where=pinned)
-    verified = verify_bytes(wasm, bundle, keyring, where=pinned)
-    verdict = check_module(wasm, trust_level, policy, memory_limit=memory_limit, timeout_ms=run_timeout_ms, fuel=fuel)
-    verdict.raise_if_denied(where=pinned)
+    with step("quarantine"):
+        if quarantined(wasm_digest):
+            raise QuarantinedError(f"wasm digest {wasm_digest} is quarantined", where=ref)
+    with step("bind"):
+        bundle = bound_signature(ref, digest, timeout_s=timeout_s)
+    with step("signature"):
+        if bundle is None:
+            raise SignatureError("artifact is not signed: no Sigstore bundle is attached", where=pinned)
+        verified = verify_bytes(wasm, bundle, keyring, where=pinned)
+    with step("policy"):
+        verdict = check_module(wasm, trust_level, policy, memory_limit=memory_limit, timeout_ms=run_timeout_ms,
+                               fuel=fuel)
+        verdict.raise_if_denied(where=pinned)
     sig = {"method": verified.method, "signer": getattr(verified, "key_id", None) or getattr(verified, "identity", None)}
     return Admitted(wasm=wasm, wasm_digest=wasm_digest, manifest_digest=digest, signature=sig, bundle=bundle)

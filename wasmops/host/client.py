@@ -110,7 +110,9 @@ class HostClient:
                 body = {"message": r.text}
             msg = body.get("message") or body.get("error") or r.text
             cls = error_class(body.get("error"), r.status_code)
-            raise cls(f"host refused {method} {path} ({r.status_code}): {msg}", where=self.url)
+            exc = cls(f"host refused {method} {path} ({r.status_code}): {msg}", where=self.url)
+            exc.step = body.get("step")      # the admission step the host names, if any
+            raise exc
         return r
 
     def modules(self) -> list[dict]:

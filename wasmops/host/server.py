@@ -88,8 +88,10 @@ def error_status(exc: BaseException) -> int:
 
 def error_response(exc: WasmopsError) -> Response:
     headers = [(b"retry-after", str(RETRY_AFTER_S).encode())] if isinstance(exc, Busy) else []
-    return json_response(error_status(exc), {"error": type(exc).__name__, "message": str(exc),
-                                             "retryable": exc.retryable}, headers=headers)
+    body = {"error": type(exc).__name__, "message": str(exc), "retryable": exc.retryable}
+    if exc.step:
+        body["step"] = exc.step          # the admission step that refused (admission.STEPS)
+    return json_response(error_status(exc), body, headers=headers)
 
 
 class HostApp:
