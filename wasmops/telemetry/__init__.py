@@ -1,10 +1,17 @@
 """Telemetry: samples of every module version on the host, for the models and FinOps.
 
-    >>> from wasmops.telemetry import Collector, Store, scrape_host    # doctest: +SKIP
-    >>> from wasmops.host.client import HostClient                     # doctest: +SKIP
-    >>> hc = HostClient.from_workspace()                               # doctest: +SKIP
+    >>> from wasmops.telemetry import Collector, Store, scrape_host
+    >>> from wasmops.host.client import HostClient
+    >>> hc = HostClient.from_workspace()               # the workspace's host (``wasmops host``)
+
+With that host running (the store is ``<home>/telemetry.db``)::
+
     >>> col = Collector(Store.open(), source=hc.url)                   # doctest: +SKIP
-    >>> scrape_host(hc, col)                                           # doctest: +SKIP
+    >>> scrape_host(hc, col)                      # the first scrape only records the counters  # doctest: +SKIP
+    []
+    >>> rows = scrape_host(hc, col)               # then one row per live (namespace, module, digest)  # doctest: +SKIP
+    >>> [(r["module"], r["invocations"]) for r in rows]                  # doctest: +SKIP
+    [('sum-wat', 100)]
 
 * :mod:`.schema`   the sample columns and dtypes (``COLUMNS``, ``DTYPES``, ``to_frame``, ``coerce``)
 * :mod:`.scrape`   ``/metrics`` → window samples (``Collector``); ``PrometheusQuery`` for a Prometheus server

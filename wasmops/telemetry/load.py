@@ -1,9 +1,15 @@
 """Real traffic through the host, for telemetry, demos and load tests.
 
-    >>> from wasmops.host.client import HostClient                          # doctest: +SKIP
-    >>> from wasmops.telemetry import generate_load                         # doctest: +SKIP
+    >>> from wasmops.host.client import HostClient
+    >>> from wasmops.telemetry import generate_load
+    >>> generate_load(HostClient.from_workspace(), [], requests=10)
+    Traceback (most recent call last):
+    ValueError: generate_load needs at least one target
+
+With the workspace's host running and ``dev/sum-wat`` deployed::
+
     >>> stats = generate_load(HostClient.from_workspace(),                  # doctest: +SKIP
-    ...                       [("dev", "echo", b'{"msg": "hi"}')], requests=1000)
+    ...                       [("dev", "sum-wat", b"[1,2,3]")], requests=1000)
     >>> stats["by_status"], stats["latency_ms"]["p95"]                      # doctest: +SKIP
     ({200: 1000}, 3.1)
 

@@ -1,13 +1,24 @@
 """Samples from the host's Prometheus ``/metrics``: two consecutive scrapes make one window.
 
-    >>> from wasmops.host.client import HostClient                  # doctest: +SKIP
-    >>> from wasmops.telemetry import Collector, Store               # doctest: +SKIP
-    >>> col = Collector(Store.open(), source="http://127.0.0.1:8700")  # doctest: +SKIP
-    >>> hc = HostClient.from_workspace()                             # doctest: +SKIP
-    >>> col.collect(hc.metrics(), modules=hc.modules())              # doctest: +SKIP
-    []                                         # the first scrape only records the snapshot
-    >>> col.collect(hc.metrics(), modules=hc.modules())              # doctest: +SKIP
-    [{'ts': ..., 'module': 'echo', 'invocations': 25, ...}]
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from wasmops.telemetry import Collector, Store
+    >>> def metrics(calls, fuel):                   # what ``hc.metrics()`` returns, cut to three series
+    ...     lb = 'namespace="dev",module="greet-c",digest="sha256:aa",team="core",project="web"'
+    ...     return (f"wasmops_invocations_total{{{lb}}} {calls}\\n"
+    ...             f"wasmops_fuel_consumed_total{{{lb}}} {fuel}\\n"
+    ...             f'wasmops_errors_total{{{lb},reason="trap"}} 1\\n')
+    >>> col = Collector(Store(Path(tempfile.mkdtemp()) / "telemetry.db"), source="http://127.0.0.1:8700")
+    >>> col.collect(metrics(10, 5000), now="2025-03-03T12:00:00Z")   # the first scrape only records the snapshot
+    []
+    >>> (row,) = col.collect(metrics(35, 17500), now="2025-03-03T12:01:00Z")
+    >>> str(row["ts"]), row["window_s"], row["module"], row["invocations"], row["errors"], row["fuel"]
+    ('2025-03-03 12:01:00+00:00', 60, 'greet-c', 25, 0, 12500)
+    >>> col.store.count()
+    1
+
+From a running host: ``col.collect(hc.metrics(), modules=hc.modules())`` with
+``hc = HostClient.from_workspace()`` (``scrape_host(hc, col)`` does just that).
 
 How each column is made, for the window ``(previous scrape, now]`` of one
 ``(namespace, module, digest)`` series:

@@ -1,10 +1,14 @@
 """The telemetry store: samples in SQLite at ``<home>/telemetry.db``.
 
-    >>> from wasmops.telemetry import Store, synthesize          # doctest: +SKIP
-    >>> st = Store.open()                                          # doctest: +SKIP
-    >>> st.append(synthesize(modules=3, days=1))                   # doctest: +SKIP
+    >>> import tempfile
+    >>> from wasmops.config import Settings
+    >>> from wasmops.telemetry import Store, synthesize
+    >>> st = Store.open(Settings(home=tempfile.mkdtemp()))         # <home>/telemetry.db
+    >>> st.append(synthesize(modules=3, days=1))                   # 3 modules x 24 hours
     72
-    >>> st.read(modules=["mod-000"]).shape                         # doctest: +SKIP
+    >>> st.append(synthesize(modules=3, days=1))                   # the same keys again: nothing new
+    0
+    >>> st.read(modules=["mod-000"]).shape
     (24, 18)
 
 Why SQLite (and not Parquet files or a CSV log):
