@@ -23,8 +23,23 @@ Money columns hold :class:`~decimal.Decimal` rounded to 12 places. Totals from :
 :data:`~wasmops.finops.money.DENOM`) and rounded once, so they are exact even where one sample's
 cost has no finite decimal form (e.g. a 60-second window of 1 MiB)::
 
-    >>> costs = attribute(samples, load_prices("deployments/pricing.yaml"))   # doctest: +SKIP
-    >>> report(costs, by="team")                                                # doctest: +SKIP
+    >>> from wasmops.finops import attribute, load_prices, report
+    >>> import pandas as pd
+    >>> GiB = 2**30
+    >>> samples = pd.DataFrame({      # two hours of telemetry, as wasmops.telemetry stores them
+    ...     "ts": pd.to_datetime(["2026-03-02T01:00Z", "2026-03-02T01:00Z"]), "window_s": [3600, 3600],
+    ...     "namespace": ["prod", "dev"], "module": ["greet-c", "sum-wat"], "digest": ["sha256:aa", "sha256:bb"],
+    ...     "team": ["core", "data"], "project": ["greeter", "analytics"], "cost_center": ["cc-100", "cc-200"],
+    ...     "replicas": [2, 1], "fuel": [2_000_000, 500_000], "invocations": [1000, 0],
+    ...     "memory_limit": [GiB, GiB], "peak_memory": [GiB // 2, 0]})
+    >>> costs = attribute(samples, load_prices("deployments/pricing.yaml"))
+    >>> cols = ["module", "fuel_cost", "invocation_cost", "memory_cost", "idle_cost", "total_cost"]
+    >>> print(costs[cols].to_string(index=False))
+     module      fuel_cost invocation_cost    memory_cost      idle_cost     total_cost
+    greet-c 0.000800000000  0.000200000000 0.010000000000 0.005000000000 0.011000000000
+    sum-wat 0.000200000000           0E-12 0.005000000000 0.005000000000 0.005200000000
+    >>> report(costs, by="team")["total_cost"].to_dict()
+    {'core': Decimal('0.011000000000'), 'data': Decimal('0.005200000000')}
 """
 
 from __future__ import annotations

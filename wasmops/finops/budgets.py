@@ -10,10 +10,22 @@ name. The gate adds the memory a deployment would newly reserve until the end of
 A strict budget that would be exceeded blocks the deployment; an advisory one asks a person
 (``needs_approval``, with a markdown table for the approval form); no budget allows it::
 
-    >>> gate = BudgetGate(prices)                                                    # doctest: +SKIP
-    >>> v = gate.check(manifest, desired, costs_this_month, {"core": Decimal("40")}, now)  # doctest: +SKIP
-    >>> v.outcome, v.message                                                         # doctest: +SKIP
-    ('blocked', 'blocked by the strict budget of team core: ...')
+    >>> from datetime import datetime, timezone
+    >>> from decimal import Decimal
+    >>> from wasmops.finops import BudgetGate
+    >>> from wasmops.gitops.desired import load_desired_state
+    >>> from wasmops.telemetry.schema import empty
+    >>> desired = load_desired_state("deployments")       # budgets: team core 250 USD strict
+    >>> manifest, now = desired.deployments["prod/greet-c"], datetime(2026, 3, 10, tzinfo=timezone.utc)
+    >>> gate = BudgetGate(desired)                        # the PriceSheet of the desired state
+    >>> gate.check(manifest, desired, empty(), {"core": Decimal("40")}, now).outcome
+    'allowed'
+    >>> v = gate.check(manifest, desired, empty(), {"core": Decimal("300")}, now)
+    >>> print(v.outcome); print(v.message)
+    blocked
+    prod/greet-c: blocked by the strict budget of team core
+      team core: spent 0.00 + forecast 300.00 + new reservation 0.00 = 300.00 USD of a 250.00 USD strict budget (120.0%)
+      new reservation: 2 × 32Mi (0 MiB newly reserved) × 528.0 h left × 0.0050/GiB-h = 0.0000 USD
 """
 
 from __future__ import annotations

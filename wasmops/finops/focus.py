@@ -3,8 +3,30 @@
 One row per (sample window, module version, charge: fuel | memory | invocations), plus one per
 artifact storage row. The column mapping is documented in ``docs/focus.md``::
 
-    >>> focus = to_focus(costs, prices, billing_account="acme", region="eu-local")   # doctest: +SKIP
-    >>> write_focus(focus, "costs.csv")                                              # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from wasmops.finops import attribute, load_prices, read_focus, to_focus, write_focus
+    >>> import pandas as pd
+    >>> GiB = 2**30
+    >>> samples = pd.DataFrame({      # two hours of telemetry, as wasmops.telemetry stores them
+    ...     "ts": pd.to_datetime(["2026-03-02T01:00Z", "2026-03-02T01:00Z"]), "window_s": [3600, 3600],
+    ...     "namespace": ["prod", "dev"], "module": ["greet-c", "sum-wat"], "digest": ["sha256:aa", "sha256:bb"],
+    ...     "team": ["core", "data"], "project": ["greeter", "analytics"], "cost_center": ["cc-100", "cc-200"],
+    ...     "replicas": [2, 1], "fuel": [2_000_000, 500_000], "invocations": [1000, 0],
+    ...     "memory_limit": [GiB, GiB], "peak_memory": [GiB // 2, 0]})
+    >>> prices = load_prices("deployments/pricing.yaml")
+    >>> focus = to_focus(attribute(samples, prices), prices, billing_account="acme", region="eu-local")
+    >>> print(focus[["ChargeDescription", "BilledCost", "ConsumedQuantity", "ConsumedUnit"]].to_string(index=False))
+                          ChargeDescription     BilledCost ConsumedQuantity ConsumedUnit
+         Wasm fuel consumed by prod/greet-c 0.000800000000          2000000         Fuel
+          Wasm fuel consumed by dev/sum-wat 0.000200000000           500000         Fuel
+    Linear memory reserved for prod/greet-c 0.010000000000   2.000000000000    GiB-Hours
+     Linear memory reserved for dev/sum-wat 0.005000000000   1.000000000000    GiB-Hours
+                Invocations of prod/greet-c 0.000200000000             1000     Requests
+                 Invocations of dev/sum-wat          0E-12                0     Requests
+    >>> path = write_focus(focus, Path(tempfile.mkdtemp()) / "costs.csv")
+    >>> read_focus(path).shape == focus.shape
+    True
 
 ``to_focus`` gives money and quantities as :class:`~decimal.Decimal` and times as UTC timestamps;
 ``write_focus`` writes CSV (decimals as fixed 12-place text, times ISO 8601 with ``Z``, nulls

@@ -6,9 +6,12 @@ currency: mixing them is an error that names the file::
 
     >>> from datetime import date
     >>> from wasmops.finops.prices import load_prices
-    >>> book = load_prices("deployments/pricing.yaml")                     # doctest: +SKIP
-    >>> book.price_for("fuel-million", date(2026, 3, 1))                   # doctest: +SKIP
+    >>> book = load_prices("deployments/pricing.yaml")
+    >>> book.price_for("fuel-million", date(2026, 3, 1))
     (Decimal('0.0004'), 'USD')
+    >>> book.price_for("fuel-million", date(2025, 3, 1))
+    Traceback (most recent call last):
+    wasmops.errors.SpecError: deployments/pricing.yaml: spec.prices: no fuel-million price in effect on 2025-03-01 (the first takes effect on 2026-01-01)
 """
 
 from __future__ import annotations
