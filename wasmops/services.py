@@ -7,8 +7,21 @@ PostgreSQL instead: Prefect the database's ``public`` schema, MLflow its own sch
 
 Used by ``wasmops up`` / ``down`` / ``status`` and by ``make demo``::
 
-    >>> from wasmops.services import Services                 # doctest: +SKIP
-    >>> svc = Services(settings); svc.start_prefect(); svc.start_host()   # doctest: +SKIP
+    >>> import tempfile
+    >>> from wasmops.config import Settings
+    >>> from wasmops.services import Services
+    >>> svc = Services(Settings(home=tempfile.mkdtemp()))     # <home>/run and <home>/logs
+    >>> svc.running()                                         # nothing started in this workspace yet
+    {}
+
+Starting one waits for its health URL (the host answers in seconds, Prefect's server in ~15 s)::
+
+    >>> svc.start_host().health                               # doctest: +SKIP
+    'http://127.0.0.1:8700/readyz'
+    >>> svc.start_prefect().health                            # doctest: +SKIP
+    'http://127.0.0.1:4200/api/health'
+    >>> svc.stop()                                            # in STOP_ORDER                   # doctest: +SKIP
+    ['host', 'prefect']
 """
 
 from __future__ import annotations

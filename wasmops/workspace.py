@@ -3,9 +3,18 @@
 ``init_workspace`` lays it out: an OCI image layout, a signing key pair, the trusted keyring, and
 (once the GitOps repo exists) the desired-state repository seeded from ``deployments/``::
 
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> from wasmops.config import Settings
     >>> from wasmops.workspace import init_workspace
-    >>> info = init_workspace(Settings(home="/tmp/wasmops-doctest-ws"), force=True)  # doctest: +SKIP
+    >>> home = Path(tempfile.mkdtemp())
+    >>> info = init_workspace(Settings(home=home))
+    >>> sorted(info)
+    ['gitops repo', 'oci layout', 'signing key', 'trusted keys']
+    >>> sorted(p.name for p in home.iterdir())
+    ['gitops', 'keys', 'oci', 'trusted-keys']
+    >>> info == init_workspace(Settings(home=home))     # idempotent: the key is kept unless force=True
+    True
 """
 
 from __future__ import annotations
