@@ -127,10 +127,13 @@ def already_serving(key: str, manifest_digest: str) -> FleetServing | None:
 def await_fleet(key: str, manifest_digest: str) -> FleetRollout:
     """Fleet mode (``WASMOPS_FLEET_AGENTS``): the agents pull the release commit themselves; wait until the
     hosts whose selector matches the manifest serve ``manifest_digest`` (all, or the manifest's
-    ``wasmops.dev/fleet-min-hosts``). Each attempt waits a share of ``fleet_timeout_s`` and raises
+    ``wasmops.dev/fleet-min-hosts``). The agents' ``wasmops.agent.reconciled`` events wake the wait
+    (``tasks/fleet_events.py``: the fleet is looked at as soon as a matching agent reports), with a slow
+    /status poll as the fallback. Each attempt waits a share of ``fleet_timeout_s`` and raises
     ``Waiting`` (RETRY tries again); the last one fails naming the lagging hosts."""
     from prefect.context import TaskRunContext
 
+    from tasks.fleet_events import FALLBACK_POLL_S, PLAIN_POLL_S, AgentEvents
     from wasmops.errors import Stalled, Waiting
     from wasmops.fleet.status import await_serving, min_hosts_of
     from wasmops.gitops.repo import GitOpsRepo
@@ -140,15 +143,20 @@ def await_fleet(key: str, manifest_digest: str) -> FleetRollout:
     m = desired.deployments[key]
     ctx = TaskRunContext.get()                    # None when called as .fn(): one attempt, the whole timeout
     attempts, attempt = (ctx.task.retries + 1, max(1, ctx.task_run.run_count)) if ctx else (1, 1)
-    r = await_serving(s.fleet_agents, key, manifest_digest, labels=m.metadata.labels,
-                      min_hosts=min_hosts_of(m, where=str(s.gitops_dir / desired.files.get(key, key))),
-                      timeout_s=s.fleet_timeout_s / attempts)
+    min_hosts = min_hosts_of(m, where=str(s.gitops_dir / desired.files.get(key, key)))
+    share = s.fleet_timeout_s / attempts
+    with AgentEvents(m.metadata.labels, key) as wake:        # subscribed before the first look
+        r = await_serving(s.fleet_agents, key, manifest_digest, labels=m.metadata.labels, min_hosts=min_hosts,
+                          timeout_s=share, poll_s=FALLBACK_POLL_S, wake=wake)
+        events = f"subscribed, {wake.received} from this module's agents" if wake.subscribed else \
+            f"not subscribed ({wake.error or 'no answer yet'}), polling every {PLAIN_POLL_S:g}s"
     create_markdown_artifact(key=f"fleet-{key.replace('/', '-')}", description=f"The fleet serving {key}",
-                             markdown="\n".join(f"- {p}" for p in r.summary().split("; ")))
+                             markdown="\n".join(f"- {p}" for p in [*r.summary().split("; "), f"agents' events: {events}"]))
     if r.done:
         return r
     if attempt < attempts:
-        raise Waiting(f"the fleet does not serve {manifest_digest} yet: {r.summary()}", where=key, delay=4.0)
+        raise Waiting(f"the fleet does not serve {manifest_digest} yet: {r.summary()}", where=key,
+                      delay=min(4.0, share))
     lag = ", ".join([x.host for x in r.lagging] + [f"agent {u} (unreachable)" for u, _ in r.unreachable]) or "none"
     raise Stalled(f"the fleet did not serve {manifest_digest} within {s.fleet_timeout_s:g}s; lagging: {lag}. "
                   f"{r.summary()}", where=key)

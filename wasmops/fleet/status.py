@@ -11,9 +11,11 @@ The newest commit is the most recently committed one any agent has fetched; an a
 has not applied that commit (it may be stalled, its host down, or it simply has not fetched yet).
 ``since`` is when the newest commit was made: how long the agent has been behind at most.
 
-A release waits on the same reports: :func:`await_serving` polls until the hosts whose agents
+A release waits on the same reports: :func:`await_serving` looks until the hosts whose agents
 reconcile the module serve its new digest (all of them, or the manifest's
 ``wasmops.dev/fleet-min-hosts``), and says which hosts lag and why when the timeout comes first.
+Between looks it waits on an injected ``wake(seconds)``: the Prefect layer's one returns early when an
+agent reports a reconcile (``tasks/fleet_events.py``), so the poll is only the fallback.
 """
 
 from __future__ import annotations
@@ -148,7 +150,8 @@ class FleetRollout:
     lagging: tuple[HostLag, ...] = ()
     unreachable: tuple[tuple[str, str], ...] = ()
     waited_s: float = 0.0
-    polls: int = 0
+    polls: int = 0                       # looks at the fleet's /status
+    woken: int = 0                       # of them, looks an agent's event brought forward (not the poll)
 
     def summary(self) -> str:
         want = f"{self.needed} host(s)" if self.needed else "every matching host"
@@ -157,6 +160,8 @@ class FleetRollout:
         parts = [] if self.served or self.lagging else [f"no reachable agent reconciles {self.key}"]
         parts += [f"lagging {x.host} ({x.agent}): {x.why}" for x in self.lagging]
         parts += [f"unreachable agent {url}: {err}" for url, err in self.unreachable]
+        if self.polls:
+            parts.append(f"{self.polls} look(s) at the agents' /status, {self.woken} on an agent's event")
         return "; ".join([head, *parts])
 
 
@@ -227,15 +232,19 @@ def rollout_of(fs: FleetStatus, key: str, digest: str, labels: dict[str, str] | 
 def await_serving(agents: list[str], key: str, manifest_digest: str, *, labels: dict[str, str] | None = None,
                   min_hosts: int | None = None, timeout_s: float, poll_s: float = 0.5,
                   status: Callable[[list[str]], FleetStatus] | None = None,
-                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
-                  ) -> FleetRollout:
-    """Poll the agents' /status until the hosts whose agents reconcile ``key`` serve ``manifest_digest``.
+                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                  wake: Callable[[float], bool] | None = None) -> FleetRollout:
+    """Look at the agents' /status until the hosts whose agents reconcile ``key`` serve ``manifest_digest``.
 
     A host counts as matching when its agent's selector matches ``labels`` (the manifest's) or its
     status lists ``key``. Done when ``min_hosts`` matching hosts serve the digest (None: every
     matching host, and no agent unreachable). On timeout the last look comes back with
     ``done=False``; the caller decides. Every agent reachable and none matching is an error naming
-    ``key`` (a release nobody will ever serve)."""
+    ``key`` (a release nobody will ever serve).
+
+    Between looks: ``wake(seconds)`` when given (blocks up to ``seconds``, True when news came early,
+    e.g. an agent's ``wasmops.agent.reconciled`` event: the next look is at once, and counted in
+    ``woken``), else ``sleep(poll_s)``. The done rule is the same either way: only /status decides."""
     from wasmops.errors import UserError
 
     if min_hosts is not None and min_hosts < 1:
@@ -244,7 +253,8 @@ def await_serving(agents: list[str], key: str, manifest_digest: str, *, labels: 
         raise UserError(f"no fleet agents to wait on for {key}", where=key,
                         hint="set WASMOPS_FLEET_AGENTS=http://agent-1:8711,http://agent-2:8711")
     read = status or (lambda urls: fleet_status(urls, timeout=min(5.0, max(0.5, timeout_s))))
-    start, polls = clock(), 0
+    pause = wake or (lambda seconds: bool(sleep(seconds)))
+    start, polls, woken = clock(), 0, 0
     while True:
         fs = read(agents)
         polls += 1
@@ -255,5 +265,5 @@ def await_serving(agents: list[str], key: str, manifest_digest: str, *, labels: 
                             where=key, hint="check the manifest's labels and the agents' --selector")
         waited = clock() - start
         if r.done or waited >= timeout_s:
-            return dataclasses.replace(r, waited_s=waited, polls=polls)
-        sleep(min(poll_s, max(0.0, timeout_s - waited)))
+            return dataclasses.replace(r, waited_s=waited, polls=polls, woken=woken)
+        woken += bool(pause(min(poll_s, max(0.0, timeout_s - waited))))
