@@ -3,10 +3,17 @@
 Example::
 
     >>> from wasmops.ai.release_judge import judge, JudgePolicy
-    >>> v = judge({"latency_p95_ms": old_lat, "error_rate": old_err},      # doctest: +SKIP
-    ...           {"latency_p95_ms": new_lat, "error_rate": new_err}, JudgePolicy())
-    >>> v.verdict, v.score, v.explanation                          # 'fail', 50.0, '...'  # doctest: +SKIP
-    >>> v.to_rows()   # one dict per metric row, for a table artifact / decision record  # doctest: +SKIP
+    >>> old_lat = [10.0, 11, 9.5, 10.2, 10.8, 9.9, 10.4, 10.1, 9.7, 10.6, 10.3, 9.8]   # 12 windows
+    >>> new_lat = [x + 5 for x in old_lat]                                            # 5 ms slower
+    >>> errors = [(1, 1000)] * 12                            # (errors, calls) per window, both sides
+    >>> v = judge({"latency_p95_ms": old_lat, "error_rate": errors},
+    ...           {"latency_p95_ms": new_lat, "error_rate": errors}, JudgePolicy())
+    >>> v.verdict, v.score, v.explanation
+    ('fail', 75.0, 'latency_p95_ms 15.19 vs 10.19 (+49%, p=3.7e-05, mann-whitney); score 75')
+    >>> [(r["metric"], r["classification"]) for r in v.to_rows()]   # one dict per metric row
+    [('error_rate', 'Pass'), ('latency_p95_ms', 'High'), ('latency_p95_ms.spread', 'Pass')]
+    >>> judge({"latency_p95_ms": old_lat}, {"latency_p95_ms": old_lat}).verdict
+    'pass'
 
 Inputs are per metric the samples of the previous digest (``baseline``) and of the new one
 (``canary``) over *matched* windows. The design the judge is measured for (``bench/ai_real.py``)

@@ -5,10 +5,23 @@ The telemetry must pass its Great Expectations suite first. If it does not, ever
 object with ``explain(df) -> [Explanation]`` (``models.anomaly.AnomalyModel``); the core does not
 import the ML package::
 
-    >>> from wasmops.ai.verdicts import judge                              # doctest: +SKIP
-    >>> vs = judge(samples, outcome, model, {"name": "wasmops-anomaly", "version": "3"})  # doctest: +SKIP
-    >>> [(v.subject, v.verdict) for v in vs]                            # doctest: +SKIP
-    [('dev/greet-c', 'ok')]
+    >>> from wasmops.ai.verdicts import judge
+    >>> from wasmops.telemetry import synthesize
+    >>> from wasmops.telemetry.validate import ValidationOutcome
+    >>> samples = synthesize(modules=2, days=1)
+    >>> info = {"name": "wasmops-anomaly", "version": "3"}
+    >>> bad = ValidationOutcome(success=False, result_id="sha256:0", stats={},       # what GX found
+    ...                         failed=[{"type": "expect_column_values_to_not_be_null", "column": "fuel"}])
+    >>> [(v.subject, v.verdict, v.explanation) for v in judge(samples, bad, None, info)][0]
+    ('prod/mod-000', 'hold', 'telemetry failed validation (1 checks): column_values_to_not_be_null(fuel)')
+    >>> good = ValidationOutcome(success=True, result_id="sha256:0", stats={}, failed=[])
+    >>> judge(samples, good, None, info)[0].explanation
+    'no champion anomaly model is registered yet'
+
+With a model trained on the modules' earlier history (``models.anomaly.AnomalyModel``)::
+
+    >>> [(v.subject, v.verdict) for v in judge(samples, good, model, info)]   # doctest: +SKIP
+    [('prod/mod-000', 'ok'), ('prod/mod-001', 'ok')]
 """
 
 from __future__ import annotations
