@@ -82,11 +82,7 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
 
     s = current()
     write_progress(key, {"stable": stable, "step": step, "weight": weight}, f"canary {key} step {step}: {weight} %")
-    rep = _reconcile({key.split("/", 1)[0]})
-    if rep.error or rep.next.get(key, "done") != "done":
-        from wasmops.errors import TransientError
-
-        raise TransientError(f"canary {key} at {weight} % did not converge: {rep.summary()}", where=key)
+    _reconcile({key.split("/", 1)[0]}).raise_for_status(key)     # Waiting is retried, Stalled is not
     hc = HostClient.from_workspace(s)
     t0 = time.time()
     base, can = _window(hc, key, probe_bodies(src), stable["digest"], canary, pause_s, requests)
@@ -131,4 +127,4 @@ def canary_promote(key: str, canary: str) -> dict:
 
     write_progress(key, None, f"canary {key}: promote {shown('manifest', canary)}")
     rep = _reconcile({key.split("/", 1)[0]})
-    return {"promoted": canary, "reconcile": rep.summary(), "ok": rep.error is None and rep.next.get(key) == "done"}
+    return {"promoted": canary, "reconcile": rep.summary(), "ok": rep.converged(key)}

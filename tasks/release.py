@@ -71,15 +71,8 @@ def reconcile_namespace(namespace: str, key: str | None = None) -> dict:
     create_markdown_artifact(key=f"reconcile-{namespace}", markdown=report.to_markdown(),
                              description=f"Reconcile plan and conditions for {namespace}")
     # A release needs its own module to converge; another module stalled in the namespace is reported, not ours.
-    converged = report.ok if key is None else (report.error is None and report.next.get(key, "done") == "done")
-    if not converged:
-        from wasmops.errors import Stalled, Waiting
-
-        mine = next((c for c in report.rows() if c.get("module") == key), {}) if key else {}
-        msg = f"reconcile of {key or namespace} did not converge: {mine.get('message') or report.summary()}"
-        if report.error is not None or mine.get("next") == "waiting":   # host not reachable or not healthy yet
-            raise Waiting(msg, where=key, delay=4.0)                      # RETRY retries it (transient_only)
-        raise Stalled(msg, where=key)
+    # Waiting (host unreachable, not healthy yet) is retried by RETRY after its delay; Stalled is not.
+    report.raise_for_status(key)
     return {"ok": report.ok, "summary": report.summary()}
 
 

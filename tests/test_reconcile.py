@@ -295,3 +295,30 @@ def test_conditions_follow_the_step_the_host_names_not_the_error_class(step, cls
     else:
         assert verified is None or verified.status != "True"
     assert (c.get("Quarantined") is not None and c["Quarantined"].status == "True") == (step == "quarantine")
+
+
+class PickyHost(FakeHost):
+    """Refuses the module named ``bad`` at the policy step, admits the rest."""
+
+    def deploy(self, namespace, name, **body):
+        if name == "bad":
+            exc = UserError("denied")
+            exc.step = "policy"
+            raise exc
+        return super().deploy(namespace, name, **body)
+
+
+def test_raise_for_status_of_one_module_ignores_its_neighbour():
+    from wasmops.errors import Stalled, Waiting
+
+    d = "sha256:" + "c" * 64
+    rep = reconcile(desired(manifest("rs", "good", "t", d, "/nowhere"), manifest("rs", "bad", "t", d, "/nowhere")),
+                    PickyHost(), registry="oci-layout:///nowhere")
+    rep.raise_for_status("rs/good")                        # its own module converged: a release of it goes on
+    assert rep.converged("rs/good") and not rep.converged("rs/bad") and not rep.converged()
+    with pytest.raises(Stalled, match="rs/bad") as info:
+        rep.raise_for_status("rs/bad")
+    assert not info.value.retryable
+    with pytest.raises(Stalled):
+        rep.raise_for_status()
+    assert issubclass(Waiting, TransientError)             # an unreachable host stays retryable (test above)

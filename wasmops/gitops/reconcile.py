@@ -59,7 +59,7 @@ from functools import lru_cache
 from typing import Literal, Protocol
 
 from wasmops.digests import shown
-from wasmops.errors import IntegrityError, NotFound, TransientError, UserError, is_retryable
+from wasmops.errors import IntegrityError, NotFound, Stalled, UserError, Waiting, is_retryable
 from wasmops.gitops.desired import DesiredState
 from wasmops.gitops.plan import (Action, Drift, Plan, _fmt, _live_by_key, desired_spec, detect_drift,  # noqa: F401
                                  drift_in, live_spec, plan)  # re-exported: the reconciler's public API
@@ -67,6 +67,7 @@ from wasmops.host.admission import STEPS as ADMISSION_STEPS, bound_signature
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 DONE, STALLED, WAITING = "done", "stalled", "waiting"
+WAITING_DELAY_S = 4.0     # a waiting module (host unreachable, not healthy yet) is looked at again after this
 NEXT_TEXT = {STALLED: "stalled: a person must act", WAITING: "waiting: retrying later can help", DONE: ""}
 
 
@@ -170,13 +171,23 @@ class ReconcileReport:
     def waiting(self) -> list[str]:
         return [k for k, n in self.next.items() if n == WAITING]
 
-    def raise_for_status(self) -> None:
-        """Raise a retryable error if any module is waiting, else a non-retryable one if any is stalled."""
-        if self.error or self.waiting:
-            raise TransientError(self.error or f"{len(self.waiting)} module(s) waiting: {', '.join(self.waiting)}")
-        if self.stalled:
-            msgs = "; ".join(f"{k}: {self.conditions[k]['Ready'].message}" for k in self.stalled)
-            raise UserError(f"{len(self.stalled)} module(s) stalled: {msgs}", hint="a person must act")
+    def converged(self, key: str | None = None) -> bool:
+        """``key`` is served as Git says (None: ``ok``, every valid manifest in scope)."""
+        return self.ok if key is None else self.error is None and self.next.get(key, DONE) == DONE
+
+    def raise_for_status(self, key: str | None = None) -> None:
+        """``Waiting`` (retryable) if the host is unreachable or a module is waiting, else ``Stalled``
+        if one is stalled. With ``key`` only that module counts: another module stalled in the same
+        namespace is reported in the conditions, not raised."""
+        scope = [key] if key else list(self.next)
+        waiting = [k for k in scope if self.next.get(k) == WAITING]
+        stalled = [k for k in scope if self.next.get(k) == STALLED]
+        why = "; ".join(f"{k}: {self.conditions[k]['Ready'].message}" for k in (waiting or stalled)
+                        if k in self.conditions)
+        if self.error or waiting:
+            raise Waiting(self.error or f"{len(waiting)} module(s) waiting: {why}", where=key, delay=WAITING_DELAY_S)
+        if stalled:
+            raise Stalled(f"{len(stalled)} module(s) stalled: {why}", where=key, hint="a person must act")
 
     def rows(self) -> list[dict[str, str]]:
         """One row per module (for a rich table): module, action, ready, reason, next, message."""

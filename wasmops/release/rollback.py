@@ -67,7 +67,7 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: s
                         namespaces={key.split("/", 1)[0]}, check_binding=True)
         out["reconcile"] = rep.summary()
         # The rollback is done once the host serves what Git now says for this module (others may wait).
-        out["converged"] = rep.error is None and rep.next.get(key, "done") == "done"
+        out["converged"] = rep.converged(key)
         out["restored_digest"] = repo.desired().deployments[key].spec.module_ref.digest
     record(repo.path, Decision(kind="rollback", subject=key, verdict="rolled-back", actor=actor, digest=bad,
                                policy_rule="sticky rollback: revert + quarantine", action=
