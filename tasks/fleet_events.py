@@ -10,7 +10,8 @@ and, as ``wake(seconds)``, returns early when one arrives from an agent that rec
 waiter then looks at the agents' ``/status`` at once: only ``/status`` decides "done", an event only
 says "look now".
 
-Events can be lost and agents may have no Prefect API, so the poll stays as the fallback: every
+Events can be lost (the server starts streaming a moment after the subscription's filter arrives, an
+agent's events worker may drop one) and agents may have no Prefect API, so the poll stays as the fallback: every
 :data:`FALLBACK_POLL_S` while subscribed, every :data:`PLAIN_POLL_S` (as before events) when there is
 no Prefect API, the subscription could not be made within ``connect_timeout_s``, or it was lost.
 
