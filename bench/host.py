@@ -13,7 +13,8 @@
 
 The machine is shared: compare ratios within one run, not absolute figures across runs.
 
-Run: .venv/bin/python bench/host.py   (BENCH_POOL_NICE=10 to run the host with --pool-nice 10)
+Run: .venv/bin/python bench/host.py   (BENCH_POOL_NICE=0 to run the host with --pool-nice 0;
+BENCH_SECTIONS=1,2 to run only those sections)
 """
 
 from __future__ import annotations
@@ -128,16 +129,31 @@ def overhead(url: str, bare: dict, pid: int) -> None:
               f"CPU per request {cpu*1e6:.0f} µs = {cpu / bare['cpu']:.2f}× the bare loop's CPU")
 
 
-def neighbour_flood(client, ws, wasm: bytes) -> None:
+def loop_wait(pid: int) -> tuple[float, float]:
+    """(CPU seconds, seconds spent runnable but waiting for a CPU) of ``pid``'s main thread, the
+    event loop (``/proc/<pid>/task/<pid>/schedstat``; with ``--workers 1`` the host is one process)."""
+    cpu, wait, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    return int(cpu) / 1e9, int(wait) / 1e9
+
+
+def neighbour_flood(client, ws, wasm: bytes, pid: int) -> None:
     calm = f"{client.url}/run/bench/trivial"
     for name in ("runaway1", "runaway2"):
         ref, digest = ws.publish_wasm(name, hostile("loop"))
         client.deploy("bench", name, ref=ref, digest=digest, limits={**LIMITS, "fuel": 10**13, "timeout_ms": 1000})
+    w0 = loop_wait(pid)
     solo = wrk(calm, 5, 1)
+    w1 = loop_wait(pid)
     floods = [wrk(f"{client.url}/run/bench/{n}", 7, 8, background=True) for n in ("runaway1", "runaway2")]
     time.sleep(1)
+    w2 = loop_wait(pid)
     loaded = wrk(calm, 5, 1)
+    w3 = loop_wait(pid)
     flood = [parse_wrk(p.communicate()[0]) for p in floods]
+    per = lambda a, b, r, i: (b[i] - a[i]) / r["requests"] * 1e6  # noqa: E731
+    print(f"event loop thread per calm request, solo → flooded: CPU {per(w0, w1, solo, 0):.0f} → "
+          f"{per(w2, w3, loaded, 0):.0f} µs, waiting for the core (run queue) {per(w0, w1, solo, 1):.0f} → "
+          f"{per(w2, w3, loaded, 1):.0f} µs")
     print(f"neighbour (wrk -c1) solo: p50 {solo['p50']*1e6:.0f} µs, p99 {solo['p99']*1e6:.0f} µs, "
           f"{solo['rps']:,.0f} req/s")
     print(f"neighbour while 2 runaway modules (1 s deadline) are flooded at c8 each: p50 {loaded['p50']*1e6:.0f} µs "
@@ -202,6 +218,7 @@ def deploy_time(client, td: str, ref: str, digest: str) -> None:
 def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("bench/host.py needs wrk: apt-get install wrk")
+    sections = set(os.environ.get("BENCH_SECTIONS", "1,2,3,4").replace(" ", "").split(","))
     wasm = hostile("ok")
     bare = bare_loop(wasm)
     print(f"bare wasmtime-py loop (1 core): p50 {bare['p50']*1e6:.0f} µs, p99 {bare['p99']*1e6:.0f} µs, "
@@ -214,16 +231,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as td:
         ws = make_workspace(Path(td) / "ws")
         hp = HostProcess(ws)
-        client = hp.start("--workers", "1", "--pool-nice", os.environ.get("BENCH_POOL_NICE", "0"))
+        nice = ("--pool-nice", os.environ["BENCH_POOL_NICE"]) if "BENCH_POOL_NICE" in os.environ else ()
+        client = hp.start("--workers", "1", *nice)
         try:
             pin_tree(hp.proc.pid, "0")
             ref, digest = ws.publish_wasm("trivial", wasm)
             client.deploy("bench", "trivial", ref=ref, digest=digest, limits=LIMITS)
-            overhead(f"{client.url}/run/bench/trivial", bare, hp.proc.pid)
-            neighbour_flood(client, ws, wasm)
+            if "1" in sections:
+                overhead(f"{client.url}/run/bench/trivial", bare, hp.proc.pid)
+            if "2" in sections:
+                neighbour_flood(client, ws, wasm, hp.proc.pid)
         finally:
             hp.stop()
-        two_cores(ws, lambda c: f"{c.url}/run/bench/trivial")
+        if "3" in sections:
+            two_cores(ws, lambda c: f"{c.url}/run/bench/trivial")
+        if "4" not in sections:
+            return
         client = hp.start("--workers", "1")
         try:
             deploy_time(client, td, ref, digest)

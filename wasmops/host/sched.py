@@ -11,10 +11,15 @@ Everything here runs on the event loop thread (no locks). Each module has a ``La
   ``DEFAULT_LANE_LIMIT``, always fewer than the pool's threads, so one module never holds them
   all), at most ``queue`` waiting; past that the request is refused at once (``Busy``: 503 with
   ``Retry-After``). A freed thread goes to the next lane in round-robin order, so a flood on one
-  module waits behind its own queue only. ``wasmops host --pool-nice N`` runs the pool threads at
-  a lower CPU priority, so long runs yield the core to the event loop's short ones (default 0: on
-  a shared machine a niced thread also loses CPU to other processes, and a timed-out run is billed
-  by its CPU time).
+  module waits behind its own queue only. A lane whose last pool run ended at its deadline (a
+  runaway) holds at most one thread until one of its runs ends on its own.
+
+Neighbours under a flood (docs/decisions.md, "Host: neighbours under a flood"): the pool threads
+run at nice ``DEFAULT_POOL_NICE`` (``wasmops host --pool-nice N``), and the event loop's thread asks
+the kernel (EEVDF, Linux ≥ 6.12) for a short slice, ``LOOP_SLICE_US``, so that it preempts a
+spinning pool thread as soon as a request arrives. Not SCHED_IDLE nor nice 19: a pool thread that
+holds the GIL and is starved by other busy processes of its session would stall the event loop
+waiting for that GIL (measured: a host froze for seconds beside two CPU hogs).
 """
 
 from __future__ import annotations
@@ -22,11 +27,16 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .wire_errors import Busy  # noqa: F401  (its HTTP status: wire_errors)
+
+DEFAULT_POOL_NICE = 19        # a pool run beside short ones: weight 15 against the event loop's 1024
+SHORT_RUNS_WINDOW_S = 1.0     # pool runs started this long after a short run are lowered at once
+HOST_SLICE_US = 100           # EEVDF slice of the loop and pool threads (the kernel's minimum; default ~3 ms)
 
 INLINE_SLICE_MS = 25          # an inline run is stopped after 25–30 ms of wall time
 SHORT_MS = 2.0                # a pool run this short (CPU time: robust on a busy machine) counts toward going back inline
@@ -63,11 +73,15 @@ class Lane:
 class Scheduler:
     """A bounded thread pool shared fairly by lanes; call only from the event loop."""
 
-    def __init__(self, threads: int, *, nice: int = 0):
+    def __init__(self, threads: int, *, nice: int = DEFAULT_POOL_NICE):
         self.threads = max(1, threads)
         self.free = self.threads
+        self.base = os.getpriority(os.PRIO_PROCESS, 0)          # this thread's nice: a pool run's "full"
+        self.nice = max(self.base, nice) if nice > 0 else self.base
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wasmops-run",
-                                       initializer=_lower_priority, initargs=(nice,))
+                                       initializer=_pool_thread_start)
+        self.short_until = 0.0                  # monotonic time until which new pool runs start lowered
+        self._full: set[PoolRun] = set()        # pool runs in flight at full priority
         self.lanes: dict[str, Lane] = {}
         self._ring: deque[Lane] = deque()
         self.shed = 0
@@ -94,16 +108,30 @@ class Scheduler:
                 self._ring.append(lane)
         return fut
 
+    def short_run(self) -> None:
+        """The loop has served a short call inline: every pool run in flight drops to nice
+        ``self.nice`` now, and so does every pool run started in the next ``SHORT_RUNS_WINDOW_S``."""
+        if self.nice > self.base:
+            self.short_until = time.monotonic() + SHORT_RUNS_WINDOW_S
+            if self._full:
+                for run in self._full:
+                    run.lower(self.nice)
+                self._full.clear()
+
     def _start(self, lane: Lane, fut: asyncio.Future, fn: Callable, args: tuple) -> None:
         lane.running += 1
         self.free -= 1
         loop = asyncio.get_running_loop()
-        cf = self.pool.submit(fn, *args)
-        cf.add_done_callback(lambda f: loop.call_soon_threadsafe(self._done, lane, fut, f))
+        run = PoolRun(self.nice if time.monotonic() < self.short_until else self.base)
+        if run.nice < self.nice:
+            self._full.add(run)
+        cf = self.pool.submit(run, fn, args)
+        cf.add_done_callback(lambda f: loop.call_soon_threadsafe(self._done, lane, fut, f, run))
 
-    def _done(self, lane: Lane, fut: asyncio.Future, cf) -> None:
+    def _done(self, lane: Lane, fut: asyncio.Future, cf, run: "PoolRun") -> None:
         lane.running -= 1
         self.free += 1
+        self._full.discard(run)
         if not fut.cancelled():
             exc = cf.exception()
             fut.set_exception(exc) if exc is not None else fut.set_result(cf.result())
@@ -128,10 +156,74 @@ class Scheduler:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _lower_priority(nice: int) -> None:
-    if nice <= 0:
-        return
+class PoolRun:
+    """One run in a pool thread, at the nice value the scheduler gives it (the process's own, or
+    lowered while short runs are being served). The thread sets its priority at the start of each
+    run; the event loop may lower it mid-run (``lower``). Raising a thread back needs CAP_SYS_NICE
+    (or RLIMIT_NICE): without it, a thread once lowered stays lowered, erring on the short runs' side."""
+
+    __slots__ = ("nice", "tid", "_lock")
+
+    def __init__(self, nice: int):
+        self.nice, self.tid, self._lock = nice, None, threading.Lock()
+
+    def __call__(self, fn: Callable, args: tuple):
+        with self._lock:
+            self.tid = threading.get_native_id()
+            _renice(self.tid, self.nice)
+        return fn(*args)
+
+    def lower(self, nice: int) -> None:
+        with self._lock:
+            self.nice = nice
+            if self.tid is not None:
+                _renice(self.tid, nice)
+
+
+def _renice(tid: int, nice: int) -> None:
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        if os.getpriority(os.PRIO_PROCESS, tid) != nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except OSError:
+        pass            # EPERM (raising back without CAP_SYS_NICE), or the thread is gone
+
+
+def _pool_thread_start() -> None:
+    """A short slice (``slice_us``): a pool thread that holds the GIL among spinning ones gets the
+    core back within a fraction of a millisecond, and so does the event loop."""
+    set_slice(slice_us())
+
+
+_SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
+
+
+def slice_us() -> int:
+    """``HOST_SLICE_US``, or ``WASMOPS_HOST_SLICE_US`` (0: leave the kernel's slice)."""
+    return int(os.environ.get("WASMOPS_HOST_SLICE_US", HOST_SLICE_US))
+
+
+def favour_event_loop() -> bool:
+    """A short EEVDF slice for the calling thread, the event loop: a woken task with a shorter slice
+    preempts the running one at once (Linux ≥ 6.12; older kernels ignore it). True if the kernel took it."""
+    return set_slice(slice_us())
+
+
+def set_slice(slice_us: int) -> bool:
+    """``sched_setattr`` of the calling thread: SCHED_OTHER, its nice value kept (so no privilege is
+    needed), ``sched_runtime`` = ``slice_us`` (EEVDF's custom slice, clamped by the kernel to 0.1–100 ms)."""
+    import ctypes
+    import platform
+    import struct
+
+    nr = _SYS_SCHED_SETATTR.get(platform.machine())
+    if slice_us <= 0 or nr is None:
+        return False
+    tid = threading.get_native_id()
+    try:
+        # struct sched_attr (VER1, 56 bytes): size, policy, flags, nice, priority, runtime, deadline, period, util min/max
+        attr = ctypes.create_string_buffer(struct.pack("IIQiIQQQII", 56, os.SCHED_OTHER, 0,
+                                                       os.getpriority(os.PRIO_PROCESS, tid), 0,
+                                                       slice_us * 1000, 0, 0, 0, 0), 56)
+        return ctypes.CDLL(None, use_errno=True).syscall(nr, tid, attr, 0) == 0
     except (OSError, AttributeError):
-        pass
+        return False

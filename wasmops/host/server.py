@@ -36,7 +36,7 @@ from wasmops.wasm.sandbox import Preempted
 from .http import Request, Response, json_response
 from .api import CanaryRequest, WeightRequest
 from .runtime import DeployRequest, Runtime
-from .sched import INLINE_SLICE_MS, RETRY_AFTER_S, Busy, Scheduler
+from .sched import DEFAULT_POOL_NICE, INLINE_SLICE_MS, RETRY_AFTER_S, Busy, Scheduler
 from .wire_errors import PayloadTooLarge, status_of
 
 # docs/spec/host-api.md: 422 the module trapped or hit a limit, 504 its timeout, 502 a non-zero exit.
@@ -95,7 +95,7 @@ def error_response(exc: WasmopsError) -> Response:
 
 
 class HostApp:
-    def __init__(self, runtime: Runtime, token: str, *, workers: int = 8, pool_nice: int = 0):
+    def __init__(self, runtime: Runtime, token: str, *, workers: int = 8, pool_nice: int = DEFAULT_POOL_NICE):
         self.rt = runtime
         self.token = token.encode()
         self.sched = Scheduler(workers, nice=pool_nice)
@@ -165,6 +165,7 @@ class HostApp:
             except Preempted:
                 lane.outgrew_slice()      # run again in the pool, from scratch, with its full timeout
             else:
+                self.sched.short_run()    # pool runs yield the core to short ones now (sched.py)
                 return run_response(dep.digest, r)
         fut = self.sched.submit(lane, self.rt.invoke_live, live, body)
         return self._pooled(lane, fut)
@@ -261,7 +262,7 @@ def _brief(exc: Exception) -> str:
 
 
 def serve(runtime: Runtime, token: str, *, host: str = "127.0.0.1", port: int = 8700, workers: int = 8,
-          pool_nice: int = 0) -> None:
+          pool_nice: int = DEFAULT_POOL_NICE) -> None:
     """Run the host until SIGINT/SIGTERM."""
     from .serving import run_server
 

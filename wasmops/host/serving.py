@@ -9,6 +9,7 @@ import socket
 
 from ..errors import UserError
 from .http import serve_socket
+from .sched import favour_event_loop
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -36,6 +37,7 @@ def run_server(app, host: str, port: int) -> None:
 
 
 async def _main(app, sock: socket.socket) -> None:
+    favour_event_loop()                 # this thread runs the event loop (sched.py)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -39,6 +39,7 @@ from .control import Channel, ChannelClosed, RemoteError
 from .counters import SharedCounters
 from .http import Request, json_response
 from .integrity import host_key
+from .sched import DEFAULT_POOL_NICE
 from .server import HostApp
 from .workers import desired_state, reuseport_socket
 
@@ -64,7 +65,7 @@ class WorkerConfig:
     cache_dir: Path
     keys_dir: Path
     threads: int = 8
-    pool_nice: int = 0
+    pool_nice: int = DEFAULT_POOL_NICE
 
 
 class Supervisor:

@@ -36,6 +36,7 @@ from .control import Channel
 from .http import Request, Response
 from .integrity import LOAD_FAILED, AtRestError, AuthenticatedCache, host_key
 from .runtime import Live, Runtime, Stall, _ts
+from .sched import DEFAULT_POOL_NICE, favour_event_loop
 from .server import METRICS_CTYPE, HostApp
 from .state import Deployment, HostState
 
@@ -199,6 +200,7 @@ def reuseport_socket(host: str, port: int, *, listen: bool = True) -> socket.soc
 async def _serve(app: WorkerApp, args) -> None:
     from .http import serve_socket
 
+    favour_event_loop()                 # this thread runs the event loop (sched.py)
     w = Worker(app, args.index)
     if args.counters:
         from .counters import SharedCounters
@@ -242,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache", type=Path, required=True)
     p.add_argument("--keys", type=Path, required=True)
     p.add_argument("--threads", type=int, default=8)
-    p.add_argument("--pool-nice", type=int, default=0)
+    p.add_argument("--pool-nice", type=int, default=DEFAULT_POOL_NICE)
     p.add_argument("--parent", type=int, default=0)
     p.add_argument("--counters", default="")
     args = p.parse_args(argv)
