@@ -3,9 +3,16 @@
 Example::
 
     >>> from models import AnomalyModel, CostForecaster
+    >>> from wasmops.telemetry import synthesize
+    >>> train_df = synthesize(modules=3, days=21)          # telemetry samples (here synthetic)
+    >>> new_df = train_df.tail(3)
+
+Training takes seconds (the forecaster's boosted trees most), so these lines are not run here::
+
     >>> anomaly = AnomalyModel().fit(train_df)              # doctest: +SKIP
     >>> anomaly.predict(new_df), anomaly.explain(new_df.iloc[0]).top_feature  # doctest: +SKIP
-    >>> CostForecaster().fit(train_df).forecast_rest_of_month(train_df, now)  # doctest: +SKIP
+    (array([False, False, False]), 'fuel_per_call')
+    >>> CostForecaster().fit(train_df).forecast_rest_of_month(train_df, "2025-01-26T12:00Z").per_team  # doctest: +SKIP
 
 Modules: ``features`` (anomaly and forecast features, ``row_cost``), ``anomaly``, ``forecast``,
 ``registry`` (MLflow; imported lazily, as mlflow is slow to import) and ``audit``.

@@ -5,9 +5,12 @@ The forest sees sign(z) log(1 + |z|) (see :func:`_compress`).
 Example::
 
     >>> from models.anomaly import AnomalyModel
-    >>> model = AnomalyModel().fit(train_df)                 # doctest: +SKIP
-    >>> model.score(new_df)           # higher = more anomalous           # doctest: +SKIP
-    >>> model.predict(new_df)         # score > model.threshold_          # doctest: +SKIP
+    >>> from wasmops.telemetry import synthesize
+    >>> train_df = synthesize(modules=3, days=21)           # telemetry samples (here synthetic)
+    >>> train_df, new_df = train_df[~train_df.is_anomaly], train_df.tail(3)
+    >>> model = AnomalyModel().fit(train_df)   # an IsolationForest: not run here  # doctest: +SKIP
+    >>> model.score(new_df)           # higher = more anomalous; an array, one per row  # doctest: +SKIP
+    >>> model.predict(new_df)         # score > model.threshold_ (bool array)         # doctest: +SKIP
     >>> model.explain(new_df.iloc[0]).top_feature            # e.g. 'fuel_per_call'  # doctest: +SKIP
 
 The scaler keeps each module's training medians and IQRs, so new data is judged against the

@@ -2,10 +2,23 @@
 
 Example::
 
+    >>> import pandas as pd
     >>> from models.audit import bias_audit
-    >>> result = bias_audit(labelled_df, model=anomaly_model)     # doctest: +SKIP
-    >>> result.flagged                 # e.g. ['search']           # doctest: +SKIP
-    >>> result.table                   # one row per team           # doctest: +SKIP
+    >>> labelled_df = pd.DataFrame({"team": ["core"] * 100 + ["data"] * 100 + ["search"] * 100,
+    ...                             "is_anomaly": ([True] * 5 + [False] * 95) * 3})
+    >>> false_alarms = {"core": 2, "data": 2, "search": 12}       # on the 95 normal rows of each team
+    >>> alerts = [a or 0 <= i - 5 < false_alarms[t]
+    ...           for t, a, i in zip(labelled_df.team, labelled_df.is_anomaly, list(range(100)) * 3)]
+    >>> result = bias_audit(labelled_df, alerts)   # or model=anomaly_model: alerts = model.predict(df)
+    >>> result.flagged
+    ['search']
+    >>> print(result.table[["team", "fpr", "flag"]].round(3).to_string(index=False))   # one row per team
+      team   fpr  flag
+      core 0.021 False
+      data 0.021 False
+    search 0.126  True
+    >>> result.flags["search"]
+    'false-positive rate 12.63% is 2.2x the overall 5.61% (limit 2x); false-positive rate 12.63% differs from the overall 5.61% by 7.0 points (limit 5)'
 
 Per group (team by default): rows, labelled anomalies, false positives among normal rows and the
 false-positive rate (FPR), alerts and the alert rate, recall. A group is flagged when its FPR is

@@ -2,11 +2,21 @@
 
 Example::
 
-    >>> from models.detector import SeasonalRankDetector
-    >>> det = SeasonalRankDetector().fit(ts[:n_train], values[:n_train])   # doctest: +SKIP
-    >>> out = det.run(ts, values)              # out.score, out.alarm, out.components  # doctest: +SKIP
-    >>> det.explain(out, i).summary()          # 'alarm at ...: mean_1h 412 vs 96 ...'  # doctest: +SKIP
-    >>> run_series(ts, values)                 # production path: fit on the first 15 %, then stream  # doctest: +SKIP
+    >>> import numpy as np, pandas as pd
+    >>> from models.detector import SeasonalRankDetector, run_series
+    >>> ts = pd.date_range("2026-03-01", periods=14 * 24, freq="h", tz="UTC")      # two weeks, hourly
+    >>> values = 100 + 50 * np.sin(2 * np.pi * ts.hour.to_numpy() / 24) + np.random.default_rng(0).normal(0, 5, len(ts))
+    >>> values[300] = 400                                # one spike, in the second week
+    >>> n_train = 7 * 24
+    >>> det = SeasonalRankDetector().fit(ts[:n_train], values[:n_train])
+    >>> out = det.run(ts, values)              # out.score, out.alarm, out.components
+    >>> np.flatnonzero(out.alarm)
+    array([300])
+    >>> det.explain(out, 300).summary()
+    'alarm at 2026-03-13 12:00:00+00:00: score 3.39 (threshold 2.90); seasonal 400 vs expected 101.5 (p~4.1e-04)'
+    >>> det, out = run_series(ts, values)      # production path: fit on the first 15 %, then stream
+    >>> np.flatnonzero(out.alarm)
+    array([300])
 
 How a row is scored (every statistic uses row t and rows before it only: the output for row t is
 the same whether the series ends at t or goes on, so batch scoring equals streaming):

@@ -3,10 +3,19 @@
 Example::
 
     >>> from models.forecast import CostForecaster
+    >>> from wasmops.telemetry import synthesize
+    >>> df = synthesize(modules=3, days=28)                          # 2025-01-06 .. 2025-02-03
+    >>> history_df, final_week_df = df[df.ts <= "2025-01-27"], df[df.ts > "2025-01-27"]
+
+Fitting the boosted trees takes seconds, so the rest is not run here::
+
     >>> fc = CostForecaster().fit(history_df)                       # doctest: +SKIP
-    >>> fc.forecast(history_df, hours=48)        # ts, module, team, cost     # doctest: +SKIP
-    >>> fc.evaluate(history_df, final_week_df)   # mae, baseline_mae, mae_ratio  # doctest: +SKIP
-    >>> fc.forecast_rest_of_month(history_df, now).per_team                     # doctest: +SKIP
+    >>> fc.forecast(history_df, hours=48).columns.tolist()         # doctest: +SKIP
+    ['ts', 'module', 'team', 'cost']
+    >>> sorted(fc.evaluate(history_df, final_week_df))              # doctest: +SKIP
+    ['baseline_mae', 'horizon_hours', 'mae', 'mae_ratio', 'n', 'team_baseline_mae', 'team_mae']
+    >>> fc.forecast_rest_of_month(history_df, "2025-01-26T12:00Z").per_team.columns.tolist()  # doctest: +SKIP
+    ['team', 'mtd_cost', 'forecast_cost', 'projected_cost']
 
 A HistGradientBoostingRegressor learns cost / level (level = the module's mean cost over the
 168 hours ending 24 hours earlier) from hour, weekday, module (categorical) and the 24 h, 168 h

@@ -2,10 +2,20 @@
 
 Example::
 
+    >>> import pandas as pd
     >>> from models.forecast_select import hourly, backtest, select_champion
-    >>> y = hourly(ts, values)                          # sub-hourly values summed per hour  # doctest: +SKIP
-    >>> bt = backtest(y, horizon=168)                   # one row per forecast hour, a column per candidate  # doctest: +SKIP
-    >>> bt["champion"], select_champion(bt)             # doctest: +SKIP
+    >>> ts = pd.date_range("2026-03-02T00:00Z", periods=6, freq="20min")
+    >>> hourly(ts, [1, 2, 3, 4, 5, 6]).tolist()          # sub-hourly values summed per hour
+    [6.0, 15.0]
+
+A backtest refits the model at every origin (seconds on six weeks of hours), so not run here;
+``y = hourly(ts, values)`` with ``ts`` spanning six weeks or more::
+
+    >>> bt = backtest(y, horizon=168)   # one row per forecast hour, a column per candidate  # doctest: +SKIP
+    >>> bt.columns.tolist()                                                                 # doctest: +SKIP
+    ['timestamp', 'origin', 'actual', 'model', 'naive24', 'naive168', 'mean4w', 'champion_name', 'champion']
+    >>> select_champion(bt)             # the candidate with the lowest recent MAE          # doctest: +SKIP
+    'model'
 
 Candidates: ``model`` (a HistGradientBoostingRegressor on :func:`models.features.forecast_design`,
 the project forecaster's features for one series, refitted at every origin on the history before

@@ -3,7 +3,23 @@
 Example::
 
     >>> from models.governance import set_champion, champion_at, compare
+    >>> from wasmops.gitops.decisions import Decision, list_decisions
+    >>> def promotion(version, at, verdict="promoted"):       # what set_champion records in Git
+    ...     return Decision(kind="promotion", subject="wasmops-anomaly", verdict=verdict, explanation=f"v{version}",
+    ...                     output={"version": version, "at": at})
+    >>> records = [promotion("3", "2025-05-01T00:00Z"), promotion("3", "2025-06-10T00:00Z", "demoted"),
+    ...            promotion("4", "2025-06-10T00:00Z")]
+    >>> champion_at(records, "wasmops-anomaly", "2025-06-01T12:00Z")
+    {'version': '3', 'since': '2025-05-01T00:00Z', 'reason': 'v3'}
+    >>> champion_at(records, "wasmops-anomaly", "2025-06-11")["version"]
+    '4'
+    >>> champion_at(records, "wasmops-anomaly", "2025-01-01") is None
+    True
+
+With an MLflow client (``models.registry``) and the workspace's GitOps repo::
+
     >>> set_champion(client, "wasmops-anomaly", "4", reason="better than v3", decisions_dir=gitops)  # doctest: +SKIP
+    '3'
     >>> champion_at(list_decisions(gitops, kind="promotion"), "wasmops-anomaly", "2025-06-01T12:00Z")  # doctest: +SKIP
     >>> compare(list_decisions(gitops, shadow=None))   # champion vs challenger on labelled verdicts  # doctest: +SKIP
 

@@ -3,9 +3,23 @@
 
 Example::
 
-    >>> from models.nab_eval import load_corpus, evaluate
-    >>> corpus = load_corpus("data/nab/data", "data/nab/labels/combined_windows.json")  # doctest: +SKIP
-    >>> evaluate(corpus, {f.name: scores}, {f.name: alarms})  # nab, pr_auc, caught, ...  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from models.nab_eval import load_corpus, evaluate, nab_raw_score
+    >>> alarms = np.zeros(100, dtype=bool)
+    >>> alarms[40] = True                                   # at the first row of the window: the best score
+    >>> nab_raw_score(alarms, [(40, 49)], n_train=15)
+    (1.0, {'tp': 1, 'fn': 0, 'fp': 0, 'windows': 1})
+    >>> alarms[80] = True                                   # a false positive long after it: the full 0.11
+    >>> raw, counts = nab_raw_score(alarms, [(40, 49)], n_train=15)
+    >>> round(raw, 4), counts
+    (0.89, {'tp': 1, 'fn': 0, 'fp': 1, 'windows': 1})
+
+On the NAB corpus (outside the repository: ``/work/shared/data/nab``, as ``bench/ai_real.py``)::
+
+    >>> corpus = load_corpus("../shared/data/nab/data", "../shared/data/nab/labels/combined_windows.json")  # doctest: +SKIP
+    >>> f = corpus[0]; det, out = run_series(f.ts, f.values)      # models.detector    # doctest: +SKIP
+    >>> sorted(evaluate([f], {f.name: out.score}, {f.name: out.alarm}))              # doctest: +SKIP
+    ['caught', 'caught_of', 'fn', 'fp', 'nab', 'pr_auc', 'raw', 'tp', 'windows']
 
 Data: every ``*.csv`` (``timestamp,value``) under a directory, following symlinks; a series' name
 is its path relative to that directory (``realTweets/Twitter_volume_AMZN.csv``), as NAB's label

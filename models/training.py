@@ -2,10 +2,23 @@
 
 Example::
 
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> from wasmops.config import Settings
+    >>> from wasmops.telemetry import Store, synthesize
     >>> from models.training import plan_training, inject_anomalies
-    >>> plan = plan_training(store.window(28 * 24 * 60), store.synthetic_series())  # doctest: +SKIP
-    >>> plan.modules, plan.cold        # trained modules; {module: why it was left out}  # doctest: +SKIP
-    >>> labelled = inject_anomalies(plan.holdout, seed=0)                               # doctest: +SKIP
+    >>> store = Store.open(Settings(home=tempfile.mkdtemp()))
+    >>> end = pd.Timestamp.now("UTC").floor("h")
+    >>> _ = store.append(synthesize(modules=2, days=28, end=end))                    # prod/mod-000, -001
+    >>> _ = store.append(synthesize(modules=1, days=3, end=end, namespace="dev"))    # dev/mod-000: new
+    >>> plan = plan_training(store.window(28 * 24 * 60), store.synthetic_series())
+    >>> plan.modules, plan.cold        # trained modules; {module: why it was left out}
+    (['prod/mod-000', 'prod/mod-001'], {'dev/mod-000': '3.0 days of history with traffic, fewer than the minimum 14'})
+    >>> plan.synthetic, len(plan.holdout)                    # the last 7 days of the two modules
+    (True, 336)
+    >>> labelled = inject_anomalies(plan.holdout, seed=0)
+    >>> int(labelled["is_anomaly"].sum())
+    7
 
 Cold start. A module (namespace/module) is trained only with at least :data:`MIN_HISTORY_DAYS`
 (14) days between its first and last window with traffic, at least :data:`MIN_WINDOWS` (24)
