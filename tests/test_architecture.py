@@ -21,12 +21,8 @@ MAX_LINES = 60
 
 #: ``path::qualified name`` → why it is still longer than MAX_LINES.
 LONG_FUNCTIONS = {
-    "wasmops/supply/signing.py::verify_bytes": "one linear sequence of Sigstore bundle checks, each with its own "
-                                        "error; owned by the signing work, not split in the seams pass",
     "wasmops/telemetry/synth.py::synthesize": "vectorised generator of the synthetic telemetry frame; owned by "
                                               "the telemetry/ML work, not split in the seams pass",
-    "wasmops/telemetry/validate.py::validate": "builds the GX suite run and its outcome in one place; owned by "
-                                               "the telemetry/ML work, not split in the seams pass",
 }
 
 #: Import cycles among core modules tolerated for now, by the modules in them, with the reason.

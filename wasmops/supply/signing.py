@@ -325,28 +325,35 @@ def verify_bytes(
     if msg is None:
         raise SignatureError(f"{GARBAGE}: a DSSE envelope, not a message signature over a file", where=bundle_where)
     digest = _sha256(data)
-    if msg.message_digest is not None:
-        if msg.message_digest.algorithm.value != "SHA2_256":
-            raise SignatureError(
-                f"{GARBAGE}: unsupported digest {msg.message_digest.algorithm.value}", where=bundle_where
-            )
-        if msg.message_digest.digest != digest:
-            raise SignatureError(
-                f"{DIGEST_MISMATCH}: the file is sha256:{digest.hex()}, "
-                f"the bundle signs sha256:{msg.message_digest.digest.hex()}",
-                where=where,
-                hint="the file changed after signing, or the bundle belongs to another file",
-            )
-
+    _check_message_digest(msg, digest, where=where, bundle_where=bundle_where)
     material = model.verification_material
     if material.public_key is None:  # certificate or x509CertificateChain: keyless
         identity, issuer = keyless.verify_keyless(
             data, raw.decode() if isinstance(raw, bytes) else raw, keyring.identities, where=where
         )
         return Verified("keyless", digest.hex(), identity=identity, issuer=issuer)
+    return _verify_with_key(msg.signature, digest, material.public_key.hint, keyring, where=where)
 
-    hint = material.public_key.hint
-    candidates = [hint] if hint else keyring.key_ids  # no hint: try every trusted key
+
+def _check_message_digest(msg, digest: bytes, *, where: str | None, bundle_where: str | None) -> None:
+    """The digest the bundle signs, when it names one, must be SHA-256 and the file's."""
+    if msg.message_digest is None:
+        return
+    if msg.message_digest.algorithm.value != "SHA2_256":
+        raise SignatureError(f"{GARBAGE}: unsupported digest {msg.message_digest.algorithm.value}", where=bundle_where)
+    if msg.message_digest.digest != digest:
+        raise SignatureError(
+            f"{DIGEST_MISMATCH}: the file is sha256:{digest.hex()}, "
+            f"the bundle signs sha256:{msg.message_digest.digest.hex()}",
+            where=where,
+            hint="the file changed after signing, or the bundle belongs to another file",
+        )
+
+
+def _verify_with_key(signature: bytes, digest: bytes, hint: str | None, keyring: Keyring, *,
+                     where: str | None) -> Verified:
+    """The key the bundle hints at (it must be trusted), or, with no hint, any trusted key."""
+    candidates = [hint] if hint else keyring.key_ids
     if hint and hint not in keyring.keys:
         raise SignatureError(
             f"{UNTRUSTED_KEY}: {hint} is not in the keyring ({len(keyring.keys)} trusted keys)",
@@ -355,7 +362,7 @@ def verify_bytes(
         )
     for kid in candidates:
         try:
-            keyring.keys[kid].verify(msg.signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+            keyring.keys[kid].verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
         except InvalidSignature:
             continue
         return Verified("key", digest.hex(), key_id=kid)

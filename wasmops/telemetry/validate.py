@@ -134,20 +134,38 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
     """Run the telemetry suite on ``df``. ``freshness_minutes=None`` turns the freshness check off."""
     t0 = time.perf_counter()
     doc = suite if isinstance(suite, dict) else load_suite(suite)
+    params = _parameters(min_rows, freshness_minutes, now)
+    exps = [e for e in doc["expectations"]
+            if not (e.get("meta", {}).get("freshness") and freshness_minutes is None)
+            and not (e.get("meta", {}).get("optional") and e["kwargs"].get("column") not in df.columns)]
+    result = _run_gx(df, doc.get("name", "telemetry"), exps, params, result_format)
+    checks = _checks(result, exps)
+    failed = [{k: c[k] for k in ("type", "column", "kwargs", "expected", "observed")} for c in checks if not c["success"]]
+    gs = result.get("statistics", {})
+    stats = {"evaluated": gs.get("evaluated_expectations", len(checks)),
+             "successful": gs.get("successful_expectations", len(checks) - len(failed)),
+             "unsuccessful": gs.get("unsuccessful_expectations", len(failed)),
+             "success_percent": gs.get("success_percent"), "rows": int(len(df)), "columns": int(df.shape[1]),
+             "duration_s": time.perf_counter() - t0, "suite": doc.get("name", "telemetry"),
+             "run_time": (result.get("meta", {}).get("run_id") or {}).get("run_time"),
+             "parameters": {k: str(v) for k, v in params.items()}}
+    rid = "sha256:" + hashlib.sha256(json.dumps(result, sort_keys=True, default=str).encode()).hexdigest()
+    return ValidationOutcome(success=bool(result["success"]), result_id=rid, stats=stats, failed=failed,
+                             checks=checks, result=result)
+
+
+def _parameters(min_rows: int, freshness_minutes: float | None, now) -> dict:
+    """The suite's run-time parameters: row minimum, the clock-skew bound and, if on, freshness."""
     now_ts = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     now_ts = now_ts.tz_localize("UTC") if now_ts.tzinfo is None else now_ts.tz_convert("UTC")
     params: dict = {"min_rows": int(min_rows), "future_max_ts": (now_ts + schema.CLOCK_SKEW).as_unit("ns")}
     if freshness_minutes is not None:
         params["freshness_min_ts"] = (now_ts - pd.Timedelta(minutes=freshness_minutes)).as_unit("ns")
-    exps = []
-    for e in doc["expectations"]:
-        meta = e.get("meta", {})
-        if meta.get("freshness") and freshness_minutes is None:
-            continue
-        if meta.get("optional") and e["kwargs"].get("column") not in df.columns:
-            continue
-        exps.append(e)
+    return params
 
+
+def _run_gx(df: pd.DataFrame, name: str, exps: list[dict], params: dict, result_format: str) -> dict:
+    """One GX 1.x validation run of ``exps`` over ``df`` in an ephemeral context; its JSON result."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     import great_expectations.expectations as gxe
@@ -158,7 +176,7 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
     tag = uuid.uuid4().hex[:8]
     batch_def = (ctx.data_sources.add_pandas(f"telemetry-{tag}").add_dataframe_asset("samples")
                  .add_batch_definition_whole_dataframe("all"))
-    gx_suite = gx.ExpectationSuite(name=doc.get("name", "telemetry"))
+    gx_suite = gx.ExpectationSuite(name=name)
     with warnings.catch_warnings():
         # peak_memory <= 1.01 × memory_limit compares two columns, which GX 1.x's Condition objects
         # cannot express; the pandas string row_condition still works (deprecated, removed in GX 2).
@@ -173,11 +191,15 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
                                                                     suite=gx_suite))
         res = vd.run(batch_parameters={"dataframe": df}, expectation_parameters=params,
                      result_format=result_format)
-    result = json.loads(json.dumps(res.to_json_dict(), default=str))
+    return json.loads(json.dumps(res.to_json_dict(), default=str))
+
+
+def _checks(result: dict, exps: list[dict]) -> list[dict]:
+    """One row per expectation result: what was expected and observed, in words, by column."""
     by_sig = {}
     for e in exps:
         by_sig.setdefault(_sig(e["type"], e["kwargs"]), e)
-    checks, failed = [], []
+    checks = []
     for r in result["results"]:
         cfg = r["expectation_config"]
         kwargs = cfg.get("kwargs", {})
@@ -185,7 +207,7 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
         exc = (r.get("exception_info") or {})
         exc_msg = exc.get("exception_message") if exc.get("raised_exception") else None
         check = {"type": cfg["type"], "column": kwargs.get("column"), "success": bool(r["success"]),
-                 "kwargs": {k: v for k, v in src["kwargs"].items()},
+                 "kwargs": dict(src["kwargs"]),
                  "expected": _expected_text(src), "observed": _observed_text({**r, "exception": exc_msg}),
                  "result": r.get("result") or {}}
         if not check["column"] and "column_list" in kwargs:
@@ -193,19 +215,7 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
         elif not check["column"] and "column_A" in kwargs:
             check["column"] = f"{kwargs['column_A']}, {kwargs['column_B']}"
         checks.append(check)
-        if not check["success"]:
-            failed.append({k: check[k] for k in ("type", "column", "kwargs", "expected", "observed")})
-    gs = result.get("statistics", {})
-    stats = {"evaluated": gs.get("evaluated_expectations", len(checks)),
-             "successful": gs.get("successful_expectations", len(checks) - len(failed)),
-             "unsuccessful": gs.get("unsuccessful_expectations", len(failed)),
-             "success_percent": gs.get("success_percent"), "rows": int(len(df)), "columns": int(df.shape[1]),
-             "duration_s": time.perf_counter() - t0, "suite": doc.get("name", "telemetry"),
-             "run_time": (result.get("meta", {}).get("run_id") or {}).get("run_time"),
-             "parameters": {k: str(v) for k, v in params.items()}}
-    rid = "sha256:" + hashlib.sha256(json.dumps(result, sort_keys=True, default=str).encode()).hexdigest()
-    return ValidationOutcome(success=bool(result["success"]), result_id=rid, stats=stats, failed=failed,
-                             checks=checks, result=result)
+    return checks
 
 
 def _sig(type_: str, kwargs: dict) -> str:
