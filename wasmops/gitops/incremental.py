@@ -22,8 +22,11 @@ last report (``report.skipped``)::
     ...     def delete(self, namespace, name): return self.live.pop(f"{namespace}/{name}")
     >>> _ = repo.set_module_ref("dev/sum-wat", tag="v1", digest="sha256:" + "a" * 64, provenance={})
     >>> loader, rec = DesiredLoader(repo.path), IncrementalReconciler(Host(), registry="oci-layout:///tmp/oci")
-    >>> rec.reconcile(loader.load("main")).summary()     # first pass: everything
+    >>> report = rec.reconcile(loader.load("main"))        # first pass: everything, as reconcile()
+    >>> report.summary()
     'heal: 1 create, 0 update, 0 delete, 0 noop, 3 skip → 4 done; drift in 1'
+    >>> report.conditions["dev/sum-wat"]["Ready"].status, report.conditions["dev/greet-c"]["Ready"].reason
+    ('True', 'NotReleased')
     >>> rec.reconcile(loader.load("main")).skipped, rec.replanned   # the host changed: what changed is re-planned
     (False, 1)
     >>> rec.reconcile(loader.load("main")).skipped, rec.replanned   # nothing changed: a comparison

@@ -11,34 +11,16 @@ or ``waiting`` (retrying later can help: host unreachable, not healthy yet)::
     >>> plan(DesiredState(revision=None), [], registry="oci-layout:///tmp/oci").summary()
     '0 create, 0 update, 0 delete, 0 noop, 0 skip'
 
-Against a host (``HostClient`` satisfies ``HostAPI``; here one in memory)::
+Against a running host, as ``wasmops reconcile`` does it (``HostClient`` satisfies ``HostAPI``; the
+example of :mod:`wasmops.gitops.incremental` runs one pass against a ``HostAPI`` in memory)::
 
-    >>> from wasmops.gitops.reconcile import reconcile
-    >>> import tempfile
-    >>> from wasmops.config import Settings
-    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
-    >>> repo = GitOpsRepo.open(init_repo(Settings(home=tempfile.mkdtemp())))   # seeded from deployments/
-    >>> class Host:                        # the HostAPI in memory: every module Healthy at once
-    ...     def __init__(self): self.live = {}
-    ...     def modules(self): return list(self.live.values())
-    ...     def deploy(self, namespace, name, **body):
-    ...         self.live[f"{namespace}/{name}"] = {"namespace": namespace, "name": name, "health": "Healthy", **body}
-    ...         return {}
-    ...     def delete(self, namespace, name): return self.live.pop(f"{namespace}/{name}")
-    >>> _ = repo.set_module_ref("dev/greet-c", tag="v1", digest="sha256:" + "a" * 64, provenance={})
-    >>> report = reconcile(repo.desired(), Host(), registry="oci-layout:///tmp/oci")
-    >>> report.conditions["dev/greet-c"]["Ready"].status, report.next["dev/greet-c"], report.ok
-    ('True', 'done', True)
-    >>> report.conditions["dev/sum-wat"]["Ready"].reason          # tag unreleased, no digest: left alone
-    'NotReleased'
-
-With a running host, as ``wasmops reconcile`` does it::
-
-    >>> from wasmops.config import current
+    >>> from wasmops.config import current; from wasmops.gitops.repo import GitOpsRepo
     >>> from wasmops.host.client import HostClient
     >>> s = current()
     >>> report = reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s),  # doctest: +SKIP
     ...                    registry=s.registry_base)
+    >>> report.conditions["dev/greet-c"]["Ready"].status, report.next["dev/greet-c"]   # doctest: +SKIP
+    ('True', 'done')
 
 The desired state comes from a commit (``GitOpsRepo.desired()``: the branch tip, never the working
 tree). A manifest that does not validate is planned as a skip of its own: ``ManifestValid=False``
