@@ -3,16 +3,11 @@
 Example::
 
     >>> from models.registry import train_and_register, load_champion, decide
-    >>> decide("anomaly", {"roc_auc": 0.91, "pr_auc": 0.40}, None)         # the promotion rule
-    (True, 'no champion yet')
-    >>> decide("anomaly", {"roc_auc": 0.91, "pr_auc": 0.40}, {"roc_auc": 0.90, "pr_auc": 0.41})
+    >>> decide("anomaly", {"roc_auc": 0.91, "pr_auc": 0.40}, {"roc_auc": 0.90, "pr_auc": 0.41})  # the rule
     (False, 'worse than champion: pr_auc 0.4000 < 0.4100')
-
-Training, logging and registering (MLflow, seconds) are not run here::
-
     >>> r = train_and_register("anomaly", train_df, holdout_df, gx_result_id="gx-1",   # doctest: +SKIP
     ...                        data_digest="sha256:...", code_version="3f2c1e0")
-    >>> r.promoted, r.reason          # the first model of real (unlabelled) data        # doctest: +SKIP
+    >>> r.promoted, r.reason   # MLflow, seconds: not run here; the first model of real data  # doctest: +SKIP
     (True, 'no champion yet')
     >>> model, info = load_champion("anomaly")       # info: name, version, alias, run_id  # doctest: +SKIP
 
