@@ -33,9 +33,9 @@ Flux: **stalled** (a person must act; retrying will not help) or **waiting** (re
 Example::
 
     >>> from wasmops.errors import SpecError
-    >>> err = SpecError("limits.memory: not a size", where="examples/echo/module.yaml")
+    >>> err = SpecError("limits.memory: not a size", where="examples/greet-c/module.yaml")
     >>> err.retryable, str(err)
-    (False, 'examples/echo/module.yaml: limits.memory: not a size')
+    (False, 'examples/greet-c/module.yaml: limits.memory: not a size')
 
 ``diagnostics()`` is what the CLI prints: what, where, the hint, and the retry advice::
 
