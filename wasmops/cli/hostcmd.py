@@ -23,7 +23,8 @@ def host(
     workers: int = typer.Option(0, help="Worker processes sharing the port (default: the number of cores; "
                                 "1: one process, no supervisor)."),
     threads: int = typer.Option(8, help="Pool threads per worker for runs that outgrow the inline slice."),
-    pool_nice: int = typer.Option(19, help="Nice value of the pool threads (long runs yield the core to short ones)."),
+    pool_nice: int = typer.Option(19, help="Nice value of pool runs while short runs are being served (long runs "
+                                  "yield the core to short ones; 0: never lowered)."),
 ) -> None:
     """Serve deployed Wasm modules with an admin API and Prometheus /metrics."""
     from ..host.client import ensure_token, record_endpoint, token_file as default_token_file

@@ -1,6 +1,7 @@
 """Where a run executes, and who waits: inline on the event loop, or a bounded, fair thread pool.
 
-Everything here runs on the event loop thread (no locks). Each module has a ``Lane``:
+Everything here runs on the event loop thread (no locks), but ``PoolRun`` (called in a pool
+thread, lowered by the loop). Each module has a ``Lane``:
 
 * **inline** while its runs are short: the call runs on the event loop itself under an epoch
   *slice* (``INLINE_SLICE_MS``). No thread hop, no GIL hand-off: this is what brings the host
@@ -11,15 +12,24 @@ Everything here runs on the event loop thread (no locks). Each module has a ``La
   ``DEFAULT_LANE_LIMIT``, always fewer than the pool's threads, so one module never holds them
   all), at most ``queue`` waiting; past that the request is refused at once (``Busy``: 503 with
   ``Retry-After``). A freed thread goes to the next lane in round-robin order, so a flood on one
-  module waits behind its own queue only. A lane whose last pool run ended at its deadline (a
-  runaway) holds at most one thread until one of its runs ends on its own.
+  module waits behind its own queue only.
 
-Neighbours under a flood (docs/decisions.md, "Host: neighbours under a flood"): the pool threads
-run at nice ``DEFAULT_POOL_NICE`` (``wasmops host --pool-nice N``), and the event loop's thread asks
-the kernel (EEVDF, Linux ≥ 6.12) for a short slice, ``LOOP_SLICE_US``, so that it preempts a
-spinning pool thread as soon as a request arrives. Not SCHED_IDLE nor nice 19: a pool thread that
-holds the GIL and is starved by other busy processes of its session would stall the event loop
-waiting for that GIL (measured: a host froze for seconds beside two CPU hogs).
+Neighbours under a flood (docs/decisions.md, "Host: neighbours under a flood"). On a shared core
+the event loop needs ~80 % of the CPU to serve one calm client; beside four spinning pool threads
+of equal weight it got a fifth. So, while short runs are being served, pool runs yield:
+
+* the first inline run served lowers every pool run in flight to nice ``DEFAULT_POOL_NICE``
+  (``wasmops host --pool-nice N``; weight 15 against the loop's 1024), and pool runs that start
+  within ``SHORT_RUNS_WINDOW_S`` of an inline run start lowered. With no short runs around, a pool
+  run keeps the process's own priority and its fair share of the machine;
+* the loop and the pool threads ask the kernel for a ``HOST_SLICE_US`` EEVDF slice (Linux ≥ 6.12,
+  ``sched_setattr``, no privilege needed), so that a pool thread holding the GIL among spinning
+  ones gets the core back within a fraction of a millisecond, not a 3 ms slice.
+
+Not a fixed SCHED_IDLE or nice 19 for every pool thread: a lowered thread that holds the GIL and is
+starved by other busy processes of its session stalls the event loop waiting for that GIL
+(measured: a host froze for seconds beside two CPU hogs), and a long run on an otherwise idle host
+would lose the machine to anything else running.
 """
 
 from __future__ import annotations
