@@ -4,6 +4,7 @@
 Example::
 
     >>> import numpy as np
+    >>> from models.detector import run_series
     >>> from models.nab_eval import load_corpus, evaluate, nab_raw_score
     >>> alarms = np.zeros(100, dtype=bool)
     >>> alarms[40] = True                                   # at the first row of the window: the best score

@@ -18,8 +18,10 @@ import the ML package::
     >>> judge(samples, good, None, info)[0].explanation
     'no champion anomaly model is registered yet'
 
-With a model trained on the modules' earlier history (``models.anomaly.AnomalyModel``)::
+With a model trained on two weeks of the same modules (``models.anomaly.AnomalyModel``; training takes
+seconds, so not run here)::
 
+    >>> model = AnomalyModel().fit(synthesize(modules=2, days=14, anomaly_rate=0))   # doctest: +SKIP
     >>> [(v.subject, v.verdict) for v in judge(samples, good, model, info)]   # doctest: +SKIP
     [('prod/mod-000', 'ok'), ('prod/mod-001', 'ok')]
 """
