@@ -9,6 +9,14 @@ digest, and verifies the module's test cases on one of them. Then edge-2's agent
 changed module is released under ``wasmops.dev/fleet-min-hosts: "1"``: the release passes on edge-1
 alone, its fleet report names edge-2's agent as unreachable, and edge-2 converges by itself once its
 agent is back.
+
+The edge agents emit their events to the release's Prefect server (the stack's, on 127.0.0.1, reached
+from the machines through a relay on the bridge address), so ``await-fleet`` is subscribed to them; the
+server is checked to hold each edge agent's ``wasmops.agent.reconciled`` for the release commit.
+
+Last, a release the edge hosts can never serve (signed with a key they do not trust: admission would
+refuse it) ends Stalled: non-zero exit, a message naming both edge hosts as lagging, and in the remote the
+release commit followed by its revert; the hosts kept serving the previous digest throughout.
 """
 
 from __future__ import annotations
@@ -16,13 +24,17 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import subprocess
+import threading
+from urllib.parse import urlsplit
 
 import httpx
+import pytest
 import yaml
 
 from support.host import REPO, WASMOPS
-from support.netns import AGENT_PORT, Node, stop_process
+from support.netns import AGENT_PORT, HOST_PORT, Node, stop_process
 from support.wat import printing_wat
 from test_agent_support import TOKEN, git, wait_for
 
@@ -46,13 +58,13 @@ class Releaser:
     """A workspace that releases to the fleet: its own clone of the fleet's remote, the fleet's signing key
     (the hosts trust it), the fleet's registry, and the agents as ``WASMOPS_FLEET_AGENTS``."""
 
-    def __init__(self, fleet, home, prefect_api: str):
+    def __init__(self, fleet, home, prefect_api: str, trusted: bool = True):
         from wasmops.config import Settings
         from wasmops.workspace import init_workspace
 
         self.remote = str(fleet.remote)
         (home / "keys").mkdir(parents=True)
-        for k in ("signing.key", "signing.pub"):
+        for k in ("signing.key", "signing.pub") if trusted else ():    # untrusted: init makes a key of its own
             shutil.copyfile(fleet.ws.settings.private_key.parent / k, home / "keys" / k)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("WASMOPS_", "PREFECT_"))}
         self.env.update(WASMOPS_HOME=str(home), WASMOPS_GITOPS_REMOTE=self.remote, WASMOPS_REGISTRY_INSECURE="1",
@@ -96,6 +108,75 @@ def _manifest(fleet, name: str) -> dict:
                                        "trustLevel": "sandboxed", "timeoutMs": 1000}}}
 
 
+class Relay:
+    """A TCP relay from the bridge address (which the machines reach) to a service on the root namespace's
+    127.0.0.1 (the stack's Prefect server): the agents' events go to the server the release uses."""
+
+    def __init__(self, listen_host: str, target: str):
+        u = urlsplit(target)
+        self.target = (u.hostname, u.port)
+        self.server, self.conns = socket.create_server((listen_host, 0)), []
+        self.url = target.replace(f"{u.hostname}:{u.port}", f"{listen_host}:{self.server.getsockname()[1]}", 1)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:               # closed
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.server.close()
+        for sock in self.conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
+def _restart_agents(fleet, nodes) -> None:
+    for n in nodes:
+        stop_process(n.agent)
+    for n in nodes:
+        fleet.start_agent(n)
+    for n in nodes:
+        wait_for(f"{n.m.name}'s agent /status", n.status, 60)
+
+
+def _reconciled_events(api: str, host: str, key: str) -> list[dict]:
+    """The ``wasmops.agent.reconciled`` events the server holds from the agent beside ``host`` that changed ``key``."""
+    r = httpx.post(f"{api}/events/filter", timeout=10, json={"filter": {
+        "event": {"name": ["wasmops.agent.reconciled"]}, "resource": {"id": [f"wasmops.agent.{host}"]},
+        "occurred": {"since": "2020-01-01T00:00:00Z"}}, "limit": 50})
+    r.raise_for_status()
+    return [e for e in r.json()["events"] if key in e["payload"].get("changed", [])]
+
+
 def _fleet_report(api: str, key: str) -> str:
     """The newest markdown of the release's ``fleet-<ns>-<name>`` artifact (what await_fleet saw)."""
     r = httpx.post(f"{api}/artifacts/filter", timeout=10, json={
@@ -104,8 +185,23 @@ def _fleet_report(api: str, key: str) -> str:
     return r.json()[0]["data"]
 
 
+@pytest.fixture
+def agents_emit_to(fleet, stack):
+    """The edge agents restarted with ``PREFECT_API_URL`` = the stack's Prefect server (through a relay
+    on the bridge); the fleet's agent environment is put back afterwards."""
+    relay, env = Relay(fleet.net.gateway, stack.api), dict(fleet.env)
+    fleet.env["PREFECT_API_URL"] = relay.url
+    try:
+        _restart_agents(fleet, [_node(fleet, "edge-1"), _node(fleet, "edge-2")])
+        yield relay.url
+    finally:
+        fleet.env.clear()
+        fleet.env.update(env)
+        relay.close()
+
+
 def test_a_fleet_mode_release_reaches_exactly_the_edge_hosts_and_a_host_away_converges_by_itself(
-        fleet, stack, tmp_path):
+        fleet, stack, agents_emit_to, tmp_path):
     e1, e2, core = (_node(fleet, n) for n in ("edge-1", "edge-2", "core-1"))
     name = f"rel{secrets.token_hex(3)}"
     key = f"edge/{name}"
@@ -122,6 +218,10 @@ def test_a_fleet_mode_release_reaches_exactly_the_edge_hosts_and_a_host_away_con
     # the release returned only once the agents reported it: no waiting here
     assert e1.served().get(key) == d1 == e2.served().get(key) and key not in core.served()
     assert e2.client.run("edge", name, b"").text == '{"rel":1}'
+    assert "agents' events: subscribed" in _fleet_report(stack.api, key)
+    for n in (e1, e2):          # each edge agent's event for deploying it reached the release's Prefect server
+        wait_for(f"{n.m.name}'s wasmops.agent.reconciled changing {key} on the release's Prefect server",
+                 lambda n=n: _reconciled_events(stack.api, f"http://{n.m.ip}:{HOST_PORT}", key), 60, 0.5)
 
     stop_process(e2.agent)                                     # edge-2's agent is away; its host serves v1
     doc["metadata"]["annotations"] = {"wasmops.dev/fleet-min-hosts": "1"}
@@ -138,3 +238,27 @@ def test_a_fleet_mode_release_reaches_exactly_the_edge_hosts_and_a_host_away_con
     fleet.start_agent(e2)                                      # nobody pushes: its own agent catches up
     wait_for("edge-2 serves v2 by itself", lambda: e2.served().get(key) == d2, 60)
     assert key not in core.served()
+
+    _release_that_stalls(fleet, stack, tmp_path, rel, key, d2)
+
+
+def _release_that_stalls(fleet, stack, tmp_path, rel: Releaser, key: str, served: str) -> None:
+    """A module signed with a key the hosts do not trust: no edge host can admit it, so the release ends
+    Stalled after WASMOPS_FLEET_TIMEOUT_S, names both edge hosts, and its commit is reverted in the remote.
+    (With 3 s the agents may not have tried it yet; the message names them either way, with what they
+    serve and which commit they applied.)"""
+    e1, e2 = _node(fleet, "edge-1"), _node(fleet, "edge-2")
+    start = rel.at_main("rev-parse", "main")
+    bad = Releaser(fleet, tmp_path / "untrusted", stack.api, trusted=False)
+    out = bad.release(_module(tmp_path / "v3", key.split("/")[1], '{"rel":3}'), key, timeout_s=3)
+    text = " ".join((out.stdout + out.stderr).split())        # the console may wrap long lines
+    assert out.returncode != 0, text
+    hosts = [f"http://{n.m.ip}:{HOST_PORT}" for n in (e1, e2)]
+    assert "within 3s; lagging: " + ", ".join(hosts) in text, text
+    log = rel.at_main("log", "--format=%H %s", f"{start}..main", "--", f"modules/{key}.yaml").splitlines()
+    assert len(log) == 2 and log[0].split(" ", 1)[1].startswith(f"rollback {key} from "), log   # release, then its revert
+    release_sha = log[1].split()[0]
+    assert f"This reverts {release_sha}." in rel.at_main("log", "-1", "--format=%B", log[0].split()[0])
+    assert "Wasmops-Wasm-Digest" in rel.at_main("log", "-1", "--format=%B", release_sha)
+    assert yaml.safe_load(rel.at_main("show", f"main:modules/{key}.yaml"))["spec"]["moduleRef"]["digest"] == served
+    assert e1.served().get(key) == served == e2.served().get(key)      # refused at admission: the old one stays
