@@ -58,7 +58,7 @@ def test_anomaly_event_triggers_the_rollback_deployment(stack):
     # The deployment runner registers the rollback automation after `up` returns; an event posted
     # before the automation exists triggers nothing, ever (a busy machine showed it).
     _wait(lambda: _automation_for(stack.api, "wasmops.anomaly.detected"), 240, "the rollback automation")
-    r = httpx.post(f"{stack.api}/events", json=[event], timeout=30)
+    r = httpx.post(f"{stack.api}/events", json=[event], timeout=180)   # a server at load 20 took over 30 s
     assert r.status_code in (200, 201, 204), r.text
     runs = _wait(lambda: _runs(stack.api, "rollback", "Completed"), 240, "the triggered rollback run")
     assert runs[0]["parameters"]["key"] == "dev/sum-wat"
