@@ -137,7 +137,7 @@ def fleet_wait(key: str = typer.Argument(..., help="The module, NS/NAME."),
                                                     "(default: $WASMOPS_FLEET_AGENTS)."),
                json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     """Wait until the hosts whose agents reconcile KEY serve DIGEST. Exit 0 when they do, 1 (lagging
-    hosts listed) at the timeout. Hosts match by their agent's selector against the manifest's labels
+    hosts listed) at the timeout. With a Prefect API, the agents' events wake the wait (else it polls). Hosts match by their agent's selector against the manifest's labels
     in the workspace's Git when it has KEY, else by the module being in their agent's status."""
     from ..digests import shown
     from ..errors import UserError
@@ -152,8 +152,12 @@ def fleet_wait(key: str = typer.Argument(..., help="The module, NS/NAME."),
     if manifest is not None:
         m, where = manifest
         labels, min_hosts = m.metadata.labels, min_hosts or min_hosts_of(m, where=where)
-    r = await_serving(urls, key, digest, labels=labels, min_hosts=min_hosts,
-                      timeout_s=s.fleet_timeout_s if timeout is None else timeout)
+    from tasks.fleet_events import FALLBACK_POLL_S, AgentEvents
+
+    with AgentEvents(labels, key) as wake:    # the agents' Prefect events wake the wait; /status decides
+        r = await_serving(urls, key, digest, labels=labels, min_hosts=min_hosts,
+                          timeout_s=s.fleet_timeout_s if timeout is None else timeout, poll_s=FALLBACK_POLL_S,
+                          wake=wake)
     if json_out:
         import dataclasses
         import json
