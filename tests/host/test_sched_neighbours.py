@@ -1,6 +1,6 @@
 """Neighbours under a flood (sched.py): while a looping module fills its pool lane, a calm module's
 requests are answered inline, and the pool threads running the loops are lowered to the pool's
-nice value as soon as a short run is served (and only then). In process: a real Runtime, Sandbox
+nice value as soon as a short run is served beside them (and only then). In process: a real Runtime, Sandbox
 and HostApp with modules written here in WAT; the loops are ended by advancing the engine's epoch
 past their deadline, not by waiting for it."""
 
@@ -112,21 +112,23 @@ def test_a_calm_module_is_served_while_a_loop_floods_its_lane_and_the_loops_thre
     assert (lane.running, len(lane.waiting), app.sched._full) == (0, 0, set())
 
 
-def test_pool_runs_started_beside_short_runs_start_lowered(app):
+def test_a_pool_run_keeps_full_priority_until_a_short_run_is_served_beside_it(app):
     spins = Spins(app)
 
     async def scenario():
         loop = asyncio.get_running_loop()
-        assert post(app, "calm").status == 200                  # a short run: the window opens
+        assert post(app, "calm").status == 200                  # a short run before the pool run: no effect on it
         app.sched.lane("dev/spin").outgrew_slice()             # straight to the pool
-        flood = [asyncio.ensure_future(post(app, "spin")) for _ in range(2)]
-        for _ in range(2):
-            await loop.run_in_executor(None, spins.started.acquire)
-        nice = [thread_nice(t) for t in spins.tids]
+        flood = [asyncio.ensure_future(post(app, "spin"))]
+        await loop.run_in_executor(None, spins.started.acquire)
+        before = thread_nice(spins.tids[0])
+        assert post(app, "calm").status == 200                  # a short run beside it
+        after = thread_nice(spins.tids[0])
         await end_spins(app, flood)
-        return nice
+        return before, after
 
-    assert asyncio.run(scenario()) == [DEFAULT_POOL_NICE] * 2
+    before, after = asyncio.run(scenario())
+    assert before < DEFAULT_POOL_NICE and after == DEFAULT_POOL_NICE
 
 
 def test_the_event_loop_thread_asks_for_a_short_slice():

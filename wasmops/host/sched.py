@@ -18,10 +18,11 @@ Neighbours under a flood (docs/decisions.md, "Host: neighbours under a flood"). 
 the event loop needs ~80 % of the CPU to serve one calm client; beside four spinning pool threads
 of equal weight it got a fifth. So, while short runs are being served, pool runs yield:
 
-* the first inline run served lowers every pool run in flight to nice ``DEFAULT_POOL_NICE``
-  (``wasmops host --pool-nice N``; weight 15 against the loop's 1024), and pool runs that start
-  within ``SHORT_RUNS_WINDOW_S`` of an inline run start lowered. With no short runs around, a pool
-  run keeps the process's own priority and its fair share of the machine;
+* every pool run starts at the process's own priority; the first inline run served beside it
+  lowers it to nice ``DEFAULT_POOL_NICE`` (``wasmops host --pool-nice N``; weight 15 against the
+  loop's 1024) for the rest of the run. With no short runs beside it, a pool run keeps its fair
+  share of the machine (a window that also lowered runs starting up to 1 s after a short run was
+  dropped: sequential tests on a loaded machine saw a lowered hostile run time out);
 * the loop and the pool threads ask the kernel for a ``HOST_SLICE_US`` EEVDF slice (Linux ≥ 6.12,
   ``sched_setattr``, no privilege needed), so that a pool thread holding the GIL among spinning
   ones gets the core back within a fraction of a millisecond, not a 3 ms slice.
@@ -37,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -45,7 +45,6 @@ from typing import Callable
 from .wire_errors import Busy  # noqa: F401  (its HTTP status: wire_errors)
 
 DEFAULT_POOL_NICE = 19        # a pool run beside short ones: weight 15 against the event loop's 1024
-SHORT_RUNS_WINDOW_S = 1.0     # pool runs started this long after a short run are lowered at once
 HOST_SLICE_US = 100           # EEVDF slice of the loop and pool threads (the kernel's minimum; default ~3 ms)
 
 INLINE_SLICE_MS = 25          # an inline run is stopped after 25–30 ms of wall time
@@ -90,7 +89,6 @@ class Scheduler:
         self.nice = max(self.base, nice) if nice > 0 else self.base
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wasmops-run",
                                        initializer=_pool_thread_start)
-        self.short_until = 0.0                  # monotonic time until which new pool runs start lowered
         self._full: set[PoolRun] = set()        # pool runs in flight at full priority
         self.lanes: dict[str, Lane] = {}
         self._ring: deque[Lane] = deque()
@@ -119,21 +117,18 @@ class Scheduler:
         return fut
 
     def short_run(self) -> None:
-        """The loop has served a short call inline: every pool run in flight drops to nice
-        ``self.nice`` now, and so does every pool run started in the next ``SHORT_RUNS_WINDOW_S``."""
-        if self.nice > self.base:
-            self.short_until = time.monotonic() + SHORT_RUNS_WINDOW_S
-            if self._full:
-                for run in self._full:
-                    run.lower(self.nice)
-                self._full.clear()
+        """The loop has served a short call inline: every pool run in flight drops to nice ``self.nice``."""
+        if self._full:
+            for run in self._full:
+                run.lower(self.nice)
+            self._full.clear()
 
     def _start(self, lane: Lane, fut: asyncio.Future, fn: Callable, args: tuple) -> None:
         lane.running += 1
         self.free -= 1
         loop = asyncio.get_running_loop()
-        run = PoolRun(self.nice if time.monotonic() < self.short_until else self.base)
-        if run.nice < self.nice:
+        run = PoolRun(self.base)                # full priority until a short run is served beside it
+        if self.nice > self.base:
             self._full.add(run)
         cf = self.pool.submit(run, fn, args)
         cf.add_done_callback(lambda f: loop.call_soon_threadsafe(self._done, lane, fut, f, run))
