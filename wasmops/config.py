@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home, description="The workspace directory.")
     host_url: str = Field("http://127.0.0.1:8700", description="URL of the wasmops host.")
     host_token: str | None = Field(None, description="Bearer token for the host's admin API.")
+    host_slice_us: int = Field(100, ge=0, description="EEVDF slice (µs) the host's event loop and pool threads ask "
+                                                      "for (wasmops/host/sched.py); 0 leaves the kernel's.")
     registry_timeout_s: float = Field(30.0, description="Give up on an unreachable registry after this long.")
     registry_insecure: bool = Field(False, description="Allow plain HTTP to a registry that is not on loopback.")
     zig_cache: Path | None = Field(None, description="Zig global cache; default <home>/../.zig-cache shared per user.")

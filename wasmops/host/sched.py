@@ -45,7 +45,7 @@ from typing import Callable
 from .wire_errors import Busy  # noqa: F401  (its HTTP status: wire_errors)
 
 DEFAULT_POOL_NICE = 19        # a pool run beside short ones: weight 15 against the event loop's 1024
-HOST_SLICE_US = 100           # EEVDF slice of the loop and pool threads (the kernel's minimum; default ~3 ms)
+HOST_SLICE_US = 100           # EEVDF slice of the loop and pool threads (the kernel's minimum; default ~3 ms); = Settings.host_slice_us
 
 INLINE_SLICE_MS = 25          # an inline run is stopped after 25–30 ms of wall time
 SHORT_MS = 2.0                # a pool run this short (CPU time: robust on a busy machine) counts toward going back inline
@@ -203,8 +203,10 @@ _SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
 
 
 def slice_us() -> int:
-    """``HOST_SLICE_US``, or ``WASMOPS_HOST_SLICE_US`` (0: leave the kernel's slice)."""
-    return int(os.environ.get("WASMOPS_HOST_SLICE_US", HOST_SLICE_US))
+    """``WASMOPS_HOST_SLICE_US`` (a ``Settings`` field, default ``HOST_SLICE_US``; 0: leave the kernel's slice)."""
+    from ..config import current
+
+    return current().host_slice_us
 
 
 def favour_event_loop() -> bool:
