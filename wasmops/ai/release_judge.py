@@ -144,8 +144,10 @@ def _summarise(rows: list[MetricResult], policy: JudgePolicy) -> ReleaseVerdict:
         verdict, why = "hold", ("no metric has enough samples: " + ", ".join(nodata)) if nodata else "no metrics"
     elif critical or score < policy.marginal_score:
         worst = max(bad, key=lambda r: abs(r.effect))
+        also = [f"{r.metric} ({r.effect:+.0%})" for r in bad if r is not worst]   # every regressed row is named
         verdict, why = "fail", (f"{worst.metric} {worst.canary_centre:.4g} vs {worst.baseline_centre:.4g} "
-                                f"({worst.effect:+.0%}, p={worst.p_value:.2g}, {worst.test}); score {score:.0f}")
+                                f"({worst.effect:+.0%}, p={worst.p_value:.2g}, {worst.test})"
+                                + (f"; also regressed: {', '.join(also)}" if also else "") + f"; score {score:.0f}")
     elif nodata:
         verdict, why = "hold", f"no data for {', '.join(nodata)}; the rest passes (score {score:.0f})"
     elif score >= policy.pass_score:
