@@ -14,12 +14,13 @@ calibrated threshold as a horizontal line, alarm events marked, the scoring wind
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from wasmops.pictures import small_multiples_png
 
 MAX_POINTS = 500
 
@@ -91,21 +92,7 @@ def _draw(ax, p: ScorePanel) -> None:
 
 def score_chart_png(panels: list[ScorePanel]) -> bytes:
     """One figure, one panel per module (stacked). No panels: a figure saying so."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 2.2 * max(1, len(panels))), dpi=64)
-    FigureCanvasAgg(fig)
-    if not panels:
-        fig.text(0.5, 0.5, "no module scored", ha="center", va="center")
-    for i, p in enumerate(panels, 1):
-        _draw(fig.add_subplot(len(panels), 1, i), p)
-    fig.autofmt_xdate()  # fixed margins: tight_layout would draw the figure twice
-    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.3 / fig.get_figheight(),
-                        bottom=0.7 / fig.get_figheight(), hspace=0.5)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return small_multiples_png(panels, _draw, cols=1, panel=(7, 2.2), empty="no module scored")
 
 
 def _margin(m: dict) -> float:

@@ -8,23 +8,8 @@ Core library: no Prefect. The pieces, in the order money flows through them::
     waste.py        recommend() idle / memory / fuel rightsizing, apply_recommendations() on a git branch
     focus.py        to_focus() FOCUS 1.0 rows, write_focus() CSV / Parquet
 
-Example::
-
-    >>> from wasmops.finops import attribute, load_prices, report
-    >>> import pandas as pd
-    >>> GiB = 2**30
-    >>> samples = pd.DataFrame({      # two hours of telemetry, as wasmops.telemetry stores them
-    ...     "ts": pd.to_datetime(["2026-03-02T01:00Z", "2026-03-02T01:00Z"]), "window_s": [3600, 3600],
-    ...     "namespace": ["prod", "dev"], "module": ["greet-c", "sum-wat"], "digest": ["sha256:aa", "sha256:bb"],
-    ...     "team": ["core", "data"], "project": ["greeter", "analytics"], "cost_center": ["cc-100", "cc-200"],
-    ...     "replicas": [2, 1], "fuel": [2_000_000, 500_000], "invocations": [1000, 0],
-    ...     "memory_limit": [GiB, GiB], "peak_memory": [GiB // 2, 0]})
-    >>> costs = attribute(samples, load_prices("deployments/pricing.yaml"))
-    >>> print(report(costs, by="team")[["total_cost", "idle_share"]].to_string())  # doctest: +NORMALIZE_WHITESPACE
-              total_cost idle_share
-    team
-    core  0.011000000000     0.5000
-    data  0.005200000000     1.0000
+A worked example (two hours of telemetry priced, reported by team) is in :mod:`wasmops.finops.attribution`;
+the same costs as a FOCUS export in :mod:`wasmops.finops.focus`.
 """
 
 from .attribution import attribute, chart_png, cost_over_time, report, storage_costs, totals

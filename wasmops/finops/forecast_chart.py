@@ -13,7 +13,6 @@ One panel per budget (small multiples, the ``top`` by projected share of budget)
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,8 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+
+from ..pictures import small_multiples_png
 
 MAX_POINTS = 500
 
@@ -85,24 +86,8 @@ def _draw(ax, b: BudgetLine) -> None:
 
 def forecast_chart_png(lines: list[BudgetLine]) -> bytes:
     """One figure, one panel per budget (a grid of up to 2 columns). No lines: a figure saying so."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    n = len(lines)
-    cols = 1 if n <= 1 else 2
-    rows = max(1, math.ceil(n / cols))
-    fig = Figure(figsize=(4.2 * cols, 2.8 * rows), dpi=64)
-    FigureCanvasAgg(fig)
-    if not lines:
-        fig.text(0.5, 0.5, "no budget in force", ha="center", va="center")
-    for i, b in enumerate(lines, 1):
-        _draw(fig.add_subplot(rows, cols, i), b)
-    fig.autofmt_xdate()  # fixed margins: tight_layout would draw the figure twice
-    fig.subplots_adjust(left=0.1, right=0.98, top=1 - 0.3 / fig.get_figheight(),
-                        bottom=0.8 / fig.get_figheight(), hspace=0.7, wspace=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return small_multiples_png(lines, _draw, cols=2, panel=(4.2, 2.8), empty="no budget in force", left=0.1,
+                               bottom_in=0.8, hspace=0.7, wspace=0.3)
 
 
 def _cumulative(costs: pd.DataFrame, scope: str, name: str) -> tuple[pd.DatetimeIndex, list[float]]:
