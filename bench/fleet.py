@@ -11,7 +11,12 @@ With ``--netns`` (root; tests/support/netns.py) each host and its agent run on t
 network namespace on a bridge), the agents pull ``git://`` from ``git daemon`` and the hosts pull the
 modules from a ``docker-registry`` on the bridge address, as in tests/ops/test_fleet_netns.py.
 
-Run: .venv/bin/python bench/fleet.py [--netns] [N ...]     (default: 3)
+With ``--events`` only the release-side section runs (bench/fleet_wait.py): a real Prefect server, the
+127.0.0.1 fleet's agents emitting ``wasmops.agent.reconciled`` to it, and per round the time a release's
+``await_serving`` returns after every host serves, waiting on the agents' events (``AgentEvents``) vs.
+the /status poll alone (2 s, and 0.5 s as with no Prefect API); ``--rounds R`` (default 5).
+
+Run: .venv/bin/python bench/fleet.py [--netns | --events [--rounds R]] [N ...]     (default: 3)
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ def converge(nodes, digest: str, t0: float) -> float:
 class Loopback:
     """The fleet as processes on 127.0.0.1 (tests/test_agent_support.py)."""
 
-    def __init__(self, root: Path, size: int):
+    def __init__(self, root: Path, size: int, env: dict[str, str] | None = None):
         self.fleet = make_fleet(root)
+        self.fleet.env.update(env or {})          # e.g. PREFECT_API_URL for the agents' events
         for i in range(size):
             n = self.fleet.add_node(f"edge-{i}", "-l", "env=edge", "--interval", "1s")
             self.fleet.start_host(n)
@@ -129,6 +135,16 @@ def run(size: int, netns: bool) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    netns = "--netns" in args
-    for size in [int(a) for a in args if a != "--netns"] or [3]:
-        run(size, netns)
+    netns, events = "--netns" in args, "--events" in args
+    n_rounds = int(args[args.index("--rounds") + 1]) if "--rounds" in args else 5
+    if "--rounds" in args:
+        del args[args.index("--rounds"):args.index("--rounds") + 2]
+    if netns and events:
+        raise SystemExit("--events runs on 127.0.0.1 only: drop --netns")
+    for size in [int(a) for a in args if a not in ("--netns", "--events")] or [3]:
+        if events:
+            from fleet_wait import run_events
+
+            run_events(size, n_rounds)
+        else:
+            run(size, netns)
