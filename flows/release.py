@@ -132,7 +132,7 @@ def _target(key: str, built: Built, auto_approve: bool):
     from wasmops.gitops.repo import GitOpsRepo
 
     s = current()
-    desired = GitOpsRepo.from_settings(s).desired()
+    desired = GitOpsRepo.from_settings(s).refresh().desired()     # the remote's, not a stale clone's
     manifest = decide.target_manifest(desired, key, auto_approve=auto_approve, where=str(s.gitops_dir))
     decide.refuse_quarantined_wasm(desired, built, key)
     return desired, manifest

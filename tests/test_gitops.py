@@ -114,3 +114,27 @@ def test_remote_pull_push_and_non_fast_forward_retry(tmp_path):
     rb.push()  # non-fast-forward at first: b is behind a's upper-zig release
     subjects = [c.message.splitlines()[0] for c in git.Repo(str(bare)).iter_commits(max_count=2)]
     assert subjects == ["scale greet-c", "release dev/upper-zig a2"]
+
+
+def test_refresh_reads_what_another_clone_pushed_after_this_one_was_made(tmp_path):
+    """A worker's clone made before a module was onboarded elsewhere: ``refresh()`` (which a release
+    does before reading desired state) finds the new manifest; without a remote it changes nothing."""
+    bare = tmp_path / "remote.git"
+    seed = Settings(home=tmp_path / "seed")
+    init_workspace(seed)
+    git.Repo.clone_from(str(seed.gitops_dir), str(bare), bare=True)
+    a, b = (Settings(home=tmp_path / n, gitops_remote=str(bare)) for n in ("a", "b"))
+    init_workspace(a)
+    init_workspace(b)
+    ra, rb = GitOpsRepo.from_settings(a), GitOpsRepo.from_settings(b)
+    doc = yaml.safe_load(ra.manifest_file("dev/greet-c").read_text())
+    doc["metadata"]["name"] = "late-comer"
+    new = ra.path / "modules" / "dev" / "late-comer.yaml"
+    new.write_text(yaml.safe_dump(doc))
+    ra.repo.index.add([str(new.relative_to(ra.path))])
+    ra.repo.index.commit("onboard dev/late-comer")
+    ra.push()
+    assert "dev/late-comer" not in rb.desired().deployments              # b's clone is stale
+    assert "dev/late-comer" in rb.refresh().desired().deployments
+    local = GitOpsRepo.from_settings(seed)                              # no remote: a no-op
+    assert local.refresh().head == local.head

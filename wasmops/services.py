@@ -48,17 +48,42 @@ from .procs import pid_alive
 STOP_ORDER = ["serve", "mlflow", "host", "prefect"]
 
 
-def free_port(preferred: int | None = None) -> int:
+def free_port(preferred: int | None = None, address: str = "127.0.0.1") -> int:
+    """``preferred`` when nothing listens on it at ``address``, else a free port there."""
     if preferred:
         with socket.socket() as s:
             try:
-                s.bind(("127.0.0.1", preferred))
+                s.bind((address, preferred))
                 return preferred
             except OSError:
                 pass
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         return s.getsockname()[1]
+
+
+def check_bind(address: str) -> None:
+    """A ConfigError naming ``--bind`` unless ``address`` is one this machine can listen on.
+
+    >>> check_bind("127.0.0.1")
+    >>> check_bind("192.0.2.77")          # TEST-NET-1: nobody's address
+    Traceback (most recent call last):
+    ...
+    wasmops.errors.ConfigError: --bind: cannot listen on 192.0.2.77 (...)
+    """
+    import ipaddress
+
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    except ValueError:
+        raise ConfigError(f"cannot listen on {address!r}: not an IP address", where="--bind",
+                          hint="an address of this machine, e.g. 127.0.0.1 or 10.0.0.5") from None
+    with socket.socket(family) as s:
+        try:
+            s.bind((address, 0))
+        except OSError as e:
+            raise ConfigError(f"cannot listen on {address} ({e.strerror})", where="--bind",
+                              hint="an address of this machine (`ip -br addr`)") from None
 
 
 MLFLOW_SCHEMA = "mlflow"
@@ -163,8 +188,12 @@ class Service:
 
 
 class Services:
-    def __init__(self, s: Settings):
+    """``bind``: the address the Prefect server, MLflow and the host listen on and are reached at
+    (127.0.0.1; a machine's own address when workers and agents on other machines use them)."""
+
+    def __init__(self, s: Settings, bind: str = "127.0.0.1"):
         self.s = s
+        self.bind = bind
         self.run_dir = s.home / "run"
         self.log_dir = s.home / "logs"
         self.record = s.home / "services.json"
@@ -251,29 +280,35 @@ class Services:
                              where=svc.name)
 
     # -- services ------------------------------------------------------------------------------
+    @property
+    def _hostname(self) -> str:
+        """How clients reach a service bound to ``bind`` (an IPv6 address in brackets)."""
+        return f"[{self.bind}]" if ":" in self.bind else self.bind
+
     def start_prefect(self, port: int | None = None, database: Database | None = None) -> Service:
         """The Prefect server; on ``database`` (PostgreSQL, asyncpg) instead of ``<home>/prefect``'s SQLite."""
-        port = free_port(port or 4200)
-        url = f"http://127.0.0.1:{port}"
+        port = free_port(port or 4200, self.bind)
+        url = f"http://{self._hostname}:{port}"
         (self.s.home / "prefect").mkdir(parents=True, exist_ok=True)
         env = {"PREFECT_SERVER_DATABASE_CONNECTION_URL": database.sqlalchemy("asyncpg"), **database.env()} \
             if database else {}
-        return self._spawn("prefect", [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+        return self._spawn("prefect", [sys.executable, "-m", "prefect", "server", "start", "--host", self.bind,
                                        "--port", str(port)], url, f"{url}/api/health", 120, env_extra=env,
                            prefect_api_url=f"{url}/api", **_db_record("prefect", database))
 
     def start_host(self, port: int | None = None) -> Service:
-        port = free_port(port or 8700)
-        url = f"http://127.0.0.1:{port}"
-        return self._spawn("host", [_wasmops(), "host", "--port", str(port)], url, f"{url}/readyz", 60)
+        port = free_port(port or 8700, self.bind)
+        url = f"http://{self._hostname}:{port}"
+        return self._spawn("host", [_wasmops(), "host", "--bind", self.bind, "--port", str(port)], url,
+                           f"{url}/readyz", 60)
 
     def start_mlflow(self, port: int | None = None, database: Database | None = None) -> Service:
         """The MLflow server; its backend store on ``database`` (schema ``mlflow``, psycopg) instead of
         ``<home>/mlflow.db``. Artifacts stay in ``<home>/mlartifacts`` either way."""
-        port = free_port(port or 5000)
-        url = f"http://127.0.0.1:{port}"
+        port = free_port(port or 5000, self.bind)
+        url = f"http://{self._hostname}:{port}"
         store = database.mlflow_uri() if database else f"sqlite:///{self.s.home / 'mlflow.db'}"
-        env_cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        env_cmd = [sys.executable, "-m", "mlflow", "server", "--host", self.bind, "--port", str(port),
                    "--backend-store-uri", store, "--default-artifact-root",
                    str(self.s.home / "mlartifacts"), "--workers", "1"]
         os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")

@@ -7,7 +7,7 @@ services listen on its own address and are reached from the root namespace (and 
 through the bridge. ``machine.popen(cmd)`` runs a process inside the namespace (``ip netns exec``).
 
 ``NetFleet`` builds the wasmops fleet on it (the netns fleet test and ``bench/fleet.py --netns``): a
-bare Git remote served by ``git daemon`` and an OCI registry (Debian ``docker-registry``) on the
+bare Git remote served by ``git daemon`` (pull and push) and an OCI registry (Debian ``docker-registry``) on the
 bridge address, and per machine a ``wasmops host`` (port 8700 on every machine) with its ``wasmops
 agent`` (pulls ``git://``, reconciles the host at its machine's address, so the host URL it reports in
 ``/status`` is one the root namespace reaches: a fleet-mode release verifies there; ``/status`` on its address).
@@ -246,7 +246,8 @@ class NetFleet:
         git(writer, "push", "-q", "origin", "main")
         self.writer, self.remote = writer, remote
         self.procs.append(subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={remote.parent}",
+            ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",   # workers push over git://
+             f"--base-path={remote.parent}",
              f"--listen={self.net.gateway}", f"--port={self.git_port}", str(remote.parent)],
             stdout=open(self.root / "git-daemon.log", "wb"), stderr=subprocess.STDOUT))
         storage = self.root / "registry"

@@ -24,19 +24,24 @@ def pg_bin() -> Path | None:
 
 
 class PostgresCluster:
-    """``with PostgresCluster() as pg: pg.url`` is ``postgresql://wasmops:PW@127.0.0.1:PORT/wasmops``."""
+    """``with PostgresCluster() as pg: pg.url`` is ``postgresql://wasmops:PW@127.0.0.1:PORT/wasmops``.
+
+    On a machine of the netns fleet: ``PostgresCluster(listen=m.ip, prefix=["ip", "netns", "exec", m.ns],
+    allow="10.x.y.0/24")`` runs the server inside that namespace, on its address, and lets the subnet in
+    (scram-sha-256)."""
 
     user = "wasmops"
     password = "pg-test-pw"
     dbname = "wasmops"
 
-    def __init__(self):
+    def __init__(self, listen: str = "127.0.0.1", prefix: list[str] | None = None, allow: str | None = None):
+        self.listen, self.prefix, self.allow = listen, list(prefix or []), allow
         self.bin = pg_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL is not installed (Debian package `postgresql`; `make deps-system`)")
         self.root = Path(tempfile.mkdtemp(prefix="wasmops-pg-"))
         self.data, self.sock = self.root / "data", self.root / "sock"
-        self.port = free_port()
+        self.port = free_port()            # on this namespace's loopback: a fresh namespace has nothing on it
         self.runas = None
         if os.geteuid() == 0:
             self.runas = next(u for u in ("postgres", "nobody") if _user_exists(u))
@@ -45,13 +50,13 @@ class PostgresCluster:
 
     @property
     def url(self) -> str:
-        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.dbname}"
+        return f"postgresql://{self.user}:{self.password}@{self.listen}:{self.port}/{self.dbname}"
 
     def _run(self, *cmd: str, timeout: float = 120) -> str:
         full = [str(self.bin / cmd[0]), *cmd[1:]]
         if self.runas:
             full = ["runuser", "-u", self.runas, "--", *full]
-        p = subprocess.run(full, capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        p = subprocess.run([*self.prefix, *full], capture_output=True, text=True, timeout=timeout, cwd=self.root)
         if p.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[:2])} failed ({p.returncode}): {p.stdout[-2000:]}{p.stderr[-2000:]}")
         return p.stdout
@@ -65,12 +70,15 @@ class PostgresCluster:
             self._chown(pwfile, self.sock)
             self._run("initdb", "-D", str(self.data), "-U", self.user, "--pwfile", str(pwfile), "-A", "scram-sha-256",
                       "--no-sync", "-E", "UTF8", "--locale", "C")
-        opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.sock} "
+            if self.allow:
+                with open(self.data / "pg_hba.conf", "a") as hba:
+                    hba.write(f"host all all {self.allow} scram-sha-256\n")
+        opts = (f"-c listen_addresses={self.listen} -c port={self.port} -c unix_socket_directories={self.sock} "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", opts, "-w", "-t", "60",
                   "start")
         if first:
-            subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
+            subprocess.run([*self.prefix, str(self.bin / "createdb"), "-h", self.listen, "-p", str(self.port), "-U", self.user,
                             self.dbname], check=True, env={**os.environ, "PGPASSWORD": self.password},
                            capture_output=True, timeout=60)
         return self

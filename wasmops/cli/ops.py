@@ -20,18 +20,23 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
        database: str = typer.Option(None, "--database", envvar="WASMOPS_DATABASE_URL", metavar="URL",
                                     help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB: the Prefect server and "
                                          "MLflow keep their data there (default: SQLite files in the workspace). "
-                                         "Checked before anything starts.")) -> None:
-    """Start the Prefect server, MLflow UI, host and deployment runner on 127.0.0.1; wait until healthy."""
-    from ..services import Database, Services
+                                         "Checked before anything starts."),
+       bind: str = typer.Option("127.0.0.1", "--bind", metavar="ADDRESS",
+                                help="Address of this machine the services listen on, for workers and agents "
+                                     "on other machines (their URLs in services.json use it).")) -> None:
+    """Start the Prefect server, MLflow UI, host and deployment runner (on 127.0.0.1 unless --bind); wait
+    until healthy."""
+    from ..services import Database, Services, check_bind
     from ..workspace import init_workspace
 
+    check_bind(bind)                    # not an address of this machine: one line, nothing started
     db = Database.parse(database) if database else None
     if db:
         db.check()                      # a bad URL or a database that does not answer: one line, nothing started
     s = settings()
     if not (s.gitops_dir / ".git").exists():
         init_workspace(s, progress=lambda m: err_console().print(f"[dim]{m}[/]"))
-    svc = Services(s)
+    svc = Services(s, bind=bind)
     _same_store(svc, db)
     started = []
     with console().status("starting the Prefect server" + (", MLflow" if mlflow else "") + (", the host" if host else "")

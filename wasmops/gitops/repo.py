@@ -157,6 +157,15 @@ class GitOpsRepo:
             self._abort_rebase()
             raise TransientError(f"git pull failed: {exc.stderr.strip()[:300]}", where=self.remote) from exc
 
+    def refresh(self) -> "GitOpsRepo":
+        """Catch up with the remote before reading desired state (under the lock: a writer in the same
+        clone may be mid-commit). A release on a worker whose clone was made before the module was
+        onboarded elsewhere would otherwise not find its manifest. No remote: nothing to do."""
+        if self.remote:
+            with self.locked():
+                self.pull()
+        return self
+
     def _abort_rebase(self) -> None:
         git_dir = Path(self.repo.git_dir)
         if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
