@@ -87,9 +87,17 @@ def test_events_from_other_agents_do_not_wake_the_wait():
 def test_a_reconciled_event_from_a_matching_agent_wakes_the_waiter(prefect_api):
     """Real server: the host serves after the first look and its agent says so with the adapter's event;
     the waiter looks again because of the event (woken), not because a poll came due (the poll
-    interval is longer than the timeout, so a lost event would end not done)."""
+    interval is longer than the timeout, so a lost event would end not done). An event the server held
+    from before the subscription (an earlier release's reconcile, which the server replays to a new
+    subscriber) is not counted."""
+    import datetime
+
+    import httpx
+    from prefect.events import emit_event
+
     from flows.agent_events import emitter
     from tasks.fleet_events import AgentEvents
+    from test_agent_support import wait_for
 
     tag = secrets.token_hex(4)
     host, key, labels = f"http://h-{tag}:8700", f"edge/web{tag}", {"team": "t", "project": "p", "env": f"edge{tag}"}
@@ -102,6 +110,12 @@ def test_a_reconciled_event_from_a_matching_agent_wakes_the_waiter(prefect_api):
             emit("wasmops.agent.reconciled", reconciled)
 
     fleet = Fleet(host, f"env=edge{tag}", key, serves_at=2, on_look=agent_applies)
+    earlier = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=20)
+    emit_event("wasmops.agent.reconciled", resource={"prefect.resource.id": f"wasmops.agent.{host}"},
+               occurred=earlier, payload={**reconciled, "revision": "c0" * 20})
+    wait_for("the earlier event stored", lambda: httpx.post(f"{prefect_api}/events/filter", timeout=10, json={
+        "filter": {"resource": {"id": [f"wasmops.agent.{host}"]}, "occurred": {"since": "2020-01-01T00:00:00Z"}}}
+    ).json()["events"], 60, 0.2)
     with AgentEvents(labels, key, connect_timeout_s=60) as wake:
         assert wake.subscribed, wake.error
         # the server starts streaming to a subscriber a moment after its filter arrives: one event through
