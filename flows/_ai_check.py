@@ -16,9 +16,10 @@ from wasmops.supply.source import ModuleSource
 
 @flow(name="ai-check", flow_run_name="ai-check {key}", log_prints=True)
 def ai_check(src: ModuleSource, key: str, manifest_digest: str, requests: int = 60,
-             baseline: Baseline | None = None, release_run_id: str = "") -> AiVerdict:
+             baseline: Baseline | None = None, release_run_id: str = "", host_url: str | None = None) -> AiVerdict:
+    """``host_url``: in fleet mode the host the baseline was sampled on (default the workspace host)."""
     ns, name = key.split("/", 1)
-    samples = ai_sample(src, key, manifest_digest, requests)
+    samples = ai_sample(src, key, manifest_digest, requests, host_url=host_url)
     df = read_window(minutes=5, modules=[name], digest=manifest_digest)
     outcome = validate_telemetry(df[df["namespace"] == ns], freshness_minutes=30, key=f"ai-verify-{name}")
     return ai_judge(key, manifest_digest, baseline, samples, outcome, requests=requests,

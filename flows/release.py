@@ -27,12 +27,12 @@ from flows._canary import run_canary, start_progress, uses_canary
 from flows._concurrency import module_lock
 from flows._labels import label_run
 from tasks.finops import budget_gate
-from tasks.release import (already_serving, await_fleet, baseline_sample, commit_release, reconcile_namespace,
-                           sticky_rollback, verify_release)
+from tasks.release import (already_serving, await_fleet, baseline_sample, commit_release, fleet_judge_host,
+                           reconcile_namespace, sticky_rollback, verify_release)
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 from wasmops.release import decide
 from wasmops.digests import shown
-from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, VerifyFailed
+from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, UserError, VerifyFailed
 from wasmops.release.steps import AiVerdict, Built, GateVerdict, Proposal, Published, Signed
 
 __all__ = ["release", "AnomalyRolledBack", "ApprovalRejected", "BudgetBlocked", "VerifyFailed"]
@@ -48,10 +48,6 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     from wasmops.supply.source import load_module_source
 
     src = load_module_source(module_dir)            # the one read of module.yaml in this release
-    if ai_check and _fleet_mode():
-        get_run_logger().warning("fleet mode: the release judge samples the workspace host only, so it is "
-                                 "skipped (pass ai_check=False to silence this)")
-        ai_check = False
     key = decide.target_key(target, src.name)
     namespace, _, name = key.partition("/")
     with module_lock(namespace, name):             # releases of one module never race on its manifest
@@ -79,7 +75,9 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
     gate = decide.check_gate(GateVerdict.of(budget_gate(key, pub.manifest_digest)), key)
     proposal = Proposal.release(built, pub)
     # a canary is judged step by step against stable, so only a plain switch needs the before-sample
-    baseline = baseline_sample(src, key, ai_requests) if ai_check and not uses_canary(manifest) else None
+    judge_at = _judge_host(key, manifest, ai_check)
+    baseline = baseline_sample(src, key, ai_requests, host_url=judge_at) \
+        if ai_check and not uses_canary(manifest) and (judge_at or not _fleet_mode()) else None
     verdict = None
     try:
         with transaction():
@@ -88,10 +86,10 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
                                         releaser=provenance["Releaser"], release_commit=commit.sha,
                                         **decide.approval_terms(gate, auto_approve=auto_approve))
             canary = run_canary(key, manifest, proposal, src, approval_timeout_s)   # None: plain switch
-            verified = _switch_and_verify(src, key, pub.manifest_digest, canary)
+            verified, served_at = _switch_and_verify(src, key, pub.manifest_digest, canary)
         if decide.judge_after_switch(ai_check, canary):
             verdict = ai_check_flow(src, key, pub.manifest_digest, ai_requests, baseline,
-                                    release_run_id=provenance["Flow-Run"])
+                                    release_run_id=provenance["Flow-Run"], host_url=judge_at or served_at)
             if verdict.anomalous:
                 _rollback_on_anomaly(key, manifest, built, pub, verdict, approval_timeout_s)
     except VerifyFailed as exc:
@@ -114,16 +112,30 @@ def _fleet_mode() -> bool:
     return bool(current().fleet_agents)
 
 
+def _judge_host(key: str, manifest, ai_check: bool) -> str | None:
+    """Fleet mode: the host the release judge samples before and after (one that serves ``key`` now).
+    A canary manifest is refused here, before anything is committed: its steps would go to the
+    workspace host, not to the fleet."""
+    if not _fleet_mode():
+        return None
+    if uses_canary(manifest):
+        raise UserError(f"{key}: canary steps (spec.rollout.strategy: canary) are not supported in fleet mode "
+                        "(WASMOPS_FLEET_AGENTS): the agents switch each host at once", where="spec.rollout",
+                        hint="release it with strategy: replace, or from a workspace with its own host")
+    return fleet_judge_host(key) if ai_check else None
+
+
 def _switch_and_verify(src, key: str, manifest_digest: str, canary):
     """Fleet mode (``WASMOPS_FLEET_AGENTS``): no central push; the agents pull the commit, the release waits
     until the matching hosts serve it and verifies on one of them. Else reconcile the workspace host
-    (a plain switch; a canary already switched it) and verify there."""
+    (a plain switch; a canary already switched it) and verify there. Returns the verification and the
+    fleet host verified on (None: the workspace host)."""
     if _fleet_mode():
         fleet = await_fleet(key, manifest_digest)
-        return verify_release(src, key, manifest_digest, host_url=fleet.served[0])
+        return verify_release(src, key, manifest_digest, host_url=fleet.served[0]), fleet.served[0]
     if canary is None:
         reconcile_namespace(key.split("/", 1)[0], key)
-    return verify_release(src, key, manifest_digest)
+    return verify_release(src, key, manifest_digest), None
 
 
 def _target(key: str, built: Built, auto_approve: bool):

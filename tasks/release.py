@@ -166,13 +166,12 @@ def verify_release(src: ModuleSource, key: str, manifest_digest: str, host_url: 
     ``spec.verify.allowUnverified``. Cases that cannot run are counted and recorded, never dropped.
     """
     from wasmops.gitops.repo import GitOpsRepo
-    from wasmops.host.client import HostClient
     from wasmops.release.verify import verify_via_host
 
     s = current()
     m = GitOpsRepo.from_settings(s).desired().deployments[key]
     ns, name = key.split("/", 1)
-    client = HostClient(host_url, s.host_token) if host_url else HostClient.from_workspace(s)
+    client = _host(s, host_url)
     report = verify_via_host(client, ns, name, src, env=m.spec.runtime_config.env,
                              digest=manifest_digest)
     create_table_artifact(key=f"verify-{name}", table=report.rows() or [{"case": "-", "result": "no test cases"}],
@@ -204,20 +203,43 @@ def _record_verify(s: Settings, key: str, manifest_digest: str, report, *, allow
 @task(name="rollback", cache_policy=NO_CACHE, **RETRY)
 def sticky_rollback(key: str, manifest_digest: str, reason: str, actor: str = "wasmops",
                     wasm_digest: str | None = None) -> dict:
-    """Revert the release commit, quarantine the digest in Git, and reconcile."""
+    """Revert the release commit, quarantine the digest in Git, and reconcile the workspace host; in
+    fleet mode (``WASMOPS_FLEET_AGENTS``) no central reconcile: the agents pull the revert and the
+    quarantine themselves."""
     from wasmops.release.rollback import rollback
 
-    return rollback(current(), key, digest=manifest_digest, wasm_digest=wasm_digest, reason=reason, actor=actor)
+    s = current()
+    return rollback(s, key, digest=manifest_digest, wasm_digest=wasm_digest, reason=reason, actor=actor,
+                    reconcile_after=not s.fleet_agents)
+
+
+def _host(s: Settings, host_url: str | None):
+    from wasmops.host.client import HostClient
+
+    return HostClient(host_url, s.host_token) if host_url else HostClient.from_workspace(s)
+
+
+@task(name="judge-host", cache_policy=NO_CACHE, **RETRY)
+def fleet_judge_host(key: str) -> str | None:
+    """Fleet mode: the matching host the release judge samples before and after the switch (one that
+    serves ``key`` now; ``wasmops.fleet.status.judge_host``), or None when none does."""
+    from wasmops.fleet.status import fleet_status, judge_host
+    from wasmops.gitops.repo import GitOpsRepo
+
+    s = current()
+    m = GitOpsRepo.from_settings(s).desired().deployments[key]
+    found = judge_host(fleet_status(s.fleet_agents), key, m.metadata.labels)
+    return found[0] if found else None
 
 
 @task(name="baseline-sample", cache_policy=NO_CACHE, **RETRY)
-def baseline_sample(src: ModuleSource, key: str, requests: int = 60) -> Baseline | None:
+def baseline_sample(src: ModuleSource, key: str, requests: int = 60, host_url: str | None = None) -> Baseline | None:
     """Before the switch: the module's probe requests against the digest that serves now (None when
-    nothing serves it yet). The release judge compares the new digest with these."""
-    from wasmops.host.client import HostClient
+    nothing serves it yet). The release judge compares the new digest with these. ``host_url``: a fleet
+    host (fleet mode); default the workspace host."""
     from wasmops.ai.release_check import sample_requests
 
-    hc = HostClient.from_workspace(current())
+    hc = _host(current(), host_url)
     live = {f"{m['namespace']}/{m['name']}": m for m in hc.modules()}.get(key)
     if not live or live.get("health", "Healthy") != "Healthy":
         return None
@@ -227,16 +249,16 @@ def baseline_sample(src: ModuleSource, key: str, requests: int = 60) -> Baseline
 
 
 @task(name="ai-sample", cache_policy=NO_CACHE)
-def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int = 60) -> dict:
+def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int = 60,
+              host_url: str | None = None) -> dict:
     """After verify: the same probe requests against the new digest, with the host's telemetry
-    scraped before and after (the window the telemetry check reads)."""
-    from wasmops.host.client import HostClient
+    scraped before and after (the window the telemetry check reads). ``host_url`` as for the baseline."""
     from wasmops.ai.release_check import sample_requests
     from wasmops.telemetry import Collector, Store, scrape_host
 
     s = current()
     ns, name = key.split("/", 1)
-    hc = HostClient.from_workspace(s)
+    hc = _host(s, host_url)
     col = Collector(Store.open(s), source=hc.url)
     scrape_host(hc, col)
     samples = sample_requests(hc, ns, name, probe_bodies(src), requests, expect_digest=manifest_digest)

@@ -174,12 +174,44 @@ def test_fleet_mode_waits_on_the_agents_and_verifies_on_a_serving_host(monkeypat
                         or FleetRollout(key, d, True, None, served=("http://h2:8700", "http://h9:8700")))
     monkeypatch.setattr(fr, "verify_release", lambda src, key, d, host_url=None: calls.append(("verify", host_url)) or "ok")
     monkeypatch.setenv("WASMOPS_FLEET_AGENTS", "http://a1:8711,http://a2:8711")
-    assert fr._switch_and_verify(None, "edge/web", NEW, None) == "ok"
+    assert fr._switch_and_verify(None, "edge/web", NEW, None) == ("ok", "http://h2:8700")
     assert calls == [("await", "edge/web", NEW), ("verify", "http://h2:8700")]
     monkeypatch.delenv("WASMOPS_FLEET_AGENTS")
     calls.clear()
-    fr._switch_and_verify(None, "edge/web", NEW, None)
+    assert fr._switch_and_verify(None, "edge/web", NEW, None) == ("ok", None)
     assert calls == [("reconcile", ("edge", "edge/web")), ("verify", None)]
+
+
+def test_fleet_mode_refuses_a_canary_before_committing_and_rolls_back_without_a_central_reconcile(monkeypatch,
+                                                                                                   tmp_path):
+    """A canary manifest in fleet mode is one clear error naming spec.rollout (its steps would go to the
+    workspace host); the judge's host is asked only when the AI check runs; a sticky rollback in fleet
+    mode reverts and quarantines in Git but reconciles no host itself (the agents pull it)."""
+    import flows.release as fr
+    import wasmops.release.rollback as rb
+    from tasks.release import sticky_rollback
+
+    doc = {"apiVersion": "wasmops.dev/v1alpha1", "kind": "WasmModuleDeployment",
+           "metadata": {"name": "web", "namespace": "edge", "labels": EDGE},
+           "spec": {"moduleRef": {"repository": "oci://r/web", "tag": "v1", "digest": OLD},
+                    "rollout": {"strategy": "canary", "steps": [{"weight": 10}, {"weight": 100}]}}}
+    canary = WasmModuleDeployment.model_validate(doc)
+    plain = WasmModuleDeployment.model_validate({**doc, "spec": {**doc["spec"], "rollout": {"strategy": "replace"}}})
+    asked = []
+    monkeypatch.setattr(fr, "fleet_judge_host", lambda key: asked.append(key) or "http://h1:8700")
+    monkeypatch.setenv("WASMOPS_FLEET_AGENTS", "http://a1:8711")
+    with pytest.raises(UserError, match=r"canary steps .* not supported in fleet mode") as e:
+        fr._judge_host("edge/web", canary, ai_check=True)
+    assert e.value.where == "spec.rollout" and asked == []
+    assert fr._judge_host("edge/web", plain, ai_check=False) is None and asked == []
+    assert fr._judge_host("edge/web", plain, ai_check=True) == "http://h1:8700" and asked == ["edge/web"]
+    seen = []
+    monkeypatch.setattr(rb, "rollback", lambda s, key, **kw: seen.append(kw["reconcile_after"]) or {})
+    monkeypatch.setenv("WASMOPS_HOME", str(tmp_path))
+    sticky_rollback.fn("edge/web", NEW, reason="x")
+    monkeypatch.delenv("WASMOPS_FLEET_AGENTS")
+    sticky_rollback.fn("edge/web", NEW, reason="x")
+    assert seen == [False, True]
 
 
 def test_await_fleet_task_fails_naming_the_unreachable_agent_then_the_policy_settles_for_one(

@@ -106,6 +106,7 @@ def test_a_fleet_mode_release_reaches_exactly_the_edge_hosts_and_a_host_away_con
     wait_for("edge-2 serves v2 by itself", lambda: e2.served().get(key) == d2, 60)
     assert key not in core.served()
 
+    _release_that_regresses(fleet, tmp_path, rel, key, d2)
     _release_that_stalls(fleet, stack, tmp_path, rel, key, d2)
     _wait_event(stack, e2, key)     # edge-2's agent, started again with the Prefect API, sent its event too
                                     # (checked last: the server stores events a few seconds after they come)
@@ -114,6 +115,31 @@ def test_a_fleet_mode_release_reaches_exactly_the_edge_hosts_and_a_host_away_con
 def _wait_event(stack, n: Node, key: str) -> None:
     wait_for(f"{n.m.name}'s wasmops.agent.reconciled changing {key} on the release's Prefect server",
              lambda: _reconciled_events(stack.api, f"http://{n.m.ip}:{HOST_PORT}", key), 60, 0.5)
+
+
+def _release_that_regresses(fleet, tmp_path, rel: Releaser, key: str, served: str) -> None:
+    """The release judge in fleet mode: a release that burns far more fuel per call is judged on an edge
+    host that served the previous digest (its baseline sampled there before the commit, the new digest
+    after the agents switched it), fails on ``fuel_per_call``, and is rolled back in Git with its digest
+    quarantined; nobody reconciles a host centrally, and both edge hosts return to the previous digest
+    through their own agents."""
+    from wasmops.demo.modules import worker_module
+
+    e1, e2 = node(fleet, "edge-1"), node(fleet, "edge-2")
+    start = rel.at_main("rev-parse", "main")
+    out = rel.release(worker_module(tmp_path / "heavy", key.split("/")[1], loops=20000, tag="heavy"), key,
+                      timeout_s=120, ai_check=True)
+    text = " ".join((out.stdout + out.stderr).split())
+    assert out.returncode != 0 and "fuel_per_call" in text and "rolled back" in text, text
+    log = [ln.split(" ", 1) for ln in rel.at_main("log", "--format=%H %s", f"{start}..main").splitlines()]
+    assert any(subject.startswith(f"rollback {key} from ") for _, subject in log), log
+    released = next(sha for sha, subject in log if subject.startswith(f"release {key} "))
+    bad = yaml.safe_load(rel.at_main("show", f"{released}:modules/{key}.yaml"))
+    assert bad["spec"]["moduleRef"]["digest"] != served                  # the release commit, then its revert
+    assert bad["spec"]["moduleRef"]["digest"] in rel.at_main("show", "main:quarantine.yaml")
+    assert yaml.safe_load(rel.at_main("show", f"main:modules/{key}.yaml"))["spec"]["moduleRef"]["digest"] == served
+    for n in (e1, e2):
+        wait_for(f"{n.m.name} serves the previous digest again by itself", lambda n=n: n.served().get(key) == served, 90)
 
 
 def _release_that_stalls(fleet, stack, tmp_path, rel: Releaser, key: str, served: str) -> None:

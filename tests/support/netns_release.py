@@ -74,9 +74,11 @@ class Releaser:
         git(self.gitops, "pull", "-q", "--rebase", "origin", "main")
         git(self.gitops, "push", "-q", "origin", "main")
 
-    def release(self, module_dir, key: str, timeout_s: float) -> subprocess.CompletedProcess:
-        return subprocess.run([WASMOPS, "release", str(module_dir), "--target", key, "--auto-approve",
-                               "--no-ai-check"], env={**self.env, "WASMOPS_FLEET_TIMEOUT_S": str(timeout_s)},
+    def release(self, module_dir, key: str, timeout_s: float, ai_check: bool = False) -> subprocess.CompletedProcess:
+        """``wasmops release`` with auto-approval; the release judge only with ``ai_check`` (30 requests a side)."""
+        judge = ["--ai-requests", "30"] if ai_check else ["--no-ai-check"]
+        return subprocess.run([WASMOPS, "release", str(module_dir), "--target", key, "--auto-approve", *judge],
+                              env={**self.env, "WASMOPS_FLEET_TIMEOUT_S": str(timeout_s)},
                               cwd=REPO, capture_output=True, text=True, timeout=240)
 
     def at_main(self, *args: str) -> str:

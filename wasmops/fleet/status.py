@@ -229,6 +229,30 @@ def rollout_of(fs: FleetStatus, key: str, digest: str, labels: dict[str, str] | 
     return FleetRollout(key, digest, done, min_hosts, tuple(sorted(served)), tuple(lagging), unreachable)
 
 
+def judge_host(fs: FleetStatus, key: str, labels: dict[str, str] | None) -> tuple[str, str] | None:
+    """Where the release judge samples in fleet mode: ``(host URL, digest it serves)`` of the first (by its
+    agent's URL) matching host that serves ``key`` Ready now, before the release; None when none does (a first
+    release, or every matching host down or lagging). The judge samples the same host after the switch,
+    so the previous and the new digest are compared on one machine.
+
+    >>> st = lambda host, serving: {"agent": {"host": host, "selector": "env=edge"},
+    ...     "conditions": {"Ready": {"status": "True", "reason": "Applied"}},
+    ...     "modules": {"edge/web": {"serving": serving, "ready": "True"}} if serving else {}}
+    >>> fs = FleetStatus({"http://a2": st("http://h2", "sha256:b"), "http://a1": st("http://h1", None),
+    ...                   "http://a3": {"error": "ConnectError"}})
+    >>> judge_host(fs, "edge/web", {"env": "edge"})
+    ('http://h2', 'sha256:b')
+    >>> judge_host(fs, "edge/api", {"env": "edge"}) is None
+    True
+    """
+    for _, st in sorted(fs.reachable.items()):
+        m = st.get("modules", {}).get(key) or {}
+        host_down = st["conditions"].get("Ready", {}).get("reason") == "HostUnavailable"
+        if _matches(st, key, labels) and m.get("serving") and m.get("ready") == "True" and not host_down:
+            return st["agent"]["host"], m["serving"]
+    return None
+
+
 def await_serving(agents: list[str], key: str, manifest_digest: str, *, labels: dict[str, str] | None = None,
                   min_hosts: int | None = None, timeout_s: float, poll_s: float = 0.5,
                   status: Callable[[list[str]], FleetStatus] | None = None,
