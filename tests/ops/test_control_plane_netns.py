@@ -12,11 +12,11 @@ Nothing another machine needs listens on a loopback. The tests, in order (they s
 
 1. Runs of a deployment on the pool run on the two workers at once: two runs that each wait, inside
    their module's lock, for the other to be inside its own can only both finish on two workers.
-2. Two real releases of two modules, submitted at once as runs of the release flow deployed on the
-   pool, run on the workers: build, test, sign, publish, commit and push from the worker's own clone
-   (a push that lost the race is rebased and pushed again), then wait until the edge hosts' agents
-   report the new digests. The remote holds exactly one commit per release, and both edge hosts serve
-   both modules (core-1 neither).
+2. Three real releases, of module A, module B and A again, submitted at once as runs of the release
+   flow deployed on the pool, run on the workers: build, test, sign, publish, commit and push from the
+   worker's own clone (a push that lost the race is rebased and pushed again), then wait until the
+   edge hosts' agents report the new digests. The remote holds exactly one commit per release; A's two
+   releases took turns (the module's lock); both edge hosts serve both modules (core-1 neither).
 3. The Prefect server and MLflow stop and start again on the same PostgreSQL: the release runs and a
    registered model version are all there, their tables are in PostgreSQL and no SQLite file exists.
 """
@@ -30,6 +30,8 @@ import secrets
 import subprocess
 import textwrap
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import httpx
 import pytest
@@ -123,9 +125,9 @@ def workers(fleet, control, tmp_path_factory):
         with _client_of(api):
             wait_for("both workers in the pool", lambda: _workers(pool) == ["worker-1", "worker-2"], 120, 0.5)
             yield pool, homes
-    finally:
-        for p in procs:
-            stop_process(p)
+    finally:                      # both at once: a worker may take seconds to wind down after SIGTERM
+        with ThreadPoolExecutor(len(procs) or 1) as ex:
+            list(ex.map(stop_process, procs))
 
 
 class _client_of:
@@ -183,35 +185,54 @@ def test_runs_on_the_pool_run_on_both_workers_at_once(control, workers, tmp_path
     assert len({(marks / f"in-mod-{m}").read_text() for m in "ab"}) == 2     # two processes, one per worker
 
 
-def test_two_releases_from_two_workers_push_one_commit_each_and_reach_the_edge(fleet, control, workers, tmp_path):
+def test_releases_from_two_workers_push_one_commit_each_and_two_of_one_module_take_turns(
+        fleet, control, workers, tmp_path):
+    """Three runs of the release flow at once: module A (v1), module B, and A again (v2). Every release
+    pushes exactly one commit from its worker's clone; A's two runs never overlap (their task runs lie
+    in disjoint intervals: the module's lock), and the edge hosts end on whichever of A's ran last."""
     from prefect.deployments import run_deployment
     from prefect.flows import Flow
 
     pool, rels = workers
     rel = rels["worker-1"]
-    names = [f"cp{secrets.token_hex(3)}" for _ in range(2)]
-    for name in names:
+    a, b = (f"cp{secrets.token_hex(3)}" for _ in range(2))
+    for name in (a, b):
         rel.put_manifest(f"edge/{name}", manifest(fleet, name), f"onboard edge/{name}")
     before = rel.at_main("rev-parse", "main")
     api = control.services["prefect_api_url"]
+    plan = [(a, "v1"), (b, "v1"), (a, "v2")]
     with _client_of(api):
         Flow.from_source(str(REPO), "flows/release.py:release").deploy(
             "netns", work_pool_name=pool, build=False, push=False, print_next_steps=False)
         runs = [run_deployment("release/netns", timeout=0, parameters={
-                    "module_dir": str(module_dir(tmp_path / name, name, f'{{"{name}":1}}')),
+                    "module_dir": str(module_dir(tmp_path / f"{name}-{v}", name, f'{{"{name}":"{v}"}}')),
                     "target": f"edge/{name}", "auto_approve": True, "ai_check": False})
-                for name in names]
-        _wait_completed(runs, 300)
+                for name, v in plan]
+        _wait_completed(runs, 400)
     by = {r.id: wait_for(f"the worker that took {r.id}", lambda r=r: _submitted_by(api, r.id), 60, 0.5) for r in runs}
     assert set(by.values()) <= {"worker-1", "worker-2"}, by     # the pool's workers ran them, nobody else
+    first, second = sorted((_task_span(api, runs[0].id), _task_span(api, runs[2].id)))
+    assert first[1] <= second[0], (first, second)               # A's releases took turns
     e1, e2, core = (node(fleet, n) for n in ("edge-1", "edge-2", "core-1"))
-    for name in names:
+    for name, count in ((a, 2), (b, 1)):
         key = f"edge/{name}"
         log = rel.at_main("log", "--format=%s", f"{before}..main", "--", f"modules/{key}.yaml").splitlines()
-        assert len(log) == 1 and key in log[0], log                             # one commit per release
+        assert len(log) == count and all(s.startswith(f"release {key} ") for s in log), log   # one per release
         digest = yaml.safe_load(rel.at_main("show", f"main:modules/{key}.yaml"))["spec"]["moduleRef"]["digest"]
         assert e1.served().get(key) == digest == e2.served().get(key) and key not in core.served()
-        assert e1.client.run("edge", name, b"").text == f'{{"{name}":1}}'
+    last = "v2" if _task_span(api, runs[2].id) == second else "v1"
+    assert e1.client.run("edge", a, b"").text == f'{{"{a}":"{last}"}}'
+
+
+def _task_span(api: str, run_id) -> tuple[datetime, datetime]:
+    """(first start, last end) of the run's task runs."""
+    r = httpx.post(f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [str(run_id)]}}, "limit": 200},
+                   timeout=30)
+    r.raise_for_status()
+    spans = [(datetime.fromisoformat(t["start_time"]), datetime.fromisoformat(t["end_time"])) for t in r.json()
+             if t["start_time"] and t["end_time"]]
+    assert spans, f"no finished task runs for {run_id}"
+    return min(s for s, _ in spans), max(e for _, e in spans)
 
 
 def test_prefect_and_mlflow_restart_on_postgresql_with_no_lost_runs_or_models(control):
