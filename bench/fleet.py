@@ -14,9 +14,11 @@ modules from a ``docker-registry`` on the bridge address, as in tests/ops/test_f
 With ``--events`` only the release-side section runs (bench/fleet_wait.py): a real Prefect server, the
 127.0.0.1 fleet's agents emitting ``wasmops.agent.reconciled`` to it, and per round the time a release's
 ``await_serving`` returns after every host serves, waiting on the agents' events (``AgentEvents``) vs.
-the /status poll alone (2 s, and 0.5 s as with no Prefect API); ``--rounds R`` (default 5).
+the /status poll alone (2 s, and 0.5 s as with no Prefect API); ``--rounds R`` (default 5). ``--events
+--netns`` does the same on the namespace fleet, the agents emitting through a relay on the bridge
+(bench/fleet_netns_wait.py).
 
-Run: .venv/bin/python bench/fleet.py [--netns | --events [--rounds R]] [N ...]     (default: 3)
+Run: .venv/bin/python bench/fleet.py [--netns] [--events [--rounds R]] [N ...]     (default: 3)
 """
 
 from __future__ import annotations
@@ -139,10 +141,12 @@ if __name__ == "__main__":
     n_rounds = int(args[args.index("--rounds") + 1]) if "--rounds" in args else 5
     if "--rounds" in args:
         del args[args.index("--rounds"):args.index("--rounds") + 2]
-    if netns and events:
-        raise SystemExit("--events runs on 127.0.0.1 only: drop --netns")
     for size in [int(a) for a in args if a not in ("--netns", "--events")] or [3]:
-        if events:
+        if events and netns:
+            from fleet_netns_wait import run_netns_events
+
+            run_netns_events(size, n_rounds)
+        elif events:
             from fleet_wait import run_events
 
             run_events(size, n_rounds)

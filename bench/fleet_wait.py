@@ -54,27 +54,29 @@ def prefect_server(home: Path):
         yield PREFECT_API_URL.value()
 
 
-def wait(mode: str, agents: list[str], digest: str, t0: float, out: dict) -> None:
+def wait(mode: str, agents: list[str], digest: str, t0: float, out: dict, labels: dict = LABELS) -> None:
     """One waiter, as the release's ``await-fleet`` waits (started right after the push)."""
     if mode == "events":
-        with AgentEvents(LABELS, KEY) as wake:
+        with AgentEvents(labels, KEY) as wake:
             subscribed_s = time.perf_counter() - t0
-            r = await_serving(agents, KEY, digest, labels=LABELS, timeout_s=120, poll_s=FALLBACK_POLL_S, wake=wake)
+            r = await_serving(agents, KEY, digest, labels=labels, timeout_s=120, poll_s=FALLBACK_POLL_S, wake=wake)
             out[mode] = dict(t=time.perf_counter() - t0, r=r, subscribed=wake.subscribed, error=wake.error,
                              received=wake.received, subscribed_s=subscribed_s)
         return
     poll_s = FALLBACK_POLL_S if mode == "poll 2s" else PLAIN_POLL_S
-    r = await_serving(agents, KEY, digest, labels=LABELS, timeout_s=120, poll_s=poll_s)
+    r = await_serving(agents, KEY, digest, labels=labels, timeout_s=120, poll_s=poll_s)
     out[mode] = dict(t=time.perf_counter() - t0, r=r)
 
 
-def one_round(f: Loopback, tag: str) -> dict:
+def one_round(f, tag: str, agents: list[str] | None = None, labels: dict = LABELS) -> dict:
+    """One round on fleet ``f`` (``Loopback``, or ``Namespaced`` with its ``agents`` /status URLs)."""
     digest, commit = f.release(tag, f'{{"round":"{tag}"}}')
-    agents, clients = [n.agent_url for n in f.nodes], [n.client for n in f.nodes]   # clients made before t0
+    agents = agents or [n.agent_url for n in f.nodes]
+    clients = [n.client for n in f.nodes]              # made before t0 (a Namespaced node makes a new one each time)
     t0 = time.perf_counter()          # the commit and push are part of every time, as in the fleet bench
     commit()
     out: dict = {}
-    threads = [threading.Thread(target=contextvars.copy_context().run, args=(wait, m, agents, digest, t0, out))
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(wait, m, agents, digest, t0, out, labels))
                for m in MODES]
     for t in threads:
         t.start()
@@ -129,8 +131,9 @@ def check_cost(clients: list, n: int = 20) -> float:
     return statistics.median(out)
 
 
-def report(size: int, rounds: int, res: list[dict], check: float, load0, load1) -> None:
-    print(f"{size} hosts + {size} agents on 127.0.0.1 (interval 1s), agents emitting to a Prefect server of this run; "
+def report(size: int, rounds: int, res: list[dict], check: float, load0, load1,
+           where: str = "on 127.0.0.1 (interval 1s), agents emitting to a Prefect server of this run") -> None:
+    print(f"{size} hosts + {size} agents {where}; "
           f"data: a WAT module written by the bench (prints {{\"round\": tag}}), a new digest each round; "
           f"{rounds} rounds, the 3 waiters on the same round")
     print(f"  commit → every host serving (20 ms polling): median {statistics.median(r['serving'] for r in res):.2f} s "
