@@ -57,11 +57,18 @@ def prefect_server(home: Path):
 def wait(mode: str, agents: list[str], digest: str, t0: float, out: dict, labels: dict = LABELS) -> None:
     """One waiter, as the release's ``await-fleet`` waits (started right after the push)."""
     if mode == "events":
+        pauses: list[tuple[float, bool]] = []     # (when each wait between looks ended, woken by an event?)
+
+        def pause(seconds: float) -> bool:
+            hit = wake(seconds)
+            pauses.append((time.perf_counter() - t0, hit))
+            return hit
+
         with AgentEvents(labels, KEY) as wake:
             subscribed_s = time.perf_counter() - t0
-            r = await_serving(agents, KEY, digest, labels=labels, timeout_s=120, poll_s=FALLBACK_POLL_S, wake=wake)
+            r = await_serving(agents, KEY, digest, labels=labels, timeout_s=120, poll_s=FALLBACK_POLL_S, wake=pause)
             out[mode] = dict(t=time.perf_counter() - t0, r=r, subscribed=wake.subscribed, error=wake.error,
-                             received=wake.received, subscribed_s=subscribed_s)
+                             received=wake.received, subscribed_s=subscribed_s, last=pauses[-1] if pauses else None)
         return
     poll_s = FALLBACK_POLL_S if mode == "poll 2s" else PLAIN_POLL_S
     r = await_serving(agents, KEY, digest, labels=labels, timeout_s=120, poll_s=poll_s)
@@ -151,6 +158,13 @@ def report(size: int, rounds: int, res: list[dict], check: float, load0, load1,
                      f"(median {statistics.median(e['subscribed_s'] for e in ev):.2f} s after the push), "
                      f"looks {sum(e['r'].polls for e in ev)} of which {sum(e['r'].woken for e in ev)} woken by an event, "
                      f"{sum(e['received'] for e in ev)} matching events")
+            woke = [(e["last"][0] - r["serving"], e["t"] - e["last"][0]) for e, r in zip(ev, res)
+                    if e["last"] and e["last"][1]]          # rounds whose last look came on an event
+            if woke:
+                extra += (f"; {len(woke)}/{rounds} rounds' last look came on an event, that event's wake "
+                          f"median {statistics.median(w[0] for w in woke):.2f} s after every host served "
+                          f"(max {max(w[0] for w in woke):.2f}), then the look at all /status "
+                          f"{statistics.median(w[1] for w in woke):.2f} s")
             errs = {e["error"] for e in ev if e["error"]}
             extra += f"; errors: {', '.join(errs)}" if errs else ""
         else:
