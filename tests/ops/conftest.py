@@ -35,11 +35,37 @@ class Stack:
     def api(self) -> str:
         return self.services["prefect_api_url"]
 
+    def scheduled_deployments(self) -> dict[str, str]:
+        """Deployment name -> id of the served deployments that have a schedule."""
+        import httpx
+
+        r = httpx.post(f"{self.api}/deployments/filter", json={}, timeout=60)
+        r.raise_for_status()
+        return {d["name"]: d["id"] for d in r.json() if d.get("schedules")}
+
+    def schedules(self, active: bool, names: list[str] | None = None) -> None:
+        """Pause (or resume) the schedules of the served deployments (all, or ``names``). The stack lives
+        through the whole package; its schedules at WASMOPS_SCHEDULE_SCALE would start a flow-run
+        process every few seconds all along (a collect-telemetry every 18 s), CPU the tests beside it
+        need. Only the test of the schedules themselves turns one on. Event triggers still run."""
+        import httpx
+
+        for name, dep in self.scheduled_deployments().items():
+            if names is None or name in names:
+                r = httpx.post(f"{self.api}/deployments/{dep}/{'resume' if active else 'pause'}_deployment", timeout=60)
+                r.raise_for_status()
+
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory):
+    from test_agent_support import wait_for
+
     st = Stack(tmp_path_factory.mktemp("stack"))
     st.wasmops("up", timeout=300)
+    # `serve` registers the prefect.yaml deployments a moment after `up` returns
+    wait_for("the served deployments with schedules", lambda: {"collect-telemetry", "reconcile", "score"}
+             <= set(st.scheduled_deployments()), 240, 0.5)
+    st.schedules(active=False)
     yield st
     st.wasmops("down", check=None)
 

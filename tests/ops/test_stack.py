@@ -45,7 +45,14 @@ def test_up_starts_every_part_and_status_reports_them(stack):
 
 
 def test_a_scheduled_flow_runs_by_itself(stack):
-    runs = _wait(lambda: _runs(stack.api, "collect-telemetry", "Completed"), 240, "a scheduled collect-telemetry run")
+    """The stack's schedules are paused (tests/ops/conftest.py); collect-telemetry's is turned on here
+    until one of its scheduled runs completed, then off again."""
+    stack.schedules(active=True, names=["collect-telemetry"])
+    try:
+        runs = _wait(lambda: _runs(stack.api, "collect-telemetry", "Completed"), 240,
+                     "a scheduled collect-telemetry run")
+    finally:
+        stack.schedules(active=False, names=["collect-telemetry"])
     assert runs[0]["deployment_id"]
 
 
