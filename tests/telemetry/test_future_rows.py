@@ -97,9 +97,12 @@ def test_window_anchors_at_now_not_at_the_newest_row(tmp_path):
     store.append(hist)
     store.append(from_2099(hist), now=Y2099)      # as if the check had been off
     assert store.latest_ts() == hist["ts"].max()
-    w = store.window(180, now=NOW)   # the clock the history was made against (not a later hour)
+    # half an hour past the hour after the newest row: 180 minutes back hold its last two hours, and no
+    # hour sits on the window's edge (NOW itself is on one when the tests run in an hour's first minute)
+    at = hist["ts"].max() + pd.Timedelta(minutes=90)
+    w = store.window(180, now=at)
     assert len(w) == 2 * 2 and w["ts"].max() == hist["ts"].max()
-    assert store.window(180, now=NOW, digest="sha256:none").empty
+    assert store.window(180, now=at, digest="sha256:none").empty
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
