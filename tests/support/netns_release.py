@@ -58,7 +58,8 @@ class Releaser:
                         WASMOPS_HOST_URL="http://127.0.0.1:9")     # no local host: fleet mode needs none
         init_workspace(Settings(home=home, gitops_remote=self.remote))      # clones the remote
         self.gitops = home / "gitops"
-        if not (self.gitops / "pricing.yaml").exists():     # budget_gate needs prices: without them a TypeError
+        if not (self.gitops / "pricing.yaml").exists():     # priced releases, as in a real repo (without
+            # prices and budgets the gate lets a release through unpriced)
             shutil.copyfile(REPO / "deployments" / "pricing.yaml", self.gitops / "pricing.yaml")
             self.push(["pricing.yaml"], "prices for the budget gate")
 
