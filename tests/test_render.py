@@ -12,8 +12,8 @@ import yaml
 from support.host import REPO, WASMOPS
 from wasmops.gitops.desired import DesiredState, load_desired_state
 from wasmops.errors import SpecError, UserError
-from wasmops.gitops.render import (SpinApp, dump_yaml, image_ref, problems, render, render_kubernetes,
-                            split_by_namespace, typed)
+from wasmops.gitops.render import dump_yaml, image_ref, render, render_kubernetes, split_by_namespace
+from wasmops.gitops.render_check import SpinApp, problems, typed
 
 D_GREET = "sha256:" + "a" * 64
 D_PROD = "sha256:" + "b" * 64
@@ -134,7 +134,7 @@ MUTATIONS = {
 @pytest.mark.parametrize("flavor", ["runwasi", "spinkube"])
 @pytest.mark.parametrize("case", sorted(MUTATIONS))
 def test_validation_catches_bad_values(desired, flavor, case):
-    from wasmops.gitops.render import validate
+    from wasmops.gitops.render_check import validate
 
     doc = copy.deepcopy(render_kubernetes(desired, flavor=flavor, registry=LAYOUT)[-1])   # prod/greet-c
     mutate, field = MUTATIONS[case]
