@@ -28,7 +28,7 @@ from flows._concurrency import module_lock
 from flows._labels import label_run
 from tasks.finops import budget_gate
 from tasks.release import (already_serving, await_fleet, baseline_sample, commit_release, fleet_judge_host,
-                           reconcile_namespace, sticky_rollback, verify_release)
+                           pull_gitops, reconcile_namespace, sticky_rollback, verify_release)
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 from wasmops.release import decide
 from wasmops.digests import shown
@@ -144,7 +144,8 @@ def _target(key: str, built: Built, auto_approve: bool):
     from wasmops.gitops.repo import GitOpsRepo
 
     s = current()
-    desired = GitOpsRepo.from_settings(s).refresh().desired()     # the remote's, not a stale clone's
+    pull_gitops()                                   # the remote's desired state, not a stale clone's
+    desired = GitOpsRepo.from_settings(s).desired()
     manifest = decide.target_manifest(desired, key, auto_approve=auto_approve, where=str(s.gitops_dir))
     decide.refuse_quarantined_wasm(desired, built, key)
     return desired, manifest

@@ -219,6 +219,16 @@ def _host(s: Settings, host_url: str | None):
     return HostClient(host_url, s.host_token) if host_url else HostClient.from_workspace(s)
 
 
+@task(name="git-pull", cache_policy=NO_CACHE, **RETRY)
+def pull_gitops() -> str:
+    """Catch the workspace's GitOps clone up with its remote before the release reads desired state (a
+    worker's clone may predate a module onboarded elsewhere); a remote that does not answer is retried.
+    The head it reached."""
+    from wasmops.gitops.repo import GitOpsRepo
+
+    return GitOpsRepo.from_settings(current()).refresh().head
+
+
 @task(name="judge-host", cache_policy=NO_CACHE, **RETRY)
 def fleet_judge_host(key: str) -> str | None:
     """Fleet mode: the matching host the release judge samples before and after the switch (one that

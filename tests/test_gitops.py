@@ -138,3 +138,24 @@ def test_refresh_reads_what_another_clone_pushed_after_this_one_was_made(tmp_pat
     assert "dev/late-comer" in rb.refresh().desired().deployments
     local = GitOpsRepo.from_settings(seed)                              # no remote: a no-op
     assert local.refresh().head == local.head
+
+
+def test_a_release_pulling_from_a_remote_that_is_gone_gets_a_transient_error_naming_it(tmp_path, monkeypatch):
+    """The release's git-pull task (RETRY: transient errors are retried) on a clone whose remote vanished."""
+    import shutil
+
+    from tasks.release import pull_gitops
+    from wasmops.errors import TransientError
+
+    bare = tmp_path / "remote.git"
+    seed = Settings(home=tmp_path / "seed")
+    init_workspace(seed)
+    git.Repo.clone_from(str(seed.gitops_dir), str(bare), bare=True)
+    init_workspace(Settings(home=tmp_path / "w", gitops_remote=str(bare)))
+    monkeypatch.setenv("WASMOPS_HOME", str(tmp_path / "w"))
+    monkeypatch.setenv("WASMOPS_GITOPS_REMOTE", str(bare))
+    head = pull_gitops.fn()
+    shutil.rmtree(bare)
+    with pytest.raises(TransientError, match="git pull failed") as e:
+        pull_gitops.fn()
+    assert e.value.where == str(bare) and GitOpsRepo.from_settings(Settings(home=tmp_path / "w")).head == head
