@@ -217,6 +217,14 @@ def _why(st: dict, key: str, digest: str) -> str:
     return "; ".join([what, *bad])
 
 
+def _ready_serving(st: dict, key: str) -> str | None:
+    """The digest of ``key`` this agent's host serves Ready, or None (nothing, not Ready, or the host is
+    down: then its agent's module list is stale)."""
+    m = st.get("modules", {}).get(key) or {}
+    host_down = st["conditions"].get("Ready", {}).get("reason") == "HostUnavailable"
+    return m.get("serving") if m.get("ready") == "True" and not host_down else None
+
+
 def rollout_of(fs: FleetStatus, key: str, digest: str, labels: dict[str, str] | None,
                min_hosts: int | None) -> FleetRollout:
     """One look at the fleet: which matching hosts serve ``digest`` of ``key`` (Ready), which lag and why."""
@@ -224,10 +232,8 @@ def rollout_of(fs: FleetStatus, key: str, digest: str, labels: dict[str, str] | 
     for url, st in fs.reachable.items():
         if not _matches(st, key, labels):
             continue
-        m = st.get("modules", {}).get(key) or {}
         host = st["agent"]["host"]
-        host_down = st["conditions"].get("Ready", {}).get("reason") == "HostUnavailable"   # its modules are stale
-        if m.get("serving") == digest and m.get("ready") == "True" and not host_down:
+        if _ready_serving(st, key) == digest:
             served.append(host)
         else:
             lagging.append(HostLag(url, host, _why(st, key, digest)))
@@ -254,10 +260,8 @@ def judge_host(fs: FleetStatus, key: str, labels: dict[str, str] | None) -> tupl
     True
     """
     for _, st in sorted(fs.reachable.items()):
-        m = st.get("modules", {}).get(key) or {}
-        host_down = st["conditions"].get("Ready", {}).get("reason") == "HostUnavailable"
-        if _matches(st, key, labels) and m.get("serving") and m.get("ready") == "True" and not host_down:
-            return st["agent"]["host"], m["serving"]
+        if _matches(st, key, labels) and (serving := _ready_serving(st, key)):
+            return st["agent"]["host"], serving
     return None
 
 
