@@ -50,14 +50,15 @@ STOP_ORDER = ["serve", "mlflow", "host", "prefect"]
 
 def free_port(preferred: int | None = None, address: str = "127.0.0.1") -> int:
     """``preferred`` when nothing listens on it at ``address``, else a free port there."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     if preferred:
-        with socket.socket() as s:
+        with socket.socket(family) as s:
             try:
                 s.bind((address, preferred))
                 return preferred
             except OSError:
                 pass
-    with socket.socket() as s:
+    with socket.socket(family) as s:
         s.bind((address, 0))
         return s.getsockname()[1]
 
