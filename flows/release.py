@@ -8,7 +8,9 @@ commit and the host. A failed verify also quarantines the digest (a rollback tha
 
 Fleet mode (``WASMOPS_FLEET_AGENTS`` set): nothing is pushed to a host; the agents pull the commit,
 the flow waits (``await_fleet``, ``WASMOPS_FLEET_TIMEOUT_S``) until the hosts whose selector matches the
-manifest serve the new digest, and verifies on one of them; a timeout rolls the commit back.
+manifest serve the new digest, and verifies on one of them; a timeout rolls the commit back. A canary
+runs its steps on every matching host at once: each step's weight is pushed, the agents apply the
+split, and the step is judged on one of those hosts (``tasks.canary``).
 
 The body only wires tasks: each returns a record of ``wasmops.release.steps``, and the decisions
 between them (which manifest, quarantine, tag, provenance, the budget gate) are the plain functions
@@ -32,7 +34,7 @@ from tasks.release import (already_serving, await_fleet, baseline_sample, commit
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 from wasmops.release import decide
 from wasmops.digests import shown
-from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, UserError, VerifyFailed
+from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, VerifyFailed
 from wasmops.release.steps import AiVerdict, Built, GateVerdict, Proposal, Published, Signed
 
 __all__ = ["release", "AnomalyRolledBack", "ApprovalRejected", "BudgetBlocked", "VerifyFailed"]
@@ -113,15 +115,11 @@ def _fleet_mode() -> bool:
 
 
 def _judge_host(key: str, manifest, ai_check: bool) -> str | None:
-    """Fleet mode: the host the release judge samples before and after (one that serves ``key`` now).
-    A canary manifest is refused here, before anything is committed: its steps would go to the
-    workspace host, not to the fleet."""
-    if not _fleet_mode():
+    """Fleet mode: the host the release judge samples before and after a plain switch (one that serves
+    ``key`` now). A canary needs none here: each step samples both digests on a host that serves the
+    split (``tasks.canary``)."""
+    if not _fleet_mode() or uses_canary(manifest):
         return None
-    if uses_canary(manifest):
-        raise UserError(f"{key}: canary steps (spec.rollout.strategy: canary) are not supported in fleet mode "
-                        "(WASMOPS_FLEET_AGENTS): the agents switch each host at once", where="spec.rollout",
-                        hint="release it with strategy: replace, or from a workspace with its own host")
     return fleet_judge_host(key) if ai_check else None
 
 

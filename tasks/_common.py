@@ -12,10 +12,18 @@ number, a list or a callable that it calls *once, at decoration time*, and the e
 return that delay when the error gave one, else the fixed schedule ``[1, 4, 10]``. The engine asks
 both in the same thread (sync tasks) or coroutine (async tasks), one after the other, so the note is
 the error just raised. ``tests/flows/test_retry_semantics.py`` checks it through real Prefect states.
+
+Tasks that run inside the release transaction retry in their own body instead (:func:`retried_inside`,
+with ``retries=0`` for Prefect): Prefect rolls back a task run's transaction on *every* failed attempt,
+retried or not, and a rolled-back child rolls back its parent (``prefect.transactions.Transaction.reset``).
+A ``Waiting`` from the fleet or the host on a first attempt would revert the release commit while the
+retry went on, and mark the release transaction rolled back, so a real failure later reverted nothing.
 """
 
 from __future__ import annotations
 
+import functools
+import time
 from contextvars import ContextVar
 
 from wasmops.errors import is_retryable
@@ -68,3 +76,60 @@ def transient_only(task, task_run, state) -> bool:
 
 
 RETRY = dict(retries=3, retry_delay_seconds=RETRY_DELAYS_S, retry_condition_fn=transient_only)
+
+
+_attempt: ContextVar[tuple[int, int]] = ContextVar("wasmops_attempt", default=(1, 1))
+
+
+def attempt() -> tuple[int, int]:
+    """``(this attempt, all attempts)`` of the :func:`retried_inside` task running now; ``(1, 1)`` outside one."""
+    return _attempt.get()
+
+
+def retried_inside(fn):
+    """Run ``fn`` up to ``RETRY['retries'] + 1`` times in one task run: again after an error that
+    ``is_retryable`` says may pass (after the delay it asks for, else the fixed schedule); any other
+    error, or the last attempt's, is raised. Decorate under ``@task(...)`` without Prefect retries.
+
+    >>> from wasmops.errors import Waiting
+    >>> calls = []
+    >>> @retried_inside
+    ... def flaky():
+    ...     calls.append(attempt())
+    ...     if len(calls) < 3:
+    ...         raise Waiting("not yet", delay=0.0)
+    ...     return "done"
+    >>> flaky(), calls
+    ('done', [(1, 4), (2, 4), (3, 4)])
+    """
+    attempts = RETRY["retries"] + 1
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        for i in range(1, attempts + 1):
+            token = _attempt.set((i, attempts))
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if i == attempts or not is_retryable(exc):
+                    raise
+                asked = getattr(exc, "delay", None)
+                delay = min(float(asked), MAX_ERROR_DELAY_S) if asked is not None else \
+                    list.__getitem__(RETRY_DELAYS_S, min(i - 1, len(RETRY_DELAYS_S) - 1))
+                _warn(f"{fn.__name__}: attempt {i} of {attempts} failed ({type(exc).__name__}: {exc}); "
+                      f"again in {delay:g}s")
+            finally:
+                _attempt.reset(token)
+            time.sleep(delay)
+    return run
+
+
+def _warn(message: str) -> None:
+    import logging
+
+    try:
+        from prefect import get_run_logger
+
+        get_run_logger().warning(message)
+    except Exception:  # noqa: BLE001 - no run context (called as .fn, or in a doctest)
+        logging.getLogger("wasmops.tasks").warning(message)

@@ -5,6 +5,13 @@ The weight is desired state: a step commits ``spec.rollout.inProgress`` to Git a
 a host restart mid-rollout comes back at the same weight (``wasmops.gitops.rollout``). Abort goes to the
 host first (``DELETE .../canary``: 100 % stable from the next request); Git follows (the flow's
 sticky rollback reverts the release and quarantines the canary digest).
+
+Fleet mode (``WASMOPS_FLEET_AGENTS``): nobody reconciles centrally. A step pushes the weight and waits
+until every matching host's agent reports the split (stable plus the canary at that weight,
+``await_fleet`` with ``canary``); both digests are sampled on one of those hosts (the first by URL,
+every step the same). Abort deletes the canary on every matching host the agents report, then Git
+follows as above (an agent that passes before the revert lands puts the split back until it does).
+Promotion pushes the end of the rollout and waits until the hosts serve the canary alone.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from wasmops.digests import shown
 from wasmops.release.steps import probe_bodies
 from wasmops.supply.source import ModuleSource
 
-from ._common import RETRY
+from ._common import retried_inside
 
 
 def write_progress(key: str, progress: dict | None, message: str) -> bool:
@@ -67,7 +74,8 @@ def _window(hc, key: str, bodies, stable: str, canary: str, pause_s: float, requ
     return got[stable], got[canary]
 
 
-@task(name="canary-step", cache_policy=NO_CACHE, **RETRY)
+@task(name="canary-step", cache_policy=NO_CACHE)
+@retried_inside                                  # inside the release transaction
 def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, canary: str,
                 src: ModuleSource, requests: int = 30) -> dict:
     """Serve the canary at ``weight`` (Git, then reconcile), wait ``pause_s`` while sampling both
@@ -78,12 +86,10 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     from wasmops.host.client import HostClient
     from wasmops.ai.release_check import judge_samples, load_policy
 
-    from .release import _reconcile
-
     s = current()
     write_progress(key, {"stable": stable, "step": step, "weight": weight}, f"canary {key} step {step}: {weight} %")
-    _reconcile({key.split("/", 1)[0]}).raise_for_status(key)     # Waiting is retried, Stalled is not
-    hc = HostClient.from_workspace(s)
+    host_url = _apply_step(key, stable["digest"], canary, weight)
+    hc = HostClient(host_url, s.host_token) if host_url else HostClient.from_workspace(s)
     t0 = time.time()
     base, can = _window(hc, key, probe_bodies(src), stable["digest"], canary, pause_s, requests)
     v = judge_samples(base, can, load_policy(s.gitops_dir))
@@ -98,33 +104,70 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
         policy_rule="policies/release-judge.yaml (canary vs stable, same window)",
         model={"name": "release-judge", "version": v.judge_version},
         data={"stable_digest": stable["digest"], "step": step, "weight": weight, "pause_s": pause_s,
+              "host": host_url or s.host_url,
               "window": [t0, time.time()], "samples": {"stable": len(base["error_rate"]),
                                                        "canary": len(can["error_rate"])}},
         output={"score": v.score, "metrics": rows}, flow_run_id=str(flow_run.get_id() or ""), action=nxt))
     return {"step": step, "weight": weight, "verdict": v.verdict, "score": v.score, "explanation": v.explanation,
-            "metrics": rows, "decision": getattr(d, "id", None)}
+            "metrics": rows, "decision": getattr(d, "id", None), "host": host_url or s.host_url}
 
 
-@task(name="canary-abort", cache_policy=NO_CACHE, **RETRY)
+def _apply_step(key: str, stable: str, canary: str, weight: int) -> str | None:
+    """Make the hosts serve the step: reconcile the workspace host (None: sample there), or in fleet mode
+    wait for the matching hosts' agents to report the split and return the host to sample on."""
+    from .release import _reconcile, await_fleet
+
+    if not current().fleet_agents:
+        _reconcile({key.split("/", 1)[0]}).raise_for_status(key)     # Waiting is retried, Stalled is not
+        return None
+    return await_fleet.fn(key, stable, canary=(canary, weight)).served[0]   # retried with this task
+
+
+@task(name="canary-abort", cache_policy=NO_CACHE)
+@retried_inside                                  # inside the release transaction
 def canary_abort(key: str) -> dict:
-    """100 % stable now (the host first); returns how long the host took."""
-    from wasmops.errors import NotFound
+    """100 % stable now (the host first; in fleet mode every matching host the agents report); returns
+    how long the hosts took, and the fleet hosts that could not be told (their agents follow Git's revert)."""
+    from wasmops.errors import NotFound, WasmopsError
     from wasmops.host.client import HostClient
 
     ns, name = key.split("/", 1)
+    s = current()
     t0 = time.perf_counter()
-    try:
-        HostClient.from_workspace(current()).delete_canary(ns, name)
-    except NotFound:
-        pass
-    return {"abort_s": time.perf_counter() - t0, "at": time.time()}
+    hosts = _fleet_hosts(key) if s.fleet_agents else [None]
+    failed = {}
+    for url in hosts:
+        try:
+            (HostClient(url, s.host_token) if url else HostClient.from_workspace(s)).delete_canary(ns, name)
+        except NotFound:
+            pass
+        except WasmopsError as exc:
+            if url is None:
+                raise
+            failed[url] = str(exc)
+    return {"abort_s": time.perf_counter() - t0, "at": time.time(), "hosts": [h for h in hosts if h], "failed": failed}
 
 
-@task(name="canary-promote", cache_policy=NO_CACHE, **RETRY)
+def _fleet_hosts(key: str) -> list[str]:
+    """The hosts whose agents reconcile ``key`` (their selector matches its manifest), as the agents report them."""
+    from wasmops.fleet.status import fleet_status, matching_hosts
+    from wasmops.gitops.repo import GitOpsRepo
+
+    s = current()
+    m = GitOpsRepo.from_settings(s).desired().deployments.get(key)
+    return matching_hosts(fleet_status(s.fleet_agents), key, m.metadata.labels if m else None)
+
+
+@task(name="canary-promote", cache_policy=NO_CACHE)
+@retried_inside                                  # inside the release transaction
 def canary_promote(key: str, canary: str) -> dict:
-    """Git: the rollout is over (moduleRef, the canary, is what stays); the reconcile promotes it."""
-    from .release import _reconcile
+    """Git: the rollout is over (moduleRef, the canary, is what stays); the reconcile promotes it (fleet mode:
+    the agents do, and this waits until the matching hosts serve the canary alone)."""
+    from .release import _reconcile, await_fleet
 
     write_progress(key, None, f"canary {key}: promote {shown('manifest', canary)}")
+    if current().fleet_agents:
+        r = await_fleet.fn(key, canary)
+        return {"promoted": canary, "reconcile": r.summary(), "ok": r.done}
     rep = _reconcile({key.split("/", 1)[0]})
     return {"promoted": canary, "reconcile": rep.summary(), "ok": rep.converged(key)}

@@ -17,10 +17,11 @@ from wasmops.fleet.status import FleetRollout
 from wasmops.release.steps import AiVerdict, Baseline, Committed, FleetServing, Verified, probe_bodies
 from wasmops.supply.source import ModuleSource
 
-from ._common import RETRY
+from ._common import RETRY, attempt, retried_inside
 
 
-@task(name="commit", cache_policy=NO_CACHE, **RETRY)
+@task(name="commit", cache_policy=NO_CACHE)
+@retried_inside                                  # inside the release transaction
 def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, rollout: dict | None = None) -> Committed:
     """``rollout``: the canary's ``spec.rollout.inProgress``, written in the same commit."""
     from wasmops.gitops.repo import GitOpsRepo
@@ -59,7 +60,8 @@ def _reconcile(namespaces: set[str], mode: str = "heal"):
                      namespaces=namespaces, check_binding=True)
 
 
-@task(name="reconcile", cache_policy=NO_CACHE, **RETRY)
+@task(name="reconcile", cache_policy=NO_CACHE)
+@retried_inside                                  # inside the release transaction
 def reconcile_namespace(namespace: str, key: str | None = None) -> dict:
     from wasmops.host.client import HostClient
 
@@ -71,7 +73,7 @@ def reconcile_namespace(namespace: str, key: str | None = None) -> dict:
     create_markdown_artifact(key=f"reconcile-{namespace}", markdown=report.to_markdown(),
                              description=f"Reconcile plan and conditions for {namespace}")
     # A release needs its own module to converge; another module stalled in the namespace is reported, not ours.
-    # Waiting (host unreachable, not healthy yet) is retried by RETRY after its delay; Stalled is not.
+    # Waiting (host unreachable, not healthy yet) is retried after its delay (retried_inside); Stalled is not.
     report.raise_for_status(key)
     return {"ok": report.ok, "summary": report.summary()}
 
@@ -116,16 +118,17 @@ def already_serving(key: str, manifest_digest: str) -> FleetServing | None:
                         commit=repo.last_commit_for(key, manifest_digest) or repo.head)
 
 
-@task(name="await-fleet", cache_policy=NO_CACHE, **RETRY)
-def await_fleet(key: str, manifest_digest: str) -> FleetRollout:
+@task(name="await-fleet", cache_policy=NO_CACHE)
+@retried_inside                                  # inside the release transaction
+def await_fleet(key: str, manifest_digest: str, canary: tuple[str, int] | None = None) -> FleetRollout:
     """Fleet mode (``WASMOPS_FLEET_AGENTS``): the agents pull the release commit themselves; wait until the
     hosts whose selector matches the manifest serve ``manifest_digest`` (all, or the manifest's
     ``wasmops.dev/fleet-min-hosts``). The agents' ``wasmops.agent.reconciled`` events wake the wait
     (``tasks/fleet_events.py``: the fleet is looked at as soon as a matching agent reports), with a slow
     /status poll as the fallback. Each attempt waits a share of ``fleet_timeout_s`` and raises
-    ``Waiting`` (RETRY tries again); the last one fails naming the lagging hosts."""
-    from prefect.context import TaskRunContext
-
+    ``Waiting`` (tried again in this task run: ``retried_inside``); the last one fails naming the
+    lagging hosts. ``canary``: a canary step, (canary digest, weight) that the hosts must serve beside
+    ``manifest_digest`` (the stable one)."""
     from tasks.fleet_events import FALLBACK_POLL_S, PLAIN_POLL_S, AgentEvents
     from wasmops.errors import Stalled, Waiting
     from wasmops.fleet.status import await_serving, min_hosts_of
@@ -134,20 +137,19 @@ def await_fleet(key: str, manifest_digest: str) -> FleetRollout:
     s = current()
     desired = GitOpsRepo.from_settings(s).desired()
     m = desired.deployments[key]
-    ctx = TaskRunContext.get()                    # None when called as .fn(): one attempt, the whole timeout
-    attempts, attempt = (ctx.task.retries + 1, max(1, ctx.task_run.run_count)) if ctx else (1, 1)
+    this, attempts = attempt()                    # (1, 1) when called as .fn(): one attempt, the whole timeout
     min_hosts = min_hosts_of(m, where=str(s.gitops_dir / desired.files.get(key, key)))
     share = s.fleet_timeout_s / attempts
     with AgentEvents(m.metadata.labels, key) as wake:        # subscribed before the first look
         r = await_serving(s.fleet_agents, key, manifest_digest, labels=m.metadata.labels, min_hosts=min_hosts,
-                          timeout_s=share, poll_s=FALLBACK_POLL_S, wake=wake)
+                          timeout_s=share, poll_s=FALLBACK_POLL_S, wake=wake, canary=canary)
         events = f"subscribed, {wake.received} from this module's agents" if wake.subscribed else \
             f"not subscribed ({wake.error or 'no answer yet'}), polling every {PLAIN_POLL_S:g}s"
     create_markdown_artifact(key=f"fleet-{key.replace('/', '-')}", description=f"The fleet serving {key}",
                              markdown="\n".join(f"- {p}" for p in [*r.summary().split("; "), f"agents' events: {events}"]))
     if r.done:
         return r
-    if attempt < attempts:
+    if this < attempts:
         raise Waiting(f"the fleet does not serve {manifest_digest} yet: {r.summary()}", where=key,
                       delay=min(4.0, share))
     lag = ", ".join([x.host for x in r.lagging] + [f"agent {u} (unreachable)" for u, _ in r.unreachable]) or "none"
@@ -155,7 +157,8 @@ def await_fleet(key: str, manifest_digest: str) -> FleetRollout:
                   f"{r.summary()}", where=key)
 
 
-@task(name="verify", cache_policy=NO_CACHE, **RETRY)
+@task(name="verify", cache_policy=NO_CACHE)
+@retried_inside                                  # inside the release transaction
 def verify_release(src: ModuleSource, key: str, manifest_digest: str, host_url: str | None = None) -> Verified:
     """Run the module's test cases through the host, judged as ``wasmops test`` judges them.
 

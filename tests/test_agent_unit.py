@@ -32,6 +32,18 @@ class FakeHost:
     def delete(self, namespace, name):
         return self.live.pop(f"{namespace}/{name}")
 
+    def set_canary(self, namespace, name, *, weight, **body):
+        self.live[f"{namespace}/{name}"]["canary"] = {"digest": body["digest"], "weight": weight}
+        return {}
+
+    def delete_canary(self, namespace, name):
+        return self.live[f"{namespace}/{name}"].pop("canary")
+
+    def promote_canary(self, namespace, name):
+        m = self.live[f"{namespace}/{name}"]
+        m["digest"] = m.pop("canary")["digest"]
+        return {}
+
 
 def doc(key: str, n: int, env: str) -> str:
     ns, name = key.split("/")
@@ -121,3 +133,27 @@ def test_webhook_secret_check():
     assert not authorised("s", {"X-Wasmops-Secret": "t"}, body)
     assert not authorised("s", {"X-Hub-Signature-256": sig}, b"other")
     assert not authorised("s", {}, body) and not authorised(None, {"X-Wasmops-Secret": ""}, body)
+
+
+def test_a_canary_in_git_is_split_on_the_host_and_reported_beside_the_stable_digest(repo):
+    """Git's ``spec.rollout.inProgress`` reaches the agent's host as a canary at its weight (through the
+    agent's scoped view of the host), and /status says so: ``serving`` stays the stable digest, ``canary``
+    is the new one with its weight; removing ``inProgress`` promotes it, and ``canary`` goes away."""
+    v1, v2 = f"sha256:{1:064x}", f"sha256:{2:064x}"
+    repo.commit_files({"modules/e/a.yaml": doc("e/a", 1, "edge")})
+    host = FakeHost()
+    ag = make_agent(repo, "env=edge", host, [])
+    st = ag.run_once()["modules"]["e/a"]
+    assert (st["serving"], st["canary"]) == (v1, None), st
+    m = yaml.safe_load(doc("e/a", 2, "edge"))
+    m["spec"]["rollout"] = {"strategy": "canary", "steps": [{"weight": 10}, {"weight": 100}],
+                            "inProgress": {"stable": {"tag": "v", "digest": v1}, "step": 0, "weight": 10}}
+    repo.commit_files({"modules/e/a.yaml": yaml.safe_dump(m)})
+    st = ag.run_once()["modules"]["e/a"]
+    assert host.live["e/a"]["digest"] == v1 and host.live["e/a"]["canary"] == {"digest": v2, "weight": 10}
+    assert (st["serving"], st["canary"], st["git_digest"]) == (v1, {"digest": v2, "weight": 10}, v2), st
+    del m["spec"]["rollout"]["inProgress"]
+    repo.commit_files({"modules/e/a.yaml": yaml.safe_dump(m)})
+    st = ag.run_once()["modules"]["e/a"]
+    assert host.live["e/a"]["digest"] == v2 and "canary" not in host.live["e/a"]
+    assert (st["serving"], st["canary"]) == (v2, None), st

@@ -73,6 +73,27 @@ def test_done_iff_enough_matching_hosts_serve_the_digest(hosts, min_hosts):
     assert r.polls == (1 if r.done else 5) and clock.t == (0 if r.done else 2.0)
 
 
+# host i: (stable digest served, canary beside it or None)
+splits = st.lists(st.tuples(st.sampled_from([OLD, NEW]),
+                            st.sampled_from([None, (NEW, 10), (NEW, 50), ("sha256:" + "c" * 64, 50)])),
+                  min_size=1, max_size=6)
+
+
+@given(hosts=splits, step=st.sampled_from([None, (NEW, 10), (NEW, 50)]))
+def test_a_host_counts_only_with_exactly_the_split_asked_for(hosts, step):
+    """A canary step is done on a host that serves the stable digest with that canary at that weight; a
+    plain switch (``step`` None) is not done on a host still splitting traffic with any canary."""
+    stable = OLD if step else NEW
+    fs = FleetStatus({f"http://agent-{i}": status(f"http://host-{i}", "env=edge", {"edge/web": {
+        "serving": serving_, "git_digest": NEW, "ready": "True", "reason": "Healthy", "message": "",
+        "canary": {"digest": c[0], "weight": c[1]} if c else None}})
+        for i, (serving_, c) in enumerate(hosts)})
+    r = rollout_of(fs, "edge/web", stable, EDGE, None, step)
+    want = [f"http://host-{i}" for i, (serving_, c) in enumerate(hosts) if serving_ == stable and c == step]
+    assert list(r.served) == sorted(want) and r.done == (len(want) == len(hosts))
+    assert all(("with canary" in x.why) == (hosts[int(x.host.rsplit("-", 1)[1])][1] is not None) for x in r.lagging)
+
+
 def test_waits_until_the_agents_report_the_new_digest():
     looks = iter([status("h1", "env=edge"), status("h1", "env=edge", serving(OLD)), status("h1", "env=edge", serving(NEW))])
     clock = Clock()
@@ -182,11 +203,11 @@ def test_fleet_mode_waits_on_the_agents_and_verifies_on_a_serving_host(monkeypat
     assert calls == [("reconcile", ("edge", "edge/web")), ("verify", None)]
 
 
-def test_fleet_mode_refuses_a_canary_before_committing_and_rolls_back_without_a_central_reconcile(monkeypatch,
-                                                                                                   tmp_path):
-    """A canary manifest in fleet mode is one clear error naming spec.rollout (its steps would go to the
-    workspace host); the judge's host is asked only when the AI check runs; a sticky rollback in fleet
-    mode reverts and quarantines in Git but reconciles no host itself (the agents pull it)."""
+def test_fleet_mode_asks_no_judge_host_for_a_canary_and_rolls_back_without_a_central_reconcile(monkeypatch,
+                                                                                                 tmp_path):
+    """In fleet mode a canary's steps pick their own host (one serving the split), so the flow asks for a
+    judge host only for a plain switch with the AI check; a sticky rollback in fleet mode reverts and
+    quarantines in Git but reconciles no host itself (the agents pull it)."""
     import flows.release as fr
     import wasmops.release.rollback as rb
     from tasks.release import sticky_rollback
@@ -200,9 +221,7 @@ def test_fleet_mode_refuses_a_canary_before_committing_and_rolls_back_without_a_
     asked = []
     monkeypatch.setattr(fr, "fleet_judge_host", lambda key: asked.append(key) or "http://h1:8700")
     monkeypatch.setenv("WASMOPS_FLEET_AGENTS", "http://a1:8711")
-    with pytest.raises(UserError, match=r"canary steps .* not supported in fleet mode") as e:
-        fr._judge_host("edge/web", canary, ai_check=True)
-    assert e.value.where == "spec.rollout" and asked == []
+    assert fr._judge_host("edge/web", canary, ai_check=True) is None and asked == []
     assert fr._judge_host("edge/web", plain, ai_check=False) is None and asked == []
     assert fr._judge_host("edge/web", plain, ai_check=True) == "http://h1:8700" and asked == ["edge/web"]
     seen = []
@@ -234,7 +253,7 @@ def test_await_fleet_task_fails_naming_the_unreachable_agent_then_the_policy_set
     monkeypatch.setenv("WASMOPS_HOME", str(tmp_path))
     monkeypatch.setenv("WASMOPS_FLEET_AGENTS", ",".join(n.agent_url for n in fleet.nodes))
     monkeypatch.setenv("WASMOPS_FLEET_TIMEOUT_S", "1")
-    task = await_fleet.with_options(retries=1, retry_delay_seconds=0)
+    task = await_fleet                           # retried inside its run: 4 attempts of 0.25 s, then Stalled
 
     @flow(name="await-fleet-test", persist_result=False)
     def wait() -> object:

@@ -113,3 +113,53 @@ def test_transient_only_reads_the_exception_of_a_failed_state():
     assert transient_only(None, None, Failed(data=Waiting("later", delay=3)))
     assert not transient_only(None, None, Failed(data=Stalled("a person must act")))
     assert not transient_only(None, None, Completed(data="ok"))
+
+
+def test_a_task_retried_inside_a_transaction_does_not_roll_it_back_and_a_later_failure_still_does(prefect_api):
+    """Prefect rolls back a task run's transaction on every failed attempt, and with it the parent's:
+    so the release's tasks retry inside their run (``retried_inside``). Here a commit-like task stages a
+    rollback hook, a waiting task fails twice with ``Waiting`` and then succeeds in the same task run (the
+    hook must not run), then a task fails for good: the hook runs once, and only then."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+    from prefect.transactions import transaction
+
+    from tasks._common import attempt, retried_inside
+
+    events = []
+
+    @task(name="commit-like", cache_policy=NO_CACHE, persist_result=False)
+    def commit():
+        events.append("commit")
+
+    @commit.on_rollback
+    def _undo(txn):
+        events.append("rolled back")
+
+    @task(name="waits", cache_policy=NO_CACHE, persist_result=False)
+    @retried_inside
+    def waits():
+        events.append(f"attempt {attempt()[0]}")
+        if attempt()[0] < 3:
+            raise Waiting("not yet", delay=0)
+        return "ready"
+
+    @task(name="fails", cache_policy=NO_CACHE, persist_result=False)
+    def fails():
+        events.append("fails")
+        raise UserError("for good")
+
+    @flow(name="txn-retry", persist_result=False)
+    def f(fail: bool):
+        with transaction():
+            commit()
+            waits()
+            if fail:
+                fails()
+
+    f(False)
+    assert events == ["commit", "attempt 1", "attempt 2", "attempt 3"]
+    events.clear()
+    with pytest.raises(UserError):
+        f(True)
+    assert events == ["commit", "attempt 1", "attempt 2", "attempt 3", "fails", "rolled back"]

@@ -117,7 +117,8 @@ def fleet_status(agents: str = typer.Option(..., "--agents", help="Agent URLs, c
     c.print(table("agents", fs.agent_rows()))
     if fs.newest:
         c.print(f"newest commit fetched: {fs.newest[:12]} (committed {fs.newest_at})")
-    rows = [{**r, "serving": r["serving"] and shown("manifest", r["serving"]), "git": r["git"] and shown("manifest", r["git"])}
+    rows = [{**r, "serving": r["serving"] and shown("manifest", r["serving"]), "git": r["git"] and shown("manifest", r["git"]),
+             "canary": r["canary"] and f"{shown('manifest', r['canary']['digest'])} at {r['canary']['weight']} %"}
             for r in fs.rows()]
     c.print(table("modules", rows) if rows else "no modules reported")
     for lag in fs.lagging:

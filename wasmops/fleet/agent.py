@@ -82,6 +82,16 @@ class ScopedHost:
     def delete(self, namespace: str, name: str) -> dict:
         return self.host.delete(namespace, name)
 
+    # a canary rollout in Git (spec.rollout.inProgress): the same split on every matching host
+    def set_canary(self, namespace: str, name: str, **body) -> dict:
+        return self.host.set_canary(namespace, name, **body)
+
+    def delete_canary(self, namespace: str, name: str) -> dict:
+        return self.host.delete_canary(namespace, name)
+
+    def promote_canary(self, namespace: str, name: str) -> dict:
+        return self.host.promote_canary(namespace, name)
+
 
 class Agent:
     def __init__(self, cfg: AgentConfig, host: HostAPI, *, emit: Emit | None = None,
@@ -291,17 +301,23 @@ class Agent:
 
 
 def _modules(desired: DesiredState, rep: ReconcileReport) -> dict[str, dict]:
-    """Per module: the digest Git asks for, the one the host serves (as far as this pass knows), Ready."""
+    """Per module: the digest Git asks for, the one the host serves (as far as this pass knows), Ready,
+    and the canary beside it (``{"digest", "weight"}``, or None). While Git asks for a canary split,
+    ``serving`` is the stable digest: the canary (moduleRef) takes only its weight's share."""
     out, applied = {}, {a.key for a in rep.applied}
     for a in rep.plan:
         c = rep.conditions.get(a.key, {})
         ready = c.get("Ready")
         m = desired.deployments.get(a.key) if a.key in desired.deployments else None
         git_digest = m.spec.module_ref.digest if m else None
-        live = (a.live or {}).get("digest")
-        serving = git_digest if ready and ready.status == "True" and a.kind != "delete" else \
-            (None if a.kind == "delete" and a.key in applied else live)
+        live = a.live or {}
+        converged = ready is not None and ready.status == "True" and a.kind != "delete"
+        if converged:
+            serving, canary = a.digest or git_digest, a.canary
+        else:
+            serving, canary = (None if a.kind == "delete" and a.key in applied else live.get("digest")), live.get("canary")
         out[a.key] = {"git_digest": git_digest, "serving": serving, "action": a.kind,
+                      "canary": {"digest": canary["digest"], "weight": canary["weight"]} if canary else None,
                       "ready": ready.status if ready else "Unknown", "reason": ready.reason if ready else "",
                       "next": rep.next.get(a.key, "done"), "message": ready.message if ready else ""}
     return out

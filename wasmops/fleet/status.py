@@ -74,13 +74,15 @@ class FleetStatus:
         return dict(sorted(out.items()))
 
     def rows(self) -> list[dict]:
-        """One row per (module, host): the manifest digest Git wants, the one served (full digests:
+        """One row per (module, host): the manifest digest Git wants, the one served, the canary beside it
+        (``{"digest", "weight"}`` or None) (full digests:
         ``--json`` prints these rows; the table shows them through ``digests.shown``), Ready."""
         rows = []
         for st in self.reachable.values():
             for key, m in sorted(st.get("modules", {}).items()):
                 rows.append({"module": key, "host": st["agent"]["host"], "serving": m.get("serving"),
-                             "git": m.get("git_digest"), "ready": m.get("ready"), "reason": m.get("reason")})
+                             "canary": m.get("canary"), "git": m.get("git_digest"), "ready": m.get("ready"),
+                             "reason": m.get("reason")})
         return sorted(rows, key=lambda r: (r["module"], r["host"]))
 
     def agent_rows(self) -> list[dict]:
@@ -160,10 +162,12 @@ class FleetRollout:
     waited_s: float = 0.0
     polls: int = 0                       # looks at the fleet's /status
     woken: int = 0                       # of them, looks an agent's event brought forward (not the poll)
+    canary: tuple[str, int] | None = None    # a canary step: (canary digest, weight) beside ``digest``
 
     def summary(self) -> str:
         want = f"{self.needed} host(s)" if self.needed else "every matching host"
-        head = (f"{self.key} {shown('manifest', self.digest)}: {len(self.served)} host(s) serve it, {want} must"
+        what = f" with canary {shown('manifest', self.canary[0])} at {self.canary[1]} %" if self.canary else ""
+        head = (f"{self.key} {shown('manifest', self.digest)}{what}: {len(self.served)} host(s) serve it, {want} must"
                 f" ({'done' if self.done else f'not done after {self.waited_s:.1f}s'})")
         parts = [] if self.served or self.lagging else [f"no reachable agent reconciles {self.key}"]
         parts += [f"lagging {x.host} ({x.agent}): {x.why}" for x in self.lagging]
@@ -204,12 +208,15 @@ def _matches(st: dict, key: str, labels: dict[str, str] | None) -> bool:
 def _why(st: dict, key: str, digest: str) -> str:
     rev, conds = st["revision"], st["conditions"]
     m = st.get("modules", {}).get(key)
+    can = (m or {}).get("canary")
     at = f"applied {(rev.get('applied') or 'nothing')[:12]}, fetched {(rev.get('fetched') or 'nothing')[:12]}"
     if m is None:
         what = f"does not reconcile {key} yet ({at})"
     else:
         serving = m.get("serving")
-        what = (f"serves {shown('manifest', serving) if serving else 'nothing'}, Git asks {short(m.get('git_digest'))}"
+        split = f" with canary {short(can['digest'])} at {can['weight']} %" if can else ""
+        what = (f"serves {shown('manifest', serving) if serving else 'nothing'}{split}, "
+                f"Git asks {short(m.get('git_digest'))}"
                 f", Ready {m.get('ready')} {m.get('reason') or ''}".rstrip() + (f": {m['message']}" if m.get("message") else "")
                 + f" ({at})")
     bad = [f"{t} {c['reason']}: {c['message']}".strip(": ") for t, c in conds.items()
@@ -225,22 +232,42 @@ def _ready_serving(st: dict, key: str) -> str | None:
     return m.get("serving") if m.get("ready") == "True" and not host_down else None
 
 
+def _split(st: dict, key: str) -> tuple[str, int] | None:
+    """The canary this agent's host serves beside the stable digest of ``key``: (digest, weight), or None."""
+    c = (st.get("modules", {}).get(key) or {}).get("canary")
+    return (c["digest"], c["weight"]) if c else None
+
+
 def rollout_of(fs: FleetStatus, key: str, digest: str, labels: dict[str, str] | None,
-               min_hosts: int | None) -> FleetRollout:
-    """One look at the fleet: which matching hosts serve ``digest`` of ``key`` (Ready), which lag and why."""
+               min_hosts: int | None, canary: tuple[str, int] | None = None) -> FleetRollout:
+    """One look at the fleet: which matching hosts serve ``digest`` of ``key`` (Ready), which lag and why.
+    ``canary``: a canary step, (canary digest, weight); a host counts when it serves ``digest`` with
+    exactly that canary beside it. Without it, a host still splitting traffic with a canary does not count."""
     served, lagging = [], []
     for url, st in fs.reachable.items():
         if not _matches(st, key, labels):
             continue
         host = st["agent"]["host"]
-        if _ready_serving(st, key) == digest:
+        if _ready_serving(st, key) == digest and _split(st, key) == canary:
             served.append(host)
         else:
             lagging.append(HostLag(url, host, _why(st, key, digest)))
     unreachable = tuple((u, st["error"]) for u, st in fs.agents.items() if "error" in st)
     need = min_hosts if min_hosts is not None else len(served) + len(lagging)
     done = bool(served) and len(served) >= need and (min_hosts is not None or not unreachable)
-    return FleetRollout(key, digest, done, min_hosts, tuple(sorted(served)), tuple(lagging), unreachable)
+    return FleetRollout(key, digest, done, min_hosts, tuple(sorted(served)), tuple(lagging), unreachable,
+                        canary=canary)
+
+
+def matching_hosts(fs: FleetStatus, key: str, labels: dict[str, str] | None) -> list[str]:
+    """The host URLs whose (reachable) agents reconcile ``key``, sorted by agent URL.
+
+    >>> st = lambda host, sel: {"agent": {"host": host, "selector": sel}, "modules": {}}
+    >>> matching_hosts(FleetStatus({"http://a2": st("http://h2", "env=edge"), "http://a1": st("http://h1", "env=edge"),
+    ...                             "http://a3": st("http://h3", "env=core")}), "edge/web", {"env": "edge"})
+    ['http://h1', 'http://h2']
+    """
+    return [st["agent"]["host"] for _, st in sorted(fs.reachable.items()) if _matches(st, key, labels)]
 
 
 def judge_host(fs: FleetStatus, key: str, labels: dict[str, str] | None) -> tuple[str, str] | None:
@@ -267,6 +294,7 @@ def judge_host(fs: FleetStatus, key: str, labels: dict[str, str] | None) -> tupl
 
 def await_serving(agents: list[str], key: str, manifest_digest: str, *, labels: dict[str, str] | None = None,
                   min_hosts: int | None = None, timeout_s: float, poll_s: float = 0.5,
+                  canary: tuple[str, int] | None = None,
                   status: Callable[[list[str]], FleetStatus] | None = None,
                   clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                   wake: Callable[[float], bool] | None = None) -> FleetRollout:
@@ -276,7 +304,8 @@ def await_serving(agents: list[str], key: str, manifest_digest: str, *, labels: 
     status lists ``key``. Done when ``min_hosts`` matching hosts serve the digest (None: every
     matching host, and no agent unreachable). On timeout the last look comes back with
     ``done=False``; the caller decides. Every agent reachable and none matching is an error naming
-    ``key`` (a release nobody will ever serve).
+    ``key`` (a release nobody will ever serve). ``canary``: wait for a canary step instead, (canary
+    digest, weight) served beside ``manifest_digest`` (the stable one) on those hosts.
 
     Between looks: ``wake(seconds)`` when given (blocks up to ``seconds``, True when news came early,
     e.g. an agent's ``wasmops.agent.reconciled`` event: the next look is at once, and counted in
@@ -294,7 +323,7 @@ def await_serving(agents: list[str], key: str, manifest_digest: str, *, labels: 
     while True:
         fs = read(agents)
         polls += 1
-        r = rollout_of(fs, key, manifest_digest, labels, min_hosts)
+        r = rollout_of(fs, key, manifest_digest, labels, min_hosts, canary)
         if labels is not None and not (r.served or r.lagging or r.unreachable):
             sels = sorted({str(st["agent"].get("selector")) for st in fs.reachable.values()})
             raise UserError(f"no agent's selector matches {key} (labels {labels}); selectors: {', '.join(sels)}",
