@@ -65,10 +65,11 @@ def _reconcile(namespaces: set[str], mode: str = "heal"):
 def reconcile_namespace(namespace: str, key: str | None = None) -> dict:
     from wasmops.host.client import HostClient
 
-    client = HostClient.from_workspace(current())
-    before = {f"{m['namespace']}/{m['name']}": m for m in client.modules()}
-    get_transaction().set("before", before.get(key) if key else None)
-    get_transaction().set("reconciled", {"namespace": namespace, "key": key})
+    if get_transaction().get("reconciled", None) is None:   # once: a retry must not take its own work for "before"
+        client = HostClient.from_workspace(current())
+        before = {f"{m['namespace']}/{m['name']}": m for m in client.modules()}
+        get_transaction().set("before", before.get(key) if key else None)
+        get_transaction().set("reconciled", {"namespace": namespace, "key": key})
     report = _reconcile({namespace})
     create_markdown_artifact(key=f"reconcile-{namespace}", markdown=report.to_markdown(),
                              description=f"Reconcile plan and conditions for {namespace}")

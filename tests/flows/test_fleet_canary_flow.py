@@ -69,10 +69,13 @@ def fleet_home(tmp_path_factory, prefect_api):
 
 
 class Watch:
-    """Every 50 ms, what each edge host serves for KEY: (stable digest, canary digest or None, weight)."""
+    """Every 50 ms, what each edge host serves for KEY, (stable digest, canary digest or None, weight), and
+    what its agent's /status says it serves, (serving, canary digest or None, weight)."""
 
     def __init__(self, nodes):
-        self.nodes, self.seen, self.stop = nodes, {n.host_url: set() for n in nodes}, threading.Event()
+        self.nodes, self.stop = nodes, threading.Event()
+        self.seen = {n.host_url: set() for n in nodes}
+        self.reported = {n.host_url: set() for n in nodes}
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -80,11 +83,15 @@ class Watch:
             for n in self.nodes:
                 try:
                     m = next((m for m in n.client.modules() if f"{m['namespace']}/{m['name']}" == KEY), None)
-                except Exception:  # noqa: BLE001 - a busy host: look again
+                    r = n.status()["modules"].get(KEY)
+                except Exception:  # noqa: BLE001 - a busy host or agent: look again
                     continue
                 if m:
                     c = m.get("canary") or {}
                     self.seen[n.host_url].add((m["digest"], c.get("digest"), c.get("weight")))
+                if r and r.get("ready") == "True":
+                    c = r.get("canary") or {}
+                    self.reported[n.host_url].add((r["serving"], c.get("digest"), c.get("weight")))
             time.sleep(0.05)
 
     def __enter__(self) -> "Watch":
@@ -121,6 +128,8 @@ def test_a_canary_steps_through_every_matching_host_then_promotes_or_aborts_ther
     assert v2["canary"]["outcome"] == "promoted" and [s["verdict"] for s in v2["canary"]["steps"]] == ["pass"], v2
     for n in (a, b):                                               # the split reached each edge host, by its agent
         assert (d1, d2, 50) in w.seen[n.host_url], (n.name, w.seen[n.host_url])
+        assert (d1, d2, 50) in w.reported[n.host_url], (n.name, w.reported[n.host_url])   # its /status said so
+        assert {r for r in w.reported[n.host_url] if r[1]} == {(d1, d2, 50)}             # and never otherwise
         assert _serves_alone(n, d2)
     assert KEY not in core.served()
     step, = [d for d in list_decisions(home / "gitops", subject=KEY, kind="canary-step") if d.digest == d2]
