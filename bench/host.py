@@ -92,11 +92,11 @@ def _p(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def wrk(url: str, seconds: int = 5, conns: int = 8, background: bool = False, pin: bool = True, prefix=()):
+def wrk(url: str, seconds: int = 5, conns: int = 8, background: bool = False, pin: bool = True):
     lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     lua.write('wrk.method = "POST"\nwrk.body = "{}"\n')
     lua.close()
-    cmd = [*prefix] + (["taskset", "-c", "1"] if pin else []) + ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
+    cmd = (["taskset", "-c", "1"] if pin else []) + ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
                                                      "-s", lua.name, url]
     if background:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -173,13 +173,6 @@ def loop_wait(pid: int) -> tuple[float, float]:
     return int(cpu) / 1e9, int(wait) / 1e9
 
 
-# The flood's own clients share core 1 with the measuring client. BENCH_FLOOD_CLIENT=nice runs them at
-# nice 19 (idle: SCHED_IDLE), so that the measuring client's figures are not its own wait for core 1
-# behind them; default: the same priority as the measuring client (as before).
-FLOOD_CLIENT_PREFIX = {"nice": ("nice", "-n", "19"), "idle": ("chrt", "-i", "0")}.get(
-    os.environ.get("BENCH_FLOOD_CLIENT", ""), ())
-
-
 def neighbour_flood(client, ws, wasm: bytes, pid: int) -> None:
     calm = f"{client.url}/run/bench/trivial"
     for name in ("runaway1", "runaway2"):
@@ -190,8 +183,7 @@ def neighbour_flood(client, ws, wasm: bytes, pid: int) -> None:
     solo = wrk(calm, 5, 1)
     w1 = loop_wait(pid)
     seq_solo = seq(port, path, 4)
-    floods = [wrk(f"{client.url}/run/bench/{n}", 12, 8, background=True, prefix=FLOOD_CLIENT_PREFIX)
-              for n in ("runaway1", "runaway2")]
+    floods = [wrk(f"{client.url}/run/bench/{n}", 12, 8, background=True) for n in ("runaway1", "runaway2")]
     time.sleep(1)
     w2 = loop_wait(pid)
     loaded = wrk(calm, 5, 1)
@@ -199,7 +191,6 @@ def neighbour_flood(client, ws, wasm: bytes, pid: int) -> None:
     seq_loaded = seq(port, path, 4)
     flood = [parse_wrk(p.communicate()[0]) for p in floods]
     a, b = seq_solo, seq_loaded
-    print(f"flood clients: {' '.join(FLOOD_CLIENT_PREFIX) or 'same priority as the measuring client'} on core 1")
     print(f"neighbour, sequential client (mean = cycle: {b['mean']*1e6:.0f} / {b['cycle']*1e6:.0f} µs): solo p50 "
           f"{a['p50']*1e6:.0f} µs, p99 {a['p99']*1e6:.0f} µs, p99.9 {a['p999']*1e6:.0f} µs; flooded p50 {b['p50']*1e6:.0f} µs "
           f"= {b['p50']/a['p50']:.2f}× solo (goal ≤ 1.5×), p99 {b['p99']*1e6:.0f} µs = {b['p99']/a['p99']:.2f}× solo "
