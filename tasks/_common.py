@@ -53,7 +53,8 @@ class DelayFromError(list):
         return min(float(asked), MAX_ERROR_DELAY_S)
 
 
-RETRY_DELAYS_S: list[float] = DelayFromError([1, 4, 10])
+FIXED_DELAYS_S = (1, 4, 10)      # seconds before retry 1, 2, 3 when the error asks for no delay
+RETRY_DELAYS_S: list[float] = DelayFromError(FIXED_DELAYS_S)
 
 
 def transient_only(task, task_run, state) -> bool:
@@ -115,7 +116,7 @@ def retried_inside(fn):
                     raise
                 asked = getattr(exc, "delay", None)
                 delay = min(float(asked), MAX_ERROR_DELAY_S) if asked is not None else \
-                    list.__getitem__(RETRY_DELAYS_S, min(i - 1, len(RETRY_DELAYS_S) - 1))
+                    FIXED_DELAYS_S[min(i - 1, len(FIXED_DELAYS_S) - 1)]
                 _warn(f"{fn.__name__}: attempt {i} of {attempts} failed ({type(exc).__name__}: {exc}); "
                       f"again in {delay:g}s")
             finally:
