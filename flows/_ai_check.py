@@ -1,7 +1,9 @@
 """The release judge after a plain switch, as a subflow of the release (run name ``ai-check NS/NAME``).
 
-Sample the new digest with the module's probe requests, read and validate the host's telemetry for
-that window (GX: a failed check means hold), then judge new vs previous digest per metric.
+Sample the new digest with the module's probe requests (on the workspace host interleaved with the
+previous digest, admitted again beside it for the window: a fresh baseline), read and validate the
+host's telemetry for that window (GX: a failed check means hold), then judge new vs previous digest
+per metric.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def ai_check(src: ModuleSource, key: str, manifest_digest: str, requests: int = 
              baseline: Baseline | None = None, release_run_id: str = "", host_url: str | None = None) -> AiVerdict:
     """``host_url``: in fleet mode the host the baseline was sampled on (default the workspace host)."""
     ns, name = key.split("/", 1)
-    samples = ai_sample(src, key, manifest_digest, requests, host_url=host_url)
+    samples, baseline = ai_sample(src, key, manifest_digest, requests, host_url=host_url, baseline=baseline)
     df = read_window(minutes=5, modules=[name], digest=manifest_digest)
     outcome = validate_telemetry(df[df["namespace"] == ns], freshness_minutes=30, key=f"ai-verify-{name}")
     return ai_judge(key, manifest_digest, baseline, samples, outcome, requests=requests,

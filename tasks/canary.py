@@ -47,33 +47,6 @@ def write_progress(key: str, progress: dict | None, message: str) -> bool:
     return repo.write_files({rel: yaml.safe_dump(data, sort_keys=False)}, message).changed
 
 
-class _Pinned:
-    """A HostClient whose runs are pinned to one digest (``X-Wasmops-Pin-Digest``)."""
-
-    def __init__(self, hc, digest: str):
-        self.hc, self.digest = hc, digest
-
-    def run(self, namespace, name, body):
-        return self.hc.run(namespace, name, body, pin=self.digest)
-
-
-def _window(hc, key: str, bodies, stable: str, canary: str, pause_s: float, requests: int):
-    """Samples of both digests over the same window: alternating pinned batches until the pause is
-    over and each side has at least ``requests``."""
-    from wasmops.ai.release_check import METRICS, sample_requests
-
-    ns, name = key.split("/", 1)
-    got = {d: {m: [] for m in METRICS} for d in (stable, canary)}
-    end, batch = time.monotonic() + pause_s, max(5, requests // 6)
-    while time.monotonic() < end or len(got[canary]["error_rate"]) < requests:
-        for d in (stable, canary):
-            for m, v in sample_requests(_Pinned(hc, d), ns, name, bodies, batch, expect_digest=d).items():
-                got[d][m].extend(v)
-        if len(got[canary]["error_rate"]) >= 20 * requests:
-            break
-    return got[stable], got[canary]
-
-
 @task(name="canary-step", cache_policy=NO_CACHE)
 @retried_inside                                  # inside the release transaction
 def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, canary: str,
@@ -84,14 +57,15 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
 
     from wasmops.gitops.decisions import Decision, record
     from wasmops.host.client import HostClient
-    from wasmops.ai.release_check import judge_samples, load_policy
+    from wasmops.ai.release_check import interleaved, judge_samples, load_policy
 
     s = current()
     write_progress(key, {"stable": stable, "step": step, "weight": weight}, f"canary {key} step {step}: {weight} %")
     host_url = _apply_step(key, stable["digest"], canary, weight)
     hc = HostClient(host_url, s.host_token) if host_url else HostClient.from_workspace(s)
     t0 = time.time()
-    base, can = _window(hc, key, probe_bodies(src), stable["digest"], canary, pause_s, requests)
+    base, can = interleaved(hc, *key.split("/", 1), probe_bodies(src), stable["digest"], canary, requests=requests,
+                            pause_s=pause_s)
     v = judge_samples(base, can, load_policy(s.gitops_dir))
     rows = v.to_rows()
     name = key.split("/", 1)[1]

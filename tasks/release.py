@@ -91,13 +91,17 @@ def _undo_reconcile(txn) -> None:
     ns, name = info["key"].split("/", 1)
     before = txn.get("before", None)
     if before:
-        client.deploy(ns, name, **{k: before[k] for k in ("ref", "digest", "trust_level", "limits", "env", "labels",
-                                                           "replicas") if k in before})
+        client.deploy(ns, name, **_deploy_body(before))
     else:
         try:
             client.delete(ns, name)
         except Exception:  # noqa: BLE001 - already gone
             pass
+
+
+def _deploy_body(live: dict) -> dict:
+    """The deploy body that admits what the host lists as ``live`` again."""
+    return {k: live[k] for k in ("ref", "digest", "trust_level", "limits", "env", "labels", "replicas") if k in live}
 
 
 @task(name="already-serving", cache_policy=NO_CACHE, **RETRY)
@@ -259,14 +263,18 @@ def baseline_sample(src: ModuleSource, key: str, requests: int = 60, host_url: s
         return None
     ns, name = key.split("/", 1)
     samples = sample_requests(hc, ns, name, probe_bodies(src), requests, expect_digest=live["digest"])
-    return Baseline(manifest_digest=live["digest"], samples=samples)
+    return Baseline(manifest_digest=live["digest"], samples=samples,
+                    deploy=_deploy_body(live) if live.get("ref") else None)
 
 
 @task(name="ai-sample", cache_policy=NO_CACHE)
 def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int = 60,
-              host_url: str | None = None) -> dict:
+              host_url: str | None = None, baseline: Baseline | None = None) -> tuple[dict, Baseline | None]:
     """After verify: the same probe requests against the new digest, with the host's telemetry
-    scraped before and after (the window the telemetry check reads). ``host_url`` as for the baseline."""
+    scraped before and after (the window the telemetry check reads). ``host_url`` as for the baseline.
+    On the workspace host the previous digest is admitted again beside the new one at weight 0 for
+    this window, and both are sampled interleaved (``fresh_baseline``); returns the new digest's
+    samples and the baseline to judge them against (the fresh one, else ``baseline``)."""
     from wasmops.ai.release_check import sample_requests
     from wasmops.telemetry import Collector, Store, scrape_host
 
@@ -275,9 +283,43 @@ def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int =
     hc = _host(s, host_url)
     col = Collector(Store.open(s), source=hc.url)
     scrape_host(hc, col)
-    samples = sample_requests(hc, ns, name, probe_bodies(src), requests, expect_digest=manifest_digest)
+    fresh = fresh_baseline(hc, src, key, manifest_digest, requests, baseline) if host_url is None else None
+    samples = fresh[1] if fresh else \
+        sample_requests(hc, ns, name, probe_bodies(src), requests, expect_digest=manifest_digest)
     scrape_host(hc, col)
-    return samples
+    return samples, (fresh[0] if fresh else baseline)
+
+
+def fresh_baseline(hc, src: ModuleSource, key: str, manifest_digest: str, requests: int,
+                   baseline: Baseline | None) -> tuple[Baseline, dict] | None:
+    """The previous digest admitted again as a weight-0 canary beside the new one (pinned requests only),
+    both sampled in alternating batches, then removed: ``(fresh baseline, new digest's samples)``, or
+    None when it cannot be done (no previous digest, or the host refused it: the caller falls back to
+    the samples taken before the switch). In fleet mode the host's agent would remove the extra digest
+    as drift mid-window, so this runs on the workspace host only."""
+    from prefect import get_run_logger
+
+    from wasmops.ai.release_check import interleaved
+    from wasmops.errors import NotFound, WasmopsError
+
+    if baseline is None or not baseline.deploy or baseline.manifest_digest == manifest_digest:
+        return None
+    ns, name = key.split("/", 1)
+    try:
+        hc.set_canary(ns, name, weight=0, **baseline.deploy)
+    except WasmopsError as exc:
+        get_run_logger().warning(f"no fresh baseline for {key}: the host refused the previous digest again ({exc}); "
+                                 "judging against the samples taken before the switch")
+        return None
+    try:
+        old, new = interleaved(hc, ns, name, probe_bodies(src), baseline.manifest_digest, manifest_digest,
+                               requests=requests)
+    finally:
+        try:
+            hc.delete_canary(ns, name)
+        except NotFound:
+            pass
+    return Baseline(baseline.manifest_digest, old, baseline.deploy, fresh=True), new
 
 
 @task(name="ai-judge", cache_policy=NO_CACHE)
@@ -307,6 +349,8 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
                     + ("slot-paired signed-rank / count tests" if v.paired else "Mann-Whitney U") + " + effect floor)",
         model={"name": "release-judge", "version": v.judge_version},
         data={"baseline_digest": baseline.manifest_digest if baseline else None, "requests": requests,
+              "baseline": None if baseline is None else "fresh: re-admitted beside the new digest, sampled interleaved"
+              if baseline.fresh else "sampled before the switch",
               "gx_result": outcome.result_id},
         output={"score": v.score, "metrics": rows}, flow_run_id=release_run_id,
         action={"anomalous": "roll back per approval policy", "hold": "release kept; a person is alerted"}

@@ -32,5 +32,7 @@ def test_2x_fuel_regression_is_rolled_back_by_the_release_judge(flow_env, tmp_pa
     assert len(release_commits(ws, "dev/judged")) == 2
     d = list_decisions(ws.settings.gitops_dir, subject="dev/judged", kind="release-verdict")[0]
     assert d.verdict == "fail" and d.data["baseline_digest"] == v1["manifest_digest"]
+    assert d.data["baseline"].startswith("fresh")     # v1 admitted again beside v2, both sampled interleaved
     fuel = next(r for r in d.output["metrics"] if r["metric"] == "fuel_per_call")
-    assert fuel["classification"] == "High" and fuel["p_value"] < 0.01 and fuel["n_canary"] == 30
+    assert fuel["classification"] == "High" and fuel["p_value"] < 0.01 and fuel["n_canary"] == fuel["n_baseline"] == 30
+    assert "canary" not in {m["name"]: m for m in host.modules()}["judged"]     # the fresh baseline is gone again

@@ -20,6 +20,12 @@ unequal length fall back to the unpaired Mann-Whitney U. The verdict carries ``j
 
 A module with no live predecessor has no baseline: the verdict is ``hold`` (nothing to compare,
 never a pass and never a rollback).
+
+Minutes apart is still apart: on a shared machine the wall time of a short call moves by half
+between two batches seconds apart (a fresh module's no-change release was judged ``marginal`` on
+``latency_ms`` that way). So after the switch the release re-admits the previous digest beside the
+new one at weight 0 and samples both in alternating pinned batches (:func:`interleaved`), as a
+canary step does: Kayenta's fresh baseline. The samples taken before the switch are the fallback.
 """
 
 from __future__ import annotations
@@ -90,6 +96,35 @@ def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: i
             out["peak_memory"].append(float(rr.peak_memory))
             out["error_rate"].append(0.0 if rr.ok else 1.0)
     return out
+
+
+class _Pinned:
+    """A HostClient whose runs are pinned to one digest (``X-Wasmops-Pin-Digest``)."""
+
+    def __init__(self, hc, digest: str):
+        self.hc, self.digest = hc, digest
+
+    def run(self, namespace, name, body):
+        return self.hc.run(namespace, name, body, pin=self.digest)
+
+
+def interleaved(client, namespace: str, name: str, bodies: list[bytes], first: str, second: str, *,
+                requests: int, pause_s: float = 0.0) -> tuple[dict, dict]:
+    """Samples of two digests the host serves side by side (stable and canary), over the same window:
+    alternating pinned batches until ``pause_s`` is over and each side has at least ``requests``
+    (at most 20 times as many). Both sides get the same number of slots, batch by batch, so they pair
+    up by slot. A request answered by another digest is NaN in its slot."""
+    import time
+
+    got = {d: {m: [] for m in METRICS} for d in (first, second)}
+    end, batch = time.monotonic() + pause_s, max(5, requests // 6)
+    while time.monotonic() < end or len(got[second]["error_rate"]) < requests:
+        for d in (first, second):
+            for m, v in sample_requests(_Pinned(client, d), namespace, name, bodies, batch, expect_digest=d).items():
+                got[d][m].extend(v)
+        if len(got[second]["error_rate"]) >= 20 * requests:
+            break
+    return got[first], got[second]
 
 
 def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, list[float]],

@@ -133,10 +133,15 @@ class Verified:
 
 @dataclass(frozen=True)
 class Baseline:
-    """Probe samples of the digest serving before the switch (what the release judge compares with)."""
+    """Probe samples of the digest serving before the switch (what the release judge compares with),
+    and how to admit that digest again (``deploy``: the host's deploy body, for a fresh baseline beside
+    the new digest after the switch; None: not possible). ``fresh``: these samples were taken after
+    the switch, interleaved with the new digest's."""
 
     manifest_digest: str
     samples: dict
+    deploy: dict | None = None
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
