@@ -117,7 +117,7 @@ def retried_inside(fn):
                 asked = getattr(exc, "delay", None)
                 delay = min(float(asked), MAX_ERROR_DELAY_S) if asked is not None else \
                     FIXED_DELAYS_S[min(i - 1, len(FIXED_DELAYS_S) - 1)]
-                _warn(f"{fn.__name__}: attempt {i} of {attempts} failed ({type(exc).__name__}: {exc}); "
+                warn(f"{fn.__name__}: attempt {i} of {attempts} failed ({type(exc).__name__}: {exc}); "
                       f"again in {delay:g}s")
             finally:
                 _attempt.reset(token)
@@ -125,7 +125,8 @@ def retried_inside(fn):
     return run
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
+    """A warning in the task or flow run's log (the plain logger outside one)."""
     import logging
 
     try:

@@ -17,7 +17,7 @@ from wasmops.fleet.status import FleetRollout
 from wasmops.release.steps import AiVerdict, Baseline, Committed, FleetServing, Verified, probe_bodies
 from wasmops.supply.source import ModuleSource
 
-from ._common import RETRY, attempt, retried_inside
+from ._common import RETRY, attempt, retried_inside, warn
 
 
 @task(name="commit", cache_policy=NO_CACHE)
@@ -294,11 +294,10 @@ def fresh_baseline(hc, src: ModuleSource, key: str, manifest_digest: str, reques
                    baseline: Baseline | None) -> tuple[Baseline, dict] | None:
     """The previous digest admitted again as a weight-0 canary beside the new one (pinned requests only),
     both sampled in alternating batches, then removed: ``(fresh baseline, new digest's samples)``, or
-    None when it cannot be done (no previous digest, or the host refused it: the caller falls back to
-    the samples taken before the switch). In fleet mode the host's agent would remove the extra digest
-    as drift mid-window, so this runs on the workspace host only."""
-    from prefect import get_run_logger
-
+    None when it cannot be done (no previous digest, the host refused it, or it answered fewer than half
+    of its requests, e.g. removed by a reconcile mid-window: the caller falls back to the samples taken
+    before the switch). In fleet mode the host's agent would remove the extra digest as drift
+    mid-window, so this runs on the workspace host only."""
     from wasmops.ai.release_check import interleaved
     from wasmops.errors import NotFound, WasmopsError
 
@@ -308,8 +307,8 @@ def fresh_baseline(hc, src: ModuleSource, key: str, manifest_digest: str, reques
     try:
         hc.set_canary(ns, name, weight=0, **baseline.deploy)
     except WasmopsError as exc:
-        get_run_logger().warning(f"no fresh baseline for {key}: the host refused the previous digest again ({exc}); "
-                                 "judging against the samples taken before the switch")
+        warn(f"no fresh baseline for {key}: the host refused the previous digest again ({exc}); "
+             "judging against the samples taken before the switch")
         return None
     try:
         old, new = interleaved(hc, ns, name, probe_bodies(src), baseline.manifest_digest, manifest_digest,
@@ -319,6 +318,11 @@ def fresh_baseline(hc, src: ModuleSource, key: str, manifest_digest: str, reques
             hc.delete_canary(ns, name)
         except NotFound:
             pass
+    answered = sum(1 for x in old["fuel_per_call"] if x == x)        # NaN: not answered by the previous digest
+    if answered < len(old["fuel_per_call"]) / 2:                      # removed mid-window (a reconcile healing drift)
+        warn(f"fresh baseline for {key}: the previous digest answered {answered} of {len(old['fuel_per_call'])} "
+             "requests; judging against the samples taken before the switch")
+        return None
     return Baseline(baseline.manifest_digest, old, baseline.deploy, fresh=True), new
 
 
