@@ -5,7 +5,8 @@ back by the release judge and 20 rebuilds of the same source with no change are 
 changes only a tag string inside the module (new bytes, so a new wasm digest and a real release,
 same work per call). Every release is the production flow (`flows.release.release`): build, test,
 policy, sign, publish, commit, reconcile the real host (`wasmops host` in a child process), verify,
-and the AI check (baseline sample of the previous digest, canary sample, paired judge). Runs under a
+and the AI check (the previous digest admitted again beside the new one and both sampled interleaved,
+a fresh baseline; paired judge). Runs under a
 throwaway Prefect server (`prefect_test_harness`). Prints each verdict; asserts nothing.
 
 Run: .venv/bin/python bench/judge_rebuilds.py [N=20]
