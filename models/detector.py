@@ -13,7 +13,7 @@ Example::
     >>> np.flatnonzero(out.alarm)
     array([300])
     >>> det.explain(out, 300).summary()
-    'alarm at 2026-03-13 12:00:00+00:00: score 3.39 (threshold 2.90); seasonal 400 vs expected 101.5 (p~4.1e-04)'
+    'alarm at 2026-03-13 12:00:00+00:00: score 3.39 (threshold 2.26); seasonal 400 vs expected 101.5 (p~4.1e-04)'
     >>> det, out = run_series(ts, values)      # production path: fit on the first 15 %, then stream
     >>> np.flatnonzero(out.alarm)
     array([300])
@@ -37,7 +37,11 @@ the same whether the series ends at t or goes on, so batch scoring equals stream
 Threshold (``target_far`` = 0.5 % of rows, the documented default): the larger of the Bonferroni
 bound ``log10(K / target_far)`` (K = 4 components: with exact p-values at most ``target_far`` of
 normal rows exceed it) and the ``1 - target_far`` quantile of the training rows' scores (lifts it on
-series whose p-values are not exact, e.g. strongly autocorrelated ones). Alarms: a row above the
+series whose p-values are not exact, e.g. strongly autocorrelated ones). The bound needs p-values
+that small to exist: a 30-day window of hourly rows holds 720, whose smallest two-sided empirical p
+is 2/721 (score 2.56 < 2.90), so an hourly series could alarm only beyond its window's range. So
+the bound is capped at the score of the second most extreme rank a full window can hold,
+``-log10(4 / (n + 1))`` (n = window / sampling interval; 5-minute data: n = 8,640, no cap). Alarms: a row above the
 threshold raises an alarm unless one was raised within ``cooldown`` (6 h) before it: one page per
 incident, not one per row.
 
@@ -207,12 +211,23 @@ class SeasonalRankDetector:
         self.scale_ = robust_spread(x)
         self.threshold_ = -math.inf
         train_scores = self._score(ts, x)[0]
-        nominal = math.log10(len(COMPONENTS) / self.config.target_far)
+        nominal = min(math.log10(len(COMPONENTS) / self.config.target_far), self._attainable(ts))
         q = float(np.quantile(train_scores, 1.0 - self.config.target_far)) if len(train_scores) else -math.inf
         self.threshold_ = max(nominal, q)
         self.n_train_ = len(x)
         self.train_far_ = float(np.mean(train_scores > self.threshold_)) if len(train_scores) else float("nan")
         return self
+
+    def _attainable(self, ts: pd.DatetimeIndex) -> float:
+        """The score of the second most extreme of the rows a full ``history`` window holds at this
+        series' sampling interval (the training rows' median step): ``-log10(4 / (n + 1))``."""
+        if len(ts) < 2:
+            return math.inf
+        step = float(np.median(np.diff(_naive_ns(ts)).astype(np.int64)))
+        if step <= 0:
+            return math.inf
+        n = pd.Timedelta(self.config.history).value / step
+        return -math.log10(4.0 / (n + 1.0))
 
     def _score(self, ts: pd.DatetimeIndex, x: np.ndarray):
         cfg = self.config
