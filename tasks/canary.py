@@ -56,13 +56,15 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     from prefect.runtime import flow_run
 
     from wasmops.gitops.decisions import Decision, record
-    from wasmops.host.client import HostClient
     from wasmops.ai.release_check import interleaved, judge_samples, load_policy
+
+    from .release import _host
 
     s = current()
     write_progress(key, {"stable": stable, "step": step, "weight": weight}, f"canary {key} step {step}: {weight} %")
     host_url = _apply_step(key, stable["digest"], canary, weight)
-    hc = HostClient(host_url, s.host_token) if host_url else HostClient.from_workspace(s)
+    hc = _host(s, host_url)
+    sampled_on = host_url or s.host_url
     t0 = time.time()
     base, can = interleaved(hc, *key.split("/", 1), probe_bodies(src), stable["digest"], canary, requests=requests,
                             pause_s=pause_s)
@@ -78,12 +80,12 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
         policy_rule="policies/release-judge.yaml (canary vs stable, same window)",
         model={"name": "release-judge", "version": v.judge_version},
         data={"stable_digest": stable["digest"], "step": step, "weight": weight, "pause_s": pause_s,
-              "host": host_url or s.host_url,
+              "host": sampled_on,
               "window": [t0, time.time()], "samples": {"stable": len(base["error_rate"]),
                                                        "canary": len(can["error_rate"])}},
         output={"score": v.score, "metrics": rows}, flow_run_id=str(flow_run.get_id() or ""), action=nxt))
     return {"step": step, "weight": weight, "verdict": v.verdict, "score": v.score, "explanation": v.explanation,
-            "metrics": rows, "decision": getattr(d, "id", None), "host": host_url or s.host_url}
+            "metrics": rows, "decision": getattr(d, "id", None), "host": sampled_on}
 
 
 def _apply_step(key: str, stable: str, canary: str, weight: int) -> str | None:
@@ -94,7 +96,7 @@ def _apply_step(key: str, stable: str, canary: str, weight: int) -> str | None:
     if not current().fleet_agents:
         _reconcile({key.split("/", 1)[0]}).raise_for_status(key)     # Waiting is retried, Stalled is not
         return None
-    return await_fleet.fn(key, stable, canary=(canary, weight)).served[0]   # retried with this task
+    return await_fleet.fn(key, stable, canary=(canary, weight)).served[0]   # waits out its own attempts
 
 
 @task(name="canary-abort", cache_policy=NO_CACHE)
@@ -103,7 +105,8 @@ def canary_abort(key: str) -> dict:
     """100 % stable now (the host first; in fleet mode every matching host the agents report); returns
     how long the hosts took, and the fleet hosts that could not be told (their agents follow Git's revert)."""
     from wasmops.errors import NotFound, WasmopsError
-    from wasmops.host.client import HostClient
+
+    from .release import _host
 
     ns, name = key.split("/", 1)
     s = current()
@@ -112,7 +115,7 @@ def canary_abort(key: str) -> dict:
     failed = {}
     for url in hosts:
         try:
-            (HostClient(url, s.host_token) if url else HostClient.from_workspace(s)).delete_canary(ns, name)
+            _host(s, url).delete_canary(ns, name)
         except NotFound:
             pass
         except WasmopsError as exc:
