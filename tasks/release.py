@@ -340,7 +340,7 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
     v = judge_samples(before, samples, load_policy(s.gitops_dir))
     if not outcome.success:
         failed = ", ".join(sorted({f"{t}({c or ''})" for t, c in outcome.failed_checks()}))
-        v.verdict, v.explanation = "hold", f"hold: telemetry failed validation: {failed}"
+        v.verdict, v.explanation = "hold", f"telemetry failed validation: {failed}"
     verdict = {"fail": "anomalous", "hold": "hold"}.get(v.verdict, "ok")
     rows = v.to_rows()
     TableArtifact(key=f"release-judge-{name}", table=rows or [{"metric": "-", "classification": "NoData"}],

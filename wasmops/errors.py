@@ -216,5 +216,5 @@ def spec_error_from_pydantic(exc, where: str) -> SpecError:
     parts = []
     for e in exc.errors():
         loc = ".".join(str(p) for p in e.get("loc", ())) or "(root)"
-        parts.append(f"{loc}: {e.get('msg')}")
+        parts.append(f"{loc}: {str(e.get('msg')).removeprefix('Value error, ')}")   # our own validators' words
     return SpecError("; ".join(parts), where=where)

@@ -42,7 +42,10 @@ def scaffold(name: str, language: str, directory: Path) -> Path:
     hold a module yet). Returns the directory."""
     _check_name(name, "NAME")
     if language not in LANGUAGES:
-        raise UserError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}", where="--language")
+        raise UserError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}", where="--language",
+                        hint="a .wasm built elsewhere (Rust, C++, TinyGo, ...) needs no scaffold: write its module.yaml "
+                             "with `language: prebuilt` and `sources: [path/to/module.wasm]` (README, \"A .wasm built "
+                             "elsewhere\")")
     directory = Path(directory)
     if (directory / "module.yaml").exists():
         raise UserError("a module already lives here", where=str(directory / "module.yaml"))

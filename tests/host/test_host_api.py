@@ -64,6 +64,7 @@ def test_hostile_modules_get_their_error_response(host, workspace, name, status,
     # Only `loop` is about the deadline: the others get 10 s (the sandboxed maximum), so a loaded
     # machine (a pool run at low priority waits for CPU) cannot turn their limit into a timeout.
     timeout = LIMITS["timeout_ms"] if name == "loop" else 10_000
+    deploy(host, workspace, "ok")   # the well-behaved neighbour (idempotent: this test runs alone too)
     deploy(host, workspace, name, limits={**LIMITS, "fuel": 10**12, "timeout_ms": timeout})
     r = host.run("dev", name, b"{}")
     assert r.status_code == status, r.text
@@ -175,3 +176,19 @@ def test_restart_restores_state_without_recompiling(workspace):
         assert set((workspace.home / "cache" / "compiled").glob("*.cwasm")) == compiled
     finally:
         hp.stop()
+
+
+def test_a_rust_panic_through_the_host_names_its_function_and_the_body_is_not_claimed_json(host, workspace):
+    wasm = (FIXTURES / "rust-wordfreq" / "main.wasm").read_bytes()   # built by Debian's rustc, not by us
+    ref, digest = workspace.publish_wasm("rust-wordfreq", wasm)
+    host.deploy("dev", "rust-wordfreq", ref=ref, digest=digest, labels={"team": "core", "project": "demo"},
+                limits={**LIMITS, "memory": "8Mi", "timeout_ms": 10_000})
+    ok = host.run("dev", "rust-wordfreq", b"b a b")
+    assert ok.status_code == 200 and ok.content == b"b 2\na 1\n"
+    assert ok.headers["content-type"] == "application/octet-stream"
+    r = host.run("dev", "rust-wordfreq", b"please PANIC now")
+    rr = run_result(r)
+    assert r.status_code == 422 and r.headers["x-wasmops-error"] == "trap" and rr.exit_code is None
+    assert rr.message.startswith("wasm `unreachable` instruction executed in __rust_start_panic"), rr.message
+    assert "`" in r.headers["x-wasmops-message"]              # printable ASCII travels as it is
+    assert b"panicked at" in rr.stderr

@@ -134,7 +134,7 @@ def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, lis
     if not baseline:
         empty = {m: [] for m in canary}
         v = judge(empty, canary, policy)
-        v.explanation = "hold: no previous digest served this module, so there is nothing to compare with"
+        v.explanation = "no previous digest served this module, so there is nothing to compare with"
         return v
     return judge(baseline, canary, policy, paired=True)
 

@@ -45,7 +45,7 @@ cost has no finite decimal form (e.g. a 60-second window of 1 MiB)::
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 

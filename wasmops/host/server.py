@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from ..errors import NotFound, UserError, WasmopsError
+from ..errors import UserError, WasmopsError
 from wasmops.wasm.sandbox import Preempted
 from .http import Request, Response, json_response
 from .api import CanaryRequest, WeightRequest
@@ -63,7 +63,7 @@ def run_status_headers(digest: str, r) -> tuple[int, list[tuple[bytes, bytes]]]:
     if r.ok:
         return 200, headers
     headers += [(b"x-wasmops-error", (r.reason or "unknown").encode()),
-                (b"x-wasmops-message", quote(r.message[:MAX_MESSAGE], safe=" /:,.()'=").encode()),
+                (b"x-wasmops-message", quote(r.message[:MAX_MESSAGE], safe=_MESSAGE_SAFE).encode()),
                 (b"x-wasmops-stderr", base64.b64encode(r.stderr[-STDERR_TAIL:]))]
     return RUN_STATUS.get(r.reason, 500), headers
 
@@ -72,14 +72,20 @@ _RUN_HEAD = (b"x-wasmops-digest: %s\r\nx-wasmops-fuel: %d\r\nx-wasmops-duration-
              b"x-wasmops-cpu-ms: %.3f\r\nx-wasmops-exit-code: 0\r\n")
 
 
+#: ``X-Wasmops-Message`` keeps printable ASCII as it is; ``%``, control and non-ASCII characters are percent-encoded.
+_MESSAGE_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+#: A run's body is whatever the module wrote, so the host claims nothing about it (its own errors are JSON).
+RUN_CONTENT_TYPE = b"application/octet-stream"
+
+
 def run_response(digest: str, r) -> Response:
     if r.ok:       # the common case, formatted in one step: the same headers as ``run_status_headers``
         head = _RUN_HEAD % (digest.encode(), r.fuel_used, r.duration_s * 1000, r.peak_memory, r.cpu_s * 1000)
         if r.fuel_estimated:
             head += b"x-wasmops-fuel-estimated: 1\r\n"
-        return Response(200, r.stdout, b"application/json", head=head)
+        return Response(200, r.stdout, RUN_CONTENT_TYPE, head=head)
     status, headers = run_status_headers(digest, r)
-    return Response(status, r.stdout, b"application/json", headers)
+    return Response(status, r.stdout, RUN_CONTENT_TYPE, headers)
 
 
 def error_status(exc: BaseException) -> int:

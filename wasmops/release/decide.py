@@ -34,15 +34,19 @@ def target_manifest(desired: DesiredState, key: str, *, auto_approve: bool, wher
     return manifest
 
 
+_UNQUARANTINE = ("change the module (a new build has a new digest), or, if this digest is safe after all, "
+                 "`wasmops quarantine remove DIGEST --reason WHY` (`wasmops quarantine list` shows why it is there)")
+
+
 def refuse_quarantined_wasm(desired: DesiredState, built: Built, key: str) -> None:
     """A quarantined wasm digest is never released again, whatever artifact carries it."""
     if built.wasm_digest in desired.quarantine:
-        raise QuarantinedError(f"wasm digest {built.wasm_digest} is quarantined", where=key)
+        raise QuarantinedError(f"wasm digest {built.wasm_digest} is quarantined", where=key, hint=_UNQUARANTINE)
 
 
 def refuse_quarantined_manifest(desired: DesiredState, pub: Published, key: str) -> None:
     if pub.manifest_digest in desired.quarantine:
-        raise QuarantinedError(f"artifact {pub.manifest_digest} is quarantined", where=key)
+        raise QuarantinedError(f"artifact {pub.manifest_digest} is quarantined", where=key, hint=_UNQUARANTINE)
 
 
 def release_ref(manifest, built: Built, registry: str) -> str:
@@ -82,7 +86,7 @@ def judge_after_switch(ai_check: bool, canary: dict | None) -> bool:
 
 
 def anomaly_reason(verdict: AiVerdict) -> str:
-    return f"post-deploy AI verdict anomalous: {verdict.explanation}"
+    return f"post-deploy AI check: release judge {verdict.judge or verdict.verdict}: {verdict.explanation}"
 
 
 def noop_summary(key: str, built: Built, signed: Signed, pub: Published, commit: str) -> dict:

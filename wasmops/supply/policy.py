@@ -146,7 +146,37 @@ def inspect_module(wasm: bytes) -> dict:
     for i in module.imports:
         if isinstance(i.type, wasmtime.MemoryType):
             mem_min = max(mem_min, i.type.limits.min * 65536)
-    return {"size": len(wasm), "imports": imports, "exports": exports, "initial_memory": mem_min}
+    return {"size": len(wasm), "imports": imports, "exports": exports, "initial_memory": mem_min,
+            "custom_section_bytes": custom_section_bytes(wasm)}
+
+
+def custom_section_bytes(wasm: bytes) -> int:
+    """Bytes in the module's custom sections (debug info, names, producers), headers included;
+    0 for anything that is not a well-formed module binary.
+
+    >>> custom_section_bytes(b"\\0asm\\1\\0\\0\\0" + b"\\0\\x03\\x01a!" + b"\\x01\\x01\\0")
+    5
+    """
+    if wasm[:4] != b"\0asm" or len(wasm) < 8:
+        return 0
+    pos, total = 8, 0
+    while pos < len(wasm):
+        start, sid = pos, wasm[pos]
+        pos += 1
+        size = shift = 0
+        while True:
+            if pos >= len(wasm) or shift > 28:
+                return total
+            b = wasm[pos]
+            pos += 1
+            size |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        pos += size
+        if sid == 0:
+            total += pos - start
+    return total
 
 
 def _run_caps(rules: LevelRules, trust_level: str, timeout_ms: int | None, fuel: int | None) -> list[str]:
@@ -187,7 +217,10 @@ def check_module(
             reasons.append(f"required export {exp!r} is missing")
     max_size = parse_size(rules.max_size)
     if facts["size"] > max_size:
-        reasons.append(f"size {facts['size']} bytes exceeds {format_size(max_size)}")
+        custom = facts.get("custom_section_bytes", 0)
+        hint = (f" ({custom} of them in custom sections such as debug info: strip them, e.g. rustc "
+                f"`-C strip=debuginfo`, clang `-Wl,--strip-debug`, or `wasm-strip`)" if custom * 10 >= facts["size"] else "")
+        reasons.append(f"size {facts['size']} bytes exceeds {format_size(max_size)}{hint}")
     max_mem = parse_size(rules.max_memory)
     if facts["initial_memory"] > max_mem:
         reasons.append(f"initial memory {facts['initial_memory']} bytes exceeds {format_size(max_mem)}")

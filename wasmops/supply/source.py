@@ -24,6 +24,8 @@ from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.units import parse_size
 
 Language = Literal["c", "zig", "wat", "prebuilt"]
+#: How a run can end without an exit code (``wasmops.wasm.sandbox.REASON_*``), for ``expect_error``.
+ErrorReason = Literal["trap", "out_of_fuel", "timeout", "stack_overflow", "memory_limit", "stdout_limit"]
 
 
 class Limits(BaseModel):
@@ -64,6 +66,23 @@ class TestCase(BaseModel):
     expect_stdout: str | None = None
     expect_stdout_contains: str | None = None
     expect_exit: int = 0
+    expect_error: ErrorReason | None = Field(
+        None, description="The run must end this way instead of exiting (e.g. trap: a Rust panic, abort()).")
+
+    @field_validator("expect_exit", mode="before")
+    @classmethod
+    def _exit_is_a_code(cls, v):
+        if v is None or isinstance(v, bool):
+            raise ValueError("expect_exit must be an exit code (an integer); for a run that does not exit "
+                             "(a Rust panic, abort(), a trap) write `expect_error: trap` instead")
+        return v
+
+    @model_validator(mode="after")
+    def _one_ending(self):
+        if self.expect_error is not None and "expect_exit" in self.model_fields_set:
+            raise ValueError(f"expect_exit and expect_error both given: a run that ends in {self.expect_error} "
+                             "has no exit code; keep one")
+        return self
 
 
 class ModuleSource(BaseModel):
@@ -115,14 +134,27 @@ def load_module_source(path: str | Path) -> ModuleSource:
     return src
 
 
+#: Build-output directories never read into the source digest (a cargo ``target/`` can hold gigabytes).
+BUILD_OUTPUT_DIRS = frozenset({"target", "node_modules", "zig-cache", "zig-out"})
+
+
 def source_digest(module: str | Path | ModuleSource) -> str:
-    """Digest of a module directory's module.yaml and every source file it lists.
+    """Digest of a module directory's module.yaml and its source files: for ``prebuilt``, the files
+    it lists (the .wasm is the whole input); otherwise every file under the directory (headers and
+    includes are not listed), except hidden ones and build output (``BUILD_OUTPUT_DIRS``).
 
     ``module`` is the directory or its parsed ``ModuleSource`` (then module.yaml is not parsed again)."""
     src = module if isinstance(module, ModuleSource) else load_module_source(module)
     h = hashlib.sha256()
     h.update((src.root / "module.yaml").read_bytes())
+    if src.language == "prebuilt":
+        files = sorted({(src.root / s).resolve() for s in src.sources})
+        for p in files:
+            h.update(str(p.relative_to(src.root.resolve()) if p.is_relative_to(src.root.resolve()) else p).encode()
+                     + b"\0" + p.read_bytes() + b"\0")
+        return named(h.hexdigest())
     for p in sorted(src.root.rglob("*")):
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src.root).parts):
+        parts = p.relative_to(src.root).parts
+        if p.is_file() and not any(part.startswith(".") for part in parts) and not BUILD_OUTPUT_DIRS & set(parts[:-1]):
             h.update(str(p.relative_to(src.root)).encode() + b"\0" + p.read_bytes() + b"\0")
     return named(h.hexdigest())

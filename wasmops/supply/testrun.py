@@ -33,6 +33,7 @@ class CaseResult:
     exit_code: int | None
     stdout: str = ""
     run: bool = True
+    stderr: str = ""        # the last 2 KiB of a failed run's stderr (a panic's message, say)
 
     @property
     def result(self) -> str:
@@ -80,10 +81,17 @@ class TestReport:
     def rows(self) -> list[dict]:
         """Rows for a table (CLI and Prefect table artifact)."""
         return [
-            {"case": c.name, "result": c.result, "reason": c.reason,
+            {"case": c.name, "result": c.result, "reason": c.reason + _stderr_tail(c),
              "fuel": c.fuel_used, "peak_memory": c.peak_memory, "ms": round(c.duration_ms, 2)}
             for c in self.cases
         ]
+
+
+def _stderr_tail(c: CaseResult) -> str:
+    """A failed case's stderr, its last 3 lines (the whole tail is in ``--json``)."""
+    if c.passed or not c.stderr.strip():
+        return ""
+    return "\nstderr: " + "\n".join(c.stderr.strip().splitlines()[-3:])[-400:]
 
 
 def limits_for(limits: Limits) -> RunLimits:
@@ -95,8 +103,9 @@ def judge(case: TestCase, r: RunResult) -> CaseResult:
     """The one judge: compare one run (in the sandbox or through the host) with what the case expects."""
     out = r.stdout.decode(errors="replace")
     ok, why = _compare(case, r.exit_code, r.reason, r.message, out)
+    err = (r.stderr or b"")[-2048:].decode(errors="replace")
     return CaseResult(name=case.name, passed=ok, reason=why, fuel_used=r.fuel_used, peak_memory=r.peak_memory,
-                      duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096])
+                      duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096], stderr=err)
 
 
 def not_run(case: TestCase, why: str) -> CaseResult:
@@ -106,17 +115,29 @@ def not_run(case: TestCase, why: str) -> CaseResult:
 
 def _compare(case: TestCase, exit_code: int | None, reason: str | None, message: str,
              stdout: str) -> tuple[bool, str]:
+    if case.expect_error is not None:
+        if reason != case.expect_error:
+            got = f"{reason}: {message}" if reason not in (None, "exit_nonzero") else f"exit {exit_code}"
+            return False, f"{got}, expected {case.expect_error}"
+        return _compare_stdout(case, stdout) or (True, f"ok ({reason})")
     if exit_code is None:
         return False, f"{reason}: {message}"
     if exit_code != case.expect_exit:
         return False, f"exit {exit_code}, expected {case.expect_exit}" + (f" ({reason})" if reason not in (None, "exit_nonzero") else "")
+    bad = _compare_stdout(case, stdout)
+    if bad:
+        return bad
+    if reason not in (None, "exit_nonzero"):
+        return False, f"{reason}: {message}"
+    return True, "ok"
+
+
+def _compare_stdout(case: TestCase, stdout: str) -> tuple[bool, str] | None:
     if case.expect_stdout is not None and stdout.rstrip("\n") != case.expect_stdout.rstrip("\n"):
         return False, f"stdout {stdout.strip()[:80]!r} != expected {case.expect_stdout[:80]!r}"
     if case.expect_stdout_contains is not None and case.expect_stdout_contains not in stdout:
         return False, f"stdout lacks {case.expect_stdout_contains[:80]!r}"
-    if reason not in (None, "exit_nonzero"):
-        return False, f"{reason}: {message}"
-    return True, "ok"
+    return None
 
 
 def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sandbox: Sandbox | None = None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -289,6 +290,8 @@ def _classify(reason, message, exit_code, peak, limits: RunLimits, overflow: boo
         return REASON_EXIT, f"exited with code {exit_code}"
     if no_instance and reason == REASON_TRAP and "memory" in message and "limit" in message.lower():
         return REASON_MEMORY, message
+    if reason == REASON_TRAP and peak >= limits.memory // 2:   # a refused memory.grow often ends in a trap
+        message += f"; linear memory {peak / 2**20:.1f} of the {limits.memory / 2**20:.4g} MiB limit"
     return reason, message
 
 
@@ -320,17 +323,45 @@ def _near_limit(peak: int, limit: int) -> bool:
     return peak + 16 * WASM_PAGE > limit and peak >= limit // 2
 
 
+_FRAME = re.compile(r"^\s*\d+:\s+0x[0-9a-f]+ - (?:[^!]*!)?(.+?)\s*$")
+_RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
+
+
 def _trap_reason(exc: wasmtime.Trap) -> tuple[str, str]:
+    """The run's reason and a one-line message: wasmtime's cause (its last line, e.g. "wasm
+    `unreachable` instruction executed"), the innermost named frame, and what that frame usually
+    means (a Rust panic, ``abort()``): the module's stderr then says why."""
     code = exc.trap_code
-    first = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0]
     if code == wasmtime.TrapCode.OUT_OF_FUEL:
         return REASON_FUEL, "fuel exhausted"
     if code == wasmtime.TrapCode.INTERRUPT:
         return REASON_TIMEOUT, "wall-clock deadline exceeded"
     if code == wasmtime.TrapCode.STACK_OVERFLOW:
         return REASON_STACK, "call stack exhausted"
-    name = code.name.lower() if code is not None else "unknown"
-    return REASON_TRAP, f"trap: {name}: {first}"
+    return REASON_TRAP, trap_message(str(exc.message if hasattr(exc, "message") else exc),
+                                     code.name.lower() if code is not None else "unknown")
+
+
+def trap_message(text: str, code: str = "unknown") -> str:
+    """One line from wasmtime's multi-line trap text (see :func:`_trap_reason`), at most 300 chars.
+
+    >>> trap_message("error while executing at wasm backtrace:\\n    0:  0xdfd8 - <unknown>!abort\\n"
+    ...              "    1:  0x10 - <unknown>!main\\n\\nCaused by:\\n    wasm trap: wasm `unreachable` instruction executed")
+    'wasm `unreachable` instruction executed in abort (abort() was called)'
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    cause = next((ln.strip().removeprefix("wasm trap: ") for ln in reversed(lines) if "wasm trap:" in ln), "")
+    frames = [_RUST_HASH.sub("", m.group(1)) for ln in lines if (m := _FRAME.match(ln))]
+    named = [f for f in frames if f and f != "<unknown>" and not f.startswith("<wasm function")]
+    msg = cause or (lines[0].strip() if lines and not _FRAME.match(lines[0]) and "backtrace" not in lines[0]
+                    else f"wasm trap: {code}")
+    if named:
+        msg += f" in {named[0]}"
+    if any("rust_panic" in f or "rust_begin_unwind" in f for f in named[:6]):
+        msg += " (a Rust panic: its message is on stderr)"
+    elif named and named[0] in ("abort", "__abort", "std::process::abort", "__cxa_pure_virtual"):
+        msg += " (abort() was called)"
+    return msg[:300]
 
 
 _default: Sandbox | None = None
