@@ -78,6 +78,7 @@ class Series:
     raw_ts: np.ndarray                 # timestamps as written in the input
     values: np.ndarray
     windows: list[tuple[int, int]] = field(default_factory=list)  # inclusive row ranges
+    non_numeric: int = 0               # values that were not numbers (kept as NaN: missing)
 
     @property
     def n_train(self) -> int:
@@ -104,20 +105,53 @@ def find_csvs(data_dir) -> list[Path]:
     return sorted(out)
 
 
+def read_timestamp_value(path) -> tuple[np.ndarray, pd.DatetimeIndex, np.ndarray, int]:
+    """A ``timestamp,value`` CSV (column names in any case, a UTF-8 BOM allowed) as raw timestamp
+    strings, parsed timestamps and float values, sorted by time (stable), and the number of values
+    that are not numbers (kept as NaN: missing). Raises ``SpecError`` naming the file, the line and
+    the field for anything else."""
+    from wasmops.errors import SpecError
+
+    where = str(path)
+    try:
+        df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SpecError(f"not a timestamp,value CSV: {str(exc).splitlines()[0]}", where=where) from exc
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    if "timestamp" not in cols or "value" not in cols:
+        raise SpecError(f"needs the columns timestamp,value; found {', '.join(map(str, df.columns)) or 'none'}",
+                        where=where)
+    if df.empty:
+        raise SpecError("no rows under the header", where=where)
+    raw = df[cols["timestamp"]].str.strip()
+    try:
+        parsed = pd.to_datetime(raw, format="mixed", errors="coerce")
+    except (ValueError, TypeError) as exc:   # e.g. time zones mixed with naive times
+        why = str(exc).splitlines()[0]
+        if "timezone" in why.lower() or "tz-aware" in why.lower():
+            why = "some times carry a time zone and others do not (or differ); write them all one way"
+        raise SpecError(f"timestamp: {why}", where=where) from exc
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        raise SpecError(f"timestamp: {raw.iloc[bad[0]]!r} on line {bad[0] + 2} is not a time"
+                        + (f" ({len(bad)} rows like it)" if len(bad) > 1 else ""), where=where)
+    text = df[cols["value"]].str.strip()
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    non_numeric = int(np.sum(np.isnan(values) & ~text.str.lower().isin(["", "nan", "na", "null"]).to_numpy()))
+    idx = pd.DatetimeIndex(parsed)
+    order = np.argsort(idx.asi8, kind="stable")   # NAB files are sorted already
+    return raw.to_numpy()[order], idx[order], values[order], non_numeric
+
+
 def read_series(path, name: str, windows=()) -> Series:
-    df = pd.read_csv(path)
-    parsed = pd.to_datetime(df["timestamp"], format="mixed")
-    df = df.assign(_t=parsed).sort_values("_t", kind="stable")  # NAB files are sorted already
-    raw = df["timestamp"].astype(str).to_numpy()
-    ts = pd.DatetimeIndex(df["_t"])
-    values = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float)
+    raw, ts, values, non_numeric = read_timestamp_value(path)
     rows = []
     for start, end in windows:
         lo = int(np.searchsorted(ts.values, np.datetime64(pd.Timestamp(start)), side="left"))
         hi = int(np.searchsorted(ts.values, np.datetime64(pd.Timestamp(end)), side="right")) - 1
         if hi >= lo:
             rows.append((lo, hi))
-    s = Series(name, ts, raw, values, sorted(rows))
+    s = Series(name, ts, raw, values, sorted(rows), non_numeric)
     s.windows = [w for w in s.windows if w[1] >= s.n_train]
     return s
 

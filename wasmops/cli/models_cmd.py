@@ -24,6 +24,9 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     corpus = load_corpus(data_dir, labels)
     if not corpus:
         raise typer.BadParameter(f"no *.csv under {data_dir}")
+    for ser in corpus:
+        if ser.non_numeric:
+            console().print(f"[yellow]{ser.name}: {ser.non_numeric} values are not numbers; scored as missing[/]")
     runs = run_corpus(corpus)
     if out is not None:
         with open(out, "w", newline="") as fh:
@@ -49,12 +52,11 @@ def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, d
                              horizon: int = typer.Option(168, help="hours ahead (origins every `horizon` hours)"),
                              out: Path | None = typer.Option(None, "--out", help="write timestamp,actual,forecast,naive168,naive24")) -> None:
     """Rolling-origin backtest over the last 30 %: champion forecast vs the naive ones, MAE ratios."""
-    import pandas as pd
-
     from models.forecast_select import backtest, hourly, mae_ratios
+    from models.nab_eval import read_timestamp_value
 
-    d = pd.read_csv(csv_path)
-    bt = backtest(hourly(d["timestamp"], d["value"]), horizon=horizon)
+    _raw, ts, values, _ = read_timestamp_value(csv_path)
+    bt = backtest(hourly(ts, values), horizon=horizon)
     if bt.empty:
         raise typer.BadParameter("series too short for a backtest (needs more than 3 weeks of hours)")
     if out is not None:
