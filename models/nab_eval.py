@@ -158,12 +158,43 @@ def read_series(path, name: str, windows=()) -> Series:
 
 def load_corpus(data_dir, labels_path=None) -> list[Series]:
     """All series under ``data_dir`` with their windows from NAB's ``combined_windows.json``."""
-    labels = json.loads(Path(labels_path).read_text()) if labels_path else {}
+    labels = read_labels(labels_path) if labels_path else {}
     root = Path(data_dir)
     out = []
     for p in find_csvs(root):
         name = p.relative_to(root).as_posix()
         out.append(read_series(p, name, labels.get(name, [])))
+    return out
+
+
+def read_labels(path) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    """NAB's ``combined_windows.json``: ``{"category/file.csv": [[start, end], ...]}``. Raises
+    ``SpecError`` naming the file and the entry for anything else."""
+    from wasmops.errors import SpecError
+
+    where = str(path)
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecError(f"not a JSON labels file: {exc}", where=where) from exc
+    if not isinstance(doc, dict):
+        raise SpecError(f"expected an object {{\"category/file.csv\": [[start, end], ...]}}, got {type(doc).__name__}",
+                        where=where)
+    out = {}
+    for name, wins in doc.items():
+        if not isinstance(wins, list):
+            raise SpecError(f"{name}: expected a list of [start, end] windows", where=where)
+        out[name] = []
+        for i, w in enumerate(wins):
+            if not (isinstance(w, list) and len(w) == 2):
+                raise SpecError(f"{name}[{i}]: expected [start, end], got {w!r}", where=where)
+            try:
+                start, end = pd.Timestamp(w[0]), pd.Timestamp(w[1])
+            except (ValueError, TypeError) as exc:
+                raise SpecError(f"{name}[{i}]: not a time: {exc}", where=where) from exc
+            if end < start:
+                raise SpecError(f"{name}[{i}]: ends before it starts ({w[1]} < {w[0]})", where=where)
+            out[name].append((start, end))
     return out
 
 

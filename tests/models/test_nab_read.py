@@ -54,3 +54,21 @@ def test_values_that_are_not_numbers_are_counted_and_kept_missing(tmp_path):
     p.write_text("timestamp,value\n2025-01-01 00:00,1\n2025-01-01 00:05,n/a\n2025-01-01 00:10,\n2025-01-01 00:15,3\n")
     _raw, _idx, values, non_numeric = read_timestamp_value(p)
     assert non_numeric == 1 and np.isnan(values[1]) and np.isnan(values[2]) and values[3] == 3
+
+
+@pytest.mark.parametrize("text,error", [
+    ("{oops", "not a JSON labels file"),
+    ("[1, 2]", "expected an object"),
+    ('{"a/b.csv": "2025-01-01"}', "a/b.csv: expected a list of"),
+    ('{"a/b.csv": [["2025-01-01"]]}', r"a/b.csv\[0\]: expected \[start, end\]"),
+    ('{"a/b.csv": [["2025-01-01", "2025-01-02"], ["2025-01-03", "yesterday"]]}', r"a/b.csv\[1\]: not a time"),
+    ('{"a/b.csv": [["2025-01-03", "2025-01-02"]]}', r"a/b.csv\[0\]: ends before it starts"),
+])
+def test_label_file_errors_name_the_file_and_the_entry(tmp_path, text, error):
+    from models.nab_eval import read_labels
+
+    p = tmp_path / "windows.json"
+    p.write_text(text)
+    with pytest.raises(SpecError, match=error) as e:
+        read_labels(p)
+    assert str(p) in str(e.value)
