@@ -97,7 +97,7 @@ def _counts(rng, p: np.ndarray, calls: int) -> np.ndarray:
 
 def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_per_slot: int = 100,
                         policy: JudgePolicy | None = None, seed: int = 0, prefixes=REAL,
-                        kinds=KINDS, paired: bool = False) -> dict:
+                        kinds=KINDS, paired: bool = False, sizes=SIZES) -> dict:
     """Verdicts per (kind, size) and for no-change pairs as ``(category, series, verdict, sparse)``;
     ``sparse``: at least ``policy.zero_share`` of the window's values are 0 (the judge's own
     zero-inflation threshold). ``paired``: the judge pairs the two sides by slot."""
@@ -118,7 +118,7 @@ def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_p
 
             res["none"].append((cat, ser.name, verdict(c, pc), sparse))
             for kind in kinds:
-                for s in SIZES:
+                for s in sizes:
                     res[(kind, s)].append((cat, ser.name, verdict(*_inject(kind, s, c, pc)), sparse))
     return dict(res)
 
