@@ -173,3 +173,24 @@ def test_cli_release_shows_steps_and_flow_errors_come_out_as_one_line(ws, prefec
         assert paused.returncode == 1 and "not today" in err and "Traceback" not in err + rest
     finally:
         hp.stop()
+
+
+def test_a_prebuilt_module_the_policy_denies_fails_before_prefect_starts_and_names_the_trust_level(ws):
+    import wasmtime
+
+    d = ws.cwd / "sleepy"
+    d.mkdir()
+    (d / "m.wasm").write_bytes(wasmtime.wat2wasm("""(module
+      (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1) (func (export "_start")))"""))        # Go's wasip1 runtime imports poll_oneoff
+    (d / "module.yaml").write_text("name: sleepy\nlanguage: prebuilt\nsources: [m.wasm]\n"
+                                   "tests:\n  - name: runs\n    stdin: ''\n")
+    ws("add", "sleepy", "--target", "dev/sleepy", "--team", "qa", "--project", "p", check=0)
+    head = _head(ws.home)
+    p = ws("release", "sleepy", "--target", "dev/sleepy", "--auto-approve", check=1, python_flags=("-X", "importtime"))
+    imported = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    assert "prefect" not in imported and "Traceback" not in p.stderr
+    err = "\n".join(ln for ln in p.stderr.splitlines() if not ln.startswith("import time:"))
+    assert "denied at trust level sandboxed" in err and "poll_oneoff" in err, err
+    assert "allowed at trust level standard" in err and "trustLevel" in err, err
+    assert _head(ws.home) == head

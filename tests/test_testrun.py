@@ -39,3 +39,27 @@ def test_runaway_module_fails_its_case_with_the_reason():
 
 def test_no_cases_is_not_a_pass():
     assert not run_cases(src([]), hostile("ok")).passed
+
+
+def test_a_failed_case_shows_the_first_line_of_a_long_stderr_and_its_last():
+    from wasmops.supply.testrun import TestReport, judge
+    from wasmops.wasm.sandbox import RunResult
+
+    go_panic = ("panic: runtime error: index out of range [16] with length 0\n\ngoroutine 1 [running]:\n"
+                + "".join(f"runtime.frame{i}()\n\t/usr/lib/go/src/runtime/x.go:{i}\n" for i in range(200))
+                + "exit status 2\n").encode()
+    r = RunResult(exit_code=2, stdout=b"", stderr=go_panic, fuel_used=1, peak_memory=65536, duration_s=0.001,
+                  reason="exit_nonzero", message="exited with code 2")
+    case = judge(TestCase(name="words", stdin="a"), r)
+    assert not case.passed and case.stderr.startswith("panic: runtime error") and case.stderr.endswith("exit status 2\n")
+    row = TestReport(module="m", digest=None, cases=[case]).rows()[0]
+    assert "stderr: panic: runtime error: index out of range" in row["reason"] and row["reason"].endswith("exit status 2")
+
+
+def test_the_release_judge_probes_only_with_cases_that_expect_success():
+    from wasmops.release.steps import probe_bodies
+
+    s = src([TestCase(name="ok", stdin="a"), TestCase(name="panics", stdin="PANIC", expect_error="trap"),
+             TestCase(name="bad", stdin="", expect_exit=2), TestCase(name="env", stdin="e", env={"X": "1"})])
+    assert probe_bodies(s) == [b"a"]
+    assert probe_bodies(src([TestCase(name="panics", stdin="P", expect_error="trap")])) == [b"{}"]

@@ -156,7 +156,7 @@ class Preflight:
 
 def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: bool, check_host=None) -> Preflight:
     """Everything a release can check without an orchestrator: module.yaml, target manifest,
-    dev-only auto-approval, quarantine of the live digest, the host."""
+    dev-only auto-approval, quarantine of the live digest, a prebuilt module's policy verdict, the host."""
     from wasmops.gitops.repo import GitOpsRepo
 
     src = load_module_source(module_dir)
@@ -174,9 +174,23 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
     if live and live in desired.quarantine:
         raise QuarantinedError(f"the digest Git holds for {key} ({live}) is quarantined", where=key,
                                hint=f"roll back or lift it: wasmops quarantine remove {live} --reason ...")
+    if src.language == "prebuilt" and len(src.sources) == 1:
+        _policy_preflight(settings, src, manifest, key)
     if check_host:
         check_host()
     return Preflight(src, manifest)
+
+
+def _policy_preflight(settings, src: ModuleSource, manifest: WasmModuleDeployment, key: str) -> None:
+    """A prebuilt module is its own build: the policy step's verdict is known before any flow starts."""
+    from wasmops.supply.policy import check_module, load_policy
+    from wasmops.workspace import policy_path
+
+    rc = manifest.spec.runtime_config
+    wasm = (src.root / src.sources[0]).read_bytes()
+    v = check_module(wasm, rc.trust_level, load_policy(policy_path(settings)), memory_limit=manifest.memory_bytes,
+                     timeout_ms=rc.timeout_ms, fuel=manifest.fuel_per_request)
+    v.raise_if_denied(where=key)
 
 
 __all__ = ["scaffold", "add_deployment", "preflight", "Preflight", "Target", "source_location", "LANGUAGES"]

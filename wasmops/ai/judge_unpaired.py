@@ -114,8 +114,19 @@ def _classify(row: MetricResult, mp: MetricPolicy, policy: JudgePolicy, need: fl
              and abs(row.cliffs_delta) >= cliff_floor and row.effect * row.cliffs_delta > 0)
     row.classification = ("High" if row.effect > 0 else "Low") if moved else "Pass"
     bad = moved and (mp.direction == "either" or (mp.direction == "increase") == (row.effect > 0))
-    row.reason = "regression" if bad else ("improvement" if moved else "no significant change")
+    row.reason = "regression" if bad else ("improvement" if moved else _why_not(row, policy, need, cliff_floor))
     return row
+
+
+def _why_not(row: MetricResult, policy: JudgePolicy, need: float, cliff_floor: float) -> str:
+    """Why a row did not move: not significant, or significant but too small to matter (the floors)."""
+    if not row.p_value < policy.alpha:
+        return "no significant change"
+    if abs(row.effect) < need:
+        return f"significant (p={row.p_value:.2g}) but {row.effect:+.1%} is under the {need:.0%} effect floor"
+    if abs(row.cliffs_delta) < cliff_floor:
+        return f"significant (p={row.p_value:.2g}) but Cliff's delta {row.cliffs_delta:+.2f} is under the {cliff_floor:.2f} floor"
+    return f"significant (p={row.p_value:.2g}) but the mean and the ranks move in opposite directions"
 
 
 def _counts(values, mp: MetricPolicy) -> tuple[np.ndarray, np.ndarray, int] | None:

@@ -31,6 +31,8 @@ def quiet_prefect_console() -> None:
     Prefect's console lines only with ``-v``."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose() else "CRITICAL")
+    if not verbose():   # MLflow's first use of a store prints "Creating initial MLflow database tables..."
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
 class StepProgress(logging.Handler):

@@ -86,13 +86,19 @@ def check(
         raise SpecError("file not found", where=str(wasm))
     pol = load_policy(policy or policy_path(settings()))
     v = check_module(wasm.read_bytes(), trust_level, pol)
+    from rich.markup import escape
+
+    mem = v.facts["initial_memory"]
     if v.allowed:
-        console().print(f"[green]allowed[/] {wasm} at trust level {trust_level} "
-                        f"({len(v.facts['imports'])} imports, {v.facts['size']} bytes)")
+        console().print(f"[green]allowed[/] {escape(str(wasm))} at trust level {trust_level} "
+                        f"({len(v.facts['imports'])} imports, {v.facts['size']} bytes, initial memory "
+                        f"{mem / 2**20:.3g} MiB: its limits.memory must be at least that)")
         return
-    console().print(f"[red]denied[/] {wasm} at trust level {trust_level}:")
+    console().print(f"[red]denied[/] {escape(str(wasm))} at trust level {trust_level}:")
     for r in v.reasons:
-        console().print(f"  - {r}")
+        console().print(f"  - {escape(r)}")
+    if v.hint:
+        console().print(f"hint: {escape(v.hint)}")
     raise typer.Exit(1)
 
 

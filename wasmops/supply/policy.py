@@ -81,12 +81,21 @@ class PolicyVerdict:
     reasons: list[str]
     facts: dict = field(default_factory=dict)
     policy: str = ""
+    allowed_at: list[str] = field(default_factory=list)   # other trust levels where it would pass
+
+    @property
+    def hint(self) -> str | None:
+        if self.allowed or not self.allowed_at:
+            return None
+        return (f"allowed at trust level {' or '.join(self.allowed_at)}: if this module may have that, set "
+                f"spec.runtimeConfig.trustLevel in its manifest (`wasmops add ... --trust-level {self.allowed_at[0]}` "
+                "for a new one)")
 
     def raise_if_denied(self, where: str | None = None) -> None:
         if not self.allowed:
             raise PolicyDenied(
                 f"denied at trust level {self.trust_level}: " + "; ".join(self.reasons),
-                reasons=self.reasons, where=where,
+                reasons=self.reasons, where=where, hint=self.hint,
             )
 
 
@@ -194,13 +203,26 @@ def check_module(
     wasm: bytes, trust_level: str, policy: ModulePolicy | None = None, *, memory_limit: int | None = None,
     timeout_ms: int | None = None, fuel: int | None = None,
 ) -> PolicyVerdict:
-    """Check ``wasm`` against the rules for ``trust_level``. Never raises for a denial."""
+    """Check ``wasm`` against the rules for ``trust_level``. Never raises for a denial. A denied
+    verdict also says at which other trust levels of the policy the module would pass (``allowed_at``)."""
     policy = policy or load_policy()
     rules = policy.spec.trust_levels.get(trust_level)
     if rules is None:
         known = ", ".join(sorted(policy.spec.trust_levels))
         raise SpecError(f"unknown trust level {trust_level!r}; known: {known}", where=policy.source)
     facts = inspect_module(wasm)
+    reasons = _level_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel)
+    allowed_at = [] if not reasons else [
+        name for name, r in policy.spec.trust_levels.items()
+        if name != trust_level and not _level_reasons(facts, r, name, memory_limit, timeout_ms, fuel)]
+    return PolicyVerdict(
+        allowed=not reasons, trust_level=trust_level, reasons=reasons, facts=facts,
+        policy=str(policy.metadata.get("name", policy.source or "default")), allowed_at=allowed_at,
+    )
+
+
+def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limit: int | None,
+                   timeout_ms: int | None, fuel: int | None) -> list[str]:
     reasons: list[str] = []
     allowed_mods = rules.allow_import_modules
     for imp in facts["imports"]:
@@ -226,8 +248,7 @@ def check_module(
         reasons.append(f"initial memory {facts['initial_memory']} bytes exceeds {format_size(max_mem)}")
     if memory_limit is not None and memory_limit > max_mem:
         reasons.append(f"memory limit {format_size(memory_limit)} exceeds {format_size(max_mem)} for {trust_level}")
-    reasons += _run_caps(rules, trust_level, timeout_ms, fuel)
-    return PolicyVerdict(
-        allowed=not reasons, trust_level=trust_level, reasons=reasons, facts=facts,
-        policy=str(policy.metadata.get("name", policy.source or "default")),
-    )
+    if memory_limit is not None and facts["initial_memory"] > memory_limit:
+        reasons.append(f"initial memory {format_size(facts['initial_memory'])} exceeds the deployment's memory limit "
+                       f"{format_size(memory_limit)}: no run could start (raise limits.memory)")
+    return reasons + _run_caps(rules, trust_level, timeout_ms, fuel)

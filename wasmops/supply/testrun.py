@@ -88,10 +88,13 @@ class TestReport:
 
 
 def _stderr_tail(c: CaseResult) -> str:
-    """A failed case's stderr, its last 3 lines (the whole tail is in ``--json``)."""
+    """A failed case's stderr: up to 3 lines, else its first line (a panic's or a runtime's message:
+    Go and Rust put it first, the stack after it) and its last; the whole tail is in ``--json``."""
     if c.passed or not c.stderr.strip():
         return ""
-    return "\nstderr: " + "\n".join(c.stderr.strip().splitlines()[-3:])[-400:]
+    lines = [ln.rstrip() for ln in c.stderr.strip().splitlines() if ln.strip()]
+    shown = lines if len(lines) <= 3 else [lines[0], "…", lines[-1]]
+    return "\nstderr: " + "\n".join(ln[:200] for ln in shown)
 
 
 def limits_for(limits: Limits) -> RunLimits:
@@ -103,7 +106,8 @@ def judge(case: TestCase, r: RunResult) -> CaseResult:
     """The one judge: compare one run (in the sandbox or through the host) with what the case expects."""
     out = r.stdout.decode(errors="replace")
     ok, why = _compare(case, r.exit_code, r.reason, r.message, out)
-    err = (r.stderr or b"")[-2048:].decode(errors="replace")
+    raw = r.stderr or b""
+    err = (raw if len(raw) <= 2048 else raw[:512] + b"\n...\n" + raw[-1536:]).decode(errors="replace")
     return CaseResult(name=case.name, passed=ok, reason=why, fuel_used=r.fuel_used, peak_memory=r.peak_memory,
                       duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096], stderr=err)
 

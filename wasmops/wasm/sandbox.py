@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -31,18 +30,11 @@ from wasmops.wasm import _sandbox_io as _io
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
 
-WASM_PAGE = 65536
 EPOCH_TICK_MS = 5
 
-# Reasons a run can fail, used in test tables, host error responses and metrics labels.
-REASON_FUEL = "out_of_fuel"
-REASON_TIMEOUT = "timeout"
-REASON_STACK = "stack_overflow"
-REASON_MEMORY = "memory_limit"
-REASON_STDOUT = "stdout_limit"
-REASON_EXIT = "exit_nonzero"
-REASON_TRAP = "trap"
-REASON_LINK = "link_error"
+from wasmops.wasm.outcome import (WASM_PAGE, REASON_EXIT, REASON_FUEL, REASON_LINK, REASON_MEMORY, REASON_STACK,  # noqa: F401
+                                  REASON_STDOUT, REASON_TIMEOUT, REASON_TRAP, classify as _classify, trap_message,
+                                  trap_reason as _trap_reason)
 
 
 @dataclass(frozen=True)
@@ -173,7 +165,11 @@ class Sandbox:
         try:
             pre = linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:
-            raise SandboxError(f"cannot link module: {str(exc).splitlines()[0]}", where=digest) from exc
+            foreign = sorted({i.module for i in module.imports} - {"wasi_snapshot_preview1", "wasi_unstable"})
+            hint = (f"it imports from {', '.join(foreign)}, so it is not a WASI command: build it for WASI (Go "
+                    "GOOS=wasip1, Rust --target wasm32-wasi or wasm32-wasip1, AssemblyScript with "
+                    "@assemblyscript/wasi-shim, C/C++ against wasi-libc)" if foreign else None)
+            raise SandboxError(f"cannot link module: {str(exc).splitlines()[0]}", where=digest, hint=hint) from exc
         has_mem = any(e.name == "memory" for e in module.exports)
         return Prepared(module=module, pre=pre, digest=digest, exports_memory=has_mem,
                         start_index=_io.export_index(module, "_start", wasmtime.FuncType),
@@ -190,14 +186,42 @@ class Sandbox:
 
         ``slice_ms`` (shorter than ``limits.timeout_ms``) stops the run early with ``Preempted``
         instead of a result: the host runs short calls inline on its event loop under a slice and
-        runs again, in its bounded pool, a call that outgrew it (nothing of the stopped run is kept)."""
+        runs again, in its bounded pool, a call that outgrew it (nothing of the stopped run is kept).
+
+        A refused ``memory.grow`` is invisible from outside (wasmtime's C API has no limiter callback:
+        the guest gets -1 and then exits or traps in its own way, often megabytes below the cap). So a
+        run that failed (a non-zero exit or a trap) is run once more with twice the memory but only the
+        fuel the first run used (and 1 % more), within what is left of its deadline (:func:`_roomy`):
+        a guest that runs the same way reaches the same grow, which now succeeds, and runs out of fuel
+        right after it. If that run's memory passed the cap, the cap is what stopped the first one and
+        its reason is ``memory_limit``. A single request for more than twice the cap is not recognised.
+        The first run's outputs and costs are the ones reported; a failure costs at most one more run
+        of its own length, and never its deadline."""
+        call = (prepared, stdin, env, (program_name, *(args or ())), slice_ms)
+        t0 = time.perf_counter()
+        result = self._run_once(*call, limits)
+        left_ms = limits.timeout_ms - (time.perf_counter() - t0) * 1000
+        if _failed(result) and left_ms > max(1.0, 1000 * result.duration_s):
+            try:
+                again = self._run_once(*call, _roomy(limits, int(left_ms), result.fuel_used))
+            except Preempted:
+                again = None
+            if again is not None and again.peak_memory > limits.memory:
+                result.reason = REASON_MEMORY
+                result.message = (f"memory limit of {limits.memory} bytes reached: with room to spare the same run "
+                                  f"grew to {again.peak_memory} bytes")
+        if result.peak_memory >= TRIM_AFTER or len(result.stdout) >= TRIM_AFTER:
+            _malloc_trim()
+        return result
+
+    def _run_once(self, prepared: Prepared, stdin: bytes, env, argv: tuple[str, ...], slice_ms: int | None,
+                  limits: RunLimits) -> RunResult:
         store = _io.RawStore(self.engine)
         sliced = slice_ms is not None and slice_ms < limits.timeout_ms
         out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
         watched = self._ticker.watched
         try:
-            self._configure(store, out, err, limits, stdin, env, (program_name, *(args or ())),
-                            slice_ms if sliced else limits.timeout_ms)
+            self._configure(store, out, err, limits, stdin, env, argv, slice_ms if sliced else limits.timeout_ms)
             watched.update((out, err))
             result = self._execute(store, prepared, limits, out, err)
         finally:
@@ -210,8 +234,6 @@ class Sandbox:
             raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)
         if result.reason == REASON_TIMEOUT:
             self._bill_timeout(result, limits)
-        if result.peak_memory >= TRIM_AFTER or len(result.stdout) >= TRIM_AFTER:
-            _malloc_trim()
         return result
 
     def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: tuple[str, ...], deadline_ms: int):
@@ -241,8 +263,8 @@ class Sandbox:
             exit_code = exc.code
         except wasmtime.Trap as exc:
             reason, message = _trap_reason(exc)
-        except wasmtime.WasmtimeError as exc:
-            reason, message = REASON_TRAP, str(exc).splitlines()[0]
+        except wasmtime.WasmtimeError as exc:   # e.g. proc_exit(255): "exit with invalid exit status"
+            reason, message = REASON_TRAP, trap_message(str(exc))
         duration, cpu = time.perf_counter() - t0, time.thread_time() - c0
         stdout = out.read()
         fuel_used = limits.fuel - store.fuel_left()
@@ -278,23 +300,6 @@ _CALIBRATE_WAT = """(module (memory (export "memory") 1) (func (export "_start")
   (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))"""
 
 
-def _classify(reason, message, exit_code, peak, limits: RunLimits, overflow: bool, no_instance: bool):
-    """The run's reason and message from how it ended (see the REASON_* names)."""
-    if overflow:
-        return REASON_STDOUT, f"stdout exceeded {limits.max_stdout} bytes"
-    if reason is None and exit_code not in (0, None) and _near_limit(peak, limits.memory):
-        return REASON_MEMORY, f"memory limit of {limits.memory} bytes reached"
-    if reason == REASON_TRAP and _near_limit(peak, limits.memory):
-        return REASON_MEMORY, f"memory limit of {limits.memory} bytes reached ({message})"
-    if reason is None and exit_code not in (0, None):
-        return REASON_EXIT, f"exited with code {exit_code}"
-    if no_instance and reason == REASON_TRAP and "memory" in message and "limit" in message.lower():
-        return REASON_MEMORY, message
-    if reason == REASON_TRAP and peak >= limits.memory // 2:   # a refused memory.grow often ends in a trap
-        message += f"; linear memory {peak / 2**20:.1f} of the {limits.memory / 2**20:.4g} MiB limit"
-    return reason, message
-
-
 def _malloc_trim() -> None:
     """Return freed malloc arenas to the OS (glibc); a no-op elsewhere."""
     fn = _libc_trim()
@@ -314,54 +319,16 @@ def _libc_trim():
     return _trim_fn[0]
 
 
-def _near_limit(peak: int, limit: int) -> bool:
-    """True when a failed run ended with memory within 16 pages (1 MiB) of the cap, and above half of it.
-
-    wasmtime's C API has no resource-limiter callback: a refused ``memory.grow`` just returns -1
-    to the guest, which then traps or exits. Ending that close to the cap is how we tell.
-    """
-    return peak + 16 * WASM_PAGE > limit and peak >= limit // 2
+def _failed(r: RunResult) -> bool:
+    """A run that exited non-zero or trapped (the ways a refused memory.grow shows), after instantiation."""
+    return (r.reason == REASON_TRAP and r.peak_memory > 0) or (r.reason == REASON_EXIT and r.exit_code not in (0, None))
 
 
-_FRAME = re.compile(r"^\s*\d+:\s+0x[0-9a-f]+ - (?:[^!]*!)?(.+?)\s*$")
-_RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
-
-
-def _trap_reason(exc: wasmtime.Trap) -> tuple[str, str]:
-    """The run's reason and a one-line message: wasmtime's cause (its last line, e.g. "wasm
-    `unreachable` instruction executed"), the innermost named frame, and what that frame usually
-    means (a Rust panic, ``abort()``): the module's stderr then says why."""
-    code = exc.trap_code
-    if code == wasmtime.TrapCode.OUT_OF_FUEL:
-        return REASON_FUEL, "fuel exhausted"
-    if code == wasmtime.TrapCode.INTERRUPT:
-        return REASON_TIMEOUT, "wall-clock deadline exceeded"
-    if code == wasmtime.TrapCode.STACK_OVERFLOW:
-        return REASON_STACK, "call stack exhausted"
-    return REASON_TRAP, trap_message(str(exc.message if hasattr(exc, "message") else exc),
-                                     code.name.lower() if code is not None else "unknown")
-
-
-def trap_message(text: str, code: str = "unknown") -> str:
-    """One line from wasmtime's multi-line trap text (see :func:`_trap_reason`), at most 300 chars.
-
-    >>> trap_message("error while executing at wasm backtrace:\\n    0:  0xdfd8 - <unknown>!abort\\n"
-    ...              "    1:  0x10 - <unknown>!main\\n\\nCaused by:\\n    wasm trap: wasm `unreachable` instruction executed")
-    'wasm `unreachable` instruction executed in abort (abort() was called)'
-    """
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    cause = next((ln.strip().removeprefix("wasm trap: ") for ln in reversed(lines) if "wasm trap:" in ln), "")
-    frames = [_RUST_HASH.sub("", m.group(1)) for ln in lines if (m := _FRAME.match(ln))]
-    named = [f for f in frames if f and f != "<unknown>" and not f.startswith("<wasm function")]
-    msg = cause or (lines[0].strip() if lines and not _FRAME.match(lines[0]) and "backtrace" not in lines[0]
-                    else f"wasm trap: {code}")
-    if named:
-        msg += f" in {named[0]}"
-    if any("rust_panic" in f or "rust_begin_unwind" in f for f in named[:6]):
-        msg += " (a Rust panic: its message is on stderr)"
-    elif named and named[0] in ("abort", "__abort", "std::process::abort", "__cxa_pure_virtual"):
-        msg += " (abort() was called)"
-    return msg[:300]
+def _roomy(limits: RunLimits, timeout_ms: int, fuel_used: int) -> RunLimits:
+    """Limits of the confirmation run: twice the memory, the first run's fuel and 1 % more (the guest
+    stops soon after the grow the first run was refused), ``timeout_ms``."""
+    return RunLimits(fuel=min(limits.fuel, fuel_used + fuel_used // 100 + 10), memory=2 * limits.memory,
+                     timeout_ms=timeout_ms, max_stdout=limits.max_stdout)
 
 
 _default: Sandbox | None = None
