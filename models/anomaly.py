@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from models.features import ANOMALY_FEATURES, RobustModuleScaler, baseline_values, raw_anomaly_features
+from models.features import ANOMALY_FEATURES, RobustModuleScaler, baseline_values, module_key, raw_anomaly_features
 
 #: Columns the anomaly model reads from telemetry (the model signature's inputs).
 INPUT_COLUMNS = ("module", "invocations", "errors", "fuel", "peak_memory", "latency_p95_ms")
@@ -159,7 +159,7 @@ class AnomalyModel(BaseEstimator):
         reset[np.arange(len(reset)), np.tile(np.arange(k), len(z))] = 0.0
         deltas = scores[:, None] - self._score_z(reset).reshape(len(z), k)
         values = raw_anomaly_features(df)[self.feature_names_].to_numpy()
-        modules = df["module"].astype(str).to_numpy()
+        modules = module_key(df)
         base = baseline_values(self.scaler_, modules)
         out = []
         for i in range(len(df)):

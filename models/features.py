@@ -173,7 +173,7 @@ class RobustModuleScaler(TransformerMixin, BaseEstimator):
         self.center_ = np.empty((0, len(names)))
         self.scale_ = np.empty((0, len(names)))
         if self.per_module:
-            mods = df["module"].astype(str).to_numpy()
+            mods = module_key(df)
             counts = pd.Series(mods).value_counts()
             keep = np.sort(np.asarray(counts[counts >= self.min_rows].index, dtype=str))
             sel = np.isin(mods, keep)
@@ -196,7 +196,7 @@ class RobustModuleScaler(TransformerMixin, BaseEstimator):
         return center, scale
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
-        center, scale = self.baseline(df["module"].to_numpy())
+        center, scale = self.baseline(module_key(df))
         x, w = self._space(df)
         z = w * (x - center) / scale
         z = np.nan_to_num(z, nan=0.0, posinf=self.clip, neginf=-self.clip)
@@ -204,6 +204,15 @@ class RobustModuleScaler(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(self.features, dtype=object)
+
+
+def module_key(df: pd.DataFrame) -> np.ndarray:
+    """What a per-module baseline is keyed by: ``namespace/module`` (one name in dev and in prod is two
+    modules, with their own digests and traffic), or the module name in a frame without namespaces."""
+    mods = df["module"].astype(str)
+    if "namespace" in df:
+        return (df["namespace"].astype(str) + "/" + mods).to_numpy()
+    return mods.to_numpy()
 
 
 def baseline_values(scaler: RobustModuleScaler, modules) -> np.ndarray:

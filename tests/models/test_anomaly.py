@@ -51,7 +51,7 @@ def test_explanation_names_the_feature_of_a_fuel_spike(anomaly_model, split):
     fuel = next(f for f in e.features if f.feature == "fuel_per_call")
     assert fuel.z > 10 and fuel.value > 4 * fuel.baseline
     assert fuel.score_delta == max(f.score_delta for f in e.features) > 0
-    assert e.to_dict()["module"] == row["module"]
+    assert e.to_dict()["module"] == f"{row['namespace']}/{row['module']}"   # baselines are per namespace/module
 
 
 def test_a_bad_release_is_flagged_and_explained(anomaly_model, split):

@@ -185,3 +185,11 @@ def test_bad_input_gets_hold_with_a_reason_never_a_crash(anomaly_model, data):
     [cold] = judge(flat, _Outcome(), anomaly_model, info)
     assert cold.verdict == "hold" and "no baseline" in cold.explanation
     assert judge(data.iloc[0:0], _Outcome(), None, info)[0].verdict == "hold"
+    # Found from outside: the same module name in another namespace (dev beside prod) was scored
+    # against prod's baseline and called anomalous after 3 minutes of traffic. Baselines are per
+    # namespace/module: a namespace the model never saw holds.
+    ns = str(data["namespace"].iloc[0])
+    other = data[(data["module"] == "mod-004") & (data["namespace"] == ns)].tail(6).assign(namespace=ns + "-other")
+    other["fuel"] = other["fuel"] / 1000                             # a much smaller build: z would be -50
+    [twin] = judge(other, _Outcome(), anomaly_model, info)
+    assert twin.verdict == "hold" and f"no baseline for {ns}-other/mod-004" in twin.explanation

@@ -94,10 +94,10 @@ def judge(df: pd.DataFrame, outcome, scorer, model_info: dict, *, min_share: flo
     known = getattr(getattr(scorer, "scaler_", None), "modules_", None)
     out = []
     for (ns, mod, dig), rows in active.groupby(["namespace", "module", "digest"], sort=True):
-        if known is not None and str(mod) not in set(map(str, known)):
+        if known is not None and f"{ns}/{mod}" not in set(map(str, known)):   # baselines are per namespace/module
             # Judging a module against other modules' baselines gives false alarms: hold instead.
             out.append(Verdict(f"{ns}/{mod}", str(dig), "hold",
-                               f"the model (v{model_info.get('version')}) has no baseline for {mod}: it had "
+                               f"the model (v{model_info.get('version')}) has no baseline for {ns}/{mod}: it had "
                                "less than the minimum history (or a constant one) at training; its releases "
                                "are judged by the release judge", {"model": model_info}))
             continue
