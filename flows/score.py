@@ -10,6 +10,8 @@ Continuous monitoring: each module's own history (up to 30 days, real telemetry 
 seasonal rank detector (``models.monitor``), alarms at the false-alarm rate set in
 ``policies/monitoring.yaml``; verdicts are decision records of kind ``monitor``.
 
+The flow returns the anomaly verdicts, the shadow ones, then the monitor's (``kind: monitor``).
+
 Shadow: the challenger (the latest registered version that is not ``@champion``) judges the same
 rows; its verdicts are decision records with ``shadow: true`` that refer to the champion's decision
 on the same version. They emit no event and nothing acts on them; ``wasmops models compare`` weighs
@@ -25,7 +27,7 @@ from wasmops.digests import shown
 
 
 @flow(name="score", log_prints=True, flow_run_name="score last {window_minutes}m")
-def score(window_minutes: int = 60, freshness_minutes: int = 30, shadow: bool = True,
+def score(window_minutes: int = 60, freshness_minutes: int | None = 30, shadow: bool = True,
           min_windows: int = 2) -> list[dict]:
     df = read_window(window_minutes)
     outcome = validate_telemetry(df, freshness_minutes=freshness_minutes)
@@ -33,7 +35,8 @@ def score(window_minutes: int = 60, freshness_minutes: int = 30, shadow: bool = 
     verdicts = judge_and_record(df, outcome, model, info, min_windows=min_windows)
     for v in verdicts:
         print(f"{v['subject']} {shown('manifest', v['digest'] or None)}: {v['verdict']} - {v['explanation']}")
-    for m in monitor_and_record(outcome, window_minutes):   # continuous monitoring, per module
+    monitored = monitor_and_record(outcome, window_minutes)   # continuous monitoring, per module
+    for m in monitored:
         print(f"monitor {m['subject']}: {m['verdict']} - {m['explanation']}")
     if shadow:
         cmodel, cinfo = challenger("anomaly")
@@ -45,4 +48,4 @@ def score(window_minutes: int = 60, freshness_minutes: int = 30, shadow: bool = 
                 print(f"shadow v{cinfo['version']} {v['subject']} {shown('manifest', v['digest'] or None)}: {v['verdict']} "
                       "(not acted upon)")
             verdicts = verdicts + shadowed
-    return verdicts
+    return verdicts + [{**m, "kind": "monitor", "digest": None} for m in monitored]

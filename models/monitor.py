@@ -16,7 +16,12 @@ cooldown, the same events ``bench/ai_real.py`` scores) inside the scoring window
     ['hold']
 
 A module with less than ``min_rows`` windows of history is ``hold`` (cold start: its releases are
-judged by the release judge). The explanation names the metric and its components (observed vs
+judged by the release judge), and so is a metric whose history is still too short for a value inside
+its past range to reach the detector's threshold (:func:`history_needed`: 1,588 windows at the
+default threshold of 2.90, i.e. 26 hours of 1-minute windows, 5.5 days of 5-minute ones; 363 hourly
+windows at the hourly threshold of 2.26) and that raised no alarm: until then only a value far
+beyond all of its history can alarm, so an alarm is still evidence but its absence is not, and "ok"
+would be a verdict on nothing. A module all of whose metrics are held is ``hold``. The explanation names the metric and its components (observed vs
 expected, tail probability).
 """
 
@@ -68,11 +73,28 @@ def module_series(df: pd.DataFrame) -> pd.DataFrame:
                          "latency_p95_ms": g["latency_p95_ms"]}, index=g.index).sort_index()
 
 
+def history_needed(threshold: float) -> int:
+    """Windows of history before a value *inside* the past range can reach ``threshold``: the most
+    extreme of n windows has a two-sided tail probability of 2/(n+1), a score of log10((n+1)/2).
+
+    >>> history_needed(2.90), history_needed(2.26)    # 5-minute and hourly defaults
+    (1588, 363)
+    """
+    return max(0, int(np.ceil(2 * 10 ** threshold - 1)))
+
+
 def _judge_metric(s: pd.Series, since: pd.Timestamp, cfg: DetectorConfig) -> dict:
     det, out = run_series(s.index, s.to_numpy(dtype=float), cfg)
     recent = np.flatnonzero(out.ts > since)
     if not len(recent):
         return {"alarm": False, "score": 0.0, "threshold": out.threshold, "explanation": "no recent window"}
+    have, need = int(len(out.ts) - len(recent)), history_needed(out.threshold)
+    if have < need and not out.alarm[recent].any():
+        # Only a value far beyond all of its history can alarm yet: an alarm is evidence, its absence is not.
+        return {"alarm": False, "hold": True, "score": float(out.score[recent].max()), "threshold": float(out.threshold),
+                "history": have, "needed": need,
+                "explanation": f"no alarm, but {have} windows of history are too few to call it normal: {need} are "
+                               f"needed before a value inside the past range can reach the threshold {out.threshold:.2f}"}
     i = int(recent[np.argmax(out.score[recent])])
     e = det.explain(out, i)
     # an alarm event (the detector's, after its cooldown: one per incident, as bench/ai_real.py scores it)
@@ -94,10 +116,17 @@ def monitor(df: pd.DataFrame, *, now, window_minutes: int = 60, config: Detector
                                                    "needed (cold start: releases are judged by the release judge)"))
             continue
         results = {m: _judge_metric(series[m].dropna(), since, cfg) for m in METRICS}
+        held = [m for m, r in results.items() if r.get("hold")]
         alarms = [m for m, r in results.items() if r["alarm"]]
-        if alarms:
+        if len(held) == len(METRICS):
+            r = results[held[0]]
+            out.append(MonitorVerdict(key, "hold", f"hold: {r['history']} windows of history, at least {r['needed']} "
+                                                   "needed before the detector can judge (cold start: releases are "
+                                                   "judged by the release judge)", results))
+        elif alarms:
             top = max(alarms, key=lambda m: results[m]["score"] - results[m]["threshold"])
             out.append(MonitorVerdict(key, "anomalous", f"{top}: {results[top]['explanation']}", results))
         else:
-            out.append(MonitorVerdict(key, "ok", "every metric within its calibrated range", results))
+            also = f" ({', '.join(held)}: too little history yet)" if held else ""
+            out.append(MonitorVerdict(key, "ok", "every metric within its calibrated range" + also, results))
     return out

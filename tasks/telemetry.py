@@ -172,7 +172,7 @@ def _action(v, action_for, shadow: bool, model_info: dict) -> str:
     if shadow:
         return f"none: shadow verdict of challenger v{model_info.get('version')}, never acted upon"
     return (action_for or {}).get(v.verdict) or {"anomalous": "emit wasmops.anomaly.detected",
-                                                 "hold": "none: a person is alerted"}.get(v.verdict, "none")
+                                                 "hold": "none: held, nothing acted on (no event)"}.get(v.verdict, "none")
 
 
 def _emit_anomaly(v, model_info: dict) -> None:

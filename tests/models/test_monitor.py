@@ -46,7 +46,11 @@ def test_little_history_is_hold_and_bad_rows_do_not_crash(real):
     df, _ = real
     short = df.iloc[:20]
     assert monitor(short, now=short["ts"].iloc[-1])[0].verdict == "hold"
-    bad = df.iloc[:600].copy()
+    # Found from outside: 16 minutes of history were called "ok". Without an alarm, a metric whose
+    # history cannot yet put a value inside its past range over the threshold is held, not "ok".
+    young = monitor(df.iloc[:600], now=df["ts"].iloc[599])[0]
+    assert young.verdict == "hold" and "at least 1600 needed before the detector can judge" in young.explanation
+    bad = df.iloc[:2400].copy()
     bad.loc[bad.index[::7], "latency_p95_ms"] = np.nan
     bad.loc[bad.index[::11], "latency_p95_ms"] = -5.0
     bad.loc[bad.index[::13], "invocations"] = 0

@@ -213,3 +213,23 @@ def test_prometheus_query_builds_rows_from_promql():
     assert (r["invocations"], r["errors"], r["fuel"], r["memory_limit"], r["replicas"]) == (120, 2, 5_000_000, 2**20, 3)
     assert r["latency_p95_ms"] == pytest.approx(4.0) and r["cost_center"] == "cc-1"
     assert schema.check_dtypes(schema.to_frame([r])) == []
+
+
+def test_a_clock_that_jumped_ahead_and_back_does_not_stop_collection(tmp_path):
+    # Found from outside: after one scrape stamped an hour ahead, every later scrape stored 0 samples
+    # for that hour, silently. Now the future samples are reported as quarantined, and a clock that
+    # went back restarts the snapshot (said in ``note``), so the next scrape collects again.
+    lab = 'namespace="n",module="m",digest="d",team="a",project="p"'
+
+    def text(n):
+        return f"wasmops_invocations_total{{{lab}}} {n}\nwasmops_fuel_consumed_total{{{lab}}} {n * 100}\n"
+
+    store = Store(tmp_path / "t.db")
+    col = Collector(store, source="h")
+    t = pd.Timestamp.now(tz="UTC").floor("min")
+    assert col.collect(text(1), now=t - pd.Timedelta("2min")) == [] and col.note is None
+    assert len(col.collect(text(5), now=t + pd.Timedelta("1h"))) == 1
+    assert "quarantined" in col.note and store.count() == 0
+    assert col.collect(text(9), now=t) == [] and "clock is 3600 s behind" in col.note
+    [row] = col.collect(text(12), now=t + pd.Timedelta("15s"))
+    assert row["invocations"] == 3 and col.note is None and store.count() == 1

@@ -31,9 +31,24 @@ def telemetry_collect(count: int = typer.Option(1, help="Scrapes to take."),
     hc = HostClient.from_workspace(s)
     store = Store.open(s)
     col = Collector(store, source=hc.url)
+    from rich.markup import escape
+
+    from ..errors import TransientError
+
     for i in range(count):
-        rows = scrape_host(hc, col)
+        try:
+            rows = scrape_host(hc, col)
+        except TransientError as exc:   # a host restarting: the next scrape picks the window up again
+            if count == 1:
+                raise
+            console().print(f"[yellow]scrape {i + 1}/{count}: {escape(str(exc))}; trying again at the next scrape[/]",
+                            soft_wrap=True)
+            if i + 1 < count:
+                time.sleep(interval)
+            continue
         console().print(f"scrape {i + 1}/{count}: {len(rows)} samples (store has {store.count()})")
+        if col.note:
+            console().print(f"[yellow]warning:[/] {escape(col.note)}", soft_wrap=True)
         if i + 1 < count:
             time.sleep(interval)
 

@@ -199,7 +199,8 @@ def models_audit(days: int = 28, synthetic: bool = typer.Option(False)) -> None:
 
 
 @app.command()
-def score(window_minutes: int = 60, freshness_minutes: int = 30,
+def score(window_minutes: int = 60,
+          freshness_minutes: int = typer.Option(30, help="Newest row at most this old, else hold (0: no check)."),
           shadow: bool = typer.Option(True, help="Also run the challenger in shadow (recorded, never acted upon)."),
           min_windows: int = typer.Option(2, help="Fewer windows with traffic than this: hold.")) -> None:
     """Validate the newest telemetry, score it with the champion model (and the challenger in shadow),
@@ -211,8 +212,11 @@ def score(window_minutes: int = 60, freshness_minutes: int = 30,
 
     from ..digests import shown
 
-    for v in score_flow(window_minutes=window_minutes, freshness_minutes=freshness_minutes, shadow=shadow,
+    for v in score_flow(window_minutes=window_minutes, freshness_minutes=freshness_minutes or None, shadow=shadow,
                         min_windows=min_windows):
+        if v.get("kind") == "monitor":
+            console().print(f"[dim]monitor[/] {v['subject']}: [bold]{v['verdict']}[/] {v['explanation']}", soft_wrap=True)
+            continue
         tag = f"[dim]shadow v{v['model'].get('version')}[/] " if v.get("shadow") else ""
         console().print(f"{tag}{v['subject']} {shown('manifest', v['digest'] or None)}: [bold]{v['verdict']}[/] {v['explanation']}",
                         soft_wrap=True)

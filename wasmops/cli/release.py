@@ -289,11 +289,11 @@ def decisions(ctx: typer.Context, module: Optional[str] = typer.Option(None, "--
     --correct|--wrong` records an operator's judgement of one."""
     if ctx.invoked_subcommand is not None:
         return
-    from wasmops.gitops.decisions import list_decisions
+    from wasmops.gitops.decisions import json_safe, list_decisions
 
     ds = list_decisions(settings().gitops_dir, subject=module, kind=kind, limit=limit, shadow=None)
     if json_out:
-        print(json.dumps([d.model_dump() for d in ds], indent=1, default=str))
+        print(json.dumps(json_safe([d.model_dump() for d in ds]), indent=1, default=str, allow_nan=False))
         return
     rows = [{"at": d.at[:19], "id": d.id, "kind": d.kind + (" (shadow)" if d.shadow else ""), "subject": d.subject,
              "verdict": d.verdict, "actor": d.actor, "rule": d.policy_rule, "why": d.explanation} for d in ds]

@@ -20,6 +20,7 @@ demotions are records of kind ``promotion`` (see ``models/governance.py``).
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,6 +61,18 @@ class Decision(BaseModel):
 OPPOSITE = {"ok": "anomalous", "anomalous": "ok", "pass": "fail", "fail": "pass"}
 
 
+def json_safe(v):
+    """NaN and infinities (a metric row without data, say) as null: the records are strict JSON,
+    readable by any parser, not only Python's and jq."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    return v
+
+
 def record(repo_dir: str | Path, decision: Decision, *, commit: bool = True) -> Path:
     """Append ``decision`` to the audit directory (and commit it when the dir is a git repo)."""
     root = Path(repo_dir)
@@ -68,7 +81,8 @@ def record(repo_dir: str | Path, decision: Decision, *, commit: bool = True) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         raise FileExistsError(f"decision {decision.id} already recorded")
-    path.write_text(json.dumps(decision.model_dump(), indent=1, sort_keys=True, default=str) + "\n")
+    path.write_text(json.dumps(json_safe(decision.model_dump()), indent=1, sort_keys=True, default=str,
+                               allow_nan=False) + "\n")
     if commit and (root / ".git").exists():
         from wasmops.gitops.repo import GitOpsRepo
 

@@ -59,7 +59,7 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
 from ..errors import TransientError, UserError
-from .schema import to_frame
+from .schema import CLOCK_SKEW, to_frame
 from .store import Store
 
 HISTOGRAMS = {"latency": "wasmops_request_duration_seconds", "fuel_per_call": "wasmops_fuel_per_call",
@@ -193,6 +193,7 @@ class Collector:
         self.store = store
         self.source = source
         self._mem: tuple[int, dict] | None = None
+        self.note: str | None = None     # what the last scrape did that a person should know (clock skew)
 
     def _snapshot(self) -> tuple[int, dict] | None:
         return self.store.snapshot(self.source) if self.store is not None else self._mem
@@ -200,12 +201,21 @@ class Collector:
     def collect(self, metrics_text: str, now=None, modules: Iterable[Mapping] | None = None) -> list[dict]:
         """One scrape: returns the rows of the window since the previous scrape (stored, when the
         collector has a store). The first scrape returns ``[]``; so does a scrape whose ``now`` is
-        not after the previous one (the snapshot is then left alone)."""
+        not after the previous one (the snapshot is then left alone: a collector racing another), unless
+        the snapshot itself lies in the future (beyond the clock-skew allowance of the wall clock: it
+        was taken by a clock that ran ahead): then the snapshot restarts here, else nothing would be
+        collected until the clock caught up with it. ``note`` says so, as it does for samples
+        quarantined as future rows."""
         ts = _ts(now)
         cur = parse_metrics(metrics_text)
         live = _live_index(modules)
         snap = self._snapshot()
+        self.note = None
         if snap is not None and ts.value <= snap[0]:
+            if snap[0] > _ts(None).value + CLOCK_SKEW.value:
+                self.note = (f"the clock is {(snap[0] - ts.value) / 1e9:.0f} s behind the previous scrape (a skewed "
+                             "clock?): collection restarts from this scrape; the time in between is not sampled")
+                self._commit([], ts, {"series": {"\x1f".join(k): v for k, v in cur.items()}})
             return []
         prev_series = {tuple(k.split("\x1f")): v for k, v in snap[1]["series"].items()} if snap else {}
         rows = []
@@ -223,12 +233,17 @@ class Collector:
             row = _window_row(key, st, base, ts, (ts.value - snap[0]) / 1e9)
             if st["reserved"] is not None or row["invocations"] > 0 or row["errors"] > 0:
                 rows.append(row)
-        state = {"series": {"\x1f".join(k): v for k, v in cur.items()}}
-        if self.store is not None:
-            self.store.commit_window(to_frame(rows), self.source, ts.value, state)
-        else:
-            self._mem = (ts.value, state)
+        self._commit(rows, ts, {"series": {"\x1f".join(k): v for k, v in cur.items()}})
         return rows
+
+    def _commit(self, rows: list[dict], ts: pd.Timestamp, state: dict) -> None:
+        if self.store is None:
+            self._mem = (ts.value, state)
+            return
+        stored = self.store.commit_window(to_frame(rows), self.source, ts.value, state)
+        if stored < len(rows):
+            self.note = (f"{len(rows) - stored} of {len(rows)} samples are stamped in the future (a skewed clock?) "
+                         "and were quarantined, not stored")
 
 
 def _memory_limit(st: dict, info: Mapping | None, replicas: int, old: dict | None) -> int:

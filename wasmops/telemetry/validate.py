@@ -77,8 +77,9 @@ class ValidationOutcome:
 
     def to_markdown(self) -> str:
         s = self.stats
-        head = "✅ telemetry passed" if self.success else "❌ telemetry failed"
-        lines = [f"## {head} {s['successful']}/{s['evaluated']} checks",
+        head = (f"✅ telemetry passed {s['successful']}/{s['evaluated']} checks" if self.success else
+                f"❌ telemetry failed {s['evaluated'] - s['successful']} of {s['evaluated']} checks")
+        lines = [f"## {head}",
                  "", f"{s['rows']:,} rows × {s['columns']} columns; validated in {s['duration_s']:.2f} s; "
                  f"result `{self.result_id[:19]}`", ""]
         params = ", ".join(f"{k} = `{v}`" for k, v in s.get("parameters", {}).items())
