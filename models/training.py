@@ -87,7 +87,7 @@ class TrainingPlan:
             if days >= min_train_days:
                 keep.append(mod)
             else:
-                cold[mod] = f"{days:.1f} days before the holdout; {why}"
+                cold[mod] = f"{_days(days)} before the holdout; {why}"
         data = self.data
         return _plan(data[(data["namespace"] + "/" + data["module"]).isin(keep).to_numpy()], self.train["ts"].max(),
                      keep, cold, self.synthetic_keys)
@@ -95,9 +95,16 @@ class TrainingPlan:
     def summary(self) -> str:
         d = self.data
         span = f"{d['ts'].min()} .. {d['ts'].max()}" if len(d) else "no rows"
-        return (f"{len(d)} rows of {len(self.modules)} module(s) from the telemetry store ({span}); "
+        return (f"{len(d)} rows of the {len(self.modules)} module(s) with enough history ({span}); "
                 f"{self.real_series} real and {self.synthetic_series} synthetic series; "
                 f"{len(self.cold)} module(s) below the minimum history left out")
+
+
+def _days(days: float) -> str:
+    """A history's length as people say it: ``20 minutes``, ``5.5 hours``, ``3.2 days``."""
+    if days < 1 / 24:
+        return f"{days * 24 * 60:.0f} minutes"
+    return f"{days * 24:.1f} hours" if days < 1 else f"{days:.1f} days"
 
 
 def _why_cold(rows: pd.DataFrame, cut: pd.Timestamp, min_days: float, min_windows: int) -> str | None:
@@ -106,7 +113,7 @@ def _why_cold(rows: pd.DataFrame, cut: pd.Timestamp, min_days: float, min_window
         return "no window with traffic"
     days = (active["ts"].max() - active["ts"].min()) / pd.Timedelta(days=1)
     if days < min_days:
-        return f"{days:.1f} days of history with traffic, fewer than the minimum {min_days:g}"
+        return f"{_days(days)} of history with traffic, fewer than the minimum {min_days:g} days"
     before = int((active["ts"] <= cut).sum())
     if before < min_windows:
         return f"{before} windows with traffic before the holdout, fewer than the minimum {min_windows}"
