@@ -13,7 +13,7 @@ Example::
     >>> _ = store.append(synthesize(modules=1, days=3, end=end, namespace="dev"))    # dev/mod-000: new
     >>> plan = plan_training(store.window(28 * 24 * 60), store.synthetic_series())
     >>> plan.modules, plan.cold        # trained modules; {module: why it was left out}
-    (['prod/mod-000', 'prod/mod-001'], {'dev/mod-000': '3.0 days of history with traffic, fewer than the minimum 14'})
+    (['prod/mod-000', 'prod/mod-001'], {'dev/mod-000': '3.0 days of history with traffic, fewer than the minimum 14 days'})
     >>> plan.synthetic, len(plan.holdout)                    # the last 7 days of the two modules
     (True, 336)
     >>> labelled = inject_anomalies(plan.holdout, seed=0)
