@@ -29,12 +29,12 @@ import wasmtime
 from wasmops.wasm import _sandbox_io as _io
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
-
-EPOCH_TICK_MS = 5
-
+# The reasons (REASON_*) are re-exported here, where callers have always found them.
 from wasmops.wasm.outcome import (WASM_PAGE, REASON_EXIT, REASON_FUEL, REASON_LINK, REASON_MEMORY, REASON_STACK,  # noqa: F401
                                   REASON_STDOUT, REASON_TIMEOUT, REASON_TRAP, classify as _classify, trap_message,
                                   trap_reason as _trap_reason)
+
+EPOCH_TICK_MS = 5
 
 
 @dataclass(frozen=True)
