@@ -89,3 +89,9 @@ def test_rollback_that_converges_exits_0(host, workspace):
     assert p.returncode == 0, p.stdout + p.stderr
     assert host.run("ecr", "app", b"").text == "1"
     assert d2 in repo.desired().quarantine
+
+
+def test_training_that_would_hold_out_all_of_its_history_is_refused_before_it_starts(down):
+    _, env = down
+    one_line_error(wasmops(env, "models", "train", "--days", "7", "--holdout-days", "7"),
+                   "--holdout-days 7 leaves no training history in --days 7")

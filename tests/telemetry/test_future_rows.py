@@ -121,3 +121,12 @@ def test_rows_are_kept_or_quarantined_by_their_distance_from_now(tmp_path_factor
 @pytest.mark.parametrize("minutes", [None, 60])
 def test_an_empty_store_gives_an_empty_window(tmp_path, minutes):
     assert Store(tmp_path / "t.db").window(minutes).empty
+
+
+def test_a_window_of_zero_minutes_is_empty_not_the_whole_store(tmp_path):
+    # Found from outside: `--hours 0` read every row (``if minutes`` took 0 for "no bound").
+    from wasmops.telemetry import synthesize
+
+    store = Store(tmp_path / "t.db")
+    store.append(synthesize(modules=1, days=1, seed=1, end=pd.Timestamp.now(tz="UTC").floor("h")))
+    assert store.window(0).empty and len(store.window(None)) == len(store.read()) > 0

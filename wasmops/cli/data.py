@@ -72,7 +72,7 @@ def telemetry_synth(modules: int = 20, teams: int = 4, days: int = 28, anomaly_r
 
 
 @telemetry_app.command("validate")
-def telemetry_validate(hours: int = typer.Option(24, help="Validate the last N hours (up to now)."),
+def telemetry_validate(hours: int = typer.Option(24, min=1, help="Validate the last N hours (up to now)."),
                        freshness_minutes: int = typer.Option(30, help="0 turns the freshness check off.")) -> None:
     """Run the Great Expectations suite on recent telemetry. Exit 1 if it fails."""
     from ..telemetry import Store

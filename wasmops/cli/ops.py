@@ -145,15 +145,19 @@ def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic"
                                                            "(tests and the demo only)."),
                  synthetic: bool = typer.Option(False, help="Train on freshly synthesized history instead of the "
                                                             "store (tests; the store is not touched)."),
-                 days: int = typer.Option(28, help="Days of history to read from the telemetry store."),
-                 holdout_days: int = typer.Option(7, help="The newest days, held out to judge the candidate on."),
+                 days: int = typer.Option(28, min=1, help="Days of history to read from the telemetry store."),
+                 holdout_days: int = typer.Option(7, min=0, help="The newest days, held out to judge the candidate on."),
                  min_history_days: float = typer.Option(14.0, help="Modules with less history are left out (hold)."),
                  modules: int = typer.Option(30, help="With --synthetic: how many synthetic modules."),
                  seed: int = 0) -> None:
     """Train on each module's own validated history (GX) from the telemetry store, register in MLflow,
     promote @champion only if better (and, for synthetic data, only with --allow-synthetic)."""
+    from ..errors import UserError
     from ._prefect import configure
 
+    if holdout_days >= days:
+        raise UserError(f"--holdout-days {holdout_days} leaves no training history in --days {days}", where="--holdout-days",
+                        hint="hold out fewer days than you read (the default: 7 of 28)")
     configure(settings())
     from flows.train_models import train_models
 

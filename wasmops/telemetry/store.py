@@ -259,7 +259,7 @@ class Store:
         Anchored at the clock, never at the newest row: one row from the future (stored before this
         check existed) cannot move the window away from the real, recent samples."""
         now = _now(now)
-        since = now - pd.Timedelta(minutes=minutes) if minutes else None
+        since = now - pd.Timedelta(minutes=minutes) if minutes is not None else None   # 0: nothing, not all
         df = self.read(since=since, until=now + schema.CLOCK_SKEW + pd.Timedelta(1, "ns"), modules=modules)
         return df[df["digest"] == digest].reset_index(drop=True) if digest is not None and not df.empty else df
 
