@@ -42,11 +42,15 @@ def test_reads_what_operators_write_and_names_the_bad_line(tmp_path_factory, n, 
     ("timestamp,value\n2025-01-01 00:00:00,1\n2025-01-01T00:05:00Z,2\n", "some times carry a time zone"),
 ])
 def test_structural_errors_name_the_file(tmp_path, text, error):
-    p = tmp_path / "x.csv"
-    p.write_text(text)
+    _refused(read_timestamp_value, tmp_path / "x.csv", text, error)
+
+
+def _refused(reader, path, text: str, error: str) -> None:
+    """``reader`` refuses ``text`` (written to ``path``) with ``error``, naming the file."""
+    path.write_text(text)
     with pytest.raises(SpecError, match=error) as e:
-        read_timestamp_value(p)
-    assert str(p) in str(e.value)
+        reader(path)
+    assert str(path) in str(e.value)
 
 
 def test_values_that_are_not_numbers_are_counted_and_kept_missing(tmp_path):
@@ -67,8 +71,4 @@ def test_values_that_are_not_numbers_are_counted_and_kept_missing(tmp_path):
 def test_label_file_errors_name_the_file_and_the_entry(tmp_path, text, error):
     from models.nab_eval import read_labels
 
-    p = tmp_path / "windows.json"
-    p.write_text(text)
-    with pytest.raises(SpecError, match=error) as e:
-        read_labels(p)
-    assert str(p) in str(e.value)
+    _refused(read_labels, tmp_path / "windows.json", text, error)
