@@ -202,8 +202,11 @@ class TestFailures:
 
 def test_concurrent_publishers_keep_every_tag(layout, wasm_file):
     tags = [f"t{i}" for i in range(8)]
+    # The same input, so the same digest: with ``created`` fixed. Left to the clock (second resolution),
+    # publishes that straddle a second on a busy machine made two digests (seen once in CI).
+    ann = {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda t: oci.publish(wasm_file, f"oci-layout://{layout}:{t}"), tags))
+        results = list(pool.map(lambda t: oci.publish(wasm_file, f"oci-layout://{layout}:{t}", annotations=ann), tags))
     assert len({r.manifest_digest for r in results}) == 1
     with oci.open_store(f"oci-layout://{layout}") as store:
         assert isinstance(store, oci.Store)
