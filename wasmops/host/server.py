@@ -32,6 +32,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from ..errors import UserError, WasmopsError
+from wasmops.wasm.outcome import STDERR_TAIL  # bytes of a failed run's stderr, base64 in X-Wasmops-Stderr
 from wasmops.wasm.sandbox import Preempted
 from .http import Request, Response, json_response
 from .api import CanaryRequest, WeightRequest
@@ -44,7 +45,6 @@ RUN_STATUS = {"timeout": 504, "exit_nonzero": 502, "out_of_fuel": 422, "stack_ov
               "stdout_limit": 422, "trap": 422}
 MAX_BODY = 8 * 2**20        # POST /run: the module's stdin
 MAX_ADMIN_BODY = 2**20      # PUT /admin/...: a deploy body is a few hundred bytes
-STDERR_TAIL = 2048  # bytes of a failed run's stderr returned (base64) in X-Wasmops-Stderr
 MAX_MESSAGE = 512
 METRICS_CTYPE = b"text/plain; version=0.0.4; charset=utf-8"
 log = logging.getLogger("wasmops.host")

@@ -68,6 +68,9 @@ class TestCase(BaseModel):
     expect_exit: int = 0
     expect_error: ErrorReason | None = Field(
         None, description="The run must end this way instead of exiting (e.g. trap: a Rust panic, abort()).")
+    expect_stderr_contains: str | None = Field(
+        None, min_length=1, description="A failing run's stderr (its last 2,048 bytes, what the host returns) "
+        "must contain this, e.g. 'panic: ' to tell a Go panic from os.Exit(2).")
 
     @field_validator("expect_exit", mode="before")
     @classmethod
@@ -82,6 +85,9 @@ class TestCase(BaseModel):
         if self.expect_error is not None and "expect_exit" in self.model_fields_set:
             raise ValueError(f"expect_exit and expect_error both given: a run that ends in {self.expect_error} "
                              "has no exit code; keep one")
+        if self.expect_stderr_contains is not None and self.expect_error is None and self.expect_exit == 0:
+            raise ValueError("expect_stderr_contains needs a failing run (expect_exit other than 0, or "
+                             "expect_error): stderr is kept only for runs that fail (docs/spec/host-api.md)")
         return self
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from wasmops.wasm.outcome import STDERR_TAIL
 from wasmops.wasm.sandbox import RunLimits, RunResult, Sandbox, default_sandbox
 from wasmops.supply.source import Limits, ModuleSource, TestCase
 
@@ -105,8 +106,10 @@ def limits_for(limits: Limits) -> RunLimits:
 def judge(case: TestCase, r: RunResult) -> CaseResult:
     """The one judge: compare one run (in the sandbox or through the host) with what the case expects."""
     out = r.stdout.decode(errors="replace")
-    ok, why = _compare(case, r.exit_code, r.reason, r.message, out)
     raw = r.stderr or b""
+    ok, why = _compare(case, r.exit_code, r.reason, r.message, out)
+    if ok and case.expect_stderr_contains is not None:
+        ok, why = _compare_stderr(case.expect_stderr_contains, raw[-STDERR_TAIL:].decode(errors="replace"))
     err = (raw if len(raw) <= 2048 else raw[:512] + b"\n...\n" + raw[-1536:]).decode(errors="replace")
     return CaseResult(name=case.name, passed=ok, reason=why, fuel_used=r.fuel_used, peak_memory=r.peak_memory,
                       duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096], stderr=err)
@@ -134,6 +137,12 @@ def _compare(case: TestCase, exit_code: int | None, reason: str | None, message:
     if reason not in (None, "exit_nonzero"):
         return False, f"{reason}: {message}"
     return True, "ok"
+
+
+def _compare_stderr(want: str, tail: str) -> tuple[bool, str]:
+    if want in tail:
+        return True, "ok"
+    return False, f"stderr lacks {want[:80]!r}" + ("" if tail.strip() else " (stderr is empty)")
 
 
 def _compare_stdout(case: TestCase, stdout: str) -> tuple[bool, str] | None:

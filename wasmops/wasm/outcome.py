@@ -16,6 +16,8 @@ REASON_STACK = "stack_overflow"
 REASON_MEMORY = "memory_limit"
 REASON_STDOUT = "stdout_limit"
 REASON_EXIT = "exit_nonzero"
+#: Bytes of a failed run's stderr that travel with its result (the host's ``X-Wasmops-Stderr``).
+STDERR_TAIL = 2048
 REASON_TRAP = "trap"
 REASON_LINK = "link_error"
 
