@@ -286,6 +286,22 @@ class Services:
         """How clients reach a service bound to ``bind`` (an IPv6 address in brackets)."""
         return f"[{self.bind}]" if ":" in self.bind else self.bind
 
+    def check_ports(self, asked: dict[str, int | None]) -> None:
+        """A ConfigError naming the option, before anything starts, for a port asked for by name
+        (``{"prefect": 4300}``) that something else holds, or that differs from a running service's."""
+        for name, port in asked.items():
+            if port is None:
+                continue
+            flag, cur = f"--{name}-port", self.running().get(name)
+            if cur is not None:
+                if urlsplit(cur.url).port != port:
+                    raise ConfigError(f"{name} is already running at {cur.url}", where=flag,
+                                      hint="`wasmops down` first to move it to another port")
+            elif free_port(port, self.bind) != port:
+                raise ConfigError(f"port {port} on {self.bind} is in use", where=flag,
+                                  hint=f"choose another port, or leave {flag} out to take {name}'s default "
+                                       "or else a free one")
+
     def start_prefect(self, port: int | None = None, database: Database | None = None) -> Service:
         """The Prefect server; on ``database`` (PostgreSQL, asyncpg) instead of ``<home>/prefect``'s SQLite."""
         port = free_port(port or 4200, self.bind)

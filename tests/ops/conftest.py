@@ -61,7 +61,11 @@ def stack(tmp_path_factory):
     from test_agent_support import wait_for
 
     st = Stack(tmp_path_factory.mktemp("stack"))
-    st.wasmops("up", timeout=300)
+    from wasmops.services import free_port
+
+    ports = {name: free_port() for name in ("prefect", "mlflow", "host")}   # not the defaults: a person's stack may hold them
+    out = st.wasmops("up", *(a for n, p in ports.items() for a in (f"--{n}-port", p)), timeout=300).stdout
+    assert all(f":{p}" in out for p in ports.values()), out
     # `serve` registers the prefect.yaml deployments a moment after `up` returns
     wait_for("the served deployments with schedules", lambda: {"collect-telemetry", "reconcile", "score"}
              <= set(st.scheduled_deployments()), 240, 0.5)

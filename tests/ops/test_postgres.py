@@ -72,3 +72,16 @@ def test_a_bind_address_not_of_this_machine_is_one_clear_line_and_starts_nothing
     error = [ln for ln in p.stderr.splitlines() if ln.startswith("error:")]
     assert len(error) == 1 and "--bind" in error[0] and says in error[0], p.stderr
     assert not (tmp_path / "services.json").exists() and not (tmp_path / "gitops").exists()
+
+
+def test_a_port_asked_for_that_is_taken_is_one_clear_line_and_starts_nothing(tmp_path):
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        p = _wasmops(tmp_path, "up", "--no-serve", "--mlflow-port", str(port), check=1)
+    error = [ln for ln in p.stderr.splitlines() if ln.startswith("error:")]
+    assert len(error) == 1 and "--mlflow-port" in error[0] and f"port {port} on 127.0.0.1 is in use" in error[0], p.stderr
+    assert not (tmp_path / "services.json").exists() and not (tmp_path / "gitops").exists()

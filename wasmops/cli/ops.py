@@ -23,9 +23,16 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
                                          "Checked before anything starts."),
        bind: str = typer.Option("127.0.0.1", "--bind", metavar="ADDRESS",
                                 help="Address of this machine the services listen on, for workers and agents "
-                                     "on other machines (their URLs in services.json use it).")) -> None:
+                                     "on other machines (their URLs in services.json use it)."),
+       prefect_port: int = typer.Option(None, "--prefect-port", min=1, max=65535, metavar="PORT",
+                                        help="The Prefect server's port (default 4200, else a free one)."),
+       mlflow_port: int = typer.Option(None, "--mlflow-port", min=1, max=65535, metavar="PORT",
+                                       help="The MLflow server's port (default 5000, else a free one)."),
+       host_port: int = typer.Option(None, "--host-port", min=1, max=65535, metavar="PORT",
+                                     help="The host's port (default 8700, else a free one).")) -> None:
     """Start the Prefect server, MLflow UI, host and deployment runner (on 127.0.0.1 unless --bind); wait
-    until healthy."""
+    until healthy. A port given by option must be free (one line, nothing started); a default port
+    that is taken is replaced by a free one, and the URLs printed say which."""
     from ..services import Database, Services, check_bind
     from ..workspace import init_workspace
 
@@ -34,16 +41,18 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
     if db:
         db.check()                      # a bad URL or a database that does not answer: one line, nothing started
     s = settings()
+    svc = Services(s, bind=bind)
+    svc.check_ports({"prefect": prefect_port, "mlflow": mlflow_port if mlflow else None,
+                     "host": host_port if host else None})     # one line, nothing started
     if not (s.gitops_dir / ".git").exists():
         init_workspace(s, progress=lambda m: err_console().print(f"[dim]{m}[/]"))
-    svc = Services(s, bind=bind)
     _same_store(svc, db)
     started = []
     with console().status("starting the Prefect server" + (", MLflow" if mlflow else "") + (", the host" if host else "")
                           + " …"), svc.together():          # independent: started at once, waited on together
-        started.append(svc.start_prefect(database=db))
-        started += [svc.start_mlflow(database=db)] if mlflow else []
-        started += [svc.start_host()] if host else []
+        started.append(svc.start_prefect(prefect_port, database=db))
+        started += [svc.start_mlflow(mlflow_port, database=db)] if mlflow else []
+        started += [svc.start_host(host_port)] if host else []
     if serve:                                              # needs the Prefect server
         with console().status("starting serve …"):
             started.append(svc.start_serve())
