@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from .errors import NotFound, QuarantinedError, UserError, spec_error_from_pydantic
 from wasmops.gitops.manifest import NAME, WasmModuleDeployment, dump_document
+from wasmops.host.state import MODULE_LABEL
 from wasmops.supply.source import ModuleSource, load_module_source
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -108,7 +109,8 @@ def source_location(module_dir: Path, gitops_dir: Path) -> str:
 
 def deployment_for(src: ModuleSource, target: Target, *, team: str, project: str, cost_center: str | None,
                    env: str, trust_level: str, source: str) -> WasmModuleDeployment:
-    labels = {"team": team, "project": project, **({"cost-center": cost_center} if cost_center else {})}
+    labels = {"team": team, "project": project, **({"cost-center": cost_center} if cost_center else {}),
+              MODULE_LABEL: src.name}      # the host's argv[0], as in `wasmops test` (wasmops.host.state)
     doc = {
         "apiVersion": "wasmops.dev/v1alpha1", "kind": "WasmModuleDeployment",
         "metadata": {"name": target.name, "namespace": target.namespace, "labels": labels},

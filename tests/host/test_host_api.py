@@ -192,3 +192,38 @@ def test_a_rust_panic_through_the_host_names_its_function_and_the_body_is_not_cl
     assert rr.message.startswith("wasm `unreachable` instruction executed in __rust_start_panic"), rr.message
     assert "`" in r.headers["x-wasmops-message"]              # printable ASCII travels as it is
     assert b"panicked at" in rr.stderr
+
+
+ARGV0_WAT = """(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $sz (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $p i32) (local $n i32)
+    (drop (call $sz (i32.const 0) (i32.const 4)))
+    (drop (call $get (i32.const 16) (i32.const 256)))
+    (local.set $p (i32.load (i32.const 16)))
+    (block $end (loop $l
+      (br_if $end (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1))) (br $l)))
+    (i32.store (i32.const 8) (local.get $p)) (i32.store (i32.const 12) (local.get $n))
+    (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 100)))))"""
+
+
+def test_argv0_is_the_module_name_as_in_wasmops_test_whatever_the_target_is_called(host, workspace):
+    """A module that prints its argv[0], onboarded under another target name (a user's case: the
+    release was rolled back because `wasmops test` said `argv-echo` and the host said the target's name)."""
+    from wasmops.onboard import Target, deployment_for
+    from wasmops.supply.source import ModuleSource, TestCase
+    from wasmops.supply.testrun import run_cases
+    from wasmtime import wat2wasm
+
+    src = ModuleSource(name="argv-echo", language="wat", sources=["m.wat"],
+                       tests=[TestCase(name="argv0", expect_stdout="argv-echo")])
+    assert run_cases(src, wat2wasm(ARGV0_WAT)).passed
+    labels = deployment_for(src, Target("dev", "renamed"), team="core", project="demo", cost_center=None,
+                            env="dev", trust_level="sandboxed", source=".").metadata.labels
+    deploy(host, workspace, "renamed", ARGV0_WAT, labels=labels)
+    assert host.run("dev", "renamed", b"").content == b"argv-echo"
+    deploy(host, workspace, "no-label", ARGV0_WAT)      # a hand-written manifest without the label
+    assert host.run("dev", "no-label", b"").content == b"no-label"

@@ -216,7 +216,7 @@ class Runtime(CanaryOps):
         """Run ``live`` once and bill it; ``sandbox.Preempted`` (nothing billed) if it outgrew ``slice_ms``."""
         dep = live.deployment
         result = self.sandbox.run(live.prepared, stdin=body, env=dep.env, limits=live.run_limits,
-                                  program_name=dep.name, slice_ms=slice_ms)
+                                  program_name=dep.program_name, slice_ms=slice_ms)
         self.metrics.observe(dep, result)
         return dep, result
 

@@ -19,6 +19,9 @@ from pydantic import BaseModel, Field
 from ..errors import SpecError
 from ..fsutil import atomic_write
 
+#: The manifest label that names the module (its module.yaml ``name``): the run's argv[0].
+MODULE_LABEL = "wasmops.dev/module"
+
 
 class Limits(BaseModel):
     fuel: int = Field(50_000_000, gt=0)
@@ -47,6 +50,12 @@ class Deployment(BaseModel):
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def program_name(self) -> str:
+        """The module's argv[0]: its module.yaml name (label ``wasmops.dev/module``, written by
+        ``wasmops add``), as in ``wasmops test``; without the label, the deployment's name."""
+        return self.labels.get(MODULE_LABEL) or self.name
 
 
 class CanaryRecord(BaseModel):
