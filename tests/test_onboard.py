@@ -63,7 +63,8 @@ def test_add_writes_a_schema_valid_manifest_and_refuses_duplicates(ws):
     assert "wasmops release counter --target dev/counter" in p.stdout
     path = ws.home / "gitops" / "modules" / "dev" / "counter.yaml"
     m = WasmModuleDeployment.model_validate(yaml.safe_load(path.read_text()))
-    assert m.key == "dev/counter" and m.metadata.labels == {"team": "search", "project": "words", "cost-center": "cc-7"}
+    assert m.key == "dev/counter" and m.metadata.labels == {"team": "search", "project": "words", "cost-center": "cc-7",
+                                                                 "wasmops.dev/module": "counter"}
     assert not os.path.isabs(m.spec.source) and (ws.home / "gitops" / m.spec.source / "module.yaml").exists()
     import git
 

@@ -189,9 +189,10 @@ def _policy_preflight(settings, src: ModuleSource, manifest: WasmModuleDeploymen
     from wasmops.workspace import policy_path
 
     rc = manifest.spec.runtime_config
-    wasm = (src.root / src.sources[0]).read_bytes()
-    v = check_module(wasm, rc.trust_level, load_policy(policy_path(settings)), memory_limit=manifest.memory_bytes,
-                     timeout_ms=rc.timeout_ms, fuel=manifest.fuel_per_request)
+    path = src.root / src.sources[0]
+    v = check_module(path.read_bytes(), rc.trust_level, load_policy(policy_path(settings)),
+                     memory_limit=manifest.memory_bytes, timeout_ms=rc.timeout_ms, fuel=manifest.fuel_per_request,
+                     where=str(path))
     v.raise_if_denied(where=key)
 
 

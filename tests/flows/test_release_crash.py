@@ -28,7 +28,7 @@ def _task_states(flow_run_id: str) -> dict[str, str]:
     from uuid import UUID
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
         trs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])))
@@ -58,7 +58,6 @@ def test_kill_9_then_rerun_finishes_without_a_second_commit(flow_env, tmp_path, 
     msg = git.Repo(ws.settings.gitops_dir).commit(commits[0]).message
     run_id = next(line.split(": ", 1)[1] for line in msg.splitlines() if line.startswith("Wasmops-Flow-Run:"))
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter
     from prefect.client.schemas.sorting import FlowRunSort
 
     with get_client(sync_client=True) as client:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pandas as pd
-import pytest
 
 from support.prometheus import prometheus  # noqa: F401  (fixture)
 from wasmops.telemetry import PrometheusQuery, schema

@@ -85,7 +85,7 @@ def check(
     if not wasm.exists():
         raise SpecError("file not found", where=str(wasm))
     pol = load_policy(policy or policy_path(settings()))
-    v = check_module(wasm.read_bytes(), trust_level, pol)
+    v = check_module(wasm.read_bytes(), trust_level, pol, where=str(wasm))
     from rich.markup import escape
 
     mem = v.facts["initial_memory"]

@@ -121,7 +121,7 @@ def admit(ref: str, digest: str, *, trust_level: str, memory_limit: int, keyring
         verified = verify_bytes(wasm, bundle, keyring, where=pinned)
     with step("policy"):
         verdict = check_module(wasm, trust_level, policy, memory_limit=memory_limit, timeout_ms=run_timeout_ms,
-                               fuel=fuel)
+                               fuel=fuel, where=pinned)
         verdict.raise_if_denied(where=pinned)
     sig = {"method": verified.method, "signer": getattr(verified, "key_id", None) or getattr(verified, "identity", None)}
     return Admitted(wasm=wasm, wasm_digest=wasm_digest, manifest_digest=digest, signature=sig, bundle=bundle)

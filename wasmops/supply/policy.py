@@ -13,6 +13,7 @@ The policy is YAML kept in Git (``deployments/policies/module-policy.yaml``)::
 from __future__ import annotations
 
 import fnmatch
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from wasmops.errors import PolicyDenied, SpecError, spec_error_from_pydantic
 from wasmops.units import format_size, parse_cpu_millis, parse_size
+from wasmops.wasm.shape import check_header, check_shape, engine_config, explain_invalid
 
 TrustLevel = Literal["sandboxed", "standard", "trusted"]
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "defaults" / "module-policy.yaml"
@@ -139,13 +141,16 @@ def policy_digest(path: str | Path | None = None) -> str:
     return "sha256:" + hashlib.sha256(Path(path or DEFAULT_POLICY).read_bytes()).hexdigest()
 
 
-def inspect_module(wasm: bytes) -> dict:
-    """Facts about a module: imports, exports, declared memory, size."""
-    engine = wasmtime.Engine()
+def inspect_module(wasm: bytes, where: str | None = None) -> dict:
+    """Facts about a module: imports, exports, declared memory, size. A SpecError naming ``where``
+    for what no host here would run (text, a component, an unsupported feature, tables over the caps:
+    ``wasmops.wasm.shape``, the same checks as the sandbox's)."""
+    check_header(wasm, where=where)
+    check_shape(wasm, where=where)
     try:
-        module = wasmtime.Module(engine, wasm)
+        module = wasmtime.Module(_engine(), wasm)
     except wasmtime.WasmtimeError as exc:
-        raise SpecError(f"not a valid wasm module: {str(exc).splitlines()[0]}") from exc
+        raise SpecError(f"not a valid wasm module: {explain_invalid(str(exc))}", where=where) from exc
     imports = [f"{i.module}.{i.name}" for i in module.imports]
     exports = [e.name for e in module.exports]
     mem_min = 0
@@ -157,6 +162,11 @@ def inspect_module(wasm: bytes) -> dict:
             mem_min = max(mem_min, i.type.limits.min * 65536)
     return {"size": len(wasm), "imports": imports, "exports": exports, "initial_memory": mem_min,
             "custom_section_bytes": custom_section_bytes(wasm)}
+
+
+@lru_cache(maxsize=1)
+def _engine() -> wasmtime.Engine:
+    return wasmtime.Engine(engine_config())
 
 
 def custom_section_bytes(wasm: bytes) -> int:
@@ -201,7 +211,7 @@ def _run_caps(rules: LevelRules, trust_level: str, timeout_ms: int | None, fuel:
 
 def check_module(
     wasm: bytes, trust_level: str, policy: ModulePolicy | None = None, *, memory_limit: int | None = None,
-    timeout_ms: int | None = None, fuel: int | None = None,
+    timeout_ms: int | None = None, fuel: int | None = None, where: str | None = None,
 ) -> PolicyVerdict:
     """Check ``wasm`` against the rules for ``trust_level``. Never raises for a denial. A denied
     verdict also says at which other trust levels of the policy the module would pass (``allowed_at``)."""
@@ -210,7 +220,7 @@ def check_module(
     if rules is None:
         known = ", ".join(sorted(policy.spec.trust_levels))
         raise SpecError(f"unknown trust level {trust_level!r}; known: {known}", where=policy.source)
-    facts = inspect_module(wasm)
+    facts = inspect_module(wasm, where)
     reasons = _level_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel)
     allowed_at = [] if not reasons else [
         name for name, r in policy.spec.trust_levels.items()

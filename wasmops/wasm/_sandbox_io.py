@@ -18,6 +18,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from wasmops.procs import pid_alive
+from wasmops.wasm.shape import MAX_TABLES, TABLE_ELEMENTS
 
 
 def _io_base() -> str:
@@ -254,8 +255,8 @@ def enable_pooling(cfg: wasmtime.Config, slots: int) -> bool:
     p = ffi.wasmtime_pooling_allocation_config_new()
     try:
         for setter, value in (("total_core_instances", slots), ("total_memories", slots), ("total_tables", slots),
-                              ("max_memory_size", 4 << 30), ("max_memories_per_module", 4),
-                              ("max_tables_per_module", 8), ("table_elements", 100_000),
+                              ("max_memory_size", 4 << 30), ("max_memories_per_module", 1),
+                              ("max_tables_per_module", MAX_TABLES), ("table_elements", TABLE_ELEMENTS),
                               ("max_core_instance_size", 8 << 20),
                               # the first KEEP_RESIDENT bytes of a freed slot are zeroed in place, not
                               # decommitted: no madvise and no page fault on the next run (61.7 → 54.8 µs)
@@ -285,7 +286,7 @@ class RawStore:
         if error:
             raise wasmtime.WasmtimeError._from_ptr(error)
         ffi.wasmtime_context_set_epoch_deadline(self.ctx, deadline_ticks)
-        ffi.wasmtime_store_limiter(self.ptr, memory, -1, -1, -1, -1)
+        ffi.wasmtime_store_limiter(self.ptr, memory, TABLE_ELEMENTS, -1, -1, -1)   # table.grow: as pooled
 
     def set_wasi(self, wasi: wasmtime.WasiConfig) -> None:
         error = ffi.wasmtime_context_set_wasi(self.ctx, wasi._consume())

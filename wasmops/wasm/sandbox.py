@@ -29,6 +29,7 @@ import wasmtime
 from wasmops.wasm import _sandbox_io as _io
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
+from wasmops.wasm.shape import check_header, check_shape, engine_config, explain_invalid
 # The reasons (REASON_*) are re-exported here, where callers have always found them.
 from wasmops.wasm.outcome import (WASM_PAGE, REASON_EXIT, REASON_FUEL, REASON_LINK, REASON_MEMORY, REASON_STACK,  # noqa: F401
                                   REASON_STDOUT, REASON_TIMEOUT, REASON_TRAP, classify as _classify, trap_message,
@@ -125,7 +126,7 @@ class Sandbox:
             from wasmops.wasm.compile_cache import AuthenticatedCache, load_key
 
             cache = AuthenticatedCache(cache_dir, load_key(Path(cache_dir) / ".cache.key"))
-        cfg = wasmtime.Config()
+        cfg = engine_config()              # the features every engine here has (wasmops.wasm.shape)
         cfg.consume_fuel = True
         cfg.epoch_interruption = True
         cfg.max_wasm_stack = max_wasm_stack
@@ -149,10 +150,12 @@ class Sandbox:
             module = self.cache.load(self.engine, digest)
             if module is not None:
                 return module
+        check_header(wasm, where=where)
+        check_shape(wasm, where=where)
         try:
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
-            raise SpecError(f"not a valid wasm module: {str(exc).splitlines()[0]}", where=where) from exc
+            raise SpecError(f"not a valid wasm module: {explain_invalid(str(exc))}", where=where) from exc
         self.compiles += 1
         if self.cache is not None:
             self.cache.store(digest, module)
@@ -176,7 +179,15 @@ class Sandbox:
                         memory_index=_io.export_index(module, "memory", wasmtime.MemoryType))
 
     def load(self, wasm: bytes, digest: str | None = None, *, where: str | None = None) -> Prepared:
-        return self.prepare(self.compile(wasm, digest, where=where), digest)
+        """Compile and prepare a WASI command; a SandboxError naming ``where`` for one without ``_start``."""
+        prepared = self.prepare(self.compile(wasm, digest, where=where), digest)
+        if prepared.start_index is None:
+            reactor = any(e.name == "_initialize" for e in prepared.module.exports)
+            raise SandboxError("the module has no _start export, so it is not a WASI command"
+                               + (" (it exports _initialize: a WASI reactor, a library)" if reactor else ""),
+                               where=where or digest, hint="build it as a command with a main function (for "
+                               "clang, without -mexec-model=reactor; for Rust, a [[bin]] crate, not a cdylib)")
+        return prepared
 
     # -- run ---------------------------------------------------------------------------------
     def run(self, prepared: Prepared, *, stdin: bytes = b"", env: dict[str, str] | None = None,

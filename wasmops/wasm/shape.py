@@ -1,0 +1,137 @@
+"""What a module must look like to run here, checked the same way everywhere.
+
+``wasmops check`` (policy), ``wasmops test`` (an unpooled sandbox), a prebuilt build and the host
+(a pooled sandbox) used to each have their own idea: a module with four memories passed every
+check and grew them all past the memory limit (the store limiter caps each memory, not their sum);
+a table of 10 million elements passed ``check`` and ``test`` and was then refused by the host's
+pooling allocator as "not a valid wasm module"; shared memory validated and then trapped at run.
+So:
+
+* one set of wasm features (:func:`engine_config`): no multi-memory, no threads (shared memory);
+  a module using them is refused when it is validated, naming the feature;
+* one table cap (``TABLE_ELEMENTS`` per table, ``MAX_TABLES``), checked on the binary before it is
+  compiled (:func:`check_shape`) and enforced on ``table.grow`` by every store's limiter;
+* one reading of a file that is not a core module (text, a component), naming the file.
+
+    >>> from wasmtime import wat2wasm
+    >>> check_shape(wat2wasm('(module (table 10 funcref))'), where="m.wasm")
+    >>> check_shape(wat2wasm('(module (table 200000 funcref))'), where="m.wasm")
+    Traceback (most recent call last):
+    ...
+    wasmops.errors.SpecError: m.wasm: a table of 200000 elements: the host allows at most 100000 per table (...)
+"""
+
+from __future__ import annotations
+
+import wasmtime
+
+from wasmops.errors import SpecError
+
+MAGIC = b"\0asm"
+CORE_VERSION = b"\x01\x00\x00\x00"
+TABLE_ELEMENTS = 100_000      # per table: the pooling allocator's table_elements and every store's limiter
+MAX_TABLES = 8                # per module: the pooling allocator's max_tables_per_module
+
+#: wasmtime's validation message (a fragment) -> what it means here.
+_FEATURES = {
+    "multiple memories": "more than one memory (multi-memory), which the host does not enable: the memory limit "
+                    "caps one memory, so a module gets exactly one",
+    "threads": "shared memory (the threads proposal), which the host does not enable: a run is single-threaded",
+    "shared memor": "shared memory (the threads proposal), which the host does not enable: a run is single-threaded",
+}
+
+
+def engine_config() -> wasmtime.Config:
+    """The wasm features every engine here is built with (the sandbox adds fuel, epochs, pooling)."""
+    cfg = wasmtime.Config()
+    cfg.wasm_multi_memory = False
+    cfg.wasm_threads = False
+    return cfg
+
+
+def check_header(data: bytes, *, where: str | None) -> None:
+    """A SpecError naming ``where`` unless ``data`` starts like a core module (binary, version 1)."""
+    if data[:4] != MAGIC:
+        head = data[:8].hex(" ") if data else "an empty file"
+        text = data[:64].lstrip().startswith(b"(module")
+        raise SpecError(f"not a WebAssembly binary: it starts with {head}, not 00 61 73 6d ('\\0asm')"
+                        + (" (it is WebAssembly text)" if text else ""), where=where,
+                        hint="a module given as WAT text is built from source: `language: wat` in module.yaml"
+                        if text else "a prebuilt module must be a compiled .wasm file")
+    if data[4:8] != CORE_VERSION:
+        what = "a WebAssembly component" if data[6:8] == b"\x01\x00" else f"binary version {data[4:8].hex(' ')}"
+        raise SpecError(f"{what}, not a core module (version 01 00 00 00)", where=where,
+                        hint="wasmops runs WASI preview 1 core modules (e.g. Rust --target wasm32-wasip1, "
+                             "not wasm32-wasip2)")
+
+
+def explain_invalid(message: str) -> str:
+    """wasmtime's validation error as a reader of this project needs it: the feature named."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip() and ln.strip() != "Caused by:"]
+    first = lines[-1] if lines else "invalid module"        # the cause, under "failed to parse ..."
+    low = message.lower()
+    for key, meaning in _FEATURES.items():
+        if key in low:
+            return f"the module uses {meaning} ({first})"
+    if "pooling allocator" in low:
+        return f"the module needs more than the host's per-module limits ({first})"
+    return first
+
+
+def check_shape(wasm: bytes, *, where: str | None) -> None:
+    """Tables over the host's caps, found on the binary (no compile): a SpecError naming ``where``."""
+    mins = table_minimums(wasm)
+    if len(mins) > MAX_TABLES:
+        raise SpecError(f"{len(mins)} tables: the host allows at most {MAX_TABLES} per module", where=where)
+    big = max(mins, default=0)
+    if big > TABLE_ELEMENTS:
+        raise SpecError(f"a table of {big} elements: the host allows at most {TABLE_ELEMENTS} per table "
+                        "(table.grow past it fails too)", where=where)
+
+
+def table_minimums(wasm: bytes) -> list[int]:
+    """The declared minimum size of each table the module defines (its table section); [] when
+    there is none or the binary cannot be read this simply (validation then has the last word)."""
+    try:
+        for sid, body in _sections(wasm):
+            if sid == 4:
+                return _tables(body)
+    except (IndexError, ValueError):
+        pass
+    return []
+
+
+def _sections(wasm: bytes):
+    pos = 8
+    while pos < len(wasm):
+        sid = wasm[pos]
+        size, pos = _leb(wasm, pos + 1)
+        yield sid, wasm[pos:pos + size]
+        pos += size
+
+
+def _tables(body: bytes) -> list[int]:
+    count, pos = _leb(body, 0)
+    out = []
+    for _ in range(count):
+        if body[pos] == 0x40:             # a table with an initializer (function references): not read here
+            raise ValueError("table initializer")
+        flags = body[pos + 1]             # after the reference type byte
+        minimum, pos = _leb(body, pos + 2)
+        if flags & 1:
+            _, pos = _leb(body, pos)
+        out.append(minimum)
+    return out
+
+
+def _leb(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, pos
+        if shift > 63:
+            raise ValueError("LEB128 too long")
