@@ -195,3 +195,31 @@ def test_a_prebuilt_module_the_policy_denies_fails_before_prefect_starts_and_nam
     assert "denied at trust level sandboxed" in err and "poll_oneoff" in err, err
     assert "allowed at trust level standard" in err and "trustLevel" in err, err
     assert _head(ws.home) == head
+
+
+@pytest.mark.parametrize("tests_yaml, says", [
+    ("tests: []\n", "no test cases"),
+    ("tests:\n  - name: with-args\n    args: [x]\n  - name: big\n    stdin: '{big}'\n",
+     "none of the test cases can run through the host of dev/{name}"),
+])
+def test_a_release_the_host_could_not_verify_fails_before_prefect_starts(ws, tests_yaml, says):
+    """A user's modules: no cases (failed at the test step after 11 s), only cases the host cannot run
+    (deployed, then failed verify after 16 s; a 9 MiB stdin was rolled back and quarantined)."""
+    import wasmtime
+
+    name = f"unverifiable-{len(tests_yaml) % 97}"
+    d = ws.cwd / name
+    d.mkdir()
+    (d / "m.wasm").write_bytes(wasmtime.wat2wasm('(module (memory (export "memory") 1) (func (export "_start")))'))
+    (d / "module.yaml").write_text(f"name: {name}\nlanguage: prebuilt\nsources: [m.wasm]\n"
+                                   + tests_yaml.replace("{big}", "x" * (9 * 2**20)))
+    ws("add", name, "--target", f"dev/{name}", "--team", "qa", "--project", "p", check=0)
+    head = _head(ws.home)
+    p = ws("release", name, "--target", f"dev/{name}", "--auto-approve", check=1, python_flags=("-X", "importtime"))
+    imported = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    assert "prefect" not in imported and "Traceback" not in p.stderr
+    err = " ".join(" ".join(ln for ln in p.stderr.splitlines() if not ln.startswith("import time:")).split())
+    assert says.format(name=name) in err and f"{name}/module.yaml: tests" in err, err
+    if "big" in tests_yaml:
+        assert "with-args: args given" in err and "stdin of 9437184 bytes is over the host's request limit" in err, err
+    assert _head(ws.home) == head

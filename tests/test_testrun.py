@@ -63,3 +63,8 @@ def test_the_release_judge_probes_only_with_cases_that_expect_success():
              TestCase(name="bad", stdin="", expect_exit=2), TestCase(name="env", stdin="e", env={"X": "1"})])
     assert probe_bodies(s) == [b"a"]
     assert probe_bodies(src([TestCase(name="panics", stdin="P", expect_error="trap")])) == [b"{}"]
+
+
+def test_a_limit_is_the_reason_given_before_the_stdout_it_cut():
+    report = run_cases(src([TestCase(name="exact", expect_stdout='{"ok":true}')], max_stdout=4), hostile("ok"))
+    assert report.cases[0].reason.startswith("stdout_limit"), report.cases[0].reason

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .errors import NotFound, QuarantinedError, UserError, spec_error_from_pydantic
+from .errors import NotFound, QuarantinedError, SpecError, UserError, spec_error_from_pydantic
 from wasmops.gitops.manifest import NAME, WasmModuleDeployment, dump_document
 from wasmops.host.state import MODULE_LABEL
 from wasmops.supply.source import ModuleSource, load_module_source
@@ -176,11 +176,31 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
     if live and live in desired.quarantine:
         raise QuarantinedError(f"the digest Git holds for {key} ({live}) is quarantined", where=key,
                                hint=f"roll back or lift it: wasmops quarantine remove {live} --reason ...")
+    _cases_preflight(src, manifest, key)
     if src.language == "prebuilt" and len(src.sources) == 1:
         _policy_preflight(settings, src, manifest, key)
     if check_host:
         check_host()
     return Preflight(src, manifest)
+
+
+def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str) -> None:
+    """A release is verified through the host by the module's test cases: with none it would fail at
+    the test step, and with none the host can run it would deploy and fail verify."""
+    from wasmops.supply.testrun import why_not_runnable
+
+    where = str(src.root / "module.yaml") if src.root else "module.yaml"
+    if not src.tests:
+        raise SpecError("no test cases: a release runs them before publishing and verifies the deployment "
+                        "with them", where=where + ": tests", hint="add a case under `tests:` (see `wasmops new`)")
+    env = manifest.spec.runtime_config.env
+    why = {c.name: why_not_runnable(c, env) for c in src.tests}
+    if all(why.values()) and not manifest.spec.verify.allow_unverified:
+        listed = "; ".join(f"{n}: {w}" for n, w in why.items())
+        raise SpecError(f"none of the test cases can run through the host of {key}, so the deployment could not "
+                        f"be verified ({listed})", where=where + ": tests",
+                        hint="add a case with no args, within 8 MiB of stdin, and with the deployment's env "
+                             f"(or set spec.verify.allowUnverified in {key}'s manifest)")
 
 
 def _policy_preflight(settings, src: ModuleSource, manifest: WasmModuleDeployment, key: str) -> None:

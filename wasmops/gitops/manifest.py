@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.gitops.rollout import Rollout
 from wasmops.units import parse_cpu_millis, parse_size
+from wasmops.wasm.shape import MAX_FUEL
 
 API_VERSION = "wasmops.dev/v1alpha1"
 FUEL_PER_MILLICORE = 1_000_000  # 100m of CPU = 1e8 fuel per request
@@ -67,7 +68,9 @@ class Resources(_Model):
     @field_validator("cpu")
     @classmethod
     def _cpu(cls, v):
-        parse_cpu_millis(v)
+        if parse_cpu_millis(v) * FUEL_PER_MILLICORE > MAX_FUEL:
+            raise ValueError(f"{v} is over the host's cap of {MAX_FUEL // FUEL_PER_MILLICORE}m "
+                             f"({MAX_FUEL} fuel) per request")
         return v
 
     @field_validator("memory")

@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ..units import parse_size
+from wasmops.wasm.shape import MAX_FUEL
 from .state import Limits
 
 MAX_REF = 2048
@@ -30,7 +31,7 @@ class LimitsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    fuel: int | None = Field(None, gt=0, le=10**15)
+    fuel: int | None = Field(None, gt=0, le=MAX_FUEL)
     memory: Size | None = None
     timeout_ms: int | None = Field(None, gt=0, le=3_600_000)
     max_stdout: Size | None = None

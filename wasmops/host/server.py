@@ -32,6 +32,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from ..errors import UserError, WasmopsError
+from wasmops.wasm.shape import MAX_STDIN
 from wasmops.wasm.outcome import STDERR_TAIL  # bytes of a failed run's stderr, base64 in X-Wasmops-Stderr
 from wasmops.wasm.sandbox import Preempted
 from .http import Request, Response, json_response
@@ -43,7 +44,7 @@ from .wire_errors import PayloadTooLarge, status_of
 # docs/spec/host-api.md: 422 the module trapped or hit a limit, 504 its timeout, 502 a non-zero exit.
 RUN_STATUS = {"timeout": 504, "exit_nonzero": 502, "out_of_fuel": 422, "stack_overflow": 422, "memory_limit": 422,
               "stdout_limit": 422, "trap": 422}
-MAX_BODY = 8 * 2**20        # POST /run: the module's stdin
+MAX_BODY = MAX_STDIN        # POST /run: the module's stdin (wasmops.wasm.shape)
 MAX_ADMIN_BODY = 2**20      # PUT /admin/...: a deploy body is a few hundred bytes
 MAX_MESSAGE = 512
 METRICS_CTYPE = b"text/plain; version=0.0.4; charset=utf-8"

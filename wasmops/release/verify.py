@@ -8,18 +8,7 @@ case that does run is judged by the same ``testrun.judge`` as ``wasmops test``.
 
 from __future__ import annotations
 
-from wasmops.supply.source import TestCase
-from wasmops.supply.testrun import TestReport, judge, not_run
-
-
-def why_not_runnable(case: TestCase, env: dict[str, str]) -> str | None:
-    """Why the host cannot run ``case`` as written under the deployment's ``env`` (None: it can)."""
-    if case.args:
-        return "args given (the host passes none)"
-    differs = sorted(k for k, v in case.env.items() if env.get(k) != v)
-    if differs:
-        return f"env differs ({', '.join(differs)})"
-    return None
+from wasmops.supply.testrun import TestReport, judge, not_run, why_not_runnable  # noqa: F401  (why_not_runnable: public here)
 
 
 def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, str], digest: str) -> TestReport:

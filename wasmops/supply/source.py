@@ -14,14 +14,14 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-import yaml
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~7x faster on 10k manifests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wasmops.digests import named
 from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.units import parse_size
+from wasmops.yamldoc import load_yaml
+from wasmops.wasm.shape import MAX_FUEL
 
 Language = Literal["c", "zig", "wat", "prebuilt"]
 #: How a run can end without an exit code (``wasmops.wasm.sandbox.REASON_*``), for ``expect_error``.
@@ -33,9 +33,11 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    fuel: int = Field(50_000_000, gt=0, description="Wasm fuel units a run may consume.")
+    fuel: int = Field(50_000_000, gt=0, le=MAX_FUEL, description="Wasm fuel units a run may consume (at most "
+                      "10^15, the host's cap: wasmtime counts fuel in 64 bits).")
     memory: int | str = Field("16Mi", description="Linear memory cap, bytes or a quantity like 16Mi.")
-    timeout_ms: int = Field(2000, gt=0, description="Wall-clock deadline, enforced by epoch interruption.")
+    timeout_ms: int = Field(2000, gt=0, le=3_600_000, description="Wall-clock deadline, enforced by epoch "
+                            "interruption (at most an hour, the host's cap).")
     max_stdout: int | str = Field("1Mi", description="Largest stdout a run may write.")
 
     @field_validator("memory", "max_stdout")
@@ -123,10 +125,7 @@ def load_module_source(path: str | Path) -> ModuleSource:
     yml = p if p.is_file() else p / "module.yaml"
     if not yml.exists():
         raise SpecError("no module.yaml here", where=str(yml), hint="a module is a directory with a module.yaml")
-    try:
-        data = yaml.load(yml.read_text(), Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise SpecError(f"not valid YAML: {exc}", where=str(yml)) from exc
+    data = load_yaml(yml.read_text(), str(yml))       # line and column of a syntax error or a duplicate key
     if not isinstance(data, dict):
         raise SpecError("expected a mapping at the top level", where=str(yml))
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from wasmops.wasm.outcome import STDERR_TAIL
+from wasmops.wasm.shape import MAX_STDIN
 from wasmops.wasm.sandbox import RunLimits, RunResult, Sandbox, default_sandbox
 from wasmops.supply.source import Limits, ModuleSource, TestCase
 
@@ -115,6 +116,20 @@ def judge(case: TestCase, r: RunResult) -> CaseResult:
                       duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096], stderr=err)
 
 
+def why_not_runnable(case: TestCase, env: dict[str, str]) -> str | None:
+    """Why the host cannot run ``case`` as written under the deployment's ``env`` (None: it can):
+    the host passes no args, its env is the deployment's, and its request body is at most ``MAX_STDIN``."""
+    if case.args:
+        return "args given (the host passes none)"
+    differs = sorted(k for k, v in case.env.items() if env.get(k) != v)
+    if differs:
+        return f"env differs ({', '.join(differs)})"
+    size = len(case.stdin.encode())
+    if size > MAX_STDIN:
+        return f"stdin of {size} bytes is over the host's request limit of {MAX_STDIN} bytes"
+    return None
+
+
 def not_run(case: TestCase, why: str) -> CaseResult:
     return CaseResult(name=case.name, passed=False, reason=f"{NOT_RUN}: {why}", fuel_used=0, peak_memory=0,
                       duration_ms=0.0, exit_code=None, run=False)
@@ -131,12 +146,9 @@ def _compare(case: TestCase, exit_code: int | None, reason: str | None, message:
         return False, f"{reason}: {message}"
     if exit_code != case.expect_exit:
         return False, f"exit {exit_code}, expected {case.expect_exit}" + (f" ({reason})" if reason not in (None, "exit_nonzero") else "")
-    bad = _compare_stdout(case, stdout)
-    if bad:
-        return bad
-    if reason not in (None, "exit_nonzero"):
+    if reason not in (None, "exit_nonzero"):     # a limit (stdout_limit) first: it explains the stdout
         return False, f"{reason}: {message}"
-    return True, "ok"
+    return _compare_stdout(case, stdout) or (True, "ok")
 
 
 def _compare_stderr(want: str, tail: str) -> tuple[bool, str]:

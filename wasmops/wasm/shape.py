@@ -31,6 +31,8 @@ MAGIC = b"\0asm"
 CORE_VERSION = b"\x01\x00\x00\x00"
 TABLE_ELEMENTS = 100_000      # per table: the pooling allocator's table_elements and every store's limiter
 MAX_TABLES = 8                # per module: the pooling allocator's max_tables_per_module
+MAX_FUEL = 10**15             # per run, everywhere (module.yaml, manifests, the host's deploy body)
+MAX_STDIN = 8 * 2**20         # the host's POST /run body: a run's stdin there
 
 #: wasmtime's validation message (a fragment) -> what it means here.
 _FEATURES = {
