@@ -52,3 +52,26 @@ def test_decisions_and_status_at_80_columns_print_whole_numbers(tmp_path):
         for n in ("0.3312", "494.2", "1234567", "1000001"):
             assert re.search(rf"(?<![\d.]){re.escape(n)}(?![\d.])", out), (cmd, n, p.stdout)
         assert "…" not in p.stdout
+
+
+def test_decisions_at_80_columns_are_one_block_a_record_with_whole_ids(tmp_path):
+    from wasmops.config import Settings
+    from wasmops.gitops.decisions import Decision, record
+    from wasmops.workspace import init_workspace
+
+    s = Settings(home=tmp_path / "ws")
+    init_workspace(s)
+    ds = [Decision(kind=k, subject="dev/wordstat", verdict=v, explanation=why, actor="wasmops",
+                   policy_rule="policies/release-judge.yaml (slot-paired signed-rank)")
+          for k, v, why in (("budget", "allowed", "no budget covers its team or project"),
+                             ("release-verdict", "pass", "4 metric rows, none regressed (score 100)"))]
+    for d in ds:
+        record(s.gitops_dir, d)
+    ids = [d.id for d in ds]
+    for width, table in (("80", False), ("200", True)):
+        env = {**os.environ, "WASMOPS_HOME": str(s.home), "COLUMNS": width}
+        p = subprocess.run([WASMOPS, "decisions"], env=env, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert max(len(ln) for ln in p.stdout.splitlines()) <= int(width), p.stdout
+        assert all(i in p.stdout for i in ids) and ("┃" in p.stdout) == table, p.stdout
+        assert "4 metric rows, none regressed (score 100)" in " ".join(p.stdout.split()), p.stdout

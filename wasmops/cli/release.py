@@ -297,7 +297,26 @@ def decisions(ctx: typer.Context, module: Optional[str] = typer.Option(None, "--
         return
     rows = [{"at": d.at[:19], "id": d.id, "kind": d.kind + (" (shadow)" if d.shadow else ""), "subject": d.subject,
              "verdict": d.verdict, "actor": d.actor, "rule": d.policy_rule, "why": d.explanation} for d in ds]
-    console().print(table("decisions", rows) if rows else "no decisions recorded")
+    con = console()
+    if not rows:
+        con.print("no decisions recorded")
+    elif con.width >= WIDE_TABLE:
+        con.print(table("decisions", rows))
+    else:                        # eight columns in 80 wrap every cell to a few letters: one block a record
+        import textwrap
+
+        from rich.text import Text
+
+        wrap = lambda t: textwrap.fill(t, con.width - 1, initial_indent="  ", subsequent_indent="  ")  # noqa: E731
+        for r in rows:
+            con.print(Text.assemble((r["id"], "bold"), "  ", (str(r["verdict"]), "bold"), f"  {r['kind']}  {r['subject']}"),
+                      soft_wrap=True)
+            con.print(Text(wrap(f"{r['at'].replace('T', ' ')} · by {r['actor']} · rule {r['rule']}"), style="dim"),
+                      soft_wrap=True)
+            con.print(Text(wrap(str(r["why"]))), soft_wrap=True)
+
+
+WIDE_TABLE = 140        # columns from which `wasmops decisions` is a table
 
 
 @decisions_app.command("label")
