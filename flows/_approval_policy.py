@@ -59,6 +59,15 @@ def policy_gate(manifest, key: str, manifest_digest: str, releaser: str, run_id:
     return ApprovalGate(policies, approver_ring(cfg.groups), Expected(run_id, key, manifest_digest, releaser))
 
 
+def policy_covers(manifest) -> bool:
+    """Whether an ApprovalPolicy in Git covers this target (a broken policy file raises: fail closed)."""
+    from wasmops.config import current
+    from wasmops.gitops.repo import GitOpsRepo
+
+    repo = GitOpsRepo.from_settings(current())
+    return bool(load_approval_config_at(repo.path, repo.branch).covering(manifest))
+
+
 def policy_note(gate: ApprovalGate) -> str:
     """The paragraph the Prefect form shows: the policy, whether this form counts, and (on a re-pause)
     the refusals so far. Live counts are in ``wasmops approvals`` (a form is written once per pause)."""

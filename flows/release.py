@@ -25,11 +25,12 @@ from prefect.transactions import transaction
 
 from flows._ai_check import ai_check as ai_check_flow
 from flows._approval import request_approval
+from flows._approval_policy import policy_covers
 from flows._canary import run_canary, start_progress, uses_canary
 from flows._concurrency import module_lock
 from flows._labels import label_run
 from tasks.finops import budget_gate
-from tasks.release import (already_serving, await_fleet, baseline_sample, commit_release, fleet_judge_host,
+from tasks.release import (already_serving, approve_commit, await_fleet, baseline_sample, commit_release, fleet_judge_host,
                            pull_gitops, reconcile_namespace, sticky_rollback, verify_release)
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 from wasmops.release import decide
@@ -82,11 +83,16 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
         if ai_check and not uses_canary(manifest) and (judge_at or not _fleet_mode()) else None
     verdict = None
     try:
+        terms = decide.approval_terms(gate, auto_approve=auto_approve)
+        waits = decide.may_wait_for_a_person(manifest, terms) or policy_covers(manifest)
+        awaiting = (provenance["Flow-Run"] or "unknown") if waits else None
         with transaction():
-            commit = commit_release(key, built.tag, pub.manifest_digest, provenance, start_progress(manifest))
+            commit = commit_release(key, built.tag, pub.manifest_digest, provenance, start_progress(manifest),
+                                    awaiting=awaiting)
             approval = request_approval(key, manifest, proposal, timeout_s=approval_timeout_s,
-                                        releaser=provenance["Releaser"], release_commit=commit.sha,
-                                        **decide.approval_terms(gate, auto_approve=auto_approve))
+                                        releaser=provenance["Releaser"], release_commit=commit.sha, **terms)
+            if awaiting:
+                approve_commit(key, approval)
             canary = run_canary(key, manifest, proposal, src, approval_timeout_s)   # None: plain switch
             verified, served_at = _switch_and_verify(src, key, pub.manifest_digest, canary)
         if decide.judge_after_switch(ai_check, canary):

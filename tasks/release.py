@@ -22,13 +22,16 @@ from ._common import RETRY, attempt, retried_inside, warn
 
 @task(name="commit", cache_policy=NO_CACHE)
 @retried_inside                                  # inside the release transaction
-def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, rollout: dict | None = None) -> Committed:
-    """``rollout``: the canary's ``spec.rollout.inProgress``, written in the same commit."""
+def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, rollout: dict | None = None,
+                   awaiting: str | None = None) -> Committed:
+    """``rollout``: the canary's ``spec.rollout.inProgress``, written in the same commit. ``awaiting``:
+    the run waits for a person's approval (reconcilers hold the module until ``approve_commit``)."""
     from wasmops.gitops.repo import GitOpsRepo
 
     repo = GitOpsRepo.from_settings(current())
     extra = (lambda data: data["spec"].setdefault("rollout", {}).__setitem__("inProgress", rollout)) if rollout else None
-    res = repo.set_module_ref(key, tag=tag, digest=manifest_digest, provenance=provenance, extra=extra)
+    res = repo.set_module_ref(key, tag=tag, digest=manifest_digest, provenance=provenance, extra=extra,
+                              awaiting=awaiting)
     get_transaction().set("release", {"key": key, "digest": manifest_digest, "changed": res.changed})
     if res.changed:
         from prefect.events import emit_event
@@ -37,6 +40,17 @@ def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, r
                    payload={"key": key, "namespace": key.split("/", 1)[0], "digest": manifest_digest,
                             "commit": res.sha})
     return Committed(sha=res.sha, changed=res.changed)
+
+
+@task(name="approved", cache_policy=NO_CACHE)
+@retried_inside
+def approve_commit(key: str, approval: dict) -> None:
+    """The person approved: the manifest's awaiting-approval mark goes, so reconcilers apply the release."""
+    from wasmops.gitops.repo import GitOpsRepo
+
+    who = approval.get("approver") or "wasmops"
+    GitOpsRepo.from_settings(current()).clear_awaiting(
+        key, reason=f"approved by {who}: {approval.get('reason') or 'no reason given'}", actor=who)
 
 
 @commit_release.on_rollback

@@ -72,6 +72,12 @@ def test_prod_release_pauses_and_cli_style_approval_resumes_it(flow_env):
     res = t.result(120)
     assert res["approval"]["approver"] == "ann"
     assert {x["name"]: x for x in host.modules() if x["namespace"] == "prod"}["sum-wat"]["digest"] == res["manifest_digest"]
+    from wasmops.gitops.repo import GitOpsRepo
+
+    repo = GitOpsRepo.from_settings(ws.settings)
+    assert repo.desired().deployments["prod/sum-wat"].awaiting_approval is None      # the approval's commit
+    assert repo.repo.head.commit.message.startswith("approve release of prod/sum-wat") or \
+        any(c.message.startswith("approve release of prod/sum-wat") for c in repo.repo.iter_commits(max_count=20))
     d = list_decisions(ws.settings.gitops_dir, subject="prod/sum-wat", kind="approval")[0]
     assert d.verdict == "approved" and d.actor == "ann" and d.explanation == "change window open"
     assert d.policy_rule == "prod requires approval"
@@ -94,11 +100,23 @@ def test_rejection_and_timeout_roll_back_the_commit(flow_env, tmp_path):
     add_manifest(ws, "prod/sum-two", "sum-two")
     t = run_in_thread(release, module_dir=str(src), target="prod/sum-two", approval_timeout_s=120)
     run = _paused_run()
+    # while it waits, Git holds the new digest marked as awaiting approval: a reconcile (the scheduled
+    # one, or the one the commit event triggers) keeps it off the host (an operator found it live)
+    from wasmops.gitops.reconcile import reconcile
+
+    waiting = GitOpsRepo.from_settings(ws.settings).desired().deployments["prod/sum-two"]
+    assert waiting.spec.module_ref.digest and waiting.awaiting_approval == run["id"]
+    rep = reconcile(GitOpsRepo.from_settings(ws.settings).desired(), host, registry=ws.settings.registry_base,
+                    mode="heal", namespaces={"prod"})
+    held = {a.key: a for a in rep.plan.actions}["prod/sum-two"]
+    assert held.kind == "skip" and "awaiting approval" in held.reason, held
+    assert "sum-two" not in {x["name"] for x in host.modules() if x["namespace"] == "prod"}
     answer(run["id"], approve=False, reason="not today", approver="bob")
     with pytest.raises(ApprovalRejected, match="not today"):
         t.result(120)
     repo = GitOpsRepo.from_settings(ws.settings)
     assert repo.desired().deployments["prod/sum-two"].spec.module_ref.digest is None
+    assert repo.desired().deployments["prod/sum-two"].awaiting_approval is None
     assert "sum-two" not in {x["name"] for x in host.modules() if x["namespace"] == "prod"}
     with pytest.raises(ApprovalRejected, match="no answer within 2s"):
         release(module_dir=str(src), target="prod/sum-two", approval_timeout_s=2)

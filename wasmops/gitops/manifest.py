@@ -30,6 +30,9 @@ from wasmops.units import parse_cpu_millis, parse_size
 from wasmops.wasm.shape import MAX_FUEL
 
 API_VERSION = "wasmops.dev/v1alpha1"
+#: Set by a release's commit while it waits for a person's approval (the flow run's id): reconcilers
+#: keep what the host runs for the module until the approval's commit removes it.
+AWAITING_APPROVAL = "wasmops.dev/awaiting-approval"
 FUEL_PER_MILLICORE = 1_000_000  # 100m of CPU = 1e8 fuel per request
 NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 DIGEST = r"^sha256:[0-9a-f]{64}$"
@@ -121,6 +124,11 @@ class WasmModuleDeployment(_Model):
     @property
     def key(self) -> str:
         return f"{self.metadata.namespace}/{self.metadata.name}"
+
+    @property
+    def awaiting_approval(self) -> str | None:
+        """The release run whose approval this manifest's moduleRef waits for (None: none)."""
+        return self.metadata.annotations.get(AWAITING_APPROVAL)
 
     @property
     def fuel_per_request(self) -> int:

@@ -129,6 +129,9 @@ def _prune(desired: DesiredState, cur_by_key: dict[str, dict], namespaces: set[s
 
 
 def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: set[str], registry: str) -> Action:
+    if m.awaiting_approval:     # a release committed, not yet approved: nothing of it reaches the host
+        return Action("skip", key, f"awaiting approval (release run {m.awaiting_approval}): the host keeps "
+                      f"{'what it runs' if cur else 'nothing'} until a person approves", live=cur)
     prog, ref = m.spec.rollout.in_progress, m.spec.module_ref
     if prog is None and not (cur is not None and cur.get("canary")):
         return _plan_stable(key, m, cur, quarantine, registry, ref)

@@ -43,6 +43,7 @@ import yaml
 from wasmops.gitops import quarantine as q
 from wasmops.config import Settings
 from wasmops.gitops.desired import DesiredState, load_desired_state, load_desired_state_at
+from wasmops.gitops.manifest import AWAITING_APPROVAL
 from wasmops.digests import short
 from wasmops.errors import ConfigError, NotFound, SpecError, TransientError
 from wasmops.gitops.seed import seed_dir
@@ -251,8 +252,10 @@ class GitOpsRepo:
 
     # -- writing -------------------------------------------------------------------------------
     def set_module_ref(self, key: str, *, tag: str, digest: str, provenance: dict[str, str],
-                       extra: Callable[[dict], None] | None = None) -> CommitResult:
+                       extra: Callable[[dict], None] | None = None, awaiting: str | None = None) -> CommitResult:
         """Write tag + digest into the manifest and commit with the provenance as trailers.
+        ``awaiting``: the release waits for a person's approval (its run id, annotation
+        ``AWAITING_APPROVAL``): reconcilers keep what the host runs until ``clear_awaiting``.
 
         Idempotent: if the manifest already holds this digest, nothing is committed.
         """
@@ -263,6 +266,8 @@ class GitOpsRepo:
             if ref.get("digest") == digest and ref.get("tag") == tag:
                 return CommitResult(self.last_commit_for(key, digest) or self.head, False)
             ref["tag"], ref["digest"] = tag, digest
+            if awaiting:
+                data["metadata"].setdefault("annotations", {})[AWAITING_APPROVAL] = awaiting
             if extra:
                 extra(data)
             path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -278,6 +283,21 @@ class GitOpsRepo:
             if f"Wasmops-Digest: {digest}" in c.message and f"release {key} " in c.message:
                 return c.hexsha
         return None
+
+    def clear_awaiting(self, key: str, *, reason: str, actor: str) -> CommitResult:
+        """The approval came: the manifest's ``AWAITING_APPROVAL`` annotation goes (idempotent)."""
+        def edit():
+            path = self.manifest_file(key)
+            data = yaml.safe_load(path.read_text())
+            run = (data["metadata"].get("annotations") or {}).pop(AWAITING_APPROVAL, None)
+            if run is None:
+                return CommitResult(self.head, False)
+            if not data["metadata"]["annotations"]:
+                del data["metadata"]["annotations"]
+            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            return [path], f"approve release of {key}\n\n{reason}\n\nWasmops-Approved-Run: {run}\nWasmops-Actor: {actor}\n"
+
+        return self._write(edit)
 
     def revert_release(self, key: str, digest: str, *, reason: str, actor: str) -> CommitResult:
         """Undo the release of ``digest`` for ``key``: restore the manifest's previous moduleRef."""
@@ -303,6 +323,9 @@ class GitOpsRepo:
                 ref["tag"] = "unreleased"
                 ref.pop("digest", None)
             (data["spec"].get("rollout") or {}).pop("inProgress", None)   # the reverted canary's progress goes too
+            notes = data["metadata"].get("annotations") or {}
+            if notes.pop(AWAITING_APPROVAL, None) is not None and not notes:
+                del data["metadata"]["annotations"]
             path.write_text(yaml.safe_dump(data, sort_keys=False))
             msg = (f"rollback {key} from {short(digest)}\n\n{reason}\n\nThis reverts {sha or 'an unknown commit'}.\n"
                    f"Wasmops-Rollback-Of: {digest}\nWasmops-Actor: {actor}\n")

@@ -80,6 +80,16 @@ def approval_terms(gate: GateVerdict, *, auto_approve: bool) -> dict:
             "extra": gate.markdown if gate.needs_approval else ""}
 
 
+def may_wait_for_a_person(manifest, terms: dict) -> bool:
+    """Whether the approval step can pause for a person (prod, a strict policy, an over-budget release,
+    or ApprovalPolicies in Git), so the release commit must hold the module until it is approved."""
+    if terms["force"]:
+        return True
+    if terms["auto_approve"]:
+        return False
+    return manifest.requires_approval() or manifest.spec.environment == "prod" or bool(manifest.spec.policies)
+
+
 def judge_after_switch(ai_check: bool, canary: dict | None) -> bool:
     """The release judge runs after a plain switch; a canary was judged step by step against stable."""
     return ai_check and canary is None
