@@ -231,8 +231,12 @@ def sticky_rollback(key: str, manifest_digest: str, reason: str, actor: str = "w
     from wasmops.release.rollback import rollback
 
     s = current()
-    return rollback(s, key, digest=manifest_digest, wasm_digest=wasm_digest, reason=reason, actor=actor,
-                    reconcile_after=not s.fleet_agents)
+    out = rollback(s, key, digest=manifest_digest, wasm_digest=wasm_digest, reason=reason, actor=actor,
+                   reconcile_after=not s.fleet_agents)
+    if out.get("also_pinned_by"):
+        warn(f"the quarantined digest is also pinned by {', '.join(out['also_pinned_by'])}: dev targets stop serving "
+             "it at their next reconcile; prod keeps serving it until a person rolls it back or lifts the quarantine")
+    return out
 
 
 def _host(s: Settings, host_url: str | None):

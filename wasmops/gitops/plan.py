@@ -144,6 +144,12 @@ def _plan_one(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: s
 def _plan_stable(key: str, m: WasmModuleDeployment, cur: dict | None, quarantine: set[str], registry: str,
                  ref: ModuleRef) -> Action:
     if cur is not None and cur.get("digest") in quarantine and (not ref.digest or ref.digest in quarantine):
+        if ref.digest and m.spec.environment == "prod":
+            # quarantined because of another target (a failed dev release of the same bytes): prod is
+            # not taken down without a person (an operator saw the next reconcile delete prod)
+            return Action("skip", key, f"serves quarantined {_short(cur.get('digest'))}, which its manifest still pins: "
+                          f"kept serving until a person decides (`wasmops rollback {key}` or `wasmops quarantine "
+                          "remove`)", live=cur)
         # Git has nothing deployable to replace it with: stop serving the quarantined digest.
         return Action("delete", key, f"host runs quarantined {_short(cur.get('digest'))}", live=cur)
     if not ref.digest:

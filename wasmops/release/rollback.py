@@ -39,6 +39,14 @@ def _restored_wasm_digest(repo, key: str) -> str | None:
     return None
 
 
+def pinned_elsewhere(repo, key: str, digests: set[str]) -> list[str]:
+    """Other targets whose manifests pin one of ``digests`` (the same bytes released elsewhere): the
+    quarantine reaches them too (dev ones stop serving at the next reconcile; prod ones are kept
+    serving and reported until a person rolls them back or lifts the quarantine)."""
+    return sorted(k for k, m in repo.desired().deployments.items()
+                  if k != key and m.spec.module_ref.digest in digests)
+
+
 def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: str | None = None,
              reason: str = "", actor: str = "wasmops",
              reconcile_after: bool = True) -> dict:
@@ -58,7 +66,7 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: s
         repo.quarantine(wasm_digest, module=key, reason=f"wasm of {shown('manifest', bad)}: {reason or 'rollback'}",
                         actor=actor, kind="wasm")
     out = {"key": key, "digest": bad, "reverted": reverted.changed, "quarantined": quarantined.changed,
-           "commit": reverted.sha}
+           "commit": reverted.sha, "also_pinned_by": pinned_elsewhere(repo, key, {bad, wasm_digest} - {None})}
     if reconcile_after:
         from wasmops.host.client import HostClient
         from wasmops.gitops.reconcile import reconcile
