@@ -96,3 +96,26 @@ def test_each_manifest_stands_on_its_own(tmp_path_factory, mix):
     assert {a.key for a in p if a.kind == "create"} == {k for k in good if k.startswith("a/")}
     assert {a.key for a in p if a.invalid} == {key for key, ns, _ in broken.values() if ns == "a"}
     assert not [a for a in p if a.kind == "delete"]   # what the host runs for a broken file stays
+
+
+@settings(max_examples=40, deadline=None)
+@given(names=st.lists(st.sampled_from(["web", "api", "cron", "greet-c"]), min_size=1, max_size=4, unique=True),
+       typo=st.sampled_from(["namespace", "name"]), which=st.integers(0, 3), to=st.sampled_from(["dev", "prod", "web", "api", "x"]))
+def test_a_typo_in_metadata_never_deletes_the_module_its_file_names(names, typo, which, to):
+    """An operator changed `namespace: dev` to `prod` in modules/dev/greet-c.yaml: the reconcile
+    deleted dev/greet-c (and a rename silently created another module). Now the file is broken, keyed
+    by its path: the host keeps what it runs for it, and nothing else is created or deleted."""
+    from wasmops.gitops.desired import DesiredState, _load_modules, parse_file
+
+    files = {f"modules/dev/{n}.yaml": manifest("dev", n) for n in names}
+    rel = sorted(files)[which % len(files)]
+    files[rel]["metadata"][typo] = to
+    ds = DesiredState(revision="t")
+    _load_modules(ds, [(r, parse_file(r, yaml.safe_dump(d))) for r, d in sorted(files.items())])
+    live = [{"namespace": "dev", "name": n, "digest": DIGEST} for n in names]
+    acts = plan(ds, live, registry="oci-layout:///x").actions
+    changed = files[rel]["metadata"]["namespace"] != "dev" or files[rel]["metadata"]["name"] != rel.split("/")[2][:-5]
+    assert not [a for a in acts if a.kind in ("delete", "create")], acts
+    if changed:
+        bad = [a for a in acts if a.kind == "skip" and a.key == "dev/" + rel.split("/")[2][:-5]]
+        assert bad and "but the file is " + rel in bad[0].reason, acts

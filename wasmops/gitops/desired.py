@@ -235,11 +235,26 @@ def parse_file(rel: str, text: str) -> Parsed:
         return ManifestError(rel, exc.message, kind=kind.__name__)
 
 
+def path_key(rel: str) -> str | None:
+    """``ns/name`` of a file at ``modules/<ns>/<name>.yaml`` (or ``.yml``); None for other layouts."""
+    parts = rel.split("/")
+    if len(parts) != 3 or parts[0] != "modules" or not parts[2].endswith((".yaml", ".yml")):
+        return None
+    return f"{parts[1]}/{parts[2].rsplit('.', 1)[0]}"
+
+
 def _load_modules(ds: DesiredState, files: list[tuple[str, Parsed]]) -> None:
     found: dict[str, list[tuple[str, WasmModuleDeployment]]] = {}
     for rel, m in files:
+        at = path_key(rel)
         if isinstance(m, ManifestError):
             ds.errors.append(m)
+        elif at is not None and at != m.key:
+            # a typo in metadata must not make this file define another module (and the one its path
+            # names look deleted: an operator's namespace typo deleted a live module)
+            ds.errors.append(ManifestError(rel, f"metadata: names {m.key}, but the file is {rel} (a manifest lives at "
+                                           "modules/<namespace>/<name>.yaml: fix the metadata, or move the file)",
+                                           key=at, namespace=at.split("/", 1)[0]))
         else:
             found.setdefault(m.key, []).append((rel, m))
     for key, defs in found.items():
