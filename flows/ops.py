@@ -59,7 +59,7 @@ def approval_status(run_id: str, *, timeout_s: float = 0.0) -> dict | None:
     deadline = time.monotonic() + timeout_s
     with get_client(sync_client=True) as client:
         while True:
-            st = _read_json(client, UUID(run_id), STATUS_KEY)
+            st = _read_json(client, run_uuid(run_id), STATUS_KEY)
             if st is not None or time.monotonic() >= deadline:
                 return st
             time.sleep(0.5)
@@ -127,16 +127,52 @@ def _description(client, run_id, key: str) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def run_uuid(run_id: str) -> UUID:
+    """The flow run id as a UUID; a UserError naming it for anything else (a short id, a typo)."""
+    from wasmops.errors import UserError
+
+    try:
+        return UUID(run_id)
+    except ValueError:
+        raise UserError("not a flow run id (a UUID such as 0f8c41e2-5d7b-4c36-9a55-3f1f8f0b6a1e)", where=run_id,
+                        hint="`wasmops approvals` lists the runs that wait, with their ids") from None
+
+
+def _state_of(run_id: UUID) -> str:
+    """The run's state name; NotFound naming it when the Prefect server has no such run."""
+    from wasmops.errors import NotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            r = client.read_flow_run(run_id)
+        except ObjectNotFound:
+            raise NotFound("no such flow run on this Prefect server", where=str(run_id),
+                           hint="`wasmops approvals` lists the runs that wait, with their ids") from None
+    return r.state.name if r.state else "Scheduled"
+
+
+FINAL = {"Completed", "Failed", "Cancelled", "Crashed", "Cancelling"}
+
+
 def answer(run_id: str, *, approve: bool, reason: str, approver: str, timeout_s: float = 30.0) -> None:
-    """Resume a paused run with an answer. Retries while the pause has not landed yet."""
+    """Resume a paused run with an answer. Retries while the pause has not landed yet; a run that
+    does not exist or has ended is a one-line error at once."""
+    from wasmops.errors import UserError
+
+    rid = run_uuid(run_id)
     deadline = time.monotonic() + timeout_s
     while True:
+        state = _state_of(rid)
+        if state in FINAL:
+            raise UserError(f"the run is {state}: it no longer waits for an answer", where=run_id,
+                            hint="`wasmops approvals` lists the runs that wait")
         try:
-            resume_flow_run(UUID(run_id), run_input={"approve": approve, "reason": reason, "approver": approver})
+            resume_flow_run(rid, run_input={"approve": approve, "reason": reason, "approver": approver})
             return
         except NotPausedError:
             if time.monotonic() > deadline:
-                raise
+                raise UserError(f"the run is {state}, not paused for approval (waited {timeout_s:.0f} s)",
+                                where=run_id) from None
             time.sleep(0.5)
 
 

@@ -95,3 +95,11 @@ def test_training_that_would_hold_out_all_of_its_history_is_refused_before_it_st
     _, env = down
     one_line_error(wasmops(env, "models", "train", "--days", "7", "--holdout-days", "7"),
                    "--holdout-days 7 leaves no training history in --days 7")
+
+
+def test_an_operators_short_run_id_is_one_line(down):
+    """A traceback an operator met: `approve` with a short id (unknown and finished runs:
+    tests/flows/test_release_flow.py)."""
+    ws, env = down
+    one_line_error(wasmops(env, "approve", "aca603ce", "--reason", "x"), "aca603ce: not a flow run id",
+                   "wasmops approvals")

@@ -71,6 +71,20 @@ def test_prod_release_pauses_and_cli_style_approval_resumes_it(flow_env):
     answer(run["id"], approve=True, reason="change window open", approver="ann")
     res = t.result(120)
     assert res["approval"]["approver"] == "ann"
+    # answering again, an unknown run, or a short id: one line each, at once (tracebacks before)
+    import uuid
+
+    from wasmops.errors import NotFound, UserError
+
+    from flows.ops import wait_for_state
+
+    wait_for_state(run["id"], {"Completed"})
+    with pytest.raises(UserError, match="the run is Completed: it no longer waits for an answer"):
+        answer(run["id"], approve=True, reason="again", approver="ann")
+    with pytest.raises(NotFound, match="no such flow run"):
+        answer(str(uuid.uuid4()), approve=True, reason="x", approver="ann")
+    with pytest.raises(UserError, match="not a flow run id"):
+        answer(run["id"][:8], approve=True, reason="x", approver="ann")
     assert {x["name"]: x for x in host.modules() if x["namespace"] == "prod"}["sum-wat"]["digest"] == res["manifest_digest"]
     from wasmops.gitops.repo import GitOpsRepo
 

@@ -107,7 +107,10 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
         configure(s)
         from flows.ops import pending_approvals
 
-        out["approvals"] = [{"id": r["id"], "name": r["name"]} for r in pending_approvals()]
+        try:
+            out["approvals"] = [{"id": r["id"], "name": r["name"]} for r in pending_approvals()]
+        except Exception as exc:  # noqa: BLE001 - a Prefect server starting or hung: status reports it
+            out["approvals_error"] = f"{running['prefect'].url} does not answer: {str(exc).splitlines()[0][:200]}"
     ds = list_decisions(s.gitops_dir, limit=200) if s.gitops_dir.exists() else []
     out["verdicts"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict, "why": d.explanation}
                        for d in ds if d.kind == "anomaly"][:5]
@@ -127,6 +130,8 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
         c.print(f"host: {out.get('modules_error')}")
     if out.get("approvals") is not None:
         c.print(table("pending approvals", out["approvals"]) if out["approvals"] else "no pending approvals")
+    elif out.get("approvals_error"):
+        c.print(f"approvals: {out['approvals_error']}", soft_wrap=True, highlight=False)
     c.print(table("last AI verdicts", out["verdicts"]) if out["verdicts"] else "no AI verdicts yet")
     c.print(table("budget decisions", out["budgets"]) if out["budgets"] else "no budget decisions yet")
 
@@ -197,7 +202,14 @@ def models_audit(days: int = 28, synthetic: bool = typer.Option(False)) -> None:
 
     from ..telemetry import Store, synthesize
 
-    model, info = load_champion("anomaly")
+    try:
+        model, info = load_champion("anomaly")
+    except LookupError:
+        from ..errors import NotFound
+
+        raise NotFound("no @champion anomaly model to audit yet", where="wasmops-anomaly",
+                       hint="train one first: `wasmops models train` (`wasmops models history` shows the "
+                            "promotions)") from None
     if synthetic:
         df = synthesize(modules=30, days=days, seed=11, end=pd.Timestamp.now(tz="UTC").floor("h"))
     else:
