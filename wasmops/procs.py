@@ -24,3 +24,23 @@ def pid_alive(pid: int) -> bool:
             return fh.read().split(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat field 22), or None. With the
+    pid it names one process for good: a recorded pid that the system gave to another process since
+    has another start time.
+
+    >>> start_time(os.getpid()) == start_time(os.getpid()) is not None
+    True
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(") ", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def same_process(pid: int, started: int | None) -> bool:
+    """``pid`` is alive and is the process recorded with ``started`` (None: not recorded, trust the pid)."""
+    return pid_alive(pid) and (started is None or start_time(pid) in (started, None))

@@ -42,7 +42,7 @@ import httpx
 
 from .config import Settings
 from .errors import ConfigError, TransientError
-from .procs import pid_alive
+from .procs import pid_alive, same_process, start_time
 
 # Stop order: the things that run flows go before the server they report to.
 STOP_ORDER = ["serve", "mlflow", "host", "prefect"]
@@ -186,6 +186,7 @@ class Service:
     url: str
     health: str
     log: str
+    started: int | None = None     # the process's start time (procs.start_time): the pid alone may be reused
 
 
 class Services:
@@ -212,7 +213,7 @@ class Services:
     def running(self) -> dict[str, Service]:
         out = {}
         for name, d in self._load().get("services", {}).items():
-            if pid_alive(d["pid"]):
+            if _ours(name, d):    # not a pid the system has given to another process since (a reboot, say)
                 out[name] = Service(**d)
         return out
 
@@ -245,7 +246,7 @@ class Services:
             env["PREFECT_SERVER_UI_API_URL"] = extra["prefect_api_url"]
         proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-        svc = Service(name=name, pid=proc.pid, url=url, health=health, log=str(log))
+        svc = Service(name=name, pid=proc.pid, url=url, health=health, log=str(log), started=start_time(proc.pid))
         self._register(svc, **extra)
         if self._pending is not None:
             self._pending.append((svc, timeout, proc))
@@ -354,6 +355,22 @@ class Services:
             data.pop("prefect_api_url", None)
         self._save(data)
         return stopped
+
+
+def _ours(name: str, d: dict) -> bool:
+    """The recorded process still runs: same pid and start time; a record without a start time (older
+    than it) also needs a command line that names the service (an operator's `down` killed an
+    unrelated process whose pid a stale services.json named)."""
+    if d.get("started") is not None:
+        return same_process(d["pid"], d["started"])
+    if not pid_alive(d["pid"]):
+        return False
+    try:
+        with open(f"/proc/{d['pid']}/cmdline", "rb") as fh:
+            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return True            # not ours to read (another user's): never taken for free
+    return name in cmd or "wasmops" in cmd
 
 
 def _db_record(name: str, database: Database | None) -> dict:
