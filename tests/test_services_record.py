@@ -38,3 +38,20 @@ def test_a_reused_pid_is_not_ours_and_down_leaves_it_alone(tmp_path):
             ours.kill()
     finally:
         stranger.kill()
+
+
+def test_a_running_service_that_does_not_answer_is_not_reported_healthy(tmp_path):
+    """`up` printed ✓ for a host stopped with SIGSTOP: a recorded service must answer its health check."""
+    import pytest
+
+    from wasmops.errors import TransientError
+
+    s = Settings(home=tmp_path / "ws")
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        svc = _record(s, "host", hung, start_time(hung.pid))          # its health URL: a closed port
+        with pytest.raises(TransientError, match=f"host runs \\(pid {hung.pid}\\) but does not answer") as e:
+            svc._spawn("host", ["true"], "http://127.0.0.1:9", "http://127.0.0.1:9", timeout=1)
+        assert "wasmops down" in e.value.hint
+    finally:
+        hung.kill()

@@ -237,7 +237,12 @@ class Services:
     def _spawn(self, name: str, cmd: list[str], url: str, health: str, timeout: float,
                env_extra: dict | None = None, **extra) -> Service:
         cur = self.running().get(name)
-        if cur:
+        if cur:           # already running: it must still answer (a hung one is not reported healthy)
+            try:
+                self.wait_healthy(cur, min(timeout, 15.0))
+            except TransientError as exc:
+                raise TransientError(f"{name} runs (pid {cur.pid}) but does not answer {cur.health}", where=name,
+                                     hint=f"see {cur.log}; `wasmops down` stops it, then `wasmops up`") from exc
             return cur
         log = self.log_dir / f"{name}.log"
         fh = open(log, "ab")

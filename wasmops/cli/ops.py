@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import typer
 
@@ -56,8 +57,13 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
     if serve:                                              # needs the Prefect server
         with console().status("starting serve …"):
             started.append(svc.start_serve())
+    defaults = {"prefect": 4200, "mlflow": 5000, "host": 8700}
     for sv in started:
-        console().print(f"[green]✓[/] {sv.name:8} {sv.url}  (pid {sv.pid}, log {sv.log})")
+        console().print(f"[green]✓[/] {sv.name:8} {sv.url}  (pid {sv.pid}, log {sv.log})", soft_wrap=True)
+        port, usual = urlsplit(sv.url).port, defaults.get(sv.name)
+        if usual and port != usual and not {"prefect": prefect_port, "mlflow": mlflow_port, "host": host_port}[sv.name]:
+            err_console().print(f"[yellow]note:[/] {usual} was taken, so {sv.name} listens on {port} "
+                                f"(--{sv.name}-port chooses)", soft_wrap=True)
     console().print(f"data: {db.redacted if db else 'SQLite in ' + str(s.home)}")
     console().print(f"Prefect UI: {started[0].url}   stop everything with `wasmops down`")
 
