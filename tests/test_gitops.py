@@ -159,3 +159,33 @@ def test_a_release_pulling_from_a_remote_that_is_gone_gets_a_transient_error_nam
     with pytest.raises(TransientError, match="git pull failed") as e:
         pull_gitops.fn()
     assert e.value.where == str(bare) and GitOpsRepo.from_settings(Settings(home=tmp_path / "w")).head == head
+
+
+def test_a_release_commit_keeps_comments_and_refuses_uncommitted_edits(tmp_path):
+    """An operator's manifest comments were dropped by the next release commit, and an uncommitted
+    `replicas: 3` went live inside it."""
+    import pytest
+
+    from wasmops.config import Settings
+    from wasmops.errors import ConfigError
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.workspace import init_workspace
+
+    s = Settings(home=tmp_path / "ws")
+    init_workspace(s)
+    repo = GitOpsRepo.from_settings(s)
+    path = repo.path / "modules" / "dev" / "sum-wat.yaml"
+    text = path.read_text().replace("replicas: 1", "replicas: 1  # keep at 1: see INC-4711")
+    path.write_text("# owner: search team\n" + text)
+    repo.repo.index.add([str(path.relative_to(repo.path))])
+    repo.repo.index.commit("comments")
+    d1, d2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    repo.set_module_ref("dev/sum-wat", tag="v1", digest=d1, provenance={})
+    after = path.read_text()
+    assert after.startswith("# owner: search team\n") and "replicas: 1  # keep at 1: see INC-4711" in after
+    assert f"digest: {d1}" in after
+    path.write_text(after.replace("replicas: 1", "replicas: 3"))             # not committed
+    with pytest.raises(ConfigError, match="has changes that are not committed"):
+        repo.set_module_ref("dev/sum-wat", tag="v2", digest=d2, provenance={})
+    assert "replicas: 3" in path.read_text() and f"digest: {d1}" in path.read_text()      # nothing lost
+    repo.revert_release("dev/sum-wat", d1, reason="r", actor="a")   # a rollback still goes through

@@ -170,6 +170,7 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
     if manifest is None:
         raise NotFound(f"no WasmModuleDeployment {key} in the GitOps repo", where=str(manifest_path(repo.path, t)),
                        hint=f"onboard it first: wasmops add {module_dir} --target {key} --team TEAM --project PROJECT")
+    repo.refuse_uncommitted(repo.path / desired.files[key])     # the release commit would take them along
     if auto_approve and manifest.spec.environment != "dev":
         raise UserError(f"--auto-approve is for dev only; {key} is {manifest.spec.environment}", where=key)
     live = manifest.spec.module_ref.digest

@@ -40,7 +40,7 @@ from typing import Callable
 
 import yaml
 
-from wasmops.gitops import quarantine as q
+from wasmops.gitops import quarantine as q, yamledit
 from wasmops.config import Settings
 from wasmops.gitops.desired import DesiredState, load_desired_state, load_desired_state_at
 from wasmops.gitops.manifest import AWAITING_APPROVAL
@@ -261,7 +261,8 @@ class GitOpsRepo:
         """
         def edit():
             path = self.manifest_file(key)
-            data = yaml.safe_load(path.read_text())
+            self.refuse_uncommitted(path)
+            data = yamledit.load(path)
             ref = data["spec"]["moduleRef"]
             if ref.get("digest") == digest and ref.get("tag") == tag:
                 return CommitResult(self.last_commit_for(key, digest) or self.head, False)
@@ -270,12 +271,21 @@ class GitOpsRepo:
                 data["metadata"].setdefault("annotations", {})[AWAITING_APPROVAL] = awaiting
             if extra:
                 extra(data)
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            yamledit.dump(path, data)
             trailers = "\n".join(f"Wasmops-{k}: {v}" for k, v in provenance.items() if v)
             msg = f"release {key} {tag}\n\nSet {key} moduleRef to {digest}.\n\n{trailers}\nWasmops-Digest: {digest}\n"
             return [path], msg
 
         return self._write(edit)
+
+    def refuse_uncommitted(self, path: Path) -> None:
+        """A ConfigError naming ``path`` when it has changes not committed: a release commit would
+        take them along unreviewed (an operator's uncommitted `replicas: 3` went live that way)."""
+        rel = str(path.relative_to(self.path))
+        if self.repo.is_dirty(path=rel) or rel in self.repo.untracked_files:
+            raise ConfigError("has changes that are not committed; a release would commit them unreviewed",
+                              where=str(path), hint=f"commit them (git -C {self.path} commit {rel}) or discard them "
+                                                    f"(git -C {self.path} checkout -- {rel}), then release again")
 
     def last_commit_for(self, key: str, digest: str) -> str | None:
         """The newest commit whose message releases ``digest`` for ``key``."""
@@ -288,13 +298,13 @@ class GitOpsRepo:
         """The approval came: the manifest's ``AWAITING_APPROVAL`` annotation goes (idempotent)."""
         def edit():
             path = self.manifest_file(key)
-            data = yaml.safe_load(path.read_text())
+            data = yamledit.load(path)
             run = (data["metadata"].get("annotations") or {}).pop(AWAITING_APPROVAL, None)
             if run is None:
                 return CommitResult(self.head, False)
             if not data["metadata"]["annotations"]:
                 del data["metadata"]["annotations"]
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            yamledit.dump(path, data)
             return [path], f"approve release of {key}\n\n{reason}\n\nWasmops-Approved-Run: {run}\nWasmops-Actor: {actor}\n"
 
         return self._write(edit)
@@ -303,7 +313,7 @@ class GitOpsRepo:
         """Undo the release of ``digest`` for ``key``: restore the manifest's previous moduleRef."""
         def edit():
             path = self.manifest_file(key)
-            data = yaml.safe_load(path.read_text())
+            data = yamledit.load(path)
             if data["spec"]["moduleRef"].get("digest") != digest:
                 return CommitResult(self.head, False)  # already rolled back (or never released)
             sha = self.last_commit_for(key, digest)
@@ -326,7 +336,7 @@ class GitOpsRepo:
             notes = data["metadata"].get("annotations") or {}
             if notes.pop(AWAITING_APPROVAL, None) is not None and not notes:
                 del data["metadata"]["annotations"]
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            yamledit.dump(path, data)
             msg = (f"rollback {key} from {short(digest)}\n\n{reason}\n\nThis reverts {sha or 'an unknown commit'}.\n"
                    f"Wasmops-Rollback-Of: {digest}\nWasmops-Actor: {actor}\n")
             return [path], msg
