@@ -80,6 +80,7 @@ def module_lock(namespace: str, name: str, *, timeout_seconds: float | None = No
     ensure_limit(lock)
     note = (notes_dir or _notes_dir()) / f"{lock.replace(':', '_')}.json"
     _free_dead_holder(note, release_concurrency_slots_with_lease)
+    _say_if_held(lock, f"{namespace}/{name}")
     got = acquire_concurrency_slots_with_lease([lock], 1, timeout_seconds=timeout_seconds,
                                                lease_duration=lease_duration, strict=True)
     _write_note(note, got.lease_id)
@@ -89,6 +90,38 @@ def module_lock(namespace: str, name: str, *, timeout_seconds: float | None = No
     finally:
         note.unlink(missing_ok=True)
         release_concurrency_slots_with_lease(got.lease_id)
+
+
+def _say_if_held(lock: str, key: str) -> None:
+    """A release that has to wait says for what (it printed nothing and blocked)."""
+    from prefect.client.orchestration import get_client
+
+    from tasks._common import warn
+
+    with get_client(sync_client=True) as client:
+        lim = client.read_global_concurrency_limit_by_name(lock)
+    if lim.active_slots >= lim.limit:
+        warn(f"waiting: another release of {key} holds {lock} (`prefect gcl inspect {lock}`; a holder that "
+             "died frees it within its lease, and `wasmops up` frees what a restarted server lost)")
+
+
+def reset_orphaned_locks(prefix: str = PREFIX + ":") -> list[str]:
+    """For a Prefect server that has just started: release locks whose slots are still counted but
+    whose leases died with the previous server process (leases live in its memory), so nothing can
+    ever free them (an operator's `down`/`up` during an approval wait left one held for good)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    freed = []
+    with get_client(sync_client=True) as client:
+        offset = 0
+        while page := client.read_global_concurrency_limits(limit=200, offset=offset):
+            for lim in page:
+                if lim.name.startswith(prefix) and lim.active_slots > 0:
+                    client.update_global_concurrency_limit(lim.name, GlobalConcurrencyLimitUpdate(active_slots=0))
+                    freed.append(lim.name)
+            offset += len(page)
+    return freed
 
 
 def _notes_dir() -> Path:

@@ -120,3 +120,23 @@ def test_a_holder_killed_on_this_machine_does_not_block_the_next_release(prefect
     finally:
         holder.kill()
     assert not list(notes.glob("*.json"))
+
+
+def test_a_slot_whose_lease_died_with_the_server_is_freed_by_the_next_up(prefect_api):
+    """A Prefect server keeps leases in memory: after `down`/`up` mid-release the slot stayed counted
+    with no lease to expire, and every later release of the module blocked silently."""
+    from prefect.client.orchestration import get_client
+
+    from flows._concurrency import ensure_limit, reset_orphaned_locks
+
+    ns, mod = "orphan", f"m-{uuid.uuid4().hex[:8]}"
+    lock = limit_name(ns, mod)
+    ensure_limit(lock)
+    with get_client(sync_client=True) as client:          # a slot counted, its lease gone (a restarted server)
+        client.increment_concurrency_slots(names=[lock], slots=1, mode="concurrency")
+    with pytest.raises(TimeoutError):
+        with module_lock(ns, mod, timeout_seconds=1):
+            pass
+    assert reset_orphaned_locks(prefix=f"release:{ns}:") == [lock]
+    with module_lock(ns, mod, timeout_seconds=10) as got:
+        assert got == lock

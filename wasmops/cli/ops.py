@@ -43,6 +43,7 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
         db.check()                      # a bad URL or a database that does not answer: one line, nothing started
     s = settings()
     svc = Services(s, bind=bind)
+    prefect_was_running = "prefect" in svc.running()
     svc.check_ports({"prefect": prefect_port, "mlflow": mlflow_port if mlflow else None,
                      "host": host_port if host else None})     # one line, nothing started
     if not (s.gitops_dir / ".git").exists():
@@ -54,6 +55,8 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
         started.append(svc.start_prefect(prefect_port, database=db))
         started += [svc.start_mlflow(mlflow_port, database=db)] if mlflow else []
         started += [svc.start_host(host_port)] if host else []
+    if not prefect_was_running:
+        _free_orphaned_locks(s)
     if serve:                                              # needs the Prefect server
         with console().status("starting serve …"):
             started.append(svc.start_serve())
@@ -66,6 +69,19 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
                                 f"(--{sv.name}-port chooses)", soft_wrap=True)
     console().print(f"data: {db.redacted if db else 'SQLite in ' + str(s.home)}")
     console().print(f"Prefect UI: {started[0].url}   stop everything with `wasmops down`")
+
+
+def _free_orphaned_locks(s) -> None:
+    """A Prefect server that has just started holds no lease: release locks still counted from the last one."""
+    from ._prefect import configure
+
+    configure(s)
+    from flows._concurrency import reset_orphaned_locks
+
+    freed = reset_orphaned_locks()
+    if freed:
+        err_console().print(f"[yellow]note:[/] freed {', '.join(freed)}: their holders' leases were lost with the "
+                            "previous Prefect server (re-run those releases)", soft_wrap=True)
 
 
 def _same_store(svc, db) -> None:
