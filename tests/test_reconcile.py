@@ -322,3 +322,12 @@ def test_raise_for_status_of_one_module_ignores_its_neighbour():
     with pytest.raises(Stalled):
         rep.raise_for_status()
     assert issubclass(Waiting, TransientError)             # an unreachable host stays retryable (test above)
+
+
+def test_a_digest_the_registry_lacks_names_the_manifest_field(host, workspace, ns, registry):
+    """An operator typed a digest that was never published: the stall now says where to look."""
+    ds = desired(manifest(ns, "ghost", f"{ns}-ghost", "sha256:" + "9" * 64, workspace.settings.oci_layout))
+    rep = reconcile(ds, host, registry=registry, namespaces={ns})
+    c = rep.conditions[f"{ns}/ghost"]["Admitted"]
+    assert c.status == "False" and "admission step 'pull'" in c.message and "spec.moduleRef" in c.message, c
+    assert served(host, ns) == {}

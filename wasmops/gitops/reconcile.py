@@ -115,8 +115,10 @@ def _refused(exc: Exception, c: dict[str, Condition]) -> None:
     retry = is_retryable(exc)
     step = getattr(exc, "step", None)
     where = f" at admission step {step!r}" if step else ""
+    hint = ("; the registry has no artifact at the manifest's spec.moduleRef (check its digest and repository)"
+            if step == "pull" and isinstance(exc, NotFound) else "")
     c["Admitted"] = Condition("Admitted", FALSE, "Unavailable" if retry else "Refused",
-                              f"{type(exc).__name__}{where}: {exc}")
+                              f"{type(exc).__name__}{where}: {exc}{hint}")
     if step == "signature":
         c["SignatureVerified"] = Condition("SignatureVerified", FALSE, "SignatureError", str(exc))
     elif step in ADMISSION_STEPS and ADMISSION_STEPS.index(step) > ADMISSION_STEPS.index("signature"):
