@@ -58,4 +58,11 @@ def main() -> None:
                             highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
+        if len(sys.argv) > 1 and sys.argv[1] == "release":     # it stopped with no word on what happened
+            from ._ui import err_console
+
+            err_console().print("[yellow]interrupted:[/] a release stopped before its verify finished rolls back "
+                                "its commit (Git reverted, the host back on what Git says); `wasmops status` and "
+                                "`wasmops decisions` show where it stands, and the same command releases again",
+                                highlight=False, soft_wrap=True)
         sys.exit(130)
