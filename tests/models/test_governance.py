@@ -157,6 +157,12 @@ def test_label_is_a_new_record_and_compare_weighs_champion_against_challenger(tm
     assert runner.invoke(app, ["decisions", "label", champ.id]).exit_code != 0       # neither --correct nor --wrong
     listed = runner.invoke(app, ["decisions", "--kind", "anomaly"])
     assert listed.exit_code == 0 and "(shadow)" in listed.output
+    held = Decision(kind="anomaly", subject="prod/a", verdict="hold", digest="sha256:a",
+                    model={"name": "wasmops-anomaly", "version": "2", "alias": "champion"})
+    record(g, held, commit=False)
+    r = runner.invoke(app, ["decisions", "label", held.id, "--wrong"])              # wrong, but what was right?
+    assert r.exit_code != 0 and "--should-be" in str(r.exception), r.exception
+    assert label_decision(g, held.id, correct=False, should_be="anomalous", commit=False).output["truth"] == "anomalous"
     label_decision(g, champ.id, correct=True, commit=False)                          # a later label wins
     assert {r["role"]: r["agree"] for r in json.loads(runner.invoke(app, ["models", "compare", "--json"]).output)} \
         == {"champion": 1, "challenger": 0}

@@ -328,6 +328,9 @@ WIDE_TABLE = 140        # columns from which `wasmops decisions` is a table
 def decisions_label(decision_id: str = typer.Argument(..., help="The decision's id (dec-...)."),
                     correct: Optional[bool] = typer.Option(None, "--correct/--wrong", help="Was its verdict right?"),
                     reason: str = typer.Option("", help="Why (goes into the label record)."),
+                    should_be: Optional[str] = typer.Option(None, "--should-be", metavar="VERDICT",
+                                                            help="With --wrong: the right verdict, for one "
+                                                                 "without a single opposite (hold, marginal)."),
                     actor: Optional[str] = typer.Option(None, help="Who (default: your user name).")) -> None:
     """Record an operator's judgement of a decision as a new `label` record (the judged one is not rewritten)."""
     from wasmops.gitops.decisions import label_decision
@@ -337,7 +340,7 @@ def decisions_label(decision_id: str = typer.Argument(..., help="The decision's 
         raise UserError("say whether the verdict was right", hint=f"wasmops decisions label {decision_id} --correct|--wrong")
     try:
         d = label_decision(settings().gitops_dir, decision_id, correct=correct, reason=reason,
-                           actor=actor or getpass.getuser())
+                           actor=actor or getpass.getuser(), should_be=should_be)
     except KeyError:
         raise NotFound("no such decision", where=decision_id, hint="`wasmops decisions` lists their ids") from None
     except ValueError as exc:

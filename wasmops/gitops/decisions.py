@@ -124,7 +124,7 @@ def get_decision(repo_dir: str | Path, decision_id: str) -> Decision:
 
 
 def label_decision(repo_dir: str | Path, decision_id: str, *, correct: bool, reason: str = "",
-                   actor: str = "operator", commit: bool = True) -> Decision:
+                   actor: str = "operator", commit: bool = True, should_be: str | None = None) -> Decision:
     """Record an operator's judgement of ``decision_id`` as a new ``label`` decision (append-only).
 
     ``output.truth`` is what the verdict should have been: the verdict itself when correct, its
@@ -132,7 +132,11 @@ def label_decision(repo_dir: str | Path, decision_id: str, *, correct: bool, rea
     judged = get_decision(repo_dir, decision_id)
     if judged.kind == "label":
         raise ValueError(f"{decision_id} is a label itself; label the decision it refers to ({judged.refers_to})")
-    truth = judged.verdict if correct else OPPOSITE.get(judged.verdict)
+    truth = judged.verdict if correct else (should_be or OPPOSITE.get(judged.verdict))
+    if truth is None:       # recorded as truth null, such a label counted nowhere (models compare ignored it)
+        raise ValueError(f"{judged.verdict!r} has no single opposite: say what it should have been (--should-be)")
+    if should_be is not None and (correct or should_be == judged.verdict):
+        raise ValueError("--should-be goes with --wrong, and names another verdict than the recorded one")
     d = Decision(kind="label", subject=judged.subject, verdict="correct" if correct else "wrong", actor=actor,
                  policy_rule="an operator's judgement of a recorded verdict", action="none: recorded for evaluation",
                  explanation=reason, digest=judged.digest, model=judged.model, refers_to=judged.id,
