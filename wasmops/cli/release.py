@@ -52,7 +52,7 @@ def release(
 
     from ._progress import attach
 
-    attach(c.print)
+    attach(lambda line: c.print(line, soft_wrap=True))      # URLs and paths never broken across lines
     res = release_flow(module_dir=str(module_dir.resolve()), target=key, auto_approve=auto_approve,
                        approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check,
                        ai_requests=ai_requests)
@@ -189,7 +189,7 @@ def reconcile(
     if rep.drift:
         console().print(f"[yellow]drift detected[/] in {len(rep.drift)} module(s):")
         for d in rep.drift:
-            console().print(f"  - {d}")
+            console().print(f"  - {d.key}: {d.message}", highlight=False, soft_wrap=True)
     for key, why in rep.invalid.items():
         console().print(f"[red]Stalled[/] {key}: {why}", highlight=False, soft_wrap=True)
     console().print(rep.summary())
