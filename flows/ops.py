@@ -128,14 +128,10 @@ def _description(client, run_id, key: str) -> str | None:
 
 
 def run_uuid(run_id: str) -> UUID:
-    """The flow run id as a UUID; a UserError naming it for anything else (a short id, a typo)."""
-    from wasmops.errors import UserError
+    """The flow run id as a UUID; a UserError naming it for anything else (``wasmops.ids``)."""
+    from wasmops.ids import flow_run_id
 
-    try:
-        return UUID(run_id)
-    except ValueError:
-        raise UserError("not a flow run id (a UUID such as 0f8c41e2-5d7b-4c36-9a55-3f1f8f0b6a1e)", where=run_id,
-                        hint="`wasmops approvals` lists the runs that wait, with their ids") from None
+    return flow_run_id(run_id)
 
 
 def _state_of(run_id: UUID) -> str:

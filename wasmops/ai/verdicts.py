@@ -145,5 +145,5 @@ def markdown(verdicts: list[Verdict]) -> str:
     lines = ["| module | manifest digest | verdict | explanation |", "|---|---|---|---|"]
     for v in verdicts:
         lines.append(f"| `{v.subject}` | `{short(v.digest or None)}` | **{v.verdict}** | "
-                     f"{v.explanation.replace('|', '/')} |")
+                     f"{' '.join(v.explanation.replace('|', '/').splitlines())} |")   # any line break (\u2028 too) ends a row
     return "\n".join(lines) + "\n"

@@ -116,10 +116,12 @@ def approvals(json_out: bool = typer.Option(False, "--json")) -> None:
 
 
 def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str], key: Optional[Path] = None) -> None:
+    from ..errors import UserError
+    from ..ids import flow_run_id
+
+    flow_run_id(run_id)        # a short id or a typo: one line, before Prefect is even imported
     _prefect()
     from flows.ops import answer, approval_status, submit_signed
-
-    from ..errors import UserError
 
     if key is not None:
         if not key.is_file():
