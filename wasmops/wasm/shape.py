@@ -23,9 +23,12 @@ So:
 
 from __future__ import annotations
 
-import wasmtime
+from typing import TYPE_CHECKING
 
 from wasmops.errors import SpecError
+
+if TYPE_CHECKING:
+    import wasmtime
 
 MAGIC = b"\0asm"
 CORE_VERSION = b"\x01\x00\x00\x00"
@@ -43,8 +46,10 @@ _FEATURES = {
 }
 
 
-def engine_config() -> wasmtime.Config:
+def engine_config() -> "wasmtime.Config":
     """The wasm features every engine here is built with (the sandbox adds fuel, epochs, pooling)."""
+    import wasmtime     # lazily: manifests and module.yaml read this module's caps without wasmtime
+
     cfg = wasmtime.Config()
     cfg.wasm_multi_memory = False
     cfg.wasm_threads = False
