@@ -82,6 +82,9 @@ def snapshot(load):
 # incremental state counted a/m1 as broken too; a full load does not (the valid manifest wins).
 @example(commits=[[("write", "modules/a/m1.yaml", "dup", 0), ("write", "modules/a/m1.yml", "bad-yaml", 0)],
                   [("delete", "modules/a/m2.yaml", None, None)]])
+# And: a file whose metadata names another module than its path (a broken file in a full load) was
+# added as that module by the incremental one.
+@example(commits=[[("delete", "modules/a/m1.yaml", None, None)], [("write", "modules/a/m2.yaml", "dup", 0)]])
 def test_incremental_equals_full_on_random_edits(tmp_path_factory, commits):
     root = tmp_path_factory.mktemp("g")
     repo = git.Repo.init(root, initial_branch="main")

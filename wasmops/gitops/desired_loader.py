@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wasmops.gitops.desired import (Deployments, DesiredState, ManifestError, Parsed, _commit_files, assemble, parse_all,
-                      parse_file, wanted)
+                      parse_file, path_key, wanted)
 from wasmops.errors import NotFound
 
 SUBMODULE = "160000"
@@ -161,8 +161,8 @@ def _patch(prev: DesiredState, old: dict[str, Parsed], new: dict[str, Parsed], p
             del deps[o.key], files[o.key]
             changed.add(o.key)
         if n is not None:
-            if n.key in deps or n.key in deps.broken:
-                return None
+            if n.key in deps or n.key in deps.broken or path_key(rel) not in (None, n.key):
+                return None         # a duplicate, or metadata naming another module than its path
             deps[n.key], files[n.key] = n, rel
             changed.add(n.key)
     return DesiredState(revision, deps, files=files, quarantine=set(prev.quarantine), budgets=list(prev.budgets),
