@@ -71,6 +71,7 @@ def test_a_refused_allocation_says_how_full_memory_was(prepared):
     ({"expect_exit": None}, "expect_error: trap"),
     ({"expect_exit": 0, "expect_error": "trap"}, "expect_exit and expect_error both given"),
     ({"expect_error": "panic"}, "tests.0.expect_error"),
+    ({"expect_exit": "0"}, "tests.0.expect_exit: expect_exit must be an integer exit code, not the string '0'"),
 ])
 def test_module_yaml_errors_name_the_field_and_the_fix(tmp_path, case, error):
     doc = yaml.safe_load((RUST / "module.yaml").read_text())
@@ -133,3 +134,20 @@ def test_source_digest_reads_what_builds_the_module_and_not_build_output(tmp_pat
     assert source_digest(c) == d1
     (c / "extra.h").write_text("#define X 1\n")                    # headers are not listed, yet count
     assert source_digest(c) != d1
+
+
+@settings(max_examples=30, deadline=None)
+@given(value=st.one_of(st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+                       st.floats(allow_nan=False)))
+def test_a_size_of_the_wrong_type_is_one_line_naming_the_field(tmp_path_factory, value):
+    """`max_stdout: [1]` read `limits.max_stdout.int: ...; limits.max_stdout.str: ...` (one line per union member)."""
+    d = tmp_path_factory.mktemp("m")
+    doc = yaml.safe_load((RUST / "module.yaml").read_text())
+    doc["limits"]["max_stdout"] = value
+    (d / "module.yaml").write_text(yaml.safe_dump(doc))
+    (d / "main.wasm").write_bytes(WASM)
+    try:
+        load_module_source(d)
+    except SpecError as exc:
+        msg = str(exc)
+        assert "limits.max_stdout" in msg and ".int:" not in msg and ".str:" not in msg, msg

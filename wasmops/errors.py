@@ -211,10 +211,27 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 
+_TYPE_TAGS = {"int", "str", "float", "bool", "list", "dict", "none", "bytes"}
+
+
+def _is_union_member(part) -> bool:
+    return isinstance(part, str) and (part in _TYPE_TAGS or part.startswith(("function-", "list[", "dict[")))
+
+
 def spec_error_from_pydantic(exc, where: str) -> SpecError:
-    """Turn a pydantic ValidationError into a SpecError naming the file and each bad field."""
-    parts = []
+    """Turn a pydantic ValidationError into a SpecError naming the file and each bad field. A field
+    that accepts several types gets one line (``limits.max_stdout: expected int or str, got list [1]``),
+    not one per type that failed."""
+    parts, unions = [], {}
     for e in exc.errors():
-        loc = ".".join(str(p) for p in e.get("loc", ())) or "(root)"
-        parts.append(f"{loc}: {str(e.get('msg')).removeprefix('Value error, ')}")   # our own validators' words
+        loc = tuple(e.get("loc", ()))
+        if len(loc) > 1 and _is_union_member(loc[-1]):
+            unions.setdefault(loc[:-1], (e.get("input"), []))[1].append(str(loc[-1]).split("[")[0])
+            continue
+        name = ".".join(str(p) for p in loc) or "(root)"
+        parts.append(f"{name}: {str(e.get('msg')).removeprefix('Value error, ')}")   # our own validators' words
+    for loc, (value, kinds) in unions.items():
+        shown = repr(value)
+        parts.append(f"{'.'.join(map(str, loc))}: expected {' or '.join(dict.fromkeys(kinds))}, got "
+                     f"{type(value).__name__} {shown if len(shown) <= 40 else shown[:39] + '…'}")
     return SpecError("; ".join(parts), where=where)

@@ -80,6 +80,8 @@ class TestCase(BaseModel):
         if v is None or isinstance(v, bool):
             raise ValueError("expect_exit must be an exit code (an integer); for a run that does not exit "
                              "(a Rust panic, abort(), a trap) write `expect_error: trap` instead")
+        if isinstance(v, str):
+            raise ValueError(f"expect_exit must be an integer exit code, not the string {v!r} (drop the quotes)")
         return v
 
     @model_validator(mode="after")
