@@ -75,3 +75,37 @@ def test_decisions_at_80_columns_are_one_block_a_record_with_whole_ids(tmp_path)
         assert max(len(ln) for ln in p.stdout.splitlines()) <= int(width), p.stdout
         assert all(i in p.stdout for i in ids) and ("┃" in p.stdout) == table, p.stdout
         assert "4 metric rows, none regressed (score 100)" in " ".join(p.stdout.split()), p.stdout
+
+
+@given(rows=st.lists(st.fixed_dictionaries({
+    "team": st.text(alphabet="abcdefghij-", min_size=1, max_size=30),
+    "invocation_cost": st.decimals(min_value=0, max_value=10**6, places=4).map(str),
+    "storage_cost": st.decimals(min_value=0, max_value=10**6, places=4).map(str),
+    "total_cost": st.decimals(min_value=0, max_value=10**6, places=4).map(str),
+    "idle_share": st.floats(min_value=0, max_value=1),
+    "reason": st.text(alphabet="abc xyz", max_size=60),
+}), min_size=1, max_size=4), width=st.sampled_from([80, 100, 200]))
+@settings(max_examples=30, deadline=None)
+def test_a_table_too_wide_for_the_terminal_prints_one_block_a_row_with_every_value_whole(rows, width):
+    """`cost report` at 80 columns split headers mid-word (`invocat|ion_cos|t`) and `models audit`
+    squeezed its team column to nothing."""
+    from rich.console import Console
+
+    from wasmops.cli._ui import fmt_number, table
+
+    c = Console(width=width, record=True, file=open(os.devnull, "w"))
+    t = table("cost by team", rows)
+    c.print(t)
+    out = c.export_text()
+    assert max(len(ln) for ln in out.splitlines()) <= width
+    blocks = t.needed() > width
+    assert ("┃" in out) != blocks
+    flat = " ".join(_cells(out).split())
+    for r in rows:
+        for k in ("invocation_cost", "total_cost"):
+            assert r[k] in flat, (r, out)
+        assert fmt_number(r["idle_share"]) in flat
+        if blocks:
+            first, *rest = list(rows[0])
+            assert f"- {fmt_number(r[first])}" in out
+            assert all(f"{k}: {fmt_number(r[k])}" in out for k in rest if k != "reason"), out

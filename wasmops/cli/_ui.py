@@ -22,21 +22,55 @@ def err_console():
 
 def table(title: str, rows: list[dict], columns: list[str] | None = None):
     """A rich table that never cuts a value: numbers keep their full width (never wrapped or
-    shortened), text columns wrap (fold) instead of ending in an ellipsis."""
+    shortened), text columns wrap (fold) instead of ending in an ellipsis. Where the columns cannot
+    fit the width (8 columns at 80: headers split mid-word, a column squeezed to nothing), one block
+    per row instead (:class:`_Fitted`)."""
     from rich.table import Table
 
     cols = columns or (list(rows[0].keys()) if rows else [])
     t = Table(title=title, title_justify="left")
     cells = {c: [_fmt(r.get(c)) for r in rows] for c in cols}
+    numeric = {c for c in cols if all(_is_number(r.get(c)) for r in rows)}
     for c in cols:
-        if all(_is_number(r.get(c)) for r in rows):
+        if c in numeric:
             width = max([len(c)] + [len(x) for x in cells[c]])
             t.add_column(c, justify="right", no_wrap=True, min_width=width)
         else:
             t.add_column(c, overflow="fold")
     for i in range(len(rows)):
         t.add_row(*[cells[c][i] for c in cols])
-    return t
+    return _Fitted(t, title, cols, cells, numeric)
+
+
+class _Fitted:
+    """The table when every column gets at least its header's width (numbers: their whole width,
+    text: up to ``TEXT_MIN`` characters); else the same values as one block per row."""
+
+    TEXT_MIN = 16
+
+    def __init__(self, t, title: str, cols: list[str], cells: dict[str, list[str]], numeric: set[str]):
+        self.table, self.title, self.cols, self.cells, self.numeric = t, title, cols, cells, numeric
+
+    def needed(self) -> int:
+        from rich.text import Text
+
+        def width(c: str) -> int:
+            longest = max((Text.from_markup(x).cell_len for x in self.cells[c]), default=0)
+            return max(len(c), longest if c in self.numeric else min(longest, self.TEXT_MIN))
+        return sum(width(c) + 3 for c in self.cols) + 1
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        if self.needed() <= options.max_width:
+            yield self.table
+            return
+        yield Text(self.title, style="italic")
+        first, rest = self.cols[0], self.cols[1:]
+        for i in range(len(self.cells[first]) if self.cols else 0):
+            yield Text.assemble(("- ", "dim"), Text.from_markup(self.cells[first][i], style="bold"))
+            for c in rest:
+                yield Text.assemble(("    " + c + ": ", "dim"), Text.from_markup(self.cells[c][i]))
 
 
 def _is_number(v) -> bool:
