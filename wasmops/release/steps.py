@@ -187,5 +187,5 @@ class Proposal:
 def probe_bodies(src: ModuleSource) -> list[bytes]:
     """The request bodies the release judge sends: stdin of the test cases the host can run as
     written and expects to succeed (exit 0, no ``expect_error``, no args, no env); ``{}`` when there is none."""
-    return [c.stdin.encode() for c in src.tests
+    return [c.stdin_bytes for c in src.tests
             if c.expect_exit == 0 and c.expect_error is None and not c.args and not c.env] or [b"{}"]

@@ -18,7 +18,7 @@ def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, st
         if why:
             report.cases.append(not_run(case, why))
             continue
-        r, served = client.invoke(namespace, name, case.stdin.encode())
+        r, served = client.invoke(namespace, name, case.stdin_bytes)
         res = judge(case, r)
         if res.passed and served != digest:
             res.passed, res.reason = False, f"served digest {served} is not the released {digest}"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from wasmops.digests import named
 from wasmops.errors import SpecError, spec_error_from_pydantic
@@ -63,6 +63,8 @@ class TestCase(BaseModel):
 
     name: str = Field(min_length=1)
     stdin: str = ""
+    stdin_file: str | None = Field(None, min_length=1, description="A file (relative to the module directory) "
+                                   "whose bytes are the stdin, for binary or large input; instead of stdin.")
     env: dict[str, str] = Field(default_factory=dict)
     args: list[str] = Field(default_factory=list)
     expect_stdout: str | None = None
@@ -84,8 +86,17 @@ class TestCase(BaseModel):
             raise ValueError(f"expect_exit must be an integer exit code, not the string {v!r} (drop the quotes)")
         return v
 
+    _stdin_bytes: bytes | None = PrivateAttr(None)
+
+    @property
+    def stdin_bytes(self) -> bytes:
+        """What the run reads: the ``stdin_file``'s bytes (read when module.yaml is loaded), else ``stdin``."""
+        return self._stdin_bytes if self._stdin_bytes is not None else self.stdin.encode()
+
     @model_validator(mode="after")
     def _one_ending(self):
+        if self.stdin_file is not None and "stdin" in self.model_fields_set:
+            raise ValueError("stdin and stdin_file both given; keep one")
         if self.expect_error is not None and "expect_exit" in self.model_fields_set:
             raise ValueError(f"expect_exit and expect_error both given: a run that ends in {self.expect_error} "
                              "has no exit code; keep one")
@@ -138,6 +149,13 @@ def load_module_source(path: str | Path) -> ModuleSource:
     for rel in src.sources:
         if not (src.root / rel).exists():
             raise SpecError(f"sources: {rel} does not exist", where=str(yml))
+    for i, case in enumerate(src.tests):
+        if case.stdin_file is not None:
+            f = src.root / case.stdin_file
+            if not f.is_file():
+                raise SpecError(f"tests.{i}.stdin_file: {case.stdin_file} does not exist (case {case.name})",
+                                where=str(yml), hint="the path is relative to the module directory")
+            case._stdin_bytes = f.read_bytes()
     return src
 
 
@@ -155,7 +173,7 @@ def source_digest(module: str | Path | ModuleSource) -> str:
     h = hashlib.sha256()
     h.update((src.root / "module.yaml").read_bytes())
     if src.language == "prebuilt":
-        files = sorted({(src.root / s).resolve() for s in src.sources})
+        files = sorted({(src.root / s).resolve() for s in [*src.sources, *(c.stdin_file for c in src.tests if c.stdin_file)]})
         for p in files:
             h.update(str(p.relative_to(src.root.resolve()) if p.is_relative_to(src.root.resolve()) else p).encode()
                      + b"\0" + p.read_bytes() + b"\0")

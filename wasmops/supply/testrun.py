@@ -124,7 +124,7 @@ def why_not_runnable(case: TestCase, env: dict[str, str]) -> str | None:
     differs = sorted(k for k, v in case.env.items() if env.get(k) != v)
     if differs:
         return f"env differs ({', '.join(differs)})"
-    size = len(case.stdin.encode())
+    size = len(case.stdin_bytes)
     if size > MAX_STDIN:
         return f"stdin of {size} bytes is over the host's request limit of {MAX_STDIN} bytes"
     return None
@@ -173,7 +173,7 @@ def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sand
     limits = limits_for(src.limits)
     report = TestReport(module=src.name, digest=digest)
     for case in cases if cases is not None else src.tests:
-        r = sb.run(prepared, stdin=case.stdin.encode(), env=case.env, args=case.args, limits=limits,
+        r = sb.run(prepared, stdin=case.stdin_bytes, env=case.env, args=case.args, limits=limits,
                    program_name=src.name)
         report.cases.append(judge(case, r))
     return report
