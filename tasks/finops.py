@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from wasmops.config import current
 
 
-def _month_costs(now: datetime):
+def _month_costs(now: datetime, desired=None):
     import pandas as pd
 
     from wasmops.finops import attribute
@@ -20,7 +20,7 @@ def _month_costs(now: datetime):
     from wasmops.telemetry import Store
 
     s = current()
-    desired = GitOpsRepo.from_settings(s).desired()  # committed state; a broken file elsewhere blocks nothing
+    desired = desired or GitOpsRepo.from_settings(s).desired()  # committed state
     start = pd.Timestamp(now).tz_convert("UTC").floor("D").replace(day=1)
     store = Store.open(s)
     samples = store.without_synthetic(store.read(since=start - pd.Timedelta(days=35)))
@@ -69,6 +69,19 @@ def forecast_by_team(samples, now: datetime) -> tuple[dict[str, Decimal], dict]:
     return {r.team: Decimal(str(round(r.forecast_cost, 6))) for r in fc.per_team.itertuples()}, info
 
 
+def refuse_broken_money_files(desired) -> None:
+    """A broken budget or price sheet fails the gate closed, naming the file and field: a budget that
+    failed validation used to count as no budget at all (the release went through), and a broken
+    price sheet ended in a TypeError traceback."""
+    from wasmops.errors import SpecError
+
+    broken = [e for e in desired.errors if e.kind in ("Budget", "PriceSheet")]
+    if broken:
+        raise SpecError("the budget gate cannot decide while a budget or price file is broken: "
+                        + "; ".join(str(e) for e in broken), where=broken[0].file,
+                        hint="fix the file in Git and commit it; the release is not let through meanwhile")
+
+
 @task(name="budget-gate", cache_policy=NO_CACHE)
 def budget_gate(key: str, digest: str) -> dict:
     """Project the month (spend + forecast + the new reservation) against the team/project budget."""
@@ -77,9 +90,13 @@ def budget_gate(key: str, digest: str) -> dict:
     from wasmops.gitops.decisions import record
     from wasmops.finops import BudgetGate
 
+    from wasmops.gitops.repo import GitOpsRepo
+
     s = current()
     now = datetime.now(timezone.utc)
-    desired, samples, costs = _month_costs(now)
+    desired = GitOpsRepo.from_settings(s).desired()
+    refuse_broken_money_files(desired)
+    desired, samples, costs = _month_costs(now, desired)
     manifest = desired.deployments[key]
     if desired.pricing is None:
         gate = _without_prices(desired, key, s)

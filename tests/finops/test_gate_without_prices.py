@@ -22,3 +22,41 @@ def test_budgets_without_prices_name_the_missing_file():
 def test_no_prices_and_no_budgets_lets_the_release_through_and_says_so():
     gate = _without_prices(SimpleNamespace(budgets=[]), "edge/m", SimpleNamespace(gitops_dir=Path("/ws/gitops")))
     assert gate["outcome"] == "allowed" and "not priced" in gate["message"]
+
+
+@pytest.mark.parametrize("rel, edit, field", [
+    ("budgets/team-core.yaml", lambda t: t.replace('monthlyAmount: "250.00"', 'monthlyAmount: "0"'), "spec.monthlyAmount"),
+    ("budgets/team-core.yaml", lambda t: t.replace('  monthlyAmount: "250.00"\n', ""), "spec.monthlyAmount"),
+    ("pricing.yaml", lambda t: t.replace("{unit: memory-gib-hour, ", "{"), "spec.prices.1.unit"),
+])
+def test_a_broken_budget_or_price_file_fails_the_gate_closed_naming_file_and_field(tmp_path, rel, edit, field):
+    """A finance person's edits: a budget of 0 or with no amount counted as no budget (the release went
+    through), and a price line without its unit ended in a TypeError traceback."""
+    from tasks.finops import refuse_broken_money_files
+    from wasmops.config import Settings
+    from wasmops.errors import SpecError
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.workspace import init_workspace
+
+    s = Settings(home=tmp_path / "ws")
+    init_workspace(s)
+    repo = GitOpsRepo.from_settings(s)
+    path = repo.path / rel
+    path.write_text(edit(path.read_text()))
+    repo.repo.index.add([rel])
+    repo.repo.index.commit("a finance edit")
+    with pytest.raises(SpecError) as e:
+        refuse_broken_money_files(repo.desired())
+    assert e.value.where == rel and f"{rel}: {field}" in str(e.value), str(e.value)
+
+
+def test_two_budgets_for_one_team_the_strictest_applies():
+    from wasmops.finops.budgets import find_budget
+    from wasmops.gitops.manifest import Budget
+
+    def b(amount, level):
+        return Budget.model_validate({"spec": {"scope": "team", "name": "finance", "monthlyAmount": amount,
+                                               "enforcementLevel": level}})
+    loose, strict_big, strict_small = b("1000", "advisory"), b("50", "strict"), b("0.01", "strict")
+    assert find_budget([loose, strict_big, strict_small], "team", "finance") is strict_small
+    assert find_budget([loose], "team", "finance") is loose and find_budget([loose], "team", "x") is None

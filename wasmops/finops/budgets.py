@@ -124,10 +124,10 @@ def _budgets(source) -> list[Budget]:
 
 
 def find_budget(budgets, scope: str, name: str) -> Budget | None:
-    for b in _budgets(budgets):
-        if b.spec.scope == scope and b.spec.name == name:
-            return b
-    return None
+    """The budget of a team or project; when several cover it, the strictest (strict before advisory,
+    then the smallest amount): a second, stricter file was silently ignored behind the first."""
+    found = [b for b in _budgets(budgets) if b.spec.scope == scope and b.spec.name == name]
+    return min(found, key=lambda b: (b.spec.enforcement_level != "strict", b.spec.monthly_amount), default=None)
 
 
 def project_month(team_or_project: str, scope: str, spend_to_date: Decimal, forecast_rest_of_month: Decimal,
