@@ -71,3 +71,11 @@ def test_cost_recommend_json(workspace):
     for rec in recs:
         assert {"module", "kind", "current", "recommended", "monthly_saving", "reason"} <= set(rec)
         Decimal(str(rec["monthly_saving"]))
+
+
+def test_money_in_json_is_positional_never_an_exponent():
+    from decimal import Decimal
+
+    from wasmops.cli.data import _json_value
+
+    assert _json_value(Decimal("0E-12")) == "0.000000000000" and _json_value(Decimal("8.68056E-7")) == "0.000000868056"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 from finops_helpers import MIB, frame, sample
 
 from wasmops.finops.attribution import attribute, totals
@@ -174,6 +175,21 @@ def test_csv_text_format(costs, book, tmp_path):
     assert "ResourceID" not in rows.columns
     compat = pd.read_csv(write_focus(to_focus(costs, book), tmp_path / "c.csv", validator_compat=True), dtype=str)
     assert (compat["ResourceID"] == compat["ResourceId"]).all() and (compat["ChargeType"] == "Usage").all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(cost=st.decimals(min_value=0, max_value=10**6, places=12, allow_nan=False))
+def test_every_money_value_in_the_csv_has_exactly_12_decimals_never_an_exponent(cost, tmp_path_factory):
+    """A FinOps user found 0E-12 and 7.86800E-7 in BilledCost (docs/focus.md: text with exactly 12 decimals)."""
+    import re
+
+    from wasmops.finops.focus import DECIMAL_COLUMNS, _arrow_table
+
+    df = pd.DataFrame({"BilledCost": [cost, Decimal(0)]})
+    assert "BilledCost" in DECIMAL_COLUMNS
+    text = _arrow_table(df, text=True, validator_compat=False).column("BilledCost").to_pylist()
+    assert all(re.fullmatch(r"\d+\.\d{12}", v) for v in text), text
+    assert Decimal(text[0]) == cost and text[1] == "0.000000000000"
 
 
 def test_unknown_suffix(costs, book, tmp_path):

@@ -121,7 +121,7 @@ def load(targets: list[str] = typer.Argument(..., help="ns/name[=BODY] (BODY def
 def _json_value(v):
     """Decimals as exact strings, numpy scalars as Python numbers, timestamps as ISO text."""
     if hasattr(v, "quantize"):
-        return str(v)
+        return format(v, "f")          # positional, never "0E-12" or "8.68056E-7"
     if hasattr(v, "item"):
         return v.item()
     if hasattr(v, "isoformat"):

@@ -209,15 +209,14 @@ def to_focus(costs: pd.DataFrame, pricesheet, *, billing_account: str = "wasmops
 
 def _arrow_table(df: pd.DataFrame, *, text: bool, validator_compat: bool):
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     cols, names = [], []
     for name in df.columns:
         s = df[name]
         if name in DECIMAL_COLUMNS:
             arr = pa.array(s.to_numpy(object), type=pa.decimal128(38, 12), from_pandas=True)
-            if text:
-                arr = pc.cast(arr, pa.string())
+            if text:       # exactly 12 decimals, positional (Arrow's cast wrote 0E-12 and 7.86800E-7)
+                arr = pa.array([None if d is None else format(d, "f") for d in arr.to_pylist()], type=pa.string())
         elif name in DATETIME_COLUMNS:
             if text:
                 codes, uniques = pd.factorize(s)
