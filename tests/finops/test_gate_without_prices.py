@@ -60,3 +60,26 @@ def test_two_budgets_for_one_team_the_strictest_applies():
     loose, strict_big, strict_small = b("1000", "advisory"), b("50", "strict"), b("0.01", "strict")
     assert find_budget([loose, strict_big, strict_small], "team", "finance") is strict_small
     assert find_budget([loose], "team", "finance") is loose and find_budget([loose], "team", "x") is None
+
+
+def test_a_budget_error_names_its_file_not_its_metadata_name(tmp_path):
+    """`budgets/finance-eur: spec.currency …` named no file that exists (the file was team-finance.yaml)."""
+    from decimal import Decimal
+
+    from wasmops.config import Settings
+    from wasmops.errors import SpecError
+    from wasmops.finops.budgets import project_month
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.workspace import init_workspace
+
+    s = Settings(home=tmp_path / "ws")
+    init_workspace(s)
+    repo = GitOpsRepo.from_settings(s)
+    (repo.path / "budgets" / "team-finance.yaml").write_text(
+        "apiVersion: wasmops.dev/v1alpha1\nkind: Budget\nmetadata: {name: finance-eur}\n"
+        "spec: {scope: team, name: finance, monthlyAmount: '10', currency: EUR, enforcementLevel: strict}\n")
+    repo.repo.index.add(["budgets/team-finance.yaml"])
+    repo.repo.index.commit("a budget in euros")
+    with pytest.raises(SpecError) as e:
+        project_month("finance", "team", Decimal(1), Decimal(0), budgets=repo.desired(), currency="USD")
+    assert e.value.where == "budgets/team-finance.yaml", str(e.value)

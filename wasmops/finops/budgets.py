@@ -143,7 +143,7 @@ def project_month(team_or_project: str, scope: str, spend_to_date: Decimal, fore
                           currency or "USD")
     if currency and b.spec.currency != currency:
         raise SpecError(f"spec.currency: budget {scope} {team_or_project} is in {b.spec.currency} but prices "
-                        f"are in {currency}", where=f"budgets/{(b.metadata or {}).get('name', team_or_project)}")
+                        f"are in {currency}", where=b.source)
     amount = Decimal(b.spec.monthly_amount)
     pct = (projected * 100 / amount).quantize(PCT, rounding=ROUND_HALF_UP)
     return Projection(scope, team_or_project, spend, fc, new, projected, amount, pct, projected > amount,

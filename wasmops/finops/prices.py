@@ -55,7 +55,7 @@ class PriceBook:
 
     @classmethod
     def from_sheet(cls, sheet: PriceSheet, source: str | None = None) -> "PriceBook":
-        where = source or (sheet.metadata or {}).get("name") or "PriceSheet"
+        where = source or "pricing.yaml"      # where the GitOps repo keeps it (its metadata.name is no file)
         currencies = sorted({p.currency for p in sheet.spec.prices})
         if len(currencies) != 1:
             raise SpecError(f"spec.prices: mixed currencies {', '.join(currencies)}; a PriceSheet must use "

@@ -281,6 +281,7 @@ def assemble(parsed: dict[str, Parsed], revision: str | None) -> DesiredState:
         elif isinstance(doc, ManifestError):
             ds.errors.append(doc)
         elif isinstance(doc, Budget):
+            doc._source = rel
             ds.budgets.append(doc)
         else:
             ds.pricing = doc

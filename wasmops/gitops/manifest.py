@@ -22,7 +22,7 @@ from typing import Literal
 import yaml
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~7x faster on 10k manifests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.gitops.rollout import Rollout
@@ -164,6 +164,11 @@ class Budget(_Model):
     kind: Literal["Budget"] = "Budget"
     metadata: dict = Field(default_factory=dict)
     spec: BudgetSpec
+    _source: str | None = PrivateAttr(None)      # the file it was read from (errors name it)
+
+    @property
+    def source(self) -> str:
+        return self._source or f"budgets/{self.metadata.get('name', self.spec.name)}"
 
 
 class Price(_Model):
