@@ -103,3 +103,14 @@ def test_an_operators_short_run_id_is_one_line(down):
     ws, env = down
     one_line_error(wasmops(env, "approve", "aca603ce", "--reason", "x"), "aca603ce: not a flow run id",
                    "wasmops approvals")
+
+
+@pytest.mark.parametrize("args, says", [
+    (("cost", "report", "--by", "foo"), "--by: cannot group by 'foo'; choose one of team, project, module, cost_center, namespace, digest"),
+    (("cost", "report", "--since", "yesterday"), "--since: 'yesterday' is not an ISO date or time"),
+    (("cost", "export", "-o", "f.txt"), "f.txt: write .csv or .parquet"),
+])
+def test_cost_commands_refuse_bad_options_in_one_line_before_any_work(down, args, says):
+    """Tracebacks a FinOps user met (a ValueError, a pandas DateParseError, an error after every cost was computed)."""
+    ws, env = down
+    one_line_error(wasmops(env, *args), says)

@@ -136,26 +136,41 @@ def _costs(since: Optional[str]):
     from ..finops import attribute
     from ..telemetry import Store
 
+    from ..errors import NotFound, UserError
+
     s = settings()
+    try:
+        start = pd.Timestamp(since, tz="UTC") if since else None
+    except (ValueError, TypeError):
+        raise UserError(f"{since!r} is not an ISO date or time (e.g. 2026-12-01 or 2026-12-01T08:00)",
+                        where="--since") from None
     desired = load_desired_state(s.gitops_dir)
     store = Store.open(s)   # synthetic series (demo, tests) are no cost
-    samples = store.without_synthetic(store.read(since=pd.Timestamp(since, tz="UTC") if since else None))
+    samples = store.without_synthetic(store.read(since=start))
     if samples.empty:
-        from ..errors import NotFound
-
-        raise NotFound("no telemetry in the store", where=str(s.paths.telemetry_db),
-                       hint="collect some (`wasmops telemetry collect`) or synthesize it (`wasmops telemetry synth`)")
+        what = f"no telemetry since {start.isoformat()}" if start is not None and not store.read().empty \
+            else "no telemetry in the store"
+        raise NotFound(what, where=str(s.paths.telemetry_db),
+                       hint="collect some (`wasmops telemetry collect`) or synthesize it (`wasmops telemetry synth`)"
+                       if what.endswith("store") else "choose an earlier --since")
     return desired, samples, attribute(samples, desired.pricing)
 
 
+REPORT_BY = ("team", "project", "module", "cost_center", "namespace", "digest")
+
+
 @cost_app.command("report")
-def cost_report(by: str = typer.Option("team", help="team | project | module | cost_center"),
+def cost_report(by: str = typer.Option("team", help="team | project | module | cost_center | namespace | digest"),
                 since: Optional[str] = typer.Option(None, help="ISO date or time (UTC)"),
                 chart: Optional[Path] = typer.Option(None, help="PNG path (default <home>/reports/cost-<by>.png)"),
                 json_out: bool = typer.Option(False, "--json", help="JSON for scripts (exact decimal strings).")) -> None:
     """Cost per team/project/module with idle cost; writes a stacked cost-over-time chart."""
     from ..finops import chart_png, report
 
+    from ..errors import UserError
+
+    if by not in REPORT_BY:
+        raise UserError(f"cannot group by {by!r}; choose one of {', '.join(REPORT_BY)}", where="--by")
     s = settings()
     _, _, costs = _costs(since)
     rep = report(costs, by=by, since=since).reset_index()
@@ -182,6 +197,8 @@ def cost_export(out: Path = typer.Option(..., "-o", help="FILE.csv or FILE.parqu
 
     if format != "focus":
         raise SpecError(f"unknown format {format!r}; only 'focus'", where="--format")
+    if out.suffix not in (".csv", ".parquet"):      # before the costs are computed, not after
+        raise SpecError("write .csv or .parquet", where=str(out))
     desired, _, costs = _costs(since)
     df = to_focus(costs, desired.pricing)
     write_focus(df, out, validator_compat=not strict_names)
