@@ -135,3 +135,14 @@ def test_recommendations_land_on_a_branch_and_main_is_untouched(gitops):
     assert sorted(d.b_path for d in branch.commit.diff(main_head)) == sorted(
         [rel, str(sum_file.relative_to(gitops.path))]
     )
+    # the manifest's own formatting survives (flow-style env became block style before)
+    assert greet_file.read_text().count("{") == branch.commit.tree[rel].data_stream.read().decode().count("{")
+    # a reviewer commits on the branch; applying again the same day must not reset it away
+    repo.git.checkout("wasmops/rightsizing-20260320")
+    (gitops.path / rel).write_text((gitops.path / rel).read_text().replace("memory: 2Mi", "memory: 4Mi"))
+    repo.index.add([rel])
+    reviewed = repo.index.commit("keep 4Mi").hexsha
+    repo.git.checkout("main")
+    again = apply_recommendations(gitops, recs, today=date(2026, 3, 20))
+    assert repo.heads["wasmops/rightsizing-20260320"].commit.hexsha == reviewed
+    assert repo.heads["wasmops/rightsizing-20260320-2"].commit.hexsha == again

@@ -27,8 +27,9 @@ from decimal import Decimal
 from typing import Literal
 
 import pandas as pd
-import yaml
 
+
+from wasmops.gitops import yamledit
 from wasmops.gitops.manifest import FUEL_PER_MILLICORE, WasmModuleDeployment
 from ..units import format_size, parse_cpu_millis
 from .money import PER_GIB_HOUR, money, to_decimal
@@ -175,14 +176,14 @@ def apply_recommendations(repo, recs: list[Recommendation], branch: str | None =
         path = repo.manifest_file(rec.key)
         rel = str(path.relative_to(repo.path))
         if rel not in files:
-            files[rel] = yaml.safe_load(path.read_text())
+            files[rel] = yamledit.load(path)      # comments and flow style ({GREETING: hello}) kept
         _edit(files[rel], rec, today.isoformat())
     total = sum((r.monthly_saving for r in recs), Decimal(0))
     cur = recs[0].currency
     body = "\n".join(f"- {r.summary()}" for r in recs)
     msg = (f"rightsizing: {len(recs)} recommendation(s), {money(total)} {cur}/month\n\n{body}\n\n"
            f"Proposed on a branch; merge after review.\nWasmops-Actor: wasmops\n")
-    res = repo.write_files({rel: yaml.safe_dump(d, sort_keys=False) for rel, d in files.items()}, msg, branch=branch)
+    res = repo.write_files({rel: yamledit.dumps(d) for rel, d in files.items()}, msg, branch=branch)
     return res.sha
 
 

@@ -362,11 +362,22 @@ class GitOpsRepo:
 
         return self._write(edit)
 
+    def free_branch(self, name: str) -> str:
+        """``name``, or ``name-2``, ``name-3`` … when a branch of that name holds commits that are not on
+        the current branch (a reviewer's): those are never reset away."""
+        n, cand = 1, name
+        while cand in self.repo.heads and not self.repo.is_ancestor(self.repo.heads[cand].commit, self.repo.head.commit):
+            n += 1
+            cand = f"{name}-{n}"
+        return cand
+
     def write_files(self, files: dict[str, str], message: str, *, branch: str | None = None) -> CommitResult:
-        """Commit ``files`` (relative path → text), optionally on a new branch (main stays as is)."""
+        """Commit ``files`` (relative path → text), optionally on a new branch (main stays as is; a
+        branch of that name with commits of its own is kept, and ``free_branch`` names another)."""
         with self.locked():
             current = self.repo.active_branch.name
             if branch:
+                branch = self.free_branch(branch)
                 self.repo.git.checkout("-B", branch)
             try:
                 paths = []

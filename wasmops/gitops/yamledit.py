@@ -37,7 +37,11 @@ def load(path: Path):
     return _yaml().load(path.read_text())
 
 
-def dump(path: Path, data) -> None:
+def dumps(data) -> str:
     buf = io.StringIO()
     _yaml().dump(data, buf)
-    path.write_text(buf.getvalue())
+    return buf.getvalue()
+
+
+def dump(path: Path, data) -> None:
+    path.write_text(dumps(data))
