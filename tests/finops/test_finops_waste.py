@@ -146,3 +146,14 @@ def test_recommendations_land_on_a_branch_and_main_is_untouched(gitops):
     again = apply_recommendations(gitops, recs, today=date(2026, 3, 20))
     assert repo.heads["wasmops/rightsizing-20260320"].commit.hexsha == reviewed
     assert repo.heads["wasmops/rightsizing-20260320-2"].commit.hexsha == again
+
+
+def test_no_rightsizing_from_less_than_a_day_of_telemetry(gitops):
+    """A FinOps user saw 16Mi -> 2Mi proposed from five minutes of telemetry."""
+    ds = gitops.desired()
+    rows = hourly(1, module="greet-c", invocations=50, memory_limit=16 * MIB, peak_memory=MIB, memory_p99=MIB,
+                  fuel_p99_per_call=1_000_000)[-5:]
+    assert recommend(frame(rows), ds, ds, now=NOW) == []
+    day = hourly(2, module="greet-c", invocations=50, memory_limit=16 * MIB, peak_memory=MIB, memory_p99=MIB,
+                 fuel_p99_per_call=1_000_000)
+    assert {r.kind for r in recommend(frame(day), ds, ds, now=NOW)} == {"memory", "fuel"}

@@ -97,6 +97,10 @@ def recommend(samples: pd.DataFrame, desired, prices=None, *, now: datetime | No
     return out
 
 
+#: Telemetry a module needs before its memory or fuel limit is sized from it (a day: daily peaks seen).
+MIN_HISTORY_HOURS = 24
+
+
 def _for_module(m: WasmModuleDeployment, g: pd.DataFrame, now: datetime, cur: str, price_units: int, *,
                 idle_days: int, memory_factor: float, headroom: float, fuel_factor: float,
                 fuel_safety: float) -> list[Recommendation]:
@@ -115,8 +119,8 @@ def _for_module(m: WasmModuleDeployment, g: pd.DataFrame, now: datetime, cur: st
             "if scaled to zero; the annotation alone changes nothing",
             {"idle_days": idle_days, "last_invocation": last, "since": idle_from.date().isoformat()})]
     active = g[g["invocations"] > 0]
-    if not len(active):
-        return []
+    if not len(active) or (g["_ts"].max() - g["_start"].min()) < timedelta(hours=MIN_HISTORY_HOURS):
+        return []         # sizing from minutes of telemetry proposed 16Mi -> 2Mi after five of them
     recs = []
     p99 = float(active["memory_p99"].max())
     peak = int(g["peak_memory"].max())
