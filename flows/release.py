@@ -91,7 +91,7 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
                                     awaiting=awaiting)
             approval = request_approval(key, manifest, proposal, timeout_s=approval_timeout_s,
                                         releaser=provenance["Releaser"], release_commit=commit.sha, **terms)
-            if awaiting:
+            if awaiting or manifest.awaiting_approval:     # also a mark an earlier, crashed run left
                 approve_commit(key, approval)
             canary = run_canary(key, manifest, proposal, src, approval_timeout_s)   # None: plain switch
             verified, served_at = _switch_and_verify(src, key, pub.manifest_digest, canary)

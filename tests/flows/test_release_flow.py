@@ -158,3 +158,24 @@ def test_failed_verify_rolls_back_and_quarantines(flow_env, tmp_path):
     assert "envprobe" not in {x["name"] for x in host.modules() if x["namespace"] == "dev"}
     with pytest.raises(QuarantinedError):
         release(module_dir=str(d), target="dev/envprobe", auto_approve=True)
+
+
+def test_a_mark_left_by_a_crashed_run_is_cleared_by_the_next_release(flow_env, tmp_path):
+    """A run that crashed while it waited for approval leaves `awaiting-approval` in Git; a later
+    release that needs no person must clear it, or every reconcile would hold the module for good."""
+    from flows.release import release
+    from wasmops.gitops.manifest import AWAITING_APPROVAL
+    from wasmops.gitops.repo import GitOpsRepo
+
+    ws, host, mods = flow_env
+    src = copy_module(mods / "sum-wat", tmp_path / "stale", "stale-mark")
+    add_manifest(ws, "dev/stale-mark", "stale-mark")
+    repo = GitOpsRepo.from_settings(ws.settings)
+    path = repo.manifest_file("dev/stale-mark")
+    path.write_text(path.read_text().replace("  labels:", f"  annotations:\n    {AWAITING_APPROVAL}: crashed-run\n  labels:", 1))
+    repo.repo.index.add([str(path.relative_to(repo.path))])
+    repo.repo.index.commit("a crashed run's mark")
+    assert repo.desired().deployments["dev/stale-mark"].awaiting_approval == "crashed-run"
+    res = release(module_dir=str(src), target="dev/stale-mark", auto_approve=True)
+    assert repo.desired().deployments["dev/stale-mark"].awaiting_approval is None
+    assert {x["name"]: x["digest"] for x in host.modules() if x["namespace"] == "dev"}["stale-mark"] == res["manifest_digest"]
