@@ -8,7 +8,8 @@ import yaml
 
 from wasmops.config import Settings
 from wasmops.errors import NotFound, SpecError
-from wasmops.gitops.repo import GitOpsRepo, init_repo
+from wasmops.gitops.repo import GitOpsRepo
+from wasmops.gitops.repo_init import init_repo
 from wasmops.workspace import init_workspace
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64

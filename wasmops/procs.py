@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 
 def pid_alive(pid: int) -> bool:
@@ -44,3 +46,24 @@ def start_time(pid: int) -> int | None:
 def same_process(pid: int, started: int | None) -> bool:
     """``pid`` is alive and is the process recorded with ``started`` (None: not recorded, trust the pid)."""
     return pid_alive(pid) and (started is None or start_time(pid) in (started, None))
+
+
+def terminate_group(pid: int, timeout: float) -> None:
+    """SIGTERM the process group, then SIGKILL what ignores it (uvicorn children, mlflow workers)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if done == pid:
+                    return
+            except ChildProcessError:
+                if not pid_alive(pid):
+                    return
+            time.sleep(0.1)

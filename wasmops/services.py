@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -42,8 +41,10 @@ import httpx
 
 from .config import Settings
 from .errors import ConfigError, TransientError
-from .procs import pid_alive, same_process, start_time
+from .procs import pid_alive, same_process, start_time, terminate_group
 
+#: Where `wasmops up` puts each service unless asked (a taken one moves to a free port).
+DEFAULT_PORTS = {"prefect": 4200, "mlflow": 5000, "host": 8700}
 # Stop order: the things that run flows go before the server they report to.
 STOP_ORDER = ["serve", "mlflow", "host", "prefect"]
 
@@ -310,7 +311,7 @@ class Services:
 
     def start_prefect(self, port: int | None = None, database: Database | None = None) -> Service:
         """The Prefect server; on ``database`` (PostgreSQL, asyncpg) instead of ``<home>/prefect``'s SQLite."""
-        port = free_port(port or 4200, self.bind)
+        port = free_port(port or DEFAULT_PORTS["prefect"], self.bind)
         url = f"http://{self._hostname}:{port}"
         (self.s.home / "prefect").mkdir(parents=True, exist_ok=True)
         env = {"PREFECT_SERVER_DATABASE_CONNECTION_URL": database.sqlalchemy("asyncpg"), **database.env()} \
@@ -320,7 +321,7 @@ class Services:
                            prefect_api_url=f"{url}/api", **_db_record("prefect", database))
 
     def start_host(self, port: int | None = None) -> Service:
-        port = free_port(port or 8700, self.bind)
+        port = free_port(port or DEFAULT_PORTS["host"], self.bind)
         url = f"http://{self._hostname}:{port}"
         return self._spawn("host", [_wasmops(), "host", "--bind", self.bind, "--port", str(port)], url,
                            f"{url}/readyz", 60)
@@ -328,7 +329,7 @@ class Services:
     def start_mlflow(self, port: int | None = None, database: Database | None = None) -> Service:
         """The MLflow server; its backend store on ``database`` (schema ``mlflow``, psycopg) instead of
         ``<home>/mlflow.db``. Artifacts stay in ``<home>/mlartifacts`` either way."""
-        port = free_port(port or 5000, self.bind)
+        port = free_port(port or DEFAULT_PORTS["mlflow"], self.bind)
         url = f"http://{self._hostname}:{port}"
         store = database.mlflow_uri() if database else f"sqlite:///{self.s.home / 'mlflow.db'}"
         env_cmd = [sys.executable, "-m", "mlflow", "server", "--host", self.bind, "--port", str(port),
@@ -350,7 +351,7 @@ class Services:
         for name in STOP_ORDER:
             if names and name not in names or name not in running:
                 continue
-            _terminate(running[name].pid, timeout)
+            terminate_group(running[name].pid, timeout)
             stopped.append(name)
         data = self._load()
         for name in stopped:
@@ -386,24 +387,3 @@ def _db_record(name: str, database: Database | None) -> dict:
 def _wasmops() -> str:
     cand = Path(sys.executable).with_name("wasmops")
     return str(cand) if cand.exists() else "wasmops"
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    """SIGTERM the process group, then SIGKILL what ignores it (uvicorn children, mlflow workers)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-                if done == pid:
-                    return
-            except ChildProcessError:
-                if not pid_alive(pid):
-                    return
-            time.sleep(0.1)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import Settings
-from wasmops.gitops.repo import init_repo
+from wasmops.gitops.repo_init import init_repo
 from wasmops.gitops.seed import seed_dir
 
 _PKG = Path(__file__).resolve().parent

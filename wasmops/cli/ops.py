@@ -34,7 +34,7 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
     """Start the Prefect server, MLflow UI, host and deployment runner (on 127.0.0.1 unless --bind); wait
     until healthy. A port given by option must be free (one line, nothing started); a default port
     that is taken is replaced by a free one, and the URLs printed say which."""
-    from ..services import Database, Services, check_bind
+    from ..services import DEFAULT_PORTS, Database, Services, check_bind
     from ..workspace import init_workspace
 
     check_bind(bind)                    # not an address of this machine: one line, nothing started
@@ -60,10 +60,9 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
     if serve:                                              # needs the Prefect server
         with console().status("starting serve …"):
             started.append(svc.start_serve())
-    defaults = {"prefect": 4200, "mlflow": 5000, "host": 8700}
     for sv in started:
         console().print(f"[green]✓[/] {sv.name:8} {sv.url}  (pid {sv.pid}, log {sv.log})", soft_wrap=True)
-        port, usual = urlsplit(sv.url).port, defaults.get(sv.name)
+        port, usual = urlsplit(sv.url).port, DEFAULT_PORTS.get(sv.name)
         if usual and port != usual and not {"prefect": prefect_port, "mlflow": mlflow_port, "host": host_port}[sv.name]:
             err_console().print(f"[yellow]note:[/] {usual} was taken, so {sv.name} listens on {port} "
                                 f"(--{sv.name}-port chooses)", soft_wrap=True)

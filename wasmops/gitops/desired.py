@@ -7,7 +7,7 @@ code that asks for a broken module by key gets a :class:`~wasmops.errors.SpecErr
     >>> from wasmops.gitops.desired import load_desired_state, load_desired_state_at
     >>> import tempfile
     >>> from wasmops.config import Settings
-    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> from wasmops.gitops.repo import GitOpsRepo; from wasmops.gitops.repo_init import init_repo
     >>> repo = GitOpsRepo.open(init_repo(Settings(home=tempfile.mkdtemp())))   # seeded from deployments/
     >>> bad = (repo.path / "modules/dev/sum-wat.yaml").read_text()
     >>> bad = bad.replace("name: sum-wat", "name: bad").replace("replicas: 1", "replicas: many")

@@ -7,7 +7,7 @@ parse result::
     >>> from wasmops.gitops.desired_loader import DesiredLoader
     >>> import tempfile
     >>> from wasmops.config import Settings
-    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> from wasmops.gitops.repo import GitOpsRepo; from wasmops.gitops.repo_init import init_repo
     >>> repo = GitOpsRepo.open(init_repo(Settings(home=tempfile.mkdtemp())))   # seeded from deployments/
     >>> loader = DesiredLoader(repo.path)
     >>> ds = loader.load("main")

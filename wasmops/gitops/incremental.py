@@ -11,7 +11,7 @@ last report (``report.skipped``)::
     >>> from wasmops.gitops.incremental import IncrementalReconciler
     >>> import tempfile
     >>> from wasmops.config import Settings
-    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> from wasmops.gitops.repo import GitOpsRepo; from wasmops.gitops.repo_init import init_repo
     >>> repo = GitOpsRepo.open(init_repo(Settings(home=tempfile.mkdtemp())))   # seeded from deployments/
     >>> class Host:                        # the HostAPI in memory: every module Healthy at once
     ...     def __init__(self): self.live = {}

@@ -6,7 +6,7 @@
 
 Both add a v1 Namespace per namespace used::
 
-    >>> import tempfile; from wasmops.config import Settings; from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> import tempfile; from wasmops.config import Settings; from wasmops.gitops.repo import GitOpsRepo; from wasmops.gitops.repo_init import init_repo
     >>> repo = GitOpsRepo.open(init_repo(Settings(home=tempfile.mkdtemp())))   # seeded from deployments/
     >>> _ = repo.set_module_ref("dev/sum-wat", tag="v1", digest="sha256:" + "a" * 64, provenance={})
     >>> r = render(repo.desired(), flavor="runwasi", registry="oci://ghcr.io/acme")

@@ -9,7 +9,7 @@ and the change is made again on the remote's tip. Bounded: :data:`PUSH_ATTEMPTS`
 
     >>> import tempfile
     >>> from wasmops.config import Settings
-    >>> from wasmops.gitops.repo import GitOpsRepo, init_repo
+    >>> from wasmops.gitops.repo import GitOpsRepo; from wasmops.gitops.repo_init import init_repo
     >>> path = init_repo(Settings(home=tempfile.mkdtemp()))    # <home>/gitops, seeded from deployments/
     >>> repo = GitOpsRepo.open(path)
     >>> digest = "sha256:" + "a" * 64
@@ -29,9 +29,7 @@ and the change is made again on the remote's tip. Bounded: :data:`PUSH_ATTEMPTS`
 from __future__ import annotations
 
 import fcntl
-import os
 import random
-import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,8 +43,7 @@ from wasmops.config import Settings
 from wasmops.gitops.desired import DesiredState, load_desired_state, load_desired_state_at
 from wasmops.gitops.manifest import AWAITING_APPROVAL
 from wasmops.digests import short
-from wasmops.errors import ConfigError, NotFound, SpecError, TransientError
-from wasmops.gitops.seed import seed_dir
+from wasmops.errors import ConfigError, NotFound, TransientError
 
 AUTHOR = ("wasmops", "wasmops@localhost")
 PUSH_ATTEMPTS = 10
@@ -299,11 +296,9 @@ class GitOpsRepo:
         def edit():
             path = self.manifest_file(key)
             data = yamledit.load(path)
-            run = (data["metadata"].get("annotations") or {}).pop(AWAITING_APPROVAL, None)
+            run = _drop_awaiting(data)
             if run is None:
                 return CommitResult(self.head, False)
-            if not data["metadata"]["annotations"]:
-                del data["metadata"]["annotations"]
             yamledit.dump(path, data)
             return [path], f"approve release of {key}\n\n{reason}\n\nWasmops-Approved-Run: {run}\nWasmops-Actor: {actor}\n"
 
@@ -333,9 +328,7 @@ class GitOpsRepo:
                 ref["tag"] = "unreleased"
                 ref.pop("digest", None)
             (data["spec"].get("rollout") or {}).pop("inProgress", None)   # the reverted canary's progress goes too
-            notes = data["metadata"].get("annotations") or {}
-            if notes.pop(AWAITING_APPROVAL, None) is not None and not notes:
-                del data["metadata"]["annotations"]
+            _drop_awaiting(data)
             yamledit.dump(path, data)
             msg = (f"rollback {key} from {short(digest)}\n\n{reason}\n\nThis reverts {sha or 'an unknown commit'}.\n"
                    f"Wasmops-Rollback-Of: {digest}\nWasmops-Actor: {actor}\n")
@@ -395,37 +388,10 @@ class GitOpsRepo:
                     self.repo.git.checkout(current)
 
 
-def init_repo(s: Settings, *, progress: Callable[[str], None] | None = None) -> Path:
-    """Create ``<home>/gitops`` from the seed (or clone the remote), and trust the workspace key."""
-    git = _git()
-    say = progress or (lambda _m: None)
-    path = s.gitops_dir
-    if not (path / ".git").exists():
-        if s.gitops_remote:
-            say(f"cloning desired state from {s.gitops_remote}")
-            try:
-                git.Repo.clone_from(s.gitops_remote, path)
-            except git.GitCommandError as exc:
-                raise TransientError(f"git clone failed: {exc.stderr.strip()[:300]}", where=s.gitops_remote) from exc
-        else:
-            shutil.copytree(seed_dir(), path, dirs_exist_ok=True)
-            repo = git.Repo.init(path, initial_branch="main")
-            with repo.config_writer() as cw:
-                cw.set_value("user", "name", AUTHOR[0])
-                cw.set_value("user", "email", AUTHOR[1])
-            repo.git.add("-A")
-            actor = git.Actor(*AUTHOR)
-            repo.index.commit("wasmops init: seed desired state from deployments/", author=actor, committer=actor)
-            say(f"GitOps repo created at {path}")
-    repo = GitOpsRepo.from_settings(s)
-    keys = path / "keys"
-    keys.mkdir(exist_ok=True)
-    dest = keys / "workspace.pub"
-    if s.public_key.exists() and (not dest.exists() or dest.read_bytes() != s.public_key.read_bytes()):
-        with repo.locked():
-            repo.pull()
-            shutil.copyfile(s.public_key, dest)
-            repo._commit([dest], "trust the workspace signing key\n\nWasmops-Actor: wasmops init\n")
-    if not os.access(path, os.W_OK):
-        raise SpecError("GitOps repo is not writable", where=str(path))
-    return path
+def _drop_awaiting(data) -> str | None:
+    """Remove a manifest document's awaiting-approval mark (and an annotations map left empty); the run id it held."""
+    notes = data["metadata"].get("annotations")
+    run = notes.pop(AWAITING_APPROVAL, None) if notes else None
+    if notes is not None and not notes:
+        del data["metadata"]["annotations"]
+    return run

@@ -13,7 +13,6 @@ The policy is YAML kept in Git (``deployments/policies/module-policy.yaml``)::
 from __future__ import annotations
 
 import fnmatch
-from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -26,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from wasmops.errors import PolicyDenied, SpecError, spec_error_from_pydantic
 from wasmops.units import format_size, parse_cpu_millis, parse_size
-from wasmops.wasm.shape import check_header, check_shape, engine_config, explain_invalid
+from wasmops.wasm.shape import check_header, check_shape, explain_invalid, validation_engine
 
 TrustLevel = Literal["sandboxed", "standard", "trusted"]
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "defaults" / "module-policy.yaml"
@@ -148,7 +147,7 @@ def inspect_module(wasm: bytes, where: str | None = None) -> dict:
     check_header(wasm, where=where)
     check_shape(wasm, where=where)
     try:
-        module = wasmtime.Module(_engine(), wasm)
+        module = wasmtime.Module(validation_engine(), wasm)
     except wasmtime.WasmtimeError as exc:
         raise SpecError(f"not a valid wasm module: {explain_invalid(str(exc))}", where=where) from exc
     imports = [f"{i.module}.{i.name}" for i in module.imports]
@@ -162,11 +161,6 @@ def inspect_module(wasm: bytes, where: str | None = None) -> dict:
             mem_min = max(mem_min, i.type.limits.min * 65536)
     return {"size": len(wasm), "imports": imports, "exports": exports, "initial_memory": mem_min,
             "custom_section_bytes": custom_section_bytes(wasm)}
-
-
-@lru_cache(maxsize=1)
-def _engine() -> wasmtime.Engine:
-    return wasmtime.Engine(engine_config())
 
 
 def custom_section_bytes(wasm: bytes) -> int:

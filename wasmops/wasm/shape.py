@@ -23,6 +23,7 @@ So:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from wasmops.errors import SpecError
@@ -54,6 +55,14 @@ def engine_config() -> "wasmtime.Config":
     cfg.wasm_multi_memory = False
     cfg.wasm_threads = False
     return cfg
+
+
+@lru_cache(maxsize=1)
+def validation_engine() -> "wasmtime.Engine":
+    """One engine with these features, for validating and inspecting modules (policy, prebuilt builds)."""
+    import wasmtime
+
+    return wasmtime.Engine(engine_config())
 
 
 def check_header(data: bytes, *, where: str | None) -> None:

@@ -3,17 +3,8 @@ policy's (``wasmops.wasm.shape``: the header, the tables, the engine's features)
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from wasmops.errors import BuildFailed, SpecError
-from wasmops.wasm.shape import CORE_VERSION, MAGIC, check_header, check_shape, engine_config, explain_invalid  # noqa: F401
-
-
-@lru_cache(maxsize=1)
-def _engine():
-    import wasmtime
-
-    return wasmtime.Engine(engine_config())
+from wasmops.wasm.shape import CORE_VERSION, MAGIC, check_header, check_shape, explain_invalid, validation_engine  # noqa: F401
 
 
 def validate_wasm(data: bytes, *, where: str) -> None:
@@ -26,6 +17,6 @@ def validate_wasm(data: bytes, *, where: str) -> None:
     except SpecError as exc:
         raise BuildFailed(exc.message, where=where, hint=exc.hint) from None
     try:
-        wasmtime.Module.validate(_engine(), data)
+        wasmtime.Module.validate(validation_engine(), data)
     except wasmtime.WasmtimeError as exc:
         raise BuildFailed(f"invalid WebAssembly module: {explain_invalid(str(exc))[:500]}", where=where) from exc
