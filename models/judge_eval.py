@@ -91,6 +91,40 @@ def _inject(kind: str, k: float, c: np.ndarray, pc: np.ndarray):
     return c, np.minimum(pc * k, 1.0)
 
 
+def _achieved(kind: str, c, cv, pc, pv, n: int) -> float:
+    from wasmops.ai.judge_stats import _abs_dev
+
+    with np.errstate(all="ignore"):
+        if kind == "spread":
+            return float(np.mean(_abs_dev(cv[:n])) / np.mean(_abs_dev(c[:n])))
+        if kind == "error":
+            return float(np.mean(pv[:n]) / np.mean(pc[:n]))
+        return float(np.mean(cv[:n]) / np.mean(c[:n])) if kind == "level" else 1.0
+
+
+def outcome_rows(res: dict, label: str = "") -> list[dict]:
+    """Per injected kind and size: ``rolled back % / held for a person %`` (the rest passed)."""
+    def cell(vs):
+        return f"{np.mean([v[2] == 'fail' for v in vs]):.0%} / {np.mean([v[2] == 'hold' for v in vs]):.0%}"
+    return [{"regression": k + label, **{f"x{s}": cell(res[(k, s)]) for s in SIZES if (k, s) in res}}
+            for k in KINDS if any((k, s) in res for s in SIZES)]
+
+
+def looks_summary(res: dict) -> str:
+    """How many looks the no-change pairs took (each look doubles the slots)."""
+    from collections import Counter
+
+    c = Counter(v[4] for v in res.get("none", []))
+    return ", ".join(f"{k} look{'s' * (k > 1)}: {n}" for k, n in sorted(c.items()))
+
+
+def _inject_blocks(kind: str, k: float, c: np.ndarray, pc: np.ndarray, block: int):
+    """:func:`_inject` block by block: a spread regression scales around each first-look-sized
+    block's own median (one median over days of a drifting series would turn x5 into a drop)."""
+    parts = [_inject(kind, k, c[i:i + block], pc[i:i + block]) for i in range(0, len(c), block)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def _counts(rng, p: np.ndarray, calls: int) -> np.ndarray:
     return np.column_stack([rng.binomial(calls, np.clip(p, 0, 1)), np.full(len(p), calls)]).astype(float)
 
@@ -120,6 +154,64 @@ def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_p
             for kind in kinds:
                 for s in sizes:
                     res[(kind, s)].append((cat, ser.name, verdict(*_inject(kind, s, c, pc)), sparse))
+    return dict(res)
+
+
+def sequential_pairs(values, window: int = 288, per_series: int = 20, looks: int = 4, rng=None):
+    """Like :func:`concurrent_pairs` (the same window starts), but each window runs on for up to
+    ``window * 2**(looks-1)`` slots (to the series' end), so a sequential judge can take more."""
+    rng = rng or np.random.default_rng(0)
+    x = np.asarray(values, dtype=float)
+    window -= window % 2
+    if len(x) < window or window < 2:
+        return []
+    out = []
+    for s in np.unique(np.linspace(0, len(x) - window, per_series).astype(int)):
+        w = x[s:s + window * 2 ** (looks - 1)]
+        w = w[:len(w) - len(w) % 2]
+        p = _err_p(w)
+        flip = rng.integers(0, 2, len(w) // 2)
+        even = np.arange(0, len(w), 2)
+        ci, bi = even + flip, even + 1 - flip
+        out.append((w[bi], w[ci], p[bi], p[ci]))
+    return out
+
+
+def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_per_slot: int = 100,
+                        policy: JudgePolicy | None = None, seed: int = 0, prefixes=REAL, kinds=KINDS,
+                        sizes=SIZES) -> dict:
+    """:func:`evaluate_concurrent` with the judge the release flow runs
+    (``wasmops.ai.judge_sequential.judge_until_conclusive``): the first look on ``window`` slots, then
+    twice as many while inconclusive. Entries ``(category, series, verdict, sparse, looks, achieved)``:
+    ``achieved`` is the injected change as it came out over the slots judged (the ratio of the means,
+    of the mean absolute deviations for spread, of the error probabilities), below ``k`` where the
+    clip at 0 cut a spread injection."""
+    from wasmops.ai.judge_sequential import judge_until_conclusive
+
+    policy = policy or JudgePolicy()
+    rng = np.random.default_rng(seed)
+    res: dict = defaultdict(list)
+    for ser in corpus:
+        if not ser.name.startswith(prefixes):
+            continue
+        cat = ser.name.split("/")[0]
+        for b, c, pb, pc in sequential_pairs(ser.values, window, per_series, policy.max_looks, rng):
+            eb = _counts(rng, pb, calls_per_slot)
+            sparse = bool(np.mean(np.r_[b[:window // 2], c[:window // 2]] == 0) >= policy.zero_share)
+
+            def verdict(cv, pv, kind="none"):
+                ec = _counts(rng, pv, calls_per_slot)
+
+                def take(start, n):
+                    sl = slice(start, start + n)
+                    return {"latency_p95_ms": b[sl], "error_rate": eb[sl]}, {"latency_p95_ms": cv[sl], "error_rate": ec[sl]}
+                v = judge_until_conclusive(take, policy, first=window // 2)
+                return v.verdict, sparse, v.looks, _achieved(kind, c, cv, pc, pv, window // 2 * 2 ** (v.looks - 1))
+
+            res["none"].append((cat, ser.name, *verdict(c, pc)))
+            for kind in kinds:
+                for s in sizes:
+                    res[(kind, s)].append((cat, ser.name, *verdict(*_inject_blocks(kind, s, c, pc, window // 2), kind)))
     return dict(res)
 
 

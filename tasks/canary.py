@@ -56,7 +56,7 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     from prefect.runtime import flow_run
 
     from wasmops.gitops.decisions import Decision, record
-    from wasmops.ai.release_check import interleaved, judge_samples, load_policy
+    from wasmops.ai.release_check import judge_interleaved, load_policy
 
     from .release import _host
 
@@ -66,9 +66,8 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     hc = _host(s, host_url)
     sampled_on = host_url or s.host_url
     t0 = time.time()
-    base, can = interleaved(hc, *key.split("/", 1), probe_bodies(src), stable["digest"], canary, requests=requests,
-                            pause_s=pause_s)
-    v = judge_samples(base, can, load_policy(s.gitops_dir))
+    base, can, v = judge_interleaved(hc, *key.split("/", 1), probe_bodies(src), stable["digest"], canary,
+                                     load_policy(s.gitops_dir), requests=requests, pause_s=pause_s)
     rows = v.to_rows()
     name = key.split("/", 1)[1]
     create_table_artifact(key=f"canary-{name}-step-{step}", table=rows or [{"metric": "-", "classification": "NoData"}],
@@ -81,7 +80,7 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
         model={"name": "release-judge", "version": v.judge_version},
         data={"stable_digest": stable["digest"], "step": step, "weight": weight, "pause_s": pause_s,
               "host": sampled_on,
-              "window": [t0, time.time()], "samples": {"stable": len(base["error_rate"]),
+              "window": [t0, time.time()], "looks": v.looks, "samples": {"stable": len(base["error_rate"]),
                                                        "canary": len(can["error_rate"])}},
         output={"score": v.score, "metrics": rows}, flow_run_id=str(flow_run.get_id() or ""), action=nxt))
     return {"step": step, "weight": weight, "verdict": v.verdict, "score": v.score, "explanation": v.explanation,

@@ -316,7 +316,7 @@ def fresh_baseline(hc, src: ModuleSource, key: str, manifest_digest: str, reques
     of its requests, e.g. removed by a reconcile mid-window: the caller falls back to the samples taken
     before the switch). In fleet mode the host's agent would remove the extra digest as drift
     mid-window, so this runs on the workspace host only."""
-    from wasmops.ai.release_check import interleaved
+    from wasmops.ai.release_check import judge_interleaved, load_policy
     from wasmops.errors import NotFound, WasmopsError
 
     if baseline is None or not baseline.deploy or baseline.manifest_digest == manifest_digest:
@@ -329,8 +329,8 @@ def fresh_baseline(hc, src: ModuleSource, key: str, manifest_digest: str, reques
              "judging against the samples taken before the switch")
         return None
     try:
-        old, new = interleaved(hc, ns, name, probe_bodies(src), baseline.manifest_digest, manifest_digest,
-                               requests=requests)
+        old, new, v = judge_interleaved(hc, ns, name, probe_bodies(src), baseline.manifest_digest, manifest_digest,
+                                        load_policy(current().gitops_dir), requests=requests)
     finally:
         try:
             hc.delete_canary(ns, name)
@@ -341,7 +341,7 @@ def fresh_baseline(hc, src: ModuleSource, key: str, manifest_digest: str, reques
         warn(f"fresh baseline for {key}: the previous digest answered {answered} of {len(old['fuel_per_call'])} "
              "requests; judging against the samples taken before the switch")
         return None
-    return Baseline(baseline.manifest_digest, old, baseline.deploy, fresh=True), new
+    return Baseline(baseline.manifest_digest, old, baseline.deploy, fresh=True, looks=v.looks), new
 
 
 @task(name="ai-judge", cache_policy=NO_CACHE)
@@ -355,7 +355,7 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
     s = current()
     name = key.split("/", 1)[1]
     before = baseline.samples if baseline else None
-    v = judge_samples(before, samples, load_policy(s.gitops_dir))
+    v = judge_samples(before, samples, load_policy(s.gitops_dir), looks=baseline.looks if baseline else 1)
     if not outcome.success:
         failed = ", ".join(sorted({f"{t}({c or ''})" for t, c in outcome.failed_checks()}))
         v.verdict, v.explanation = "hold", f"telemetry failed validation: {failed}"
@@ -370,7 +370,7 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
         policy_rule="policies/release-judge.yaml ("
                     + ("slot-paired signed-rank / count tests" if v.paired else "Mann-Whitney U") + " + effect floor)",
         model={"name": "release-judge", "version": v.judge_version},
-        data={"baseline_digest": baseline.manifest_digest if baseline else None, "requests": requests,
+        data={"baseline_digest": baseline.manifest_digest if baseline else None, "requests": requests, "looks": v.looks,
               "baseline": None if baseline is None else "fresh: re-admitted beside the new digest, sampled interleaved"
               if baseline.fresh else "sampled before the switch",
               "gx_result": outcome.result_id},

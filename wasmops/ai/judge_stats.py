@@ -103,17 +103,22 @@ def _mwu(b: np.ndarray, c: np.ndarray) -> tuple[float, float]:
     return _p_two_sided(z), delta
 
 
-def _two_part(b: np.ndarray, c: np.ndarray) -> float:
+def _two_part(b: np.ndarray, c: np.ndarray) -> tuple[float, float]:
     """Lachenbruch's two-part test: zero share (two-proportion z) and the U test on the non-zero
     samples (as z), X^2 = z1^2 + z2^2 ~ chi^2(2), whose survival function is exp(-X^2 / 2).
-    Parts without information contribute 0."""
+    Parts without information contribute 0. Returns ``(p, delta)``: ``delta`` is the direction of
+    the part that dominates X^2, as that part's Cliff's delta (the non-zero values') or, for the zero
+    share, the rise of the non-zero share. One Cliff's delta over all values mixes the parts: on real
+    disk writes (88 % zeros) the non-zero values x5 (p = 1.6e-10) came out at -0.003 because the
+    canary's window held 7 % fewer non-zero values, and the row failed the sign check."""
     nb, nc = len(b), len(c)
     zb, zc = float(np.mean(b == 0)), float(np.mean(c == 0))
     pooled = (zb * nb + zc * nc) / (nb + nc)
     z1 = 0.0 if pooled in (0.0, 1.0) else (zb - zc) / math.sqrt(pooled * (1 - pooled) * (1 / nb + 1 / nc))
     pb, pc = b[b != 0], c[c != 0]
-    z2 = _mwu_z(pb, pc)[0] if len(pb) >= 2 and len(pc) >= 2 else 0.0
-    return math.exp(-(z1 * z1 + z2 * z2) / 2.0)
+    z2, d2 = _mwu_z(pb, pc) if len(pb) >= 2 and len(pc) >= 2 else (0.0, 0.0)
+    delta = d2 if abs(z2) >= abs(z1) else zb - zc
+    return math.exp(-(z1 * z1 + z2 * z2) / 2.0), delta
 
 
 # ----------------------------------------------------------------------------------------------

@@ -73,6 +73,19 @@ class JudgePolicy(BaseModel):
     drift_margin: float = Field(1.0, ge=0, description="multiplies the drift allowance from history")
     pass_score: float = Field(95.0, description="score at or above: pass")
     marginal_score: float = Field(75.0, description="score below: fail")
+    max_looks: int = Field(5, ge=1, le=8, description="sequential judging (wasmops.ai.judge_sequential): at "
+                           "most this many looks, each on twice the samples of the one before")
+    sequential_alpha: float = Field(0.00025, gt=0, lt=1, description="sequential judging: the false-rollback "
+                                    "budget per metric row over all looks (each look tests at "
+                                    "sequential_alpha / max_looks); 0.001 gave 7 false rollbacks in 5,940 "
+                                    "no-change windows of bench/ai_real.py, 0.00025 none")
+    rule_out: float = Field(0.5, ge=0, description="a critical continuous metric passes only once a regression "
+                            "of this relative size (or its effect floor, if larger) is ruled out; else more "
+                            "samples, then a person")
+    rule_out_alpha: float = Field(0.05, gt=0, lt=1, description="one-sided level of that rule-out test, spent "
+                                  "over max_looks")
+    extend_p: float = Field(0.1, gt=0, lt=1, description="a row not significant at alpha but below this p "
+                            "with an effect over its floor in the bad direction asks for more samples")
     default_metric: MetricPolicy = Field(default_factory=MetricPolicy,
                                          description="policy of metrics not listed in `metrics`")
 
@@ -239,7 +252,7 @@ def judge_metric(name: str, baseline, canary, policy: JudgePolicy, history=None)
     cliff_floor = policy.min_cliffs_delta
     row.test = "mann-whitney"
     if zero_inflated:
-        row.p_value, row.test, cliff_floor = _two_part(b, c), "two-part", 0.0
+        (row.p_value, row.cliffs_delta), row.test, cliff_floor = _two_part(b, c), "two-part", 0.0
     if mp.kind == "proportion":
         row.test += " (rates without call counts)"
     need = policy.min_spread_effect if spread else (mp.min_effect if mp.min_effect is not None else policy.min_effect)

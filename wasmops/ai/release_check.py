@@ -16,7 +16,7 @@ unequal length fall back to the unpaired Mann-Whitney U. The verdict carries ``j
     >>> v = judge_samples({"fuel_per_call": [100.0] * 20, "error_rate": [0.0] * 20},
     ...                   {"fuel_per_call": [200.0] * 20, "error_rate": [0.0] * 20}, default_policy())
     >>> v.verdict, v.failed, v.judge_version
-    ('fail', ['fuel_per_call'], '2-paired')
+    ('fail', ['fuel_per_call'], '3-sequential')
 
 A module with no live predecessor has no baseline: the verdict is ``hold`` (nothing to compare,
 never a pass and never a rollback).
@@ -127,16 +127,48 @@ def interleaved(client, namespace: str, name: str, bodies: list[bytes], first: s
     return got[first], got[second]
 
 
+def judge_interleaved(client, namespace: str, name: str, bodies: list[bytes], first: str, second: str,
+                      policy: JudgePolicy, *, requests: int, pause_s: float = 0.0) -> tuple[dict, dict, ReleaseVerdict]:
+    """:func:`interleaved`, then as many alternating batches again while the sequential judge finds a
+    look inconclusive (``wasmops.ai.judge_sequential``: at most ``policy.max_looks`` looks, each on
+    twice the samples): ``(first's samples, second's samples, verdict)``. A later batch that either
+    digest answered less than half of (e.g. removed by a reconcile) is dropped, and the look before
+    it is the last."""
+    from wasmops.ai.judge_sequential import judge_until_conclusive
+
+    got: list[tuple[dict, dict]] = []
+
+    def take(start: int, n: int) -> tuple[dict, dict]:
+        b, c = interleaved(client, namespace, name, bodies, first, second, requests=n,
+                           pause_s=pause_s if start == 0 else 0.0)
+        if got and min(_answered(b), _answered(c)) < len(c["error_rate"]) / 2:
+            return {}, {}
+        got.append((b, c))
+        return b, c
+
+    v = judge_until_conclusive(take, policy, first=requests)
+    return ({m: [x for b, _ in got for x in b[m]] for m in METRICS},
+            {m: [x for _, c in got for x in c[m]] for m in METRICS}, v)
+
+
+def _answered(samples: dict) -> int:
+    return sum(1 for x in samples["error_rate"] if x == x)      # NaN: lost, or answered by another digest
+
+
 def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, list[float]],
-                  policy: JudgePolicy) -> ReleaseVerdict:
-    """The verdict; ``hold`` when there is no baseline (a first release). Slot-paired where both
-    sides have the same number of slots (see the module docstring), else unpaired."""
+                  policy: JudgePolicy, looks: int = 1) -> ReleaseVerdict:
+    """The verdict on samples already taken (``looks``: the sequential looks they took, see
+    :func:`judge_interleaved`); ``hold`` when there is no baseline (a first release). Slot-paired
+    where both sides have the same number of slots (see the module docstring), else unpaired. No
+    more samples can be taken here, so an inconclusive look is ``hold`` for a person."""
+    from wasmops.ai.judge_sequential import judge_look
+
     if not baseline:
         empty = {m: [] for m in canary}
         v = judge(empty, canary, policy)
         v.explanation = "no previous digest served this module, so there is nothing to compare with"
         return v
-    return judge(baseline, canary, policy, paired=True)
+    return judge_look(baseline, canary, policy, look=looks, last=True)
 
 
 def _finite(xs) -> list[float]:

@@ -33,7 +33,8 @@ Per continuous metric (latency, fuel, memory):
   non-zero samples, X^2 = z1^2 + z2^2 against chi^2 with 2 degrees of freedom.
 * **effect** (Kayenta's ``meanRatio`` by default): ``(centre_c - centre_b) / max(|centre_b|,
   abs_floor, 0.25 mean|b|)``, centre = ``MetricPolicy.centre`` (mean or median); zero-inflated
-  metrics always use the mean (their median is 0). Cliff's delta = P(c > b) - P(c < b) beside it.
+  metrics always use the mean (their median is 0). Cliff's delta = P(c > b) - P(c < b) beside it
+  (two-part test: the delta of the part that dominates, see ``judge_stats._two_part``).
 * **classification**: ``NoData`` with fewer than ``min_samples`` finite values on either side;
   ``High``/``Low`` when p < ``alpha`` and |effect| >= max(``min_effect``, drift allowance) and (for
   the plain U test) |Cliff's delta| >= ``min_cliffs_delta`` with the same sign; else ``Pass``.
@@ -103,6 +104,8 @@ class ReleaseVerdict:
     metrics: list[MetricResult] = field(default_factory=list)
     judge_version: str = JUDGE_VERSION
     paired: bool = False     # asked for slot-paired tests (each row's ``test`` says which one ran)
+    looks: int = 1           # sequential judging (wasmops.ai.judge_sequential): looks taken
+    more: bool = False       # an inconclusive look: the judge asks for as many samples again
 
     def to_rows(self) -> list[dict]:
         """One dict per metric row (for a table artifact or a decision record)."""

@@ -142,6 +142,7 @@ class Baseline:
     samples: dict
     deploy: dict | None = None
     fresh: bool = False
+    looks: int = 1           # the sequential judge's looks the fresh samples took (wasmops.ai.judge_sequential)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,111 @@
+"""The sequential release judge (wasmops.ai.judge_sequential): more samples while a look is
+inconclusive, a pass only once a regression of the policy's size is ruled out, and the false-rollback
+budget spent over the looks. Inputs: generated series (hypothesis) and real NAB series."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from models.judge_eval import _counts, _err_p, _inject_blocks, evaluate_sequential, sequential_pairs
+from wasmops.ai.judge_sequential import SEQUENTIAL_VERSION, judge_look, judge_until_conclusive
+from wasmops.ai.judge_stats import _two_part
+from wasmops.ai.release_judge import JudgePolicy, MetricPolicy, judge
+
+NAB = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab"
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+POL = JudgePolicy(metrics={"m": MetricPolicy(check_spread=True)})
+
+
+def _taker(b: np.ndarray, c: np.ndarray, log: list | None = None):
+    def take(start, n):
+        if log is not None:
+            log.append((start, n))
+        return {"m": b[start:start + n]}, {"m": c[start:start + n]}
+    return take
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.floats(0.2, 1.5), st.sampled_from([1.0, 2.0]), st.floats(0.0, 0.9))
+def test_generated_streams_no_change_never_fails_and_a_doubling_never_passes(seed, sigma, shift, zeros):
+    rng = np.random.default_rng(seed)
+    x = rng.lognormal(rng.uniform(0, 8), sigma, 2 * 2400) * (rng.random(2 * 2400) >= zeros)
+    b, c = x[0::2], x[1::2] * shift
+    log: list = []
+    v = judge_until_conclusive(_taker(b, c, log), POL, first=150)
+    assert v.judge_version == SEQUENTIAL_VERSION and not v.more and 1 <= v.looks <= POL.max_looks
+    assert [s for s, _ in log] == [sum(n for _, n in log[:i]) for i in range(len(log))]   # contiguous
+    assert [n for _, n in log] == [150 * 2 ** max(0, i - 1) for i in range(len(log))]       # doubling
+    assert v.verdict in (("pass", "hold") if shift == 1.0 else ("fail", "hold", "pass"))
+
+
+def test_generated_doublings_pass_at_most_at_the_rule_out_level():
+    """A pass needs a x1.5 regression ruled out at one-sided 5 % over the looks, so a doubling passes
+    only by such chance: e.g. a sparse canary that drew half the baseline's events (then its mean
+    is lower). 300 streams, shapes drawn from a seeded generator."""
+    rng = np.random.default_rng(20261206)
+    got = []
+    for _ in range(300):
+        n = int(rng.integers(150, 2400))
+        x = rng.lognormal(rng.uniform(0, 8), rng.uniform(0.2, 1.5), 2 * n) * (rng.random(2 * n) >= rng.uniform(0, 0.9))
+        got.append(judge_until_conclusive(_taker(x[0::2], x[1::2] * 2.0), POL, first=150).verdict)
+    assert got.count("pass") <= 0.03 * len(got) and got.count("fail") >= 0.6 * len(got), got
+
+
+def test_too_few_samples_is_a_hold_for_a_person_never_a_pass():
+    rng = np.random.default_rng(3)
+    b, c = rng.lognormal(3, 1.0, 12), rng.lognormal(3, 1.0, 12)
+    assert judge(dict(m=b), dict(m=c), POL, paired=True).verdict == "pass"     # one look: passed on nothing
+    v = judge_until_conclusive(_taker(b, c), POL, first=12)                     # no more samples to take
+    assert v.verdict == "hold" and not v.more and "not ruled out" in v.explanation
+
+
+def test_identical_exact_metrics_pass_at_the_first_look_and_zero_error_rows_do_not_block():
+    fuel = np.tile([1000.0, 5000.0, 20000.0], 20)
+    v = judge_look({"fuel": fuel, "err": np.zeros(60)}, {"fuel": fuel, "err": np.zeros(60)},
+                   JudgePolicy(metrics={"fuel": MetricPolicy(), "err": MetricPolicy(abs_floor=1e-3)}))
+    assert (v.verdict, v.looks, v.more) == ("pass", 1, False)
+
+
+def test_a_suggestive_rise_takes_more_samples_then_fails():
+    rng = np.random.default_rng(7)
+    x = rng.lognormal(2, 0.5, 2 * 2400)
+    b, c = x[0::2], x[1::2] * 1.35
+    first = judge_look({"m": b[:40]}, {"m": c[:40]}, POL)
+    assert first.verdict == "hold" and first.more and "look 1 of" in first.explanation
+    v = judge_until_conclusive(_taker(b, c), POL, first=40)
+    assert v.verdict == "fail" and v.looks > 1
+
+
+def test_two_part_direction_is_the_dominant_part():
+    rng = np.random.default_rng(1)
+    b = rng.lognormal(10, 2, 2000) * (rng.random(2000) < 0.12)
+    c = rng.lognormal(10, 2, 2000) * (rng.random(2000) < 0.11) * 5     # fewer events, each 5x larger
+    p, delta = _two_part(b, c)
+    assert p < 1e-6 and delta > 0.2                                     # the non-zero values' rise
+    row = judge({"m": b}, {"m": c}, POL).metrics[0]
+    assert row.reason == "regression"                                   # was: opposite directions
+
+
+@pytest.mark.skipif(not NAB.exists(), reason="needs ../shared/data/nab")
+def test_real_series_no_change_is_never_rolled_back_and_x2_is_never_passed():
+    from models.nab_eval import load_corpus
+
+    corpus = load_corpus(NAB / "data", NAB / "labels" / "combined_windows.json")
+    res = evaluate_sequential(corpus, per_series=3, seed=11, sizes=(2.0,), kinds=("level", "error"))
+    assert len(res["none"]) >= 90
+    assert not [v for v in res["none"] if v[2] == "fail"]
+    for kind in ("level", "error"):
+        got = [v[2] for v in res[(kind, 2.0)]]
+        assert got.count("pass") <= 0.02 * len(got) and got.count("fail") >= 0.85 * len(got), (kind, got)
+
+
+def test_sequential_pairs_and_block_injection_keep_the_first_look_as_the_one_look_design():
+    x = np.abs(np.random.default_rng(2).normal(50, 10, 3000))
+    (b, c, pb, pc), *_ = sequential_pairs(x, 288, 1, 5)
+    assert len(b) == len(c) == 1500 and np.allclose(np.sort(np.r_[b, c]), np.sort(x[:3000]))
+    cv, _ = _inject_blocks("spread", 1.5, c, pc, 144)
+    m = np.median(c[:144])
+    assert np.allclose(cv[:144], np.clip(m + 1.5 * (c[:144] - m), 0, None))
+    assert _counts(np.random.default_rng(0), _err_p(b), 100).shape == (1500, 2)
