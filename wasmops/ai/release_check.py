@@ -26,6 +26,10 @@ between two batches seconds apart (a fresh module's no-change release was judged
 ``latency_ms`` that way). So after the switch the release re-admits the previous digest beside the
 new one at weight 0 and samples both in alternating pinned batches (:func:`interleaved`), as a
 canary step does: Kayenta's fresh baseline. The samples taken before the switch are the fallback.
+
+Interleaved sampling is judged in sequential looks (:func:`judge_interleaved`,
+``wasmops.ai.judge_sequential``): an inconclusive look takes as many requests again, up to
+``max_looks``; a pass needs a x1.5 regression ruled out on every critical metric.
 """
 
 from __future__ import annotations
