@@ -143,9 +143,11 @@ def cost_report(by: str = "team", days: int = 30) -> list[dict]:
     from wasmops.telemetry import Store
 
     s = current()
-    desired = load_desired_state(s.gitops_dir)
+    desired = load_desired_state(s.gitops_dir, strict=False)   # a broken budget hides no team's costs
+    refuse_broken_price_sheet(desired)
     store = Store.open(s)
     samples = store.without_synthetic(store.read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)))
+    _warn_budget_files(desired, samples)
     if samples.empty:
         create_markdown_artifact(key="finops-report", markdown="No telemetry yet.")
         return []
@@ -193,7 +195,27 @@ def budget_alerts_task() -> list[dict]:
                           description="Budget projections crossing 80% / 100%")
     create_markdown_artifact(key="budget-forecast", description="Month-to-date cost and forecast vs budget",
                              markdown=budget_forecast_markdown(desired, costs if costs is not None else empty, fc, now))
+    _refuse_unchecked_budgets(desired)      # after every other budget was checked and alerted
     return out
+
+
+def _refuse_unchecked_budgets(desired) -> None:
+    """The budget check fails (after checking every other budget) while a budget file is broken: that
+    budget was not checked, and a green run would say it was."""
+    from wasmops.errors import SpecError
+    from wasmops.finops.budget_files import broken_budget_files
+
+    broken = broken_budget_files(desired)
+    if broken:
+        raise SpecError("budget file(s) not checked, they are broken: " + "; ".join(map(str, broken)),
+                        where=broken[0].file, hint="fix the file in Git and commit it; every other budget was checked")
+
+
+def refuse_broken_price_sheet(desired) -> None:
+    """Nothing can be priced without the price sheet: a broken one stops a cost report, naming file and field."""
+    broken = [e for e in desired.errors if e.kind == "PriceSheet"]
+    if broken:
+        raise broken[0].error()
 
 
 def _without_prices(desired, key: str, s) -> dict:
