@@ -82,6 +82,16 @@ def refuse_broken_money_files(desired) -> None:
                         hint="fix the file in Git and commit it; the release is not let through meanwhile")
 
 
+def _warn_budget_files(desired, samples) -> list[str]:
+    """Log, once per file, each broken budget file and each budget that names no team or project in use."""
+    from wasmops.finops.budget_files import budget_file_notes
+
+    notes = budget_file_notes(desired, [samples])
+    for n in notes:
+        get_run_logger().warning(n)
+    return notes
+
+
 @task(name="budget-gate", cache_policy=NO_CACHE)
 def budget_gate(key: str, digest: str) -> dict:
     """Project the month (spend + forecast + the new reservation) against the team/project budget."""
@@ -97,6 +107,7 @@ def budget_gate(key: str, digest: str) -> dict:
     desired = GitOpsRepo.from_settings(s).desired()
     refuse_broken_money_files(desired)
     desired, samples, costs = _month_costs(now, desired)
+    _warn_budget_files(desired, samples)
     manifest = desired.deployments[key]
     if desired.pricing is None:
         gate = _without_prices(desired, key, s)
@@ -126,22 +137,25 @@ def cost_report(by: str = "team", days: int = 30) -> list[dict]:
     import pandas as pd
 
     from wasmops.gitops.desired import load_desired_state
-    from wasmops.finops import attribute, chart_png, report
+    from wasmops.finops import attribute, chart_png
+    from wasmops.finops.report_table import report_rows
     from wasmops.pictures import markdown_image
     from wasmops.telemetry import Store
 
     s = current()
-    desired = load_desired_state(s.gitops_dir)
+    desired = load_desired_state(s.gitops_dir, strict=False)   # a broken budget hides no team's costs
+    refuse_broken_price_sheet(desired)
     store = Store.open(s)
     samples = store.without_synthetic(store.read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)))
+    _warn_budget_files(desired, samples)
     if samples.empty:
         create_markdown_artifact(key="finops-report", markdown="No telemetry yet.")
         return []
     costs = attribute(samples, desired.pricing)
-    rep = report(costs, by=by).reset_index()
-    rows = [{k: (str(v.quantize(Decimal("0.0001"))) if isinstance(v, Decimal) else v) for k, v in r.items()}
-            for r in rep.to_dict("records")]
-    create_table_artifact(key=f"cost-by-{by}", table=rows, description=f"Cost by {by}, last {days} days")
+    rows = [{k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in r.items()}
+            for r in report_rows(costs, by=by)]       # with a (total) row; small costs keep 3 digits
+    create_table_artifact(key=f"cost-by-{by}", table=rows,
+                          description=f"Cost by {by} in {costs.attrs.get('currency')}, last {days} days")
     png = s.paths.report(f"cost-{by}.png")
     png.parent.mkdir(parents=True, exist_ok=True)
     chart_png(costs, png, by="team" if by == "module" else by)
@@ -164,6 +178,7 @@ def budget_alerts_task() -> list[dict]:
     s = current()
     now = datetime.now(timezone.utc)
     desired, samples, costs = _month_costs(now)
+    _warn_budget_files(desired, samples)
     fc, info = cached_forecast_by_team(samples, now, desired.pricing)
     empty = pd.DataFrame(columns=["ts", "team", "project", "total_cost"])
     alerts = budget_alerts(desired, costs if costs is not None else empty, fc, now)
@@ -180,7 +195,27 @@ def budget_alerts_task() -> list[dict]:
                           description="Budget projections crossing 80% / 100%")
     create_markdown_artifact(key="budget-forecast", description="Month-to-date cost and forecast vs budget",
                              markdown=budget_forecast_markdown(desired, costs if costs is not None else empty, fc, now))
+    _refuse_unchecked_budgets(desired)      # after every other budget was checked and alerted
     return out
+
+
+def _refuse_unchecked_budgets(desired) -> None:
+    """The budget check fails (after checking every other budget) while a budget file is broken: that
+    budget was not checked, and a green run would say it was."""
+    from wasmops.errors import SpecError
+    from wasmops.finops.budget_files import broken_budget_files
+
+    broken = broken_budget_files(desired)
+    if broken:
+        raise SpecError("budget file(s) not checked, they are broken: " + "; ".join(map(str, broken)),
+                        where=broken[0].file, hint="fix the file in Git and commit it; every other budget was checked")
+
+
+def refuse_broken_price_sheet(desired) -> None:
+    """Nothing can be priced without the price sheet: a broken one stops a cost report, naming file and field."""
+    broken = [e for e in desired.errors if e.kind == "PriceSheet"]
+    if broken:
+        raise broken[0].error()
 
 
 def _without_prices(desired, key: str, s) -> dict:

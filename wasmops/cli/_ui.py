@@ -83,6 +83,8 @@ def fmt_number(v) -> str:
         return str(v)
     if isinstance(v, float):
         return format(v, ".6g")
+    if isinstance(v, Decimal):
+        return format(v, "f")        # positional: 0.000000200, never 2.00E-7
     return str(v)
 
 

@@ -129,10 +129,21 @@ def _json_value(v):
     return v
 
 
-def _costs(since: Optional[str]):
+def _desired(s, *, tolerant: bool):
+    """The working tree's desired state. ``tolerant``: broken budget and module files do not stop
+    the caller (they are in ``.errors``); a broken price sheet still does, as nothing can be priced."""
+    from wasmops.gitops.desired import load_desired_state
+
+    desired = load_desired_state(s.gitops_dir, strict=not tolerant)
+    prices = [e for e in desired.errors if e.kind == "PriceSheet"]
+    if prices:
+        raise prices[0].error()
+    return desired
+
+
+def _costs(since: Optional[str], *, tolerant: bool = False):
     import pandas as pd
 
-    from wasmops.gitops.desired import load_desired_state
     from ..finops import attribute
     from ..telemetry import Store
 
@@ -144,7 +155,7 @@ def _costs(since: Optional[str]):
     except (ValueError, TypeError):
         raise UserError(f"{since!r} is not an ISO date or time (e.g. 2026-12-01 or 2026-12-01T08:00)",
                         where="--since") from None
-    desired = load_desired_state(s.gitops_dir)
+    desired = _desired(s, tolerant=tolerant)
     store = Store.open(s)   # synthetic series (demo, tests) are no cost
     samples = store.without_synthetic(store.read(since=start))
     if samples.empty:
@@ -159,30 +170,62 @@ def _costs(since: Optional[str]):
 REPORT_BY = ("team", "project", "module", "cost_center", "namespace", "digest")
 
 
+def _budget_problems(desired, samples) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about the Git files behind the report, one line each, naming file and field:
+    broken budget and module files (errors), budgets that match no team or project (warnings)."""
+    from ..finops.budget_files import labels_in_use, unmatched_budgets
+
+    errors = [str(e) for e in desired.errors]
+    return errors, unmatched_budgets(desired.budgets, labels_in_use(desired, [samples]))
+
+
+def _say_problems(errors: list[str], warnings: list[str]) -> None:
+    from rich.markup import escape
+
+    from ._ui import err_console
+
+    for w in warnings:
+        err_console().print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    for e in errors:
+        err_console().print(f"[bold red]error:[/] {escape(e)}", highlight=False, soft_wrap=True)
+    if errors:
+        err_console().print("[yellow]hint:[/] every figure above is complete (budgets do not change costs); "
+                            "fix the file(s) in Git and commit", highlight=False, soft_wrap=True)
+
+
 @cost_app.command("report")
 def cost_report(by: str = typer.Option("team", help="team | project | module | cost_center | namespace | digest"),
                 since: Optional[str] = typer.Option(None, help="ISO date or time (UTC)"),
                 chart: Optional[Path] = typer.Option(None, help="PNG path (default <home>/reports/cost-<by>.png)"),
                 json_out: bool = typer.Option(False, "--json", help="JSON for scripts (exact decimal strings).")) -> None:
-    """Cost per team/project/module with idle cost; writes a stacked cost-over-time chart."""
+    """Cost per team/project/module with idle cost and a total row, in the price sheet's currency;
+    writes a stacked cost-over-time chart. A broken budget or module file does not hide any figure:
+    it is named (file and field) on stderr after the report, and the command then exits 1. A budget
+    that names no team or project of any manifest or telemetry is a warning."""
     from ..finops import chart_png, report
+    from ..finops.report_table import report_rows
 
     from ..errors import UserError
 
     if by not in REPORT_BY:
         raise UserError(f"cannot group by {by!r}; choose one of {', '.join(REPORT_BY)}", where="--by")
     s = settings()
-    _, _, costs = _costs(since)
-    rep = report(costs, by=by, since=since).reset_index()
+    desired, samples, costs = _costs(since, tolerant=True)
+    errors, warnings = _budget_problems(desired, samples)
     if json_out:
+        rep = report(costs, by=by, since=since).reset_index()
         print(json.dumps([{k: _json_value(v) for k, v in r.items()} for r in rep.to_dict("records")], indent=1))
-        return
-    rows = [{k: (f"{v:.4f}" if hasattr(v, "quantize") else v) for k, v in r.items()} for r in rep.to_dict("records")]
-    console().print(table(f"cost by {by}", rows))
-    path = chart or s.paths.report(f"cost-{by}.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    chart_png(costs, path, by="team" if by == "module" else by)
-    console().print(f"chart: {path}")
+    else:
+        currency = costs.attrs.get("currency") or "?"
+        rows = report_rows(costs, by=by, since=since)
+        console().print(table(f"cost by {by}, in {currency}", rows))
+        path = chart or s.paths.report(f"cost-{by}.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        chart_png(costs, path, by="team" if by == "module" else by)
+        console().print(f"chart: {path}")
+    _say_problems(errors, warnings)
+    if errors:
+        raise typer.Exit(1)
 
 
 @cost_app.command("export")

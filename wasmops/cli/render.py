@@ -37,7 +37,13 @@ def kubernetes(
     runtime_class_name: str = typer.Option("wasmtime", "--runtime-class",
                                            help="RuntimeClass name and handler (the nodes' containerd runtime entry)."),
 ) -> None:
-    """Render released modules in the GitOps repo as Kubernetes manifests (validated, images pinned by digest)."""
+    """Render released modules in the GitOps repo as Kubernetes manifests (validated, images pinned by digest).
+
+    Only what is approved is rendered: a module whose release awaits a person's approval (annotation
+    wasmops.dev/awaiting-approval) is rendered at its last approved moduleRef, read from the manifest's
+    Git history (what the host keeps running meanwhile), and noted as held; with no approved version
+    (a first release awaiting approval) it is skipped and noted. Notes go to stderr with -o -."""
+    from wasmops.gitops.approved import approved_module_ref
     from wasmops.gitops.desired import load_desired_state
     from ..errors import ConfigError
     from wasmops.gitops.render import dump_yaml, render, split_by_namespace
@@ -48,9 +54,12 @@ def kubernetes(
                           hint="run `wasmops init`")
     ds = load_desired_state(s.gitops_dir, revision=_revision(s.gitops_dir))
     r = render(ds, flavor=flavor, registry=s.registry_base, image_registry=image_registry,
-               runtime_class_name=runtime_class_name)
+               runtime_class_name=runtime_class_name,
+               approved_ref=lambda rel: approved_module_ref(s.gitops_dir, rel))
     if output == "-":
         sys.stdout.write(dump_yaml(r.docs, comments=r.comments()))
+        for h in r.held:
+            err_console().print(f"[yellow]held[/] {h.key} ({h.file}): {h.reason}", highlight=False, soft_wrap=True)
         for sk in r.skipped:
             err_console().print(f"[yellow]skipped[/] {sk.key} ({sk.file}): {sk.reason}", highlight=False, soft_wrap=True)
         return
@@ -68,6 +77,8 @@ def kubernetes(
         console().print(f"wrote {p}", highlight=False)
     for p in stale:
         console().print(f"removed {p} (no longer rendered)", highlight=False)
+    for h in r.held:
+        console().print(f"[yellow]held[/] {h.key} ({h.file}): {h.reason}", highlight=False, soft_wrap=True)
     for sk in r.skipped:
         console().print(f"[yellow]skipped[/] {sk.key} ({sk.file}): {sk.reason}", highlight=False, soft_wrap=True)
     kinds = sorted({d["kind"] for d in r.docs})

@@ -8,7 +8,8 @@ in effect on the day the window starts (UTC). Per sample:
 ===================  ==================================================================================
 ``fuel_cost``        ``fuel / 1e6 × price(fuel-million)``
 ``invocation_cost``  ``invocations / 1e6 × price(invocations-million)``
-``memory_cost``      reserved memory: ``memory_limit × replicas × window_s / 3600 / 2**30 × price(memory-gib-hour)``
+``memory_cost``      reserved memory: ``memory_limit × replicas × window_s / 3600 / 2**30 × price(memory-gib-hour)``,
+                     with the window exact to the nanosecond (a 20.6 s scrape window bills 20.6 s, not 21)
 ``idle_cost``        the part of ``memory_cost`` that paid for memory nobody used:
                      ``(memory_limit − min(peak_memory, memory_limit)) × replicas × hours / GiB × price``.
                      ``peak_memory`` is the largest linear memory of a replica in the window, so this is a
@@ -52,7 +53,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .money import PER_GB_MONTH, PER_GIB_HOUR, PER_MILLION, from_decimal, to_decimal, to_decimals
+from .money import (NS, PER_GB_MONTH_NS, PER_GIB_HOUR_NS, PER_MILLION, from_decimal, to_decimal, to_decimals,
+                    window_ns)
 from .prices import as_pricebook
 
 REQUIRED = ["ts", "window_s", "namespace", "module", "digest", "team", "project", "cost_center",
@@ -88,26 +90,29 @@ def attribute(samples: pd.DataFrame, prices, *, artifacts: pd.DataFrame | None =
         raise ValueError(f"telemetry samples lack column(s) {missing}")
     df = samples.reset_index(drop=True)
     ts = pd.to_datetime(df["ts"], utc=True)
-    window_s = df["window_s"].to_numpy(np.int64)
-    start = ts - pd.to_timedelta(window_s, unit="s")
+    raw_window = df["window_s"].to_numpy()
+    if raw_window.dtype.kind == "f" and not np.isfinite(raw_window).all():
+        raise ValueError("telemetry samples have a window_s that is not a finite number")
+    wns = window_ns(raw_window)
+    start = ts - pd.to_timedelta(wns, unit="ns")
     days = _days(start)
     fuel = df["fuel"].to_numpy(np.int64)
     inv = df["invocations"].to_numpy(np.int64)
     limit = df["memory_limit"].to_numpy(np.int64)
     replicas = df["replicas"].to_numpy(np.int64)
     peak = np.clip(df["peak_memory"].to_numpy(np.int64), 0, limit)
-    if (fuel < 0).any() or (inv < 0).any() or (limit < 0).any() or (replicas < 0).any() or (window_s < 0).any():
+    if (fuel < 0).any() or (inv < 0).any() or (limit < 0).any() or (replicas < 0).any() or (wns < 0).any():
         raise ValueError("telemetry samples have negative counts, limits, replicas or windows")
 
     pf, fi = book.units_at("fuel-million", days)
     pi, ii = book.units_at("invocations-million", days)
     pm, mi = book.units_at("memory-gib-hour", days)
-    reserved_bs = _obj(limit) * _obj(replicas) * _obj(window_s)
-    idle_bs = _obj(limit - peak) * _obj(replicas) * _obj(window_s)
+    reserved_bns = _obj(limit) * _obj(replicas) * _obj(wns)      # byte-nanoseconds: exact
+    idle_bns = _obj(limit - peak) * _obj(replicas) * _obj(wns)
     n_fuel = _obj(fuel) * _obj(pf) * PER_MILLION
     n_inv = _obj(inv) * _obj(pi) * PER_MILLION
-    n_mem = reserved_bs * _obj(pm) * PER_GIB_HOUR
-    n_idle = idle_bs * _obj(pm) * PER_GIB_HOUR
+    n_mem = reserved_bns * _obj(pm) * PER_GIB_HOUR_NS
+    n_idle = idle_bns * _obj(pm) * PER_GIB_HOUR_NS
     n_storage = np.zeros(len(df), dtype=object)
 
     def amounts(unit: str, idx: np.ndarray) -> np.ndarray:
@@ -115,11 +120,11 @@ def attribute(samples: pd.DataFrame, prices, *, artifacts: pd.DataFrame | None =
         return table[idx] if len(idx) else np.empty(0, dtype=object)
 
     out = pd.DataFrame({
-        "ts": ts, "window_start": start, "window_s": window_s,
+        "ts": ts, "window_start": start, "window_s": wns / NS,
         **{c: df[c].fillna(UNALLOCATED).astype("str").replace("", UNALLOCATED) if c in ("team", "project")
            else df[c].fillna("").astype("str") for c in LABELS},
         "replicas": replicas, "fuel": fuel, "invocations": inv, "memory_limit": limit, "peak_memory": peak,
-        "reserved_byte_s": reserved_bs, "idle_byte_s": idle_bs, "storage_bytes": np.zeros(len(df), np.int64),
+        "reserved_byte_ns": reserved_bns, "idle_byte_ns": idle_bns, "storage_bytes": np.zeros(len(df), np.int64),
         "fuel_price": amounts("fuel-million", fi), "invocation_price": amounts("invocations-million", ii),
         "memory_price": amounts("memory-gib-hour", mi), "storage_price": np.full(len(df), Decimal(0), dtype=object),
         "_n_fuel": n_fuel, "_n_inv": n_inv, "_n_mem": n_mem, "_n_idle": n_idle, "_n_storage": n_storage,
@@ -128,7 +133,7 @@ def attribute(samples: pd.DataFrame, prices, *, artifacts: pd.DataFrame | None =
     out.attrs["currency"] = book.currency
     if artifacts is not None and len(artifacts) and len(out):
         store = storage_costs(_label_artifacts(artifacts, df, ts), book,
-                              start=start.min().to_pydatetime(), end=ts.max().to_pydatetime())
+                              start=start.min(), end=ts.max())
         out = pd.concat([out, store], ignore_index=True)
         out.attrs["currency"] = book.currency
     return out
@@ -160,7 +165,7 @@ def _month_pieces(start: datetime, end: datetime):
     cur = start
     while cur < end:
         y, m = cur.year, cur.month
-        nxt = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=timezone.utc)
+        nxt = pd.Timestamp(datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=timezone.utc))
         piece_end = min(nxt, end)
         yield cur, piece_end, calendar.monthrange(y, m)[1]
         cur = piece_end
@@ -177,25 +182,22 @@ def storage_costs(artifacts: pd.DataFrame, prices, *, start: datetime, end: date
     missing = [c for c in cols if c not in artifacts.columns]
     if missing:
         raise ValueError(f"artifacts lack column(s) {missing}")
-    start = pd.Timestamp(start).tz_convert("UTC").to_pydatetime() if pd.Timestamp(start).tzinfo else \
-        pd.Timestamp(start, tz="UTC").to_pydatetime()
-    end = pd.Timestamp(end).tz_convert("UTC").to_pydatetime() if pd.Timestamp(end).tzinfo else \
-        pd.Timestamp(end, tz="UTC").to_pydatetime()
+    start, end = _as_ts(start).as_unit("ns"), _as_ts(end).as_unit("ns")   # nanoseconds, like the samples
     size = artifacts["size_bytes"].to_numpy(np.int64)
     frames = []
     for p0, p1, mdays in _month_pieces(start, end):
-        secs = int((p1 - p0).total_seconds())
+        span_ns = int((p1 - p0).value)
         entry = book.entry_for("storage-gb-month", p0)
-        n = _obj(size) * entry.units * secs * PER_GB_MONTH[mdays]
+        n = _obj(size) * entry.units * span_ns * PER_GB_MONTH_NS[mdays]
         k = len(artifacts)
         zeros, zobj = np.zeros(k, np.int64), np.zeros(k, dtype=object)
         frames.append(pd.DataFrame({
             "ts": pd.Series([pd.Timestamp(p1)] * k, dtype="datetime64[ns, UTC]"),
             "window_start": pd.Series([pd.Timestamp(p0)] * k, dtype="datetime64[ns, UTC]"),
-            "window_s": np.full(k, secs, np.int64),
+            "window_s": np.full(k, span_ns / NS, np.float64),
             **{c: artifacts[c].astype("str").to_numpy() for c in LABELS},
             "replicas": zeros, "fuel": zeros, "invocations": zeros, "memory_limit": zeros, "peak_memory": zeros,
-            "reserved_byte_s": zobj, "idle_byte_s": zobj, "storage_bytes": size,
+            "reserved_byte_ns": zobj, "idle_byte_ns": zobj, "storage_bytes": size,
             "fuel_price": np.full(k, Decimal(0), dtype=object),
             "invocation_price": np.full(k, Decimal(0), dtype=object),
             "memory_price": np.full(k, Decimal(0), dtype=object),

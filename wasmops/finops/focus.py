@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .money import GIB, HOUR_S, QUANTUM, SCALE
+from .money import GIB, HOUR_S, NS, QUANTUM, SCALE
 from .prices import as_pricebook
 
 #: FOCUS 1.0 columns, in the specification's order of appearance (alphabetical).
@@ -143,12 +143,12 @@ def _charge_rows(rows: pd.DataFrame, charge: str, book) -> pd.DataFrame:
         consumed = _decimals(rows[charge].to_numpy(np.int64))
         pricing = _decimals(rows[charge].to_numpy(np.int64), _MICRO)
     elif charge == "memory":
-        consumed = pricing = _ratio(rows["reserved_byte_s"].to_numpy(object), HOUR_S * GIB)
-    else:
-        mdays = pd.Series(start.dt.days_in_month.to_numpy(np.int64))
-        num = (rows["storage_bytes"].to_numpy(np.int64).astype(object)
-               * rows["window_s"].to_numpy(np.int64).astype(object))
-        consumed = pricing = _ratio(num, (mdays * 86_400 * 10**9).to_numpy(np.int64).astype(object))
+        consumed = pricing = _ratio(rows["reserved_byte_ns"].to_numpy(object), HOUR_S * GIB * NS)
+    else:                      # byte-nanoseconds of the exact charge period over GB-month byte-nanoseconds
+        span_ns = (rows["ts"] - start).dt.as_unit("ns").to_numpy().astype(np.int64).astype(object)
+        num = rows["storage_bytes"].to_numpy(np.int64).astype(object) * span_ns
+        month_bns = start.dt.days_in_month.to_numpy(np.int64).astype(object) * (86_400 * 10**9 * NS)
+        consumed = pricing = _ratio(num, month_bns)
     cost = rows[cost_col].to_numpy(object)
     bstart, bend = _month_bounds(start)
     ns, module, team = _text(rows["namespace"]), _text(rows["module"]), _text(rows["team"])

@@ -28,13 +28,32 @@ GIB = 2**30
 HOUR_S = 3600
 DAY_S = 86_400
 MONTH_DAYS = (28, 29, 30, 31)
+#: Nanoseconds per second: usage windows are billed to the nanosecond (a scrape window is not whole seconds).
+NS = 10**9
 
 #: The common denominator of every cost numerator.
-DENOM = math.lcm(10**6 * SCALE, HOUR_S * GIB * SCALE, *(10**9 * SCALE * DAY_S * d for d in MONTH_DAYS))
+DENOM = math.lcm(10**6 * SCALE, HOUR_S * NS * GIB * SCALE, *(10**9 * SCALE * DAY_S * NS * d for d in MONTH_DAYS))
 #: Multipliers: numerator = quantity × price_units × multiplier.
 PER_MILLION = DENOM // (10**6 * SCALE)                 # fuel-million, invocations-million (quantity: count)
 PER_GIB_HOUR = DENOM // (HOUR_S * GIB * SCALE)         # memory-gib-hour (quantity: byte-seconds)
 PER_GB_MONTH = {d: DENOM // (10**9 * SCALE * DAY_S * d) for d in MONTH_DAYS}  # (quantity: byte-seconds)
+PER_GIB_HOUR_NS = PER_GIB_HOUR // NS                  # memory-gib-hour (quantity: byte-nanoseconds)
+PER_GB_MONTH_NS = {d: m // NS for d, m in PER_GB_MONTH.items()}  # storage-gb-month (quantity: byte-nanoseconds)
+
+
+def window_ns(window_s) -> np.ndarray:
+    """Usage windows in seconds (integers, or floats exact to the nanosecond) → int64 nanoseconds.
+
+    Floats are rounded to the nearest nanosecond, which recovers the exact window for any window
+    shorter than ~26 days (a float64 holds 2**51 ns exactly):
+
+        >>> window_ns(np.array([20.000123456, 3600.0])).tolist(), window_ns(np.array([60])).tolist()
+        ([20000123456, 3600000000000], [60000000000])
+    """
+    w = np.asarray(window_s)
+    if w.dtype.kind in "iu":
+        return w.astype(np.int64) * NS
+    return np.rint(w.astype(np.float64) * NS).astype(np.int64)
 
 
 def price_units(amount: Decimal) -> int:

@@ -32,7 +32,7 @@ import pandas as pd
 from wasmops.gitops import yamledit
 from wasmops.gitops.manifest import FUEL_PER_MILLICORE, WasmModuleDeployment
 from ..units import format_size, parse_cpu_millis
-from .money import PER_GIB_HOUR, money, to_decimal
+from .money import PER_GIB_HOUR, money, to_decimal, window_ns
 from .prices import as_pricebook
 
 HOURS_PER_MONTH = 730          # 8760 / 12: an average month
@@ -84,7 +84,7 @@ def recommend(samples: pd.DataFrame, desired, prices=None, *, now: datetime | No
     ts = pd.to_datetime(samples["ts"], utc=True)
     recent = samples[(ts > now - timedelta(days=lookback_days)) & (ts <= now)].copy()
     recent["_ts"] = ts[recent.index]
-    recent["_start"] = recent["_ts"] - pd.to_timedelta(recent["window_s"], unit="s")
+    recent["_start"] = recent["_ts"] - pd.to_timedelta(window_ns(recent["window_s"].to_numpy()), unit="ns")
     groups = dict(tuple(recent.groupby(["namespace", "module"], sort=False)))
     out: list[Recommendation] = []
     for key, m in sorted(desired.deployments.items()):

@@ -9,7 +9,9 @@ scraper, the Prometheus query, the synthesizer, the store) goes through :func:`c
     >>> list(df.columns) == COLUMNS, str(df["ts"].dtype), int(df["errors"].iloc[0])
     (True, 'datetime64[ns, UTC]', 0)
 
-``ts`` is the *end* of the window ``(ts - window_s, ts]``. Counts (``invocations``, ``errors``,
+``ts`` is the *end* of the window ``(ts - window_s, ts]``; ``window_s`` is in seconds, a float exact to
+the nanosecond (the collector's windows run from one scrape to the next, not whole seconds).
+Counts (``invocations``, ``errors``,
 ``fuel``) are deltas within the window; ``peak_memory`` is the largest linear memory seen in it;
 ``memory_limit`` is per replica. Quantile columns are 0.0 for a window without invocations.
 """
@@ -30,7 +32,7 @@ CLOCK_SKEW = pd.Timedelta(minutes=5)
 #: The sample schema, in column order.
 DTYPES: dict[str, str] = {
     "ts": TS_DTYPE,
-    "window_s": "int64",
+    "window_s": "float64",   # seconds, exact to the nanosecond (a scrape window is not whole seconds)
     "namespace": "str",
     "module": "str",
     "digest": "str",

@@ -13,7 +13,7 @@
     []
     >>> (row,) = col.collect(metrics(35, 17500), now="2025-03-03T12:01:00Z")
     >>> str(row["ts"]), row["window_s"], row["module"], row["invocations"], row["errors"], row["fuel"]
-    ('2025-03-03 12:01:00+00:00', 60, 'greet-c', 25, 0, 12500)
+    ('2025-03-03 12:01:00+00:00', 60.0, 'greet-c', 25, 0, 12500)
     >>> col.store.count()
     1
 
@@ -230,7 +230,7 @@ class Collector:
             if snap is None:
                 continue
             base = old if old is not None and not _is_reset(st, old) else _empty()
-            row = _window_row(key, st, base, ts, (ts.value - snap[0]) / 1e9)
+            row = _window_row(key, st, base, ts, (ts.value - snap[0]) / 1e9)   # exact: billed as is
             if st["reserved"] is not None or row["invocations"] > 0 or row["errors"] > 0:
                 rows.append(row)
         self._commit(rows, ts, {"series": {"\x1f".join(k): v for k, v in cur.items()}})
@@ -268,7 +268,7 @@ def _window_row(key: tuple, st: dict, base: dict, ts: pd.Timestamp, window_s: fl
         peak = min(bounds)
         if math.isinf(peak):  # only the +Inf bucket and no gauge: the largest finite bound
             peak = max((u for u, _ in mem if not math.isinf(u)), default=0.0)
-    return {"ts": ts, "window_s": max(1, int(math.ceil(window_s))), "namespace": key[0], "module": key[1], "digest": key[2],
+    return {"ts": ts, "window_s": window_s, "namespace": key[0], "module": key[1], "digest": key[2],
             "team": st["team"], "project": st["project"], "cost_center": st["cost_center"],
             "invocations": inv, "errors": errs, "fuel": int(round(st["fuel"] - base["fuel"])),
             "peak_memory": int(peak), "memory_limit": limit, "replicas": st["replicas"],
@@ -347,7 +347,7 @@ class PrometheusQuery:
             inv = int(round(res["invocations"].get(key, 0.0)))
             v = {k: (0.0 if math.isnan(x := res[k].get(key, 0.0)) else x) for k in qs}
             peak = min(v["peak_memory"], limit) if limit else v["peak_memory"]
-            rows.append({"ts": ts, "window_s": int(window_s), "namespace": key[0], "module": key[1],
+            rows.append({"ts": ts, "window_s": float(window_s), "namespace": key[0], "module": key[1],
                          "digest": key[2], "team": key[3], "project": key[4],
                          "cost_center": _cost_center(info.get("labels", {})) if info else "",
                          "invocations": inv, "errors": min(inv, int(round(v["errors"]))),

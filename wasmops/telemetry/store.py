@@ -239,10 +239,11 @@ class Store:
         finally:
             if gc_was_on:
                 gc.enable()
-        ints = {c: arr[:, i].astype(np.int64) for i, c in enumerate(["_sid", "_aid", "ts"] + _NUM[:7])}
+        ints = {c: arr[:, i].astype(np.int64)
+                for i, c in enumerate(["_sid", "_aid", "ts"] + _NUM[:7]) if c != "window_s"}
         order = np.argsort(ints["ts"], kind="stable")
         out: dict[str, object] = {"ts": pd.to_datetime(ints["ts"][order], utc=True).as_unit("ns"),
-                                  "window_s": ints["window_s"][order]}
+                                  "window_s": arr[order, 3].astype(np.float64)}  # REAL unless whole seconds
         for ids, table, names in ((ints["_sid"][order], series, schema.SERIES),
                                   (ints["_aid"][order], attrs, ["team", "project", "cost_center"])):
             codes = _codes(ids, table)

@@ -142,7 +142,7 @@ def synthesize(modules: int = 20, teams: int = 4, days: float = 28, freq: str = 
     ts = pd.DatetimeIndex(t0 + step * np.arange(1, T + 1)).as_unit("ns").repeat(M)
     df = pd.DataFrame({
         "ts": ts,
-        "window_s": np.full(n, window_s, np.int64),
+        "window_s": np.full(n, window_s, np.float64),
         "namespace": _take(namespaces, mod_codes),
         "module": _take(names, mod_codes),
         "digest": _take([_digest(seed, x) for x in names], mod_codes),
