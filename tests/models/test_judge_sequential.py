@@ -109,3 +109,16 @@ def test_sequential_pairs_and_block_injection_keep_the_first_look_as_the_one_loo
     m = np.median(c[:144])
     assert np.allclose(cv[:144], np.clip(m + 1.5 * (c[:144] - m), 0, None))
     assert _counts(np.random.default_rng(0), _err_p(b), 100).shape == (1500, 2)
+
+
+def test_a_few_much_slower_requests_are_held_for_a_person_at_once_with_the_reason():
+    rng = np.random.default_rng(5)
+    b = rng.lognormal(12, 0.05, 2400)
+    c = b * rng.lognormal(0, 0.05, 2400)
+    c[::15] *= 12                                # 1 request in 15 twelve times slower: mean +70 %
+    pol = JudgePolicy(metrics={"m": MetricPolicy()}, min_cliffs_delta=0.3)
+    log: list = []
+    v = judge_until_conclusive(_taker(b, c, log), pol, first=150)
+    # more samples while the rise is not yet significant; once it is, a person decides at once
+    assert v.verdict == "hold" and not v.more and len(log) < pol.max_looks
+    assert "Cliff's delta" in v.explanation and "not yet significant" not in v.explanation

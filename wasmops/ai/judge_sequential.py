@@ -31,7 +31,10 @@ A look is **conclusive** when
   ``p < extend_p`` with an effect over its floor in the bad direction).
 
 Otherwise the verdict is ``hold`` with ``more=True`` (the caller takes as many samples again), and
-after the last look ``hold`` for a person: "inconclusive after N looks". Proportion rows (error
+after the last look ``hold`` for a person: "inconclusive after N looks". A row whose mean moved past
+its floor significantly while the ranks did not follow (Cliff's delta under its floor: some requests
+much slower, most unchanged) is *ambiguous*: more samples cannot change what it is, so it is
+``hold`` for a person at once. Proportion rows (error
 rates) are never asked to rule out: a relative margin on a rate near 0 needs thousands of calls
 (0 errors in 60 probe requests cannot exclude anything), so they extend only when suggestive.
 Non-critical rows cannot fail a release alone, so they are not asked either, and neither are rows
@@ -100,31 +103,56 @@ def _clean(x: np.ndarray) -> np.ndarray:
         return x[np.isfinite(x) & (x >= 0)]
 
 
-def suggestive(row: MetricResult, mp: MetricPolicy, policy: JudgePolicy) -> bool:
-    """Not significant, but ``p < extend_p`` with an effect over its floor in the bad direction."""
-    if row.classification == "NoData" or row.reason == "regression" or not row.p_value < policy.extend_p:
-        return False
+def _bad_shift(row: MetricResult, mp: MetricPolicy) -> bool:
+    """The centre moved by at least the row's floor, in the metric's bad direction."""
     if not (math.isfinite(row.effect) and abs(row.effect) >= row.threshold):
-        return False
-    if mp.kind == "continuous" and row.effect * row.cliffs_delta <= 0:
         return False
     return mp.direction == "either" or (mp.direction == "increase") == (row.effect > 0)
 
 
-def open_rows(v: ReleaseVerdict, baseline: Samples, canary: Samples, policy: JudgePolicy) -> list[str]:
-    """What keeps a look from being conclusive, one phrase per row (empty: conclusive)."""
+def suggestive(row: MetricResult, mp: MetricPolicy, policy: JudgePolicy) -> bool:
+    """Not significant at this look's level, but ``p < extend_p`` with an effect over its floor in the
+    bad direction (the ranks agreeing): more samples may settle it."""
+    if row.classification == "NoData" or row.reason == "regression" or not row.p_value < policy.extend_p:
+        return False
+    if row.p_value < policy.sequential_alpha / policy.max_looks:
+        return False
+    if mp.kind == "continuous" and row.effect * row.cliffs_delta <= 0:
+        return False
+    return _bad_shift(row, mp)
+
+
+def ambiguous(row: MetricResult, mp: MetricPolicy, policy: JudgePolicy) -> bool:
+    """Significant, the mean moved past its floor the bad way, but the ranks did not follow (Cliff's
+    delta under its floor, or of the other sign): a few requests moved, most did not. More samples
+    do not change what that is, so a person decides."""
+    if row.classification == "NoData" or row.reason == "regression" or mp.kind != "continuous":
+        return False
+    return row.p_value < policy.sequential_alpha / policy.max_looks and _bad_shift(row, mp)
+
+
+def open_rows(v: ReleaseVerdict, baseline: Samples, canary: Samples, policy: JudgePolicy) -> tuple[list[str], bool]:
+    """What keeps a look from being conclusive, one phrase per row (empty: conclusive), and whether
+    more samples could settle it (False when a row is :func:`ambiguous`)."""
     zr = _z_one_sided(policy.rule_out_alpha / policy.max_looks)
-    out = []
+    out, settle = [], True
     for row in v.metrics:
         mp, name = policy.metric(row.metric), row.metric.removesuffix(".spread")
-        if suggestive(row, mp, policy):
+        if ambiguous(row, mp, policy):
+            settle = False
+            ranks = (f"the ranks moved the other way (Cliff's delta {row.cliffs_delta:+.2f})"
+                     if row.effect * row.cliffs_delta <= 0 else
+                     f"Cliff's delta {row.cliffs_delta:+.2f} is under its {policy.min_cliffs_delta:.2f} floor")
+            out.append(f"{row.metric} mean {row.effect:+.0%} (p={row.p_value:.2g}) but {ranks}: "
+                       "some requests moved a lot, most did not")
+        elif suggestive(row, mp, policy):
             out.append(f"{row.metric} {row.effect:+.0%} (p={row.p_value:.2g}, not yet significant)")
         elif mp.critical and mp.kind == "continuous" and row.classification != "NoData":
             z = rule_out_z(row, baseline.get(name), canary.get(name), mp, policy)
             if not z > zr:
                 m = max(policy.rule_out, row.threshold if math.isfinite(row.threshold) else 0.0)
                 out.append(f"{row.metric}: a {m:+.0%} regression is not ruled out (z={z:.2f}, need {zr:.2f})")
-    return out
+    return out, settle
 
 
 def judge_look(baseline: Samples, canary: Samples, policy: JudgePolicy | None = None, look: int = 1,
@@ -138,10 +166,10 @@ def judge_look(baseline: Samples, canary: Samples, policy: JudgePolicy | None = 
     v.looks, v.judge_version = look, SEQUENTIAL_VERSION
     if v.verdict == "fail" or not any(r.classification != "NoData" for r in v.metrics):
         return v
-    why = open_rows(v, baseline, canary, policy)
+    why, settle = open_rows(v, baseline, canary, policy)
     if not why:
         return v
-    final = last or look >= policy.max_looks
+    final = last or look >= policy.max_looks or not settle
     v.verdict, v.more = "hold", not final
     v.explanation = (f"inconclusive after {look} look{'s' * (look > 1)}: " if final
                      else f"look {look} of {policy.max_looks} inconclusive, taking more samples: ") + "; ".join(why)
