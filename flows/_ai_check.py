@@ -24,5 +24,20 @@ def ai_check(src: ModuleSource, key: str, manifest_digest: str, requests: int = 
     samples, baseline = ai_sample(src, key, manifest_digest, requests, host_url=host_url, baseline=baseline)
     df = read_window(minutes=5, modules=[name], digest=manifest_digest)
     outcome = validate_telemetry(df[df["namespace"] == ns], freshness_minutes=30, key=f"ai-verify-{name}")
-    return ai_judge(key, manifest_digest, baseline, samples, outcome, requests=requests,
-                    release_run_id=release_run_id)
+    verdict = ai_judge(key, manifest_digest, baseline, samples, outcome, requests=requests,
+                       release_run_id=release_run_id)
+    if verdict.verdict == "hold" and baseline is not None:     # a first release has nothing to compare with
+        _alert_hold(key, manifest_digest, verdict)
+    return verdict
+
+
+def _alert_hold(key: str, manifest_digest: str, verdict: AiVerdict) -> None:
+    """The release stays live, so a person must hear of it: a ``wasmops.release.held`` event (a Prefect
+    automation can notify on it), a warning in the run's log, and ``wasmops status`` lists it."""
+    from prefect import get_run_logger
+    from prefect.events import emit_event
+
+    emit_event("wasmops.release.held", resource={"prefect.resource.id": f"wasmops.module.{key}"},
+               payload={"digest": manifest_digest, "explanation": verdict.explanation, "looks": verdict.looks})
+    get_run_logger().warning(f"{key}: the release judge could not decide ({verdict.explanation}); the new digest "
+                             "serves and a person should review it (`wasmops decisions --kind release-verdict`)")

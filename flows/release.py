@@ -179,7 +179,12 @@ def _rollback_on_anomaly(key: str, manifest, built: Built, pub: Published, verdi
         print(f"rollback of {key} declined by a person; {pub.manifest_digest} stays")
         return
     sticky_rollback(key, pub.manifest_digest, reason=reason, wasm_digest=built.wasm_digest)
-    raise AnomalyRolledBack(f"rolled back and {pub.manifest_digest} quarantined: {reason}", where=key)
+    raise AnomalyRolledBack(
+        f"rolled back: the previous version serves again, and the new manifest {pub.manifest_digest} and wasm "
+        f"{built.wasm_digest} are quarantined: {reason}", where=key,
+        hint="fix the regression and release again; if the verdict was wrong: `wasmops decisions label ID --wrong` "
+             f"(`wasmops decisions --module {key}` lists the ids), then `wasmops quarantine remove DIGEST "
+             "--reason WHY` for each digest above")
 
 
 def _os_user() -> str:

@@ -370,7 +370,8 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
         policy_rule="policies/release-judge.yaml ("
                     + ("slot-paired signed-rank / count tests" if v.paired else "Mann-Whitney U") + " + effect floor)",
         model={"name": "release-judge", "version": v.judge_version},
-        data={"baseline_digest": baseline.manifest_digest if baseline else None, "requests": requests, "looks": v.looks,
+        data={"baseline_digest": baseline.manifest_digest if baseline else None, "looks": v.looks,
+              "requests": len(samples.get("error_rate", [])), "first_look_requests": requests,
               "baseline": None if baseline is None else "fresh: re-admitted beside the new digest, sampled interleaved"
               if baseline.fresh else "sampled before the switch",
               "gx_result": outcome.result_id},
@@ -378,7 +379,7 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
         action={"anomalous": "roll back per approval policy", "hold": "release kept; a person is alerted"}
         .get(verdict, "none")))
     return AiVerdict(verdict=verdict, judge=v.verdict, score=v.score, explanation=v.explanation, subject=key,
-                     metrics=rows)
+                     metrics=rows, looks=v.looks, requests=len(samples.get("error_rate", [])))
 
 
 def _run_id(release_run_id: str):

@@ -91,3 +91,46 @@ def test_no_predecessor_is_hold_never_pass(host, workspace):
     cur = _sample(host, _deploy(host, workspace, "first", 3000))
     v = judge_samples(None, cur, default_policy())
     assert v.verdict == "hold" and "nothing to compare" in v.explanation
+
+
+def _failer_wat(ok_loops: int, fail_loops: int, tag: str) -> str:
+    """Written here: spins ``ok_loops`` and exits 0, or, when stdin starts with 'x', spins ``fail_loops``
+    and exits 3 (an input that fails on purpose)."""
+    return f"""
+(module ${tag}
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func $spin (param $n i32) (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 1024)) (i32.store (i32.const 4) (i32.const 64))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (if (i32.eq (i32.load8_u (i32.const 1024)) (i32.const 120))
+      (then (call $spin (i32.const {fail_loops})) (call $exit (i32.const 3))))
+    (call $spin (i32.const {ok_loops}))))
+"""
+
+
+def test_a_regression_on_a_path_that_fails_on_purpose_is_caught(host, workspace, tmp_path):
+    from wasmops.release.steps import probe_bodies
+    from wasmops.supply.source import ModuleSource, TestCase
+
+    src = ModuleSource(name="failer", language="wat", sources=["m.wat"], root=tmp_path,
+                       tests=[TestCase(name="ok", stdin="a"), TestCase(name="refused", stdin="x", expect_exit=3)])
+    bodies = probe_bodies(src)
+    assert bodies == [b"a", b"x"]
+
+    def sample(ok_loops, fail_loops, tag):
+        ref, digest = workspace.publish_wasm("failer", wasmtime.wat2wasm(_failer_wat(ok_loops, fail_loops, tag)))
+        host.deploy("dev", "failer", ref=ref, digest=digest, limits=LIMITS, labels={"team": "qa", "project": "judge"})
+        return sample_requests(host, "dev", "failer", bodies, 40, expect_digest=digest)
+
+    base = sample(3000, 3000, "v1")
+    assert base["error_rate"][1::2] == [1.0] * 20 and not any(math.isnan(x) for x in base["fuel_per_call"])
+    same = judge_samples(base, sample(3000, 3000, "v2"), default_policy())
+    assert same.verdict == "pass", same.explanation                  # failing alike on both sides is no change
+    slow = judge_samples(base, sample(3000, 30000, "v3"), default_policy())
+    assert slow.verdict == "fail" and "fuel_per_call" in slow.failed, slow.explanation

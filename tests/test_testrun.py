@@ -56,13 +56,15 @@ def test_a_failed_case_shows_the_first_line_of_a_long_stderr_and_its_last():
     assert "stderr: panic: runtime error: index out of range" in row["reason"] and row["reason"].endswith("exit status 2")
 
 
-def test_the_release_judge_probes_only_with_cases_that_expect_success():
+def test_the_release_judge_probes_with_every_case_that_ends_at_once():
     from wasmops.release.steps import probe_bodies
 
     s = src([TestCase(name="ok", stdin="a"), TestCase(name="panics", stdin="PANIC", expect_error="trap"),
-             TestCase(name="bad", stdin="", expect_exit=2), TestCase(name="env", stdin="e", env={"X": "1"})])
-    assert probe_bodies(s) == [b"a"]
-    assert probe_bodies(src([TestCase(name="panics", stdin="P", expect_error="trap")])) == [b"{}"]
+             TestCase(name="bad", stdin="", expect_exit=2), TestCase(name="env", stdin="e", env={"X": "1"}),
+             TestCase(name="spins", stdin="loop", expect_error="timeout"),
+             TestCase(name="argv", stdin="v", args=["-v"])])
+    assert probe_bodies(s) == [b"a", b"PANIC", b""]          # failing paths are probed too; limits and args not
+    assert probe_bodies(src([TestCase(name="spins", stdin="P", expect_error="out_of_fuel")])) == [b"{}"]
 
 
 def test_a_limit_is_the_reason_given_before_the_stdout_it_cut():

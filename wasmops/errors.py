@@ -153,7 +153,11 @@ class ApprovalRejected(ReleaseStopped):
 
 
 class AnomalyRolledBack(ReleaseStopped):
-    pass
+    """The release judge failed the release and it was rolled back already: nothing is left to undo."""
+
+    @property
+    def advice(self) -> str:
+        return "the rollback is done; a new release needs a person's change"
 
 
 class TransientError(WasmopsError):

@@ -30,7 +30,7 @@ def _global(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Pr
         os.environ["WASMOPS_VERBOSE"] = "1"
 
 
-from . import agent, data, hostcmd, models_cmd, onboard, ops, release, render, supply  # noqa: E402,F401  (registers commands)
+from . import agent, data, decisions, hostcmd, models_cmd, onboard, ops, release, render, supply  # noqa: E402,F401  (registers commands)
 
 
 def main() -> None:

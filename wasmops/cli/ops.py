@@ -133,8 +133,8 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
         except Exception as exc:  # noqa: BLE001 - a Prefect server starting or hung: status reports it
             out["approvals_error"] = f"{running['prefect'].url} does not answer: {str(exc).splitlines()[0][:200]}"
     ds = list_decisions(s.gitops_dir, limit=200) if s.gitops_dir.exists() else []
-    out["verdicts"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict, "why": d.explanation}
-                       for d in ds if d.kind == "anomaly"][:5]
+    out["verdicts"] = [{"at": d.at[:19], "kind": d.kind, "subject": d.subject, "verdict": d.verdict, "why": d.explanation}
+                       for d in ds if d.kind == "anomaly" or _judged_not_passed(d)][:5]
     out["budgets"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict} for d in ds if d.kind == "budget"][:5]
     if json_out:
         print(json.dumps(out, indent=1, default=str))
@@ -269,3 +269,9 @@ def score(window_minutes: int = 60,
 
 
 from . import worker as _worker  # noqa: E402,F401  (registers `wasmops worker`)
+
+
+def _judged_not_passed(d) -> bool:
+    """A release verdict a person should see: fail or hold against a previous digest (a first release's
+    hold, with nothing to compare, is routine)."""
+    return d.kind == "release-verdict" and d.verdict != "pass" and bool((d.data or {}).get("baseline_digest"))

@@ -61,14 +61,21 @@ def release(
                 f"({shown('wasm', res['wasm_digest'])}, commit {res['commit'][:10]})", soft_wrap=True, highlight=False)
         return
     v = res.get("verify") or {}
-    c.print(f"[green]released[/] {res['key']} tag {res['tag']}: {shown('wasm', res['wasm_digest'])}, "
+    ai = res.get("ai_verdict")
+    held = bool(ai) and ai.get("verdict") == "hold"
+    c.print(f"{'[yellow]released, held for a person:[/]' if held else '[green]released[/]'} {res['key']} tag "
+            f"{res['tag']}: {shown('wasm', res['wasm_digest'])}, "
             f"{shown('manifest', res['manifest_digest'])} (commit {res['commit'][:10]}"
             f"{'' if res['commit_changed'] else ', already committed'}); verify: {v.get('summary', '-')}",
             soft_wrap=True, highlight=False)
-    ai = res.get("ai_verdict")
     if ai:
-        c.print(f"AI check (release judge): {ai.get('judge', ai.get('verdict'))}: {ai.get('explanation', '')}",
+        looks = ai.get("looks", 1)
+        how = f", {looks} look{'s' * (looks > 1)}, {ai['requests']} requests a side" if ai.get("requests") else ""
+        c.print(f"AI check (release judge{how}): {ai.get('judge', ai.get('verdict'))}: {ai.get('explanation', '')}",
                 soft_wrap=True, highlight=False)
+    if held:
+        c.print(f"  the new digest serves; review it (`wasmops decisions --module {res['key']} --kind release-verdict`), "
+                f"then keep it or `wasmops rollback {res['key']}`", soft_wrap=True, highlight=False)
 
 
 def _host_reachable(s) -> None:
@@ -283,70 +290,3 @@ def _quarantined(given: str, entries: list[dict], *, where: str) -> str:
     if not found:
         raise NotFound(f"{given} is not quarantined", where=where, hint="`wasmops quarantine list` shows what is")
     return found[0]
-
-
-decisions_app = typer.Typer(help="List decision records (no subcommand) or label one.", invoke_without_command=True)
-app.add_typer(decisions_app, name="decisions")
-
-
-@decisions_app.callback()
-def decisions(ctx: typer.Context, module: Optional[str] = typer.Option(None, "--module"), kind: Optional[str] = None,
-              limit: int = 20, json_out: bool = typer.Option(False, "--json")) -> None:
-    """List decision records (newest first; shadow verdicts marked). `wasmops decisions label ID
-    --correct|--wrong` records an operator's judgement of one."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from wasmops.gitops.decisions import json_safe, list_decisions
-
-    ds = list_decisions(settings().gitops_dir, subject=module, kind=kind, limit=limit, shadow=None)
-    if json_out:
-        print(json.dumps(json_safe([d.model_dump() for d in ds]), indent=1, default=str, allow_nan=False))
-        return
-    rows = [{"at": d.at[:19], "id": d.id, "kind": d.kind + (" (shadow)" if d.shadow else ""), "subject": d.subject,
-             "verdict": d.verdict, "actor": d.actor, "rule": d.policy_rule, "why": d.explanation} for d in ds]
-    con = console()
-    if not rows:
-        con.print("no decisions recorded")
-    elif con.width >= WIDE_TABLE:
-        con.print(table("decisions", rows))
-    else:                        # eight columns in 80 wrap every cell to a few letters: one block a record
-        import textwrap
-
-        from rich.text import Text
-
-        wrap = lambda t: textwrap.fill(t, con.width - 1, initial_indent="  ", subsequent_indent="  ")  # noqa: E731
-        for r in rows:
-            con.print(Text.assemble((r["id"], "bold"), "  ", (str(r["verdict"]), "bold"), f"  {r['kind']}  {r['subject']}"),
-                      soft_wrap=True)
-            con.print(Text(wrap(f"{r['at'].replace('T', ' ')} · by {r['actor']} · rule {r['rule']}"), style="dim"),
-                      soft_wrap=True)
-            con.print(Text(wrap(str(r["why"]))), soft_wrap=True)
-
-
-WIDE_TABLE = 140        # columns from which `wasmops decisions` is a table
-
-
-@decisions_app.command("label")
-def decisions_label(decision_id: str = typer.Argument(..., help="The decision's id (dec-...)."),
-                    correct: Optional[bool] = typer.Option(None, "--correct/--wrong", help="Was its verdict right?"),
-                    reason: str = typer.Option("", help="Why (goes into the label record)."),
-                    should_be: Optional[str] = typer.Option(None, "--should-be", metavar="VERDICT",
-                                                            help="With --wrong: the right verdict, for one "
-                                                                 "without a single opposite (hold, marginal)."),
-                    actor: Optional[str] = typer.Option(None, help="Who (default: your user name).")) -> None:
-    """Record an operator's judgement of a decision as a new `label` record (the judged one is not rewritten)."""
-    from wasmops.gitops.decisions import label_decision
-    from ..errors import NotFound, UserError
-
-    if correct is None:
-        raise UserError("say whether the verdict was right", hint=f"wasmops decisions label {decision_id} --correct|--wrong")
-    try:
-        d = label_decision(settings().gitops_dir, decision_id, correct=correct, reason=reason,
-                           actor=actor or getpass.getuser(), should_be=should_be)
-    except KeyError:
-        raise NotFound("no such decision", where=decision_id, hint="`wasmops decisions` lists their ids") from None
-    except ValueError as exc:
-        raise UserError(str(exc), where=decision_id) from None
-    console().print(f"labelled {decision_id} ({d.inputs['verdict']}) {d.verdict}: {d.id}"
-                    + (f"; it should have been {d.output['truth']}" if not correct and d.output.get("truth") else ""),
-                    soft_wrap=True, highlight=False)

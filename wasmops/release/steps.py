@@ -155,6 +155,8 @@ class AiVerdict:
     explanation: str
     subject: str
     metrics: list = field(default_factory=list)
+    looks: int = 1            # sequential looks the judge took (wasmops.ai.judge_sequential)
+    requests: int = 0         # probe requests a side it judged
 
     @property
     def anomalous(self) -> bool:
@@ -185,8 +187,15 @@ class Proposal:
         return cls(manifest_digest=module_ref.digest or "", tag=module_ref.tag or "")
 
 
+#: Expected run endings the release judge probes with: any exit code and a trap end a run at once;
+#: the others run the module into a limit (fuel, time, memory, stack, output) on every probe.
+PROBED_ERRORS = (None, "trap")
+
+
 def probe_bodies(src: ModuleSource) -> list[bytes]:
     """The request bodies the release judge sends: stdin of the test cases the host can run as
-    written and expects to succeed (exit 0, no ``expect_error``, no args, no env); ``{}`` when there is none."""
+    written (no args, no env) that end at once: with any exit code, or a trap (an input that fails on
+    purpose is a path whose fuel can regress too; both digests fail it alike, so its errors pair up).
+    ``{}`` when there is none."""
     return [c.stdin_bytes for c in src.tests
-            if c.expect_exit == 0 and c.expect_error is None and not c.args and not c.env] or [b"{}"]
+            if c.expect_error in PROBED_ERRORS and not c.args and not c.env] or [b"{}"]
