@@ -37,7 +37,9 @@ def release(
                                        "judge: the same probe requests before and after the switch)."),
     ai_requests: int = typer.Option(60, "--ai-requests", help="Probe requests per side for the release judge."),
 ) -> None:
-    """Run the release flow: build → test → policy → sign → publish → commit → approval → reconcile → verify."""
+    """Run the release flow: build → test → policy → sign → publish → budget gate → commit → approval →
+    reconcile → verify → AI check (the release judge: rolls back a regression; holds for a person when
+    it cannot decide)."""
     from ..onboard import preflight
 
     s = settings()
