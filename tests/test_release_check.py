@@ -134,3 +134,30 @@ def test_a_regression_on_a_path_that_fails_on_purpose_is_caught(host, workspace,
     assert same.verdict == "pass", same.explanation                  # failing alike on both sides is no change
     slow = judge_samples(base, sample(3000, 30000, "v3"), default_policy())
     assert slow.verdict == "fail" and "fuel_per_call" in slow.failed, slow.explanation
+
+
+class _Noisy:
+    """A host serving two digests whose fuel per request is drawn at random (the same law for both):
+    every look is inconclusive without many samples."""
+
+    def __init__(self):
+        import numpy as np
+
+        self.rng, self.calls = np.random.default_rng(8), 0
+
+    def run(self, namespace, name, body, pin=None):
+        self.calls += 1
+        return httpx.Response(200, content=b"{}", headers={
+            "x-wasmops-exit-code": "0", "x-wasmops-fuel": str(int(self.rng.lognormal(10, 1.5))),
+            "x-wasmops-memory": "65536", "x-wasmops-duration-ms": "1", "x-wasmops-digest": pin})
+
+
+def test_sequential_sampling_stops_at_its_time_budget():
+    from wasmops.ai.release_check import judge_interleaved
+
+    pol = default_policy().model_copy(update={"max_sampling_s": 1e-6})
+    host = _Noisy()
+    old, new, v = judge_interleaved(host, "dev", "m", BODIES, "sha256:a", "sha256:b", pol, requests=12)
+    assert v.looks == 1 and len(new["fuel_per_call"]) == len(old["fuel_per_call"]) == host.calls // 2 < 30
+    roomy = judge_interleaved(_Noisy(), "dev", "m", BODIES, "sha256:a", "sha256:b", default_policy(), requests=12)
+    assert roomy[2].looks > 1 and len(roomy[1]["fuel_per_call"]) > 30      # the same draws take more looks

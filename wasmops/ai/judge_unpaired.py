@@ -86,6 +86,9 @@ class JudgePolicy(BaseModel):
                                   "over max_looks")
     extend_p: float = Field(0.1, gt=0, lt=1, description="a row not significant at alpha but below this p "
                             "with an effect over its floor in the bad direction asks for more samples")
+    max_sampling_s: float = Field(300.0, gt=0, description="sequential judging on a host: no further look is "
+                                  "taken when it would end after this many seconds of sampling (a slow module "
+                                  "at 960 requests a side); the last look taken decides")
     default_metric: MetricPolicy = Field(default_factory=MetricPolicy,
                                          description="policy of metrics not listed in `metrics`")
 

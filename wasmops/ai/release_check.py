@@ -137,14 +137,22 @@ def judge_interleaved(client, namespace: str, name: str, bodies: list[bytes], fi
     look inconclusive (``wasmops.ai.judge_sequential``: at most ``policy.max_looks`` looks, each on
     twice the samples): ``(first's samples, second's samples, verdict)``. A later batch that either
     digest answered less than half of (e.g. removed by a reconcile) is dropped, and the look before
-    it is the last."""
+    it is the last; so is the look after which the next (twice the last batch's time) would end past
+    ``policy.max_sampling_s``."""
+    import time
+
     from wasmops.ai.judge_sequential import judge_until_conclusive
 
     got: list[tuple[dict, dict]] = []
+    t0, last = time.monotonic(), [0.0]
 
     def take(start: int, n: int) -> tuple[dict, dict]:
+        if got and time.monotonic() - t0 + 2 * last[0] > policy.max_sampling_s:   # the next batch is twice the last
+            return {}, {}
+        t = time.monotonic()
         b, c = interleaved(client, namespace, name, bodies, first, second, requests=n,
                            pause_s=pause_s if start == 0 else 0.0)
+        last[0] = time.monotonic() - t
         if got and min(_answered(b), _answered(c)) < len(c["error_rate"]) / 2:
             return {}, {}
         got.append((b, c))
