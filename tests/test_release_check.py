@@ -130,6 +130,11 @@ def test_a_regression_on_a_path_that_fails_on_purpose_is_caught(host, workspace,
 
     base = sample(3000, 3000, "v1")
     assert base["error_rate"][1::2] == [1.0] * 20 and not any(math.isnan(x) for x in base["fuel_per_call"])
+    # the host counts the probes' failures as expected, not as errors (telemetry and monitors read errors)
+    text = host.metrics()
+    mine = [ln for ln in text.splitlines() if 'module="failer"' in ln and not ln.startswith("#")]
+    assert not [ln for ln in mine if ln.startswith("wasmops_errors_total")], mine
+    assert any(ln.startswith("wasmops_expected_failures_total") and ln.endswith(" 20.0") for ln in mine), mine
     same = judge_samples(base, sample(3000, 3000, "v2"), default_policy())
     assert same.verdict == "pass", same.explanation                  # failing alike on both sides is no change
     slow = judge_samples(base, sample(3000, 30000, "v3"), default_policy())

@@ -64,11 +64,11 @@ class Spins:
         self.started = threading.Semaphore(0)
         real = app.rt.invoke_live
 
-        def invoke(live, body, slice_ms=None):
+        def invoke(live, body, slice_ms=None, expect=None):
             if live.deployment.name == "spin" and slice_ms is None:
                 self.tids.append(threading.get_native_id())
                 self.started.release()
-            return real(live, body, slice_ms=slice_ms)
+            return real(live, body, slice_ms, expect)
 
         app.rt.invoke_live = invoke
 

@@ -124,10 +124,13 @@ class HostClient:
     def delete(self, namespace: str, name: str) -> dict:
         return self._call("DELETE", f"/admin/modules/{namespace}/{name}").json()
 
-    def run(self, namespace: str, name: str, body: bytes | str, *, pin: str | None = None) -> httpx.Response:
-        """``pin``: run that digest (stable or canary) whatever the canary's weight."""
-        headers = {"X-Wasmops-Pin-Digest": pin} if pin else None
-        return self._call("POST", f"/run/{namespace}/{name}", content=body, headers=headers)
+    def run(self, namespace: str, name: str, body: bytes | str, *, pin: str | None = None,
+            expect: str | None = None) -> httpx.Response:
+        """``pin``: run that digest (stable or canary) whatever the canary's weight. ``expect``: the run
+        is meant to fail so (``exit=N`` or a reason such as ``trap``): the host counts it as expected,
+        not as an error (the release judge's probes of failing test cases)."""
+        headers = {**({"X-Wasmops-Pin-Digest": pin} if pin else {}), **({"X-Wasmops-Expect": expect} if expect else {})}
+        return self._call("POST", f"/run/{namespace}/{name}", content=body, headers=headers or None)
 
     # -- canary (docs/spec/host-api.md) ----------------------------------------------------------
     def set_canary(self, namespace: str, name: str, *, weight: int, **body) -> dict:

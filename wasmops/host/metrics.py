@@ -19,6 +19,14 @@ MEMORY_BUCKETS = tuple(float(2**k) for k in range(16, 31))  # 64 KiB .. 1 GiB
 FUEL_BUCKETS = tuple(float(10**k) for k in range(3, 11))
 
 
+def expected(expect: bytes, result) -> bool:
+    """Did the run end as ``X-Wasmops-Expect`` said: ``exit=N`` (exit code N) or a reason (``trap``)?"""
+    e = expect.strip()
+    if e.startswith(b"exit="):
+        return e[5:].isdigit() and result.reason in (None, "exit_nonzero") and result.exit_code == int(e[5:])
+    return result.reason is not None and e.decode("latin-1") == result.reason
+
+
 class HostMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -41,13 +49,16 @@ class HostMetrics:
                                   registry=r)
         self.shed = Counter("wasmops_requests_shed", "Run requests refused with 503 because the module's "
                             "concurrency limit and queue were full.", ("namespace", "module"), registry=r)
+        self.expected = Counter("wasmops_expected_failures", "Runs that failed as their request said they would "
+                                "(X-Wasmops-Expect: the release judge's probes of failing test cases); not errors.",
+                                LABELS, registry=r)
         self._peaks: dict[tuple, int] = {}
 
     @staticmethod
     def labels_for(dep) -> tuple:
         return (dep.namespace, dep.name, dep.digest, dep.labels.get("team", ""), dep.labels.get("project", ""))
 
-    def observe(self, dep, result) -> None:
+    def observe(self, dep, result, expect: bytes | None = None) -> None:
         lv = self.labels_for(dep)
         self.runs.add(lv, result.fuel_used, result.duration_s, getattr(result, "cpu_s", 0.0), result.peak_memory)
         if getattr(result, "fuel_estimated", False):
@@ -56,7 +67,10 @@ class HostMetrics:
             self._peaks[lv] = result.peak_memory
             self.peak_memory.labels(*lv).set(result.peak_memory)
         if not result.ok:
-            self.errors.labels(*lv, result.reason or "unknown").inc()
+            if expect is not None and expected(expect, result):
+                self.expected.labels(*lv).inc()
+            else:
+                self.errors.labels(*lv, result.reason or "unknown").inc()
 
     def deployed_module(self, dep, ts: float) -> None:
         lv = self.labels_for(dep)

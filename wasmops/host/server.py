@@ -137,7 +137,8 @@ class HostApp:
             if parts[0] == "run" and len(parts) == 3:
                 if method != "POST":
                     return json_response(405, {"error": "use POST"})
-                return self._run(parts[1], parts[2], req.body, req.headers.get(b"x-wasmops-pin-digest"))
+                h = req.headers
+                return self._run(parts[1], parts[2], req.body, h.get(b"x-wasmops-pin-digest"), h.get(b"x-wasmops-expect"))
             if parts[0] == "admin":
                 if not self._authorized(req):
                     return json_response(401, {"error": "unauthorized: send Authorization: Bearer <token>"})
@@ -163,18 +164,18 @@ class HostApp:
         v = req.headers.get(b"authorization")
         return v is not None and v.startswith(b"Bearer ") and hmac.compare_digest(v[7:].strip(), self.token)
 
-    def _run(self, ns: str, name: str, body: bytes, pin: bytes | None = None):
+    def _run(self, ns: str, name: str, body: bytes, pin: bytes | None = None, expect: bytes | None = None):
         live = self.rt.pick(ns, name, pin.decode("latin-1").strip() if pin else None)
         lane = self.sched.lane(live.deployment.key)
         if lane.inline:
             try:
-                dep, r = self.rt.invoke_live(live, body, slice_ms=INLINE_SLICE_MS)
+                dep, r = self.rt.invoke_live(live, body, INLINE_SLICE_MS, expect)
             except Preempted:
                 lane.outgrew_slice()      # run again in the pool, from scratch, with its full timeout
             else:
                 self.sched.short_run()    # pool runs yield the core to short ones now (sched.py)
                 return run_response(dep.digest, r)
-        fut = self.sched.submit(lane, self.rt.invoke_live, live, body)
+        fut = self.sched.submit(lane, self.rt.invoke_live, live, body, None, expect)
         return self._pooled(lane, fut)
 
     async def _pooled(self, lane, fut) -> Response:

@@ -192,10 +192,23 @@ class Proposal:
 PROBED_ERRORS = (None, "trap")
 
 
+class Probe(bytes):
+    """A probe's request body, and how its run is meant to end (``expect``: None for exit 0, else
+    ``exit=N`` or ``trap``, sent as ``X-Wasmops-Expect`` so the host does not count it as an error)."""
+
+    def __new__(cls, body: bytes, expect: str | None = None):
+        self = super().__new__(cls, body)
+        self.expect = expect
+        return self
+
+    def __reduce__(self):
+        return (Probe, (bytes(self), self.expect))
+
+
 def probe_bodies(src: ModuleSource) -> list[bytes]:
     """The request bodies the release judge sends: stdin of the test cases the host can run as
     written (no args, no env) that end at once: with any exit code, or a trap (an input that fails on
-    purpose is a path whose fuel can regress too; both digests fail it alike, so its errors pair up).
-    ``{}`` when there is none."""
-    return [c.stdin_bytes for c in src.tests
-            if c.expect_error in PROBED_ERRORS and not c.args and not c.env] or [b"{}"]
+    purpose is a path whose fuel can regress too; both digests fail it alike, so its errors pair up,
+    and the host counts them as expected, not as errors). ``{}`` when there is none."""
+    return [Probe(c.stdin_bytes, c.expect_error or (f"exit={c.expect_exit}" if c.expect_exit else None))
+            for c in src.tests if c.expect_error in PROBED_ERRORS and not c.args and not c.env] or [b"{}"]
