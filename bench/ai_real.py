@@ -63,7 +63,7 @@ from models.forecast_select import backtest, hourly, mae_ratios  # noqa: E402
 from models.nab_eval import evaluate, load_corpus, run_corpus  # noqa: E402
 from models.nab_perturb import KINDS, perturbed_corpus  # noqa: E402
 from models.judge_eval import (by_category, by_density, detection_rows, evaluate_before_after,  # noqa: E402
-                               evaluate_concurrent, evaluate_sequential, false_rollbacks, looks_summary,
+                               evaluate_concurrent, evaluate_sequential, false_rollbacks, held_ran_out, looks_summary,
                                no_change_summary, outcome_rows, side_by_side)
 from wasmops.ai.judge_sequential import SEQUENTIAL_VERSION  # noqa: E402
 from wasmops.ai.release_judge import JUDGE_VERSION  # noqa: E402
@@ -133,6 +133,8 @@ def judge_tables(corpus) -> None:
     print_table("   per category, x1.5 rolled back and false rollbacks:", by_category(sq))
     print("   x1.5 rolled back on dense / sparse windows (sparse: >= 20 % zeros): "
           + "; ".join(f"{k} {a}" for k, a in by_density(sq).items()))
+    print(f"   x1.5 held: {held_ran_out(sq)} (no data left for the next look; a host would take more); no change: "
+          f"{sum(v[2] == 'hold' and v[6] for v in sq['none'])} of {nc['hold']} held at the series' end")
     sp = [v for v in sq[("spread", 1.5)] if v[2] == "pass"]
     print(f"   spread x1.5 passed: {len(sp)}, of which {sum(v[5] < 1.45 for v in sp)} came out under x1.45 "
           "(the injection's clip at 0 on series near 0)")

@@ -110,6 +110,13 @@ def outcome_rows(res: dict, label: str = "") -> list[dict]:
             for k in KINDS if any((k, s) in res for s in SIZES)]
 
 
+def held_ran_out(res: dict) -> str:
+    """Held verdicts per injected kind at x1.5, and how many of them the series' end cut short."""
+    return "; ".join(f"{k} {sum(v[2] == 'hold' for v in res[(k, 1.5)])} held, "
+                     f"{sum(v[2] == 'hold' and v[6] for v in res[(k, 1.5)])} of them at the series' end"
+                     for k in KINDS if (k, 1.5) in res)
+
+
 def looks_summary(res: dict) -> str:
     """How many looks the no-change pairs took (each look doubles the slots)."""
     from collections import Counter
@@ -182,7 +189,8 @@ def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_p
                         sizes=SIZES) -> dict:
     """:func:`evaluate_concurrent` with the judge the release flow runs
     (``wasmops.ai.judge_sequential.judge_until_conclusive``): the first look on ``window`` slots, then
-    twice as many while inconclusive. Entries ``(category, series, verdict, sparse, looks, achieved)``:
+    twice as many while inconclusive. Entries ``(category, series, verdict, sparse, looks, achieved,
+    ran_out)``; ``ran_out``: the series ended before the next look could be taken (a host would go on):
     ``achieved`` is the injected change as it came out over the slots judged (the ratio of the means,
     of the mean absolute deviations for spread, of the error probabilities), below ``k`` where the
     clip at 0 cut a spread injection."""
@@ -206,7 +214,9 @@ def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_p
                     sl = slice(start, start + n)
                     return {"latency_p95_ms": b[sl], "error_rate": eb[sl]}, {"latency_p95_ms": cv[sl], "error_rate": ec[sl]}
                 v = judge_until_conclusive(take, policy, first=window // 2)
-                return v.verdict, sparse, v.looks, _achieved(kind, c, cv, pc, pv, window // 2 * 2 ** (v.looks - 1))
+                ran_out = v.looks < policy.max_looks and len(b) < window // 2 * 2 ** v.looks
+                return (v.verdict, sparse, v.looks, _achieved(kind, c, cv, pc, pv, window // 2 * 2 ** (v.looks - 1)),
+                        ran_out)
 
             res["none"].append((cat, ser.name, *verdict(c, pc)))
             for kind in kinds:
