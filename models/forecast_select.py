@@ -43,9 +43,13 @@ CANDIDATES = ("model", "naive24", "naive168", "mean4w")
 
 
 def hourly(ts, values) -> pd.Series:
-    """Values summed per hour (labelled by the hour's start) on a complete hourly grid (gaps: 0)."""
+    """Values summed per hour (labelled by the hour's start) on a complete hourly grid (gaps: 0; how
+    many hours had no value is in ``attrs["empty_hours"]``)."""
     s = pd.Series(np.asarray(values, dtype=float), index=pd.DatetimeIndex(pd.to_datetime(ts)))
-    return s.resample("h").sum(min_count=1).fillna(0.0)
+    h = s.resample("h").sum(min_count=1)
+    out = h.fillna(0.0)
+    out.attrs["empty_hours"] = int(h.isna().sum())
+    return out
 
 
 def _naive(y: np.ndarray, origin: int, hours: np.ndarray, period: int) -> np.ndarray:
@@ -89,10 +93,12 @@ def _model(y: np.ndarray, times: pd.DatetimeIndex, origin: int, hours: np.ndarra
 
 
 def backtest(y: pd.Series, horizon: int = 168, eval_fraction: float = 0.3, select_hours: int = 336,
-             max_iter: int = 100) -> pd.DataFrame:
+             max_iter: int = 100, progress=None) -> pd.DataFrame:
     """Rolling-origin backtest: per forecast hour the actual, every candidate, and the champion.
     Origins start ``select_hours`` before the evaluated part (those forecasts only feed the first
-    champion choices and are not returned)."""
+    champion choices and are not returned). ``progress(n)``, when given, is called after each origin."""
+    if horizon < 1:
+        raise ValueError(f"horizon must be at least 1 hour, not {horizon}")
     v = y.to_numpy(dtype=float)
     times = pd.DatetimeIndex(y.index)
     start = max(int(len(v) * (1.0 - eval_fraction)), 2 * 168)
@@ -110,6 +116,8 @@ def backtest(y: pd.Series, horizon: int = 168, eval_fraction: float = 0.3, selec
         rows.append(pd.DataFrame({"timestamp": times[hours], "origin": times[origin], "actual": v[hours],
                                   **fc, "champion_name": champ, "champion": fc[champ]}))
         errs.append({k: float(np.nanmean(np.abs(fc[k] - v[hours]))) for k in CANDIDATES})
+        if progress is not None:
+            progress(len(errs))
     rows = [r for r in rows if r["timestamp"].iloc[0] >= times[start]]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["timestamp", "origin", "actual", *CANDIDATES, "champion_name", "champion"])

@@ -56,146 +56,16 @@ windows with at least one scored row reaching it.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-TRAIN_FRACTION = 0.15
+# Reading the data lives in models.nab_io; its names stay importable from here.
+from models.nab_io import (TRAIN_FRACTION, Series, find_csvs, load_corpus, read_labels,  # noqa: E402,F401
+                           read_series, read_timestamp_value, train_rows)
+
 A_TP, A_FP, A_FN = 1.0, -0.11, -1.0  # NAB standard profile
-
-
-@dataclass
-class Series:
-    """One labelled series: ``name`` (relative path), timestamps, values, window row ranges."""
-
-    name: str
-    ts: pd.DatetimeIndex
-    raw_ts: np.ndarray                 # timestamps as written in the input
-    values: np.ndarray
-    windows: list[tuple[int, int]] = field(default_factory=list)  # inclusive row ranges
-    non_numeric: int = 0               # values that were not numbers (kept as NaN: missing)
-
-    @property
-    def n_train(self) -> int:
-        return train_rows(len(self.values))
-
-    def in_window(self) -> np.ndarray:
-        lab = np.zeros(len(self.values), dtype=bool)
-        for lo, hi in self.windows:
-            lab[lo:hi + 1] = True
-        return lab
-
-
-def train_rows(n: int) -> int:
-    """Rows in the training (probationary) part: the first 15 %."""
-    return int(math.floor(TRAIN_FRACTION * n))
-
-
-def find_csvs(data_dir) -> list[Path]:
-    """Every ``*.csv`` under ``data_dir`` (following symlinked directories), sorted."""
-    root = Path(data_dir)
-    out = []
-    for d, _dirs, files in os.walk(root, followlinks=True):
-        out += [Path(d) / f for f in files if f.endswith(".csv")]
-    return sorted(out)
-
-
-def read_timestamp_value(path) -> tuple[np.ndarray, pd.DatetimeIndex, np.ndarray, int]:
-    """A ``timestamp,value`` CSV (column names in any case, a UTF-8 BOM allowed) as raw timestamp
-    strings, parsed timestamps and float values, sorted by time (stable), and the number of values
-    that are not numbers (kept as NaN: missing). Raises ``SpecError`` naming the file, the line and
-    the field for anything else."""
-    from wasmops.errors import SpecError
-
-    where = str(path)
-    try:
-        df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise SpecError(f"not a timestamp,value CSV: {str(exc).splitlines()[0]}", where=where) from exc
-    cols = {str(c).strip().lower(): c for c in df.columns}
-    if "timestamp" not in cols or "value" not in cols:
-        raise SpecError(f"needs the columns timestamp,value; found {', '.join(map(str, df.columns)) or 'none'}",
-                        where=where)
-    if df.empty:
-        raise SpecError("no rows under the header", where=where)
-    raw = df[cols["timestamp"]].str.strip()
-    try:
-        parsed = pd.to_datetime(raw, format="mixed", errors="coerce")
-    except (ValueError, TypeError) as exc:   # e.g. time zones mixed with naive times
-        why = str(exc).splitlines()[0]
-        if "timezone" in why.lower() or "tz-aware" in why.lower():
-            why = "some times carry a time zone and others do not (or differ); write them all one way"
-        raise SpecError(f"timestamp: {why}", where=where) from exc
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if len(bad):
-        raise SpecError(f"timestamp: {raw.iloc[bad[0]]!r} on line {bad[0] + 2} is not a time"
-                        + (f" ({len(bad)} rows like it)" if len(bad) > 1 else ""), where=where)
-    text = df[cols["value"]].str.strip()
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-    non_numeric = int(np.sum(np.isnan(values) & ~text.str.lower().isin(["", "nan", "na", "null"]).to_numpy()))
-    idx = pd.DatetimeIndex(parsed)
-    order = np.argsort(idx.asi8, kind="stable")   # NAB files are sorted already
-    return raw.to_numpy()[order], idx[order], values[order], non_numeric
-
-
-def read_series(path, name: str, windows=()) -> Series:
-    raw, ts, values, non_numeric = read_timestamp_value(path)
-    rows = []
-    for start, end in windows:
-        lo = int(np.searchsorted(ts.values, np.datetime64(pd.Timestamp(start)), side="left"))
-        hi = int(np.searchsorted(ts.values, np.datetime64(pd.Timestamp(end)), side="right")) - 1
-        if hi >= lo:
-            rows.append((lo, hi))
-    s = Series(name, ts, raw, values, sorted(rows), non_numeric)
-    s.windows = [w for w in s.windows if w[1] >= s.n_train]
-    return s
-
-
-def load_corpus(data_dir, labels_path=None) -> list[Series]:
-    """All series under ``data_dir`` with their windows from NAB's ``combined_windows.json``."""
-    labels = read_labels(labels_path) if labels_path else {}
-    root = Path(data_dir)
-    out = []
-    for p in find_csvs(root):
-        name = p.relative_to(root).as_posix()
-        out.append(read_series(p, name, labels.get(name, [])))
-    return out
-
-
-def read_labels(path) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
-    """NAB's ``combined_windows.json``: ``{"category/file.csv": [[start, end], ...]}``. Raises
-    ``SpecError`` naming the file and the entry for anything else."""
-    from wasmops.errors import SpecError
-
-    where = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(f"not a JSON labels file: {exc}", where=where) from exc
-    if not isinstance(doc, dict):
-        raise SpecError(f"expected an object {{\"category/file.csv\": [[start, end], ...]}}, got {type(doc).__name__}",
-                        where=where)
-    out = {}
-    for name, wins in doc.items():
-        if not isinstance(wins, list):
-            raise SpecError(f"{name}: expected a list of [start, end] windows", where=where)
-        out[name] = []
-        for i, w in enumerate(wins):
-            if not (isinstance(w, list) and len(w) == 2):
-                raise SpecError(f"{name}[{i}]: expected [start, end], got {w!r}", where=where)
-            try:
-                start, end = pd.Timestamp(w[0]), pd.Timestamp(w[1])
-            except (ValueError, TypeError) as exc:
-                raise SpecError(f"{name}[{i}]: not a time: {exc}", where=where) from exc
-            if end < start:
-                raise SpecError(f"{name}[{i}]: ends before it starts ({w[1]} < {w[0]})", where=where)
-            out[name].append((start, end))
-    return out
 
 
 # ----------------------------------------------------------------------------------------------

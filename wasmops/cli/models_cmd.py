@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import typer
 
-from ._ui import console, table
+from ..errors import SpecError, UserError
+from ._ui import console, err_console, table
 from .ops import models_app
+
+MIN_WEEKS = 3              # models.forecast_select.backtest: the first origin has 3 weeks behind it
+MAX_HORIZON = 24 * 28
 
 
 @models_app.command("benchmark")
@@ -16,14 +21,19 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
                      labels: Path = typer.Option(..., "--labels", exists=True, dir_okay=False, help="combined_windows.json"),
                      out: Path | None = typer.Option(None, "--out", help="write file,timestamp,value,score,alarm per row")) -> None:
     """Run the production detector (train on each series' first 15 %, then stream) and print the
-    NAB standard score, pooled PR-AUC and windows caught at 2 % false alarms beside two baselines."""
+    NAB standard score, pooled PR-AUC and windows caught at 2 % false alarms beside two baselines.
+    Times: ISO 8601 (zones allowed, compared in UTC), other common layouts (one per file; an
+    ambiguous day/month order is noted) or epoch seconds. `alarm` is 0 in each series' training part."""
     import csv
 
     from models.nab_eval import evaluate, load_corpus, run_corpus
 
-    corpus = load_corpus(data_dir, labels)
+    notes: list[str] = []
+    corpus = load_corpus(data_dir, labels, notes)
+    for n in notes:
+        err_console().print(f"[yellow]note:[/] {n}", soft_wrap=True, highlight=False)
     if not corpus:
-        raise typer.BadParameter(f"no *.csv under {data_dir}")
+        raise UserError(f"no *.csv under {data_dir}", where=str(data_dir))
     for ser in corpus:
         if ser.non_numeric:
             console().print(f"[yellow]{ser.name}: {ser.non_numeric} values are not numbers; scored as missing[/]")
@@ -35,7 +45,8 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
             for ser in corpus:
                 sc, al = runs["project"]["scores"][ser.name], runs["project"]["alarms"][ser.name]
                 for i in range(len(ser.values)):
-                    w.writerow([ser.name, ser.raw_ts[i], f"{ser.values[i]:.12g}", f"{sc[i]:.6g}", int(al[i])])
+                    w.writerow([ser.name, ser.raw_ts[i], f"{ser.values[i]:.12g}", f"{sc[i]:.6g}",
+                                int(al[i]) if i >= ser.n_train else 0])
     rows = []
     for name, r in runs.items():
         m = evaluate(corpus, r["scores"], r["alarms"])
@@ -49,22 +60,54 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
 
 @models_app.command("backtest-forecast")
 def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="timestamp,value CSV"),
-                             horizon: int = typer.Option(168, help="hours ahead (origins every `horizon` hours)"),
+                             horizon: int = typer.Option(168, min=1, max=MAX_HORIZON,
+                                                         help="hours ahead (origins every `horizon` hours)"),
                              out: Path | None = typer.Option(None, "--out", help="write timestamp,actual,forecast,naive168,naive24")) -> None:
-    """Rolling-origin backtest over the last 30 %: champion forecast vs the naive ones, MAE ratios."""
+    """Rolling-origin backtest over the last 30 %: champion forecast vs the naive ones, MAE ratios.
+    Values are summed per hour; an hour with no rows counts as 0 (noted)."""
     from models.forecast_select import backtest, hourly, mae_ratios
     from models.nab_eval import read_timestamp_value
 
-    _raw, ts, values, _ = read_timestamp_value(csv_path)
-    bt = backtest(hourly(ts, values), horizon=horizon)
+    notes: list[str] = []
+    _raw, ts, values, _ = read_timestamp_value(csv_path, notes)
+    if not np.isfinite(values).any():
+        raise SpecError("value: no number in the file", where=str(csv_path))
+    y = hourly(ts, values)
+    empty = int(y.attrs.get("empty_hours", 0))
+    if empty:
+        notes.append(f"{csv_path}: {empty} of {len(y)} hours have no rows and count as 0")
+    for n in notes:
+        err_console().print(f"[yellow]note:[/] {n}", soft_wrap=True, highlight=False)
+    need = MIN_WEEKS * 168 + horizon
+    if len(y) < need:
+        raise SpecError(f"{len(y)} hours is too short for a {horizon} h backtest: it needs {MIN_WEEKS} weeks before "
+                        f"the first origin and {horizon} h after it ({need} h)", where=str(csv_path))
+    bt = backtest(y, horizon=horizon, progress=_progress(len(y), horizon))
     if bt.empty:
-        raise typer.BadParameter("series too short for a backtest (needs more than 3 weeks of hours)")
+        raise SpecError(f"{len(y)} hours leave no hour to evaluate at {horizon} h ahead", where=str(csv_path))
     if out is not None:
-        bt.rename(columns={"champion": "forecast"})[["timestamp", "actual", "forecast", "naive168", "naive24"]].to_csv(out, index=False)
+        bt.rename(columns={"champion": "forecast"})[["timestamp", "actual", "forecast", "naive168", "naive24"]].to_csv(
+            out, index=False, float_format="%.12g")
+    if len(bt) < 0.3 * len(y) - horizon:
+        err_console().print(f"[yellow]note:[/] {len(bt)} of {len(y)} hours evaluated, not the last 30 %: the first "
+                            f"origin needs {MIN_WEEKS} weeks of hours behind it", highlight=False)
     r = mae_ratios(bt)
     console().print(table(f"MAE / MAE(seasonal-naive-168 h), {len(bt)} hours, {horizon} h ahead",
                           [{"forecast": k, "mae_ratio": round(v, 3)} for k, v in r.items()]))
     console().print("champions used: " + ", ".join(f"{k} {v} h" for k, v in bt["champion_name"].value_counts().items()))
+
+
+def _progress(hours: int, horizon: int):
+    """One line on stderr every ~10 % of the origins when there are many (``--horizon 1`` fits one model an hour)."""
+    total = max(1, (hours - MIN_WEEKS * 168) // horizon)
+    if total < 50:
+        return None
+    step = max(1, total // 10)
+
+    def tick(done: int) -> None:
+        if done % step == 0:
+            err_console().print(f"backtest: {done} of ~{total} origins", highlight=False)
+    return tick
 
 
 @models_app.command("compare")
