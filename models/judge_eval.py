@@ -47,20 +47,7 @@ def _err_p(x: np.ndarray) -> np.ndarray:
 
 def concurrent_pairs(values, window: int = 288, per_series: int = 20, rng=None):
     """(baseline values, canary values, baseline error p, canary error p) per window position."""
-    rng = rng or np.random.default_rng(0)
-    x = np.asarray(values, dtype=float)
-    window -= window % 2
-    if len(x) < window or window < 2:
-        return []
-    out = []
-    for s in np.unique(np.linspace(0, len(x) - window, per_series).astype(int)):
-        w = x[s:s + window]
-        p = _err_p(w)
-        flip = rng.integers(0, 2, window // 2)
-        even = np.arange(0, window, 2)
-        ci, bi = even + flip, even + 1 - flip
-        out.append((w[bi], w[ci], p[bi], p[ci]))
-    return out
+    return sequential_pairs(values, window, per_series, 1, rng)
 
 
 def before_after_pairs(ser, days_hist: int = 3, step: str = "29h", per_series: int = 30):

@@ -359,8 +359,7 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
     if not outcome.success:
         failed = ", ".join(sorted({f"{t}({c or ''})" for t, c in outcome.failed_checks()}))
         v.verdict, v.explanation = "hold", f"telemetry failed validation: {failed}"
-    verdict = {"fail": "anomalous", "hold": "hold"}.get(v.verdict, "ok")
-    rows = v.to_rows()
+    verdict, rows, n_side = {"fail": "anomalous", "hold": "hold"}.get(v.verdict, "ok"), v.to_rows(), len(samples.get("error_rate", []))
     TableArtifact(key=f"release-judge-{name}", table=rows or [{"metric": "-", "classification": "NoData"}],
                   flow_run_id=_run_id(release_run_id),
                   description=f"Release judge for {key}: {v.verdict} (score {v.score:.0f}): {v.explanation}").create()
@@ -370,8 +369,8 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
         policy_rule="policies/release-judge.yaml ("
                     + ("slot-paired signed-rank / count tests" if v.paired else "Mann-Whitney U") + " + effect floor)",
         model={"name": "release-judge", "version": v.judge_version},
-        data={"baseline_digest": baseline.manifest_digest if baseline else None, "looks": v.looks,
-              "requests": len(samples.get("error_rate", [])), "first_look_requests": requests,
+        data={"baseline_digest": baseline.manifest_digest if baseline else None, "looks": v.looks, "requests": n_side,
+              "first_look_requests": requests,
               "baseline": None if baseline is None else "fresh: re-admitted beside the new digest, sampled interleaved"
               if baseline.fresh else "sampled before the switch",
               "gx_result": outcome.result_id},
@@ -379,7 +378,7 @@ def ai_judge(key: str, manifest_digest: str, baseline: Baseline | None, samples:
         action={"anomalous": "roll back per approval policy", "hold": "release kept; a person is alerted"}
         .get(verdict, "none")))
     return AiVerdict(verdict=verdict, judge=v.verdict, score=v.score, explanation=v.explanation, subject=key,
-                     metrics=rows, looks=v.looks, requests=len(samples.get("error_rate", [])))
+                     metrics=rows, looks=v.looks, requests=n_side)
 
 
 def _run_id(release_run_id: str):
