@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from wasmops.ai.judge_stats import _abs_dev, _array, _mwu_z, _signed_rank_z
+from wasmops.ai.judge_stats import _abs_dev, _array, _clean, _mwu_z, _signed_rank_z
 from wasmops.ai.judge_unpaired import JudgePolicy, MetricPolicy, MetricResult  # noqa: F401  (doctest names)
 from wasmops.ai.release_judge import ReleaseVerdict, judge
 
@@ -84,7 +84,7 @@ def rule_out_z(row: MetricResult, baseline, canary, mp: MetricPolicy, policy: Ju
     paired = b.shape == c.shape
     with np.errstate(invalid="ignore"):
         ok = (np.isfinite(b) & np.isfinite(c) & (b >= 0) & (c >= 0)) if paired else None
-    b, c = (b[ok], c[ok]) if paired else (_clean(b), _clean(c))
+    b, c = (b[ok], c[ok]) if paired else (_clean(b, True)[0], _clean(c, True)[0])
     if min(len(b), len(c)) < policy.min_samples:
         return -math.inf
     if (np.array_equal(b, c) if paired else (b.min() == b.max() == c.min() == c.max())):
@@ -95,12 +95,6 @@ def rule_out_z(row: MetricResult, baseline, canary, mp: MetricPolicy, policy: Ju
         b, c = _abs_dev(b), _abs_dev(c)
     ups = {"increase": [(c, k * b)], "decrease": [(b, k * c)]}.get(mp.direction, [(c, k * b), (b, k * c)])
     return min(_below_z(x, y, paired) for x, y in ups)
-
-
-def _clean(x: np.ndarray) -> np.ndarray:
-    x = x.ravel()
-    with np.errstate(invalid="ignore"):
-        return x[np.isfinite(x) & (x >= 0)]
 
 
 def _bad_shift(row: MetricResult, mp: MetricPolicy) -> bool:
