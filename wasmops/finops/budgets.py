@@ -137,17 +137,23 @@ def project_month(team_or_project: str, scope: str, spend_to_date: Decimal, fore
         raise ValueError(f"scope must be team or project, not {scope!r}")
     spend, fc, new = Decimal(spend_to_date), Decimal(forecast_rest_of_month), Decimal(new_reserved)
     projected = spend + fc + new
-    b = find_budget(budgets, scope, team_or_project)
-    if b is None:
+    found = [b for b in _budgets(budgets) if b.spec.scope == scope and b.spec.name == team_or_project]
+    if not found:
         return Projection(scope, team_or_project, spend, fc, new, projected, None, None, False, None,
                           currency or "USD")
-    if currency and b.spec.currency != currency:
-        raise SpecError(f"spec.currency: budget {scope} {team_or_project} is in {b.spec.currency} but prices "
-                        f"are in {currency}", where=b.source)
-    amount = Decimal(b.spec.monthly_amount)
-    pct = (projected * 100 / amount).quantize(PCT, rounding=ROUND_HALF_UP)
-    return Projection(scope, team_or_project, spend, fc, new, projected, amount, pct, projected > amount,
-                      b.spec.enforcement_level, b.spec.currency)
+    out = []
+    for b in found:
+        if currency and b.spec.currency != currency:
+            raise SpecError(f"spec.currency: budget {scope} {team_or_project} is in {b.spec.currency} but prices "
+                            f"are in {currency}", where=b.source)
+        amount = Decimal(b.spec.monthly_amount)
+        pct = (projected * 100 / amount).quantize(PCT, rounding=ROUND_HALF_UP)
+        out.append(Projection(scope, team_or_project, spend, fc, new, projected, amount, pct, projected > amount,
+                              b.spec.enforcement_level, b.spec.currency))
+    # every budget that covers it counts: the worst outcome wins (a strict one exceeded, then an advisory
+    # one exceeded, then the one closest to its amount). A strict 20.00 beside an exceeded advisory
+    # 0.000001 let a release through without the approval the advisory one asks for.
+    return max(out, key=lambda p: (p.over and p.level == "strict", p.over, p.pct))
 
 
 def _as_utc(now: datetime) -> datetime:
@@ -222,8 +228,14 @@ def _mib(n: int) -> str:
 
 
 def _line(p: Projection, cur: str) -> str:
-    return (f"{p.scope} {p.name}: spent {money(p.spend_to_date)} + forecast {money(p.forecast)} + new reservation "
-            f"{money(p.new_reserved)} = {money(p.projected)} {cur} of a {money(p.budget)} {cur} {p.level} budget "
+    from wasmops.finops.report_table import money_places
+
+    figures = (p.spend_to_date, p.forecast, p.new_reserved, p.projected, p.budget)
+    # cents, unless a figure is below a cent: then as many places as show it (0.00 of 0.00 at 26,921 %)
+    places = 2 if all(v is None or v == 0 or abs(v) >= Decimal("0.01") for v in figures) else money_places(figures)
+    m = lambda v: money(v, places)  # noqa: E731
+    return (f"{p.scope} {p.name}: spent {m(p.spend_to_date)} + forecast {m(p.forecast)} + new reservation "
+            f"{m(p.new_reserved)} = {m(p.projected)} {cur} of a {m(p.budget)} {cur} {p.level} budget "
             f"({p.pct}%)")
 
 
