@@ -115,6 +115,11 @@ def test_host_restart_is_a_counter_reset(workspace):
         fuel, _ = run_n(client, "tel", "tm-reset", 3)
         r = rows_for(col.collect(client.metrics(), now=T0 + pd.Timedelta(seconds=20)), "tm-reset")
         assert (r["invocations"], r["fuel"]) == (3, fuel)  # counters went 10 -> 3: the new value is the delta
+        hp.stop("kill")
+        client = hp.start()           # found from outside: a new counter that climbed past the stored 3
+        fuel, _ = run_n(client, "tel", "tm-reset", 5)
+        r = rows_for(col.collect(client.metrics(), now=T0 + pd.Timedelta(seconds=30)), "tm-reset")
+        assert (r["invocations"], r["fuel"]) == (5, fuel)  # not 5 - 3: the series' _created moved
     finally:
         hp.stop()
 
@@ -233,3 +238,28 @@ def test_a_clock_that_jumped_ahead_and_back_does_not_stop_collection(tmp_path):
     assert col.collect(text(9), now=t) == [] and "clock is 3600 s behind" in col.note
     [row] = col.collect(text(12), now=t + pd.Timedelta("15s"))
     assert row["invocations"] == 3 and col.note is None and store.count() == 1
+
+
+def test_down_scrapes_the_host_before_it_stops(workspace, monkeypatch):
+    """Found from outside: requests served between the last scrape and `wasmops down` were never
+    billed (the host's counters die with it). `down` scrapes first."""
+    from wasmops.cli.ops import _last_scrape
+    from wasmops.host.client import HostClient
+
+    hp = HostProcess(workspace)
+    client = hp.start()
+    try:
+        ref, digest = workspace.publish_wat("tm-down", hostile_wat("ok"))
+        client.deploy("tel", "tm-down", ref=ref, digest=digest)
+        monkeypatch.setenv("WASMOPS_HOME", str(workspace.home))
+        monkeypatch.setenv("WASMOPS_HOST_URL", client.url)
+        from wasmops.config import current
+
+        source = HostClient.from_workspace(current()).url          # the URL `down` scrapes
+        Collector(Store.open(workspace.settings), source=source).collect(client.metrics(), modules=client.modules())
+        run_n(client, "tel", "tm-down", 4)
+        _last_scrape()
+        df = Store.open(workspace.settings).read()
+        assert int(df[df["module"] == "tm-down"]["invocations"].sum()) == 4
+    finally:
+        hp.stop()

@@ -97,11 +97,32 @@ def _same_store(svc, db) -> None:
 
 @app.command()
 def down() -> None:
-    """Stop what `wasmops up` started: the deployment runner and MLflow first, the Prefect server last."""
+    """Stop what `wasmops up` started: the deployment runner and MLflow first, the Prefect server last.
+    The host's counters are scraped into the telemetry store first: they restart from zero with it."""
     from ..services import Services
 
-    stopped = Services(settings()).stop()
+    svc = Services(settings())
+    if "host" in svc.running():
+        _last_scrape()
+    stopped = svc.stop()
     console().print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+def _last_scrape() -> None:
+    """Usage since the last scrape would be lost with the host's counters (found from outside: 300
+    requests served between a scrape and `down` were never billed)."""
+    from ..host.client import HostClient
+    from ..telemetry import Collector, Store, scrape_host
+
+    s = settings()
+    try:
+        hc = HostClient.from_workspace(s)
+        rows = scrape_host(hc, Collector(Store.open(s), source=hc.url))
+    except Exception as exc:  # noqa: BLE001 - stopping must not fail on it; say what is lost
+        err_console().print(f"[yellow]note:[/] the host's counters were not scraped before it stopped ({exc}); "
+                            "usage since the last scrape is not billed", soft_wrap=True, highlight=False)
+        return
+    console().print(f"scraped the host's counters into the telemetry store ({len(rows)} rows)", highlight=False)
 
 
 @app.command()

@@ -70,7 +70,7 @@ _COUNTERS = {"wasmops_invocations": "invocations", "wasmops_fuel_consumed": "fue
 
 def _empty() -> dict:
     return {"invocations": 0.0, "fuel": 0.0, "errors": {}, "hist": {k: {} for k in HISTOGRAMS},
-            "team": "", "project": "", "reserved": None, "peak": None}
+            "team": "", "project": "", "reserved": None, "peak": None, "created": None}
 
 
 def parse_metrics(text: str) -> dict[tuple[str, str, str], dict]:
@@ -103,6 +103,9 @@ def parse_metrics(text: str) -> dict[tuple[str, str, str], dict]:
                 st["reserved"] = s.value
             elif name == "wasmops_memory_peak_bytes":
                 st["peak"] = max(st["peak"] or 0.0, s.value)
+            elif name == "wasmops_invocations_created":      # when the host started counting this series
+                st["created"] = s.value if st["created"] is None else min(st["created"], s.value)
+                continue
             else:
                 continue
             if name == "wasmops_memory_reserved_bytes" or not st["team"]:
@@ -143,7 +146,12 @@ def _delta_hist(cur: Mapping[str, float], prev: Mapping[str, float]) -> list[tup
 
 
 def _is_reset(cur: dict, prev: dict) -> bool:
-    """A host restart: some cumulative value went down."""
+    """A host restart: the series was created again (``wasmops_invocations_created`` moved: a counter
+    that restarted from zero and already climbed past its last stored value went unnoticed, and that
+    value was subtracted from the new counts), or some cumulative value went down."""
+    was, now = prev.get("created"), cur.get("created")
+    if was is not None and now is not None and now > was:
+        return True
     if cur["invocations"] < prev["invocations"] or cur["fuel"] < prev["fuel"]:
         return True
     if any(v < prev["errors"].get(r, 0.0) for r, v in cur["errors"].items()):
