@@ -50,10 +50,13 @@ STOP_ORDER = ["serve", "mlflow", "host", "prefect"]
 
 
 def free_port(preferred: int | None = None, address: str = "127.0.0.1") -> int:
-    """``preferred`` when nothing listens on it at ``address``, else a free port there."""
+    """``preferred`` when nothing listens on it at ``address``, else a free port there. Connections
+    of a stopped server left in TIME-WAIT do not count (SO_REUSEADDR, as the servers themselves bind):
+    `up` right after `down` said the port was in use for a minute."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     if preferred:
         with socket.socket(family) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((address, preferred))
                 return preferred
