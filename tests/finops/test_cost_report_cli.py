@@ -143,3 +143,23 @@ def test_a_budget_for_no_team_in_use_is_warned_once_naming_file_and_field(ws):
     assert r.exit_code == 0, r.output
     assert r.stderr.count("budgets/typo.yaml: spec.name") == 1 and "'alpha'" in r.stderr
     assert "budgets/ok.yaml" not in r.stderr and "m0" in r.stdout and "m1" in r.stdout
+
+
+@pytest.mark.parametrize("cut", [0, 30, 60, 60.25, 61, 100, 120.5, 150])   # before, inside, at the ends of 2 windows
+def test_export_counts_the_windows_the_report_counts_even_with_a_broken_budget(ws, tmp_path_factory, cut):
+    """Found from outside: with the same --since the export kept a window straddling it (and one ending
+    exactly at it) that the report left out, and a broken budget file stopped the export."""
+    from wasmops.telemetry import Store
+
+    first = pd.Timestamp("2026-11-01T00:00:00Z")
+    Store.open(ws).append(_samples(first + pd.Timedelta(seconds=60.25), {"gamma": {"invocations": 7}}))
+    Store.open(ws).append(_samples(first + pd.Timedelta(seconds=120.5), {"gamma": {"invocations": 11}}))
+    (ws.gitops_dir / "budgets" / "beta.yaml").write_text(BUDGET.format(name="beta", team="beta", amount="-3"))
+    since = (first + pd.Timedelta(seconds=cut)).isoformat()
+    rep = CliRunner().invoke(app, ["cost", "report", "--json", "--since", since])
+    out = tmp_path_factory.mktemp("x") / "f.csv"
+    exp = CliRunner().invoke(app, ["cost", "export", "-o", str(out), "--since", since])
+    assert rep.exit_code == exp.exit_code == 1 and out.exists() and "budgets/beta.yaml" in exp.stderr
+    reported = sum(Decimal(r["total_cost"]) for r in json.loads(rep.stdout))
+    exported = sum(Decimal(str(v)) for v in pd.read_csv(out, dtype=str)["BilledCost"])
+    assert abs(reported - exported) <= Decimal("1e-12") * (len(json.loads(rep.stdout)) + 10), (since, reported, exported)

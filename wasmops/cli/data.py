@@ -234,18 +234,24 @@ def cost_export(out: Path = typer.Option(..., "-o", help="FILE.csv or FILE.parqu
                 since: Optional[str] = typer.Option(None),
                 strict_names: bool = typer.Option(False, "--strict-1.0-names",
                                                   help="Drop the 5 FOCUS 0.5 aliases focus-validator 1.0.0 checks.")) -> None:
-    """Export costs as a FOCUS 1.0 dataset."""
+    """Export costs as a FOCUS 1.0 dataset (the windows `cost report --since` counts: those starting at or
+    after --since). A broken budget or module file does not stop it (budgets do not change costs): it
+    is named after the export, which then exits 1."""
     from ..errors import SpecError
-    from ..finops import to_focus, write_focus
+    from ..finops import in_period, to_focus, write_focus
 
     if format != "focus":
         raise SpecError(f"unknown format {format!r}; only 'focus'", where="--format")
     if out.suffix not in (".csv", ".parquet"):      # before the costs are computed, not after
         raise SpecError("write .csv or .parquet", where=str(out))
-    desired, _, costs = _costs(since)
-    df = to_focus(costs, desired.pricing)
+    desired, samples, costs = _costs(since, tolerant=True)
+    df = to_focus(in_period(costs, since), desired.pricing)
     write_focus(df, out, validator_compat=not strict_names)
     console().print(f"wrote {len(df)} FOCUS rows to {out}")
+    errors, warnings = _budget_problems(desired, samples)
+    _say_problems(errors, warnings)
+    if errors:
+        raise typer.Exit(1)
 
 
 @cost_app.command("recommend")

@@ -12,7 +12,7 @@ A worked example (two hours of telemetry priced, reported by team) is in :mod:`w
 the same costs as a FOCUS export in :mod:`wasmops.finops.focus`.
 """
 
-from .attribution import attribute, chart_png, cost_over_time, report, storage_costs, totals
+from .attribution import attribute, chart_png, cost_over_time, in_period, report, storage_costs, totals
 from .budgets import Alert, BudgetGate, GateVerdict, Projection, budget_alerts, project_month
 from .focus import FOCUS_COLUMNS, read_focus, to_focus, write_focus
 from .prices import PriceBook, as_pricebook, load_prices, price_for
@@ -20,7 +20,7 @@ from .waste import Recommendation, apply_recommendations, recommend
 
 __all__ = [
     "Alert", "BudgetGate", "FOCUS_COLUMNS", "GateVerdict", "PriceBook", "Projection", "Recommendation",
-    "apply_recommendations", "as_pricebook", "attribute", "budget_alerts", "chart_png", "cost_over_time",
+    "apply_recommendations", "as_pricebook", "attribute", "budget_alerts", "chart_png", "cost_over_time", "in_period",
     "load_prices", "price_for", "project_month", "read_focus", "recommend", "report", "storage_costs",
     "to_focus", "totals", "write_focus",
 ]

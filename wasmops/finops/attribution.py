@@ -225,8 +225,9 @@ def _as_ts(t) -> pd.Timestamp:
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
-def _window(costs: pd.DataFrame, since=None, until=None) -> pd.DataFrame:
-    """Rows whose window starts at or after ``since`` and ends at or before ``until``."""
+def in_period(costs: pd.DataFrame, since=None, until=None) -> pd.DataFrame:
+    """Rows whose window starts at or after ``since`` and ends at or before ``until`` (the one rule of
+    `cost report` and `cost export`: the export kept a window straddling --since that the report left out)."""
     if since is not None:
         costs = costs[costs["window_start"] >= _as_ts(since)]
     if until is not None:
@@ -251,7 +252,7 @@ def _numerators(costs: pd.DataFrame) -> pd.DataFrame:
 
 def totals(costs: pd.DataFrame, *, since=None, until=None) -> dict[str, Decimal]:
     """Exact totals of every money column over ``costs`` (optionally a time window)."""
-    rows = _window(costs, since, until)
+    rows = in_period(costs, since, until)
     n = _numerators(rows)
     return {c: to_decimal(sum(n[c].tolist())) for c in MONEY}
 
@@ -260,7 +261,7 @@ def report(costs: pd.DataFrame, by="team", since=None, until=None) -> pd.DataFra
     """Totals per ``by`` (team | project | module | cost_center | namespace | digest), Decimal,
     sorted by total, with ``idle_cost`` (part of ``memory_cost``) and ``idle_share`` of memory."""
     keys = _keys(by)
-    rows = _window(costs, since, until)
+    rows = in_period(costs, since, until)
     n = _numerators(rows)
     for k in keys:
         n[k] = rows[k].to_numpy()
@@ -292,7 +293,7 @@ def cost_over_time(costs: pd.DataFrame, by="team", freq: str = "1D", column: str
                    since=None, until=None) -> pd.DataFrame:
     """Wide frame: one row per period (by window start, UTC), one column per ``by`` value, Decimal."""
     keys = _keys(by)
-    rows = _window(costs, since, until)
+    rows = in_period(costs, since, until)
     n = _numerators(rows)
     label = rows[keys[0]] if len(keys) == 1 else rows[keys].astype(str).agg("/".join, axis=1)
     frame = pd.DataFrame({"period": _periods(rows["window_start"], freq), "key": label.to_numpy(),
