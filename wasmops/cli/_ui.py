@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import functools
+import os
 from decimal import Decimal
 
 
-@functools.lru_cache(maxsize=None)
 def console():
-    from rich.console import Console
+    """The stdout console; a new one when ``COLUMNS`` changed (rich reads it once, when built: a
+    console built before a test set COLUMNS kept 80 columns for the rest of the process)."""
+    return _console(os.environ.get("COLUMNS"), stderr=False)
 
-    return Console()
+
+def err_console():
+    return _console(os.environ.get("COLUMNS"), stderr=True)
 
 
 @functools.lru_cache(maxsize=None)
-def err_console():
+def _console(columns: str | None, stderr: bool):
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=stderr)
 
 
 def table(title: str, rows: list[dict], columns: list[str] | None = None):
