@@ -37,9 +37,10 @@ much slower, most unchanged) is *ambiguous*: more samples cannot change what it 
 ``hold`` for a person at once. Proportion rows (error
 rates) are never asked to rule out: a relative margin on a rate near 0 needs thousands of calls
 (0 errors in 60 probe requests cannot exclude anything), so they extend only when suggestive.
-Non-critical rows cannot fail a release alone, so they are not asked either, and neither are rows
-whose samples are identical on both sides (the fuel of unchanged code; no error on either side: a
-scale of nothing cannot be ruled out, and nothing differs). A pass therefore means
+Non-critical rows cannot fail a release alone, so they neither extend nor hold a release (a noisy
+latency row on a loaded machine held a no-change release). Rows whose samples are identical on
+both sides need no rule-out (the fuel of unchanged code; no error on either side: a scale of
+nothing cannot be ruled out, and nothing differs). A pass therefore means
 "no regression, and none of the size that matters could have hidden", never "too few samples".
 """
 
@@ -132,6 +133,8 @@ def open_rows(v: ReleaseVerdict, baseline: Samples, canary: Samples, policy: Jud
     out, settle = [], True
     for row in v.metrics:
         mp, name = policy.metric(row.metric), row.metric.removesuffix(".spread")
+        if not mp.critical:       # it cannot fail a release alone (latency on a shared host): it cannot hold one
+            continue
         if ambiguous(row, mp, policy):
             settle = False
             ranks = (f"the ranks moved the other way (Cliff's delta {row.cliffs_delta:+.2f})"
@@ -141,7 +144,7 @@ def open_rows(v: ReleaseVerdict, baseline: Samples, canary: Samples, policy: Jud
                        "some requests moved a lot, most did not")
         elif suggestive(row, mp, policy):
             out.append(f"{row.metric} {row.effect:+.0%} (p={row.p_value:.2g}, not yet significant)")
-        elif mp.critical and mp.kind == "continuous" and row.classification != "NoData":
+        elif mp.kind == "continuous" and row.classification != "NoData":
             z = rule_out_z(row, baseline.get(name), canary.get(name), mp, policy)
             if not z > zr:
                 m = max(policy.rule_out, row.threshold if math.isfinite(row.threshold) else 0.0)
