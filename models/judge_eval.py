@@ -69,6 +69,11 @@ def before_after_pairs(ser, days_hist: int = 3, step: str = "29h", per_series: i
     return out
 
 
+def _real(corpus, prefixes):
+    """``(category, series)`` of the series whose names start with one of ``prefixes``."""
+    return ((ser.name.split("/")[0], ser) for ser in corpus if ser.name.startswith(prefixes))
+
+
 def _inject(kind: str, k: float, c: np.ndarray, pc: np.ndarray):
     if kind == "level":
         return c * k, pc
@@ -132,10 +137,7 @@ def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_p
     policy = policy or JudgePolicy()
     rng = np.random.default_rng(seed)
     res: dict = defaultdict(list)
-    for ser in corpus:
-        if not ser.name.startswith(prefixes):
-            continue
-        cat = ser.name.split("/")[0]
+    for cat, ser in _real(corpus, prefixes):
         for b, c, pb, pc in concurrent_pairs(ser.values, window, per_series, rng):
             base = {"latency_p95_ms": b, "error_rate": _counts(rng, pb, calls_per_slot)}
             sparse = bool(np.mean(np.r_[b, c] == 0) >= policy.zero_share)
@@ -186,10 +188,7 @@ def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_p
     policy = policy or JudgePolicy()
     rng = np.random.default_rng(seed)
     res: dict = defaultdict(list)
-    for ser in corpus:
-        if not ser.name.startswith(prefixes):
-            continue
-        cat = ser.name.split("/")[0]
+    for cat, ser in _real(corpus, prefixes):
         for b, c, pb, pc in sequential_pairs(ser.values, window, per_series, policy.max_looks, rng):
             eb = _counts(rng, pb, calls_per_slot)
             sparse = bool(np.mean(np.r_[b[:window // 2], c[:window // 2]] == 0) >= policy.zero_share)
@@ -217,10 +216,7 @@ def evaluate_before_after(corpus, calls_per_slot: int = 100, policy: JudgePolicy
     policy = policy or JudgePolicy()
     rng = np.random.default_rng(seed)
     res: dict = defaultdict(list)
-    for ser in corpus:
-        if not ser.name.startswith(prefixes):
-            continue
-        cat = ser.name.split("/")[0]
+    for cat, ser in _real(corpus, prefixes):
         for b, c, h, pb, pc, ph in before_after_pairs(ser):
             blk = max(1, len(b) // 12)
 
