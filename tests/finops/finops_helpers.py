@@ -121,3 +121,12 @@ def desired(budgets=(), deployments=()) -> DesiredState:
 
 
 __all__ = ["MIB", "sample", "frame", "price_sheet", "budget", "deployment", "desired", "date", "Decimal"]
+
+
+def price_sheet_yaml(currency: str, memory: str = "0.0050", name: str = "sheet") -> str:
+    """A pricing.yaml text: fuel 0.0004/M, memory ``memory``/GiB-h, invocations 0.20/M, storage 0.10/GB-month."""
+    rows = (("fuel-million", "0.0004"), ("memory-gib-hour", memory), ("invocations-million", "0.20"),
+            ("storage-gb-month", "0.10"))
+    return (f"apiVersion: wasmops.dev/v1alpha1\nkind: PriceSheet\nmetadata: {{name: {name}}}\nspec:\n  prices:\n"
+            + "".join(f'    - {{unit: {u}, amount: "{a}", currency: {currency}, effectiveDate: 2020-01-01}}\n'
+                      for u, a in rows))

@@ -13,20 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from finops_helpers import price_sheet_yaml
 from wasmops.cli import app
 from wasmops.finops import attribute, load_prices, report, totals
 from wasmops.finops.report_table import TOTAL, report_rows
 
-PRICES = """apiVersion: wasmops.dev/v1alpha1
-kind: PriceSheet
-metadata: {name: chf}
-spec:
-  prices:
-    - {unit: fuel-million, amount: "0.0004", currency: CHF, effectiveDate: 2020-01-01}
-    - {unit: memory-gib-hour, amount: "0.0050", currency: CHF, effectiveDate: 2020-01-01}
-    - {unit: invocations-million, amount: "0.20", currency: CHF, effectiveDate: 2020-01-01}
-    - {unit: storage-gb-month, amount: "0.10", currency: CHF, effectiveDate: 2020-01-01}
-"""
+PRICES = price_sheet_yaml("CHF", name="chf")
 BUDGET = """apiVersion: wasmops.dev/v1alpha1
 kind: Budget
 metadata: {{name: {name}}}

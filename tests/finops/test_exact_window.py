@@ -10,20 +10,12 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from finops_helpers import price_sheet_yaml
 from wasmops.finops import attribute, load_prices, read_focus, report, to_focus, write_focus
 from wasmops.telemetry import Collector, Store
 
 GIB = 2**30
-PRICES = """apiVersion: wasmops.dev/v1alpha1
-kind: PriceSheet
-metadata: {name: odd}
-spec:
-  prices:
-    - {unit: fuel-million, amount: "0.0004", currency: EUR, effectiveDate: 2026-01-01}
-    - {unit: memory-gib-hour, amount: "%s", currency: EUR, effectiveDate: 2026-01-01}
-    - {unit: invocations-million, amount: "0.20", currency: EUR, effectiveDate: 2026-01-01}
-    - {unit: storage-gb-month, amount: "0.10", currency: EUR, effectiveDate: 2026-01-01}
-"""
+PRICES = price_sheet_yaml("EUR", "%s", "odd")
 
 
 def metrics(reserved: int, calls: int) -> str:
