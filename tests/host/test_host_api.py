@@ -126,6 +126,8 @@ def test_unknown_module_is_404_and_delete_works(host, workspace):
 
 def test_metrics_are_exact_per_module(host, workspace):
     deploy(host, workspace, "counted", HOSTILE["ok"], labels={"team": "payments", "project": "p1"})
+    deploy(host, workspace, "loop", limits={**LIMITS, "fuel": 10**12})   # idempotent: this test runs alone too
+    assert host.run("dev", "loop", b"{}").status_code == 504
     fuel = 0
     for _ in range(25):
         fuel += int(host.run("dev", "counted", b"{}").headers["x-wasmops-fuel"])

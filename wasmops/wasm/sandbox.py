@@ -26,7 +26,7 @@ from typing import Protocol
 
 import wasmtime
 
-from wasmops.wasm import _sandbox_io as _io
+from wasmops.wasm import _deadline, _sandbox_io as _io
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
 from wasmops.wasm.shape import check_header, check_shape, engine_config, explain_invalid
@@ -91,12 +91,14 @@ class _EpochTicker:
         self._engine = engine
         self._stop = threading.Event()
         self.watched: set[_OutFile] = set()
+        self.ticks = 0          # epochs advanced so far: the clock of run deadlines (``_deadline``)
         self._thread = threading.Thread(target=self._loop, name="wasmops-epoch", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.wait(EPOCH_TICK_MS / 1000):
             self._engine.increment_epoch()
+            self.ticks += 1
             for f in list(self.watched):
                 f.check()
 
@@ -230,12 +232,14 @@ class Sandbox:
         store = _io.RawStore(self.engine)
         sliced = slice_ms is not None and slice_ms < limits.timeout_ms
         out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
-        watched = self._ticker.watched
+        watched, watch = self._ticker.watched, None
         try:
-            self._configure(store, out, err, limits, stdin, env, argv, slice_ms if sliced else limits.timeout_ms)
+            watch = self._configure(store, out, err, limits, stdin, env, argv,
+                                    slice_ms if sliced else limits.timeout_ms)
             watched.update((out, err))
-            result = self._execute(store, prepared, limits, out, err)
+            result = self._execute(store, prepared, limits, out, err, watch)
         finally:
+            _deadline.disarm(watch)
             watched.discard(out)
             watched.discard(err)
             store.close()
@@ -247,8 +251,11 @@ class Sandbox:
             self._bill_timeout(result, limits)
         return result
 
-    def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: tuple[str, ...], deadline_ms: int):
-        store.configure(limits.fuel, max(1, -(-deadline_ms // EPOCH_TICK_MS)) + 1, limits.memory)
+    def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: tuple[str, ...],
+                   deadline_ms: int) -> _deadline.Watch:
+        ticks = max(1, -(-deadline_ms // EPOCH_TICK_MS)) + 1
+        store.configure(limits.fuel, limits.memory)
+        watch = _deadline.arm(store, ticks, out, self._clock)
         wasi = wasmtime.WasiConfig()
         _io.set_argv(wasi, argv)
         if env:
@@ -256,8 +263,13 @@ class Sandbox:
         _set_stdin_bytes(wasi, stdin)
         _io.set_output_files(wasi, out, err)
         store.set_wasi(wasi)
+        return watch
 
-    def _execute(self, store, prepared: Prepared, limits: RunLimits, out: _OutFile, err: _OutFile) -> RunResult:
+    def _clock(self) -> int:
+        return self._ticker.ticks
+
+    def _execute(self, store, prepared: Prepared, limits: RunLimits, out: _OutFile, err: _OutFile,
+                 watch: _deadline.Watch) -> RunResult:
         exit_code: int | None = None
         reason: str | None = None
         message = ""
@@ -276,6 +288,8 @@ class Sandbox:
             reason, message = _trap_reason(exc)
         except wasmtime.WasmtimeError as exc:   # e.g. proc_exit(255): "exit with invalid exit status"
             reason, message = REASON_TRAP, trap_message(str(exc))
+        if watch.stopped == _deadline.STOPPED_TIMEOUT:
+            exit_code, reason, message = None, REASON_TIMEOUT, "wall-clock deadline exceeded"
         duration, cpu = time.perf_counter() - t0, time.thread_time() - c0
         stdout = out.read()
         fuel_used = limits.fuel - store.fuel_left()
