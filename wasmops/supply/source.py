@@ -67,7 +67,9 @@ class TestCase(BaseModel):
                                    "whose bytes are the stdin, for binary or large input; instead of stdin.")
     env: dict[str, str] = Field(default_factory=dict)
     args: list[str] = Field(default_factory=list)
-    expect_stdout: str | None = None
+    expect_stdout: str | None = Field(
+        None, description="The whole stdout, compared without trailing newlines on either side (a YAML block "
+        "scalar ends in one, most programs print one); other whitespace counts.")
     expect_stdout_contains: str | None = None
     expect_exit: int = 0
     expect_error: ErrorReason | None = Field(
