@@ -75,6 +75,27 @@ def test_add_writes_a_schema_valid_manifest_and_refuses_duplicates(ws):
     assert "already exists" in dup.stderr and "counter.yaml" in dup.stderr and _head(ws.home) == head
 
 
+@pytest.mark.parametrize("namespace,given,env", [
+    ("prod", None, "prod"), ("prod-eu", None, "prod"), ("production", None, "prod"), ("products", None, "dev"),
+    ("staging", None, "dev"),
+    ("prod", "dev", "dev"), ("qa", "prod", "prod"),
+])
+def test_add_takes_the_environment_from_a_prod_namespace_unless_told(ws, namespace, given, env):
+    """`add --target prod/x` wrote environment dev, so a release to prod/x was never asked for approval."""
+    from wasmops.gitops.manifest import WasmModuleDeployment
+
+    if not (ws.cwd / "counter").exists():
+        ws("new", "counter", "--language", "wat", check=0)
+    name = f"env-{namespace}-{given or 'default'}"
+    p = ws("add", "counter", "--target", f"{namespace}/{name}", "--team", "t", "--project", "p",
+           *(("--env", given) if given else ()), check=0)
+    path = ws.home / "gitops" / "modules" / namespace / f"{name}.yaml"
+    assert WasmModuleDeployment.model_validate(yaml.safe_load(path.read_text())).spec.environment == env
+    assert f"{namespace}/{name} ({env})" in p.stdout
+    assert ("not asked for approval" in p.stdout) == (given == "dev" and namespace == "prod")
+    assert p.stdout.rstrip().endswith("--auto-approve") == (env == "dev")
+
+
 @pytest.mark.parametrize("args,field", [
     (["counter", "--target", "dev/Counter!"], "--target name"),
     (["counter", "--target", "no-namespace"], "--target"),

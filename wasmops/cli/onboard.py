@@ -37,7 +37,8 @@ def add(
     team: Optional[str] = typer.Option(None, help="Owning team (label 'team'; budgets and cost use it)."),
     project: Optional[str] = typer.Option(None, help="Project (label 'project'; cost attribution uses it)."),
     cost_center: Optional[str] = typer.Option(None, "--cost-center", help="Optional label 'cost-center'."),
-    env: str = typer.Option("dev", "--env", help="dev | prod (prod always asks for approval)."),
+    env: Optional[str] = typer.Option(None, "--env", help="dev | prod (prod always asks for approval). "
+                                      "Default: prod for the namespaces prod, production, prod-*, else dev."),
     trust_level: str = typer.Option("sandboxed", "--trust-level", help="sandboxed | standard | trusted"),
 ) -> None:
     """Write the module's WasmModuleDeployment into the GitOps repo and commit it."""
@@ -45,13 +46,16 @@ def add(
     from wasmops.gitops.repo import GitOpsRepo
     from ..onboard import Target, add_deployment
 
-    if env not in ("dev", "prod"):
+    if env not in (None, "dev", "prod"):
         raise UserError(f"--env must be dev or prod, not {env!r}", where="--env")
     from wasmops.supply.source import load_module_source
 
     t = Target.parse(target)
     load_module_source(module_dir)  # a clear error before any note or write
     c = console()
+    env = env or default_env(t.namespace)
+    if env == "dev" and default_env(t.namespace) == "prod":
+        c.print(f"[yellow]note:[/] {t.key} is environment dev (--env dev): its releases are not asked for approval")
     if not team:
         team = getpass.getuser().lower().replace("_", "-") or "default"
         c.print(f"[yellow]note:[/] no --team given: labelled team={team} (budgets and cost reports group by it)")
@@ -60,5 +64,11 @@ def add(
         c.print(f"[yellow]note:[/] no --project given: labelled project={project}")
     path, sha = add_deployment(GitOpsRepo.from_settings(settings()), module_dir, t, team=team, project=project,
                                cost_center=cost_center, env=env, trust_level=trust_level)
-    c.print(f"[green]added[/] {t.key} → {path} (commit {sha[:10]})", soft_wrap=True)
+    c.print(f"[green]added[/] {t.key} ({env}) → {path} (commit {sha[:10]})", soft_wrap=True)
     c.print(f"next: wasmops release {module_dir} --target {t.key}" + (" --auto-approve" if env == "dev" else ""))
+
+
+def default_env(namespace: str) -> str:
+    """A target's environment when ``--env`` is not given: ``prod`` for the namespaces prod, production,
+    prod-* and production-*, where a person expects releases to wait for approval; ``dev`` elsewhere."""
+    return "prod" if namespace.split("-")[0] in ("prod", "production") else "dev"
