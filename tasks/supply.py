@@ -7,6 +7,7 @@ re-run after a crash reuses every finished step.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from prefect import task
@@ -23,9 +24,17 @@ from ._common import RETRY
 __all__ = ["Built", "build_module", "policy_check", "publish_module", "sign_module", "test_module", "wasm_path"]
 
 
+def cache_key(step: str, *parts) -> str:
+    """``step-`` and a hash of ``parts``. Prefect stores a cached result under its key as a path, so a
+    key spelled from refs and paths (``/``, ``..``) folded different inputs into one file: the same
+    module released to a second target read the first target's cached publish, and its reconcile
+    was refused (the digest was published to the other repository)."""
+    return f"{step}-{hashlib.sha256(chr(0).join(map(str, parts)).encode()).hexdigest()[:40]}"
+
+
 def _build_key(context, params) -> str:
     # The output lives in this workspace, so the workspace is part of the key.
-    return f"build-{source_digest(params['src'])}-{current().home}"
+    return cache_key("build", source_digest(params["src"]), current().home)
 
 
 def wasm_path(built: Built, src: ModuleSource | None = None) -> Path:
@@ -61,7 +70,7 @@ def build_module(src: ModuleSource) -> Built:
 
 def _test_key(context, params) -> str:
     # the test cases live in module.yaml, which the source digest covers
-    return f"test-{params['built'].wasm_digest}-{params['built'].source_digest}"
+    return cache_key("test", params["built"].wasm_digest, params["built"].source_digest)
 
 
 @task(name="test", cache_key_fn=_test_key, persist_result=True, **RETRY)
@@ -82,8 +91,8 @@ def _policy_key(context, params) -> str:
     """The verdict depends on the module, the trust level, the memory limit and the policy's content."""
     from wasmops.supply.policy import policy_digest
 
-    return (f"policy-{params['built'].wasm_digest}-{params['trust_level']}-{params.get('memory_limit')}"
-            f"-{params.get('timeout_ms')}-{params.get('fuel')}-{policy_digest(params.get('policy_file'))}")
+    return cache_key("policy", params["built"].wasm_digest, params["trust_level"], params.get("memory_limit"),
+                     params.get("timeout_ms"), params.get("fuel"), policy_digest(params.get("policy_file")))
 
 
 @task(name="policy", cache_key_fn=_policy_key, persist_result=True, **RETRY)
@@ -114,7 +123,7 @@ def _sign_key(context, params) -> str:
     s = current()
     pub = Path(params["key_path"]).with_suffix(".pub") if params.get("key_path") else s.public_key
     signer = key_id(pub.read_bytes()) if pub.exists() else s.key_backend
-    return f"sign-{params['built'].wasm_digest}-{signer}"
+    return cache_key("sign", params["built"].wasm_digest, signer)
 
 
 @task(name="sign", cache_key_fn=_sign_key, persist_result=True, **RETRY)
@@ -130,8 +139,8 @@ def sign_module(built: Built, key_path: str | None = None) -> Signed:
 
 def _publish_key(context, params) -> str:
     p = params
-    return (f"publish-{p['built'].wasm_digest}-{p['ref']}-{p['signed'].bundle_digest}"
-            f"-{p.get('source', '')}-{p.get('revision', '')}")
+    return cache_key("publish", p["built"].wasm_digest, p["ref"], p["signed"].bundle_digest, p.get("source", ""),
+                     p.get("revision", ""))
 
 
 @task(name="publish", cache_key_fn=_publish_key, persist_result=True, **RETRY)

@@ -124,3 +124,28 @@ def _published_sum(ws):
     from support.host import REPO
 
     return ws.publish_wasm("sum-policy", wasmtime.wat2wasm((REPO / "examples" / "sum-wat" / "sum.wat").read_text()))
+
+
+def test_the_same_module_released_to_a_second_target_serves_there_too(flow_env, tmp_path):
+    """Released to dev/vowels-eu, then to dev/vowels-us: the second publish's cache key differed only
+    in its ref, and ``..`` in the module's source path folded both keys into one stored result, so
+    the second target read the first's publish and its reconcile was refused."""
+    from flows.release import release
+    from tasks.supply import cache_key
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.onboard import Target, add_deployment
+
+    ws, host, _ = flow_env
+    repo = GitOpsRepo.from_settings(ws.settings)
+    vowels = tmp_path / "vowels-y"         # not the module the tests above rolled back (its digest is quarantined)
+    vowels.mkdir()
+    (vowels / "vowels.c").write_text(VOWELS_C.replace("aeiouAEIOU", "aeiouyAEIOUY"))
+    (vowels / "module.yaml").write_text(VOWELS_YAML)
+    for name in ("vowels-eu", "vowels-us"):
+        add_deployment(repo, vowels, Target("dev", name), team="qa", project="stranger")
+        res = release(module_dir=str(vowels), target=f"dev/{name}", auto_approve=True, ai_check=False)
+        assert res["verify"]["passed"] is True
+    assert host.run("dev", "vowels-eu", b"aeiou").json() == host.run("dev", "vowels-us", b"aeiou").json() \
+        == {"vowels": 5}
+    assert cache_key("publish", "d", "oci:a", "../../x") != cache_key("publish", "d", "oci:b", "../../x")
+    assert "/" not in cache_key("publish", "oci-layout:///a/b", "../..")
