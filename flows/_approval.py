@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from prefect import get_run_logger
 from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from flows._pause import pause_for_input
 from wasmops.digests import short
 from wasmops.errors import ApprovalRejected
 
@@ -79,10 +79,9 @@ def request_approval(key: str, manifest, proposal, *, auto_approve: bool, timeou
         log.info(f"waiting for approval of {key} (up to {timeout_s}s): wasmops approve {rid} --reason \"...\" "
                  f"or wasmops reject {rid} --reason \"...\" (wasmops approvals shows the form)")
         try:
-            answer = pause_flow_run(
-                wait_for_input=Approval.with_initial_data(description=describe(key, manifest, proposal, extra),
-                                                          approve=False),
-                timeout=timeout_s, poll_interval=1)
+            answer = pause_for_input(
+                Approval.with_initial_data(description=describe(key, manifest, proposal, extra), approve=False),
+                timeout_s=timeout_s)
         except FlowPauseTimeout:
             answer = Approval(approve=False, reason=f"no answer within {timeout_s}s", approver="timeout")
     record(s.gitops_dir, Decision(

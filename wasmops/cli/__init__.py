@@ -57,6 +57,21 @@ def main() -> None:
         err_console().print(f"[bold red]error:[/] {escape(what)}{hint}\n[dim]{escape(advice)}[/]",
                             highlight=False, soft_wrap=True)
         sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - only an orchestrator that failed to answer is printed here
+        from ..config import current
+
+        why = orchestrator_failure(exc)
+        if why is None or current().debug:
+            raise
+        from ._ui import err_console
+
+        from rich.markup import escape
+
+        err_console().print(f"[bold red]error:[/] the Prefect server failed: {escape(why)}\n[dim]`wasmops status` "
+                            "says whether it runs; `wasmops decisions` shows where a release stands, and the same "
+                            "command carries it on (finished steps are not repeated)[/]", highlight=False,
+                            soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         if len(sys.argv) > 1 and sys.argv[1] == "release":     # it stopped with no word on what happened
             from ._ui import err_console
@@ -66,3 +81,21 @@ def main() -> None:
                                 "`wasmops decisions` show where it stands, and the same command releases again",
                                 highlight=False, soft_wrap=True)
         sys.exit(130)
+
+
+def orchestrator_failure(exc: BaseException) -> str | None:
+    """One line for an exception that is the Prefect server not answering (refused, reset, timed out,
+    a 5xx), found anywhere in its cause chain; None for anything else (a bug keeps its traceback)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        name = type(exc).__name__
+        module = type(exc).__module__
+        if module.startswith("httpx") and name in ("ConnectError", "ReadError", "WriteError", "RemoteProtocolError",
+                                                    "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout"):
+            return f"{name}: {exc}"
+        if name == "PrefectHTTPStatusError" and getattr(getattr(exc, "response", None), "status_code", 0) >= 500:
+            r = exc.response
+            return f"{r.status_code} {r.reason_phrase} for {r.request.method} {r.request.url.path}"
+        exc = exc.__cause__ or exc.__context__
+    return None
