@@ -92,20 +92,21 @@ def _policy_key(context, params) -> str:
     from wasmops.supply.policy import policy_digest
 
     return cache_key("policy", params["built"].wasm_digest, params["trust_level"], params.get("memory_limit"),
-                     params.get("timeout_ms"), params.get("fuel"), policy_digest(params.get("policy_file")))
+                     params.get("timeout_ms"), params.get("fuel"), params.get("max_stdout"),
+                     policy_digest(params.get("policy_file")))
 
 
 @task(name="policy", cache_key_fn=_policy_key, persist_result=True, **RETRY)
 def policy_check(built: Built, trust_level: str, policy_file: str | None = None,
                  memory_limit: int | None = None, timeout_ms: int | None = None,
-                 fuel: int | None = None) -> PolicyChecked:
+                 fuel: int | None = None, max_stdout: int | None = None) -> PolicyChecked:
     """Check the module against the ModulePolicy in ``policy_file`` (the release passes the one in
     Git, the same file host admission follows)."""
     from wasmops.supply.policy import check_module, load_policy
 
     policy = load_policy(policy_file)
     v = check_module(wasm_path(built).read_bytes(), trust_level, policy, memory_limit=memory_limit,
-                     timeout_ms=timeout_ms, fuel=fuel)
+                     timeout_ms=timeout_ms, fuel=fuel, max_stdout=max_stdout)
     lines = [f"**{'allowed' if v.allowed else 'denied'}** `{built.name}` at trust level `{trust_level}`"
              f" under `{policy.source}`"]
     lines += [f"- {r}" for r in v.reasons] or ["- no findings"]

@@ -4,6 +4,7 @@ for host admission alike."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 import wasmtime
 import yaml
 
@@ -47,3 +48,23 @@ def test_host_admission_follows_the_caps_in_git(host, workspace):
         assert host.deploy("dev", "capped", ref=ref, digest=digest, limits={"fuel": 50_000_000})["changed"]
     finally:
         path.write_text(original)
+
+
+@settings(max_examples=40, deadline=None)
+@given(level=st.sampled_from(["sandboxed", "standard", "trusted"]), mib=st.integers(1, 2048))
+def test_max_stdout_is_capped_per_trust_level_as_shipped(level, mib):
+    """A deployment asking for a larger response than its trust level allows is denied (the host holds a
+    response in memory: maxStdout 512Mi at sandboxed once took a worker to ~1 GB)."""
+    cap = {"sandboxed": 16, "standard": 64, "trusted": 256}[level]
+    v = check_module(wasmtime.wat2wasm(OK), level, load_policy(), max_stdout=mib * 2**20)
+    assert v.allowed == (mib <= cap)
+    assert v.allowed or any(f"maxStdout {mib}Mi exceeds {cap}Mi for {level}" in r for r in v.reasons)
+
+
+def test_host_refuses_a_deploy_over_the_stdout_cap_and_an_unknown_field(host, workspace):
+    ref, digest = workspace.publish_wat("stdout-capped", OK)
+    with pytest.raises(Exception, match="maxStdout 100Gi exceeds 16Mi for sandboxed"):
+        host.deploy("dev", "stdout-capped", ref=ref, digest=digest, limits={"max_stdout": "100Gi"})
+    with pytest.raises(Exception, match="limitz"):        # a typo must not deploy with default limits
+        host.deploy("dev", "stdout-capped", ref=ref, digest=digest, limitz={"fuel": 1})
+    assert host.deploy("dev", "stdout-capped", ref=ref, digest=digest, limits={"max_stdout": "16Mi"})["changed"]

@@ -213,7 +213,7 @@ def _policy_preflight(settings, src: ModuleSource, manifest: WasmModuleDeploymen
     path = src.root / src.sources[0]
     v = check_module(path.read_bytes(), rc.trust_level, load_policy(policy_path(settings)),
                      memory_limit=manifest.memory_bytes, timeout_ms=rc.timeout_ms, fuel=manifest.fuel_per_request,
-                     where=str(path))
+                     where=str(path), max_stdout=manifest.host_limits()["max_stdout"])
     v.raise_if_denied(where=key)
 
 

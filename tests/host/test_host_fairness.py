@@ -8,6 +8,7 @@ import socket
 import time
 
 import httpx
+import pytest
 
 from support.host import HostProcess, make_workspace
 from support.wat import FIXTURES
@@ -16,14 +17,18 @@ WAT = {n: (FIXTURES / "hostile" / f"{n}.wat").read_text() for n in ("ok", "loop"
 LIMITS = {"fuel": 10**13, "memory": "4Mi", "timeout_ms": 1500, "max_stdout": "1Mi"}
 
 
-def test_a_runaway_flood_is_shed_with_retry_after_and_a_neighbour_keeps_serving(tmp_path):
+@pytest.mark.parametrize("timeout_ms", [1500, 20])
+def test_a_runaway_flood_is_shed_with_retry_after_and_a_neighbour_keeps_serving(tmp_path, timeout_ms):
+    """``timeout_ms`` 20 is under the inline slice (25 ms): such a module used to run inline for ever,
+    never shed, and a flood on it held the event loop (a neighbour's p50 went from 1 ms to 400 ms)."""
     ws = make_workspace(tmp_path / "ws")
     hp = HostProcess(ws)
     c = hp.start("--threads", "4", "--workers", "1")
     try:
         for name in ("runaway", "calm"):
             ref, digest = ws.publish_wat(name, WAT["loop" if name == "runaway" else "ok"])
-            c.deploy("dev", name, ref=ref, digest=digest, limits=LIMITS)
+            c.deploy("dev", name, ref=ref, digest=digest,
+                     limits={**LIMITS, "timeout_ms": timeout_ms if name == "runaway" else LIMITS["timeout_ms"]})
         with cf.ThreadPoolExecutor(40) as pool:
             flood = [pool.submit(_post, c.url, "runaway") for _ in range(40)]
             _wait_for_shedding(c)  # the runaway lane is full: the host has started refusing
@@ -37,7 +42,8 @@ def test_a_runaway_flood_is_shed_with_retry_after_and_a_neighbour_keeps_serving(
         assert shed and all(r.headers["retry-after"] == "1" and r.json()["error"] == "Busy" for r in shed)
         assert all("x-wasmops-exit-code" not in r.headers for r in shed)            # the host answered
         assert all(r.headers["x-wasmops-error"] == "timeout" for r in timed_out)    # limits still hold
-        assert len(timed_out) <= 2 + 16 + 2    # the lane: 2 running, 16 waiting (+ the first inline try)
+        if timeout_ms > 1000:                  # runs that outlast the flood's arrival: the lane's bound holds
+            assert len(timed_out) <= 2 + 16 + 2    # the lane: 2 running, 16 waiting (+ the first inline try)
         text = c.metrics()
         line = next(l for l in text.splitlines() if l.startswith("wasmops_requests_shed_total{")
                     and 'module="runaway"' in l)

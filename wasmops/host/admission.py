@@ -96,7 +96,8 @@ def bound_signature(ref: str, digest: str, *, timeout_s: float = 30.0) -> bytes 
 
 def admit(ref: str, digest: str, *, trust_level: str, memory_limit: int, keyring: Keyring,
           policy: ModulePolicy, quarantined: Callable[[str], bool] = lambda d: False,
-          timeout_s: float = 30.0, run_timeout_ms: int | None = None, fuel: int | None = None) -> Admitted:
+          timeout_s: float = 30.0, run_timeout_ms: int | None = None, fuel: int | None = None,
+          max_stdout: int | None = None) -> Admitted:
     from wasmops.supply.oci import pull
 
     with step("quarantine"):
@@ -121,7 +122,7 @@ def admit(ref: str, digest: str, *, trust_level: str, memory_limit: int, keyring
         verified = verify_bytes(wasm, bundle, keyring, where=pinned)
     with step("policy"):
         verdict = check_module(wasm, trust_level, policy, memory_limit=memory_limit, timeout_ms=run_timeout_ms,
-                               fuel=fuel, where=pinned)
+                               fuel=fuel, where=pinned, max_stdout=max_stdout)
         verdict.raise_if_denied(where=pinned)
     sig = {"method": verified.method, "signer": getattr(verified, "key_id", None) or getattr(verified, "identity", None)}
     return Admitted(wasm=wasm, wasm_digest=wasm_digest, manifest_digest=digest, signature=sig, bundle=bundle)

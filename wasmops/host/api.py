@@ -46,7 +46,10 @@ class LimitsIn(BaseModel):
 
 
 class DeployRequest(BaseModel):
-    """Body of ``PUT /admin/modules/{ns}/{name}`` (namespace and name come from the path)."""
+    """Body of ``PUT /admin/modules/{ns}/{name}`` (namespace and name come from the path). An
+    unknown field is a 400: a typo (``limitz``) must not deploy with default limits."""
+
+    model_config = ConfigDict(extra="forbid")
 
     namespace: Name
     name: Name

@@ -170,7 +170,7 @@ class Runtime(CanaryOps):
         limits = req.host_limits()
         try:
             adm = admit(req.ref, req.digest, trust_level=req.trust_level, memory_limit=limits.memory,
-                        run_timeout_ms=limits.timeout_ms, fuel=limits.fuel,
+                        run_timeout_ms=limits.timeout_ms, fuel=limits.fuel, max_stdout=limits.max_stdout,
                         keyring=self.keyring, policy=self._policy(), quarantined=self.quarantined,
                         timeout_s=self.timeout_s)
         except Exception:

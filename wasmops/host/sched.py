@@ -70,8 +70,10 @@ class Lane:
     def outgrew_slice(self) -> None:
         self.inline, self.short_streak = False, 0
 
-    def pool_run_took(self, cpu_seconds: float) -> None:
-        if cpu_seconds * 1000 <= SHORT_MS:
+    def pool_run_took(self, cpu_seconds: float, timed_out: bool = False) -> None:
+        """A pool run ended: short ones in a row send the lane back inline; one that ran to its
+        deadline never counts as short (a loop under a 1 ms deadline would go back inline)."""
+        if cpu_seconds * 1000 <= SHORT_MS and not timed_out:
             self.short_streak += 1
             if self.short_streak >= SHORT_STREAK:
                 self.inline = True

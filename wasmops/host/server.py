@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from ..errors import UserError, WasmopsError
 from wasmops.wasm.shape import MAX_STDIN
 from wasmops.wasm.outcome import STDERR_TAIL  # bytes of a failed run's stderr, base64 in X-Wasmops-Stderr
-from wasmops.wasm.sandbox import Preempted
+from wasmops.wasm.sandbox import REASON_TIMEOUT, Preempted
 from .http import Request, Response, json_response
 from .api import CanaryRequest, WeightRequest
 from .runtime import DeployRequest, Runtime
@@ -173,14 +173,17 @@ class HostApp:
             except Preempted:
                 lane.outgrew_slice()      # run again in the pool, from scratch, with its full timeout
             else:
-                self.sched.short_run()    # pool runs yield the core to short ones now (sched.py)
+                if r.reason == REASON_TIMEOUT:
+                    lane.outgrew_slice()  # a deadline within the slice, used up inline: later runs go to the pool
+                else:
+                    self.sched.short_run()    # pool runs yield the core to short ones now (sched.py)
                 return run_response(dep.digest, r)
         fut = self.sched.submit(lane, self.rt.invoke_live, live, body, None, expect)
         return self._pooled(lane, fut)
 
     async def _pooled(self, lane, fut) -> Response:
         dep, r = await fut
-        lane.pool_run_took(r.cpu_s)
+        lane.pool_run_took(r.cpu_s, r.reason == REASON_TIMEOUT)
         return run_response(dep.digest, r)
 
     async def _admin(self, method: str, parts: list[str], req: Request) -> Response:

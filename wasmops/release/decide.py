@@ -58,7 +58,7 @@ def policy_inputs(manifest) -> dict:
     """The limits the policy check judges the module at: the deployment's, as the host admits it."""
     rc = manifest.spec.runtime_config
     return {"trust_level": rc.trust_level, "memory_limit": manifest.memory_bytes, "timeout_ms": rc.timeout_ms,
-            "fuel": manifest.fuel_per_request}
+            "fuel": manifest.fuel_per_request, "max_stdout": manifest.host_limits()["max_stdout"]}
 
 
 def provenance(built: Built, signed: Signed, *, source_revision: str, flow_run_id: str, releaser: str) -> dict:

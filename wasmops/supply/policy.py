@@ -42,6 +42,8 @@ class LevelRules(BaseModel):
     max_memory: int | str = Field("64Mi", alias="maxMemory")
     max_timeout_ms: int | None = Field(None, gt=0, alias="maxTimeoutMs",
                                        description="largest per-request deadline a deployment may ask for")
+    max_stdout: int | str | None = Field(None, alias="maxStdout",
+                                         description="largest maxStdout a deployment may ask for; unset: no cap")
     max_cpu: str | None = Field(None, alias="maxCpu",
                                 description="largest CPU per request (fuel = millicores × 1e6), e.g. 2000m")
 
@@ -52,10 +54,11 @@ class LevelRules(BaseModel):
             parse_cpu_millis(v)
         return v
 
-    @field_validator("max_size", "max_memory")
+    @field_validator("max_size", "max_memory", "max_stdout")
     @classmethod
     def _size(cls, v):
-        parse_size(v)
+        if v is not None:
+            parse_size(v)
         return v
 
 
@@ -192,8 +195,12 @@ def custom_section_bytes(wasm: bytes) -> int:
     return total
 
 
-def _run_caps(rules: LevelRules, trust_level: str, timeout_ms: int | None, fuel: int | None) -> list[str]:
+def _run_caps(rules: LevelRules, trust_level: str, timeout_ms: int | None, fuel: int | None,
+              max_stdout: int | None = None) -> list[str]:
     out = []
+    if max_stdout is not None and rules.max_stdout is not None and max_stdout > parse_size(rules.max_stdout):
+        out.append(f"maxStdout {format_size(max_stdout)} exceeds {format_size(parse_size(rules.max_stdout))} "
+                   f"for {trust_level}")
     if timeout_ms is not None and rules.max_timeout_ms is not None and timeout_ms > rules.max_timeout_ms:
         out.append(f"timeoutMs {timeout_ms} exceeds {rules.max_timeout_ms} for {trust_level}")
     if fuel is not None and rules.max_cpu is not None:
@@ -205,7 +212,7 @@ def _run_caps(rules: LevelRules, trust_level: str, timeout_ms: int | None, fuel:
 
 def check_module(
     wasm: bytes, trust_level: str, policy: ModulePolicy | None = None, *, memory_limit: int | None = None,
-    timeout_ms: int | None = None, fuel: int | None = None, where: str | None = None,
+    timeout_ms: int | None = None, fuel: int | None = None, where: str | None = None, max_stdout: int | None = None,
 ) -> PolicyVerdict:
     """Check ``wasm`` against the rules for ``trust_level``. Never raises for a denial. A denied
     verdict also says at which other trust levels of the policy the module would pass (``allowed_at``)."""
@@ -215,10 +222,10 @@ def check_module(
         known = ", ".join(sorted(policy.spec.trust_levels))
         raise SpecError(f"unknown trust level {trust_level!r}; known: {known}", where=policy.source)
     facts = inspect_module(wasm, where)
-    reasons = _level_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel)
+    reasons = _level_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel, max_stdout)
     allowed_at = [] if not reasons else [
         name for name, r in policy.spec.trust_levels.items()
-        if name != trust_level and not _level_reasons(facts, r, name, memory_limit, timeout_ms, fuel)]
+        if name != trust_level and not _level_reasons(facts, r, name, memory_limit, timeout_ms, fuel, max_stdout)]
     return PolicyVerdict(
         allowed=not reasons, trust_level=trust_level, reasons=reasons, facts=facts,
         policy=str(policy.metadata.get("name", policy.source or "default")), allowed_at=allowed_at,
@@ -226,7 +233,7 @@ def check_module(
 
 
 def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limit: int | None,
-                   timeout_ms: int | None, fuel: int | None) -> list[str]:
+                   timeout_ms: int | None, fuel: int | None, max_stdout: int | None = None) -> list[str]:
     reasons: list[str] = []
     allowed_mods = rules.allow_import_modules
     for imp in facts["imports"]:
@@ -255,4 +262,4 @@ def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limi
     if memory_limit is not None and facts["initial_memory"] > memory_limit:
         reasons.append(f"initial memory {format_size(facts['initial_memory'])} exceeds the deployment's memory limit "
                        f"{format_size(memory_limit)}: no run could start (raise limits.memory)")
-    return reasons + _run_caps(rules, trust_level, timeout_ms, fuel)
+    return reasons + _run_caps(rules, trust_level, timeout_ms, fuel, max_stdout)
