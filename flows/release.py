@@ -68,10 +68,13 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
     signed, pub = _supply_chain(src, built, manifest, source_revision)
     decide.refuse_quarantined_manifest(desired, pub, key)
     # fleet mode: no workspace host to ask; a re-release commits nothing new and await_fleet returns at once
-    serving = None if _fleet_mode() else already_serving(key, pub.manifest_digest)
-    if serving:
+    serving = None if _fleet_mode() else already_serving(key, pub.manifest_digest, ai_check)
+    if serving and serving.finished:
         log.info(f"{key} already serves manifest {pub.manifest_digest} (commit {serving.commit[:10]}): nothing to do")
         return decide.noop_summary(key, built, signed, pub, serving.commit)
+    if serving:
+        return _finish(src, key, manifest, built, signed, pub, serving.commit, ai_check, ai_requests,
+                       approval_timeout_s)
 
     provenance = decide.provenance(built, signed, source_revision=source_revision,
                                    flow_run_id=str(flow_run.get_id() or ""), releaser=releaser or _os_user())
@@ -111,6 +114,36 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
     log.info(f"released {key} {built.tag} ({pub.manifest_digest}) commit {commit.sha[:10]}", extra={"terminal": False})
     return decide.release_summary(key, built, signed, pub, commit, approval=approval, gate=gate, verdict=verdict,
                                   verified=verified, canary=canary)
+
+
+def _finish(src, key: str, manifest, built: Built, signed, pub, commit: str, ai_check: bool, ai_requests: int,
+            timeout_s: int) -> dict:
+    """Git and the host already hold this digest, but its release stopped before it was verified or
+    judged (``wasmops.release.unfinished``): verify and judge it now, against what served before."""
+    from wasmops.config import current
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.release.steps import Baseline
+    from wasmops.release.unfinished import previous_deploy
+
+    get_run_logger().warning(f"{key} serves {pub.manifest_digest}, but the release that put it there stopped before "
+                             f"it was verified and judged: finishing that release now")
+    try:
+        verified = verify_release(src, key, pub.manifest_digest)
+    except VerifyFailed as exc:
+        sticky_rollback(key, pub.manifest_digest, reason=f"verify failed after release: {exc}",
+                        wasm_digest=built.wasm_digest)
+        raise
+    verdict = None
+    if ai_check:
+        s = current()
+        before = previous_deploy(GitOpsRepo.from_settings(s), key, pub.manifest_digest, s.registry_base)
+        baseline = Baseline(manifest_digest=before["digest"], samples={}, deploy=before) if before else None
+        verdict = ai_check_flow(src, key, pub.manifest_digest, ai_requests, baseline,
+                                release_run_id=str(flow_run.get_id() or ""), host_url=None)
+        if verdict.anomalous:
+            _rollback_on_anomaly(key, manifest, built, pub, verdict, timeout_s)
+    return {**decide.noop_summary(key, built, signed, pub, commit), "noop": False, "finished_now": True,
+            "verify": verified.to_dict(), "ai_verdict": verdict.to_dict() if verdict else None}
 
 
 def _fleet_mode() -> bool:

@@ -119,11 +119,13 @@ def _deploy_body(live: dict) -> dict:
 
 
 @task(name="already-serving", cache_policy=NO_CACHE, **RETRY)
-def already_serving(key: str, manifest_digest: str) -> FleetServing | None:
+def already_serving(key: str, manifest_digest: str, judged: bool = True) -> FleetServing | None:
     """Git already holds ``manifest_digest`` for ``key`` and the host serves it healthy (a re-release is
-    then a no-op: no budget gate, approval, commit or verify); else None."""
+    then a no-op, unless that release stopped before verify or its verdict: ``finished`` False,
+    ``wasmops.release.unfinished``); else None."""
     from wasmops.gitops.repo import GitOpsRepo
     from wasmops.host.client import HostClient
+    from wasmops.release.unfinished import finished
 
     s = current()
     repo = GitOpsRepo.from_settings(s)
@@ -134,7 +136,8 @@ def already_serving(key: str, manifest_digest: str) -> FleetServing | None:
     if not live or live.get("digest") != manifest_digest or live.get("health", "Healthy") != "Healthy":
         return None
     return FleetServing(key=key, manifest_digest=manifest_digest,
-                        commit=repo.last_commit_for(key, manifest_digest) or repo.head)
+                        commit=repo.last_commit_for(key, manifest_digest) or repo.head,
+                        finished=finished(s.gitops_dir, key, manifest_digest, judged=judged))
 
 
 @task(name="await-fleet", cache_policy=NO_CACHE)

@@ -77,8 +77,10 @@ def main() -> None:
             from ._ui import err_console
 
             err_console().print("[yellow]interrupted:[/] a release stopped before its verify finished rolls back "
-                                "its commit (Git reverted, the host back on what Git says); `wasmops status` and "
-                                "`wasmops decisions` show where it stands, and the same command releases again",
+                                "its commit (Git reverted, the host back on what Git says); one stopped later "
+                                "serves unjudged until the same command is run again, which verifies and judges "
+                                "it (rolling it back if it regressed); `wasmops status` and `wasmops decisions` "
+                                "show where it stands",
                                 highlight=False, soft_wrap=True)
         sys.exit(130)
 

@@ -116,6 +116,7 @@ class FleetServing:
     key: str
     manifest_digest: str
     commit: str
+    finished: bool = True       # its release verified (and judged): False after an interrupted release
 
 
 @dataclass(frozen=True)
