@@ -69,22 +69,41 @@ def build_module(src: ModuleSource) -> Built:
 
 
 def _test_key(context, params) -> str:
-    # the test cases live in module.yaml, which the source digest covers
-    return cache_key("test", params["built"].wasm_digest, params["built"].source_digest)
+    # the test cases live in module.yaml, which the source digest covers; the limits may be the target's
+    limits = sorted((params.get("limits") or {}).items())
+    return cache_key("test", params["built"].wasm_digest, params["built"].source_digest, limits)
 
 
 @task(name="test", cache_key_fn=_test_key, persist_result=True, **RETRY)
-def test_module(src: ModuleSource, built: Built) -> Tested:
+def test_module(src: ModuleSource, built: Built, limits: dict | None = None, where: str = "") -> Tested:
+    """The module's test cases in the sandbox; with ``limits`` (a deployment's ``host_limits()``, in the
+    manifest ``where``) instead of module.yaml's, as the release's verify will run them through the host:
+    a case that needs more fuel than the target allows fails here, before anything is committed."""
     from wasmops.errors import TestFailed
     from wasmops.supply.testrun import run_cases
 
-    report = run_cases(src, wasm_path(built, src).read_bytes(), digest=built.wasm_digest)
+    run_src = src if not limits else src.model_copy(update={"limits": src.limits.model_copy(update=limits)})
+    report = run_cases(run_src, wasm_path(built, src).read_bytes(), digest=built.wasm_digest)
     create_table_artifact(key=f"{src.name}-tests", table=report.rows(),
                           description=f"Test cases of {src.name} at {shown('wasm', built.wasm_digest)}")
     if not report.passed:
         names = ", ".join(f"{c.name} ({c.reason})" for c in report.failed) or "no test cases"
-        raise TestFailed(f"test cases failed: {names}", where=src.name)
+        raise TestFailed(f"test cases failed: {names}", where=src.name, hint=_limits_hint(src, limits, where))
     return Tested(wasm_digest=built.wasm_digest, report=report.to_dict())
+
+
+def _limits_hint(src: ModuleSource, limits: dict | None, where: str) -> str | None:
+    """Name the deployment's limits when they, not module.yaml's, are what the cases ran under."""
+    if not limits:
+        return None
+    mine = {"fuel": src.limits.fuel, "memory": src.limits.memory_bytes, "timeout_ms": src.limits.timeout_ms,
+            "max_stdout": src.limits.max_stdout_bytes}
+    differ = [f"{k} {limits[k]} (module.yaml: {mine[k]})" for k in mine if k in limits and limits[k] != mine[k]]
+    if not differ:
+        return None
+    return (f"the cases ran under the deployment's limits, as the host will run them ({where or 'its manifest'}: "
+            f"{', '.join(differ)}); raise them there (resources.cpu is fuel / 10^6, resources.memory, timeoutMs, "
+            f"maxStdout) or make the module fit")
 
 
 def _policy_key(context, params) -> str:

@@ -1,0 +1,49 @@
+"""The release's test step runs the cases under the deployment's limits, as verify will through the host.
+
+module.yaml allowed 200 M fuel, the manifest 50 M (cpu 50m); a case using ~80 M passed the test step,
+then failed verify out of fuel: the release was rolled back and its digest quarantined. Now it stops
+at the test step, naming the manifest's limit, with nothing committed or quarantined. The module is
+written here (a spin loop of about 8 fuel an iteration).
+"""
+
+from __future__ import annotations
+
+import git
+import pytest
+import yaml
+
+from support.gitops_helpers import add_manifest
+
+
+def spinner(n: int) -> str:
+    return f"""(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "ok")
+  (func (export "_start") (local $i i32)
+    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 2))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+
+
+def test_a_case_over_the_deployments_fuel_fails_the_test_step_not_verify(flow_env, tmp_path):
+    from flows.release import release
+    from wasmops.errors import TestFailed
+
+    ws, host, _ = flow_env
+    mod = tmp_path / "greedy"
+    mod.mkdir()
+    (mod / "spin.wat").write_text(spinner(10_000_000))                    # ~80 M fuel
+    (mod / "module.yaml").write_text(yaml.safe_dump({
+        "name": "greedy", "language": "wat", "sources": ["spin.wat"],
+        "limits": {"fuel": 200_000_000, "memory": "1Mi", "timeout_ms": 5000},
+        "tests": [{"name": "says-ok", "stdin": "", "expect_stdout": "ok"}]}))
+    add_manifest(ws, "dev/greedy", str(mod))                              # cpu 50m: 50 M fuel
+    head = git.Repo(ws.settings.gitops_dir).head.commit.hexsha
+    with pytest.raises(TestFailed) as err:
+        release(module_dir=str(mod), target="dev/greedy", auto_approve=True, ai_check=False)
+    assert "says-ok (out_of_fuel" in str(err.value)
+    assert "modules/dev/greedy.yaml: fuel 50000000 (module.yaml: 200000000)" in (err.value.hint or "")
+    assert git.Repo(ws.settings.gitops_dir).head.commit.hexsha == head   # nothing committed, nor quarantined (Git)
+    assert "greedy" not in {m["name"] for m in host.modules()}
