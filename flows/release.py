@@ -28,6 +28,7 @@ from flows._approval import request_approval
 from flows._approval_policy import policy_covers
 from flows._canary import run_canary, start_progress, uses_canary
 from flows._concurrency import module_lock
+from flows._rollback_approval import confirm_rollback
 from flows._labels import label_run
 from tasks.finops import budget_gate
 from tasks.release import (already_serving, approve_commit, await_fleet, baseline_sample, commit_release, fleet_judge_host,
@@ -206,11 +207,8 @@ def _supply_chain(src, built: Built, manifest, source_revision: str) -> tuple[Si
 def _rollback_on_anomaly(key: str, manifest, built: Built, pub: Published, verdict: AiVerdict, timeout_s: int) -> None:
     """The approval policy decides: dev rolls back at once, prod asks a person first."""
     reason = decide.anomaly_reason(verdict)
-    try:
-        request_approval(key, manifest, Proposal.release(built, pub), auto_approve=False, timeout_s=timeout_s,
-                         extra=f"**Roll back?** {reason}")
-    except ApprovalRejected:
-        print(f"rollback of {key} declined by a person; {pub.manifest_digest} stays")
+    if not confirm_rollback(key, manifest, Proposal.release(built, pub), reason, timeout_s):
+        get_run_logger().warning(f"rollback of {key} declined by a person; {pub.manifest_digest} stays")
         return
     sticky_rollback(key, pub.manifest_digest, reason=reason, wasm_digest=built.wasm_digest)
     raise AnomalyRolledBack(
