@@ -57,6 +57,25 @@ def test_rollback_while_the_host_is_down_exits_1_after_reverting_git(down):
     assert ds.deployments["dev/greet-c"].spec.module_ref.digest == D1 and D2 in ds.quarantine
 
 
+def test_rolling_back_a_targets_only_release_needs_unrelease(down):
+    """It used to delete the module from the host with no word (found from outside)."""
+    ws, env = down
+    repo = GitOpsRepo.from_settings(ws.settings)
+    doc = {"apiVersion": "wasmops.dev/v1alpha1", "kind": "WasmModuleDeployment",
+           "metadata": {"name": "solo", "namespace": "dev", "labels": {"team": "qa", "project": "ec"}},
+           "spec": {"moduleRef": {"repository": "wasmops/solo", "tag": "unreleased"},
+                    "runtimeConfig": {"resources": {"cpu": "50m", "memory": "16Mi"}}}}
+    repo.write_files({"modules/dev/solo.yaml": yaml.safe_dump(doc)}, "add dev/solo")
+    repo.set_module_ref("dev/solo", tag="t1", digest=D1, provenance={})
+    head = repo.head
+    one_line_error(wasmops(env, "rollback", "dev/solo", "--reason", "bad"), "only release of dev/solo",
+                   "--unrelease")
+    assert repo.head == head and repo.desired().deployments["dev/solo"].spec.module_ref.digest == D1
+    p = wasmops(env, "rollback", "dev/solo", "--reason", "bad", "--unrelease")
+    assert "rolled back dev/solo in Git" in p.stdout and "unreleased" in p.stdout, p.stdout + p.stderr
+    assert repo.desired().deployments["dev/solo"].spec.module_ref.digest is None
+
+
 def test_load_with_the_host_down_exits_1(down):
     _, env = down
     one_line_error(wasmops(env, "load", "dev/greet-c", "-n", "4", "-c", "2"), "4 of 4 requests failed",

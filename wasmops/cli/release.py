@@ -212,10 +212,14 @@ def reconcile(
 
 @app.command()
 def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer.Option("manual rollback"),
-             actor: Optional[str] = typer.Option(None)) -> None:
+             actor: Optional[str] = typer.Option(None),
+             unrelease: bool = typer.Option(False, "--unrelease", help="Allow rolling back a target's only "
+                                            "release: the host then stops serving it.")) -> None:
     """Revert the module's last release in Git, quarantine its digest, and reconcile."""
     from wasmops.release.rollback import rollback as do_rollback
 
+    if not unrelease:
+        _refuse_unrelease(key)
     out = do_rollback(settings(), key, reason=reason, actor=actor or getpass.getuser())
     restored = out.get("restored_digest")
     console().print(f"rolled back {key} in Git: quarantined {shown('manifest', out['digest'])}, now "
@@ -232,6 +236,22 @@ def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer
         raise TransientError(f"the host does not serve the rollback of {key} yet: {out.get('reconcile', '')}",
                              hint="Git is reverted and the digest quarantined; run `wasmops reconcile` "
                                   "once the host is back")
+
+
+def _refuse_unrelease(key: str) -> None:
+    """A rollback of a target's only release deletes it from the host: only with --unrelease."""
+    from ..errors import UserError
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.release.unfinished import previous_deploy
+
+    s = settings()
+    repo = GitOpsRepo.from_settings(s)
+    m = repo.desired().deployments.get(key)
+    digest = m.spec.module_ref.digest if m else None
+    if digest and repo.last_commit_for(key, digest) and previous_deploy(repo, key, digest, s.registry_base) is None:
+        raise UserError(f"this is the only release of {key}: rolling it back leaves nothing to serve, and the host "
+                        "deletes the module", where=key,
+                        hint=f"`wasmops rollback {key} --unrelease` does that; or release a fixed version instead")
 
 
 @app.command()
