@@ -25,6 +25,8 @@ from wasmops.errors import UserError
 from wasmops.procs import pid_alive
 
 PREFIX = "release"
+#: True when this process runs Prefect's ephemeral server (the CLI without `wasmops up`: cli/_prefect.py).
+EPHEMERAL_SERVER = False
 _BANNED = set("/%&><:")
 
 
@@ -79,7 +81,7 @@ def module_lock(namespace: str, name: str, *, timeout_seconds: float | None = No
     lock = limit_name(namespace, name)
     ensure_limit(lock)
     note = (notes_dir or _notes_dir()) / f"{lock.replace(':', '_')}.json"
-    _free_dead_holder(note, release_concurrency_slots_with_lease)
+    _free_dead_holder(note, release_concurrency_slots_with_lease, lock)
     _say_if_held(lock, f"{namespace}/{name}")
     got = acquire_concurrency_slots_with_lease([lock], 1, timeout_seconds=timeout_seconds,
                                                lease_duration=lease_duration, strict=True)
@@ -88,8 +90,8 @@ def module_lock(namespace: str, name: str, *, timeout_seconds: float | None = No
         with maintain_concurrency_lease(got.lease_id, lease_duration, raise_on_lease_renewal_failure=True):
             yield lock
     finally:
-        note.unlink(missing_ok=True)
-        release_concurrency_slots_with_lease(got.lease_id)
+        release_concurrency_slots_with_lease(got.lease_id)   # raises if the server is gone: the note stays,
+        note.unlink(missing_ok=True)                         # and the next release frees the slot by it
 
 
 def _say_if_held(lock: str, key: str) -> None:
@@ -135,8 +137,12 @@ def _write_note(note: Path, lease_id) -> None:
     note.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "lease": str(lease_id)}))
 
 
-def _free_dead_holder(note: Path, release) -> bool:
-    """Release the lease of a holder that died on this machine; True when there was one."""
+def _free_dead_holder(note: Path, release, lock: str | None = None) -> bool:
+    """Release the lease of a holder that died on this machine; True when there was one. Without
+    `wasmops up` each CLI runs its own ephemeral Prefect server, which keeps leases in its memory: a
+    dead holder's lease died with its server and no server can release it, so its slot is given back
+    directly, as ``reset_orphaned_locks`` does for `up`. No live holder can own that slot: a live one
+    would have written its own note over the dead one's."""
     try:
         rec = json.loads(note.read_text())
         pid, host, lease = int(rec["pid"]), rec["host"], UUID(rec["lease"])
@@ -145,8 +151,21 @@ def _free_dead_holder(note: Path, release) -> bool:
     if host != socket.gethostname() or pid_alive(pid):
         return False
     try:
-        release(lease)
-    except Exception:  # noqa: BLE001 - already expired or released: nothing is held
+        release(lease)       # the server answers 204 to a lease it does not know: no error to go by
+    except Exception:  # noqa: BLE001 - expired or released: nothing is held
         pass
+    if lock and EPHEMERAL_SERVER:
+        _give_back_slot(lock)     # its lease died with its own ephemeral server: nothing else can free the slot
     note.unlink(missing_ok=True)
     return True
+
+
+def _give_back_slot(lock: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    with get_client(sync_client=True) as client:
+        lim = client.read_global_concurrency_limit_by_name(lock)
+        if lim.active_slots > 0:
+            client.update_global_concurrency_limit(lock, GlobalConcurrencyLimitUpdate(
+                active_slots=lim.active_slots - 1))

@@ -28,3 +28,36 @@ def configure(s) -> None:
         url = json.loads(rec.read_text()).get("prefect_api_url")
         if url:
             os.environ["PREFECT_API_URL"] = url
+    if "PREFECT_API_URL" not in os.environ:
+        import flows._concurrency
+
+        flows._concurrency.EPHEMERAL_SERVER = True
+        ephemeral_server_in_own_session()
+
+
+_EPHEMERAL_APP = "prefect.server.api.server:create_app"
+
+
+def ephemeral_server_in_own_session() -> None:
+    """Ctrl-C in a terminal signals the whole foreground process group, and Prefect's ephemeral API
+    server (a uvicorn child of this process) died with it: the interrupted release could neither
+    revert its commit through it nor free its module lock, hung, and every later release of the module
+    waited for that lock for good. The server is started in its own session instead, so it outlives
+    the Ctrl-C; Prefect still stops it when this process exits. Only that one command line is changed
+    (``subprocess.Popen`` as Prefect's server module calls it; importing that module here would cost
+    seconds on every command)."""
+    import subprocess
+
+    if getattr(subprocess.Popen, "_wasmops_session", False):
+        return
+    base = subprocess.Popen
+
+    class _Popen(base):          # type: ignore[misc, valid-type]
+        _wasmops_session = True
+
+        def __init__(self, args, *a, **kw):
+            if isinstance(args, (list, tuple)) and _EPHEMERAL_APP in map(str, args):
+                kw.setdefault("start_new_session", True)
+            super().__init__(args, *a, **kw)
+
+    subprocess.Popen = _Popen    # type: ignore[misc]
