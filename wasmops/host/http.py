@@ -5,28 +5,63 @@ in C, handed to ``app.handle(req)`` as one ``Request``, and the response goes ou
 ``transport.write``. The handler returns either a ``Response`` (the inline fast path, no
 coroutine, no task) or an awaitable of one.
 
-Bounds, per connection:
+Bounds, per connection (docs/spec/host-api.md, "Slow clients and request size"):
 
+* the request head is bounded and answered at once, then the connection closed: a URL over
+  ``MAX_URL`` bytes is 414, more than ``MAX_HEADERS`` header fields or more than ``MAX_HEADER_BYTES``
+  of names and values is 431, and so is a head (stray CRLFs, request line, headers, whitespace:
+  raw bytes) that grows past ``MAX_HEAD_RAW`` without ending. (httptools joins a header value
+  that arrives in pieces by concatenation, so a never-ending header was quadratic in its length);
 * a request body over the handler's limit is refused with 413 from ``Content-Length`` alone
   (``app.body_limit(path)``), or as soon as a chunked body passes it; the connection is closed;
-* a request must arrive in full within ``REQUEST_TIMEOUT_S`` of its first byte (slowloris), and
-  an idle keep-alive connection is closed after ``KEEPALIVE_S``: a slow client holds no thread and
-  only its own socket (deadlines are checked once a second, so a cut-off comes up to 1 s late);
-* pipelined requests are answered in order; reading pauses while one is being handled.
+* deadlines (checked once a second by ``_sweep``, so a cut-off comes up to 1 s late): a connection
+  waiting for its next request is closed ``KEEPALIVE_S`` after the previous response was written (or
+  after accept), and bytes that do not begin a request (CRLFs) do not move that; a request must
+  arrive in full within ``REQUEST_TIMEOUT_S`` of its first byte; a response the client does not
+  read (the transport's buffer stays over its high-water mark) for ``SEND_TIMEOUT_S`` gets the
+  connection aborted, not closed (``close`` would wait for the flush forever);
+* pipelined requests are answered in order, one at a time: reading pauses while one is being
+  handled and while the transport's write buffer is over its high-water mark (back-pressure), so
+  a client that pipelines and never reads holds one response, not all of them;
+* a worker process holds at most ``MAX_CONNECTIONS`` connections; one more is answered 503
+  ``Busy`` at once and closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import resource
+import socket
+import struct
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
 import httptools
 
-REQUEST_TIMEOUT_S = 10.0
-KEEPALIVE_S = 30.0
+
+def _env(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _default_max_connections() -> int:
+    """Half the process's file descriptors (the other half: module I/O files, state, registry pulls)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return max(64, min(10_000, soft // 2 if soft != resource.RLIM_INFINITY else 10_000))
+
+
+# Deadlines and caps; the WASMOPS_HOST_* variables exist for tests and operators (docs/spec/host-api.md).
+REQUEST_TIMEOUT_S = _env("WASMOPS_HOST_REQUEST_TIMEOUT_S", 10.0)
+KEEPALIVE_S = _env("WASMOPS_HOST_KEEPALIVE_S", 30.0)
+SEND_TIMEOUT_S = _env("WASMOPS_HOST_SEND_TIMEOUT_S", 10.0)
+MAX_CONNECTIONS = int(_env("WASMOPS_HOST_MAX_CONNECTIONS", _default_max_connections()))
+MAX_URL = 8 * 1024                  # 414 past it
+MAX_HEADERS = 100                   # 431 past it
+MAX_HEADER_BYTES = 64 * 1024        # names + values; 431 past it
+MAX_HEAD_RAW = MAX_URL + MAX_HEADER_BYTES + 8 * 1024     # raw head, with separators and whitespace; 431
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
@@ -52,6 +87,11 @@ def json_response(status: int, obj, *, headers=(), close: bool = False) -> Respo
     return Response(status, json.dumps(obj).encode(), b"application/json", list(headers), close)
 
 
+def error(status: int, name: str, message: str, *, retryable: bool = False, headers=()) -> Response:
+    """The host's own error shape (docs/spec/host-api.md): ``{"error", "message", "retryable"}``."""
+    return json_response(status, {"error": name, "message": message, "retryable": retryable}, headers=headers)
+
+
 def encode(resp: Response, keep_alive: bool) -> bytes:
     extra = resp.head
     if resp.headers:
@@ -59,6 +99,23 @@ def encode(resp: Response, keep_alive: bool) -> bytes:
     close = b"connection: close\r\n" if not keep_alive or resp.close else b""
     return (b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n%s"
             % (resp.status, _REASONS.get(resp.status, b"Unknown"), resp.ctype, len(resp.body), extra, close, resp.body))
+
+
+def _drop(t: asyncio.Transport) -> None:
+    """Abort with a reset (SO_LINGER 0): a plain ``abort`` closes the fd, but the kernel would still
+    hold the unsent bytes and keep the peer's connection open while it does not read."""
+    sock = t.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_0)
+    t.abort()
+
+
+_LINGER_0 = struct.pack("ii", 1, 0)
+
+
+class _Stop(Exception):
+    """Raised from a parser callback after a refusal: httptools stops parsing the rest of the data."""
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -69,15 +126,25 @@ class HttpProtocol(asyncio.Protocol):
         self.app = app
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
+        self.closing: asyncio.Transport | None = None   # closed with unsent data: aborted at its deadline
         self.loop = asyncio.get_event_loop()
         self.pending: deque[tuple[Request, bool]] = deque()
         self.busy = False
+        self.write_paused = False       # the transport's buffer is over its high-water mark
+        self.reading = True
         self.deadline: float | None = None      # checked by the server's sweeper (``_sweep``), once a second
         self.conns = conns if conns is not None else set()
+        self.counting = True            # raw bytes count towards ``MAX_HEAD_RAW`` (a head or a trailer)
+        self.head_raw = 0
         self._reset()
 
     # -- connection --------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
+        if len(self.conns) >= MAX_CONNECTIONS:
+            transport.write(encode(error(503, "Busy", f"this host process holds {len(self.conns)} connections, "
+                                         "its limit", retryable=True, headers=[(b"retry-after", b"1")]), False))
+            transport.close()
+            return
         self.transport = transport
         self.conns.add(self)
         self._arm(KEEPALIVE_S)
@@ -85,23 +152,43 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self._disarm()
         self.conns.discard(self)
-        self.transport = None
+        self.transport = self.closing = None
 
     def data_received(self, data: bytes) -> None:
-        if self.transport is None:
+        if self.transport is None or self.refused:
             return
-        if not self.in_request:
-            self._arm(REQUEST_TIMEOUT_S)
+        if self.counting:
+            self.head_raw += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, "upgrades are not supported")
         except httptools.HttpParserError as exc:
-            if self.transport is not None and not self.refused:
+            if not self.refused:
                 self._fail(400, f"malformed request: {exc}")
+        else:
+            if self.counting and self.head_raw > MAX_HEAD_RAW and not self.refused:
+                self._refuse(error(431, "HeadersTooLarge", f"request head of over {MAX_HEAD_RAW} bytes"))
+
+    def pause_writing(self) -> None:
+        """The client does not read as fast as we write: start nothing more until it does."""
+        self.write_paused = True
+        self._pause_reading()
+        if not self.busy:
+            self._arm(SEND_TIMEOUT_S)
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._ready()
+
+    def _pause_reading(self) -> None:
+        if self.reading and self.transport is not None:
+            self.reading = False
+            self.transport.pause_reading()
 
     def _fail(self, status: int, message: str) -> None:
-        self._write(json_response(status, {"error": "BadRequest", "message": message, "retryable": False}), False)
+        if self.transport is not None:
+            self._refuse(error(status, "BadRequest", message))
 
     def _arm(self, seconds: float) -> None:
         """A deadline, not a timer: two ``call_later``/``cancel`` pairs per request cost more than the
@@ -112,14 +199,25 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline = None
 
     def _timed_out(self) -> None:
+        """Slow or idle client: cut off, it held only its socket. A response it does not read is
+        dropped (``abort``): ``close`` would wait to flush it."""
         self.deadline = None
-        if self.transport is not None and not self.busy:
-            self.transport.close()     # slow or idle client: cut off, it held only its socket
+        t = self.transport or self.closing
+        if t is None or self.busy:
+            return
+        if t.get_write_buffer_size():
+            _drop(t)
+        else:
+            t.close()
+        self.transport = None
 
     # -- parser callbacks --------------------------------------------------------------------
     def _reset(self) -> None:
-        self.url = b""
+        self.url_parts: list[bytes] = []
+        self.url_size = 0
         self.headers: dict[bytes, bytes] = {}
+        self.nheaders = 0
+        self.header_bytes = 0
         self.chunks: list[bytes] = []
         self.size = 0
         self.limit = 0
@@ -129,53 +227,75 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._reset()
         self.in_request = True
+        if not self.busy and not self.write_paused:
+            self._arm(REQUEST_TIMEOUT_S)      # its first byte: CRLFs before it do not get here
 
     def on_url(self, url: bytes) -> None:
-        self.url += url
+        self.url_size += len(url)
+        if self.url_size > MAX_URL:
+            self._refuse(error(414, "UriTooLong", f"request URL of over {MAX_URL} bytes"))
+            raise _Stop
+        self.url_parts.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.nheaders += 1
+        self.header_bytes += len(name) + len(value)
+        if self.nheaders > MAX_HEADERS:
+            self._refuse(error(431, "HeadersTooLarge", f"more than {MAX_HEADERS} header fields"))
+            raise _Stop
+        if self.header_bytes > MAX_HEADER_BYTES:
+            self._refuse(error(431, "HeadersTooLarge", f"header fields of over {MAX_HEADER_BYTES} bytes"))
+            raise _Stop
         self.headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
+        self.counting, self.head_raw = False, 0
+        parts = self.url_parts
+        self.url = parts[0] if len(parts) == 1 else b"".join(parts)
         path = self.url.split(b"?", 1)[0].decode("latin-1")
         self.limit = self.app.body_limit(path)
         length = self.headers.get(b"content-length", b"0").strip()
         if length.isdigit() and int(length) > self.limit:
-            return self._refuse(self.app.too_large(path, int(length), self.limit))
+            self._refuse(self.app.too_large(path, int(length), self.limit))
+            raise _Stop
         if self.headers.get(b"expect", b"").lower() == b"100-continue" and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
+    def on_chunk_header(self) -> None:
+        self.counting, self.head_raw = True, 0   # until body bytes come: the last chunk's trailer
+
     def on_body(self, body: bytes) -> None:
-        if self.refused:
-            return
+        self.counting = False
         self.size += len(body)
         if self.size > self.limit:
             path = self.url.split(b"?", 1)[0].decode("latin-1")
-            return self._refuse(self.app.too_large(path, None, self.limit))
+            self._refuse(self.app.too_large(path, None, self.limit))
+            raise _Stop
         self.chunks.append(body)
 
     def on_message_complete(self) -> None:
-        if self.refused:
-            return
+        self.counting, self.head_raw = True, 0
         self.in_request = False
         req = Request(self.parser.get_method().decode("latin-1"), self.url.split(b"?", 1)[0].decode("latin-1"),
                       self.headers, b"".join(self.chunks))
         self.pending.append((req, self.parser.should_keep_alive()))
-        if not self.busy:
+        if not self.busy and not self.write_paused:
             self._next()
 
     def _refuse(self, resp: Response) -> None:
-        """Answer at once and close: the rest of the body is never read."""
+        """Answer at once and close: the rest of the request is never read. Earlier pipelined
+        requests not yet answered are answered first."""
         self.refused = True
         resp.close = True
-        if self.busy:          # answer the earlier pipelined requests first
+        if self.busy or self.pending:
             self.pending.append((None, resp))
+            self._pause_reading()
             return
         self._write(resp, False)
 
     # -- dispatch ----------------------------------------------------------------------------
     def _next(self) -> None:
-        while self.pending and self.transport is not None:
+        while self.pending and self.transport is not None and not self.write_paused:
             req, keep = self.pending.popleft()
             if req is None:
                 return self._write(keep, False)
@@ -188,12 +308,25 @@ class HttpProtocol(asyncio.Protocol):
                 continue
             self.busy = True
             self._disarm()
-            self.transport.pause_reading()
+            self._pause_reading()
             task = asyncio.ensure_future(resp)
             task.add_done_callback(lambda t, req=req, keep=keep: self._finished(req, t, keep))
             return
-        if self.transport is not None and not self.in_request:
-            self._arm(KEEPALIVE_S)
+        if self.transport is None or self.write_paused:
+            return                                  # the send deadline (``pause_writing``) stands
+        if self.in_request:
+            self._arm(REQUEST_TIMEOUT_S)            # a pipelined request read before it
+        else:
+            self._arm(KEEPALIVE_S)                  # idle from this response on
+
+    def _ready(self) -> None:
+        """Nothing runs and the client reads: read and answer the next request."""
+        if self.transport is None or self.busy or self.write_paused:
+            return
+        if not self.reading and not self.refused:
+            self.reading = True
+            self.transport.resume_reading()
+        self._next()
 
     def _finished(self, req: Request, task: asyncio.Future, keep: bool) -> None:
         self.busy = False
@@ -202,18 +335,20 @@ class HttpProtocol(asyncio.Protocol):
         exc = task.exception()
         resp = self.app.internal_error(req, exc) if exc is not None else task.result()
         self._write(resp, keep)
-        if self.transport is not None:
-            self.transport.resume_reading()
-            self._next()
+        self._ready()
 
     def _write(self, resp: Response, keep: bool) -> None:
         if self.transport is None:
             return
         self.transport.write(encode(resp, keep))
         if not keep or resp.close:
-            self._disarm()
-            self.transport.close()
-            self.transport = None
+            t, self.transport = self.transport, None
+            t.close()
+            if t.get_write_buffer_size():
+                self.closing = t
+                self._arm(SEND_TIMEOUT_S)           # flushed by then, or aborted
+            else:
+                self._disarm()
 
 
 SWEEP_S = 1.0
@@ -233,7 +368,8 @@ async def serve_socket(app, sock, stop: asyncio.Event) -> None:
 
 
 async def _sweep(loop, conns: set) -> None:
-    """Close connections past their deadline (slow request, idle keep-alive): late by at most ``SWEEP_S``."""
+    """Close connections past their deadline (slow request, idle keep-alive, unread response): late
+    by at most ``SWEEP_S``."""
     while True:
         await asyncio.sleep(SWEEP_S)
         now = loop.time()
