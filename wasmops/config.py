@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     host_token: str | None = Field(None, description="Bearer token for the host's admin API.")
     host_slice_us: int = Field(100, ge=0, description="EEVDF slice (µs) the host's event loop and pool threads ask "
                                                       "for (wasmops/host/sched.py); 0 leaves the kernel's.")
+    host_request_timeout_s: float = Field(10.0, gt=0, description="A request must arrive in full within this "
+                                          "long of its first byte (wasmops/host/http.py).")
+    host_keepalive_s: float = Field(30.0, gt=0, description="An idle connection is closed this long after "
+                                    "accept or its previous response.")
+    host_send_timeout_s: float = Field(10.0, gt=0, description="A response the client does not read for this "
+                                       "long gets its connection reset.")
+    host_max_connections: int | None = Field(None, ge=1, description="Open connections per host worker process; "
+                                             "default half the open-file limit, 64 to 10,000.")
     registry_timeout_s: float = Field(30.0, description="Give up on an unreachable registry after this long.")
     registry_insecure: bool = Field(False, description="Allow plain HTTP to a registry that is not on loopback.")
     zig_cache: Path | None = Field(None, description="Zig global cache; default <home>/../.zig-cache shared per user.")

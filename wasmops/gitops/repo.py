@@ -90,10 +90,8 @@ def _default_branch(repo) -> str:
 def _no_repo_hint(path: Path) -> str:
     """What to do when the workspace's GitOps repo is missing: most often the command ran in another
     directory than `wasmops init` did (the workspace is ./.wasmops unless WASMOPS_HOME says)."""
-    import os
-
     home = Path(path).resolve().parent
-    if home.name != ".wasmops" or os.environ.get("WASMOPS_HOME") or home.exists():
+    if home != (Path.cwd() / ".wasmops").resolve() or home.exists():      # WASMOPS_HOME named it, or it is there
         return "run `wasmops init`"
     found = next((d / ".wasmops" for d in home.parent.parents if (d / ".wasmops" / "gitops").is_dir()), None)
     where = f"; the nearest is {found}: run from {found.parent} or set WASMOPS_HOME={found}" if found else ""

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import resource
 import socket
 import struct
@@ -42,9 +41,7 @@ from http import HTTPStatus
 
 import httptools
 
-
-def _env(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+from wasmops.config import current
 
 
 def _default_max_connections() -> int:
@@ -53,11 +50,12 @@ def _default_max_connections() -> int:
     return max(64, min(10_000, soft // 2 if soft != resource.RLIM_INFINITY else 10_000))
 
 
-# Deadlines and caps; the WASMOPS_HOST_* variables exist for tests and operators (docs/spec/host-api.md).
-REQUEST_TIMEOUT_S = _env("WASMOPS_HOST_REQUEST_TIMEOUT_S", 10.0)
-KEEPALIVE_S = _env("WASMOPS_HOST_KEEPALIVE_S", 30.0)
-SEND_TIMEOUT_S = _env("WASMOPS_HOST_SEND_TIMEOUT_S", 10.0)
-MAX_CONNECTIONS = int(_env("WASMOPS_HOST_MAX_CONNECTIONS", _default_max_connections()))
+# Deadlines and caps: Settings fields (WASMOPS_HOST_*), for tests and operators (docs/spec/host-api.md).
+_s = current()
+REQUEST_TIMEOUT_S = _s.host_request_timeout_s
+KEEPALIVE_S = _s.host_keepalive_s
+SEND_TIMEOUT_S = _s.host_send_timeout_s
+MAX_CONNECTIONS = _s.host_max_connections or _default_max_connections()
 MAX_URL = 8 * 1024                  # 414 past it
 MAX_HEADERS = 100                   # 431 past it
 MAX_HEADER_BYTES = 64 * 1024        # names + values; 431 past it
