@@ -15,6 +15,7 @@ orchestrator starts, so a missing manifest is an error in milliseconds, not afte
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -171,6 +172,7 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
         raise NotFound(f"no WasmModuleDeployment {key} in the GitOps repo", where=str(manifest_path(repo.path, t)),
                        hint=f"onboard it first: wasmops add {module_dir} --target {key} --team TEAM --project PROJECT")
     repo.refuse_uncommitted(repo.path / desired.files[key])     # the release commit would take them along
+    _name_preflight(src, manifest, repo.path / desired.files[key])
     if auto_approve and manifest.spec.environment != "dev":
         raise UserError(f"--auto-approve is for dev only; {key} is {manifest.spec.environment}", where=key)
     live = manifest.spec.module_ref.digest
@@ -183,6 +185,24 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
     if check_host:
         check_host()
     return Preflight(src, manifest)
+
+
+def _name_preflight(src: ModuleSource, manifest: WasmModuleDeployment, manifest_file: Path) -> None:
+    """The host runs the module with argv[0] from the manifest's ``wasmops.dev/module`` label (else its
+    metadata.name), ``wasmops test`` with module.yaml's ``name``: when they differ (module.yaml renamed
+    after `wasmops add`), a case that checks argv[0] would pass the test step and fail verify, and a
+    healthy build would be rolled back and quarantined."""
+    label = manifest.metadata.labels.get(MODULE_LABEL)
+    program = label or manifest.metadata.name
+    if program == src.name:
+        return
+    yml = str(src.root / "module.yaml") if src.root else "module.yaml"
+    field = f"metadata.labels.{MODULE_LABEL}" if label else f"metadata.name (it has no label {MODULE_LABEL})"
+    raise UserError(f"module.yaml names the module {src.name!r} but {manifest_file} has {field}: {program!r}; "
+                    f"the host would run it as {program!r} (argv[0]) and `wasmops test` as {src.name!r}",
+                    where=yml + ": name",
+                    hint=f"set `{MODULE_LABEL}: {src.name}` under metadata.labels in {manifest_file} and commit it "
+                         f"(the module was renamed), or keep `name: {program}` in {yml}")
 
 
 def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str) -> None:
@@ -200,7 +220,8 @@ def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str
         listed = "; ".join(f"{n}: {w}" for n, w in why.items())
         raise SpecError(f"none of the test cases can run through the host of {key}, so the deployment could not "
                         f"be verified ({listed})", where=where + ": tests",
-                        hint="add a case with no args, within 8 MiB of stdin, and with the deployment's env "
+                        hint="add a case with no args, within 8 MiB of stdin, and with exactly the deployment's env "
+                             f"(`env: {json.dumps(env or {})}`; the host runs every case with it) "
                              f"(or set spec.verify.allowUnverified in {key}'s manifest)")
 
 
