@@ -91,21 +91,54 @@ def manifest_path(gitops_dir: Path, target: Target) -> Path:
 
 
 def source_location(module_dir: Path, gitops_dir: Path) -> str:
-    """Where the source lives, in a form that works from another clone: ``<remote URL>//<path>``
-    when the module is inside a git checkout with an ``origin``, else a path relative to the
-    GitOps repo (never an absolute path of this machine)."""
+    """Where the source lives, in a form that works from another clone: ``<remote URL>//<path>`` (the
+    ``//`` separates repository and subdirectory, as in Terraform's and go-getter's sources) when the
+    module is committed in a git checkout whose ``origin`` is a remote (not a path of this machine),
+    else a path relative to the GitOps repo (never an absolute path of this machine)."""
     module_dir = module_dir.resolve()
+    remote = _remote_location(module_dir, gitops_dir)
+    return remote or Path(os.path.relpath(module_dir, gitops_dir.resolve())).as_posix()
+
+
+def _remote_location(module_dir: Path, gitops_dir: Path) -> str | None:
+    """``<origin>//<path>`` when another clone of origin holds this module as committed, else None."""
     try:
         import git
 
         repo = git.Repo(module_dir, search_parent_directories=True)
         top = Path(repo.working_tree_dir).resolve()
         url = next((r.url for r in repo.remotes if r.name == "origin"), None)
-        if url and top != gitops_dir.resolve():
-            return f"{url}//{module_dir.relative_to(top).as_posix()}"
-    except Exception:  # noqa: BLE001 - not a git checkout: fall back to a relative path
-        pass
-    return Path(os.path.relpath(module_dir, gitops_dir.resolve())).as_posix()
+        if not url or top == gitops_dir.resolve() or _is_local(url):
+            return None
+        rel = module_dir.relative_to(top).as_posix()
+        if rel != "." and not _committed(repo, rel):
+            return None
+        url = url.rstrip("/")
+        return url if rel == "." else f"{url}//{rel}"
+    except Exception:  # noqa: BLE001 - not a git checkout (or no commit yet): a relative path
+        return None
+
+
+def _is_local(url: str) -> bool:
+    """A path of this machine (``/work/main``, ``../repo``, ``file://...``): meaningless on another.
+    As git reads a URL: a scheme, else ``[user@]host:path`` when no ``/`` comes before the first ``:``.
+
+        >>> [_is_local(u) for u in ("/work/main", "../r", "file:///r", "https://h/r.git", "git@h:o/r.git")]
+        [True, True, True, False, False]
+    """
+    if "://" in url:
+        return url.startswith("file://")
+    head, colon, _ = url.partition(":")
+    return not colon or "/" in head
+
+
+def _committed(repo, rel: str) -> bool:
+    """module.yaml is in HEAD and nothing under the module directory differs from it."""
+    try:
+        repo.head.commit.tree / rel / "module.yaml"
+    except KeyError:
+        return False
+    return not repo.is_dirty(untracked_files=True, path=rel)
 
 
 def deployment_for(src: ModuleSource, target: Target, *, team: str, project: str, cost_center: str | None,

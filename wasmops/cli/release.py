@@ -198,7 +198,8 @@ def reconcile(
                              hint="start the host (`wasmops host` or `wasmops up`) and reconcile again")
     console().print(table("plan" + (" (dry run)" if dry_run else ""), rep.rows()))
     if rep.drift:
-        console().print(f"[yellow]drift detected[/] in {len(rep.drift)} module(s):")
+        n = len({d.key for d in rep.drift})       # one Drift per changed field: count the modules
+        console().print(f"[yellow]drift detected[/] in {n} module{'s' * (n != 1)}:")
         for d in rep.drift:
             console().print(f"  - {d.key}: {d.message}", highlight=False, soft_wrap=True)
     for key, why in rep.invalid.items():
