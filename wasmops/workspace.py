@@ -52,13 +52,12 @@ def require(s: Settings) -> Settings:
         return s
     from .errors import ConfigError
 
-    raise ConfigError(_missing(s.home))
+    raise ConfigError(_missing(s.home, given="home" in s.model_fields_set))
 
 
-def _missing(home: Path) -> str:
-    import os
-
-    if os.environ.get("WASMOPS_HOME"):
+def _missing(home: Path, *, given: bool) -> str:
+    """``given``: WASMOPS_HOME (or the caller) named ``home``; else it is ./.wasmops by default."""
+    if given:
         return (f"no workspace at {home} (WASMOPS_HOME): set WASMOPS_HOME to a workspace, "
                 "or `wasmops init` makes one there")
     found = nearest(home.parent)
