@@ -58,7 +58,10 @@ def test_max_stdout_is_capped_per_trust_level_as_shipped(level, mib):
     cap = {"sandboxed": 16, "standard": 64, "trusted": 256}[level]
     v = check_module(wasmtime.wat2wasm(OK), level, load_policy(), max_stdout=mib * 2**20)
     assert v.allowed == (mib <= cap)
-    assert v.allowed or any(f"maxStdout {mib}Mi exceeds {cap}Mi for {level}" in r for r in v.reasons)
+    from wasmops.units import format_size
+
+    want = f"maxStdout {format_size(mib * 2**20)} exceeds {format_size(cap * 2**20)} for {level}"
+    assert v.allowed or any(want in r for r in v.reasons), v.reasons
 
 
 def test_host_refuses_a_deploy_over_the_stdout_cap_and_an_unknown_field(host, workspace):

@@ -175,7 +175,7 @@ class Settings(BaseSettings):
         env = os.environ.get("ZIG_GLOBAL_CACHE_DIR")
         if env:
             return Path(env)
-        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wasmops" / "zig"
+        return user_cache() / "zig"
 
     @property
     def build_cache(self) -> Path:
@@ -185,6 +185,11 @@ class Settings(BaseSettings):
     def compile_cache(self) -> Path:
         """Precompiled wasmtime modules, one file per digest."""
         return self.paths.compile_cache
+
+
+def user_cache() -> Path:
+    """``$XDG_CACHE_HOME/wasmops`` (default ``~/.cache/wasmops``): caches shared by every workspace."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wasmops"
 
 
 _CURRENT: tuple[tuple, Settings] | None = None

@@ -15,6 +15,7 @@ orchestrator starts, so a missing manifest is an error in milliseconds, not afte
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -90,21 +91,54 @@ def manifest_path(gitops_dir: Path, target: Target) -> Path:
 
 
 def source_location(module_dir: Path, gitops_dir: Path) -> str:
-    """Where the source lives, in a form that works from another clone: ``<remote URL>//<path>``
-    when the module is inside a git checkout with an ``origin``, else a path relative to the
-    GitOps repo (never an absolute path of this machine)."""
+    """Where the source lives, in a form that works from another clone: ``<remote URL>//<path>`` (the
+    ``//`` separates repository and subdirectory, as in Terraform's and go-getter's sources) when the
+    module is committed in a git checkout whose ``origin`` is a remote (not a path of this machine),
+    else a path relative to the GitOps repo (never an absolute path of this machine)."""
     module_dir = module_dir.resolve()
+    remote = _remote_location(module_dir, gitops_dir)
+    return remote or Path(os.path.relpath(module_dir, gitops_dir.resolve())).as_posix()
+
+
+def _remote_location(module_dir: Path, gitops_dir: Path) -> str | None:
+    """``<origin>//<path>`` when another clone of origin holds this module as committed, else None."""
     try:
         import git
 
         repo = git.Repo(module_dir, search_parent_directories=True)
         top = Path(repo.working_tree_dir).resolve()
         url = next((r.url for r in repo.remotes if r.name == "origin"), None)
-        if url and top != gitops_dir.resolve():
-            return f"{url}//{module_dir.relative_to(top).as_posix()}"
-    except Exception:  # noqa: BLE001 - not a git checkout: fall back to a relative path
-        pass
-    return Path(os.path.relpath(module_dir, gitops_dir.resolve())).as_posix()
+        if not url or top == gitops_dir.resolve() or _is_local(url):
+            return None
+        rel = module_dir.relative_to(top).as_posix()
+        if rel != "." and not _committed(repo, rel):
+            return None
+        url = url.rstrip("/")
+        return url if rel == "." else f"{url}//{rel}"
+    except Exception:  # noqa: BLE001 - not a git checkout (or no commit yet): a relative path
+        return None
+
+
+def _is_local(url: str) -> bool:
+    """A path of this machine (``/work/main``, ``../repo``, ``file://...``): meaningless on another.
+    As git reads a URL: a scheme, else ``[user@]host:path`` when no ``/`` comes before the first ``:``.
+
+        >>> [_is_local(u) for u in ("/work/main", "../r", "file:///r", "https://h/r.git", "git@h:o/r.git")]
+        [True, True, True, False, False]
+    """
+    if "://" in url:
+        return url.startswith("file://")
+    head, colon, _ = url.partition(":")
+    return not colon or "/" in head
+
+
+def _committed(repo, rel: str) -> bool:
+    """module.yaml is in HEAD and nothing under the module directory differs from it."""
+    try:
+        repo.head.commit.tree / rel / "module.yaml"
+    except KeyError:
+        return False
+    return not repo.is_dirty(untracked_files=True, path=rel)
 
 
 def deployment_for(src: ModuleSource, target: Target, *, team: str, project: str, cost_center: str | None,
@@ -171,6 +205,7 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
         raise NotFound(f"no WasmModuleDeployment {key} in the GitOps repo", where=str(manifest_path(repo.path, t)),
                        hint=f"onboard it first: wasmops add {module_dir} --target {key} --team TEAM --project PROJECT")
     repo.refuse_uncommitted(repo.path / desired.files[key])     # the release commit would take them along
+    _name_preflight(src, manifest, repo.path / desired.files[key])
     if auto_approve and manifest.spec.environment != "dev":
         raise UserError(f"--auto-approve is for dev only; {key} is {manifest.spec.environment}", where=key)
     live = manifest.spec.module_ref.digest
@@ -183,6 +218,24 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
     if check_host:
         check_host()
     return Preflight(src, manifest)
+
+
+def _name_preflight(src: ModuleSource, manifest: WasmModuleDeployment, manifest_file: Path) -> None:
+    """The host runs the module with argv[0] from the manifest's ``wasmops.dev/module`` label (else its
+    metadata.name), ``wasmops test`` with module.yaml's ``name``: when they differ (module.yaml renamed
+    after `wasmops add`), a case that checks argv[0] would pass the test step and fail verify, and a
+    healthy build would be rolled back and quarantined."""
+    label = manifest.metadata.labels.get(MODULE_LABEL)
+    program = label or manifest.metadata.name
+    if program == src.name:
+        return
+    yml = str(src.root / "module.yaml") if src.root else "module.yaml"
+    field = f"metadata.labels.{MODULE_LABEL}" if label else f"metadata.name (it has no label {MODULE_LABEL})"
+    raise UserError(f"module.yaml names the module {src.name!r} but {manifest_file} has {field}: {program!r}; "
+                    f"the host would run it as {program!r} (argv[0]) and `wasmops test` as {src.name!r}",
+                    where=yml + ": name",
+                    hint=f"set `{MODULE_LABEL}: {src.name}` under metadata.labels in {manifest_file} and commit it "
+                         f"(the module was renamed), or keep `name: {program}` in {yml}")
 
 
 def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str) -> None:
@@ -200,7 +253,8 @@ def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str
         listed = "; ".join(f"{n}: {w}" for n, w in why.items())
         raise SpecError(f"none of the test cases can run through the host of {key}, so the deployment could not "
                         f"be verified ({listed})", where=where + ": tests",
-                        hint="add a case with no args, within 8 MiB of stdin, and with the deployment's env "
+                        hint="add a case with no args, within 8 MiB of stdin, and with exactly the deployment's env "
+                             f"(`env: {json.dumps(env or {})}`; the host runs every case with it) "
                              f"(or set spec.verify.allowUnverified in {key}'s manifest)")
 
 

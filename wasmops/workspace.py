@@ -39,6 +39,38 @@ def policy_path(s: Settings) -> Path:
     return _PKG / "defaults" / "module-policy.yaml"
 
 
+def exists(s: Settings) -> bool:
+    """Whether ``s.home`` is a workspace: `wasmops init` (or `wasmops up`) made its GitOps repo there."""
+    return s.paths.gitops.is_dir()
+
+
+def require(s: Settings) -> Settings:
+    """``s`` when its workspace exists, else a one-line ``ConfigError`` (nothing created): a command
+    that reads a workspace must not answer "no services running" or "no pending approvals" about
+    an empty directory while the real workspace is elsewhere."""
+    if exists(s):
+        return s
+    from .errors import ConfigError
+
+    raise ConfigError(_missing(s.home, given="home" in s.model_fields_set))
+
+
+def _missing(home: Path, *, given: bool) -> str:
+    """``given``: WASMOPS_HOME (or the caller) named ``home``; else it is ./.wasmops by default."""
+    if given:
+        return (f"no workspace at {home} (WASMOPS_HOME): set WASMOPS_HOME to a workspace, "
+                "or `wasmops init` makes one there")
+    found = nearest(home.parent)
+    there = f"; the nearest is {found}: run from {found.parent} or set WASMOPS_HOME={found}" if found else ""
+    return (f"no workspace at {home} (the workspace is ./.wasmops unless WASMOPS_HOME says){there}; "
+            "`wasmops init` makes one here")
+
+
+def nearest(start: Path) -> Path | None:
+    """The workspace (``.wasmops`` with a GitOps repo) in the closest directory above ``start``."""
+    return next((d / ".wasmops" for d in Path(start).resolve().parents if (d / ".wasmops" / "gitops").is_dir()), None)
+
+
 def init_workspace(s: Settings, *, force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
     """Create (or complete) the workspace. Idempotent: an existing key is kept unless ``force``."""
     from wasmops.supply.signing import generate_keypair, key_id

@@ -10,7 +10,10 @@ from support.gitops_helpers import add_manifest, copy_module, release_commits
 
 from wasmops.demo.run import FAULTS
 
-ENV_PROBE = (FAULTS / "env-strict-sum.wat").read_text()  # exits 3 when any env var is set
+# right answers under its module.yaml's 16Mi, but it takes 12 MiB: under a deployment's 8Mi it exits 3.
+# (It used to be a module that exits 3 under any env, released to a deployment with env: a case
+# without env ran in verify under an env `wasmops test` never gave it; such a case is now not run.)
+MEMORY_HUNGRY = (FAULTS / "memory-hungry-sum.wat").read_text()
 
 
 def test_dev_release_serves_commits_once_and_rerun_is_cached(flow_env):
@@ -145,10 +148,10 @@ def test_failed_verify_rolls_back_and_quarantines(flow_env, tmp_path):
     ws, host, mods = flow_env
     d = tmp_path / "envprobe"
     d.mkdir()
-    (d / "probe.wat").write_text(ENV_PROBE)
-    (d / "module.yaml").write_text("name: envprobe\nlanguage: wat\nsources: [probe.wat]\n"
+    (d / "probe.wat").write_text(MEMORY_HUNGRY)
+    (d / "module.yaml").write_text("name: envprobe\nlanguage: wat\nsources: [probe.wat]\nlimits: {memory: 16Mi}\n"
                                    "tests:\n  - {name: ok, stdin: '[1,2,3]', expect_stdout: '{\"sum\": 6}'}\n")
-    add_manifest(ws, "dev/envprobe", "envprobe", env={"FEATURE": "on"})
+    add_manifest(ws, "dev/envprobe", "envprobe", memory="8Mi")
     with pytest.raises(VerifyFailed, match="exit 3"):
         release(module_dir=str(d), target="dev/envprobe", auto_approve=True)
     repo = GitOpsRepo.from_settings(ws.settings)

@@ -108,3 +108,13 @@ def settings():
     from ..config import current
 
     return current()
+
+
+def workspace():
+    """The settings of the workspace a command reads (status, decisions, approvals, reconcile, costs, ...):
+    where there is none, one line naming the nearest and nothing created (no ./.wasmops/{logs,run,prefect},
+    no fresh Prefect database answering "no pending approvals" while the real ones wait elsewhere).
+    Commands that need no workspace (init, new, test, build, check, sign, verify) use ``settings()``."""
+    from ..workspace import require
+
+    return require(settings())

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from . import app
-from ._ui import console, settings, table
+from ._ui import console, table, workspace
 
 telemetry_app = typer.Typer(help="Collect, synthesize and validate telemetry.", no_args_is_help=True)
 cost_app = typer.Typer(help="Cost attribution, FOCUS export and right-sizing.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def telemetry_collect(count: int = typer.Option(1, help="Scrapes to take."),
     from ..host.client import HostClient
     from ..telemetry import Collector, Store, scrape_host
 
-    s = settings()
+    s = workspace()
     hc = HostClient.from_workspace(s)
     store = Store.open(s)
     col = Collector(store, source=hc.url)
@@ -67,7 +67,7 @@ def telemetry_synth(modules: int = 20, teams: int = 4, days: int = 28, anomaly_r
         df.to_parquet(out)
         console().print(f"wrote {len(df)} rows ({int(df['is_anomaly'].sum())} labelled anomalies) to {out}")
     else:
-        n = Store.open(settings()).append(df)
+        n = Store.open(workspace()).append(df)
         console().print(f"stored {n} new rows of {len(df)} ({int(df['is_anomaly'].sum())} labelled anomalies)")
 
 
@@ -78,7 +78,7 @@ def telemetry_validate(hours: int = typer.Option(24, min=1, help="Validate the l
     from ..telemetry import Store
     from ..telemetry.validate import validate
 
-    df = Store.open(settings()).window(minutes=hours * 60)   # anchored at now, not at the newest row
+    df = Store.open(workspace()).window(minutes=hours * 60)   # anchored at now, not at the newest row
     out = validate(df, freshness_minutes=freshness_minutes or None)
     from rich.markdown import Markdown
 
@@ -103,7 +103,7 @@ def load(targets: list[str] = typer.Argument(..., help="ns/name[=BODY] (BODY def
         tgs.append((ns, name, body or "{}"))
     with Progress(transient=True) as prog:
         task = prog.add_task("requests", total=requests)
-        stats = generate_load(HostClient.from_workspace(settings()), tgs, requests, concurrency,
+        stats = generate_load(HostClient.from_workspace(workspace()), tgs, requests, concurrency,
                               progress=lambda *a: prog.advance(task))
     lat = stats.get("latency_ms", {})
     console().print(f"{stats['requests']} requests: {stats['ok']} ok, {stats['failed']} failed; "
@@ -149,7 +149,7 @@ def _costs(since: Optional[str], *, tolerant: bool = False):
 
     from ..errors import NotFound, UserError
 
-    s = settings()
+    s = workspace()
     try:
         start = pd.Timestamp(since, tz="UTC") if since else None
     except (ValueError, TypeError):
@@ -209,7 +209,7 @@ def cost_report(by: str = typer.Option("team", help="team | project | module | c
 
     if by not in REPORT_BY:
         raise UserError(f"cannot group by {by!r}; choose one of {', '.join(REPORT_BY)}", where="--by")
-    s = settings()
+    s = workspace()
     desired, samples, costs = _costs(since, tolerant=True)
     errors, warnings = _budget_problems(desired, samples)
     if json_out:
@@ -274,5 +274,5 @@ def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the
              "saving/month": f"{r.monthly_saving:.2f}", "why": r.reason} for r in recs]
     console().print(table("recommendations", rows) if rows else "no recommendations")
     if apply and recs:
-        sha = apply_recommendations(GitOpsRepo.from_settings(settings()), recs)
+        sha = apply_recommendations(GitOpsRepo.from_settings(workspace()), recs)
         console().print(f"committed on a branch ({sha[:10]}); review and merge it after approval")

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from . import app
-from ._ui import console, settings, table
+from ._ui import console, table, workspace
 
 decisions_app = typer.Typer(help="List decision records (no subcommand) or label one.", invoke_without_command=True)
 app.add_typer(decisions_app, name="decisions")
@@ -24,7 +24,7 @@ def decisions(ctx: typer.Context, module: Optional[str] = typer.Option(None, "--
         return
     from wasmops.gitops.decisions import json_safe, list_decisions
 
-    ds = list_decisions(settings().gitops_dir, subject=module, kind=kind, limit=limit, shadow=None)
+    ds = list_decisions(workspace().gitops_dir, subject=module, kind=kind, limit=limit, shadow=None)
     if json_out:
         print(json.dumps(json_safe([d.model_dump() for d in ds]), indent=1, default=str, allow_nan=False))
         return
@@ -67,7 +67,7 @@ def decisions_label(decision_id: str = typer.Argument(..., help="The decision's 
     if correct is None:
         raise UserError("say whether the verdict was right", hint=f"wasmops decisions label {decision_id} --correct|--wrong")
     try:
-        d = label_decision(settings().gitops_dir, decision_id, correct=correct, reason=reason,
+        d = label_decision(workspace().gitops_dir, decision_id, correct=correct, reason=reason,
                            actor=actor or getpass.getuser(), should_be=should_be)
     except KeyError:
         raise NotFound("no such decision", where=decision_id, hint="`wasmops decisions` lists their ids") from None
@@ -87,7 +87,7 @@ def decisions_show(decision_id: str = typer.Argument(..., help="The decision's i
     from ..errors import NotFound
 
     try:
-        d = get_decision(settings().gitops_dir, decision_id)
+        d = get_decision(workspace().gitops_dir, decision_id)
     except KeyError:
         raise NotFound("no such decision", where=decision_id, hint="`wasmops decisions` lists their ids") from None
     if json_out:

@@ -119,9 +119,9 @@ def models_compare(json_out: bool = typer.Option(False, "--json")) -> None:
     from models.governance import compare
 
     from wasmops.gitops.decisions import list_decisions
-    from ._ui import settings
+    from ._ui import workspace
 
-    rows = compare(list_decisions(settings().gitops_dir, shadow=None))
+    rows = compare(list_decisions(workspace().gitops_dir, shadow=None))
     if json_out:
         print(json.dumps(rows, indent=1))
         return
@@ -143,10 +143,10 @@ def models_history(at: str | None = typer.Option(None, "--at", help="ISO time (U
 
     from wasmops.gitops.decisions import list_decisions
     from ..errors import UserError
-    from ._ui import settings
+    from ._ui import workspace
 
     names = [f"wasmops-{kind}"] if kind else ["wasmops-anomaly", "wasmops-cost"]
-    ds = list_decisions(settings().gitops_dir, kind="promotion")
+    ds = list_decisions(workspace().gitops_dir, kind="promotion")
     if at is None:
         events = [e for e in alias_events(ds) if e["model"] in names]
         if json_out:

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from . import app
-from ._ui import console, settings
+from ._ui import console, workspace
 
 
 @app.command()
@@ -62,7 +62,7 @@ def add(
     if not project:
         project = t.name
         c.print(f"[yellow]note:[/] no --project given: labelled project={project}")
-    path, sha = add_deployment(GitOpsRepo.from_settings(settings()), module_dir, t, team=team, project=project,
+    path, sha = add_deployment(GitOpsRepo.from_settings(workspace()), module_dir, t, team=team, project=project,
                                cost_center=cost_center, env=env, trust_level=trust_level)
     c.print(f"[green]added[/] {t.key} ({env}) → {path} (commit {sha[:10]})", soft_wrap=True)
     c.print(f"next: wasmops release {module_dir} --target {t.key}" + (" --auto-approve" if env == "dev" else ""))

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import typer
 
 from . import app
-from ._ui import console, err_console, settings, table
+from ._ui import console, err_console, settings, table, workspace
 
 models_app = typer.Typer(help="Train, promote and audit the anomaly and cost models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -101,7 +101,7 @@ def down() -> None:
     The host's counters are scraped into the telemetry store first: they restart from zero with it."""
     from ..services import Services
 
-    svc = Services(settings())
+    svc = Services(workspace())
     if "host" in svc.running():
         _last_scrape()
     stopped = svc.stop()
@@ -131,7 +131,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     from wasmops.gitops.decisions import list_decisions
     from ..services import Services
 
-    s = settings()
+    s = workspace()
     svc = Services(s)
     running = svc.running()
     out: dict = {"services": {n: {"url": v.url, "pid": v.pid} for n, v in running.items()}}
@@ -214,7 +214,7 @@ def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic"
     if holdout_days >= days:
         raise UserError(f"--holdout-days {holdout_days} leaves no training history in --days {days}", where="--holdout-days",
                         hint="hold out fewer days than you read (the default: 7 of 28)")
-    configure(settings())
+    configure(workspace())
     from flows.train_models import train_models
 
     out = train_models(allow_synthetic=allow_synthetic, synthetic=synthetic, days=days, holdout_days=holdout_days,
@@ -255,7 +255,7 @@ def models_audit(days: int = 28, synthetic: bool = typer.Option(False)) -> None:
     if synthetic:
         df = synthesize(modules=30, days=days, seed=11, end=pd.Timestamp.now(tz="UTC").floor("h"))
     else:
-        df = Store.open(settings()).read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days))
+        df = Store.open(workspace()).read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days))
     res = bias_audit(df, model=model)
     console().print(f"model {info['name']} v{info['version']} @champion")
     console().print(table("per team", res.table.to_dict("records")))
@@ -274,7 +274,7 @@ def score(window_minutes: int = 60,
     record verdicts."""
     from ._prefect import configure
 
-    configure(settings())
+    configure(workspace())
     from flows.score import score as score_flow
 
     from ..digests import shown

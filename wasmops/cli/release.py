@@ -11,7 +11,7 @@ import typer
 
 from . import app
 from ..digests import short, shown
-from ._ui import console, err_console, settings, table
+from ._ui import console, err_console, table, workspace
 
 quarantine_app = typer.Typer(help="Inspect or lift the quarantine list in Git.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
@@ -20,7 +20,7 @@ app.add_typer(quarantine_app, name="quarantine")
 def _prefect():
     from ._prefect import configure
 
-    s = settings()
+    s = workspace()
     configure(s)
     return s
 
@@ -42,7 +42,7 @@ def release(
     it cannot decide)."""
     from ..onboard import preflight
 
-    s = settings()
+    s = workspace()
     # fleet mode (WASMOPS_FLEET_AGENTS): the agents' hosts serve the release; no local host is needed
     check = None if s.fleet_agents else (lambda: _host_reachable(s))
     pre = preflight(s, module_dir, target, auto_approve=auto_approve, check_host=check)
@@ -186,7 +186,7 @@ def reconcile(
     from ..host.client import HostClient
     from wasmops.gitops.reconcile import reconcile as do_reconcile
 
-    s = settings()
+    s = workspace()
     rep = do_reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s), registry=s.registry_base,
                        mode=mode, dry_run=dry_run, namespaces=set(namespace) or None, check_binding=True)
     if rep.error:   # nothing could be planned: one line, exit 1
@@ -198,7 +198,8 @@ def reconcile(
                              hint="start the host (`wasmops host` or `wasmops up`) and reconcile again")
     console().print(table("plan" + (" (dry run)" if dry_run else ""), rep.rows()))
     if rep.drift:
-        console().print(f"[yellow]drift detected[/] in {len(rep.drift)} module(s):")
+        n = len({d.key for d in rep.drift})       # one Drift per changed field: count the modules
+        console().print(f"[yellow]drift detected[/] in {n} module{'s' * (n != 1)}:")
         for d in rep.drift:
             console().print(f"  - {d.key}: {d.message}", highlight=False, soft_wrap=True)
     for key, why in rep.invalid.items():
@@ -218,9 +219,10 @@ def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer
     """Revert the module's last release in Git, quarantine its digest, and reconcile."""
     from wasmops.release.rollback import rollback as do_rollback
 
+    s = workspace()
     if not unrelease:
         _refuse_unrelease(key)
-    out = do_rollback(settings(), key, reason=reason, actor=actor or getpass.getuser())
+    out = do_rollback(s, key, reason=reason, actor=actor or getpass.getuser())
     restored = out.get("restored_digest")
     console().print(f"rolled back {key} in Git: quarantined {shown('manifest', out['digest'])}, now "
                     f"{shown('manifest', restored) if restored else 'unreleased'} ({out.get('reconcile', '')})",
@@ -274,7 +276,7 @@ def schema(out: Optional[Path] = typer.Option(None, "-o", help="Directory to wri
 def quarantine_list(json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     from wasmops.gitops.quarantine import load, repo_file
 
-    entries = load(repo_file(settings()))
+    entries = load(repo_file(workspace()))
     if json_out:
         print(json.dumps(entries, indent=1, default=str))
         return
@@ -292,7 +294,7 @@ def quarantine_remove(digest: str, reason: str = typer.Option(..., help="Why it 
     from wasmops.gitops.repo import GitOpsRepo
     from wasmops.gitops.quarantine import load, repo_file
 
-    s = settings()
+    s = workspace()
     digest = _quarantined(digest, load(repo_file(s)), where=str(repo_file(s)))
     GitOpsRepo.from_settings(s).unquarantine(digest, actor=actor or getpass.getuser(), reason=reason)
     console().print(f"removed {short(digest)} from quarantine", highlight=False)

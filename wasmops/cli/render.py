@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from . import app
-from ._ui import console, err_console, settings
+from ._ui import console, err_console, workspace
 
 render_app = typer.Typer(help="Render the desired state in Git for other platforms.", no_args_is_help=True)
 app.add_typer(render_app, name="render")
@@ -48,7 +48,7 @@ def kubernetes(
     from ..errors import ConfigError
     from wasmops.gitops.render import dump_yaml, render, split_by_namespace
 
-    s = settings()
+    s = workspace()
     if not (s.gitops_dir / "modules").is_dir():
         raise ConfigError("no GitOps repository (modules/ is missing)", where=str(s.gitops_dir),
                           hint="run `wasmops init`")

@@ -34,9 +34,20 @@ def build(
     from wasmops.supply.source import load_module_source
 
     src = load_module_source(module_dir)
-    res = do_build(src, out, settings=settings(), progress=lambda m: err_console().print(f"[dim]{m}[/]"))
+    res = do_build(src, out, settings=_for_builds(), progress=lambda m: err_console().print(f"[dim]{m}[/]"))
     console().print(f"built {res.path} {shown('wasm', res.digest)} ({res.size} bytes, {res.toolchain}, "
                     f"{res.duration_s:.2f}s{', cached' if res.cached else ''})", highlight=False)
+
+
+def _for_builds():
+    """The settings a build runs with: the workspace's; where there is none (`wasmops test DIR` before
+    any `init`), finished builds are cached under the user's cache directory, never in a ./.wasmops
+    made on the way (the next command would take it for a workspace)."""
+    from ..config import user_cache
+    from ..workspace import exists
+
+    s = settings()
+    return s if exists(s) else s.model_copy(update={"home": user_cache() / "no-workspace"})
 
 
 @app.command("test")
@@ -57,7 +68,7 @@ def test_cmd(
         from wasmops.supply.build import build as do_build
 
         with tempfile.TemporaryDirectory() as td:
-            res = do_build(src, Path(td) / f"{src.name}.wasm", settings=settings())
+            res = do_build(src, Path(td) / f"{src.name}.wasm", settings=_for_builds())
             data = res.path.read_bytes()
     else:
         data = wasm.read_bytes()

@@ -155,18 +155,13 @@ class Demo:
 
         s = Settings(home=self.home)
         repo = GitOpsRepo.from_settings(s)
-        path = repo.manifest_file("dev/sum-wat")
-        doc = yaml.safe_load(path.read_text())
-        doc["spec"]["runtimeConfig"]["env"] = {"MODE": "strict"}
-        repo.write_files({str(path.relative_to(repo.path)): yaml.safe_dump(doc, sort_keys=False)},
-                         "ops: run sum-wat in strict mode")
-        self.wasmops("reconcile")
         good = repo.desired().deployments["dev/sum-wat"].spec.module_ref.digest
-        p = self.release_fault("env-strict-sum.wat")
+        # v2 passes its test under module.yaml's 16Mi; the deployment grants 8Mi: verify fails
+        p = self.release_fault("memory-hungry-sum.wat", limits={"memory": "16Mi"})
         if p.returncode == 0:
             raise RuntimeError("the bad release was not caught")
         q = [e for e in yaml.safe_load((s.gitops_dir / "quarantine.yaml").read_text())["entries"]]
-        again = self.release_fault("env-strict-sum.wat")
+        again = self.release_fault("memory-hungry-sum.wat", limits={"memory": "16Mi"})
         now = GitOpsRepo.from_settings(s).desired().deployments["dev/sum-wat"].spec.module_ref.digest
         served = {f"{m['namespace']}/{m['name']}": m["digest"] for m in self._live()}["dev/sum-wat"]
         assert now == good == served, (now, good, served)
@@ -174,8 +169,9 @@ class Demo:
         return (f"v2 failed verify through the host → reverted to {good[7:19]}, quarantined {q[-1]['digest'][7:19]}; "
                 f"re-release refused (quarantined)")
 
-    def release_fault(self, fault: str) -> subprocess.CompletedProcess:
-        """Release sum-wat with its source replaced by ``defaults/faults/<fault>`` (one passing unit test)."""
+    def release_fault(self, fault: str, limits: dict | None = None) -> subprocess.CompletedProcess:
+        """Release sum-wat with its source replaced by ``defaults/faults/<fault>`` (one passing unit test;
+        ``limits``: module.yaml's limits changed so)."""
         import yaml
 
         with tempfile.TemporaryDirectory() as td:
@@ -184,6 +180,7 @@ class Demo:
             (mod / "sum.wat").write_text((FAULTS / fault).read_text())
             y = yaml.safe_load((mod / "module.yaml").read_text())
             y["tests"] = [{"name": "sums", "stdin": "[1,2,3]", "expect_stdout": '{"sum": 6}'}]
+            y["limits"] = {**y.get("limits", {}), **(limits or {})}
             (mod / "module.yaml").write_text(yaml.safe_dump(y, sort_keys=False))
             return self.wasmops("release", str(mod), "--auto-approve", check=False)
 

@@ -116,18 +116,33 @@ def judge(case: TestCase, r: RunResult) -> CaseResult:
                       duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096], stderr=err)
 
 
-def why_not_runnable(case: TestCase, env: dict[str, str]) -> str | None:
+def why_not_runnable(case: TestCase, env: dict[str, str] | None) -> str | None:
     """Why the host cannot run ``case`` as written under the deployment's ``env`` (None: it can):
-    the host passes no args, its env is the deployment's, and its request body is at most ``MAX_STDIN``."""
+    the host passes no args, its env is exactly the deployment's, and its request body is at most
+    ``MAX_STDIN``. ``wasmops test`` runs a case with its own ``env`` only (none given: empty), so a
+    case runs through the host only when the two are equal; a variable only one of them sets differs::
+
+        >>> why_not_runnable(TestCase(name="c"), {"MODE": "hash"})
+        'env differs (MODE)'
+        >>> why_not_runnable(TestCase(name="c", env={"MODE": "hash"}), {"MODE": "hash"}) is None
+        True
+    """
     if case.args:
         return "args given (the host passes none)"
-    differs = sorted(k for k, v in case.env.items() if env.get(k) != v)
+    differs = env_differs(case.env, env)
     if differs:
         return f"env differs ({', '.join(differs)})"
     size = len(case.stdin_bytes)
     if size > MAX_STDIN:
         return f"stdin of {size} bytes is over the host's request limit of {MAX_STDIN} bytes"
     return None
+
+
+def env_differs(case_env: dict[str, str] | None, env: dict[str, str] | None) -> list[str]:
+    """The variables whose value differs between a case's env and the deployment's, either side
+    missing counting as unset."""
+    a, b = case_env or {}, env or {}
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
 def not_run(case: TestCase, why: str) -> CaseResult:

@@ -1,0 +1,45 @@
+"""WAT modules that print what WASI hands them (env, argv[0]): cases written against them pass or
+fail only by what the sandbox or the host passed in, whatever else the module does."""
+
+_IMPORTS = '''(import "wasi_snapshot_preview1" "{sizes}" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "{get}" (func $get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)'''
+
+
+def env_echo_wat() -> str:
+    """Prints its environment as WASI gives it: ``K=V`` entries, each ended by a NUL byte."""
+    return f'''(module {_IMPORTS.format(sizes="environ_sizes_get", get="environ_get")}
+  (func (export "_start")
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (drop (call $get (i32.const 1024) (i32.const 16384)))
+    (i32.store (i32.const 8) (i32.const 16384)) (i32.store (i32.const 12) (i32.load (i32.const 4)))
+    (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))'''
+
+
+def env_echo_stdout(env: dict[str, str]) -> str:
+    """What :func:`env_echo_wat` prints under ``env`` (the sandbox passes it sorted)."""
+    return "".join(f"{k}={v}\0" for k, v in sorted(env.items()))
+
+
+def mode_wat() -> str:
+    """``{"mode": "count"}`` with no env at all, ``{"mode": "hash"}`` with any (a module whose
+    default mode a deployment's ``env: {MODE: hash}`` changes)."""
+    return f'''(module {_IMPORTS.format(sizes="environ_sizes_get", get="environ_get")}
+  (data (i32.const 64) "{{\\"mode\\": \\"count\\"}}\\0a{{\\"mode\\": \\"hash\\"}}\\0a")
+  (func (export "_start")
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (i32.store (i32.const 8) (select (i32.const 82) (i32.const 64) (i32.load (i32.const 0))))
+    (i32.store (i32.const 12) (select (i32.const 17) (i32.const 18) (i32.load (i32.const 0))))
+    (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))'''
+
+
+def argv0_wat() -> str:
+    """Prints its argv[0] (the program name the sandbox or the host runs it as) and a newline."""
+    return f'''(module {_IMPORTS.format(sizes="args_sizes_get", get="args_get")}
+  (func (export "_start")
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (drop (call $get (i32.const 1024) (i32.const 16384)))
+    (i32.store8 (i32.add (i32.const 16384) (i32.sub (i32.load (i32.const 4)) (i32.const 1))) (i32.const 10))
+    (i32.store (i32.const 8) (i32.const 16384)) (i32.store (i32.const 12) (i32.load (i32.const 4)))
+    (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))'''
