@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from rawhttp import assert_host_error, connect, read_reply, readable, request, rss, send_ignoring_reset
 from support.host import HostProcess, make_workspace
 from support.wat import FIXTURES
-from wasmops.host.http import MAX_HEAD_RAW, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL
+from wasmops.host.http import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL
 
 MiB = 2**20
 LIMITS = {"fuel": 50_000_000, "memory": "4Mi", "timeout_ms": 2000, "max_stdout": "1Mi"}

@@ -221,7 +221,7 @@ def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer
 
     s = workspace()
     if not unrelease:
-        _refuse_unrelease(key)
+        _refuse_unrelease(s, key)
     out = do_rollback(s, key, reason=reason, actor=actor or getpass.getuser())
     restored = out.get("restored_digest")
     console().print(f"rolled back {key} in Git: quarantined {shown('manifest', out['digest'])}, now "
@@ -240,13 +240,12 @@ def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer
                                   "once the host is back")
 
 
-def _refuse_unrelease(key: str) -> None:
+def _refuse_unrelease(s, key: str) -> None:
     """A rollback of a target's only release deletes it from the host: only with --unrelease."""
     from ..errors import UserError
     from wasmops.gitops.repo import GitOpsRepo
     from wasmops.release.unfinished import previous_deploy
 
-    s = settings()
     repo = GitOpsRepo.from_settings(s)
     m = repo.desired().deployments.get(key)
     digest = m.spec.module_ref.digest if m else None
