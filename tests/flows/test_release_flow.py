@@ -140,11 +140,17 @@ def test_rejection_and_timeout_roll_back_the_commit(flow_env, tmp_path):
     assert repo.desired().deployments["prod/sum-two"].spec.module_ref.digest is None
 
 
-def test_failed_verify_rolls_back_and_quarantines(flow_env, tmp_path):
+def test_failed_verify_rolls_back_and_quarantines(flow_env, tmp_path, monkeypatch):
+    """Verify through the host fails where the sandbox passed. The test step now runs under the
+    deployment's limits, which catches this module's memory before any commit; the seam below gives
+    it module.yaml's limits instead (a sandbox that differs from the host), so verify is what fails."""
+    import flows.release as flow_module
     from flows.release import VerifyFailed, release
     from wasmops.errors import QuarantinedError
     from wasmops.gitops.repo import GitOpsRepo
 
+    real_test = flow_module.test_module
+    monkeypatch.setattr(flow_module, "test_module", lambda src, built, **kw: real_test(src, built))
     ws, host, mods = flow_env
     d = tmp_path / "envprobe"
     d.mkdir()
