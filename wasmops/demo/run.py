@@ -159,7 +159,7 @@ class Demo:
         # v2 passes `wasmops test` under module.yaml's 16Mi; the deployment grants 8Mi, and the release's
         # test step runs the cases as the host will: stopped there, before anything is committed
         p = self.release_fault("memory-hungry-sum.wat", limits={"memory": "16Mi"})
-        out = p.stdout.decode() + p.stderr.decode()
+        out = (p.stdout or b"").decode() + (p.stderr or b"").decode()
         if p.returncode == 0 or "deployment's limits" not in " ".join(out.split()):
             raise RuntimeError("the bad release was not stopped at its test step:\n" + out[-1500:])
         repo = GitOpsRepo.from_settings(s)
