@@ -13,18 +13,7 @@ import pytest
 import yaml
 
 from support.gitops_helpers import add_manifest
-
-
-def spinner(n: int) -> str:
-    return f"""(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "ok")
-  (func (export "_start") (local $i i32)
-    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))
-    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 2))
-    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+from support.wat import spinner_wat
 
 
 def test_a_case_over_the_deployments_fuel_fails_the_test_step_not_verify(flow_env, tmp_path):
@@ -34,7 +23,7 @@ def test_a_case_over_the_deployments_fuel_fails_the_test_step_not_verify(flow_en
     ws, host, _ = flow_env
     mod = tmp_path / "greedy"
     mod.mkdir()
-    (mod / "spin.wat").write_text(spinner(10_000_000))                    # ~80 M fuel
+    (mod / "spin.wat").write_text(spinner_wat(10_000_000))                    # ~80 M fuel
     (mod / "module.yaml").write_text(yaml.safe_dump({
         "name": "greedy", "language": "wat", "sources": ["spin.wat"],
         "limits": {"fuel": 200_000_000, "memory": "1Mi", "timeout_ms": 5000},

@@ -15,25 +15,14 @@ import yaml
 
 from support.gitops_helpers import add_manifest
 from support.host import WASMOPS
+from support.wat import spinner_wat
 
 CRASH_AT = Path(__file__).resolve().parents[1] / "support" / "crash_at.py"
 
 
-def spinner(n: int) -> str:
-    return f"""(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "ok")
-  (func (export "_start") (local $i i32)
-    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))
-    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 2))
-    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
-
-
 def _module(d: Path, n: int) -> Path:
     d.mkdir(parents=True, exist_ok=True)
-    (d / "spin.wat").write_text(spinner(n))
+    (d / "spin.wat").write_text(spinner_wat(n))
     (d / "module.yaml").write_text(yaml.safe_dump({
         "name": "spin-unfinished", "language": "wat", "sources": ["spin.wat"],
         "limits": {"fuel": 50_000_000, "memory": "1Mi", "timeout_ms": 1000},

@@ -87,18 +87,6 @@ def _default_branch(repo) -> str:
         return repo.head.commit.hexsha
 
 
-def _no_repo_hint(path: Path) -> str:
-    """What to do when the workspace's GitOps repo is missing: most often the command ran in another
-    directory than `wasmops init` did (the workspace is ./.wasmops unless WASMOPS_HOME says)."""
-    home = Path(path).resolve().parent
-    if home != (Path.cwd() / ".wasmops").resolve() or home.exists():      # WASMOPS_HOME named it, or it is there
-        return "run `wasmops init`"
-    found = next((d / ".wasmops" for d in home.parent.parents if (d / ".wasmops" / "gitops").is_dir()), None)
-    where = f"; the nearest is {found}: run from {found.parent} or set WASMOPS_HOME={found}" if found else ""
-    return (f"there is no workspace in {home.parent} (the workspace is ./.wasmops unless WASMOPS_HOME says)"
-            f"{where}; `wasmops init` makes one here")
-
-
 class GitOpsRepo:
     def __init__(self, path: Path, remote: str | None = None, branch: str | None = None):
         git = _git()
@@ -106,7 +94,7 @@ class GitOpsRepo:
         try:
             self.repo = git.Repo(self.path)
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
-            raise ConfigError("not a GitOps repository", where=str(path), hint=_no_repo_hint(self.path)) from exc
+            raise ConfigError("not a GitOps repository", where=str(path), hint="run `wasmops init`") from exc
         self.remote = remote
         self._branch = branch or _default_branch(self.repo)
         with self.repo.config_writer() as cw:
