@@ -136,7 +136,10 @@ def test_a_regression_on_a_path_that_fails_on_purpose_is_caught(host, workspace,
     assert not [ln for ln in mine if ln.startswith("wasmops_errors_total")], mine
     assert any(ln.startswith("wasmops_expected_failures_total") and ln.endswith(" 20.0") for ln in mine), mine
     same = judge_samples(base, sample(3000, 3000, "v2"), default_policy())
-    assert same.verdict == "pass", same.explanation                  # failing alike on both sides is no change
+    # failing alike on both sides is no change: nothing critical moves (latency, not critical, may read
+    # "marginal" on a loaded machine: the two sides were sampled one after the other)
+    critical = {r.metric: r.classification for r in same.metrics if default_policy().metric(r.metric).critical}
+    assert same.verdict in ("pass", "marginal") and set(critical.values()) == {"Pass"}, same.explanation
     slow = judge_samples(base, sample(3000, 30000, "v3"), default_policy())
     assert slow.verdict == "fail" and "fuel_per_call" in slow.failed, slow.explanation
 

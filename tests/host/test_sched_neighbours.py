@@ -81,8 +81,7 @@ async def end_spins(app: HostApp, pending: list) -> list:
     """Advance the epoch past the spins' deadline until every one has answered (queued ones start later)."""
     ticks = SPIN_TIMEOUT_MS // 5 + 10
     while not all(f.done() for f in pending):
-        for _ in range(ticks):
-            app.rt.sandbox.engine.increment_epoch()
+        app.rt.sandbox.advance_epoch(ticks)
         await asyncio.wait(pending, timeout=0.05)
     return [f.result() for f in pending]
 

@@ -97,10 +97,15 @@ class _EpochTicker:
 
     def _loop(self) -> None:
         while not self._stop.wait(EPOCH_TICK_MS / 1000):
-            self._engine.increment_epoch()
-            self.ticks += 1
+            self.advance()
             for f in list(self.watched):
                 f.check()
+
+    def advance(self, ticks: int = 1) -> None:
+        """Move time on by ``ticks``: the engine's epoch and the run deadlines' clock together."""
+        for _ in range(ticks):
+            self._engine.increment_epoch()
+        self.ticks += ticks
 
     def stop(self) -> None:
         self._stop.set()
@@ -267,6 +272,10 @@ class Sandbox:
 
     def _clock(self) -> int:
         return self._ticker.ticks
+
+    def advance_epoch(self, ticks: int = 1) -> None:
+        """Time passing, for tests that stand in for the wall clock: each tick is ``EPOCH_TICK_MS``."""
+        self._ticker.advance(ticks)
 
     def _execute(self, store, prepared: Prepared, limits: RunLimits, out: _OutFile, err: _OutFile,
                  watch: _deadline.Watch) -> RunResult:
