@@ -11,23 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
 
 from support.gitops_helpers import add_manifest
 from support.host import WASMOPS
-from support.wat import spinner_wat
+from support.wat import spin_module
 
 CRASH_AT = Path(__file__).resolve().parents[1] / "support" / "crash_at.py"
 
 
-def _module(d: Path, n: int) -> Path:
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "spin.wat").write_text(spinner_wat(n))
-    (d / "module.yaml").write_text(yaml.safe_dump({
-        "name": "spin-unfinished", "language": "wat", "sources": ["spin.wat"],
-        "limits": {"fuel": 50_000_000, "memory": "1Mi", "timeout_ms": 1000},
-        "tests": [{"name": "says-ok", "stdin": "", "expect_stdout": "ok"}]}))
-    return d
+def _module(d, n: int):
+    return spin_module(d, n, "spin-unfinished")
 
 
 def _release(ws, module_dir, api_url, crash_at: str | None = None) -> subprocess.CompletedProcess:

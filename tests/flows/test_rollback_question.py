@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import time
 
-import yaml
 
 from support.flows_helpers import run_in_thread
 from support.gitops_helpers import add_manifest
-from support.wat import spinner_wat
+from support.wat import spin_module
 
 KEY = "prod/spin-question"
 
 
 def _module(d, n: int):
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "spin.wat").write_text(spinner_wat(n))
-    (d / "module.yaml").write_text(yaml.safe_dump({
-        "name": "spin-question", "language": "wat", "sources": ["spin.wat"],
-        "limits": {"fuel": 50_000_000, "memory": "1Mi", "timeout_ms": 1000},
-        "tests": [{"name": "says-ok", "stdin": "", "expect_stdout": "ok"}]}))
-    return d
+    return spin_module(d, n, "spin-question")
 
 
 def _next_question(seen: set[str], timeout: float = 180) -> dict:

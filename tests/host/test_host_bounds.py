@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from rawhttp import metric, rss
 from support.host import HostProcess, make_workspace
 from support.wat import FIXTURES
 
@@ -42,20 +43,6 @@ def deploy(env, name, wat, **limits):
     ws, _hp, c, _t = env
     ref, digest = ws.publish_wat(name, wat)
     return c.deploy("dev", name, ref=ref, digest=digest, limits={**LIMITS, **limits})
-
-
-def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-def metric(text: str, name: str, **labels) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_memory_bomb_flood_leaves_rss_within_the_bound(env):

@@ -33,3 +33,17 @@ def spinner_wat(n: int) -> str:
       (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))
     (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 2))
     (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+
+
+def spin_module(d, n: int, name: str):
+    """A ``language: wat`` module directory ``d`` running :func:`spinner_wat` (``n``), with one case
+    that expects ``ok``; written again over ``d`` for a new version."""
+    import yaml
+
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "spin.wat").write_text(spinner_wat(n))
+    (d / "module.yaml").write_text(yaml.safe_dump({
+        "name": name, "language": "wat", "sources": ["spin.wat"],
+        "limits": {"fuel": 50_000_000, "memory": "1Mi", "timeout_ms": 1000},
+        "tests": [{"name": "says-ok", "stdin": "", "expect_stdout": "ok"}]}))
+    return d
