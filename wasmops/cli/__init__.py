@@ -35,7 +35,9 @@ from . import agent, data, decisions, hostcmd, models_cmd, onboard, ops, release
 
 def main() -> None:
     from ..errors import WasmopsError
+    from ..interrupts import keep_interrupts
 
+    keep_interrupts()     # a Ctrl-C that lands in a finalizer is raised again, not ignored
     try:
         app()
     except WasmopsError as exc:

@@ -1,0 +1,66 @@
+"""Ctrl-C that lands in a finalizer is raised once the finalizer returns, not ignored.
+
+The release's hang after Ctrl-C (waiting for approval as if nothing had been pressed) was a
+``KeyboardInterrupt`` raised inside GitPython's ``Repo.__del__`` and swallowed by Python. Here a
+program written for the test has the signal arrive inside its own finalizers, a ``__del__`` and a
+weakref callback, and then waits; it must end by the interrupt. Without ``keep_interrupts`` it
+prints "survived" and waits out its two minutes.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PROGRAM = textwrap.dedent("""\
+    import os, signal, sys, time, weakref
+    from wasmops.interrupts import keep_interrupts
+
+    keep_interrupts()
+
+    class Obj:
+        def __del__(self):
+            if sys.argv[1] == "del":
+                os.kill(os.getpid(), signal.SIGINT)
+                sum(range(200_000))               # bytecode: the handler runs here, inside __del__
+
+    def callback(_ref):
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(200_000))
+
+    o = Obj()
+    if sys.argv[1] == "weakref":
+        ref = weakref.ref(o, callback)
+    del o
+    print("survived the finalizer", flush=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+    print("never interrupted", flush=True)
+""")
+
+
+@pytest.mark.parametrize("where", ["del", "weakref"])
+def test_interrupt_in_a_finalizer_is_raised_after_it(tmp_path, where):
+    script = tmp_path / "prog.py"
+    script.write_text(PROGRAM)
+    proc = subprocess.run([sys.executable, str(script), where], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGINT, (proc.stdout, proc.stderr)
+    assert "KeyboardInterrupt" in proc.stderr
+    assert "never interrupted" not in proc.stdout
+
+
+def test_a_handler_someone_else_set_is_left_alone():
+    from wasmops.interrupts import keep_interrupts
+
+    mine = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        handler = signal.getsignal(signal.SIGINT)
+        keep_interrupts()
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, mine)
