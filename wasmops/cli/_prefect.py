@@ -45,7 +45,8 @@ def ephemeral_server_in_own_session() -> None:
     waited for that lock for good. The server is started in its own session instead, so it outlives
     the Ctrl-C; Prefect still stops it when this process exits. Only that one command line is changed
     (``subprocess.Popen`` as Prefect's server module calls it; importing that module here would cost
-    seconds on every command)."""
+    seconds on every command). A process killed outright (SIGKILL, the OOM killer) runs no atexit,
+    and a server in its own session then lived on for good: :func:`_stop_with_me` ends it."""
     import subprocess
 
     if getattr(subprocess.Popen, "_wasmops_session", False):
@@ -58,6 +59,32 @@ def ephemeral_server_in_own_session() -> None:
         def __init__(self, args, *a, **kw):
             if isinstance(args, (list, tuple)) and _EPHEMERAL_APP in map(str, args):
                 kw.setdefault("start_new_session", True)
+                super().__init__(args, *a, **kw)
+                _stop_with_me(self.pid, base)
+                return
             super().__init__(args, *a, **kw)
 
     subprocess.Popen = _Popen    # type: ignore[misc]
+
+
+_WATCHDOG = ("import os, signal, sys\nwhile sys.stdin.buffer.read(65536): pass\n"
+             "try: os.killpg(int(sys.argv[1]), signal.SIGTERM)\nexcept OSError: pass\n")
+_watchdogs: list = []     # the write ends of the watchdogs' pipes: open exactly as long as this process lives
+
+
+def _stop_with_me(pid: int, popen) -> None:
+    """A watchdog, in its own session too (Ctrl-C must not fire it), that reads a pipe whose only
+    write end this process holds. However this process ends, the kernel closes that end, the read
+    sees EOF, and the watchdog sends SIGTERM to the server's process group. After a normal exit
+    Prefect has stopped the server already, and the signal finds nothing."""
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    try:
+        popen([sys.executable, "-S", "-c", _WATCHDOG, str(pid)], stdin=r,
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        os.close(r)
+    os.set_inheritable(w, False)
+    _watchdogs.append(w)
