@@ -153,6 +153,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
             out["approvals"] = [{"id": r["id"], "name": r["name"]} for r in pending_approvals()]
         except Exception as exc:  # noqa: BLE001 - a Prefect server starting or hung: status reports it
             out["approvals_error"] = f"{running['prefect'].url} does not answer: {str(exc).splitlines()[0][:200]}"
+    out["broken_files"] = _broken_files(s)
     ds = list_decisions(s.gitops_dir, limit=200) if s.gitops_dir.exists() else []
     out["verdicts"] = [{"at": d.at[:19], "kind": d.kind, "subject": d.subject, "verdict": d.verdict, "why": d.explanation}
                        for d in ds if d.kind == "anomaly" or _judged_not_passed(d)][:5]
@@ -170,12 +171,29 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
         c.print(table("live modules", rows) if rows else "no live modules")
     else:
         c.print(f"host: {out.get('modules_error')}")
+    if out["broken_files"]:
+        c.print(table("broken files in Git (the reconciler skips them; other modules are unaffected)",
+                      out["broken_files"]))
     if out.get("approvals") is not None:
         c.print(table("pending approvals", out["approvals"]) if out["approvals"] else "no pending approvals")
     elif out.get("approvals_error"):
         c.print(f"approvals: {out['approvals_error']}", soft_wrap=True, highlight=False)
     c.print(table("last AI verdicts", out["verdicts"]) if out["verdicts"] else "no AI verdicts yet")
     c.print(table("budget decisions", out["budgets"]) if out["budgets"] else "no budget decisions yet")
+
+
+def _broken_files(s) -> list[dict]:
+    """Committed GitOps files that do not load (file, what is wrong): the reconciler skips them, so
+    a module defined there is neither updated nor pruned (found from outside: status said all healthy)."""
+    if not s.gitops_dir.exists():
+        return []
+    from wasmops.gitops.repo import GitOpsRepo
+
+    try:
+        errors = GitOpsRepo.from_settings(s).desired().errors
+    except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
+        return [{"file": str(s.gitops_dir), "problem": f"cannot be read: {str(exc).splitlines()[0][:200]}"}]
+    return [{"file": e.file, "problem": e.message} for e in errors]
 
 
 def _rollout_cell(s, m: dict) -> str:
