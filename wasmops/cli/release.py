@@ -187,7 +187,9 @@ def reconcile(
     from wasmops.gitops.reconcile import reconcile as do_reconcile
 
     s = workspace()
-    rep = do_reconcile(GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s), registry=s.registry_base,
+    desired, host = GitOpsRepo.from_settings(s).desired(), HostClient.from_workspace(s)
+    _known_namespaces(desired, host, namespace)
+    rep = do_reconcile(desired, host, registry=s.registry_base,
                        mode=mode, dry_run=dry_run, namespaces=set(namespace) or None, check_binding=True)
     if rep.error:   # nothing could be planned: one line, exit 1
         from ..errors import TransientError
@@ -209,6 +211,26 @@ def reconcile(
     # the whole desired state in scope converged.
     done = rep.error is None and not rep.invalid if dry_run else rep.complete
     raise typer.Exit(0 if done else 1)
+
+
+def _known_namespaces(desired, host, asked: list[str]) -> None:
+    """A namespace in neither Git nor the host is a typo: say so instead of an empty plan and exit 0."""
+    if not asked:
+        return
+    known = {k.split("/")[0] for k in desired.deployments} | {e.namespace or (e.key or "").split("/")[0]
+                                                             for e in desired.errors if e.key or e.namespace}
+    unknown = [n for n in asked if n not in known]
+    if unknown:
+        try:
+            known |= {m["namespace"] for m in host.modules()}
+        except Exception:  # noqa: BLE001 - the reconcile below reports an unreachable host
+            return
+        unknown = [n for n in asked if n not in known]
+    if unknown:
+        from ..errors import UserError
+
+        raise UserError(f"no module in namespace {', '.join(map(repr, unknown))}, in Git or on the host",
+                        where="--namespace", hint=f"namespaces: {', '.join(sorted(known)) or 'none yet'}")
 
 
 @app.command()
