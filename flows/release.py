@@ -85,6 +85,10 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
     judge_at = _judge_host(key, manifest, ai_check)
     baseline = baseline_sample(src, key, ai_requests, host_url=judge_at) \
         if ai_check and not uses_canary(manifest) and (judge_at or not _fleet_mode()) else None
+    if decide.repairs_git_only(baseline, pub.manifest_digest):
+        log.info(f"the host served {pub.manifest_digest} before this release: the commit repairs Git to what "
+                 "serves; nothing changes on the host, so there is nothing to judge (no release verdict)")
+        ai_check, baseline = False, None
     verdict = None
     try:
         terms = decide.approval_terms(gate, auto_approve=auto_approve)

@@ -90,6 +90,12 @@ def may_wait_for_a_person(manifest, terms: dict) -> bool:
     return manifest.requires_approval() or manifest.spec.environment == "prod" or bool(manifest.spec.policies)
 
 
+def repairs_git_only(baseline, manifest_digest: str) -> bool:
+    """The host already served ``manifest_digest`` before the release (Git had been edited to another
+    digest by hand, say): judging it would compare the digest with itself and always pass."""
+    return baseline is not None and baseline.manifest_digest == manifest_digest
+
+
 def judge_after_switch(ai_check: bool, canary: dict | None) -> bool:
     """The release judge runs after a plain switch; a canary was judged step by step against stable."""
     return ai_check and canary is None
