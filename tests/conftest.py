@@ -18,6 +18,7 @@ try:
 
     _hyp_settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
                                    deadline=None)   # a busy CI machine is not a slow test
-    _hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+    _hyp_settings.register_profile("explore", deadline=None)   # random examples, and no deadline either
+    _hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "explore"))
 except ImportError:  # hypothesis is a dev dependency
     pass

@@ -61,11 +61,12 @@ def test_a_sigkilled_cli_takes_its_ephemeral_server_with_it(tmp_path):
 def test_the_server_survives_a_ctrl_c_to_the_cli_group(tmp_path):
     """SIGINT to the CLI's process group (a terminal's Ctrl-C) must leave the server alone while the
     CLI lives: the interrupted release reverts through it."""
-    starter = STARTER.replace("time.sleep(600)\n", "signal.pause()\n").replace("import subprocess,", "import signal, subprocess,")
-    starter = starter.replace("signal.pause()\n", "signal.signal(signal.SIGINT, lambda *_: print('interrupted', flush=True))\n"
-                                                  "signal.pause(); time.sleep(600)\n", 1)
+    starter = STARTER.replace("ephemeral_server_in_own_session()\n",
+                              "ephemeral_server_in_own_session()\n"
+                              "import signal\n"
+                              "signal.signal(signal.SIGINT, lambda *_: print('interrupted', flush=True))\n")
     proc = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True, start_new_session=True)
-    server = int(proc.stdout.readline())
+    server = int(proc.stdout.readline())          # printed after the handler is installed
     try:
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.stdout.readline().strip() == "interrupted"
