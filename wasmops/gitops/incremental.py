@@ -24,7 +24,7 @@ last report (``report.skipped``)::
     >>> loader, rec = DesiredLoader(repo.path), IncrementalReconciler(Host(), registry="oci-layout:///tmp/oci")
     >>> report = rec.reconcile(loader.load("main"))        # first pass: everything, as reconcile()
     >>> report.summary()
-    'heal: 1 create, 0 update, 0 delete, 0 noop, 3 skip → 4 done; drift in 1'
+    'heal: 1 create, 0 update, 0 delete, 0 noop, 3 skip → 4 done; drift in 1 module'
     >>> report.conditions["dev/sum-wat"]["Ready"].status, report.conditions["dev/greet-c"]["Ready"].reason
     ('True', 'NotReleased')
     >>> rec.reconcile(loader.load("main")).skipped, rec.replanned   # the host changed: what changed is re-planned

@@ -88,7 +88,8 @@ class ReconcileReport:
         for n in self.next.values():
             states[n] = states.get(n, 0) + 1
         tail = ", ".join(f"{v} {k}" for k, v in sorted(states.items()))
-        drift = f"; drift in {len(self.drift)}" if self.drift else ""
+        n = len({d.key for d in self.drift})                   # one Drift per changed field: count modules
+        drift = f"; drift in {n} module{'s' * (n != 1)}" if self.drift else ""
         err = f"; error: {self.error}" if self.error else ""
         drift += f"; {len(self.invalid)} broken manifest(s)" if self.invalid else ""
         return f"{self.mode}: {self.plan.summary() or 'nothing to do'}" + (f" → {tail}" if tail else "") + drift + err
