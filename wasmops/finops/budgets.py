@@ -235,12 +235,16 @@ def _mib(n: int) -> str:
     return format((Decimal(n) / (1 << 20)).normalize(), "f") if n else "0"
 
 
-def _line(p: Projection, cur: str) -> str:
+def _places(p: Projection) -> int:
+    """Cents, unless a figure is below a cent: then as many places as show it (0.00 of 0.00 at 26,921 %)."""
     from wasmops.finops.report_table import money_places
 
     figures = (p.spend_to_date, p.forecast, p.new_reserved, p.projected, p.budget)
-    # cents, unless a figure is below a cent: then as many places as show it (0.00 of 0.00 at 26,921 %)
-    places = 2 if all(v is None or v == 0 or abs(v) >= Decimal("0.01") for v in figures) else money_places(figures)
+    return 2 if all(v is None or v == 0 or abs(v) >= Decimal("0.01") for v in figures) else money_places(figures)
+
+
+def _line(p: Projection, cur: str) -> str:
+    places = _places(p)
     m = lambda v: money(v, places)  # noqa: E731
     basis = f" ({p.forecast_basis})" if p.forecast_basis else ""
     return (f"{p.scope} {p.name}: spent {m(p.spend_to_date)} + forecast {m(p.forecast)}{basis} + new reservation "
@@ -273,9 +277,10 @@ def _markdown(key: str, outcome: Outcome, figures: list[Projection], reservation
              "| budget | level | spent so far | forecast rest of month | new reservation | projected | budget "
              "| % |", "|---|---|--:|--:|--:|--:|--:|--:|"]
     for p in figures:
-        flag = " ⚠" if p.over else ""
-        lines.append(f"| {p.scope} `{p.name}` | {p.level} | {money(p.spend_to_date)} | {money(p.forecast)} | "
-                     f"{money(p.new_reserved)} | **{money(p.projected)}** | {money(p.budget)} | {p.pct}%{flag} |")
+        flag, places = (" ⚠" if p.over else ""), _places(p)   # the gate line's decimals: 0.00 of 0.00 told nothing
+        m = lambda v: money(v, places)  # noqa: E731
+        lines.append(f"| {p.scope} `{p.name}` | {p.level} | {m(p.spend_to_date)} | {m(p.forecast)} | "
+                     f"{m(p.new_reserved)} | **{m(p.projected)}** | {m(p.budget)} | {p.pct}%{flag} |")
     lines += ["", f"Amounts in {cur}. New reservation: {reservation}."]
     lines += [f"Forecast for {p.scope} `{p.name}`: {p.forecast_basis}." for p in figures if p.forecast_basis]
     return "\n".join(lines)
