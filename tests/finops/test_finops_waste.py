@@ -157,3 +157,19 @@ def test_no_rightsizing_from_less_than_a_day_of_telemetry(gitops):
     day = hourly(2, module="greet-c", invocations=50, memory_limit=16 * MIB, peak_memory=MIB, memory_p99=MIB,
                  fuel_p99_per_call=1_000_000)
     assert {r.kind for r in recommend(frame(day), ds, ds, now=NOW)} == {"memory", "fuel"}
+
+
+def test_applying_the_same_recommendations_twice_makes_one_branch_and_names_it(gitops):
+    """Found from outside: a second `cost recommend --apply` made an identical wasmops/rightsizing-20261206-2."""
+    from wasmops.finops.waste import propose_rightsizing
+
+    ds = gitops.desired()
+    rows = hourly(3, module="greet-c", invocations=7, memory_limit=16 * MIB, peak_memory=300_000,
+                  memory_p99=250_000, fuel_p99_per_call=2_000_000)
+    recs = recommend(frame(rows), ds, ds, now=NOW)
+    assert recs
+    first = propose_rightsizing(gitops, recs, today=date(2026, 12, 6))
+    again = propose_rightsizing(gitops, recs, today=date(2026, 12, 6))
+    assert first.created and first.branch == "wasmops/rightsizing-20261206"
+    assert not again.created and (again.branch, again.sha) == (first.branch, first.sha)
+    assert [h.name for h in git.Repo(gitops.path).heads if h.name.startswith("wasmops/")] == [first.branch]

@@ -259,7 +259,8 @@ def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the
                    idle_days: int = typer.Option(7), lookback_days: int = typer.Option(14),
                    json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     """Idle modules, over-provisioned memory and fuel limits, with the expected monthly saving."""
-    from ..finops import apply_recommendations, recommend
+    from ..finops import recommend
+    from ..finops.waste import propose_rightsizing
     from wasmops.gitops.repo import GitOpsRepo
 
     desired, samples, _ = _costs(None)
@@ -274,5 +275,7 @@ def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the
              "saving/month": f"{r.monthly_saving:.2f}", "why": r.reason} for r in recs]
     console().print(table("recommendations", rows) if rows else "no recommendations")
     if apply and recs:
-        sha = apply_recommendations(GitOpsRepo.from_settings(workspace()), recs)
-        console().print(f"committed on a branch ({sha[:10]}); review and merge it after approval")
+        done = propose_rightsizing(GitOpsRepo.from_settings(workspace()), recs)
+        console().print(f"committed on branch {done.branch} ({done.sha[:10]}); review and merge it after approval"
+                        if done.created else f"the same change is already on branch {done.branch} "
+                        f"({done.sha[:10]}); nothing committed")

@@ -164,17 +164,37 @@ def _edit(data: dict, rec: Recommendation, today: str) -> None:
         notes[ANNOTATION_NOTE] = f"{prev}; {line}" if prev else line
 
 
-def apply_recommendations(repo, recs: list[Recommendation], branch: str | None = None, *,
-                          today: date | None = None) -> str:
-    """Edit the manifests per ``recs`` and commit them on ``branch`` (main is untouched).
+@dataclass(frozen=True)
+class Applied:
+    """Where the rightsizing change is: ``created`` False when a branch already held the very same files."""
 
-    ``repo`` is a :class:`~wasmops.gitops.repo.GitOpsRepo`. Returns the commit sha (main's head when
-    there was nothing to change).
-    """
+    branch: str
+    sha: str
+    created: bool
+
+
+def _same_change(repo, texts: dict[str, str]) -> str | None:
+    """A ``wasmops/rightsizing-*`` branch whose head holds exactly ``texts`` (rel → file text), if any."""
+    for head in sorted(repo.repo.heads, key=lambda h: h.name):
+        if not head.name.startswith("wasmops/rightsizing-"):
+            continue
+        try:
+            if all(head.commit.tree[rel].data_stream.read().decode() == t for rel, t in texts.items()):
+                return head.name
+        except KeyError:            # a file the branch does not have
+            continue
+    return None
+
+
+def propose_rightsizing(repo, recs: list[Recommendation], branch: str | None = None, *,
+                        today: date | None = None) -> Applied:
+    """Edit the manifests per ``recs`` and commit them on ``branch`` (main is untouched), unless a
+    rightsizing branch already holds the same change: a second ``--apply`` made an identical
+    ``…-2`` branch. ``repo`` is a :class:`~wasmops.gitops.repo.GitOpsRepo`."""
     today = today or datetime.now(timezone.utc).date()
     branch = branch or f"wasmops/rightsizing-{today:%Y%m%d}"
     if not recs:
-        return repo.head
+        return Applied("", repo.head, False)
     files: dict[str, dict] = {}
     for rec in recs:
         path = repo.manifest_file(rec.key)
@@ -182,18 +202,28 @@ def apply_recommendations(repo, recs: list[Recommendation], branch: str | None =
         if rel not in files:
             files[rel] = yamledit.load(path)      # comments and flow style ({GREETING: hello}) kept
         _edit(files[rel], rec, today.isoformat())
-    total = sum((r.monthly_saving for r in recs), Decimal(0))
+    texts = {rel: yamledit.dumps(d) for rel, d in files.items()}
+    found = _same_change(repo, texts)
+    if found is not None:
+        return Applied(found, repo.repo.heads[found].commit.hexsha, False)
     cur = recs[0].currency
     body = "\n".join(f"- {r.summary()}" for r in recs)
-    msg = (f"rightsizing: {len(recs)} recommendation(s), {money(total)} {cur}/month\n\n{body}\n\n"
+    msg = (f"rightsizing: {len(recs)} recommendation(s), {money(total_saving(recs))} {cur}/month\n\n{body}\n\n"
            f"Proposed on a branch; merge after review.\nWasmops-Actor: wasmops\n")
-    res = repo.write_files({rel: yamledit.dumps(d) for rel, d in files.items()}, msg, branch=branch)
-    return res.sha
+    res = repo.write_files(texts, msg, branch=branch)
+    made = next(h.name for h in repo.repo.heads if h.name.startswith(branch) and h.commit.hexsha == res.sha)
+    return Applied(made, res.sha, True)
+
+
+def apply_recommendations(repo, recs: list[Recommendation], branch: str | None = None, *,
+                          today: date | None = None) -> str:
+    """:func:`propose_rightsizing`'s commit sha (main's head when there was nothing to change)."""
+    return propose_rightsizing(repo, recs, branch, today=today).sha
 
 
 def total_saving(recs: list[Recommendation]) -> Decimal:
     return sum((r.monthly_saving for r in recs), Decimal(0))
 
 
-__all__ = ["Recommendation", "apply_recommendations", "next_pow2_mib", "recommend", "total_saving",
+__all__ = ["Applied", "Recommendation", "apply_recommendations", "propose_rightsizing", "next_pow2_mib", "recommend", "total_saving",
            "HOURS_PER_MONTH"]
