@@ -81,11 +81,7 @@ def recommend(samples: pd.DataFrame, desired, prices=None, *, now: datetime | No
     cur = book.currency
     if samples is None or not len(samples):
         return []
-    ts = pd.to_datetime(samples["ts"], utc=True)
-    recent = samples[(ts > now - timedelta(days=lookback_days)) & (ts <= now)].copy()
-    recent["_ts"] = ts[recent.index]
-    recent["_start"] = recent["_ts"] - pd.to_timedelta(window_ns(recent["window_s"].to_numpy()), unit="ns")
-    groups = dict(tuple(recent.groupby(["namespace", "module"], sort=False)))
+    groups = _recent(samples, now, lookback_days)
     out: list[Recommendation] = []
     for key, m in sorted(desired.deployments.items()):
         ns, name = key.split("/", 1)
@@ -99,6 +95,32 @@ def recommend(samples: pd.DataFrame, desired, prices=None, *, now: datetime | No
 
 #: Telemetry a module needs before its memory or fuel limit is sized from it (a day: daily peaks seen).
 MIN_HISTORY_HOURS = 24
+
+
+def _recent(samples: pd.DataFrame, now: datetime, lookback_days: int) -> dict:
+    """``(namespace, module) -> samples`` of the lookback, with ``_ts`` and the window start ``_start``."""
+    ts = pd.to_datetime(samples["ts"], utc=True)
+    recent = samples[(ts > now - timedelta(days=lookback_days)) & (ts <= now)].copy()
+    recent["_ts"] = ts[recent.index]
+    recent["_start"] = recent["_ts"] - pd.to_timedelta(window_ns(recent["window_s"].to_numpy()), unit="ns")
+    return dict(tuple(recent.groupby(["namespace", "module"], sort=False)))
+
+
+def short_history(samples: pd.DataFrame, desired, *, now: datetime | None = None,
+                  lookback_days: int = 14) -> list[dict]:
+    """Deployed modules (replicas > 0) with less than :data:`MIN_HISTORY_HOURS` of telemetry in the
+    lookback, which :func:`recommend` cannot size yet: ``{module, history_hours, needed_hours}``.
+    "no recommendations" said nothing about why when there was simply not enough history."""
+    now = now or datetime.now(timezone.utc)
+    now = now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    groups = _recent(samples, now, lookback_days) if samples is not None and len(samples) else {}
+    out = []
+    for key, m in sorted(desired.deployments.items()):
+        g = groups.get(tuple(key.split("/", 1)))
+        hours = 0.0 if g is None or not len(g) else (g["_ts"].max() - g["_start"].min()).total_seconds() / 3600
+        if m.spec.replicas > 0 and hours < MIN_HISTORY_HOURS:
+            out.append({"module": key, "history_hours": round(hours, 2), "needed_hours": MIN_HISTORY_HOURS})
+    return out
 
 
 def _for_module(m: WasmModuleDeployment, g: pd.DataFrame, now: datetime, cur: str, price_units: int, *,
@@ -225,5 +247,5 @@ def total_saving(recs: list[Recommendation]) -> Decimal:
     return sum((r.monthly_saving for r in recs), Decimal(0))
 
 
-__all__ = ["Applied", "Recommendation", "apply_recommendations", "propose_rightsizing", "next_pow2_mib", "recommend", "total_saving",
+__all__ = ["Applied", "Recommendation", "apply_recommendations", "propose_rightsizing", "short_history", "next_pow2_mib", "recommend", "total_saving",
            "HOURS_PER_MONTH"]
