@@ -276,7 +276,8 @@ def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the
         print(json.dumps([{"module": r.key, "kind": r.kind, "current": _json_value(r.current),
                            "recommended": _json_value(r.recommended), "monthly_saving": _json_value(r.monthly_saving),
                            "reason": r.reason} for r in recs]
-                         + [{**h, "kind": "not-enough-history", "reason": _short_reason(h)} for h in short], indent=1))
+                         + [{**h, "kind": "not-enough-history", "current": None, "recommended": None,
+                             "monthly_saving": "0", "reason": _short_reason(h)} for h in short], indent=1))
         return
     rows = [{"module": r.key, "kind": r.kind, "change": f"{r.current} → {r.recommended}",
              "saving/month": f"{r.monthly_saving:.2f}", "why": r.reason} for r in recs]
