@@ -69,6 +69,17 @@ def forecast_by_team(samples, now: datetime) -> tuple[dict[str, Decimal], dict]:
     return {r.team: Decimal(str(round(r.forecast_cost, 6))) for r in fc.per_team.itertuples()}, info
 
 
+def month_forecast(samples, now: datetime, desired):
+    """``(Forecast, model info)``: the cost model's forecast per team where it has one; every other team,
+    and every project, gets its reservations × hours left in the month. Without a model the forecast
+    was ``{}``, so the gate counted 0 for the rest of the month of every new team."""
+    from wasmops.finops.reservations import forecast_with_fallback
+
+    per_team, info = cached_forecast_by_team(samples, now, desired.pricing)
+    model = f"{info.get('name')} v{info.get('version')}" if per_team and info else ""
+    return forecast_with_fallback(per_team, desired, now, desired.pricing, model=model), info
+
+
 def refuse_broken_money_files(desired) -> None:
     """A broken budget or price sheet fails the gate closed, naming the file and field: a budget that
     failed validation used to count as no budget at all (the release went through), and a broken
@@ -119,16 +130,17 @@ def budget_gate(key: str, digest: str) -> dict:
 
         desired = copy.copy(desired)
         desired.deployments = {k: v for k, v in desired.deployments.items() if k != key}
-    fc, info = cached_forecast_by_team(samples, now, desired.pricing)
+    fc, info = month_forecast(samples, now, desired)
     empty = pd.DataFrame(columns=["ts", "team", "project", "total_cost"])
-    verdict = BudgetGate(desired.pricing).check(manifest, desired, costs if costs is not None else empty, fc, now)
+    verdict = BudgetGate(desired.pricing).check(manifest, desired, costs if costs is not None else empty, fc.team, now,
+                                                forecast_by_project=fc.project, forecast_basis=fc.basis)
     dec = verdict.to_decision(digest=digest)
     dec.model = {"name": info.get("name"), "version": info.get("version"), "alias": info.get("alias")} if info else {}
     record(s.gitops_dir, dec)
     create_markdown_artifact(key="cost-impact", description=f"Budget gate for {key}",
                              markdown=f"## Cost impact of `{key}`: **{verdict.outcome}**\n\n"
                                       f"{verdict.markdown or verdict.message or 'no budget applies'}\n\n"
-                                      f"Forecast model: {dec.model or 'none (no champion yet): forecast 0'}")
+                                      f"Forecast model: {dec.model or 'none (no champion yet): reservations × hours left'}")
     return {"outcome": verdict.outcome, "message": verdict.message, "markdown": verdict.markdown}
 
 
@@ -179,9 +191,10 @@ def budget_alerts_task() -> list[dict]:
     now = datetime.now(timezone.utc)
     desired, samples, costs = _month_costs(now)
     _warn_budget_files(desired, samples)
-    fc, info = cached_forecast_by_team(samples, now, desired.pricing)
+    fc, info = month_forecast(samples, now, desired)
     empty = pd.DataFrame(columns=["ts", "team", "project", "total_cost"])
-    alerts = budget_alerts(desired, costs if costs is not None else empty, fc, now)
+    alerts = budget_alerts(desired, costs if costs is not None else empty, fc.team, now,
+                           forecast_by_project=fc.project, forecast_basis=fc.basis)
     out = []
     for a in alerts:
         d = {"team": a.team, "pct": str(a.pct), "threshold": a.threshold_crossed}
@@ -189,12 +202,14 @@ def budget_alerts_task() -> list[dict]:
         emit_event("wasmops.budget.exceeded", resource={"prefect.resource.id": f"wasmops.team.{a.team}"}, payload=d)
         record(s.gitops_dir, Decision(kind="budget", subject=a.team, verdict=f"crossed {a.threshold_crossed}%",
                                       policy_rule="budget alert thresholds", action="alert raised",
-                                      explanation=f"projected {a.pct}% of the monthly budget",
+                                      explanation=f"projected {a.pct}% of the monthly budget "
+                                                  f"(forecast: {a.forecast_basis or 'none'})",
                                       model={"name": info.get("name"), "version": info.get("version")} if info else {}))
     create_table_artifact(key="budget-alerts", table=out or [{"team": "-", "pct": "-", "threshold": "none crossed"}],
                           description="Budget projections crossing 80% / 100%")
     create_markdown_artifact(key="budget-forecast", description="Month-to-date cost and forecast vs budget",
-                             markdown=budget_forecast_markdown(desired, costs if costs is not None else empty, fc, now))
+                             markdown=budget_forecast_markdown(desired, costs if costs is not None else empty, fc.team,
+                                                               now, forecast_by_project=fc.project))
     _refuse_unchecked_budgets(desired)      # after every other budget was checked and alerted
     return out
 

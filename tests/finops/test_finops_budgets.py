@@ -1,10 +1,13 @@
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-from finops_helpers import budget, deployment, desired, frame, sample
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from finops_helpers import budget, deployment, desired, frame, price_sheet, sample
 
 from wasmops.finops.attribution import attribute
+from wasmops.finops.prices import PriceBook
 from wasmops.finops.budgets import BudgetGate, budget_alerts, project_month, reserved_until_month_end
 
 D = Decimal
@@ -109,3 +112,24 @@ def test_alerts_at_80_and_100_percent(costs):
     assert {a.team: a.threshold_crossed for a in budget_alerts(desired(BUDGETS), costs, {"core": D("50")}, NOW)}[
         "core"
     ] == 100
+
+
+@settings(max_examples=40, deadline=None)
+@given(budget_amount=st.decimals(min_value="0.000001", max_value="0.0099", places=6),
+       over=st.decimals(min_value="1.01", max_value="5", places=2))
+def test_the_approval_table_shows_sub_cent_figures_as_the_gate_line_does(budget_amount, over):
+    """Found from outside: the approval form read `team ops advisory 0.00 0.00 0.00 0.00 0.00 112.1% ⚠`."""
+    book = PriceBook.from_sheet(price_sheet())
+    ops = [budget("team", "ops", str(budget_amount), "advisory")]
+    spent = budget_amount * over                                             # 8 places at most: whole fuel units
+    costs = attribute(frame([sample("2026-03-10T01:00:00Z", team="ops", fuel=int(spent * 10**10 / 4),
+                                    memory_limit=0)]), book)
+    v = BudgetGate(book).check(deployment("x", team="ops"), desired(ops, [deployment("x", team="ops")]), costs,
+                               {}, NOW)
+    assert v.outcome == "needs_approval"
+    (row,) = [ln for ln in v.markdown.splitlines() if ln.startswith("| team `ops`")]
+    cells = [c.strip(" *") for c in row.split("|")[3:8]]
+    places = {len(c.split(".")[1]) for c in cells}
+    assert len(places) == 1 and places.pop() >= 4, row                       # one scale, sub-cent visible
+    q = D(1).scaleb(-len(cells[4].split(".")[1]))
+    assert (D(cells[0]), D(cells[4])) == (spent.quantize(q, ROUND_HALF_UP), budget_amount.quantize(q, ROUND_HALF_UP)), row

@@ -4,6 +4,8 @@ from decimal import Decimal
 import git
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from finops_helpers import MIB, deployment, desired, frame, sample
 
 from wasmops.config import Settings
@@ -157,3 +159,63 @@ def test_no_rightsizing_from_less_than_a_day_of_telemetry(gitops):
     day = hourly(2, module="greet-c", invocations=50, memory_limit=16 * MIB, peak_memory=MIB, memory_p99=MIB,
                  fuel_p99_per_call=1_000_000)
     assert {r.kind for r in recommend(frame(day), ds, ds, now=NOW)} == {"memory", "fuel"}
+
+
+def test_applying_the_same_recommendations_twice_makes_one_branch_and_names_it(gitops):
+    """Found from outside: a second `cost recommend --apply` made an identical wasmops/rightsizing-20261206-2."""
+    from wasmops.finops.waste import propose_rightsizing
+
+    ds = gitops.desired()
+    rows = hourly(3, module="greet-c", invocations=7, memory_limit=16 * MIB, peak_memory=300_000,
+                  memory_p99=250_000, fuel_p99_per_call=2_000_000)
+    recs = recommend(frame(rows), ds, ds, now=NOW)
+    assert recs
+    first = propose_rightsizing(gitops, recs, today=date(2026, 12, 6))
+    again = propose_rightsizing(gitops, recs, today=date(2026, 12, 6))
+    assert first.created and first.branch == "wasmops/rightsizing-20261206"
+    assert not again.created and (again.branch, again.sha) == (first.branch, first.sha)
+    assert [h.name for h in git.Repo(gitops.path).heads if h.name.startswith("wasmops/")] == [first.branch]
+
+
+@settings(max_examples=40, deadline=None)
+@given(hours=st.integers(1, 60), window_min=st.sampled_from([1, 5, 60]))
+def test_too_little_history_is_said_per_module_with_how_much_there_is(hours, window_min):
+    """Found from outside: `cost recommend` said "no recommendations" (and --json []) when it only
+    lacked the 24 h of telemetry it needs."""
+    from wasmops.finops.waste import MIN_HISTORY_HOURS, short_history
+
+    ds = desired((), [deployment("busy"), deployment("quiet")])
+    n = hours * 60 // window_min
+    rows = [sample((NOW - timedelta(minutes=window_min * i)).strftime("%Y-%m-%dT%H:%M:%SZ"), module="busy",
+                   window_s=window_min * 60, invocations=5) for i in range(n)]
+    got = {h["module"]: h for h in short_history(frame(rows), ds, now=NOW)}
+    assert got["dev/quiet"] == {"module": "dev/quiet", "history_hours": 0.0, "needed_hours": MIN_HISTORY_HOURS}
+    if hours < MIN_HISTORY_HOURS:
+        assert got["dev/busy"]["history_hours"] == hours
+    else:
+        assert "dev/busy" not in got
+
+
+def test_cost_recommend_says_there_is_not_enough_history_yet(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from wasmops.cli import app
+    from wasmops.telemetry import Store
+
+    monkeypatch.setenv("WASMOPS_HOME", str(tmp_path / "ws"))
+    s = Settings()
+    init_workspace(s)
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    Store.open(s).append(pd.DataFrame([{"ts": now - pd.Timedelta(minutes=30 * i), "window_s": 1800,
+                                        "namespace": "dev", "module": "greet-c", "digest": "sha256:" + "c" * 64,
+                                        "team": "core", "project": "p", "memory_limit": 16 * MIB, "replicas": 1,
+                                        "invocations": 4, "memory_p99": 1.0, "peak_memory": 1} for i in range(5)]))
+    r = CliRunner().invoke(app, ["cost", "recommend"], terminal_width=250)
+    assert r.exit_code == 0, r.output
+    assert "dev/greet-c: not enough history yet: 2.5 h of telemetry, 24 h needed" in r.stdout, r.stdout
+    j = CliRunner().invoke(app, ["cost", "recommend", "--json"])
+    (greet,) = [x for x in json.loads(j.stdout) if x["module"] == "dev/greet-c"]
+    assert (greet["kind"], greet["history_hours"], greet["needed_hours"]) == ("not-enough-history", 2.5, 24)

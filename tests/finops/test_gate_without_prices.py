@@ -70,6 +70,7 @@ def test_a_budget_error_names_its_file_not_its_metadata_name(tmp_path):
     from wasmops.config import Settings
     from wasmops.errors import SpecError
     from wasmops.finops.budgets import project_month
+    from wasmops.gitops.manifest import Budget
     from wasmops.gitops.repo import GitOpsRepo
     from wasmops.workspace import init_workspace
 
@@ -81,8 +82,13 @@ def test_a_budget_error_names_its_file_not_its_metadata_name(tmp_path):
         "spec: {scope: team, name: finance, monthlyAmount: '10', currency: EUR, enforcementLevel: strict}\n")
     repo.repo.index.add(["budgets/team-finance.yaml"])
     repo.repo.index.commit("a budget in euros")
+    (err,) = [e for e in repo.desired().errors if e.kind == "Budget"]     # a broken file from the load on
+    assert err.file == "budgets/team-finance.yaml" and err.message.startswith("spec.currency:"), str(err)
+    budget = Budget.model_validate({"spec": {"scope": "team", "name": "finance", "monthlyAmount": "10",
+                                             "currency": "EUR"}})
+    budget._source = "budgets/team-finance.yaml"
     with pytest.raises(SpecError) as e:
-        project_month("finance", "team", Decimal(1), Decimal(0), budgets=repo.desired(), currency="USD")
+        project_month("finance", "team", Decimal(1), Decimal(0), budgets=[budget], currency="USD")
     assert e.value.where == "budgets/team-finance.yaml", str(e.value)
 
 

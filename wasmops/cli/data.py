@@ -254,25 +254,39 @@ def cost_export(out: Path = typer.Option(..., "-o", help="FILE.csv or FILE.parqu
         raise typer.Exit(1)
 
 
+def _short_reason(h: dict) -> str:
+    return (f"not enough history yet: {h['history_hours']:g} h of telemetry, {h['needed_hours']} h needed "
+            "before its memory and fuel limits are sized")
+
+
 @cost_app.command("recommend")
 def cost_recommend(apply: bool = typer.Option(False, "--apply", help="Commit the changes on a branch of the GitOps repo."),
                    idle_days: int = typer.Option(7), lookback_days: int = typer.Option(14),
                    json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     """Idle modules, over-provisioned memory and fuel limits, with the expected monthly saving."""
-    from ..finops import apply_recommendations, recommend
+    from ..finops import recommend
+    from ..finops.waste import propose_rightsizing, short_history
     from wasmops.gitops.repo import GitOpsRepo
 
     desired, samples, _ = _costs(None)
     recs = recommend(samples, desired, desired.pricing, now=datetime.now(timezone.utc), idle_days=idle_days,
                      lookback_days=lookback_days)
+    short = short_history(samples, desired, now=datetime.now(timezone.utc), lookback_days=lookback_days)
     if json_out and not apply:
         print(json.dumps([{"module": r.key, "kind": r.kind, "current": _json_value(r.current),
                            "recommended": _json_value(r.recommended), "monthly_saving": _json_value(r.monthly_saving),
-                           "reason": r.reason} for r in recs], indent=1))
+                           "reason": r.reason} for r in recs]
+                         + [{**h, "kind": "not-enough-history", "current": None, "recommended": None,
+                             "monthly_saving": "0", "reason": _short_reason(h)} for h in short], indent=1))
         return
     rows = [{"module": r.key, "kind": r.kind, "change": f"{r.current} → {r.recommended}",
              "saving/month": f"{r.monthly_saving:.2f}", "why": r.reason} for r in recs]
-    console().print(table("recommendations", rows) if rows else "no recommendations")
+    console().print(table("recommendations", rows) if rows else
+                    "no recommendations" + (" yet" if short else ""))
+    for h in short:
+        console().print(f"{h['module']}: {_short_reason(h)}")
     if apply and recs:
-        sha = apply_recommendations(GitOpsRepo.from_settings(workspace()), recs)
-        console().print(f"committed on a branch ({sha[:10]}); review and merge it after approval")
+        done = propose_rightsizing(GitOpsRepo.from_settings(workspace()), recs)
+        console().print(f"committed on branch {done.branch} ({done.sha[:10]}); review and merge it after approval"
+                        if done.created else f"the same change is already on branch {done.branch} "
+                        f"({done.sha[:10]}); nothing committed")

@@ -63,6 +63,7 @@ class Projection:
     over: bool
     level: str | None            # strict | advisory | None (no budget)
     currency: str = "USD"
+    forecast_basis: str = ""     # how the forecast was made (the cost model, or reservations × hours left)
 
     def as_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
@@ -107,11 +108,13 @@ class Alert:
     budget: Decimal = Decimal(0)
     level: str = "advisory"
     currency: str = "USD"
+    forecast_basis: str = ""
 
     @property
     def message(self) -> str:
+        basis = f" ({self.forecast_basis})" if self.forecast_basis else ""
         return (f"{self.scope} {self.team} is projected at {self.pct}% of its {money(self.budget)} {self.currency} "
-                f"budget (spent {money(self.spend_to_date)} + forecast {money(self.forecast)}): "
+                f"budget (spent {money(self.spend_to_date)} + forecast {money(self.forecast)}{basis}): "
                 f"crossed {self.threshold_crossed}%")
 
 
@@ -131,7 +134,8 @@ def find_budget(budgets, scope: str, name: str) -> Budget | None:
 
 
 def project_month(team_or_project: str, scope: str, spend_to_date: Decimal, forecast_rest_of_month: Decimal,
-                  new_reserved: Decimal = Decimal(0), *, budgets=None, currency: str | None = None) -> Projection:
+                  new_reserved: Decimal = Decimal(0), *, budgets=None, currency: str | None = None,
+                  forecast_basis: str = "") -> Projection:
     """The projection for one team or project. ``budgets``: a DesiredState or a list of Budget."""
     if scope not in ("team", "project"):
         raise ValueError(f"scope must be team or project, not {scope!r}")
@@ -140,7 +144,7 @@ def project_month(team_or_project: str, scope: str, spend_to_date: Decimal, fore
     found = [b for b in _budgets(budgets) if b.spec.scope == scope and b.spec.name == team_or_project]
     if not found:
         return Projection(scope, team_or_project, spend, fc, new, projected, None, None, False, None,
-                          currency or "USD")
+                          currency or "USD", forecast_basis)
     out = []
     for b in found:
         if currency and b.spec.currency != currency:
@@ -149,7 +153,7 @@ def project_month(team_or_project: str, scope: str, spend_to_date: Decimal, fore
         amount = Decimal(b.spec.monthly_amount)
         pct = (projected * 100 / amount).quantize(PCT, rounding=ROUND_HALF_UP)
         out.append(Projection(scope, team_or_project, spend, fc, new, projected, amount, pct, projected > amount,
-                              b.spec.enforcement_level, b.spec.currency))
+                              b.spec.enforcement_level, b.spec.currency, forecast_basis))
     # every budget that covers it counts: the worst outcome wins (a strict one exceeded, then an advisory
     # one exceeded, then the one closest to its amount). A strict 20.00 beside an exceeded advisory
     # 0.000001 let a release through without the approval the advisory one asks for.
@@ -187,9 +191,12 @@ class BudgetGate:
 
     def check(self, manifest: WasmModuleDeployment, desired_state, costs_this_month: pd.DataFrame,
               forecast_by_team: dict[str, Decimal], now: datetime, *,
-              forecast_by_project: dict[str, Decimal] | None = None) -> GateVerdict:
+              forecast_by_project: dict[str, Decimal] | None = None,
+              forecast_basis: dict[tuple[str, str], str] | None = None) -> GateVerdict:
         """``forecast_by_team``: forecast spend for the rest of the month per team (a project budget
-        looks its name up in ``forecast_by_project``, else in the same dict; missing means 0)."""
+        looks its name up in ``forecast_by_project``, else in the same dict; missing means 0).
+        ``forecast_basis``: ``(scope, name) -> how that forecast was made``, said in the message
+        (:func:`wasmops.finops.reservations.forecast_with_fallback` gives all three)."""
         now = _as_utc(now)
         labels = manifest.metadata.labels
         current = (desired_state.deployments.get(manifest.key) if desired_state is not None else None)
@@ -209,7 +216,8 @@ class BudgetGate:
             fc = Decimal((table or {}).get(name, 0))
             spent = spend_to_date(costs_this_month, scope, name, now)
             figures.append(project_month(name, scope, spent, fc, new_reserved, budgets=desired_state,
-                                         currency=self.book.currency))
+                                         currency=self.book.currency,
+                                         forecast_basis=(forecast_basis or {}).get((scope, name), "")))
         outcome: Outcome = "allowed"
         for p in figures:
             o = ("blocked" if p.level == "strict" else "needs_approval") if p.over else "allowed"
@@ -227,14 +235,19 @@ def _mib(n: int) -> str:
     return format((Decimal(n) / (1 << 20)).normalize(), "f") if n else "0"
 
 
-def _line(p: Projection, cur: str) -> str:
+def _places(p: Projection) -> int:
+    """Cents, unless a figure is below a cent: then as many places as show it (0.00 of 0.00 at 26,921 %)."""
     from wasmops.finops.report_table import money_places
 
     figures = (p.spend_to_date, p.forecast, p.new_reserved, p.projected, p.budget)
-    # cents, unless a figure is below a cent: then as many places as show it (0.00 of 0.00 at 26,921 %)
-    places = 2 if all(v is None or v == 0 or abs(v) >= Decimal("0.01") for v in figures) else money_places(figures)
+    return 2 if all(v is None or v == 0 or abs(v) >= Decimal("0.01") for v in figures) else money_places(figures)
+
+
+def _line(p: Projection, cur: str) -> str:
+    places = _places(p)
     m = lambda v: money(v, places)  # noqa: E731
-    return (f"{p.scope} {p.name}: spent {m(p.spend_to_date)} + forecast {m(p.forecast)} + new reservation "
+    basis = f" ({p.forecast_basis})" if p.forecast_basis else ""
+    return (f"{p.scope} {p.name}: spent {m(p.spend_to_date)} + forecast {m(p.forecast)}{basis} + new reservation "
             f"{m(p.new_reserved)} = {m(p.projected)} {cur} of a {m(p.budget)} {cur} {p.level} budget "
             f"({p.pct}%)")
 
@@ -264,16 +277,18 @@ def _markdown(key: str, outcome: Outcome, figures: list[Projection], reservation
              "| budget | level | spent so far | forecast rest of month | new reservation | projected | budget "
              "| % |", "|---|---|--:|--:|--:|--:|--:|--:|"]
     for p in figures:
-        flag = " ⚠" if p.over else ""
-        lines.append(f"| {p.scope} `{p.name}` | {p.level} | {money(p.spend_to_date)} | {money(p.forecast)} | "
-                     f"{money(p.new_reserved)} | **{money(p.projected)}** | {money(p.budget)} | {p.pct}%{flag} |")
+        flag, places = (" ⚠" if p.over else ""), _places(p)   # the gate line's decimals: 0.00 of 0.00 told nothing
+        m = lambda v: money(v, places)  # noqa: E731
+        lines.append(f"| {p.scope} `{p.name}` | {p.level} | {m(p.spend_to_date)} | {m(p.forecast)} | "
+                     f"{m(p.new_reserved)} | **{m(p.projected)}** | {m(p.budget)} | {p.pct}%{flag} |")
     lines += ["", f"Amounts in {cur}. New reservation: {reservation}."]
+    lines += [f"Forecast for {p.scope} `{p.name}`: {p.forecast_basis}." for p in figures if p.forecast_basis]
     return "\n".join(lines)
 
 
 def budget_alerts(desired, costs_this_month: pd.DataFrame, forecast_by_team: dict[str, Decimal],
                   now: datetime, *, forecast_by_project: dict[str, Decimal] | None = None,
-                  prices=None) -> list[Alert]:
+                  prices=None, forecast_basis: dict[tuple[str, str], str] | None = None) -> list[Alert]:
     """One alert per budget whose projected month (spend to date + forecast) crossed one of its
     ``alertThresholds`` (default 80 and 100 percent); the highest crossed threshold is reported."""
     now = _as_utc(now)
@@ -284,11 +299,12 @@ def budget_alerts(desired, costs_this_month: pd.DataFrame, forecast_by_team: dic
         scope, name = b.spec.scope, b.spec.name
         table = forecast_by_team if scope == "team" else (forecast_by_project or forecast_by_team)
         p = project_month(name, scope, spend_to_date(costs_this_month, scope, name, now),
-                          Decimal((table or {}).get(name, 0)), budgets=[b], currency=currency)
+                          Decimal((table or {}).get(name, 0)), budgets=[b], currency=currency,
+                          forecast_basis=(forecast_basis or {}).get((scope, name), ""))
         crossed = [t for t in sorted(b.spec.alert_thresholds) if p.projected * 100 >= t * p.budget]  # exact
         if crossed:
             alerts.append(Alert(name, p.pct, crossed[-1], scope, p.spend_to_date, p.forecast, p.budget,
-                                b.spec.enforcement_level, b.spec.currency))
+                                b.spec.enforcement_level, b.spec.currency, p.forecast_basis))
     return alerts
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .focus_periods import whole_second_periods
 from .money import GIB, HOUR_S, NS, QUANTUM, SCALE
 from .prices import as_pricebook
 
@@ -191,7 +192,7 @@ def to_focus(costs: pd.DataFrame, pricesheet, *, billing_account: str = "wasmops
     }
     storage = costs["storage_bytes"].to_numpy(np.int64) > 0 if "storage_bytes" in costs.columns else \
         np.zeros(len(costs), bool)
-    usage, stored = costs[~storage].reset_index(drop=True), costs[storage].reset_index(drop=True)
+    usage, stored = whole_second_periods(costs[~storage].reset_index(drop=True)), costs[storage].reset_index(drop=True)
     parts = [_charge_rows(usage, c, book) for c in ("fuel", "memory", "invocations") if len(usage)]
     if len(stored):
         parts.append(_charge_rows(stored, "storage", book))

@@ -102,7 +102,7 @@ def _cumulative(costs: pd.DataFrame, scope: str, name: str) -> tuple[pd.Datetime
 
 
 def budget_lines(desired, costs: pd.DataFrame, forecast_by_team: dict[str, Decimal], now: datetime, *,
-                 top: int = 6) -> tuple[list[BudgetLine], list]:
+                 top: int = 6, forecast_by_project: dict[str, Decimal] | None = None) -> tuple[list[BudgetLine], list]:
     """The lines to chart (the ``top`` budgets by projected share) and every budget's Projection,
     computed as ``budget_alerts`` does (``spend_to_date`` + forecast, ``project_month``)."""
     from .budgets import _budgets, project_month, spend_to_date
@@ -113,8 +113,9 @@ def budget_lines(desired, costs: pd.DataFrame, forecast_by_team: dict[str, Decim
     projs = []
     for b in _budgets(desired):
         scope, name = b.spec.scope, b.spec.name
+        table = forecast_by_team if scope == "team" else (forecast_by_project or forecast_by_team)
         p = project_month(name, scope, spend_to_date(costs, scope, name, now.to_pydatetime()),
-                          Decimal((forecast_by_team or {}).get(name, 0)), budgets=[b])  # as budget_alerts without forecast_by_project
+                          Decimal((table or {}).get(name, 0)), budgets=[b])  # as budget_alerts
         projs.append(p)
     projs.sort(key=lambda p: (p.pct is not None, p.pct or 0), reverse=True)
     lines = []
@@ -137,9 +138,10 @@ def forecast_markdown(lines: list[BudgetLine], projections: list, png: bytes) ->
     return "\n".join(out)
 
 
-def budget_forecast_markdown(desired, costs: pd.DataFrame, forecast_by_team: dict[str, Decimal], now: datetime) -> str:
+def budget_forecast_markdown(desired, costs: pd.DataFrame, forecast_by_team: dict[str, Decimal], now: datetime, *,
+                             forecast_by_project: dict[str, Decimal] | None = None) -> str:
     """What ``tasks.finops.budget_alerts_task`` publishes as the ``budget-forecast`` artifact."""
-    lines, projections = budget_lines(desired, costs, forecast_by_team, now)
+    lines, projections = budget_lines(desired, costs, forecast_by_team, now, forecast_by_project=forecast_by_project)
     return forecast_markdown(lines, projections, forecast_chart_png(lines))
 
 

@@ -81,11 +81,7 @@ def recommend(samples: pd.DataFrame, desired, prices=None, *, now: datetime | No
     cur = book.currency
     if samples is None or not len(samples):
         return []
-    ts = pd.to_datetime(samples["ts"], utc=True)
-    recent = samples[(ts > now - timedelta(days=lookback_days)) & (ts <= now)].copy()
-    recent["_ts"] = ts[recent.index]
-    recent["_start"] = recent["_ts"] - pd.to_timedelta(window_ns(recent["window_s"].to_numpy()), unit="ns")
-    groups = dict(tuple(recent.groupby(["namespace", "module"], sort=False)))
+    groups = _recent(samples, now, lookback_days)
     out: list[Recommendation] = []
     for key, m in sorted(desired.deployments.items()):
         ns, name = key.split("/", 1)
@@ -99,6 +95,32 @@ def recommend(samples: pd.DataFrame, desired, prices=None, *, now: datetime | No
 
 #: Telemetry a module needs before its memory or fuel limit is sized from it (a day: daily peaks seen).
 MIN_HISTORY_HOURS = 24
+
+
+def _recent(samples: pd.DataFrame, now: datetime, lookback_days: int) -> dict:
+    """``(namespace, module) -> samples`` of the lookback, with ``_ts`` and the window start ``_start``."""
+    ts = pd.to_datetime(samples["ts"], utc=True)
+    recent = samples[(ts > now - timedelta(days=lookback_days)) & (ts <= now)].copy()
+    recent["_ts"] = ts[recent.index]
+    recent["_start"] = recent["_ts"] - pd.to_timedelta(window_ns(recent["window_s"].to_numpy()), unit="ns")
+    return dict(tuple(recent.groupby(["namespace", "module"], sort=False)))
+
+
+def short_history(samples: pd.DataFrame, desired, *, now: datetime | None = None,
+                  lookback_days: int = 14) -> list[dict]:
+    """Deployed modules (replicas > 0) with less than :data:`MIN_HISTORY_HOURS` of telemetry in the
+    lookback, which :func:`recommend` cannot size yet: ``{module, history_hours, needed_hours}``.
+    "no recommendations" said nothing about why when there was simply not enough history."""
+    now = now or datetime.now(timezone.utc)
+    now = now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    groups = _recent(samples, now, lookback_days) if samples is not None and len(samples) else {}
+    out = []
+    for key, m in sorted(desired.deployments.items()):
+        g = groups.get(tuple(key.split("/", 1)))
+        hours = 0.0 if g is None or not len(g) else (g["_ts"].max() - g["_start"].min()).total_seconds() / 3600
+        if m.spec.replicas > 0 and hours < MIN_HISTORY_HOURS:
+            out.append({"module": key, "history_hours": round(hours, 2), "needed_hours": MIN_HISTORY_HOURS})
+    return out
 
 
 def _for_module(m: WasmModuleDeployment, g: pd.DataFrame, now: datetime, cur: str, price_units: int, *,
@@ -164,17 +186,37 @@ def _edit(data: dict, rec: Recommendation, today: str) -> None:
         notes[ANNOTATION_NOTE] = f"{prev}; {line}" if prev else line
 
 
-def apply_recommendations(repo, recs: list[Recommendation], branch: str | None = None, *,
-                          today: date | None = None) -> str:
-    """Edit the manifests per ``recs`` and commit them on ``branch`` (main is untouched).
+@dataclass(frozen=True)
+class Applied:
+    """Where the rightsizing change is: ``created`` False when a branch already held the very same files."""
 
-    ``repo`` is a :class:`~wasmops.gitops.repo.GitOpsRepo`. Returns the commit sha (main's head when
-    there was nothing to change).
-    """
+    branch: str
+    sha: str
+    created: bool
+
+
+def _same_change(repo, texts: dict[str, str]) -> str | None:
+    """A ``wasmops/rightsizing-*`` branch whose head holds exactly ``texts`` (rel → file text), if any."""
+    for head in sorted(repo.repo.heads, key=lambda h: h.name):
+        if not head.name.startswith("wasmops/rightsizing-"):
+            continue
+        try:
+            if all(head.commit.tree[rel].data_stream.read().decode() == t for rel, t in texts.items()):
+                return head.name
+        except KeyError:            # a file the branch does not have
+            continue
+    return None
+
+
+def propose_rightsizing(repo, recs: list[Recommendation], branch: str | None = None, *,
+                        today: date | None = None) -> Applied:
+    """Edit the manifests per ``recs`` and commit them on ``branch`` (main is untouched), unless a
+    rightsizing branch already holds the same change: a second ``--apply`` made an identical
+    ``…-2`` branch. ``repo`` is a :class:`~wasmops.gitops.repo.GitOpsRepo`."""
     today = today or datetime.now(timezone.utc).date()
     branch = branch or f"wasmops/rightsizing-{today:%Y%m%d}"
     if not recs:
-        return repo.head
+        return Applied("", repo.head, False)
     files: dict[str, dict] = {}
     for rec in recs:
         path = repo.manifest_file(rec.key)
@@ -182,18 +224,28 @@ def apply_recommendations(repo, recs: list[Recommendation], branch: str | None =
         if rel not in files:
             files[rel] = yamledit.load(path)      # comments and flow style ({GREETING: hello}) kept
         _edit(files[rel], rec, today.isoformat())
-    total = sum((r.monthly_saving for r in recs), Decimal(0))
+    texts = {rel: yamledit.dumps(d) for rel, d in files.items()}
+    found = _same_change(repo, texts)
+    if found is not None:
+        return Applied(found, repo.repo.heads[found].commit.hexsha, False)
     cur = recs[0].currency
     body = "\n".join(f"- {r.summary()}" for r in recs)
-    msg = (f"rightsizing: {len(recs)} recommendation(s), {money(total)} {cur}/month\n\n{body}\n\n"
+    msg = (f"rightsizing: {len(recs)} recommendation(s), {money(total_saving(recs))} {cur}/month\n\n{body}\n\n"
            f"Proposed on a branch; merge after review.\nWasmops-Actor: wasmops\n")
-    res = repo.write_files({rel: yamledit.dumps(d) for rel, d in files.items()}, msg, branch=branch)
-    return res.sha
+    res = repo.write_files(texts, msg, branch=branch)
+    made = next(h.name for h in repo.repo.heads if h.name.startswith(branch) and h.commit.hexsha == res.sha)
+    return Applied(made, res.sha, True)
+
+
+def apply_recommendations(repo, recs: list[Recommendation], branch: str | None = None, *,
+                          today: date | None = None) -> str:
+    """:func:`propose_rightsizing`'s commit sha (main's head when there was nothing to change)."""
+    return propose_rightsizing(repo, recs, branch, today=today).sha
 
 
 def total_saving(recs: list[Recommendation]) -> Decimal:
     return sum((r.monthly_saving for r in recs), Decimal(0))
 
 
-__all__ = ["Recommendation", "apply_recommendations", "next_pow2_mib", "recommend", "total_saving",
+__all__ = ["Applied", "Recommendation", "apply_recommendations", "propose_rightsizing", "short_history", "next_pow2_mib", "recommend", "total_saving",
            "HOURS_PER_MONTH"]

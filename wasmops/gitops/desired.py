@@ -285,10 +285,25 @@ def assemble(parsed: dict[str, Parsed], revision: str | None) -> DesiredState:
             ds.budgets.append(doc)
         else:
             ds.pricing = doc
+    _refuse_foreign_currency(ds)
     _load_modules(ds, modules)
     ds.deployments.broken.update({e.key: e for e in ds.module_errors() if e.key and e.key not in ds.deployments})
     ds.errors.sort(key=lambda e: e.file)
     return ds
+
+
+def _refuse_foreign_currency(ds: DesiredState) -> None:
+    """A budget in another currency than the PriceSheet's is a broken budget file (named, file and field,
+    in ``.errors``; not in ``.budgets``): found only when a projection reached it, it stopped the daily
+    budget check before any other budget was alerted. A sheet of mixed currencies is its own error."""
+    currencies = {p.currency for p in ds.pricing.spec.prices} if ds.pricing is not None else set()
+    if len(currencies) != 1:
+        return
+    (cur,) = currencies
+    for b in [b for b in ds.budgets if b.spec.currency != cur]:
+        ds.budgets.remove(b)
+        ds.errors.append(ManifestError(b.source, f"spec.currency: budget {b.spec.scope} {b.spec.name} is in "
+                                       f"{b.spec.currency} but prices are in {cur} (pricing.yaml)", kind="Budget"))
 
 
 def parse_all(files: Iterable[tuple[str, Reader]]) -> dict[str, Parsed]:
