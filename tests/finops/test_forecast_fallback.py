@@ -109,20 +109,33 @@ def ops_ws(tmp_path, monkeypatch):
         "spec": {"scope": "team", "name": "ops", "monthlyAmount": "0.001", "enforcementLevel": "strict"}}),
         "modules/dev/a.yaml": _manifest("a", 2, "16Mi"), "modules/dev/b.yaml": _manifest("b", 1, "8Mi")},
         "team ops: 2×16Mi + 8Mi, 0.001 USD strict")
-    now = pd.Timestamp.now(tz="UTC").floor("min")
+    now = pd.Timestamp(_gate_now()).floor("min")
     Store.open(s).append(pd.DataFrame([{"ts": now, "window_s": 60, "namespace": "dev", "module": "a",
                                         "digest": "sha256:" + "d" * 64, "team": "ops", "project": "p",
                                         "memory_limit": 16 * MIB, "replicas": 2}]))
     return s
 
 
+def _gate_now() -> datetime:
+    """Now, or 12 h earlier in the month's last 6 hours (40 MiB reserved until the end of the month
+    must cost more than the 0.001 USD budget): the gate's clock and the telemetry row use it."""
+    now = datetime.now(timezone.utc)
+    return now if hours_left(now) >= 6 else now - timedelta(hours=12)
+
+
 def test_the_budget_gate_task_without_a_model_blocks_on_the_reservations(ops_ws, monkeypatch):
     import tasks.finops as tf
 
+    at = _gate_now()
+
+    class _Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return at.astimezone(tz) if tz else at.replace(tzinfo=None)
+
     monkeypatch.setattr(tf, "get_run_logger", lambda: _Quiet())
     monkeypatch.setattr(tf, "create_markdown_artifact", lambda **_k: None)
-    if hours_left(datetime.now(timezone.utc)) < 6:
-        pytest.skip("the month ends within 6 hours: 40 MiB reserved until then costs less than 0.001 USD")
+    monkeypatch.setattr(tf, "datetime", _Clock)
     gate = tf.budget_gate.fn("dev/a", "sha256:" + "e" * 64)
     assert gate["outcome"] == "blocked", gate["message"]
     assert "(no forecast model: reservations × " in gate["message"], gate["message"]
