@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from models.features import MIN_LAG, forecast_design
+from models.features import MIN_LAG, fit_ready, forecast_design
 
 CANDIDATES = ("model", "naive24", "naive168", "mean4w")
 
@@ -80,7 +80,7 @@ def _model(y: np.ndarray, times: pd.DatetimeIndex, origin: int, hours: np.ndarra
     if ok.sum() < 168:
         return _naive(y, origin, hours, 168)
     hgb = HistGradientBoostingRegressor(loss="absolute_error", max_iter=max_iter, learning_rate=0.1,
-                                        random_state=0).fit(X[ok], target[ok])
+                                        random_state=0).fit(fit_ready(X[ok]), target[ok])
     ext = times[: origin + 1].append(pd.date_range(times[origin] + pd.Timedelta(hours=1), periods=len(hours), freq="h"))
     Yx = np.vstack([Y, np.full((len(hours), 1), np.nan)])
     fallback = float(np.nanmean(Y[-168:])) if len(Y) else 0.0
