@@ -35,3 +35,38 @@ def test_backtest_across_a_four_week_gap(goog, tmp_path):
     r = _backtest(src, "--horizon", "168")
     assert r.exit_code == 0 and r.exception is None, r.output
     assert "champion" in r.output
+
+
+def _bench(*args):
+    return CliRunner().invoke(app, ["models", "benchmark", *map(str, args)])
+
+
+@pytest.fixture()
+def nab_dir(goog, tmp_path):
+    """A NAB-layout directory holding the first 1,000 rows of Twitter_volume_GOOG, and its labels."""
+    d = tmp_path / "data" / "realTweets"
+    d.mkdir(parents=True)
+    goog.head(1000).to_csv(d / GOOG.name, index=False)
+    return tmp_path / "data", NAB / "labels" / "combined_windows.json"
+
+
+@pytest.mark.parametrize("bad", ["missing/dir/out.csv", "."])
+@pytest.mark.parametrize("cmd", ["benchmark", "backtest-forecast"])
+def test_out_is_checked_before_any_work(nab_dir, tmp_path, monkeypatch, bad, cmd):
+    import models.forecast_select
+    import models.nab_eval
+    from wasmops.errors import UserError
+
+    def no_work(*a, **k):
+        raise AssertionError("the run started before --out was checked")
+    monkeypatch.setattr(models.nab_eval, "run_corpus", no_work)
+    monkeypatch.setattr(models.forecast_select, "backtest", no_work)
+    out = tmp_path / bad
+    data, labels = nab_dir
+    if cmd == "benchmark":
+        r = _bench(data, "--labels", labels, "--out", out)
+    else:
+        r = _backtest(GOOG, "--out", out)
+    assert isinstance(r.exception, UserError), r.output
+    msg = str(r.exception)
+    assert msg.startswith(f"{out}: --out") and "\n" not in msg, msg

@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from ..errors import SpecError, UserError
+from ._models_io import check_out, print_notes, write_text
 from ._ui import console, err_console, table
 from .ops import models_app
 
@@ -24,14 +25,12 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     NAB standard score, pooled PR-AUC and windows caught at 2 % false alarms beside two baselines.
     Times: ISO 8601 (zones allowed, compared in UTC), other common layouts (one per file; an
     ambiguous day/month order is noted) or epoch seconds. `alarm` is 0 in each series' training part."""
-    import csv
-
     from models.nab_eval import evaluate, load_corpus, run_corpus
 
+    check_out(out)
     notes: list[str] = []
     corpus = load_corpus(data_dir, labels, notes)
-    for n in notes:
-        err_console().print(f"[yellow]note:[/] {n}", soft_wrap=True, highlight=False)
+    print_notes(notes)
     if not corpus:
         raise UserError(f"no *.csv under {data_dir}", where=str(data_dir))
     for ser in corpus:
@@ -39,14 +38,7 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
             console().print(f"[yellow]{ser.name}: {ser.non_numeric} values are not numbers; scored as missing[/]")
     runs = run_corpus(corpus)
     if out is not None:
-        with open(out, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["file", "timestamp", "value", "score", "alarm"])
-            for ser in corpus:
-                sc, al = runs["project"]["scores"][ser.name], runs["project"]["alarms"][ser.name]
-                for i in range(len(ser.values)):
-                    w.writerow([ser.name, ser.raw_ts[i], f"{ser.values[i]:.12g}", f"{sc[i]:.6g}",
-                                int(al[i]) if i >= ser.n_train else 0])
+        write_text(out, _scores_csv(corpus, runs["project"]))
     rows = []
     for name, r in runs.items():
         m = evaluate(corpus, r["scores"], r["alarms"])
@@ -56,6 +48,22 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     console().print(table(f"{len(corpus)} series, {sum(len(s.windows) for s in corpus)} labelled windows", rows))
     if out is not None:
         console().print(f"scores: {out}")
+
+
+def _scores_csv(corpus, run: dict) -> str:
+    """file,timestamp,value,score,alarm per row (LF line endings); alarm is 0 in the training part."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "timestamp", "value", "score", "alarm"])
+    for ser in corpus:
+        sc, al = run["scores"][ser.name], run["alarms"][ser.name]
+        for i in range(len(ser.values)):
+            w.writerow([ser.name, ser.raw_ts[i], f"{ser.values[i]:.12g}", f"{sc[i]:.6g}",
+                        int(al[i]) if i >= ser.n_train else 0])
+    return buf.getvalue()
 
 
 @models_app.command("backtest-forecast")
@@ -68,6 +76,7 @@ def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, d
     from models.forecast_select import backtest, hourly, mae_ratios
     from models.nab_eval import read_timestamp_value
 
+    check_out(out)
     notes: list[str] = []
     _raw, ts, values, _ = read_timestamp_value(csv_path, notes)
     if not np.isfinite(values).any():
@@ -86,8 +95,8 @@ def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, d
     if bt.empty:
         raise SpecError(f"{len(y)} hours leave no hour to evaluate at {horizon} h ahead", where=str(csv_path))
     if out is not None:
-        bt.rename(columns={"champion": "forecast"})[["timestamp", "actual", "forecast", "naive168", "naive24"]].to_csv(
-            out, index=False, float_format="%.12g")
+        write_text(out, bt.rename(columns={"champion": "forecast"})[
+            ["timestamp", "actual", "forecast", "naive168", "naive24"]].to_csv(index=False, float_format="%.12g"))
     if len(bt) < 0.3 * len(y) - horizon:
         err_console().print(f"[yellow]note:[/] {len(bt)} of {len(y)} hours evaluated, not the last 30 %: the first "
                             f"origin needs {MIN_WEEKS} weeks of hours behind it", highlight=False)
