@@ -218,15 +218,28 @@ def read_series(path, name: str, windows=(), notes: list | None = None) -> Serie
     if aware and any(pd.Timestamp(t).tzinfo is None for w in windows for t in w):
         notes.append(f"{name}: its times carry zones and its labels do not; the labels are read as UTC")
     keys = ts.tz_convert("UTC").tz_localize(None).values if aware else ts.values
+    s = Series(name, ts, raw, values, [], non_numeric)
+    s.windows = sorted(_window_rows(s, keys, windows, aware, notes))
+    return s
+
+
+def _window_rows(s: Series, keys: np.ndarray, windows, aware: bool, notes: list) -> list[tuple[int, int]]:
+    """Row ranges of the windows that can be scored; a note for each one dropped, saying why."""
     rows = []
     for start, end in windows:
         lo = int(np.searchsorted(keys, _utc(start, aware), side="left"))
         hi = int(np.searchsorted(keys, _utc(end, aware), side="right")) - 1
-        if hi >= lo:
+        span = f"{s.name}: labelled window {start} .. {end}"
+        if hi < lo:
+            where = ("outside the series' time range" if lo in (0, len(keys))
+                     else "between two rows (no row inside it)")
+            notes.append(f"{span} is {where} ({s.ts[0]} .. {s.ts[-1]}); not scored")
+        elif hi < s.n_train:
+            notes.append(f"{span} ends in the training part (the first 15 %, rows up to {s.ts[s.n_train - 1]}), "
+                         "where nothing is scored; dropped")
+        else:
             rows.append((lo, hi))
-    s = Series(name, ts, raw, values, sorted(rows), non_numeric)
-    s.windows = [w for w in s.windows if w[1] >= s.n_train]
-    return s
+    return rows
 
 
 def load_corpus(data_dir, labels_path=None, notes: list | None = None) -> list[Series]:
@@ -238,11 +251,30 @@ def load_corpus(data_dir, labels_path=None, notes: list | None = None) -> list[S
     for p in find_csvs(root, notes):
         name = p.relative_to(root).as_posix()
         out.append(read_series(p, name, labels.get(name, []), notes))
-    unmatched = sorted(set(labels) - {s.name for s in out})
-    if labels and len(unmatched) == len(labels):
-        notes.append(f"{labels_path}: none of its {len(labels)} entries names a series under {data_dir} "
-                     f"(e.g. {unmatched[0]!r}; names are paths relative to it, like 'realTweets/x.csv')")
+    _note_unmatched(labels, labels_path, root, [s.name for s in out], notes)
     return out
+
+
+def _note_unmatched(labels: dict, labels_path, root: Path, names: list[str], notes: list) -> None:
+    """A note per labelled series that is absent; one note (with where to point instead, when the
+    labels' paths fit one directory up or down) when none is present."""
+    unmatched = sorted(set(labels) - set(names))
+    if not unmatched:
+        return
+    if len(unmatched) < len(labels):
+        notes.extend(f"{labels_path}: {n}: labelled but not under {root}; its windows are not scored"
+                     for n in unmatched)
+        return
+    up = [f"{root.name}/{n}" for n in names if f"{root.name}/{n}" in labels]
+    down = [n for n in names if "/" in n and n.split("/", 1)[1] in labels]
+    if not (up or down):
+        notes.append(f"{labels_path}: none of its {len(labels)} entries names a series under {root} "
+                     f"(e.g. {unmatched[0]!r}; names are paths relative to it, like 'realTweets/x.csv')")
+        return
+    better = root.parent if up else root / down[0].split("/", 1)[0]
+    example = up[0] if up else down[0].split("/", 1)[1]
+    notes.append(f"{labels_path}: none of its {len(labels)} entries names a series under {root}, but "
+                 f"{len(up or down)} name series relative to {better} (e.g. {example!r}); give {better} as DATA_DIR")
 
 
 def read_labels(path, notes: list | None = None) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:

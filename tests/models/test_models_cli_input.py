@@ -70,3 +70,17 @@ def test_out_is_checked_before_any_work(nab_dir, tmp_path, monkeypatch, bad, cmd
     assert isinstance(r.exception, UserError), r.output
     msg = str(r.exception)
     assert msg.startswith(f"{out}: --out") and "\n" not in msg, msg
+
+
+def test_benchmark_with_nothing_left_to_score_exits_non_zero(nab_dir, goog, monkeypatch):
+    import models.nab_eval
+    from wasmops.errors import UserError
+
+    monkeypatch.setattr(models.nab_eval, "run_corpus", lambda *a, **k: pytest.fail("ran with nothing to score"))
+    data, labels = nab_dir
+    shifted = goog.copy()
+    shifted["timestamp"] = (pd.to_datetime(shifted["timestamp"]) + pd.Timedelta(days=365)).astype(str)
+    shifted.to_csv(data / "realTweets" / GOOG.name, index=False)
+    r = _bench(data, "--labels", labels)
+    assert isinstance(r.exception, UserError) and "no labelled window is left to score" in str(r.exception), r.output
+    assert "outside the series' time range" in _flat(r)

@@ -33,6 +33,9 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     print_notes(notes)
     if not corpus:
         raise UserError(f"no *.csv under {data_dir}", where=str(data_dir))
+    if not any(s.windows for s in corpus):
+        raise UserError(f"no labelled window is left to score in the {len(corpus)} series under {data_dir} "
+                        "(see the notes above)", where=str(labels))
     for ser in corpus:
         if ser.non_numeric:
             console().print(f"[yellow]{ser.name}: {ser.non_numeric} values are not numbers; scored as missing[/]")
