@@ -242,15 +242,26 @@ def _window_rows(s: Series, keys: np.ndarray, windows, aware: bool, notes: list)
     return rows
 
 
-def load_corpus(data_dir, labels_path=None, notes: list | None = None) -> list[Series]:
-    """All series under ``data_dir`` with their windows from NAB's ``combined_windows.json``."""
+SCORES_HEADER = ["file", "timestamp", "value", "score", "alarm"]   # what ``wasmops models benchmark --out`` writes
+
+
+def load_corpus(data_dir, labels_path=None, notes: list | None = None, exclude=None) -> list[Series]:
+    """All series under ``data_dir`` with their windows from NAB's ``combined_windows.json``. The
+    file ``exclude`` (the benchmark's own --out) and files with the benchmark's scores header are
+    not series: they are skipped (noted)."""
     notes = notes if notes is not None else []
     labels = read_labels(labels_path, notes) if labels_path else {}
     root = Path(data_dir)
+    skip = os.path.realpath(exclude) if exclude is not None else None
     out = []
     for p in find_csvs(root, notes):
         name = p.relative_to(root).as_posix()
-        out.append(read_series(p, name, labels.get(name, []), notes))
+        if os.path.realpath(p) == skip:
+            notes.append(f"{name}: the --out file; not read as a series")
+        elif _header(p) == SCORES_HEADER:
+            notes.append(f"{name}: a benchmark scores file ({','.join(SCORES_HEADER)}); not read as a series")
+        else:
+            out.append(read_series(p, name, labels.get(name, []), notes))
     _note_unmatched(labels, labels_path, root, [s.name for s in out], notes)
     return out
 
@@ -275,6 +286,14 @@ def _note_unmatched(labels: dict, labels_path, root: Path, names: list[str], not
     example = up[0] if up else down[0].split("/", 1)[1]
     notes.append(f"{labels_path}: none of its {len(labels)} entries names a series under {root}, but "
                  f"{len(up or down)} name series relative to {better} (e.g. {example!r}); give {better} as DATA_DIR")
+
+
+def _header(path) -> list[str]:
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            return [c.strip().lower() for c in fh.readline().split(",")]
+    except OSError:
+        return []          # read_series will name the problem
 
 
 def read_labels(path, notes: list | None = None) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:

@@ -43,10 +43,10 @@ def _bench(*args):
 
 @pytest.fixture()
 def nab_dir(goog, tmp_path):
-    """A NAB-layout directory holding the first 1,000 rows of Twitter_volume_GOOG, and its labels."""
+    """A NAB-layout directory holding the first 6,000 rows (three weeks, one window) of Twitter_volume_GOOG."""
     d = tmp_path / "data" / "realTweets"
     d.mkdir(parents=True)
-    goog.head(1000).to_csv(d / GOOG.name, index=False)
+    goog.head(6000).to_csv(d / GOOG.name, index=False)
     return tmp_path / "data", NAB / "labels" / "combined_windows.json"
 
 
@@ -84,3 +84,24 @@ def test_benchmark_with_nothing_left_to_score_exits_non_zero(nab_dir, goog, monk
     r = _bench(data, "--labels", labels)
     assert isinstance(r.exception, UserError) and "no labelled window is left to score" in str(r.exception), r.output
     assert "outside the series' time range" in _flat(r)
+
+
+@pytest.mark.parametrize("name", ["scores.csv", "realTweets/run2.CSV"])
+def test_benchmark_never_reads_its_own_output(nab_dir, monkeypatch, name):
+    import models.nab_eval
+
+    seen = []
+    real = models.nab_eval.run_corpus
+    monkeypatch.setattr(models.nab_eval, "run_corpus", lambda corpus, *a: seen.append([s.name for s in corpus])
+                        or real(corpus, *a))
+    data, labels = nab_dir
+    out = data / name
+    for _ in range(2):
+        r = _bench(data, "--labels", labels, "--out", out)
+        assert r.exit_code == 0, r.output
+    assert seen == [[f"realTweets/{GOOG.name}"]] * 2
+    other = data / "copy_of_scores.csv"          # an earlier run's output under another name
+    other.write_text(out.read_text())
+    r = _bench(data, "--labels", labels)
+    assert r.exit_code == 0 and seen[-1] == [f"realTweets/{GOOG.name}"], r.output
+    assert "copy_of_scores.csv: a benchmark scores file" in _flat(r)

@@ -29,7 +29,7 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
 
     check_out(out)
     notes: list[str] = []
-    corpus = load_corpus(data_dir, labels, notes)
+    corpus = load_corpus(data_dir, labels, notes, exclude=out)
     print_notes(notes)
     if not corpus:
         raise UserError(f"no *.csv under {data_dir}", where=str(data_dir))
