@@ -105,3 +105,21 @@ def test_benchmark_never_reads_its_own_output(nab_dir, monkeypatch, name):
     r = _bench(data, "--labels", labels)
     assert r.exit_code == 0 and seen[-1] == [f"realTweets/{GOOG.name}"], r.output
     assert "copy_of_scores.csv: a benchmark scores file" in _flat(r)
+
+
+def test_backtest_scores_no_invented_zero_and_explains_a_zero_baseline(goog, tmp_path):
+    t = pd.to_datetime(goog["timestamp"])
+    gap = (t >= "2015-04-10 05:00") & (t < "2015-04-12 05:00")         # two days in the evaluated part
+    src, out = tmp_path / "gap.csv", tmp_path / "fc.csv"
+    goog[~gap].to_csv(src, index=False)
+    r = _backtest(src, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "48 of the 396 hours forecast have no number and are not scored" in _flat(r)
+    assert "(2015-02-26 21:00:00) has 4 rows where most have 12; a partial hour, left out" in _flat(r)
+    df = pd.read_csv(out, parse_dates=["timestamp"])
+    assert df["actual"].isna().sum() == 48
+    assert df.loc[df["actual"].notna(), "actual"].min() > 0 and "348 hours" in _flat(r)
+    zero = goog.assign(value="0")
+    zero.to_csv(src, index=False)
+    r = _backtest(src)
+    assert r.exit_code == 0 and "exact on every scored hour (MAE 0" in _flat(r), r.output
