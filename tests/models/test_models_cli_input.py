@@ -123,3 +123,21 @@ def test_backtest_scores_no_invented_zero_and_explains_a_zero_baseline(goog, tmp
     zero.to_csv(src, index=False)
     r = _backtest(src)
     assert r.exit_code == 0 and "exact on every scored hour (MAE 0" in _flat(r), r.output
+
+
+def test_backtest_and_benchmark_name_bad_values_with_their_line(goog, nab_dir):
+    data, labels = nab_dir
+    src = data / "realTweets" / GOOG.name
+    df = pd.read_csv(src, dtype=str)
+    df.loc[1000:1030, "value"] = "abc"                                  # 31 rows, ~2.5 hours of them
+    df.loc[3000, "value"] = "-100"
+    df.to_csv(src, index=False)
+    r = _backtest(src)
+    notes = " ".join(r.stderr.split())
+    assert "31 values are not numbers (the first, 'abc', on line 1002); read as missing" in notes
+    assert "1 value is negative (the first, '-100', on line 3002)" in notes
+    assert "hours have rows but no number" in notes and "have no rows" not in notes, r.stderr
+    r = _bench(data, "--labels", labels)
+    assert r.exit_code == 0, r.output
+    assert "31 values are not numbers (the first, 'abc', on line 1002)" in " ".join(r.stderr.split())
+    assert "not numbers" not in r.stdout

@@ -14,7 +14,7 @@ def hourly_series(csv_path, notes: list[str]):
     from models.forecast_select import hourly_table, trim_partial_edges
     from models.nab_eval import read_timestamp_value
 
-    _raw, ts, values, _ = read_timestamp_value(csv_path, notes)
+    _raw, ts, values, _ = read_timestamp_value(csv_path, notes, note_negative=True)
     if not np.isfinite(values).any():
         raise SpecError("value: no number in the file", where=str(csv_path))
     h, dropped = trim_partial_edges(hourly_table(ts, values))
@@ -25,6 +25,14 @@ def hourly_series(csv_path, notes: list[str]):
     if empty:
         notes.append(f"{csv_path}: {empty} of {len(h)} hours have no rows and count as 0 in the forecasts' "
                      "input; they are not scored")
+    blank = int(((h["rows"] > 0) & (h["numbers"] == 0)).sum())
+    if blank:
+        notes.append(f"{csv_path}: {blank} hours have rows but no number; they count as 0 in the forecasts' "
+                     "input and are not scored")
+    some = int(((h["numbers"] > 0) & (h["numbers"] < h["rows"])).sum())
+    if some:
+        notes.append(f"{csv_path}: {some} hours have rows that are not numbers beside ones that are; "
+                     "their sums leave those rows out")
     return h["value"], (h["numbers"] > 0).to_numpy()
 
 

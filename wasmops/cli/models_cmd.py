@@ -35,9 +35,6 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     if not any(s.windows for s in corpus):
         raise UserError(f"no labelled window is left to score in the {len(corpus)} series under {data_dir} "
                         "(see the notes above)", where=str(labels))
-    for ser in corpus:
-        if ser.non_numeric:
-            console().print(f"[yellow]{ser.name}: {ser.non_numeric} values are not numbers; scored as missing[/]")
     runs = run_corpus(corpus)
     if out is not None:
         write_text(out, _scores_csv(corpus, runs["project"]))
