@@ -141,3 +141,12 @@ def test_backtest_and_benchmark_name_bad_values_with_their_line(goog, nab_dir):
     assert r.exit_code == 0, r.output
     assert "31 values are not numbers (the first, 'abc', on line 1002)" in " ".join(r.stderr.split())
     assert "not numbers" not in r.stdout
+
+
+def test_benchmark_out_has_lf_line_endings(nab_dir, tmp_path):
+    data, labels = nab_dir
+    out = tmp_path / "scores.csv"
+    r = _bench(data, "--labels", labels, "--out", out)
+    assert r.exit_code == 0, r.output
+    body = out.read_bytes()
+    assert b"\r" not in body and body.count(b"\n") == 6001

@@ -24,12 +24,14 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     NAB standard score, pooled PR-AUC and windows caught at 2 % false alarms beside two baselines.
     Times: ISO 8601 (zones allowed, compared in UTC), other common layouts (one per file; an
     ambiguous day/month order is noted) or epoch seconds. `alarm` is 0 in each series' training part."""
+    from models.detector import DetectorConfig
+    from models.nab_caveats import caveats
     from models.nab_eval import evaluate, load_corpus, run_corpus
 
     check_out(out)
     notes: list[str] = []
     corpus = load_corpus(data_dir, labels, notes, exclude=out)
-    print_notes(notes)
+    print_notes(notes + caveats(corpus, DetectorConfig().min_history))
     if not corpus:
         raise UserError(f"no *.csv under {data_dir}", where=str(data_dir))
     if not any(s.windows for s in corpus):
