@@ -314,3 +314,14 @@ def forecast_design(Y: np.ndarray, times: pd.DatetimeIndex, t: np.ndarray,
     }
     X = np.stack([np.asarray(cols[f], dtype=float).ravel() for f in FORECAST_FEATURES], axis=1)
     return X, level.ravel()
+
+
+def fit_ready(X: np.ndarray) -> np.ndarray:
+    """``X`` (training rows) with every column that holds no number set to 0. HistGradientBoosting
+    cannot bin an all-NaN column (sklearn raises ``window shape cannot be larger than input array
+    shape``); a history shorter than 336 usable hours, or one broken by a long gap, leaves ``lag336``
+    all NaN. A constant column is never split on, so the fitted trees ignore it at prediction: the
+    model is the one it would be without that feature."""
+    X = np.array(X, dtype=float, copy=True)
+    X[:, ~np.isfinite(X).any(axis=0)] = 0.0
+    return X

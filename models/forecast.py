@@ -33,8 +33,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from models.features import (FORECAST_FEATURES, MIN_LAG, cost_matrix, forecast_design, hour_label, hourly_cost,
-                             prices_dict)
+from models.features import (FORECAST_FEATURES, MIN_LAG, cost_matrix, fit_ready, forecast_design, hour_label,
+                             hourly_cost, prices_dict)
 
 #: Columns the forecaster reads from telemetry (the model signature's inputs).
 INPUT_COLUMNS = ("ts", "module", "team", "fuel", "invocations", "memory_limit", "replicas", "window_s")
@@ -106,7 +106,7 @@ class CostForecaster(BaseEstimator):
             loss=self.loss, max_iter=self.max_iter, learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
             l2_regularization=self.l2_regularization, categorical_features=cat,
-            random_state=self.random_state).fit(X[ok], target[ok])
+            random_state=self.random_state).fit(fit_ready(X[ok]), target[ok])
         self.n_train_ = int(ok.sum())
         self.train_end_ = str(times[-1])
         return self

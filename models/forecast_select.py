@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from models.features import MIN_LAG, forecast_design
+from models.features import MIN_LAG, fit_ready, forecast_design
 
 CANDIDATES = ("model", "naive24", "naive168", "mean4w")
 
@@ -50,6 +50,36 @@ def hourly(ts, values) -> pd.Series:
     out = h.fillna(0.0)
     out.attrs["empty_hours"] = int(h.isna().sum())
     return out
+
+
+def hourly_table(ts, values) -> pd.DataFrame:
+    """Per hour (labelled by its start) on a complete grid: ``value`` (the sum of the hour's numbers,
+    0 when it has none), ``rows`` (rows in the hour) and ``numbers`` (rows whose value is a number).
+    ``value`` is :func:`hourly` with the gaps filled; the counts say which hours can be scored."""
+    v = np.asarray(values, dtype=float)
+    df = pd.DataFrame({"value": v, "rows": 1, "numbers": np.isfinite(v).astype(int)},
+                      index=pd.DatetimeIndex(pd.to_datetime(ts)))
+    return df.resample("h").sum()
+
+
+def trim_partial_edges(h: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, pd.Timestamp, int, int]]]:
+    """``h`` (:func:`hourly_table`) without a first or last hour that has fewer rows than most
+    hours (the median of the hours with rows): a partial hour's sum is not comparable with a full
+    one's. Returns the table and ``(which, hour, rows, usual)`` per hour dropped."""
+    usual = int(np.median(h["rows"][h["rows"] > 0])) if (h["rows"] > 0).any() else 0
+    dropped = []
+    for which, pos in (("first", 0), ("last", -1)):
+        if len(h) > 1 and 0 < h["rows"].iloc[pos] < usual:
+            dropped.append((which, h.index[pos], int(h["rows"].iloc[pos]), usual))
+            h = h.iloc[1:] if pos == 0 else h.iloc[:-1]
+    return h, dropped
+
+
+def _mae(forecast: np.ndarray, actual: np.ndarray) -> float:
+    """Mean absolute error over the hours where both are numbers; NaN when there is none."""
+    err = np.abs(np.asarray(forecast, dtype=float) - np.asarray(actual, dtype=float))
+    ok = np.isfinite(err)
+    return float(err[ok].mean()) if ok.any() else float("nan")
 
 
 def _naive(y: np.ndarray, origin: int, hours: np.ndarray, period: int) -> np.ndarray:
@@ -80,7 +110,7 @@ def _model(y: np.ndarray, times: pd.DatetimeIndex, origin: int, hours: np.ndarra
     if ok.sum() < 168:
         return _naive(y, origin, hours, 168)
     hgb = HistGradientBoostingRegressor(loss="absolute_error", max_iter=max_iter, learning_rate=0.1,
-                                        random_state=0).fit(X[ok], target[ok])
+                                        random_state=0).fit(fit_ready(X[ok]), target[ok])
     ext = times[: origin + 1].append(pd.date_range(times[origin] + pd.Timedelta(hours=1), periods=len(hours), freq="h"))
     Yx = np.vstack([Y, np.full((len(hours), 1), np.nan)])
     fallback = float(np.nanmean(Y[-168:])) if len(Y) else 0.0
@@ -93,13 +123,17 @@ def _model(y: np.ndarray, times: pd.DatetimeIndex, origin: int, hours: np.ndarra
 
 
 def backtest(y: pd.Series, horizon: int = 168, eval_fraction: float = 0.3, select_hours: int = 336,
-             max_iter: int = 100, progress=None) -> pd.DataFrame:
+             max_iter: int = 100, progress=None, observed=None) -> pd.DataFrame:
     """Rolling-origin backtest: per forecast hour the actual, every candidate, and the champion.
     Origins start ``select_hours`` before the evaluated part (those forecasts only feed the first
-    champion choices and are not returned). ``progress(n)``, when given, is called after each origin."""
+    champion choices and are not returned). ``progress(n)``, when given, is called after each origin.
+    ``observed`` (bool per hour of ``y``): hours that are False (no number in them: ``y`` holds a
+    stand-in 0) are forecast from but not scored, neither in the champion choice nor in ``actual``
+    (NaN there)."""
     if horizon < 1:
         raise ValueError(f"horizon must be at least 1 hour, not {horizon}")
     v = y.to_numpy(dtype=float)
+    target = v if observed is None else np.where(np.asarray(observed, dtype=bool), v, np.nan)
     times = pd.DatetimeIndex(y.index)
     start = max(int(len(v) * (1.0 - eval_fraction)), 2 * 168)
     select_origins = max(1, -(-select_hours // horizon))
@@ -113,9 +147,9 @@ def backtest(y: pd.Series, horizon: int = 168, eval_fraction: float = 0.3, selec
               "naive24": _naive(v, origin, hours, 24), "naive168": _naive(v, origin, hours, 168),
               "mean4w": _mean4w(v, origin, hours)}
         champ = _pick(errs[-select_origins:])
-        rows.append(pd.DataFrame({"timestamp": times[hours], "origin": times[origin], "actual": v[hours],
+        rows.append(pd.DataFrame({"timestamp": times[hours], "origin": times[origin], "actual": target[hours],
                                   **fc, "champion_name": champ, "champion": fc[champ]}))
-        errs.append({k: float(np.nanmean(np.abs(fc[k] - v[hours]))) for k in CANDIDATES})
+        errs.append({k: _mae(fc[k], target[hours]) for k in CANDIDATES})
         if progress is not None:
             progress(len(errs))
     rows = [r for r in rows if r["timestamp"].iloc[0] >= times[start]]
@@ -126,8 +160,14 @@ def backtest(y: pd.Series, horizon: int = 168, eval_fraction: float = 0.3, selec
 def _pick(history: list[dict]) -> str:
     if not history:
         return "naive168"
-    mae = {k: float(np.mean([h[k] for h in history])) for k in CANDIDATES}
-    return min(mae, key=mae.get)
+    mae = {k: _mean([h[k] for h in history]) for k in CANDIDATES}
+    mae = {k: m for k, m in mae.items() if np.isfinite(m)}
+    return min(mae, key=mae.get) if mae else "naive168"
+
+
+def _mean(x: list[float]) -> float:
+    a = np.asarray(x, dtype=float)
+    return float(a[np.isfinite(a)].mean()) if np.isfinite(a).any() else float("nan")
 
 
 def select_champion(bt: pd.DataFrame, last: int | None = None) -> str:
@@ -138,11 +178,13 @@ def select_champion(bt: pd.DataFrame, last: int | None = None) -> str:
     return min(mae, key=mae.get)
 
 
+def maes(bt: pd.DataFrame) -> dict:
+    """MAE of each candidate and the champion over the hours with an actual."""
+    return {k: _mae(bt[k], bt["actual"]) for k in (*CANDIDATES, "champion")}
+
+
 def mae_ratios(bt: pd.DataFrame) -> dict:
-    """MAE of each candidate and the champion, relative to naive168's."""
-    base = float(np.nanmean(np.abs(bt["naive168"] - bt["actual"])))
-    out = {}
-    for k in (*CANDIDATES, "champion"):
-        m = float(np.nanmean(np.abs(bt[k] - bt["actual"])))
-        out[k] = m / base if base > 0 else float("nan")
-    return out
+    """MAE of each candidate and the champion, relative to naive168's (NaN when that is 0)."""
+    m = maes(bt)
+    base = m["naive168"]
+    return {k: v / base if base > 0 else float("nan") for k, v in m.items()}

@@ -24,7 +24,7 @@ On the NAB corpus (outside the repository: ``/work/shared/data/nab``, as ``bench
 
 Data: every ``*.csv`` (``timestamp,value``) under a directory, following symlinks; a series' name
 is its path relative to that directory (``realTweets/Twitter_volume_AMZN.csv``), as NAB's label
-file names them. Labels for series that are absent are ignored. Row labels: a row is inside a
+file names them. Labels for series that are absent are not scored (each is noted). Row labels: a row is inside a
 window when ``start <= timestamp <= end``.
 
 Protocol: the first ``TRAIN_FRACTION`` (15 %) of each series' rows trains the detector and is never
@@ -44,7 +44,8 @@ NAB standard-profile score (:func:`nab_raw_score`), following NAB's ``scorer.py`
   a detection just after a window costs little, one far after costs the full 0.11). A false
   positive with no window before it costs ``A_FP = -0.11``.
 * Detections in the training part are ignored (NAB zeroes the probationary period). Windows that
-  end inside the training part are dropped (nobody can detect them); others are kept whole.
+  end inside the training part are dropped (nobody can detect them), as are windows with no row of
+  the series inside them (each noted); others are kept whole.
 * Normalisation over the corpus: ``100 * (raw - null) / (perfect - null)`` with null = every window
   missed (``A_FN`` per window) and perfect = every window detected at its first row (``A_TP``).
 

@@ -161,11 +161,14 @@ def _pick_order(fits, first: str, where: str, notes: list):
     return ranked[0][1]
 
 
-def read_timestamp_value(path, notes: list | None = None) -> tuple[np.ndarray, pd.DatetimeIndex, np.ndarray, int]:
+def read_timestamp_value(path, notes: list | None = None, note_negative: bool = False
+                         ) -> tuple[np.ndarray, pd.DatetimeIndex, np.ndarray, int]:
     """A ``timestamp,value`` CSV (column names in any case, a UTF-8 BOM allowed) as raw timestamp
     strings, parsed timestamps and float values, sorted by time (stable), and the number of values
     that are not numbers (kept as NaN: missing; ``inf`` counts). Raises ``SpecError`` naming the
-    file, the line and the field for anything else; repeated timestamps are noted."""
+    file, the line and the field for anything else; values that are not numbers, rows out of time
+    order, repeated timestamps and (``note_negative``) negative values are noted with a count and
+    the first line."""
     from wasmops.errors import SpecError
 
     where, notes = str(path), notes if notes is not None else []
@@ -185,11 +188,26 @@ def read_timestamp_value(path, notes: list | None = None) -> tuple[np.ndarray, p
     text = df[cols["value"]].str.strip()
     values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, copy=True)
     values[np.isinf(values)] = np.nan
-    non_numeric = int(np.sum(np.isnan(values) & ~text.str.lower().isin(_MISSING).to_numpy()))
+    odd = np.isnan(values) & ~text.str.lower().isin(_MISSING).to_numpy()
+    _note_rows(odd, text, "values are not numbers", "read as missing", where, notes)
+    if note_negative:
+        _note_rows(values < 0, text, "values are negative", "kept as they are", where, notes)
+    back = np.flatnonzero(np.diff(idx.asi8) < 0)
+    if len(back):
+        notes.append(f"{where}: rows are not in time order ({len(back)} steps back in time, the first on line "
+                     f"{back[0] + 3}); read sorted by time")
     order = np.argsort(idx.asi8, kind="stable")   # NAB files are sorted already
     idx, values = idx[order], values[order]
     _note_repeats(idx, values, where, notes)
-    return raw.to_numpy()[order], idx, values, non_numeric
+    return raw.to_numpy()[order], idx, values, int(odd.sum())
+
+
+def _note_rows(mask: np.ndarray, text: pd.Series, what: str, done: str, where: str, notes: list) -> None:
+    """One note for the rows in ``mask`` (file order): how many, the first one and its line."""
+    rows = np.flatnonzero(mask)
+    if len(rows):
+        what = what.replace("values are", "value is") if len(rows) == 1 else what
+        notes.append(f"{where}: {len(rows)} {what} (the first, {text.iloc[rows[0]]!r}, on line {rows[0] + 2}); {done}")
 
 
 def _note_repeats(idx: pd.DatetimeIndex, values: np.ndarray, where: str, notes: list) -> None:
@@ -218,31 +236,90 @@ def read_series(path, name: str, windows=(), notes: list | None = None) -> Serie
     if aware and any(pd.Timestamp(t).tzinfo is None for w in windows for t in w):
         notes.append(f"{name}: its times carry zones and its labels do not; the labels are read as UTC")
     keys = ts.tz_convert("UTC").tz_localize(None).values if aware else ts.values
+    s = Series(name, ts, raw, values, [], non_numeric)
+    s.windows = sorted(_window_rows(s, keys, windows, aware, notes))
+    return s
+
+
+def _window_rows(s: Series, keys: np.ndarray, windows, aware: bool, notes: list) -> list[tuple[int, int]]:
+    """Row ranges of the windows that can be scored; a note for each one dropped, saying why."""
     rows = []
     for start, end in windows:
         lo = int(np.searchsorted(keys, _utc(start, aware), side="left"))
         hi = int(np.searchsorted(keys, _utc(end, aware), side="right")) - 1
-        if hi >= lo:
+        span = f"{s.name}: labelled window {start} .. {end}"
+        if hi < lo:
+            where = ("outside the series' time range" if lo in (0, len(keys))
+                     else "between two rows (no row inside it)")
+            notes.append(f"{span} is {where} ({s.ts[0]} .. {s.ts[-1]}); not scored")
+        elif hi < s.n_train:
+            notes.append(f"{span} ends in the training part (the first 15 %, rows up to {s.ts[s.n_train - 1]}), "
+                         "where nothing is scored; dropped")
+        else:
             rows.append((lo, hi))
-    s = Series(name, ts, raw, values, sorted(rows), non_numeric)
-    s.windows = [w for w in s.windows if w[1] >= s.n_train]
-    return s
+    return rows
 
 
-def load_corpus(data_dir, labels_path=None, notes: list | None = None) -> list[Series]:
-    """All series under ``data_dir`` with their windows from NAB's ``combined_windows.json``."""
+SCORES_HEADER = ["file", "timestamp", "value", "score", "alarm"]   # what ``wasmops models benchmark --out`` writes
+
+
+def load_corpus(data_dir, labels_path=None, notes: list | None = None, exclude=None) -> list[Series]:
+    """All series under ``data_dir`` with their windows from NAB's ``combined_windows.json``. The
+    file ``exclude`` (the benchmark's own --out) and files with the benchmark's scores header are
+    not series: they are skipped (noted)."""
     notes = notes if notes is not None else []
     labels = read_labels(labels_path, notes) if labels_path else {}
     root = Path(data_dir)
+    skip = os.path.realpath(exclude) if exclude is not None else None
     out = []
     for p in find_csvs(root, notes):
         name = p.relative_to(root).as_posix()
-        out.append(read_series(p, name, labels.get(name, []), notes))
-    unmatched = sorted(set(labels) - {s.name for s in out})
-    if labels and len(unmatched) == len(labels):
-        notes.append(f"{labels_path}: none of its {len(labels)} entries names a series under {data_dir} "
-                     f"(e.g. {unmatched[0]!r}; names are paths relative to it, like 'realTweets/x.csv')")
+        if os.path.realpath(p) == skip:
+            notes.append(f"{name}: the --out file; not read as a series")
+        elif _header(p) == SCORES_HEADER:
+            notes.append(f"{name}: a benchmark scores file ({','.join(SCORES_HEADER)}); not read as a series")
+        else:
+            out.append(read_series(p, name, labels.get(name, []), notes))
+    _note_unmatched(labels, labels_path, root, [s.name for s in out], notes)
     return out
+
+
+#: Up to this many absent labelled series are named one per line; more get one summary line.
+MAX_ABSENT_NAMED = 5
+
+
+def _note_unmatched(labels: dict, labels_path, root: Path, names: list[str], notes: list) -> None:
+    """A note per labelled series that is absent; one note (with where to point instead, when the
+    labels' paths fit one directory up or down) when none is present."""
+    unmatched = sorted(set(labels) - set(names))
+    if not unmatched:
+        return
+    if len(unmatched) < len(labels):
+        if len(unmatched) <= MAX_ABSENT_NAMED:
+            notes.extend(f"{labels_path}: {n}: labelled but not under {root}; its windows are not scored"
+                         for n in unmatched)
+        else:   # a subset of NAB: one line, not one per absent series (56 for two series)
+            notes.append(f"{labels_path}: {len(unmatched)} labelled series are not under {root}; their windows are "
+                         f"not scored (e.g. {', '.join(unmatched[:3])}, ...)")
+        return
+    up = [f"{root.name}/{n}" for n in names if f"{root.name}/{n}" in labels]
+    down = [n for n in names if "/" in n and n.split("/", 1)[1] in labels]
+    if not (up or down):
+        notes.append(f"{labels_path}: none of its {len(labels)} entries names a series under {root} "
+                     f"(e.g. {unmatched[0]!r}; names are paths relative to it, like 'realTweets/x.csv')")
+        return
+    better = root.parent if up else root / down[0].split("/", 1)[0]
+    example = up[0] if up else down[0].split("/", 1)[1]
+    notes.append(f"{labels_path}: none of its {len(labels)} entries names a series under {root}, but "
+                 f"{len(up or down)} name series relative to {better} (e.g. {example!r}); give {better} as DATA_DIR")
+
+
+def _header(path) -> list[str]:
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            return [c.strip().lower() for c in fh.readline().split(",")]
+    except OSError:
+        return []          # read_series will name the problem
 
 
 def read_labels(path, notes: list | None = None) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from ..errors import SpecError, UserError
+from ._models_io import check_out, print_notes, write_text
 from ._ui import console, err_console, table
 from .ops import models_app
 
@@ -24,29 +24,22 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     NAB standard score, pooled PR-AUC and windows caught at 2 % false alarms beside two baselines.
     Times: ISO 8601 (zones allowed, compared in UTC), other common layouts (one per file; an
     ambiguous day/month order is noted) or epoch seconds. `alarm` is 0 in each series' training part."""
-    import csv
-
+    from models.detector import DetectorConfig
+    from models.nab_caveats import caveats
     from models.nab_eval import evaluate, load_corpus, run_corpus
 
+    check_out(out)
     notes: list[str] = []
-    corpus = load_corpus(data_dir, labels, notes)
-    for n in notes:
-        err_console().print(f"[yellow]note:[/] {n}", soft_wrap=True, highlight=False)
+    corpus = load_corpus(data_dir, labels, notes, exclude=out)
+    print_notes(notes + caveats(corpus, DetectorConfig().min_history))
     if not corpus:
         raise UserError(f"no *.csv under {data_dir}", where=str(data_dir))
-    for ser in corpus:
-        if ser.non_numeric:
-            console().print(f"[yellow]{ser.name}: {ser.non_numeric} values are not numbers; scored as missing[/]")
+    if not any(s.windows for s in corpus):
+        raise UserError(f"no labelled window is left to score in the {len(corpus)} series under {data_dir} "
+                        "(see the notes above)", where=str(labels))
     runs = run_corpus(corpus)
     if out is not None:
-        with open(out, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["file", "timestamp", "value", "score", "alarm"])
-            for ser in corpus:
-                sc, al = runs["project"]["scores"][ser.name], runs["project"]["alarms"][ser.name]
-                for i in range(len(ser.values)):
-                    w.writerow([ser.name, ser.raw_ts[i], f"{ser.values[i]:.12g}", f"{sc[i]:.6g}",
-                                int(al[i]) if i >= ser.n_train else 0])
+        write_text(out, _scores_csv(corpus, runs["project"]))
     rows = []
     for name, r in runs.items():
         m = evaluate(corpus, r["scores"], r["alarms"])
@@ -58,42 +51,60 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
         console().print(f"scores: {out}")
 
 
+def _scores_csv(corpus, run: dict) -> str:
+    """file,timestamp,value,score,alarm per row (LF line endings); alarm is 0 in the training part."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "timestamp", "value", "score", "alarm"])
+    for ser in corpus:
+        sc, al = run["scores"][ser.name], run["alarms"][ser.name]
+        for i in range(len(ser.values)):
+            w.writerow([ser.name, ser.raw_ts[i], f"{ser.values[i]:.12g}", f"{sc[i]:.6g}",
+                        int(al[i]) if i >= ser.n_train else 0])
+    return buf.getvalue()
+
+
 @models_app.command("backtest-forecast")
 def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="timestamp,value CSV"),
                              horizon: int = typer.Option(168, min=1, max=MAX_HORIZON,
                                                          help="hours ahead (origins every `horizon` hours)"),
                              out: Path | None = typer.Option(None, "--out", help="write timestamp,actual,forecast,naive168,naive24")) -> None:
     """Rolling-origin backtest over the last 30 %: champion forecast vs the naive ones, MAE ratios.
-    Values are summed per hour; an hour with no rows counts as 0 (noted)."""
-    from models.forecast_select import backtest, hourly, mae_ratios
-    from models.nab_eval import read_timestamp_value
+    Values are summed per hour; an hour with no number counts as 0 in the forecasts' input and is not
+    scored; a partial first or last hour is left out (both noted). `actual` is empty for unscored hours."""
+    from models.forecast_select import backtest, mae_ratios
 
+    from ._backtest_input import hourly_series, zero_baseline_note
+
+    check_out(out)
     notes: list[str] = []
-    _raw, ts, values, _ = read_timestamp_value(csv_path, notes)
-    if not np.isfinite(values).any():
-        raise SpecError("value: no number in the file", where=str(csv_path))
-    y = hourly(ts, values)
-    empty = int(y.attrs.get("empty_hours", 0))
-    if empty:
-        notes.append(f"{csv_path}: {empty} of {len(y)} hours have no rows and count as 0")
-    for n in notes:
-        err_console().print(f"[yellow]note:[/] {n}", soft_wrap=True, highlight=False)
+    y, observed = hourly_series(csv_path, notes)
+    print_notes(notes)
     need = MIN_WEEKS * 168 + horizon
     if len(y) < need:
         raise SpecError(f"{len(y)} hours is too short for a {horizon} h backtest: it needs {MIN_WEEKS} weeks before "
                         f"the first origin and {horizon} h after it ({need} h)", where=str(csv_path))
-    bt = backtest(y, horizon=horizon, progress=_progress(len(y), horizon))
-    if bt.empty:
-        raise SpecError(f"{len(y)} hours leave no hour to evaluate at {horizon} h ahead", where=str(csv_path))
+    bt = backtest(y, horizon=horizon, progress=_progress(len(y), horizon), observed=observed)
+    scored = int(bt["actual"].notna().sum())
+    if not scored:
+        raise SpecError(f"{len(y)} hours leave no hour with a number to evaluate at {horizon} h ahead",
+                        where=str(csv_path))
     if out is not None:
-        bt.rename(columns={"champion": "forecast"})[["timestamp", "actual", "forecast", "naive168", "naive24"]].to_csv(
-            out, index=False, float_format="%.12g")
+        write_text(out, bt.rename(columns={"champion": "forecast"})[
+            ["timestamp", "actual", "forecast", "naive168", "naive24"]].to_csv(index=False, float_format="%.12g"))
     if len(bt) < 0.3 * len(y) - horizon:
-        err_console().print(f"[yellow]note:[/] {len(bt)} of {len(y)} hours evaluated, not the last 30 %: the first "
-                            f"origin needs {MIN_WEEKS} weeks of hours behind it", highlight=False)
-    r = mae_ratios(bt)
-    console().print(table(f"MAE / MAE(seasonal-naive-168 h), {len(bt)} hours, {horizon} h ahead",
-                          [{"forecast": k, "mae_ratio": round(v, 3)} for k, v in r.items()]))
+        print_notes([f"{len(bt)} of {len(y)} hours forecast, not the last 30 %: the first origin needs "
+                     f"{MIN_WEEKS} weeks of hours behind it"])
+    if scored < len(bt):
+        print_notes([f"{len(bt) - scored} of the {len(bt)} hours forecast have no number and are not scored"])
+    zero = zero_baseline_note(bt)
+    if zero:
+        print_notes([zero])
+    console().print(table(f"MAE / MAE(seasonal-naive-168 h), {scored} hours, {horizon} h ahead",
+                          [{"forecast": k, "mae_ratio": round(v, 3)} for k, v in mae_ratios(bt).items()]))
     console().print("champions used: " + ", ".join(f"{k} {v} h" for k, v in bt["champion_name"].value_counts().items()))
 
 

@@ -1,0 +1,48 @@
+"""`wasmops models backtest-forecast`: the hourly series it backtests and what it says about the
+scoring. Hours with no number are forecast from (as 0) but never scored; partial first and last
+hours are left out; a zero seasonal-naive MAE is explained instead of printed as nan ratios."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import SpecError
+
+
+def hourly_series(csv_path, notes: list[str]):
+    """(hourly values, observed hours) of a ``timestamp,value`` CSV; what was left out goes to notes."""
+    from models.forecast_select import hourly_table, trim_partial_edges
+    from models.nab_eval import read_timestamp_value
+
+    _raw, ts, values, _ = read_timestamp_value(csv_path, notes, note_negative=True)
+    if not np.isfinite(values).any():
+        raise SpecError("value: no number in the file", where=str(csv_path))
+    h, dropped = trim_partial_edges(hourly_table(ts, values))
+    for which, hour, rows, usual in dropped:
+        notes.append(f"{csv_path}: the {which} hour ({hour}) has {rows} rows where most have {usual}; "
+                     "a partial hour, left out")
+    empty = int((h["rows"] == 0).sum())
+    if empty:
+        notes.append(f"{csv_path}: {empty} of {len(h)} hours have no rows and count as 0 in the forecasts' "
+                     "input; they are not scored")
+    blank = int(((h["rows"] > 0) & (h["numbers"] == 0)).sum())
+    if blank:
+        notes.append(f"{csv_path}: {blank} hours have rows but no number; they count as 0 in the forecasts' "
+                     "input and are not scored")
+    some = int(((h["numbers"] > 0) & (h["numbers"] < h["rows"])).sum())
+    if some:
+        notes.append(f"{csv_path}: {some} hours have rows that are not numbers beside ones that are; "
+                     "their sums leave those rows out")
+    return h["value"], (h["numbers"] > 0).to_numpy()
+
+
+def zero_baseline_note(bt) -> str | None:
+    """Words for the case the ratios cannot express: seasonal-naive-168 h exact on every scored hour."""
+    from models.forecast_select import maes
+
+    m = maes(bt)
+    if not m["naive168"] == 0:
+        return None
+    return ("the seasonal-naive-168 h forecast is exact on every scored hour (MAE 0: the series repeats "
+            "the week before, e.g. it is constant or all zero), so the ratios to it are undefined; MAE: "
+            + ", ".join(f"{k} {v:.6g}" for k, v in m.items()))
