@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from wasmops.gitops.decisions import Decision, record
+from wasmops.gitops.decisions import LABELLED_KINDS, Decision, has_model, record
 
 CHAMPION = "champion"
 RULE = ("a candidate becomes @champion only if it beats the champion on the same holdout; a model "
@@ -150,7 +150,9 @@ def _truths(decisions: list[Decision]) -> dict[str, str]:
 def compare(decisions: list[Decision]) -> list[dict]:
     """Per model version and role (champion / challenger): verdicts on labelled scoring runs,
     agreeing with the label, disagreeing, and held (no opinion). A label on either side's verdict
-    is the truth for both verdicts of that run (same subject and digest)."""
+    is the truth for both verdicts of that run (same subject and digest). Verdicts no model made
+    (a hold recorded before any champion existed) are left out: labels written before
+    ``decisions label`` refused them must not break the comparison."""
     by_id = {d.id: d for d in decisions}
     shadows: dict[str, list[Decision]] = {}
     for d in decisions:
@@ -159,13 +161,13 @@ def compare(decisions: list[Decision]) -> list[dict]:
     judged: dict[str, str] = {}                      # champion decision id -> truth
     for ref, truth in _truths(decisions).items():
         d = by_id.get(ref)
-        if d is None or d.kind != "anomaly":
+        if d is None or d.kind not in LABELLED_KINDS or not has_model(d):   # a hold with no model: no row
             continue
         judged[d.refers_to if d.shadow else d.id] = truth
     stats: dict[tuple, dict] = {}
     for cid, truth in judged.items():
         group = ([by_id[cid]] if cid in by_id else []) + shadows.get(cid, [])
-        for d in group:
+        for d in (d for d in group if has_model(d)):
             key = ("challenger" if d.shadow else "champion", d.model.get("name"), str(d.model.get("version")))
             row = stats.setdefault(key, {"labelled": 0, "agree": 0, "disagree": 0, "hold": 0})
             row["labelled"] += 1
