@@ -284,10 +284,10 @@ def models_audit(days: int = 28, synthetic: bool = typer.Option(False)) -> None:
 
 
 @app.command()
-def score(window_minutes: int = 60,
-          freshness_minutes: int = typer.Option(30, help="Newest row at most this old, else hold (0: no check)."),
+def score(window_minutes: int = typer.Option(60, min=1, help="Score the telemetry of the last N minutes."),
+          freshness_minutes: int = typer.Option(30, min=0, help="Newest row at most this old, else hold (0: no check)."),
           shadow: bool = typer.Option(True, help="Also run the challenger in shadow (recorded, never acted upon)."),
-          min_windows: int = typer.Option(2, help="Fewer windows with traffic than this: hold.")) -> None:
+          min_windows: int = typer.Option(2, min=1, help="Fewer windows with traffic than this: hold.")) -> None:
     """Validate the newest telemetry, score it with the champion model (and the challenger in shadow),
     record verdicts."""
     from ._prefect import configure
