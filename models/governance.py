@@ -80,10 +80,12 @@ def _tag_event(client, name: str, version: str, event: str, at: str, reason: str
 
 
 def set_champion(client, name: str, version: str, *, reason: str, actor: str = "wasmops",
-                 decisions_dir: str | Path | None = None, commit: bool = True) -> str | None:
+                 decisions_dir: str | Path | None = None, commit: bool = True,
+                 data: dict | None = None) -> str | None:
     """Move ``@champion`` of ``name`` to ``version``; record the demotion of the previous champion
-    and the promotion (tags, and decision records in ``decisions_dir`` when given). Returns the
-    previous champion version."""
+    and the promotion (tags, and decision records in ``decisions_dir`` when given; ``data``: the new
+    champion's training data, e.g. ``synthetic``, in the promotion record). Returns the previous
+    champion version."""
     prev = champion_version(client, name)
     if prev == str(version):
         return prev
@@ -98,6 +100,7 @@ def set_champion(client, name: str, version: str, *, reason: str, actor: str = "
                 kind="promotion", subject=name, verdict=event, actor=actor, policy_rule=RULE, explanation=why,
                 action=f"alias @{CHAMPION} {'set to' if event == 'promoted' else 'moved off'} v{v}",
                 model={"name": name, "version": v, "alias": CHAMPION},
+                data=dict(data or {}) if event == "promoted" else {},
                 output={"version": v, "event": event, "previous": prev, "champion": str(version), "at": at}),
                 commit=commit)
     return prev
