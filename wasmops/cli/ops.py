@@ -220,7 +220,7 @@ def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic"
                  synthetic: bool = typer.Option(False, help="Train on freshly synthesized history instead of the "
                                                             "store (tests; the store is not touched)."),
                  days: int = typer.Option(28, min=1, help="Days of history to read from the telemetry store."),
-                 holdout_days: int = typer.Option(7, min=0, help="The newest days, held out to judge the candidate on."),
+                 holdout_days: int = typer.Option(7, min=1, help="The newest days, held out to judge the candidate on."),
                  min_history_days: float = typer.Option(14.0, help="Modules with less history are left out (hold)."),
                  modules: int = typer.Option(30, help="With --synthetic: how many synthetic modules."),
                  seed: int = 0) -> None:
@@ -244,7 +244,10 @@ def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic"
     for kind in ("anomaly", "cost"):
         r = out.get(kind)
         if r is None:
-            c.print(f"{kind}: nothing trained (no module has the minimum history)")
+            from models.training import nothing_trained
+
+            c.print(f"{kind}: nothing trained: {nothing_trained(out.get(f'cold_{kind}', out['cold']))}",
+                    soft_wrap=True, highlight=False)
             continue
         mark = "[green]promoted[/]" if r["promoted"] else "[yellow]not promoted[/]"
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
