@@ -32,7 +32,7 @@ def score(window_minutes: int = 60, freshness_minutes: int | None = 30, shadow: 
     df = read_window(window_minutes)
     outcome = validate_telemetry(df, freshness_minutes=freshness_minutes)
     model, info = champion("anomaly")
-    verdicts = judge_and_record(df, outcome, model, info, min_windows=min_windows)
+    verdicts = judge_and_record(df, outcome, model, info, min_windows=min_windows, window_minutes=window_minutes)
     for v in verdicts:
         print(f"{v['subject']} {shown('manifest', v['digest'] or None)}: {v['verdict']} - {v['explanation']}")
     monitored = monitor_and_record(outcome, window_minutes)   # continuous monitoring, per module
@@ -43,7 +43,7 @@ def score(window_minutes: int = 60, freshness_minutes: int | None = 30, shadow: 
         if cmodel is not None:
             pairs = {f"{v['subject']}@{v['digest']}": v["decision_id"] for v in verdicts}
             shadowed = judge_and_record(df, outcome, cmodel, cinfo, shadow=True, pairs=pairs,
-                                        min_windows=min_windows)
+                                        min_windows=min_windows, window_minutes=window_minutes)
             for v in shadowed:
                 print(f"shadow v{cinfo['version']} {v['subject']} {shown('manifest', v['digest'] or None)}: {v['verdict']} "
                       "(not acted upon)")

@@ -32,7 +32,7 @@ def train_models(days: int = 28, holdout_days: int = 7, min_history_days: float 
     out: dict = {"data": {"source": plan.source, "synthetic": plan.synthetic, "modules": plan.modules,
                           "summary": plan.summary()}, "cold": plan.cold}
     if not plan.modules:
-        print("nothing trained: no module has the minimum history; verdicts stay hold (cold start)")
+        print(f"nothing trained: {plan.why_nothing()}; verdicts stay hold (cold start)")
         return out
     outcome = validate_telemetry(plan.data, freshness_minutes=None, min_rows=100, key="training-data-validation")
     if not outcome.success:

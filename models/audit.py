@@ -24,7 +24,9 @@ Per group (team by default): rows, labelled anomalies, false positives among nor
 false-positive rate (FPR), alerts and the alert rate, recall. A group is flagged when its FPR is
 more than ``ratio`` times the overall FPR, or differs from it by more than ``max_diff_points``
 percentage points, and it has at least ``min_negatives`` normal rows (fewer are reported, not
-flagged). Without labels only alert rates are compared, by the same rules.
+flagged). Without labels only alert rates are compared, by the same rules, and the table has no
+FPR or recall (``labelled`` is False): an alert rate says nothing of fairness by itself.
+:func:`without_baseline` leaves out the rows of modules the model has no baseline for, with a note.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class AuditResult:
     max_diff_points: float
     group: str
     flags: dict[str, str] = field(default_factory=dict)   # group → reason
+    labelled: bool = True          # without labels: no FPR, no recall, and no fairness conclusion
 
     @property
     def flagged(self) -> list[str]:
@@ -54,7 +57,7 @@ class AuditResult:
         return not self.flags
 
     def to_dict(self) -> dict:
-        return {"group": self.group, "overall_fpr": self.overall_fpr,
+        return {"group": self.group, "labelled": self.labelled, "overall_fpr": self.overall_fpr,
                 "overall_alert_rate": self.overall_alert_rate, "ratio": self.ratio,
                 "max_diff_points": self.max_diff_points, "flags": dict(self.flags),
                 "table": self.table.to_dict(orient="records")}
@@ -111,5 +114,26 @@ def bias_audit(df: pd.DataFrame, flagged=None, *, model=None, group: str = "team
     t["flag"] = [bool(r) for r in reasons]
     t["reason"] = reasons
     t = t.reset_index().rename(columns={"g": group})
+    if not labelled:                # every alert would read as a false positive: show what is measured
+        t = t[[group, "rows", "alerts", "alert_rate", "alert_ratio", "flag", "reason"]]
     return AuditResult(table=t, overall_fpr=overall_fpr, overall_alert_rate=overall_alert, ratio=ratio,
-                       max_diff_points=max_diff_points, group=group, flags=flags)
+                       max_diff_points=max_diff_points, group=group, flags=flags, labelled=labelled)
+
+
+def without_baseline(df: pd.DataFrame, model, group: str = "team") -> tuple[pd.DataFrame, list[str]]:
+    """The rows of modules the model has a baseline for, and one note per group with rows left out
+    (a module without a baseline is held by the score flow, never alerted on: its rows say nothing)."""
+    from models.features import module_key
+
+    known = getattr(getattr(model, "scaler_", None), "modules_", None)
+    if known is None or df.empty:
+        return df, []
+    keys = module_key(df)
+    keep = np.isin(keys, np.asarray(list(map(str, known))))
+    notes = []
+    for g, rows in df[~keep].assign(_key=keys[~keep]).groupby(group, sort=True):
+        mods = sorted(set(rows["_key"]))
+        whole = "all its rows" if not (df.loc[keep, group].astype(str) == str(g)).any() else f"{len(rows)} rows"
+        notes.append(f"{group} {g}: {whole} ({len(rows)}) left out: the model has no baseline for "
+                     f"{', '.join(mods[:5])}{' …' if len(mods) > 5 else ''} (too little history at training)")
+    return df[keep], notes

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from wasmops.gitops.decisions import Decision, record
+from wasmops.gitops.decisions import LABELLED_KINDS, Decision, has_model, record
 
 CHAMPION = "champion"
 RULE = ("a candidate becomes @champion only if it beats the champion on the same holdout; a model "
@@ -80,10 +80,12 @@ def _tag_event(client, name: str, version: str, event: str, at: str, reason: str
 
 
 def set_champion(client, name: str, version: str, *, reason: str, actor: str = "wasmops",
-                 decisions_dir: str | Path | None = None, commit: bool = True) -> str | None:
+                 decisions_dir: str | Path | None = None, commit: bool = True,
+                 data: dict | None = None) -> str | None:
     """Move ``@champion`` of ``name`` to ``version``; record the demotion of the previous champion
-    and the promotion (tags, and decision records in ``decisions_dir`` when given). Returns the
-    previous champion version."""
+    and the promotion (tags, and decision records in ``decisions_dir`` when given; ``data``: the new
+    champion's training data, e.g. ``synthetic``, in the promotion record). Returns the previous
+    champion version."""
     prev = champion_version(client, name)
     if prev == str(version):
         return prev
@@ -98,6 +100,7 @@ def set_champion(client, name: str, version: str, *, reason: str, actor: str = "
                 kind="promotion", subject=name, verdict=event, actor=actor, policy_rule=RULE, explanation=why,
                 action=f"alias @{CHAMPION} {'set to' if event == 'promoted' else 'moved off'} v{v}",
                 model={"name": name, "version": v, "alias": CHAMPION},
+                data=dict(data or {}) if event == "promoted" else {},
                 output={"version": v, "event": event, "previous": prev, "champion": str(version), "at": at}),
                 commit=commit)
     return prev
@@ -150,7 +153,9 @@ def _truths(decisions: list[Decision]) -> dict[str, str]:
 def compare(decisions: list[Decision]) -> list[dict]:
     """Per model version and role (champion / challenger): verdicts on labelled scoring runs,
     agreeing with the label, disagreeing, and held (no opinion). A label on either side's verdict
-    is the truth for both verdicts of that run (same subject and digest)."""
+    is the truth for both verdicts of that run (same subject and digest). Verdicts no model made
+    (a hold recorded before any champion existed) are left out: labels written before
+    ``decisions label`` refused them must not break the comparison."""
     by_id = {d.id: d for d in decisions}
     shadows: dict[str, list[Decision]] = {}
     for d in decisions:
@@ -159,13 +164,13 @@ def compare(decisions: list[Decision]) -> list[dict]:
     judged: dict[str, str] = {}                      # champion decision id -> truth
     for ref, truth in _truths(decisions).items():
         d = by_id.get(ref)
-        if d is None or d.kind != "anomaly":
+        if d is None or d.kind not in LABELLED_KINDS or not has_model(d):   # a hold with no model: no row
             continue
         judged[d.refers_to if d.shadow else d.id] = truth
     stats: dict[tuple, dict] = {}
     for cid, truth in judged.items():
         group = ([by_id[cid]] if cid in by_id else []) + shadows.get(cid, [])
-        for d in group:
+        for d in (d for d in group if has_model(d)):
             key = ("challenger" if d.shadow else "champion", d.model.get("name"), str(d.model.get("version")))
             row = stats.setdefault(key, {"labelled": 0, "agree": 0, "disagree": 0, "hold": 0})
             row["labelled"] += 1

@@ -112,7 +112,7 @@ def monitor(df: pd.DataFrame, *, now, window_minutes: int = 60, config: Detector
         series = module_series(rows)
         key = f"{ns}/{mod}"
         if len(series) < min_rows:
-            out.append(MonitorVerdict(key, "hold", f"hold: {len(series)} windows of history, at least {min_rows} "
+            out.append(MonitorVerdict(key, "hold", f"{len(series)} windows of history, at least {min_rows} "
                                                    "needed (cold start: releases are judged by the release judge)"))
             continue
         results = {m: _judge_metric(series[m].dropna(), since, cfg) for m in METRICS}
@@ -120,7 +120,7 @@ def monitor(df: pd.DataFrame, *, now, window_minutes: int = 60, config: Detector
         alarms = [m for m, r in results.items() if r["alarm"]]
         if len(held) == len(METRICS):
             r = results[held[0]]
-            out.append(MonitorVerdict(key, "hold", f"hold: {r['history']} windows of history, at least {r['needed']} "
+            out.append(MonitorVerdict(key, "hold", f"{r['history']} windows of history, at least {r['needed']} "
                                                    "needed before the detector can judge (cold start: releases are "
                                                    "judged by the release judge)", results))
         elif alarms:

@@ -8,7 +8,7 @@ Example::
     >>> r = train_and_register("anomaly", train_df, holdout_df, gx_result_id="gx-1",   # doctest: +SKIP
     ...                        data_digest="sha256:...", code_version="3f2c1e0")
     >>> r.promoted, r.reason   # MLflow, seconds: not run here; the first model of real data  # doctest: +SKIP
-    (True, 'no champion yet')
+    (True, 'there was no champion before')
     >>> model, info = load_champion("anomaly")       # info: name, version, alias, run_id  # doctest: +SKIP
 
 The store defaults to ``sqlite:///<home>/mlflow.db`` with artifacts under ``<home>/mlartifacts``
@@ -177,7 +177,7 @@ def decide(kind: str, cand: dict, champ: dict | None, *, margin: float = 0.005,
     """(promote?, reason). Anomaly: ROC-AUC and PR-AUC no worse (within ``tolerance``) and at least
     one better by ``margin``. Cost: MAE lower by a relative ``margin``."""
     if champ is None:
-        return True, "no champion yet"
+        return True, "there was no champion before"
     who = f"champion v{champion_version}" if champion_version else "champion"
     if kind == "anomaly":
         keys = ("roc_auc", "pr_auc")
@@ -219,6 +219,8 @@ def _gate(kind, metrics, champ_metrics, margin, champ_version, synthetic: bool, 
     if synthetic and not allow_synthetic:
         return False, (f"trained on synthetic telemetry (data.synthetic=true): not promoted without "
                        f"--allow-synthetic ({'otherwise it would be: ' if promote else ''}{reason})")
+    if synthetic and promote:      # the audit trail says so, not only the MLflow tag
+        return promote, f"{reason}; trained on synthetic telemetry (data.synthetic=true), allowed by --allow-synthetic"
     return promote, reason
 
 
@@ -288,7 +290,8 @@ def train_and_register(kind: str, train_df: pd.DataFrame, holdout_df: pd.DataFra
     if promote:
         from models.governance import set_champion  # noqa: PLC0415
 
-        set_champion(client, name, str(mv.version), reason=reason, decisions_dir=decisions_dir)
+        data = {"synthetic": synthetic, "source": source, "allow_synthetic": allow_synthetic}
+        set_champion(client, name, str(mv.version), reason=reason, decisions_dir=decisions_dir, data=data)
     return TrainResult(kind=kind, name=name, version=str(mv.version), run_id=run.info.run_id,
                        model_uri=f"models:/{name}/{mv.version}", metrics=metrics, promoted=promote,
                        reason=reason, champion_version=champ_version,

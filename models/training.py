@@ -97,7 +97,23 @@ class TrainingPlan:
         span = f"{d['ts'].min()} .. {d['ts'].max()}" if len(d) else "no rows"
         return (f"{len(d)} rows of the {len(self.modules)} module(s) with enough history ({span}); "
                 f"{self.real_series} real and {self.synthetic_series} synthetic series; "
-                f"{len(self.cold)} module(s) below the minimum history left out")
+                f"{len(self.cold)} module(s) left out")
+
+    def why_nothing(self, cold: dict[str, str] | None = None) -> str:
+        """Why no module is trained, from the reasons modules were left out (``cold``: another list)."""
+        return nothing_trained(self.cold if cold is None else cold)
+
+
+def nothing_trained(cold: dict[str, str]) -> str:
+    """``no telemetry in the history read`` or ``every module was left out (20: no traffic in the holdout window)``."""
+    if not cold:
+        return "no telemetry in the history read (run `wasmops telemetry collect`)"
+    counts: dict[str, int] = {}
+    for why in cold.values():
+        counts[why] = counts.get(why, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    shown = "; ".join(f"{n}: {why}" for why, n in top[:3]) + ("; …" if len(top) > 3 else "")
+    return f"every module was left out ({shown})"
 
 
 def _days(days: float) -> str:
@@ -129,6 +145,8 @@ def plan_training(df: pd.DataFrame, synthetic_series=(), *, holdout_days: float 
                   min_history_days: float = MIN_HISTORY_DAYS, min_windows: int = MIN_WINDOWS) -> TrainingPlan:
     """Split the store's rows into train (up to the newest ts - ``holdout_days``) and holdout,
     keeping only the modules with enough history (see the module doc)."""
+    if holdout_days <= 0:
+        raise ValueError(f"holdout_days {holdout_days:g}: at least 1, the newest days a candidate is judged on")
     if df is None or df.empty:
         empty = df.iloc[0:0] if df is not None else pd.DataFrame()
         return TrainingPlan(empty, empty)

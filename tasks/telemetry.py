@@ -139,7 +139,7 @@ def train(kind: str, train_df, holdout_df, gx_result_id: str, data_digest: str, 
 
 @task(name="judge", cache_policy=NO_CACHE)
 def judge_and_record(df, outcome, model, info: dict, subjects=None, action_for=None, *, shadow: bool = False,
-                     pairs: dict | None = None, min_windows: int = 1) -> list[dict]:
+                     pairs: dict | None = None, min_windows: int = 1, window_minutes: float | None = None) -> list[dict]:
     """Verdicts with explanations; each becomes a decision record; anomalies emit an event.
 
     ``shadow``: the challenger's verdicts: recorded with ``shadow: true`` (``refers_to`` the
@@ -151,7 +151,8 @@ def judge_and_record(df, outcome, model, info: dict, subjects=None, action_for=N
 
     s = current()
     model_info = {k: info.get(k) for k in ("name", "version", "alias")} if info else {}
-    verdicts = judge(df, outcome, model, model_info, subjects=subjects, min_windows=min_windows)
+    verdicts = judge(df, outcome, model, model_info, subjects=subjects, min_windows=min_windows,
+                     window_minutes=window_minutes, store=_store_seen(df, outcome))
     window, run_id = data_window(df), str(flow_run.get_id() or "")
     out = []
     for v in verdicts:
@@ -166,6 +167,15 @@ def judge_and_record(df, outcome, model, info: dict, subjects=None, action_for=N
         f"## {'Shadow verdicts (challenger v' + str(model_info.get('version')) + ', never acted upon)' if shadow else 'AI verdicts'}"
         f"\n\n{markdown(verdicts)}"), description="Verdicts with explanations")
     return out
+
+
+def _store_seen(df, outcome) -> dict | None:
+    """An empty window held: is the store empty, or only the window? (the hold's reason says which)"""
+    if outcome.success or not df.empty:
+        return None
+    from wasmops.telemetry import Store
+
+    return {"newest": Store.open(current()).latest_ts()}
 
 
 def _action(v, action_for, shadow: bool, model_info: dict) -> str:

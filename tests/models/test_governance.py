@@ -69,7 +69,7 @@ def test_synthetic_model_is_not_promoted_without_allow_and_is_with_it(split, sto
     with pytest.raises(LookupError):
         load_champion("anomaly", tracking_uri=uri)
     allowed = train_and_register("anomaly", split[0], split[1], allow_synthetic=True, **kw)
-    assert allowed.promoted and allowed.reason == "no champion yet"
+    assert allowed.promoted and allowed.reason.startswith("there was no champion before; trained on synthetic")
     client = MlflowClient(uri, registry_uri=uri)
     mv = client.get_model_version("wasmops-anomaly", allowed.version)
     assert mv.tags["data.synthetic"] == "true" and "champion.promoted_at" in mv.tags
@@ -79,6 +79,10 @@ def test_synthetic_model_is_not_promoted_without_allow_and_is_with_it(split, sto
     assert info["version"] == refused.version and model is not None
     [p] = list_decisions(tmp_path, kind="promotion")
     assert (p.subject, p.verdict, p.output["version"]) == ("wasmops-anomaly", "promoted", allowed.version)
+    # Found from outside: the record said only "no champion yet"; the synthetic data and the flag that
+    # let it through were in MLflow tags alone.
+    assert "allowed by --allow-synthetic" in p.explanation and p.data["synthetic"] is True
+    assert p.data["allow_synthetic"] is True
 
 
 def test_real_history_path_tags_synthetic_false_with_its_source_and_figures(store_uri, tmp_path):

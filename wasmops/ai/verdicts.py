@@ -13,7 +13,7 @@ import the ML package::
     >>> bad = ValidationOutcome(success=False, result_id="sha256:0", stats={},       # what GX found
     ...                         failed=[{"type": "expect_column_values_to_not_be_null", "column": "fuel"}])
     >>> [(v.subject, v.verdict, v.explanation) for v in judge(samples, bad, None, info)][0]
-    ('prod/mod-000', 'hold', 'telemetry failed validation (1 checks): column_values_to_not_be_null(fuel)')
+    ('prod/mod-000', 'hold', 'telemetry failed validation (1 check): column_values_to_not_be_null(fuel)')
     >>> good = ValidationOutcome(success=True, result_id="sha256:0", stats={}, failed=[])
     >>> judge(samples, good, None, info)[0].explanation
     'no champion anomaly model is registered yet'
@@ -34,6 +34,8 @@ import pandas as pd
 
 from wasmops.gitops.decisions import Decision
 from wasmops.digests import sha256_bytes, short
+
+from .hold_reasons import validation_reason
 
 RULE = "anomalous when at least half of a version's windows score above the model threshold"
 
@@ -74,17 +76,18 @@ def hold_all(df: pd.DataFrame, reason: str, *, subjects: list[tuple[str, str, st
 
 
 def judge(df: pd.DataFrame, outcome, scorer, model_info: dict, *, min_share: float = 0.5,
-          subjects: list[tuple[str, str, str]] | None = None, min_windows: int = 1) -> list[Verdict]:
+          subjects: list[tuple[str, str, str]] | None = None, min_windows: int = 1,
+          window_minutes: float | None = None, store: dict | None = None) -> list[Verdict]:
     """One verdict per (namespace, module, digest) in ``df``.
 
     ``hold`` (never ok or anomalous) when: the telemetry failed GX (empty, NaN, negative, future or
     duplicate rows); no model is registered; the window is empty; the model has no baseline for the
     module (cold start: less history than the training minimum, or a constant one); the version
     has fewer than ``min_windows`` windows with traffic (the score flow asks for 2: one sample is
-    not evidence); or it had no traffic in the window."""
+    not evidence); or it had no traffic in the window. A validation hold says why in words
+    (:func:`.hold_reasons.validation_reason`; ``window_minutes`` and ``store`` sharpen it)."""
     if not outcome.success:
-        failed = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})" for f in outcome.failed[:8])
-        return hold_all(df, f"telemetry failed validation ({len(outcome.failed)} checks): {failed}",
+        return hold_all(df, validation_reason(df, outcome, window_minutes=window_minutes, store=store),
                         subjects=subjects)
     if scorer is None:
         return hold_all(df, "no champion anomaly model is registered yet", subjects=subjects)

@@ -56,13 +56,12 @@ def telemetry_collect(count: int = typer.Option(1, help="Scrapes to take."),
 @telemetry_app.command("synth")
 def telemetry_synth(modules: int = 20, teams: int = 4, days: int = 28, anomaly_rate: float = 0.01, seed: int = 0,
                     out: Optional[Path] = typer.Option(None, "-o", help="Write Parquet here instead of the store.")) -> None:
-    """Make synthetic history with daily/weekly seasonality, per-team patterns and labelled anomalies."""
-    import pandas as pd
+    """Make synthetic history with daily/weekly seasonality, per-team patterns and labelled anomalies:
+    hourly windows, then the last hour or two in 1-minute windows up to now (as `telemetry collect`
+    writes them), so `wasmops score` with its defaults judges it."""
+    from ..telemetry import Store, synthesize_to_now
 
-    from ..telemetry import Store, synthesize
-
-    end = pd.Timestamp.now(tz="UTC").floor("h")  # history that ends now, so it passes freshness checks
-    df = synthesize(modules=modules, teams=teams, days=days, anomaly_rate=anomaly_rate, seed=seed, end=end)
+    df = synthesize_to_now(modules=modules, teams=teams, days=days, anomaly_rate=anomaly_rate, seed=seed)
     if out:
         df.to_parquet(out)
         console().print(f"wrote {len(df)} rows ({int(df['is_anomaly'].sum())} labelled anomalies) to {out}")

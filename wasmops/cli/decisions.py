@@ -102,9 +102,26 @@ def decisions_show(decision_id: str = typer.Argument(..., help="The decision's i
                          ("data", ", ".join(f"{k}={v}" for k, v in (d.data or {}).items()))):
         if value:
             con.print(f"  {label}: {value}", soft_wrap=True, highlight=False)
+    for line in _label_lines(d):
+        con.print(f"  {line}", soft_wrap=True, highlight=False)
     rows = (d.output or {}).get("metrics") if isinstance(d.output, dict) else None
     if rows:
         con.print(table("per metric", [_metric_row(r) for r in rows]))
+
+
+def _label_lines(d) -> list[str]:
+    """For a label: the decision it judges. For a labelled decision: each label (the newest counts)."""
+    from wasmops.gitops.decisions import labels_of
+
+    if d.kind == "label":
+        judged = d.inputs or {}
+        truth = (d.output or {}).get("truth")
+        return [f"labels: {d.refers_to} ({judged.get('kind')} {judged.get('verdict')}) as {d.verdict}"
+                + (f"; it should have been {truth}" if d.verdict == "wrong" and truth else "")]
+    return [f"label: {lab.verdict} by {lab.actor} at {lab.at[:19].replace('T', ' ')} ({lab.id})"
+            + (f"; should have been {lab.output.get('truth')}" if lab.verdict == "wrong" else "")
+            + (f": {lab.explanation}" if lab.explanation else "")
+            for lab in labels_of(workspace().gitops_dir, d.id)]
 
 
 def _metric_row(r: dict) -> dict:

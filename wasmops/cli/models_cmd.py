@@ -156,7 +156,9 @@ def models_history(at: str | None = typer.Option(None, "--at", help="ISO time (U
     from ..errors import UserError
     from ._ui import workspace
 
-    names = [f"wasmops-{kind}"] if kind else ["wasmops-anomaly", "wasmops-cost"]
+    if kind is not None and kind not in MODEL_KINDS:
+        raise UserError(f"--kind {kind!r}: not a model kind; the kinds are {' and '.join(MODEL_KINDS)}", where="--kind")
+    names = [f"wasmops-{k}" for k in ([kind] if kind else MODEL_KINDS)]
     ds = list_decisions(workspace().gitops_dir, kind="promotion")
     if at is None:
         events = [e for e in alias_events(ds) if e["model"] in names]
@@ -173,4 +175,17 @@ def models_history(at: str | None = typer.Option(None, "--at", help="ISO time (U
     if json_out:
         print(json.dumps(rows, indent=1))
         return
-    console().print(table(f"@champion at {at}", rows))
+    console().print(table(f"@champion at {at}", [_champion_row(r) for r in rows]))
+
+
+MODEL_KINDS = ("anomaly", "cost")
+
+
+def _champion_row(r: dict) -> dict:
+    """``reason`` is why that version was promoted (``there was no champion before``), not a state."""
+    if r["version"] is None:
+        return {"model": r["model"], "at": r["at"], "champion": "none", "since": "-",
+                "why it was promoted": "no promotion recorded before then"}
+    why = {"no champion yet": "there was no champion before"}.get(r["reason"], r["reason"])   # records before 2026-12
+    return {"model": r["model"], "at": r["at"], "champion": f"v{r['version']}", "since": r["since"],
+            "why it was promoted": why}

@@ -220,7 +220,7 @@ def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic"
                  synthetic: bool = typer.Option(False, help="Train on freshly synthesized history instead of the "
                                                             "store (tests; the store is not touched)."),
                  days: int = typer.Option(28, min=1, help="Days of history to read from the telemetry store."),
-                 holdout_days: int = typer.Option(7, min=0, help="The newest days, held out to judge the candidate on."),
+                 holdout_days: int = typer.Option(7, min=1, help="The newest days, held out to judge the candidate on."),
                  min_history_days: float = typer.Option(14.0, help="Modules with less history are left out (hold)."),
                  modules: int = typer.Option(30, help="With --synthetic: how many synthetic modules."),
                  seed: int = 0) -> None:
@@ -244,7 +244,10 @@ def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic"
     for kind in ("anomaly", "cost"):
         r = out.get(kind)
         if r is None:
-            c.print(f"{kind}: nothing trained (no module has the minimum history)")
+            from models.training import nothing_trained
+
+            c.print(f"{kind}: nothing trained: {nothing_trained(out.get(f'cold_{kind}', out['cold']))}",
+                    soft_wrap=True, highlight=False)
             continue
         mark = "[green]promoted[/]" if r["promoted"] else "[yellow]not promoted[/]"
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
@@ -254,40 +257,61 @@ def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic"
 
 @models_app.command("audit")
 def models_audit(days: int = 28, synthetic: bool = typer.Option(False)) -> None:
-    """Bias audit of the champion anomaly model: false-positive and alert rates per team."""
+    """Bias audit of the champion anomaly model: false-positive and alert rates per team (labelled rows;
+    the store keeps no labels, so on its rows only alert rates, and no fairness conclusion)."""
     import pandas as pd
 
-    from models.audit import bias_audit
+    from models.audit import bias_audit, without_baseline
     from models.registry import load_champion
 
+    from ..errors import NotFound
     from ..telemetry import Store, synthesize
 
     try:
         model, info = load_champion("anomaly")
     except LookupError:
-        from ..errors import NotFound
-
         raise NotFound("no @champion anomaly model to audit yet", where="wasmops-anomaly",
                        hint="train one first: `wasmops models train` (`wasmops models history` shows the "
                             "promotions)") from None
+    c = console()
+    c.print(f"model {info['name']} v{info['version']} @champion")
     if synthetic:
         df = synthesize(modules=30, days=days, seed=11, end=pd.Timestamp.now(tz="UTC").floor("h"))
+        c.print(f"rows: {len(df)} synthesized now, with labelled anomalies (--synthetic)")
     else:
-        df = Store.open(workspace()).read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days))
-    res = bias_audit(df, model=model)
-    console().print(f"model {info['name']} v{info['version']} @champion")
-    console().print(table("per team", res.table.to_dict("records")))
+        store = Store.open(workspace())
+        df = store.read(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days))
+        real = len(store.without_synthetic(df))
+        if real < len(df):
+            c.print(f"rows: {len(df) - real} of {len(df)} from the store are synthetic (`telemetry synth`); "
+                    "their injected anomalies are not labelled there", soft_wrap=True, highlight=False)
+    df, notes = without_baseline(df, model)
+    for note in notes:
+        c.print(f"[yellow]left out[/] {note}", soft_wrap=True, highlight=False)
+    if df.empty:
+        raise NotFound(f"no telemetry of a module the model knows in the last {days} days to audit", where="--days")
+    _print_audit(bias_audit(df, model=model))
+
+
+def _print_audit(res) -> None:
+    c = console()
+    c.print(table("per team", res.table.to_dict("records")))
+    if not res.labelled:
+        c.print("[yellow]no labels[/] in these rows (the store keeps none): false-positive rates and recall cannot "
+                "be measured, so no fairness conclusion is drawn; alert rates per team are shown "
+                "(`--synthetic` audits labelled synthetic rows)", soft_wrap=True, highlight=False)
     for group, reason in res.flags.items():
-        console().print(f"[red]flag[/] {group}: {reason}")
-    if not res.flags:
-        console().print("[green]no unfair gaps flagged[/]")
+        c.print(f"[red]flag[/] {group}: {reason}" if res.labelled else f"[yellow]alert-rate gap[/] {group}: {reason}",
+                soft_wrap=True, highlight=False)
+    if not res.flags and res.labelled:
+        c.print("[green]no unfair gaps flagged[/]")
 
 
 @app.command()
-def score(window_minutes: int = 60,
-          freshness_minutes: int = typer.Option(30, help="Newest row at most this old, else hold (0: no check)."),
+def score(window_minutes: int = typer.Option(60, min=1, help="Score the telemetry of the last N minutes."),
+          freshness_minutes: int = typer.Option(30, min=0, help="Newest row at most this old, else hold (0: no check)."),
           shadow: bool = typer.Option(True, help="Also run the challenger in shadow (recorded, never acted upon)."),
-          min_windows: int = typer.Option(2, help="Fewer windows with traffic than this: hold.")) -> None:
+          min_windows: int = typer.Option(2, min=1, help="Fewer windows with traffic than this: hold.")) -> None:
     """Validate the newest telemetry, score it with the champion model (and the challenger in shadow),
     record verdicts."""
     from ._prefect import configure

@@ -60,6 +60,15 @@ class Decision(BaseModel):
 #: What a verdict judged ``--wrong`` should have been (verdicts with one alternative only).
 OPPOSITE = {"ok": "anomalous", "anomalous": "ok", "pass": "fail", "fail": "pass"}
 
+#: Kinds of decision a label can judge: the model verdicts ``models compare`` weighs. A label on
+#: anything else (a promotion, an approval) would be counted nowhere.
+LABELLED_KINDS = ("anomaly",)
+
+
+def has_model(d: "Decision") -> bool:
+    """Whether a model made this verdict (a hold recorded before any champion existed has none)."""
+    return bool((d.model or {}).get("name")) and (d.model or {}).get("version") not in (None, "", "None")
+
 
 def json_safe(v):
     """NaN and infinities (a metric row without data, say) as null: the records are strict JSON,
@@ -130,8 +139,7 @@ def label_decision(repo_dir: str | Path, decision_id: str, *, correct: bool, rea
     ``output.truth`` is what the verdict should have been: the verdict itself when correct, its
     :data:`OPPOSITE` when wrong (None when a wrong verdict has no single alternative, e.g. ``hold``)."""
     judged = get_decision(repo_dir, decision_id)
-    if judged.kind == "label":
-        raise ValueError(f"{decision_id} is a label itself; label the decision it refers to ({judged.refers_to})")
+    _check_labellable(judged)
     truth = judged.verdict if correct else (should_be or OPPOSITE.get(judged.verdict))
     if truth is None:       # recorded as truth null, such a label counted nowhere (models compare ignored it)
         raise ValueError(f"{judged.verdict!r} has no single opposite: say what it should have been (--should-be)")
@@ -145,3 +153,21 @@ def label_decision(repo_dir: str | Path, decision_id: str, *, correct: bool, rea
                  output={"truth": truth})
     record(repo_dir, d, commit=commit)
     return d
+
+
+def _check_labellable(judged: Decision) -> None:
+    """ValueError (one line) for a decision a label would mean nothing on."""
+    if judged.kind == "label":
+        raise ValueError(f"{judged.id} is a label itself; label the decision it refers to ({judged.refers_to})")
+    if judged.kind not in LABELLED_KINDS:
+        raise ValueError(f"{judged.id} is a {judged.kind} record; only model verdicts can be labelled "
+                         f"(kind {', '.join(LABELLED_KINDS)})")
+    if not has_model(judged):
+        raise ValueError(f"{judged.id} was made with no model (no champion was registered): there is no "
+                         "model verdict to label")
+
+
+def labels_of(repo_dir: str | Path, decision_id: str) -> list[Decision]:
+    """The label records that judge ``decision_id``, oldest first (the newest one counts)."""
+    return sorted((d for d in list_decisions(repo_dir, kind="label") if d.refers_to == decision_id),
+                  key=lambda d: d.at)

@@ -25,9 +25,9 @@ from .load import generate_load
 from .schema import COLUMNS, DTYPES, KEY, LABEL_DTYPES, coerce, empty, to_frame
 from .scrape import Collector, PrometheusQuery, histogram_quantile, parse_metrics, scrape_host
 from .store import Store
-from .synth import ANOMALY_KINDS, inject_release_regression, synthesize
+from .synth import ANOMALY_KINDS, inject_release_regression, synthesize, synthesize_to_now
 from .validate import ValidationOutcome, validate
 
 __all__ = ["ANOMALY_KINDS", "COLUMNS", "DTYPES", "KEY", "LABEL_DTYPES", "Collector", "PrometheusQuery", "Store",
            "ValidationOutcome", "coerce", "empty", "generate_load", "histogram_quantile", "inject_release_regression",
-           "parse_metrics", "scrape_host", "synthesize", "to_frame", "validate"]
+           "parse_metrics", "scrape_host", "synthesize", "synthesize_to_now", "to_frame", "validate"]

@@ -165,6 +165,35 @@ def synthesize(modules: int = 20, teams: int = 4, days: float = 28, freq: str = 
     return df
 
 
+#: Minutes of 1-minute windows at the end of :func:`synthesize_to_now`: at least ``wasmops score``'s
+#: default window (60), written at the resolution ``telemetry collect`` writes (one window a minute).
+RECENT_MINUTES = 60
+
+
+def synthesize_to_now(modules: int = 20, teams: int = 4, days: float = 28, anomaly_rate: float = 0.01,
+                      seed: int = 0, *, now=None, recent_minutes: int = RECENT_MINUTES) -> pd.DataFrame:
+    """History that ends at the current minute, as the store holds it after ``telemetry collect``:
+    hourly windows for ``days`` up to a whole hour, then 1-minute windows (at least ``recent_minutes``
+    of them) up to now. Both parts come from the same modules (same seed: same rates, teams and
+    digests), so ``wasmops score`` with its defaults (60 minutes, fresh within 30, 2 windows) judges it.
+
+        >>> df = synthesize_to_now(modules=2, days=2, now="2025-03-03T12:34:56Z")
+        >>> str(df["ts"].max()), sorted(df["window_s"].unique().tolist())
+        ('2025-03-03 12:34:00+00:00', [60.0, 3600.0])
+        >>> int((df["window_s"] == 60).sum()) // 2      # 11:00 → 12:34
+        94
+    """
+    end = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    end = (end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")).floor("min")
+    cut = (end - pd.Timedelta(minutes=recent_minutes + 1)).floor("h")   # no hourly row inside the last hour
+    kw = dict(modules=modules, teams=teams, anomaly_rate=anomaly_rate, seed=seed)
+    hourly = synthesize(days=days, end=cut, **kw)
+    if end == cut:
+        return hourly
+    recent = synthesize(days=(end - cut) / pd.Timedelta(days=1), freq="1min", end=end, **kw)
+    return pd.concat([hourly, recent], ignore_index=True)
+
+
 def inject_release_regression(df: pd.DataFrame, module: str, digest: str, start, factor: float = 3.0, *,
                               kinds=("latency", "fuel", "errors"), namespace: str | None = None) -> pd.DataFrame:
     """A bad release: from ``start`` on, ``module`` runs as ``digest`` and is worse by ``factor``.

@@ -70,6 +70,9 @@ class ValidationOutcome:
     failed: list[dict]
     checks: list[dict] = field(default_factory=list)
     result: dict = field(default_factory=dict, repr=False)
+    freshness_minutes: float | None = None     # the limit checked (None: off)
+    now: pd.Timestamp | None = None            # the clock the checks ran against
+    newest: pd.Timestamp | None = None         # the newest sample checked (None: no rows)
 
     def failed_checks(self) -> set[tuple[str, str | None]]:
         """``{(expectation type, column or None)}`` of the failed checks."""
@@ -135,6 +138,7 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
     """Run the telemetry suite on ``df``. ``freshness_minutes=None`` turns the freshness check off."""
     t0 = time.perf_counter()
     doc = suite if isinstance(suite, dict) else load_suite(suite)
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     params = _parameters(min_rows, freshness_minutes, now)
     exps = [e for e in doc["expectations"]
             if not (e.get("meta", {}).get("freshness") and freshness_minutes is None)
@@ -151,8 +155,11 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
              "run_time": (result.get("meta", {}).get("run_id") or {}).get("run_time"),
              "parameters": {k: str(v) for k, v in params.items()}}
     rid = "sha256:" + hashlib.sha256(json.dumps(result, sort_keys=True, default=str).encode()).hexdigest()
+    newest = pd.Timestamp(df["ts"].max()) if len(df) and "ts" in df.columns and df["ts"].notna().any() else None
     return ValidationOutcome(success=bool(result["success"]), result_id=rid, stats=stats, failed=failed,
-                             checks=checks, result=result)
+                             checks=checks, result=result, freshness_minutes=freshness_minutes,
+                             now=now if now.tzinfo else now.tz_localize("UTC"),
+                             newest=newest)
 
 
 def _parameters(min_rows: int, freshness_minutes: float | None, now) -> dict:
