@@ -75,6 +75,18 @@ def test_add_writes_a_schema_valid_manifest_and_refuses_duplicates(ws):
     assert "already exists" in dup.stderr and "counter.yaml" in dup.stderr and _head(ws.home) == head
 
 
+def test_add_over_a_yml_manifest_written_by_hand_names_that_file(ws):
+    """Found from outside: the refusal named gamma.yaml when the manifest was gamma.yml."""
+    ws("new", "ymlmod", "--language", "wat", check=0)
+    ws("add", "ymlmod", "--target", "dev/ymlmod", "--team", "qa", "--project", "p", check=0)
+    gitops = ws.home / "gitops"
+    subprocess.run(["git", "-C", str(gitops), "mv", "modules/dev/ymlmod.yaml", "modules/dev/ymlmod.yml"], check=True)
+    subprocess.run(["git", "-C", str(gitops), "-c", "user.name=ann", "-c", "user.email=a@example.com", "commit",
+                    "-qm", "rename by hand"], check=True)
+    dup = ws("add", "ymlmod", "--target", "dev/ymlmod", "--team", "qa", "--project", "p", check=1)
+    assert "already exists" in dup.stderr and "ymlmod.yml" in dup.stderr and "ymlmod.yaml" not in dup.stderr, dup.stderr
+
+
 @pytest.mark.parametrize("namespace,given,env", [
     ("prod", None, "prod"), ("prod-eu", None, "prod"), ("production", None, "prod"), ("products", None, "dev"),
     ("staging", None, "dev"),

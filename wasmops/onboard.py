@@ -170,8 +170,11 @@ def add_deployment(repo, module_dir: Path, target: Target, *, team: str, project
     _check_name(team, "--team")
     _check_name(project, "--project")
     path = manifest_path(repo.path, target)
-    if any(path.with_suffix(x).exists() for x in (".yaml", ".yml")) or target.key in repo.desired().deployments:
-        raise UserError(f"a WasmModuleDeployment {target.key} already exists", where=str(path),
+    existing = [path.with_suffix(x) for x in (".yaml", ".yml") if path.with_suffix(x).exists()]
+    desired = repo.desired()
+    if existing or target.key in desired.deployments:
+        where = existing[0] if existing else repo.path / desired.files.get(target.key, path.relative_to(repo.path))
+        raise UserError(f"a WasmModuleDeployment {target.key} already exists", where=str(where),
                         hint=f"release it with `wasmops release {module_dir} --target {target.key}`, "
                              "or choose another --target")
     m = deployment_for(src, target, team=team, project=project, cost_center=cost_center, env=env,
