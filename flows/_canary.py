@@ -57,7 +57,12 @@ def run_canary(key: str, manifest, proposal: Proposal, src: ModuleSource, timeou
         log.info(f"canary {key} step {i} at {st.weight} %: {res['verdict']} ({res['explanation']})")
         if res["verdict"] == "fail":
             ab = canary_abort(key)
-            log.warning(f"canary {key} aborted to stable in {ab['abort_s'] * 1000:.0f} ms")
+            if ab["failed"]:     # those hosts keep the canary until their agents pull Git's revert
+                log.error(f"canary {key}: {len(ab['failed'])} of {len(ab['hosts'])} host(s) could not be told to "
+                          "drop the canary and keep serving it until their agents pull Git's revert: "
+                          + "; ".join(f"{h}: {why}" for h, why in sorted(ab["failed"].items())))
+            else:
+                log.warning(f"canary {key} aborted to stable in {ab['abort_s'] * 1000:.0f} ms")
             raise CanaryAborted(f"canary aborted at step {i} ({st.weight} %): {res['explanation']}", where=key)
         if res["verdict"] != "pass":
             _ask(key, manifest, proposal, res, timeout_s)

@@ -50,7 +50,9 @@ def host(
 
     n = workers if workers > 0 else len(os.sched_getaffinity(0))
     url = f"http://{bind}:{port}"
-    record_endpoint(s, url, tpath)
+    _port_free(bind, port)
+    if state is None or Path(state).resolve() == (s.home / "host").resolve():
+        record_endpoint(s, url, tpath)     # the workspace's own host: other commands find it here
     if n == 1:
         rt = open_runtime(pool_slots(threads))
         err_console().print(f"wasmops host on {url} ({len(rt.live)} modules restored, state {state_dir})")
@@ -61,3 +63,21 @@ def host(
     err_console().print(f"wasmops host on {url} ({n} worker processes, state {state_dir})")
     cfg = WorkerConfig(bind, port, Path(state_dir), Path(s.compile_cache), Path(keys_dir), threads, pool_nice)
     serve_workers(n, cfg, token, open_runtime)
+
+
+def _port_free(bind: str, port: int) -> None:
+    """Refuse a port another process listens on before anything is recorded (found from outside: a host
+    that failed to start had repointed the workspace, and the reconciler then deployed onto a fleet host
+    outside its selector). A race with another starter still ends in the server's own bind error."""
+    import socket
+
+    from ..errors import UserError
+
+    with socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((bind, port))
+        except OSError as exc:
+            raise UserError(f"cannot listen on {bind}:{port}: {exc.strerror}", where=f"{bind}:{port}",
+                            hint="another process listens there (`wasmops status` names the workspace's host); "
+                                 "choose another --port") from exc
