@@ -169,3 +169,32 @@ def test_sequential_sampling_stops_at_its_time_budget():
     assert v.looks == 1 and len(new["fuel_per_call"]) == len(old["fuel_per_call"]) == host.calls // 2 < 30
     roomy = judge_interleaved(_Noisy(), "dev", "m", BODIES, "sha256:a", "sha256:b", default_policy(), requests=12)
     assert roomy[2].looks > 1 and len(roomy[1]["fuel_per_call"]) > 30      # the same draws take more looks
+
+
+class _Clocked(_Noisy):
+    """:class:`_Noisy` that notes when each request was made."""
+
+    def __init__(self):
+        super().__init__()
+        self.at = []
+
+    def run(self, namespace, name, body, pin=None):
+        import time
+
+        self.at.append(time.monotonic())
+        return super().run(namespace, name, body, pin)
+
+
+def test_a_canary_step_lasts_its_pause_after_the_sample_cap_and_looks_again_at_its_end():
+    """Found from outside: ``pause: 20s`` ended after 2 s, once each side had 20 × requests samples:
+    the operator's bake time was dropped. Lower bounds on time only: a loaded machine is slower."""
+    import time
+
+    from wasmops.ai.release_check import interleaved
+
+    host, pause = _Clocked(), 1.5
+    t0 = time.monotonic()
+    old, new = interleaved(host, "dev", "m", BODIES, "sha256:a", "sha256:b", requests=2, pause_s=pause)
+    assert time.monotonic() - t0 >= pause
+    assert host.at[-1] >= t0 + pause                  # the last batch came at the end of the bake
+    assert len(old["fuel_per_call"]) == len(new["fuel_per_call"]) >= 40

@@ -115,20 +115,31 @@ class _Pinned:
 
 
 def interleaved(client, namespace: str, name: str, bodies: list[bytes], first: str, second: str, *,
-                requests: int, pause_s: float = 0.0) -> tuple[dict, dict]:
+                requests: int, pause_s: float = 0.0, idle: list | None = None) -> tuple[dict, dict]:
     """Samples of two digests the host serves side by side (stable and canary), over the same window:
-    alternating pinned batches until ``pause_s`` is over and each side has at least ``requests``
-    (at most 20 times as many). Both sides get the same number of slots, batch by batch, so they pair
-    up by slot. A request answered by another digest is NaN in its slot."""
+    alternating pinned batches until ``pause_s`` is over and each side has at least ``requests``.
+    Past 20 times as many, probing stops, but the step still lasts ``pause_s`` (the canary serves its
+    weight of real traffic: the operator's bake time; found from outside, a 20 s pause had ended after
+    2 s) and one more batch each is taken at its end; the time waited is appended to ``idle``. Both
+    sides get the same number of slots, batch by batch, so they pair up by slot. A request answered by
+    another digest is NaN in its slot."""
     import time
 
     got = {d: {m: [] for m in METRICS} for d in (first, second)}
     end, batch = time.monotonic() + pause_s, max(5, requests // 6)
-    while time.monotonic() < end or len(got[second]["error_rate"]) < requests:
+
+    def one_batch_each() -> None:
         for d in (first, second):
             for m, v in sample_requests(_Pinned(client, d), namespace, name, bodies, batch, expect_digest=d).items():
                 got[d][m].extend(v)
+
+    while time.monotonic() < end or len(got[second]["error_rate"]) < requests:
+        one_batch_each()
         if len(got[second]["error_rate"]) >= 20 * requests:
+            if (left := end - time.monotonic()) > 0:
+                time.sleep(left)                  # the rest of the bake, unprobed
+                (idle if idle is not None else []).append(left)
+                one_batch_each()                  # a look at the end of the bake
             break
     return got[first], got[second]
 
@@ -146,15 +157,15 @@ def judge_interleaved(client, namespace: str, name: str, bodies: list[bytes], fi
     from wasmops.ai.judge_sequential import judge_until_conclusive
 
     got: list[tuple[dict, dict]] = []
-    t0, last = time.monotonic(), [0.0]
+    t0, last, idle = time.monotonic(), [0.0], []      # idle: a bake's unprobed wait is not sampling time
 
     def take(start: int, n: int) -> tuple[dict, dict]:
-        if got and time.monotonic() - t0 + 2 * last[0] > policy.max_sampling_s:   # the next batch is twice the last
+        if got and time.monotonic() - t0 - sum(idle) + 2 * last[0] > policy.max_sampling_s:   # next: twice the last
             return {}, {}
-        t = time.monotonic()
+        t, waited = time.monotonic(), len(idle)
         b, c = interleaved(client, namespace, name, bodies, first, second, requests=n,
-                           pause_s=pause_s if start == 0 else 0.0)
-        last[0] = time.monotonic() - t
+                           pause_s=pause_s if start == 0 else 0.0, idle=idle)
+        last[0] = time.monotonic() - t - sum(idle[waited:])
         if got and min(_answered(b), _answered(c)) < len(c["error_rate"]) / 2:
             return {}, {}
         got.append((b, c))
