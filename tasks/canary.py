@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 
-import yaml
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -32,19 +31,22 @@ from ._common import retried_inside
 
 
 def write_progress(key: str, progress: dict | None, message: str) -> bool:
-    """Set (or with None remove) ``spec.rollout.inProgress`` of ``key``'s manifest in one commit."""
+    """Set (or with None remove) ``spec.rollout.inProgress`` of ``key``'s manifest in one commit, edited
+    in place: comments, key order and quoting stay (found from outside: a round trip through
+    ``yaml.safe_dump`` dropped the owner's comments and restyled the steps)."""
+    from wasmops.gitops import yamledit
     from wasmops.gitops.repo import GitOpsRepo
 
     repo = GitOpsRepo.from_settings(current())
     path = repo.manifest_file(key)
-    data = yaml.safe_load(path.read_text())
+    data = yamledit.load(path)
     rollout = data["spec"].setdefault("rollout", {})
     if progress is None:
         rollout.pop("inProgress", None)
     else:
         rollout["inProgress"] = progress
     rel = str(path.relative_to(repo.path))
-    return repo.write_files({rel: yaml.safe_dump(data, sort_keys=False)}, message).changed
+    return repo.write_files({rel: yamledit.dumps(data)}, message).changed
 
 
 @task(name="canary-step", cache_policy=NO_CACHE)
@@ -64,7 +66,7 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     write_progress(key, {"stable": stable, "step": step, "weight": weight}, f"canary {key} step {step}: {weight} %")
     host_url = _apply_step(key, stable["digest"], canary, weight)
     hc = _host(s, host_url)
-    sampled_on = host_url or s.host_url
+    sampled_on = hc.url                              # the host sampled (fleet or the workspace's own)
     t0 = time.time()
     base, can, v = judge_interleaved(hc, *key.split("/", 1), probe_bodies(src), stable["digest"], canary,
                                      load_policy(s.gitops_dir), requests=requests, pause_s=pause_s)

@@ -54,3 +54,22 @@ def test_status_of_a_clean_repo_lists_no_broken_file(tmp_path):
     env = {**os.environ, "WASMOPS_HOME": str(s.home), "WASMOPS_HOST_URL": "http://127.0.0.1:9"}
     p = subprocess.run([WASMOPS, "status", "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and json.loads(p.stdout)["broken_files"] == [], p.stdout + p.stderr
+
+
+def test_status_lists_a_canary_step_that_failed_or_held(tmp_path):
+    """Found from outside: after a canary was aborted and quarantined, status's "last AI verdicts"
+    listed only anomaly holds."""
+    from wasmops.config import Settings
+    from wasmops.gitops.decisions import Decision, record
+    from wasmops.workspace import init_workspace
+
+    s = Settings(home=tmp_path / "ws")
+    init_workspace(s)
+    for verdict, why in (("pass", "step 0 fine"), ("fail", "fuel_per_call +400 %"), ("hold", "not yet significant")):
+        record(s.gitops_dir, Decision(kind="canary-step", subject="dev/canmod", verdict=verdict, explanation=why,
+                                      digest="sha256:" + "c" * 64))
+    env = {**os.environ, "WASMOPS_HOME": str(s.home), "WASMOPS_HOST_URL": "http://127.0.0.1:9"}
+    p = subprocess.run([WASMOPS, "status", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    shown = {(v["kind"], v["verdict"]) for v in json.loads(p.stdout)["verdicts"]}
+    assert shown == {("canary-step", "fail"), ("canary-step", "hold")}, shown

@@ -335,6 +335,8 @@ from . import worker as _worker  # noqa: E402,F401  (registers `wasmops worker`)
 
 
 def _judged_not_passed(d) -> bool:
-    """A release verdict a person should see: fail or hold against a previous digest (a first release's
-    hold, with nothing to compare, is routine)."""
+    """A release or canary-step verdict a person should see: fail or hold against a previous digest (a
+    first release's hold, with nothing to compare, is routine)."""
+    if d.kind == "canary-step":          # a canary aborted or held at a step (found from outside: hidden)
+        return d.verdict != "pass"
     return d.kind == "release-verdict" and d.verdict != "pass" and bool((d.data or {}).get("baseline_digest"))
