@@ -162,9 +162,21 @@ def _judge_host(key: str, manifest, ai_check: bool) -> str | None:
     """Fleet mode: the host the release judge samples before and after a plain switch (one that serves
     ``key`` now). A canary needs none here: each step samples both digests on a host that serves the
     split (``tasks.canary``)."""
-    if not _fleet_mode() or uses_canary(manifest):
+    if not _fleet_mode():
+        return None
+    _some_agent_serves(key, manifest)
+    if uses_canary(manifest):
         return None
     return fleet_judge_host(key) if ai_check else None
+
+
+def _some_agent_serves(key: str, manifest) -> None:
+    """Refuse, before the commit, a release that no agent's selector matches (every agent answered)."""
+    from wasmops.config import current
+    from wasmops.fleet.precheck import refuse_unmatched
+    from wasmops.fleet.status import fleet_status
+
+    refuse_unmatched(fleet_status(current().fleet_agents), key, manifest.metadata.labels)
 
 
 def _switch_and_verify(src, key: str, manifest_digest: str, canary):
