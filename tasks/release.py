@@ -176,7 +176,7 @@ def await_fleet(key: str, manifest_digest: str, canary: tuple[str, int] | None =
                       delay=min(4.0, share))
     lag = ", ".join([x.host for x in r.lagging] + [f"agent {u} (unreachable)" for u, _ in r.unreachable]) or "none"
     raise Stalled(f"the fleet did not serve {manifest_digest} within {s.fleet_timeout_s:g}s; lagging: {lag}. "
-                  f"{r.summary()}", where=key)
+                  f"The last of {attempts} waits of {share:.1f}s each: {r.summary()}", where=key)
 
 
 @task(name="verify", cache_policy=NO_CACHE)
