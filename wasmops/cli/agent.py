@@ -82,7 +82,7 @@ def agent(
                       registry=registry or s.registry_base, remote=remote or s.gitops_remote, branch=branch,
                       interval_s=parse_duration(interval), mode=mode)
     ag = Agent(cfg, HostClient(url, token), emit=prefect_emitter(url), log=_log)
-    servers = [serve(ag, bind=bind, port=p, secret=webhook_secret) for p in sorted({port, webhook_port or port})]
+    servers = _listen(ag, serve, bind, port, webhook_port, webhook_secret)
     _log(f"wasmops agent for {url}: selector {cfg.selector or '(everything)'}, {cfg.remote or cfg.clone_dir} "
          f"every {cfg.interval_s:g}s, mode {mode}; status on http://{bind}:{port}/status"
          + (f", webhook on :{webhook_port or port}" if webhook_secret else ", webhook off (no secret)"))
@@ -96,15 +96,30 @@ def agent(
             srv.shutdown()
 
 
+def _listen(ag, serve, bind: str, port: int, webhook_port: int | None, secret: str | None) -> list:
+    """The agent's servers (/status, and /webhook on its own port if given); a busy port stops none half-open."""
+    servers = []
+    try:
+        extra = [(webhook_port, "--webhook-port")] if webhook_port and webhook_port != port else []
+        for p, opt in [(port, "--port"), *extra]:
+            servers.append(serve(ag, bind=bind, port=p, secret=secret, option=opt))
+    except Exception:
+        for srv in servers:
+            srv.shutdown()
+        raise
+    return servers
+
+
 @fleet_app.command("status")
-def fleet_status(agents: str = typer.Option(..., "--agents", help="Agent URLs, comma-separated."),
+def fleet_status(agents: Optional[str] = typer.Option(None, "--agents", help="Agent URLs, comma-separated "
+                                                      "(default: $WASMOPS_FLEET_AGENTS)."),
                  timeout: float = typer.Option(5.0, help="Seconds to wait for each agent."),
                  json_out: bool = typer.Option(False, "--json", help="JSON for scripts.")) -> None:
     """Which hosts serve which digest of each module, and which lag behind which commit (from each agent's /status)."""
     from ..digests import shown
     from wasmops.fleet.status import fleet_status as read
 
-    fs = read([a.strip() for a in agents.split(",") if a.strip()], timeout=timeout)
+    fs = read(_agent_urls(agents), timeout=timeout)
     bad = [u for u, st in fs.agents.items() if "error" in st]
     if json_out:
         import dataclasses
@@ -141,18 +156,19 @@ def fleet_wait(key: str = typer.Argument(..., help="The module, NS/NAME."),
     hosts listed) at the timeout. With a Prefect API, the agents' events wake the wait (else it polls). Hosts match by their agent's selector against the manifest's labels
     in the workspace's Git when it has KEY, else by the module being in their agent's status."""
     from ..digests import shown
-    from ..errors import UserError
-    from wasmops.fleet.status import await_serving, min_hosts_of
+    from wasmops.fleet.checks import full_digest, module_key, reachable_target
+    from wasmops.fleet.status import MIN_HOSTS_ANNOTATION, await_serving, fleet_status as read, min_hosts_of
 
     s = settings()
-    urls = [a.strip() for a in agents.split(",") if a.strip()] if agents else list(s.fleet_agents)
-    if not urls:
-        raise UserError("no agents: pass --agents URL,... or set WASMOPS_FLEET_AGENTS")
-    labels, where = None, None
+    key, digest, urls = module_key(key), full_digest(digest, "--digest"), _agent_urls(agents)
+    labels, where, min_src = None, None, "--min-hosts"
     manifest = _manifest_in_git(s, key)
     if manifest is not None:
         m, where = manifest
+        min_src = min_src if min_hosts else f"{where}: annotation {MIN_HOSTS_ANNOTATION}"
         labels, min_hosts = m.metadata.labels, min_hosts or min_hosts_of(m, where=where)
+    reachable_target(read(urls, timeout=min(5.0, s.fleet_timeout_s if timeout is None else timeout)),
+                     key, labels, min_hosts, where=f"the GitOps repo ({s.gitops_dir})", min_src=min_src)
     from tasks.fleet_events import FALLBACK_POLL_S, AgentEvents
 
     with AgentEvents(labels, key) as wake:    # the agents' Prefect events wake the wait; /status decides
@@ -176,6 +192,19 @@ def fleet_wait(key: str = typer.Argument(..., help="The module, NS/NAME."),
     for url, err in r.unreachable:
         c.print(f"[red]unreachable[/] agent {url}: {err}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if r.done else 1)
+
+
+def _agent_urls(agents: str | None) -> list[str]:
+    """--agents, else WASMOPS_FLEET_AGENTS (Settings.fleet_agents), each an http(s) URL; none is an error."""
+    from ..errors import UserError
+    from wasmops.fleet.checks import agent_urls
+
+    if agents:
+        return agent_urls([a.strip() for a in agents.split(",") if a.strip()], "--agents")
+    urls = agent_urls(list(settings().fleet_agents), "WASMOPS_FLEET_AGENTS")
+    if not urls:
+        raise UserError("no agents: pass --agents URL,... or set WASMOPS_FLEET_AGENTS")
+    return urls
 
 
 def _manifest_in_git(s, key: str):

@@ -42,7 +42,9 @@ def kubernetes(
     Only what is approved is rendered: a module whose release awaits a person's approval (annotation
     wasmops.dev/awaiting-approval) is rendered at its last approved moduleRef, read from the manifest's
     Git history (what the host keeps running meanwhile), and noted as held; with no approved version
-    (a first release awaiting approval) it is skipped and noted. Notes go to stderr with -o -."""
+    (a first release awaiting approval) it is skipped and noted. A canary in progress is rendered at its
+    stable digest (held). A prod module pinning a quarantined digest is kept, at its last approved
+    non-quarantined version (held), else as it is (WARNING). Notes go to stderr with -o -."""
     from wasmops.gitops.approved import approved_module_ref
     from wasmops.gitops.desired import load_desired_state
     from ..errors import ConfigError
@@ -55,13 +57,10 @@ def kubernetes(
     ds = load_desired_state(s.gitops_dir, revision=_revision(s.gitops_dir))
     r = render(ds, flavor=flavor, registry=s.registry_base, image_registry=image_registry,
                runtime_class_name=runtime_class_name,
-               approved_ref=lambda rel: approved_module_ref(s.gitops_dir, rel))
+               approved_ref=lambda rel, avoid=frozenset(): approved_module_ref(s.gitops_dir, rel, avoid=avoid))
     if output == "-":
         sys.stdout.write(dump_yaml(r.docs, comments=r.comments()))
-        for h in r.held:
-            err_console().print(f"[yellow]held[/] {h.key} ({h.file}): {h.reason}", highlight=False, soft_wrap=True)
-        for sk in r.skipped:
-            err_console().print(f"[yellow]skipped[/] {sk.key} ({sk.file}): {sk.reason}", highlight=False, soft_wrap=True)
+        _notes(r, err_console())
         return
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,12 +76,16 @@ def kubernetes(
         console().print(f"wrote {p}", highlight=False)
     for p in stale:
         console().print(f"removed {p} (no longer rendered)", highlight=False)
-    for h in r.held:
-        console().print(f"[yellow]held[/] {h.key} ({h.file}): {h.reason}", highlight=False, soft_wrap=True)
-    for sk in r.skipped:
-        console().print(f"[yellow]skipped[/] {sk.key} ({sk.file}): {sk.reason}", highlight=False, soft_wrap=True)
+    _notes(r, console())
     kinds = sorted({d["kind"] for d in r.docs})
     console().print(f"{len(r.docs)} documents ({', '.join(kinds)}), {len(r.skipped)} skipped, flavor {flavor}")
+
+
+def _notes(r, c) -> None:
+    """What was not rendered as Git's newest says: warnings (a person must act), held, skipped."""
+    for tag, items in (("[red]WARNING[/]", r.warnings), ("[yellow]held[/]", r.held), ("[yellow]skipped[/]", r.skipped)):
+        for x in items:
+            c.print(f"{tag} {x.key} ({x.file}): {x.reason}", highlight=False, soft_wrap=True)
 
 
 def _generated(p: Path) -> bool:

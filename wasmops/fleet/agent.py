@@ -20,7 +20,10 @@ applied, conditions per module, drift) is :meth:`Agent.status`, served as JSON o
 (``wasmops.fleet.agent_server``). Events go to an injected ``emit(event, payload)`` callback, only on change:
 ``wasmops.agent.reconciled`` (a new revision applied, or changes made) and ``wasmops.agent.drift``.
 An unreachable remote leaves the host as it is (and still heals drift against the last commit
-fetched), sets ``Stalled`` with the reason, and is retried with exponential back-off.
+fetched), sets ``Stalled`` with the reason, and is retried with exponential back-off. A pass that
+fails (the host refuses the token: reason ``Unauthorized``/``Forbidden``; anything else: ``PassFailed``)
+sets ``Stalled`` and ``Ready`` False with the error, counts ``failed_passes`` and records ``last_error``;
+the next pass that goes through clears it.
 """
 
 from __future__ import annotations
@@ -121,8 +124,9 @@ class Agent:
                 "conditions": {"SourceReady": _cond("Unknown", "NotFetched"), "Ready": _cond("Unknown", "Starting"),
                                "Stalled": _cond("False", "NotStalled")},
                 "modules": {}, "drift": [], "drift_detected_total": 0, "last_drift": None, "broken": {}, "warnings": [],
-                "selector_matches": None, "manifests": None, "counters": {"fetches": 0, "passes": 0, "webhooks": 0},
-                "last_pass": None, "retry_in_s": None}
+                "selector_matches": None, "manifests": None,
+                "counters": {"fetches": 0, "passes": 0, "failed_passes": 0, "webhooks": 0},
+                "last_pass": None, "last_error": None, "retry_in_s": None}
 
     def status(self) -> dict:
         import copy
@@ -142,7 +146,10 @@ class Agent:
         if fetch or (fetch is None and time.monotonic() >= self._next_fetch):
             self._fetch()
         if self._has_local_tip():
-            self._reconcile()
+            try:
+                self._reconcile()
+            except Exception as exc:   # noqa: BLE001 - a pass that fails says why in the status
+                self._pass_failed(exc)
         return self.status()
 
     def _has_local_tip(self) -> bool:
@@ -168,7 +175,8 @@ class Agent:
             st["revision"]["fetched_at"] = now()
             st["retry_in_s"] = None
             self._set_condition(st, "SourceReady", "True", "Fetched", f"fetched {sha[:12]} from {self._where()}")
-            self._set_condition(st, "Stalled", "False", "NotStalled")
+            if st["conditions"]["Stalled"]["reason"] == "FetchFailed":   # a failing pass stays Stalled
+                self._set_condition(st, "Stalled", "False", "NotStalled")
 
     def _where(self) -> str:
         return self.cfg.remote or str(self.cfg.clone_dir)
@@ -185,6 +193,22 @@ class Agent:
             self._set_condition(st, "SourceReady", "False", "FetchFailed", str(exc))
             self._set_condition(st, "Stalled", "True", "FetchFailed", msg)
         self.log(msg)
+
+    def _pass_failed(self, exc: Exception) -> None:
+        """A pass that raised (the host refused the token, a bug): Stalled and Ready False, with the reason."""
+        reason = {401: "Unauthorized", 403: "Forbidden"}.get(getattr(exc, "status", None), "PassFailed")
+        hint = f"; check the host token (--host-token-file or WASMOPS_HOST_TOKEN) for {self.cfg.host_url}" \
+            if reason != "PassFailed" else ""
+        msg = f"pass failed: {type(exc).__name__}: {exc}{hint}"
+        with self._lock:
+            st = self._status
+            new = st["conditions"]["Stalled"]["message"] != msg
+            st["counters"]["failed_passes"] += 1
+            st["last_error"] = {"at": now(), "reason": reason, "message": msg}
+            self._set_condition(st, "Stalled", "True", reason, msg)
+            self._set_condition(st, "Ready", "False", reason, msg)
+        if new:
+            self.log(msg)
 
     def _select(self) -> DesiredState:
         full = self.loader.load(self.source.ref)
@@ -234,6 +258,8 @@ class Agent:
                 st["broken"] = dict(rep.invalid)
             if rep.ok and prev_applied != desired.revision:
                 st["revision"].update(applied=desired.revision, applied_at=now())
+            if st["conditions"]["Stalled"]["reason"] not in ("FetchFailed", "NotStalled"):   # a pass went through
+                self._set_condition(st, "Stalled", "False", "NotStalled")
             self._ready(st, rep)
         self._events(desired, rep, prev_applied)
         if rep.applied or (not rep.skipped and not rep.ok):
@@ -294,7 +320,7 @@ class Agent:
             try:
                 self.run_once()
             except Exception as exc:   # noqa: BLE001 - keep serving; say what went wrong
-                self.log(f"pass failed: {type(exc).__name__}: {exc}")
+                self._pass_failed(exc)
             wait = max(0.05, min(self.cfg.interval_s, self._next_fetch - time.monotonic()))
             self.wake.wait(wait)
             self.wake.clear()

@@ -76,9 +76,16 @@ def _handler(agent: Agent, secret: str | None):
     return Handler
 
 
-def serve(agent: Agent, *, bind: str, port: int, secret: str | None) -> ThreadingHTTPServer:
-    """Start the server in a daemon thread; returns it (``.shutdown()`` to stop)."""
-    srv = ThreadingHTTPServer((bind, port), _handler(agent, secret))
+def serve(agent: Agent, *, bind: str, port: int, secret: str | None, option: str = "--port") -> ThreadingHTTPServer:
+    """Start the server in a daemon thread; returns it (``.shutdown()`` to stop). A port it cannot
+    listen on is a UserError naming ``option`` and the port."""
+    from wasmops.errors import UserError
+
+    try:
+        srv = ThreadingHTTPServer((bind, port), _handler(agent, secret))
+    except OSError as exc:
+        raise UserError(f"{option} {port}: cannot listen on {bind}:{port}: {exc.strerror or exc}",
+                        where=f"{bind}:{port}", hint=f"another process holds the port: stop it or pass {option}") from None
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, name=f"agent-http-{port}", daemon=True).start()
     return srv

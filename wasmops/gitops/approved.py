@@ -29,10 +29,12 @@ from wasmops.gitops.manifest import AWAITING_APPROVAL
 MAX_COMMITS = 500
 
 
-def approved_module_ref(repo_dir: str | Path, rel: str, *, max_commits: int = MAX_COMMITS) -> dict | None:
+def approved_module_ref(repo_dir: str | Path, rel: str, *, max_commits: int = MAX_COMMITS,
+                        avoid: frozenset[str] | set[str] = frozenset()) -> dict | None:
     """The ``moduleRef`` mapping (repository, tag, digest) of the newest committed revision of ``rel``
-    that awaits no approval; None when there is none with a digest (a first release awaiting
-    approval), or no Git history to read."""
+    that awaits no approval and whose digest is not in ``avoid`` (the quarantined digests, when render
+    looks for a prod module's last good version); None when there is none with a digest (a first release
+    awaiting approval), or no Git history to read."""
     import git
 
     try:
@@ -49,5 +51,7 @@ def approved_module_ref(repo_dir: str | Path, rel: str, *, max_commits: int = MA
         if not isinstance(doc, dict) or AWAITING_APPROVAL in ((doc.get("metadata") or {}).get("annotations") or {}):
             continue
         ref = (doc.get("spec") or {}).get("moduleRef") or {}
+        if ref.get("digest") in avoid:
+            continue
         return dict(ref) if ref.get("digest") else None
     return None

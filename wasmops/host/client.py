@@ -112,6 +112,7 @@ class HostClient:
             cls = error_class(body.get("error"), r.status_code)
             exc = cls(f"host refused {method} {path} ({r.status_code}): {msg}", where=self.url)
             exc.step = body.get("step")      # the admission step the host names, if any
+            exc.status = r.status_code       # 401/403: the agent's Stalled reason (Unauthorized, Forbidden)
             raise exc
         return r
 
