@@ -249,6 +249,7 @@ def render(desired: DesiredState, *, flavor: Flavor = "runwasi", registry: str,
         file = desired.files.get(key, key)
         if (m := _pick(desired.deployments[key], file, desired.quarantine, approved_ref, out)) is None:
             continue
+        _warn_secret_like(m, file, out)
         image = image_ref(m, registry, image_registry)
         workloads.append(_deployment(m, image, runtime_class_name, file, desired.revision) if flavor == "runwasi"
                          else _spinapp(m, image, file, desired.revision))
@@ -259,6 +260,19 @@ def render(desired: DesiredState, *, flavor: Flavor = "runwasi", registry: str,
     if check:
         validate(out.docs)
     return out
+
+
+#: Env names that usually hold a credential (found from outside: API_KEY and DB_PASSWORD were rendered
+#: into plain Deployment env and SpinApp variables without a word).
+SECRET_LIKE = re.compile(r"(^|_)(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|PRIVATE)(_|$)", re.IGNORECASE)
+
+
+def _warn_secret_like(m: WasmModuleDeployment, file: str, out: Rendering) -> None:
+    names = sorted(k for k in (m.spec.runtime_config.env or {}) if SECRET_LIKE.search(k))
+    if names:
+        out.warnings.append(Skipped(m.key, file, f"env {', '.join(names)} look like credentials and are rendered in "
+                                                 "plain text, as Git holds them; keep credentials out of Git "
+                                                 "(a Kubernetes Secret, mounted by your own overlay)"))
 
 
 def render_kubernetes(desired: DesiredState, *, flavor: Flavor = "runwasi", registry: str, **kw) -> list[dict]:
