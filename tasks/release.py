@@ -243,9 +243,7 @@ def sticky_rollback(key: str, manifest_digest: str, reason: str, actor: str = "w
 
 
 def _host(s: Settings, host_url: str | None):
-    """The workspace host, or a fleet host at ``host_url`` with the workspace's host token (found from
-    outside: only ``$WASMOPS_HOST_TOKEN`` was sent, so without it every fleet release failed with 401
-    after its commit, and a canary abort's DELETE was refused while the CLI said "aborted")."""
+    """The workspace host, or a fleet host at ``host_url`` with the workspace's host token."""
     from wasmops.host.client import HostClient, endpoint
 
     return HostClient(host_url, endpoint(s)[1]) if host_url else HostClient.from_workspace(s)
