@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wasmops.gitops.desired import assemble, parse_file
+from support.run_log import RecordingLog
 
 CURRENCIES = st.sampled_from(["USD", "EUR", "CHF", "JPY"])
 
@@ -37,16 +38,6 @@ def test_a_budget_in_another_currency_is_a_broken_file_naming_the_field(prices, 
         i = int(e.file[len("budgets/b"):-len(".yaml")])
         assert str(e) == (f"{e.file}: spec.currency: budget team t{i} is in {budgets[i]} but prices are in "
                           f"{prices} (pricing.yaml)")
-
-
-class _Log:
-    def __init__(self):
-        self.lines = []
-
-    def warning(self, msg, *a):
-        self.lines.append(msg % a if a else msg)
-
-    info = debug = error = warning
 
 
 @pytest.fixture
@@ -80,7 +71,7 @@ def test_the_budget_check_alerts_every_other_budget_then_names_the_foreign_curre
     monkeypatch.setattr(prefect.events, "emit_event", lambda name, **kw: events.append((name, kw["payload"])))
     monkeypatch.setattr(tf, "create_table_artifact", lambda **_k: None)
     monkeypatch.setattr(tf, "create_markdown_artifact", lambda **_k: None)
-    log = _Log()
+    log = RecordingLog()
     monkeypatch.setattr(tf, "get_run_logger", lambda: log)
     with pytest.raises(SpecError) as e:
         tf.budget_alerts_task.fn()

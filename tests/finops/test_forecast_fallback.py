@@ -18,6 +18,7 @@ from wasmops.finops.attribution import attribute
 from wasmops.finops.budgets import BudgetGate, budget_alerts
 from wasmops.finops.prices import PriceBook
 from wasmops.finops.reservations import forecast_with_fallback, hours_left
+from support.run_log import RecordingLog
 
 NOW = datetime(2026, 12, 6, 22, tzinfo=timezone.utc)      # 602 h left in December
 PRICE = Decimal("0.0050")                                 # memory-gib-hour of finops_helpers.price_sheet
@@ -86,13 +87,6 @@ def _manifest(name: str, replicas: int, memory: str) -> str:
                  "runtimeConfig": {"resources": {"cpu": "50m", "memory": memory}}}})
 
 
-class _Quiet:
-    def warning(self, *_a):
-        pass
-
-    info = debug = error = warning
-
-
 @pytest.fixture
 def ops_ws(tmp_path, monkeypatch):
     from wasmops.config import Settings
@@ -133,7 +127,7 @@ def test_the_budget_gate_task_without_a_model_blocks_on_the_reservations(ops_ws,
         def now(cls, tz=None):
             return at.astimezone(tz) if tz else at.replace(tzinfo=None)
 
-    monkeypatch.setattr(tf, "get_run_logger", lambda: _Quiet())
+    monkeypatch.setattr(tf, "get_run_logger", RecordingLog)
     monkeypatch.setattr(tf, "create_markdown_artifact", lambda **_k: None)
     monkeypatch.setattr(tf, "datetime", _Clock)
     gate = tf.budget_gate.fn("dev/a", "sha256:" + "e" * 64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from support.run_log import RecordingLog
 
 BUDGET = """apiVersion: wasmops.dev/v1alpha1
 kind: Budget
@@ -39,23 +40,13 @@ def repo(tmp_path, monkeypatch):
     return r
 
 
-class _Log:
-    def __init__(self):
-        self.lines = []
-
-    def warning(self, msg, *a):
-        self.lines.append(msg % a if a else msg)
-
-    info = debug = error = warning
-
-
 def test_budget_check_names_broken_and_unmatched_budget_files_once(repo, monkeypatch, prefect_api):
     import tasks.finops as tf
     from flows.finops import budget_check
 
     from wasmops.errors import SpecError
 
-    log = _Log()
+    log = RecordingLog()
     monkeypatch.setattr(tf, "get_run_logger", lambda: log)
     with pytest.raises(SpecError) as e:        # after every other budget was checked: bad.yaml was not
         budget_check()
@@ -71,7 +62,7 @@ def test_finops_report_with_a_broken_budget_has_small_costs_readable_and_a_total
     from flows.finops import finops_report
     from wasmops.finops.report_table import TOTAL
 
-    log = _Log()
+    log = RecordingLog()
     monkeypatch.setattr(tf, "get_run_logger", lambda: log)
     rows = finops_report(by="team", days=30)
     assert sum("budgets/bad.yaml: spec.monthlyAmount" in x for x in log.lines) == 1, log.lines

@@ -5,10 +5,29 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from pathlib import Path  # noqa: E402
+
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from wasmops.telemetry.synth import synthesize  # noqa: E402
+
+
+NAB = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab"
+GOOG = NAB / "data" / "realTweets" / "Twitter_volume_GOOG.csv"
+
+
+@pytest.fixture(scope="session")
+def _goog_csv() -> pd.DataFrame:
+    if not GOOG.exists():
+        pytest.skip("NAB data not available")
+    return pd.read_csv(GOOG, dtype=str)
+
+
+@pytest.fixture(scope="module")
+def goog(_goog_csv) -> pd.DataFrame:
+    """The real Twitter_volume_GOOG series as written (strings), a copy per test module."""
+    return _goog_csv.copy()
 
 
 def split_final_week(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,7 +1,6 @@
 """Forecasters on histories with long gaps or too little of it: a forecast, never a crash inside
 HistGradientBoosting (an all-NaN feature column such as lag336 cannot be binned)."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,15 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-NAB = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab"
-GOOG = NAB / "data" / "realTweets" / "Twitter_volume_GOOG.csv"
 
 
 @pytest.fixture(scope="module")
-def goog() -> pd.DataFrame:
-    if not GOOG.exists():
-        pytest.skip("NAB data not available")
-    df = pd.read_csv(GOOG)
+def goog(goog) -> pd.DataFrame:
+    df = goog.assign(value=pd.to_numeric(goog["value"]))
     df["timestamp"] = pd.to_datetime(df["timestamp"])
     return df
 

@@ -17,13 +17,6 @@ def _flat(r) -> str:
     return " ".join(r.output.split())
 
 
-@pytest.fixture(scope="module")
-def goog() -> pd.DataFrame:
-    if not GOOG.exists():
-        pytest.skip("NAB data not available")
-    return pd.read_csv(GOOG, dtype=str)
-
-
 def _backtest(*args):
     return CliRunner().invoke(app, ["models", "backtest-forecast", *map(str, args)])
 

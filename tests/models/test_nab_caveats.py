@@ -3,22 +3,13 @@
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from models.nab_io import load_corpus, train_rows
 
-NAB = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab"
 NAME = "realTweets/Twitter_volume_GOOG.csv"
-
-
-@pytest.fixture(scope="module")
-def goog() -> pd.DataFrame:
-    if not (NAB / "data" / NAME).exists():
-        pytest.skip("NAB data not available")
-    return pd.read_csv(NAB / "data" / NAME, dtype=str)
 
 
 def _corpus(root: Path, part: pd.DataFrame, window: tuple[str, str]):

@@ -1,7 +1,6 @@
 """Values that are not numbers, negative values and rows out of time order are noted with a count
 and the first line; series derived from a real NAB file with hypothesis-chosen rows spoiled."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,15 +10,12 @@ from hypothesis import strategies as st
 
 from models.nab_io import read_timestamp_value
 
-GOOG = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab" / "data" / "realTweets" / "Twitter_volume_GOOG.csv"
 WORDS = st.sampled_from(["abc", "n/a", "1.2.3", "12 tweets", "—", "0x1G"])
 
 
 @pytest.fixture(scope="module")
-def goog() -> pd.DataFrame:
-    if not GOOG.exists():
-        pytest.skip("NAB data not available")
-    return pd.read_csv(GOOG, dtype=str).head(2000)
+def goog(goog) -> pd.DataFrame:
+    return goog.head(2000)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

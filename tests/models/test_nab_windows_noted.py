@@ -17,13 +17,6 @@ LABELS = NAB / "labels" / "combined_windows.json"
 NAME = "realTweets/Twitter_volume_GOOG.csv"
 
 
-@pytest.fixture(scope="module")
-def goog() -> pd.DataFrame:
-    if not (NAB / "data" / NAME).exists():
-        pytest.skip("NAB data not available")
-    return pd.read_csv(NAB / "data" / NAME, dtype=str)
-
-
 def _write(root: Path, name: str, df: pd.DataFrame) -> None:
     (root / name).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(root / name, index=False)

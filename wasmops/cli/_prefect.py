@@ -86,5 +86,4 @@ def _stop_with_me(pid: int, popen) -> None:
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     finally:
         os.close(r)
-    os.set_inheritable(w, False)
     _watchdogs.append(w)
