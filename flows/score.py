@@ -20,15 +20,18 @@ them against operators' labels.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from prefect import flow
+from pydantic import Field
 
 from tasks.telemetry import challenger, champion, judge_and_record, monitor_and_record, read_window, validate_telemetry
 from wasmops.digests import shown
 
 
 @flow(name="score", log_prints=True, flow_run_name="score last {window_minutes}m")
-def score(window_minutes: int = 60, freshness_minutes: int | None = 30, shadow: bool = True,
-          min_windows: int = 2) -> list[dict]:
+def score(window_minutes: Annotated[int, Field(ge=1)] = 60, freshness_minutes: Annotated[int, Field(ge=1)] | None = 30,
+          shadow: bool = True, min_windows: Annotated[int, Field(ge=1)] = 2) -> list[dict]:
     df = read_window(window_minutes)
     outcome = validate_telemetry(df, freshness_minutes=freshness_minutes)
     model, info = champion("anomaly")

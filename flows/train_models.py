@@ -13,15 +13,19 @@ store (tests; the store is not touched), tagged ``data.synthetic=true`` like any
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from prefect import flow, get_run_logger
+from pydantic import Field
 
 from models.training import COST_MIN_TRAIN_DAYS, MIN_HISTORY_DAYS
 from tasks.telemetry import plan_history, plan_synthetic, train, validate_telemetry
 
 
 @flow(name="train-models", log_prints=True, flow_run_name="train-models {days}d history, {holdout_days}d holdout")
-def train_models(days: int = 28, holdout_days: int = 7, min_history_days: float = MIN_HISTORY_DAYS,
-                 allow_synthetic: bool = False, synthetic: bool = False, modules: int = 30, seed: int = 0) -> dict:
+def train_models(days: Annotated[int, Field(ge=1)] = 28, holdout_days: Annotated[int, Field(ge=1)] = 7,
+                 min_history_days: Annotated[float, Field(ge=0)] = MIN_HISTORY_DAYS, allow_synthetic: bool = False,
+                 synthetic: bool = False, modules: Annotated[int, Field(ge=1)] = 30, seed: int = 0) -> dict:
     from wasmops.errors import WasmopsError
     from wasmops.ai.verdicts import data_digest
 
