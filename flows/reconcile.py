@@ -32,6 +32,11 @@ def reconcile_all(mode: str, namespaces: list[str] | None, dry_run: bool) -> dic
     if rep.drift:
         create_markdown_artifact(key="drift", description=f"{len(rep.drift)} drifted module(s)",
                                  markdown="## Drift\n\n" + "\n".join(f"- `{d.key}`: {d.message}" for d in rep.drift))
+    if not dry_run:
+        from wasmops.gitops.quarantine_audit import record_lifts
+
+        for d in record_lifts(s.gitops_dir):     # a quarantine lifted by hand takes effect in this pass
+            print(f"recorded {d.id}: {d.subject} {d.explanation}")
     rep.raise_for_status() if not dry_run and mode == "heal" else None
     return {"summary": rep.summary(), "drift": [d.message for d in rep.drift], "ok": rep.ok}
 

@@ -199,6 +199,8 @@ def reconcile(
         raise TransientError(f"nothing planned or applied: {rep.error}",
                              hint="start the host (`wasmops host` or `wasmops up`) and reconcile again")
     console().print(table("plan" + (" (dry run)" if dry_run else ""), rep.rows()))
+    if not dry_run:
+        _record_lifts(s)
     if rep.drift:
         n = len({d.key for d in rep.drift})       # one Drift per changed field: count the modules
         console().print(f"[yellow]drift detected[/] in {n} module{'s' * (n != 1)}:")
@@ -211,6 +213,15 @@ def reconcile(
     # the whole desired state in scope converged.
     done = rep.error is None and not rep.invalid if dry_run else rep.complete
     raise typer.Exit(0 if done else 1)
+
+
+def _record_lifts(s) -> None:
+    """Quarantines lifted since the last pass (by hand or with `quarantine remove`) become decision records."""
+    from wasmops.gitops.quarantine_audit import record_lifts
+
+    for d in record_lifts(s.gitops_dir):
+        console().print(f"recorded {d.id}: {d.subject} {short(d.digest)} {d.explanation}", highlight=False,
+                        soft_wrap=True)
 
 
 def _known_namespaces(desired, host, asked: list[str]) -> None:
@@ -319,6 +330,7 @@ def quarantine_remove(digest: str, reason: str = typer.Option(..., help="Why it 
     digest = _quarantined(digest, load(repo_file(s)), where=str(repo_file(s)))
     GitOpsRepo.from_settings(s).unquarantine(digest, actor=actor or getpass.getuser(), reason=reason)
     console().print(f"removed {short(digest)} from quarantine", highlight=False)
+    _record_lifts(s)
 
 
 def _quarantined(given: str, entries: list[dict], *, where: str) -> str:
