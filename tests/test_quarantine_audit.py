@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
