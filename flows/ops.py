@@ -15,6 +15,7 @@ from prefect.exceptions import NotPausedError, ObjectNotFound, PrefectHTTPStatus
 from prefect.flow_runs import resume_flow_run
 
 from flows._approval_policy import SIGNED_PREFIX, STATUS_KEY, VERDICT_PREFIX
+from flows._owner import public_tags
 
 
 def pending_approvals() -> list[dict]:
@@ -26,7 +27,7 @@ def pending_approvals() -> list[dict]:
         for r in runs:
             keyset = (r.state.state_details.run_input_keyset or {}) if r.state else {}
             desc = _description(client, r.id, keyset.get("description")) if keyset.get("description") else None
-            out.append({"id": str(r.id), "name": r.name, "tags": list(r.tags or []),
+            out.append({"id": str(r.id), "name": r.name, "tags": public_tags(r.tags),
                         "paused_at": str(r.state.timestamp) if r.state else "",
                         "timeout": str(r.state.state_details.pause_timeout) if r.state else "",
                         "description": desc or "", "form_ready": desc is not None,

@@ -12,6 +12,26 @@ import signal
 import time
 
 
+def boot_id() -> str:
+    """This boot of this machine (``/proc/sys/kernel/random/boot_id``; "" where there is none): a pid
+    names one process only within one boot."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, ``/proc/<pid>/stat`` field 22), or None
+    when there is no such process: with the pid it names one process, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(") ", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def pid_alive(pid: int) -> bool:
     """True while process ``pid`` exists and is not a zombie. A process of another user (no right to
     signal it) counts as alive: nothing it holds may be taken from it."""

@@ -35,6 +35,16 @@ def _task_states(flow_run_id: str) -> dict[str, str]:
     return {t.name.rsplit("-", 1)[0]: t.state.name for t in trs if t.state}
 
 
+def _runs_of(module: str):
+    """The release flow runs of ``module`` (their names carry it), oldest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=200)
+    return [r for r in runs if module in r.name]
+
+
 @pytest.mark.parametrize("step", ["commit", "reconcile", "verify"])
 def test_kill_9_then_rerun_finishes_without_a_second_commit(flow_env, tmp_path, step, prefect_api):
     import git
@@ -49,8 +59,14 @@ def test_kill_9_then_rerun_finishes_without_a_second_commit(flow_env, tmp_path, 
     commits_after_crash = release_commits(ws, key)
     assert len(commits_after_crash) == (0 if step == "commit" else 1)
 
+    killed = _runs_of(name)
+    assert [r.state.name for r in killed] == ["Running"]        # nothing reported it: it stays Running
     second = _release(ws, src, prefect_api)
     assert second.returncode == 0, second.stdout + second.stderr
+    # The re-run marked the killed run Crashed (flows/_owner.py): its process is gone.
+    (crashed,) = [r for r in _runs_of(name) if r.id == killed[0].id]
+    assert crashed.state.name == "Crashed" and "ended without reporting" in crashed.state.message
+    assert f"crashed: flow run {crashed.id}" in second.stdout
     commits = release_commits(ws, key)
     assert len(commits) == 1
     assert {m["name"]: m for m in host.modules() if m["namespace"] == "dev"}[name]["digest"]

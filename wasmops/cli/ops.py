@@ -235,8 +235,11 @@ def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic"
     configure(workspace())
     from flows.train_models import train_models
 
-    out = train_models(allow_synthetic=allow_synthetic, synthetic=synthetic, days=days, holdout_days=holdout_days,
-                       min_history_days=min_history_days, modules=modules, seed=seed)
+    from flows._owner import owned
+
+    with owned():
+        out = train_models(allow_synthetic=allow_synthetic, synthetic=synthetic, days=days, holdout_days=holdout_days,
+                           min_history_days=min_history_days, modules=modules, seed=seed)
     c = console()
     c.print(f"data: {out['data']['summary']} (data.source {out['data']['source']})", soft_wrap=True)
     for key, why in sorted(out["cold"].items()):
@@ -321,8 +324,12 @@ def score(window_minutes: int = typer.Option(60, min=1, help="Score the telemetr
 
     from ..digests import shown
 
-    for v in score_flow(window_minutes=window_minutes, freshness_minutes=freshness_minutes or None, shadow=shadow,
-                        min_windows=min_windows):
+    from flows._owner import owned
+
+    with owned():
+        verdicts = score_flow(window_minutes=window_minutes, freshness_minutes=freshness_minutes or None,
+                              shadow=shadow, min_windows=min_windows)
+    for v in verdicts:
         if v.get("kind") == "monitor":
             console().print(f"[dim]monitor[/] {v['subject']}: [bold]{v['verdict']}[/] {v['explanation']}", soft_wrap=True)
             continue

@@ -25,6 +25,19 @@ def _prefect():
     return s
 
 
+def _reap(c) -> None:
+    """Runs of wasmops processes that were killed (no word since) are marked Crashed, and said so."""
+    from flows._owner import reap
+
+    try:
+        reaped = reap()
+    except Exception as exc:  # noqa: BLE001 - housekeeping: it never stops the command it runs in
+        c.print(f"[dim]could not check for flow runs of killed wasmops processes: {exc}[/]", soft_wrap=True)
+        return
+    for r in reaped:
+        c.print(f"[yellow]crashed:[/] flow run {r['id']} ({r['name']}): {r['why']}", soft_wrap=True, highlight=False)
+
+
 @app.command()
 def release(
     module_dir: Path = typer.Argument(..., help="Module source directory."),
@@ -55,9 +68,13 @@ def release(
     from ._progress import attach
 
     attach(lambda line: c.print(line, soft_wrap=True))      # URLs and paths never broken across lines
-    res = release_flow(module_dir=str(module_dir.resolve()), target=key, auto_approve=auto_approve,
-                       approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check,
-                       ai_requests=ai_requests)
+    from flows._owner import owned
+
+    _reap(c)
+    with owned():         # a run of this process, if it is killed, is marked Crashed by the next command
+        res = release_flow(module_dir=str(module_dir.resolve()), target=key, auto_approve=auto_approve,
+                           approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check,
+                           ai_requests=ai_requests)
     if res.get("noop"):
         c.print(f"[green]nothing to do:[/] {res['key']} already serves {shown('manifest', res['manifest_digest'])} "
                 f"({shown('wasm', res['wasm_digest'])}, commit {res['commit'][:10]})", soft_wrap=True, highlight=False)
@@ -96,6 +113,7 @@ def approvals(json_out: bool = typer.Option(False, "--json")) -> None:
     _prefect()
     from flows.ops import pending_approvals
 
+    _reap(console() if not json_out else err_console())
     runs = pending_approvals()
     if json_out:
         print(json.dumps(runs, indent=1))
