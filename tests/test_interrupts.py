@@ -20,6 +20,9 @@ PROGRAM = textwrap.dedent("""\
     import os, signal, sys, time, weakref
     from wasmops.interrupts import keep_interrupts
 
+    # as a terminal's foreground command has it, even when this test runs in a background job (which
+    # ignores SIGINT, and passes that on: tests/ops/test_interrupt_without_up.py)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     keep_interrupts()
 
     class Obj:
