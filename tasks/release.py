@@ -236,9 +236,8 @@ def sticky_rollback(key: str, manifest_digest: str, reason: str, actor: str = "w
     s = current()
     out = rollback(s, key, digest=manifest_digest, wasm_digest=wasm_digest, reason=reason, actor=actor,
                    reconcile_after=not s.fleet_agents)
-    if out.get("also_pinned_by"):
-        warn(f"the quarantined digest is also pinned by {', '.join(out['also_pinned_by'])}: dev targets stop serving "
-             "it at their next reconcile; prod keeps serving it until a person rolls it back or lifts the quarantine")
+    if out.get("pinned_warning"):
+        warn(out["pinned_warning"])
     return out
 
 

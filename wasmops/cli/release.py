@@ -278,11 +278,8 @@ def rollback(key: str = typer.Argument(..., help="ns/name"), reason: str = typer
     console().print(f"rolled back {key} in Git: quarantined {shown('manifest', out['digest'])}, now "
                     f"{shown('manifest', restored) if restored else 'unreleased'} ({out.get('reconcile', '')})",
                     soft_wrap=True, highlight=False)
-    if out.get("also_pinned_by"):
-        err_console().print(f"[yellow]warning:[/] the same digest is pinned by {', '.join(out['also_pinned_by'])}: "
-                            "the quarantine stops it in dev at the next reconcile; prod keeps serving it until "
-                            "you roll it back there or lift the quarantine (`wasmops quarantine remove`)",
-                            soft_wrap=True, highlight=False)
+    if out.get("pinned_warning"):
+        err_console().print(f"[yellow]warning:[/] {out['pinned_warning']}", soft_wrap=True, highlight=False)
     if not out.get("converged", True):
         from ..errors import TransientError
 

@@ -47,6 +47,35 @@ def pinned_elsewhere(repo, key: str, digests: set[str]) -> list[str]:
                   if k != key and m.spec.module_ref.digest in digests)
 
 
+def pinned_warning(repo, others: list[str]) -> str:
+    """What the quarantine does to the other targets that pin the digest, by their environment (the
+    reconciler's rule, ``gitops.plan``): prod ones keep serving it until a person acts; others stop
+    serving it at their next reconcile. "" when there are none.
+
+    >>> class Repo:
+    ...     def desired(self):
+    ...         class D: deployments = {"prod/a": _Env("prod"), "staging/a": _Env("staging")}
+    ...         return D()
+    >>> class _Env:
+    ...     def __init__(self, env): self.spec = type("S", (), {"environment": env})()
+    >>> print(pinned_warning(Repo(), ["prod/a", "staging/a"]))
+    the same digest is pinned by prod/a, staging/a: staging/a stops serving it at its next reconcile; prod/a keeps serving it until you roll it back there or lift the quarantine (`wasmops quarantine remove`)
+    """
+    if not others:
+        return ""
+    deps = repo.desired().deployments
+    prod = [k for k in others if k in deps and deps[k].spec.environment == "prod"]
+    rest = [k for k in others if k not in prod]
+    said = []
+    if rest:
+        said.append(f"{', '.join(rest)} {'stops' if len(rest) == 1 else 'stop'} serving it at "
+                    f"{'its' if len(rest) == 1 else 'their'} next reconcile")
+    if prod:
+        said.append(f"{', '.join(prod)} {'keeps' if len(prod) == 1 else 'keep'} serving it until you roll it back "
+                    "there or lift the quarantine (`wasmops quarantine remove`)")
+    return f"the same digest is pinned by {', '.join(others)}: " + "; ".join(said)
+
+
 def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: str | None = None,
              reason: str = "", actor: str = "wasmops",
              reconcile_after: bool = True) -> dict:
@@ -66,7 +95,8 @@ def rollback(s: Settings, key: str, *, digest: str | None = None, wasm_digest: s
         repo.quarantine(wasm_digest, module=key, reason=f"wasm of {shown('manifest', bad)}: {reason or 'rollback'}",
                         actor=actor, kind="wasm")
     out = {"key": key, "digest": bad, "reverted": reverted.changed, "quarantined": quarantined.changed,
-           "commit": reverted.sha, "also_pinned_by": pinned_elsewhere(repo, key, {bad, wasm_digest} - {None})}
+           "commit": reverted.sha, "also_pinned_by": (others := pinned_elsewhere(repo, key, {bad, wasm_digest} - {None})),
+           "pinned_warning": pinned_warning(repo, others)}
     if reconcile_after:
         from wasmops.host.client import HostClient
         from wasmops.gitops.reconcile import reconcile
