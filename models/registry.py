@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import warnings
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -134,6 +135,7 @@ def _using(tracking_uri: str):
     """Point mlflow's fluent API (start_run, log_model, register_model) at ``tracking_uri``."""
     import mlflow  # noqa: PLC0415
 
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)   # "no pip" under uv: said on every log_model
     prev_t, prev_r = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
