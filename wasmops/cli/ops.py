@@ -44,6 +44,8 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
     s = settings()
     svc = Services(s, bind=bind)
     prefect_was_running = "prefect" in svc.running()
+    own_host = _hand_started_host(svc, s, host_port) if host else None
+    host = host and own_host is None
     svc.check_ports({"prefect": prefect_port, "mlflow": mlflow_port if mlflow else None,
                      "host": host_port if host else None})     # one line, nothing started
     if not (s.gitops_dir / ".git").exists():
@@ -66,6 +68,9 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
         if usual and port != usual and not {"prefect": prefect_port, "mlflow": mlflow_port, "host": host_port}[sv.name]:
             err_console().print(f"[yellow]note:[/] {usual} was taken, so {sv.name} listens on {port} "
                                 f"(--{sv.name}-port chooses)", soft_wrap=True)
+    if own_host:
+        console().print(f"[green]✓[/] host     {own_host}  (already running, started outside `wasmops up`: "
+                        "`wasmops down` leaves it)", soft_wrap=True)
     console().print(f"data: {db.redacted if db else 'SQLite in ' + str(s.home)}")
     console().print(f"Prefect UI: {started[0].url}   stop everything with `wasmops down`")
 
@@ -81,6 +86,31 @@ def _free_orphaned_locks(s) -> None:
     if freed:
         err_console().print(f"[yellow]note:[/] freed {', '.join(freed)}: their holders' leases were lost with the "
                             "previous Prefect server (re-run those releases)", soft_wrap=True)
+
+
+def _hand_started_host(svc, s, host_port: int | None) -> str | None:
+    """The URL of a `wasmops host` that serves this workspace (the one its commands reach, answering
+    the admin API with the workspace's token) when `up` did not start it, else None. `up` started a
+    second host on the same state directory beside it: the CLI then talked to the new one while the
+    first (the README's `wasmops host &`) kept serving modules rolled back and quarantined since."""
+    import httpx
+
+    from ..host.client import endpoint
+
+    if "host" in svc.running():
+        return None
+    url, token = endpoint(s)
+    try:
+        ok = bool(token) and httpx.get(f"{url}/admin/modules", headers={"Authorization": f"Bearer {token}"},
+                                       timeout=2).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    if ok and host_port is not None and urlsplit(url).port != host_port:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"a `wasmops host` for this workspace already runs at {url}", where="--host-port",
+                          hint="stop that host first, or leave --host-port out and `up` uses it")
+    return url if ok else None
 
 
 def _same_store(svc, db) -> None:
