@@ -90,3 +90,16 @@ def test_up_uses_the_running_host_instead_of_starting_a_second(hand_host):
     finally:
         subprocess.run([WASMOPS, "down"], env=env, capture_output=True, timeout=60)
     assert httpx.get(f"{url}/readyz", timeout=2).status_code == 200    # `down` left the hand-started host
+
+
+def test_status_names_the_host_it_read_when_up_did_not_start_it(hand_host):
+    """`status` listed live modules with no word of which host served them, and its services table
+    has no row for a host started by hand."""
+    home, url = hand_host
+    p = subprocess.run([WASMOPS, "status"], env={**_env(home), "COLUMNS": "200"}, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"no live modules on {url}" in p.stdout
+    data = json.loads(subprocess.run([WASMOPS, "status", "--json"], env=_env(home), capture_output=True,
+                                     text=True, timeout=60).stdout)
+    assert data["host_url"] == url and data["modules"] == []

@@ -168,9 +168,11 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     try:
         from ..host.client import HostClient
 
+        hc = HostClient.from_workspace(s)
         out["modules"] = [{"key": f"{m['namespace']}/{m['name']}", "manifest": m["digest"], "health": m["health"],
                            **({"rollout": _rollout_cell(s, m)} if m.get("canary") else {})}
-                          for m in HostClient.from_workspace(s).modules()]
+                          for m in hc.modules()]
+        out["host_url"] = hc.url        # a host started outside `up` is in no services row: say which one answered
     except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
         out["modules_error"] = str(exc)
     if "prefect" in running:
@@ -198,7 +200,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
         from ..digests import short
 
         rows = [{**m, "manifest": short(m["manifest"])} for m in out["modules"]]   # --json keeps the full digest
-        c.print(table("live modules", rows) if rows else "no live modules")
+        c.print(table(f"live modules on {out['host_url']}", rows) if rows else f"no live modules on {out['host_url']}")
     else:
         c.print(f"host: {out.get('modules_error')}")
     if out["broken_files"]:
