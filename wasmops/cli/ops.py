@@ -44,6 +44,8 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
     s = settings()
     svc = Services(s, bind=bind)
     prefect_was_running = "prefect" in svc.running()
+    own_host = _hand_started_host(svc, s, host_port) if host else None
+    host = host and own_host is None
     svc.check_ports({"prefect": prefect_port, "mlflow": mlflow_port if mlflow else None,
                      "host": host_port if host else None})     # one line, nothing started
     if not (s.gitops_dir / ".git").exists():
@@ -66,6 +68,9 @@ def up(serve: bool = typer.Option(True, help="Also start the process that runs t
         if usual and port != usual and not {"prefect": prefect_port, "mlflow": mlflow_port, "host": host_port}[sv.name]:
             err_console().print(f"[yellow]note:[/] {usual} was taken, so {sv.name} listens on {port} "
                                 f"(--{sv.name}-port chooses)", soft_wrap=True)
+    if own_host:
+        console().print(f"[green]✓[/] host     {own_host}  (already running, started outside `wasmops up`: "
+                        "`wasmops down` leaves it)", soft_wrap=True)
     console().print(f"data: {db.redacted if db else 'SQLite in ' + str(s.home)}")
     console().print(f"Prefect UI: {started[0].url}   stop everything with `wasmops down`")
 
@@ -81,6 +86,31 @@ def _free_orphaned_locks(s) -> None:
     if freed:
         err_console().print(f"[yellow]note:[/] freed {', '.join(freed)}: their holders' leases were lost with the "
                             "previous Prefect server (re-run those releases)", soft_wrap=True)
+
+
+def _hand_started_host(svc, s, host_port: int | None) -> str | None:
+    """The URL of a `wasmops host` that serves this workspace (the one its commands reach, answering
+    the admin API with the workspace's token) when `up` did not start it, else None. `up` started a
+    second host on the same state directory beside it: the CLI then talked to the new one while the
+    first (the README's `wasmops host &`) kept serving modules rolled back and quarantined since."""
+    import httpx
+
+    from ..host.client import endpoint
+
+    if "host" in svc.running():
+        return None
+    url, token = endpoint(s)
+    try:
+        ok = bool(token) and httpx.get(f"{url}/admin/modules", headers={"Authorization": f"Bearer {token}"},
+                                       timeout=2).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    if ok and host_port is not None and urlsplit(url).port != host_port:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"a `wasmops host` for this workspace already runs at {url}", where="--host-port",
+                          hint="stop that host first, or leave --host-port out and `up` uses it")
+    return url if ok else None
 
 
 def _same_store(svc, db) -> None:
@@ -138,9 +168,11 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     try:
         from ..host.client import HostClient
 
+        hc = HostClient.from_workspace(s)
         out["modules"] = [{"key": f"{m['namespace']}/{m['name']}", "manifest": m["digest"], "health": m["health"],
                            **({"rollout": _rollout_cell(s, m)} if m.get("canary") else {})}
-                          for m in HostClient.from_workspace(s).modules()]
+                          for m in hc.modules()]
+        out["host_url"] = hc.url        # a host started outside `up` is in no services row: say which one answered
     except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
         out["modules_error"] = str(exc)
     if "prefect" in running:
@@ -168,7 +200,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
         from ..digests import short
 
         rows = [{**m, "manifest": short(m["manifest"])} for m in out["modules"]]   # --json keeps the full digest
-        c.print(table("live modules", rows) if rows else "no live modules")
+        c.print(table(f"live modules on {out['host_url']}", rows) if rows else f"no live modules on {out['host_url']}")
     else:
         c.print(f"host: {out.get('modules_error')}")
     if out["broken_files"]:

@@ -3,6 +3,9 @@ an AI-caught bad release rolled back, and a cost summary per team."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 
 def extra_steps(demo) -> None:
     demo.step("synthetic history → GX → models in MLflow (synthetic: only with --allow-synthetic)", lambda: _train(demo))
@@ -38,10 +41,27 @@ def _train(demo) -> str:
 def _score(demo) -> str:
     _traffic(demo, 200)
     out = demo.wasmops("score", "--window-minutes", "180").stdout.decode()
-    lines = [line.strip() for line in out.splitlines() if "sha256:" in line]
-    shadow = [line for line in lines if line.startswith("shadow")]
-    champion = [line for line in lines if not line.startswith("shadow")]
-    return " | ".join(champion[:2] + shadow[:1]) or "no verdicts"
+    return score_summary(out)
+
+
+_VERDICT = re.compile(r"^(shadow v\S+ )?(\S+) manifest (?:sha256:\S+|-): (\S+)")
+
+
+def score_summary(out: str) -> str:
+    """Verdicts counted per side (champion, shadow) and, as the example, an `anomalous` one, else any
+    other than `hold`. The summary showed the first lines in name order, which were the live modules'
+    `hold` (minutes of history, no baseline): a step titled "champion verdicts" showed none."""
+    seen = [(m.group(1) is not None, m.group(3), line) for line in (raw.strip() for raw in out.splitlines())
+            if (m := _VERDICT.match(line))]
+    if not seen:
+        return "no verdicts"
+    said = "; ".join(f"{side}: " + ", ".join(f"{n} {v}" for v, n in sorted(c.items())) for side, c in
+                     (("champion", Counter(v for sh, v, _ in seen if not sh)),
+                      ("shadow", Counter(v for sh, v, _ in seen if sh))) if c)
+    champion = [(v, line) for sh, v, line in seen if not sh] or [(v, line) for _, v, line in seen]
+    example = next((line for v, line in champion if v == "anomalous"),
+                   next((line for v, line in champion if v != "hold"), champion[0][1]))
+    return f"{said}; e.g. {example}"
 
 
 def _governance(demo) -> str:

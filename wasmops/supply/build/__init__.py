@@ -79,8 +79,10 @@ class BuildResult:
 
 
 def output_path(src: ModuleSource, out: Path) -> Path:
-    """``out`` itself when it ends in ``.wasm``, else ``out/<name>.wasm`` (``out`` is a directory)."""
-    out = Path(out)
+    """``out`` itself when it ends in ``.wasm``, else ``out/<name>.wasm`` (``out`` is a directory).
+
+    Absolute: the compilers run in the module directory, and a relative ``out`` means the caller's cwd."""
+    out = Path(out).absolute()
     return out if out.suffix == ".wasm" and not out.is_dir() else out / f"{src.name}.wasm"
 
 
