@@ -143,3 +143,25 @@ def test_benchmark_out_has_lf_line_endings(nab_dir, tmp_path):
     assert r.exit_code == 0, r.output
     body = out.read_bytes()
     assert b"\r" not in body and body.count(b"\n") == 6001
+
+
+def test_backtest_progress_counts_the_origins_it_makes(tmp_path, monkeypatch):
+    """17 weeks of hours at --horizon 24: 56 origins over the last 30 % (and the 2 weeks before it
+    that feed the champion choice), not one per day after the first 3 weeks (119): the progress
+    said '55 of ~119 origins' and stopped there."""
+    import numpy as np
+
+    import models.forecast_select as fs
+
+    made = []
+    real_naive = fs._naive
+    monkeypatch.setattr(fs, "_model", lambda y, t, origin, hours, it: made.append(origin) or real_naive(y, origin, hours, 168))
+    ts = pd.date_range("2024-09-02", periods=17 * 168, freq="h")
+    rng = np.random.default_rng(5)
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"),
+                  "value": rng.poisson(200 + 150 * np.sin(2 * np.pi * ts.hour.to_numpy() / 24))}).to_csv(
+        tmp_path / "h.csv", index=False)
+    r = CliRunner().invoke(app, ["models", "backtest-forecast", str(tmp_path / "h.csv"), "--horizon", "24"])
+    assert r.exit_code == 0, r.output
+    lines = [x for x in r.output.splitlines() if x.startswith("backtest: ")]
+    assert lines and lines[-1] == f"backtest: {len(made)} of {len(made)} origins", lines

@@ -109,15 +109,18 @@ def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, d
 
 
 def _progress(hours: int, horizon: int):
-    """One line on stderr every ~10 % of the origins when there are many (``--horizon 1`` fits one model an hour)."""
-    total = max(1, (hours - MIN_WEEKS * 168) // horizon)
+    """One line on stderr every ~10 % of the origins when there are many (``--horizon 1`` fits one model an hour),
+    out of the number :func:`models.forecast_select.backtest` makes."""
+    from models.forecast_select import origin_count
+
+    total = max(1, origin_count(hours, horizon))
     if total < 50:
         return None
     step = max(1, total // 10)
 
     def tick(done: int) -> None:
-        if done % step == 0:
-            err_console().print(f"backtest: {done} of ~{total} origins", highlight=False)
+        if done % step == 0 or done == total:
+            err_console().print(f"backtest: {done} of {total} origins", highlight=False)
     return tick
 
 
