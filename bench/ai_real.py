@@ -6,8 +6,8 @@
    here (windowed Gaussian: trailing 6,400-row mean/std; rolling robust z: trailing 24 h
    median/MAD), NAB protocol: the first 15 % of each series trains, the rest is streamed and
    scored. All three raise alarms under the same policy: threshold calibrated on the training rows
-   at ``target_far``, one alarm per 6 h cooldown (the project's detector also has its Bonferroni
-   floor). Metrics from ``models.nab_eval``: NAB standard score, pooled PR-AUC, windows caught at a
+   at ``target_far``, one alarm per incident (a row above it with no row above it in the 6 h
+   before; the project's detector also has its Bonferroni floor). Metrics from ``models.nab_eval``: NAB standard score, pooled PR-AUC, windows caught at a
    per-series matched 2 % false-alarm rate. Data: every series under ``data/``.
 1b. The same three, on the series reshaped like data this project never saw (``models.nab_perturb``:
    30 % of rows lost, jittered timestamps, 30-minute means, the first 2,500 rows, four outages),

@@ -42,8 +42,8 @@ that small to exist: a 30-day window of hourly rows holds 720, whose smallest tw
 is 2/721 (score 2.56 < 2.90), so an hourly series could alarm only beyond its window's range. So
 the bound is capped at the score of the second most extreme rank a full window can hold,
 ``-log10(4 / (n + 1))`` (n = window / sampling interval; 5-minute data: n = 8,640, no cap). Alarms: a row above the
-threshold raises an alarm unless one was raised within ``cooldown`` (6 h) before it: one page per
-incident, not one per row.
+threshold raises an alarm unless another row was above it within ``cooldown`` (6 h) before it: one
+page per incident however long it lasts, not one per row (nor one every 6 h while it goes on).
 
 The defaults were chosen on the NAB development set (``bench/ai_real.py``) as round values, one set
 for every series: nothing here is tuned per file. Measured alternatives are listed in
@@ -184,7 +184,9 @@ def component_stats(u: pd.Series, cfg: DetectorConfig) -> pd.DataFrame:
 
 
 def cooldown_alarms(above: np.ndarray, ts: pd.DatetimeIndex, cooldown: str) -> np.ndarray:
-    """Alarm events: rows above threshold with no earlier alarm within ``cooldown``."""
+    """Alarm events: rows above threshold with no row above threshold within ``cooldown`` before
+    them. One page per incident however long it lasts: an incident goes on while rows above the
+    threshold come less than ``cooldown`` apart (it used to re-page every ``cooldown``)."""
     out = np.zeros(len(above), dtype=bool)
     t = _naive_ns(ts).astype(np.int64)
     gap = pd.Timedelta(cooldown).value
@@ -192,8 +194,16 @@ def cooldown_alarms(above: np.ndarray, ts: pd.DatetimeIndex, cooldown: str) -> n
     for i in np.flatnonzero(above):
         if last is None or t[i] - t[last] >= gap:
             out[i] = True
-            last = i
+        last = i
     return out
+
+
+def incident_start(above: np.ndarray, alarm: np.ndarray, i: int) -> int | None:
+    """The alarm event of the incident row ``i`` (above threshold) belongs to, else None."""
+    if not above[i]:
+        return None
+    starts = np.flatnonzero(alarm[: i + 1])
+    return int(starts[-1]) if len(starts) else None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ each telemetry window. Each series goes through the production detector
 (:mod:`models.detector`: seasonal, rank-based, robust to zero-inflated and heavy-tailed metrics),
 fitted on the first 15 % of the module's own history, with its threshold calibrated to the target
 false-alarm rate from Git (``policies/monitoring.yaml``). A module is ``anomalous`` when the
-detector raised an alarm event (one per incident: the first row above the threshold after the
-cooldown, the same events ``bench/ai_real.py`` scores) inside the scoring window::
+detector raised an alarm event (one per incident: the first row above the threshold after a quiet
+cooldown, the same events ``bench/ai_real.py`` scores) inside the scoring window, or when a row
+there is above the threshold in an incident alarmed before (``ongoing``: no new page)::
 
     >>> import pandas as pd
     >>> ts = pd.date_range("2026-01-01", periods=3, freq="h", tz="UTC")
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from models.detector import DetectorConfig, run_series
+from models.detector import DetectorConfig, incident_start, run_series
 
 METRICS = ("error_rate", "fuel_per_call", "latency_p95_ms")
 POLICY_FILE = "policies/monitoring.yaml"
@@ -98,8 +99,13 @@ def _judge_metric(s: pd.Series, since: pd.Timestamp, cfg: DetectorConfig) -> dic
     i = int(recent[np.argmax(out.score[recent])])
     e = det.explain(out, i)
     # an alarm event (the detector's, after its cooldown: one per incident, as bench/ai_real.py scores it)
-    return {"alarm": bool(out.alarm[recent].any()), "score": float(out.score[i]), "threshold": float(out.threshold),
-            "explanation": e.summary()}
+    alarm = bool(out.alarm[recent].any())
+    res = {"alarm": alarm, "score": float(out.score[i]), "threshold": float(out.threshold), "explanation": e.summary()}
+    start = None if alarm else incident_start(out.above, out.alarm, i)
+    if start is not None:   # above the threshold in an incident already alarmed: no new page, but not "ok"
+        res.update(ongoing=True, explanation=f"{e.summary()}; the incident alarmed at {out.ts[start]} goes on "
+                                             "(one alarm per incident)")
+    return res
 
 
 def monitor(df: pd.DataFrame, *, now, window_minutes: int = 60, config: DetectorConfig | None = None,
@@ -117,7 +123,7 @@ def monitor(df: pd.DataFrame, *, now, window_minutes: int = 60, config: Detector
             continue
         results = {m: _judge_metric(series[m].dropna(), since, cfg) for m in METRICS}
         held = [m for m, r in results.items() if r.get("hold")]
-        alarms = [m for m, r in results.items() if r["alarm"]]
+        alarms = [m for m, r in results.items() if r["alarm"] or r.get("ongoing")]
         if len(held) == len(METRICS):
             r = results[held[0]]
             out.append(MonitorVerdict(key, "hold", f"{r['history']} windows of history, at least {r['needed']} "
