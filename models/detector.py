@@ -34,7 +34,9 @@ the same whether the series ends at t or goes on, so batch scoring equals stream
    no two rows tie at a clip. Zeros among zeros have p = 1, so zero-inflation does not alarm.
 4. The row's score is the largest component surprisal; the explanation lists all four.
 
-Threshold (``target_far`` = 0.5 % of rows, the documented default): the larger of the Bonferroni
+Threshold (``target_far`` = 0.5 % of rows, the documented default, and at most 0.5 % per 5 minutes:
+rows finer than ``far_interval`` get ``target_far * step / 5 min``, 0.1 % for 1-minute rows, so
+the false alarms per day do not grow with the sampling rate): the larger of the Bonferroni
 bound ``log10(K / target_far)`` (K = 4 components: with exact p-values at most ``target_far`` of
 normal rows exceed it) and the ``1 - target_far`` quantile of the training rows' scores (lifts it on
 series whose p-values are not exact, e.g. strongly autocorrelated ones). The bound needs p-values
@@ -71,6 +73,7 @@ class DetectorConfig:
     season_days: int = 7             #: days of same-time-of-day history in the seasonal baseline
     cooldown: str = "6h"             #: no second alarm this soon after one
     min_history: int = 12            #: rows of a component's history before it scores at all
+    far_interval: str = "5min"       #: ``target_far`` is per row and at most per this much time
 
 
 @dataclass
@@ -221,8 +224,9 @@ class SeasonalRankDetector:
         self.scale_ = robust_spread(x)
         self.threshold_ = -math.inf
         train_scores = self._score(ts, x)[0]
-        nominal = min(math.log10(len(COMPONENTS) / self.config.target_far), self._attainable(ts))
-        q = float(np.quantile(train_scores, 1.0 - self.config.target_far)) if len(train_scores) else -math.inf
+        self.far_ = self._row_far(ts)
+        nominal = min(math.log10(len(COMPONENTS) / self.far_), self._attainable(ts))
+        q = float(np.quantile(train_scores, 1.0 - self.far_)) if len(train_scores) else -math.inf
         self.threshold_ = max(nominal, q)
         self.n_train_ = len(x)
         self.train_far_ = float(np.mean(train_scores > self.threshold_)) if len(train_scores) else float("nan")
@@ -231,13 +235,19 @@ class SeasonalRankDetector:
     def _attainable(self, ts: pd.DatetimeIndex) -> float:
         """The score of the second most extreme of the rows a full ``history`` window holds at this
         series' sampling interval (the training rows' median step): ``-log10(4 / (n + 1))``."""
-        if len(ts) < 2:
-            return math.inf
-        step = float(np.median(np.diff(_naive_ns(ts)).astype(np.int64)))
-        if step <= 0:
+        step = _step_ns(ts)
+        if step is None:
             return math.inf
         n = pd.Timedelta(self.config.history).value / step
         return -math.log10(4.0 / (n + 1.0))
+
+    def _row_far(self, ts: pd.DatetimeIndex) -> float:
+        """The target per row: ``target_far``, scaled down for rows finer than ``far_interval`` so that
+        1-minute data gets the false alarms per day of 5-minute data, not five times as many."""
+        step = _step_ns(ts)
+        if step is None:
+            return self.config.target_far
+        return self.config.target_far * min(1.0, step / pd.Timedelta(self.config.far_interval).value)
 
     def _score(self, ts: pd.DatetimeIndex, x: np.ndarray):
         cfg = self.config
@@ -277,6 +287,14 @@ class SeasonalRankDetector:
 
     def _natural(self, u: float) -> float:
         return float(np.sinh(u) * self.scale_) if np.isfinite(u) else float("nan")
+
+
+def _step_ns(ts) -> float | None:
+    """The median step between rows in ns (None for fewer than two rows or no positive step)."""
+    if len(ts) < 2:
+        return None
+    step = float(np.median(np.diff(_naive_ns(ts)).astype(np.int64)))
+    return step if step > 0 else None
 
 
 def _clean(ts, values) -> tuple[pd.DatetimeIndex, np.ndarray]:

@@ -18,9 +18,9 @@ there is above the threshold in an incident alarmed before (``ongoing``: no new 
 
 A module with less than ``min_rows`` windows of history is ``hold`` (cold start: its releases are
 judged by the release judge), and so is a metric whose history is still too short for a value inside
-its past range to reach the detector's threshold (:func:`history_needed`: 1,588 windows at the
-default threshold of 2.90, i.e. 26 hours of 1-minute windows, 5.5 days of 5-minute ones; 363 hourly
-windows at the hourly threshold of 2.26) and that raised no alarm: until then only a value far
+its past range to reach the detector's threshold (:func:`history_needed`: 1,588 5-minute
+windows at the default threshold of 2.90, 5.5 days; 8,000 1-minute windows at their threshold of 3.60
+(the target is also per 5 minutes), 5.6 days; 363 hourly windows at the hourly threshold of 2.26) and that raised no alarm: until then only a value far
 beyond all of its history can alarm, so an alarm is still evidence but its absence is not, and "ok"
 would be a verdict on nothing. A module all of whose metrics are held is ``hold``. The explanation names the metric and its components (observed vs
 expected, tail probability).
@@ -78,8 +78,8 @@ def history_needed(threshold: float) -> int:
     """Windows of history before a value *inside* the past range can reach ``threshold``: the most
     extreme of n windows has a two-sided tail probability of 2/(n+1), a score of log10((n+1)/2).
 
-    >>> history_needed(2.90), history_needed(2.26)    # 5-minute and hourly defaults
-    (1588, 363)
+    >>> history_needed(2.90), history_needed(3.60), history_needed(2.26)    # 5-minute, 1-minute and hourly defaults
+    (1588, 7962, 363)
     """
     return max(0, int(np.ceil(2 * 10 ** threshold - 1)))
 
