@@ -136,3 +136,16 @@ def monitor(df: pd.DataFrame, *, now, window_minutes: int = 60, config: Detector
             also = f" ({', '.join(held)}: too little history yet)" if held else ""
             out.append(MonitorVerdict(key, "ok", "every metric within its calibrated range" + also, results))
     return out
+
+
+SYNTHETIC_ONLY = ("only synthetic telemetry (`wasmops telemetry synth`) in its history: the monitor judges "
+                  "real telemetry only")
+
+
+def synthetic_only_holds(rows: pd.DataFrame, real: pd.DataFrame) -> list[MonitorVerdict]:
+    """A ``hold`` for each module in ``rows`` with none of its rows in ``real`` (all synthetic): without
+    it the monitor said nothing about them and ``score`` printed no monitor line at all."""
+    def keys(df):
+        return set() if df.empty else set(zip(df["namespace"], df["module"]))
+    return [MonitorVerdict(f"{ns}/{mod}", "hold", SYNTHETIC_ONLY) for ns, mod in sorted(keys(rows) - keys(real))]
+

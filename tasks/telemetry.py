@@ -209,7 +209,7 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     from prefect.events import emit_event
     from prefect.runtime import flow_run
 
-    from models.monitor import load_config, monitor
+    from models.monitor import load_config, monitor, synthetic_only_holds
     from models.score_chart import anomaly_scores_markdown
     from wasmops.gitops.decisions import Decision, record
     from wasmops.telemetry import Store
@@ -219,8 +219,10 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     s = current()
     store = Store.open(s)
     now = pd.Timestamp.now(tz="UTC")
-    hist = store.without_synthetic(store.window(history_days * 24 * 60, now=now))
+    rows = store.window(history_days * 24 * 60, now=now)
+    hist = store.without_synthetic(rows)
     out = monitor(hist, now=now, window_minutes=window_minutes, config=load_config(s.gitops_dir))
+    out += synthetic_only_holds(rows, hist)
     for v in out:
         record(s.gitops_dir, Decision(
             kind="monitor", subject=v.subject, verdict=v.verdict, explanation=v.explanation,
