@@ -206,7 +206,8 @@ def _note_rows(mask: np.ndarray, text: pd.Series, what: str, done: str, where: s
     """One note for the rows in ``mask`` (file order): how many, the first one and its line."""
     rows = np.flatnonzero(mask)
     if len(rows):
-        what = what.replace("values are", "value is") if len(rows) == 1 else what
+        what = what.replace("values are not numbers", "value is not a number").replace(
+            "values are", "value is") if len(rows) == 1 else what
         notes.append(f"{where}: {len(rows)} {what} (the first, {text.iloc[rows[0]]!r}, on line {rows[0] + 2}); {done}")
 
 
@@ -233,8 +234,11 @@ def read_series(path, name: str, windows=(), notes: list | None = None) -> Serie
     notes = notes if notes is not None else []
     raw, ts, values, non_numeric = read_timestamp_value(path, notes)
     aware = ts.tz is not None
-    if aware and any(pd.Timestamp(t).tzinfo is None for w in windows for t in w):
+    zoned = [pd.Timestamp(t).tzinfo is not None for w in windows for t in w]
+    if aware and not all(zoned):
         notes.append(f"{name}: its times carry zones and its labels do not; the labels are read as UTC")
+    elif not aware and any(zoned):
+        notes.append(f"{name}: its labels carry zones and its times do not; its times are read as UTC")
     keys = ts.tz_convert("UTC").tz_localize(None).values if aware else ts.values
     s = Series(name, ts, raw, values, [], non_numeric)
     s.windows = sorted(_window_rows(s, keys, windows, aware, notes))
@@ -353,7 +357,7 @@ def _window(name: str, i: int, w, where: str) -> tuple[pd.Timestamp, pd.Timestam
         raise SpecError(f"{name}[{i}]: times must be strings like the data's timestamps, got {w!r}", where=where,
                         hint='e.g. ["2014-02-19 10:50:00", "2014-02-20 03:30:00"]')
     try:
-        start, end = pd.Timestamp(w[0]), pd.Timestamp(w[1])
+        start, end = _label_time(w[0]), _label_time(w[1])
     except (ValueError, TypeError) as exc:
         raise SpecError(f"{name}[{i}]: not a time: {exc}", where=where) from exc
     if pd.isna(start) or pd.isna(end):
@@ -363,6 +367,14 @@ def _window(name: str, i: int, w, where: str) -> tuple[pd.Timestamp, pd.Timestam
     if end < start:
         raise SpecError(f"{name}[{i}]: ends before it starts ({w[1]} < {w[0]})", where=where)
     return start, end
+
+
+def _label_time(t: str) -> pd.Timestamp:
+    """A label's time: as the data's are read, so epoch seconds (milliseconds from 10^11) too."""
+    if _EPOCH.fullmatch(t.strip()):
+        x = float(t)
+        return pd.Timestamp(x, unit="ms" if x >= 1e11 else "s")
+    return pd.Timestamp(t)
 
 
 def _merged(name: str, wins: list, where: str, notes: list) -> list:

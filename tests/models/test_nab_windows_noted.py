@@ -70,3 +70,32 @@ def test_labels_one_directory_off_give_a_hint(goog, tmp_path, where):
     notes: list[str] = []
     load_corpus(given_dir, LABELS, notes)
     assert any(f"give {data} as DATA_DIR" in n for n in notes), notes
+
+
+def test_labels_in_epoch_seconds_or_with_zones_match_the_rows_they_name(goog, tmp_path):
+    """The real GOOG series with epoch-second timestamps (which the data reader takes) and its NAB
+    windows written in epoch seconds too: they were refused ('year 1425... is out of range'). Zoned
+    labels on unzoned times are read in UTC, now with a note (the reverse case had one already)."""
+    t = pd.to_datetime(goog["timestamp"])
+    epoch = goog.assign(timestamp=(t - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s"))
+    _write(tmp_path / "e", NAME, epoch)
+    _write(tmp_path / "z", NAME, goog)
+    wins = json.loads(LABELS.read_text())[NAME]
+    as_epoch = [[str(int(pd.Timestamp(x).timestamp())) for x in w] for w in wins]
+    as_zoned = [[pd.Timestamp(x).tz_localize("UTC").tz_convert("+02:00").isoformat() for x in w] for w in wins]
+    (tmp_path / "e.json").write_text(json.dumps({NAME: as_epoch}))
+    (tmp_path / "z.json").write_text(json.dumps({NAME: as_zoned}))
+    plain = load_corpus(tmp_path / "z", LABELS, [])[0].windows
+    notes_e, notes_z = [], []
+    assert load_corpus(tmp_path / "e", tmp_path / "e.json", notes_e)[0].windows == plain
+    assert load_corpus(tmp_path / "z", tmp_path / "z.json", notes_z)[0].windows == plain
+    assert any("its labels carry zones and its times do not; its times are read as UTC" in n for n in notes_z)
+
+
+def test_one_value_that_is_not_a_number_is_said_in_the_singular(goog, tmp_path):
+    bad = goog.head(3000).copy()
+    bad.loc[bad.index[100], "value"] = "n/a"
+    _write(tmp_path, NAME, bad)
+    notes = []
+    load_corpus(tmp_path, LABELS, notes)
+    assert any("1 value is not a number (the first, 'n/a', on line 102)" in n for n in notes), notes
