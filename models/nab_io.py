@@ -194,7 +194,7 @@ def read_timestamp_value(path, notes: list | None = None, note_negative: bool = 
         _note_rows(values < 0, text, "values are negative", "kept as they are", where, notes)
     back = np.flatnonzero(np.diff(idx.asi8) < 0)
     if len(back):
-        notes.append(f"{where}: rows are not in time order ({len(back)} step{"s" if len(back) > 1 else ""} back in time, the first on line "
+        notes.append(f"{where}: rows are not in time order ({len(back)} step{'s' if len(back) > 1 else ''} back in time, the first on line "
                      f"{back[0] + 3}); read sorted by time")
     order = np.argsort(idx.asi8, kind="stable")   # NAB files are sorted already
     idx, values = idx[order], values[order]
