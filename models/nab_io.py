@@ -282,6 +282,9 @@ def load_corpus(data_dir, labels_path=None, notes: list | None = None, exclude=N
             notes.append(f"{name}: the --out file; not read as a series")
         elif _header(p) == SCORES_HEADER:
             notes.append(f"{name}: a benchmark scores file ({','.join(SCORES_HEADER)}); not read as a series")
+        elif name not in labels and not {"timestamp", "value"} <= set(_header(p)):
+            notes.append(f"{name}: no timestamp,value header (its first line: {','.join(_header(p))[:60]!r}) and no "
+                         "label names it; not read as a series")
         else:
             out.append(read_series(p, name, labels.get(name, []), notes))
     _note_unmatched(labels, labels_path, root, [s.name for s in out], notes)
@@ -321,7 +324,7 @@ def _note_unmatched(labels: dict, labels_path, root: Path, names: list[str], not
 def _header(path) -> list[str]:
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            return [c.strip().lower() for c in fh.readline().split(",")]
+            return [c.strip().strip('"').strip().lower() for c in fh.readline().split(",")]
     except OSError:
         return []          # read_series will name the problem
 

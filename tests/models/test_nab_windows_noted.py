@@ -99,3 +99,24 @@ def test_one_value_that_is_not_a_number_is_said_in_the_singular(goog, tmp_path):
     notes = []
     load_corpus(tmp_path, LABELS, notes)
     assert any("1 value is not a number (the first, 'n/a', on line 102)" in n for n in notes), notes
+
+
+def test_a_stray_csv_without_the_header_is_skipped_with_a_note_unless_labelled(goog, tmp_path):
+    """A header-less copy of GOOG's rows (as some exporters write) beside the real series stopped
+    the whole benchmark with an error; unlabelled, it is now noted and skipped. A labelled series
+    without the header is still an error naming the file."""
+    from wasmops.errors import SpecError
+
+    _write(tmp_path, NAME, goog.head(3000))
+    goog.head(50).to_csv(tmp_path / "realTweets" / "export.csv", index=False, header=False)
+    notes = []
+    corpus = load_corpus(tmp_path, LABELS, notes)
+    assert [s.name for s in corpus] == [NAME]
+    assert any(n.startswith("realTweets/export.csv: no timestamp,value header") for n in notes), notes
+    quoted = tmp_path / "realTweets" / "quoted.csv"                 # a quoted header is a header
+    quoted.write_text('"timestamp","value"\r\n' + "".join(f'"{t}","{v}"\r\n' for t, v in goog.head(500).values))
+    assert "realTweets/quoted.csv" in [s.name for s in load_corpus(tmp_path, LABELS, [])]
+    quoted.unlink()
+    goog.head(3000).to_csv(tmp_path / NAME, index=False, header=False)
+    with pytest.raises(SpecError, match="needs the columns timestamp,value"):
+        load_corpus(tmp_path, LABELS, [])
