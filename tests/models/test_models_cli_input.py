@@ -165,3 +165,18 @@ def test_backtest_progress_counts_the_origins_it_makes(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     lines = [x for x in r.output.splitlines() if x.startswith("backtest: ")]
     assert lines and lines[-1] == f"backtest: {len(made)} of {len(made)} origins", lines
+
+
+def test_backtest_says_when_the_model_row_is_the_naive_forecast(tmp_path):
+    """A temperature-like hourly series below zero (generated, 6 weeks): the model (a cost forecaster,
+    scaled by the weekly mean) cannot be fitted and silently forecast seasonal-naive-168 h, printed as
+    'model 1.0' beside the real candidates. Now a note says so."""
+    import numpy as np
+
+    ts = pd.date_range("2026-01-05", periods=6 * 168, freq="h")
+    rng = np.random.default_rng(2)
+    v = -12 + 4 * np.sin(2 * np.pi * ts.hour.to_numpy() / 24) + rng.normal(0, 1, len(ts))
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": v}).to_csv(tmp_path / "t.csv", index=False)
+    r = _backtest(tmp_path / "t.csv", "--horizon", "24")
+    assert r.exit_code == 0, r.output
+    assert "the model could not be fitted at any origin" in _flat(r)

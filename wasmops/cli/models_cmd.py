@@ -77,7 +77,7 @@ def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, d
     scored; a partial first or last hour is left out (both noted). `actual` is empty for unscored hours."""
     from models.forecast_select import backtest, mae_ratios
 
-    from ._backtest_input import hourly_series, zero_baseline_note
+    from ._backtest_input import hourly_series, model_fallback_note, zero_baseline_note
 
     check_out(out)
     notes: list[str] = []
@@ -100,9 +100,7 @@ def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, d
                      f"{MIN_WEEKS} weeks of hours behind it"])
     if scored < len(bt):
         print_notes([f"{len(bt) - scored} of the {len(bt)} hours forecast have no number and are not scored"])
-    zero = zero_baseline_note(bt)
-    if zero:
-        print_notes([zero])
+    print_notes([n for n in (zero_baseline_note(bt), model_fallback_note(bt)) if n])
     console().print(table(f"MAE / MAE(seasonal-naive-168 h), {scored} hours, {horizon} h ahead",
                           [{"forecast": k, "mae_ratio": round(v, 3)} for k, v in mae_ratios(bt).items()]))
     console().print("champions used: " + ", ".join(f"{k} {v} h" for k, v in bt["champion_name"].value_counts().items()))
