@@ -355,7 +355,9 @@ def _window(name: str, i: int, w, where: str) -> tuple[pd.Timestamp, pd.Timestam
     from wasmops.errors import SpecError
 
     if not (isinstance(w, list) and len(w) == 2):
-        raise SpecError(f"{name}[{i}]: expected [start, end], got {w!r}", where=where)
+        raise SpecError(f"{name}[{i}]: expected [start, end], got {w!r}", where=where, hint=(
+            "this looks like NAB's combined_labels.json (anomaly points); give combined_windows.json"
+            if isinstance(w, str) else None))
     if not all(isinstance(t, str) for t in w):
         raise SpecError(f"{name}[{i}]: times must be strings like the data's timestamps, got {w!r}", where=where,
                         hint='e.g. ["2014-02-19 10:50:00", "2014-02-20 03:30:00"]')

@@ -120,3 +120,22 @@ def test_a_stray_csv_without_the_header_is_skipped_with_a_note_unless_labelled(g
     goog.head(3000).to_csv(tmp_path / NAME, index=False, header=False)
     with pytest.raises(SpecError, match="needs the columns timestamp,value"):
         load_corpus(tmp_path, LABELS, [])
+
+
+def test_nab_point_labels_and_windowless_labels_are_told_what_they_are(goog, tmp_path):
+    """NAB ships combined_labels.json (anomaly points) beside combined_windows.json; given the former,
+    the error now names it. Labels giving the series no window no longer say 'see the notes above'
+    with no note above."""
+    from typer.testing import CliRunner
+
+    from wasmops.cli import app
+
+    _write(tmp_path / "d", NAME, goog.head(3000))
+    (tmp_path / "points.json").write_text(json.dumps({NAME: ["2015-03-05 10:00:00.000000"]}))
+    (tmp_path / "none.json").write_text(json.dumps({NAME: []}))
+    r = CliRunner().invoke(app, ["models", "benchmark", str(tmp_path / "d"), "--labels", str(tmp_path / "points.json")])
+    said = r.exception.diagnostics()
+    assert r.exit_code != 0 and "combined_labels.json (anomaly points); give combined_windows.json" in said, said
+    r = CliRunner().invoke(app, ["models", "benchmark", str(tmp_path / "d"), "--labels", str(tmp_path / "none.json")])
+    said = r.exception.diagnostics()
+    assert r.exit_code != 0 and "the labels give none of them a window" in said and "notes above" not in said, said

@@ -31,12 +31,14 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     check_out(out)
     notes: list[str] = []
     corpus = load_corpus(data_dir, labels, notes, exclude=out)
-    print_notes(notes + caveats(corpus, DetectorConfig().min_history))
+    notes += caveats(corpus, DetectorConfig().min_history)
+    print_notes(notes)
     if not corpus:
         raise UserError(f"no *.csv under {data_dir}", where=str(data_dir))
     if not any(s.windows for s in corpus):
         raise UserError(f"no labelled window is left to score in the {len(corpus)} series under {data_dir} "
-                        "(see the notes above)", where=str(labels))
+                        + ("(see the notes above)" if notes else "(the labels give none of them a window)"),
+                        where=str(labels))
     runs = run_corpus(corpus, progress=_series_progress(corpus))
     if out is not None:
         write_text(out, _scores_csv(corpus, runs["project"]))
