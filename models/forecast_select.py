@@ -135,13 +135,10 @@ def backtest(y: pd.Series, horizon: int = 168, eval_fraction: float = 0.3, selec
     v = y.to_numpy(dtype=float)
     target = v if observed is None else np.where(np.asarray(observed, dtype=bool), v, np.nan)
     times = pd.DatetimeIndex(y.index)
-    start = max(int(len(v) * (1.0 - eval_fraction)), 2 * 168)
+    start, origins = _origins(len(v), horizon, eval_fraction, select_hours)
     select_origins = max(1, -(-select_hours // horizon))
-    first = start - select_origins * horizon
-    while first < 3 * 168:
-        first += horizon
     rows, errs = [], []  # errs: per origin, MAE per candidate
-    for origin in range(first - 1, len(v) - 1, horizon):
+    for origin in origins:
         hours = np.arange(origin + 1, min(origin + 1 + horizon, len(v)))
         fc = {"model": _model(v, times, origin, hours, max_iter),
               "naive24": _naive(v, origin, hours, 24), "naive168": _naive(v, origin, hours, 168),
@@ -155,6 +152,20 @@ def backtest(y: pd.Series, horizon: int = 168, eval_fraction: float = 0.3, selec
     rows = [r for r in rows if r["timestamp"].iloc[0] >= times[start]]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["timestamp", "origin", "actual", *CANDIDATES, "champion_name", "champion"])
+
+
+def _origins(n: int, horizon: int, eval_fraction: float, select_hours: int) -> tuple[int, range]:
+    """(first evaluated hour, the origins) of a backtest over ``n`` hours."""
+    start = max(int(n * (1.0 - eval_fraction)), 2 * 168)
+    first = start - max(1, -(-select_hours // horizon)) * horizon
+    while first < 3 * 168:
+        first += horizon
+    return start, range(first - 1, n - 1, horizon)
+
+
+def origin_count(n: int, horizon: int, eval_fraction: float = 0.3, select_hours: int = 336) -> int:
+    """How many origins (model fits) :func:`backtest` makes over ``n`` hours: for progress lines."""
+    return len(_origins(n, horizon, eval_fraction, select_hours)[1])
 
 
 def _pick(history: list[dict]) -> str:

@@ -5,8 +5,9 @@ each telemetry window. Each series goes through the production detector
 (:mod:`models.detector`: seasonal, rank-based, robust to zero-inflated and heavy-tailed metrics),
 fitted on the first 15 % of the module's own history, with its threshold calibrated to the target
 false-alarm rate from Git (``policies/monitoring.yaml``). A module is ``anomalous`` when the
-detector raised an alarm event (one per incident: the first row above the threshold after the
-cooldown, the same events ``bench/ai_real.py`` scores) inside the scoring window::
+detector raised an alarm event (one per incident: the first row above the threshold after a quiet
+cooldown, the same events ``bench/ai_real.py`` scores) inside the scoring window, or when a row
+there is above the threshold in an incident alarmed before (``ongoing``: no new page)::
 
     >>> import pandas as pd
     >>> ts = pd.date_range("2026-01-01", periods=3, freq="h", tz="UTC")
@@ -17,9 +18,9 @@ cooldown, the same events ``bench/ai_real.py`` scores) inside the scoring window
 
 A module with less than ``min_rows`` windows of history is ``hold`` (cold start: its releases are
 judged by the release judge), and so is a metric whose history is still too short for a value inside
-its past range to reach the detector's threshold (:func:`history_needed`: 1,588 windows at the
-default threshold of 2.90, i.e. 26 hours of 1-minute windows, 5.5 days of 5-minute ones; 363 hourly
-windows at the hourly threshold of 2.26) and that raised no alarm: until then only a value far
+its past range to reach the detector's threshold (:func:`history_needed`: 1,588 5-minute
+windows at the default threshold of 2.90, 5.5 days; 8,000 1-minute windows at their threshold of 3.60
+(the target is also per 5 minutes), 5.6 days; 363 hourly windows at the hourly threshold of 2.26) and that raised no alarm: until then only a value far
 beyond all of its history can alarm, so an alarm is still evidence but its absence is not, and "ok"
 would be a verdict on nothing. A module all of whose metrics are held is ``hold``. The explanation names the metric and its components (observed vs
 expected, tail probability).
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from models.detector import DetectorConfig, run_series
+from models.detector import DetectorConfig, incident_start, run_series
 
 METRICS = ("error_rate", "fuel_per_call", "latency_p95_ms")
 POLICY_FILE = "policies/monitoring.yaml"
@@ -77,8 +78,8 @@ def history_needed(threshold: float) -> int:
     """Windows of history before a value *inside* the past range can reach ``threshold``: the most
     extreme of n windows has a two-sided tail probability of 2/(n+1), a score of log10((n+1)/2).
 
-    >>> history_needed(2.90), history_needed(2.26)    # 5-minute and hourly defaults
-    (1588, 363)
+    >>> history_needed(2.90), history_needed(3.60), history_needed(2.26)    # 5-minute, 1-minute and hourly defaults
+    (1588, 7962, 363)
     """
     return max(0, int(np.ceil(2 * 10 ** threshold - 1)))
 
@@ -98,8 +99,13 @@ def _judge_metric(s: pd.Series, since: pd.Timestamp, cfg: DetectorConfig) -> dic
     i = int(recent[np.argmax(out.score[recent])])
     e = det.explain(out, i)
     # an alarm event (the detector's, after its cooldown: one per incident, as bench/ai_real.py scores it)
-    return {"alarm": bool(out.alarm[recent].any()), "score": float(out.score[i]), "threshold": float(out.threshold),
-            "explanation": e.summary()}
+    alarm = bool(out.alarm[recent].any())
+    res = {"alarm": alarm, "score": float(out.score[i]), "threshold": float(out.threshold), "explanation": e.summary()}
+    start = None if alarm else incident_start(out.above, out.alarm, i)
+    if start is not None:   # above the threshold in an incident already alarmed: no new page, but not "ok"
+        res.update(ongoing=True, explanation=f"{e.summary()}; the incident alarmed at {out.ts[start]} goes on "
+                                             "(one alarm per incident)")
+    return res
 
 
 def monitor(df: pd.DataFrame, *, now, window_minutes: int = 60, config: DetectorConfig | None = None,
@@ -117,7 +123,7 @@ def monitor(df: pd.DataFrame, *, now, window_minutes: int = 60, config: Detector
             continue
         results = {m: _judge_metric(series[m].dropna(), since, cfg) for m in METRICS}
         held = [m for m, r in results.items() if r.get("hold")]
-        alarms = [m for m, r in results.items() if r["alarm"]]
+        alarms = [m for m, r in results.items() if r["alarm"] or r.get("ongoing")]
         if len(held) == len(METRICS):
             r = results[held[0]]
             out.append(MonitorVerdict(key, "hold", f"{r['history']} windows of history, at least {r['needed']} "
@@ -130,3 +136,16 @@ def monitor(df: pd.DataFrame, *, now, window_minutes: int = 60, config: Detector
             also = f" ({', '.join(held)}: too little history yet)" if held else ""
             out.append(MonitorVerdict(key, "ok", "every metric within its calibrated range" + also, results))
     return out
+
+
+SYNTHETIC_ONLY = ("only synthetic telemetry (`wasmops telemetry synth`) in its history: the monitor judges "
+                  "real telemetry only")
+
+
+def synthetic_only_holds(rows: pd.DataFrame, real: pd.DataFrame) -> list[MonitorVerdict]:
+    """A ``hold`` for each module in ``rows`` with none of its rows in ``real`` (all synthetic): without
+    it the monitor said nothing about them and ``score`` printed no monitor line at all."""
+    def keys(df):
+        return set() if df.empty else set(zip(df["namespace"], df["module"]))
+    return [MonitorVerdict(f"{ns}/{mod}", "hold", SYNTHETIC_ONLY) for ns, mod in sorted(keys(rows) - keys(real))]
+

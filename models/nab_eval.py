@@ -216,9 +216,10 @@ def baseline_alarms(ts, scores: np.ndarray, n_train: int, target_far: float, coo
     return cooldown_alarms(scores > thr, pd.DatetimeIndex(ts), cooldown)
 
 
-def run_corpus(corpus, config=None) -> dict:
+def run_corpus(corpus, config=None, progress=None) -> dict:
     """Scores and alarms of the production detector and both baselines on every series:
-    ``{detector: {"scores": {name: array}, "alarms": {name: array}}}``."""
+    ``{detector: {"scores": {name: array}, "alarms": {name: array}}}``. ``progress(i)``, when given,
+    is called after the ``i``-th series."""
     from models.detector import DetectorConfig, run_series
 
     cfg = config or DetectorConfig()
@@ -231,4 +232,6 @@ def run_corpus(corpus, config=None) -> dict:
             sc = fn(ser.ts, ser.values)
             out[key]["scores"][ser.name] = sc
             out[key]["alarms"][ser.name] = baseline_alarms(ser.ts, sc, ser.n_train, cfg.target_far, cfg.cooldown)
+        if progress is not None:
+            progress(len(out["project"]["scores"]))
     return out

@@ -194,7 +194,7 @@ def read_timestamp_value(path, notes: list | None = None, note_negative: bool = 
         _note_rows(values < 0, text, "values are negative", "kept as they are", where, notes)
     back = np.flatnonzero(np.diff(idx.asi8) < 0)
     if len(back):
-        notes.append(f"{where}: rows are not in time order ({len(back)} steps back in time, the first on line "
+        notes.append(f"{where}: rows are not in time order ({len(back)} step{'s' if len(back) > 1 else ''} back in time, the first on line "
                      f"{back[0] + 3}); read sorted by time")
     order = np.argsort(idx.asi8, kind="stable")   # NAB files are sorted already
     idx, values = idx[order], values[order]
@@ -206,7 +206,8 @@ def _note_rows(mask: np.ndarray, text: pd.Series, what: str, done: str, where: s
     """One note for the rows in ``mask`` (file order): how many, the first one and its line."""
     rows = np.flatnonzero(mask)
     if len(rows):
-        what = what.replace("values are", "value is") if len(rows) == 1 else what
+        what = what.replace("values are not numbers", "value is not a number").replace(
+            "values are", "value is") if len(rows) == 1 else what
         notes.append(f"{where}: {len(rows)} {what} (the first, {text.iloc[rows[0]]!r}, on line {rows[0] + 2}); {done}")
 
 
@@ -233,8 +234,11 @@ def read_series(path, name: str, windows=(), notes: list | None = None) -> Serie
     notes = notes if notes is not None else []
     raw, ts, values, non_numeric = read_timestamp_value(path, notes)
     aware = ts.tz is not None
-    if aware and any(pd.Timestamp(t).tzinfo is None for w in windows for t in w):
+    zoned = [pd.Timestamp(t).tzinfo is not None for w in windows for t in w]
+    if aware and not all(zoned):
         notes.append(f"{name}: its times carry zones and its labels do not; the labels are read as UTC")
+    elif not aware and any(zoned):
+        notes.append(f"{name}: its labels carry zones and its times do not; its times are read as UTC")
     keys = ts.tz_convert("UTC").tz_localize(None).values if aware else ts.values
     s = Series(name, ts, raw, values, [], non_numeric)
     s.windows = sorted(_window_rows(s, keys, windows, aware, notes))
@@ -278,6 +282,9 @@ def load_corpus(data_dir, labels_path=None, notes: list | None = None, exclude=N
             notes.append(f"{name}: the --out file; not read as a series")
         elif _header(p) == SCORES_HEADER:
             notes.append(f"{name}: a benchmark scores file ({','.join(SCORES_HEADER)}); not read as a series")
+        elif name not in labels and not {"timestamp", "value"} <= set(_header(p)):
+            notes.append(f"{name}: no timestamp,value header (its first line: {','.join(_header(p))[:60]!r}) and no "
+                         "label names it; not read as a series")
         else:
             out.append(read_series(p, name, labels.get(name, []), notes))
     _note_unmatched(labels, labels_path, root, [s.name for s in out], notes)
@@ -317,7 +324,7 @@ def _note_unmatched(labels: dict, labels_path, root: Path, names: list[str], not
 def _header(path) -> list[str]:
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            return [c.strip().lower() for c in fh.readline().split(",")]
+            return [c.strip().strip('"').strip().lower() for c in fh.readline().split(",")]
     except OSError:
         return []          # read_series will name the problem
 
@@ -348,12 +355,14 @@ def _window(name: str, i: int, w, where: str) -> tuple[pd.Timestamp, pd.Timestam
     from wasmops.errors import SpecError
 
     if not (isinstance(w, list) and len(w) == 2):
-        raise SpecError(f"{name}[{i}]: expected [start, end], got {w!r}", where=where)
+        raise SpecError(f"{name}[{i}]: expected [start, end], got {w!r}", where=where, hint=(
+            "this looks like NAB's combined_labels.json (anomaly points); give combined_windows.json"
+            if isinstance(w, str) else None))
     if not all(isinstance(t, str) for t in w):
         raise SpecError(f"{name}[{i}]: times must be strings like the data's timestamps, got {w!r}", where=where,
                         hint='e.g. ["2014-02-19 10:50:00", "2014-02-20 03:30:00"]')
     try:
-        start, end = pd.Timestamp(w[0]), pd.Timestamp(w[1])
+        start, end = _label_time(w[0]), _label_time(w[1])
     except (ValueError, TypeError) as exc:
         raise SpecError(f"{name}[{i}]: not a time: {exc}", where=where) from exc
     if pd.isna(start) or pd.isna(end):
@@ -363,6 +372,14 @@ def _window(name: str, i: int, w, where: str) -> tuple[pd.Timestamp, pd.Timestam
     if end < start:
         raise SpecError(f"{name}[{i}]: ends before it starts ({w[1]} < {w[0]})", where=where)
     return start, end
+
+
+def _label_time(t: str) -> pd.Timestamp:
+    """A label's time: as the data's are read, so epoch seconds (milliseconds from 10^11) too."""
+    if _EPOCH.fullmatch(t.strip()):
+        x = float(t)
+        return pd.Timestamp(x, unit="ms" if x >= 1e11 else "s")
+    return pd.Timestamp(t)
 
 
 def _merged(name: str, wins: list, where: str, notes: list) -> list:

@@ -193,6 +193,14 @@ def _emit_anomaly(v, model_info: dict) -> None:
 
 
 @task(name="monitor", cache_policy=NO_CACHE)
+def _monitor_action(v) -> str:
+    if v.verdict != "anomalous":
+        return "none"
+    if any(m.get("alarm") for m in v.metrics.values()):
+        return "a person is alerted (wasmops.monitor.alarm)"
+    return "none: the incident was alarmed already (one alarm per incident)"
+
+
 def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> list[dict]:
     """Continuous monitoring (models.monitor): each live module's own history through the seasonal
     detector, its threshold from ``policies/monitoring.yaml``. Runs only on telemetry GX passed;
@@ -201,7 +209,7 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     from prefect.events import emit_event
     from prefect.runtime import flow_run
 
-    from models.monitor import load_config, monitor
+    from models.monitor import load_config, monitor, synthetic_only_holds
     from models.score_chart import anomaly_scores_markdown
     from wasmops.gitops.decisions import Decision, record
     from wasmops.telemetry import Store
@@ -211,17 +219,19 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     s = current()
     store = Store.open(s)
     now = pd.Timestamp.now(tz="UTC")
-    hist = store.without_synthetic(store.window(history_days * 24 * 60, now=now))
+    rows = store.window(history_days * 24 * 60, now=now)
+    hist = store.without_synthetic(rows)
     out = monitor(hist, now=now, window_minutes=window_minutes, config=load_config(s.gitops_dir))
+    out += synthetic_only_holds(rows, hist)
     for v in out:
         record(s.gitops_dir, Decision(
             kind="monitor", subject=v.subject, verdict=v.verdict, explanation=v.explanation,
             policy_rule="policies/monitoring.yaml (seasonal rank detector, calibrated false-alarm rate)",
             model={"name": "seasonal-rank-detector", "version": "1"}, output={"metrics": v.metrics},
             data={"gx_result": outcome.result_id, "window_minutes": window_minutes},
-            action="a person is alerted (wasmops.monitor.alarm)" if v.verdict == "anomalous" else "none",
+            action=_monitor_action(v),
             flow_run_id=str(flow_run.get_id() or "")))
-        if v.verdict == "anomalous":
+        if v.verdict == "anomalous" and any(m.get("alarm") for m in v.metrics.values()):   # not for an ongoing incident
             emit_event("wasmops.monitor.alarm", resource={"prefect.resource.id": f"wasmops.module.{v.subject}"},
                        payload={"key": v.subject, "explanation": v.explanation})
     create_markdown_artifact(key="anomaly-scores", description="Anomaly score over time with the threshold",

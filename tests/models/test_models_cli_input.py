@@ -85,7 +85,7 @@ def test_benchmark_never_reads_its_own_output(nab_dir, monkeypatch, name):
 
     seen = []
     real = models.nab_eval.run_corpus
-    monkeypatch.setattr(models.nab_eval, "run_corpus", lambda corpus, *a: seen.append([s.name for s in corpus])
+    monkeypatch.setattr(models.nab_eval, "run_corpus", lambda corpus, *a, **k: seen.append([s.name for s in corpus])
                         or real(corpus, *a))
     data, labels = nab_dir
     out = data / name
@@ -143,3 +143,62 @@ def test_benchmark_out_has_lf_line_endings(nab_dir, tmp_path):
     assert r.exit_code == 0, r.output
     body = out.read_bytes()
     assert b"\r" not in body and body.count(b"\n") == 6001
+
+
+def test_backtest_progress_counts_the_origins_it_makes(tmp_path, monkeypatch):
+    """17 weeks of hours at --horizon 24: 56 origins over the last 30 % (and the 2 weeks before it
+    that feed the champion choice), not one per day after the first 3 weeks (119): the progress
+    said '55 of ~119 origins' and stopped there."""
+    import numpy as np
+
+    import models.forecast_select as fs
+
+    made = []
+    real_naive = fs._naive
+    monkeypatch.setattr(fs, "_model", lambda y, t, origin, hours, it: made.append(origin) or real_naive(y, origin, hours, 168))
+    ts = pd.date_range("2024-09-02", periods=17 * 168, freq="h")
+    rng = np.random.default_rng(5)
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"),
+                  "value": rng.poisson(200 + 150 * np.sin(2 * np.pi * ts.hour.to_numpy() / 24))}).to_csv(
+        tmp_path / "h.csv", index=False)
+    r = CliRunner().invoke(app, ["models", "backtest-forecast", str(tmp_path / "h.csv"), "--horizon", "24"])
+    assert r.exit_code == 0, r.output
+    lines = [x for x in r.output.splitlines() if x.startswith("backtest: ")]
+    assert lines and lines[-1] == f"backtest: {len(made)} of {len(made)} origins", lines
+
+
+def test_backtest_says_when_the_model_row_is_the_naive_forecast(tmp_path):
+    """A temperature-like hourly series below zero (generated, 6 weeks): the model (a cost forecaster,
+    scaled by the weekly mean) cannot be fitted and silently forecast seasonal-naive-168 h, printed as
+    'model 1.0' beside the real candidates. Now a note says so."""
+    import numpy as np
+
+    ts = pd.date_range("2026-01-05", periods=6 * 168, freq="h")
+    rng = np.random.default_rng(2)
+    v = -12 + 4 * np.sin(2 * np.pi * ts.hour.to_numpy() / 24) + rng.normal(0, 1, len(ts))
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": v}).to_csv(tmp_path / "t.csv", index=False)
+    r = _backtest(tmp_path / "t.csv", "--horizon", "24")
+    assert r.exit_code == 0, r.output
+    assert "the model could not be fitted at any origin" in _flat(r)
+
+
+def test_benchmark_says_how_far_it_got_on_long_work(tmp_path, monkeypatch):
+    """Three generated 1-minute series of 40 days (not NAB): 172,800 rows took ~10 s with nothing
+    on the terminal; a line per series now says how far the benchmark got."""
+    import json
+
+    import numpy as np
+
+    import wasmops.cli.models_cmd as cmd
+
+    monkeypatch.setattr(cmd, "PROGRESS_ROWS", 20_000)           # the same path on a smaller input
+    ts = pd.date_range("2025-01-01", periods=10 * 1440, freq="1min")
+    rng = np.random.default_rng(1)
+    for k in range(3):
+        pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"),
+                      "value": np.round(rng.lognormal(3, 0.1, len(ts)), 3)}).to_csv(tmp_path / f"s{k}.csv", index=False)
+    (tmp_path / "l.json").write_text(json.dumps({"s0.csv": [["2025-01-08 00:00:00", "2025-01-08 06:00:00"]]}))
+    r = _bench(tmp_path, "--labels", tmp_path / "l.json")
+    assert r.exit_code == 0, r.output
+    lines = [x for x in r.output.splitlines() if x.startswith("benchmark: ")]
+    assert lines[-1] == "benchmark: 3 of 3 series (43,200 of 43,200 rows)", lines

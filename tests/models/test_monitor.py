@@ -64,3 +64,18 @@ def test_target_false_alarm_rate_comes_from_git(tmp_path):
     cfg = load_config(tmp_path)
     assert cfg.target_far == 0.001 and cfg.cooldown == "2h"
     assert load_config(None).target_far == 0.005
+
+
+def test_an_incident_that_goes_on_is_not_called_ok():
+    """p95 latency tripled 3 hours ago and still tripled (generated 5-minute series, not NAB): the
+    alarm event is outside the 60-minute scoring window, but the rows in it are above the threshold.
+    The monitor said 'ok: every metric within its calibrated range'; it is anomalous, with no new page."""
+    rng = np.random.default_rng(3)
+    ts = pd.date_range("2026-02-02", periods=15 * 288, freq="5min", tz="UTC")
+    h = ts.hour.to_numpy() + ts.minute.to_numpy() / 60
+    x = (80 + 20 * np.sin(2 * np.pi * h / 24)) * rng.lognormal(0, 0.1, len(ts))
+    x[-36:] *= 3
+    v = monitor(_module_frame(x, ts), now=ts[-1], window_minutes=60)[0]
+    lat = v.metrics["latency_p95_ms"]
+    assert v.verdict == "anomalous" and not lat["alarm"] and lat["ongoing"], v
+    assert "the incident alarmed at" in v.explanation and "goes on" in v.explanation

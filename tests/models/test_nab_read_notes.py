@@ -37,10 +37,10 @@ def test_counts_and_first_lines_are_noted(goog, tmp_path_factory, bad, neg, word
     assert non_numeric == len(bad) and ts.is_monotonic_increasing
     text = " | ".join(notes)
     if bad:
-        what = "value is" if len(bad) == 1 else "values are"
-        assert f"{len(bad)} {what} not numbers (the first, {word!r}, on line {min(bad) + 2})" in text
+        what = "value is not a number" if len(bad) == 1 else "values are not numbers"
+        assert f"{len(bad)} {what} (the first, {word!r}, on line {min(bad) + 2})" in text
     if neg:
         assert f"{len(neg)} {'value is' if len(neg) == 1 else 'values are'} negative (the first, " in text and f"on line {min(neg) + 2})" in text
-    assert f"rows are not in time order (1 steps back in time, the first on line {swap + 3})" in text
-    assert (not bad) == ("not numbers" not in text) and (not neg) == ("negative (" not in text)
+    assert f"rows are not in time order (1 step back in time, the first on line {swap + 3})" in text
+    assert (not bad) == ("not numbers" not in text and "not a number" not in text) and (not neg) == ("negative (" not in text)
     assert np.isnan(values).sum() == len(bad)

@@ -70,3 +70,72 @@ def test_labels_one_directory_off_give_a_hint(goog, tmp_path, where):
     notes: list[str] = []
     load_corpus(given_dir, LABELS, notes)
     assert any(f"give {data} as DATA_DIR" in n for n in notes), notes
+
+
+def test_labels_in_epoch_seconds_or_with_zones_match_the_rows_they_name(goog, tmp_path):
+    """The real GOOG series with epoch-second timestamps (which the data reader takes) and its NAB
+    windows written in epoch seconds too: they were refused ('year 1425... is out of range'). Zoned
+    labels on unzoned times are read in UTC, now with a note (the reverse case had one already)."""
+    t = pd.to_datetime(goog["timestamp"])
+    epoch = goog.assign(timestamp=(t - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s"))
+    _write(tmp_path / "e", NAME, epoch)
+    _write(tmp_path / "z", NAME, goog)
+    wins = json.loads(LABELS.read_text())[NAME]
+    as_epoch = [[str(int(pd.Timestamp(x).timestamp())) for x in w] for w in wins]
+    as_zoned = [[pd.Timestamp(x).tz_localize("UTC").tz_convert("+02:00").isoformat() for x in w] for w in wins]
+    (tmp_path / "e.json").write_text(json.dumps({NAME: as_epoch}))
+    (tmp_path / "z.json").write_text(json.dumps({NAME: as_zoned}))
+    plain = load_corpus(tmp_path / "z", LABELS, [])[0].windows
+    notes_e, notes_z = [], []
+    assert load_corpus(tmp_path / "e", tmp_path / "e.json", notes_e)[0].windows == plain
+    assert load_corpus(tmp_path / "z", tmp_path / "z.json", notes_z)[0].windows == plain
+    assert any("its labels carry zones and its times do not; its times are read as UTC" in n for n in notes_z)
+
+
+def test_one_value_that_is_not_a_number_is_said_in_the_singular(goog, tmp_path):
+    bad = goog.head(3000).copy()
+    bad.loc[bad.index[100], "value"] = "n/a"
+    _write(tmp_path, NAME, bad)
+    notes = []
+    load_corpus(tmp_path, LABELS, notes)
+    assert any("1 value is not a number (the first, 'n/a', on line 102)" in n for n in notes), notes
+
+
+def test_a_stray_csv_without_the_header_is_skipped_with_a_note_unless_labelled(goog, tmp_path):
+    """A header-less copy of GOOG's rows (as some exporters write) beside the real series stopped
+    the whole benchmark with an error; unlabelled, it is now noted and skipped. A labelled series
+    without the header is still an error naming the file."""
+    from wasmops.errors import SpecError
+
+    _write(tmp_path, NAME, goog.head(3000))
+    goog.head(50).to_csv(tmp_path / "realTweets" / "export.csv", index=False, header=False)
+    notes = []
+    corpus = load_corpus(tmp_path, LABELS, notes)
+    assert [s.name for s in corpus] == [NAME]
+    assert any(n.startswith("realTweets/export.csv: no timestamp,value header") for n in notes), notes
+    quoted = tmp_path / "realTweets" / "quoted.csv"                 # a quoted header is a header
+    quoted.write_text('"timestamp","value"\r\n' + "".join(f'"{t}","{v}"\r\n' for t, v in goog.head(500).values))
+    assert "realTweets/quoted.csv" in [s.name for s in load_corpus(tmp_path, LABELS, [])]
+    quoted.unlink()
+    goog.head(3000).to_csv(tmp_path / NAME, index=False, header=False)
+    with pytest.raises(SpecError, match="needs the columns timestamp,value"):
+        load_corpus(tmp_path, LABELS, [])
+
+
+def test_nab_point_labels_and_windowless_labels_are_told_what_they_are(goog, tmp_path):
+    """NAB ships combined_labels.json (anomaly points) beside combined_windows.json; given the former,
+    the error now names it. Labels giving the series no window no longer say 'see the notes above'
+    with no note above."""
+    from typer.testing import CliRunner
+
+    from wasmops.cli import app
+
+    _write(tmp_path / "d", NAME, goog.head(3000))
+    (tmp_path / "points.json").write_text(json.dumps({NAME: ["2015-03-05 10:00:00.000000"]}))
+    (tmp_path / "none.json").write_text(json.dumps({NAME: []}))
+    r = CliRunner().invoke(app, ["models", "benchmark", str(tmp_path / "d"), "--labels", str(tmp_path / "points.json")])
+    said = r.exception.diagnostics()
+    assert r.exit_code != 0 and "combined_labels.json (anomaly points); give combined_windows.json" in said, said
+    r = CliRunner().invoke(app, ["models", "benchmark", str(tmp_path / "d"), "--labels", str(tmp_path / "none.json")])
+    said = r.exception.diagnostics()
+    assert r.exit_code != 0 and "the labels give none of them a window" in said and "notes above" not in said, said

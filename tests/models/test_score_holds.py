@@ -66,3 +66,26 @@ def test_a_monitor_hold_does_not_say_hold_twice():
     out = monitor(df, now=now, window_minutes=60)
     assert out and {v.verdict for v in out} == {"hold"}
     assert not any(v.explanation.startswith("hold") for v in out), [v.explanation for v in out]
+
+
+def test_modules_with_only_synthetic_history_are_held_by_the_monitor_not_left_unsaid(tmp_path):
+    """The documented `telemetry synth` -> `models train --allow-synthetic` -> `score` path printed no
+    monitor line at all: the monitor drops synthetic series, and said nothing about the modules it
+    dropped. Each such module is now `hold`, saying why; a real module beside them is judged."""
+    from models.monitor import SYNTHETIC_ONLY, monitor, synthetic_only_holds
+    from wasmops.config import Settings
+    from wasmops.telemetry import Store
+
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    store = Store.open(Settings(home=tmp_path / "ws"))
+    store.append(synthesize(modules=3, days=2, freq="5min", end=now, seed=4))
+    real = synthesize(modules=1, days=2, freq="5min", end=now, seed=5).drop(columns=["is_anomaly", "anomaly_kind"])
+    real["namespace"], real["module"] = "prod", "real-one"
+    store.append(real)
+    rows = store.window(3 * 24 * 60, now=now)
+    hist = store.without_synthetic(rows)
+    judged = monitor(hist, now=now, window_minutes=60)
+    held = synthetic_only_holds(rows, hist)
+    assert [v.subject for v in judged] == ["prod/real-one"]
+    assert len(held) == 3 and {v.verdict for v in held} == {"hold"} and {v.explanation for v in held} == {SYNTHETIC_ONLY}
+    assert not {v.subject for v in held} & {v.subject for v in judged}

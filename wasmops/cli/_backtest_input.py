@@ -46,3 +46,15 @@ def zero_baseline_note(bt) -> str | None:
     return ("the seasonal-naive-168 h forecast is exact on every scored hour (MAE 0: the series repeats "
             "the week before, e.g. it is constant or all zero), so the ratios to it are undefined; MAE: "
             + ", ".join(f"{k} {v:.6g}" for k, v in m.items()))
+
+
+def model_fallback_note(bt) -> str | None:
+    """Words for a model row that is seasonal-naive-168 h in disguise: the model forecasts amounts
+    (costs, counts) scaled by their weekly mean, and cannot be fitted where that mean is not positive."""
+    same = int((bt["model"] == bt["naive168"]).sum())
+    if not len(bt) or same < len(bt):
+        return None
+    return ("the model could not be fitted at any origin (it forecasts non-negative amounts scaled by their mean "
+            "over the week before, and this series' weekly mean is not positive), so it used the seasonal-naive-168 h "
+            "forecast instead: its ratio is that of naive168")
+

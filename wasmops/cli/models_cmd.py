@@ -31,13 +31,15 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     check_out(out)
     notes: list[str] = []
     corpus = load_corpus(data_dir, labels, notes, exclude=out)
-    print_notes(notes + caveats(corpus, DetectorConfig().min_history))
+    notes += caveats(corpus, DetectorConfig().min_history)
+    print_notes(notes)
     if not corpus:
         raise UserError(f"no *.csv under {data_dir}", where=str(data_dir))
     if not any(s.windows for s in corpus):
         raise UserError(f"no labelled window is left to score in the {len(corpus)} series under {data_dir} "
-                        "(see the notes above)", where=str(labels))
-    runs = run_corpus(corpus)
+                        + ("(see the notes above)" if notes else "(the labels give none of them a window)"),
+                        where=str(labels))
+    runs = run_corpus(corpus, progress=_series_progress(corpus))
     if out is not None:
         write_text(out, _scores_csv(corpus, runs["project"]))
     rows = []
@@ -49,6 +51,25 @@ def models_benchmark(data_dir: Path = typer.Argument(..., exists=True, file_okay
     console().print(table(f"{len(corpus)} series, {sum(len(s.windows) for s in corpus)} labelled windows", rows))
     if out is not None:
         console().print(f"scores: {out}")
+
+
+#: Rows (all series) from which the benchmark says how far it got: ~5 s a 170,000-row series here.
+PROGRESS_ROWS = 100_000
+
+
+def _series_progress(corpus):
+    """A line on stderr after each series (at most ~10) when there are many rows to score."""
+    sizes = [len(s.values) for s in corpus]
+    total = sum(sizes)
+    if total < PROGRESS_ROWS:
+        return None
+    step = max(1, len(corpus) // 10)
+
+    def tick(done: int) -> None:
+        if done % step == 0 or done == len(corpus):
+            err_console().print(f"benchmark: {done} of {len(corpus)} series ({sum(sizes[:done]):,} of {total:,} rows)",
+                                highlight=False)
+    return tick
 
 
 def _scores_csv(corpus, run: dict) -> str:
@@ -77,7 +98,7 @@ def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, d
     scored; a partial first or last hour is left out (both noted). `actual` is empty for unscored hours."""
     from models.forecast_select import backtest, mae_ratios
 
-    from ._backtest_input import hourly_series, zero_baseline_note
+    from ._backtest_input import hourly_series, model_fallback_note, zero_baseline_note
 
     check_out(out)
     notes: list[str] = []
@@ -100,24 +121,25 @@ def models_backtest_forecast(csv_path: Path = typer.Argument(..., exists=True, d
                      f"{MIN_WEEKS} weeks of hours behind it"])
     if scored < len(bt):
         print_notes([f"{len(bt) - scored} of the {len(bt)} hours forecast have no number and are not scored"])
-    zero = zero_baseline_note(bt)
-    if zero:
-        print_notes([zero])
+    print_notes([n for n in (zero_baseline_note(bt), model_fallback_note(bt)) if n])
     console().print(table(f"MAE / MAE(seasonal-naive-168 h), {scored} hours, {horizon} h ahead",
                           [{"forecast": k, "mae_ratio": round(v, 3)} for k, v in mae_ratios(bt).items()]))
     console().print("champions used: " + ", ".join(f"{k} {v} h" for k, v in bt["champion_name"].value_counts().items()))
 
 
 def _progress(hours: int, horizon: int):
-    """One line on stderr every ~10 % of the origins when there are many (``--horizon 1`` fits one model an hour)."""
-    total = max(1, (hours - MIN_WEEKS * 168) // horizon)
+    """One line on stderr every ~10 % of the origins when there are many (``--horizon 1`` fits one model an hour),
+    out of the number :func:`models.forecast_select.backtest` makes."""
+    from models.forecast_select import origin_count
+
+    total = max(1, origin_count(hours, horizon))
     if total < 50:
         return None
     step = max(1, total // 10)
 
     def tick(done: int) -> None:
-        if done % step == 0:
-            err_console().print(f"backtest: {done} of ~{total} origins", highlight=False)
+        if done % step == 0 or done == total:
+            err_console().print(f"backtest: {done} of {total} origins", highlight=False)
     return tick
 
 
