@@ -106,7 +106,7 @@ def canary_abort(key: str) -> dict:
     how long the hosts took, and the fleet hosts that could not be told (their agents follow Git's revert)."""
     from wasmops.errors import NotFound, WasmopsError
 
-    from .release import _host, probes
+    from .release import _host
 
     ns, name = key.split("/", 1)
     s = current()
