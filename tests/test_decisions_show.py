@@ -68,3 +68,20 @@ def test_status_lists_a_held_or_failed_release_but_not_a_first_releases_hold(tmp
     assert code == 0, err
     listed = {v["subject"]: v["verdict"] for v in json.loads(out)["verdicts"]}
     assert listed == {"dev/held": "hold"}
+
+
+def test_status_hides_a_failed_release_a_later_release_of_the_module_passed(tmp_path):
+    """Found from outside: after a release of dev/csvsum was rolled back and the next one passed,
+    status's "last AI verdicts" still led with the old fail, the module's only line there."""
+    from wasmops.gitops.decisions import Decision, record
+
+    s, env = _ws(tmp_path)
+    prev = {"baseline_digest": "sha256:" + "b" * 64}
+    for subject, verdict, why in (("dev/mine", "fail", "error_rate 1 vs 0.4"), ("dev/other", "fail", "fuel +200%"),
+                                  ("dev/mine", "pass", "4 metric rows, none regressed (score 100)"),
+                                  ("dev/later", "pass", "none regressed"), ("dev/later", "hold", "inconclusive")):
+        record(s.gitops_dir, Decision(kind="release-verdict", subject=subject, verdict=verdict, data=prev, explanation=why))
+    code, out, err = _run(env, "status", "--json")
+    assert code == 0, err
+    listed = [(v["subject"], v["verdict"]) for v in json.loads(out)["verdicts"]]
+    assert listed == [("dev/later", "hold"), ("dev/other", "fail")], listed
