@@ -171,3 +171,19 @@ def test_interleaved_sampling_pairs_like_with_like_too(tmp_path):
     assert set(old["met_case"]) == {0.0, 1.0} and set(new["met_case"]) == {1.0}
     final = judge_samples(old, new, default_policy())
     assert final.verdict != "fail" and "ended differently" in final.explanation, final.explanation
+
+
+def test_a_fail_is_explained_by_the_critical_metric_that_failed_it():
+    """Found from outside: a prod rollback read 'release judge fail: latency_ms ... (+313%)' with
+    fuel_per_call (+248%) as 'also regressed', though latency alone cannot fail a release."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    fuel = rng.lognormal(12, 0.3, 60)
+    lat = rng.lognormal(1, 0.2, 60)
+    base = {"fuel_per_call": list(fuel), "latency_ms": list(lat), "error_rate": [0.0] * 60}
+    can = {"fuel_per_call": list(fuel * 3.5), "latency_ms": list(lat * 4.2), "error_rate": [0.0] * 60}
+    v = judge_samples(base, can, default_policy())
+    assert v.verdict == "fail" and set(v.failed) >= {"fuel_per_call"}, v.explanation
+    assert v.explanation.startswith("fuel_per_call "), v.explanation
+    assert "also regressed: latency_ms" in v.explanation, v.explanation
