@@ -231,9 +231,7 @@ def _rollback_on_anomaly(key: str, manifest, built: Built, pub: Published, verdi
     raise AnomalyRolledBack(
         f"rolled back: the previous version serves again, and the new manifest {pub.manifest_digest} and wasm "
         f"{built.wasm_digest} are quarantined: {reason}", where=key,
-        hint="fix the regression and release again; if the verdict was wrong: `wasmops decisions label ID --wrong` "
-             f"(`wasmops decisions --module {key}` lists the ids), then `wasmops quarantine remove DIGEST "
-             "--reason WHY` for each digest above")
+        hint=decide.rollback_hint(key))
 
 
 def _os_user() -> str:
