@@ -14,7 +14,8 @@ from prefect.transactions import get_transaction
 
 from wasmops.config import Settings, current
 from wasmops.fleet.status import FleetRollout
-from wasmops.release.steps import AiVerdict, Baseline, Committed, FleetServing, Verified, probe_bodies
+from wasmops.release.steps import AiVerdict, Baseline, Committed, FleetServing, Verified
+from wasmops.release.verify import target_probes
 from wasmops.supply.source import ModuleSource
 
 from ._common import RETRY, attempt, retried_inside, warn
@@ -273,11 +274,7 @@ def fleet_judge_host(key: str) -> str | None:
 
 
 def probes(src: ModuleSource, key: str) -> list[bytes]:
-    """The judge's probe bodies: the cases verify runs under the env of ``key``'s manifest in Git."""
-    from wasmops.gitops.repo import GitOpsRepo
-
-    m = GitOpsRepo.from_settings(current()).desired().deployments.get(key)
-    return probe_bodies(src, m.spec.runtime_config.env if m else None)
+    return target_probes(current(), src, key)
 
 
 @task(name="baseline-sample", cache_policy=NO_CACHE, **RETRY)

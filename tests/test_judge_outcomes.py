@@ -187,3 +187,25 @@ def test_a_fail_is_explained_by_the_critical_metric_that_failed_it():
     assert v.verdict == "fail" and set(v.failed) >= {"fuel_per_call"}, v.explanation
     assert v.explanation.startswith("fuel_per_call "), v.explanation
     assert "also regressed: latency_ms" in v.explanation, v.explanation
+
+
+def test_the_release_reads_the_probes_env_from_the_targets_manifest_in_git(tmp_path):
+    import subprocess
+
+    import yaml
+
+    from wasmops.config import Settings
+    from wasmops.release.verify import target_probes
+    from wasmops.workspace import init_workspace
+
+    s = Settings(home=tmp_path / "ws")
+    init_workspace(s)
+    f = s.gitops_dir / "modules/dev/sum-wat.yaml"
+    doc = yaml.safe_load(f.read_text())
+    doc["spec"].setdefault("runtimeConfig", {})["env"] = {"SEP": ";"}
+    f.write_text(yaml.safe_dump(doc))
+    subprocess.run(["git", "-C", str(s.gitops_dir), "-c", "user.name=t", "-c", "user.email=t@example.com",
+                    "commit", "-qam", "env"], check=True)
+    src = _src(tmp_path, [TestCase(name="comma", stdin="1,2"), TestCase(name="semi", stdin="1;2", env={"SEP": ";"})])
+    assert target_probes(s, src, "dev/sum-wat") == [b"1;2"]
+    assert target_probes(s, src, "dev/not-there") == [b"1,2"]
