@@ -46,8 +46,6 @@ from wasmops.ai.release_judge import JudgePolicy, MetricPolicy, ReleaseVerdict, 
 
 METRICS = ("fuel_per_call", "latency_ms", "peak_memory", "error_rate")
 POLICY_FILE = "policies/release-judge.yaml"
-#: Not a metric: 1.0 where the run passed its probe's test case (the one judge), else 0.0.
-MET = "met_case"
 
 
 def default_policy() -> JudgePolicy:
@@ -82,8 +80,6 @@ def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: i
     answered by another digest than ``expect_digest`` (a switch mid-way) is NaN in its slot."""
     from wasmops.host.client import run_result
 
-    from wasmops.supply.testrun import judge as judge_case
-
     def one(i: int):
         body = bodies[i % len(bodies)]
         expect = getattr(body, "expect", None)       # a failing test case's input (release.steps.Probe)
@@ -91,24 +87,20 @@ def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: i
             r = client.run(namespace, name, body, **({"expect": expect} if expect else {}))
         except TransientError:
             return None
-        rr, case = run_result(r), getattr(body, "case", None)
-        return rr, r.headers.get("x-wasmops-digest"), judge_case(case, rr).passed if case else None
+        return run_result(r), r.headers.get("x-wasmops-digest")
 
-    cased = any(getattr(b, "case", None) for b in bodies)
-    out: dict[str, list[float]] = {m: [] for m in (*METRICS, *((MET,) if cased else ()))}
+    out: dict[str, list[float]] = {m: [] for m in METRICS}
     with cf.ThreadPoolExecutor(concurrency) as pool:
         for got in pool.map(one, range(n)):
             if got is None or (expect_digest and got[1] != expect_digest):
-                for m in out:
+                for m in METRICS:
                     out[m].append(math.nan)
                 continue
-            rr, _, met = got
+            rr, _ = got
             out["fuel_per_call"].append(float(rr.fuel_used))
             out["latency_ms"].append(rr.duration_s * 1000)
             out["peak_memory"].append(float(rr.peak_memory))
             out["error_rate"].append(0.0 if rr.ok else 1.0)
-            if cased:
-                out[MET].append(float(rr.ok if met is None else met))
     return out
 
 
@@ -139,7 +131,7 @@ def interleaved(client, namespace: str, name: str, bodies: list[bytes], first: s
     def one_batch_each() -> None:
         for d in (first, second):
             for m, v in sample_requests(_Pinned(client, d), namespace, name, bodies, batch, expect_digest=d).items():
-                got[d].setdefault(m, []).extend(v)
+                got[d][m].extend(v)
 
     while time.monotonic() < end or len(got[second]["error_rate"]) < requests:
         one_batch_each()
@@ -178,12 +170,11 @@ def judge_interleaved(client, namespace: str, name: str, bodies: list[bytes], fi
             return {}, {}
         b, c = like_with_like(b, c)
         got.append((b, c))
-        return metrics_only(b), metrics_only(c)
+        return b, c
 
     v = judge_until_conclusive(take, policy, first=requests)
-    keys = [*METRICS, *((MET,) if any(MET in b for b, _ in got) else ())]
-    return ({m: [x for b, _ in got for x in b.get(m, [])] for m in keys},
-            {m: [x for _, c in got for x in c.get(m, [])] for m in keys}, v)
+    return ({m: [x for b, _ in got for x in b[m]] for m in METRICS},
+            {m: [x for _, c in got for x in c[m]] for m in METRICS}, v)
 
 
 def _answered(samples: dict) -> int:
@@ -195,37 +186,36 @@ COSTS = ("fuel_per_call", "latency_ms", "peak_memory")
 
 
 def like_with_like(baseline: dict, canary: dict) -> tuple[dict, dict]:
-    """Slot-paired samples with the cost of every slot whose two
-    runs ended differently (one passed its probe's test case, the other did not; without cases: one
-    ended as the probe expects, the other not) blanked (NaN, so the pair is dropped) on both sides.
-    An input the old version refused, or answered wrongly, and the new one serves is new work, not a
-    regression of it; the other way round the outcome is what regressed (``error_rate``, and verify,
-    keep every slot)::
+    """Slot-paired samples with the cost of every slot whose two runs ended differently (one exited 0,
+    the other failed: an exit code, a trap, a limit) blanked (NaN, so the pair is dropped) on both sides: an
+    input the old version refused at once and the new one serves is new work, not a regression of
+    it, and the other way round the outcome is what regressed (``error_rate`` keeps every slot)::
 
         >>> b, c = like_with_like({"fuel_per_call": [10.0, 50.0], "error_rate": [0.0, 1.0]},
         ...                       {"fuel_per_call": [11.0, 900.0], "error_rate": [0.0, 0.0]})
         >>> c["fuel_per_call"][0], math.isnan(c["fuel_per_call"][1]), c["error_rate"]
         (11.0, True, [0.0, 0.0])
 
-    Samples of unequal length are not paired and keep their cost."""
+    Samples of unequal length are not paired and are returned as they are. Not the test case's
+    expected stdout: a case expecting the new version's output fails on the old one, and every slot's
+    cost would go uncompared (tests/test_judge_outcomes.py)."""
     unlike = _unlike(baseline, canary)
-    b, c = ({m: list(v) for m, v in x.items()} for x in (baseline, canary))
-    for m in COSTS:
-        for side in (b, c):
-            for i in (i for i in unlike if m in side and i < len(side[m])):
-                side[m][i] = math.nan
-    return b, c
+    if not unlike:
+        return baseline, canary
 
+    def blank(samples: dict) -> dict:
+        out = {m: list(v) for m, v in samples.items()}
+        for m in COSTS:
+            for i in (i for i in unlike if m in out and i < len(out[m])):
+                out[m][i] = math.nan
+        return out
 
-def metrics_only(samples: dict) -> dict:
-    """The samples the judge reads (not ``met_case``)."""
-    return {m: v for m, v in samples.items() if m != MET}
+    return blank(baseline), blank(canary)
 
 
 def _unlike(baseline: dict, canary: dict) -> list[int]:
     """The slots both sides answered whose runs ended differently ([] when not paired)."""
-    key = MET if MET in baseline and MET in canary else "error_rate"
-    be, ce = list(baseline.get(key, [])), list(canary.get(key, []))
+    be, ce = list(baseline.get("error_rate", [])), list(canary.get("error_rate", []))
     if len(be) != len(ce):
         return []
     return [i for i, (x, y) in enumerate(zip(be, ce)) if x == x and y == y and x != y]    # NaN: lost
@@ -240,15 +230,15 @@ def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, lis
     from wasmops.ai.judge_sequential import judge_look
 
     if not baseline:
-        canary = metrics_only(canary)
-        v = judge({m: [] for m in canary}, canary, policy)
+        empty = {m: [] for m in canary}
+        v = judge(empty, canary, policy)
         v.explanation = "no previous digest served this module, so there is nothing to compare with"
         return v
     unlike = len(_unlike(baseline, canary))
-    v = judge_look(*map(metrics_only, like_with_like(baseline, canary)), policy, look=looks, last=True)
+    v = judge_look(*like_with_like(baseline, canary), policy, look=looks, last=True)
     if unlike:
         v.explanation += (f"; {unlike} of {len(canary.get('error_rate', []))} probe requests ended differently on "
-                          "the two versions (one as its test case expects, the other not): only their outcome is "
+                          "the two versions (one exited 0, the other failed): only their outcome is "
                           "compared, not their cost")
     return v
 

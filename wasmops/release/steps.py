@@ -195,16 +195,15 @@ PROBED_ERRORS = (None, "trap")
 
 class Probe(bytes):
     """A probe's request body, and how its run is meant to end (``expect``: None for exit 0, else
-    ``exit=N`` or ``trap``, sent as ``X-Wasmops-Expect`` so the host does not count it as an error);
-    ``case``: the test case it came from (the judge pairs the cost of two runs only if both pass it)."""
+    ``exit=N`` or ``trap``, sent as ``X-Wasmops-Expect`` so the host does not count it as an error)."""
 
-    def __new__(cls, body: bytes, expect: str | None = None, case=None):
+    def __new__(cls, body: bytes, expect: str | None = None):
         self = super().__new__(cls, body)
-        self.expect, self.case = expect, case
+        self.expect = expect
         return self
 
     def __reduce__(self):
-        return (Probe, (bytes(self), self.expect, self.case))
+        return (Probe, (bytes(self), self.expect))
 
 
 def probe_bodies(src: ModuleSource, env: dict[str, str] | None = None) -> list[bytes]:
@@ -215,5 +214,5 @@ def probe_bodies(src: ModuleSource, env: dict[str, str] | None = None) -> list[b
     errors pair up, and the host counts them as expected, not as errors). ``{}`` when there is none."""
     from wasmops.supply.testrun import why_not_runnable
 
-    return [Probe(c.stdin_bytes, c.expect_error or (f"exit={c.expect_exit}" if c.expect_exit else None), c)
+    return [Probe(c.stdin_bytes, c.expect_error or (f"exit={c.expect_exit}" if c.expect_exit else None))
             for c in src.tests if c.expect_error in PROBED_ERRORS and why_not_runnable(c, env) is None] or [b"{}"]
