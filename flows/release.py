@@ -212,7 +212,8 @@ def _supply_chain(src, built: Built, manifest, source_revision: str) -> tuple[Si
 
     s = current()
     ns, _, name = manifest.key.partition("/")
-    test_module(src, built, limits=manifest.host_limits(), where=f"modules/{ns}/{name}.yaml")   # as verify runs them
+    test_module(src, built, limits=manifest.host_limits(),                       # as verify runs them
+                where=str(s.gitops_dir / "modules" / ns / f"{name}.yaml"))
     policy_check(built, policy_file=str(policy_path(s)), **decide.policy_inputs(manifest))
     signed = sign_module(built)
     pub = publish_module(built, signed, decide.release_ref(manifest, built, s.registry_base),
@@ -230,9 +231,7 @@ def _rollback_on_anomaly(key: str, manifest, built: Built, pub: Published, verdi
     raise AnomalyRolledBack(
         f"rolled back: the previous version serves again, and the new manifest {pub.manifest_digest} and wasm "
         f"{built.wasm_digest} are quarantined: {reason}", where=key,
-        hint="fix the regression and release again; if the verdict was wrong: `wasmops decisions label ID --wrong` "
-             f"(`wasmops decisions --module {key}` lists the ids), then `wasmops quarantine remove DIGEST "
-             "--reason WHY` for each digest above")
+        hint=decide.rollback_hint(key))
 
 
 def _os_user() -> str:

@@ -24,7 +24,6 @@ from prefect.cache_policies import NO_CACHE
 
 from wasmops.config import current
 from wasmops.digests import shown
-from wasmops.release.steps import probe_bodies
 from wasmops.supply.source import ModuleSource
 
 from ._common import retried_inside
@@ -60,7 +59,7 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     from wasmops.gitops.decisions import Decision, record
     from wasmops.ai.release_check import judge_interleaved, load_policy
 
-    from .release import _host
+    from .release import _host, probes
 
     s = current()
     write_progress(key, {"stable": stable, "step": step, "weight": weight}, f"canary {key} step {step}: {weight} %")
@@ -68,7 +67,7 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     hc = _host(s, host_url)
     sampled_on = hc.url                              # the host sampled (fleet or the workspace's own)
     t0 = time.time()
-    base, can, v = judge_interleaved(hc, *key.split("/", 1), probe_bodies(src), stable["digest"], canary,
+    base, can, v = judge_interleaved(hc, *key.split("/", 1), probes(src, key), stable["digest"], canary,
                                      load_policy(s.gitops_dir), requests=requests, pause_s=pause_s)
     rows = v.to_rows()
     name = key.split("/", 1)[1]

@@ -14,7 +14,8 @@ from prefect.transactions import get_transaction
 
 from wasmops.config import Settings, current
 from wasmops.fleet.status import FleetRollout
-from wasmops.release.steps import AiVerdict, Baseline, Committed, FleetServing, Verified, probe_bodies
+from wasmops.release.steps import AiVerdict, Baseline, Committed, FleetServing, Verified
+from wasmops.release.verify import target_probes
 from wasmops.supply.source import ModuleSource
 
 from ._common import RETRY, attempt, retried_inside, warn
@@ -271,6 +272,10 @@ def fleet_judge_host(key: str) -> str | None:
     return found[0] if found else None
 
 
+def probes(src: ModuleSource, key: str) -> list[bytes]:
+    return target_probes(current(), src, key)
+
+
 @task(name="baseline-sample", cache_policy=NO_CACHE, **RETRY)
 def baseline_sample(src: ModuleSource, key: str, requests: int = 60, host_url: str | None = None) -> Baseline | None:
     """Before the switch: the module's probe requests against the digest that serves now (None when
@@ -283,7 +288,7 @@ def baseline_sample(src: ModuleSource, key: str, requests: int = 60, host_url: s
     if not live or live.get("health", "Healthy") != "Healthy":
         return None
     ns, name = key.split("/", 1)
-    samples = sample_requests(hc, ns, name, probe_bodies(src), requests, expect_digest=live["digest"])
+    samples = sample_requests(hc, ns, name, probes(src, key), requests, expect_digest=live["digest"])
     return Baseline(manifest_digest=live["digest"], samples=samples,
                     deploy=_deploy_body(live) if live.get("ref") else None)
 
@@ -306,7 +311,7 @@ def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int =
     scrape_host(hc, col)
     fresh = fresh_baseline(hc, src, key, manifest_digest, requests, baseline) if host_url is None else None
     samples = fresh[1] if fresh else \
-        sample_requests(hc, ns, name, probe_bodies(src), requests, expect_digest=manifest_digest)
+        sample_requests(hc, ns, name, probes(src, key), requests, expect_digest=manifest_digest)
     scrape_host(hc, col)
     return samples, (fresh[0] if fresh else baseline)
 
@@ -332,16 +337,16 @@ def fresh_baseline(hc, src: ModuleSource, key: str, manifest_digest: str, reques
              "judging against the samples taken before the switch")
         return None
     try:
-        old, new, v = judge_interleaved(hc, ns, name, probe_bodies(src), baseline.manifest_digest, manifest_digest,
+        old, new, v = judge_interleaved(hc, ns, name, probes(src, key), baseline.manifest_digest, manifest_digest,
                                         load_policy(current().gitops_dir), requests=requests)
     finally:
         try:
             hc.delete_canary(ns, name)
         except NotFound:
             pass
-    answered = sum(1 for x in old["fuel_per_call"] if x == x)        # NaN: not answered by the previous digest
-    if answered < len(old["fuel_per_call"]) / 2:                      # removed mid-window (a reconcile healing drift)
-        warn(f"fresh baseline for {key}: the previous digest answered {answered} of {len(old['fuel_per_call'])} "
+    answered = sum(1 for x in old["error_rate"] if x == x)           # NaN: not answered by the previous digest
+    if answered < len(old["error_rate"]) / 2:                         # removed mid-window (a reconcile healing drift)
+        warn(f"fresh baseline for {key}: the previous digest answered {answered} of {len(old['error_rate'])} "
              "requests; judging against the samples taken before the switch")
         return None
     return Baseline(baseline.manifest_digest, old, baseline.deploy, fresh=True, looks=v.looks), new

@@ -93,7 +93,8 @@ def test_module(src: ModuleSource, built: Built, limits: dict | None = None, whe
 
 
 def _limits_hint(src: ModuleSource, limits: dict | None, where: str) -> str | None:
-    """Name the deployment's limits when they, not module.yaml's, are what the cases ran under."""
+    """Name the deployment's limits when they, not module.yaml's, are what the cases ran under, and the
+    manifest lines that would give the module what module.yaml asks for."""
     if not limits:
         return None
     mine = {"fuel": src.limits.fuel, "memory": src.limits.memory_bytes, "timeout_ms": src.limits.timeout_ms,
@@ -101,9 +102,15 @@ def _limits_hint(src: ModuleSource, limits: dict | None, where: str) -> str | No
     differ = [f"{k} {limits[k]} (module.yaml: {mine[k]})" for k in mine if k in limits and limits[k] != mine[k]]
     if not differ:
         return None
+    field = {"fuel": ("resources.cpu", f"{max(1, -(-src.limits.fuel // 1_000_000))}m"),
+             "memory": ("resources.memory", str(src.limits.memory)), "timeout_ms": ("timeoutMs", src.limits.timeout_ms),
+             "max_stdout": ("maxStdout", str(src.limits.max_stdout))}
+    more = [f"{field[k][0]}: {field[k][1]}" for k in mine if k in limits and limits[k] < mine[k]]
+    fix = (f"to run them as module.yaml says, set spec.runtimeConfig {', '.join(more)} in {where or 'its manifest'} "
+           "and commit it there" if more else
+           "raise them there (resources.cpu is fuel / 10^6, resources.memory, timeoutMs, maxStdout)")
     return (f"the cases ran under the deployment's limits, as the host will run them ({where or 'its manifest'}: "
-            f"{', '.join(differ)}); raise them there (resources.cpu is fuel / 10^6, resources.memory, timeoutMs, "
-            f"maxStdout) or make the module fit")
+            f"{', '.join(differ)}); {fix}, or make the module fit")
 
 
 def _policy_key(context, params) -> str:

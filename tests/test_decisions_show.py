@@ -68,3 +68,47 @@ def test_status_lists_a_held_or_failed_release_but_not_a_first_releases_hold(tmp
     assert code == 0, err
     listed = {v["subject"]: v["verdict"] for v in json.loads(out)["verdicts"]}
     assert listed == {"dev/held": "hold"}
+
+
+def test_status_hides_a_failed_release_a_later_release_of_the_module_passed(tmp_path):
+    """Found from outside: after a release of dev/csvsum was rolled back and the next one passed,
+    status's "last AI verdicts" still led with the old fail, the module's only line there."""
+    from wasmops.gitops.decisions import Decision, record
+
+    s, env = _ws(tmp_path)
+    prev = {"baseline_digest": "sha256:" + "b" * 64}
+    for subject, verdict, why in (("dev/mine", "fail", "error_rate 1 vs 0.4"), ("dev/other", "fail", "fuel +200%"),
+                                  ("dev/mine", "pass", "4 metric rows, none regressed (score 100)"),
+                                  ("dev/later", "pass", "none regressed"), ("dev/later", "hold", "inconclusive")):
+        record(s.gitops_dir, Decision(kind="release-verdict", subject=subject, verdict=verdict, data=prev, explanation=why))
+    code, out, err = _run(env, "status", "--json")
+    assert code == 0, err
+    listed = [(v["subject"], v["verdict"]) for v in json.loads(out)["verdicts"]]
+    assert listed == [("dev/later", "hold"), ("dev/other", "fail")], listed
+
+
+def test_every_command_a_rollback_hint_gives_works_on_the_release_verdict(tmp_path):
+    """Found from outside: after a rollback the hint said `wasmops decisions label ID --wrong`; on the
+    release verdict it names, that command answers "only model verdicts can be labelled"."""
+    import re
+    import shlex
+
+    from wasmops.gitops import quarantine
+    from wasmops.gitops.decisions import Decision, record
+    from wasmops.release.decide import rollback_hint
+
+    s, env = _ws(tmp_path)
+    d = Decision(kind="release-verdict", subject="dev/mine", verdict="fail", explanation="fuel_per_call +555%",
+                 digest="sha256:" + "d" * 64, model={"name": "release-judge", "version": "3-sequential"},
+                 data={"baseline_digest": "sha256:" + "b" * 64})
+    record(s.gitops_dir, d)
+    quarantine.add(quarantine.repo_file(s), d.digest, module="dev/mine", reason="release judge fail")
+    subprocess.run(["git", "-C", str(s.gitops_dir), "-c", "user.name=t", "-c", "user.email=t@example.com",
+                    "commit", "-qam", "quarantine"], check=True)
+    commands = re.findall(r"`(wasmops [^`]+)`", rollback_hint("dev/mine"))
+    assert commands, rollback_hint("dev/mine")
+    for cmd in commands:
+        argv = [a.replace("ID", d.id).replace("DIGEST", d.digest).replace("WHY", "judged wrongly")
+                for a in shlex.split(cmd)[1:]]
+        code, out, err = _run(env, *argv)
+        assert code == 0, (cmd, err)

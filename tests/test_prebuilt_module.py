@@ -151,3 +151,17 @@ def test_a_size_of_the_wrong_type_is_one_line_naming_the_field(tmp_path_factory,
     except SpecError as exc:
         msg = str(exc)
         assert "limits.max_stdout" in msg and ".int:" not in msg and ".str:" not in msg, msg
+
+
+def test_an_initial_memory_over_the_deployments_limit_names_the_manifest_field():
+    """Found from outside: the policy denial said "(raise limits.memory)", module.yaml's field, though
+    the limit it compares with is the deployment's (resources.memory in the manifest); every caller
+    (release preflight, the policy step, host admission) passes the manifest's."""
+    import wasmtime
+
+    from wasmops.supply.policy import check_module
+
+    wasm = wasmtime.wat2wasm('(module (memory (export "memory") 40) (func (export "_start")))')   # 2.5 MiB
+    v = check_module(wasm, "sandboxed", memory_limit=1 << 20, where="big.wasm")
+    why = " ".join(v.reasons)
+    assert "resources.memory" in why and "limits.memory" not in why, why

@@ -70,3 +70,30 @@ def test_the_release_judge_probes_with_every_case_that_ends_at_once():
 def test_a_limit_is_the_reason_given_before_the_stdout_it_cut():
     report = run_cases(src([TestCase(name="exact", expect_stdout='{"ok":true}')], max_stdout=4), hostile("ok"))
     assert report.cases[0].reason.startswith("stdout_limit"), report.cases[0].reason
+
+
+from hypothesis import example, given, strategies as st  # noqa: E402
+
+from wasmops.supply.testrun import judge  # noqa: E402
+from wasmops.wasm.sandbox import RunResult  # noqa: E402
+
+_TEXT = st.text(alphabet=st.sampled_from("ab \t\r\n{}\"é"), max_size=300)
+
+
+@given(prefix=_TEXT, got=_TEXT, want=_TEXT)
+@example(prefix="", got="ok\r\n", want="ok")
+@example(prefix="", got="  ok", want="ok")
+@example(prefix="x" * 100, got="a", want="b")
+def test_a_stdout_mismatch_shows_a_difference_a_person_can_see(prefix, got, want):
+    """Found from outside: a module printing "ok\\r\\n" failed `expect_stdout: ok` with
+    "stdout 'ok' != expected 'ok'" (the message stripped what the comparison kept); a long common
+    prefix hid the difference past 80 characters the same way."""
+    out, exp = prefix + got, prefix + want
+    r = RunResult(exit_code=0, stdout=out.encode(), stderr=b"", fuel_used=1, peak_memory=0, duration_s=0.0)
+    res = judge(TestCase(name="c", expect_stdout=exp), r)
+    if out.rstrip("\n") == exp.rstrip("\n"):
+        assert res.passed
+        return
+    assert not res.passed
+    shown_got, shown_want = res.reason.removeprefix("stdout ").split(" != expected ", 1)
+    assert shown_got != shown_want, res.reason

@@ -106,3 +106,26 @@ def test_when_no_case_has_the_deployments_env_the_release_is_refused_before_anyt
     assert "none of the test cases can run through the host of dev/modes" in err, err
     assert "counts: env differs (MODE)" in err and 'env: {"MODE": "hash"}' in err, err
     assert ws.head() == head                                   # nothing committed, nothing deployed
+
+
+def test_when_every_case_sets_one_env_the_refusal_names_the_manifest_field_and_value(ws):
+    """Found from outside: a module that needs ``SEP=;`` had every case say so; `add` wrote
+    ``env: {}`` and the refusal only said to change the cases. It now names the manifest file, the
+    field and the env the cases share, as the other fix."""
+    d = ws.cwd / "hashonly"
+    d.mkdir()
+    (d / "mode.wat").write_text(mode_wat())
+    (d / "module.yaml").write_text("""name: hashonly
+language: wat
+sources: [mode.wat]
+limits: {fuel: 1000000, memory: 1Mi, timeout_ms: 1000}
+tests:
+  - {name: hashes, stdin: 'abc', env: {MODE: hash, LEVEL: "2"}, expect_stdout: '{"mode": "hash"}'}
+  - {name: hashes-too, stdin: '', env: {LEVEL: "2", MODE: hash}, expect_stdout: '{"mode": "hash"}'}
+""")
+    ws("add", "hashonly", "--target", "dev/hashonly", "--team", "qa", "--project", "p", check=0)
+    p = ws("release", "hashonly", "--target", "dev/hashonly", "--auto-approve", check=1)
+    assert "none of the test cases can run through the host of dev/hashonly" in p.stderr, p.stderr
+    hint = p.stderr.split("hint:", 1)[1]
+    assert "modules/dev/hashonly.yaml" in hint and "spec.runtimeConfig.env" in hint, hint
+    assert '{"LEVEL": "2", "MODE": "hash"}' in hint, hint

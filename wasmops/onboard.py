@@ -215,7 +215,7 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
     if live and live in desired.quarantine:
         raise QuarantinedError(f"the digest Git holds for {key} ({live}) is quarantined", where=key,
                                hint=f"roll back or lift it: wasmops quarantine remove {live} --reason ...")
-    _cases_preflight(src, manifest, key)
+    _cases_preflight(src, manifest, key, repo.path / desired.files[key])
     if src.language == "prebuilt" and len(src.sources) == 1:
         _policy_preflight(settings, src, manifest, key)
     if check_host:
@@ -241,7 +241,7 @@ def _name_preflight(src: ModuleSource, manifest: WasmModuleDeployment, manifest_
                          f"(the module was renamed), or keep `name: {program}` in {yml}")
 
 
-def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str) -> None:
+def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str, manifest_file: Path) -> None:
     """A release is verified through the host by the module's test cases: with none it would fail at
     the test step, and with none the host can run it would deploy and fail verify."""
     from wasmops.supply.testrun import why_not_runnable
@@ -254,11 +254,24 @@ def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str
     why = {c.name: why_not_runnable(c, env) for c in src.tests}
     if all(why.values()) and not manifest.spec.verify.allow_unverified:
         listed = "; ".join(f"{n}: {w}" for n, w in why.items())
+        case_fix = ("add a case with no args, within 8 MiB of stdin, and with exactly the deployment's env "
+                    f"(`env: {json.dumps(env or {})}`; the host runs every case with it)")
+        shared = _shared_env(src, manifest_file)
         raise SpecError(f"none of the test cases can run through the host of {key}, so the deployment could not "
                         f"be verified ({listed})", where=where + ": tests",
-                        hint="add a case with no args, within 8 MiB of stdin, and with exactly the deployment's env "
-                             f"(`env: {json.dumps(env or {})}`; the host runs every case with it) "
-                             f"(or set spec.verify.allowUnverified in {key}'s manifest)")
+                        hint=(f"{shared}, or {case_fix}" if shared else case_fix) +
+                             f" (or set spec.verify.allowUnverified in {manifest_file})")
+
+
+def _shared_env(src: ModuleSource, manifest_file: Path) -> str:
+    """When every case that only needs another env asks for the same one, the manifest fix that runs
+    them (the deployment's env is the module's configuration): '' otherwise."""
+    from wasmops.supply.testrun import why_not_runnable
+
+    envs = {json.dumps(c.env, sort_keys=True) for c in src.tests if c.env and why_not_runnable(c, c.env) is None}
+    if len(envs) != 1:
+        return ""
+    return f"set spec.runtimeConfig.env in {manifest_file} to {envs.pop()} (the env the cases run with) and commit it"
 
 
 def _policy_preflight(settings, src: ModuleSource, manifest: WasmModuleDeployment, key: str) -> None:

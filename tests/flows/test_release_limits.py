@@ -36,3 +36,17 @@ def test_a_case_over_the_deployments_fuel_fails_the_test_step_not_verify(flow_en
     assert "modules/dev/greedy.yaml: fuel 50000000 (module.yaml: 200000000)" in (err.value.hint or "")
     assert git.Repo(ws.settings.gitops_dir).head.commit.hexsha == head   # nothing committed, nor quarantined (Git)
     assert "greedy" not in {m["name"] for m in host.modules()}
+
+
+def test_the_limits_hint_gives_the_manifest_lines_module_yaml_asks_for(tmp_path):
+    """Found from outside: a user raised fuel and memory in module.yaml for a bigger input; the test
+    step failed under the manifest's limits and the hint said only 'raise them there'."""
+    from tasks.supply import _limits_hint
+    from wasmops.supply.source import Limits, ModuleSource, TestCase
+
+    src = ModuleSource(name="sieve", language="zig", sources=["main.zig"], root=tmp_path, tests=[TestCase(name="c")],
+                       limits=Limits(fuel=900_000_001, memory="12Mi", timeout_ms=500, max_stdout="1Ki"))
+    hint = _limits_hint(src, {"fuel": 400_000_000, "memory": 4 << 20, "timeout_ms": 2000, "max_stdout": 1024},
+                        "/gitops/modules/dev/sieve.yaml")
+    assert "set spec.runtimeConfig resources.cpu: 901m, resources.memory: 12Mi in /gitops/modules/dev/sieve.yaml" in hint
+    assert "timeoutMs" not in hint.split("set spec.runtimeConfig", 1)[1], hint   # 2000 ms is already more

@@ -168,6 +168,7 @@ def judge_interleaved(client, namespace: str, name: str, bodies: list[bytes], fi
         last[0] = time.monotonic() - t - sum(idle[waited:])
         if got and min(_answered(b), _answered(c)) < len(c["error_rate"]) / 2:
             return {}, {}
+        b, c = like_with_like(b, c)
         got.append((b, c))
         return b, c
 
@@ -178,6 +179,46 @@ def judge_interleaved(client, namespace: str, name: str, bodies: list[bytes], fi
 
 def _answered(samples: dict) -> int:
     return sum(1 for x in samples["error_rate"] if x == x)      # NaN: lost, or answered by another digest
+
+
+#: What a run cost; comparable between two runs only when both ended alike (``error_rate``).
+COSTS = ("fuel_per_call", "latency_ms", "peak_memory")
+
+
+def like_with_like(baseline: dict, canary: dict) -> tuple[dict, dict]:
+    """Slot-paired samples with the cost of every slot whose two runs ended differently (one exited 0,
+    the other failed: an exit code, a trap, a limit) blanked (NaN, so the pair is dropped) on both sides: an
+    input the old version refused at once and the new one serves is new work, not a regression of
+    it, and the other way round the outcome is what regressed (``error_rate`` keeps every slot)::
+
+        >>> b, c = like_with_like({"fuel_per_call": [10.0, 50.0], "error_rate": [0.0, 1.0]},
+        ...                       {"fuel_per_call": [11.0, 900.0], "error_rate": [0.0, 0.0]})
+        >>> c["fuel_per_call"][0], math.isnan(c["fuel_per_call"][1]), c["error_rate"]
+        (11.0, True, [0.0, 0.0])
+
+    Samples of unequal length are not paired and are returned as they are. Not the test case's
+    expected stdout: a case expecting the new version's output fails on the old one, and every slot's
+    cost would go uncompared (tests/test_judge_outcomes.py)."""
+    unlike = _unlike(baseline, canary)
+    if not unlike:
+        return baseline, canary
+
+    def blank(samples: dict) -> dict:
+        out = {m: list(v) for m, v in samples.items()}
+        for m in COSTS:
+            for i in (i for i in unlike if m in out and i < len(out[m])):
+                out[m][i] = math.nan
+        return out
+
+    return blank(baseline), blank(canary)
+
+
+def _unlike(baseline: dict, canary: dict) -> list[int]:
+    """The slots both sides answered whose runs ended differently ([] when not paired)."""
+    be, ce = list(baseline.get("error_rate", [])), list(canary.get("error_rate", []))
+    if len(be) != len(ce):
+        return []
+    return [i for i, (x, y) in enumerate(zip(be, ce)) if x == x and y == y and x != y]    # NaN: lost
 
 
 def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, list[float]],
@@ -193,7 +234,13 @@ def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, lis
         v = judge(empty, canary, policy)
         v.explanation = "no previous digest served this module, so there is nothing to compare with"
         return v
-    return judge_look(baseline, canary, policy, look=looks, last=True)
+    unlike = len(_unlike(baseline, canary))
+    v = judge_look(*like_with_like(baseline, canary), policy, look=looks, last=True)
+    if unlike:
+        v.explanation += (f"; {unlike} of {len(canary.get('error_rate', []))} probe requests ended differently on "
+                          "the two versions (one exited 0, the other failed): only their outcome is "
+                          "compared, not their cost")
+    return v
 
 
 def _finite(xs) -> list[float]:

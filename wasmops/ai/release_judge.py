@@ -146,7 +146,7 @@ def _summarise(rows: list[MetricResult], policy: JudgePolicy) -> ReleaseVerdict:
     if not seen:
         verdict, why = "hold", ("no metric has enough samples: " + ", ".join(nodata)) if nodata else "no metrics"
     elif critical or score < policy.marginal_score:
-        worst = max(bad, key=lambda r: abs(r.effect))
+        worst = max([r for r in bad if r.metric in critical] or bad, key=lambda r: abs(r.effect))   # what failed it
         also = [f"{r.metric} ({r.effect:+.0%})" for r in bad if r is not worst]   # every regressed row is named
         verdict, why = "fail", (f"{worst.metric} {worst.canary_centre:.4g} vs {worst.baseline_centre:.4g} "
                                 f"({worst.effect:+.0%}, p={worst.p_value:.2g}, {worst.test})"

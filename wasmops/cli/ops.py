@@ -188,7 +188,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     out["broken_files"] = _broken_files(s)
     ds = list_decisions(s.gitops_dir, limit=200) if s.gitops_dir.exists() else []
     out["verdicts"] = [{"at": d.at[:19], "kind": d.kind, "subject": d.subject, "verdict": d.verdict, "why": d.explanation}
-                       for d in ds if d.kind == "anomaly" or _judged_not_passed(d)][:5]
+                       for d in _since_last_pass(ds) if d.kind == "anomaly" or _judged_not_passed(d)][:5]
     out["budgets"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict} for d in ds if d.kind == "budget"][:5]
     if json_out:
         print(json.dumps(out, indent=1, default=str))
@@ -371,6 +371,20 @@ def score(window_minutes: int = typer.Option(60, min=1, help="Score the telemetr
 
 
 from . import worker as _worker  # noqa: E402,F401  (registers `wasmops worker`)
+
+
+def _since_last_pass(ds: list) -> list:
+    """Decision records (newest first) without the release and canary verdicts of a module that a later
+    release of it passed: a fail already rolled back and followed by a passing release needs no one."""
+    passed: set[str] = set()
+    out = []
+    for d in ds:
+        if d.kind in ("release-verdict", "canary-step") and d.subject in passed:
+            continue
+        if d.kind == "release-verdict" and d.verdict == "pass":
+            passed.add(d.subject)
+        out.append(d)
+    return out
 
 
 def _judged_not_passed(d) -> bool:

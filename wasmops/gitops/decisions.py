@@ -160,8 +160,10 @@ def _check_labellable(judged: Decision) -> None:
     if judged.kind == "label":
         raise ValueError(f"{judged.id} is a label itself; label the decision it refers to ({judged.refers_to})")
     if judged.kind not in LABELLED_KINDS:
+        undo = (f"; if it was wrong, lift its quarantine: wasmops quarantine remove {judged.digest} --reason WHY"
+                if judged.kind in ("release-verdict", "canary-step") and judged.digest else "")
         raise ValueError(f"{judged.id} is a {judged.kind} record; only model verdicts can be labelled "
-                         f"(kind {', '.join(LABELLED_KINDS)})")
+                         f"(kind {', '.join(LABELLED_KINDS)}){undo}")
     if not has_model(judged):
         raise ValueError(f"{judged.id} was made with no model (no champion was registered): there is no "
                          "model verdict to label")

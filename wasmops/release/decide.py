@@ -105,6 +105,16 @@ def anomaly_reason(verdict: AiVerdict) -> str:
     return f"post-deploy AI check: release judge {verdict.judge or verdict.verdict}: {verdict.explanation}"
 
 
+def rollback_hint(key: str) -> str:
+    """What a person does after a release was rolled back: fix it, or, when the judge was wrong, lift
+    the quarantine (its reason is recorded) and release again. A release verdict is not labelled:
+    `decisions label` is for model verdicts (``gitops.decisions.LABELLED_KINDS``) and refuses it."""
+    return ("fix the regression and release again; if the verdict was wrong (`wasmops decisions --module "
+            f"{key} --kind release-verdict` shows it, `wasmops decisions show ID` its per-metric table): "
+            "`wasmops quarantine remove DIGEST --reason WHY` for each digest above (the reason is recorded), "
+            "then release again")
+
+
 def noop_summary(key: str, built: Built, signed: Signed, pub: Published, commit: str) -> dict:
     """What the flow returns when the target already serves this artifact: nothing was done."""
     return {"key": key, "tag": built.tag, "wasm_digest": built.wasm_digest, "manifest_digest": pub.manifest_digest,

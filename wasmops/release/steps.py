@@ -206,10 +206,13 @@ class Probe(bytes):
         return (Probe, (bytes(self), self.expect))
 
 
-def probe_bodies(src: ModuleSource) -> list[bytes]:
-    """The request bodies the release judge sends: stdin of the test cases the host can run as
-    written (no args, no env) that end at once: with any exit code, or a trap (an input that fails on
-    purpose is a path whose fuel can regress too; both digests fail it alike, so its errors pair up,
-    and the host counts them as expected, not as errors). ``{}`` when there is none."""
+def probe_bodies(src: ModuleSource, env: dict[str, str] | None = None) -> list[bytes]:
+    """The request bodies the release judge sends: stdin of the test cases the host runs as written
+    under the deployment's ``env`` (verify's rule, ``why_not_runnable``: no args, the case's env exactly
+    the deployment's, a body the host takes) that end at once: with any exit code, or a trap (an input
+    that fails on purpose is a path whose fuel can regress too; both digests fail it alike, so its
+    errors pair up, and the host counts them as expected, not as errors). ``{}`` when there is none."""
+    from wasmops.supply.testrun import why_not_runnable
+
     return [Probe(c.stdin_bytes, c.expect_error or (f"exit={c.expect_exit}" if c.expect_exit else None))
-            for c in src.tests if c.expect_error in PROBED_ERRORS and not c.args and not c.env] or [b"{}"]
+            for c in src.tests if c.expect_error in PROBED_ERRORS and why_not_runnable(c, env) is None] or [b"{}"]

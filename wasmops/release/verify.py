@@ -24,3 +24,17 @@ def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, st
             res.passed, res.reason = False, f"served digest {served} is not the released {digest}"
         report.cases.append(res)
     return report
+
+
+def target_probes(settings, src, key: str) -> list[bytes]:
+    """The release judge's probe bodies for ``key``: the cases verify runs, under the env of its
+    manifest in Git (``release.steps.probe_bodies``)."""
+    from wasmops.errors import ConfigError
+    from wasmops.gitops.repo import GitOpsRepo
+    from wasmops.release.steps import probe_bodies
+
+    try:
+        m = GitOpsRepo.from_settings(settings).desired().deployments.get(key)
+    except ConfigError:              # no GitOps repo (a host sampled outside a workspace): no deployment env
+        m = None
+    return probe_bodies(src, m.spec.runtime_config.env if m else None)

@@ -261,5 +261,6 @@ def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limi
         reasons.append(f"memory limit {format_size(memory_limit)} exceeds {format_size(max_mem)} for {trust_level}")
     if memory_limit is not None and facts["initial_memory"] > memory_limit:
         reasons.append(f"initial memory {format_size(facts['initial_memory'])} exceeds the deployment's memory limit "
-                       f"{format_size(memory_limit)}: no run could start (raise limits.memory)")
+                       f"{format_size(memory_limit)}: no run could start (raise spec.runtimeConfig.resources.memory in "
+                       "its manifest to at least the initial memory)")
     return reasons + _run_caps(rules, trust_level, timeout_ms, fuel, max_stdout)

@@ -174,10 +174,26 @@ def _compare_stderr(want: str, tail: str) -> tuple[bool, str]:
 
 def _compare_stdout(case: TestCase, stdout: str) -> tuple[bool, str] | None:
     if case.expect_stdout is not None and stdout.rstrip("\n") != case.expect_stdout.rstrip("\n"):
-        return False, f"stdout {stdout.strip()[:80]!r} != expected {case.expect_stdout[:80]!r}"
+        return False, _mismatch(stdout.rstrip("\n"), case.expect_stdout.rstrip("\n"))
     if case.expect_stdout_contains is not None and case.expect_stdout_contains not in stdout:
         return False, f"stdout lacks {case.expect_stdout_contains[:80]!r}"
     return None
+
+
+def _mismatch(got: str, want: str, width: int = 80) -> str:
+    """Both texts as compared, around their first difference, quoted so that a ``\\r`` or a space
+    shows (``'ok' != 'ok'`` hid a trailing ``\\r``)::
+
+        >>> _mismatch("ok\\r", "ok")
+        "stdout 'ok\\\\r' != expected 'ok' (first difference at character 2)"
+    """
+    i = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    start = max(0, i - width // 4)
+
+    def cut(t: str) -> str:
+        return ("…" if start else "") + t[start:start + width] + ("…" if len(t) > start + width else "")
+
+    return f"stdout {cut(got)!r} != expected {cut(want)!r}" + (f" (first difference at character {i})" if i else "")
 
 
 def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sandbox: Sandbox | None = None,
