@@ -33,7 +33,9 @@ def classify(reason, message, exit_code, peak, limits, overflow: bool, no_instan
         if m:
             need = int(m.group(1)) * WASM_PAGE
             return REASON_MEMORY, (f"the module's initial memory ({need} bytes, {need / 2**20:.3g} MiB) exceeds the "
-                                   f"memory limit of {limits.memory} bytes: raise limits.memory to at least that")
+                                   f"memory limit of {limits.memory} bytes: raise the limit to at least that (module.yaml "
+                                   f"limits.memory for `wasmops test`; a deployment's is its manifest's "
+                                   f"spec.runtimeConfig.resources.memory)")
         return REASON_MEMORY, message
     return reason, message
 
