@@ -19,6 +19,7 @@ import math
 import httpx
 import wasmtime
 
+from support.wasi_wat import first_byte_wat
 from wasmops.ai.release_check import default_policy, judge_samples, sample_requests
 from wasmops.release.steps import probe_bodies
 from wasmops.supply.source import ModuleSource, TestCase
@@ -46,21 +47,7 @@ def _wat(serves_big: bool, tag: str) -> str:
     """Written here: input 'b...' is 'big'. The old version refuses it at once (exit 2); the new one
     spins 200k loops and exits 0. Any other input spins 3k loops and exits 0 in both."""
     big = "(call $spin (i32.const 200000))" if serves_big else "(call $exit (i32.const 2))"
-    return f"""
-(module ${tag}
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func $spin (param $n i32) (local $i i32)
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 1024)) (i32.store (i32.const 4) (i32.const 64))
-    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
-    (if (i32.eq (i32.load8_u (i32.const 1024)) (i32.const 98)) (then {big} (return)))
-    (call $spin (i32.const 3000))))
-"""
+    return first_byte_wat(tag, ord("b"), big, "(call $spin (i32.const 3000))")
 
 
 def _sample(host, workspace, wat: str, bodies) -> dict:

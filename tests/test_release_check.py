@@ -13,6 +13,7 @@ import math
 import httpx
 import wasmtime
 
+from support.wasi_wat import first_byte_wat
 from support.worker import worker_wat
 from wasmops.errors import TransientError
 from wasmops.ai.release_check import default_policy, judge_samples, sample_requests
@@ -96,22 +97,8 @@ def test_no_predecessor_is_hold_never_pass(host, workspace):
 def _failer_wat(ok_loops: int, fail_loops: int, tag: str) -> str:
     """Written here: spins ``ok_loops`` and exits 0, or, when stdin starts with 'x', spins ``fail_loops``
     and exits 3 (an input that fails on purpose)."""
-    return f"""
-(module ${tag}
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func $spin (param $n i32) (local $i i32)
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 1024)) (i32.store (i32.const 4) (i32.const 64))
-    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
-    (if (i32.eq (i32.load8_u (i32.const 1024)) (i32.const 120))
-      (then (call $spin (i32.const {fail_loops})) (call $exit (i32.const 3))))
-    (call $spin (i32.const {ok_loops}))))
-"""
+    return first_byte_wat(tag, ord("x"), f"(call $spin (i32.const {fail_loops})) (call $exit (i32.const 3))",
+                          f"(call $spin (i32.const {ok_loops}))")
 
 
 def test_a_regression_on_a_path_that_fails_on_purpose_is_caught(host, workspace, tmp_path):

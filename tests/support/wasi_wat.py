@@ -1,5 +1,6 @@
-"""WAT modules that print what WASI hands them (env, argv[0]): cases written against them pass or
-fail only by what the sandbox or the host passed in, whatever else the module does."""
+"""WAT modules for tests: ones that print what WASI hands them (env, argv[0]), so cases written against
+them pass or fail only by what the sandbox or the host passed in; and one that branches on its
+input's first byte (:func:`first_byte_wat`), for versions that differ on one input only."""
 
 _IMPORTS = '''(import "wasi_snapshot_preview1" "{sizes}" (func $sizes (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "{get}" (func $get (param i32 i32) (result i32)))
@@ -43,3 +44,24 @@ def argv0_wat() -> str:
     (i32.store8 (i32.add (i32.const 16384) (i32.sub (i32.load (i32.const 4)) (i32.const 1))) (i32.const 10))
     (i32.store (i32.const 8) (i32.const 16384)) (i32.store (i32.const 12) (i32.load (i32.const 4)))
     (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))'''
+
+
+def first_byte_wat(tag: str, byte: int, then: str, otherwise: str) -> str:
+    """Reads stdin's first byte; runs ``then`` (WAT instructions) when it is ``byte``, else ``otherwise``.
+    Both may call ``$spin`` (``n`` loop steps: fuel grows with ``n``) and ``$exit`` (``proc_exit``);
+    ``tag`` names the module, so two versions differ in bytes."""
+    return f"""
+(module ${tag}
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func $spin (param $n i32) (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 1024)) (i32.store (i32.const 4) (i32.const 64))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (if (i32.eq (i32.load8_u (i32.const 1024)) (i32.const {byte})) (then {then} (return)))
+    {otherwise}))
+"""
