@@ -28,6 +28,7 @@ seconds, so not run here)::
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
@@ -115,8 +116,10 @@ def judge(df: pd.DataFrame, outcome, scorer, model_info: dict, *, min_share: flo
         worst = max(exps, key=lambda e: e.score)
         top = next(c for c in worst.features if c.feature == worst.top_feature)
         verdict = "anomalous" if share >= min_share else "ok"
-        why = (f"{len(flagged)}/{len(exps)} windows above threshold {worst.threshold:.3f}; "
-               f"{top.feature} {top.value:.4g} vs baseline {top.baseline:.4g} (z={top.z:+.1f}) moved most")
+        need = max(1, math.ceil(min_share * len(exps) - 1e-9))
+        why = (f"{len(flagged)}/{len(exps)} windows above threshold {worst.threshold:.3f} (anomalous from {need}: a "
+               f"lasting change, not one window); {top.feature} {top.value:.4g} vs baseline {top.baseline:.4g} "
+               f"(z={top.z:+.1f}) moved most")
         out.append(Verdict(f"{ns}/{mod}", str(dig), verdict, why, {
             "share": share, "windows": len(exps), "score": worst.score, "threshold": worst.threshold,
             "top_feature": top.feature, "value": top.value, "baseline": top.baseline, "z": top.z,
