@@ -66,9 +66,10 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
     host_url = _apply_step(key, stable["digest"], canary, weight)
     hc = _host(s, host_url)
     sampled_on = hc.url                              # the host sampled (fleet or the workspace's own)
-    t0 = time.time()
+    t0, before = time.time(), _scrape(hc, key)
     base, can, v = judge_interleaved(hc, *key.split("/", 1), probes(src, key), stable["digest"], canary,
                                      load_policy(s.gitops_dir), requests=requests, pause_s=pause_s)
+    v, live = _with_live_errors(v, before, _scrape(hc, key), stable["digest"], canary)
     rows = v.to_rows()
     name = key.split("/", 1)[1]
     create_table_artifact(key=f"canary-{name}-step-{step}", table=rows or [{"metric": "-", "classification": "NoData"}],
@@ -81,11 +82,38 @@ def canary_step(key: str, step: int, weight: int, pause_s: float, stable: dict, 
         model={"name": "release-judge", "version": v.judge_version},
         data={"stable_digest": stable["digest"], "step": step, "weight": weight, "pause_s": pause_s,
               "host": sampled_on,
-              "window": [t0, time.time()], "looks": v.looks, "samples": {"stable": len(base["error_rate"]),
+              "window": [t0, time.time()], "looks": v.looks, "live": live, "samples": {"stable": len(base["error_rate"]),
                                                        "canary": len(can["error_rate"])}},
         output={"score": v.score, "metrics": rows}, flow_run_id=str(flow_run.get_id() or ""), action=nxt))
     return {"step": step, "weight": weight, "verdict": v.verdict, "score": v.score, "explanation": v.explanation,
             "metrics": rows, "decision": getattr(d, "id", None), "host": sampled_on}
+
+
+def _scrape(hc, key: str) -> dict | None:
+    """Per digest (calls, errors) of ``key`` on the sampled host now; None when /metrics cannot be read."""
+    from wasmops.errors import WasmopsError
+    from wasmops.telemetry.scrape import digest_counts as counts
+
+    try:
+        return counts(hc.metrics(), *key.split("/", 1))
+    except WasmopsError:
+        return None
+
+
+def _with_live_errors(v, before: dict | None, after: dict | None, stable: str, canary: str):
+    """The probe verdict, failed when the canary's real traffic erred more than stable's in the window
+    (``wasmops.ai.live_errors``); and that check's result for the decision record."""
+    import dataclasses
+
+    from wasmops.ai.live_errors import judge_window
+
+    if before is None or after is None:
+        return v, {"verdict": "nodata", "explanation": "the host's /metrics could not be read"}
+    lc = judge_window(before, after, stable, canary)
+    live = {"verdict": lc.verdict, "explanation": lc.explanation, "stable": lc.stable, "canary": lc.canary}
+    if lc.verdict != "fail" or v.verdict == "fail":
+        return v, live
+    return dataclasses.replace(v, verdict="fail", explanation=f"{lc.explanation}; probes: {v.explanation}"), live
 
 
 def _apply_step(key: str, stable: str, canary: str, weight: int) -> str | None:

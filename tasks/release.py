@@ -34,7 +34,8 @@ def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, r
     extra = (lambda data: data["spec"].setdefault("rollout", {}).__setitem__("inProgress", rollout)) if rollout else None
     res = repo.set_module_ref(key, tag=tag, digest=manifest_digest, provenance=provenance, extra=extra,
                               awaiting=awaiting)
-    get_transaction().set("release", {"key": key, "digest": manifest_digest, "changed": res.changed})
+    get_transaction().set("release", {"key": key, "digest": manifest_digest, "changed": res.changed,
+                                      "canary": bool(rollout)})
     if res.changed:
         from prefect.events import emit_event
 
@@ -63,7 +64,17 @@ def _revert_commit(txn) -> None:
     if rel:
         GitOpsRepo.from_settings(current()).revert_release(
             rel["key"], rel["digest"], reason="release transaction rolled back", actor="wasmops")
+    if rel and rel.get("canary"):
+        _drop_canary(rel["key"])
 
+
+def _drop_canary(key: str) -> None:
+    """A canary release rolled back (Ctrl-C mid-step, a step that raised): the host serves the unjudged
+    canary at its weight until told, since no reconcile task of this run undoes a step's (found from
+    outside: after Ctrl-C at step 0 Git was reverted and the host kept the canary at 20 %)."""
+    from .canary import canary_abort
+
+    canary_abort.fn(key)
 
 def _reconcile(namespaces: set[str], mode: str = "heal"):
     from wasmops.gitops.repo import GitOpsRepo

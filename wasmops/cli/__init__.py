@@ -74,17 +74,27 @@ def main() -> None:
                             "command carries it on (finished steps are not repeated)[/]", highlight=False,
                             soft_wrap=True)
         sys.exit(1)
+    except SystemExit as exc:
+        if exc.code == 130:         # typer turns a Ctrl-C into a silent Exit(130): say what happened
+            _interrupted()
+        raise
     except KeyboardInterrupt:
-        if len(sys.argv) > 1 and sys.argv[1] == "release":     # it stopped with no word on what happened
-            from ._ui import err_console
-
-            err_console().print("[yellow]interrupted:[/] a release stopped before its verify finished rolls back "
-                                "its commit (Git reverted, the host back on what Git says); one stopped later "
-                                "serves unjudged until the same command is run again, which verifies and judges "
-                                "it (rolling it back if it regressed); `wasmops status` and `wasmops decisions` "
-                                "show where it stands",
-                                highlight=False, soft_wrap=True)
+        _interrupted()
         sys.exit(130)
+
+
+def _interrupted() -> None:
+    """One line after a Ctrl-C of ``release`` (found from outside: typer exited 130 with no word, so this
+    line, under ``except KeyboardInterrupt`` only, was never printed)."""
+    if next((a for a in sys.argv[1:] if not a.startswith("-")), None) == "release":
+        from ._ui import err_console
+
+        err_console().print("[yellow]interrupted:[/] a release stopped before its verify finished rolls back "
+                            "its commit (Git reverted, the host back on what Git says); one stopped later "
+                            "serves unjudged until the same command is run again, which verifies and judges "
+                            "it (rolling it back if it regressed); `wasmops status` and `wasmops decisions` "
+                            "show where it stands",
+                            highlight=False, soft_wrap=True)
 
 
 def orchestrator_failure(exc: BaseException) -> str | None:

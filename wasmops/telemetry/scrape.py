@@ -113,6 +113,13 @@ def parse_metrics(text: str) -> dict[tuple[str, str, str], dict]:
     return dict(out)
 
 
+def digest_counts(text: str, namespace: str, name: str) -> dict[str, tuple[float, float]]:
+    """Per digest of ``namespace/name``: cumulative (calls, errors) in a /metrics scrape (a canary
+    step's live error check, ``wasmops.ai.live_errors``)."""
+    return {d: (st["invocations"], sum(st["errors"].values()))
+            for (ns, mod, d), st in parse_metrics(text).items() if (ns, mod) == (namespace, name)}
+
+
 def _le(s: str) -> float:
     return math.inf if s in ("+Inf", "Inf", "inf") else float(s)
 
