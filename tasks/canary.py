@@ -101,8 +101,11 @@ def _scrape(hc, key: str) -> dict | None:
 
 
 def _with_live_errors(v, before: dict | None, after: dict | None, stable: str, canary: str):
-    """The probe verdict, failed when the canary's real traffic erred more than stable's in the window
-    (``wasmops.ai.live_errors``); and that check's result for the decision record."""
+    """The probe verdict, turned into ``hold`` (a person decides; the canary keeps its share meanwhile)
+    when the canary's real traffic erred more than stable's in the window (``wasmops.ai.live_errors``);
+    and that check's result for the decision record. Not ``fail``: the host splits by an exact counter,
+    so traffic that repeats with a period (a health check, a load loop) can send every request of one
+    kind to the canary, and a good version was aborted and quarantined that way (docs/decisions.md)."""
     import dataclasses
 
     from wasmops.ai.live_errors import judge_window
@@ -111,9 +114,10 @@ def _with_live_errors(v, before: dict | None, after: dict | None, stable: str, c
         return v, {"verdict": "nodata", "explanation": "the host's /metrics could not be read"}
     lc = judge_window(before, after, stable, canary)
     live = {"verdict": lc.verdict, "explanation": lc.explanation, "stable": lc.stable, "canary": lc.canary}
-    if lc.verdict != "fail" or v.verdict == "fail":
+    if lc.verdict != "fail" or v.verdict in ("fail", "hold"):
         return v, live
-    return dataclasses.replace(v, verdict="fail", explanation=f"{lc.explanation}; probes: {v.explanation}"), live
+    return dataclasses.replace(v, verdict="hold", explanation=f"{lc.explanation} (a person decides); probes: "
+                                                              f"{v.explanation}"), live
 
 
 def _apply_step(key: str, stable: str, canary: str, weight: int) -> str | None:

@@ -1,5 +1,5 @@
 """A canary that fails only on inputs no test case sends must not be promoted: its real traffic's
-errors, as the host counts them per digest over the step's window, fail the step (found from
+errors, as the host counts them per digest over the step's window, hold the step for a person (found from
 outside, 2026-12-07: a build exiting 1 on any body with an ``x`` served 502 to half the real
 traffic at 20 % and 50 % and was promoted on a clean probe verdict)."""
 
@@ -58,13 +58,13 @@ def test_other_modules_and_a_restarted_series_are_not_counted():
     assert judge_window({}, {s: (10.0, 0.0)}, s, c).verdict == "nodata"
 
 
-def test_the_step_verdict_fails_on_live_errors_even_when_the_probes_pass():
+def test_the_step_is_held_for_a_person_on_live_errors_even_when_the_probes_pass():
     from tasks.canary import _with_live_errors
 
     s, c = _digest("x"), _digest("y")
     probes = ReleaseVerdict(verdict="pass", score=100.0, explanation="4 metric rows, none regressed")
     v, live = _with_live_errors(probes, {s: (0.0, 0.0), c: (0.0, 0.0)}, {s: (400.0, 0.0), c: (100.0, 50.0)}, s, c)
-    assert v.verdict == "fail" and "live error rate canary 50.0%" in v.explanation, v
+    assert v.verdict == "hold" and "live error rate canary 50.0%" in v.explanation, v   # not promoted, not quarantined
     assert live["verdict"] == "fail"
     v, live = _with_live_errors(probes, None, {}, s, c)
     assert v.verdict == "pass" and live["verdict"] == "nodata"
