@@ -1,7 +1,7 @@
 """Counters shared by the worker processes of one host: the canary split stays exact across them.
 
 A canary sends request n (counting every unpinned request of the module) to the canary digest when
-``floor((n+1)·w/100) > floor(n·w/100)`` (``canary.py``). With several workers, n must be one
+``(37·n mod 100) < w`` (``canary.py``). With several workers, n must be one
 sequence for all of them: each canary gets a slot (8 bytes) in a file that every worker maps, and
 ``take`` reads and bumps it under a POSIX record lock on those 8 bytes (two syscalls, paid only by
 modules that have a canary). The supervisor creates the file, gives each canary its slot, and
