@@ -110,3 +110,20 @@ def test_the_cli_records_what_it_lifts(tmp_path, monkeypatch):
     assert "recorded dec-" in r.output and "the slow path is gone" in r.output
     (d,) = list_decisions(repo.path, kind="quarantine")
     assert (d.actor, d.subject, d.digest) == ("lee", "dev/m7", _digest(7))
+
+
+def test_a_pass_with_no_new_quarantine_commit_reads_no_decision(monkeypatch):
+    """Every reconcile pass calls it: with no commit of quarantine.yaml since the last audit, it does not
+    read the decision records (a month of score verdicts is thousands of files)."""
+    import wasmops.gitops.quarantine_audit as qa
+
+    repo = _repo()
+    _quarantine(repo, 8)
+    _hand_lift(repo, 8, "let m8 back")
+    assert len(record_lifts(repo.path)) == 1
+    monkeypatch.setattr(qa, "list_decisions", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read")))
+    assert record_lifts(repo.path) == []
+    monkeypatch.undo()
+    _quarantine(repo, 9)
+    _hand_lift(repo, 9, "let m9 back")
+    assert [d.digest for d in record_lifts(repo.path)] == [_digest(9)]

@@ -85,26 +85,42 @@ def _show(repo, rev: str, exists) -> str | None:
         return None
 
 
+#: In the clone's .git directory (never committed): the newest commit of ``quarantine.yaml`` audited.
+MARK = "wasmops-quarantine-audited"
+
+
 def record_lifts(gitops_dir: str | Path) -> list[Decision]:
-    """A decision record for every lift that has none yet; returns the new ones."""
+    """A decision record for every lift that has none yet; returns the new ones. A reconcile pass calls
+    it every time: when ``quarantine.yaml`` has no commit since the last audit it costs one ``git log``
+    (not a read of every decision record)."""
     from git import Repo
 
     repo = Repo(gitops_dir)
     try:
         if not repo.head.is_valid():
             return []
-        seen = {(d.inputs.get("commit"), d.digest) for d in list_decisions(gitops_dir, kind="quarantine")}
-        new = []
-        for lift in lifts(repo):
-            if (lift.commit, lift.digest) in seen:
-                continue
-            d = _decision(lift)
-            record(gitops_dir, d)
-            seen.add((lift.commit, lift.digest))
-            new.append(d)
+        newest = repo.git.log("--format=%H", "-n1", "--", FILE).strip()
+        mark = Path(repo.git_dir) / MARK
+        if not newest or (mark.exists() and mark.read_text().strip() == newest):
+            return []
+        new = _record_new(gitops_dir, repo)
+        mark.write_text(newest + "\n")
         return new
     finally:
         repo.close()
+
+
+def _record_new(gitops_dir, repo) -> list[Decision]:
+    seen = {(d.inputs.get("commit"), d.digest) for d in list_decisions(gitops_dir, kind="quarantine")}
+    new = []
+    for lift in lifts(repo):
+        if (lift.commit, lift.digest) in seen:
+            continue
+        d = _decision(lift)
+        record(gitops_dir, d)
+        seen.add((lift.commit, lift.digest))
+        new.append(d)
+    return new
 
 
 def _decision(lift: Lift) -> Decision:
