@@ -66,11 +66,10 @@ def release(
     from flows.release import release as release_flow
 
     from ._progress import attach
-
-    attach(lambda line: c.print(line, soft_wrap=True))      # URLs and paths never broken across lines
     from flows._owner import owned
 
-    _reap(c)
+    _reap(c)              # before the progress handler: nothing Prefect sets up on the way may drop it
+    attach(lambda line: c.print(line, soft_wrap=True))      # URLs and paths never broken across lines
     with owned():         # a run of this process, if it is killed, is marked Crashed by the next command
         res = release_flow(module_dir=str(module_dir.resolve()), target=key, auto_approve=auto_approve,
                            approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check,
