@@ -49,16 +49,26 @@ def test_prefect_ui_shows_the_paused_release_and_its_approval_form(stack, browse
         run = _paused_run(stack.api)
         assert run["name"].startswith("release prod/greet-c")
         ui = _prefect_ui(stack)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{ui}/runs/flow-run/{run['id']}", wait_until="load")
-        page.get_by_text("Paused").first.wait_for(timeout=60_000)
+        page = _new_page(browser)
+        page.goto(f"{ui}/runs/flow-run/{run['id']}", wait_until="domcontentloaded")
+        page.get_by_text("Paused").first.wait_for()
         page.get_by_role("button", name="Resume").first.click()
-        page.get_by_text("Approve release of").first.wait_for(timeout=60_000)
+        page.get_by_text("Approve release of").first.wait_for()
         assert page.get_by_text("reason", exact=False).count() > 0
         _shot(stack, page, "prefect-approval.png")
     finally:
         stack.wasmops("reject", run["id"], "--reason", "browser test done", check=None) if "run" in dir() else None
         proc.wait(120)
+
+
+def _new_page(browser):
+    """A page whose waits are bounded by events, not by a guess at the machine's speed: under CI load the
+    Prefect server, busy with the release, took over 30 s (Playwright's default) to serve the UI's
+    bundle, so navigation and each wait get 120 s; a page that does come up is used at once."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.set_default_navigation_timeout(120_000)
+    return page
 
 
 def _shot(stack, page, name: str) -> None:
@@ -86,12 +96,12 @@ def test_prefect_ui_shows_a_release_runs_info_logs_and_judge_chart(stack, browse
     assert runs, "no flow run named 'release dev/sum-wat ...'"
     run = runs[0]
     ui = _prefect_ui(stack)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{ui}/runs/flow-run/{run['id']}", wait_until="load")
+    page = _new_page(browser)
+    page.goto(f"{ui}/runs/flow-run/{run['id']}", wait_until="domcontentloaded")
     page.get_by_text("Logs", exact=True).first.click()
     info = page.locator(".log-row", has=page.locator(".log-level-label--info"))   # the UI's log rows
     step = info.filter(has_text="Finished in state Completed()").filter(has_text="prefect.task_runs").first
-    step.wait_for(timeout=60_000)    # a task run's INFO line, as the engine logs it
+    step.wait_for()    # a task run's INFO line, as the engine logs it
     info.filter(has_text="released dev/sum-wat").first.wait_for()   # the flow's own INFO line
     _shot(stack, page, "prefect-release-logs.png")
 
@@ -99,8 +109,8 @@ def test_prefect_ui_shows_a_release_runs_info_logs_and_judge_chart(stack, browse
     page.get_by_text("release-judge-chart-sum-wat", exact=True).first.click()
     page.wait_for_url("**/artifacts/artifact/**")
     img = page.locator("img[src^='data:image/png']").first
-    img.wait_for(timeout=60_000)
-    page.wait_for_function("img => img.complete && img.naturalWidth > 200", arg=img.element_handle(), timeout=30_000)
+    img.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 200", arg=img.element_handle())
     page.get_by_text("dev/sum-wat: release judge", exact=False).first.wait_for()
     _shot(stack, page, "prefect-release-judge-chart.png")
 
@@ -111,15 +121,15 @@ def test_mlflow_ui_shows_the_champion_alias_description_and_data_source(stack, b
     champ = httpx.get(f"{ui}/api/2.0/mlflow/registered-models/alias", timeout=30,
                       params={"name": "wasmops-anomaly", "alias": "champion"}).json()["model_version"]
     source = {t["key"]: t["value"] for t in champ.get("tags", [])}["data.source"]
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{ui}/#/models/wasmops-anomaly", wait_until="load")
-    page.get_by_text("champion").first.wait_for(timeout=60_000)
-    page.get_by_text("Anomaly model for module telemetry", exact=False).first.wait_for(timeout=60_000)
+    page = _new_page(browser)
+    page.goto(f"{ui}/#/models/wasmops-anomaly", wait_until="domcontentloaded")
+    page.get_by_text("champion").first.wait_for()
+    page.get_by_text("Anomaly model for module telemetry", exact=False).first.wait_for()
     _shot(stack, page, "mlflow-champion.png")
 
-    page.goto(f"{ui}/#/models/wasmops-anomaly/versions/{champ['version']}", wait_until="load")
+    page.goto(f"{ui}/#/models/wasmops-anomaly/versions/{champ['version']}", wait_until="domcontentloaded")
     row = page.locator("tr", has=page.get_by_text("data.source", exact=True)).first
-    row.wait_for(timeout=60_000)
+    row.wait_for()
     assert source in row.inner_text(), row.inner_text()
     synthetic = page.locator("tr", has=page.get_by_text("data.synthetic", exact=True)).first.inner_text()
     assert "true" in synthetic, synthetic
