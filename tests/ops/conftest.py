@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from support import prefect_api
 from support.host import REPO, WASMOPS
 
 
@@ -37,9 +38,7 @@ class Stack:
 
     def scheduled_deployments(self) -> dict[str, str]:
         """Deployment name -> id of the served deployments that have a schedule."""
-        import httpx
-
-        r = httpx.post(f"{self.api}/deployments/filter", json={}, timeout=60)
+        r = prefect_api.post(f"{self.api}/deployments/filter", json={}, timeout=60)
         r.raise_for_status()
         return {d["name"]: d["id"] for d in r.json() if d.get("schedules")}
 
@@ -48,11 +47,9 @@ class Stack:
         through the whole package; its schedules at WASMOPS_SCHEDULE_SCALE would start a flow-run
         process every few seconds all along (a collect-telemetry every 18 s), CPU the tests beside it
         need. Only the test of the schedules themselves turns one on. Event triggers still run."""
-        import httpx
-
         for name, dep in self.scheduled_deployments().items():
             if names is None or name in names:
-                r = httpx.post(f"{self.api}/deployments/{dep}/{'resume' if active else 'pause'}_deployment", timeout=60)
+                r = prefect_api.post(f"{self.api}/deployments/{dep}/{'resume' if active else 'pause'}_deployment", timeout=60)
                 r.raise_for_status()
 
 

@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from support import prefect_api
 from support.host import REPO, WASMOPS
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,7 +34,7 @@ def browser():
 def _paused_run(api: str, timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {"state": {"name": {"any_": ["Paused"]}}}},
+        runs = prefect_api.post(f"{api}/flow_runs/filter", json={"flow_runs": {"state": {"name": {"any_": ["Paused"]}}}},
                           timeout=30).json()
         if runs:
             return runs[0]
@@ -91,7 +92,7 @@ def test_prefect_ui_shows_a_release_runs_info_logs_and_judge_chart(stack, browse
     """A dev release with the AI check (a first release: the judge holds, yet draws its chart): the run's
     Logs tab shows the steps' INFO lines; its Artifacts tab leads to the canary-vs-baseline PNG."""
     stack.wasmops("release", "examples/sum-wat", "--auto-approve", "--ai-requests", "20", timeout=600)
-    runs = httpx.post(f"{stack.api}/flow_runs/filter", timeout=30, json={
+    runs = prefect_api.post(f"{stack.api}/flow_runs/filter", timeout=30, json={
         "flow_runs": {"name": {"like_": "release dev/sum-wat"}}, "sort": "START_TIME_DESC", "limit": 1}).json()
     assert runs, "no flow run named 'release dev/sum-wat ...'"
     run = runs[0]

@@ -37,6 +37,7 @@ import httpx
 import pytest
 import yaml
 
+from support import prefect_api
 from support.host import REPO, WASMOPS
 from support.netns import stop_process
 from support.netns_release import Releaser, manifest, module_dir, node
@@ -226,7 +227,7 @@ def test_releases_from_two_workers_push_one_commit_each_and_two_of_one_module_ta
 
 def _task_span(api: str, run_id) -> tuple[datetime, datetime]:
     """(first start, last end) of the run's task runs."""
-    r = httpx.post(f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [str(run_id)]}}, "limit": 200},
+    r = prefect_api.post(f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [str(run_id)]}}, "limit": 200},
                    timeout=30)
     r.raise_for_status()
     spans = [(datetime.fromisoformat(t["start_time"]), datetime.fromisoformat(t["end_time"])) for t in r.json()
@@ -258,7 +259,7 @@ def test_prefect_and_mlflow_restart_on_postgresql_with_no_lost_runs_or_models(co
 
 def _submitted_by(api: str, run_id) -> str | None:
     """The worker that took the run, from its "Worker 'NAME' submitting flow run" log line on the server."""
-    r = httpx.post(f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [str(run_id)]}}, "limit": 200},
+    r = prefect_api.post(f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [str(run_id)]}}, "limit": 200},
                    timeout=30)
     r.raise_for_status()
     found = [m.group(1) for x in r.json() if (m := re.match(r"Worker '([^']+)' submitting flow run", x["message"]))]
@@ -267,7 +268,7 @@ def _submitted_by(api: str, run_id) -> str | None:
 
 def _runs(api: str) -> dict[str, tuple]:
     """Every flow run the server holds: id → (name, flow id, state type, parameters)."""
-    r = httpx.post(f"{api}/flow_runs/filter", json={"limit": 200}, timeout=30)
+    r = prefect_api.post(f"{api}/flow_runs/filter", json={"limit": 200}, timeout=30)
     r.raise_for_status()
     return {x["id"]: (x["name"], x["flow_id"], x["state"]["type"], x["parameters"]) for x in r.json()}
 

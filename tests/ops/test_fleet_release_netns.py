@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import secrets
 
-import httpx
 import pytest
 import yaml
 
+from support import prefect_api
 from support.netns import AGENT_PORT, HOST_PORT, Node, stop_process
 from support.netns_release import Relay, Releaser, manifest, module_dir, node
 from test_agent_support import wait_for
@@ -35,7 +35,7 @@ from test_agent_support import wait_for
 
 def _reconciled_events(api: str, host: str, key: str) -> list[dict]:
     """The ``wasmops.agent.reconciled`` events the server holds from the agent beside ``host`` that changed ``key``."""
-    r = httpx.post(f"{api}/events/filter", timeout=10, json={"filter": {
+    r = prefect_api.post(f"{api}/events/filter", timeout=10, json={"filter": {
         "event": {"name": ["wasmops.agent.reconciled"]}, "resource": {"id": [f"wasmops.agent.{host}"]},
         "occurred": {"since": "2020-01-01T00:00:00Z"}}, "limit": 50})
     r.raise_for_status()
@@ -44,7 +44,7 @@ def _reconciled_events(api: str, host: str, key: str) -> list[dict]:
 
 def _fleet_report(api: str, key: str) -> str:
     """The newest markdown of the release's ``fleet-<ns>-<name>`` artifact (what await_fleet saw)."""
-    r = httpx.post(f"{api}/artifacts/filter", timeout=10, json={
+    r = prefect_api.post(f"{api}/artifacts/filter", timeout=10, json={
         "artifacts": {"key": {"any_": [f"fleet-{key.replace('/', '-')}"]}}, "sort": "CREATED_DESC", "limit": 1})
     r.raise_for_status()
     return r.json()[0]["data"]

@@ -6,12 +6,14 @@ import time
 
 import httpx
 
+from support import prefect_api
+
 
 def _runs(api: str, flow_name: str, state: str | None = None) -> list[dict]:
     body = {"flows": {"name": {"any_": [flow_name]}}}
     if state:
         body["flow_runs"] = {"state": {"name": {"any_": [state]}}}
-    return httpx.post(f"{api}/flow_runs/filter", json=body, timeout=60).json()
+    return prefect_api.post(f"{api}/flow_runs/filter", json=body, timeout=60).json()
 
 
 def _wait(pred, timeout: float, what: str):
@@ -31,7 +33,7 @@ def _wait(pred, timeout: float, what: str):
 
 
 def _automation_for(api: str, event: str) -> list[dict]:
-    autos = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
+    autos = prefect_api.post(f"{api}/automations/filter", json={}, timeout=30).json()
     return [a for a in autos if a.get("enabled") and event in (a.get("trigger") or {}).get("expect", [])]
 
 
@@ -71,7 +73,7 @@ def test_anomaly_event_triggers_the_rollback_deployment(stack):
     # The deployment runner registers the rollback automation after `up` returns; an event posted
     # before the automation exists triggers nothing, ever (a busy machine showed it).
     _wait(lambda: _automation_for(stack.api, "wasmops.anomaly.detected"), 240, "the rollback automation")
-    r = httpx.post(f"{stack.api}/events", json=[event], timeout=180)   # a server at load 20 took over 30 s
+    r = prefect_api.post(f"{stack.api}/events", json=[event], timeout=180)   # a server at load 20 took over 30 s
     assert r.status_code in (200, 201, 204), r.text
     runs = _wait(lambda: _runs(stack.api, "rollback", "Completed"), 240, "the triggered rollback run")
     assert runs[0]["parameters"]["key"] == "dev/sum-wat"
