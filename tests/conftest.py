@@ -22,3 +22,12 @@ try:
     _hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "explore"))
 except ImportError:  # hypothesis is a dev dependency
     pass
+
+
+def pytest_collection_modifyitems(config, items):
+    """In the parallel stage (an xdist worker), the longest files are handed out first
+    (``support/file_order.py``): the run no longer ends with one worker alone on a long file."""
+    if hasattr(config, "workerinput"):
+        from support.file_order import longest_first, weights
+
+        items[:] = longest_first(items, weights())
