@@ -36,7 +36,7 @@ from tasks.release import (already_serving, approve_commit, await_fleet, baselin
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
 from wasmops.release import decide
 from wasmops.digests import shown
-from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, VerifyFailed
+from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, CanaryAborted, VerifyFailed
 from wasmops.release.steps import AiVerdict, Built, GateVerdict, Proposal, Published, Signed
 
 __all__ = ["release", "AnomalyRolledBack", "ApprovalRejected", "BudgetBlocked", "VerifyFailed"]
@@ -109,9 +109,9 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
             if verdict.anomalous:
                 _rollback_on_anomaly(key, manifest, built, pub, verdict, approval_timeout_s)
     except VerifyFailed as exc:
-        log.error(f"verify failed for {key}: {exc}; rolling back and quarantining {pub.manifest_digest}")
-        sticky_rollback(key, pub.manifest_digest, reason=f"verify failed after release: {exc}",
-                        wasm_digest=built.wasm_digest)
+        why = _failed_because(exc)
+        log.error(f"{why}; rolling back {key} and quarantining {pub.manifest_digest}")
+        sticky_rollback(key, pub.manifest_digest, reason=why, wasm_digest=built.wasm_digest)
         raise
     except ApprovalRejected as exc:
         log.warning(f"release of {key} rejected: {exc}")
@@ -119,6 +119,11 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
     log.info(f"released {key} {built.tag} ({pub.manifest_digest}) commit {commit.sha[:10]}", extra={"terminal": False})
     return decide.release_summary(key, built, signed, pub, commit, approval=approval, gate=gate, verdict=verdict,
                                   verified=verified, canary=canary)
+
+
+def _failed_because(exc: VerifyFailed) -> str:
+    """The quarantine entry's reason: a canary the judge aborted says so (it was never "verify")."""
+    return str(exc) if isinstance(exc, CanaryAborted) else f"verify failed after release: {exc}"
 
 
 def _finish(src, key: str, manifest, built: Built, signed, pub, commit: str, ai_check: bool, ai_requests: int,
@@ -135,8 +140,7 @@ def _finish(src, key: str, manifest, built: Built, signed, pub, commit: str, ai_
     try:
         verified = verify_release(src, key, pub.manifest_digest)
     except VerifyFailed as exc:
-        sticky_rollback(key, pub.manifest_digest, reason=f"verify failed after release: {exc}",
-                        wasm_digest=built.wasm_digest)
+        sticky_rollback(key, pub.manifest_digest, reason=_failed_because(exc), wasm_digest=built.wasm_digest)
         raise
     verdict = None
     if ai_check:

@@ -14,6 +14,7 @@ import yaml
 
 from support.gitops_helpers import add_manifest, release_commits
 from wasmops.demo.modules import worker_module
+from wasmops.gitops.quarantine import load as load_quarantine
 
 STEPS = [{"weight": 10, "pause": "1s"}, {"weight": 50, "pause": "1s"}, {"weight": 100}]
 
@@ -81,6 +82,8 @@ def test_canary_promotes_a_good_digest_and_aborts_a_2x_regression(flow_env, tmp_
     bad = next(d for d in list_decisions(ws.settings.gitops_dir, subject=key, kind="canary-step") if d.verdict == "fail")
     v3 = bad.digest
     assert desired.deployments[key].spec.module_ref.digest == v2["manifest_digest"] and v3 in desired.quarantine
+    entry = next(e for e in load_quarantine(ws.settings.gitops_dir / "quarantine.yaml") if e["digest"] == v3)
+    assert "canary aborted at step 0" in entry["reason"] and "verify" not in entry["reason"], entry
     assert desired.deployments[key].spec.rollout.in_progress is None   # the revert drops the aborted progress
     live = {m["name"]: m for m in host.modules()}["canaried"]
     assert live["digest"] == v2["manifest_digest"] and "canary" not in live
