@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -31,3 +33,19 @@ def pytest_collection_modifyitems(config, items):
         from support.file_order import longest_first, weights
 
         items[:] = longest_first(items, weights())
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Each test leaves ``os.environ`` as it found it. The CLI called in-process sets variables for its
+    process (``wasmops -v`` sets WASMOPS_VERBOSE; Prefect's setup sets PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL
+    and PREFECT_API_URL), and a subprocess started by any later test of that worker inherited them: a
+    ``-v`` test once left a later ``wasmops release`` with no progress handler and a silent Prefect
+    console, so it printed none of its steps. Session and module fixtures set up before this snapshot."""
+    before = dict(os.environ)
+    yield
+    for k in [k for k in os.environ if k not in before]:
+        del os.environ[k]
+    for k, v in before.items():
+        if os.environ.get(k) != v:
+            os.environ[k] = v

@@ -30,7 +30,10 @@ def quiet_prefect_console() -> None:
     """Before Prefect is imported: INFO logs reach the API (the UI's Logs tab); the terminal shows
     Prefect's console lines only with ``-v``."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose() else "CRITICAL")
+    if verbose():   # `-v` asked for them: a quiet level inherited from the environment does not win
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"
+    else:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     if not verbose():   # MLflow's first use of a store prints "Creating initial MLflow database tables..."
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
