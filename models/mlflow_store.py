@@ -32,6 +32,13 @@ def _resolve(tracking_uri: str | None, artifact_location: str | None) -> tuple[s
 _READY: set[str] = set()
 
 
+def never_created(tracking_uri: str) -> bool:
+    """A SQLite store whose file does not exist yet: it holds no model, so a reader can say so without
+    creating it (an MLflow schema costs ~2 s of CPU, and a fresh workspace's first release paid it in
+    its budget gate only to learn there was no champion). A tracking server is never assumed empty."""
+    return tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).exists()
+
+
 def ensure_store(tracking_uri: str) -> None:
     """Create the SQLite schema once, under a file lock, before any parallel writer touches it
     (MLflow's migrations are not safe to run concurrently)."""

@@ -36,7 +36,8 @@ from models.anomaly import AnomalyModel
 from models.forecast import INPUT_COLUMNS as COST_INPUTS
 from models.forecast import CostForecaster
 from models.model_card import MODEL_DESCRIPTIONS, describe_version, figures_tags
-from models.mlflow_store import _READY, _experiment_id, _resolve, _using, default_store, ensure_store  # noqa: F401  (public here)
+from models.mlflow_store import (_READY, _experiment_id, _resolve, _using, default_store, ensure_store,  # noqa: F401  (public here)
+                                 never_created)
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -302,6 +303,9 @@ def load_champion(kind: str, *, tracking_uri: str | None = None):
     :class:`AnomalyModel` / :class:`CostForecaster` itself, so score, predict, explain and forecast
     work. Raises LookupError when no champion exists.
     """
+    uri = _resolve(tracking_uri, None)[0]
+    if never_created(uri):
+        raise LookupError(f"no {CHAMPION} alias on {NAMES.get(kind, kind)}: no model registry at {uri} yet")
     uri, client = _registry_client(kind, tracking_uri)
     info = _champion_info(client, NAMES[kind])
     if info is None:
@@ -314,6 +318,8 @@ def load_challenger(kind: str, *, tracking_uri: str | None = None):
     version that is not ``@champion``, or ``(None, {})`` when there is none."""
     from models.governance import challenger_version  # noqa: PLC0415
 
+    if never_created(_resolve(tracking_uri, None)[0]):
+        return None, {}
     uri, client = _registry_client(kind, tracking_uri)
     version = challenger_version(client, NAMES[kind])
     if version is None:
