@@ -27,6 +27,7 @@ from typing import Protocol
 import wasmtime
 
 from wasmops.wasm import _deadline, _sandbox_io as _io
+from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
 from wasmops.wasm.shape import check_header, check_shape, engine_config, explain_invalid
@@ -35,7 +36,6 @@ from wasmops.wasm.outcome import (WASM_PAGE, REASON_EXIT, REASON_FUEL, REASON_LI
                                   REASON_STDOUT, REASON_TIMEOUT, REASON_TRAP, classify as _classify, trap_message,
                                   trap_reason as _trap_reason)
 
-EPOCH_TICK_MS = 5
 
 
 @dataclass(frozen=True)
@@ -84,33 +84,6 @@ class Prepared:
     memory_index: int | None = None
 
 
-class _EpochTicker:
-    """One daemon thread per engine that advances the epoch every ``EPOCH_TICK_MS``."""
-
-    def __init__(self, engine: wasmtime.Engine):
-        self._engine = engine
-        self._stop = threading.Event()
-        self.watched: set[_OutFile] = set()
-        self.ticks = 0          # epochs advanced so far: the clock of run deadlines (``_deadline``)
-        self._thread = threading.Thread(target=self._loop, name="wasmops-epoch", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(EPOCH_TICK_MS / 1000):
-            self.advance()
-            for f in list(self.watched):
-                f.check()
-
-    def advance(self, ticks: int = 1) -> None:
-        """Move time on by ``ticks``: the engine's epoch and the run deadlines' clock together."""
-        for _ in range(ticks):
-            self._engine.increment_epoch()
-        self.ticks += ticks
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
 class CompileCache(Protocol):
     """Where precompiled modules are kept. ``load`` must only return bytes it can authenticate
     (``Module.deserialize`` on untrusted bytes is unsafe): see ``wasmops.host.integrity``."""
@@ -141,7 +114,7 @@ class Sandbox:
         self.pooling = bool(pool_slots) and _io.enable_pooling(cfg, pool_slots)   # else: one mapping per run
         self.engine = wasmtime.Engine(cfg)
         self.cache = cache
-        self._ticker = _EpochTicker(self.engine)
+        self._ticker = EpochTicker(self.engine)
         self.compiles = 0  # how many times a module was compiled from wasm (not loaded from cache)
         self._fuel_rate: float | None = None
 
@@ -238,6 +211,7 @@ class Sandbox:
         sliced = slice_ms is not None and slice_ms < limits.timeout_ms
         out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
         watched, watch = self._ticker.watched, None
+        self._ticker.enter()              # the clock runs while a run is in progress
         try:
             watch = self._configure(store, out, err, limits, stdin, env, argv,
                                     slice_ms if sliced else limits.timeout_ms)
@@ -245,6 +219,7 @@ class Sandbox:
             result = self._execute(store, prepared, limits, out, err, watch)
         finally:
             _deadline.disarm(watch)
+            self._ticker.leave()
             watched.discard(out)
             watched.discard(err)
             store.close()
