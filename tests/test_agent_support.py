@@ -123,8 +123,12 @@ class Fleet:
 
     def start_host(self, n: Node) -> None:
         log = open(n.home / "host.log", "ab")
+        # "--workers 2" meant two threads when this was written (2bc9fe3); it came to mean two worker
+        # processes a host, so every fleet node ran three. Fleet tests are about agents and Git: one
+        # process with two threads, as first meant (several processes: tests/host/test_workers.py).
         n.host_proc = subprocess.Popen([WASMOPS, "host", "--port", str(n.host_port), "--keys", str(self.keys),
-                                        "--workers", "2"], env=self.node_env(n), stdout=log, stderr=subprocess.STDOUT)
+                                        "--workers", "1", "--threads", "2"], env=self.node_env(n), stdout=log,
+                                       stderr=subprocess.STDOUT)
         HostClient(n.host_url).wait_ready(90)
 
     def start_agent(self, n: Node, remote: str | None = None) -> None:
