@@ -282,13 +282,16 @@ def _load_version(uri: str, kind: str, name: str, version: str):
     return skops.io.load(local / flavor["pickled_model"], trusted=TRUSTED_TYPES[kind])
 
 
-def _registry_client(kind: str, tracking_uri: str | None):
-    """(tracking URI, MlflowClient) for the store of ``kind``'s registered model (schema ensured)."""
+def _registry_client(kind: str, tracking_uri: str | None, *, create: bool = True):
+    """(tracking URI, MlflowClient) for the store of ``kind``'s registered model (schema ensured);
+    ``(uri, None)`` for a reader (``create=False``) when the store was never created."""
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
     if kind not in NAMES:
         raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
     uri, _ = _resolve(tracking_uri, None)
+    if not create and never_created(uri):
+        return uri, None
     ensure_store(uri)
     client = MlflowClient(uri, registry_uri=uri)
     return uri, client
@@ -303,10 +306,9 @@ def load_champion(kind: str, *, tracking_uri: str | None = None):
     :class:`AnomalyModel` / :class:`CostForecaster` itself, so score, predict, explain and forecast
     work. Raises LookupError when no champion exists.
     """
-    uri = _resolve(tracking_uri, None)[0]
-    if never_created(uri):
-        raise LookupError(f"no {CHAMPION} alias on {NAMES.get(kind, kind)}: no model registry at {uri} yet")
-    uri, client = _registry_client(kind, tracking_uri)
+    uri, client = _registry_client(kind, tracking_uri, create=False)
+    if client is None:
+        raise LookupError(f"no {CHAMPION} alias on {NAMES[kind]}: no model registry at {uri} yet")
     info = _champion_info(client, NAMES[kind])
     if info is None:
         raise LookupError(f"no {CHAMPION} alias on {NAMES[kind]} in {uri}")
@@ -318,9 +320,9 @@ def load_challenger(kind: str, *, tracking_uri: str | None = None):
     version that is not ``@champion``, or ``(None, {})`` when there is none."""
     from models.governance import challenger_version  # noqa: PLC0415
 
-    if never_created(_resolve(tracking_uri, None)[0]):
+    uri, client = _registry_client(kind, tracking_uri, create=False)
+    if client is None:
         return None, {}
-    uri, client = _registry_client(kind, tracking_uri)
     version = challenger_version(client, NAMES[kind])
     if version is None:
         return None, {}
