@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from scipy.stats import chi2_contingency, wilcoxon
 
 from wasmops.ai.judge_stats import _cmh_z, _p_two_sided, _signed_rank_z
@@ -164,6 +164,24 @@ def test_sparse_metric_level_by_two_part_and_spread_row_defers_to_it():
     holes = np.where(rng.random(144) < 0.3, 0.0, dense * 1.02)
     rows = judge({"latency_p95_ms": dense}, {"latency_p95_ms": holes}, paired=True).metrics
     assert [r.test for r in rows] == ["signed-rank (paired)"] * 2
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.floats(0.9, 2.5))
+def test_counts_with_some_zeros_have_their_spread_judged_pair_by_pair(seed, mean):
+    """Low counts (Poisson, 8-41 % zeros, median above 0): the spread row is the paired Brown-Forsythe,
+    not deferred to the level's two-part test (which cannot see a spread change). A canary twice as
+    spread around the same median fails; the same process on both sides never does."""
+    rng = np.random.default_rng(seed)
+    load = 1 + 0.3 * np.sin(np.arange(2000) / 40)          # slow drift both sides share
+    b, c = rng.poisson(mean * load).astype(float), rng.poisson(mean * load).astype(float)
+    assume(np.mean(b == 0) >= JudgePolicy().zero_share and np.median(b) > 0)
+    m = np.median(c)
+    wide = np.clip(m + 2.0 * (c - m), 0, None)
+    spread = judge({"latency_p95_ms": b}, {"latency_p95_ms": wide}, paired=True).metrics[1]
+    assert spread.test == "signed-rank (paired)" and spread.classification == "High"
+    same = judge({"latency_p95_ms": b}, {"latency_p95_ms": c}, paired=True)
+    assert same.metrics[1].test == "signed-rank (paired)" and same.verdict != "fail"
 
 
 ODD = st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3).map(float)), max_size=40)
