@@ -108,26 +108,40 @@ def test_a_calm_module_is_served_while_a_loop_floods_its_lane_and_the_loops_thre
     assert [a.status for a in answers] == [504] * 4            # the loops still end with their timeout
     assert len(spins.tids) == 4
     lane = app.sched.lanes["dev/spin"]
-    assert (lane.running, len(lane.waiting), app.sched._full) == (0, 0, set())
+    assert (lane.running, len(lane.waiting), app.sched._full) == (0, 0, {})
 
 
-def test_a_pool_run_keeps_full_priority_until_a_short_run_is_served_beside_it(app):
+def test_a_lone_pool_run_keeps_its_priority_until_its_lane_floods_or_times_out(app):
+    """A slow module answered one request at a time is not lowered beside short runs (lowered, it
+    starved on a busy machine); once runs of its lane wait, or its last run timed out, it is."""
     spins = Spins(app)
 
     async def scenario():
         loop = asyncio.get_running_loop()
-        assert post(app, "calm").status == 200                  # a short run before the pool run: no effect on it
+        seen = {}
         app.sched.lane("dev/spin").outgrew_slice()             # straight to the pool
-        flood = [asyncio.ensure_future(post(app, "spin"))]
+        first = [asyncio.ensure_future(post(app, "spin"))]
         await loop.run_in_executor(None, spins.started.acquire)
-        before = thread_nice(spins.tids[0])
-        assert post(app, "calm").status == 200                  # a short run beside it
-        after = thread_nice(spins.tids[0])
-        await end_spins(app, flood)
-        return before, after
+        assert post(app, "calm").status == 200                  # a short run beside a lone pool run
+        seen["lone"] = thread_nice(spins.tids[0])
+        more = [asyncio.ensure_future(post(app, "spin")) for _ in range(2)]   # one more runs, one waits
+        await asyncio.sleep(0)
+        await loop.run_in_executor(None, spins.started.acquire)
+        assert post(app, "calm").status == 200                  # now the lane is flooded
+        seen["flooded"] = [thread_nice(t) for t in spins.tids[:2]]
+        await end_spins(app, first + more)
+        await loop.run_in_executor(None, spins.started.acquire)   # the run that waited has run too
+        assert app.sched.lanes["dev/spin"].timed_out and len(spins.tids) == 3
+        again = [asyncio.ensure_future(post(app, "spin"))]      # alone again, but its last run timed out
+        await loop.run_in_executor(None, spins.started.acquire)
+        assert post(app, "calm").status == 200
+        seen["runaway"] = thread_nice(spins.tids[3])
+        await end_spins(app, again)
+        return seen
 
-    before, after = asyncio.run(scenario())
-    assert before < DEFAULT_POOL_NICE and after == DEFAULT_POOL_NICE
+    seen = asyncio.run(scenario())
+    assert seen["lone"] < DEFAULT_POOL_NICE
+    assert seen["flooded"] == [DEFAULT_POOL_NICE] * 2 and seen["runaway"] == DEFAULT_POOL_NICE
 
 
 def test_the_event_loop_thread_asks_for_a_short_slice():

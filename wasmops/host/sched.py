@@ -18,9 +18,13 @@ Neighbours under a flood (docs/decisions.md, "Host: neighbours under a flood"). 
 the event loop needs ~80 % of the CPU to serve one calm client; beside four spinning pool threads
 of equal weight it got a fifth. So, while short runs are being served, pool runs yield:
 
-* every pool run starts at the process's own priority; the first inline run served beside it
-  lowers it to nice ``DEFAULT_POOL_NICE`` (``wasmops host --pool-nice N``; weight 15 against the
-  loop's 1024) for the rest of the run. With no short runs beside it, a pool run keeps its fair
+* every pool run starts at the process's own priority; if its lane is *pressing* (runs of it wait:
+  flooded past its limit; or its last pool run timed out: running away), the first inline run
+  served beside it lowers it to nice ``DEFAULT_POOL_NICE`` (``wasmops host --pool-nice N``; weight
+  15 against the loop's 1024) for the rest of the run. A slow module answered in time, one request
+  at a time, keeps its priority: lowered too, it starved on a busy machine (a 90 ms module beside a
+  neighbour's flood and 3 CPU hogs on its core: 6 of 8 requests timed out at 5 s; now 8 of 8 in
+  260-290 ms). With no short runs beside it, a pool run keeps its fair
   share of the machine (a window that also lowered runs starting up to 1 s after a short run was
   dropped: sequential tests on a loaded machine saw a lowered hostile run time out);
 * the loop and the pool threads ask the kernel for a ``HOST_SLICE_US`` EEVDF slice (Linux ≥ 6.12,
@@ -66,6 +70,15 @@ class Lane:
         self.short_streak = 0
         self.running = 0
         self.waiting: deque = deque()
+        self.timed_out = False          # its last pool run ran to its deadline
+
+    @property
+    def pressing(self) -> bool:
+        """Flooded past its limit (runs waiting) or running away (its last pool run timed out): its
+        pool runs yield the core to short runs. A slow module that answers in time, one request at a
+        time, keeps its priority: lowered, it starved on a busy machine (a 150 ms module timed out at
+        5 s at load 6-8 while a neighbour's short runs were served)."""
+        return bool(self.waiting) or self.timed_out
 
     def outgrew_slice(self) -> None:
         self.inline, self.short_streak = False, 0
@@ -73,6 +86,7 @@ class Lane:
     def pool_run_took(self, cpu_seconds: float, timed_out: bool = False) -> None:
         """A pool run ended: short ones in a row send the lane back inline; one that ran to its
         deadline never counts as short (a loop under a 1 ms deadline would go back inline)."""
+        self.timed_out = timed_out
         if cpu_seconds * 1000 <= SHORT_MS and not timed_out:
             self.short_streak += 1
             if self.short_streak >= SHORT_STREAK:
@@ -91,7 +105,7 @@ class Scheduler:
         self.nice = max(self.base, nice) if nice > 0 else self.base
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wasmops-run",
                                        initializer=_pool_thread_start)
-        self._full: set[PoolRun] = set()        # pool runs in flight at full priority
+        self._full: dict[PoolRun, Lane] = {}     # pool runs in flight at full priority, and their lanes
         self.lanes: dict[str, Lane] = {}
         self._ring: deque[Lane] = deque()
         self.shed = 0
@@ -119,11 +133,12 @@ class Scheduler:
         return fut
 
     def short_run(self) -> None:
-        """The loop has served a short call inline: every pool run in flight drops to nice ``self.nice``."""
+        """The loop has served a short call inline: the pool runs in flight of pressing lanes
+        (:attr:`Lane.pressing`) drop to nice ``self.nice``."""
         if self._full:
-            for run in self._full:
+            for run in [r for r, lane in self._full.items() if lane.pressing]:
                 run.lower(self.nice)
-            self._full.clear()
+                del self._full[run]
 
     def _start(self, lane: Lane, fut: asyncio.Future, fn: Callable, args: tuple) -> None:
         lane.running += 1
@@ -131,14 +146,14 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         run = PoolRun(self.base)                # full priority until a short run is served beside it
         if self.nice > self.base:
-            self._full.add(run)
+            self._full[run] = lane
         cf = self.pool.submit(run, fn, args)
         cf.add_done_callback(lambda f: loop.call_soon_threadsafe(self._done, lane, fut, f, run))
 
     def _done(self, lane: Lane, fut: asyncio.Future, cf, run: "PoolRun") -> None:
         lane.running -= 1
         self.free += 1
-        self._full.discard(run)
+        self._full.pop(run, None)
         if not fut.cancelled():
             exc = cf.exception()
             fut.set_exception(exc) if exc is not None else fut.set_result(cf.result())
