@@ -28,13 +28,14 @@ from flows._approval import request_approval
 from flows._approval_policy import policy_covers
 from flows._canary import run_canary, start_progress, uses_canary
 from flows._concurrency import module_lock
+from flows._interrupted import recorded_if_interrupted
 from flows._rollback_approval import confirm_rollback
 from flows._labels import label_run
 from tasks.finops import budget_gate
 from tasks.release import (already_serving, approve_commit, await_fleet, baseline_sample, commit_release, fleet_judge_host,
                            pull_gitops, reconcile_namespace, sticky_rollback, verify_release)
 from tasks.supply import build_module, policy_check, publish_module, sign_module, test_module
-from wasmops.release import decide
+from wasmops.release import decide, interrupted
 from wasmops.digests import shown
 from wasmops.errors import AnomalyRolledBack, ApprovalRejected, BudgetBlocked, CanaryAborted, VerifyFailed
 from wasmops.release.steps import AiVerdict, Built, GateVerdict, Proposal, Published, Signed
@@ -54,7 +55,9 @@ def release(module_dir: str, target: str | None = None, auto_approve: bool = Fal
     src = load_module_source(module_dir)            # the one read of module.yaml in this release
     key = decide.target_key(target, src.name)
     namespace, _, name = key.partition("/")
-    with module_lock(namespace, name):             # releases of one module never race on its manifest
+    releaser = releaser or _os_user()
+    # releases of one module never race on its manifest; a SIGINT/SIGTERM inside leaves a decision record
+    with module_lock(namespace, name), recorded_if_interrupted(key, actor=releaser):
         return _release(src, key, auto_approve, approval_timeout_s, source_revision, ai_check, ai_requests,
                         releaser)
 
@@ -78,7 +81,7 @@ def _release(src, key: str, auto_approve: bool, approval_timeout_s: int, source_
                        approval_timeout_s)
 
     provenance = decide.provenance(built, signed, source_revision=source_revision,
-                                   flow_run_id=str(flow_run.get_id() or ""), releaser=releaser or _os_user())
+                                   flow_run_id=str(flow_run.get_id() or ""), releaser=releaser)
     gate = decide.check_gate(GateVerdict.of(budget_gate(key, pub.manifest_digest)), key)
     proposal = Proposal.release(built, pub)
     # a canary is judged step by step against stable, so only a plain switch needs the before-sample
@@ -206,6 +209,8 @@ def _target(key: str, built: Built, auto_approve: bool):
     desired = GitOpsRepo.from_settings(s).desired()
     manifest = decide.target_manifest(desired, key, auto_approve=auto_approve, where=str(s.gitops_dir))
     decide.refuse_quarantined_wasm(desired, built, key)
+    interrupted.note(wasm_digest=built.wasm_digest, tag=built.tag,        # for the record of an interrupt
+                     previous_digest=manifest.spec.module_ref.digest or "")
     return desired, manifest
 
 
@@ -222,6 +227,7 @@ def _supply_chain(src, built: Built, manifest, source_revision: str) -> tuple[Si
     signed = sign_module(built)
     pub = publish_module(built, signed, decide.release_ref(manifest, built, s.registry_base),
                          source=manifest.spec.source or "", revision=source_revision)
+    interrupted.note(manifest_digest=pub.manifest_digest)
     return signed, pub
 
 

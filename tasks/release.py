@@ -14,6 +14,8 @@ from prefect.transactions import get_transaction
 
 from wasmops.config import Settings, current
 from wasmops.fleet.status import FleetRollout
+from wasmops.digests import shown
+from wasmops.release import interrupted
 from wasmops.release.steps import AiVerdict, Baseline, Committed, FleetServing, Verified
 from wasmops.release.verify import target_probes
 from wasmops.supply.source import ModuleSource
@@ -36,6 +38,7 @@ def commit_release(key: str, tag: str, manifest_digest: str, provenance: dict, r
                               awaiting=awaiting)
     get_transaction().set("release", {"key": key, "digest": manifest_digest, "changed": res.changed,
                                       "canary": bool(rollout)})
+    interrupted.note(commit=res.sha if res.changed else None)
     if res.changed:
         from prefect.events import emit_event
 
@@ -62,10 +65,14 @@ def _revert_commit(txn) -> None:
 
     rel = txn.get("release", None)
     if rel:
-        GitOpsRepo.from_settings(current()).revert_release(
+        out = GitOpsRepo.from_settings(current()).revert_release(
             rel["key"], rel["digest"], reason="release transaction rolled back", actor="wasmops")
+        if out.changed:
+            interrupted.undone(f"Git: the release commit of {shown('manifest', rel['digest'])} reverted "
+                               f"(commit {out.sha[:10]})")
     if rel and rel.get("canary"):
         _drop_canary(rel["key"])
+        interrupted.undone("host: canary dropped, stable serves alone")
 
 
 def _drop_canary(key: str) -> None:
@@ -119,9 +126,11 @@ def _undo_reconcile(txn) -> None:
     before = txn.get("before", None)
     if before:
         client.deploy(ns, name, **_deploy_body(before))
+        interrupted.undone(f"host: {shown('manifest', before.get('digest'))} serves again")
     else:
         try:
             client.delete(ns, name)
+            interrupted.undone("host: the module removed (it had no earlier release)")
         except Exception:  # noqa: BLE001 - already gone
             pass
 

@@ -67,3 +67,39 @@ def test_a_handler_someone_else_set_is_left_alone():
         assert signal.getsignal(signal.SIGINT) is handler
     finally:
         signal.signal(signal.SIGINT, mine)
+
+
+TERM_PROGRAM = textwrap.dedent("""\
+    import os, signal, sys, time
+    from prefect.exceptions import TerminationSignal
+    from wasmops.interrupts import keep_interrupts
+
+    def prefects(signum, frame):                  # what Prefect's SIGTERM bridge does during a flow run
+        raise TerminationSignal(signum)
+
+    signal.signal(signal.SIGTERM, prefects)
+    keep_interrupts()
+
+    class Obj:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(200_000))                   # the handler runs here, inside __del__
+
+    o = Obj()
+    del o
+    print("survived the finalizer", flush=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+    print("never terminated", flush=True)
+""")
+
+
+def test_a_sigterm_swallowed_in_a_finalizer_is_sent_again(tmp_path):
+    """Prefect turns SIGTERM into a ``TerminationSignal`` during a flow run; one raised in a
+    ``__del__`` was lost like a Ctrl-C, and the release went on."""
+    script = tmp_path / "term.py"
+    script.write_text(TERM_PROGRAM)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
+    assert "TerminationSignal" in proc.stderr.splitlines()[-1], (proc.stdout, proc.stderr)
+    assert proc.returncode == 1 and "never terminated" not in proc.stdout

@@ -16,6 +16,11 @@ for approval as if nothing had been pressed (found by dumping the hung process's
 
 The re-sent signal meets the same handler, so it is deferred again while the main thread is still
 inside a finalizer, and raised at the first point where it can propagate.
+
+SIGTERM during a flow run is Prefect's: its handler raises ``TerminationSignal`` (a BaseException
+carrying the signal number), and one raised in a finalizer was swallowed the same way, so a
+``kill`` of a release went unheard. The hook re-sends that signal too (recognised by its class name
+and ``signal`` attribute: the core imports no Prefect).
 """
 
 from __future__ import annotations
@@ -63,10 +68,27 @@ def keep_interrupts() -> None:
     previous = sys.unraisablehook
 
     def hook(unraisable) -> None:
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            _resend(signal.SIGINT)
+        signum = _signal_of(unraisable.exc_value)
+        if signum is not None:
+            _resend(signum)
             return
         previous(unraisable)
 
     hook._wasmops_keeps_interrupts = True   # type: ignore[attr-defined]
     sys.unraisablehook = hook
+
+
+def _signal_of(exc: BaseException | None) -> int | None:
+    """The signal an exception stands for: SIGINT for ``KeyboardInterrupt``, the number a Prefect
+    ``TerminationSignal`` carries; None for anything else.
+
+    >>> class TerminationSignal(BaseException):
+    ...     def __init__(self, signal): self.signal = signal
+    >>> _signal_of(KeyboardInterrupt()) == signal.SIGINT, _signal_of(TerminationSignal(15)), _signal_of(ValueError())
+    (True, 15, None)
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return signal.SIGINT
+    if type(exc).__name__ == "TerminationSignal" and isinstance(getattr(exc, "signal", None), int):
+        return exc.signal
+    return None

@@ -58,3 +58,8 @@ def test_ctrl_c_mid_canary_step_leaves_the_host_on_stable_alone(flow_env, tmp_pa
     assert live["digest"] == v1["manifest_digest"] and "canary" not in live, live
     desired = GitOpsRepo.from_settings(ws.settings).desired().deployments[key]
     assert desired.spec.module_ref.digest == v1["manifest_digest"]
+    from wasmops.gitops.decisions import list_decisions
+
+    [d] = list_decisions(ws.settings.gitops_dir, subject=key, kind="release")     # the interrupt is on record
+    assert (d.verdict, d.data["step"]) == ("interrupted", "canary-step"), d
+    assert "host: canary dropped, stable serves alone" in d.data["rolled_back"], d

@@ -102,5 +102,9 @@ def test_ctrl_c_during_a_release_without_up_reverts_exits_and_frees_the_module(t
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)
             assert "another release" not in "".join(seen), "".join(seen)     # it did not wait for a lock
+        from wasmops.gitops.decisions import list_decisions
+
+        recs = list_decisions(ws.settings.gitops_dir, subject="prod/hi-interrupted", kind="release")
+        assert [(d.verdict, d.data["step"]) for d in recs] == [("interrupted", "approval")] * 2, recs
     finally:
         hp.stop()

@@ -92,8 +92,9 @@ def _interrupted() -> None:
         err_console().print("[yellow]interrupted:[/] a release stopped before its verify finished rolls back "
                             "its commit (Git reverted, the host back on what Git says); one stopped later "
                             "serves unjudged until the same command is run again, which verifies and judges "
-                            "it (rolling it back if it regressed); `wasmops status` and `wasmops decisions` "
-                            "show where it stands",
+                            "it (rolling it back if it regressed); `wasmops status` shows where it stands, and "
+                            "`wasmops decisions --kind release` the record of where it stopped and what was "
+                            "rolled back",
                             highlight=False, soft_wrap=True)
 
 

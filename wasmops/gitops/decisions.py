@@ -40,9 +40,9 @@ class Decision(BaseModel):
 
     id: str = Field(default_factory=lambda: f"dec-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
     at: str = Field(default_factory=_now)
-    kind: str                       # approval | anomaly | budget | rollback | drift | verify
+    kind: str                       # approval | anomaly | budget | rollback | drift | verify | release ...
     subject: str                    # ns/name (or team for budgets)
-    verdict: str                    # approved | rejected | ok | anomalous | hold | blocked | rolled-back ...
+    verdict: str                    # approved | rejected | ok | anomalous | hold | blocked | rolled-back | interrupted
     actor: str = "wasmops"
     policy_rule: str = ""
     action: str = ""                # what was done about it
