@@ -1,9 +1,10 @@
 """The release judge after a plain switch, as a subflow of the release (run name ``ai-check NS/NAME``).
 
 Sample the new digest with the module's probe requests (on the workspace host interleaved with the
-previous digest, admitted again beside it for the window: a fresh baseline), read and validate the
-host's telemetry for that window (GX: a failed check means hold), then judge new vs previous digest
-per metric.
+previous digest, admitted again beside it for the window: a fresh baseline), validate the host's
+telemetry of those probes for that window (its ``wasmops_probe_*`` series, which are not the team's
+telemetry and are not billed; GX: a failed check means hold), then judge new vs previous digest per
+metric.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from prefect import flow
 
 from tasks.release import ai_judge, ai_sample
-from tasks.telemetry import read_window, validate_telemetry
+from tasks.telemetry import validate_telemetry
 from wasmops.release.steps import AiVerdict, Baseline
 from wasmops.supply.source import ModuleSource
 
@@ -21,9 +22,9 @@ def ai_check(src: ModuleSource, key: str, manifest_digest: str, requests: int = 
              baseline: Baseline | None = None, release_run_id: str = "", host_url: str | None = None) -> AiVerdict:
     """``host_url``: in fleet mode the host the baseline was sampled on (default the workspace host)."""
     ns, name = key.split("/", 1)
-    samples, baseline = ai_sample(src, key, manifest_digest, requests, host_url=host_url, baseline=baseline)
-    df = read_window(minutes=5, modules=[name], digest=manifest_digest)
-    outcome = validate_telemetry(df[df["namespace"] == ns], freshness_minutes=30, key=f"ai-verify-{name}")
+    samples, baseline, df = ai_sample(src, key, manifest_digest, requests, host_url=host_url, baseline=baseline)
+    df = df[(df["namespace"] == ns) & (df["module"] == name) & (df["digest"] == manifest_digest)]
+    outcome = validate_telemetry(df, freshness_minutes=30, key=f"ai-verify-{name}")
     verdict = ai_judge(key, manifest_digest, baseline, samples, outcome, requests=requests,
                        release_run_id=release_run_id)
     if verdict.verdict == "hold" and baseline is not None:     # a first release has nothing to compare with

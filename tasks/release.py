@@ -264,10 +264,11 @@ def sticky_rollback(key: str, manifest_digest: str, reason: str, actor: str = "w
 
 
 def _host(s: Settings, host_url: str | None):
-    """The workspace host, or a fleet host at ``host_url`` with the workspace's host token."""
+    """The workspace host, or a fleet host at ``host_url`` with the workspace's host token; its runs are
+    release probes (verify, judge, canary steps: counted apart, not billed to the module's team)."""
     from wasmops.host.client import HostClient, endpoint
 
-    return HostClient(host_url, endpoint(s)[1]) if host_url else HostClient.from_workspace(s)
+    return HostClient(host_url, endpoint(s)[1], probe=True) if host_url else HostClient.from_workspace(s, probe=True)
 
 
 @task(name="git-pull", cache_policy=NO_CACHE, **RETRY)
@@ -316,25 +317,32 @@ def baseline_sample(src: ModuleSource, key: str, requests: int = 60, host_url: s
 
 @task(name="ai-sample", cache_policy=NO_CACHE)
 def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int = 60,
-              host_url: str | None = None, baseline: Baseline | None = None) -> tuple[dict, Baseline | None]:
+              host_url: str | None = None, baseline: Baseline | None = None) -> tuple[dict, Baseline | None, object]:
     """After verify: the same probe requests against the new digest, with the host's telemetry
-    scraped before and after (the window the telemetry check reads). ``host_url`` as for the baseline.
-    On the workspace host the previous digest is admitted again beside the new one at weight 0 for
-    this window, and both are sampled interleaved (``fresh_baseline``); returns the new digest's
-    samples and the baseline to judge them against (the fresh one, else ``baseline``)."""
+    scraped before and after. ``host_url`` as for the baseline. On the workspace host the previous
+    digest is admitted again beside the new one at weight 0 for this window, and both are sampled
+    interleaved (``fresh_baseline``); returns the new digest's samples, the baseline to judge them
+    against (the fresh one, else ``baseline``) and the probes' telemetry rows of the window (the
+    host's ``wasmops_probe_*`` series: the telemetry check reads these; they are not stored)."""
     from wasmops.ai.release_check import sample_requests
-    from wasmops.telemetry import Collector, Store, scrape_host
+    from wasmops.telemetry import Collector, Store
+    from wasmops.telemetry.schema import to_frame
 
     s = current()
     ns, name = key.split("/", 1)
     hc = _host(s, host_url)
-    col = Collector(Store.open(s), source=hc.url)
-    scrape_host(hc, col)
+    cols = (Collector(Store.open(s), source=hc.url), Collector(None, source=hc.url, probes=True))
+    _scrape_into(hc, cols)
     fresh = fresh_baseline(hc, src, key, manifest_digest, requests, baseline) if host_url is None else None
     samples = fresh[1] if fresh else \
         sample_requests(hc, ns, name, probes(src, key), requests, expect_digest=manifest_digest)
-    scrape_host(hc, col)
-    return samples, (fresh[0] if fresh else baseline)
+    return samples, (fresh[0] if fresh else baseline), to_frame(_scrape_into(hc, cols))
+
+
+def _scrape_into(hc, cols) -> list[dict]:
+    """One scrape of ``hc`` into each collector (the team's store, the probes' window); the last one's rows."""
+    text, modules = hc.metrics(), hc.modules()
+    return [c.collect(text, modules=modules) for c in cols][-1]
 
 
 @task(name="ai-judge", cache_policy=NO_CACHE)

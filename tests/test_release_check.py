@@ -16,6 +16,7 @@ import wasmtime
 from support.wasi_wat import first_byte_wat
 from support.worker import worker_wat
 from wasmops.errors import TransientError
+from wasmops.host.client import HostClient
 from wasmops.ai.release_check import default_policy, judge_samples, sample_requests
 
 LIMITS = {"fuel": 50_000_000, "memory": "2Mi", "timeout_ms": 1000, "max_stdout": "64Ki"}
@@ -113,15 +114,21 @@ def test_a_regression_on_a_path_that_fails_on_purpose_is_caught(host, workspace,
     def sample(ok_loops, fail_loops, tag):
         ref, digest = workspace.publish_wasm("failer", wasmtime.wat2wasm(_failer_wat(ok_loops, fail_loops, tag)))
         host.deploy("dev", "failer", ref=ref, digest=digest, limits=LIMITS, labels={"team": "qa", "project": "judge"})
-        return sample_requests(host, "dev", "failer", bodies, 40, expect_digest=digest)
+        return sample_requests(prober, "dev", "failer", bodies, 40, expect_digest=digest)
+
+    # the release's probes: X-Wasmops-Expect is honoured on probes only (X-Wasmops-Probe with the host token)
+    prober = HostClient(host.url, host.http.headers["authorization"].split(" ", 1)[1], probe=True)
 
     base = sample(3000, 3000, "v1")
     assert base["error_rate"][1::2] == [1.0] * 20 and not any(math.isnan(x) for x in base["fuel_per_call"])
-    # the host counts the probes' failures as expected, not as errors (telemetry and monitors read errors)
+    # the host counts the probes' failures as expected, not as errors (telemetry and monitors read errors),
+    # and the probes themselves apart from the team's traffic (wasmops_probe_*)
     text = host.metrics()
     mine = [ln for ln in text.splitlines() if 'module="failer"' in ln and not ln.startswith("#")]
     assert not [ln for ln in mine if ln.startswith("wasmops_errors_total")], mine
     assert any(ln.startswith("wasmops_expected_failures_total") and ln.endswith(" 20.0") for ln in mine), mine
+    assert any(ln.startswith("wasmops_probe_invocations_total") and ln.endswith(" 40.0") for ln in mine), mine
+    assert not [ln for ln in mine if ln.startswith("wasmops_invocations_total{")], mine
     same = judge_samples(base, sample(3000, 3000, "v2"), default_policy())
     # failing alike on both sides is no change: nothing critical moves (latency, not critical, may read
     # "marginal" on a loaded machine: the two sides were sampled one after the other)

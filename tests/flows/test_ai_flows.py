@@ -67,16 +67,20 @@ def test_anomalous_release_is_rolled_back_and_quarantined(flow_env, tmp_path):
     from flows.release import AnomalyRolledBack, release
     from models.registry import train_and_register
     from wasmops.gitops.repo import GitOpsRepo
-    from wasmops.telemetry import Store, synthesize
+    from wasmops.telemetry import Collector, Store, scrape_host, synthesize
     from wasmops.telemetry.schema import coerce
 
     ws, host, mods = flow_env
     src = copy_module(mods / "sum-wat", tmp_path / "ai-sum", "ai-sum")
     add_manifest(ws, "dev/ai-sum", "ai-sum")
     v1 = release(module_dir=str(src), auto_approve=True, target="dev/ai-sum", ai_requests=60)
+    # the module's users call it (the release's own probes are not its telemetry), and the store collects that
+    for i in range(60):
+        assert host.run("dev", "ai-sum", f"[{i}, 2, 3]").status_code == 200
+    scrape_host(host, Collector(Store.open(ws.settings), source=host.url))
     real = Store.open(ws.settings).read(modules=["ai-sum"])
     real = real[real["digest"] == v1["manifest_digest"]]
-    assert len(real) >= 1 and real["invocations"].sum() >= 60
+    assert len(real) >= 1 and real["invocations"].sum() == 60
     # Train a champion that knows this module's normal behaviour from its real telemetry.
     synth = synthesize(modules=8, days=14, seed=5, end=pd.Timestamp.now(tz="UTC").floor("h"))
     hist = pd.concat([synth, coerce(_baseline_rows(real), labels=True)], ignore_index=True)

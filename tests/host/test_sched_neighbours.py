@@ -64,11 +64,11 @@ class Spins:
         self.started = threading.Semaphore(0)
         real = app.rt.invoke_live
 
-        def invoke(live, body, slice_ms=None, expect=None):
+        def invoke(live, body, slice_ms=None, *marks):     # marks: expect, probe
             if live.deployment.name == "spin" and slice_ms is None:
                 self.tids.append(threading.get_native_id())
                 self.started.release()
-            return real(live, body, slice_ms, expect)
+            return real(live, body, slice_ms, *marks)
 
         app.rt.invoke_live = invoke
 

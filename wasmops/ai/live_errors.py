@@ -8,8 +8,9 @@ visible in what the host counted for each digest: ``wasmops_invocations_total`` 
 Two scrapes, at the start and the end of the step, give each digest's calls and errors in the
 window; the canary fails when its error rate is higher than stable's by a one-sided two-proportion
 z-test at ``z_crit`` (3.29, the judge's two-sided 0.001) *and* by at least ``floor`` (absolute)
-and ``ratio`` x, and it made at least ``min_errors`` errors. Pinned probes are counted too: both
-sides get as many, so they dilute both rates alike.
+and ``ratio`` x, and it made at least ``min_errors`` errors. The step's own probes are not in these
+series (the host counts them in ``wasmops_probe_*``, ``wasmops.host.metrics``), so the rates are the
+real traffic's alone; a step without real traffic is ``nodata``.
 """
 
 from __future__ import annotations

@@ -77,7 +77,9 @@ def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: i
     """Send ``n`` requests (``bodies`` round-robin) and return per-request samples per metric, one
     slot per request in order (request ``i`` sends ``bodies[i % len(bodies)]``, so two calls with the
     same ``bodies`` and ``n`` pair up slot by slot). A request that failed in transport or was
-    answered by another digest than ``expect_digest`` (a switch mid-way) is NaN in its slot."""
+    answered by another digest than ``expect_digest`` (a switch mid-way) is NaN in its slot.
+    ``client``: a probing ``HostClient`` (``probe=True``, as the release tasks make it), so these runs
+    are counted apart and not billed to the module's team."""
     from wasmops.host.client import run_result
 
     def one(i: int):

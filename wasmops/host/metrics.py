@@ -1,6 +1,11 @@
 """Prometheus metrics of the host, exact per module (counters are totals, not samples).
 
 Labels: namespace, module, digest, team, project (the last two from the manifest's labels).
+
+Probes (``X-Wasmops-Probe: 1`` with the host token: the release flow's verify, judge and canary
+requests) are counted apart, in ``wasmops_probe_*`` series of the same shape (``_invocations``,
+``_fuel_consumed``, ``_cpu_seconds``, the three histograms, ``_errors``): the per-module series that
+telemetry, FinOps and the anomaly models read are the module's own traffic only.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
+PROBE_PREFIX = "wasmops_probe"
 LABELS = ("namespace", "module", "digest", "team", "project")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MEMORY_BUCKETS = tuple(float(2**k) for k in range(16, 31))  # 64 KiB .. 1 GiB
@@ -33,6 +39,11 @@ class HostMetrics:
         r = self.registry
         self.runs = RunTotals()
         r.register(self.runs)
+        self.probe_runs = RunTotals(PROBE_PREFIX)
+        r.register(self.probe_runs)
+        self.probe_errors = Counter(f"{PROBE_PREFIX}_errors", "Failed probe runs by reason (not expected by "
+                                    "their X-Wasmops-Expect); not the module's errors.", LABELS + ("reason",),
+                                    registry=r)
         self.errors = Counter("wasmops_errors", "Failed invocations by reason.", LABELS + ("reason",), registry=r)
         self.peak_memory = Gauge("wasmops_memory_peak_bytes", "Largest linear memory seen in one invocation.",
                                  LABELS, registry=r)
@@ -58,8 +69,11 @@ class HostMetrics:
     def labels_for(dep) -> tuple:
         return (dep.namespace, dep.name, dep.digest, dep.labels.get("team", ""), dep.labels.get("project", ""))
 
-    def observe(self, dep, result, expect: bytes | None = None) -> None:
+    def observe(self, dep, result, expect: bytes | None = None, probe: bool = False) -> None:
+        """Count one run: a ``probe`` only in the ``wasmops_probe_*`` series (not billed to the team)."""
         lv = self.labels_for(dep)
+        if probe:
+            return self._observe_probe(lv, result, expect)
         self.runs.add(lv, result.fuel_used, result.duration_s, getattr(result, "cpu_s", 0.0), result.peak_memory)
         if getattr(result, "fuel_estimated", False):
             self.fuel_estimated.labels(*lv).inc(result.fuel_used)
@@ -71,6 +85,14 @@ class HostMetrics:
                 self.expected.labels(*lv).inc()
             else:
                 self.errors.labels(*lv, result.reason or "unknown").inc()
+
+    def _observe_probe(self, lv: tuple, result, expect: bytes | None) -> None:
+        self.probe_runs.add(lv, result.fuel_used, result.duration_s, getattr(result, "cpu_s", 0.0), result.peak_memory)
+        if not result.ok:
+            if expect is not None and expected(expect, result):
+                self.expected.labels(*lv).inc()
+            else:
+                self.probe_errors.labels(*lv, result.reason or "unknown").inc()
 
     def deployed_module(self, dep, ts: float) -> None:
         lv = self.labels_for(dep)
@@ -110,7 +132,8 @@ class RunTotals:
     would give, updated under one lock per run (six labelled updates cost ~8 µs of a ~70 µs run; this
     ~2 µs). A collector: the registry renders it at scrape time."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "wasmops") -> None:
+        self.prefix = prefix            # ``wasmops_probe``: the same series for probes (PROBE_PREFIX)
         self._runs: dict[tuple, _Runs] = {}
 
     def add(self, lv: tuple, fuel: int, duration: float, cpu: float, memory: int) -> None:
@@ -135,15 +158,16 @@ class RunTotals:
         return []
 
     def collect(self):
-        inv = CounterMetricFamily("wasmops_invocations", "Module invocations.", labels=LABELS)
-        fuel = CounterMetricFamily("wasmops_fuel_consumed", "Wasm fuel consumed (exact total).", labels=LABELS)
-        cpu = CounterMetricFamily("wasmops_cpu_seconds", "CPU time spent running the module (every run, also "
+        p = self.prefix
+        inv = CounterMetricFamily(f"{p}_invocations", "Module invocations.", labels=LABELS)
+        fuel = CounterMetricFamily(f"{p}_fuel_consumed", "Wasm fuel consumed (exact total).", labels=LABELS)
+        cpu = CounterMetricFamily(f"{p}_cpu_seconds", "CPU time spent running the module (every run, also "
                                   "stopped ones).", labels=LABELS)
-        hists = [(HistogramMetricFamily("wasmops_fuel_per_call", "Fuel per invocation.", labels=LABELS),
+        hists = [(HistogramMetricFamily(f"{p}_fuel_per_call", "Fuel per invocation.", labels=LABELS),
                   FUEL_BUCKETS, "fuel_b", "fuel_s"),
-                 (HistogramMetricFamily("wasmops_memory_bytes", "Linear memory at the end of each invocation.",
+                 (HistogramMetricFamily(f"{p}_memory_bytes", "Linear memory at the end of each invocation.",
                                         labels=LABELS), MEMORY_BUCKETS, "mem_b", "mem_s"),
-                 (HistogramMetricFamily("wasmops_request_duration_seconds", "Time spent running the module.",
+                 (HistogramMetricFamily(f"{p}_request_duration_seconds", "Time spent running the module.",
                                         labels=LABELS), LATENCY_BUCKETS, "lat_b", "lat_s")]
         for lv, runs in list(self._runs.items()):
             with runs.lock:

@@ -213,13 +213,14 @@ class Runtime(CanaryOps):
         return self.invoke_live(self.get(namespace, name), body)
 
     def invoke_live(self, live: Live, body: bytes, slice_ms: int | None = None,
-                    expect: bytes | None = None) -> tuple[Deployment, RunResult]:
+                    expect: bytes | None = None, probe: bool = False) -> tuple[Deployment, RunResult]:
         """Run ``live`` once and bill it; ``sandbox.Preempted`` (nothing billed) if it outgrew ``slice_ms``.
-        ``expect``: the request's ``X-Wasmops-Expect`` (a failure it names is not counted as an error)."""
+        ``expect``: the request's ``X-Wasmops-Expect`` (a failure it names is not counted as an error).
+        ``probe``: a release probe, counted apart and not billed to the module's team (``metrics.py``)."""
         dep = live.deployment
         result = self.sandbox.run(live.prepared, stdin=body, env=dep.env, limits=live.run_limits,
                                   program_name=dep.program_name, slice_ms=slice_ms)
-        self.metrics.observe(dep, result, expect)
+        self.metrics.observe(dep, result, expect, probe)
         return dep, result
 
     def describe(self, namespace: str, name: str) -> dict:

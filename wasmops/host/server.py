@@ -48,6 +48,10 @@ MAX_BODY = MAX_STDIN        # POST /run: the module's stdin (wasmops.wasm.shape)
 MAX_ADMIN_BODY = 2**20      # PUT /admin/...: a deploy body is a few hundred bytes
 MAX_MESSAGE = 512
 METRICS_CTYPE = b"text/plain; version=0.0.4; charset=utf-8"
+# A probe is not billed to the module's team, so only the host token's holder (the release flow) may mark one.
+_PROBE_UNAUTHORIZED = {"error": "Unauthorized", "message": "X-Wasmops-Probe is honoured only with "
+                       "Authorization: Bearer <host token> (probes are not billed to the module's team)",
+                       "retryable": False}
 log = logging.getLogger("wasmops.host")
 
 
@@ -138,7 +142,11 @@ class HostApp:
                 if method != "POST":
                     return json_response(405, {"error": "use POST"})
                 h = req.headers
-                return self._run(parts[1], parts[2], req.body, h.get(b"x-wasmops-pin-digest"), h.get(b"x-wasmops-expect"))
+                probe = b"x-wasmops-probe" in h
+                if probe and not self._authorized(req):
+                    return json_response(401, _PROBE_UNAUTHORIZED)
+                return self._run(parts[1], parts[2], req.body, h.get(b"x-wasmops-pin-digest"),
+                                 h.get(b"x-wasmops-expect") if probe else None, probe)
             if parts[0] == "admin":
                 if not self._authorized(req):
                     return json_response(401, {"error": "unauthorized: send Authorization: Bearer <token>"})
@@ -164,12 +172,15 @@ class HostApp:
         v = req.headers.get(b"authorization")
         return v is not None and v.startswith(b"Bearer ") and hmac.compare_digest(v[7:].strip(), self.token)
 
-    def _run(self, ns: str, name: str, body: bytes, pin: bytes | None = None, expect: bytes | None = None):
+    def _run(self, ns: str, name: str, body: bytes, pin: bytes | None = None, expect: bytes | None = None,
+             probe: bool = False):
+        """``probe``: counted in the ``wasmops_probe_*`` series, not billed to the team (``metrics.py``);
+        ``expect`` is honoured on probes only (``handle``)."""
         live = self.rt.pick(ns, name, pin.decode("latin-1").strip() if pin else None)
         lane = self.sched.lane(live.deployment.key)
         if lane.inline:
             try:
-                dep, r = self.rt.invoke_live(live, body, INLINE_SLICE_MS, expect)
+                dep, r = self.rt.invoke_live(live, body, INLINE_SLICE_MS, expect, probe)
             except Preempted:
                 lane.outgrew_slice()      # run again in the pool, from scratch, with its full timeout
             else:
@@ -178,7 +189,7 @@ class HostApp:
                 else:
                     self.sched.short_run()    # pool runs yield the core to short ones now (sched.py)
                 return run_response(dep.digest, r)
-        fut = self.sched.submit(lane, self.rt.invoke_live, live, body, None, expect)
+        fut = self.sched.submit(lane, self.rt.invoke_live, live, body, None, expect, probe)
         return self._pooled(lane, fut)
 
     async def _pooled(self, lane, fut) -> Response:

@@ -64,8 +64,18 @@ from .store import Store
 
 HISTOGRAMS = {"latency": "wasmops_request_duration_seconds", "fuel_per_call": "wasmops_fuel_per_call",
               "memory": "wasmops_memory_bytes"}
-_HIST_BY_NAME = {v: k for k, v in HISTOGRAMS.items()}
 _COUNTERS = {"wasmops_invocations": "invocations", "wasmops_fuel_consumed": "fuel"}
+#: The run series that ``parse_metrics`` reads (``probes``: the host's ``wasmops_probe_*`` twins, the release
+#: flow's probes, which are not the module's traffic and not billed to its team).
+_SERIES = {False: "wasmops_", True: "wasmops_probe_"}
+
+
+def _names(probes: bool) -> tuple[dict, dict, str, str]:
+    """(counters, histograms by name, errors sample, created sample) of the team's or the probes' series."""
+    pre = _SERIES[probes]
+    swap = lambda n: pre + n.removeprefix("wasmops_")  # noqa: E731
+    return ({swap(k): v for k, v in _COUNTERS.items()}, {swap(v): k for k, v in HISTOGRAMS.items()},
+            swap("wasmops_errors_total"), swap("wasmops_invocations_created"))
 
 
 def _empty() -> dict:
@@ -73,7 +83,7 @@ def _empty() -> dict:
             "team": "", "project": "", "reserved": None, "peak": None, "created": None}
 
 
-def parse_metrics(text: str) -> dict[tuple[str, str, str], dict]:
+def parse_metrics(text: str, probes: bool = False) -> dict[tuple[str, str, str], dict]:
     """Prometheus text → per ``(namespace, module, digest)`` cumulative state::
 
         {"invocations": float, "fuel": float, "errors": {reason: float},
@@ -81,7 +91,10 @@ def parse_metrics(text: str) -> dict[tuple[str, str, str], dict]:
          "team": str, "project": str, "reserved": float|None, "peak": float|None}
 
     Series of one key with different team/project labels (a relabelled deployment) are summed.
+    ``probes``: the ``wasmops_probe_*`` series instead (the team's peak-memory gauge, which probes do not
+    move, is not read then).
     """
+    counters, hists, errors, created = _names(probes)
     out: dict[tuple, dict] = defaultdict(_empty)
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
@@ -91,19 +104,19 @@ def parse_metrics(text: str) -> dict[tuple[str, str, str], dict]:
             key = (lb.get("namespace", ""), lb["module"], lb["digest"])
             st = out[key]
             name = s.name  # sample names, so an untyped exposition (no # TYPE lines) parses the same
-            if name.endswith("_total") and name[:-6] in _COUNTERS:
-                st[_COUNTERS[name[:-6]]] += s.value
-            elif name == "wasmops_errors_total":
+            if name.endswith("_total") and name[:-6] in counters:
+                st[counters[name[:-6]]] += s.value
+            elif name == errors:
                 reason = lb.get("reason", "unknown")
                 st["errors"][reason] = st["errors"].get(reason, 0.0) + s.value
-            elif name.endswith("_bucket") and name[:-7] in _HIST_BY_NAME:
-                h = st["hist"][_HIST_BY_NAME[name[:-7]]]
+            elif name.endswith("_bucket") and name[:-7] in hists:
+                h = st["hist"][hists[name[:-7]]]
                 h[lb["le"]] = h.get(lb["le"], 0.0) + s.value
             elif name == "wasmops_memory_reserved_bytes":
                 st["reserved"] = s.value
-            elif name == "wasmops_memory_peak_bytes":
+            elif name == "wasmops_memory_peak_bytes" and not probes:
                 st["peak"] = max(st["peak"] or 0.0, s.value)
-            elif name == "wasmops_invocations_created":      # when the host started counting this series
+            elif name == created:      # when the host started counting this series
                 st["created"] = s.value if st["created"] is None else min(st["created"], s.value)
                 continue
             else:
@@ -201,12 +214,17 @@ class Collector:
     """Turns consecutive scrapes of one host into window samples, persisting its snapshot.
 
     ``store``: where rows and the snapshot go (``None``: keep the snapshot in memory and store
-    nothing). ``source`` names the scraped host so one store can serve several.
+    nothing). ``source`` names the scraped host so one store can serve several. ``probes``: rows of
+    the release flow's probes (``wasmops_probe_*``) instead of the modules' own traffic: the release
+    judge's telemetry check, never the team's store.
     """
 
-    def __init__(self, store: Store | None = None, source: str = "host"):
+    def __init__(self, store: Store | None = None, source: str = "host", *, probes: bool = False):
+        if probes and store is not None:
+            raise ValueError("probe rows are not the modules' telemetry: a probes Collector stores nothing")
         self.store = store
         self.source = source
+        self.probes = probes
         self._mem: tuple[int, dict] | None = None
         self.note: str | None = None     # what the last scrape did that a person should know (clock skew)
 
@@ -222,7 +240,7 @@ class Collector:
         collected until the clock caught up with it. ``note`` says so, as it does for samples
         quarantined as future rows."""
         ts = _ts(now)
-        cur = parse_metrics(metrics_text)
+        cur = parse_metrics(metrics_text, self.probes)
         live = _live_index(modules)
         snap = self._snapshot()
         self.note = None
