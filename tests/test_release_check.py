@@ -89,6 +89,57 @@ def test_a_2x_fuel_regression_fails_on_fuel(host, workspace):
     assert row["canary_median"] > 1.8 * row["baseline_median"] and row["n_canary"] == 40
 
 
+def _checker_wat(extra: bool, tag: str) -> str:
+    """Written here: a checksum over stdin's bytes (~20 instructions a byte), and with ``extra`` one
+    more mixing step a byte: a tiny module whose new build costs ~25 % more fuel a call."""
+    mix = "(local.set $h (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 3))))" if extra else ""
+    return f"""(module ${tag}
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "ok")
+  (func (export "_start") (local $n i32) (local $i i32) (local $h i32)
+    (i32.store (i32.const 0) (i32.const 1024)) (i32.store (i32.const 4) (i32.const 512))
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (local.set $n (i32.load (i32.const 8)))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $h (i32.add (i32.mul (local.get $h) (i32.const 31)) (i32.load8_u (i32.add (i32.const 1024) (local.get $i)))))
+      {mix}
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $each)))
+    (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 2))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+
+
+def test_a_tiny_module_may_add_a_few_instructions_a_call(host, workspace):
+    """A module of a few hundred fuel a call whose new build adds one mixing step a byte is not rolled
+    back: fuel is measured against at least FUEL_FLOOR (the seeded policy in Git says the same).
+    Without the floor the same samples fail on fuel."""
+    from pathlib import Path
+
+    from wasmops.ai.release_check import FUEL_FLOOR, load_policy
+    from wasmops.ai.release_judge import JudgePolicy, MetricPolicy
+
+    def deploy(extra: bool, tag: str) -> str:
+        ref, digest = workspace.publish_wasm("checker", wasmtime.wat2wasm(_checker_wat(extra, tag)))
+        host.deploy("dev", "checker", ref=ref, digest=digest, limits=LIMITS)
+        return digest
+
+    bodies = [b"hello", b'{"id": 17, "ok": true}', b"x" * 40]
+    before = sample_requests(host, "dev", "checker", bodies, 30, expect_digest=deploy(False, "a"))
+    after = sample_requests(host, "dev", "checker", bodies, 30, expect_digest=deploy(True, "b"))
+    b, c = (sum(s["fuel_per_call"]) / len(s["fuel_per_call"]) for s in (before, after))
+    assert b < FUEL_FLOOR / 2 and 1.2 < c / b, (b, c)           # tiny, and > min_effect without the floor
+    seeded = load_policy(Path(__file__).resolve().parents[1] / "deployments")
+    for policy in (default_policy(), seeded):
+        v = judge_samples(before, after, policy)
+        assert v.verdict != "fail", v.to_rows()
+    no_floor = JudgePolicy(metrics={**default_policy().metrics, "fuel_per_call": MetricPolicy(weight=2.0)})
+    v = judge_samples(before, after, no_floor)
+    assert v.verdict == "fail" and v.failed == ["fuel_per_call"], v.to_rows()
+
+
 def test_no_predecessor_is_hold_never_pass(host, workspace):
     cur = _sample(host, _deploy(host, workspace, "first", 3000))
     v = judge_samples(None, cur, default_policy())

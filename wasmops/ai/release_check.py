@@ -46,14 +46,23 @@ from wasmops.ai.release_judge import JudgePolicy, MetricPolicy, ReleaseVerdict, 
 
 METRICS = ("fuel_per_call", "latency_ms", "peak_memory", "error_rate")
 POLICY_FILE = "policies/release-judge.yaml"
+#: Fuel per call a shift is at least measured against: ~1,000 wasm instructions, well under 1 µs,
+#: under 2 % of the ~60 µs a request costs the host at best (bench/host.py's bare loop). A module of
+#: ~160 fuel a request (a WAT validator) was rolled back for +40 instructions (+25 %); with the
+#: floor a fuel regression must add >= 200 instructions a call (min_effect 0.2) to fail.
+FUEL_FLOOR = 1000.0
+#: Peak memory likewise: 1 MiB (16 wasm pages); one more 64 KiB page is not a regression.
+MEMORY_FLOOR = float(2**20)
 
 
 def default_policy() -> JudgePolicy:
     """Per-request metrics. Fuel and memory are exact for the same input, so any real shift shows;
-    latency on a shared machine is noisy, so it counts in the score but cannot fail a release alone."""
+    latency on a shared machine is noisy, so it counts in the score but cannot fail a release alone.
+    Fuel and memory have absolute floors (``FUEL_FLOOR``, ``MEMORY_FLOOR``): a shift is measured
+    against at least that much, so a tiny module may change by a few instructions or a page."""
     return JudgePolicy(metrics={
-        "fuel_per_call": MetricPolicy(weight=2.0),
-        "peak_memory": MetricPolicy(weight=1.0),
+        "fuel_per_call": MetricPolicy(weight=2.0, abs_floor=FUEL_FLOOR),
+        "peak_memory": MetricPolicy(weight=1.0, abs_floor=MEMORY_FLOOR),
         "latency_ms": MetricPolicy(weight=1.0, critical=False, min_effect=0.5),
         "error_rate": MetricPolicy(weight=2.0, centre="mean", abs_floor=1e-3),
     })
