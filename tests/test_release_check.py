@@ -12,6 +12,7 @@ import math
 
 import httpx
 import wasmtime
+from hypothesis import assume, given, settings, strategies as st
 
 from support.wasi_wat import first_byte_wat
 from support.worker import worker_wat
@@ -55,6 +56,21 @@ def test_lost_requests_keep_their_slot_and_the_judge_pairs_by_request():
     unpaired = judge_samples(base, {k: x[:-1] for k, x in can.items()}, default_policy())
     assert "fuel_per_call" not in unpaired.failed
     assert judge_samples(base, base, default_policy()).verdict == "pass"
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.floats(1, 1e7), st.floats(1.0, 4.0))
+def test_fuel_fails_exactly_when_it_rose_by_a_fifth_of_max_baseline_and_floor(fuel, ratio):
+    """Constant fuel per request (the same code path every time), 20 requests a side: the default
+    policy fails a rise of at least min_effect (0.2) of max(baseline, FUEL_FLOOR) and passes the rest,
+    never holds (a rise under the floor's +50 % is ruled out)."""
+    from wasmops.ai.release_check import FUEL_FLOOR
+
+    rise = fuel * (ratio - 1.0) / max(fuel, FUEL_FLOOR)
+    assume(abs(rise - 0.2) > 0.01)
+    v = judge_samples({"fuel_per_call": [fuel] * 20, "error_rate": [0.0] * 20},
+                      {"fuel_per_call": [fuel * ratio] * 20, "error_rate": [0.0] * 20}, default_policy())
+    assert v.verdict == ("fail" if rise >= 0.2 else "pass"), (rise, v.explanation)
 
 
 def _deploy(host, workspace, tag: str, loops: int) -> str:

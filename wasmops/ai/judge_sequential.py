@@ -77,7 +77,10 @@ def _below_z(x: np.ndarray, y: np.ndarray, paired: bool) -> float:
 
 def rule_out_z(row: MetricResult, baseline, canary, mp: MetricPolicy, policy: JudgePolicy) -> float:
     """How strongly the samples exclude a regression of ``max(rule_out, floor)`` in the row's bad
-    direction, as a one-sided z (large: excluded); -inf when the samples cannot say."""
+    direction, as a one-sided z (large: excluded); -inf when the samples cannot say. As the row's
+    effect does, a baseline centre under the metric's ``abs_floor`` counts as the floor: the
+    regression ruled out is ``(k - 1) x abs_floor`` added (a module of 100 fuel a call doubling to
+    200 is not a regression of the size that matters under a 1,000-fuel floor)."""
     if row.test == "none":                     # a sparse metric's spread: the level row answers for it
         return math.inf
     k = 1.0 + max(policy.rule_out, row.threshold if math.isfinite(row.threshold) else 0.0)
@@ -93,9 +96,16 @@ def rule_out_z(row: MetricResult, baseline, canary, mp: MetricPolicy, policy: Ju
     sparse = float(np.mean(b == 0)) >= policy.zero_share
     if sparse and not (row.metric.endswith(".spread") and np.median(b) > 0):   # as judge_metric_paired decides
         paired = False
-    if row.metric.endswith(".spread"):
+    spread = row.metric.endswith(".spread")
+    if spread:
         b, c = _abs_dev(b), _abs_dev(c)
-    ups = {"increase": [(c, k * b)], "decrease": [(b, k * c)]}.get(mp.direction, [(c, k * b), (b, k * c)])
+    # A centre under the metric's floor (the effect divides by the floor then): the regression that
+    # matters is (k - 1) x floor added, not a multiple of a tiny baseline.
+    tiny = not spread and 0 < abs(row.baseline_centre) < mp.abs_floor     # (NaN: False; 0: nothing to scale)
+
+    def up(x):
+        return x + (k - 1.0) * mp.abs_floor if tiny else k * x
+    ups = {"increase": [(c, up(b))], "decrease": [(b, up(c))]}.get(mp.direction, [(c, up(b)), (b, up(c))])
     return min(_below_z(x, y, paired) for x, y in ups)
 
 

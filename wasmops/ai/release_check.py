@@ -13,10 +13,13 @@ effect-size floors), which cancels what the input does to both sides; a lost req
 error, or answered by another digest) is NaN in its slot and its pair is dropped. Samples of
 unequal length fall back to the unpaired Mann-Whitney U. The verdict carries ``judge_version``::
 
-    >>> v = judge_samples({"fuel_per_call": [100.0] * 20, "error_rate": [0.0] * 20},
-    ...                   {"fuel_per_call": [200.0] * 20, "error_rate": [0.0] * 20}, default_policy())
+    >>> v = judge_samples({"fuel_per_call": [2000.0] * 20, "error_rate": [0.0] * 20},
+    ...                   {"fuel_per_call": [4000.0] * 20, "error_rate": [0.0] * 20}, default_policy())
     >>> v.verdict, v.failed, v.judge_version
     ('fail', ['fuel_per_call'], '3-sequential')
+    >>> judge_samples({"fuel_per_call": [100.0] * 20, "error_rate": [0.0] * 20},     # under FUEL_FLOOR
+    ...               {"fuel_per_call": [200.0] * 20, "error_rate": [0.0] * 20}, default_policy()).verdict
+    'pass'
 
 A module with no live predecessor has no baseline: the verdict is ``hold`` (nothing to compare,
 never a pass and never a rollback).
