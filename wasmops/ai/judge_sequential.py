@@ -93,10 +93,9 @@ def rule_out_z(row: MetricResult, baseline, canary, mp: MetricPolicy, policy: Ju
         return -math.inf
     if (np.array_equal(b, c) if paired else (b.min() == b.max() == c.min() == c.max())):
         return math.inf                        # identical samples (fuel of the same code, no errors on either side)
-    sparse = float(np.mean(b == 0)) >= policy.zero_share
-    if sparse and not (row.metric.endswith(".spread") and np.median(b) > 0):   # as judge_metric_paired decides
-        paired = False
     spread = row.metric.endswith(".spread")
+    if float(np.mean(b == 0)) >= policy.zero_share and not (spread and np.median(b) > 0):   # sparse, as
+        paired = False                                                                     # judge_metric_paired
     if spread:
         b, c = _abs_dev(b), _abs_dev(c)
     # A centre under the metric's floor (the effect divides by the floor then): the regression that
