@@ -73,15 +73,35 @@ def default_policy() -> JudgePolicy:
 
 def load_policy(gitops_dir: Path) -> JudgePolicy:
     """``policies/release-judge.yaml`` from the GitOps repo (``spec:`` holds JudgePolicy fields),
-    else :func:`default_policy`."""
+    else :func:`default_policy`. The file is read over :func:`default_policy`: a metric it leaves
+    out, or a field of a metric it leaves out, is the default's. So a file seeded before the fuel and
+    memory floors (``fuel_per_call: {weight: 2}``) gets them, and a file that names no metrics
+    judges the release check's metrics, not the generic judge's."""
     p = Path(gitops_dir) / POLICY_FILE
     if not p.exists():
         return default_policy()
     try:
         doc = yaml.safe_load(p.read_text()) or {}
-        return JudgePolicy.model_validate(doc.get("spec", doc))
+        spec = doc.get("spec", doc)
+        if isinstance(spec, dict):
+            spec = {**spec, "metrics": _over_defaults(spec.get("metrics"))}
+        return JudgePolicy.model_validate(spec)
     except ValidationError as exc:
         raise spec_error_from_pydantic(exc, where=str(p)) from exc
+
+
+def _over_defaults(metrics) -> object:
+    """The file's ``metrics`` field by field over :func:`default_policy`'s (anything else as it is,
+    for the schema to refuse)."""
+    if metrics is None:
+        metrics = {}
+    if not isinstance(metrics, dict):
+        return metrics
+    defaults = {k: m.model_dump(exclude_unset=True) for k, m in default_policy().metrics.items()}
+    out: dict = dict(defaults)
+    for name, given in metrics.items():
+        out[name] = {**defaults[name], **given} if name in defaults and isinstance(given, dict) else given
+    return out
 
 
 def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: int, *,
