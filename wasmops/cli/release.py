@@ -61,19 +61,23 @@ def release(
     pre = preflight(s, module_dir, target, auto_approve=auto_approve, check_host=check)
     key = pre.manifest.key
     c = console()
-    c.print(f"releasing {pre.source.name} → {key} ({pre.manifest.spec.environment})")
-    _prefect()
-    from flows.release import release as release_flow
+    from ._release_start import recorded_if_stopped_before_the_flow
 
-    from ._progress import attach
-    from flows._owner import owned
+    # a Ctrl-C or SIGTERM from this line on, before the flow's body records one itself, is on record too
+    with recorded_if_stopped_before_the_flow(s, key, actor=getpass.getuser()):
+        c.print(f"releasing {pre.source.name} → {key} ({pre.manifest.spec.environment})")
+        _prefect()
+        from flows.release import release as release_flow
 
-    _reap(c)              # before the progress handler: nothing Prefect sets up on the way may drop it
-    attach(lambda line: c.print(line, soft_wrap=True))      # URLs and paths never broken across lines
-    with owned():         # a run of this process, if it is killed, is marked Crashed by the next command
-        res = release_flow(module_dir=str(module_dir.resolve()), target=key, auto_approve=auto_approve,
-                           approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check,
-                           ai_requests=ai_requests)
+        from ._progress import attach
+        from flows._owner import owned
+
+        _reap(c)              # before the progress handler: nothing Prefect sets up on the way may drop it
+        attach(lambda line: c.print(line, soft_wrap=True))      # URLs and paths never broken across lines
+        with owned():         # a run of this process, if it is killed, is marked Crashed by the next command
+            res = release_flow(module_dir=str(module_dir.resolve()), target=key, auto_approve=auto_approve,
+                               approval_timeout_s=approval_timeout, source_revision=revision, ai_check=ai_check,
+                               ai_requests=ai_requests)
     if res.get("noop"):
         c.print(f"[green]nothing to do:[/] {res['key']} already serves {shown('manifest', res['manifest_digest'])} "
                 f"({shown('wasm', res['wasm_digest'])}, commit {res['commit'][:10]})", soft_wrap=True, highlight=False)

@@ -41,10 +41,22 @@ class Trail:
     rolled_back: list[str] = field(default_factory=list)
 
 
+#: Keys whose release body this process entered (:func:`watch`). A release stopped before it got there
+#: (the CLI's own Prefect server starting, the flow run being created, the module's lock) is recorded by
+#: the CLI instead (``wasmops.cli._release_start``), so that exactly one record says where it stopped.
+_WATCHED: set[str] = set()
+
+
+def watched(key: str) -> bool:
+    """Did a release of ``key`` in this process get as far as its body (and so record its own interrupt)?"""
+    return key in _WATCHED
+
+
 @contextmanager
 def watch(key: str) -> Iterator[Trail]:
     """The trail of the release of ``key`` run inside."""
     trail = Trail(key)
+    _WATCHED.add(key)
     token = _TRAIL.set(trail)
     try:
         yield trail
