@@ -33,7 +33,7 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextmanager
-def recorded_if_stopped_before_the_flow(s, key: str, actor: str) -> Iterator[None]:
+def recorded_if_stopped_before_the_flow(s, key: str) -> Iterator[None]:
     from wasmops.interrupts import _inside_finalizer, _resend
     from wasmops.release.interrupted import watched
 
@@ -54,7 +54,7 @@ def recorded_if_stopped_before_the_flow(s, key: str, actor: str) -> Iterator[Non
     except KeyboardInterrupt as exc:
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
         if not watched(key):
-            _record(s, key, signum, actor)
+            _record(s, key, signum)
         if isinstance(exc, Terminated):
             _die_by(signum)
         raise
@@ -68,7 +68,16 @@ def _die_by(signum: int) -> None:
     os.kill(os.getpid(), signum)
 
 
-def _record(s, key: str, signum: int, actor: str) -> None:
+def _actor() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry (containers): an unnamed releaser, as the flow says
+        return "unknown"
+
+
+def _record(s, key: str, signum: int) -> None:
     from wasmops.gitops.decisions import record
     from wasmops.release.interrupted import Trail, interrupted_record
 
@@ -76,7 +85,7 @@ def _record(s, key: str, signum: int, actor: str) -> None:
 
     try:
         git_now = _git_digest(s, key)
-        d = interrupted_record(Trail(key, {"previous_digest": git_now}), signum=signum, step=STEP, actor=actor,
+        d = interrupted_record(Trail(key, {"previous_digest": git_now}), signum=signum, step=STEP, actor=_actor(),
                                git_now=git_now)
         record(s.gitops_dir, d)
         err_console().print(f"  recorded {d.id}: {d.explanation}", highlight=False, soft_wrap=True)

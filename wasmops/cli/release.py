@@ -64,7 +64,7 @@ def release(
     from ._release_start import recorded_if_stopped_before_the_flow
 
     # a Ctrl-C or SIGTERM from this line on, before the flow's body records one itself, is on record too
-    with recorded_if_stopped_before_the_flow(s, key, actor=getpass.getuser()):
+    with recorded_if_stopped_before_the_flow(s, key):
         c.print(f"releasing {pre.source.name} → {key} ({pre.manifest.spec.environment})")
         _prefect()
         from flows.release import release as release_flow
