@@ -62,3 +62,25 @@ def test_an_explicit_floor_in_the_file_wins_and_a_real_regression_still_fails(tm
     big_before, big_after = _samples(5, 40_000), _samples(6, 2 * 40_000)   # a loop x2: fails with floors
     v = judge_samples(big_before, big_after, _write(tmp_path, WEIGHTS_ONLY))
     assert v.verdict == "fail" and "fuel_per_call" in v.failed, v.to_rows()
+
+
+def test_a_shift_under_the_floor_passes_rather_than_holding_for_a_person():
+    """A pass needs a +50 % regression ruled out; under the floors that regression is +50 % of the
+    floor, not of a tiny baseline (found live: a WAT module of one 64 KiB page whose new build reserves
+    three was held after 5 looks and 960 requests a side, "a +50% regression is not ruled out").
+    Over the floor, or in a large module, a real shift still fails."""
+    from wasmops.ai.release_check import MEMORY_FLOOR, default_policy
+
+    def side(seed: int, pages: int, extra: int) -> dict[str, list[float]]:
+        s = _samples(seed, extra)
+        s["peak_memory"] = [65536.0 * pages] * len(s["peak_memory"])
+        return s
+
+    before = side(7, 1, 0)
+    for after in (side(8, 3, 0), side(9, 1, 170)):     # +2 pages (+200 %), +170 instructions (~+60 %)
+        v = judge_samples(before, after, default_policy())
+        assert v.verdict == "pass", v.to_rows()
+    assert 3 * 65536 < MEMORY_FLOOR / 2
+    for after in (side(10, 40, 0), side(11, 1, 450)):  # +2.4 MiB, +450 instructions: regressions
+        v = judge_samples(before, after, default_policy())
+        assert v.verdict == "fail", v.to_rows()
