@@ -21,7 +21,7 @@ from typing import Iterator
 
 from prefect.exceptions import TerminationSignal
 
-from wasmops.release.interrupted import Trail, interrupted_record, watch
+from wasmops.release.interrupted import Trail, git_pinned_digest, interrupted_record, watch
 
 #: Plain functions (not Prefect tasks) where a release waits for a person.
 _WAITS = {("flows._approval", "request_approval"): "approval",
@@ -52,22 +52,11 @@ def _record(trail: Trail, exc: BaseException, signum: int, actor: str) -> None:
     try:
         s = current()
         d = interrupted_record(trail, signum=signum, step=step_at(exc), actor=actor,
-                               git_now=_git_digest(s, trail.key), flow_run_id=str(flow_run.get_id() or ""))
+                               git_now=git_pinned_digest(s, trail.key), flow_run_id=str(flow_run.get_id() or ""))
         record(s.gitops_dir, d)
         log.warning(f"recorded {d.id}: {d.explanation}")
     except Exception as err:  # noqa: BLE001 - the interrupt goes on; the record's absence is said
         log.error(f"could not record the interrupted release of {trail.key}: {err}")
-
-
-def _git_digest(s, key: str) -> str | None:
-    """The digest Git's manifest pins for ``key`` now ("" when none; None when it cannot be read)."""
-    from wasmops.gitops.repo import GitOpsRepo
-
-    try:
-        m = GitOpsRepo.from_settings(s).desired().deployments.get(key)
-    except Exception:  # noqa: BLE001 - a broken manifest: the record says it could not be read
-        return None
-    return (m.spec.module_ref.digest or "") if m else None
 
 
 def step_at(exc: BaseException) -> str:

@@ -318,12 +318,11 @@ def baseline_sample(src: ModuleSource, key: str, requests: int = 60, host_url: s
 @task(name="ai-sample", cache_policy=NO_CACHE)
 def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int = 60,
               host_url: str | None = None, baseline: Baseline | None = None) -> tuple[dict, Baseline | None, object]:
-    """After verify: the same probe requests against the new digest, with the host's telemetry
-    scraped before and after. ``host_url`` as for the baseline. On the workspace host the previous
-    digest is admitted again beside the new one at weight 0 for this window, and both are sampled
-    interleaved (``fresh_baseline``); returns the new digest's samples, the baseline to judge them
-    against (the fresh one, else ``baseline``) and the probes' telemetry rows of the window (the
-    host's ``wasmops_probe_*`` series: the telemetry check reads these; they are not stored)."""
+    """After verify: the same probe requests against the new digest, the host's telemetry scraped
+    before and after. ``host_url`` as for the baseline. On the workspace host the previous digest is
+    admitted again beside the new one at weight 0 for this window, both sampled interleaved
+    (``fresh_baseline``). Returns the new digest's samples, the baseline to judge them against (the
+    fresh one, else ``baseline``) and the window's probe telemetry rows (``wasmops_probe_*``, unstored)."""
     from wasmops.ai.release_check import sample_requests
     from wasmops.telemetry import Collector, Store
     from wasmops.telemetry.schema import to_frame

@@ -79,12 +79,12 @@ def _actor() -> str:
 
 def _record(s, key: str, signum: int) -> None:
     from wasmops.gitops.decisions import record
-    from wasmops.release.interrupted import Trail, interrupted_record
+    from wasmops.release.interrupted import Trail, git_pinned_digest, interrupted_record
 
     from ._ui import err_console
 
     try:
-        git_now = _git_digest(s, key)
+        git_now = git_pinned_digest(s, key)
         d = interrupted_record(Trail(key, {"previous_digest": git_now}), signum=signum, step=STEP, actor=_actor(),
                                git_now=git_now)
         record(s.gitops_dir, d)
@@ -92,14 +92,3 @@ def _record(s, key: str, signum: int) -> None:
     except Exception as err:  # noqa: BLE001 - the interrupt goes on; the record's absence is said
         err_console().print(f"  could not record the interrupted release of {key}: {err}", highlight=False,
                             soft_wrap=True)
-
-
-def _git_digest(s, key: str) -> str | None:
-    """The digest Git's manifest pins for ``key`` ("" when none; None when it cannot be read)."""
-    from wasmops.gitops.repo import GitOpsRepo
-
-    try:
-        m = GitOpsRepo.from_settings(s).desired().deployments.get(key)
-    except Exception:  # noqa: BLE001 - a broken manifest: the record says it could not be read
-        return None
-    return (m.spec.module_ref.digest or "") if m else None

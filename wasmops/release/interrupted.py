@@ -139,3 +139,14 @@ def interrupted_record(trail: Trail, *, signum: int, step: str, actor: str, git_
         data={"signal": signal_name(signum).split()[0], "step": step, "namespace": trail.key.split("/", 1)[0],
               "module": trail.key.split("/", 1)[-1], **f, "rolled_back": list(trail.rolled_back),
               "git_digest_now": git_now})
+
+
+def git_pinned_digest(s, key: str) -> str | None:
+    """The digest Git's manifest pins for ``key`` now ("" when none; None when it cannot be read)."""
+    from wasmops.gitops.repo import GitOpsRepo
+
+    try:
+        m = GitOpsRepo.from_settings(s).desired().deployments.get(key)
+    except Exception:  # noqa: BLE001 - a broken manifest: the record says it could not be read
+        return None
+    return (m.spec.module_ref.digest or "") if m else None
