@@ -10,15 +10,12 @@ once it prints that it waits for approval, as a person at a terminal, or a super
 
 from __future__ import annotations
 
-import queue
-import re
 import signal
 import subprocess
-import sys
-import threading
 
 import pytest
 
+from support.cli_lines import AS_A_TERMINAL_STARTS_IT, lines, until
 from support.gitops_helpers import add_manifest
 from support.host import REPO, WASMOPS
 
@@ -126,30 +123,6 @@ def test_ctrl_c_after_verify_records_that_the_new_digest_stays(flow_env, tmp_pat
     assert d.data["git_digest_now"] == d.digest and "Git still pins the new" in d.action, d
 
 
-#: SIGINT at its default, as a terminal starts a command (tests/ops/test_interrupt_without_up.py says why)
-AS_A_TERMINAL_STARTS_IT = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);"
-                           " os.execv(sys.argv[1], sys.argv[1:])"]
-
-
-def _lines(proc) -> queue.Queue:
-    q: queue.Queue = queue.Queue()
-
-    def read():
-        for line in proc.stdout:
-            q.put(line)
-        q.put(None)
-    threading.Thread(target=read, daemon=True).start()
-    return q
-
-
-def _until(q: queue.Queue, pattern: str, seen: list[str], timeout: float = 300) -> None:
-    while (line := q.get(timeout=timeout)) is not None:
-        seen.append(line)
-        if re.search(pattern, line):
-            return
-    raise AssertionError(f"ended before {pattern!r}:\n{''.join(seen)}")
-
-
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM)],
                          ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_waiting_for_approval_is_recorded(flow_env, tmp_path, prefect_api, sig, code):
@@ -163,8 +136,8 @@ def test_a_signal_while_waiting_for_approval_is_recorded(flow_env, tmp_path, pre
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: list[str] = []
     try:
-        q = _lines(proc)
-        _until(q, r"waiting for approval", seen)
+        q = lines(proc)
+        until(q, r"waiting for approval", seen)
         proc.send_signal(sig)
         assert proc.wait(timeout=180) == code, "".join(seen)
     finally:

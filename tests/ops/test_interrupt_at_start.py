@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 
 import pytest
 
+from support.cli_lines import AS_A_TERMINAL_STARTS_IT
 from support.host import REPO, WASMOPS, HostProcess, make_workspace
 
 WAT = textwrap.dedent("""\
@@ -34,9 +34,6 @@ YAML = textwrap.dedent("""\
     tests:
       - {name: chirps, stdin: 'x', expect_stdout: 'early bird'}
 """)
-#: exec the CLI with SIGINT at its default, as a terminal starts it (see test_interrupt_without_up.py)
-AS_A_TERMINAL_STARTS_IT = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-                           "os.execv(sys.argv[1], sys.argv[1:])"]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

@@ -18,14 +18,11 @@ called; /proc/<pid>/status showed SIGINT in SigIgn).
 from __future__ import annotations
 
 import os
-import queue
-import re
 import signal
 import subprocess
-import sys
 import textwrap
-import threading
 
+from support.cli_lines import AS_A_TERMINAL_STARTS_IT, lines, until
 from support.host import REPO, WASMOPS, HostProcess, make_workspace
 
 WAT = textwrap.dedent("""\
@@ -45,31 +42,6 @@ YAML = textwrap.dedent("""\
     tests:
       - {name: says-hi, stdin: '', expect_stdout: 'hi'}
 """)
-
-
-def _lines(proc) -> queue.Queue:
-    q: queue.Queue = queue.Queue()
-
-    def read():
-        for line in proc.stdout:
-            q.put(line)
-        q.put(None)
-    threading.Thread(target=read, daemon=True).start()
-    return q
-
-
-def _until(q: queue.Queue, pattern: str, seen: list[str], timeout: float = 300) -> None:
-    while (line := q.get(timeout=timeout)) is not None:
-        seen.append(line)
-        if re.search(pattern, line):
-            return
-    raise AssertionError(f"ended before {pattern!r}:\n{''.join(seen)}")
-
-
-#: exec the CLI with SIGINT at its default, whatever this process inherited (an ignored signal stays
-#: ignored across exec; a default one stays default, and Python then installs its handler).
-AS_A_TERMINAL_STARTS_IT = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-                           "os.execv(sys.argv[1], sys.argv[1:])"]
 
 
 def _release(env, mod) -> subprocess.Popen:
@@ -95,7 +67,7 @@ def test_ctrl_c_during_a_release_without_up_reverts_exits_and_frees_the_module(t
         for attempt in range(2):                 # the second gets the lock the first held when interrupted
             proc, seen = _release(env, mod), []
             try:
-                _until(_lines(proc), r"waiting for approval", seen)
+                until(lines(proc), r"waiting for approval", seen)
                 os.killpg(proc.pid, signal.SIGINT)                 # what Ctrl-C in a terminal does
                 assert proc.wait(timeout=180) == 130, "".join(seen)
             finally:
