@@ -267,7 +267,6 @@ def _host(s: Settings, host_url: str | None):
     """The workspace host, or a fleet host at ``host_url`` with the workspace's host token; its runs are
     release probes (verify, judge, canary steps: counted apart, not billed to the module's team)."""
     from wasmops.host.client import HostClient, endpoint
-
     return HostClient(host_url, endpoint(s)[1], probe=True) if host_url else HostClient.from_workspace(s, probe=True)
 
 
@@ -330,11 +329,12 @@ def ai_sample(src: ModuleSource, key: str, manifest_digest: str, requests: int =
     s = current()
     ns, name = key.split("/", 1)
     hc = _host(s, host_url)
+    if host_url is not None and not hc.wait_serving(ns, name, manifest_digest, s.fleet_timeout_s):  # min-hosts met
+        warn(f"{host_url}, the judge's host, does not serve {manifest_digest} yet: judged as it answers")  # elsewhere
     cols = (Collector(Store.open(s), source=hc.url), Collector(None, source=hc.url, probes=True))
     _scrape_into(hc, cols)
     fresh = fresh_baseline(hc, src, key, manifest_digest, requests, baseline) if host_url is None else None
-    samples = fresh[1] if fresh else \
-        sample_requests(hc, ns, name, probes(src, key), requests, expect_digest=manifest_digest)
+    samples = fresh[1] if fresh else sample_requests(hc, ns, name, probes(src, key), requests, expect_digest=manifest_digest)
     return samples, (fresh[0] if fresh else baseline), to_frame(_scrape_into(hc, cols))
 
 

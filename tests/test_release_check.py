@@ -259,3 +259,16 @@ def test_a_canary_step_lasts_its_pause_after_the_sample_cap_and_looks_again_at_i
     assert time.monotonic() - t0 >= pause
     assert host.at[-1] >= t0 + pause                  # the last batch came at the end of the bake
     assert len(old["fuel_per_call"]) == len(new["fuel_per_call"]) >= 40
+
+
+def test_the_judge_host_is_waited_for_until_it_serves_the_new_digest(host, workspace):
+    """Fleet mode judges on the host the baseline was sampled on, which may switch later than the hosts
+    the fleet's minimum needed (a CI run judged the old digest there and held: no telemetry of the new
+    one). ``wait_serving`` answers whether the host serves a digest, within a bound."""
+    old = _deploy(host, workspace, "serving-a", 100)
+    ref, new = workspace.publish_wasm("judged", wasmtime.wat2wasm(worker_wat(200, "serving-b")))
+    assert host.wait_serving("dev", "judged", old, timeout=5)
+    assert not host.wait_serving("dev", "judged", new, timeout=0.3)
+    host.deploy("dev", "judged", ref=ref, digest=new, limits=LIMITS)
+    assert host.wait_serving("dev", "judged", new, timeout=5)
+    assert not host.wait_serving("dev", "other", new, timeout=0)

@@ -172,6 +172,17 @@ class HostClient:
             time.sleep(0.05)
         raise TransientError(f"host did not become ready within {timeout:.0f}s", where=self.url)
 
+    def wait_serving(self, namespace: str, name: str, digest: str, timeout: float, poll_s: float = 0.25) -> bool:
+        """Wait until this host serves ``digest`` as ``namespace/name``'s stable digest; False at ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if any(m.get("namespace") == namespace and m.get("name") == name and m.get("digest") == digest
+                   for m in self.modules()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
+
     def events(self) -> list[dict]:
         """At-rest check failures the host saw (stalled modules, rejected precompiled modules)."""
         return self._call("GET", "/admin/events").json()["events"]
