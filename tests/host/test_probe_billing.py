@@ -75,7 +75,8 @@ def metric(text: str, name: str, **labels) -> float:
                and all(f'{k}="{v}"' in ln for k, v in labels.items()))
 
 
-KINDS = st.sampled_from(["real", "probe", "probe_expect", "forged_probe", "forged_expect"])
+KINDS = st.sampled_from(["real", "probe", "probe_expect", "forged_probe", "forged_expect", "not_probe",
+                         "bad_mark"])
 BODIES = st.one_of(st.binary(max_size=200), st.binary(max_size=50).map(lambda b: b"x" + b))
 
 
@@ -86,7 +87,10 @@ def test_probes_are_counted_apart_and_the_team_is_billed_its_own_traffic_only(en
     auth = {"Authorization": f"Bearer {_token(c)}"}
     headers = {"real": {}, "probe": {**auth, "X-Wasmops-Probe": "1"},
                "probe_expect": {**auth, "X-Wasmops-Probe": "1", "X-Wasmops-Expect": "exit=3"},
-               "forged_probe": {"X-Wasmops-Probe": "1"}, "forged_expect": {"X-Wasmops-Expect": "exit=3"}}
+               "forged_probe": {"X-Wasmops-Probe": "1"}, "forged_expect": {"X-Wasmops-Expect": "exit=3"},
+               # "0" says "not a probe": ordinary billed traffic, token or not (it counted as a probe once)
+               "not_probe": {"X-Wasmops-Probe": "0", "X-Wasmops-Expect": "exit=3"},
+               "bad_mark": {**auth, "X-Wasmops-Probe": "yes"}}
     team, probes = Collector(None, source=c.url), Collector(None, source=c.url, probes=True)
     text = c.metrics()
     team.collect(text, now=1_000.0)
@@ -95,8 +99,8 @@ def test_probes_are_counted_apart_and_the_team_is_billed_its_own_traffic_only(en
     expected_failures = 0
     for kind, body in traffic:
         status, h = post(c.url, body, headers[kind])
-        if kind == "forged_probe":                # refused before it runs: nobody is billed, nothing counted
-            assert status == 401 and "x-wasmops-exit-code" not in h, (status, h)
+        if kind in ("forged_probe", "bad_mark"):  # refused before it runs: nobody is billed, nothing counted
+            assert status == (401 if kind == "forged_probe" else 400) and "x-wasmops-exit-code" not in h, (status, h)
             continue
         g = want["probe" if kind.startswith("probe") else "team"]
         g["calls"] += 1

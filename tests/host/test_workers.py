@@ -132,8 +132,14 @@ def test_the_canary_split_is_exact_across_workers(env):
         rs = list(pool.map(lambda _: fresh_post(f"{c.url}/run/dev/split", b""), range(100)))
     assert sorted(r.content for r in rs) == [b"canary"] * 10 + [b"stable"] * 90     # any 100 in a row
     c.set_canary_weight("dev", "split", 30)
-    rs = [fresh_post(f"{c.url}/run/dev/split", b"") for _ in range(100)]
+    prober = HostClient(c.url, c.http.headers["authorization"].split(" ", 1)[1], probe=True)
+    rs, probed = [], []
+    for i in range(100):        # unpinned release probes between them: the stable digest, and the split unmoved
+        rs.append(fresh_post(f"{c.url}/run/dev/split", b""))
+        if i % 3 == 0:
+            probed.append(prober.invoke("dev", "split", b"")[0].stdout)
     assert sum(r.content == b"canary" for r in rs) == 30
+    assert set(probed) == {b"stable"}
     assert all(w["canaries"]["dev/split"] == canary for w in workers(c))
     c.delete_canary("dev", "split")
     assert stable != canary

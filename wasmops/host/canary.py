@@ -57,8 +57,10 @@ class CanaryOps:
 
     canaries: dict[str, CanarySlot]
 
-    def pick(self, namespace: str, name: str, pin: str | None = None):
-        """The ``Live`` that serves this request: pinned, else by the canary's weight."""
+    def pick(self, namespace: str, name: str, pin: str | None = None, probe: bool = False):
+        """The ``Live`` that serves this request: pinned, else by the canary's weight. An unpinned
+        probe gets the stable digest and leaves the split's counter alone: the weight is a share of
+        the module's own traffic (docs/spec/host-api.md)."""
         live = self.get(namespace, name)
         slot = self.canaries.get(live.deployment.key)
         if pin:
@@ -69,7 +71,7 @@ class CanaryOps:
             can = slot.live.deployment.digest if slot else "none"
             raise PinNotServed(f"digest {pin} is not served by {live.deployment.key} (stable "
                                f"{live.deployment.digest}, canary {can})", where=live.deployment.key)
-        if slot is not None and slot.take():
+        if slot is not None and not probe and slot.take():
             return slot.live
         return live
 

@@ -52,6 +52,8 @@ METRICS_CTYPE = b"text/plain; version=0.0.4; charset=utf-8"
 _PROBE_UNAUTHORIZED = {"error": "Unauthorized", "message": "X-Wasmops-Probe is honoured only with "
                        "Authorization: Bearer <host token> (probes are not billed to the module's team)",
                        "retryable": False}
+_PROBE_VALUE = {"error": "BadRequest", "message": "X-Wasmops-Probe: 1 marks a release probe, 0 (or no header) "
+                "an ordinary request; nothing else is taken", "retryable": False}
 log = logging.getLogger("wasmops.host")
 
 
@@ -142,7 +144,10 @@ class HostApp:
                 if method != "POST":
                     return json_response(405, {"error": "use POST"})
                 h = req.headers
-                probe = b"x-wasmops-probe" in h
+                mark = h.get(b"x-wasmops-probe")
+                probe = mark is not None and mark.strip() != b"0"
+                if probe and mark.strip() != b"1":
+                    return json_response(400, _PROBE_VALUE)
                 if probe and not self._authorized(req):
                     return json_response(401, _PROBE_UNAUTHORIZED)
                 return self._run(parts[1], parts[2], req.body, h.get(b"x-wasmops-pin-digest"),
@@ -176,7 +181,7 @@ class HostApp:
              probe: bool = False):
         """``probe``: counted in the ``wasmops_probe_*`` series, not billed to the team (``metrics.py``);
         ``expect`` is honoured on probes only (``handle``)."""
-        live = self.rt.pick(ns, name, pin.decode("latin-1").strip() if pin else None)
+        live = self.rt.pick(ns, name, pin.decode("latin-1").strip() if pin else None, probe)
         lane = self.sched.lane(live.deployment.key)
         if lane.inline:
             try:
