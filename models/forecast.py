@@ -35,6 +35,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from models.features import (FORECAST_FEATURES, MIN_LAG, cost_matrix, fit_ready, forecast_design, hour_label,
                              hourly_cost, prices_dict)
+from models.threads import one_thread
 
 #: Columns the forecaster reads from telemetry (the model signature's inputs).
 INPUT_COLUMNS = ("ts", "module", "team", "fuel", "invocations", "memory_limit", "replicas", "window_s")
@@ -88,6 +89,7 @@ class CostForecaster(BaseEstimator):
         pos[pos < 0] = np.nan  # unseen module: missing category
         return pos if self.categorical_module_ else np.zeros(len(pos))
 
+    @one_thread
     def fit(self, df: pd.DataFrame, y=None) -> CostForecaster:
         if self.prices is not None and not isinstance(self.prices, dict):
             self.prices = prices_dict(self.prices)  # a plain dict, so skops can save the model
@@ -112,6 +114,7 @@ class CostForecaster(BaseEstimator):
         return self
 
     # -- prediction ------------------------------------------------------------------------------
+    @one_thread
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """One-step (24 h ahead) prediction of each row's module-hour cost from the rows before it in
         ``df``. Rows of one module-hour get that hour's total. Lacking 24 h of history gives NaN."""
@@ -124,6 +127,7 @@ class CostForecaster(BaseEstimator):
                                          df["module"].astype(str)])
         return pred.stack().reindex(key).to_numpy(dtype=float)
 
+    @one_thread
     def forecast(self, history_df: pd.DataFrame, hours: int) -> pd.DataFrame:
         """Hourly cost per module for the ``hours`` after the last hour in ``history_df``."""
         costs = hourly_cost(history_df, self.prices)

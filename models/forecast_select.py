@@ -38,6 +38,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from models.features import MIN_LAG, fit_ready, forecast_design
+from models.threads import one_thread
 
 CANDIDATES = ("model", "naive24", "naive168", "mean4w")
 
@@ -100,6 +101,7 @@ def _mean4w(y: np.ndarray, origin: int, hours: np.ndarray) -> np.ndarray:
         return np.nanmean(np.vstack(cols), axis=0)
 
 
+@one_thread
 def _model(y: np.ndarray, times: pd.DatetimeIndex, origin: int, hours: np.ndarray, max_iter: int) -> np.ndarray:
     Y = y[: origin + 1, None].astype(float)
     t = np.arange(MIN_LAG, origin + 1)
