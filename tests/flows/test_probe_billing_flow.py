@@ -58,6 +58,8 @@ def test_release_probes_are_not_billed_to_the_team(flow_env, tmp_path):
     # verify (2 cases) and 20 judged requests per side at least, twice, and the fresh baseline's old digest
     assert _total(text, "wasmops_probe_invocations_total") >= 2 * (2 + 20) + 20
     assert _total(text, "wasmops_expected_failures_total") > 0        # the 'x' probes, expected to exit 3
+    # verify's run of the 'refused' case is one of them: no probe failed unexpectedly (it counted as one once)
+    assert _total(text, "wasmops_probe_errors_total") == 0
     for d in list_decisions(ws.settings.gitops_dir, subject="dev/unbilled", kind="release-verdict"):
         assert "telemetry failed validation" not in d.explanation, d.explanation   # the probe window validated
     assert v2["ai_verdict"]["judge"] != "hold", v2["ai_verdict"]

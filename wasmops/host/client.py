@@ -153,9 +153,11 @@ class HostClient:
     def promote_canary(self, namespace: str, name: str) -> dict:
         return self._call("POST", f"/admin/modules/{namespace}/{name}/canary/promote").json()
 
-    def invoke(self, namespace: str, name: str, body: bytes | str) -> tuple[RunResult, str | None]:
-        """Run the module once; returns what it did (the sandbox's ``RunResult``) and the digest served."""
-        r = self.run(namespace, name, body)
+    def invoke(self, namespace: str, name: str, body: bytes | str, *,
+               expect: str | None = None) -> tuple[RunResult, str | None]:
+        """Run the module once; returns what it did (the sandbox's ``RunResult``) and the digest served.
+        ``expect``: as in :meth:`run`."""
+        r = self.run(namespace, name, body, expect=expect)
         return run_result(r), r.headers.get("x-wasmops-digest")
 
     def ready(self) -> bool:
