@@ -40,7 +40,9 @@ would lose the machine to anything else running.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import resource
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +50,7 @@ from typing import Callable
 
 from .wire_errors import Busy  # noqa: F401  (its HTTP status: wire_errors)
 
+log = logging.getLogger("wasmops.host")
 DEFAULT_POOL_NICE = 19        # a pool run beside short ones: weight 15 against the event loop's 1024
 HOST_SLICE_US = 100           # EEVDF slice of the loop and pool threads (the kernel's minimum; default ~3 ms); = Settings.host_slice_us
 
@@ -103,6 +106,13 @@ class Scheduler:
         self.free = self.threads
         self.base = os.getpriority(os.PRIO_PROCESS, 0)          # this thread's nice: a pool run's "full"
         self.nice = max(self.base, nice) if nice > 0 else self.base
+        if self.nice > self.base and not can_raise_back(self.base):
+            log.warning("pool runs are not lowered (--pool-nice %d): this process may not raise a thread back "
+                        "to nice %d (no CAP_SYS_NICE, RLIMIT_NICE %d), so a thread lowered once would run every "
+                        "later run at nice %d; give it CAP_SYS_NICE or RLIMIT_NICE >= %d to use it",
+                        self.nice, self.base, resource.getrlimit(resource.RLIMIT_NICE)[0], self.nice,
+                        20 - self.base)
+            self.nice = self.base
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wasmops-run",
                                        initializer=_pool_thread_start)
         self._full: dict[PoolRun, Lane] = {}     # pool runs in flight at full priority, and their lanes
@@ -182,7 +192,8 @@ class PoolRun:
     """One run in a pool thread, at the nice value the scheduler gives it (the process's own, or
     lowered while short runs are being served). The thread sets its priority at the start of each
     run; the event loop may lower it mid-run (``lower``). Raising a thread back needs CAP_SYS_NICE
-    (or RLIMIT_NICE): without it, a thread once lowered stays lowered, erring on the short runs' side."""
+    (or RLIMIT_NICE): without it the scheduler does not lower at all (``can_raise_back``), since a
+    thread once lowered would run every later run lowered (a slow module beside a flood starved so)."""
 
     __slots__ = ("nice", "tid", "_lock")
 
@@ -200,6 +211,23 @@ class PoolRun:
             self.nice = nice
             if self.tid is not None:
                 _renice(self.tid, nice)
+
+
+def can_raise_back(base: int) -> bool:
+    """Whether this process may set a thread's nice back to ``base`` after lowering it: with
+    CAP_SYS_NICE, or an RLIMIT_NICE that allows ``base`` (a nice value down to ``20 - limit``)."""
+    soft = resource.getrlimit(resource.RLIMIT_NICE)[0]
+    if soft == resource.RLIM_INFINITY or 20 - soft <= base:
+        return True
+    try:
+        with open("/proc/self/status") as f:
+            caps = next((ln.split()[1] for ln in f if ln.startswith("CapEff:")), "0")
+    except OSError:
+        return False
+    return bool(int(caps, 16) >> _CAP_SYS_NICE & 1)
+
+
+_CAP_SYS_NICE = 23
 
 
 def _renice(tid: int, nice: int) -> None:
