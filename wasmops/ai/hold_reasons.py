@@ -65,6 +65,7 @@ def validation_reason(df: pd.DataFrame, outcome, *, window_minutes=None, store: 
         parts.append(_stale(outcome))
         failed = [f for f in failed if not _is_freshness(f)]
     if failed:
-        names = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})" for f in failed[:8])
+        names = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})"
+                          + (f" in {f['rows']}" if f.get("rows") else "") for f in failed[:8])
         parts.append(f"telemetry failed validation ({len(failed)} check{'s' if len(failed) != 1 else ''}): {names}")
     return "; ".join(parts)
