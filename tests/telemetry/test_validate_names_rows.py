@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from wasmops.ai.verdicts import judge
@@ -22,7 +22,8 @@ SAMPLES = synthesize(modules=3, days=1, seed=5, anomaly_rate=0, end=NOW).drop(co
 BAD = {"fuel": -1000, "errors": -1, "latency_p95_ms": np.nan, "peak_memory": -5}
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.generate],   # GX per example: no shrinking
+          suppress_health_check=[HealthCheck.too_slow])
 @given(module=st.sampled_from(sorted(SAMPLES["module"].unique())), column=st.sampled_from(sorted(BAD)),
        picks=st.lists(st.integers(0, 23), min_size=1, max_size=4, unique=True))
 def test_the_failed_check_and_the_hold_name_the_module_and_times(module, column, picks):
