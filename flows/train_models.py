@@ -41,7 +41,7 @@ def train_models(days: Annotated[int, Field(ge=1)] = 28, holdout_days: Annotated
     outcome = validate_telemetry(plan.data, freshness_minutes=None, min_rows=100, key="training-data-validation")
     if not outcome.success:
         names = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''}): {f.get('observed', '')}"
-                          for f in outcome.failed[:5])
+                          + (f" in {f['rows']}" if f.get("rows") else "") for f in outcome.failed[:5])
         raise WasmopsError(f"training data failed validation ({len(outcome.failed)} checks: {names}); nothing trained",
                            where="train-models")
     digest, rev = data_digest(plan.data), _revision()

@@ -190,6 +190,7 @@ def read_timestamp_value(path, notes: list | None = None, note_negative: bool = 
     values[np.isinf(values)] = np.nan
     odd = np.isnan(values) & ~text.str.lower().isin(_MISSING).to_numpy()
     _note_rows(odd, text, "values are not numbers", "read as missing", where, notes)
+    _note_rows(np.isnan(values) & ~odd, text, "values are missing", "read as missing", where, notes)
     if note_negative:
         _note_rows(values < 0, text, "values are negative", "kept as they are", where, notes)
     back = np.flatnonzero(np.diff(idx.asi8) < 0)

@@ -170,12 +170,13 @@ def judge_and_record(df, outcome, model, info: dict, subjects=None, action_for=N
 
 
 def _store_seen(df, outcome) -> dict | None:
-    """An empty window held: is the store empty, or only the window? (the hold's reason says which)"""
-    if outcome.success or not df.empty:
+    """A held window: is the store empty, or only the window, and are rows stamped in the future
+    (clock skew)? (the hold's reason says which)"""
+    if outcome.success:
         return None
     from wasmops.telemetry import Store
 
-    return {"newest": Store.open(current()).latest_ts()}
+    return Store.open(current()).ahead(outcome.now)
 
 
 def _action(v, action_for, shadow: bool, model_info: dict) -> str:

@@ -38,13 +38,24 @@ def _is_freshness(f: dict) -> bool:
 
 
 def _empty(window_minutes, store: dict | None, now) -> str:
+    skewed = bool(store and store.get("future_rows"))
+    hint = "" if skewed else " (run `wasmops telemetry collect`)"
     if store is not None and store.get("newest") is None:
-        return "no telemetry in the store (run `wasmops telemetry collect`)"
+        return f"no telemetry in the store{' up to now' if skewed else ''}{hint}"
     where = f"in the last {window_minutes:g} min" if window_minutes else "in the window"
     if store is not None and now is not None:
-        return (f"no telemetry {where}: the newest in the store is {_age(now - store['newest'])} old "
-                "(run `wasmops telemetry collect`)")
+        return f"no telemetry {where}: the newest in the store is {_age(now - store['newest'])} old{hint}"
     return f"no telemetry {where}"
+
+
+def future_rows_note(store: dict | None, now) -> str:
+    """Rows stamped beyond now + the skew allowance: the clock that wrote them was ahead."""
+    n = (store or {}).get("future_rows") or 0
+    if not n or now is None or store.get("future_max") is None:
+        return ""
+    return (f"{n} row{'s' if n != 1 else ''} in the store {'are' if n != 1 else 'is'} stamped in the future, up "
+            f"to {_age(store['future_max'] - now)} ahead of this clock (clock skew: the clock that wrote "
+            "them was ahead; fix it, e.g. NTP): they are never judged")
 
 
 def _stale(outcome) -> str:
@@ -55,8 +66,9 @@ def _stale(outcome) -> str:
 
 
 def validation_reason(df: pd.DataFrame, outcome, *, window_minutes=None, store: dict | None = None) -> str:
-    """Why ``df`` is held. ``store``: what the caller found in the store (``{"newest": ts or None}``),
-    to tell an empty window from an empty store."""
+    """Why ``df`` is held. ``store``: what the caller found in the store (``Store.ahead()``:
+    ``{"newest": ts or None, "future_rows": n, "future_max": ts}``), to tell an empty window from an
+    empty store, and to name rows stamped in the future (clock skew)."""
     failed, parts = list(outcome.failed), []
     if df.empty:
         parts.append(_empty(window_minutes, store, getattr(outcome, "now", None)))
@@ -64,7 +76,10 @@ def validation_reason(df: pd.DataFrame, outcome, *, window_minutes=None, store: 
     elif any(_is_freshness(f) for f in failed):
         parts.append(_stale(outcome))
         failed = [f for f in failed if not _is_freshness(f)]
+    if future_rows_note(store, getattr(outcome, "now", None)):
+        parts.append(future_rows_note(store, outcome.now))
     if failed:
-        names = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})" for f in failed[:8])
+        names = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})"
+                          + (f" in {f['rows']}" if f.get("rows") else "") for f in failed[:8])
         parts.append(f"telemetry failed validation ({len(failed)} check{'s' if len(failed) != 1 else ''}): {names}")
     return "; ".join(parts)

@@ -77,11 +77,17 @@ def telemetry_validate(hours: int = typer.Option(24, min=1, help="Validate the l
     from ..telemetry import Store
     from ..telemetry.validate import validate
 
-    df = Store.open(workspace()).window(minutes=hours * 60)   # anchored at now, not at the newest row
+    store = Store.open(workspace())
+    df = store.window(minutes=hours * 60)   # anchored at now, not at the newest row
     out = validate(df, freshness_minutes=freshness_minutes or None)
     from rich.markdown import Markdown
 
+    from ..ai.hold_reasons import future_rows_note
+
     console().print(Markdown(out.to_markdown()))
+    skew = future_rows_note(store.ahead(out.now), out.now)
+    if skew:   # outside the window, so not validated: said, not failed (they may be years ahead)
+        console().print(f"note: {skew}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if out.success else 1)
 
 

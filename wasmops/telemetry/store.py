@@ -296,6 +296,17 @@ class Store:
             v = self.db.execute("SELECT MAX(ts) FROM samples WHERE ts <= ?", (limit,)).fetchone()[0]
         return None if v is None else pd.Timestamp(v, unit="ns", tz="UTC")
 
+    def ahead(self, now=None) -> dict:
+        """What a reader at ``now`` finds: ``newest`` (:meth:`latest_ts`), and the rows stamped beyond
+        ``now`` + the clock-skew allowance (written by a clock that was ahead): ``future_rows``, and
+        ``future_max``, the latest of them (None without any). No reader scores those rows."""
+        now = _now(now)
+        with self._lock:
+            n, v = self.db.execute("SELECT COUNT(*), MAX(ts) FROM samples WHERE ts > ?",
+                                   (_ns(now + schema.CLOCK_SKEW),)).fetchone()
+        return {"newest": self.latest_ts(now), "future_rows": int(n),
+                "future_max": None if v is None else pd.Timestamp(v, unit="ns", tz="UTC")}
+
     def count(self) -> int:
         with self._lock:
             return self.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]

@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import schema
+from .rows_named import name_failed_rows
 
 _REPO_SUITE = Path(__file__).resolve().parents[2] / "expectations" / "telemetry.json"
 # In a checkout the suite is the repo's file; an installed wheel carries a copy under wasmops/_seed.
@@ -92,7 +93,7 @@ class ValidationOutcome:
         for c in sorted(self.checks, key=lambda c: c["success"]):
             lines.append("| {} | {} | {} | {} | {} |".format(
                 "✓" if c["success"] else "✗", _cell(c["type"].removeprefix("expect_")), _cell(c["column"] or "—"),
-                _cell(c["expected"]), _cell(c["observed"])))
+                _cell(c["expected"]), _cell(c["observed"] + (f"; rows: {c['rows']}" if c.get("rows") else ""))))
         return "\n".join(lines) + "\n"
 
 
@@ -145,7 +146,9 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
             and not (e.get("meta", {}).get("optional") and e["kwargs"].get("column") not in df.columns)]
     result = _run_gx(df, doc.get("name", "telemetry"), exps, params, result_format)
     checks = _checks(result, exps)
-    failed = [{k: c[k] for k in ("type", "column", "kwargs", "expected", "observed")} for c in checks if not c["success"]]
+    name_failed_rows(df, checks)
+    failed = [{k: c[k] for k in ("type", "column", "kwargs", "expected", "observed", "rows") if k in c}
+              for c in checks if not c["success"]]
     gs = result.get("statistics", {})
     stats = {"evaluated": gs.get("evaluated_expectations", len(checks)),
              "successful": gs.get("successful_expectations", len(checks) - len(failed)),
