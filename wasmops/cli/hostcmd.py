@@ -24,7 +24,8 @@ def host(
                                 "1: one process, no supervisor)."),
     threads: int = typer.Option(8, help="Pool threads per worker for runs that outgrow the inline slice."),
     pool_nice: int = typer.Option(19, help="Nice value of pool runs while short runs are being served (long runs "
-                                  "yield the core to short ones; 0: never lowered)."),
+                                  "yield the core to short ones; 0: never lowered; without CAP_SYS_NICE or RLIMIT_NICE "
+                                  "the host cannot raise them back, and does not lower them)."),
 ) -> None:
     """Serve deployed Wasm modules with an admin API and Prometheus /metrics."""
     from ..host.client import ensure_token, record_endpoint, token_file as default_token_file
