@@ -19,9 +19,10 @@ export HYPOTHESIS_PROFILE := ci
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install --quiet uv
-	@# No --compile-bytecode: compiling all of site-packages took 17.6 s of a fresh clone's `make test`
-	@# (0.7 s without); Python compiles, and caches, only the modules a process imports.
-	$(UV) sync --frozen --quiet
+	@# --compile-bytecode (17.6 s of a fresh clone's install): where PYTHONDONTWRITEBYTECODE is set, as on
+	@# this machine, nothing compiled later is kept, and every process would compile what it imports
+	@# (tried: the suite then took minutes longer).
+	$(UV) sync --frozen --compile-bytecode --quiet
 
 deps-system:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
