@@ -202,3 +202,22 @@ def test_benchmark_says_how_far_it_got_on_long_work(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     lines = [x for x in r.output.splitlines() if x.startswith("benchmark: ")]
     assert lines[-1] == "benchmark: 3 of 3 series (43,200 of 43,200 rows)", lines
+
+
+def test_benchmark_out_leaves_a_missing_value_unscored(goog, tmp_path):
+    """A row with no number (written NaN, or empty) gets an empty value and score in --out, not
+    ``nan`` with score 0 (found from outside, 2026-12-07); its neighbours keep their scores."""
+    d = tmp_path / "data" / "realTweets"
+    d.mkdir(parents=True)
+    df = goog.head(6000).copy()
+    df.loc[[2000, 4500], "value"] = ["NaN", ""]
+    df.to_csv(d / GOOG.name, index=False)
+    out = tmp_path / "scores.csv"
+    r = _bench(tmp_path / "data", "--labels", NAB / "labels" / "combined_windows.json", "--out", out)
+    assert r.exception is None and out.exists(), r.output
+    rows = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(rows) == 6000
+    for i in (2000, 4500):
+        assert (rows.at[i, "value"], rows.at[i, "score"], rows.at[i, "alarm"]) == ("", "", "0"), rows.iloc[i]
+        assert rows.at[i, "timestamp"] == df.at[i, "timestamp"]
+        assert rows.at[i + 1, "score"] != "" and float(rows.at[i + 1, "value"]) == float(df.at[i + 1, "value"])

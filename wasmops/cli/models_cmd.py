@@ -73,7 +73,8 @@ def _series_progress(corpus):
 
 
 def _scores_csv(corpus, run: dict) -> str:
-    """file,timestamp,value,score,alarm per row (LF line endings); alarm is 0 in the training part."""
+    """file,timestamp,value,score,alarm per row (LF line endings); alarm is 0 in the training part. A
+    missing value (empty, NaN in the input) is not scored: its value and score are left empty."""
     import csv
     import io
 
@@ -83,6 +84,9 @@ def _scores_csv(corpus, run: dict) -> str:
     for ser in corpus:
         sc, al = run["scores"][ser.name], run["alarms"][ser.name]
         for i in range(len(ser.values)):
+            if ser.values[i] != ser.values[i]:          # missing: nothing was measured, so nothing scored
+                w.writerow([ser.name, ser.raw_ts[i], "", "", 0])
+                continue
             w.writerow([ser.name, ser.raw_ts[i], f"{ser.values[i]:.12g}", f"{sc[i]:.6g}",
                         int(al[i]) if i >= ser.n_train else 0])
     return buf.getvalue()
