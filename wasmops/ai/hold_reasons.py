@@ -76,8 +76,9 @@ def validation_reason(df: pd.DataFrame, outcome, *, window_minutes=None, store: 
     elif any(_is_freshness(f) for f in failed):
         parts.append(_stale(outcome))
         failed = [f for f in failed if not _is_freshness(f)]
-    if future_rows_note(store, getattr(outcome, "now", None)):
-        parts.append(future_rows_note(store, outcome.now))
+    skew = future_rows_note(store, getattr(outcome, "now", None))
+    if skew:
+        parts.append(skew)
     if failed:
         names = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})"
                           + (f" in {f['rows']}" if f.get("rows") else "") for f in failed[:8])

@@ -144,10 +144,10 @@ class HostApp:
                 if method != "POST":
                     return json_response(405, {"error": "use POST"})
                 h = req.headers
-                mark = h.get(b"x-wasmops-probe")
-                probe = mark is not None and mark.strip() != b"0"
-                if probe and mark.strip() != b"1":
+                mark = h.get(b"x-wasmops-probe", b"0").strip()
+                if mark not in (b"0", b"1"):
                     return json_response(400, _PROBE_VALUE)
+                probe = mark == b"1"
                 if probe and not self._authorized(req):
                     return json_response(401, _PROBE_UNAUTHORIZED)
                 return self._run(parts[1], parts[2], req.body, h.get(b"x-wasmops-pin-digest"),

@@ -212,7 +212,7 @@ def probe_bodies(src: ModuleSource, env: dict[str, str] | None = None) -> list[b
     the deployment's, a body the host takes) that end at once: with any exit code, or a trap (an input
     that fails on purpose is a path whose fuel can regress too; both digests fail it alike, so its
     errors pair up, and the host counts them as expected, not as errors). ``{}`` when there is none."""
-    from wasmops.supply.testrun import why_not_runnable
+    from wasmops.supply.testrun import expected_end, why_not_runnable
 
-    return [Probe(c.stdin_bytes, c.expect_error or (f"exit={c.expect_exit}" if c.expect_exit else None))
+    return [Probe(c.stdin_bytes, expected_end(c))
             for c in src.tests if c.expect_error in PROBED_ERRORS and why_not_runnable(c, env) is None] or [b"{}"]

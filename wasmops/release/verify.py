@@ -8,7 +8,7 @@ case that does run is judged by the same ``testrun.judge`` as ``wasmops test``.
 
 from __future__ import annotations
 
-from wasmops.supply.testrun import TestReport, judge, not_run, why_not_runnable  # noqa: F401  (why_not_runnable: public here)
+from wasmops.supply.testrun import TestReport, expected_end, judge, not_run, why_not_runnable  # noqa: F401  (why_not_runnable: public here)
 
 
 def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, str], digest: str) -> TestReport:
@@ -19,8 +19,7 @@ def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, st
             report.cases.append(not_run(case, why))
             continue
         # a case that fails on purpose says so, so the host counts its run as expected, not as an error
-        expect = case.expect_error or (f"exit={case.expect_exit}" if case.expect_exit else None)
-        r, served = client.invoke(namespace, name, case.stdin_bytes, expect=expect)
+        r, served = client.invoke(namespace, name, case.stdin_bytes, expect=expected_end(case))
         res = judge(case, r)
         if res.passed and served != digest:
             res.passed, res.reason = False, f"served digest {served} is not the released {digest}"

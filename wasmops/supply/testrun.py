@@ -116,6 +116,12 @@ def judge(case: TestCase, r: RunResult) -> CaseResult:
                       duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096], stderr=err)
 
 
+def expected_end(case) -> str | None:
+    """How ``case`` is meant to end, as the host's ``X-Wasmops-Expect`` says it: ``exit=N``, a reason
+    (``trap``...), or None for a plain success."""
+    return case.expect_error or (f"exit={case.expect_exit}" if case.expect_exit else None)
+
+
 def why_not_runnable(case: TestCase, env: dict[str, str] | None) -> str | None:
     """Why the host cannot run ``case`` as written under the deployment's ``env`` (None: it can):
     the host passes no args, its env is exactly the deployment's, and its request body is at most
