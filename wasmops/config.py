@@ -78,6 +78,9 @@ class Settings(BaseSettings):
                                     "accept or its previous response.")
     host_send_timeout_s: float = Field(10.0, gt=0, description="A response the client does not read for this "
                                        "long gets its connection reset.")
+    host_metrics_retention_s: float = Field(3600.0, ge=0, description="A digest's series leave /metrics this long "
+                                            "after it stopped serving (replaced, aborted or deleted): the telemetry "
+                                            "collector (every 60 s) has read its last counts by then.")
     host_max_connections: int | None = Field(None, ge=1, description="Open connections per host worker process; "
                                              "default half the open-file limit, 64 to 10,000.")
     registry_timeout_s: float = Field(30.0, description="Give up on an unreachable registry after this long.")

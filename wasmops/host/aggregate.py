@@ -88,3 +88,10 @@ class Retired:
             return
         kept = [f for f in snap if f["name"] not in LIVE_GAUGES]
         self.fams = merge([self.fams, kept])
+
+    def prune(self, keeps) -> None:
+        """Drop the samples ``keeps(labels)`` says no longer belong (``HostMetrics.keeps``: digests that
+        stopped serving longer ago than the retention)."""
+        for f in self.fams:
+            f["samples"] = [s for s in f["samples"] if keeps(s[1])]
+        self.fams = [f for f in self.fams if f["samples"]]

@@ -2,6 +2,13 @@
 
 Labels: namespace, module, digest, team, project (the last two from the manifest's labels).
 
+Series of a digest that stopped serving (replaced, its canary aborted, its module deleted) leave
+``/metrics`` ``retention_s`` after that (``WASMOPS_HOST_METRICS_RETENTION_S``, default 1 h): a host
+that has served thousands of releases renders the digests it serves and the last hour's, not every
+digest it ever ran (each kept ~9 KiB of text and ~55 lines per scrape). The telemetry collector
+scrapes every 60 s, so it has read a digest's last counts long before they go; a digest that comes
+back later (a rollback) counts from zero, which the collector reads as a new series.
+
 Probes (``X-Wasmops-Probe: 1`` with the host token: the release flow's verify, judge and canary
 requests) are counted apart, in ``wasmops_probe_*`` series of the same shape (``_invocations``,
 ``_fuel_consumed``, ``_cpu_seconds``, the three histograms, ``_errors``): the per-module series that
@@ -34,7 +41,14 @@ def expected(expect: bytes, result) -> bool:
 
 
 class HostMetrics:
-    def __init__(self) -> None:
+    def __init__(self, retention_s: float | None = None, clock=time.monotonic) -> None:
+        self._clock = clock
+        if retention_s is None:
+            from wasmops.config import current
+            retention_s = current().host_metrics_retention_s
+        self.retention_s = retention_s
+        self._live: set[tuple] = set()        # label values of what serves now (stable and canary)
+        self._retired: dict[tuple, float] = {}  # label values -> monotonic time it stopped serving
         self.registry = CollectorRegistry()
         r = self.registry
         self.runs = RunTotals()
@@ -96,19 +110,44 @@ class HostMetrics:
 
     def deployed_module(self, dep, ts: float) -> None:
         lv = self.labels_for(dep)
+        self._live.add(lv)
+        self._retired.pop(lv, None)
         self.reserved.labels(*lv).set(dep.limits.memory * dep.replicas)
         self.deployed.labels(*lv).set(ts)
 
     def undeployed(self, dep) -> None:
-        """The live gauges go away with the module; counters stay (they are history)."""
+        """The live gauges go away with the module; counters stay for ``retention_s`` (:meth:`expire`)."""
         lv = self.labels_for(dep)
+        self._live.discard(lv)
+        self._retired.setdefault(lv, self._clock())
         for g in (self.reserved, self.deployed):
             try:
                 g.remove(*lv)
             except KeyError:
                 pass
 
+    def expire(self, now: float | None = None) -> None:
+        """Forget the series of digests that stopped serving ``retention_s`` ago or more."""
+        now = self._clock() if now is None else now
+        for lv in [lv for lv, t in list(self._retired.items()) if now - t >= self.retention_s]:
+            self._retired.pop(lv, None)
+            self.runs.forget(lv)
+            self.probe_runs.forget(lv)
+            self._peaks.pop(lv, None)
+            for family in (self.errors, self.probe_errors, self.expected, self.fuel_estimated, self.peak_memory):
+                for key in [k for k in list(family._metrics) if k[:len(lv)] == lv]:   # (+ reason, for errors)
+                    family.remove(*key)
+
+    def keeps(self, labels: dict) -> bool:
+        """Whether a sample with these labels (another process's: ``aggregate.Retired``) still belongs
+        on ``/metrics``: not of a digest, or of one that serves or stopped less than ``retention_s`` ago."""
+        if "digest" not in labels:
+            return True
+        lv = tuple(labels.get(k, "") for k in LABELS)
+        return lv in self._live or lv in self._retired
+
     def render(self) -> bytes:
+        self.expire()
         return generate_latest(self.registry)
 
 
@@ -153,6 +192,9 @@ class RunTotals:
 
     def count(self) -> int:
         return sum(r.count for r in list(self._runs.values()))
+
+    def forget(self, lv: tuple) -> None:
+        self._runs.pop(lv, None)
 
     def describe(self):
         return []

@@ -52,6 +52,10 @@ class Stall:
     since: str
 
 
+#: Precompiled modules kept beyond what serves: a rollback to a recent digest loads without compiling.
+SPARE_COMPILED = 8
+
+
 class Runtime(CanaryOps):
     def __init__(self, state: HostState, sandbox: Sandbox, *, keyring: Keyring,
                  policy: ModulePolicy | Callable[[], ModulePolicy],
@@ -185,6 +189,17 @@ class Runtime(CanaryOps):
         self.state.put_blob(adm.wasm_digest, adm.wasm)
         self.state.put_bundle(adm.wasm_digest, adm.bundle)
         return self._load(dep, adm.wasm)
+
+    def prune_store(self) -> int:
+        """Delete stored blobs and precompiled modules of digests no deployment or canary names
+        (keeping ``SPARE_COMPILED`` recent precompiled ones). Only the process that owns the state
+        calls this, and with several workers only once every worker serves the current state."""
+        with self._deploy_lock:
+            n = self.state.prune_blobs()
+            cache = self.sandbox.cache
+            if cache is not None and hasattr(cache, "prune"):
+                n += cache.prune(self.state.referenced(), SPARE_COMPILED)
+        return n
 
     def undeploy(self, namespace: str, name: str) -> bool:
         key = f"{namespace}/{name}"

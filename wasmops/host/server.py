@@ -202,11 +202,18 @@ class HostApp:
         lane.pool_run_took(r.cpu_s, r.reason == REASON_TIMEOUT)
         return run_response(dep.digest, r)
 
+    #: Prune stored blobs and precompiled modules after each change (``Runtime.prune_store``). The
+    #: supervisor of several workers turns this off and prunes once every worker serves the change.
+    prune_after_admin = True
+
     async def _admin(self, method: str, parts: list[str], req: Request) -> Response:
         try:
-            return await self._admin_route(method, parts, req)
+            resp = await self._admin_route(method, parts, req)
         except WasmopsError as exc:
             return error_response(exc)
+        if method != "GET" and self.prune_after_admin:
+            await asyncio.get_running_loop().run_in_executor(self.admin_pool, self.rt.prune_store)
+        return resp
 
     async def _admin_route(self, method: str, parts: list[str], req: Request) -> Response:
         loop = asyncio.get_running_loop()

@@ -109,6 +109,21 @@ class HostState:
         if bundle is not None and not _same_bytes(self.bundle_path(wasm_digest), bundle):
             atomic_write(self.bundle_path(wasm_digest), bundle, mode=0o644)
 
+    def referenced(self) -> set[str]:
+        """The wasm digests the state names (stable and canary, stalled ones too)."""
+        deps = [*self.deployments.values(), *(c.deployment for c in self.canaries.values())]
+        return {d.wasm_digest for d in deps}
+
+    def prune_blobs(self) -> int:
+        """Delete the blobs and bundles of digests the state no longer names: a deploy always pulls
+        and verifies afresh (a rollback too), and a restart reads only what the state names."""
+        wanted = {d.split(":", 1)[-1] for d in self.referenced()}
+        gone = [f for f in self.blobs.iterdir()
+                if f.name.endswith((".wasm", ".sigstore.json")) and f.name.split(".", 1)[0] not in wanted]
+        for f in gone:
+            f.unlink(missing_ok=True)
+        return len(gone)
+
     def set(self, dep: Deployment) -> None:
         with self._lock:
             self._save({**self.deployments, dep.key: dep}, self.canaries)

@@ -79,6 +79,7 @@ class Supervisor:
         self.stopping = False
         self.rt = self.app = None
         self.canary_slots: dict[str, tuple[int, str]] = {}
+        self._changing = 0                          # admin changes between their apply and every worker's ack
         _sweep_counters(Path(cfg.state_dir))
         self.counters = SharedCounters.create(str(Path(cfg.state_dir) / f".canary-counters-{os.getpid()}"))
 
@@ -187,12 +188,26 @@ class Supervisor:
             resp = json_response(200, {"compiles": self.rt.sandbox.compiles + sum(x.get("compiles", 0) for x in lasts),
                                        "modules": len(self.rt.live), "stalled": len(self.rt.stalled),
                                        "shed": sum(x.get("shed", 0) for x in lasts), "workers": len(self.workers)})
-        else:
+        elif method == "GET":
             resp = await self.app._admin(method, parts, Request(method, "/admin/" + "/".join(parts), {}, body))
-            if method != "GET":
-                await self.sync_all()      # acknowledged only when every worker serves it
+        else:
+            resp = await self._change(method, parts, body)
         return {"status": resp.status, "body": resp.body.decode("latin-1"), "ctype": resp.ctype.decode(),
                 "headers": [[k.decode(), v.decode()] for k, v in resp.headers]}
+
+    async def _change(self, method: str, parts: list[str], body: bytes):
+        """Apply an admin change, acknowledged only when every worker serves it; then, unless another
+        change is between its apply and its acks (a worker may still load what this one dropped),
+        delete what no deployment names any more (``Runtime.prune_store``)."""
+        self._changing += 1
+        try:
+            resp = await self.app._admin(method, parts, Request(method, "/admin/" + "/".join(parts), {}, body))
+            await self.sync_all()
+        finally:
+            self._changing -= 1
+        if self._changing == 0:
+            await asyncio.get_running_loop().run_in_executor(self.app.admin_pool, self.rt.prune_store)
+        return resp
 
     async def workers_view(self) -> list[dict]:
         out = []
@@ -214,6 +229,8 @@ class Supervisor:
 
     async def scrape(self) -> bytes:
         await self.refresh()
+        self.rt.metrics.expire()
+        self.retired.prune(self.rt.metrics.keeps)
         snaps = [snapshot(self.rt.metrics.registry), self.retired.fams]
         snaps += [w.last["metrics"] for w in self.workers.values() if w.last]
         return render(merge(snaps))
@@ -277,6 +294,7 @@ def serve_workers(n: int, cfg: WorkerConfig, token: str, open_runtime: Callable[
             sup.spawn(i)
         sup.rt = open_runtime()
         sup.app = HostApp(sup.rt, token, workers=1)
+        sup.app.prune_after_admin = False          # pruned once every worker serves the change (_admin)
         uvloop.run(sup.main())
     finally:
         sup.stopping = True

@@ -166,6 +166,7 @@ class Worker:
                     self.synced.set()
             return {"gen": self.gen}
         if op == "snapshot":
+            self.rt.metrics.expire()
             return {"metrics": snapshot(self.rt.metrics.registry), "shed": self.app.sched.shed,
                     "compiles": self.rt.sandbox.compiles}
         if op == "info":

@@ -105,3 +105,29 @@ class AuthenticatedCache:
     def store(self, digest: str, module: wasmtime.Module) -> None:
         body = module.serialize()
         atomic_write(self.path(digest), MAGIC + self._mac(digest, body) + body, mode=0o600)
+
+    def prune(self, keep: set[str], spare: int) -> int:
+        """Delete the precompiled modules of digests not in ``keep`` (wasm digests), except the ``spare``
+        most recently written (a rollback to one of them loads without compiling); entries of another
+        engine build are never loaded again and always go. Returns how many files were deleted."""
+        tag = self.path("sha256:").name.split(".")[1]
+        wanted = {d.split(":", 1)[-1] for d in keep}
+        others = []
+        for f in self.root.glob("*.cwasm"):
+            hexd, _, rest = f.name.partition(".")
+            if rest.partition(".")[0] != tag:
+                others.append((-1.0, f))
+            elif hexd not in wanted:
+                others.append((_mtime(f), f))
+        others.sort(key=lambda x: x[0], reverse=True)
+        gone = [f for i, (t, f) in enumerate(others) if t < 0 or i >= spare]
+        for f in gone:
+            f.unlink(missing_ok=True)
+        return len(gone)
+
+
+def _mtime(f: Path) -> float:
+    try:
+        return f.stat().st_mtime
+    except FileNotFoundError:
+        return -1.0
