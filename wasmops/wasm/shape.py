@@ -60,8 +60,11 @@ def engine_config() -> "wasmtime.Config":
 @lru_cache(maxsize=1)
 def validation_engine() -> "wasmtime.Engine":
     """One engine with these features, for validating and inspecting modules (policy, prebuilt builds)."""
+    import atexit
+
     import wasmtime
 
+    atexit.register(validation_engine.cache_clear)   # freed before interpreter teardown, while wasmtime can
     return wasmtime.Engine(engine_config())
 
 
