@@ -3,7 +3,9 @@
 #   make test   passes the tests
 SHELL := /bin/bash
 PY ?= python3
-UV := $(PY) -m uv
+# uv: the one on PATH, else `python3 -m uv`, else one bootstrapped into .tools/ (tools/bootstrap_uv.py).
+# Not `pip install uv`: Debian 12+/Ubuntu 23.04+ refuse it for the system Python (PEP 668), even as root.
+UV := $(shell command -v uv 2>/dev/null || ($(PY) -m uv --version >/dev/null 2>&1 && echo "$(PY) -m uv") || echo .tools/bin/uv)
 VENV := .venv
 # Debian packages the tests use: a real OCI registry, skopeo, prometheus, wabt, and clang + wasi-libc
 # (C builds in 0.2 s instead of a 30 s first zig-cc build; zig cc stays the fallback).
@@ -18,7 +20,7 @@ export HYPOTHESIS_PROFILE := ci
 .PHONY: install deps-system test demo lint bench clean
 
 install:
-	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install --quiet uv
+	@$(UV) --version >/dev/null 2>&1 || $(PY) tools/bootstrap_uv.py .tools
 	@# --compile-bytecode (17.6 s of a fresh clone's install): where PYTHONDONTWRITEBYTECODE is set, as on
 	@# this machine, nothing compiled later is kept, and every process would compile what it imports
 	@# (tried: the suite then took minutes longer).
