@@ -28,7 +28,6 @@ def train_models(days: Annotated[int, Field(ge=1)] = 28, holdout_days: Annotated
                  min_history_days: Annotated[float, Field(ge=0)] = MIN_HISTORY_DAYS, allow_synthetic: bool = False,
                  synthetic: bool = False, modules: Annotated[int, Field(ge=1)] = 30, seed: int = 0) -> dict:
     from wasmops.errors import WasmopsError
-    from wasmops.ai.hold_reasons import series_reason
     from wasmops.ai.verdicts import data_digest
 
     log = get_run_logger()
@@ -47,9 +46,7 @@ def train_models(days: Annotated[int, Field(ge=1)] = 28, holdout_days: Annotated
         raise WasmopsError(f"training data failed validation ({len(outcome.failed)} checks: {names}); nothing trained",
                            where="train-models")
     if outcome.held_series:     # their own rows failed GX: left out, named; the others are trained
-        plan = plan.without({k: series_reason(outcome.failed_for(k)) for k in outcome.held_series})
-        out["cold"] = plan.cold
-        print(f"left out, their own rows failed validation: {', '.join(sorted(outcome.held_series))}")
+        plan = _leave_out_held(plan, outcome, out)
         if not plan.modules:
             print(f"nothing trained: {plan.why_nothing()}")
             return out
@@ -65,6 +62,19 @@ def train_models(days: Annotated[int, Field(ge=1)] = 28, holdout_days: Annotated
         print(f"{kind}: v{out[kind]['version']} {'promoted' if out[kind]['promoted'] else 'kept out'}: "
               f"{out[kind]['reason']}")
     return out
+
+
+def _leave_out_held(plan, outcome, out: dict):
+    """The plan without the modules whose own rows failed GX (cold, with their rows named); ``out``
+    (the flow's result) says so."""
+    from wasmops.ai.hold_reasons import series_reason
+
+    plan = plan.without({k: series_reason(outcome.failed_for(k), "the other modules are trained")
+                         for k in outcome.held_series})
+    out["cold"] = plan.cold
+    out["data"].update(source=plan.source, synthetic=plan.synthetic, modules=plan.modules, summary=plan.summary())
+    print(f"left out, their own rows failed validation: {', '.join(sorted(outcome.held_series))}")
+    return plan
 
 
 def _revision() -> str:

@@ -69,12 +69,12 @@ def series_future_note(store: dict | None, subject: str, now) -> str:
             "e.g. NTP)")
 
 
-def series_reason(failed: list[dict]) -> str:
-    """Why one module is held while the others are judged: its own rows failed these checks."""
+def series_reason(failed: list[dict], others: str = "the other modules are judged on their own rows") -> str:
+    """Why one module is held while the others go on (``others`` says how): its own rows failed these checks."""
     names = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})"
                       + (f" in {f['rows']}" if f.get("rows") else "") for f in failed[:8])
     return (f"this module's telemetry failed validation ({len(failed)} check{'s' if len(failed) != 1 else ''}): "
-            f"{names}; the other modules are judged on their own rows")
+            f"{names}; {others}")
 
 
 def _stale(outcome) -> str:
