@@ -75,6 +75,7 @@ def test_only_the_module_with_bad_rows_is_held(model, clean, bad, picks, ahead_h
         else:   # judged exactly as on the clean window
             assert (v.verdict, v.explanation) == clean[v.subject]
     assert not out.success and out.window_ok and set(out.held_series) == held, out.failed
+    assert "every other module is judged: " + ", ".join(f"`{k}`" for k in sorted(held)) in out.to_markdown()
     gx = {v.subject: to_decision(v, outcome=out, model_info={}, window={}, action="").data for v in verdicts}
     assert all(d["gx_success"] is (s not in held) and d["gx_held_series"] == sorted(held) for s, d in gx.items())
 
