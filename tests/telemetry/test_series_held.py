@@ -107,3 +107,12 @@ def test_the_monitor_holds_the_module_and_watches_the_others():
     assert set(rows["module"]) == set(MODULES) - {MODULES[1]} and len(rows) == (HIST["module"] != MODULES[1]).sum()
     [v] = _held_monitor_verdicts(out)
     assert (v.subject, v.verdict) == (f"prod/{MODULES[1]}", "hold") and "(2 rows)" in v.explanation
+
+
+def test_a_row_of_no_module_is_the_window_failure():
+    """A rejected row whose module is null belongs to no series: it cannot be one module's fault."""
+    df = _corrupt(WINDOW, MODULES[2], "negative_fuel", [0], 0)
+    df.loc[df.index[df["module"] == MODULES[0]][3], "module"] = None
+    out = validate(df, freshness_minutes=None, now=NOW)
+    assert not out.window_ok and [f["column"] for f in out.window_failed] == ["module"]
+    assert all(v.verdict == "hold" and "failed validation" in v.explanation for v in judge(df, out, None, {}))

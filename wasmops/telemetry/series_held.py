@@ -49,10 +49,10 @@ def attribute(df: pd.DataFrame, checks: list[dict]) -> dict[str, list[dict]]:
         idx = None if c["success"] else _listed(df, res)
         for k in _BULKY:
             res.pop(k, None)
-        if idx is None:
+        rows = None if idx is None else df.loc[idx, ["namespace", "module"]]
+        if rows is None or rows.isna().any(axis=None):      # a row of no module: the window's failure
             continue
         c["attributed"] = True
-        rows = df.loc[idx, ["namespace", "module"]]
         for (ns, mod), part in rows.groupby(["namespace", "module"], sort=True):
             held.setdefault(f"{ns}/{mod}", []).append(
                 {"type": c["type"], "column": c.get("column"), "rows": rows_named(df, list(part.index), len(part))})
