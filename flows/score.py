@@ -1,8 +1,10 @@
 """Score the newest telemetry with the champion anomaly model (every few minutes), and the
 challenger beside it in shadow.
 
-GX validation comes first: bad or stale data gives ``hold`` for every module, recorded with the
-failed expectations, and no automatic action. So do an empty window, a module without a baseline
+GX validation comes first: a module whose own rows fail (NaN, negative, duplicate key, stamped in
+the future) gets ``hold`` naming them, and the others are judged on their own rows; a failure no
+module's rows explain (an empty or stale window, a column's type) holds every module. Holds are
+recorded with the failed expectations, and nothing acts on them. So do an empty window, a module without a baseline
 (cold start) and a version with fewer than ``min_windows`` windows of traffic. Each anomalous
 module emits ``wasmops.anomaly.detected``, which triggers the rollback deployment.
 

@@ -31,10 +31,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.nab_values import EVERY_ROW_SCORED, note_repeats, parse_values
+
 TRAIN_FRACTION = 0.15
 _ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 _EPOCH = re.compile(r"\d{9,13}(?:\.\d+)?")
-_MISSING = ("", "nan", "na", "null", "none")
 
 
 @dataclass
@@ -161,14 +162,15 @@ def _pick_order(fits, first: str, where: str, notes: list):
     return ranked[0][1]
 
 
-def read_timestamp_value(path, notes: list | None = None, note_negative: bool = False
-                         ) -> tuple[np.ndarray, pd.DatetimeIndex, np.ndarray, int]:
+def read_timestamp_value(path, notes: list | None = None, note_negative: bool = False,
+                         repeats: str = EVERY_ROW_SCORED) -> tuple[np.ndarray, pd.DatetimeIndex, np.ndarray, int]:
     """A ``timestamp,value`` CSV (column names in any case, a UTF-8 BOM allowed) as raw timestamp
     strings, parsed timestamps and float values, sorted by time (stable), and the number of values
     that are not numbers (kept as NaN: missing; ``inf`` counts). Raises ``SpecError`` naming the
     file, the line and the field for anything else; values that are not numbers, rows out of time
-    order, repeated timestamps and (``note_negative``) negative values are noted with a count and
-    the first line."""
+    order, repeated timestamps (``repeats``: what the caller does with them) and (``note_negative``)
+    negative values are noted with a count and the first line; numbers written with thousands
+    separators are read as numbers when unambiguous (:mod:`models.nab_values`, noted)."""
     from wasmops.errors import SpecError
 
     where, notes = str(path), notes if notes is not None else []
@@ -186,39 +188,15 @@ def read_timestamp_value(path, notes: list | None = None, note_negative: bool = 
     raw = df[cols["timestamp"]].str.strip()
     idx = parse_times(raw, where, notes)
     text = df[cols["value"]].str.strip()
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, copy=True)
-    values[np.isinf(values)] = np.nan
-    odd = np.isnan(values) & ~text.str.lower().isin(_MISSING).to_numpy()
-    _note_rows(odd, text, "values are not numbers", "read as missing", where, notes)
-    _note_rows(np.isnan(values) & ~odd, text, "values are missing", "read as missing", where, notes)
-    if note_negative:
-        _note_rows(values < 0, text, "values are negative", "kept as they are", where, notes)
+    values, odd = parse_values(text, where, notes, note_negative)
     back = np.flatnonzero(np.diff(idx.asi8) < 0)
     if len(back):
         notes.append(f"{where}: rows are not in time order ({len(back)} step{'s' if len(back) > 1 else ''} back in time, the first on line "
                      f"{back[0] + 3}); read sorted by time")
     order = np.argsort(idx.asi8, kind="stable")   # NAB files are sorted already
     idx, values = idx[order], values[order]
-    _note_repeats(idx, values, where, notes)
+    note_repeats(idx, values, where, notes, repeats)
     return raw.to_numpy()[order], idx, values, int(odd.sum())
-
-
-def _note_rows(mask: np.ndarray, text: pd.Series, what: str, done: str, where: str, notes: list) -> None:
-    """One note for the rows in ``mask`` (file order): how many, the first one and its line."""
-    rows = np.flatnonzero(mask)
-    if len(rows):
-        what = what.replace("values are not numbers", "value is not a number").replace(
-            "values are", "value is") if len(rows) == 1 else what
-        notes.append(f"{where}: {len(rows)} {what} (the first, {text.iloc[rows[0]]!r}, on line {rows[0] + 2}); {done}")
-
-
-def _note_repeats(idx: pd.DatetimeIndex, values: np.ndarray, where: str, notes: list) -> None:
-    dup = idx.duplicated(keep=False)
-    if dup.any():
-        s = pd.Series(values[dup], index=idx[dup])
-        differ = int((s.groupby(level=0).nunique(dropna=False) > 1).sum())
-        notes.append(f"{where}: {int(idx.duplicated().sum())} timestamps repeat"
-                     + (f" ({differ} with different values)" if differ else "") + "; every row is scored")
 
 
 def _utc(t: pd.Timestamp, aware: bool) -> np.datetime64:

@@ -92,6 +92,14 @@ class TrainingPlan:
         return _plan(data[(data["namespace"] + "/" + data["module"]).isin(keep).to_numpy()], self.train["ts"].max(),
                      keep, cold, self.synthetic_keys)
 
+    def without(self, why: dict[str, str]) -> TrainingPlan:
+        """The same plan without the modules in ``why`` (``ns/module -> reason``): they are cold with it."""
+        keep = [m for m in self.modules if m not in why]
+        data = self.data
+        sel = data[(data["namespace"] + "/" + data["module"]).isin(keep).to_numpy()]
+        return _plan(sel, self.train["ts"].max(), keep, {**self.cold, **{m: why[m] for m in self.modules if m in why}},
+                     self.synthetic_keys)
+
     def summary(self) -> str:
         d = self.data
         span = f"{d['ts'].min()} .. {d['ts'].max()}" if len(d) else "no rows"

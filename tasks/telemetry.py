@@ -170,10 +170,8 @@ def judge_and_record(df, outcome, model, info: dict, subjects=None, action_for=N
 
 
 def _store_seen(df, outcome) -> dict | None:
-    """A held window: is the store empty, or only the window, and are rows stamped in the future
-    (clock skew)? (the hold's reason says which)"""
-    if outcome.success:
-        return None
+    """Is the store empty, or only the window, and which modules have rows stamped in the future
+    (clock skew)? (a hold's reason, or the verdict of a module judged on its valid rows, says so)"""
     from wasmops.telemetry import Store
 
     return Store.open(current()).ahead(outcome.now)
@@ -202,10 +200,33 @@ def _monitor_action(v) -> str:
     return "none: the incident was alarmed already (one alarm per incident)"
 
 
+def _not_held(rows, outcome):
+    """The rows of the modules GX did not hold for their own rows."""
+    if not outcome.held_series or rows.empty:
+        return rows
+    return rows[~(rows["namespace"] + "/" + rows["module"]).isin(outcome.held_series).to_numpy()]
+
+
+def _held_monitor_verdicts(outcome) -> list:
+    from models.monitor import MonitorVerdict
+    from wasmops.ai.hold_reasons import series_reason
+
+    return [MonitorVerdict(k, "hold", series_reason(outcome.failed_for(k))) for k in sorted(outcome.held_series)]
+
+
+def _future_noted(verdicts, seen: dict, now) -> None:
+    from wasmops.ai.hold_reasons import series_future_note
+
+    for v in verdicts:
+        note = series_future_note(seen, v.subject, now)
+        if note:
+            v.explanation = f"{v.explanation}; {note}"
+
+
 def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> list[dict]:
     """Continuous monitoring (models.monitor): each live module's own history through the seasonal
-    detector, its threshold from ``policies/monitoring.yaml``. Runs only on telemetry GX passed;
-    each verdict is a decision record; an alarm emits ``wasmops.monitor.alarm`` for a person."""
+    detector, its threshold from ``policies/monitoring.yaml``. Runs only on telemetry GX passed: a
+    module whose own rows failed is ``hold`` naming them, the others are judged; each verdict is a decision record; an alarm emits ``wasmops.monitor.alarm`` for a person."""
     import pandas as pd
     from prefect.events import emit_event
     from prefect.runtime import flow_run
@@ -215,15 +236,16 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     from wasmops.gitops.decisions import Decision, record
     from wasmops.telemetry import Store
 
-    if not outcome.success:
+    if not outcome.window_ok:
         return []
     s = current()
     store = Store.open(s)
     now = pd.Timestamp.now(tz="UTC")
-    rows = store.window(history_days * 24 * 60, now=now)
+    rows = _not_held(store.window(history_days * 24 * 60, now=now), outcome)
     hist = store.without_synthetic(rows)
     out = monitor(hist, now=now, window_minutes=window_minutes, config=load_config(s.gitops_dir))
-    out += synthetic_only_holds(rows, hist)
+    out += synthetic_only_holds(rows, hist) + _held_monitor_verdicts(outcome)
+    _future_noted(out, store.ahead(now), now)
     for v in out:
         record(s.gitops_dir, Decision(
             kind="monitor", subject=v.subject, verdict=v.verdict, explanation=v.explanation,

@@ -58,6 +58,25 @@ def future_rows_note(store: dict | None, now) -> str:
             "them was ahead; fix it, e.g. NTP): they are never judged")
 
 
+def series_future_note(store: dict | None, subject: str, now) -> str:
+    """``subject``'s rows stamped beyond now + the skew allowance, when the window also held valid
+    rows of it (judged on those): said beside the verdict, not left unmentioned."""
+    n, latest = ((store or {}).get("future_by_series") or {}).get(subject, (0, None))
+    if not n or now is None or latest is None:
+        return ""
+    return (f"not judged: {n} row{'s' if n != 1 else ''} of {subject} stamped in the future, up to "
+            f"{_age(latest - now)} ahead of this clock (clock skew: the clock that wrote them was ahead; fix it, "
+            "e.g. NTP)")
+
+
+def series_reason(failed: list[dict], others: str = "the other modules are judged on their own rows") -> str:
+    """Why one module is held while the others go on (``others`` says how): its own rows failed these checks."""
+    names = "; ".join(f"{f['type'].removeprefix('expect_')}({f.get('column') or ''})"
+                      + (f" in {f['rows']}" if f.get("rows") else "") for f in failed[:8])
+    return (f"this module's telemetry failed validation ({len(failed)} check{'s' if len(failed) != 1 else ''}): "
+            f"{names}; {others}")
+
+
 def _stale(outcome) -> str:
     if outcome.newest is None or outcome.now is None:
         return f"the newest telemetry is older than --freshness-minutes {outcome.freshness_minutes}"

@@ -1,7 +1,9 @@
 """AI verdicts on telemetry: ``ok``, ``anomalous`` or ``hold``, each explained and recorded.
 
-The telemetry must pass its Great Expectations suite first. If it does not, every subject gets
-``hold`` with the failed expectations: nobody acts automatically on bad data. The scorer is any
+The telemetry must pass its Great Expectations suite first. A module whose own rows fail it gets
+``hold`` naming those rows, and the other modules are judged on theirs; a failure no module's rows
+explain (columns, types, an empty or stale window) holds every subject: nobody acts automatically
+on bad data. The scorer is any
 object with ``explain(df) -> [Explanation]`` (``models.anomaly.AnomalyModel``); the core does not
 import the ML package::
 
@@ -36,7 +38,7 @@ import pandas as pd
 from wasmops.gitops.decisions import Decision
 from wasmops.digests import sha256_bytes, short
 
-from .hold_reasons import validation_reason
+from .hold_reasons import series_future_note, series_reason, validation_reason
 
 RULE = "anomalous when at least half of a version's windows score above the model threshold"
 
@@ -86,10 +88,46 @@ def judge(df: pd.DataFrame, outcome, scorer, model_info: dict, *, min_share: flo
     module (cold start: less history than the training minimum, or a constant one); the version
     has fewer than ``min_windows`` windows with traffic (the score flow asks for 2: one sample is
     not evidence); or it had no traffic in the window. A validation hold says why in words
-    (:func:`.hold_reasons.validation_reason`; ``window_minutes`` and ``store`` sharpen it)."""
-    if not outcome.success:
+    (:func:`.hold_reasons.validation_reason`; ``window_minutes`` and ``store`` sharpen it). Failed
+    rows of one module hold that module only (``outcome.held_series``); the others are judged on
+    their own rows. A module with rows stamped in the future (``store["future_by_series"]``) is
+    judged on its valid rows and its verdict says the others were not judged."""
+    if not getattr(outcome, "window_ok", outcome.success):
         return hold_all(df, validation_reason(df, outcome, window_minutes=window_minutes, store=store),
                         subjects=subjects)
+    holds, df, subjects = _held_series(df, outcome, subjects)
+    rest = [] if holds and df.empty and not subjects else _judge_valid(
+        df, scorer, model_info, min_share=min_share, subjects=subjects, min_windows=min_windows)
+    return _future_noted(holds + rest, store, getattr(outcome, "now", None))
+
+
+def _held_series(df: pd.DataFrame, outcome, subjects):
+    """``hold`` for each module whose own rows failed GX (:attr:`ValidationOutcome.held_series`),
+    naming them; the rest of the window and the other subjects, to be judged as usual."""
+    held = getattr(outcome, "held_series", None) or {}
+    if not held or df.empty:
+        return [], df, subjects
+    key = df["namespace"] + "/" + df["module"]
+    subs = sorted(set(_subjects(df[key.isin(held).to_numpy()])) | {s for s in subjects or [] if f"{s[0]}/{s[1]}" in held})
+    holds = [Verdict(f"{ns}/{m}", d, "hold", series_reason(outcome.failed_for(f"{ns}/{m}")),
+                     {"gx_rows": [f.get("rows") for f in held[f"{ns}/{m}"]]}) for ns, m, d in subs]
+    keep = None if subjects is None else [s for s in subjects if f"{s[0]}/{s[1]}" not in held]
+    return holds, df[~key.isin(held).to_numpy()], keep
+
+
+def _future_noted(verdicts: list[Verdict], store: dict | None, now) -> list[Verdict]:
+    """A module with rows stamped in the future is judged on its valid rows; the verdict says so."""
+    for v in verdicts:
+        note = series_future_note(store, v.subject, now)
+        if note:
+            v.explanation = f"{v.explanation}; {note}"
+            v.details["future_rows"] = store["future_by_series"][v.subject][0]
+    return verdicts
+
+
+def _judge_valid(df: pd.DataFrame, scorer, model_info: dict, *, min_share: float,
+                 subjects: list[tuple[str, str, str]] | None, min_windows: int) -> list[Verdict]:
+    """The verdicts on rows GX passed."""
     if scorer is None:
         return hold_all(df, "no champion anomaly model is registered yet", subjects=subjects)
     if df.empty:
@@ -138,12 +176,21 @@ def to_decision(v: Verdict, *, outcome, model_info: dict, window: dict, action: 
     return Decision(
         kind="anomaly", subject=v.subject, verdict=v.verdict, actor=actor, policy_rule=rule, action=action,
         explanation=v.explanation, digest=v.digest or None, model=model_info,
-        data={**window, "gx_result_id": getattr(outcome, "result_id", None),
-              "gx_success": getattr(outcome, "success", None),
-              "gx_failed": [f"{f['type']}:{f.get('column')}" for f in getattr(outcome, "failed", [])][:20]},
+        data={**window, **_gx_data(outcome, v.subject)},
         inputs={k: v.details.get(k) for k in ("windows", "value", "baseline", "z")},
         output={k: v.details.get(k) for k in ("share", "score", "threshold", "top_feature", "contributions")},
         flow_run_id=flow_run_id)
+
+
+def _gx_data(outcome, subject: str) -> dict:
+    """The GX result as it concerns ``subject``: another module's failed rows are not its failure
+    (``gx_held_series`` lists the modules held for their own rows)."""
+    failed = outcome.failed_for(subject) if hasattr(outcome, "failed_for") else getattr(outcome, "failed", [])
+    held = sorted(getattr(outcome, "held_series", None) or {})
+    return {"gx_result_id": getattr(outcome, "result_id", None),
+            "gx_success": not failed if getattr(outcome, "window_ok", False) else getattr(outcome, "success", None),
+            "gx_failed": [f"{f['type']}:{f.get('column')}" for f in failed][:20],
+            **({"gx_held_series": held} if held else {})}
 
 
 def markdown(verdicts: list[Verdict]) -> str:

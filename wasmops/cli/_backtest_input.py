@@ -9,12 +9,17 @@ import numpy as np
 from ..errors import SpecError
 
 
+#: What the backtest does with rows that share a timestamp (said in the note on them).
+SUMMED = ("each is summed into its hour like any other row (the hour's value counts every one of them); "
+          "dedupe the file first if they are copies")
+
+
 def hourly_series(csv_path, notes: list[str]):
     """(hourly values, observed hours) of a ``timestamp,value`` CSV; what was left out goes to notes."""
     from models.forecast_select import hourly_table, trim_partial_edges
     from models.nab_eval import read_timestamp_value
 
-    _raw, ts, values, _ = read_timestamp_value(csv_path, notes, note_negative=True)
+    _raw, ts, values, _ = read_timestamp_value(csv_path, notes, note_negative=True, repeats=SUMMED)
     if not np.isfinite(values).any():
         raise SpecError("value: no number in the file", where=str(csv_path))
     h, dropped = trim_partial_edges(hourly_table(ts, values))

@@ -299,13 +299,16 @@ class Store:
     def ahead(self, now=None) -> dict:
         """What a reader at ``now`` finds: ``newest`` (:meth:`latest_ts`), and the rows stamped beyond
         ``now`` + the clock-skew allowance (written by a clock that was ahead): ``future_rows``, and
-        ``future_max``, the latest of them (None without any). No reader scores those rows."""
+        ``future_max``, the latest of them (None without any), and ``future_by_series``
+        (``{"ns/module": (rows, latest)}``). No reader scores those rows."""
         now = _now(now)
         with self._lock:
-            n, v = self.db.execute("SELECT COUNT(*), MAX(ts) FROM samples WHERE ts > ?",
-                                   (_ns(now + schema.CLOCK_SKEW),)).fetchone()
-        return {"newest": self.latest_ts(now), "future_rows": int(n),
-                "future_max": None if v is None else pd.Timestamp(v, unit="ns", tz="UTC")}
+            per = self.db.execute("SELECT r.namespace, r.module, COUNT(*), MAX(s.ts) FROM samples s JOIN series r "
+                                  "ON r.id = s.series_id WHERE s.ts > ? GROUP BY r.namespace, r.module",
+                                  (_ns(now + schema.CLOCK_SKEW),)).fetchall()
+        by = {f"{ns}/{mod}": (int(n), pd.Timestamp(v, unit="ns", tz="UTC")) for ns, mod, n, v in per}
+        return {"newest": self.latest_ts(now), "future_rows": sum(n for n, _ in by.values()),
+                "future_max": max((v for _, v in by.values()), default=None), "future_by_series": by}
 
     def count(self) -> int:
         with self._lock:

@@ -36,6 +36,7 @@ import pandas as pd
 
 from . import schema
 from .rows_named import name_failed_rows
+from .series_held import attribute
 
 _REPO_SUITE = Path(__file__).resolve().parents[2] / "expectations" / "telemetry.json"
 # In a checkout the suite is the repo's file; an installed wheel carries a copy under wasmops/_seed.
@@ -74,6 +75,23 @@ class ValidationOutcome:
     freshness_minutes: float | None = None     # the limit checked (None: off)
     now: pd.Timestamp | None = None            # the clock the checks ran against
     newest: pd.Timestamp | None = None         # the newest sample checked (None: no rows)
+    held_series: dict = field(default_factory=dict)   # "ns/module" -> its failed checks, its rows named
+
+    @property
+    def window_failed(self) -> list[dict]:
+        """The failed checks no row of one series explains (columns, types, row count, freshness...):
+        they hold every module."""
+        return [f for f in self.failed if not f.get("attributed")]
+
+    @property
+    def window_ok(self) -> bool:
+        """Passed, or failed only on rows attributed to series (:attr:`held_series`): the other series
+        are judged."""
+        return self.success or (bool(self.held_series) and not self.window_failed)
+
+    def failed_for(self, subject: str) -> list[dict]:
+        """The failed checks that concern ``ns/module``: the window's, and those of its own rows."""
+        return self.window_failed + list(self.held_series.get(subject, []))
 
     def failed_checks(self) -> set[tuple[str, str | None]]:
         """``{(expectation type, column or None)}`` of the failed checks."""
@@ -86,6 +104,9 @@ class ValidationOutcome:
         lines = [f"## {head}",
                  "", f"{s['rows']:,} rows × {s['columns']} columns; validated in {s['duration_s']:.2f} s; "
                  f"result `{self.result_id[:19]}`", ""]
+        if self.held_series and self.window_ok:
+            lines += ["Only these modules' own rows failed; they are held and every other module is judged: "
+                      + ", ".join(f"`{k}`" for k in sorted(self.held_series)), ""]
         params = ", ".join(f"{k} = `{v}`" for k, v in s.get("parameters", {}).items())
         if params:
             lines += [f"Parameters: {params}", ""]
@@ -135,8 +156,10 @@ def _observed_text(r: dict) -> str:
 
 
 def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_rows: int = 1,
-             freshness_minutes: float | None = 30, now=None, result_format: str = "SUMMARY") -> ValidationOutcome:
-    """Run the telemetry suite on ``df``. ``freshness_minutes=None`` turns the freshness check off."""
+             freshness_minutes: float | None = 30, now=None, result_format: str = "COMPLETE") -> ValidationOutcome:
+    """Run the telemetry suite on ``df``. ``freshness_minutes=None`` turns the freshness check off.
+    ``COMPLETE``: every rejected row is listed, so a failure is attributed to its series
+    (:mod:`.series_held`; the full lists are then dropped from the result)."""
     t0 = time.perf_counter()
     doc = suite if isinstance(suite, dict) else load_suite(suite)
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
@@ -147,7 +170,8 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
     result = _run_gx(df, doc.get("name", "telemetry"), exps, params, result_format)
     checks = _checks(result, exps)
     name_failed_rows(df, checks)
-    failed = [{k: c[k] for k in ("type", "column", "kwargs", "expected", "observed", "rows") if k in c}
+    held = attribute(df, checks)
+    failed = [{k: c[k] for k in ("type", "column", "kwargs", "expected", "observed", "rows", "attributed") if k in c}
               for c in checks if not c["success"]]
     gs = result.get("statistics", {})
     stats = {"evaluated": gs.get("evaluated_expectations", len(checks)),
@@ -162,7 +186,7 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
     return ValidationOutcome(success=bool(result["success"]), result_id=rid, stats=stats, failed=failed,
                              checks=checks, result=result, freshness_minutes=freshness_minutes,
                              now=now if now.tzinfo else now.tz_localize("UTC"),
-                             newest=newest)
+                             newest=newest, held_series=held)
 
 
 def _parameters(min_rows: int, freshness_minutes: float | None, now) -> dict:
