@@ -19,6 +19,7 @@ import os
 import platform
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -32,7 +33,11 @@ def via_pip(dest: Path) -> bool:
         return False
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                         "--no-warn-script-location", "--upgrade", "--target", str(dest), "uv"])
-    return r.returncode == 0 and (dest / "bin" / "uv").exists()
+    uv = dest / "bin" / "uv"
+    if r.returncode != 0 or not uv.exists():
+        return False
+    uv.chmod(0o755)
+    return True
 
 
 def _wanted(filename: str) -> bool:
@@ -55,7 +60,8 @@ def via_wheel(dest: Path) -> None:
                  "on PyPI: install uv yourself (https://docs.astral.sh/uv/) and run make again")
     f = files[0]
     print(f"bootstrap_uv: downloading {f['filename']} ({f['size'] / 2**20:.0f} MiB) from PyPI", file=sys.stderr)
-    with urllib.request.urlopen(f["url"], timeout=300) as r:
+    url = urllib.parse.urljoin(PYPI, f["url"])        # a mirror's JSON may list relative URLs
+    with urllib.request.urlopen(url, timeout=300) as r:
         data = r.read()
     got = hashlib.sha256(data).hexdigest()
     if got != f["digests"]["sha256"]:
