@@ -1,8 +1,9 @@
 """The demo's approval-policy step (``make demo``): a prod release under a 2-of-3 ApprovalPolicy.
 
-Three approvers (alice, bob, carol) get key pairs; their public keys and the policy go into Git; the
-release pauses; alice signs (``wasmops approve RUN --key``) and the run still waits for one more from
-sre; bob signs and the release goes through. Private keys stay in ``<home>/approver-keys/``.
+Three approvers (alice, bob, carol; dave instead of whichever of them runs the demo, who started the
+release and may not approve it) get key pairs; their public keys and the policy go into Git; the
+release pauses; the first signs (``wasmops approve RUN --key``) and the run still waits for one more
+from sre; the second signs and the release goes through. Private keys stay in ``<home>/approver-keys/``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,19 @@ POLICY = {"apiVersion": "wasmops.dev/v1alpha1", "kind": "ApprovalPolicy", "metad
                    "rules": [{"group": "sre", "count": 2}], "expiry": "1h", "requireReason": True}}
 
 
+def _approvers() -> list[str]:
+    """Three approver names, none of them the person running the demo: the release is started as the
+    OS user, and an ApprovalPolicy refuses a releaser's own approval (a user named alice could not
+    run the demo)."""
+    import getpass
+
+    try:
+        me = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry (containers): nobody to avoid
+        me = ""
+    return [n for n in ("alice", "bob", "carol", "dave") if n != me][:3]
+
+
 def _setup(demo) -> dict[str, Path]:
     from wasmops.config import Settings
     from wasmops.gitops.repo import GitOpsRepo
@@ -29,7 +43,7 @@ def _setup(demo) -> dict[str, Path]:
     d = demo.home / "approver-keys"
     d.mkdir(exist_ok=True)
     files, keys = {"approvals/policies/prod-sums.yaml": yaml.safe_dump(POLICY, sort_keys=False)}, {}
-    for name in ("alice", "bob", "carol"):
+    for name in _approvers():
         generate_keypair(d / f"{name}.key", d / f"{name}.pub", overwrite=True)
         keys[name] = d / f"{name}.key"
         files[f"approvers/sre/{name}.pub"] = (d / f"{name}.pub").read_text()
@@ -60,13 +74,14 @@ def approval_policy(demo) -> str:
     proc = subprocess.Popen(cmd, env=demo.env, stdout=demo.log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         run_id = _paused(demo, proc, lambda st: True)["id"]
-        demo.wasmops("approve", run_id, "--key", str(keys["alice"]), "--reason", "demo: tests green")
-        needs = _paused(demo, proc, lambda st: st["approved_by"] == ["alice"])["policy"]["needs"]
-        demo.wasmops("approve", run_id, "--key", str(keys["bob"]), "--reason", "demo: second pair of eyes")
+        first, second = list(keys)[:2]
+        demo.wasmops("approve", run_id, "--key", str(keys[first]), "--reason", "demo: tests green")
+        needs = _paused(demo, proc, lambda st: st["approved_by"] == [first])["policy"]["needs"]
+        demo.wasmops("approve", run_id, "--key", str(keys[second]), "--reason", "demo: second pair of eyes")
         if proc.wait(240) != 0:
             raise RuntimeError("the approved prod release failed; see .wasmops/logs/demo.log")
     finally:
         if proc.poll() is None:
             proc.kill()
-    return (f"run {run_id[:8]}: alice signed → still {needs[0].split(' (')[0]}; bob signed → released; "
+    return (f"run {run_id[:8]}: {first} signed → still {needs[0].split(' (')[0]}; {second} signed → released; "
             f"{TARGET} serving; approvals in the decision record and its Wasmops-Approval trailers")
