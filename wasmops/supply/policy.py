@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from wasmops.errors import PolicyDenied, SpecError, spec_error_from_pydantic
 from wasmops.units import format_size, parse_cpu_millis, parse_size
+from wasmops.wasm.interface import Interface, module_interface
 from wasmops.wasm.shape import check_header, check_shape, explain_invalid, validation_engine
 
 TrustLevel = Literal["sandboxed", "standard", "trusted"]
@@ -149,21 +150,29 @@ def inspect_module(wasm: bytes, where: str | None = None) -> dict:
     ``wasmops.wasm.shape``, the same checks as the sandbox's)."""
     check_header(wasm, where=where)
     check_shape(wasm, where=where)
-    try:
-        module = wasmtime.Module(validation_engine(), wasm)
+    try:       # validate, not compile: a compile of a 69 MB module is minutes of CPU (wasm/interface.py)
+        wasmtime.Module.validate(validation_engine(), wasm)
     except wasmtime.WasmtimeError as exc:
         raise SpecError(f"not a valid wasm module: {explain_invalid(str(exc))}", where=where) from exc
-    imports = [f"{i.module}.{i.name}" for i in module.imports]
-    exports = [e.name for e in module.exports]
-    mem_min = 0
-    for e in module.exports:
-        if isinstance(e.type, wasmtime.MemoryType):
-            mem_min = max(mem_min, e.type.limits.min * 65536)
-    for i in module.imports:
-        if isinstance(i.type, wasmtime.MemoryType):
-            mem_min = max(mem_min, i.type.limits.min * 65536)
+    try:
+        iface = module_interface(wasm)
+    except (IndexError, ValueError):     # valid to wasmtime, unreadable here: compile to ask it
+        iface = _compiled_interface(wasm)
+    imports, exports, mem_min = iface.imports, iface.exports, iface.initial_memory
     return {"size": len(wasm), "imports": imports, "exports": exports, "initial_memory": mem_min,
             "custom_section_bytes": custom_section_bytes(wasm)}
+
+
+def _compiled_interface(wasm: bytes) -> Interface:
+    """The interface as wasmtime reads it, by compiling (slow: only for binaries the reader here
+    does not know, such as a future import kind)."""
+    module = wasmtime.Module(validation_engine(), wasm)
+    mem_min = 0
+    for ext in [*module.exports, *module.imports]:
+        if isinstance(ext.type, wasmtime.MemoryType):
+            mem_min = max(mem_min, ext.type.limits.min * 65536)
+    return Interface(imports=[f"{i.module}.{i.name}" for i in module.imports],
+                     exports=[e.name for e in module.exports], export_kinds={}, initial_memory=mem_min)
 
 
 def custom_section_bytes(wasm: bytes) -> int:
