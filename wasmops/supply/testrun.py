@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from wasmops.wasm.outcome import STDERR_TAIL
 from wasmops.wasm.shape import MAX_STDIN
@@ -22,6 +24,7 @@ from wasmops.supply.source import Limits, ModuleSource, TestCase
 
 
 NOT_RUN = "not run"
+COMPILE_NOTICE_BYTES = 4 * 2**20    # a compile of this much wasm takes seconds or more: say so
 
 
 @dataclass
@@ -203,9 +206,14 @@ def _mismatch(got: str, want: str, width: int = 80) -> str:
 
 
 def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sandbox: Sandbox | None = None,
-              cases: list[TestCase] | None = None) -> TestReport:
-    """Run every test case of ``src`` against ``wasm``; never raises for a failing case."""
+              cases: list[TestCase] | None = None, progress: Callable[[str], None] | None = None) -> TestReport:
+    """Run every test case of ``src`` against ``wasm``; never raises for a failing case. ``progress``
+    hears of a compile long enough to notice (a module of 4 MiB or more that is not in the cache)."""
     sb = sandbox or default_sandbox()
+    digest = digest or "sha256:" + hashlib.sha256(wasm).hexdigest()
+    if progress is not None and len(wasm) >= COMPILE_NOTICE_BYTES and not sb.is_compiled(digest):
+        progress(f"compiling {src.name} ({len(wasm) / 1e6:.1f} MB of wasm): a large module takes a while"
+                 + (", once: it is then cached" if sb.cache is not None else ""))
     prepared = sb.load(wasm, digest, where=src.name)
     limits = limits_for(src.limits)
     report = TestReport(module=src.name, digest=digest)
