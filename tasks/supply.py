@@ -99,7 +99,7 @@ def _log_info(message: str) -> None:
     from prefect.exceptions import MissingContextError
 
     try:
-        get_run_logger().info(message)
+        get_run_logger().info(message, extra={"terminal": True})   # shown by the CLI's progress
     except MissingContextError:       # called outside a run (``test_module.fn`` in a test)
         pass
 
