@@ -81,15 +81,27 @@ def test_module(src: ModuleSource, built: Built, limits: dict | None = None, whe
     a case that needs more fuel than the target allows fails here, before anything is committed."""
     from wasmops.errors import TestFailed
     from wasmops.supply.testrun import run_cases
+    from wasmops.wasm.sandbox import cached_sandbox
 
     run_src = src if not limits else src.model_copy(update={"limits": src.limits.model_copy(update=limits)})
-    report = run_cases(run_src, wasm_path(built, src).read_bytes(), digest=built.wasm_digest)
+    report = run_cases(run_src, wasm_path(built, src).read_bytes(), digest=built.wasm_digest,
+                       sandbox=cached_sandbox(current().test_compile_cache), progress=_log_info)
     create_table_artifact(key=f"{src.name}-tests", table=report.rows(),
                           description=f"Test cases of {src.name} at {shown('wasm', built.wasm_digest)}")
     if not report.passed:
         names = ", ".join(f"{c.name} ({c.reason})" for c in report.failed) or "no test cases"
         raise TestFailed(f"test cases failed: {names}", where=src.name, hint=_limits_hint(src, limits, where))
     return Tested(wasm_digest=built.wasm_digest, report=report.to_dict())
+
+
+def _log_info(message: str) -> None:
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        get_run_logger().info(message, extra={"terminal": True})   # shown by the CLI's progress
+    except MissingContextError:       # called outside a run (``test_module.fn`` in a test)
+        pass
 
 
 def _limits_hint(src: ModuleSource, limits: dict | None, where: str) -> str | None:

@@ -189,6 +189,11 @@ class Settings(BaseSettings):
         """Precompiled wasmtime modules, one file per digest."""
         return self.paths.compile_cache
 
+    @property
+    def test_compile_cache(self) -> Path:
+        """Modules compiled by the test sandbox (``wasmops test``, a release's test step)."""
+        return self.paths.test_compile_cache
+
 
 def user_cache() -> Path:
     """``$XDG_CACHE_HOME/wasmops`` (default ``~/.cache/wasmops``): caches shared by every workspace."""

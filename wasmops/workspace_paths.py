@@ -73,6 +73,12 @@ class WorkspacePaths:
         return self.home / "cache" / "compiled"
 
     @property
+    def test_compile_cache(self) -> Path:
+        """Modules compiled by the sandbox of ``wasmops test`` and a release's test step (not the
+        host's ``compile_cache``: another engine configuration and another key)."""
+        return self.home / "cache" / "test-compiled"
+
+    @property
     def forecast_cache(self) -> Path:
         """The budget gate's forecasts per module, price sheet and telemetry watermark."""
         return self.home / "cache" / "cost-forecast.json"

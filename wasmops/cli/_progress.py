@@ -53,6 +53,8 @@ class StepProgress(logging.Handler):
                 if m:
                     step = re.sub(r"-[0-9a-f]{3,}$", "", getattr(record, "task_run_name", "") or "step")
                     self.printer(f"  {_MARK.get(m.group(1), m.group(1))} {step}")
+                elif getattr(record, "terminal", None) is True:   # a step's own word for the terminal
+                    self.printer(f"  [dim]{msg.splitlines()[0]}[/]")
                 return
             if not getattr(record, "terminal", True):
                 return

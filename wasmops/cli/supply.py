@@ -72,7 +72,10 @@ def test_cmd(
             data = res.path.read_bytes()
     else:
         data = wasm.read_bytes()
-    report = run_cases(src, data)
+    from wasmops.wasm.sandbox import cached_sandbox
+
+    report = run_cases(src, data, sandbox=cached_sandbox(_for_builds().test_compile_cache),
+                       progress=lambda m: err_console().print(f"[dim]{m}[/]"))
     if json_out:
         print(json.dumps(report.to_dict(), indent=2))
     else:

