@@ -89,6 +89,19 @@ class RuntimeConfig(_Model):
     trust_level: Literal["sandboxed", "standard", "trusted"] = Field("sandboxed", alias="trustLevel")
     timeout_ms: int = Field(2000, gt=0, alias="timeoutMs")
     max_stdout: str = Field("1Mi", alias="maxStdout")
+    success_exit_codes: list[int] = Field(
+        default_factory=list, alias="successExitCodes",
+        description="Exit codes (1..125) besides 0 that mean success (a SAT solver's 10 and 20, grep's 1): the host "
+                    "answers 200 and does not count them as errors")
+
+    @field_validator("success_exit_codes")
+    @classmethod
+    def _codes(cls, v: list[int]) -> list[int]:
+        bad = [c for c in v if not 1 <= c <= 125]
+        if bad:
+            raise ValueError(f"exit codes are 1..125 (0 is always success; WASI's proc_exit carries no more), "
+                             f"not {bad}")
+        return sorted(set(v))
 
 
 class PolicyBinding(_Model):

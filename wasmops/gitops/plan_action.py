@@ -41,7 +41,8 @@ def desired_spec(m: WasmModuleDeployment, digest: str | None = None) -> dict:
     stable digest of a canary rollout in progress, else moduleRef's)."""
     rc = m.spec.runtime_config
     return {"digest": digest or m.spec.module_ref.digest, "trust_level": rc.trust_level, "limits": m.host_limits(),
-            "env": rc.env, "labels": m.metadata.labels, "replicas": m.spec.replicas}
+            "env": rc.env, "labels": m.metadata.labels, "replicas": m.spec.replicas,
+            **({"success_exit_codes": rc.success_exit_codes} if rc.success_exit_codes else {})}
 
 
 def _short(digest) -> str:

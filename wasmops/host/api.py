@@ -60,6 +60,13 @@ class DeployRequest(BaseModel):
     env: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_ENTRIES)
     labels: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_ENTRIES)
     replicas: int = Field(1, ge=0, le=10_000)
+    success_exit_codes: list[Annotated[int, Field(ge=1, le=125)]] = Field(
+        default_factory=list, max_length=32, description="Exit codes besides 0 that mean success: 200, not an error")
+
+    @field_validator("success_exit_codes")
+    @classmethod
+    def _codes(cls, v: list[int]) -> list[int]:
+        return sorted(set(v))
 
     @field_validator("ref")
     @classmethod

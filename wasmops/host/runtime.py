@@ -123,6 +123,7 @@ class Runtime(CanaryOps):
             self._loading = None
         lim = dep.limits
         return Live(dep, prepared, RunLimits(fuel=lim.fuel, memory=lim.memory, timeout_ms=lim.timeout_ms,
+                                             ok_exits=tuple(dep.success_exit_codes),
                                              max_stdout=lim.max_stdout))
 
     def _stall(self, dep: Deployment, reason: str, message: str) -> None:
@@ -182,7 +183,8 @@ class Runtime(CanaryOps):
             raise
         dep = Deployment(namespace=req.namespace, name=req.name, ref=req.ref, digest=req.digest,
                          wasm_digest=adm.wasm_digest, trust_level=req.trust_level, limits=limits, env=req.env,
-                         labels=req.labels, replicas=req.replicas, signature=adm.signature)
+                         labels=req.labels, replicas=req.replicas, signature=adm.signature,
+                         success_exit_codes=req.success_exit_codes)
         return dep, adm
 
     def _store_and_load(self, dep: Deployment, adm) -> Live:
@@ -261,12 +263,18 @@ class Runtime(CanaryOps):
         self.sandbox.close()
 
 
+def _dump(dep: Deployment) -> dict:
+    """A deployment as ``GET /admin/modules`` shows it: ``success_exit_codes`` only when set (a
+    manifest without them, and hosts from before them, compare equal)."""
+    return dep.model_dump(exclude=set() if dep.success_exit_codes else {"success_exit_codes"})
+
+
 def _live_view(dep: Deployment) -> dict:
-    return {**dep.model_dump(), "health": "Healthy", "health_reason": "Loaded", "health_message": ""}
+    return {**_dump(dep), "health": "Healthy", "health_reason": "Loaded", "health_message": ""}
 
 
 def _stalled_view(st: Stall) -> dict:
-    return {**st.deployment.model_dump(), "health": "Stalled", "health_reason": st.reason,
+    return {**_dump(st.deployment), "health": "Stalled", "health_reason": st.reason,
             "health_message": st.message, "stalled_since": st.since}
 
 
@@ -276,7 +284,8 @@ def _now() -> str:
 
 def _same(dep: Deployment, req: DeployRequest, limits: Limits) -> bool:
     return (dep.limits == limits and dep.env == req.env and dep.labels == req.labels
-            and dep.trust_level == req.trust_level and dep.replicas == req.replicas)
+            and dep.trust_level == req.trust_level and dep.replicas == req.replicas
+            and dep.success_exit_codes == req.success_exit_codes)
 
 
 def _ts(iso: str) -> float:

@@ -76,7 +76,7 @@ def run_status_headers(digest: str, r) -> tuple[int, list[tuple[bytes, bytes]]]:
 
 
 _RUN_HEAD = (b"x-wasmops-digest: %s\r\nx-wasmops-fuel: %d\r\nx-wasmops-duration-ms: %.3f\r\nx-wasmops-memory: %d\r\n"
-             b"x-wasmops-cpu-ms: %.3f\r\nx-wasmops-exit-code: 0\r\n")
+             b"x-wasmops-cpu-ms: %.3f\r\nx-wasmops-exit-code: %d\r\n")
 
 
 #: ``X-Wasmops-Message`` keeps printable ASCII as it is; ``%``, control and non-ASCII characters are percent-encoded.
@@ -87,7 +87,8 @@ RUN_CONTENT_TYPE = b"application/octet-stream"
 
 def run_response(digest: str, r) -> Response:
     if r.ok:       # the common case, formatted in one step: the same headers as ``run_status_headers``
-        head = _RUN_HEAD % (digest.encode(), r.fuel_used, r.duration_s * 1000, r.peak_memory, r.cpu_s * 1000)
+        head = _RUN_HEAD % (digest.encode(), r.fuel_used, r.duration_s * 1000, r.peak_memory, r.cpu_s * 1000,
+                            r.exit_code)
         if r.fuel_estimated:
             head += b"x-wasmops-fuel-estimated: 1\r\n"
         return Response(200, r.stdout, RUN_CONTENT_TYPE, head=head)

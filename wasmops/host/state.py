@@ -43,6 +43,7 @@ class Deployment(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     replicas: int = 1
+    success_exit_codes: list[int] = Field(default_factory=list)   # besides 0 (sandbox.RunLimits.ok_exits)
     deployed_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     signature: dict = Field(default_factory=dict)
     health: str = "Healthy"

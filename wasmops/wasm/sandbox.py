@@ -46,6 +46,9 @@ class RunLimits:
     memory: int = 16 * 2**20
     timeout_ms: int = 2000
     max_stdout: int = 2**20
+    #: Exit codes besides 0 that mean success (a SAT solver's 10 and 20, grep's 1): such a run is
+    #: ``ok``, not an error, and is not run again to look for a refused ``memory.grow``.
+    ok_exits: tuple[int, ...] = ()
 
 
 @dataclass
@@ -65,7 +68,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return self.reason is None and self.exit_code == 0
+        """Success: exit 0, or an exit code the deployment lists as success (``RunLimits.ok_exits``)."""
+        return self.reason is None and self.exit_code is not None
 
 
 class Preempted(SandboxError):
@@ -195,6 +199,8 @@ class Sandbox:
         call = (prepared, stdin, env, (program_name, *(args or ())), slice_ms)
         t0 = time.perf_counter()
         result = self._run_once(*call, limits)
+        if result.reason == REASON_EXIT and result.exit_code in limits.ok_exits:
+            result.reason, result.message = None, ""
         left_ms = limits.timeout_ms - (time.perf_counter() - t0) * 1000
         if _failed(result) and left_ms > max(1.0, 1000 * result.duration_s):
             try:
