@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..errors import NotFound, UserError
+from .module_locks import one_per_module
 from .state import CanaryRecord
 
 __all__ = ["CanaryOps", "CanarySlot", "PinNotServed"]
@@ -75,6 +76,7 @@ class CanaryOps:
             return slot.live
         return live
 
+    @one_per_module
     def deploy_canary(self, req, weight: int):
         """Admit ``req`` as the canary of its module at ``weight``; returns (deployment, changed)."""
         key = f"{req.namespace}/{req.name}"
@@ -85,8 +87,9 @@ class CanaryOps:
         if slot is not None and slot.live.deployment.digest == req.digest:
             return self.set_canary_weight(req.namespace, req.name, weight), False
         dep, adm = self._admit(req)
+        live = self._load(dep, adm.wasm)      # compiled outside the lock (runtime.deploy)
         with self._deploy_lock:
-            live = self._store_and_load(dep, adm)
+            self._store(dep, adm)
             self.state.set_canary(CanaryRecord(deployment=dep, weight=weight))
             old = self.canaries.get(key)
             self.canaries[key] = CanarySlot(live, weight)
@@ -96,6 +99,7 @@ class CanaryOps:
         self.metrics.admissions.labels(req.namespace, req.name, "admitted").inc()
         return dep, True
 
+    @one_per_module
     def set_canary_weight(self, namespace: str, name: str, weight: int):
         key = f"{namespace}/{name}"
         slot = self._slot(key)
@@ -104,6 +108,7 @@ class CanaryOps:
             slot.weight = weight
         return slot.live.deployment
 
+    @one_per_module
     def abort_canary(self, namespace: str, name: str) -> bool:
         """100 % stable at once: routing first, then the state."""
         key = f"{namespace}/{name}"
@@ -114,6 +119,7 @@ class CanaryOps:
             self.metrics.undeployed(slot.live.deployment)
         return removed or slot is not None
 
+    @one_per_module
     def promote_canary(self, namespace: str, name: str):
         """The canary becomes stable (no new admission: it was admitted as the canary)."""
         key = f"{namespace}/{name}"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import NotFound, WasmopsError
+from .module_locks import one_per_module
 from wasmops.supply.policy import ModulePolicy
 from wasmops.wasm.sandbox import Prepared, RunLimits, RunResult, Sandbox
 from wasmops.supply.signing import Keyring
@@ -74,8 +75,10 @@ class Runtime(CanaryOps):
         self.stalled: dict[str, Stall] = {}
         self.canaries: dict = {}            # key -> canary.CanarySlot
         self.events: deque[dict] = deque(maxlen=500)
-        self._loading: Deployment | None = None
+        self._loading = threading.local()   # .dep: the deployment this thread compiles (_compiled_rejected)
         self._deploy_lock = threading.Lock()
+        self._module_locks: dict[str, threading.RLock] = {}     # one_per_module
+        self._module_locks_guard = threading.Lock()
         self.ready = False
 
     @classmethod
@@ -116,11 +119,11 @@ class Runtime(CanaryOps):
                              self.state.bundle_path(dep.wasm_digest), self.keyring, where=dep.key)
 
     def _load(self, dep: Deployment, wasm: bytes) -> Live:
-        self._loading = dep
+        self._loading.dep = dep
         try:
             prepared = self.sandbox.load(wasm, dep.wasm_digest, where=dep.key)
         finally:
-            self._loading = None
+            self._loading.dep = None
         lim = dep.limits
         return Live(dep, prepared, RunLimits(fuel=lim.fuel, memory=lim.memory, timeout_ms=lim.timeout_ms,
                                              ok_exits=tuple(dep.success_exit_codes),
@@ -132,7 +135,7 @@ class Runtime(CanaryOps):
         self._event(dep.key, reason, message, action="stalled: not served until deployed again")
 
     def _compiled_rejected(self, digest: str, why: str) -> None:
-        dep = self._loading
+        dep = getattr(self._loading, "dep", None)
         ns, name = (dep.namespace, dep.name) if dep else ("", "")
         self.metrics.integrity_failures.labels(ns, name, "CompiledModuleRejected").inc()
         self._event(dep.key if dep else digest, "CompiledModuleRejected", why,
@@ -144,6 +147,7 @@ class Runtime(CanaryOps):
         print(f"wasmops host: {key}: {reason}: {message} ({action})", file=sys.stderr, flush=True)
 
     # -- admin ---------------------------------------------------------------------------------
+    @one_per_module
     def deploy(self, req: DeployRequest) -> tuple[Deployment, bool]:
         """Admit and switch to ``req``. Returns (deployment, changed). The old version serves until the switch.
 
@@ -154,8 +158,9 @@ class Runtime(CanaryOps):
         if current and current.deployment.digest == req.digest and _same(current.deployment, req, limits):
             return current.deployment, False
         dep, adm = self._admit(req)
+        live = self._load(dep, adm.wasm)      # compiled outside the lock: other modules' changes go on meanwhile
         with self._deploy_lock:
-            live = self._store_and_load(dep, adm)
+            self._store(dep, adm)
             self.state.set(dep)               # acknowledged only once this is on disk
             old = self.live.get(key)
             self.live[key] = live
@@ -187,10 +192,11 @@ class Runtime(CanaryOps):
                          success_exit_codes=req.success_exit_codes)
         return dep, adm
 
-    def _store_and_load(self, dep: Deployment, adm) -> Live:
+    def _store(self, dep: Deployment, adm) -> None:
+        """Keep the verified blob and bundle (under the deploy lock: ``prune_store`` deletes blobs the
+        state does not name, and this one is named only once the state is written)."""
         self.state.put_blob(adm.wasm_digest, adm.wasm)
         self.state.put_bundle(adm.wasm_digest, adm.bundle)
-        return self._load(dep, adm.wasm)
 
     def prune_store(self) -> int:
         """Delete stored blobs and precompiled modules of digests no deployment or canary names
@@ -203,6 +209,7 @@ class Runtime(CanaryOps):
                 n += cache.prune(self.state.referenced(), SPARE_COMPILED)
         return n
 
+    @one_per_module
     def undeploy(self, namespace: str, name: str) -> bool:
         key = f"{namespace}/{name}"
         with self._deploy_lock:
