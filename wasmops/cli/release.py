@@ -66,6 +66,8 @@ def release(
     # a Ctrl-C or SIGTERM from this line on, before the flow's body records one itself, is on record too
     with recorded_if_stopped_before_the_flow(s, key):
         c.print(f"releasing {pre.source.name} → {key} ({pre.manifest.spec.environment})")
+        for note in pre.notes:
+            c.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
         _prefect()
         from flows.release import release as release_flow
 
