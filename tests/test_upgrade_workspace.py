@@ -82,3 +82,34 @@ def test_a_dev_module_or_a_prod_one_gets_no_note(ws):
         _commit(ws, f"modules/{key}.yaml", text)
         pre = preflight(Settings(home=ws.home), ws.cwd / "echo", key, auto_approve=env == "dev")
         assert pre.notes == (), (key, pre.notes)
+
+
+# A release verdict the Mann-Whitney judge wrote at 3801d4d (2026-11-27), reduced: it passed, so the digest
+# is the one the module serves, and nothing was quarantined.
+OLD_PASS_VERDICT = {
+    "action": "none", "actor": "wasmops", "at": "2026-12-07T12:09:55.714+00:00",
+    "data": {"baseline_digest": "sha256:" + "01" * 32, "requests": 60},
+    "digest": "sha256:" + "de" * 32, "explanation": "4 metric rows, none regressed (score 100)",
+    "flow_run_id": "42fab884-692c-45e3-9342-9711e95677b2", "id": "dec-20261207T120955-d3a4aa70",
+    "inputs": {}, "kind": "release-verdict", "model": {"name": "release-judge", "version": "mann-whitney-1"},
+    "output": {"metrics": [{"metric": "fuel_per_call", "classification": "Pass", "n_baseline": 60,
+                            "n_canary": 60, "test": "mann-whitney", "reason": "no significant change"}]},
+    "policy_rule": "policies/release-judge.yaml (Mann-Whitney U + effect floor)",
+    "subject": "dev/wordstat", "verdict": "pass",
+}
+
+
+@pytest.mark.parametrize("verdict,lift", [("pass", False), ("hold", False), ("fail", True)])
+def test_labelling_a_release_verdict_suggests_lifting_a_quarantine_only_after_a_fail(ws, verdict, lift):
+    """`decisions label` on an old pass verdict said 'lift its quarantine: wasmops quarantine remove
+    <the digest the module serves>': a pass or a hold quarantined nothing."""
+    import json
+
+    from wasmops.gitops.decisions import label_decision
+
+    rec = {**OLD_PASS_VERDICT, "verdict": verdict, "id": f"dec-20261207T120955-{verdict}0000"[:28]}
+    _commit(ws, f"audit/decisions/2026-12-07/{rec['id']}.json", json.dumps(rec, indent=2))
+    with pytest.raises(ValueError) as e:
+        label_decision(ws.home / "gitops", rec["id"], correct=True)
+    assert "only model verdicts can be labelled" in str(e.value)
+    assert ("wasmops quarantine remove " + rec["digest"] in str(e.value)) == lift, str(e.value)
