@@ -113,3 +113,35 @@ def test_labelling_a_release_verdict_suggests_lifting_a_quarantine_only_after_a_
         label_decision(ws.home / "gitops", rec["id"], correct=True)
     assert "only model verdicts can be labelled" in str(e.value)
     assert ("wasmops quarantine remove " + rec["digest"] in str(e.value)) == lift, str(e.value)
+
+
+# The tags a release run carried at b7e2117 (2026-12-06), read from its Prefect database: no owner tag.
+OLD_RUN_TAGS = ["env:prod", "module:prod/echo", "team:core"]
+
+
+def test_a_paused_run_an_old_wasmops_started_is_listed_with_what_an_answer_may_not_do(prefect_api):
+    """A prod release paused for approval, killed (or stopped for the upgrade) before 2026-12-07: its run
+    stays Paused with no owner tag, `approvals` listed it like any other and `approve` said 'approved'
+    while nothing would act on it. Now the listing and the answer say so, and how to get past it; a run
+    whose process is recorded gets no such note."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Paused
+
+    from flows._owner import owner_tag
+    from flows.ops import owner_note, pending_approvals
+
+    @flow(name="release")
+    def release():
+        pass
+
+    with get_client(sync_client=True) as client:
+        old = client.create_flow_run(release, tags=OLD_RUN_TAGS, state=Paused(timeout_seconds=3600, pause_key="a"))
+        new = client.create_flow_run(release, tags=[*OLD_RUN_TAGS, owner_tag()],
+                                     state=Paused(timeout_seconds=3600, pause_key="a"))
+    listed = {r["id"]: r for r in pending_approvals()}
+    note = listed[str(old.id)]["owner_unknown"]
+    assert note and "older than 2026-12-07" in note and "`wasmops release` the module again" in note, note
+    assert listed[str(old.id)]["tags"] == OLD_RUN_TAGS
+    assert listed[str(new.id)]["owner_unknown"] is None
+    assert owner_note(str(old.id)) == note and owner_note(str(new.id)) is None

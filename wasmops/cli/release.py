@@ -131,6 +131,8 @@ def approvals(json_out: bool = typer.Option(False, "--json")) -> None:
     c = console()
     for r in runs:
         c.print(f"[bold]{r['id']}[/]  {r['name']}  {' '.join(r['tags'])}  (times out {r['timeout']})", soft_wrap=True)
+        if r.get("owner_unknown"):
+            c.print(f"  [yellow]note:[/] {r['owner_unknown']}", soft_wrap=True, highlight=False)
         if not r.get("form_ready", True):
             c.print("  waiting for its form (the run paused a moment ago)")
         elif r["description"]:
@@ -153,7 +155,7 @@ def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str], ke
 
     flow_run_id(run_id)        # a short id or a typo: one line, before Prefect is even imported
     _prefect()
-    from flows.ops import answer, approval_status, submit_signed
+    from flows.ops import answer, approval_status, owner_note, submit_signed
 
     if key is not None:
         if not key.is_file():
@@ -176,6 +178,9 @@ def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str], ke
                         hint=f"wasmops approve {run_id} --key PATH --reason \"...\"")
     answer(run_id, approve=approve, reason=reason, approver=approver or getpass.getuser())
     console().print(f"{'approved' if approve else 'rejected'} {run_id}: {reason}")
+    note = owner_note(run_id)
+    if note:
+        console().print(f"[yellow]note:[/] run {run_id} was {note}", soft_wrap=True, highlight=False)
 
 
 _KEY_HELP = "Your approver private key (PEM): sign the answer; ApprovalPolicies count only signed answers."
