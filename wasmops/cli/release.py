@@ -25,6 +25,12 @@ def _prefect():
     return s
 
 
+def _say_notes(c, notes) -> None:
+    """What the preflight noticed and did not refuse (an old `add`'s prod module that says dev)."""
+    for note in notes:
+        c.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
+
+
 def _reap(c) -> None:
     """Runs of wasmops processes that were killed (no word since) are marked Crashed, and said so."""
     from flows._owner import reap
@@ -66,8 +72,7 @@ def release(
     # a Ctrl-C or SIGTERM from this line on, before the flow's body records one itself, is on record too
     with recorded_if_stopped_before_the_flow(s, key):
         c.print(f"releasing {pre.source.name} → {key} ({pre.manifest.spec.environment})")
-        for note in pre.notes:
-            c.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
+        _say_notes(c, pre.notes)
         _prefect()
         from flows.release import release as release_flow
 
