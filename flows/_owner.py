@@ -49,6 +49,19 @@ def dead_owner(tag: str) -> str | None:
     return f"process {pid} on {host}"
 
 
+def owner_unknown(tags) -> str | None:
+    """A note for a run with no owner tag: a wasmops from before 2026-12-07 (9b5d9cb) started it and did
+    not record its process, so ``reap`` cannot tell whether that process is alive. Such a run left
+    Paused by a release killed before an upgrade is listed by ``approvals`` and takes an answer that
+    nothing will act on, while its manifest's awaiting-approval mark keeps reconcilers off the module."""
+    if any(str(t).startswith(PREFIX) for t in tags or []):
+        return None
+    return ("started by a wasmops older than 2026-12-07, which did not record its process: if the "
+            "`wasmops release` that started it is no longer running (killed, or stopped for an upgrade), "
+            "nothing will act on an answer and its manifest stays marked awaiting approval; "
+            "`wasmops release` the module again: its commit replaces the mark")
+
+
 def public_tags(tags) -> list[str]:
     """Tags as people read them: the owner tag left out."""
     return [t for t in tags or [] if not t.startswith(PREFIX)]

@@ -15,7 +15,7 @@ from prefect.exceptions import NotPausedError, ObjectNotFound, PrefectHTTPStatus
 from prefect.flow_runs import resume_flow_run
 
 from flows._approval_policy import SIGNED_PREFIX, STATUS_KEY, VERDICT_PREFIX
-from flows._owner import public_tags
+from flows._owner import owner_unknown, public_tags
 
 
 def pending_approvals() -> list[dict]:
@@ -28,6 +28,7 @@ def pending_approvals() -> list[dict]:
             keyset = (r.state.state_details.run_input_keyset or {}) if r.state else {}
             desc = _description(client, r.id, keyset.get("description")) if keyset.get("description") else None
             out.append({"id": str(r.id), "name": r.name, "tags": public_tags(r.tags),
+                        "owner_unknown": owner_unknown(r.tags),
                         "paused_at": str(r.state.timestamp) if r.state else "",
                         "timeout": str(r.state.state_details.pause_timeout) if r.state else "",
                         "description": desc or "", "form_ready": desc is not None,
@@ -146,6 +147,15 @@ def _state_of(run_id: UUID) -> str:
             raise NotFound("no such flow run on this Prefect server", where=str(run_id),
                            hint="`wasmops approvals` lists the runs that wait, with their ids") from None
     return r.state.name if r.state else "Scheduled"
+
+
+def owner_note(run_id: str) -> str | None:
+    """``owner_unknown``'s note for the run (None for a run whose process is recorded, or no such run)."""
+    with get_client(sync_client=True) as client:
+        try:
+            return owner_unknown(client.read_flow_run(run_uuid(run_id)).tags)
+        except ObjectNotFound:
+            return None
 
 
 FINAL = {"Completed", "Failed", "Cancelled", "Crashed", "Cancelling"}

@@ -191,6 +191,26 @@ def add_deployment(repo, module_dir: Path, target: Target, *, team: str, project
 class Preflight:
     source: ModuleSource
     manifest: WasmModuleDeployment
+    notes: tuple[str, ...] = ()     # printed before the release starts; nothing refused
+
+
+def default_env(namespace: str) -> str:
+    """A target's environment when ``--env`` is not given: ``prod`` for the namespaces prod, production,
+    prod-* and production-*, where a person expects releases to wait for approval; ``dev`` elsewhere."""
+    return "prod" if namespace.split("-")[0] in ("prod", "production") else "dev"
+
+
+def env_note(manifest: WasmModuleDeployment, manifest_file: Path) -> str | None:
+    """A manifest in a prod namespace that says ``environment: dev``. `wasmops add --target prod/x` wrote
+    that until 2026-12-06 (37a23aa), so a workspace made before it keeps prod modules that are never
+    asked for approval, and the old `add` told people to release them with --auto-approve. It may also
+    be meant (``add --env dev``): a note each release, never a refusal."""
+    if manifest.spec.environment != "dev" or default_env(manifest.metadata.namespace) != "prod":
+        return None
+    return (f"{manifest.key} is environment dev ({manifest_file}: spec.environment) although its namespace is "
+            f"{manifest.metadata.namespace}: its releases are not asked for approval. `wasmops add` wrote dev "
+            f"for prod namespaces before 2026-12-06; if you meant prod, set `environment: prod` there and "
+            f"commit it")
 
 
 def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: bool, check_host=None) -> Preflight:
@@ -220,7 +240,8 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
         _policy_preflight(settings, src, manifest, key)
     if check_host:
         check_host()
-    return Preflight(src, manifest)
+    note = env_note(manifest, repo.path / desired.files[key])
+    return Preflight(src, manifest, (note,) if note else ())
 
 
 def _name_preflight(src: ModuleSource, manifest: WasmModuleDeployment, manifest_file: Path) -> None:

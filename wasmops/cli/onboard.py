@@ -44,7 +44,7 @@ def add(
     """Write the module's WasmModuleDeployment into the GitOps repo and commit it."""
     from ..errors import UserError
     from wasmops.gitops.repo import GitOpsRepo
-    from ..onboard import Target, add_deployment
+    from ..onboard import Target, add_deployment, default_env
 
     if env not in (None, "dev", "prod"):
         raise UserError(f"--env must be dev or prod, not {env!r}", where="--env")
@@ -67,8 +67,3 @@ def add(
     c.print(f"[green]added[/] {t.key} ({env}) → {path} (commit {sha[:10]})", soft_wrap=True)
     c.print(f"next: wasmops release {module_dir} --target {t.key}" + (" --auto-approve" if env == "dev" else ""))
 
-
-def default_env(namespace: str) -> str:
-    """A target's environment when ``--env`` is not given: ``prod`` for the namespaces prod, production,
-    prod-* and production-*, where a person expects releases to wait for approval; ``dev`` elsewhere."""
-    return "prod" if namespace.split("-")[0] in ("prod", "production") else "dev"

@@ -25,6 +25,12 @@ def _prefect():
     return s
 
 
+def _say_notes(c, notes) -> None:
+    """What the preflight noticed and did not refuse (an old `add`'s prod module that says dev)."""
+    for note in notes:
+        c.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
+
+
 def _reap(c) -> None:
     """Runs of wasmops processes that were killed (no word since) are marked Crashed, and said so."""
     from flows._owner import reap
@@ -66,6 +72,7 @@ def release(
     # a Ctrl-C or SIGTERM from this line on, before the flow's body records one itself, is on record too
     with recorded_if_stopped_before_the_flow(s, key):
         c.print(f"releasing {pre.source.name} → {key} ({pre.manifest.spec.environment})")
+        _say_notes(c, pre.notes)
         _prefect()
         from flows.release import release as release_flow
 
@@ -129,6 +136,8 @@ def approvals(json_out: bool = typer.Option(False, "--json")) -> None:
     c = console()
     for r in runs:
         c.print(f"[bold]{r['id']}[/]  {r['name']}  {' '.join(r['tags'])}  (times out {r['timeout']})", soft_wrap=True)
+        if r.get("owner_unknown"):
+            c.print(f"  [yellow]note:[/] {r['owner_unknown']}", soft_wrap=True, highlight=False)
         if not r.get("form_ready", True):
             c.print("  waiting for its form (the run paused a moment ago)")
         elif r["description"]:
@@ -151,7 +160,7 @@ def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str], ke
 
     flow_run_id(run_id)        # a short id or a typo: one line, before Prefect is even imported
     _prefect()
-    from flows.ops import answer, approval_status, submit_signed
+    from flows.ops import answer, approval_status, owner_note, submit_signed
 
     if key is not None:
         if not key.is_file():
@@ -174,6 +183,9 @@ def _answer(run_id: str, approve: bool, reason: str, approver: Optional[str], ke
                         hint=f"wasmops approve {run_id} --key PATH --reason \"...\"")
     answer(run_id, approve=approve, reason=reason, approver=approver or getpass.getuser())
     console().print(f"{'approved' if approve else 'rejected'} {run_id}: {reason}")
+    note = owner_note(run_id)
+    if note:
+        console().print(f"[yellow]note:[/] run {run_id} was {note}", soft_wrap=True, highlight=False)
 
 
 _KEY_HELP = "Your approver private key (PEM): sign the answer; ApprovalPolicies count only signed answers."

@@ -161,7 +161,8 @@ def _check_labellable(judged: Decision) -> None:
         raise ValueError(f"{judged.id} is a label itself; label the decision it refers to ({judged.refers_to})")
     if judged.kind not in LABELLED_KINDS:
         undo = (f"; if it was wrong, lift its quarantine: wasmops quarantine remove {judged.digest} --reason WHY"
-                if judged.kind in ("release-verdict", "canary-step") and judged.digest else "")
+                if judged.kind in ("release-verdict", "canary-step") and judged.digest and judged.verdict == "fail"
+                else "")       # a pass or a hold quarantined nothing: that digest may be the one serving
         raise ValueError(f"{judged.id} is a {judged.kind} record; only model verdicts can be labelled "
                          f"(kind {', '.join(LABELLED_KINDS)}){undo}")
     if not has_model(judged):
