@@ -129,7 +129,8 @@ def without_baseline(df: pd.DataFrame, model, group: str = "team") -> tuple[pd.D
     if known is None or df.empty:
         return df, []
     keys = module_key(df)
-    keep = np.isin(keys, np.asarray(list(map(str, known))))
+    scaler = model.scaler_
+    keep = scaler.knows(keys) if hasattr(scaler, "knows") else np.isin(keys, np.asarray(list(map(str, known))))
     notes = []
     for g, rows in df[~keep].assign(_key=keys[~keep]).groupby(group, sort=True):
         mods = sorted(set(rows["_key"]))

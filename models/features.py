@@ -188,9 +188,22 @@ class RobustModuleScaler(TransformerMixin, BaseEstimator):
         self.n_features_out_ = len(names)
         return self
 
+    def own_keys(self, keys) -> np.ndarray:
+        """``namespace/module`` keys as this model's baselines name them. A model trained before
+        baselines were keyed by namespace (2026-12-06, 844a376) named them by module alone: its
+        baselines are found by the module's name (as that model itself did), not lost."""
+        keys = np.asarray(keys, dtype=str)
+        if len(self.modules_) and not any("/" in str(m) for m in self.modules_):
+            return np.asarray([k.split("/", 1)[-1] for k in keys], dtype=str)
+        return keys
+
+    def knows(self, keys) -> np.ndarray:
+        """Which ``namespace/module`` keys have a baseline of their own."""
+        return np.isin(self.own_keys(keys), np.asarray(self.modules_, dtype=str))
+
     def baseline(self, modules) -> tuple[np.ndarray, np.ndarray]:
         """(center, scale) rows in model space for each module; unseen modules get the global row."""
-        codes = pd.Index(self.modules_).get_indexer(np.asarray(modules, dtype=str))
+        codes = pd.Index(self.modules_).get_indexer(self.own_keys(modules))
         center = np.vstack([self.center_, self.global_center_])[codes]  # code -1 → last (global) row
         scale = np.vstack([self.scale_, self.global_scale_])[codes]
         return center, scale

@@ -125,6 +125,14 @@ def _future_noted(verdicts: list[Verdict], store: dict | None, now) -> list[Verd
     return verdicts
 
 
+def _knows(scaler, key: str) -> bool:
+    """Whether the model has a baseline of its own for ``namespace/module`` (the scaler's ``knows``
+    also finds the baselines of a model trained before they were keyed by namespace)."""
+    if hasattr(scaler, "knows"):
+        return bool(scaler.knows([key])[0])
+    return key in set(map(str, scaler.modules_))
+
+
 def _judge_valid(df: pd.DataFrame, scorer, model_info: dict, *, min_share: float,
                  subjects: list[tuple[str, str, str]] | None, min_windows: int) -> list[Verdict]:
     """The verdicts on rows GX passed."""
@@ -133,10 +141,11 @@ def _judge_valid(df: pd.DataFrame, scorer, model_info: dict, *, min_share: float
     if df.empty:
         return hold_all(df, "no telemetry in the window", subjects=subjects)
     active = df[df["invocations"] > 0]
-    known = getattr(getattr(scorer, "scaler_", None), "modules_", None)
+    scaler = getattr(scorer, "scaler_", None)
+    known = getattr(scaler, "modules_", None)
     out = []
     for (ns, mod, dig), rows in active.groupby(["namespace", "module", "digest"], sort=True):
-        if known is not None and f"{ns}/{mod}" not in set(map(str, known)):   # baselines are per namespace/module
+        if known is not None and not _knows(scaler, f"{ns}/{mod}"):   # baselines are per namespace/module
             # Judging a module against other modules' baselines gives false alarms: hold instead.
             out.append(Verdict(f"{ns}/{mod}", str(dig), "hold",
                                f"the model (v{model_info.get('version')}) has no baseline for {ns}/{mod}: it had "
