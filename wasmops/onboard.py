@@ -153,7 +153,8 @@ def deployment_for(src: ModuleSource, target: Target, *, team: str, project: str
                  "runtimeConfig": {"resources": {"cpu": f"{max(1, -(-src.limits.fuel // 1_000_000))}m",
                                                  "memory": str(src.limits.memory)},
                                    "trustLevel": trust_level, "timeoutMs": src.limits.timeout_ms,
-                                   "maxStdout": str(src.limits.max_stdout)}},
+                                   "maxStdout": str(src.limits.max_stdout),
+                                   **({"successExitCodes": src.success_exit_codes} if src.success_exit_codes else {})}},
     }
     try:
         return WasmModuleDeployment.model_validate(doc)

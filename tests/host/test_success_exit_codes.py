@@ -132,3 +132,24 @@ def test_a_code_out_of_range_is_refused_naming_the_field(codes):
     with pytest.raises(Exception) as e:
         _manifest(successExitCodes=codes)
     assert "successExitCodes" in str(e.value) and "1..125" in str(e.value)
+
+
+def test_module_yaml_lists_them_for_wasmops_test_and_add_writes_them_to_the_manifest(tmp_path):
+    from wasmops.onboard import Target, deployment_for
+    from wasmops.supply.source import load_module_source
+    from wasmops.supply.testrun import run_cases
+
+    (tmp_path / "solver.wat").write_text(EXITER)
+    (tmp_path / "module.yaml").write_text(
+        "name: solver\nlanguage: wat\nsources: [solver.wat]\nsuccess_exit_codes: [20, 10]\n"
+        "tests:\n  - {name: sat, stdin: '10', expect_exit: 10}\n  - {name: broken, stdin: '3', expect_exit: 3}\n")
+    src = load_module_source(tmp_path)
+    report = run_cases(src, wasmtime.wat2wasm(EXITER))
+    assert [c.passed for c in report.cases] == [True, True]
+    m = deployment_for(src, Target("sat", "solver"), team="t", project="p", cost_center=None, env="dev",
+                       trust_level="sandboxed", source="solver")
+    assert m.spec.runtime_config.success_exit_codes == [10, 20]
+    (tmp_path / "module.yaml").write_text("name: solver\nlanguage: wat\nsources: [solver.wat]\n"
+                                          "success_exit_codes: [0]\n")
+    with pytest.raises(Exception, match="success_exit_codes.*1..125"):
+        load_module_source(tmp_path)

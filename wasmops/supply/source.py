@@ -119,7 +119,18 @@ class ModuleSource(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     tests: list[TestCase] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list, description="Extra compiler flags.")
+    success_exit_codes: list[int] = Field(
+        default_factory=list, description="Exit codes (1..125) besides 0 that mean success (a SAT solver's 10 "
+        "and 20, grep's 1); `wasmops add` writes them to the manifest's spec.runtimeConfig.successExitCodes.")
     root: Path | None = Field(None, exclude=True)
+
+    @field_validator("success_exit_codes")
+    @classmethod
+    def _codes(cls, v: list[int]) -> list[int]:
+        bad = [c for c in v if not 1 <= c <= 125]
+        if bad:
+            raise ValueError(f"exit codes are 1..125 (0 is always success; WASI's proc_exit carries no more), not {bad}")
+        return sorted(set(v))
 
     @model_validator(mode="after")
     def _unique_tests(self):

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from wasmops.wasm.outcome import STDERR_TAIL
@@ -215,7 +215,7 @@ def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sand
         progress(f"compiling {src.name} ({len(wasm) / 1e6:.1f} MB of wasm): a large module takes a while"
                  + (", once: it is then cached" if sb.cache is not None else ""))
     prepared = sb.load(wasm, digest, where=src.name)
-    limits = limits_for(src.limits)
+    limits = replace(limits_for(src.limits), ok_exits=tuple(src.success_exit_codes))
     report = TestReport(module=src.name, digest=digest)
     for case in cases if cases is not None else src.tests:
         r = sb.run(prepared, stdin=case.stdin_bytes, env=case.env, args=case.args, limits=limits,
