@@ -17,17 +17,17 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~7x faster on 10k manifests
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.gitops.rollout import Rollout
 from wasmops.units import parse_cpu_millis, parse_size
-from wasmops.wasm.shape import MAX_FUEL
+from wasmops.wasm.shape import MAX_FUEL, success_exit_codes as check_exit_codes
 
 API_VERSION = "wasmops.dev/v1alpha1"
 #: Set by a release's commit while it waits for a person's approval (the flow run's id): reconcilers
@@ -89,19 +89,10 @@ class RuntimeConfig(_Model):
     trust_level: Literal["sandboxed", "standard", "trusted"] = Field("sandboxed", alias="trustLevel")
     timeout_ms: int = Field(2000, gt=0, alias="timeoutMs")
     max_stdout: str = Field("1Mi", alias="maxStdout")
-    success_exit_codes: list[int] = Field(
+    success_exit_codes: Annotated[list[int], AfterValidator(check_exit_codes)] = Field(
         default_factory=list, alias="successExitCodes",
         description="Exit codes (1..125) besides 0 that mean success (a SAT solver's 10 and 20, grep's 1): the host "
                     "answers 200 and does not count them as errors")
-
-    @field_validator("success_exit_codes")
-    @classmethod
-    def _codes(cls, v: list[int]) -> list[int]:
-        bad = [c for c in v if not 1 <= c <= 125]
-        if bad:
-            raise ValueError(f"exit codes are 1..125 (0 is always success; WASI's proc_exit carries no more), "
-                             f"not {bad}")
-        return sorted(set(v))
 
 
 class PolicyBinding(_Model):

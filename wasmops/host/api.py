@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ..units import parse_size
-from wasmops.wasm.shape import MAX_FUEL
+from wasmops.wasm.shape import MAX_FUEL, success_exit_codes as check_exit_codes
 from .state import Limits
 
 MAX_REF = 2048
@@ -60,13 +60,8 @@ class DeployRequest(BaseModel):
     env: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_ENTRIES)
     labels: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_ENTRIES)
     replicas: int = Field(1, ge=0, le=10_000)
-    success_exit_codes: list[Annotated[int, Field(ge=1, le=125)]] = Field(
+    success_exit_codes: Annotated[list[int], AfterValidator(check_exit_codes)] = Field(
         default_factory=list, max_length=32, description="Exit codes besides 0 that mean success: 200, not an error")
-
-    @field_validator("success_exit_codes")
-    @classmethod
-    def _codes(cls, v: list[int]) -> list[int]:
-        return sorted(set(v))
 
     @field_validator("ref")
     @classmethod

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
 
 from wasmops.digests import named
 from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.units import parse_size
 from wasmops.yamldoc import load_yaml
-from wasmops.wasm.shape import MAX_FUEL
+from wasmops.wasm.shape import MAX_FUEL, success_exit_codes as check_exit_codes
 
 Language = Literal["c", "zig", "wat", "prebuilt"]
 #: How a run can end without an exit code (``wasmops.wasm.sandbox.REASON_*``), for ``expect_error``.
@@ -119,18 +120,11 @@ class ModuleSource(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     tests: list[TestCase] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list, description="Extra compiler flags.")
-    success_exit_codes: list[int] = Field(
+    success_exit_codes: Annotated[list[int], AfterValidator(check_exit_codes)] = Field(
         default_factory=list, description="Exit codes (1..125) besides 0 that mean success (a SAT solver's 10 "
         "and 20, grep's 1); `wasmops add` writes them to the manifest's spec.runtimeConfig.successExitCodes.")
     root: Path | None = Field(None, exclude=True)
 
-    @field_validator("success_exit_codes")
-    @classmethod
-    def _codes(cls, v: list[int]) -> list[int]:
-        bad = [c for c in v if not 1 <= c <= 125]
-        if bad:
-            raise ValueError(f"exit codes are 1..125 (0 is always success; WASI's proc_exit carries no more), not {bad}")
-        return sorted(set(v))
 
     @model_validator(mode="after")
     def _unique_tests(self):

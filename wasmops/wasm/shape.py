@@ -37,6 +37,7 @@ TABLE_ELEMENTS = 100_000      # per table: the pooling allocator's table_element
 MAX_TABLES = 8                # per module: the pooling allocator's max_tables_per_module
 MAX_FUEL = 10**15             # per run, everywhere (module.yaml, manifests, the host's deploy body)
 MAX_STDIN = 8 * 2**20         # the host's POST /run body: a run's stdin there
+MAX_EXIT_CODE = 125           # WASI's proc_exit carries no more: a larger status already reads as an error
 
 #: wasmtime's validation message (a fragment) -> what it means here.
 _FEATURES = {
@@ -45,6 +46,16 @@ _FEATURES = {
     "threads": "shared memory (the threads proposal), which the host does not enable: a run is single-threaded",
     "shared memor": "shared memory (the threads proposal), which the host does not enable: a run is single-threaded",
 }
+
+
+def success_exit_codes(codes: list[int]) -> list[int]:
+    """Exit codes besides 0 that mean success (module.yaml, manifests, the host's deploy body), sorted
+    and unique; a ValueError names the ones outside 1..125."""
+    bad = [c for c in codes if not 1 <= c <= MAX_EXIT_CODE]
+    if bad:
+        raise ValueError(f"exit codes are 1..{MAX_EXIT_CODE} (0 is always success; WASI's proc_exit carries "
+                         f"no more), not {bad}")
+    return sorted(set(codes))
 
 
 def engine_config() -> "wasmtime.Config":
