@@ -15,16 +15,13 @@ Training takes seconds (the forecaster's boosted trees most), so these lines are
     >>> CostForecaster().fit(train_df).forecast_rest_of_month(train_df, "2025-01-26T12:00Z").per_team  # doctest: +SKIP
 
 Modules: ``features`` (anomaly and forecast features, ``row_cost``), ``anomaly``, ``forecast``,
-``registry`` (MLflow; imported lazily, as mlflow is slow to import) and ``audit``.
+``registry`` (MLflow) and ``audit``. Every name here is imported on first use (PEP 562): sklearn and
+mlflow cost seconds of CPU per process to import, and ``models.detector``, ``models.monitor`` or
+``models.mlflow_store`` need neither.
 No Prefect here: ``tasks/`` and ``flows/`` wrap these functions.
 """
 
 from __future__ import annotations
-
-from models.anomaly import AnomalyModel, Explanation, FeatureContribution
-from models.audit import AuditResult, bias_audit
-from models.features import ANOMALY_FEATURES, Prices, RobustModuleScaler, row_cost
-from models.forecast import CostForecaster, MonthForecast, forecast_rest_of_month, seasonal_naive
 
 _REGISTRY = {"train_and_register", "load_champion", "TrainResult", "ensure_store", "default_store"}
 
@@ -35,9 +32,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _REGISTRY:
-        from models import registry  # noqa: PLC0415
+_WHERE = {**dict.fromkeys(("AnomalyModel", "Explanation", "FeatureContribution"), "anomaly"),
+          **dict.fromkeys(("AuditResult", "bias_audit"), "audit"),
+          **dict.fromkeys(("ANOMALY_FEATURES", "Prices", "RobustModuleScaler", "row_cost"), "features"),
+          **dict.fromkeys(("CostForecaster", "MonthForecast", "forecast_rest_of_month", "seasonal_naive"), "forecast"),
+          **dict.fromkeys(_REGISTRY, "registry")}
 
-        return getattr(registry, name)
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        import importlib  # noqa: PLC0415
+
+        value = globals()[name] = getattr(importlib.import_module(f"models.{_WHERE[name]}"), name)
+        return value
     raise AttributeError(f"module 'models' has no attribute {name!r}")

@@ -36,13 +36,10 @@ from models.anomaly import AnomalyModel
 from models.forecast import INPUT_COLUMNS as COST_INPUTS
 from models.forecast import CostForecaster
 from models.model_card import MODEL_DESCRIPTIONS, describe_version, figures_tags
-from models.mlflow_store import (_READY, _experiment_id, _resolve, _using, default_store, ensure_store,  # noqa: F401  (public here)
-                                 never_created)
+from models.mlflow_store import (_READY, CHAMPION, NAMES, _experiment_id, _resolve, _using,  # noqa: F401  (public here)
+                                 default_store, ensure_store, never_created)
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-NAMES = {"anomaly": "wasmops-anomaly", "cost": "wasmops-cost"}
-CHAMPION = "champion"
 
 #: The only types skops may rebuild when loading, per kind. Our wrappers are plain sklearn
 #: estimators holding numpy arrays; HistGradientBoosting with a categorical feature keeps a
@@ -285,13 +282,13 @@ def _load_version(uri: str, kind: str, name: str, version: str):
 def _registry_client(kind: str, tracking_uri: str | None, *, create: bool = True):
     """(tracking URI, MlflowClient) for the store of ``kind``'s registered model (schema ensured);
     ``(uri, None)`` for a reader (``create=False``) when the store was never created."""
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
-
     if kind not in NAMES:
         raise ValueError(f"unknown model kind {kind!r}: expected 'anomaly' or 'cost'")
     uri, _ = _resolve(tracking_uri, None)
     if not create and never_created(uri):
         return uri, None
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
     ensure_store(uri)
     client = MlflowClient(uri, registry_uri=uri)
     return uri, client

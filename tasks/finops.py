@@ -54,7 +54,9 @@ def cached_forecast_by_team(samples, now: datetime, pricing) -> tuple[dict[str, 
 
 def forecast_by_team(samples, now: datetime) -> tuple[dict[str, Decimal], dict]:
     """The champion cost model's forecast for the rest of the month, per team (empty without a model)."""
-    if samples is None or samples.empty:
+    from models.mlflow_store import champion_absent
+
+    if samples is None or samples.empty or champion_absent("cost"):
         return {}, {}
     from models.registry import load_champion
 

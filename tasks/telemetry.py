@@ -89,6 +89,10 @@ def validate_telemetry(df, freshness_minutes: int | None = 30, min_rows: int = 1
 @task(name="load-champion", cache_policy=NO_CACHE)
 def champion(kind: str):
     """(model, info) or (None, {}) when nothing is promoted yet."""
+    from models.mlflow_store import champion_absent
+
+    if champion_absent(kind):
+        return None, {}
     from models.registry import load_champion
 
     try:
