@@ -30,7 +30,8 @@ from wasmops.wasm import _deadline, _sandbox_io as _io
 from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
-from wasmops.wasm.shape import check_header, check_shape, engine_config, explain_invalid
+from wasmops.wasm.foreign import describe_wasm
+from wasmops.wasm.shape import check_header, check_shape, engine_config, refusal
 # The reasons (REASON_*) are re-exported here, where callers have always found them.
 from wasmops.wasm.outcome import (WASM_PAGE, REASON_EXIT, REASON_FUEL, REASON_LINK, REASON_MEMORY, REASON_STACK,  # noqa: F401
                                   REASON_STDOUT, REASON_TIMEOUT, REASON_TRAP, classify as _classify, trap_message,
@@ -139,7 +140,7 @@ class Sandbox:
         try:
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
-            raise SpecError(f"not a valid wasm module: {explain_invalid(str(exc))}", where=where) from exc
+            raise SpecError(refusal(str(exc)), where=where, hint=describe_wasm(wasm)) from exc
         self.compiles += 1
         if self.cache is not None:
             self.cache.store(digest, module)
