@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
@@ -114,6 +115,8 @@ def judge(case: TestCase, r: RunResult) -> CaseResult:
     ok, why = _compare(case, r.exit_code, r.reason, r.message, out)
     if ok and case.expect_stderr_contains is not None:
         ok, why = _compare_stderr(case.expect_stderr_contains, raw[-STDERR_TAIL:].decode(errors="replace"))
+    if ok and r.exit_code == 0 and r.reason is None:
+        raw = b""                    # a passing run's chatter: kept only for cases that fail
     err = (raw if len(raw) <= 2048 else raw[:512] + b"\n...\n" + raw[-1536:]).decode(errors="replace")
     return CaseResult(name=case.name, passed=ok, reason=why, fuel_used=r.fuel_used, peak_memory=r.peak_memory,
                       duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096], stderr=err)
@@ -219,9 +222,10 @@ def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sand
     report = TestReport(module=src.name, digest=digest)
     for case in cases if cases is not None else src.tests:
         r = sb.run(prepared, stdin=case.stdin_bytes, env=case.env, args=case.args, limits=limits,
-                   program_name=src.name)
+                   program_name=src.name, keep_stderr=True)
         report.cases.append(judge(case, r))
     _note_library(report, prepared, cases if cases is not None else src.tests)
+    _note_no_files(report, prepared)
     return report
 
 
@@ -252,3 +256,22 @@ def _note_library(report: TestReport, prepared, cases: list[TestCase]) -> None:
             c.reason += (f" (it exited 0 after {c.fuel_used} instructions writing nothing, and exports {shown}: "
                          "a library whose _start does nothing? The host runs only _start, the request on stdin "
                          "and the response on stdout: wrap the library in a command whose main does that)")
+
+
+#: What a C library's or a runtime's message says when a file could not be opened (wasi-libc's
+#: ENOTCAPABLE is "Capabilities insufficient"; flite: "cst_wave_save: can't open file").
+_OPEN_FAILED = re.compile(r"can(?:'|no)?t open|could ?n[o']t open|unable to open|failed to open|no such file|"
+                          r"capabilities insufficient|not capable|cannot find|not found: /", re.IGNORECASE)
+
+
+def _note_no_files(report: TestReport, prepared) -> None:
+    """A failed case whose stderr says a file could not be opened, from a module that opens files by
+    name (imports ``path_open``): say that a run gets no directory at all, here and in the host, so no
+    name opens (flite from npm writes its WAV only to a named file: "-" and /dev/stdout fail too)."""
+    if not any(i.module.startswith("wasi") and i.name == "path_open" for i in prepared.module.imports):
+        return
+    for c in report.failed:
+        if _OPEN_FAILED.search(c.stderr):
+            c.reason += (" (its stderr says a file could not be opened: a run gets no directory (no preopens, "
+                         "here as in the host) and no file, /dev/stdout included, so every open by name fails: a "
+                         "module here reads the request on stdin and writes the answer on stdout)")
