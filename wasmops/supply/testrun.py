@@ -112,7 +112,7 @@ def judge(case: TestCase, r: RunResult) -> CaseResult:
     """The one judge: compare one run (in the sandbox or through the host) with what the case expects."""
     out = r.stdout.decode(errors="replace")
     raw = r.stderr or b""
-    ok, why = _compare(case, r.exit_code, r.reason, r.message, out)
+    ok, why = _compare(case, r.exit_code, r.reason, r.message, r.stdout)
     if ok and case.expect_stderr_contains is not None:
         ok, why = _compare_stderr(case.expect_stderr_contains, raw[-STDERR_TAIL:].decode(errors="replace"))
     if ok and r.exit_code == 0 and r.reason is None:
@@ -163,7 +163,7 @@ def not_run(case: TestCase, why: str) -> CaseResult:
 
 
 def _compare(case: TestCase, exit_code: int | None, reason: str | None, message: str,
-             stdout: str) -> tuple[bool, str]:
+             stdout: bytes) -> tuple[bool, str]:
     if case.expect_error is not None:
         if reason != case.expect_error:
             got = f"{reason}: {message}" if reason not in (None, "exit_nonzero") else f"exit {exit_code}"
@@ -184,12 +184,45 @@ def _compare_stderr(want: str, tail: str) -> tuple[bool, str]:
     return False, f"stderr lacks {want[:80]!r}" + ("" if tail.strip() else " (stderr is empty)")
 
 
-def _compare_stdout(case: TestCase, stdout: str) -> tuple[bool, str] | None:
-    if case.expect_stdout is not None and stdout.rstrip("\n") != case.expect_stdout.rstrip("\n"):
-        return False, _mismatch(stdout.rstrip("\n"), case.expect_stdout.rstrip("\n"))
-    if case.expect_stdout_contains is not None and case.expect_stdout_contains not in stdout:
-        return False, f"stdout lacks {case.expect_stdout_contains[:80]!r}"
+def _compare_stdout(case: TestCase, raw: bytes) -> tuple[bool, str] | None:
+    """The stdout against the case, as text (UTF-8) or, for binary output, as bytes: YAML's ``"\\x89PNG"``
+    is the characters U+0089 P N G, which a PNG's first bytes only match read one byte a character
+    (Latin-1). Either reading passes."""
+    stdout = raw.decode(errors="replace")
+    want = case.expect_stdout
+    if want is not None and stdout.rstrip("\n") != want.rstrip("\n") and not _bytes_equal(raw, want):
+        return False, _mismatch(stdout.rstrip("\n"), want.rstrip("\n")) + _binary_note(raw)
+    part = case.expect_stdout_contains
+    if part is not None and part not in stdout and not _bytes_in(raw, part):
+        return False, f"stdout lacks {part[:80]!r}" + _binary_note(raw)
     return None
+
+
+def _as_bytes(text: str) -> bytes | None:
+    """``text`` one byte a character when every character is below U+0100 and one is not ASCII (the
+    way a YAML ``\\xNN`` escape spells a byte), else None."""
+    if text.isascii() or any(ord(ch) > 0xFF for ch in text):
+        return None
+    return text.encode("latin-1")
+
+
+def _bytes_in(raw: bytes, part: str) -> bool:
+    b = _as_bytes(part)
+    return b is not None and b in raw
+
+
+def _bytes_equal(raw: bytes, want: str) -> bool:
+    b = _as_bytes(want)
+    return b is not None and raw.rstrip(b"\n") == b.rstrip(b"\n")
+
+
+def _binary_note(raw: bytes) -> str:
+    """For output that is not UTF-8 text: its size and first bytes, which the quoted text hides."""
+    try:
+        raw.decode()
+        return ""
+    except UnicodeDecodeError:
+        return f" (stdout is {len(raw)} bytes, not UTF-8 text; it starts {raw[:16].hex(' ')})"
 
 
 def _mismatch(got: str, want: str, width: int = 80) -> str:
