@@ -106,3 +106,34 @@ def test_the_host_refuses_a_threaded_addon_at_once_and_says_what_it_is(tmp_path)
         assert client.modules() == []
     finally:
         hp.stop()
+
+
+def _counting_sandbox() -> Sandbox:
+    sb = Sandbox()
+    sb.compiled_bytes = []
+    plain = sb.compile
+    sb.compile = lambda wasm, *a, **k: (sb.compiled_bytes.append(len(wasm)), plain(wasm, *a, **k))[1]
+    return sb
+
+
+@pytest.mark.parametrize("wasm, says", [
+    (_js_hosted(), "ruby: cannot link module: it imports from canonical_abi, my-js-host, which the host does not provide"),
+    (_addon(threads=False), "ruby: cannot link module: it imports from env"),
+    (wat2wasm('(module (memory (export "memory") 1) (func (export "_initialize")) (func (export "eval")))'),
+     "ruby: the module has no _start export, so it is not a WASI command (it exports _initialize")])
+def test_the_test_sandbox_refuses_what_it_could_never_link_or_start_before_compiling_it(tmp_path, wasm, says):
+    """npm's ruby.wasm (36 MB) compiled for 50 s in `wasmops test` before "cannot link module", which
+    named its digest and hinted to build it for WASI (it is WASI, for a JavaScript host)."""
+    from wasmops.errors import SandboxError
+    from wasmops.supply.source import load_module_source
+    from wasmops.supply.testrun import run_cases
+
+    (tmp_path / "m.wasm").write_bytes(wasm)
+    (tmp_path / "module.yaml").write_text("name: ruby\nlanguage: prebuilt\nsources: [m.wasm]\n"
+                                          "tests: [{name: c, stdin: 'puts 1', expect_stdout: '1'}]\n")
+    sb, notices = _counting_sandbox(), []
+    with pytest.raises(SandboxError) as e:
+        run_cases(load_module_source(tmp_path), wasm, sandbox=sb, progress=notices.append)
+    assert str(e.value).startswith(says)
+    assert sb.compiled_bytes == [] and notices == []
+    assert e.value.hint

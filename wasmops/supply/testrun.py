@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
+from wasmops.wasm.foreign import refuse_early
 from wasmops.wasm.outcome import STDERR_TAIL
 from wasmops.wasm.shape import MAX_STDIN
 from wasmops.wasm.sandbox import RunLimits, RunResult, Sandbox, default_sandbox
@@ -248,6 +249,7 @@ def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sand
     sb = sandbox or default_sandbox()
     digest = digest or "sha256:" + hashlib.sha256(wasm).hexdigest()
     if progress is not None and len(wasm) >= COMPILE_NOTICE_BYTES and not sb.is_compiled(digest):
+        refuse_early(wasm, src.name)          # no "compiling" notice for a module refused without one
         progress(f"compiling {src.name} ({len(wasm) / 1e6:.1f} MB of wasm): a large module takes a while"
                  + (", once: it is then cached" if sb.cache is not None else ""))
     prepared = sb.load(wasm, digest, where=src.name)

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from wasmops.errors import SandboxError
 from wasmops.wasm.interface import Interface, module_interface
+from wasmops.wasm.shape import _leb
 
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 _NAPI_PREFIXES = ("napi_", "emnapi_", "_emnapi_")
@@ -31,6 +33,53 @@ _NAPI_EXPORTS = ("napi_register_wasm_v1", "napi_register_module_v1")
 _THREAD_SPAWN = "wasi.thread-spawn"
 COMMAND = ("the host runs single-threaded WASI preview 1 commands (a _start that reads the request on stdin and "
            "writes the answer on stdout), and no trust level or setting changes that")
+
+
+_WASI_HINT = ("build it for WASI (Go GOOS=wasip1, Rust --target wasm32-wasi or wasm32-wasip1, AssemblyScript with "
+              "@assemblyscript/wasi-shim, C/C++ against wasi-libc)")
+_COMMAND_HINT = ("build it as a command with a main function (for clang, without -mexec-model=reactor; for Rust, a "
+                 "[[bin]] crate, not a cdylib)")
+
+
+def refuse_early(wasm: bytes, where: str | None) -> None:
+    """A SandboxError naming ``where``, before any compile, for a module the sandbox could never link or
+    start: imports from outside WASI, or no ``_start``. The compile came first, and a large module's
+    takes long: npm's ruby.wasm (36 MB, imports rb-js-abi-host) compiled for 50 s before `wasmops test`
+    said "cannot link module", naming its digest, with a hint to build it for WASI, which it is. A
+    binary the reader here does not know, or one with shared memory (validation names that at once),
+    is left to the compile."""
+    try:
+        iface = module_interface(wasm) if _well_formed(wasm) else None
+    except (IndexError, ValueError):
+        iface = None
+    if iface is None or iface.shared_memory:
+        return
+    outside = sorted({i.split(".", 1)[0] for i in iface.imports} - set(WASI_MODULES))
+    if outside:
+        raise SandboxError(f"cannot link module: it imports from {', '.join(outside)}, which the host does not "
+                           "provide (it provides WASI preview 1 only)", where=where, hint=describe(iface) or _WASI_HINT)
+    if "_start" not in iface.exports:
+        reactor = "_initialize" in iface.exports
+        raise SandboxError("the module has no _start export, so it is not a WASI command"
+                           + (" (it exports _initialize: a WASI reactor, a library)" if reactor else ""),
+                           where=where, hint=describe(iface) or _COMMAND_HINT)
+
+
+def _well_formed(wasm: bytes) -> bool:
+    """A core module's header, then sections of known ids that end where the file does (what is not
+    is left to the compile, which says why it is not valid)."""
+    if wasm[:8] != b"\0asm\x01\0\0\0":
+        return False
+    pos = 8
+    try:
+        while pos < len(wasm):
+            if wasm[pos] > 13:
+                return False
+            size, pos = _leb(wasm, pos + 1)
+            pos += size
+    except (IndexError, ValueError):
+        return False
+    return pos == len(wasm)
 
 
 def describe_wasm(wasm: bytes) -> str | None:

@@ -30,7 +30,7 @@ from wasmops.wasm import _deadline, _sandbox_io as _io
 from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
-from wasmops.wasm.foreign import describe_wasm
+from wasmops.wasm.foreign import describe_wasm, refuse_early
 from wasmops.wasm.shape import check_header, check_shape, engine_config, refusal
 # The reasons (REASON_*) are re-exported here, where callers have always found them.
 from wasmops.wasm.outcome import (WASM_PAGE, REASON_EXIT, REASON_FUEL, REASON_LINK, REASON_MEMORY, REASON_STACK,  # noqa: F401
@@ -168,7 +168,9 @@ class Sandbox:
                         memory_index=_io.export_index(module, "memory", wasmtime.MemoryType))
 
     def load(self, wasm: bytes, digest: str | None = None, *, where: str | None = None) -> Prepared:
-        """Compile and prepare a WASI command; a SandboxError naming ``where`` for one without ``_start``."""
+        """Compile and prepare a WASI command; a SandboxError naming ``where`` for one without ``_start``
+        or with imports from outside WASI (found before the compile: ``foreign.refuse_early``)."""
+        refuse_early(wasm, where or digest)
         prepared = self.prepare(self.compile(wasm, digest, where=where), digest)
         if prepared.start_index is None:
             reactor = any(e.name == "_initialize" for e in prepared.module.exports)
