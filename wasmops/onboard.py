@@ -241,8 +241,20 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
         _policy_preflight(settings, src, manifest, key)
     if check_host:
         check_host()
-    note = env_note(manifest, repo.path / desired.files[key])
-    return Preflight(src, manifest, (note,) if note else ())
+    notes = (env_note(manifest, repo.path / desired.files[key]), not_run_note(src, manifest))
+    return Preflight(src, manifest, tuple(n for n in notes if n))
+
+
+def not_run_note(src: ModuleSource, manifest: WasmModuleDeployment) -> str | None:
+    """The cases verify cannot run through the host, and why, said before the release: its last line
+    says only "verify: 1/1 passed, 1 not run" (npm's flite: a `--help` case with args)."""
+    from wasmops.supply.testrun import why_not_runnable
+
+    why = {c.name: why_not_runnable(c, manifest.spec.runtime_config.env) for c in src.tests}
+    skipped = "; ".join(f"{n}: {w}" for n, w in why.items() if w)
+    if not skipped or all(why.values()):     # none runnable: _cases_preflight refuses (or allowUnverified)
+        return None
+    return f"verify through the host will report as not run: {skipped} (they run in `wasmops test` only)"
 
 
 def _name_preflight(src: ModuleSource, manifest: WasmModuleDeployment, manifest_file: Path) -> None:
