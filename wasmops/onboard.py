@@ -321,4 +321,29 @@ def _policy_preflight(settings, src: ModuleSource, manifest: WasmModuleDeploymen
     v.raise_if_denied(where=key)
 
 
+def prebuilt_note(settings, module_dir: Path, manifest_file: Path) -> str | None:
+    """What the release's preflight will refuse about a prebuilt module just added, said by `add`
+    (which writes the manifest all the same: it is written once, and edited after). npm's crc32 addon
+    and ruby.wasm were added without a word and refused only at the first release."""
+    from wasmops.errors import WasmopsError
+    from wasmops.gitops.manifest import load_document
+
+    src = load_module_source(module_dir)
+    if src.language != "prebuilt" or len(src.sources) != 1:
+        return None
+    manifest = load_document(manifest_file, WasmModuleDeployment)
+    try:
+        _policy_preflight(settings, src, manifest, manifest.key)
+    except WasmopsError as exc:
+        reasons = getattr(exc, "reasons", None)
+        level = manifest.spec.runtime_config.trust_level
+        said = (f"denied at trust level {level}: " + "; ".join(reasons[:3]) + (
+            f"; and {len(reasons) - 3} more (`wasmops check {src.root / src.sources[0]} --trust-level {level}` "
+            "lists them)" if len(reasons) > 3 else "")) if reasons else exc.message.splitlines()[0]
+        return (said + (f"\n  hint: {exc.hint}" if exc.hint else "")
+                + f"\n  (a release of {manifest.key} will stop at its preflight until that changes; "
+                f"its manifest is {manifest_file})")
+    return None
+
+
 __all__ = ["scaffold", "add_deployment", "preflight", "Preflight", "Target", "source_location", "LANGUAGES"]
