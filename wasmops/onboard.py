@@ -241,8 +241,20 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
         _policy_preflight(settings, src, manifest, key)
     if check_host:
         check_host()
-    note = env_note(manifest, repo.path / desired.files[key])
-    return Preflight(src, manifest, (note,) if note else ())
+    notes = (env_note(manifest, repo.path / desired.files[key]), not_run_note(src, manifest))
+    return Preflight(src, manifest, tuple(n for n in notes if n))
+
+
+def not_run_note(src: ModuleSource, manifest: WasmModuleDeployment) -> str | None:
+    """The cases verify cannot run through the host, and why, said before the release: its last line
+    says only "verify: 1/1 passed, 1 not run" (npm's flite: a `--help` case with args)."""
+    from wasmops.supply.testrun import why_not_runnable
+
+    why = {c.name: why_not_runnable(c, manifest.spec.runtime_config.env) for c in src.tests}
+    skipped = "; ".join(f"{n}: {w}" for n, w in why.items() if w)
+    if not skipped or all(why.values()):     # none runnable: _cases_preflight refuses (or allowUnverified)
+        return None
+    return f"verify through the host will report as not run: {skipped} (they run in `wasmops test` only)"
 
 
 def _name_preflight(src: ModuleSource, manifest: WasmModuleDeployment, manifest_file: Path) -> None:
@@ -307,6 +319,31 @@ def _policy_preflight(settings, src: ModuleSource, manifest: WasmModuleDeploymen
                      memory_limit=manifest.memory_bytes, timeout_ms=rc.timeout_ms, fuel=manifest.fuel_per_request,
                      where=str(path), max_stdout=manifest.host_limits()["max_stdout"])
     v.raise_if_denied(where=key)
+
+
+def prebuilt_note(settings, module_dir: Path, manifest_file: Path) -> str | None:
+    """What the release's preflight will refuse about a prebuilt module just added, said by `add`
+    (which writes the manifest all the same: it is written once, and edited after). npm's crc32 addon
+    and ruby.wasm were added without a word and refused only at the first release."""
+    from wasmops.errors import WasmopsError
+    from wasmops.gitops.manifest import load_document
+
+    src = load_module_source(module_dir)
+    if src.language != "prebuilt" or len(src.sources) != 1:
+        return None
+    manifest = load_document(manifest_file, WasmModuleDeployment)
+    try:
+        _policy_preflight(settings, src, manifest, manifest.key)
+    except WasmopsError as exc:
+        reasons = getattr(exc, "reasons", None)
+        level = manifest.spec.runtime_config.trust_level
+        said = (f"denied at trust level {level}: " + "; ".join(reasons[:3]) + (
+            f"; and {len(reasons) - 3} more (`wasmops check {src.root / src.sources[0]} --trust-level {level}` "
+            "lists them)" if len(reasons) > 3 else "")) if reasons else exc.message.splitlines()[0]
+        return (said + (f"\n  hint: {exc.hint}" if exc.hint else "")
+                + f"\n  (a release of {manifest.key} will stop at its preflight until that changes; "
+                f"its manifest is {manifest_file})")
+    return None
 
 
 __all__ = ["scaffold", "add_deployment", "preflight", "Preflight", "Target", "source_location", "LANGUAGES"]

@@ -53,7 +53,7 @@ def test_wat_error_names_file_and_line(tmp_path, settings):
     (b"(module)\n", "not a WebAssembly binary"),
     (b"", "not a WebAssembly binary"),
     (b"\0asm\x0d\x00\x01\x00", "component"),
-    (b"\0asm\x01\x00\x00\x00\x01\xff", "invalid WebAssembly module"),
+    (b"\0asm\x01\x00\x00\x00\x01\xff", "not a valid wasm module"),
 ])
 def test_prebuilt_that_is_not_a_core_module_is_rejected(tmp_path, settings, content, why):
     src = module(tmp_path, "prebuilt", {"m.wasm": content})

@@ -9,6 +9,8 @@ from typing import Optional
 import typer
 
 from . import app
+from rich.markup import escape
+
 from ._ui import console, workspace
 
 
@@ -44,7 +46,7 @@ def add(
     """Write the module's WasmModuleDeployment into the GitOps repo and commit it."""
     from ..errors import UserError
     from wasmops.gitops.repo import GitOpsRepo
-    from ..onboard import Target, add_deployment, default_env
+    from ..onboard import Target, add_deployment, default_env, prebuilt_note
 
     if env not in (None, "dev", "prod"):
         raise UserError(f"--env must be dev or prod, not {env!r}", where="--env")
@@ -65,5 +67,8 @@ def add(
     path, sha = add_deployment(GitOpsRepo.from_settings(workspace()), module_dir, t, team=team, project=project,
                                cost_center=cost_center, env=env, trust_level=trust_level)
     c.print(f"[green]added[/] {t.key} ({env}) → {path} (commit {sha[:10]})", soft_wrap=True)
+    refused = prebuilt_note(workspace(), module_dir, path)
+    if refused:
+        c.print(f"[yellow]note:[/] {escape(refused)}", soft_wrap=True, highlight=False)
     c.print(f"next: wasmops release {module_dir} --target {t.key}" + (" --auto-approve" if env == "dev" else ""))
 

@@ -123,7 +123,8 @@ class HostClient:
                 body = {"message": r.text}
             msg = body.get("message") or body.get("error") or r.text
             cls = error_class(body.get("error"), r.status_code)
-            exc = cls(f"host refused {method} {path} ({r.status_code}): {msg}", where=self.url)
+            exc = cls(f"host refused {method} {path} ({r.status_code}): {msg}", where=self.url,
+                      hint=body.get("hint") if isinstance(body.get("hint"), str) else None)
             exc.step = body.get("step")      # the admission step the host names, if any
             exc.status = r.status_code       # 401/403: the agent's Stalled reason (Unauthorized, Forbidden)
             raise exc

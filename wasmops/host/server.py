@@ -105,6 +105,8 @@ def error_response(exc: WasmopsError) -> Response:
     body = {"error": type(exc).__name__, "message": str(exc), "retryable": exc.retryable}
     if exc.step:
         body["step"] = exc.step          # the admission step that refused (admission.STEPS)
+    if exc.hint:
+        body["hint"] = exc.hint          # the way forward (what a module built for another host is)
     return json_response(error_status(exc), body, headers=headers)
 
 

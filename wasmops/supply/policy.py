@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wasmops.errors import PolicyDenied, SpecError, spec_error_from_pydantic
 from wasmops.units import format_size, parse_cpu_millis, parse_size
 from wasmops.wasm.interface import Interface, module_interface
-from wasmops.wasm.shape import check_header, check_shape, explain_invalid, validation_engine
+from wasmops.wasm.foreign import describe, describe_wasm
+from wasmops.wasm.shape import check_header, check_shape, refusal, validation_engine
 
 TrustLevel = Literal["sandboxed", "standard", "trusted"]
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "defaults" / "module-policy.yaml"
@@ -87,9 +88,12 @@ class PolicyVerdict:
     facts: dict = field(default_factory=dict)
     policy: str = ""
     allowed_at: list[str] = field(default_factory=list)   # other trust levels where it would pass
+    foreign: str | None = None     # what a module built for another host is (wasmops.wasm.foreign)
 
     @property
     def hint(self) -> str | None:
+        if not self.allowed and self.foreign and not self.allowed_at:
+            return self.foreign
         if self.allowed or not self.allowed_at:
             return None
         return (f"allowed at trust level {' or '.join(self.allowed_at)}: if this module may have that, set "
@@ -153,14 +157,14 @@ def inspect_module(wasm: bytes, where: str | None = None) -> dict:
     try:       # validate, not compile: a compile of a 69 MB module is minutes of CPU (wasm/interface.py)
         wasmtime.Module.validate(validation_engine(), wasm)
     except wasmtime.WasmtimeError as exc:
-        raise SpecError(f"not a valid wasm module: {explain_invalid(str(exc))}", where=where) from exc
+        raise SpecError(refusal(str(exc)), where=where, hint=describe_wasm(wasm)) from exc
     try:
         iface = module_interface(wasm)
     except (IndexError, ValueError):     # valid to wasmtime, unreadable here: compile to ask it
         iface = _compiled_interface(wasm)
     imports, exports, mem_min = iface.imports, iface.exports, iface.initial_memory
     return {"size": len(wasm), "imports": imports, "exports": exports, "initial_memory": mem_min,
-            "custom_section_bytes": custom_section_bytes(wasm)}
+            "custom_section_bytes": custom_section_bytes(wasm), "foreign": describe(iface)}
 
 
 def _compiled_interface(wasm: bytes) -> Interface:
@@ -238,6 +242,7 @@ def check_module(
     return PolicyVerdict(
         allowed=not reasons, trust_level=trust_level, reasons=reasons, facts=facts,
         policy=str(policy.metadata.get("name", policy.source or "default")), allowed_at=allowed_at,
+        foreign=facts["foreign"],
     )
 
 
@@ -258,15 +263,30 @@ def _size_reason(facts: dict, max_size: int, trust_level: str, policy_source: st
     return out + (f"; the cap is {field} in {policy_source}" if policy_source else f"; the cap is the policy's {field}")
 
 
+def _outside_reasons(outside: list[str], allowed_mods: list[str]) -> list[str]:
+    """One reason per import outside the allowed modules, or one per import module that has more than
+    three (ruby.wasm's npm build imports 22 functions from rb-js-abi-host: 22 lines said one thing)."""
+    allowed = f"the allowed modules [{', '.join(allowed_mods)}]"
+    by_mod: dict[str, list[str]] = {}
+    for imp in outside:
+        by_mod.setdefault(imp.split(".", 1)[0], []).append(imp)
+    out = []
+    for mod, imps in by_mod.items():
+        if len(imps) <= 3:
+            out += [f"import {imp} is outside {allowed}" for imp in imps]
+            continue
+        names = [imp.split(".", 1)[1].split(":", 1)[0] for imp in imps[:3]]    # a WIT signature after ':'
+        out.append(f"{len(imps)} imports from {mod} ({', '.join(names)}, …) are outside {allowed}")
+    return out
+
+
 def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limit: int | None,
                    timeout_ms: int | None, fuel: int | None, max_stdout: int | None = None,
                    policy_source: str | None = None) -> list[str]:
-    reasons: list[str] = []
     allowed_mods = rules.allow_import_modules
+    reasons = _outside_reasons([i for i in facts["imports"] if i.split(".", 1)[0] not in allowed_mods], allowed_mods)
     for imp in facts["imports"]:
-        mod = imp.split(".", 1)[0]
-        if mod not in allowed_mods:
-            reasons.append(f"import {imp} is outside the allowed modules [{', '.join(allowed_mods)}]")
+        if imp.split(".", 1)[0] not in allowed_mods:
             continue
         for pat in rules.deny_imports:
             if fnmatch.fnmatchcase(imp, pat):

@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
+from wasmops.wasm.foreign import refuse_early
 from wasmops.wasm.outcome import STDERR_TAIL
 from wasmops.wasm.shape import MAX_STDIN
 from wasmops.wasm.sandbox import RunLimits, RunResult, Sandbox, default_sandbox
@@ -111,9 +113,11 @@ def judge(case: TestCase, r: RunResult) -> CaseResult:
     """The one judge: compare one run (in the sandbox or through the host) with what the case expects."""
     out = r.stdout.decode(errors="replace")
     raw = r.stderr or b""
-    ok, why = _compare(case, r.exit_code, r.reason, r.message, out)
+    ok, why = _compare(case, r.exit_code, r.reason, r.message, r.stdout)
     if ok and case.expect_stderr_contains is not None:
         ok, why = _compare_stderr(case.expect_stderr_contains, raw[-STDERR_TAIL:].decode(errors="replace"))
+    if ok and r.exit_code == 0 and r.reason is None:
+        raw = b""                    # a passing run's chatter: kept only for cases that fail
     err = (raw if len(raw) <= 2048 else raw[:512] + b"\n...\n" + raw[-1536:]).decode(errors="replace")
     return CaseResult(name=case.name, passed=ok, reason=why, fuel_used=r.fuel_used, peak_memory=r.peak_memory,
                       duration_ms=r.duration_s * 1000, exit_code=r.exit_code, stdout=out[:4096], stderr=err)
@@ -160,7 +164,7 @@ def not_run(case: TestCase, why: str) -> CaseResult:
 
 
 def _compare(case: TestCase, exit_code: int | None, reason: str | None, message: str,
-             stdout: str) -> tuple[bool, str]:
+             stdout: bytes) -> tuple[bool, str]:
     if case.expect_error is not None:
         if reason != case.expect_error:
             got = f"{reason}: {message}" if reason not in (None, "exit_nonzero") else f"exit {exit_code}"
@@ -181,12 +185,45 @@ def _compare_stderr(want: str, tail: str) -> tuple[bool, str]:
     return False, f"stderr lacks {want[:80]!r}" + ("" if tail.strip() else " (stderr is empty)")
 
 
-def _compare_stdout(case: TestCase, stdout: str) -> tuple[bool, str] | None:
-    if case.expect_stdout is not None and stdout.rstrip("\n") != case.expect_stdout.rstrip("\n"):
-        return False, _mismatch(stdout.rstrip("\n"), case.expect_stdout.rstrip("\n"))
-    if case.expect_stdout_contains is not None and case.expect_stdout_contains not in stdout:
-        return False, f"stdout lacks {case.expect_stdout_contains[:80]!r}"
+def _compare_stdout(case: TestCase, raw: bytes) -> tuple[bool, str] | None:
+    """The stdout against the case, as text (UTF-8) or, for binary output, as bytes: YAML's ``"\\x89PNG"``
+    is the characters U+0089 P N G, which a PNG's first bytes only match read one byte a character
+    (Latin-1). Either reading passes."""
+    stdout = raw.decode(errors="replace")
+    want = case.expect_stdout
+    if want is not None and stdout.rstrip("\n") != want.rstrip("\n") and not _bytes_equal(raw, want):
+        return False, _mismatch(stdout.rstrip("\n"), want.rstrip("\n")) + _binary_note(raw)
+    part = case.expect_stdout_contains
+    if part is not None and part not in stdout and not _bytes_in(raw, part):
+        return False, f"stdout lacks {part[:80]!r}" + _binary_note(raw)
     return None
+
+
+def _as_bytes(text: str) -> bytes | None:
+    """``text`` one byte a character when every character is below U+0100 and one is not ASCII (the
+    way a YAML ``\\xNN`` escape spells a byte), else None."""
+    if text.isascii() or any(ord(ch) > 0xFF for ch in text):
+        return None
+    return text.encode("latin-1")
+
+
+def _bytes_in(raw: bytes, part: str) -> bool:
+    b = _as_bytes(part)
+    return b is not None and b in raw
+
+
+def _bytes_equal(raw: bytes, want: str) -> bool:
+    b = _as_bytes(want)
+    return b is not None and raw.rstrip(b"\n") == b.rstrip(b"\n")
+
+
+def _binary_note(raw: bytes) -> str:
+    """For output that is not UTF-8 text: its size and first bytes, which the quoted text hides."""
+    try:
+        raw.decode()
+        return ""
+    except UnicodeDecodeError:
+        return f" (stdout is {len(raw)} bytes, not UTF-8 text; it starts {raw[:16].hex(' ')})"
 
 
 def _mismatch(got: str, want: str, width: int = 80) -> str:
@@ -212,6 +249,7 @@ def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sand
     sb = sandbox or default_sandbox()
     digest = digest or "sha256:" + hashlib.sha256(wasm).hexdigest()
     if progress is not None and len(wasm) >= COMPILE_NOTICE_BYTES and not sb.is_compiled(digest):
+        refuse_early(wasm, src.name)          # no "compiling" notice for a module refused without one
         progress(f"compiling {src.name} ({len(wasm) / 1e6:.1f} MB of wasm): a large module takes a while"
                  + (", once: it is then cached" if sb.cache is not None else ""))
     prepared = sb.load(wasm, digest, where=src.name)
@@ -219,9 +257,10 @@ def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sand
     report = TestReport(module=src.name, digest=digest)
     for case in cases if cases is not None else src.tests:
         r = sb.run(prepared, stdin=case.stdin_bytes, env=case.env, args=case.args, limits=limits,
-                   program_name=src.name)
+                   program_name=src.name, keep_stderr=True)
         report.cases.append(judge(case, r))
     _note_library(report, prepared, cases if cases is not None else src.tests)
+    _note_no_files(report, prepared)
     return report
 
 
@@ -252,3 +291,22 @@ def _note_library(report: TestReport, prepared, cases: list[TestCase]) -> None:
             c.reason += (f" (it exited 0 after {c.fuel_used} instructions writing nothing, and exports {shown}: "
                          "a library whose _start does nothing? The host runs only _start, the request on stdin "
                          "and the response on stdout: wrap the library in a command whose main does that)")
+
+
+#: What a C library's or a runtime's message says when a file could not be opened (wasi-libc's
+#: ENOTCAPABLE is "Capabilities insufficient"; flite: "cst_wave_save: can't open file").
+_OPEN_FAILED = re.compile(r"can(?:'|no)?t open|could ?n[o']t open|unable to open|failed to open|no such file|"
+                          r"capabilities insufficient|not capable|cannot find|not found: /", re.IGNORECASE)
+
+
+def _note_no_files(report: TestReport, prepared) -> None:
+    """A failed case whose stderr says a file could not be opened, from a module that opens files by
+    name (imports ``path_open``): say that a run gets no directory at all, here and in the host, so no
+    name opens (flite from npm writes its WAV only to a named file: "-" and /dev/stdout fail too)."""
+    if not any(i.module.startswith("wasi") and i.name == "path_open" for i in prepared.module.imports):
+        return
+    for c in report.failed:
+        if _OPEN_FAILED.search(c.stderr):
+            c.reason += (" (its stderr says a file could not be opened: a run gets no directory (no preopens, "
+                         "here as in the host) and no file, /dev/stdout included, so every open by name fails: a "
+                         "module here reads the request on stdin and writes the answer on stdout)")

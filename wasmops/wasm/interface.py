@@ -24,6 +24,7 @@ from wasmops.wasm.shape import _leb, _sections
 PAGE = 65536
 _IMPORT, _MEMORY, _EXPORT = 2, 5, 7
 _KIND_MEMORY = 2
+_SHARED = 2                      # limits flag: a shared memory
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Interface:
     exports: list[str]          # export names, in declaration order
     export_kinds: dict[str, int]   # name -> external kind (0 func, 1 table, 2 memory, 3 global, 4 tag)
     initial_memory: int         # bytes: the largest initial size of an imported or exported memory
+    shared_memory: bool = False  # a memory is shared (the threads proposal: the host refuses it)
 
 
 def module_interface(wasm: bytes) -> Interface:
@@ -42,16 +44,19 @@ def module_interface(wasm: bytes) -> Interface:
     memories: list[int] = []             # the memory index space: imported memories, then defined ones
     imported_mem: list[int] = []
     exported_mem: list[int] = []
+    shared = False
     for sid, body in _sections(wasm):
         if sid == _IMPORT:
-            for mod, name, kind, mem_min in _imports(body):
+            for mod, name, kind, mem_min, mem_shared in _imports(body):
                 imports.append(f"{mod}.{name}")
                 if kind == _KIND_MEMORY:
                     memories.append(mem_min)
                     imported_mem.append(mem_min)
+                    shared = shared or mem_shared
         elif sid == _MEMORY:
             count, pos = _leb(body, 0)
             for _ in range(count):
+                shared = shared or bool(body[pos] & _SHARED)
                 minimum, pos = _limits(body, pos)
                 memories.append(minimum)
         elif sid == _EXPORT:
@@ -60,7 +65,8 @@ def module_interface(wasm: bytes) -> Interface:
                 if kind == _KIND_MEMORY and index < len(memories):
                     exported_mem.append(memories[index])
     pages = max(imported_mem + exported_mem, default=0)
-    return Interface(imports=imports, exports=list(exports), export_kinds=exports, initial_memory=pages * PAGE)
+    return Interface(imports=imports, exports=list(exports), export_kinds=exports, initial_memory=pages * PAGE,
+                     shared_memory=shared)
 
 
 def _name(body: bytes, pos: int) -> tuple[str, int]:
@@ -87,13 +93,14 @@ def _imports(body: bytes):
         name, pos = _name(body, pos)
         kind = body[pos]
         pos += 1
-        mem_min = 0
+        mem_min, mem_shared = 0, False
         if kind == 0:                    # func: a type index
             _, pos = _leb(body, pos)
         elif kind == 1:                  # table: a reference type, then limits
             pos = _reftype_end(body, pos)
             _, pos = _limits(body, pos)
         elif kind == _KIND_MEMORY:
+            mem_shared = bool(body[pos] & _SHARED)
             mem_min, pos = _limits(body, pos)
         elif kind == 3:                  # global: a value type and mutability
             pos = _reftype_end(body, pos) + 1
@@ -101,7 +108,7 @@ def _imports(body: bytes):
             _, pos = _leb(body, pos + 1)
         else:
             raise ValueError(f"import kind {kind:#x}")
-        yield mod, name, kind, mem_min
+        yield mod, name, kind, mem_min, mem_shared
 
 
 def _reftype_end(body: bytes, pos: int) -> int:

@@ -37,6 +37,10 @@ def classify(reason, message, exit_code, peak, limits, overflow: bool, no_instan
                                    f"limits.memory for `wasmops test`; a deployment's is its manifest's "
                                    f"spec.runtimeConfig.resources.memory)")
         return REASON_MEMORY, message
+    if reason == REASON_TIMEOUT and limits.timeout_ms:
+        return REASON_TIMEOUT, (f"wall-clock deadline exceeded: the run took more than its limit of {limits.timeout_ms} ms "
+                                "(module.yaml limits.timeout_ms for `wasmops test`; a deployment's is its manifest's "
+                                "spec.runtimeConfig.timeoutMs, up to its trust level's maxTimeoutMs)")
     if reason == REASON_FUEL and limits.fuel:
         return REASON_FUEL, (f"fuel exhausted: the run needed more than its limit of {limits.fuel} (module.yaml "
                              "limits.fuel for `wasmops test`; a deployment's is its manifest's "

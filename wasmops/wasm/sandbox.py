@@ -30,7 +30,8 @@ from wasmops.wasm import _deadline, _sandbox_io as _io
 from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
-from wasmops.wasm.shape import check_header, check_shape, engine_config, explain_invalid
+from wasmops.wasm.foreign import describe_wasm, refuse_early
+from wasmops.wasm.shape import check_header, check_shape, engine_config, refusal
 # The reasons (REASON_*) are re-exported here, where callers have always found them.
 from wasmops.wasm.outcome import (WASM_PAGE, REASON_EXIT, REASON_FUEL, REASON_LINK, REASON_MEMORY, REASON_STACK,  # noqa: F401
                                   REASON_STDOUT, REASON_TIMEOUT, REASON_TRAP, classify as _classify, trap_message,
@@ -139,7 +140,7 @@ class Sandbox:
         try:
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
-            raise SpecError(f"not a valid wasm module: {explain_invalid(str(exc))}", where=where) from exc
+            raise SpecError(refusal(str(exc)), where=where, hint=describe_wasm(wasm)) from exc
         self.compiles += 1
         if self.cache is not None:
             self.cache.store(digest, module)
@@ -167,7 +168,9 @@ class Sandbox:
                         memory_index=_io.export_index(module, "memory", wasmtime.MemoryType))
 
     def load(self, wasm: bytes, digest: str | None = None, *, where: str | None = None) -> Prepared:
-        """Compile and prepare a WASI command; a SandboxError naming ``where`` for one without ``_start``."""
+        """Compile and prepare a WASI command; a SandboxError naming ``where`` for one without ``_start``
+        or with imports from outside WASI (found before the compile: ``foreign.refuse_early``)."""
+        refuse_early(wasm, where or digest)
         prepared = self.prepare(self.compile(wasm, digest, where=where), digest)
         if prepared.start_index is None:
             reactor = any(e.name == "_initialize" for e in prepared.module.exports)
@@ -180,7 +183,7 @@ class Sandbox:
     # -- run ---------------------------------------------------------------------------------
     def run(self, prepared: Prepared, *, stdin: bytes = b"", env: dict[str, str] | None = None,
             args: list[str] | None = None, limits: RunLimits = RunLimits(), program_name: str = "module",
-            slice_ms: int | None = None) -> RunResult:
+            slice_ms: int | None = None, keep_stderr: bool = False) -> RunResult:
         """One run in a fresh Store, closed before returning (its memory goes back at once).
 
         ``slice_ms`` (shorter than ``limits.timeout_ms``) stops the run early with ``Preempted``
@@ -195,8 +198,12 @@ class Sandbox:
         right after it. If that run's memory passed the cap, the cap is what stopped the first one and
         its reason is ``memory_limit``. A single request for more than twice the cap is not recognised.
         The first run's outputs and costs are the ones reported; a failure costs at most one more run
-        of its own length, and never its deadline."""
-        call = (prepared, stdin, env, (program_name, *(args or ())), slice_ms)
+        of its own length, and never its deadline.
+
+        Only a failed run's stderr is read back (the host's path), unless ``keep_stderr``: ``wasmops
+        test`` keeps it, since a case can fail on what a run that exited 0 wrote (flite from npm exits 0
+        after "cst_wave_save: can't open file")."""
+        call = (prepared, stdin, env, (program_name, *(args or ())), slice_ms, keep_stderr)
         t0 = time.perf_counter()
         result = self._run_once(*call, limits)
         if result.reason == REASON_EXIT and result.exit_code in limits.ok_exits:
@@ -216,7 +223,7 @@ class Sandbox:
         return result
 
     def _run_once(self, prepared: Prepared, stdin: bytes, env, argv: tuple[str, ...], slice_ms: int | None,
-                  limits: RunLimits) -> RunResult:
+                  keep_stderr: bool, limits: RunLimits) -> RunResult:
         store = _io.RawStore(self.engine)
         sliced = slice_ms is not None and slice_ms < limits.timeout_ms
         out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
@@ -226,7 +233,7 @@ class Sandbox:
             watch = self._configure(store, out, err, limits, stdin, env, argv,
                                     slice_ms if sliced else limits.timeout_ms)
             watched.update((out, err))
-            result = self._execute(store, prepared, limits, out, err, watch)
+            result = self._execute(store, prepared, limits, out, err, watch, keep_stderr)
         finally:
             _deadline.disarm(watch)
             self._ticker.leave()
@@ -263,7 +270,7 @@ class Sandbox:
         self._ticker.advance(ticks)
 
     def _execute(self, store, prepared: Prepared, limits: RunLimits, out: _OutFile, err: _OutFile,
-                 watch: _deadline.Watch) -> RunResult:
+                 watch: _deadline.Watch, keep_stderr: bool = False) -> RunResult:
         exit_code: int | None = None
         reason: str | None = None
         message = ""
@@ -289,7 +296,7 @@ class Sandbox:
         fuel_used = limits.fuel - store.fuel_left()
         peak = 0 if instance is None else _io.memory_size(ctx, instance, prepared.memory_index)
         reason, message = _classify(reason, message, exit_code, peak, limits, out.overflow, instance is None)
-        stderr = err.read() if (reason or exit_code) else b""  # only failures report stderr
+        stderr = err.read() if (reason or exit_code or keep_stderr) else b""  # the host's path: failures only
         return RunResult(exit_code=exit_code, stdout=stdout, stderr=stderr, fuel_used=fuel_used, peak_memory=peak,
                          duration_s=duration, reason=reason, message=message, cpu_s=cpu)
 

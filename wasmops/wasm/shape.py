@@ -95,6 +95,19 @@ def check_header(data: bytes, *, where: str | None) -> None:
                              "not wasm32-wasip2)")
 
 
+def refusal(message: str) -> str:
+    """The one line a refused binary gets: what the host does not run, or why it is not valid.
+
+    >>> refusal("failed to parse\\nCaused by:\\n    threads must be enabled for shared memories (at offset 0x9f)")
+    'a module the host cannot run: it uses shared memory (the threads proposal), which the host does not enable: \
+a run is single-threaded (threads must be enabled for shared memories (at offset 0x9f))'
+    """
+    said = explain_invalid(message)
+    if said.startswith("the module uses "):        # valid wasm, a feature the engine leaves off
+        return "a module the host cannot run: it uses " + said.removeprefix("the module uses ")
+    return f"not a valid wasm module: {said}"
+
+
 def explain_invalid(message: str) -> str:
     """wasmtime's validation error as a reader of this project needs it: the feature named."""
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip() and ln.strip() != "Caused by:"]

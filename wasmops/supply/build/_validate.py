@@ -4,7 +4,8 @@ policy's (``wasmops.wasm.shape``: the header, the tables, the engine's features)
 from __future__ import annotations
 
 from wasmops.errors import BuildFailed, SpecError
-from wasmops.wasm.shape import CORE_VERSION, MAGIC, check_header, check_shape, explain_invalid, validation_engine  # noqa: F401
+from wasmops.wasm.foreign import describe_wasm
+from wasmops.wasm.shape import CORE_VERSION, MAGIC, check_header, check_shape, explain_invalid, refusal, validation_engine  # noqa: F401
 
 
 def validate_wasm(data: bytes, *, where: str) -> None:
@@ -19,4 +20,4 @@ def validate_wasm(data: bytes, *, where: str) -> None:
     try:
         wasmtime.Module.validate(validation_engine(), data)
     except wasmtime.WasmtimeError as exc:
-        raise BuildFailed(f"invalid WebAssembly module: {explain_invalid(str(exc))[:500]}", where=where) from exc
+        raise BuildFailed(refusal(str(exc))[:500], where=where, hint=describe_wasm(data)) from exc

@@ -1,0 +1,47 @@
+"""A release says before it starts which test cases verify cannot run through the host, and why.
+
+Found releasing npm's flite: module.yaml had a `--help` case with `args` (the host passes none), and the
+release ended "verify: 1/1 passed, 1 not run", naming neither the case nor the reason (both were only in
+the decision record and the Prefect artifact)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from support.cli_ws import make_cli_workspace
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    ws = make_cli_workspace(tmp_path_factory)
+    ws("new", "speak", "--language", "wat", check=0)
+    ws("add", ws.cwd / "speak", "--target", "dev/speak", "--team", "t", "--project", "p", check=0)
+    return ws
+
+
+def _cases(ws, cases: list[dict]) -> None:
+    yml = ws.cwd / "speak" / "module.yaml"
+    doc = yaml.safe_load(yml.read_text())
+    doc["tests"] = cases
+    yml.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def _notes(ws) -> tuple[str, ...]:
+    from wasmops.config import Settings
+    from wasmops.onboard import preflight
+
+    return preflight(Settings(home=ws.home), ws.cwd / "speak", "dev/speak", auto_approve=True).notes
+
+
+def test_the_cases_verify_cannot_run_are_named_with_the_reason_before_the_release(ws):
+    _cases(ws, [{"name": "speaks", "stdin": "hi", "expect_stdout": ""},
+                {"name": "help", "args": ["--help"], "expect_stdout_contains": "usage"},
+                {"name": "loud", "stdin": "hi", "env": {"VOLUME": "11"}, "expect_stdout": ""}])
+    (note,) = _notes(ws)
+    assert note == ("verify through the host will report as not run: help: args given (the host passes none); "
+                    "loud: env differs (VOLUME) (they run in `wasmops test` only)")
+
+
+def test_no_note_when_every_case_runs_through_the_host(ws):
+    _cases(ws, [{"name": "speaks", "stdin": "hi", "expect_stdout": ""}])
+    assert _notes(ws) == ()
