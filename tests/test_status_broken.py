@@ -73,3 +73,44 @@ def test_status_lists_a_canary_step_that_failed_or_held(tmp_path):
     assert p.returncode == 0, p.stderr
     shown = {(v["kind"], v["verdict"]) for v in json.loads(p.stdout)["verdicts"]}
     assert shown == {("canary-step", "fail"), ("canary-step", "hold")}, shown
+
+
+def test_one_runs_verdict_on_several_digests_is_one_row_naming_them(tmp_path):
+    """Found from outside (npm modules, 2026-12-07): after a few releases one score run recorded the same
+    hold for each digest that served in its window, and status printed that row five times, naming no
+    digest. A row is now one run's verdict on a module, with the digests it covers."""
+    from hypothesis import given, settings, strategies as st
+
+    from wasmops.cli._status_verdicts import verdict_rows
+    from wasmops.config import Settings
+    from wasmops.gitops.decisions import Decision, record
+    from wasmops.workspace import init_workspace
+
+    digests = st.lists(st.text("0123456789abcdef", min_size=64, max_size=64).map("sha256:".__add__),
+                       min_size=1, max_size=6, unique=True)
+
+    @settings(max_examples=30, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from(["r1", "r2", "r3"]), st.sampled_from(["dev/a", "dev/b"]),
+                              st.sampled_from(["hold", "ok"]), digests), max_size=6))
+    def grouped(runs):
+        ds = [Decision(kind="anomaly", subject=m, verdict=v, explanation="x", digest=d, flow_run_id=r)
+              for r, m, v, ds_ in runs for d in ds_][::-1]
+        rows = verdict_rows(ds, limit=100)
+        assert len(rows) == len({(r, m, v) for r, m, v, _ in runs})
+        assert all(len(row["digests"]) == len(set(row["digests"])) for row in rows)   # a digest once per row
+        covered = {(row["subject"], row["verdict"], d) for row in rows for d in row["digests"]}
+        assert covered == {(m, v, d) for _, m, v, ds_ in runs for d in ds_}
+    grouped()
+
+    s = Settings(home=tmp_path / "ws")
+    init_workspace(s)
+    many = [f"sha256:{c * 64}" for c in "abcde"]
+    for d in many:
+        record(s.gitops_dir, Decision(kind="anomaly", subject="dev/m", verdict="hold", digest=d, flow_run_id="run-1",
+                                      explanation="no champion anomaly model is registered yet"))
+    env = {**os.environ, "WASMOPS_HOME": str(s.home), "WASMOPS_HOST_URL": "http://127.0.0.1:9", "COLUMNS": "200"}
+    p = subprocess.run([WASMOPS, "status", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    rows = json.loads(p.stdout)["verdicts"]
+    assert len(rows) == 1 and sorted(rows[0]["digests"]) == many, rows
+    table = subprocess.run([WASMOPS, "status"], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert table.count("no champion anomaly model") == 1 and "+4" in table, table

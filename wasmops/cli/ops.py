@@ -160,6 +160,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     """What runs, the live modules, pending approvals, the last verdicts and budget status."""
     from wasmops.gitops.decisions import list_decisions
     from ..services import Services
+    from ._status_verdicts import digests_cell, verdict_rows
 
     s = workspace()
     svc = Services(s)
@@ -187,8 +188,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
             out["approvals_error"] = f"{running['prefect'].url} does not answer: {str(exc).splitlines()[0][:200]}"
     out["broken_files"] = _broken_files(s)
     ds = list_decisions(s.gitops_dir, limit=200) if s.gitops_dir.exists() else []
-    out["verdicts"] = [{"at": d.at[:19], "kind": d.kind, "subject": d.subject, "verdict": d.verdict, "why": d.explanation}
-                       for d in _since_last_pass(ds) if d.kind == "anomaly" or _judged_not_passed(d)][:5]
+    out["verdicts"] = verdict_rows(ds)
     out["budgets"] = [{"at": d.at[:19], "subject": d.subject, "verdict": d.verdict} for d in ds if d.kind == "budget"][:5]
     if json_out:
         print(json.dumps(out, indent=1, default=str))
@@ -210,7 +210,8 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
         c.print(table("pending approvals", out["approvals"]) if out["approvals"] else "no pending approvals")
     elif out.get("approvals_error"):
         c.print(f"approvals: {out['approvals_error']}", soft_wrap=True, highlight=False)
-    c.print(table("last AI verdicts", out["verdicts"]) if out["verdicts"] else "no AI verdicts yet")
+    c.print(table("last AI verdicts", [{**{k: v for k, v in r.items() if k != "digests"}, "digest": digests_cell(r["digests"])}
+                                       for r in out["verdicts"]]) if out["verdicts"] else "no AI verdicts yet")
     c.print(table("budget decisions", out["budgets"]) if out["budgets"] else "no budget decisions yet")
 
 
@@ -371,25 +372,3 @@ def score(window_minutes: int = typer.Option(60, min=1, help="Score the telemetr
 
 
 from . import worker as _worker  # noqa: E402,F401  (registers `wasmops worker`)
-
-
-def _since_last_pass(ds: list) -> list:
-    """Decision records (newest first) without the release and canary verdicts of a module that a later
-    release of it passed: a fail already rolled back and followed by a passing release needs no one."""
-    passed: set[str] = set()
-    out = []
-    for d in ds:
-        if d.kind in ("release-verdict", "canary-step") and d.subject in passed:
-            continue
-        if d.kind == "release-verdict" and d.verdict == "pass":
-            passed.add(d.subject)
-        out.append(d)
-    return out
-
-
-def _judged_not_passed(d) -> bool:
-    """A release or canary-step verdict a person should see: fail or hold against a previous digest (a
-    first release's hold, with nothing to compare, is routine)."""
-    if d.kind == "canary-step":          # a canary aborted or held at a step (found from outside: hidden)
-        return d.verdict != "pass"
-    return d.kind == "release-verdict" and d.verdict != "pass" and bool((d.data or {}).get("baseline_digest"))
