@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
@@ -129,19 +130,28 @@ def expected_end(case) -> str | None:
     return case.expect_error or (f"exit={case.expect_exit}" if case.expect_exit else None)
 
 
-def why_not_runnable(case: TestCase, env: dict[str, str] | None) -> str | None:
-    """Why the host cannot run ``case`` as written under the deployment's ``env`` (None: it can):
-    the host passes no args, its env is exactly the deployment's, and its request body is at most
-    ``MAX_STDIN``. ``wasmops test`` runs a case with its own ``env`` only (none given: empty), so a
-    case runs through the host only when the two are equal; a variable only one of them sets differs::
+def why_not_runnable(case: TestCase, env: dict[str, str] | None, args: list[str] | None = None) -> str | None:
+    """Why the host cannot run ``case`` as written under the deployment's ``env`` and ``args`` (None: it
+    can): the host runs every request with the deployment's args (``spec.runtimeConfig.args``, none by
+    default) and exactly its env, and takes a request body of at most ``MAX_STDIN``. ``wasmops test``
+    runs a case with its own ``args`` and ``env`` only (none given: empty), so a case runs through the
+    host only when they are equal; a variable only one of them sets differs::
 
         >>> why_not_runnable(TestCase(name="c"), {"MODE": "hash"})
         'env differs (MODE)'
         >>> why_not_runnable(TestCase(name="c", env={"MODE": "hash"}), {"MODE": "hash"}) is None
         True
+        >>> why_not_runnable(TestCase(name="c", args=["--help"]), {})
+        'args given (the host passes none)'
+        >>> why_not_runnable(TestCase(name="c"), {}, ["-o", "-"])
+        'args differ (the host passes -o -)'
     """
-    if case.args:
-        return "args given (the host passes none)"
+    host_args = list(args or ())
+    if case.args != host_args:
+        if not host_args:
+            return "args given (the host passes none)"
+        said = shlex.join(host_args)
+        return f"args differ (the host passes {said if len(said) <= 80 else said[:79] + '…'})"
     differs = env_differs(case.env, env)
     if differs:
         return f"env differs ({', '.join(differs)})"
