@@ -95,6 +95,22 @@ def test_the_args_survive_a_restart_and_bad_ones_are_refused_naming_the_field(se
     assert client.run("cli", "argv", b"").content == echoed("argv", ["-o", "-", "ü"])     # still served as it was
 
 
+def test_a_canary_runs_with_its_own_args_and_a_release_undo_keeps_them(served):
+    from tasks.release import _deploy_body
+
+    _hp, client, ref, digest = served
+    ref2, digest2 = _hp.ws.publish_wat("argv2", ARGV_ECHO.replace("(module", "(module $v2", 1))
+    client.deploy("cli", "argv", ref=ref, digest=digest, limits=LIMITS, labels=LABELS, args=["stable"])
+    client.set_canary("cli", "argv", weight=50, ref=ref2, digest=digest2, limits=LIMITS, labels=LABELS,
+                      args=["canary", "ü"])
+    assert client.run("cli", "argv", b"", pin=digest).content == echoed("argv", ["stable"])
+    assert client.run("cli", "argv", b"", pin=digest2).content == echoed("argv", ["canary", "ü"])
+    client.promote_canary("cli", "argv")
+    (mod,) = client.modules()
+    assert (mod["digest"], mod["args"]) == (digest2, ["canary", "ü"])
+    assert client.deploy("cli", "argv", **_deploy_body(mod))["changed"] is False    # the undo's body is the same
+
+
 def _src(*cases: TestCase) -> ModuleSource:
     return ModuleSource(name="argv", language="wat", sources=["argv.wat"], tests=list(cases),
                         limits={"fuel": 10**6, "memory": "1Mi", "timeout_ms": 1000})
