@@ -228,3 +228,21 @@ def test_module_yaml_args_are_what_add_writes_to_the_manifest_and_bad_ones_name_
             load_module_source(tmp_path)
         said = str(e.value)
         assert "module.yaml" in said and field in said and "argument 0 holds a NUL byte" in said, said
+
+
+@pytest.mark.parametrize("flavor", ["runwasi", "spinkube"])
+def test_render_says_the_args_are_not_carried_to_a_cluster(flavor):
+    from support.host import REPO
+
+    from wasmops.gitops.desired import load_desired_state
+    from wasmops.gitops.render import render
+
+    ds = load_desired_state(REPO / "deployments")
+    m = ds.deployments["dev/greet-c"]
+    spec = m.spec.model_copy(update={
+        "module_ref": m.spec.module_ref.model_copy(update={"digest": "sha256:" + "a" * 64, "tag": "v1"}),
+        "runtime_config": m.spec.runtime_config.model_copy(update={"args": ["-o", "-"]})})
+    ds.deployments["dev/greet-c"] = m.model_copy(update={"spec": spec})
+    out = render(ds, flavor=flavor, registry="oci-layout:///x")
+    (w,) = [w for w in out.warnings if w.key == "dev/greet-c"]
+    assert "spec.runtimeConfig.args (-o -) are not rendered" in w.reason
