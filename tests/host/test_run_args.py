@@ -11,6 +11,7 @@ import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.host import HostProcess, make_workspace
+from support.wasi_wat import argv_echo_stdout, argv_echo_wat
 
 from wasmops.errors import UserError
 from wasmops.gitops.desired import DesiredState
@@ -21,17 +22,8 @@ from wasmops.supply.source import ModuleSource, TestCase
 from wasmops.supply.testrun import run_cases
 from wasmops.wasm.sandbox import RunLimits, Sandbox
 
-# Written for this test: writes its whole argv as WASI hands it (each argument ended by a NUL byte).
-ARGV_ECHO = """(module
-  (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "args_get" (func $get (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (func (export "_start")
-    (drop (call $sizes (i32.const 0) (i32.const 4)))
-    (drop (call $get (i32.const 1024) (i32.const 16384)))
-    (i32.store (i32.const 8) (i32.const 16384)) (i32.store (i32.const 12) (i32.load (i32.const 4)))
-    (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))"""
+# Written for these tests (support/wasi_wat.py): writes its whole argv as WASI hands it, each ended by a NUL byte.
+ARGV_ECHO = argv_echo_wat()
 
 #: Any text an argument can hold: unicode (astral planes too), empty strings, spaces, quotes, '=', '-'.
 ARG = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=12)
@@ -39,7 +31,7 @@ ARGS = st.lists(ARG, max_size=8)
 
 
 def echoed(name: str, args: list[str]) -> bytes:
-    return b"".join(a.encode() + b"\0" for a in [name, *args])
+    return argv_echo_stdout([name, *args])
 
 
 @pytest.fixture(scope="module")
