@@ -238,3 +238,20 @@ def test_render_says_the_args_are_not_carried_to_a_cluster(flavor):
     out = render(ds, flavor=flavor, registry="oci-layout:///x")
     (w,) = [w for w in out.warnings if w.key == "dev/greet-c"]
     assert "spec.runtimeConfig.args (-o -) are not rendered" in w.reason
+
+
+def test_wasmops_test_says_when_no_case_runs_with_module_yamls_args(tmp_path):
+    import os
+    import subprocess
+
+    from support.host import WASMOPS
+
+    (tmp_path / "argv.wat").write_text(ARGV_ECHO)
+    yml = "name: argv\nlanguage: wat\nsources: [argv.wat]\nargs: ['-o', '-']\ntests:\n  - {name: c, %s expect_stdout: %s}\n"
+    env = {**os.environ, "WASMOPS_HOME": str(tmp_path / "home")}
+    for case_args, out, noted in (("", '"argv\\0"', True), ("args: ['-o', '-'],", '"argv\\0-o\\0-\\0"', False)):
+        (tmp_path / "module.yaml").write_text(yml % (case_args, out))
+        p = subprocess.run([WASMOPS, "test", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr             # the case runs as it is written, either way
+        said = " ".join(p.stderr.split())
+        assert ("no case runs with module.yaml's args (-o -)" in said) == noted, said

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shlex
 from dataclasses import asdict, dataclass, field, replace
@@ -159,6 +160,24 @@ def why_not_runnable(case: TestCase, env: dict[str, str] | None, args: list[str]
     if size > MAX_STDIN:
         return f"stdin of {size} bytes is over the host's request limit of {MAX_STDIN} bytes"
     return None
+
+
+def args_note(src: ModuleSource) -> str | None:
+    """module.yaml's ``args`` are what `wasmops add` gives the deployment, and the host runs every request
+    with them; `wasmops test` runs each case with its own ``args``. When no case has exactly them, say so
+    now: verify through the host would run none of the cases.
+
+        >>> print(args_note(ModuleSource(name="m", language="wat", sources=["m.wat"], args=["-o", "-"],
+        ...                              tests=[TestCase(name="c")])))
+        no case runs with module.yaml's args (-o -), which the deployment runs every request with: verify \
+through the host will run none of them (give a case `args: ["-o", "-"]`)
+    """
+    if not src.args or not src.tests or any(c.args == src.args for c in src.tests):
+        return None
+    said = shlex.join(src.args)
+    return (f"no case runs with module.yaml's args ({said if len(said) <= 80 else said[:79] + '…'}), which the "
+            f"deployment runs every request with: verify through the host will run none of them (give a case "
+            f"`args: {json.dumps(src.args, ensure_ascii=False)}`)")
 
 
 def env_differs(case_env: dict[str, str] | None, env: dict[str, str] | None) -> list[str]:
