@@ -137,7 +137,8 @@ def _undo_reconcile(txn) -> None:
 
 def _deploy_body(live: dict) -> dict:
     """The deploy body that admits what the host lists as ``live`` again."""
-    return {k: live[k] for k in ("ref", "digest", "trust_level", "limits", "env", "labels", "replicas") if k in live}
+    return {k: live[k] for k in ("ref", "digest", "trust_level", "limits", "env", "labels", "replicas",
+                                 "success_exit_codes", "args") if k in live}
 
 
 @task(name="already-serving", cache_policy=NO_CACHE, **RETRY)
@@ -220,7 +221,7 @@ def verify_release(src: ModuleSource, key: str, manifest_digest: str, host_url: 
     ns, name = key.split("/", 1)
     client = _host(s, host_url)
     report = verify_via_host(client, ns, name, src, env=m.spec.runtime_config.env,
-                             digest=manifest_digest)
+                             args=m.spec.runtime_config.args, digest=manifest_digest)
     create_table_artifact(key=f"verify-{name}", table=report.rows() or [{"case": "-", "result": "no test cases"}],
                           description=f"Post-deploy verification of {key} at {manifest_digest}: {report.summary()}")
     _record_verify(s, key, manifest_digest, report, allowed=m.spec.verify.allow_unverified)

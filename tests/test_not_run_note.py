@@ -45,3 +45,36 @@ def test_the_cases_verify_cannot_run_are_named_with_the_reason_before_the_releas
 def test_no_note_when_every_case_runs_through_the_host(ws):
     _cases(ws, [{"name": "speaks", "stdin": "hi", "expect_stdout": ""}])
     assert _notes(ws) == ()
+
+
+def _args(ws, args: list[str] | None) -> None:
+    def edit(doc):
+        rc = doc["spec"]["runtimeConfig"]
+        rc.pop("args", None)
+        rc.update({"args": args} if args else {})
+    ws.edit_manifest("dev/speak", edit)
+
+
+def test_a_case_runs_when_its_args_are_the_deployments_and_the_others_are_named(ws):
+    _args(ws, ["-o", "-"])
+    try:
+        _cases(ws, [{"name": "out", "args": ["-o", "-"], "stdin": "hi", "expect_stdout": ""},
+                    {"name": "plain", "stdin": "hi", "expect_stdout": ""}])
+        (note,) = _notes(ws)
+        assert note == ("verify through the host will report as not run: plain: args differ (the host passes -o -) "
+                        "(they run in `wasmops test` only)")
+    finally:
+        _args(ws, None)
+
+
+def test_when_every_case_passes_the_same_args_the_refusal_names_the_manifest_field(ws):
+    from wasmops.errors import SpecError
+
+    _cases(ws, [{"name": "json", "args": ["--format", "json"], "stdin": "hi", "expect_stdout": ""},
+                {"name": "json-too", "args": ["--format", "json"], "expect_stdout": ""}])
+    with pytest.raises(SpecError) as e:
+        _notes(ws)
+    assert "none of the test cases can run through the host of dev/speak" in e.value.message
+    assert "json: args given (the host passes none)" in e.value.message
+    assert ('set spec.runtimeConfig.args in ' in e.value.hint and 'modules/dev/speak.yaml to ["--format", "json"] '
+            '(the args the cases run with)' in e.value.hint), e.value.hint

@@ -154,7 +154,8 @@ def deployment_for(src: ModuleSource, target: Target, *, team: str, project: str
                                                  "memory": str(src.limits.memory)},
                                    "trustLevel": trust_level, "timeoutMs": src.limits.timeout_ms,
                                    "maxStdout": str(src.limits.max_stdout),
-                                   **({"successExitCodes": src.success_exit_codes} if src.success_exit_codes else {})}},
+                                   **({"successExitCodes": src.success_exit_codes} if src.success_exit_codes else {}),
+                                   **({"args": src.args} if src.args else {})}},
     }
     try:
         return WasmModuleDeployment.model_validate(doc)
@@ -250,7 +251,8 @@ def not_run_note(src: ModuleSource, manifest: WasmModuleDeployment) -> str | Non
     says only "verify: 1/1 passed, 1 not run" (npm's flite: a `--help` case with args)."""
     from wasmops.supply.testrun import why_not_runnable
 
-    why = {c.name: why_not_runnable(c, manifest.spec.runtime_config.env) for c in src.tests}
+    rc = manifest.spec.runtime_config
+    why = {c.name: why_not_runnable(c, rc.env, rc.args) for c in src.tests}
     skipped = "; ".join(f"{n}: {w}" for n, w in why.items() if w)
     if not skipped or all(why.values()):     # none runnable: _cases_preflight refuses (or allowUnverified)
         return None
@@ -284,12 +286,13 @@ def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str
     if not src.tests:
         raise SpecError("no test cases: a release runs them before publishing and verifies the deployment "
                         "with them", where=where + ": tests", hint="add a case under `tests:` (see `wasmops new`)")
-    env = manifest.spec.runtime_config.env
-    why = {c.name: why_not_runnable(c, env) for c in src.tests}
+    env, args = manifest.spec.runtime_config.env, manifest.spec.runtime_config.args
+    why = {c.name: why_not_runnable(c, env, args) for c in src.tests}
     if all(why.values()) and not manifest.spec.verify.allow_unverified:
         listed = "; ".join(f"{n}: {w}" for n, w in why.items())
-        case_fix = ("add a case with no args, within 8 MiB of stdin, and with exactly the deployment's env "
-                    f"(`env: {json.dumps(env or {})}`; the host runs every case with it)")
+        case_fix = (f"add a case with {f'exactly the deployment args (`args: {json.dumps(args)}`)' if args else 'no args'}"
+                    f", within 8 MiB of stdin, and with exactly the deployment's env "
+                    f"(`env: {json.dumps(env or {})}`; the host runs every case with them)")
         shared = _shared_env(src, manifest_file)
         raise SpecError(f"none of the test cases can run through the host of {key}, so the deployment could not "
                         f"be verified ({listed})", where=where + ": tests",
@@ -298,14 +301,21 @@ def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str
 
 
 def _shared_env(src: ModuleSource, manifest_file: Path) -> str:
-    """When every case that only needs another env asks for the same one, the manifest fix that runs
-    them (the deployment's env is the module's configuration): '' otherwise."""
+    """When every case that only needs another env or args asks for the same ones, the manifest fix
+    that runs them (the deployment's env and args are the module's configuration): '' otherwise."""
     from wasmops.supply.testrun import why_not_runnable
 
-    envs = {json.dumps(c.env, sort_keys=True) for c in src.tests if c.env and why_not_runnable(c, c.env) is None}
-    if len(envs) != 1:
+    wanted = {(json.dumps(c.env, sort_keys=True), json.dumps(c.args, ensure_ascii=False)) for c in src.tests
+              if (c.env or c.args) and why_not_runnable(c, c.env, c.args) is None}
+    if len(wanted) != 1:
         return ""
-    return f"set spec.runtimeConfig.env in {manifest_file} to {envs.pop()} (the env the cases run with) and commit it"
+    env, args = wanted.pop()
+    fields = [(f, v) for f, v in (("env", env), ("args", args)) if v not in ("{}", "[]")]
+    if len(fields) == 1:
+        (f, v), = fields
+        return f"set spec.runtimeConfig.{f} in {manifest_file} to {v} (the {f} the cases run with) and commit it"
+    return (f"set spec.runtimeConfig.env to {env} and spec.runtimeConfig.args to {args} in {manifest_file} "
+            "(the env and args the cases run with) and commit it")
 
 
 def _policy_preflight(settings, src: ModuleSource, manifest: WasmModuleDeployment, key: str) -> None:

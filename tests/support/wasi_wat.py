@@ -1,5 +1,5 @@
-"""WAT modules for tests: ones that print what WASI hands them (env, argv[0]), so cases written against
-them pass or fail only by what the sandbox or the host passed in; and one that branches on its
+"""WAT modules for tests: ones that print what WASI hands them (env, argv[0], the whole argv), so cases
+written against them pass or fail only by what the sandbox or the host passed in; and one that branches on its
 input's first byte (:func:`first_byte_wat`), for versions that differ on one input only."""
 
 _IMPORTS = '''(import "wasi_snapshot_preview1" "{sizes}" (func $sizes (param i32 i32) (result i32)))
@@ -44,6 +44,21 @@ def argv0_wat() -> str:
     (i32.store8 (i32.add (i32.const 16384) (i32.sub (i32.load (i32.const 4)) (i32.const 1))) (i32.const 10))
     (i32.store (i32.const 8) (i32.const 16384)) (i32.store (i32.const 12) (i32.load (i32.const 4)))
     (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))'''
+
+
+def argv_echo_wat() -> str:
+    """Prints its whole argv as WASI gives it: argv[0] and every argument, each ended by a NUL byte."""
+    return f'''(module {_IMPORTS.format(sizes="args_sizes_get", get="args_get")}
+  (func (export "_start")
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (drop (call $get (i32.const 1024) (i32.const 16384)))
+    (i32.store (i32.const 8) (i32.const 16384)) (i32.store (i32.const 12) (i32.load (i32.const 4)))
+    (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))'''
+
+
+def argv_echo_stdout(argv: list[str]) -> bytes:
+    """What :func:`argv_echo_wat` prints when run with ``argv`` (argv[0] first)."""
+    return b"".join(a.encode() + b"\0" for a in argv)
 
 
 def first_byte_wat(tag: str, byte: int, then: str, otherwise: str) -> str:

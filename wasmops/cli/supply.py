@@ -61,7 +61,7 @@ def test_cmd(
     import tempfile
 
     from wasmops.supply.source import load_module_source
-    from wasmops.supply.testrun import run_cases
+    from wasmops.supply.testrun import args_note, run_cases
 
     src = load_module_source(module_dir)
     if wasm is None:
@@ -82,6 +82,10 @@ def test_cmd(
         console().print(table(f"{src.name}: {len(report.cases)} cases", report.rows()))
         if not report.cases:
             console().print("[yellow]no test cases in module.yaml[/]")
+        if (note := args_note(src)) is not None:
+            from rich.markup import escape
+
+            err_console().print(f"[yellow]note:[/] {escape(note)}")
     raise typer.Exit(0 if report.passed else 1)
 
 

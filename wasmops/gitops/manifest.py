@@ -27,7 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, 
 from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.gitops.rollout import Rollout
 from wasmops.units import parse_cpu_millis, parse_size
-from wasmops.wasm.shape import MAX_FUEL, success_exit_codes as check_exit_codes
+from wasmops.wasm.shape import MAX_FUEL, run_args, success_exit_codes as check_exit_codes
 
 API_VERSION = "wasmops.dev/v1alpha1"
 #: Set by a release's commit while it waits for a person's approval (the flow run's id): reconcilers
@@ -93,6 +93,10 @@ class RuntimeConfig(_Model):
         default_factory=list, alias="successExitCodes",
         description="Exit codes (1..125) besides 0 that mean success (a SAT solver's 10 and 20, grep's 1): the host "
                     "answers 200 and does not count them as errors")
+    args: Annotated[list[str], AfterValidator(run_args)] = Field(
+        default_factory=list,
+        description="Fixed arguments every run of the deployment gets after argv[0] (a subcommand, `-o -`, "
+                    "`--format json`): at most 64, 16 KiB together, no NUL byte")
 
 
 class PolicyBinding(_Model):

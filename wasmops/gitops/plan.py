@@ -21,7 +21,8 @@ from wasmops.gitops.plan_action import Action, _change, _fmt, _short, desired_sp
 from wasmops.gitops.rollout import canary_split
 from wasmops.gitops.rollout_plan import with_canary     # a canary in Git or on the host
 
-FIELDS = ("digest", "trust_level", "limits", "env", "labels", "replicas", "success_exit_codes")   # what decides "up to date"
+FIELDS = ("digest", "trust_level", "limits", "env", "labels", "replicas", "success_exit_codes", "args")   # "up to date"
+OMIT_EMPTY = ("success_exit_codes", "args")    # left out of both sides when empty (hosts from before them)
 
 
 @dataclass
@@ -66,12 +67,9 @@ class Drift:
 
 
 def live_spec(module: dict) -> dict:
-    """The fields of a live module that ``desired_spec`` sets; ``success_exit_codes`` only when there
-    are some (both sides leave it out when empty, so hosts from before it compare equal)."""
-    out = {f: module.get(f) for f in FIELDS}
-    if not out["success_exit_codes"]:
-        del out["success_exit_codes"]
-    return out
+    """The fields of a live module that ``desired_spec`` sets; those of ``OMIT_EMPTY`` only when set
+    (both sides leave them out when empty, so hosts from before them compare equal)."""
+    return {f: module.get(f) for f in FIELDS if f not in OMIT_EMPTY or module.get(f)}
 
 
 def _diff(git: dict, live: dict) -> list[tuple[str, object, object]]:

@@ -8,12 +8,15 @@ Below both halves of the plan: :mod:`wasmops.gitops.plan` (the stable digest) an
     'limits.memory 64Mi → 128Mi'
     >>> _change("env.TOKEN", None, "x")
     'env.TOKEN added'
+    >>> _change("args", None, ["-o", "-", ""])
+    "args unset → -o - ''"
     >>> _short("sha256:" + "ab" * 32)
     'sha256:abababababab…'
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,7 +45,8 @@ def desired_spec(m: WasmModuleDeployment, digest: str | None = None) -> dict:
     rc = m.spec.runtime_config
     return {"digest": digest or m.spec.module_ref.digest, "trust_level": rc.trust_level, "limits": m.host_limits(),
             "env": rc.env, "labels": m.metadata.labels, "replicas": m.spec.replicas,
-            **({"success_exit_codes": rc.success_exit_codes} if rc.success_exit_codes else {})}
+            **({"success_exit_codes": rc.success_exit_codes} if rc.success_exit_codes else {}),
+            **({"args": rc.args} if rc.args else {})}
 
 
 def _short(digest) -> str:
@@ -54,6 +58,9 @@ def _fmt(fld: str, v) -> str:
         return "unset"
     if fld in ("limits.memory", "limits.max_stdout") and isinstance(v, int):
         return format_size(v)
+    if fld == "args" and isinstance(v, list):        # as a shell would spell them, at most 80 characters
+        said = shlex.join(v)
+        return said if len(said) <= 80 else said[:79] + "…"
     return _short(v)
 
 

@@ -39,6 +39,7 @@ API-server rules. Errors name the WasmModuleDeployment file and the field.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
@@ -250,6 +251,7 @@ def render(desired: DesiredState, *, flavor: Flavor = "runwasi", registry: str,
         if (m := _pick(desired.deployments[key], file, desired.quarantine, approved_ref, out)) is None:
             continue
         _warn_secret_like(m, file, out)
+        _warn_args(m, file, out)
         image = image_ref(m, registry, image_registry)
         workloads.append(_deployment(m, image, runtime_class_name, file, desired.revision) if flavor == "runwasi"
                          else _spinapp(m, image, file, desired.revision))
@@ -273,6 +275,16 @@ def _warn_secret_like(m: WasmModuleDeployment, file: str, out: Rendering) -> Non
         out.warnings.append(Skipped(m.key, file, f"env {', '.join(names)} look like credentials and are rendered in "
                                                  "plain text, as Git holds them; keep credentials out of Git "
                                                  "(a Kubernetes Secret, mounted by your own overlay)"))
+
+
+def _warn_args(m: WasmModuleDeployment, file: str, out: Rendering) -> None:
+    """``spec.runtimeConfig.args`` have no mapping here yet (the shims' argv is not checked): said, not dropped
+    in silence, since a workload without them does not behave as the host serves the module."""
+    args = m.spec.runtime_config.args
+    if args:
+        out.warnings.append(Skipped(m.key, file, f"spec.runtimeConfig.args ({shlex.join(args)[:80]}) are not "
+                                                 "rendered: the workload runs the module with argv[0] only, unlike "
+                                                 "the wasmops host"))
 
 
 def render_kubernetes(desired: DesiredState, *, flavor: Flavor = "runwasi", registry: str, **kw) -> list[dict]:

@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ..units import parse_size
-from wasmops.wasm.shape import MAX_FUEL, success_exit_codes as check_exit_codes
+from wasmops.wasm.shape import MAX_FUEL, run_args, success_exit_codes as check_exit_codes
 from .state import Limits
 
 MAX_REF = 2048
@@ -62,6 +62,8 @@ class DeployRequest(BaseModel):
     replicas: int = Field(1, ge=0, le=10_000)
     success_exit_codes: Annotated[list[int], AfterValidator(check_exit_codes)] = Field(
         default_factory=list, max_length=32, description="Exit codes besides 0 that mean success: 200, not an error")
+    args: Annotated[list[str], AfterValidator(run_args)] = Field(
+        default_factory=list, description="Fixed arguments of every run, after argv[0] (shape.run_args)")
 
     @field_validator("ref")
     @classmethod

@@ -189,7 +189,7 @@ class Runtime(CanaryOps):
         dep = Deployment(namespace=req.namespace, name=req.name, ref=req.ref, digest=req.digest,
                          wasm_digest=adm.wasm_digest, trust_level=req.trust_level, limits=limits, env=req.env,
                          labels=req.labels, replicas=req.replicas, signature=adm.signature,
-                         success_exit_codes=req.success_exit_codes)
+                         success_exit_codes=req.success_exit_codes, args=req.args)
         return dep, adm
 
     def _store(self, dep: Deployment, adm) -> None:
@@ -242,8 +242,8 @@ class Runtime(CanaryOps):
         ``expect``: the request's ``X-Wasmops-Expect`` (a failure it names is not counted as an error).
         ``probe``: a release probe, counted apart and not billed to the module's team (``metrics.py``)."""
         dep = live.deployment
-        result = self.sandbox.run(live.prepared, stdin=body, env=dep.env, limits=live.run_limits,
-                                  program_name=dep.program_name, slice_ms=slice_ms)
+        result = self.sandbox.run(live.prepared, stdin=body, env=dep.env, args=dep.args,
+                                  limits=live.run_limits, program_name=dep.program_name, slice_ms=slice_ms)
         self.metrics.observe(dep, result, expect, probe)
         return dep, result
 
@@ -270,10 +270,13 @@ class Runtime(CanaryOps):
         self.sandbox.close()
 
 
+#: Fields ``GET /admin/modules`` shows only when set: a manifest without them, and hosts from before them, compare equal.
+_OMIT_EMPTY = ("success_exit_codes", "args")
+
+
 def _dump(dep: Deployment) -> dict:
-    """A deployment as ``GET /admin/modules`` shows it: ``success_exit_codes`` only when set (a
-    manifest without them, and hosts from before them, compare equal)."""
-    return dep.model_dump(exclude=set() if dep.success_exit_codes else {"success_exit_codes"})
+    """A deployment as ``GET /admin/modules`` shows it (``_OMIT_EMPTY`` left out when empty)."""
+    return dep.model_dump(exclude={f for f in _OMIT_EMPTY if not getattr(dep, f)})
 
 
 def _live_view(dep: Deployment) -> dict:
@@ -292,7 +295,7 @@ def _now() -> str:
 def _same(dep: Deployment, req: DeployRequest, limits: Limits) -> bool:
     return (dep.limits == limits and dep.env == req.env and dep.labels == req.labels
             and dep.trust_level == req.trust_level and dep.replicas == req.replicas
-            and dep.success_exit_codes == req.success_exit_codes)
+            and dep.success_exit_codes == req.success_exit_codes and dep.args == req.args)
 
 
 def _ts(iso: str) -> float:

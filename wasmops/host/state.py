@@ -44,6 +44,7 @@ class Deployment(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     replicas: int = 1
     success_exit_codes: list[int] = Field(default_factory=list)   # besides 0 (sandbox.RunLimits.ok_exits)
+    args: list[str] = Field(default_factory=list)                 # argv after program_name, every run
     deployed_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     signature: dict = Field(default_factory=dict)
     health: str = "Healthy"

@@ -206,13 +206,13 @@ class Probe(bytes):
         return (Probe, (bytes(self), self.expect))
 
 
-def probe_bodies(src: ModuleSource, env: dict[str, str] | None = None) -> list[bytes]:
+def probe_bodies(src: ModuleSource, env: dict[str, str] | None = None, args: list[str] | None = None) -> list[bytes]:
     """The request bodies the release judge sends: stdin of the test cases the host runs as written
-    under the deployment's ``env`` (verify's rule, ``why_not_runnable``: no args, the case's env exactly
-    the deployment's, a body the host takes) that end at once: with any exit code, or a trap (an input
+    under the deployment's ``env`` and ``args`` (verify's rule, ``why_not_runnable``: the case's args
+    and env exactly the deployment's, a body the host takes) that end at once: with any exit code, or a trap (an input
     that fails on purpose is a path whose fuel can regress too; both digests fail it alike, so its
     errors pair up, and the host counts them as expected, not as errors). ``{}`` when there is none."""
     from wasmops.supply.testrun import expected_end, why_not_runnable
 
     return [Probe(c.stdin_bytes, expected_end(c))
-            for c in src.tests if c.expect_error in PROBED_ERRORS and why_not_runnable(c, env) is None] or [b"{}"]
+            for c in src.tests if c.expect_error in PROBED_ERRORS and why_not_runnable(c, env, args) is None] or [b"{}"]

@@ -1,7 +1,7 @@
 """Post-deploy verification: the new version answers its test cases through the host.
 
-The host runs a case with the deployment's env and no args, so a case that needs other env or
-args cannot run there as written: it is reported as *not run* with the reason (counted in the
+The host runs a case with the deployment's env and args (``spec.runtimeConfig.args``, none by
+default), so a case that needs other env or args cannot run there as written: it is reported as *not run* with the reason (counted in the
 release summary and decision record), never silently skipped and never counted as passed. Each
 case that does run is judged by the same ``testrun.judge`` as ``wasmops test``.
 """
@@ -11,10 +11,12 @@ from __future__ import annotations
 from wasmops.supply.testrun import TestReport, expected_end, judge, not_run, why_not_runnable  # noqa: F401  (why_not_runnable: public here)
 
 
-def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, str], digest: str) -> TestReport:
+def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, str], digest: str,
+                    args: list[str] | None = None) -> TestReport:
+    """``env``, ``args``: the deployment's (its manifest's ``spec.runtimeConfig``), which the host runs with."""
     report = TestReport(module=f"{namespace}/{name}", digest=digest)
     for case in src.tests:
-        why = why_not_runnable(case, env)
+        why = why_not_runnable(case, env, args)
         if why:
             report.cases.append(not_run(case, why))
             continue
@@ -28,8 +30,8 @@ def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, st
 
 
 def target_probes(settings, src, key: str) -> list[bytes]:
-    """The release judge's probe bodies for ``key``: the cases verify runs, under the env of its
-    manifest in Git (``release.steps.probe_bodies``)."""
+    """The release judge's probe bodies for ``key``: the cases verify runs, under the env and args of
+    its manifest in Git (``release.steps.probe_bodies``)."""
     from wasmops.errors import ConfigError
     from wasmops.gitops.repo import GitOpsRepo
     from wasmops.release.steps import probe_bodies
@@ -38,4 +40,4 @@ def target_probes(settings, src, key: str) -> list[bytes]:
         m = GitOpsRepo.from_settings(settings).desired().deployments.get(key)
     except ConfigError:              # no GitOps repo (a host sampled outside a workspace): no deployment env
         m = None
-    return probe_bodies(src, m.spec.runtime_config.env if m else None)
+    return probe_bodies(src, m.spec.runtime_config.env if m else None, m.spec.runtime_config.args if m else None)

@@ -22,7 +22,7 @@ from wasmops.digests import named
 from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.units import parse_size
 from wasmops.yamldoc import load_yaml
-from wasmops.wasm.shape import MAX_FUEL, success_exit_codes as check_exit_codes
+from wasmops.wasm.shape import MAX_FUEL, run_args, success_exit_codes as check_exit_codes
 
 Language = Literal["c", "zig", "wat", "prebuilt"]
 #: How a run can end without an exit code (``wasmops.wasm.sandbox.REASON_*``), for ``expect_error``.
@@ -67,7 +67,9 @@ class TestCase(BaseModel):
     stdin_file: str | None = Field(None, min_length=1, description="A file (relative to the module directory) "
                                    "whose bytes are the stdin, for binary or large input; instead of stdin.")
     env: dict[str, str] = Field(default_factory=dict)
-    args: list[str] = Field(default_factory=list)
+    args: Annotated[list[str], AfterValidator(run_args)] = Field(
+        default_factory=list, description="Arguments after argv[0]. Verify runs the case through the host "
+        "only when they are exactly the deployment's (spec.runtimeConfig.args).")
     expect_stdout: str | None = Field(
         None, description="The whole stdout, compared without trailing newlines on either side (a YAML block "
         "scalar ends in one, most programs print one); other whitespace counts.")
@@ -123,6 +125,9 @@ class ModuleSource(BaseModel):
     success_exit_codes: Annotated[list[int], AfterValidator(check_exit_codes)] = Field(
         default_factory=list, description="Exit codes (1..125) besides 0 that mean success (a SAT solver's 10 "
         "and 20, grep's 1); `wasmops add` writes them to the manifest's spec.runtimeConfig.successExitCodes.")
+    args: Annotated[list[str], AfterValidator(run_args)] = Field(
+        default_factory=list, description="Fixed arguments the deployment runs the module with (after argv[0]): "
+        "`wasmops add` writes them to the manifest's spec.runtimeConfig.args. Cases carry their own `args`.")
     root: Path | None = Field(None, exclude=True)
 
 

@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import shlex
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
@@ -129,19 +131,28 @@ def expected_end(case) -> str | None:
     return case.expect_error or (f"exit={case.expect_exit}" if case.expect_exit else None)
 
 
-def why_not_runnable(case: TestCase, env: dict[str, str] | None) -> str | None:
-    """Why the host cannot run ``case`` as written under the deployment's ``env`` (None: it can):
-    the host passes no args, its env is exactly the deployment's, and its request body is at most
-    ``MAX_STDIN``. ``wasmops test`` runs a case with its own ``env`` only (none given: empty), so a
-    case runs through the host only when the two are equal; a variable only one of them sets differs::
+def why_not_runnable(case: TestCase, env: dict[str, str] | None, args: list[str] | None = None) -> str | None:
+    """Why the host cannot run ``case`` as written under the deployment's ``env`` and ``args`` (None: it
+    can): the host runs every request with the deployment's args (``spec.runtimeConfig.args``, none by
+    default) and exactly its env, and takes a request body of at most ``MAX_STDIN``. ``wasmops test``
+    runs a case with its own ``args`` and ``env`` only (none given: empty), so a case runs through the
+    host only when they are equal; a variable only one of them sets differs::
 
         >>> why_not_runnable(TestCase(name="c"), {"MODE": "hash"})
         'env differs (MODE)'
         >>> why_not_runnable(TestCase(name="c", env={"MODE": "hash"}), {"MODE": "hash"}) is None
         True
+        >>> why_not_runnable(TestCase(name="c", args=["--help"]), {})
+        'args given (the host passes none)'
+        >>> why_not_runnable(TestCase(name="c"), {}, ["-o", "-"])
+        'args differ (the host passes -o -)'
     """
-    if case.args:
-        return "args given (the host passes none)"
+    host_args = list(args or ())
+    if case.args != host_args:
+        if not host_args:
+            return "args given (the host passes none)"
+        said = shlex.join(host_args)
+        return f"args differ (the host passes {said if len(said) <= 80 else said[:79] + '…'})"
     differs = env_differs(case.env, env)
     if differs:
         return f"env differs ({', '.join(differs)})"
@@ -149,6 +160,24 @@ def why_not_runnable(case: TestCase, env: dict[str, str] | None) -> str | None:
     if size > MAX_STDIN:
         return f"stdin of {size} bytes is over the host's request limit of {MAX_STDIN} bytes"
     return None
+
+
+def args_note(src: ModuleSource) -> str | None:
+    """module.yaml's ``args`` are what `wasmops add` gives the deployment, and the host runs every request
+    with them; `wasmops test` runs each case with its own ``args``. When no case has exactly them, say so
+    now: verify through the host would run none of the cases.
+
+        >>> print(args_note(ModuleSource(name="m", language="wat", sources=["m.wat"], args=["-o", "-"],
+        ...                              tests=[TestCase(name="c")])))
+        no case runs with module.yaml's args (-o -), which the deployment runs every request with: verify \
+through the host will run none of them (give a case `args: ["-o", "-"]`)
+    """
+    if not src.args or not src.tests or any(c.args == src.args for c in src.tests):
+        return None
+    said = shlex.join(src.args)
+    return (f"no case runs with module.yaml's args ({said if len(said) <= 80 else said[:79] + '…'}), which the "
+            f"deployment runs every request with: verify through the host will run none of them (give a case "
+            f"`args: {json.dumps(src.args, ensure_ascii=False)}`)")
 
 
 def env_differs(case_env: dict[str, str] | None, env: dict[str, str] | None) -> list[str]:

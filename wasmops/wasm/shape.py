@@ -38,6 +38,8 @@ MAX_TABLES = 8                # per module: the pooling allocator's max_tables_p
 MAX_FUEL = 10**15             # per run, everywhere (module.yaml, manifests, the host's deploy body)
 MAX_STDIN = 8 * 2**20         # the host's POST /run body: a run's stdin there
 MAX_EXIT_CODE = 125           # WASI's proc_exit carries no more: a larger status already reads as an error
+MAX_ARGS = 64                 # fixed arguments of a run (module.yaml, test cases, manifests, the deploy body)
+MAX_ARGS_BYTES = 16 * 1024    # their UTF-8 bytes together (each with its NUL, as the guest's argv_buf holds them)
 
 #: wasmtime's validation message (a fragment) -> what it means here.
 _FEATURES = {
@@ -56,6 +58,34 @@ def success_exit_codes(codes: list[int]) -> list[int]:
         raise ValueError(f"exit codes are 1..{MAX_EXIT_CODE} (0 is always success; WASI's proc_exit carries "
                          f"no more), not {bad}")
     return sorted(set(codes))
+
+
+def run_args(args: list[str]) -> list[str]:
+    """Fixed arguments of a run, after argv[0] (module.yaml, a test case, a manifest, the host's deploy
+    body): at most ``MAX_ARGS`` of them, ``MAX_ARGS_BYTES`` together, none holding a NUL byte (a C
+    string ends there: the guest would see a shorter argument). A ValueError says which rule.
+
+        >>> run_args(["-o", "-", ""])
+        ['-o', '-', '']
+        >>> run_args(["a\\0b"])
+        Traceback (most recent call last):
+        ...
+        ValueError: argument 0 holds a NUL byte, which ends a C string: the module would see 'a'
+    """
+    for i, a in enumerate(args):
+        if "\0" in a:
+            raise ValueError(f"argument {i} holds a NUL byte, which ends a C string: the module would see "
+                             f"{a.split(chr(0))[0]!r}")
+        try:
+            a.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"argument {i} is not valid text (a lone UTF-16 surrogate): argv is UTF-8") from None
+    if len(args) > MAX_ARGS:
+        raise ValueError(f"{len(args)} arguments: at most {MAX_ARGS}")
+    size = sum(len(a.encode()) + 1 for a in args)
+    if size > MAX_ARGS_BYTES:
+        raise ValueError(f"the arguments take {size} bytes (UTF-8, one NUL each): at most {MAX_ARGS_BYTES}")
+    return list(args)
 
 
 def engine_config() -> "wasmtime.Config":
