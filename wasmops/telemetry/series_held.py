@@ -37,10 +37,11 @@ def _listed(df: pd.DataFrame, res: dict) -> list | None:
     return idx
 
 
-def attribute(df: pd.DataFrame, checks: list[dict]) -> dict[str, list[dict]]:
+def attribute(df: pd.DataFrame, checks: list[dict], rejected: set | None = None) -> dict[str, list[dict]]:
     """``{"ns/module": [failed check, its rows of that series named]}``; each failed check that could be
     attributed is marked ``attributed``. GX's full row lists are dropped from the result afterwards
-    (the record keeps GX's first 20, as before)."""
+    (the record keeps GX's first 20, as before); ``rejected``, when given, collects the index labels
+    of every attributed row (the history ledger settles rows by them)."""
     held: dict[str, list[dict]] = {}
     if not {"namespace", "module", "ts"} <= set(df.columns):
         return held
@@ -53,6 +54,8 @@ def attribute(df: pd.DataFrame, checks: list[dict]) -> dict[str, list[dict]]:
         if rows is None or rows.isna().any(axis=None):      # a row of no module: the window's failure
             continue
         c["attributed"] = True
+        if rejected is not None:
+            rejected.update(idx)
         for (ns, mod), part in rows.groupby(["namespace", "module"], sort=True):
             held.setdefault(f"{ns}/{mod}", []).append(
                 {"type": c["type"], "column": c.get("column"), "rows": rows_named(df, list(part.index), len(part))})

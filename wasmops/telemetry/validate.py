@@ -76,6 +76,7 @@ class ValidationOutcome:
     now: pd.Timestamp | None = None            # the clock the checks ran against
     newest: pd.Timestamp | None = None         # the newest sample checked (None: no rows)
     held_series: dict = field(default_factory=dict)   # "ns/module" -> its failed checks, its rows named
+    rejected: frozenset = field(default_factory=frozenset, repr=False)   # index labels of the attributed rows
 
     @property
     def window_failed(self) -> list[dict]:
@@ -170,7 +171,8 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
     result = _run_gx(df, doc.get("name", "telemetry"), exps, params, result_format)
     checks = _checks(result, exps)
     name_failed_rows(df, checks)
-    held = attribute(df, checks)
+    rejected: set = set()
+    held = attribute(df, checks, rejected)
     failed = [{k: c[k] for k in ("type", "column", "kwargs", "expected", "observed", "rows", "attributed") if k in c}
               for c in checks if not c["success"]]
     gs = result.get("statistics", {})
@@ -186,7 +188,7 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
     return ValidationOutcome(success=bool(result["success"]), result_id=rid, stats=stats, failed=failed,
                              checks=checks, result=result, freshness_minutes=freshness_minutes,
                              now=now if now.tzinfo else now.tz_localize("UTC"),
-                             newest=newest, held_series=held)
+                             newest=newest, held_series=held, rejected=frozenset(rejected))
 
 
 def _parameters(min_rows: int, freshness_minutes: float | None, now) -> dict:
