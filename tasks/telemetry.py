@@ -223,35 +223,63 @@ def _future_noted(verdicts, seen: dict, now) -> None:
             v.explanation = f"{v.explanation}; {note}"
 
 
+def _subjects(df) -> list[str]:
+    return [] if df.empty else sorted(set(df["namespace"] + "/" + df["module"]))
+
+
+def _left_out_noted(verdicts, left_out: dict, window_held) -> None:
+    """A module judged without the history rows GX rejected says so (how many, which checks, which
+    rows); a module held for its rows in the scoring window names those already."""
+    for v in verdicts:
+        if v.subject in left_out and v.subject not in window_held:
+            v.explanation = f"{v.explanation}; {left_out[v.subject]}"
+
+
+def _history_data(checked, v) -> dict:
+    """What the decision record keeps about the history's validation."""
+    return {"gx_history_result": checked.result_id, "gx_history_rows_checked": checked.checked,
+            **({"gx_history_left_out": checked.left_out[v.subject]} if v.subject in checked.left_out else {})}
+
+
 def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> list[dict]:
     """Continuous monitoring (models.monitor): each live module's own history through the seasonal
     detector, its threshold from ``policies/monitoring.yaml``. Runs only on telemetry GX passed: a
-    module whose own rows failed is ``hold`` naming them, the others are judged; each verdict is a decision record; an alarm emits ``wasmops.monitor.alarm`` for a person."""
+    module whose own rows in the scoring window failed is ``hold`` naming them, the others are judged;
+    its history's rows are validated too (``wasmops.telemetry.history``: only the rows not passed
+    before), and those GX rejects are left out, the verdict naming them. Each verdict is a decision
+    record; an alarm emits ``wasmops.monitor.alarm`` for a person."""
     import pandas as pd
     from prefect.events import emit_event
     from prefect.runtime import flow_run
 
-    from models.monitor import load_config, monitor, synthetic_only_holds
+    from models.monitor import MonitorVerdict, load_config, monitor, synthetic_only_holds
     from models.score_chart import anomaly_scores_markdown
     from wasmops.gitops.decisions import Decision, record
     from wasmops.telemetry import Store
+    from wasmops.telemetry.history import validated_history
 
     if not outcome.window_ok:
         return []
     s = current()
     store = Store.open(s)
     now = pd.Timestamp.now(tz="UTC")
-    rows = _not_held(store.window(history_days * 24 * 60, now=now), outcome)
+    checked = validated_history(store, history_days * 24 * 60, now=now)   # GX: only rows not passed before
+    rows = _not_held(checked.rows, outcome)
     hist = store.without_synthetic(rows)
-    out = monitor(hist, now=now, window_minutes=window_minutes, config=load_config(s.gitops_dir))
+    if checked.held_all:
+        out = [MonitorVerdict(k, "hold", checked.held_all) for k in _subjects(hist)]
+        hist = hist.iloc[0:0]
+    else:
+        out = monitor(hist, now=now, window_minutes=window_minutes, config=load_config(s.gitops_dir))
     out += synthetic_only_holds(rows, hist) + _held_monitor_verdicts(outcome)
     _future_noted(out, store.ahead(now), now)
+    _left_out_noted(out, checked.left_out, outcome.held_series)
     for v in out:
         record(s.gitops_dir, Decision(
             kind="monitor", subject=v.subject, verdict=v.verdict, explanation=v.explanation,
             policy_rule="policies/monitoring.yaml (seasonal rank detector, calibrated false-alarm rate)",
             model={"name": "seasonal-rank-detector", "version": "1"}, output={"metrics": v.metrics},
-            data={"gx_result": outcome.result_id, "window_minutes": window_minutes},
+            data={"gx_result": outcome.result_id, "window_minutes": window_minutes, **_history_data(checked, v)},
             action=_monitor_action(v),
             flow_run_id=str(flow_run.get_id() or "")))
         if v.verdict == "anomalous" and any(m.get("alarm") for m in v.metrics.values()):   # not for an ongoing incident
