@@ -235,9 +235,28 @@ def _left_out_noted(verdicts, left_out: dict, window_held) -> None:
             v.explanation = f"{v.explanation}; {left_out[v.subject]}"
 
 
+def _monitor_verdicts(store, outcome, now, window_minutes: int, history_days: int, config):
+    """(verdicts, the history judged, its GX check): each module's history, less its rows in the
+    scoring window GX held and the history rows GX rejects, through the detector."""
+    from models.monitor import MonitorVerdict, monitor, synthetic_only_holds
+    from wasmops.telemetry.history import validated
+
+    every = _not_held(store.window(history_days * 24 * 60, now=now), outcome)
+    checked = validated(every, now=now)        # the whole history through GX, every run (docs/decisions.md)
+    real = store.without_synthetic(every)
+    hist = store.without_synthetic(checked.rows)
+    out = monitor(hist, now=now, window_minutes=window_minutes, config=config)
+    out += [MonitorVerdict(k, "hold", checked.held_all or checked.none_left[k]) for k in _subjects(real)
+            if checked.held_all or k in checked.none_left]
+    out += synthetic_only_holds(every, real) + _held_monitor_verdicts(outcome)
+    _future_noted(out, store.ahead(now), now)
+    _left_out_noted(out, checked.left_out, outcome.held_series)
+    return out, hist, checked
+
+
 def _history_data(checked, v) -> dict:
     """What the decision record keeps about the history's validation."""
-    return {"gx_history_result": checked.result_id, "gx_history_rows_checked": checked.checked,
+    return {"gx_history_result": checked.result_id, "gx_history_rows": checked.outcome.stats["rows"] if checked.outcome else 0,
             **({"gx_history_left_out": checked.left_out[v.subject]} if v.subject in checked.left_out else {})}
 
 
@@ -245,35 +264,25 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     """Continuous monitoring (models.monitor): each live module's own history through the seasonal
     detector, its threshold from ``policies/monitoring.yaml``. Runs only on telemetry GX passed: a
     module whose own rows in the scoring window failed is ``hold`` naming them, the others are judged;
-    its history's rows are validated too (``wasmops.telemetry.history``: only the rows not passed
-    before), and those GX rejects are left out, the verdict naming them. Each verdict is a decision
-    record; an alarm emits ``wasmops.monitor.alarm`` for a person."""
+    its history's rows are validated too (``wasmops.telemetry.history``), and those GX rejects are
+    left out, the verdict naming them (a module with none left, or a failure no module's rows
+    explain, is ``hold``; the GX report is the ``history-validation`` artifact). Each verdict is a
+    decision record; an alarm emits ``wasmops.monitor.alarm`` for a person."""
     import pandas as pd
     from prefect.events import emit_event
     from prefect.runtime import flow_run
 
-    from models.monitor import MonitorVerdict, load_config, monitor, synthetic_only_holds
+    from models.monitor import load_config
     from models.score_chart import anomaly_scores_markdown
     from wasmops.gitops.decisions import Decision, record
     from wasmops.telemetry import Store
-    from wasmops.telemetry.history import validated_history
 
     if not outcome.window_ok:
         return []
     s = current()
     store = Store.open(s)
     now = pd.Timestamp.now(tz="UTC")
-    checked = validated_history(store, history_days * 24 * 60, now=now)   # GX: only rows not passed before
-    rows = _not_held(checked.rows, outcome)
-    hist = store.without_synthetic(rows)
-    if checked.held_all:
-        out = [MonitorVerdict(k, "hold", checked.held_all) for k in _subjects(hist)]
-        hist = hist.iloc[0:0]
-    else:
-        out = monitor(hist, now=now, window_minutes=window_minutes, config=load_config(s.gitops_dir))
-    out += synthetic_only_holds(rows, hist) + _held_monitor_verdicts(outcome)
-    _future_noted(out, store.ahead(now), now)
-    _left_out_noted(out, checked.left_out, outcome.held_series)
+    out, hist, checked = _monitor_verdicts(store, outcome, now, window_minutes, history_days, load_config(s.gitops_dir))
     for v in out:
         record(s.gitops_dir, Decision(
             kind="monitor", subject=v.subject, verdict=v.verdict, explanation=v.explanation,
@@ -285,6 +294,9 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
         if v.verdict == "anomalous" and any(m.get("alarm") for m in v.metrics.values()):   # not for an ongoing incident
             emit_event("wasmops.monitor.alarm", resource={"prefect.resource.id": f"wasmops.module.{v.subject}"},
                        payload={"key": v.subject, "explanation": v.explanation})
+    if checked.outcome is not None:
+        create_markdown_artifact(key="history-validation", markdown=checked.outcome.to_markdown(),
+                                 description=f"The monitor's {history_days}-day history, validated (GX)")
     create_markdown_artifact(key="anomaly-scores", description="Anomaly score over time with the threshold",
                              markdown=anomaly_scores_markdown(hist, out, now=now, window_minutes=window_minutes,
                                                               config=load_config(s.gitops_dir)))

@@ -31,8 +31,9 @@ def test_history_rows_that_fail_gx_are_left_out_and_named_in_the_record(prefect_
     bad = [b[500], b[2000], b[2001]]                            # 12 and 7 days ago: never in the window
     for i, kind in zip(bad, ("negative_fuel", "errors_over_calls", "negative_latency")):
         df.loc[i] = corrupt(df.loc[i], kind)
+    broken = df[df["module"] == "cpu-c"].iloc[:100].assign(module="broken", fuel=-5)   # 14 days ago, all bad
     store = Store.open(s)
-    store.append(df)
+    store.append(pd.concat([df, broken]))
     window = store.window(60)
     outcome = validate(window, freshness_minutes=30)
     assert outcome.success                                       # the window is clean: before, that was all
@@ -42,17 +43,20 @@ def test_history_rows_that_fail_gx_are_left_out_and_named_in_the_record(prefect_
         return monitor_and_record(outcome, 60)
 
     verdicts = {v["subject"]: v for v in run()}
-    assert set(verdicts) == {f"prod/{m}" for m in SERIES}
+    assert set(verdicts) == {f"prod/{m}" for m in SERIES} | {"prod/broken"}
+    assert verdicts["prod/broken"]["verdict"] == "hold"
+    assert verdicts["prod/broken"]["explanation"].startswith("all 100 rows of its history failed validation (")
     expl = verdicts["prod/cpu-b"]["explanation"]
     assert verdicts["prod/cpu-b"]["verdict"] != "hold", expl
-    assert "3 rows of its history left out of the detector (failed validation: " in expl
+    assert "; 3 of its 4032 history rows left out of the detector (failed validation: " in expl
     for check in ("column_values_to_be_between(fuel)", "column_pair_values_a_to_be_greater_than_b(invocations, errors)",
                   "column_values_to_be_between(latency_p95_ms)"):
         assert check in expl, expl
     assert df.loc[bad[0], "ts"].strftime("%Y-%m-%d %H:%M:%S") in expl
     assert not any("left out" in verdicts[k]["explanation"] for k in ("prod/cpu-a", "prod/cpu-c"))
+    assert verdicts["prod/cpu-a"]["explanation"] == "every metric within its calibrated range"
     records = {d.subject: d for d in list_decisions(s.gitops_dir, kind="monitor")}
-    assert records["prod/cpu-b"].data["gx_history_left_out"].startswith("3 rows of its history left out")
-    assert records["prod/cpu-b"].data["gx_history_rows_checked"] == len(df)
+    assert records["prod/cpu-b"].data["gx_history_left_out"].startswith("3 of its 4032 history rows left out")
+    assert records["prod/cpu-b"].data["gx_history_rows"] == len(df) + len(broken)
     assert records["prod/cpu-a"].data["gx_history_result"].startswith("sha256:")
     assert "gx_history_left_out" not in records["prod/cpu-a"].data

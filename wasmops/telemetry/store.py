@@ -160,9 +160,10 @@ class Store:
         aid = self._ids("attrs", ["team", "project", "cost_center"], df)
         ts = df["ts"].array.asi8
         cols = [sid.tolist(), ts.tolist(), aid.tolist()] + [df[c].to_numpy().tolist() for c in _NUM]
-        cur = self.db.executemany(f"INSERT OR IGNORE INTO samples (series_id, ts, attrs_id, {', '.join(_NUM)}) "
-                                  f"VALUES ({', '.join('?' * (3 + len(_NUM)))})", zip(*cols))
-        return cur.rowcount     # rows this statement inserted (not those triggers wrote: the GX ledger's)
+        before = self.db.total_changes
+        self.db.executemany(f"INSERT OR IGNORE INTO samples (series_id, ts, attrs_id, {', '.join(_NUM)}) "
+                            f"VALUES ({', '.join('?' * (3 + len(_NUM)))})", zip(*cols))
+        return self.db.total_changes - before
 
     def _quarantine(self, df: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
         """Move rows dated beyond ``now + CLOCK_SKEW`` into ``quarantine`` with the reason; return the rest."""
