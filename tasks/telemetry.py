@@ -72,13 +72,15 @@ def _report(plan):
 
 
 @task(name="validate-telemetry", cache_policy=NO_CACHE)
-def validate_telemetry(df, freshness_minutes: int | None = 30, min_rows: int = 1, key: str = "telemetry-validation"):
-    """GX before any AI decision. The report is a markdown artifact; a failure also raises an event."""
+def validate_telemetry(df, freshness_minutes: int | None = 30, min_rows: int = 1, key: str = "telemetry-validation",
+                       per_module_freshness: bool = False):
+    """GX before any AI decision. The report is a markdown artifact; a failure also raises an event.
+    ``per_module_freshness``: a module whose newest row is too old is held, the others judged."""
     from prefect.events import emit_event
 
     from wasmops.telemetry.validate import validate
 
-    out = validate(df, freshness_minutes=freshness_minutes, min_rows=min_rows)
+    out = validate(df, freshness_minutes=freshness_minutes, min_rows=min_rows, per_module_freshness=per_module_freshness)
     create_markdown_artifact(key=key, markdown=out.to_markdown(), description="Telemetry validation (GX)")
     if not out.success:
         emit_event("wasmops.telemetry.invalid", resource={"prefect.resource.id": "wasmops.telemetry"},
@@ -242,12 +244,12 @@ def _monitor_verdicts(store, outcome, now, window_minutes: int, history_days: in
     from wasmops.telemetry.history import validated
 
     every = _not_held(store.window(history_days * 24 * 60, now=now), outcome)
-    checked = validated(every, now=now)        # the whole history through GX, every run (docs/decisions.md)
+    checked = validated(every, now=now, freshness_minutes=outcome.freshness_minutes)   # all of it, every run
     real = store.without_synthetic(every)
     hist = store.without_synthetic(checked.rows)
     out = monitor(hist, now=now, window_minutes=window_minutes, config=config)
-    out += [MonitorVerdict(k, "hold", checked.held_all or checked.none_left[k]) for k in _subjects(real)
-            if checked.held_all or k in checked.none_left]
+    out += [MonitorVerdict(k, "hold", checked.held_all or checked.held[k]) for k in _subjects(real)
+            if checked.held_all or k in checked.held]
     out += synthetic_only_holds(every, real) + _held_monitor_verdicts(outcome)
     _future_noted(out, store.ahead(now), now)
     _left_out_noted(out, checked.left_out, outcome.held_series)

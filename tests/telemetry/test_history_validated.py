@@ -69,7 +69,7 @@ def test_rows_that_fail_gx_never_reach_the_detector(tmp_path_factory, clean, bad
         store.append(pd.DataFrame(late), now=NOW)
         check = _history(store)
     clean_rows = clean.drop(index=list(early))
-    assert _keys(check.rows) == _keys(clean_rows) and not check.none_left and not check.held_all
+    assert _keys(check.rows) == _keys(clean_rows) and not check.held and not check.held_all
     per_module = pd.Series([r["module"] for r in list(early.values()) + late]).value_counts()
     assert set(check.left_out) == {f"prod/{m}" for m in per_module.index}
     for m, n in per_module.items():
@@ -85,9 +85,9 @@ def test_a_module_none_of_whose_rows_pass_is_named_not_dropped(clean):
     b = df["module"] == "cpu-b"
     df.loc[b, "errors"] = df.loc[b, "invocations"] + 1                  # a counter bug: every row of it
     check = validated(df, now=NOW)
-    assert list(check.none_left) == ["prod/cpu-b"] and "prod/cpu-b" not in check.left_out
-    assert check.none_left["prod/cpu-b"].startswith(f"all {b.sum()} rows of its history failed validation")
-    assert "column_pair_values_a_to_be_greater_than_b(invocations, errors)" in check.none_left["prod/cpu-b"]
+    assert list(check.held) == ["prod/cpu-b"] and "prod/cpu-b" not in check.left_out
+    assert check.held["prod/cpu-b"].startswith(f"all {b.sum()} rows of its history failed validation")
+    assert "column_pair_values_a_to_be_greater_than_b(invocations, errors)" in check.held["prod/cpu-b"]
     assert _keys(check.rows) == _keys(clean[~b])
 
 

@@ -19,8 +19,9 @@ every row is checked against today's suite, whenever and however it was written:
 
 A module's rejected rows are left out of its history and its verdict says how many, which checks
 they failed and which rows they are (``left_out``); the module is judged on the rest (one bad row
-would otherwise blind the monitor to that module for 30 days). A module none of whose rows pass is
-``hold`` (``none_left``). A failure no module's rows explain leaves nothing validated:
+would otherwise blind the monitor to that module for 30 days). A module none of whose rows pass,
+or whose newest row is older than ``freshness_minutes`` (its telemetry stopped while others are
+fresh: the detector would call it ``ok`` on old data), is ``hold`` (``held``). A failure no module's rows explain leaves nothing validated:
 ``held_all`` says why and every module is held.
 """
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .series_held import SERIES_NEWEST
 from .validate import validate
 
 
@@ -39,7 +41,7 @@ class HistoryCheck:
     rows: pd.DataFrame                    # the history GX passed (the rows the monitor may use)
     outcome: object = None                # GX on the whole history (None: no rows)
     left_out: dict = field(default_factory=dict)   # "ns/module" -> why some of its rows are left out
-    none_left: dict = field(default_factory=dict)  # "ns/module" -> why it is held: none of its rows passed
+    held: dict = field(default_factory=dict)       # "ns/module" -> why it is held (stale, or no row passed)
     held_all: str = ""                    # a failure no module's rows explain: every module is held
     seconds: float = 0.0
 
@@ -48,12 +50,15 @@ class HistoryCheck:
         return getattr(self.outcome, "result_id", None)
 
 
-def validated(rows: pd.DataFrame, *, now, suite: dict | None = None) -> HistoryCheck:
-    """``rows`` (a module history, e.g. ``Store.window(30 days)``) less the rows the GX suite rejects."""
+def validated(rows: pd.DataFrame, *, now, freshness_minutes: float | None = None,
+              suite: dict | None = None) -> HistoryCheck:
+    """``rows`` (a module history, e.g. ``Store.window(30 days)``) less the rows the GX suite rejects.
+    ``freshness_minutes``: a module whose newest row is older is held (its telemetry stopped)."""
     t0 = time.perf_counter()
     if rows.empty:
         return HistoryCheck(rows)
-    out = validate(rows, suite=suite, freshness_minutes=None, min_rows=0, now=now)
+    out = validate(rows, suite=suite, freshness_minutes=freshness_minutes, min_rows=0, now=now,
+                   per_module_freshness=True)
     check = HistoryCheck(rows, outcome=out)
     if not out.window_ok:       # not one module's rows: nothing in it counts as passed
         check.held_all = _window_reason(out)
@@ -61,7 +66,7 @@ def validated(rows: pd.DataFrame, *, now, suite: dict | None = None) -> HistoryC
     elif out.rejected:
         bad = rows.index.isin(list(out.rejected))
         check.rows = rows[~bad]
-        check.left_out, check.none_left = _left_out(rows, bad, out)
+        check.left_out, check.held = _left_out(rows, bad, out)
     check.seconds = time.perf_counter() - t0
     return check
 
@@ -73,19 +78,23 @@ def _names(failed: list[dict]) -> str:
 
 def _left_out(rows: pd.DataFrame, bad, out) -> tuple[dict[str, str], dict[str, str]]:
     """Per module: how many of its history's rows are left out, the checks they failed and the rows;
-    and the modules with no row left."""
+    and the modules held: stale (newest row too old), or none of whose rows passed."""
     subject = rows["namespace"] + "/" + rows["module"]
     total, rejected = subject.value_counts(), subject[bad].value_counts()
-    left, none = {}, {}
+    left, held = {}, {}
     for k, n in sorted(rejected.items()):
-        why = f"failed validation: {_names(out.held_series.get(k, []))}"
-        if n == total[k]:
-            none[k] = (f"all {n} row{'s' if n != 1 else ''} of its history failed validation "
-                       f"({_names(out.held_series.get(k, []))}): nothing to judge it on")
+        failed = out.held_series.get(k, [])
+        stale = [f for f in failed if f.get("column") == SERIES_NEWEST]
+        if stale:
+            held[k] = (f"its telemetry stopped: {stale[0]['rows']}; the monitor judges a module on fresh "
+                       "telemetry only" + (f" (its history also failed: {_names(failed)})" if len(failed) > 1 else ""))
+        elif n == total[k]:
+            held[k] = (f"all {n} row{'s' if n != 1 else ''} of its history failed validation "
+                       f"({_names(failed)}): nothing to judge it on")
         else:
-            left[k] = (f"{n} of its {total[k]} history rows left out of the detector ({why}); "
-                       "judged on the rows that passed")
-    return left, none
+            left[k] = (f"{n} of its {total[k]} history rows left out of the detector (failed validation: "
+                       f"{_names(failed)}); judged on the rows that passed")
+    return left, held
 
 
 def _window_reason(out) -> str:
