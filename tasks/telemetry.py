@@ -80,7 +80,8 @@ def validate_telemetry(df, freshness_minutes: int | None = 30, min_rows: int = 1
 
     from wasmops.telemetry.validate import validate
 
-    out = validate(df, freshness_minutes=freshness_minutes, min_rows=min_rows, per_module_freshness=per_module_freshness)
+    out = validate(df, freshness_minutes=freshness_minutes, min_rows=min_rows,
+                   per_module_freshness=per_module_freshness)
     create_markdown_artifact(key=key, markdown=out.to_markdown(), description="Telemetry validation (GX)")
     if not out.success:
         emit_event("wasmops.telemetry.invalid", resource={"prefect.resource.id": "wasmops.telemetry"},
@@ -258,7 +259,8 @@ def _monitor_verdicts(store, outcome, now, window_minutes: int, history_days: in
 
 def _history_data(checked, v) -> dict:
     """What the decision record keeps about the history's validation."""
-    return {"gx_history_result": checked.result_id, "gx_history_rows": checked.outcome.stats["rows"] if checked.outcome else 0,
+    rows = checked.outcome.stats["rows"] if checked.outcome is not None else 0
+    return {"gx_history_result": checked.result_id, "gx_history_rows": rows,
             **({"gx_history_left_out": checked.left_out[v.subject]} if v.subject in checked.left_out else {})}
 
 

@@ -3,8 +3,8 @@
 ``score`` validates the scoring window; the continuous monitor then fits and calibrates its
 detector on up to 30 days of each module's history, which must pass the same suite before any AI
 decision is drawn from it. The whole history is validated on every run: on 20 modules × 30 days
-of 1-minute windows (864,000 rows) GX takes about 1.7 s, about 0.35 × reading those rows from the
-store and 0.06 × the detector's run on them, and most of it is GX's fixed cost of a run, which
+of 1-minute windows (864,000 rows) GX took 1.7 s, 0.38 × reading those rows from the store and
+0.07 × the detector's run on them, and about half of it is GX's fixed cost of a run, which
 validating only new rows would pay as well (``bench/gx_history.py``, ``docs/decisions.md``). So
 every row is checked against today's suite, whenever and however it was written::
 
@@ -21,8 +21,8 @@ A module's rejected rows are left out of its history and its verdict says how ma
 they failed and which rows they are (``left_out``); the module is judged on the rest (one bad row
 would otherwise blind the monitor to that module for 30 days). A module none of whose rows pass,
 or whose newest row is older than ``freshness_minutes`` (its telemetry stopped while others are
-fresh: the detector would call it ``ok`` on old data), is ``hold`` (``held``). A failure no module's rows explain leaves nothing validated:
-``held_all`` says why and every module is held.
+fresh: the detector would call it ``ok`` on old data), is ``hold`` (``held``). A failure no
+module's rows explain leaves nothing validated: ``held_all`` says why and every module is held.
 """
 
 from __future__ import annotations

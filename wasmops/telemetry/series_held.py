@@ -72,7 +72,7 @@ def attribute(df: pd.DataFrame, checks: list[dict], rejected: set | None = None)
     """``{"ns/module": [failed check, its rows of that series named]}``; each failed check that could be
     attributed is marked ``attributed``. GX's full row lists are dropped from the result afterwards
     (the record keeps GX's first 20, as before); ``rejected``, when given, collects the index labels
-    of every attributed row (the history ledger settles rows by them)."""
+    of every attributed row (the monitor's history leaves them out)."""
     held: dict[str, list[dict]] = {}
     if not {"namespace", "module", "ts"} <= set(df.columns):
         return held

@@ -40,7 +40,7 @@ import pandas as pd
 
 from . import schema
 from .rows_named import name_failed_rows
-from .series_held import SERIES_NEWEST, attribute, name_stale, with_series_newest
+from .series_held import attribute, name_stale, with_series_newest
 
 _REPO_SUITE = Path(__file__).resolve().parents[2] / "expectations" / "telemetry.json"
 # In a checkout the suite is the repo's file; an installed wheel carries a copy under wasmops/_seed.
