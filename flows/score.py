@@ -2,13 +2,15 @@
 challenger beside it in shadow.
 
 GX validation comes first: a module whose own rows fail (NaN, negative, duplicate key, stamped in
-the future) gets ``hold`` naming them, and the others are judged on their own rows; a failure no
-module's rows explain (an empty or stale window, a column's type) holds every module. Holds are
+the future) or whose newest row is older than ``freshness_minutes`` (its telemetry stopped) gets
+``hold`` naming them, and the others are judged on their own rows; a failure no module's rows
+explain (an empty or stale window, a column's type) holds every module. Holds are
 recorded with the failed expectations, and nothing acts on them. So do an empty window, a module without a baseline
 (cold start) and a version with fewer than ``min_windows`` windows of traffic. Each anomalous
 module emits ``wasmops.anomaly.detected``, which triggers the rollback deployment.
 
-Continuous monitoring: each module's own history (up to 30 days, real telemetry only) through the
+Continuous monitoring: each module's own history (up to 30 days, real telemetry only, GX-validated
+on every run: rows that fail are left out and named, a module whose telemetry stopped is held) through the
 seasonal rank detector (``models.monitor``), alarms at the false-alarm rate set in
 ``policies/monitoring.yaml``; verdicts are decision records of kind ``monitor``.
 
@@ -35,7 +37,7 @@ from wasmops.digests import shown
 def score(window_minutes: Annotated[int, Field(ge=1)] = 60, freshness_minutes: Annotated[int, Field(ge=1)] | None = 30,
           shadow: bool = True, min_windows: Annotated[int, Field(ge=1)] = 2) -> list[dict]:
     df = read_window(window_minutes)
-    outcome = validate_telemetry(df, freshness_minutes=freshness_minutes)
+    outcome = validate_telemetry(df, freshness_minutes=freshness_minutes, per_module_freshness=True)
     model, info = champion("anomaly")
     verdicts = judge_and_record(df, outcome, model, info, min_windows=min_windows, window_minutes=window_minutes)
     for v in verdicts:

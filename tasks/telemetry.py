@@ -72,13 +72,16 @@ def _report(plan):
 
 
 @task(name="validate-telemetry", cache_policy=NO_CACHE)
-def validate_telemetry(df, freshness_minutes: int | None = 30, min_rows: int = 1, key: str = "telemetry-validation"):
-    """GX before any AI decision. The report is a markdown artifact; a failure also raises an event."""
+def validate_telemetry(df, freshness_minutes: int | None = 30, min_rows: int = 1, key: str = "telemetry-validation",
+                       per_module_freshness: bool = False):
+    """GX before any AI decision. The report is a markdown artifact; a failure also raises an event.
+    ``per_module_freshness``: a module whose newest row is too old is held, the others judged."""
     from prefect.events import emit_event
 
     from wasmops.telemetry.validate import validate
 
-    out = validate(df, freshness_minutes=freshness_minutes, min_rows=min_rows)
+    out = validate(df, freshness_minutes=freshness_minutes, min_rows=min_rows,
+                   per_module_freshness=per_module_freshness)
     create_markdown_artifact(key=key, markdown=out.to_markdown(), description="Telemetry validation (GX)")
     if not out.success:
         emit_event("wasmops.telemetry.invalid", resource={"prefect.resource.id": "wasmops.telemetry"},
@@ -227,15 +230,57 @@ def _future_noted(verdicts, seen: dict, now) -> None:
             v.explanation = f"{v.explanation}; {note}"
 
 
+def _subjects(df) -> list[str]:
+    return [] if df.empty else sorted(set(df["namespace"] + "/" + df["module"]))
+
+
+def _left_out_noted(verdicts, left_out: dict, window_held) -> None:
+    """A module judged without the history rows GX rejected says so (how many, which checks, which
+    rows); a module held for its rows in the scoring window names those already."""
+    for v in verdicts:
+        if v.subject in left_out and v.subject not in window_held:
+            v.explanation = f"{v.explanation}; {left_out[v.subject]}"
+
+
+def _monitor_verdicts(store, outcome, now, window_minutes: int, history_days: int, config):
+    """(verdicts, the history judged, its GX check): each module's history, less its rows in the
+    scoring window GX held and the history rows GX rejects, through the detector."""
+    from models.monitor import MonitorVerdict, monitor, synthetic_only_holds
+    from wasmops.telemetry.history import validated
+
+    every = _not_held(store.window(history_days * 24 * 60, now=now), outcome)
+    checked = validated(every, now=now, freshness_minutes=outcome.freshness_minutes)   # all of it, every run
+    real = store.without_synthetic(every)
+    hist = store.without_synthetic(checked.rows)
+    out = monitor(hist, now=now, window_minutes=window_minutes, config=config)
+    out += [MonitorVerdict(k, "hold", checked.held_all or checked.held[k]) for k in _subjects(real)
+            if checked.held_all or k in checked.held]
+    out += synthetic_only_holds(every, real) + _held_monitor_verdicts(outcome)
+    _future_noted(out, store.ahead(now), now)
+    _left_out_noted(out, checked.left_out, outcome.held_series)
+    return out, hist, checked
+
+
+def _history_data(checked, v) -> dict:
+    """What the decision record keeps about the history's validation."""
+    rows = checked.outcome.stats["rows"] if checked.outcome is not None else 0
+    return {"gx_history_result": checked.result_id, "gx_history_rows": rows,
+            **({"gx_history_left_out": checked.left_out[v.subject]} if v.subject in checked.left_out else {})}
+
+
 def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> list[dict]:
     """Continuous monitoring (models.monitor): each live module's own history through the seasonal
     detector, its threshold from ``policies/monitoring.yaml``. Runs only on telemetry GX passed: a
-    module whose own rows failed is ``hold`` naming them, the others are judged; each verdict is a decision record; an alarm emits ``wasmops.monitor.alarm`` for a person."""
+    module whose own rows in the scoring window failed is ``hold`` naming them, the others are judged;
+    its history's rows are validated too (``wasmops.telemetry.history``), and those GX rejects are
+    left out, the verdict naming them (a module with none left, or a failure no module's rows
+    explain, is ``hold``; the GX report is the ``history-validation`` artifact). Each verdict is a
+    decision record; an alarm emits ``wasmops.monitor.alarm`` for a person."""
     import pandas as pd
     from prefect.events import emit_event
     from prefect.runtime import flow_run
 
-    from models.monitor import load_config, monitor, synthetic_only_holds
+    from models.monitor import load_config
     from models.score_chart import anomaly_scores_markdown
     from wasmops.gitops.decisions import Decision, record
     from wasmops.telemetry import Store
@@ -245,22 +290,21 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     s = current()
     store = Store.open(s)
     now = pd.Timestamp.now(tz="UTC")
-    rows = _not_held(store.window(history_days * 24 * 60, now=now), outcome)
-    hist = store.without_synthetic(rows)
-    out = monitor(hist, now=now, window_minutes=window_minutes, config=load_config(s.gitops_dir))
-    out += synthetic_only_holds(rows, hist) + _held_monitor_verdicts(outcome)
-    _future_noted(out, store.ahead(now), now)
+    out, hist, checked = _monitor_verdicts(store, outcome, now, window_minutes, history_days, load_config(s.gitops_dir))
     for v in out:
         record(s.gitops_dir, Decision(
             kind="monitor", subject=v.subject, verdict=v.verdict, explanation=v.explanation,
             policy_rule="policies/monitoring.yaml (seasonal rank detector, calibrated false-alarm rate)",
             model={"name": "seasonal-rank-detector", "version": "1"}, output={"metrics": v.metrics},
-            data={"gx_result": outcome.result_id, "window_minutes": window_minutes},
+            data={"gx_result": outcome.result_id, "window_minutes": window_minutes, **_history_data(checked, v)},
             action=_monitor_action(v),
             flow_run_id=str(flow_run.get_id() or "")))
         if v.verdict == "anomalous" and any(m.get("alarm") for m in v.metrics.values()):   # not for an ongoing incident
             emit_event("wasmops.monitor.alarm", resource={"prefect.resource.id": f"wasmops.module.{v.subject}"},
                        payload={"key": v.subject, "explanation": v.explanation})
+    if checked.outcome is not None:
+        create_markdown_artifact(key="history-validation", markdown=checked.outcome.to_markdown(),
+                                 description=f"The monitor's {history_days}-day history, validated (GX)")
     create_markdown_artifact(key="anomaly-scores", description="Anomaly score over time with the threshold",
                              markdown=anomaly_scores_markdown(hist, out, now=now, window_minutes=window_minutes,
                                                               config=load_config(s.gitops_dir)))

@@ -34,7 +34,9 @@ def _age(delta: pd.Timedelta) -> str:
 
 
 def _is_freshness(f: dict) -> bool:
-    return f["type"] == FRESHNESS and f.get("column") == "ts"
+    """The window's freshness check, or the per-module one (``series_newest_ts``): when the whole
+    window is stale, the age of its newest row says it once."""
+    return (f["type"] == FRESHNESS and f.get("column") == "ts") or f.get("column") == "series_newest_ts"
 
 
 def _empty(window_minutes, store: dict | None, now) -> str:

@@ -27,8 +27,9 @@ Why SQLite (and not Parquet files or a CSV log):
 
 Time: a sample dated beyond now + ``schema.CLOCK_SKEW`` (5 min) is from the future. ``append`` and
 ``commit_window`` put such rows in the ``quarantine`` table with the reason (``quarantined()``)
-instead of ``samples``, and ``window(minutes)`` reads the last minutes up to *now*: no row, however
-dated, moves the scoring window away from the present.
+instead of ``samples``; so does a row with NaN in a number column (``samples``' NOT NULL, under
+``INSERT OR IGNORE``, used to drop it without a word). ``window(minutes)`` reads the last minutes
+up to *now*: no row, however dated, moves the scoring window away from the present.
 
 Layout: label strings are stored once, in ``series`` (namespace, module, digest — UNIQUE) and
 ``attrs`` (team, project, cost_center — UNIQUE); ``samples`` holds numbers only, with PRIMARY
@@ -166,21 +167,28 @@ class Store:
         return self.db.total_changes - before
 
     def _quarantine(self, df: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
-        """Move rows dated beyond ``now + CLOCK_SKEW`` into ``quarantine`` with the reason; return the rest."""
-        future = df["ts"] > now + schema.CLOCK_SKEW
-        if not future.any():
+        """Move rows dated beyond ``now + CLOCK_SKEW``, and rows with no value (NaN) in a number column
+        (``samples`` holds numbers only: its NOT NULL would drop them without a word), into
+        ``quarantine`` with the reason; return the rest."""
+        future = (df["ts"] > now + schema.CLOCK_SKEW).to_numpy()
+        nan = df[schema.FLOAT_COLUMNS].isna()
+        out = future | nan.any(axis=1).to_numpy()
+        if not out.any():
             return df
-        bad = df[future]
+        bad = df[out]
         rows = bad.to_json(orient="records", date_format="iso", date_unit="ns", lines=True).splitlines()
+        why = [_reasons(ts, now, fut, [c for c, v in zip(nan.columns, isnan) if v])
+               for ts, fut, isnan in zip(bad["ts"], future[out], nan[out].to_numpy())]
         self.db.executemany(
             "INSERT OR IGNORE INTO quarantine (namespace, module, digest, ts, at, reason, row) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(ns, mod, dig, int(ts.value), int(now.value), _future_reason(ts, now), row)
-             for ns, mod, dig, ts, row in zip(bad["namespace"], bad["module"], bad["digest"], bad["ts"], rows)])
-        return df[~future]
+            [(ns, mod, dig, int(ts.value), int(now.value), reason, row)
+             for ns, mod, dig, ts, reason, row in zip(bad["namespace"], bad["module"], bad["digest"], bad["ts"], why, rows)])
+        return df[~out]
 
     def append(self, df: pd.DataFrame, *, now=None, origin: str | None = None) -> int:
         """Insert samples not already stored (by key); returns how many were new. Samples dated
-        beyond ``now`` + :data:`~.schema.CLOCK_SKEW` are quarantined instead (see :meth:`quarantined`).
+        beyond ``now`` + :data:`~.schema.CLOCK_SKEW`, or with NaN in a number column, are quarantined
+        instead, with the reason naming the column (see :meth:`quarantined`).
 
         ``origin``: ``"synthetic"`` marks the frame's series as synthetic; by default a frame with
         the synthesizer's label columns is synthetic (only the synthesizer writes labels)."""
@@ -324,6 +332,14 @@ def _codes(ids: np.ndarray, table: list[tuple]) -> np.ndarray:
 def _now(now=None) -> pd.Timestamp:
     ts = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ns")
+
+
+def _reasons(ts: pd.Timestamp, now: pd.Timestamp, future: bool, nan_columns: list[str]) -> str:
+    parts = [_future_reason(ts, now)] if future else []
+    if nan_columns:
+        parts.append(f"{', '.join(nan_columns)} {'is' if len(nan_columns) == 1 else 'are'} NaN (no value): "
+                     "the store keeps numbers only")
+    return "; ".join(parts)
 
 
 def _future_reason(ts: pd.Timestamp, now: pd.Timestamp) -> str:

@@ -13,7 +13,11 @@ The suite lives in the repository as JSON (``expectations/telemetry.json``): a l
 (now − ``freshness_minutes``) and ``future_max_ts`` (now + ``schema.CLOCK_SKEW``, 5 min: a sample
 dated later is from the future and fails, with or without the freshness check). Expectations with ``meta.freshness`` are dropped when freshness
 is off (training on historic or synthetic data); those with ``meta.optional`` are dropped when
-their column is absent (the synthetic label columns).
+their column is absent (the synthetic label columns). Freshness is checked for the window (its
+newest row) and, with ``per_module_freshness`` (``score``), per module: :func:`validate` adds
+``series_newest_ts`` (each row's module's newest ts) and the suite expects it within the limit,
+so a module whose telemetry stopped while others are fresh is held, naming its last row's time
+(:mod:`.series_held`).
 
 GX 1.x runs in an ephemeral context (pandas datasource → dataframe asset → whole-dataframe
 batch definition → ``ValidationDefinition.run(batch_parameters={"dataframe": df})``). Importing
@@ -36,7 +40,7 @@ import pandas as pd
 
 from . import schema
 from .rows_named import name_failed_rows
-from .series_held import attribute
+from .series_held import attribute, name_stale, with_series_newest
 
 _REPO_SUITE = Path(__file__).resolve().parents[2] / "expectations" / "telemetry.json"
 # In a checkout the suite is the repo's file; an installed wheel carries a copy under wasmops/_seed.
@@ -76,6 +80,7 @@ class ValidationOutcome:
     now: pd.Timestamp | None = None            # the clock the checks ran against
     newest: pd.Timestamp | None = None         # the newest sample checked (None: no rows)
     held_series: dict = field(default_factory=dict)   # "ns/module" -> its failed checks, its rows named
+    rejected: frozenset = field(default_factory=frozenset, repr=False)   # index labels of the attributed rows
 
     @property
     def window_failed(self) -> list[dict]:
@@ -156,21 +161,28 @@ def _observed_text(r: dict) -> str:
 
 
 def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_rows: int = 1,
-             freshness_minutes: float | None = 30, now=None, result_format: str = "COMPLETE") -> ValidationOutcome:
-    """Run the telemetry suite on ``df``. ``freshness_minutes=None`` turns the freshness check off.
+             freshness_minutes: float | None = 30, now=None, result_format: str = "COMPLETE",
+             per_module_freshness: bool = False) -> ValidationOutcome:
+    """Run the telemetry suite on ``df``. ``freshness_minutes=None`` turns the freshness check off;
+    ``per_module_freshness`` checks each module's newest row too (``score``: a module whose telemetry
+    stopped is held, naming its last row, while the others are judged).
     ``COMPLETE``: every rejected row is listed, so a failure is attributed to its series
     (:mod:`.series_held`; the full lists are then dropped from the result)."""
     t0 = time.perf_counter()
     doc = suite if isinstance(suite, dict) else load_suite(suite)
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     params = _parameters(min_rows, freshness_minutes, now)
+    if freshness_minutes is not None and per_module_freshness:   # one module whose telemetry stopped is held
+        df = with_series_newest(df)
     exps = [e for e in doc["expectations"]
             if not (e.get("meta", {}).get("freshness") and freshness_minutes is None)
             and not (e.get("meta", {}).get("optional") and e["kwargs"].get("column") not in df.columns)]
     result = _run_gx(df, doc.get("name", "telemetry"), exps, params, result_format)
     checks = _checks(result, exps)
     name_failed_rows(df, checks)
-    held = attribute(df, checks)
+    rejected: set = set()
+    held = attribute(df, checks, rejected)
+    name_stale(df, held, params.get("freshness_min_ts"), now if now.tzinfo else now.tz_localize("UTC"))
     failed = [{k: c[k] for k in ("type", "column", "kwargs", "expected", "observed", "rows", "attributed") if k in c}
               for c in checks if not c["success"]]
     gs = result.get("statistics", {})
@@ -186,7 +198,7 @@ def validate(df: pd.DataFrame, *, suite: str | Path | dict | None = None, min_ro
     return ValidationOutcome(success=bool(result["success"]), result_id=rid, stats=stats, failed=failed,
                              checks=checks, result=result, freshness_minutes=freshness_minutes,
                              now=now if now.tzinfo else now.tz_localize("UTC"),
-                             newest=newest, held_series=held)
+                             newest=newest, held_series=held, rejected=frozenset(rejected))
 
 
 def _parameters(min_rows: int, freshness_minutes: float | None, now) -> dict:
