@@ -198,7 +198,6 @@ def _emit_anomaly(v, model_info: dict) -> None:
                payload={"key": v.subject, "digest": v.digest, "explanation": v.explanation, "model": model_info})
 
 
-@task(name="monitor", cache_policy=NO_CACHE)
 def _monitor_action(v) -> str:
     if v.verdict != "anomalous":
         return "none"
@@ -268,6 +267,7 @@ def _history_data(checked, v) -> dict:
             **({"gx_history_left_out": checked.left_out[v.subject]} if v.subject in checked.left_out else {})}
 
 
+@task(name="monitor", cache_policy=NO_CACHE)
 def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> list[dict]:
     """Continuous monitoring (models.monitor): each live module's own history through the seasonal
     detector, its threshold from ``policies/monitoring.yaml``. Runs only on telemetry GX passed: a

@@ -43,3 +43,11 @@ def test_a_stopped_module_is_held_and_a_bad_history_row_left_out(flow_env):
             and "column_values_to_be_between(fuel) in prod/mod-002 " in monitor[f"prod/{other}"]["explanation"])
     rec = {d.subject: d for d in list_decisions(ws.settings.gitops_dir, kind="monitor")}
     assert rec[f"prod/{other}"].data["gx_history_left_out"].startswith("1 of its")
+    # the monitor step is one task run of the score run (the task decorator sat on the per-verdict action,
+    # so each verdict was a task run named "monitor" and the step itself none)
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[rec[f"prod/{other}"].flow_run_id])))
+    assert sum(r.name.startswith("monitor-") for r in runs) == 1, sorted(r.name for r in runs)
