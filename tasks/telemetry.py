@@ -241,13 +241,37 @@ def _left_out_noted(verdicts, left_out: dict, window_held) -> None:
             v.explanation = f"{v.explanation}; {left_out[v.subject]}"
 
 
-def _monitor_verdicts(store, outcome, now, window_minutes: int, history_days: int, config):
-    """(verdicts, the history judged, its GX check): each module's history, less its rows in the
-    scoring window GX held and the history rows GX rejects, through the detector."""
+def _not_retired(rows, desired: set[str] | None, since):
+    """The rows of modules that served since ``since`` (the scoring window) or that Git still deploys.
+    A module removed from Git whose telemetry then stopped is retired, not stopped: it was held as
+    "its telemetry stopped" on every run until its rows aged out of the history (30 days)."""
+    if desired is None or rows.empty:
+        return rows
+    key = rows["namespace"] + "/" + rows["module"]
+    live = set(key[rows["ts"] > since])
+    return rows[key.isin(desired | live).to_numpy()]
+
+
+def _desired_keys(s) -> set[str] | None:
+    """``ns/name`` of every deployment in the GitOps checkout (broken files aside); None without one."""
+    from wasmops.gitops.desired import load_desired_state
+
+    if not s.gitops_dir.exists():
+        return None
+    return set(load_desired_state(s.gitops_dir, strict=False).deployments)
+
+
+def _monitor_verdicts(store, outcome, now, window_minutes: int, history_days: int, config, desired=None):
+    """(verdicts, the history judged, its GX check): each module's history (a module retired from Git
+    and silent since the window is left out), less its rows in the scoring window GX held and the
+    history rows GX rejects, through the detector."""
+    import pandas as pd
+
     from models.monitor import MonitorVerdict, monitor, synthetic_only_holds
     from wasmops.telemetry.history import validated
 
     every = _not_held(store.window(history_days * 24 * 60, now=now), outcome)
+    every = _not_retired(every, desired, pd.Timestamp(now) - pd.Timedelta(minutes=window_minutes))
     checked = validated(every, now=now, freshness_minutes=outcome.freshness_minutes)   # all of it, every run
     real = store.without_synthetic(every)
     hist = store.without_synthetic(checked.rows)
@@ -290,7 +314,8 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     s = current()
     store = Store.open(s)
     now = pd.Timestamp.now(tz="UTC")
-    out, hist, checked = _monitor_verdicts(store, outcome, now, window_minutes, history_days, load_config(s.gitops_dir))
+    out, hist, checked = _monitor_verdicts(store, outcome, now, window_minutes, history_days, load_config(s.gitops_dir),
+                                           desired=_desired_keys(s))
     for v in out:
         record(s.gitops_dir, Decision(
             kind="monitor", subject=v.subject, verdict=v.verdict, explanation=v.explanation,

@@ -35,8 +35,11 @@ def test_history_rows_that_fail_gx_are_left_out_and_named_in_the_record(prefect_
     broken = df[df["module"] == "cpu-c"].iloc[:100].assign(module="broken", fuel=-5)   # 14 days ago, all bad
     a = df[df["module"] == "cpu-a"]
     stopped = a[a["ts"] <= now - pd.Timedelta(hours=3)].assign(module="stopped", digest="sha256:" + "e" * 64)
+    retired = stopped.assign(module="retired")          # the same, but no longer in Git: history, not a stopped module
+    for name in ("stopped", "broken"):                  # still deployed by Git
+        _manifest(s.gitops_dir, "prod", name)
     store = Store.open(s)
-    store.append(pd.concat([df, broken, stopped]))
+    store.append(pd.concat([df, broken, stopped, retired]))
     window = store.window(60)
     outcome = validate(window, freshness_minutes=30)
     assert outcome.success                                       # the window is clean: before, that was all
@@ -46,7 +49,7 @@ def test_history_rows_that_fail_gx_are_left_out_and_named_in_the_record(prefect_
         return monitor_and_record(outcome, 60)
 
     verdicts = {v["subject"]: v for v in run()}
-    assert set(verdicts) == {f"prod/{m}" for m in SERIES} | {"prod/broken", "prod/stopped"}
+    assert set(verdicts) == {f"prod/{m}" for m in SERIES} | {"prod/broken", "prod/stopped"}   # not prod/retired
     assert verdicts["prod/stopped"]["verdict"] == "hold"                       # before: "ok" on 3-hour-old data
     assert verdicts["prod/stopped"]["explanation"].startswith("its telemetry stopped: prod/stopped: its newest row is "
                                                               + stopped["ts"].max().strftime("%Y-%m-%d %H:%M:%S"))
@@ -66,5 +69,16 @@ def test_history_rows_that_fail_gx_are_left_out_and_named_in_the_record(prefect_
     records = {d.subject: d for d in list_decisions(s.gitops_dir, kind="monitor")}
     assert records["prod/cpu-b"].data["gx_history_left_out"].startswith("3 of its 4032 history rows left out")
     assert records["prod/cpu-b"].data["gx_history_rows"] == len(df) + len(broken) + len(stopped)
+    assert "prod/retired" not in records
     assert records["prod/cpu-a"].data["gx_history_result"].startswith("sha256:")
     assert "gx_history_left_out" not in records["prod/cpu-a"].data
+
+
+def _manifest(gitops_dir, namespace: str, name: str) -> None:
+    """A WasmModuleDeployment for ``namespace/name`` in the checkout: a shipped example, renamed."""
+    import yaml
+
+    doc = yaml.safe_load((gitops_dir / "modules/dev/sum-wat.yaml").read_text())
+    doc["metadata"].update(name=name, namespace=namespace)
+    (gitops_dir / "modules" / namespace).mkdir(parents=True, exist_ok=True)
+    (gitops_dir / "modules" / namespace / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
