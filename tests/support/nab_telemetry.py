@@ -14,7 +14,7 @@ SERIES = {"cpu-a": "ec2_cpu_utilization_5f5533.csv", "cpu-b": "ec2_cpu_utilizati
           "cpu-c": "ec2_cpu_utilization_825cc2.csv"}
 #: rows the store accepts and the GX suite rejects (a NaN never reaches the store: NOT NULL)
 KINDS = ("negative_fuel", "errors_over_calls", "p95_below_p50", "absurd_window", "negative_latency",
-         "memory_over_limit")
+         "memory_over_limit", "infinite_latency", "infinite_fuel_per_call", "latency_of_years")
 
 
 def nab_modules(end: pd.Timestamp) -> pd.DataFrame:
@@ -45,6 +45,12 @@ def corrupt(row: pd.Series, kind: str) -> pd.Series:
         row["window_s"] = 1e9
     elif kind == "negative_latency":
         row["latency_p50_ms"], row["latency_p95_ms"] = -1e6, -5e5
+    elif kind == "infinite_latency":
+        row["latency_p95_ms"] = float("inf")
+    elif kind == "infinite_fuel_per_call":
+        row["fuel_p99_per_call"] = float("inf")
+    elif kind == "latency_of_years":
+        row["latency_p50_ms"] = row["latency_p95_ms"] = 1e12
     else:
         row["peak_memory"] = row["memory_limit"] * 3
     return row

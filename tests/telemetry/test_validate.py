@@ -82,6 +82,14 @@ def _memory_over_limit(df):
     return df
 
 
+def _set(col, value):
+    def mutate(df):
+        df = df.copy()
+        df.loc[3, col] = value
+        return df
+    return mutate
+
+
 def _missing_column(df):
     return df.drop(columns=["fuel"])
 
@@ -99,6 +107,12 @@ BAD = {
                                  ("expect_column_pair_values_a_to_be_greater_than_b", "invocations, errors")),
     "memory above the limit": (_memory_over_limit, {}, ("expect_column_values_to_be_null", "peak_memory")),
     "missing column": (_missing_column, {}, ("expect_table_columns_to_match_set", None)),
+    # an infinite or absurd value passed every check (only lower bounds); nothing finite is refused
+    "infinite p95 latency": (_set("latency_p95_ms", float("inf")), {}, ("expect_column_values_to_be_between", "latency_p95_ms")),
+    "p50 latency of 30 years": (_set("latency_p50_ms", 1e12), {}, ("expect_column_values_to_be_between", "latency_p50_ms")),
+    "infinite fuel per call": (_set("fuel_p99_per_call", float("inf")), {},
+                               ("expect_column_values_to_be_between", "fuel_p99_per_call")),
+    "infinite memory p99": (_set("memory_p99", float("inf")), {}, ("expect_column_values_to_be_between", "memory_p99")),
 }
 
 
