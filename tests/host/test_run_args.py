@@ -10,6 +10,7 @@ import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.fake_host import FakeHost
 from support.host import HostProcess, make_workspace
 from support.wasi_wat import argv_echo_stdout, argv_echo_wat
 
@@ -127,22 +128,6 @@ def test_verify_runs_a_case_whose_args_are_the_deployments_through_the_host(serv
     report = verify_via_host(client, "cli", "argv", src, env={}, digest=digest)
     assert [(c.name, c.result) for c in report.cases] == [("json", "not run"), ("plain", "pass"), ("help", "not run")]
     assert report.cases[0].reason == "not run: args given (the host passes none)"
-
-
-class FakeHost:
-    def __init__(self):
-        self.live: dict[str, dict] = {}
-
-    def modules(self):
-        return [dict(v) for v in self.live.values()]
-
-    def deploy(self, namespace, name, **body):
-        view = {"namespace": namespace, "name": name, "health": "Healthy", **body}
-        for f in ("success_exit_codes", "args"):
-            if not view.get(f):
-                view.pop(f, None)        # as the host shows it (runtime._dump)
-        self.live[f"{namespace}/{name}"] = view
-        return {"changed": True, "module": view}
 
 
 def _manifest(**rc) -> WasmModuleDeployment:

@@ -14,6 +14,7 @@ import wasmtime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
+from support.fake_host import FakeHost
 from support.host import HostProcess, make_workspace
 
 from wasmops.errors import UserError
@@ -91,21 +92,6 @@ def test_the_host_answers_200_for_a_success_code_and_counts_no_error(tmp_path):
                 client.deploy("sat", "solver", ref=ref, digest=digest, limits=limits, success_exit_codes=bad)
     finally:
         hp.stop()
-
-
-class FakeHost:
-    def __init__(self):
-        self.live: dict[str, dict] = {}
-
-    def modules(self):
-        return [dict(v) for v in self.live.values()]
-
-    def deploy(self, namespace, name, **body):
-        view = {"namespace": namespace, "name": name, "health": "Healthy", **body}
-        if not view.get("success_exit_codes"):
-            view.pop("success_exit_codes", None)        # as the host shows it (runtime._dump)
-        self.live[f"{namespace}/{name}"] = view
-        return {"changed": True, "module": view}
 
 
 def _manifest(**rc) -> WasmModuleDeployment:
