@@ -198,99 +198,6 @@ def _emit_anomaly(v, model_info: dict) -> None:
                payload={"key": v.subject, "digest": v.digest, "explanation": v.explanation, "model": model_info})
 
 
-def _monitor_action(v) -> str:
-    if v.verdict != "anomalous":
-        return "none"
-    if any(m.get("alarm") for m in v.metrics.values()):
-        return "a person is alerted (wasmops.monitor.alarm)"
-    return "none: the incident was alarmed already (one alarm per incident)"
-
-
-def _not_held(rows, outcome):
-    """The rows of the modules GX did not hold for their own rows."""
-    if not outcome.held_series or rows.empty:
-        return rows
-    return rows[~(rows["namespace"] + "/" + rows["module"]).isin(outcome.held_series).to_numpy()]
-
-
-def _held_monitor_verdicts(outcome) -> list:
-    from models.monitor import MonitorVerdict
-    from wasmops.ai.hold_reasons import series_reason
-
-    return [MonitorVerdict(k, "hold", series_reason(outcome.failed_for(k))) for k in sorted(outcome.held_series)]
-
-
-def _future_noted(verdicts, seen: dict, now) -> None:
-    from wasmops.ai.hold_reasons import series_future_note
-
-    for v in verdicts:
-        note = series_future_note(seen, v.subject, now)
-        if note:
-            v.explanation = f"{v.explanation}; {note}"
-
-
-def _subjects(df) -> list[str]:
-    return [] if df.empty else sorted(set(df["namespace"] + "/" + df["module"]))
-
-
-def _left_out_noted(verdicts, left_out: dict, window_held) -> None:
-    """A module judged without the history rows GX rejected says so (how many, which checks, which
-    rows); a module held for its rows in the scoring window names those already."""
-    for v in verdicts:
-        if v.subject in left_out and v.subject not in window_held:
-            v.explanation = f"{v.explanation}; {left_out[v.subject]}"
-
-
-def _not_retired(rows, desired: set[str] | None, since):
-    """The rows of modules that served since ``since`` (the scoring window) or that Git still deploys.
-    A module removed from Git whose telemetry then stopped is retired, not stopped: it was held as
-    "its telemetry stopped" on every run until its rows aged out of the history (30 days)."""
-    if desired is None or rows.empty:
-        return rows
-    key = rows["namespace"] + "/" + rows["module"]
-    live = set(key[rows["ts"] > since])
-    return rows[key.isin(desired | live).to_numpy()]
-
-
-def _desired_keys(s) -> set[str] | None:
-    """``ns/name`` of every deployment in the GitOps checkout (broken files aside); None without one."""
-    from wasmops.gitops.desired import load_desired_state
-
-    if not s.gitops_dir.exists():
-        return None
-    return set(load_desired_state(s.gitops_dir, strict=False).deployments)
-
-
-def _monitor_verdicts(store, outcome, now, window_minutes: int, history_days: int, config, desired=None):
-    """(verdicts, the history judged, its GX check): each module's history (a module retired from Git
-    and silent since the window is left out), less its rows in the scoring window GX held and the
-    history rows GX rejects, through the detector."""
-    import pandas as pd
-
-    from models.monitor import MonitorVerdict, monitor, synthetic_only_holds
-    from wasmops.telemetry.history import validated
-
-    every = _not_held(store.window(history_days * 24 * 60, now=now), outcome)
-    every = _not_retired(every, desired, pd.Timestamp(now) - pd.Timedelta(minutes=window_minutes))
-    checked = validated(every, now=now, freshness_minutes=outcome.freshness_minutes)   # all of it, every run
-    real = store.without_synthetic(every)
-    hist = store.without_synthetic(checked.rows)
-    out = monitor(hist, now=now, window_minutes=window_minutes, config=config)
-    out += [MonitorVerdict(k, "hold", checked.held_all or checked.held[k]) for k in _subjects(real)
-            if checked.held_all or k in checked.held]
-    out += synthetic_only_holds(every, real) + _held_monitor_verdicts(outcome)
-    _future_noted(out, store.ahead(now), now)
-    _left_out_noted(out, checked.left_out, outcome.held_series)
-    return out, hist, checked
-
-
-def _history_data(checked, v) -> dict:
-    """What the decision record keeps about the history's validation."""
-    rows = checked.outcome.stats["rows"] if checked.outcome is not None else 0
-    return {"gx_history_result": checked.result_id, "gx_history_rows": rows,
-            **({"gx_history_left_out": checked.left_out[v.subject]} if v.subject in checked.left_out else {})}
-
-
 @task(name="monitor", cache_policy=NO_CACHE)
 def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> list[dict]:
     """Continuous monitoring (models.monitor): each live module's own history through the seasonal
@@ -305,6 +212,7 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     from prefect.runtime import flow_run
 
     from models.monitor import load_config
+    from models.monitor_run import action, desired_keys, history_data, monitor_verdicts
     from models.score_chart import anomaly_scores_markdown
     from wasmops.gitops.decisions import Decision, record
     from wasmops.telemetry import Store
@@ -314,15 +222,15 @@ def monitor_and_record(outcome, window_minutes: int, history_days: int = 30) -> 
     s = current()
     store = Store.open(s)
     now = pd.Timestamp.now(tz="UTC")
-    out, hist, checked = _monitor_verdicts(store, outcome, now, window_minutes, history_days, load_config(s.gitops_dir),
-                                           desired=_desired_keys(s))
+    out, hist, checked = monitor_verdicts(store, outcome, now, window_minutes, history_days, load_config(s.gitops_dir),
+                                          desired=desired_keys(s.gitops_dir))
     for v in out:
         record(s.gitops_dir, Decision(
             kind="monitor", subject=v.subject, verdict=v.verdict, explanation=v.explanation,
             policy_rule="policies/monitoring.yaml (seasonal rank detector, calibrated false-alarm rate)",
             model={"name": "seasonal-rank-detector", "version": "1"}, output={"metrics": v.metrics},
-            data={"gx_result": outcome.result_id, "window_minutes": window_minutes, **_history_data(checked, v)},
-            action=_monitor_action(v),
+            data={"gx_result": outcome.result_id, "window_minutes": window_minutes, **history_data(checked, v)},
+            action=action(v),
             flow_run_id=str(flow_run.get_id() or "")))
         if v.verdict == "anomalous" and any(m.get("alarm") for m in v.metrics.values()):   # not for an ongoing incident
             emit_event("wasmops.monitor.alarm", resource={"prefect.resource.id": f"wasmops.module.{v.subject}"},

@@ -43,7 +43,7 @@ def test_future_rows_of_a_judged_module_are_said(tmp_path_factory, module, fast_
 
 def test_the_monitor_verdict_of_that_module_says_so_too(tmp_path):
     from models.monitor import MonitorVerdict
-    from tasks.telemetry import _future_noted
+    from models.monitor_run import future_noted
 
     store = Store(tmp_path / "t.db")
     mod = HIST["module"].iloc[0]
@@ -51,6 +51,6 @@ def test_the_monitor_verdict_of_that_module_says_so_too(tmp_path):
     store.append(HIST[~late], now=NOW)
     store.append(HIST[late].assign(ts=lambda d: d["ts"] + pd.Timedelta(hours=2)), now=NOW + pd.Timedelta(hours=2))
     verdicts = [MonitorVerdict(f"prod/{m}", "ok", "every metric within its calibrated range") for m in sorted(set(HIST["module"]))]
-    _future_noted(verdicts, store.ahead(NOW), NOW)
+    future_noted(verdicts, store.ahead(NOW), NOW)
     said = {v.subject: "stamped in the future" in v.explanation for v in verdicts}
     assert said == {f"prod/{m}": m == mod for m in sorted(set(HIST["module"]))}

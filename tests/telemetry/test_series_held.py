@@ -99,13 +99,13 @@ def test_training_leaves_out_only_the_held_module():
 
 
 def test_the_monitor_holds_the_module_and_watches_the_others():
-    from tasks.telemetry import _held_monitor_verdicts, _not_held
+    from models.monitor_run import held_verdicts, not_held
 
     df = _corrupt(WINDOW, MODULES[1], "negative_fuel", [2, 3], 0)
     out = validate(df, freshness_minutes=None, now=NOW)
-    rows = _not_held(HIST, out)
+    rows = not_held(HIST, out)
     assert set(rows["module"]) == set(MODULES) - {MODULES[1]} and len(rows) == (HIST["module"] != MODULES[1]).sum()
-    [v] = _held_monitor_verdicts(out)
+    [v] = held_verdicts(out)
     assert (v.subject, v.verdict) == (f"prod/{MODULES[1]}", "hold") and "(2 rows)" in v.explanation
 
 
