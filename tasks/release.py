@@ -14,6 +14,7 @@ from prefect.transactions import get_transaction
 
 from wasmops.config import Settings, current
 from wasmops.fleet.status import FleetRollout
+from wasmops.host.api import DeployRequest
 from wasmops.digests import shown
 from wasmops.release import interrupted
 from wasmops.release.steps import AiVerdict, Baseline, Committed, FleetServing, Verified
@@ -135,10 +136,7 @@ def _undo_reconcile(txn) -> None:
             pass
 
 
-def _deploy_body(live: dict) -> dict:
-    """The deploy body that admits what the host lists as ``live`` again."""
-    return {k: live[k] for k in ("ref", "digest", "trust_level", "limits", "env", "labels", "replicas",
-                                 "success_exit_codes", "args") if k in live}
+_deploy_body = DeployRequest.again      # what admits the host's live view of a module again (its own request model)
 
 
 @task(name="already-serving", cache_policy=NO_CACHE, **RETRY)

@@ -65,6 +65,12 @@ class DeployRequest(BaseModel):
     args: Annotated[list[str], AfterValidator(run_args)] = Field(
         default_factory=list, description="Fixed arguments of every run, after argv[0] (shape.run_args)")
 
+    @classmethod
+    def again(cls, live: dict) -> dict:
+        """The body that admits what the host's live view lists as ``live`` again: every field of this
+        request the view carries (a release's undo; a field added here is carried without a second list)."""
+        return {k: live[k] for k in cls.model_fields if k not in ("namespace", "name") and k in live}
+
     @field_validator("ref")
     @classmethod
     def _ref(cls, v: str) -> str:
