@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     host_token: str | None = Field(None, description="Bearer token for the host's admin API.")
     host_slice_us: int = Field(100, ge=0, description="EEVDF slice (µs) the host's event loop and pool threads ask "
                                                       "for (wasmops/host/sched.py); 0 leaves the kernel's.")
+    host_spin_us: int = Field(200, ge=0, le=100_000, description="After a response a host worker polls this long "
+                              "for the next request before it sleeps (wasmops/host/spin.py); 0 turns it off.")
     host_request_timeout_s: float = Field(10.0, gt=0, description="A request must arrive in full within this "
                                           "long of its first byte (wasmops/host/http.py).")
     host_keepalive_s: float = Field(30.0, gt=0, description="An idle connection is closed this long after "

@@ -43,6 +43,8 @@ import httptools
 
 from wasmops.config import current
 
+from .spin import Spinner, spin_seconds
+
 
 def _default_max_connections() -> int:
     """Half the process's file descriptors (the other half: module I/O files, state, registry pulls)."""
@@ -120,8 +122,9 @@ class HttpProtocol(asyncio.Protocol):
     """One connection. ``app`` has ``handle(Request) -> Response | Awaitable[Response]``,
     ``body_limit(path) -> int`` and ``too_large(path, size) -> Response``."""
 
-    def __init__(self, app, conns: set | None = None):
+    def __init__(self, app, conns: set | None = None, spinner=None):
         self.app = app
+        self.spinner = spinner          # polls on after each response (spin.py); None: sleeps at once
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.closing: asyncio.Transport | None = None   # closed with unsent data: aborted at its deadline
@@ -339,6 +342,8 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         self.transport.write(encode(resp, keep))
+        if self.spinner is not None:
+            self.spinner.kick()
         if not keep or resp.close:
             t, self.transport = self.transport, None
             t.close()
@@ -356,7 +361,8 @@ async def serve_socket(app, sock, stop: asyncio.Event) -> None:
     """Serve ``app`` on an already bound, listening socket until ``stop`` is set."""
     loop = asyncio.get_running_loop()
     conns: set[HttpProtocol] = set()
-    server = await loop.create_server(lambda: HttpProtocol(app, conns), sock=sock, backlog=1024)
+    spinner = Spinner(loop, spin_seconds())
+    server = await loop.create_server(lambda: HttpProtocol(app, conns, spinner), sock=sock, backlog=1024)
     sweeper = asyncio.ensure_future(_sweep(loop, conns))
     try:
         await stop.wait()
