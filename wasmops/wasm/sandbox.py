@@ -263,7 +263,7 @@ class Sandbox:
         return watch
 
     def _clock(self) -> int:
-        return self._ticker.ticks
+        return self._ticker.now()
 
     def advance_epoch(self, ticks: int = 1) -> None:
         """Time passing, for tests that stand in for the wall clock: each tick is ``EPOCH_TICK_MS``."""
