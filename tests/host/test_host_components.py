@@ -29,11 +29,12 @@ CORE_EXITS = """(module
 _VARYING = {"x-wasmops-duration-ms", "x-wasmops-cpu-ms", "x-wasmops-fuel", "x-wasmops-digest", "date", "content-length"}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
+@pytest.fixture(scope="module", params=[(), ("--workers", "1")], ids=["inline", "workers"])
+def served(tmp_path_factory, request):
     ws = make_workspace(tmp_path_factory.mktemp("ws"))
     hp = HostProcess(ws)
-    client = hp.start()
+    hp.extra = request.param
+    client = hp.start(*hp.extra)
     yield hp, client
     hp.stop()
 
@@ -101,7 +102,7 @@ def test_a_restart_loads_the_precompiled_component_and_metrics_bill_it(served):
     hp, client = served
     _deploy(hp, client, "echo", c.echo())
     hp.stop()
-    client = hp.start()
+    client = hp.start(*hp.extra)
     assert client.run("t", "echo", b"again").content == b"again"
     stats = client._call("GET", "/admin/stats").json() if hasattr(client, "_call") else {}
     assert stats.get("compiles", 0) == 0, stats                                   # loaded from the cache
