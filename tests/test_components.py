@@ -137,3 +137,16 @@ def test_a_component_that_is_not_a_command_is_refused_saying_what_it_exports(sb)
         sb.load(wasm, where="h.wasm")
     v = check_module(wasm, "trusted")
     assert not v.allowed and "exports wasi:http/incoming-handler@0.2.0" in v.reasons[0]
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(args=st.lists(_TEXT, max_size=6),
+       env=st.dictionaries(st.from_regex(r"[A-Z_][A-Z0-9_]{0,8}", fullmatch=True), _TEXT, max_size=4))
+def test_a_component_gets_the_args_and_env_a_core_module_gets(sb, args, env):
+    r = sb.run(sb.load(c.argv_env_echo(), "sha256:argv-env-component"), args=args, env=env, program_name="prog",
+               limits=RunLimits())
+    want = "".join(f"{a}\0" for a in ["prog", *args]) + "".join(f"{k}={v}\0" for k, v in sorted(env.items()))
+    assert r.ok and r.stdout == want.encode()

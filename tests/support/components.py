@@ -29,6 +29,7 @@ interface stdout { use wasi:io/streams@0.2.0.{output-stream}; get-stdout: func()
 interface stderr { use wasi:io/streams@0.2.0.{output-stream}; get-stderr: func() -> output-stream; }
 interface stdin { use wasi:io/streams@0.2.0.{input-stream}; get-stdin: func() -> input-stream; }
 interface exit { exit: func(status: result); }
+interface environment { get-environment: func() -> list<tuple<string, string>>; get-arguments: func() -> list<string>; }
 interface run { run: func() -> result; }
 """
 _SOCKETS = "package wasi:sockets@0.2.0;\ninterface network { resource network; }\n"
@@ -51,7 +52,7 @@ HEAD = """
   (global $heap (mut i32) (i32.const 1024))
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
     (local $p i32)
-    (local.set $p (global.get $heap))
+    (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))   ;; 8-aligned
     (global.set $heap (i32.add (local.get $p) (local.get 3)))
     (local.get $p))
   (func $put (param $ptr i32) (param $len i32)
@@ -83,11 +84,11 @@ def build(wat: str, imports: tuple[str, ...] = tuple(_CLI_IMPORTS), exports: tup
         return (d / "c.wasm").read_bytes()
 
 
-def command(body: str, *, extra: str = "", more_imports: str = "", **world) -> bytes:
+def command(body: str, *, extra: str = "", more_imports: str = "", locals_: str = "", **world) -> bytes:
     """A command whose ``run`` is ``body`` (WAT instructions, leaving the i32 result: 0 ok, 1 err)."""
     head = HEAD.replace("{more_imports}", more_imports)
     return build(f"(module {head}\n{extra}\n  (func (export \"wasi:cli/run@0.2.0#run\") (result i32)\n"
-                 f"    (local $n i32) (local $in i32)\n{body}))", **world)
+                 f"    (local $n i32) (local $in i32) {locals_}\n{body}))", **world)
 
 
 def hello() -> bytes:
@@ -158,3 +159,30 @@ def http_handler() -> bytes:
     """A component exporting wasi:http/incoming-handler (a stand-in for a wasi:http/proxy), not a command."""
     wat = '(module (func (export "wasi:http/incoming-handler@0.2.0#handle") (param i32)))'
     return build(wat, imports=(), exports=("wasi:http/incoming-handler@0.2.0",), extra_wit=(("http", _HTTP),))
+
+
+_EACH = """(local.set $p (i32.load (i32.const 0))) (local.set $len (i32.load (i32.const 4))) (local.set $n (i32.const 0))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $n) (local.get $len)))
+      (local.set $e (i32.add (local.get $p) (i32.mul (local.get $n) (i32.const STRIDE))))
+      BODY
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $l)))"""
+_STR = "(call $put (i32.load offset=OFF (local.get $e)) (i32.load offset=OFF4 (local.get $e)))"
+
+
+def _string_at(off: int) -> str:
+    return _STR.replace("OFF4", str(off + 4)).replace("OFF", str(off))
+
+
+def argv_env_echo() -> bytes:
+    """Writes each argument, then each ``K=V`` of its environment, each ended by a NUL byte (as
+    tests/support/wasi_wat.py's core modules do)."""
+    nul, eq = "(call $put (i32.const 200) (i32.const 1))", "(call $put (i32.const 201) (i32.const 1))"
+    args = _EACH.replace("STRIDE", "8").replace("BODY", _string_at(0) + nul)
+    env = _EACH.replace("STRIDE", "16").replace("BODY", _string_at(0) + eq + _string_at(8) + nul)
+    return command(f"(call $args (i32.const 0)) {args} (call $env (i32.const 0)) {env} (i32.const 0)",
+                   extra='(data (i32.const 200) "\\00=")', locals_="(local $p i32) (local $len i32) (local $e i32)",
+                   more_imports='(import "wasi:cli/environment@0.2.0" "get-arguments" (func $args (param i32))) '
+                                '(import "wasi:cli/environment@0.2.0" "get-environment" (func $env (param i32)))',
+                   imports=(*_CLI_IMPORTS, "wasi:cli/environment@0.2.0"))
