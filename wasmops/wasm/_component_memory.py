@@ -59,10 +59,13 @@ def begin(cap: int) -> RunMemory:
 
 
 class _Mem:
-    __slots__ = ("base", "size", "reserved", "run")
+    """One memory: ``usable`` bytes at ``base`` may ever be made accessible, of ``span`` mapped (the
+    rest is the guard wasmtime asked for, never accessible)."""
 
-    def __init__(self, base: int, size: int, reserved: int, run: RunMemory | None):
-        self.base, self.size, self.reserved, self.run = base, size, reserved, run
+    __slots__ = ("base", "size", "usable", "span", "run")
+
+    def __init__(self, base: int, size: int, usable: int, span: int, run: RunMemory | None):
+        self.base, self.size, self.usable, self.span, self.run = base, size, usable, span, run
 
 
 _mems: dict[int, _Mem] = {}
@@ -86,7 +89,8 @@ def _new_memory(_env, _ty, minimum, maximum, reserved, guard, ret) -> int:
             have = sum(run.sizes.values())
             return _error(f"wasmops: the component's initial memory ({have + minimum} bytes) exceeds the memory "
                           f"limit of {run.cap} bytes: raise the limit to at least that")
-        span = _page_up(max(reserved, maximum or 0, minimum) + guard)
+        usable = _page_up(max(reserved, minimum))
+        span = usable + _page_up(guard)
         base = _libc.mmap(None, span, _PROT_NONE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE, -1, 0)
         if base in (None, _MAP_FAILED):
             return _error(f"wasmops: cannot reserve {span} bytes for a component memory")
@@ -94,7 +98,7 @@ def _new_memory(_env, _ty, minimum, maximum, reserved, guard, ret) -> int:
             _libc.munmap(base, span)
             return _error("wasmops: mprotect failed for a component memory")
         with _lock:
-            _mems[key] = _Mem(base, minimum, span, run)
+            _mems[key] = _Mem(base, minimum, usable, span, run)
         ret[0].env = key
         ret[0].get_memory, ret[0].grow_memory, ret[0].finalizer = _GET, _GROW, _FREE
         return 0
@@ -107,13 +111,15 @@ def _get_memory(env, size_out, max_out) -> int:
     if m is None:
         return 0
     size_out[0] = m.size
-    max_out[0] = m.reserved
+    max_out[0] = m.usable
     return m.base
 
 
 def _grow_memory(env, new_size) -> int:
     try:
         m = _mems[env or 0]
+        if new_size > m.usable:          # never past the reservation: the pages after it are not ours
+            return _error(f"wasmops: a component memory cannot grow past its {m.usable}-byte reservation")
         if m.run is not None and not m.run.resize(env, new_size):
             return _error(f"wasmops: memory limit of {m.run.cap} bytes reached")
         if new_size > m.size and _libc.mprotect(m.base, _page_up(new_size), _RW) != 0:
@@ -128,7 +134,7 @@ def _free(env) -> None:
     with _lock:
         m = _mems.pop(env or 0, None)
     if m is not None:
-        _libc.munmap(m.base, m.reserved)
+        _libc.munmap(m.base, m.span)
 
 
 _GET = ffi.wasmtime_memory_get_callback_t(_get_memory)
