@@ -150,3 +150,15 @@ def test_a_component_gets_the_args_and_env_a_core_module_gets(sb, args, env):
                limits=RunLimits())
     want = "".join(f"{a}\0" for a in ["prog", *args]) + "".join(f"{k}={v}\0" for k, v in sorted(env.items()))
     assert r.ok and r.stdout == want.encode()
+
+
+def test_the_memories_of_its_core_instances_are_summed(sb):
+    wasm = c.two_memories(3, 2)
+    prep = sb.load(wasm)
+    assert sb.run(prep, limits=RunLimits()).peak_memory == 5 * 65536
+    r = sb.run(prep, limits=RunLimits(memory=4 * 65536))
+    assert r.reason == REASON_MEMORY and r.message.startswith(
+        "the component's initial memory (327680 bytes) exceeds the memory limit of 262144 bytes"), r.message
+    assert check_module(wasm, "sandboxed").facts["initial_memory"] == 5 * 65536
+    v = check_module(wasm, "sandboxed", memory_limit=4 * 65536)
+    assert not v.allowed and "initial memory 320Ki exceeds the deployment's memory limit 256Ki" in v.reasons[0], v.reasons

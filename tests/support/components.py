@@ -84,6 +84,27 @@ def build(wat: str, imports: tuple[str, ...] = tuple(_CLI_IMPORTS), exports: tup
         return (d / "c.wasm").read_bytes()
 
 
+def parse(text: str) -> bytes:
+    """A component written in the component text format (``wasm-tools parse``)."""
+    with tempfile.TemporaryDirectory(prefix="wasmops-component-") as td:
+        (Path(td) / "c.wat").write_text(text)
+        subprocess.run([wasm_tools(), "parse", "c.wat", "-o", "c.wasm"], cwd=td, check=True, capture_output=True)
+        return (Path(td) / "c.wasm").read_bytes()
+
+
+def two_memories(pages_a: int, pages_b: int) -> bytes:
+    """A command of two core instances, each with a memory of its own (as a component made with the
+    WASI preview 1 adapter has): ``run`` returns ok."""
+    return parse(f"""(component
+  (core module $a (memory (export "memory") {pages_a}) (func (export "run") (result i32) (i32.const 0)))
+  (core module $b (memory (export "memory") {pages_b}))
+  (core instance $ia (instantiate $a))
+  (core instance $ib (instantiate $b))
+  (func $run (result (result)) (canon lift (core func $ia "run")))
+  (instance $i (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $i)))""")
+
+
 def command(body: str, *, extra: str = "", more_imports: str = "", locals_: str = "", **world) -> bytes:
     """A command whose ``run`` is ``body`` (WAT instructions, leaving the i32 result: 0 ok, 1 err)."""
     head = HEAD.replace("{more_imports}", more_imports)

@@ -164,5 +164,7 @@ def error_reason(text: str) -> tuple[str, str]:
     if "call stack exhausted" in low:
         return REASON_STACK, "call stack exhausted"
     if "exceeds the memory limit" in low or "memory limit of" in low:
-        return REASON_MEMORY, trap_message(text)
+        said = next((ln.strip() for ln in text.splitlines() if "wasmops: " in ln), text).split("wasmops: ", 1)[-1]
+        return REASON_MEMORY, (f"{said} (module.yaml limits.memory for `wasmops test`; a deployment's is its "
+                               "manifest's spec.runtimeConfig.resources.memory)")
     return REASON_TRAP, trap_message(text)
