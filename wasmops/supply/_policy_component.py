@@ -33,7 +33,8 @@ def inspect_component(wasm: bytes, where: str | None, custom_bytes: int) -> dict
 def import_reasons(imports: list[str], rules) -> list[str]:
     """Why the imports of a component are denied at a level with these ``rules``."""
     allowed = rules.allow_import_modules
-    out = []
+    out: list[str] = []
+    denied: dict[tuple[str, str], list[str]] = {}
     for imp in imports:
         cap = p1_capability(imp)
         if cap is None:
@@ -43,12 +44,20 @@ def import_reasons(imports: list[str], rules) -> list[str]:
             out.append(f"import {imp} (a WASI 0.2 interface: its capability is {cap}'s) is outside the allowed "
                        f"modules [{', '.join(allowed)}]")
             continue
-        for pat in rules.deny_imports:
-            if fnmatch.fnmatchcase(cap, pat) or fnmatch.fnmatchcase(imp, pat):
-                out.append(f"import {imp} is forbidden by rule {pat!r} (a WASI 0.2 interface: its capability is "
-                           f"{cap}'s)")
-                break
-    return out
+        pat = next((p for p in rules.deny_imports if fnmatch.fnmatchcase(cap, p) or fnmatch.fnmatchcase(imp, p)), None)
+        if pat is not None:
+            denied.setdefault((pat, cap), []).append(imp)
+    return out + [_denied(imps, pat, cap) for (pat, cap), imps in denied.items()]
+
+
+def _denied(imps: list[str], pat: str, cap: str) -> str:
+    """One reason per rule and capability: CPython's componentize-py build imports seven wasi:sockets
+    interfaces, which said one thing seven times."""
+    said = f"import {imps[0]}" if len(imps) == 1 else (
+        f"{len(imps)} imports ({', '.join(imps[:3])}{', …' if len(imps) > 3 else ''})")
+    what = "is forbidden by rule {} (a WASI 0.2 interface: its" if len(imps) == 1 else \
+        "are forbidden by rule {} (WASI 0.2 interfaces: their"
+    return f"{said} {what.format(repr(pat))} capability is {cap}'s)"
 
 
 def export_reasons(exports: list[str], required: list[str]) -> list[str]:
