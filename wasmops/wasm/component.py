@@ -22,7 +22,7 @@ from wasmtime import component as cm
 
 from wasmops.errors import SandboxError, SpecError
 from wasmops.wasm import _component_memory as _memory, _deadline
-from wasmops.wasm.component_interface import component_interface, not_command, p1_capability, run_export
+from wasmops.wasm.component_interface import not_command, p1_capability, run_export
 from wasmops.wasm.outcome import (REASON_FUEL, REASON_MEMORY, REASON_STACK, REASON_TIMEOUT, REASON_TRAP, RunLimits,
                                   RunResult, classify, trap_message)
 from wasmops.wasm.shape import engine_config, refusal
@@ -80,14 +80,6 @@ class ComponentEngine:
         if index is None:
             raise SandboxError(f"{name} has no run function", where=where or digest)
         return ComponentRun(self, comp, index, digest, exports, imports)
-
-
-def interface_of(wasm: bytes):
-    """The component's interface read off its binary (None when it cannot be read this simply)."""
-    try:
-        return component_interface(wasm)
-    except (IndexError, ValueError):
-        return None
 
 
 @dataclass
