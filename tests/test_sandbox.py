@@ -96,7 +96,7 @@ def test_compile_cache_avoids_recompiling(tmp_path):
 def test_invalid_wasm_is_a_spec_error(sb):
     from wasmops.errors import SpecError
 
-    with pytest.raises(SpecError, match="bad.wasm: binary version 20 67 61 72, not a core module"):
+    with pytest.raises(SpecError, match="bad.wasm: binary version 20 67 61 72, neither a core module"):
         sb.load(b"\x00asm garbage", where="bad.wasm")
     with pytest.raises(SpecError, match="bad.wasm: not a valid wasm module"):
         sb.load(b"\x00asm\x01\x00\x00\x00garbage", where="bad.wasm")

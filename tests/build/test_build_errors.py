@@ -52,7 +52,7 @@ def test_wat_error_names_file_and_line(tmp_path, settings):
 @pytest.mark.parametrize("content,why", [
     (b"(module)\n", "not a WebAssembly binary"),
     (b"", "not a WebAssembly binary"),
-    (b"\0asm\x0d\x00\x01\x00", "component"),
+    (b"\0asm\x0d\x00\x01\x00", "a WASI 0.2 component that exports nothing, not wasi:cli/run"),
     (b"\0asm\x01\x00\x00\x00\x01\xff", "not a valid wasm module"),
 ])
 def test_prebuilt_that_is_not_a_core_module_is_rejected(tmp_path, settings, content, why):

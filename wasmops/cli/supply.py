@@ -108,9 +108,12 @@ def check(
 
     mem = v.facts["initial_memory"]
     if v.allowed:
+        kind = "a WASI 0.2 command component, " if v.facts.get("component") else ""
         console().print(f"[green]allowed[/] {escape(str(wasm))} at trust level {trust_level} "
-                        f"({len(v.facts['imports'])} imports, {v.facts['size']} bytes, initial memory "
+                        f"({kind}{len(v.facts['imports'])} imports, {v.facts['size']} bytes, initial memory "
                         f"{mem / 2**20:.3g} MiB: its limits.memory must be at least that)")
+        if v.facts.get("component"):
+            console().print(f"  imports: {escape(', '.join(v.facts['imports']))}")
         return
     console().print(f"[red]denied[/] {escape(str(wasm))} at trust level {trust_level}:")
     for r in v.reasons:

@@ -27,7 +27,7 @@ from wasmops.errors import PolicyDenied, SpecError, spec_error_from_pydantic
 from wasmops.units import format_size, parse_cpu_millis, parse_size
 from wasmops.wasm.interface import Interface, module_interface
 from wasmops.wasm.foreign import describe, describe_wasm
-from wasmops.wasm.shape import check_header, check_shape, refusal, validation_engine
+from wasmops.wasm.shape import COMPONENT_VERSION, check_header, check_shape, refusal, validation_engine
 
 TrustLevel = Literal["sandboxed", "standard", "trusted"]
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "defaults" / "module-policy.yaml"
@@ -150,9 +150,14 @@ def policy_digest(path: str | Path | None = None) -> str:
 
 def inspect_module(wasm: bytes, where: str | None = None) -> dict:
     """Facts about a module: imports, exports, declared memory, size. A SpecError naming ``where``
-    for what no host here would run (text, a component, an unsupported feature, tables over the caps:
-    ``wasmops.wasm.shape``, the same checks as the sandbox's)."""
+    for what no host here would run (text, an unsupported feature, tables over the caps:
+    ``wasmops.wasm.shape``, the same checks as the sandbox's). A WASI 0.2 component's facts are its
+    interfaces (``_policy_component``), with ``component: True``."""
     check_header(wasm, where=where)
+    if wasm[4:8] == COMPONENT_VERSION:
+        from wasmops.supply._policy_component import inspect_component
+
+        return inspect_component(wasm, where, custom_section_bytes(wasm))
     check_shape(wasm, where=where)
     try:       # validate, not compile: a compile of a 69 MB module is minutes of CPU (wasm/interface.py)
         wasmtime.Module.validate(validation_engine(), wasm)
@@ -283,6 +288,12 @@ def _outside_reasons(outside: list[str], allowed_mods: list[str]) -> list[str]:
 def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limit: int | None,
                    timeout_ms: int | None, fuel: int | None, max_stdout: int | None = None,
                    policy_source: str | None = None) -> list[str]:
+    if facts.get("component"):
+        from wasmops.supply._policy_component import export_reasons, import_reasons
+
+        reasons = import_reasons(facts["imports"], rules) + export_reasons(facts["exports"], rules.require_exports)
+        return reasons + _limit_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel, max_stdout,
+                                        policy_source)
     allowed_mods = rules.allow_import_modules
     reasons = _outside_reasons([i for i in facts["imports"] if i.split(".", 1)[0] not in allowed_mods], allowed_mods)
     for imp in facts["imports"]:
@@ -299,6 +310,14 @@ def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limi
                 " (it exports _initialize: a WASI reactor, a library the host cannot run as a command; "
                 "build it with a main that reads the request on stdin and writes the answer on stdout)"
                 if reactor else ""))
+    return reasons + _limit_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel, max_stdout,
+                                    policy_source)
+
+
+def _limit_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limit: int | None,
+                   timeout_ms: int | None, fuel: int | None, max_stdout: int | None,
+                   policy_source: str | None) -> list[str]:
+    reasons = []
     max_size = parse_size(rules.max_size)
     if facts["size"] > max_size:
         reasons.append(_size_reason(facts, max_size, trust_level, policy_source))

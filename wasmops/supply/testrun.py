@@ -301,6 +301,8 @@ _RUNTIME_PREFIXES = ("_", "asyncify_", "emscripten", "stack", "wasm_", "cabi_")
 def _own_functions(prepared) -> list[str]:
     import wasmtime
 
+    if prepared.component is not None:       # a command component's exports are interfaces, not functions
+        return []
     return [e.name for e in prepared.module.exports if isinstance(e.type, wasmtime.FuncType)
             and e.name not in _RUNTIME_EXPORTS and not e.name.startswith(_RUNTIME_PREFIXES)]
 
@@ -332,7 +334,11 @@ def _note_no_files(report: TestReport, prepared) -> None:
     """A failed case whose stderr says a file could not be opened, from a module that opens files by
     name (imports ``path_open``): say that a run gets no directory at all, here and in the host, so no
     name opens (flite from npm writes its WAV only to a named file: "-" and /dev/stdout fail too)."""
-    if not any(i.module.startswith("wasi") and i.name == "path_open" for i in prepared.module.imports):
+    if prepared.component is not None:
+        opens = any(i.startswith("wasi:filesystem/") for i in prepared.component.imports)
+    else:
+        opens = any(i.module.startswith("wasi") and i.name == "path_open" for i in prepared.module.imports)
+    if not opens:
         return
     for c in report.failed:
         if _OPEN_FAILED.search(c.stderr):

@@ -51,7 +51,7 @@ class EpochTicker:
     """One daemon thread per engine; :meth:`running` brackets each run."""
 
     def __init__(self, engine: wasmtime.Engine, tick_ms: int = EPOCH_TICK_MS, linger_s: float = LINGER_S):
-        self._engine = engine
+        self._engines = [engine]      # the sandbox's engines: core modules', and components' once one runs
         self._period, self._linger = tick_ms / 1000, linger_s
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -113,8 +113,13 @@ class EpochTicker:
     def advance(self, ticks: int = 1) -> None:
         """Move time on by ``ticks``: the engine's epoch and the run deadlines' clock together."""
         for _ in range(ticks):
-            self._engine.increment_epoch()
+            for engine in self._engines:
+                engine.increment_epoch()
         self.ticks += ticks
+
+    def add_engine(self, engine: wasmtime.Engine) -> None:
+        """Tick ``engine`` too, on the same clock (the sandbox's engine for components)."""
+        self._engines = [*self._engines, engine]
 
     def stop(self) -> None:
         self._stop.set()

@@ -82,21 +82,24 @@ class AuthenticatedCache:
         tag = hashlib.sha256(engine_fingerprint().encode()).hexdigest()[:12]
         return self.root / f"{digest.split(':', 1)[-1]}.{tag}.cwasm"
 
-    def _mac(self, digest: str, body: bytes) -> bytes:
-        ctx = b"wasmops-cwasm-v1\0" + digest.encode() + b"\0" + engine_fingerprint().encode() + b"\0"
+    def _mac(self, digest: str, body: bytes, component: bool = False) -> bytes:
+        kind = b"wasmops-ccwasm-v1\0" if component else b"wasmops-cwasm-v1\0"    # a component's, or a core module's
+        ctx = kind + digest.encode() + b"\0" + engine_fingerprint().encode() + b"\0"
         return hmac.new(self.key, ctx + body, hashlib.sha256).digest()
 
-    def load(self, engine: wasmtime.Engine, digest: str) -> wasmtime.Module | None:
+    def load(self, engine: wasmtime.Engine, digest: str, *, component: bool = False):
+        """The precompiled module (or, with ``component``, WASI 0.2 component) of ``digest``, or None:
+        deserialized only when its MAC, which names the kind too, authenticates."""
         path = self.path(digest)
         try:
             data = path.read_bytes()   # verify and deserialize the same bytes: no re-read after the check
         except FileNotFoundError:
             return None
         head, mac, body = data[:len(MAGIC)], data[len(MAGIC):len(MAGIC) + _MAC_LEN], data[len(MAGIC) + _MAC_LEN:]
-        if head != MAGIC or not hmac.compare_digest(mac, self._mac(digest, body)):
+        if head != MAGIC or not hmac.compare_digest(mac, self._mac(digest, body, component)):
             return self._reject(path, digest, "precompiled module does not authenticate (tampered or foreign)")
         try:
-            module = wasmtime.Module.deserialize(engine, body)
+            module = _deserialize(engine, body, component)
             os.utime(path)                 # recently used: the last to be pruned
             return module
         except wasmtime.WasmtimeError as exc:  # authentic but from another engine build: compile again
@@ -109,9 +112,11 @@ class AuthenticatedCache:
             self.on_reject(digest, why)
         return None
 
-    def store(self, digest: str, module: wasmtime.Module) -> None:
+    def store(self, digest: str, module) -> None:
+        """Keep ``module`` (a ``wasmtime.Module`` or a ``wasmtime.component.Component``) for ``digest``."""
         body = module.serialize()
-        atomic_write(self.path(digest), MAGIC + self._mac(digest, body) + body, mode=0o600)
+        component = not isinstance(module, wasmtime.Module)
+        atomic_write(self.path(digest), MAGIC + self._mac(digest, body, component) + body, mode=0o600)
         if self.max_bytes is not None:
             self.trim(keep=self.path(digest))
 
@@ -152,6 +157,14 @@ class AuthenticatedCache:
         for f in gone:
             f.unlink(missing_ok=True)
         return len(gone)
+
+
+def _deserialize(engine: wasmtime.Engine, body: bytes, component: bool):
+    if component:
+        from wasmtime.component import Component
+
+        return Component.deserialize(engine, body)
+    return wasmtime.Module.deserialize(engine, body)
 
 
 def _mtime(f: Path) -> float:

@@ -32,7 +32,8 @@ _NAPI_PREFIXES = ("napi_", "emnapi_", "_emnapi_")
 _NAPI_EXPORTS = ("napi_register_wasm_v1", "napi_register_module_v1")
 _THREAD_SPAWN = "wasi.thread-spawn"
 COMMAND = ("the host runs single-threaded WASI preview 1 commands (a _start that reads the request on stdin and "
-           "writes the answer on stdout), and no trust level or setting changes that")
+           "writes the answer on stdout) and WASI 0.2 command components (exporting wasi:cli/run), and no trust "
+           "level or setting changes that")
 
 
 _WASI_HINT = ("build it for WASI (Go GOOS=wasip1, Rust --target wasm32-wasi or wasm32-wasip1, AssemblyScript with "
@@ -57,7 +58,7 @@ def refuse_early(wasm: bytes, where: str | None) -> None:
     outside = sorted({i.split(".", 1)[0] for i in iface.imports} - set(WASI_MODULES))
     if outside:
         raise SandboxError(f"cannot link module: it imports from {', '.join(outside)}, which the host does not "
-                           "provide (it provides WASI preview 1 only)", where=where, hint=describe(iface) or _WASI_HINT)
+                           "provide (it provides WASI preview 1 to a core module)", where=where, hint=describe(iface) or _WASI_HINT)
     if "_start" not in iface.exports:
         reactor = "_initialize" in iface.exports
         raise SandboxError("the module has no _start export, so it is not a WASI command"

@@ -4,6 +4,7 @@ and the one-line messages people read, from what wasmtime reports (used by ``was
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import wasmtime
 
@@ -20,6 +21,40 @@ REASON_EXIT = "exit_nonzero"
 STDERR_TAIL = 2048
 REASON_TRAP = "trap"
 REASON_LINK = "link_error"
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """Limits for one run. ``memory`` and ``max_stdout`` are bytes."""
+
+    fuel: int = 50_000_000
+    memory: int = 16 * 2**20
+    timeout_ms: int = 2000
+    max_stdout: int = 2**20
+    #: Exit codes besides 0 that mean success (a SAT solver's 10 and 20, grep's 1): such a run is
+    #: ``ok``, not an error, and is not run again to look for a refused ``memory.grow``.
+    ok_exits: tuple[int, ...] = ()
+
+
+@dataclass
+class RunResult:
+    """What one run did. ``reason`` is None on success (exit code 0)."""
+
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    fuel_used: int
+    peak_memory: int
+    duration_s: float
+    reason: str | None = None
+    message: str = ""
+    cpu_s: float = 0.0             # CPU time of the thread that ran the module
+    fuel_estimated: bool = False   # True when fuel was derived from CPU time (timeouts: see _bill_timeout)
+
+    @property
+    def ok(self) -> bool:
+        """Success: exit 0, or an exit code the deployment lists as success (``RunLimits.ok_exits``)."""
+        return self.reason is None and self.exit_code is not None
 
 
 def classify(reason, message, exit_code, peak, limits, overflow: bool, no_instance: bool):

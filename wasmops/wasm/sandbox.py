@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import wasmtime
 
@@ -31,50 +31,20 @@ from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
 from wasmops.wasm.foreign import describe_wasm, refuse_early
+from wasmops.wasm.component_interface import COMPONENT_VERSION
 from wasmops.wasm.shape import check_header, check_shape, engine_config, refusal
 # The reasons (REASON_*) are re-exported here, where callers have always found them.
-from wasmops.wasm.outcome import (WASM_PAGE, REASON_EXIT, REASON_FUEL, REASON_LINK, REASON_MEMORY, REASON_STACK,  # noqa: F401
+from wasmops.wasm.outcome import (RunLimits, RunResult, WASM_PAGE, REASON_EXIT, REASON_FUEL, REASON_LINK, REASON_MEMORY, REASON_STACK,  # noqa: F401
                                   REASON_STDOUT, REASON_TIMEOUT, REASON_TRAP, classify as _classify, trap_message,
                                   trap_reason as _trap_reason)
 
 
 
-@dataclass(frozen=True)
-class RunLimits:
-    """Limits for one run. ``memory`` and ``max_stdout`` are bytes."""
-
-    fuel: int = 50_000_000
-    memory: int = 16 * 2**20
-    timeout_ms: int = 2000
-    max_stdout: int = 2**20
-    #: Exit codes besides 0 that mean success (a SAT solver's 10 and 20, grep's 1): such a run is
-    #: ``ok``, not an error, and is not run again to look for a refused ``memory.grow``.
-    ok_exits: tuple[int, ...] = ()
-
-
-@dataclass
-class RunResult:
-    """What one run did. ``reason`` is None on success (exit code 0)."""
-
-    exit_code: int | None
-    stdout: bytes
-    stderr: bytes
-    fuel_used: int
-    peak_memory: int
-    duration_s: float
-    reason: str | None = None
-    message: str = ""
-    cpu_s: float = 0.0             # CPU time of the thread that ran the module
-    fuel_estimated: bool = False   # True when fuel was derived from CPU time (timeouts: see _bill_timeout)
-
-    @property
-    def ok(self) -> bool:
-        """Success: exit 0, or an exit code the deployment lists as success (``RunLimits.ok_exits``)."""
-        return self.reason is None and self.exit_code is not None
-
-
 class Preempted(SandboxError):
     """A run stopped at its ``slice_ms``, before its own timeout: to be run again without a slice."""
+
+if TYPE_CHECKING:
+    from wasmops.wasm.component import ComponentEngine, ComponentRun
 
 
 @dataclass
@@ -87,15 +57,18 @@ class Prepared:
     exports_memory: bool = True
     start_index: int | None = None      # where ``_start`` and ``memory`` are among the exports (looked up once)
     memory_index: int | None = None
+    #: A WASI 0.2 command component (``wasmops.wasm.component``): ``module`` is the component and
+    #: ``pre`` None; it runs on the sandbox's component engine.
+    component: "ComponentRun | None" = None
 
 
 class CompileCache(Protocol):
     """Where precompiled modules are kept. ``load`` must only return bytes it can authenticate
     (``Module.deserialize`` on untrusted bytes is unsafe): see ``wasmops.host.integrity``."""
 
-    def load(self, engine: wasmtime.Engine, digest: str) -> wasmtime.Module | None: ...
+    def load(self, engine: wasmtime.Engine, digest: str, *, component: bool = False): ...
 
-    def store(self, digest: str, module: wasmtime.Module) -> None: ...
+    def store(self, digest: str, module) -> None: ...
 
 
 class Sandbox:
@@ -121,6 +94,7 @@ class Sandbox:
         self.cache = cache
         self._ticker = EpochTicker(self.engine)
         self.compiles = 0  # how many times a module was compiled from wasm (not loaded from cache)
+        self._max_wasm_stack, self._components, self._components_lock = max_wasm_stack, None, threading.Lock()
         self._fuel_rate: float | None = None
 
     def close(self) -> None:
@@ -131,6 +105,10 @@ class Sandbox:
     def compile(self, wasm: bytes, digest: str | None = None, *, where: str | None = None) -> wasmtime.Module:
         """Compile ``wasm`` or load its precompiled form from the cache (keyed by its sha256)."""
         digest = digest or "sha256:" + hashlib.sha256(wasm).hexdigest()
+        if wasm[4:8] == COMPONENT_VERSION:         # a WASI 0.2 component: its own engine
+            component, fresh = self.components.compile(wasm, digest, where=where)
+            self.compiles += fresh
+            return component
         if self.cache is not None:
             module = self.cache.load(self.engine, digest)
             if module is not None:
@@ -150,8 +128,23 @@ class Sandbox:
         """Whether ``compile`` of this digest would load it from the cache rather than compile."""
         return self.cache is not None and self.cache.path(digest).exists()
 
-    def prepare(self, module: wasmtime.Module, digest: str | None = None) -> Prepared:
-        """Resolve the module's imports against WASI once; runs reuse the ``InstancePre``."""
+    @property
+    def components(self) -> "ComponentEngine":
+        """The engine and WASI 0.2 linker for components, made when the first one is compiled."""
+        with self._components_lock:
+            if self._components is None:
+                from wasmops.wasm.component import ComponentEngine
+
+                self._components = ComponentEngine(max_wasm_stack=self._max_wasm_stack, ticker=self._ticker,
+                                                   cache=self.cache)
+            return self._components
+
+    def prepare(self, module, digest: str | None = None, *, where: str | None = None) -> Prepared:
+        """Resolve the module's imports against WASI once; runs reuse the ``InstancePre``. A component
+        is prepared on the component engine (a SandboxError naming ``where`` if it is not a command)."""
+        if not isinstance(module, wasmtime.Module):
+            run = self.components.prepare(module, digest, where=where)
+            return Prepared(module=module, pre=None, digest=digest, exports_memory=False, component=run)
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
         try:
@@ -171,8 +164,8 @@ class Sandbox:
         """Compile and prepare a WASI command; a SandboxError naming ``where`` for one without ``_start``
         or with imports from outside WASI (found before the compile: ``foreign.refuse_early``)."""
         refuse_early(wasm, where or digest)
-        prepared = self.prepare(self.compile(wasm, digest, where=where), digest)
-        if prepared.start_index is None:
+        prepared = self.prepare(self.compile(wasm, digest, where=where), digest, where=where)
+        if prepared.start_index is None and prepared.component is None:
             reactor = any(e.name == "_initialize" for e in prepared.module.exports)
             raise SandboxError("the module has no _start export, so it is not a WASI command"
                                + (" (it exports _initialize: a WASI reactor, a library)" if reactor else ""),
@@ -209,7 +202,7 @@ class Sandbox:
         if result.reason == REASON_EXIT and result.exit_code in limits.ok_exits:
             result.reason, result.message = None, ""
         left_ms = limits.timeout_ms - (time.perf_counter() - t0) * 1000
-        if _failed(result) and left_ms > max(1.0, 1000 * result.duration_s):
+        if _failed(result) and left_ms > max(1.0, 1000 * result.duration_s) and prepared.component is None:
             try:
                 again = self._run_once(*call, _roomy(limits, int(left_ms), result.fuel_used))
             except Preempted:
@@ -224,7 +217,8 @@ class Sandbox:
 
     def _run_once(self, prepared: Prepared, stdin: bytes, env, argv: tuple[str, ...], slice_ms: int | None,
                   keep_stderr: bool, limits: RunLimits) -> RunResult:
-        store = _io.RawStore(self.engine)
+        component = prepared.component
+        store = _io.RawStore(self.engine if component is None else component.engine)
         sliced = slice_ms is not None and slice_ms < limits.timeout_ms
         out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
         watched, watch = self._ticker.watched, None
@@ -233,7 +227,10 @@ class Sandbox:
             watch = self._configure(store, out, err, limits, stdin, env, argv,
                                     slice_ms if sliced else limits.timeout_ms)
             watched.update((out, err))
-            result = self._execute(store, prepared, limits, out, err, watch, keep_stderr)
+            if component is None:
+                result = self._execute(store, prepared, limits, out, err, watch, keep_stderr)
+            else:
+                result = component.execute(store, limits, out, err, watch, keep_stderr)
         finally:
             _deadline.disarm(watch)
             self._ticker.leave()

@@ -11,7 +11,8 @@ So:
   a module using them is refused when it is validated, naming the feature;
 * one table cap (``TABLE_ELEMENTS`` per table, ``MAX_TABLES``), checked on the binary before it is
   compiled (:func:`check_shape`) and enforced on ``table.grow`` by every store's limiter;
-* one reading of a file that is not a core module (text, a component), naming the file.
+* one reading of a file that is neither a core module nor a component (text, another version),
+  naming the file.
 
     >>> from wasmtime import wat2wasm
     >>> check_shape(wat2wasm('(module (table 10 funcref))'), where="m.wasm")
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 MAGIC = b"\0asm"
 CORE_VERSION = b"\x01\x00\x00\x00"
+COMPONENT_VERSION = b"\x0d\x00\x01\x00"   # a component (version 13, layer 1): WASI 0.2 commands run (wasm.component)
 TABLE_ELEMENTS = 100_000      # per table: the pooling allocator's table_elements and every store's limiter
 MAX_TABLES = 8                # per module: the pooling allocator's max_tables_per_module
 MAX_FUEL = 10**15             # per run, everywhere (module.yaml, manifests, the host's deploy body)
@@ -110,7 +112,8 @@ def validation_engine() -> "wasmtime.Engine":
 
 
 def check_header(data: bytes, *, where: str | None) -> None:
-    """A SpecError naming ``where`` unless ``data`` starts like a core module (binary, version 1)."""
+    """A SpecError naming ``where`` unless ``data`` starts like a core module (binary, version 1) or a
+    component (``wasmops.wasm.component``: a WASI 0.2 command runs; anything else it names)."""
     if data[:4] != MAGIC:
         head = data[:8].hex(" ") if data else "an empty file"
         text = data[:64].lstrip().startswith(b"(module")
@@ -118,11 +121,12 @@ def check_header(data: bytes, *, where: str | None) -> None:
                         + (" (it is WebAssembly text)" if text else ""), where=where,
                         hint="a module given as WAT text is built from source: `language: wat` in module.yaml"
                         if text else "a prebuilt module must be a compiled .wasm file")
-    if data[4:8] != CORE_VERSION:
-        what = "a WebAssembly component" if data[6:8] == b"\x01\x00" else f"binary version {data[4:8].hex(' ')}"
-        raise SpecError(f"{what}, not a core module (version 01 00 00 00)", where=where,
-                        hint="wasmops runs WASI preview 1 core modules (e.g. Rust --target wasm32-wasip1, "
-                             "not wasm32-wasip2)")
+    if data[4:8] not in (CORE_VERSION, COMPONENT_VERSION):
+        what = "a WebAssembly component of another version" if data[6:8] == b"\x01\x00" else "binary version"
+        raise SpecError(f"{what} {data[4:8].hex(' ')}, neither a core module (01 00 00 00) nor a component "
+                        "(0d 00 01 00)", where=where,
+                        hint="wasmops runs WASI preview 1 core modules (e.g. Rust --target wasm32-wasip1) and WASI "
+                             "0.2 command components (wasm32-wasip2)")
 
 
 def refusal(message: str) -> str:
