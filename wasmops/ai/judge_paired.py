@@ -24,13 +24,14 @@ dropped; so are pairs with a negative value of a ``non_negative`` metric):
   slot)``): the same two parts, each pair's scores flipped by the coin, so bursts and the slots'
   levels that both sides share cancel instead of inflating the variance (sequential judge, NAB dev
   set: level x1.5 caught 616 -> 617 of 660, x2 621 -> 629, no new false rollback in 660 + 5,940
-  no-change windows or on the reshaped sets; centres, effect and floors stay the unpaired row's). When the baseline's median is 0 the spread row is ``Pass`` (test
-  ``none``): the spread is then the level, and the unpaired Brown-Forsythe on the non-zero values,
-  whose bursts cluster in time, put 1.2 % of those no-change windows at p < 0.001 (12x its nominal
-  rate). With a median above 0 (low counts: 20-50 % zeros) the spread row is the paired one below;
-  deferring it to the two-part test let spread x1.5 pass on those windows (NAB dev set, sequential
-  judge: spread x1.5 on windows with >= 20 % zeros caught 47 % before, 56 % after; no new false
-  rollback in 660 + 5,940 no-change windows).
+  no-change windows or on the reshaped sets; centres, effect and floors stay the unpaired row's).
+  When the baseline's median is 0 the spread row is ``Pass`` (test ``none``): the spread is then the
+  level, and the unpaired Brown-Forsythe on the non-zero values, whose bursts cluster in time, put
+  1.2 % of those no-change windows at p < 0.001 (12x its nominal rate). With a median above 0 (low
+  counts: 20-50 % zeros) the spread row is the paired one below; deferring it to the two-part test
+  let spread x1.5 pass on those windows (NAB dev set, sequential judge: spread x1.5 on windows with
+  >= 20 % zeros caught 47 % before, 56 % after; no new false rollback in 660 + 5,940 no-change
+  windows).
 * **spread** (``.spread``): signed-rank on ``|c_i - median(c)| - |b_i - median(b)|``, the paired
   Brown-Forsythe; effect = ratio of the mean absolute deviations, floor ``min_spread_effect``.
 * **proportion from counts**: Cochran-Mantel-Haenszel over the slots' 2x2 tables
