@@ -157,7 +157,7 @@ def test_sparse_metric_level_by_two_part_and_spread_row_defers_to_it():
     c = np.where(rng.random(144) < 0.7, 0.0, rng.lognormal(3, 0.3, 144) * 3)
     v = judge({"latency_p95_ms": b}, {"latency_p95_ms": c}, paired=True)
     level, spread = v.metrics
-    assert level.test == "two-part (zero-inflated: unpaired)" and v.verdict == "fail"
+    assert level.test == "two-part (paired by slot)" and v.verdict == "fail"
     assert spread.test == "none" and spread.classification == "Pass" and "two-part" in spread.reason
     # Zeros only the canary has are a change, not a sparse metric: still judged pair by pair.
     dense = rng.lognormal(3, 0.3, 144)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from models.judge_eval import _counts, _err_p, _inject_blocks, evaluate_sequential, sequential_pairs
-from wasmops.ai.judge_sequential import SEQUENTIAL_VERSION, judge_look, judge_until_conclusive
+from wasmops.ai.judge_sequential import SEQUENTIAL_VERSION, judge_look, judge_until_conclusive, look_alpha
 from wasmops.ai.judge_stats import _two_part
 from wasmops.ai.release_judge import JudgePolicy, MetricPolicy, judge
 
@@ -141,3 +141,48 @@ def test_a_noisy_non_critical_row_neither_extends_nor_holds():
         suggestive_seen += 1e-4 < lat.p_value < 0.1
         assert v.verdict in ("pass", "marginal"), (seed, v.verdict, v.explanation)   # never held for it
     assert suggestive_seen >= 5
+
+
+@FAST
+@given(st.integers(1, 8), st.data(), st.floats(1e-6, 0.01))
+def test_the_levels_of_the_looks_taken_never_add_up_to_more_than_the_budget(max_looks, data, budget):
+    """look_alpha: sequential_alpha / max_looks a look, and at a last look taken early (no more samples)
+    the rest of the budget: along any path the looks taken spend sequential_alpha at most, exactly
+    all of it when the path ends on a last look; the same samples judged again as the last look
+    (judge_until_conclusive when take returns nothing) only widen that look's own level."""
+    pol = JudgePolicy(max_looks=max_looks, sequential_alpha=budget)
+    last = data.draw(st.integers(1, max_looks))
+    spent = sum(look_alpha(pol, j) for j in range(1, last)) + look_alpha(pol, last, last=True)
+    assert abs(spent - budget) < 1e-12 * max(1.0, budget)
+    assert look_alpha(pol, last, last=True) >= look_alpha(pol, last) == budget / max_looks
+    off = pol.model_copy(update={"spend_unused_alpha": False})
+    assert look_alpha(off, last, last=True) == budget / max_looks
+
+
+def test_a_short_last_look_rolls_back_what_an_early_look_at_the_same_samples_only_extends():
+    """A rise whose p lies between a look's own share and the rest of the budget: at look 2 of 5 with
+    more samples to come it asks for them; when no more can be had it is judged at the unspent rest."""
+    rng = np.random.default_rng(11)
+    b = rng.lognormal(2, 0.5, 300)
+    c = b * rng.lognormal(0.3, 0.5, 300)
+    level = JudgePolicy(metrics={"m": MetricPolicy()})
+    p = judge({"m": b}, {"m": c}, level, paired=True).metrics[0].p_value
+    pol = level.model_copy(update={"sequential_alpha": 2.0 * p})      # 5 looks: 0.4 p a look, 1.6 p left at look 2
+    assert judge_look({"m": b}, {"m": c}, pol, look=2).verdict == "hold"
+    v = judge_look({"m": b}, {"m": c}, pol, look=2, last=True)
+    assert v.verdict == "fail" and v.metrics[0].reason == "regression"
+    off = pol.model_copy(update={"spend_unused_alpha": False})
+    assert judge_look({"m": b}, {"m": c}, off, look=2, last=True).verdict == "hold"
+
+
+@pytest.mark.skipif(not NAB.exists(), reason="needs ../shared/data/nab")
+def test_real_series_no_change_at_a_short_last_look_is_not_rolled_back():
+    """Real NAB series cut so that their windows end after one or two looks (the first 2,500 rows, as
+    models.nab_perturb does): the no-change windows judged at the unspent rest are not rolled back."""
+    from models.nab_eval import load_corpus
+    from models.nab_perturb import perturbed_corpus
+
+    corpus = perturbed_corpus(load_corpus(NAB / "data", NAB / "labels" / "combined_windows.json"), "first2500")
+    res = evaluate_sequential(corpus, per_series=12, seed=21, kinds=())
+    assert len(res["none"]) >= 300 and any(v[6] for v in res["none"])          # some ran out early
+    assert not [v for v in res["none"] if v[2] == "fail"]

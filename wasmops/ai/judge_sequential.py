@@ -22,7 +22,8 @@ A look is **conclusive** when
 
 * it fails (a critical regression at ``sequential_alpha / max_looks``: Bonferroni over the planned
   looks, so the chance of a false rollback over every look stays within ``sequential_alpha`` per
-  metric row), or
+  metric row; a last look taken early, because no more samples could be had, also spends what the
+  looks never taken would have: :func:`look_alpha`), or
 * every critical continuous row has **ruled out** a regression of ``rule_out`` (x1.5 by default, or
   the row's effect floor if larger): the canary is significantly below ``(1 + rule_out)`` times the
   baseline, one-sided at ``rule_out_alpha / max_looks`` (paired: signed-rank on ``c_i - k b_i``, on
@@ -58,7 +59,7 @@ from wasmops.ai.release_judge import ReleaseVerdict, judge
 Samples = Mapping[str, object]
 #: Recorded with every sequential verdict (decision records), beside ``release_judge.JUDGE_VERSION``
 #: of the one-look judge it runs at each look.
-SEQUENTIAL_VERSION = "3-sequential"
+SEQUENTIAL_VERSION = "4-sequential"   # 4: a short last look spends the looks never taken (look_alpha)
 
 
 def _z_one_sided(p: float) -> float:
@@ -115,44 +116,58 @@ def _bad_shift(row: MetricResult, mp: MetricPolicy) -> bool:
     return mp.direction == "either" or (mp.direction == "increase") == (row.effect > 0)
 
 
-def suggestive(row: MetricResult, mp: MetricPolicy, policy: JudgePolicy) -> bool:
-    """Not significant at this look's level, but ``p < extend_p`` with an effect over its floor in the
-    bad direction (the ranks agreeing): more samples may settle it."""
+def look_alpha(policy: JudgePolicy, look: int = 1, last: bool = False) -> float:
+    """The level of look ``look``: ``sequential_alpha / max_looks`` (Bonferroni over the planned looks),
+    and at a ``last`` look taken before ``max_looks`` (no more samples could be had: the series or the
+    sampling time ended) what the looks never taken would have spent as well,
+    ``sequential_alpha x (max_looks - look + 1) / max_looks``. The levels of the looks actually taken
+    still add up to ``sequential_alpha`` at most, so the false-rollback bound holds whenever the reason
+    for stopping is not the metric's own values (a time budget, an end of data). Judging the same
+    samples again as the last look (``judge_until_conclusive`` when ``take`` returns nothing) tests
+    them at the larger level only: the event at the smaller one is part of it."""
+    spare = max(1, policy.max_looks - look + 1) if last and policy.spend_unused_alpha else 1
+    return policy.sequential_alpha * spare / policy.max_looks
+
+
+def suggestive(row: MetricResult, mp: MetricPolicy, policy: JudgePolicy, alpha: float | None = None) -> bool:
+    """Not significant at this look's level (``alpha``; default the first look's), but ``p < extend_p``
+    with an effect over its floor in the bad direction (the ranks agreeing): more samples may settle it."""
     if row.classification == "NoData" or row.reason == "regression" or not row.p_value < policy.extend_p:
         return False
-    if row.p_value < policy.sequential_alpha / policy.max_looks:
+    if row.p_value < (alpha or look_alpha(policy)):
         return False
     if mp.kind == "continuous" and row.effect * row.cliffs_delta <= 0:
         return False
     return _bad_shift(row, mp)
 
 
-def ambiguous(row: MetricResult, mp: MetricPolicy, policy: JudgePolicy) -> bool:
+def ambiguous(row: MetricResult, mp: MetricPolicy, policy: JudgePolicy, alpha: float | None = None) -> bool:
     """Significant, the mean moved past its floor the bad way, but the ranks did not follow (Cliff's
     delta under its floor, or of the other sign): a few requests moved, most did not. More samples
     do not change what that is, so a person decides."""
     if row.classification == "NoData" or row.reason == "regression" or mp.kind != "continuous":
         return False
-    return row.p_value < policy.sequential_alpha / policy.max_looks and _bad_shift(row, mp)
+    return row.p_value < (alpha or look_alpha(policy)) and _bad_shift(row, mp)
 
 
-def open_rows(v: ReleaseVerdict, baseline: Samples, canary: Samples, policy: JudgePolicy) -> tuple[list[str], bool]:
-    """What keeps a look from being conclusive, one phrase per row (empty: conclusive), and whether
-    more samples could settle it (False when a row is :func:`ambiguous`)."""
+def open_rows(v: ReleaseVerdict, baseline: Samples, canary: Samples, policy: JudgePolicy,
+              alpha: float | None = None) -> tuple[list[str], bool]:
+    """What keeps a look judged at level ``alpha`` from being conclusive, one phrase per row (empty:
+    conclusive), and whether more samples could settle it (False when a row is :func:`ambiguous`)."""
     zr = _z_one_sided(policy.rule_out_alpha / policy.max_looks)
     out, settle = [], True
     for row in v.metrics:
         mp, name = policy.metric(row.metric), row.metric.removesuffix(".spread")
         if not mp.critical:       # it cannot fail a release alone (latency on a shared host): it cannot hold one
             continue
-        if ambiguous(row, mp, policy):
+        if ambiguous(row, mp, policy, alpha):
             settle = False
             ranks = (f"the ranks moved the other way (Cliff's delta {row.cliffs_delta:+.2f})"
                      if row.effect * row.cliffs_delta <= 0 else
                      f"Cliff's delta {row.cliffs_delta:+.2f} is under its {policy.min_cliffs_delta:.2f} floor")
             out.append(f"{row.metric} mean {row.effect:+.0%} (p={row.p_value:.2g}) but {ranks}: "
                        "some requests moved a lot, most did not")
-        elif suggestive(row, mp, policy):
+        elif suggestive(row, mp, policy, alpha):
             out.append(f"{row.metric} {row.effect:+.0%} (p={row.p_value:.2g}, not yet significant)")
         elif mp.kind == "continuous" and row.classification != "NoData":
             z = rule_out_z(row, baseline.get(name), canary.get(name), mp, policy)
@@ -164,16 +179,18 @@ def open_rows(v: ReleaseVerdict, baseline: Samples, canary: Samples, policy: Jud
 
 def judge_look(baseline: Samples, canary: Samples, policy: JudgePolicy | None = None, look: int = 1,
                last: bool = False, paired: bool = True) -> ReleaseVerdict:
-    """Look ``look`` of at most ``policy.max_looks``: the verdict at ``sequential_alpha / max_looks``; an
-    inconclusive look is ``hold`` with ``more=True``, or after the last look (``last``, or
-    ``look == max_looks``) ``hold`` for a person."""
+    """Look ``look`` of at most ``policy.max_looks``: the verdict at :func:`look_alpha` (``sequential_alpha
+    / max_looks``, and the unspent rest at a ``last`` look before ``max_looks``); an inconclusive look
+    is ``hold`` with ``more=True``, or after the last look (``last``, or ``look == max_looks``) ``hold``
+    for a person."""
     policy = policy or JudgePolicy()
-    strict = policy.model_copy(update={"alpha": policy.sequential_alpha / policy.max_looks})
+    alpha = look_alpha(policy, look, last)
+    strict = policy.model_copy(update={"alpha": alpha})
     v = judge(baseline, canary, strict, paired=paired)
     v.looks, v.judge_version = look, SEQUENTIAL_VERSION
     if v.verdict == "fail" or not any(r.classification != "NoData" for r in v.metrics):
         return v
-    why, settle = open_rows(v, baseline, canary, policy)
+    why, settle = open_rows(v, baseline, canary, policy, alpha)
     if not why:
         return v
     final = last or look >= policy.max_looks or not settle

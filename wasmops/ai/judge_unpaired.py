@@ -84,6 +84,9 @@ class JudgePolicy(BaseModel):
                             "samples, then a person")
     rule_out_alpha: float = Field(0.05, gt=0, lt=1, description="one-sided level of that rule-out test, spent "
                                   "over max_looks")
+    spend_unused_alpha: bool = Field(True, description="sequential judging: a last look taken before max_looks "
+                                     "(no more samples: time budget, end of data) also spends what the looks "
+                                     "never taken would have (wasmops.ai.judge_sequential.look_alpha)")
     extend_p: float = Field(0.1, gt=0, lt=1, description="a row not significant at alpha but below this p "
                             "with an effect over its floor in the bad direction asks for more samples")
     max_sampling_s: float = Field(300.0, gt=0, description="sequential judging on a host: no further look is "

@@ -16,7 +16,7 @@ unequal length fall back to the unpaired Mann-Whitney U. The verdict carries ``j
     >>> v = judge_samples({"fuel_per_call": [2000.0] * 20, "error_rate": [0.0] * 20},
     ...                   {"fuel_per_call": [4000.0] * 20, "error_rate": [0.0] * 20}, default_policy())
     >>> v.verdict, v.failed, v.judge_version
-    ('fail', ['fuel_per_call'], '3-sequential')
+    ('fail', ['fuel_per_call'], '4-sequential')
     >>> judge_samples({"fuel_per_call": [100.0] * 20, "error_rate": [0.0] * 20},     # under FUEL_FLOOR
     ...               {"fuel_per_call": [200.0] * 20, "error_rate": [0.0] * 20}, default_policy()).verdict
     'pass'
@@ -260,7 +260,10 @@ def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, lis
     """The verdict on samples already taken (``looks``: the sequential looks they took, see
     :func:`judge_interleaved`); ``hold`` when there is no baseline (a first release). Slot-paired
     where both sides have the same number of slots (see the module docstring), else unpaired. No
-    more samples can be taken here, so an inconclusive look is ``hold`` for a person."""
+    more samples can be taken here, so this is the last look: judged at what the looks before it
+    left of the budget (``judge_sequential.look_alpha``), and an inconclusive look is ``hold`` for a
+    person. Samples that passed a look are not rolled back here by a critical row: none rose past its
+    floor with ``p < extend_p``, and the larger level is at most ``sequential_alpha``."""
     from wasmops.ai.judge_sequential import judge_look
 
     if not baseline:
