@@ -35,7 +35,7 @@ import threading
 from itertools import count
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from wasmops.units import parse_size
 
@@ -92,26 +92,18 @@ class Scratch(BaseModel):
                 data = {**data, "path": _guest_dir(p)}
         return data
 
-    @model_validator(mode="after")
-    def _check_files(self):
-        names = {}
-        for fld in ("input_file", "output_file"):
-            p = getattr(self, fld)
-            if p is None:
-                continue
-            try:
-                names[fld] = self._name_of(p)
-            except ValueError as exc:
-                raise _field_error(fld, str(exc), p) from None
-        return self
-
-    def _name_of(self, p: str) -> str:
+    @field_validator("input_file", "output_file")
+    @classmethod
+    def _check_file(cls, p: str | None, info: ValidationInfo) -> str | None:
+        d = info.data.get("path")
+        if p is None or d is None:
+            return p
         _plain(p)
         head, _, name = p.rpartition("/")
-        if head != self.path or not name:
-            raise ValueError(f"{p!r} is not inside the scratch directory {self.path}: give a file name directly in "
-                             f"it, like {self.path}/out")
-        return name
+        if head != d or not name:
+            raise ValueError(f"{p!r} is not inside the scratch directory {d}: give a file name directly in it, "
+                             f"like {d}/out")
+        return p
 
     def file_name(self, fld: str) -> str | None:
         """The name (in the directory) of ``input_file`` or ``output_file``, or None."""
@@ -120,14 +112,7 @@ class Scratch(BaseModel):
 
     def where(self, fld: str) -> str:
         """How a person names the field (the manifest's spelling)."""
-        return f"spec.runtimeConfig.scratch.{self.model_fields[fld].alias or fld}"
-
-
-def _field_error(fld: str, msg: str, value):
-    from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
-
-    return ValidationError.from_exception_data("Scratch", [InitErrorDetails(
-        type=PydanticCustomError("value_error", "Value error, {msg}", {"msg": msg}), loc=(fld,), input=value)])
+        return f"spec.runtimeConfig.scratch.{type(self).model_fields[fld].alias or fld}"
 
 
 _seq = count(1)
