@@ -176,6 +176,22 @@ def test_the_host_shows_keeps_and_refuses_the_setting(served):
     assert (r.status_code, r.headers["x-wasmops-error"]) == (502, "output_missing") and "/work/none" in said, said
 
 
+SPIN = "(loop $s (i32.store (i32.const 8) (i32.add (i32.load (i32.const 8)) (i32.const 1))) " \
+       "(br_if $s (i32.lt_u (i32.load (i32.const 8)) (i32.const 20000000))))"
+
+
+def test_a_run_that_outgrows_the_inline_slice_answers_from_the_pool_with_its_file(served):
+    """The host stops a run at its 25 ms inline slice and runs it again in its pool: each gets a fresh directory."""
+    hp, client, _ref, _digest = served
+    ref, digest = hp.ws.publish_wat("slow", upper_file_wat(tail=SPIN))
+    client.deploy("cli", "slow", ref=ref, digest=digest, limits={**HOST_LIMITS, "fuel": 10**9, "timeout_ms": 10_000},
+                  labels={"wasmops.dev/module": "slow"}, trust_level="standard", scratch=BODY_JSON)
+    r = client.run("cli", "slow", b"pool")
+    assert r.status_code == 200 and r.content == b"POOL", r.headers
+    assert float(r.headers["x-wasmops-duration-ms"]) > 25                    # past the inline slice
+    client.delete("cli", "slow")
+
+
 def test_a_canary_runs_with_its_own_scratch_and_a_release_undo_keeps_it(served):
     from wasmops.host.api import DeployRequest
 
