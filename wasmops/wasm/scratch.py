@@ -158,9 +158,10 @@ class ScratchRun:
     def preopen(self, wasi) -> None:
         wasi.preopen_dir(self.host_path, self.spec.path)
 
-    def check(self) -> None:
-        """From the ticker (and the run's deadline check): past the cap, mark it and cut every file back."""
-        if self.overflow or not self._lock.acquire(blocking=False):
+    def check(self, wait: bool = False) -> None:
+        """From the ticker (and the run's deadline check): past the cap, mark it and cut every file back.
+        ``wait``: the end of the run's check, which waits for one in progress rather than skip."""
+        if self.overflow or not self._lock.acquire(blocking=wait):
             return
         try:
             self.used = _usage(self.host_path)
@@ -266,7 +267,7 @@ def refused(files: ScratchRun):
 def finish(files: ScratchRun, result, limits) -> None:
     """After the run (before the directory goes): the cap checked once more, then a run that succeeded
     answers with its output file's bytes (``limits.max_stdout`` at most) instead of stdout."""
-    files.check()
+    files.check(wait=True)
     if files.overflow:
         result.reason, result.message = REASON_SCRATCH, files.message()
         return
