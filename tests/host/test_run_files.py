@@ -139,24 +139,25 @@ def served(tmp_path_factory):
 HOST_LIMITS = {"fuel": 10_000_000, "memory": "4Mi", "timeout_ms": 2000}
 LABELS = {"wasmops.dev/module": "files"}
 BODY_JSON = FILES.model_dump()
+DEP = {"limits": HOST_LIMITS, "labels": LABELS, "trust_level": "standard"}   # path_open: denied at sandboxed
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=BODY)
 def test_a_real_host_answers_with_the_output_file(served, body):
     _hp, client, ref, digest = served
-    client.deploy("cli", "files", ref=ref, digest=digest, limits=HOST_LIMITS, labels=LABELS, trust_level="standard", scratch=BODY_JSON)
+    client.deploy("cli", "files", ref=ref, digest=digest, **DEP, scratch=BODY_JSON)
     r = client.run("cli", "files", body)
     assert r.status_code == 200 and r.content == upper(body), r.text
 
 
 def test_the_host_shows_keeps_and_refuses_the_setting(served):
     hp, client, ref, digest = served
-    client.deploy("cli", "files", ref=ref, digest=digest, limits=HOST_LIMITS, labels=LABELS, trust_level="standard")
+    client.deploy("cli", "files", ref=ref, digest=digest, **DEP)
     (mod,) = client.modules()
     assert "scratch" not in mod                                       # left out when absent: no drift for old manifests
     assert client.run("cli", "files", b"abc").content == b""
-    client.deploy("cli", "files", ref=ref, digest=digest, limits=HOST_LIMITS, labels=LABELS, trust_level="standard", scratch=BODY_JSON)
+    client.deploy("cli", "files", ref=ref, digest=digest, **DEP, scratch=BODY_JSON)
     hp.stop()
     client = hp.start("--workers", "2")
     (mod,) = client.modules()
@@ -165,10 +166,10 @@ def test_the_host_shows_keeps_and_refuses_the_setting(served):
         assert client.run("cli", "files", b"restart").content == b"RESTART"
     for bad, said in (({"path": "rel"}, "not absolute"), ({"path": "/w", "output_file": "/x/o"}, "not inside")):
         with pytest.raises(UserError, match="400") as e:
-            client.deploy("cli", "files", ref=ref, digest=digest, limits=HOST_LIMITS, labels=LABELS, trust_level="standard", scratch=bad)
+            client.deploy("cli", "files", ref=ref, digest=digest, **DEP, scratch=bad)
         assert "scratch" in str(e.value) and said in str(e.value), str(e.value)
     missing = {**BODY_JSON, "output_file": "/work/none"}
-    client.deploy("cli", "files", ref=ref, digest=digest, limits=HOST_LIMITS, labels=LABELS, trust_level="standard", scratch=missing)
+    client.deploy("cli", "files", ref=ref, digest=digest, **DEP, scratch=missing)
     r = client.run("cli", "files", b"abc")
     from urllib.parse import unquote
 
@@ -197,9 +198,9 @@ def test_a_canary_runs_with_its_own_scratch_and_a_release_undo_keeps_it(served):
 
     hp, client, ref, digest = served
     ref2, digest2 = hp.ws.publish_wat("files2", upper_file_wat("in.txt", "o2"))
-    client.deploy("cli", "files", ref=ref, digest=digest, limits=HOST_LIMITS, labels=LABELS, trust_level="standard", scratch=BODY_JSON)
+    client.deploy("cli", "files", ref=ref, digest=digest, **DEP, scratch=BODY_JSON)
     other = {**BODY_JSON, "output_file": "/work/o2"}
-    client.set_canary("cli", "files", weight=50, ref=ref2, digest=digest2, limits=HOST_LIMITS, labels=LABELS, trust_level="standard",
+    client.set_canary("cli", "files", weight=50, ref=ref2, digest=digest2, **DEP,
                       scratch=other)
     assert client.run("cli", "files", b"ab", pin=digest).content == b"AB"
     assert client.run("cli", "files", b"cd", pin=digest2).content == b"CD"
@@ -216,7 +217,7 @@ def _src(scratch: Scratch | None, *cases: TestCase) -> ModuleSource:
 
 def test_verify_runs_the_cases_through_the_host_when_the_scratch_is_the_deployments(served):
     _hp, client, ref, digest = served
-    client.deploy("cli", "files", ref=ref, digest=digest, limits=HOST_LIMITS, labels=LABELS, trust_level="standard", scratch=BODY_JSON)
+    client.deploy("cli", "files", ref=ref, digest=digest, **DEP, scratch=BODY_JSON)
     src = _src(FILES, TestCase(name="up", stdin="hello", expect_stdout="HELLO"))
     assert run_cases(src, wasmtime.wat2wasm(UPPER)).passed                     # `wasmops test` uses module.yaml's
     report = verify_via_host(client, "cli", "files", src, env={}, scratch=FILES, digest=digest)

@@ -1,15 +1,16 @@
 """Post-deploy verification: the new version answers its test cases through the host.
 
 The host runs a case with the deployment's env, args and scratch directory (``spec.runtimeConfig.args``
-and ``.scratch``, none by default), so a case that needs other env or args cannot run there as written: it is reported as *not run* with the reason (counted in the
-release summary and decision record), never silently skipped and never counted as passed. Each
-case that does run is judged by the same ``testrun.judge`` as ``wasmops test``.
+and ``.scratch``, none by default), so a case that needs other env, args or scratch cannot run there as
+written: it is reported as *not run* with the reason (counted in the release summary and decision
+record), never silently skipped and never counted as passed. Each case that does run is judged by the
+same ``testrun.judge`` as ``wasmops test``.
 """
 
 from __future__ import annotations
 
-from wasmops.supply.testrun import (TestReport, expected_end, judge, not_run, scratch_differs,  # noqa: F401  (public here)
-                                    why_not_runnable)
+from wasmops.supply.testrun import (TestReport, expected_end, judge, not_run,  # noqa: F401  (public here)
+                                    scratch_differs, why_not_runnable)
 
 
 def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, str], digest: str,
