@@ -219,7 +219,8 @@ def verify_release(src: ModuleSource, key: str, manifest_digest: str, host_url: 
     ns, name = key.split("/", 1)
     client = _host(s, host_url)
     report = verify_via_host(client, ns, name, src, env=m.spec.runtime_config.env,
-                             args=m.spec.runtime_config.args, digest=manifest_digest)
+                             args=m.spec.runtime_config.args,
+                             scratch=m.spec.runtime_config.scratch, digest=manifest_digest)
     create_table_artifact(key=f"verify-{name}", table=report.rows() or [{"case": "-", "result": "no test cases"}],
                           description=f"Post-deploy verification of {key} at {manifest_digest}: {report.summary()}")
     _record_verify(s, key, manifest_digest, report, allowed=m.spec.verify.allow_unverified)

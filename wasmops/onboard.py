@@ -155,7 +155,9 @@ def deployment_for(src: ModuleSource, target: Target, *, team: str, project: str
                                    "trustLevel": trust_level, "timeoutMs": src.limits.timeout_ms,
                                    "maxStdout": str(src.limits.max_stdout),
                                    **({"successExitCodes": src.success_exit_codes} if src.success_exit_codes else {}),
-                                   **({"args": src.args} if src.args else {})}},
+                                   **({"args": src.args} if src.args else {}),
+                                   **({"scratch": src.scratch.model_dump(by_alias=True, exclude_none=True)}
+                                      if src.scratch else {})}},
     }
     try:
         return WasmModuleDeployment.model_validate(doc)
@@ -249,10 +251,10 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
 def not_run_note(src: ModuleSource, manifest: WasmModuleDeployment) -> str | None:
     """The cases verify cannot run through the host, and why, said before the release: its last line
     says only "verify: 1/1 passed, 1 not run" (npm's flite: a `--help` case with args)."""
-    from wasmops.supply.testrun import why_not_runnable
+    from wasmops.supply.testrun import scratch_differs, why_not_runnable
 
     rc = manifest.spec.runtime_config
-    why = {c.name: why_not_runnable(c, rc.env, rc.args) for c in src.tests}
+    why = {c.name: why_not_runnable(c, rc.env, rc.args) or scratch_differs(src.scratch, rc.scratch) for c in src.tests}
     skipped = "; ".join(f"{n}: {w}" for n, w in why.items() if w)
     if not skipped or all(why.values()):     # none runnable: _cases_preflight refuses (or allowUnverified)
         return None
@@ -280,14 +282,15 @@ def _name_preflight(src: ModuleSource, manifest: WasmModuleDeployment, manifest_
 def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str, manifest_file: Path) -> None:
     """A release is verified through the host by the module's test cases: with none it would fail at
     the test step, and with none the host can run it would deploy and fail verify."""
-    from wasmops.supply.testrun import why_not_runnable
+    from wasmops.supply.testrun import scratch_differs, why_not_runnable
 
     where = str(src.root / "module.yaml") if src.root else "module.yaml"
     if not src.tests:
         raise SpecError("no test cases: a release runs them before publishing and verifies the deployment "
                         "with them", where=where + ": tests", hint="add a case under `tests:` (see `wasmops new`)")
     env, args = manifest.spec.runtime_config.env, manifest.spec.runtime_config.args
-    why = {c.name: why_not_runnable(c, env, args) for c in src.tests}
+    files = scratch_differs(src.scratch, manifest.spec.runtime_config.scratch)
+    why = {c.name: why_not_runnable(c, env, args) or files for c in src.tests}
     if all(why.values()) and not manifest.spec.verify.allow_unverified:
         listed = "; ".join(f"{n}: {w}" for n, w in why.items())
         case_fix = (f"add a case with {f'exactly the deployment args (`args: {json.dumps(args)}`)' if args else 'no args'}"

@@ -80,3 +80,50 @@ def first_byte_wat(tag: str, byte: int, then: str, otherwise: str) -> str:
     (if (i32.eq (i32.load8_u (i32.const 1024)) (i32.const {byte})) (then {then} (return)))
     {otherwise}))
 """
+
+
+_FILE_IMPORTS = '''(import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))
+  (memory (export "memory") 2)'''
+
+
+def upper_file_wat(src: str = "in.txt", dst: str = "out.txt", tail: str = "") -> str:
+    """Reads the file ``src`` of the first preopened directory (fd 3), upper-cases its ASCII letters and
+    writes the result to the file ``dst`` there (created or truncated), nothing to stdout; then ``tail``
+    (e.g. ``unreachable``, or a loop that never ends). A missing ``src`` reads as empty. At most 64 KiB."""
+    return f'''(module {_FILE_IMPORTS}
+  (data (i32.const 16) "{src}") (data (i32.const 48) "{dst}")
+  (func (export "_start") (local $fd i32) (local $n i32) (local $i i32) (local $c i32)
+    (if (i32.eqz (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const {len(src)}) (i32.const 0)
+                   (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 0)))
+      (then
+        (local.set $fd (i32.load (i32.const 0)))
+        (i32.store (i32.const 80) (i32.const 65536)) (i32.store (i32.const 84) (i32.const 65536))
+        (drop (call $r (local.get $fd) (i32.const 80) (i32.const 1) (i32.const 4)))
+        (local.set $n (i32.load (i32.const 4)))
+        (drop (call $close (local.get $fd)))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $c (i32.load8_u (i32.add (i32.const 65536) (local.get $i))))
+      (if (i32.and (i32.ge_u (local.get $c) (i32.const 97)) (i32.le_u (local.get $c) (i32.const 122)))
+        (then (i32.store8 (i32.add (i32.const 65536) (local.get $i)) (i32.sub (local.get $c) (i32.const 32)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))
+    (drop (call $open (i32.const 3) (i32.const 0) (i32.const 48) (i32.const {len(dst)}) (i32.const 9)
+                (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 0)))
+    (i32.store (i32.const 80) (i32.const 65536)) (i32.store (i32.const 84) (local.get $n))
+    (drop (call $w (i32.load (i32.const 0)) (i32.const 80) (i32.const 1) (i32.const 4)))
+    {tail}))'''
+
+
+def flood_file_wat(name: str = "big") -> str:
+    """Writes 64 KiB blocks to the file ``name`` of the first preopened directory, without end."""
+    return f'''(module {_FILE_IMPORTS}
+  (data (i32.const 16) "{name}")
+  (func (export "_start")
+    (drop (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const {len(name)}) (i32.const 9)
+                (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 0)))
+    (i32.store (i32.const 80) (i32.const 65536)) (i32.store (i32.const 84) (i32.const 65536))
+    (loop $l (drop (call $w (i32.load (i32.const 0)) (i32.const 80) (i32.const 1) (i32.const 4))) (br $l))))'''

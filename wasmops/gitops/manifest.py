@@ -27,6 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, 
 from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.gitops.rollout import Rollout
 from wasmops.units import parse_cpu_millis, parse_size
+from wasmops.wasm.scratch import Scratch
 from wasmops.wasm.shape import MAX_FUEL, run_args, success_exit_codes as check_exit_codes
 
 API_VERSION = "wasmops.dev/v1alpha1"
@@ -97,6 +98,10 @@ class RuntimeConfig(_Model):
         default_factory=list,
         description="Fixed arguments every run of the deployment gets after argv[0] (a subcommand, `-o -`, "
                     "`--format json`): at most 64, 16 KiB together, no NUL byte")
+    scratch: Scratch | None = Field(
+        None, description="A fresh directory for every run, preopened read-write at `path` and removed after it, "
+                          "at most `maxBytes` (16Mi by default); `inputFile` holds the request body, `outputFile` "
+                          "is the response of a run that succeeded (wasmops.wasm.scratch). None: no directory")
 
 
 class PolicyBinding(_Model):

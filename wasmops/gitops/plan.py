@@ -21,8 +21,9 @@ from wasmops.gitops.plan_action import Action, _change, _fmt, _short, desired_sp
 from wasmops.gitops.rollout import canary_split
 from wasmops.gitops.rollout_plan import with_canary     # a canary in Git or on the host
 
-FIELDS = ("digest", "trust_level", "limits", "env", "labels", "replicas", "success_exit_codes", "args")   # "up to date"
-OMIT_EMPTY = ("success_exit_codes", "args")    # left out of both sides when empty (hosts from before them)
+FIELDS = ("digest", "trust_level", "limits", "env", "labels", "replicas", "success_exit_codes", "args",
+          "scratch")   # "up to date"
+OMIT_EMPTY = ("success_exit_codes", "args", "scratch")    # left out of both sides when empty (hosts from before them)
 
 
 @dataclass

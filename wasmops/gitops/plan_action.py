@@ -46,7 +46,8 @@ def desired_spec(m: WasmModuleDeployment, digest: str | None = None) -> dict:
     return {"digest": digest or m.spec.module_ref.digest, "trust_level": rc.trust_level, "limits": m.host_limits(),
             "env": rc.env, "labels": m.metadata.labels, "replicas": m.spec.replicas,
             **({"success_exit_codes": rc.success_exit_codes} if rc.success_exit_codes else {}),
-            **({"args": rc.args} if rc.args else {})}
+            **({"args": rc.args} if rc.args else {}),
+            **({"scratch": rc.scratch.model_dump()} if rc.scratch else {})}
 
 
 def _short(digest) -> str:

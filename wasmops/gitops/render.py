@@ -285,6 +285,9 @@ def _warn_args(m: WasmModuleDeployment, file: str, out: Rendering) -> None:
         out.warnings.append(Skipped(m.key, file, f"spec.runtimeConfig.args ({shlex.join(args)[:80]}) are not "
                                                  "rendered: the workload runs the module with argv[0] only, unlike "
                                                  "the wasmops host"))
+    if m.spec.runtime_config.scratch is not None:
+        out.warnings.append(Skipped(m.key, file, "spec.runtimeConfig.scratch is not rendered: the workload gets no "
+                                                 "scratch directory, input or output file, unlike the wasmops host"))
 
 
 def render_kubernetes(desired: DesiredState, *, flavor: Flavor = "runwasi", registry: str, **kw) -> list[dict]:

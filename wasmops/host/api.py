@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from ..units import parse_size
 from wasmops.wasm.shape import MAX_FUEL, run_args, success_exit_codes as check_exit_codes
+from wasmops.wasm.scratch import Scratch
 from .state import Limits
 
 MAX_REF = 2048
@@ -64,6 +65,8 @@ class DeployRequest(BaseModel):
         default_factory=list, max_length=32, description="Exit codes besides 0 that mean success: 200, not an error")
     args: Annotated[list[str], AfterValidator(run_args)] = Field(
         default_factory=list, description="Fixed arguments of every run, after argv[0] (shape.run_args)")
+    scratch: Scratch | None = Field(None, description="A fresh directory per run, with its input and output files "
+                                    "(wasmops.wasm.scratch); none: the run gets no directory")
 
     @classmethod
     def again(cls, live: dict) -> dict:

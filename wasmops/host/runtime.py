@@ -189,7 +189,8 @@ class Runtime(CanaryOps):
         dep = Deployment(namespace=req.namespace, name=req.name, ref=req.ref, digest=req.digest,
                          wasm_digest=adm.wasm_digest, trust_level=req.trust_level, limits=limits, env=req.env,
                          labels=req.labels, replicas=req.replicas, signature=adm.signature,
-                         success_exit_codes=req.success_exit_codes, args=req.args)
+                         success_exit_codes=req.success_exit_codes, args=req.args,
+                         scratch=req.scratch)
         return dep, adm
 
     def _store(self, dep: Deployment, adm) -> None:
@@ -242,8 +243,8 @@ class Runtime(CanaryOps):
         ``expect``: the request's ``X-Wasmops-Expect`` (a failure it names is not counted as an error).
         ``probe``: a release probe, counted apart and not billed to the module's team (``metrics.py``)."""
         dep = live.deployment
-        result = self.sandbox.run(live.prepared, stdin=body, env=dep.env, args=dep.args,
-                                  limits=live.run_limits, program_name=dep.program_name, slice_ms=slice_ms)
+        result = self.sandbox.run(live.prepared, stdin=body, env=dep.env, args=dep.args, limits=live.run_limits,
+                                  program_name=dep.program_name, slice_ms=slice_ms, scratch=dep.scratch)
         self.metrics.observe(dep, result, expect, probe)
         return dep, result
 
@@ -271,7 +272,7 @@ class Runtime(CanaryOps):
 
 
 #: Fields ``GET /admin/modules`` shows only when set: a manifest without them, and hosts from before them, compare equal.
-_OMIT_EMPTY = ("success_exit_codes", "args")
+_OMIT_EMPTY = ("success_exit_codes", "args", "scratch")
 
 
 def _dump(dep: Deployment) -> dict:
@@ -295,7 +296,8 @@ def _now() -> str:
 def _same(dep: Deployment, req: DeployRequest, limits: Limits) -> bool:
     return (dep.limits == limits and dep.env == req.env and dep.labels == req.labels
             and dep.trust_level == req.trust_level and dep.replicas == req.replicas
-            and dep.success_exit_codes == req.success_exit_codes and dep.args == req.args)
+            and dep.success_exit_codes == req.success_exit_codes and dep.args == req.args
+            and dep.scratch == req.scratch)
 
 
 def _ts(iso: str) -> float:

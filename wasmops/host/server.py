@@ -43,7 +43,7 @@ from .wire_errors import PayloadTooLarge, status_of
 
 # docs/spec/host-api.md: 422 the module trapped or hit a limit, 504 its timeout, 502 a non-zero exit.
 RUN_STATUS = {"timeout": 504, "exit_nonzero": 502, "out_of_fuel": 422, "stack_overflow": 422, "memory_limit": 422,
-              "stdout_limit": 422, "trap": 422}
+              "stdout_limit": 422, "trap": 422, "scratch_limit": 422, "output_missing": 502}
 MAX_BODY = MAX_STDIN        # POST /run: the module's stdin (wasmops.wasm.shape)
 MAX_ADMIN_BODY = 2**20      # PUT /admin/...: a deploy body is a few hundred bytes
 MAX_MESSAGE = 512

@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from ..errors import SpecError
+from ..wasm.scratch import Scratch
 from ..fsutil import atomic_write
 
 #: The manifest label that names the module (its module.yaml ``name``): the run's argv[0].
@@ -45,6 +46,7 @@ class Deployment(BaseModel):
     replicas: int = 1
     success_exit_codes: list[int] = Field(default_factory=list)   # besides 0 (sandbox.RunLimits.ok_exits)
     args: list[str] = Field(default_factory=list)                 # argv after program_name, every run
+    scratch: Scratch | None = None                                # a directory per run (wasmops.wasm.scratch)
     deployed_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     signature: dict = Field(default_factory=dict)
     health: str = "Healthy"

@@ -1,22 +1,27 @@
 """Post-deploy verification: the new version answers its test cases through the host.
 
-The host runs a case with the deployment's env and args (``spec.runtimeConfig.args``, none by
-default), so a case that needs other env or args cannot run there as written: it is reported as *not run* with the reason (counted in the
-release summary and decision record), never silently skipped and never counted as passed. Each
-case that does run is judged by the same ``testrun.judge`` as ``wasmops test``.
+The host runs a case with the deployment's env, args and scratch directory (``spec.runtimeConfig.args``
+and ``.scratch``, none by default), so a case that needs other env, args or scratch cannot run there as
+written: it is reported as *not run* with the reason (counted in the release summary and decision
+record), never silently skipped and never counted as passed. Each case that does run is judged by the
+same ``testrun.judge`` as ``wasmops test``.
 """
 
 from __future__ import annotations
 
-from wasmops.supply.testrun import TestReport, expected_end, judge, not_run, why_not_runnable  # noqa: F401  (why_not_runnable: public here)
+from wasmops.supply.testrun import (TestReport, expected_end, judge, not_run,  # noqa: F401  (public here)
+                                    scratch_differs, why_not_runnable)
 
 
 def verify_via_host(client, namespace: str, name: str, src, *, env: dict[str, str], digest: str,
-                    args: list[str] | None = None) -> TestReport:
-    """``env``, ``args``: the deployment's (its manifest's ``spec.runtimeConfig``), which the host runs with."""
+                    args: list[str] | None = None, scratch=None) -> TestReport:
+    """``env``, ``args``, ``scratch``: the deployment's (its manifest's ``spec.runtimeConfig``), which the
+    host runs with. ``wasmops test`` runs every case with module.yaml's ``scratch``: when the deployment's
+    differs, no case runs through the host as written."""
     report = TestReport(module=f"{namespace}/{name}", digest=digest)
+    files = scratch_differs(getattr(src, "scratch", None), scratch)
     for case in src.tests:
-        why = why_not_runnable(case, env, args)
+        why = why_not_runnable(case, env, args) or files
         if why:
             report.cases.append(not_run(case, why))
             continue

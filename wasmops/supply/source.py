@@ -22,11 +22,13 @@ from wasmops.digests import named
 from wasmops.errors import SpecError, spec_error_from_pydantic
 from wasmops.units import parse_size
 from wasmops.yamldoc import load_yaml
+from wasmops.wasm.scratch import Scratch
 from wasmops.wasm.shape import MAX_FUEL, run_args, success_exit_codes as check_exit_codes
 
 Language = Literal["c", "zig", "wat", "prebuilt"]
 #: How a run can end without an exit code (``wasmops.wasm.sandbox.REASON_*``), for ``expect_error``.
-ErrorReason = Literal["trap", "out_of_fuel", "timeout", "stack_overflow", "memory_limit", "stdout_limit"]
+ErrorReason = Literal["trap", "out_of_fuel", "timeout", "stack_overflow", "memory_limit", "stdout_limit",
+                      "scratch_limit", "output_missing"]
 
 
 class Limits(BaseModel):
@@ -128,6 +130,9 @@ class ModuleSource(BaseModel):
     args: Annotated[list[str], AfterValidator(run_args)] = Field(
         default_factory=list, description="Fixed arguments the deployment runs the module with (after argv[0]): "
         "`wasmops add` writes them to the manifest's spec.runtimeConfig.args. Cases carry their own `args`.")
+    scratch: Scratch | None = Field(
+        None, description="A fresh directory for every run (`path`, `max_bytes`, `input_file`, `output_file`): "
+        "`wasmops test` runs every case with it and `wasmops add` writes it to spec.runtimeConfig.scratch.")
     root: Path | None = Field(None, exclude=True)
 
 

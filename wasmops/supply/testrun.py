@@ -131,6 +131,26 @@ def expected_end(case) -> str | None:
     return case.expect_error or (f"exit={case.expect_exit}" if case.expect_exit else None)
 
 
+def scratch_differs(tested, deployed) -> str | None:
+    """Why no case runs through the host when module.yaml's scratch (what ``wasmops test`` ran the
+    cases with) is not the deployment's, or None.
+
+        >>> from wasmops.wasm.scratch import Scratch
+        >>> scratch_differs(Scratch(path="/work"), None)
+        'scratch differs (the host gives no scratch directory)'
+        >>> scratch_differs(None, Scratch(path="/work", output_file="/work/o"))
+        'scratch differs (the host gives path=/work, maxBytes=16777216, outputFile=/work/o)'
+        >>> scratch_differs(None, None) is None
+        True
+    """
+    if tested == deployed:
+        return None
+    if deployed is None:
+        return "scratch differs (the host gives no scratch directory)"
+    said = ", ".join(f"{k}={v}" for k, v in deployed.model_dump(by_alias=True, exclude_none=True).items())
+    return f"scratch differs (the host gives {said})"
+
+
 def why_not_runnable(case: TestCase, env: dict[str, str] | None, args: list[str] | None = None) -> str | None:
     """Why the host cannot run ``case`` as written under the deployment's ``env`` and ``args`` (None: it
     can): the host runs every request with the deployment's args (``spec.runtimeConfig.args``, none by
@@ -286,10 +306,11 @@ def run_cases(src: ModuleSource, wasm: bytes, *, digest: str | None = None, sand
     report = TestReport(module=src.name, digest=digest)
     for case in cases if cases is not None else src.tests:
         r = sb.run(prepared, stdin=case.stdin_bytes, env=case.env, args=case.args, limits=limits,
-                   program_name=src.name, keep_stderr=True)
+                   program_name=src.name, keep_stderr=True, scratch=src.scratch)
         report.cases.append(judge(case, r))
     _note_library(report, prepared, cases if cases is not None else src.tests)
-    _note_no_files(report, prepared)
+    if src.scratch is None:
+        _note_no_files(report, prepared)
     return report
 
 
@@ -332,8 +353,8 @@ _OPEN_FAILED = re.compile(r"can(?:'|no)?t open|could ?n[o']t open|unable to open
 
 def _note_no_files(report: TestReport, prepared) -> None:
     """A failed case whose stderr says a file could not be opened, from a module that opens files by
-    name (imports ``path_open``): say that a run gets no directory at all, here and in the host, so no
-    name opens (flite from npm writes its WAV only to a named file: "-" and /dev/stdout fail too)."""
+    name (imports ``path_open``), when module.yaml gives it no ``scratch``: say that a run gets no directory
+    then, here and in the host, so no name opens (flite from npm writes its WAV only to a named file)."""
     if prepared.component is not None:
         opens = any(i.startswith("wasi:filesystem/") for i in prepared.component.imports)
     else:
@@ -344,4 +365,5 @@ def _note_no_files(report: TestReport, prepared) -> None:
         if _OPEN_FAILED.search(c.stderr):
             c.reason += (" (its stderr says a file could not be opened: a run gets no directory (no preopens, "
                          "here as in the host) and no file, /dev/stdout included, so every open by name fails: a "
-                         "module here reads the request on stdin and writes the answer on stdout)")
+                         "module here reads the request on stdin and writes the answer on stdout, unless module.yaml "
+                         "gives it a `scratch` directory with an `input_file` and `output_file`)")

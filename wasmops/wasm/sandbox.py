@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import wasmtime
 
-from wasmops.wasm import _deadline, _sandbox_io as _io
+from wasmops.wasm import _deadline, _sandbox_io as _io, scratch as _files
 from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
 from wasmops.wasm.foreign import describe_wasm, refuse_early
+from wasmops.wasm.scratch import Scratch, ScratchRun, WatchedOut
 from wasmops.wasm.component_interface import COMPONENT_VERSION
 from wasmops.wasm.shape import check_header, check_shape, engine_config, refusal
 # The reasons (REASON_*) are re-exported here, where callers have always found them.
@@ -176,7 +177,7 @@ class Sandbox:
     # -- run ---------------------------------------------------------------------------------
     def run(self, prepared: Prepared, *, stdin: bytes = b"", env: dict[str, str] | None = None,
             args: list[str] | None = None, limits: RunLimits = RunLimits(), program_name: str = "module",
-            slice_ms: int | None = None, keep_stderr: bool = False) -> RunResult:
+            slice_ms: int | None = None, keep_stderr: bool = False, scratch: Scratch | None = None) -> RunResult:
         """One run in a fresh Store, closed before returning (its memory goes back at once).
 
         ``slice_ms`` (shorter than ``limits.timeout_ms``) stops the run early with ``Preempted``
@@ -195,16 +196,19 @@ class Sandbox:
 
         Only a failed run's stderr is read back (the host's path), unless ``keep_stderr``: ``wasmops
         test`` keeps it, since a case can fail on what a run that exited 0 wrote (flite from npm exits 0
-        after "cst_wave_save: can't open file")."""
+        after "cst_wave_save: can't open file").
+
+        ``scratch``: a fresh directory for the run, preopened at its guest path, with the request body
+        in its input file and the response taken from its output file (``wasmops.wasm.scratch``)."""
         call = (prepared, stdin, env, (program_name, *(args or ())), slice_ms, keep_stderr)
         t0 = time.perf_counter()
-        result = self._run_once(*call, limits)
+        result = self._run_once(*call, limits, scratch)
         if result.reason == REASON_EXIT and result.exit_code in limits.ok_exits:
             result.reason, result.message = None, ""
         left_ms = limits.timeout_ms - (time.perf_counter() - t0) * 1000
         if _failed(result) and left_ms > max(1.0, 1000 * result.duration_s) and prepared.component is None:
             try:
-                again = self._run_once(*call, _roomy(limits, int(left_ms), result.fuel_used))
+                again = self._run_once(*call, _roomy(limits, int(left_ms), result.fuel_used), scratch)
             except Preempted:
                 again = None
             if again is not None and again.peak_memory > limits.memory:
@@ -216,8 +220,12 @@ class Sandbox:
         return result
 
     def _run_once(self, prepared: Prepared, stdin: bytes, env, argv: tuple[str, ...], slice_ms: int | None,
-                  keep_stderr: bool, limits: RunLimits) -> RunResult:
+                  keep_stderr: bool, limits: RunLimits, scratch: Scratch | None = None) -> RunResult:
         component = prepared.component
+        files = None if scratch is None else ScratchRun.open(scratch, stdin)   # no scratch: no cost
+        if files is not None and files.overflow:
+            files.close()
+            return _files.refused(files)
         store = _io.RawStore(self.engine if component is None else component.engine)
         sliced = slice_ms is not None and slice_ms < limits.timeout_ms
         out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
@@ -225,18 +233,23 @@ class Sandbox:
         self._ticker.enter()              # the clock runs while a run is in progress
         try:
             watch = self._configure(store, out, err, limits, stdin, env, argv,
-                                    slice_ms if sliced else limits.timeout_ms)
-            watched.update((out, err))
+                                    slice_ms if sliced else limits.timeout_ms, files)
+            watched.update((out, err) if files is None else (out, err, files))
             if component is None:
                 result = self._execute(store, prepared, limits, out, err, watch, keep_stderr)
             else:
                 result = component.execute(store, limits, out, err, watch, keep_stderr)
+            if files is not None:
+                _files.finish(files, result, limits)
         finally:
             _deadline.disarm(watch)
             self._ticker.leave()
             watched.discard(out)
             watched.discard(err)
             store.close()
+            if files is not None:
+                watched.discard(files)
+                files.close()
             out.clear()
             err.clear()
         if sliced and result.reason == REASON_TIMEOUT:
@@ -246,16 +259,18 @@ class Sandbox:
         return result
 
     def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: tuple[str, ...],
-                   deadline_ms: int) -> _deadline.Watch:
+                   deadline_ms: int, files: ScratchRun | None = None) -> _deadline.Watch:
         ticks = max(1, -(-deadline_ms // EPOCH_TICK_MS)) + 1
         store.configure(limits.fuel, limits.memory)
-        watch = _deadline.arm(store, ticks, out, self._clock)
+        watch = _deadline.arm(store, ticks, out if files is None else WatchedOut(out, files), self._clock)
         wasi = wasmtime.WasiConfig()
         _io.set_argv(wasi, argv)
         if env:
             wasi.env = sorted(env.items())
         _set_stdin_bytes(wasi, stdin)
         _io.set_output_files(wasi, out, err)
+        if files is not None:
+            files.preopen(wasi)
         store.set_wasi(wasi)
         return watch
 
