@@ -178,14 +178,14 @@ def test_the_host_shows_keeps_and_refuses_the_setting(served):
 
 
 SPIN = "(loop $s (i32.store (i32.const 8) (i32.add (i32.load (i32.const 8)) (i32.const 1))) " \
-       "(br_if $s (i32.lt_u (i32.load (i32.const 8)) (i32.const 20000000))))"
+       "(br_if $s (i32.lt_u (i32.load (i32.const 8)) (i32.const 200000000))))"   # ~0.25 s here: well past the 25 ms slice
 
 
 def test_a_run_that_outgrows_the_inline_slice_answers_from_the_pool_with_its_file(served):
     """The host stops a run at its 25 ms inline slice and runs it again in its pool: each gets a fresh directory."""
     hp, client, _ref, _digest = served
     ref, digest = hp.ws.publish_wat("slow", upper_file_wat(tail=SPIN))
-    client.deploy("cli", "slow", ref=ref, digest=digest, limits={**HOST_LIMITS, "fuel": 10**9, "timeout_ms": 10_000},
+    client.deploy("cli", "slow", ref=ref, digest=digest, limits={**HOST_LIMITS, "fuel": 10**11, "timeout_ms": 30_000},
                   labels={"wasmops.dev/module": "slow"}, trust_level="standard", scratch=BODY_JSON)
     r = client.run("cli", "slow", b"pool")
     assert r.status_code == 200 and r.content == b"POOL", r.headers
