@@ -17,6 +17,8 @@ export OMP_NUM_THREADS := 1
 # hypothesis examples fixed per test (tests/conftest.py): CI reruns exactly what passed here
 export HYPOTHESIS_PROFILE := ci
 
+DOCTEST_IGNORE := --ignore=wasmops/demo/run.py --ignore=wasmops/demo/ai.py --ignore=wasmops/demo/approvals.py
+
 .PHONY: install deps-system test demo lint bench clean
 
 install:
@@ -36,13 +38,14 @@ deps-system:
 
 test: install deps-system
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/python -m pytest -q -p no:xdist --doctest-modules wasmops models \
-	  --ignore=wasmops/demo/run.py --ignore=wasmops/demo/ai.py --ignore=wasmops/demo/approvals.py
 	@# The full-stack tests (tests/ops) mostly wait on servers and a browser: they run beside the
-	@# parallel stage, their output printed after it, and either failing fails `make test`.
-	@$(VENV)/bin/python -m pytest -q -p no:xdist tests/ops --durations=10 > .ops-tests.log 2>&1 & ops=$$!; \
+	@# parallel stage, their output printed after it, and either failing fails `make test`. The core's
+	@# doctests run first in that process, which ends minutes before the parallel stage (run on their
+	@# own before both stages, their imports of every module held up the start by 20-40 s).
+	@$(VENV)/bin/python -m pytest -q -p no:xdist --doctest-modules wasmops models tests/ops $(DOCTEST_IGNORE) \
+	  --durations=10 > .ops-tests.log 2>&1 & ops=$$!; \
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --ignore=tests/ops --durations=15; main=$$?; \
-	wait $$ops; opsrc=$$?; echo "== tests/ops (ran beside the stage above): exit $$opsrc"; cat .ops-tests.log; \
+	wait $$ops; opsrc=$$?; echo "== doctests and tests/ops (ran beside the stage above): exit $$opsrc"; cat .ops-tests.log; \
 	test $$main = 0 -a $$opsrc = 0
 
 demo: install

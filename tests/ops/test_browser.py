@@ -31,6 +31,16 @@ def browser():
         b.close()
 
 
+@pytest.fixture
+def page(browser):
+    """A page for one test, closed after it. A page left open kept drawing while the later tests ran:
+    Chromium's GPU process (software GL, at a raised priority) spent half a core on the paused run's
+    page from the first test to the end of the module, ~100 s of CPU beside the rest of the suite."""
+    pg = _new_page(browser)
+    yield pg
+    pg.close()
+
+
 def _paused_run(api: str, timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -42,7 +52,7 @@ def _paused_run(api: str, timeout: float = 240) -> dict:
     raise AssertionError("no paused release run")
 
 
-def test_prefect_ui_shows_the_paused_release_and_its_approval_form(stack, browser):
+def test_prefect_ui_shows_the_paused_release_and_its_approval_form(stack, page):
     proc = subprocess.Popen([WASMOPS, "release", "examples/greet-c", "--target", "prod/greet-c",
                              "--approval-timeout", "600", "--no-ai-check"], env=stack.env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -50,13 +60,13 @@ def test_prefect_ui_shows_the_paused_release_and_its_approval_form(stack, browse
         run = _paused_run(stack.api)
         assert run["name"].startswith("release prod/greet-c")
         ui = _prefect_ui(stack)
-        page = _new_page(browser)
         page.goto(f"{ui}/runs/flow-run/{run['id']}", wait_until="domcontentloaded")
         page.get_by_text("Paused").first.wait_for()
         page.get_by_role("button", name="Resume").first.click()
         page.get_by_text("Approve release of").first.wait_for()
         assert page.get_by_text("reason", exact=False).count() > 0
         _shot(stack, page, "prefect-approval.png")
+        page.close()        # before the reject below: the open run page kept Chromium drawing all along
     finally:
         stack.wasmops("reject", run["id"], "--reason", "browser test done", check=None) if "run" in dir() else None
         proc.wait(120)
@@ -88,7 +98,7 @@ def _prefect_ui(stack) -> str:
     return ui
 
 
-def test_prefect_ui_shows_a_release_runs_info_logs_and_judge_chart(stack, browser):
+def test_prefect_ui_shows_a_release_runs_info_logs_and_judge_chart(stack, page):
     """A dev release with the AI check (a first release: the judge holds, yet draws its chart): the run's
     Logs tab shows the steps' INFO lines; its Artifacts tab leads to the canary-vs-baseline PNG."""
     stack.wasmops("release", "examples/sum-wat", "--auto-approve", "--ai-requests", "20", timeout=600)
@@ -97,7 +107,6 @@ def test_prefect_ui_shows_a_release_runs_info_logs_and_judge_chart(stack, browse
     assert runs, "no flow run named 'release dev/sum-wat ...'"
     run = runs[0]
     ui = _prefect_ui(stack)
-    page = _new_page(browser)
     page.goto(f"{ui}/runs/flow-run/{run['id']}", wait_until="domcontentloaded")
     page.get_by_text("Logs", exact=True).first.click()
     info = page.locator(".log-row", has=page.locator(".log-level-label--info"))   # the UI's log rows
@@ -116,13 +125,12 @@ def test_prefect_ui_shows_a_release_runs_info_logs_and_judge_chart(stack, browse
     _shot(stack, page, "prefect-release-judge-chart.png")
 
 
-def test_mlflow_ui_shows_the_champion_alias_description_and_data_source(stack, browser):
+def test_mlflow_ui_shows_the_champion_alias_description_and_data_source(stack, page):
     stack.wasmops("models", "train", "--synthetic", "--allow-synthetic", "--days", "22", "--modules", "4", timeout=600)
     ui = stack.services["services"]["mlflow"]["url"]
     champ = httpx.get(f"{ui}/api/2.0/mlflow/registered-models/alias", timeout=30,
                       params={"name": "wasmops-anomaly", "alias": "champion"}).json()["model_version"]
     source = {t["key"]: t["value"] for t in champ.get("tags", [])}["data.source"]
-    page = _new_page(browser)
     page.goto(f"{ui}/#/models/wasmops-anomaly", wait_until="domcontentloaded")
     page.get_by_text("champion").first.wait_for()
     page.get_by_text("Anomaly model for module telemetry", exact=False).first.wait_for()
