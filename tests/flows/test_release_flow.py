@@ -47,14 +47,16 @@ def test_auto_approve_is_refused_for_prod(flow_env):
         release(module_dir=str(mods / "sum-wat"), target="prod/sum-wat", auto_approve=True)
 
 
-def _paused_run(timeout=90):
+def _paused_run(target: str, timeout=90):
+    """This test's paused release of ``target``: a run another test left paused in this worker's
+    Prefect server (a release cut off by a timeout on a busy machine) is not it."""
     import time
 
     from flows.ops import pending_approvals
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = [r for r in pending_approvals() if r.get("form_ready", True) and r["description"]]
+        runs = [r for r in pending_approvals() if r.get("form_ready", True) and f"`{target}`" in (r["description"] or "")]
         if runs:
             return runs[0]
         time.sleep(0.3)
@@ -69,7 +71,7 @@ def test_prod_release_pauses_and_cli_style_approval_resumes_it(flow_env):
     ws, host, mods = flow_env
     add_manifest(ws, "prod/sum-wat", "sum-wat") if "prod/sum-wat" not in _keys(ws) else None
     t = run_in_thread(release, module_dir=str(mods / "sum-wat"), target="prod/sum-wat", approval_timeout_s=120)
-    run = _paused_run()
+    run = _paused_run("prod/sum-wat")
     assert "Approve release of `prod/sum-wat`" in run["description"]
     answer(run["id"], approve=True, reason="change window open", approver="ann")
     res = t.result(120)
@@ -116,7 +118,7 @@ def test_rejection_and_timeout_roll_back_the_commit(flow_env, tmp_path):
     src = copy_module(mods / "sum-wat", tmp_path / "sum2", "sum-two")
     add_manifest(ws, "prod/sum-two", "sum-two")
     t = run_in_thread(release, module_dir=str(src), target="prod/sum-two", approval_timeout_s=120)
-    run = _paused_run()
+    run = _paused_run("prod/sum-two")
     # while it waits, Git holds the new digest marked as awaiting approval: a reconcile (the scheduled
     # one, or the one the commit event triggers) keeps it off the host (an operator found it live)
     from wasmops.gitops.reconcile import reconcile
