@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from wasmops.wasm.interface import _limits
 from wasmops.wasm.shape import COMPONENT_VERSION, _leb, _sections
 PAGE = 65536
 RUN_EXPORT = "wasi:cli/run"
@@ -112,12 +113,7 @@ def _memory_minimums(module: bytes) -> list[int]:
             count, pos = _leb(body, 0)
             out = []
             for _ in range(count):
-                flags = body[pos]
-                minimum, pos = _leb(body, pos + 1)
-                if flags & 1:
-                    _, pos = _leb(body, pos)
-                if flags & 8:
-                    _, pos = _leb(body, pos)
+                minimum, pos = _limits(body, pos)
                 out.append(minimum)
             return out
     return []
