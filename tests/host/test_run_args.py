@@ -11,7 +11,7 @@ import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.fake_host import FakeHost
-from support.host import HostProcess, make_workspace
+from support.host import published_host
 from support.wasi_wat import argv_echo_stdout, argv_echo_wat
 
 from wasmops.errors import UserError
@@ -51,12 +51,8 @@ def test_the_sandbox_hands_the_module_exactly_its_args(prepared, args):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    ws = make_workspace(tmp_path_factory.mktemp("ws"))
-    hp = HostProcess(ws)
-    client = hp.start("--workers", "1")
-    ref, digest = ws.publish_wat("argv", ARGV_ECHO)
-    yield hp, client, ref, digest
-    hp.stop()
+    with published_host(tmp_path_factory, "argv", ARGV_ECHO, "--workers", "1") as served:
+        yield served
 
 
 LIMITS = {"fuel": 1_000_000, "memory": "1Mi", "timeout_ms": 2000}

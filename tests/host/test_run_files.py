@@ -14,7 +14,7 @@ import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.fake_host import FakeHost
-from support.host import HostProcess, make_workspace
+from support.host import published_host
 from support.wasi_wat import flood_file_wat, upper_file_wat
 
 from wasmops.errors import UserError
@@ -128,12 +128,8 @@ def test_bad_values_in_a_manifest_are_refused_naming_the_file_and_field(tmp_path
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    ws = make_workspace(tmp_path_factory.mktemp("ws"))
-    hp = HostProcess(ws)
-    client = hp.start("--workers", "2")
-    ref, digest = ws.publish_wat("files", UPPER)
-    yield hp, client, ref, digest
-    hp.stop()
+    with published_host(tmp_path_factory, "files", UPPER, "--workers", "2") as served:
+        yield served
 
 
 HOST_LIMITS = {"fuel": 10_000_000, "memory": "4Mi", "timeout_ms": 2000}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,20 @@ class HostProcess:
         if self.proc and self.proc.poll() is None:
             (self.proc.kill if sig == "kill" else self.proc.terminate)()
             self.proc.wait(15)
+
+
+@contextmanager
+def published_host(tmp_path_factory, name: str, wat: str, *start_args: str):
+    """A host process on a new workspace with ``wat`` published as ``name``: ``(hp, client, ref, digest)``;
+    stopped on exit (a module-scoped ``served`` fixture's body)."""
+    ws = make_workspace(tmp_path_factory.mktemp("ws"))
+    hp = HostProcess(ws)
+    client = hp.start(*start_args)
+    try:
+        ref, digest = ws.publish_wat(name, wat)
+        yield hp, client, ref, digest
+    finally:
+        hp.stop()
 
 
 @pytest.fixture(scope="module")
