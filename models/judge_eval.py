@@ -221,9 +221,8 @@ def evaluate_before_after(corpus, calls_per_slot: int = 100, policy: JudgePolicy
             blk = max(1, len(b) // 12)
 
             def blocks(v, p):  # block means of the values, summed counts of the errors
-                e = _counts(rng, p, calls_per_slot)
-                n = len(v) // blk * blk if len(v) >= blk else len(v)
-                ec = e[:n].reshape(-1, blk, 2).sum(axis=1) if n else e
+                e = _counts(rng, p, calls_per_slot)   # the last partial block kept, as block_means keeps it
+                ec = np.add.reduceat(e, np.arange(0, len(e), blk), axis=0) if len(e) else e
                 return block_means(v, blk), ec
 
             hb, _ = blocks(h, ph)
