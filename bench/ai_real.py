@@ -53,7 +53,11 @@ rows above it; from fewer it is the level of the training part's one incident): 
 51.8), first2500 45.3 -> 44.8, gaps 58.3 -> 60.3; PR-AUC unchanged (0.199). An exponential tail beyond
 the history's range (the score grows linearly, not logarithmically, past the largest value) gained
 more (dev 65.2-66.6, mean30min 62.6-63.1) but put generated noise over its false-alarm target
-(30-minute Gaussian noise: 0.02 % -> 0.57 % of rows above the threshold): not adopted.
+(30-minute Gaussian noise: 0.02 % -> 0.57 % of rows above the threshold): not adopted. The seasonal
+baseline's time-of-day median spans 3 sampling steps where 1 hour holds fewer (30-minute rows: 2,
+hourly: 1): 64.0 -> 64.2; drop30 59.2, jitter 64.6, mean30min 57.2, first2500 45.2, gaps 60.3; PR-AUC
+0.199 (mean30min 0.186 -> 0.190). Steps of 2, 4 and 6 rows gave mean30min 53.7, 54.7, 57.5
+(docs/decisions.md, eighth session).
 """
 
 from __future__ import annotations
