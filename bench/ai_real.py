@@ -64,7 +64,7 @@ import pandas as pd  # noqa: E402
 from models.forecast_select import backtest, hourly, mae_ratios  # noqa: E402
 from models.nab_eval import evaluate, load_corpus, run_corpus  # noqa: E402
 from models.nab_perturb import KINDS, perturbed_corpus  # noqa: E402
-from models.judge_eval import (by_category, by_density, detection_rows, evaluate_before_after,  # noqa: E402
+from models.judge_eval import (by_category, by_density, caught_where, detection_rows, evaluate_before_after,  # noqa: E402
                                evaluate_concurrent, evaluate_sequential, false_rollbacks, held_ran_out, looks_summary,
                                no_change_summary, outcome_rows, side_by_side)
 from wasmops.ai.judge_sequential import SEQUENTIAL_VERSION  # noqa: E402
@@ -140,6 +140,16 @@ def judge_tables(corpus) -> None:
     sp = [v for v in sq[("spread", 1.5)] if v[2] == "pass"]
     print(f"   spread x1.5 passed: {len(sp)}, of which {sum(v[5] < 1.45 for v in sp)} came out under x1.45 "
           "(the injection's clip at 0 on series near 0)")
+    print("   x1.5 rolled back on the SAME windows, split by what was known before any verdict: windows whose "
+          "series held all 5 looks from their start: " + caught_where(sq, lambda v: v[7]) + "; windows the series' "
+          "end cut short (whatever their verdict): " + caught_where(sq, lambda v: not v[7]) + "; spread on windows "
+          "whose injection reached x1.45 over the first look's slots: "
+          + caught_where({k: v for k, v in sq.items() if k == ("spread", 1.5)}, lambda v: v[8] >= 1.45))
+    fit = evaluate_sequential(corpus, sizes=(1.5,), fit=True)
+    print("   placed to FIT (window starts spread over [0, n - the longest horizon the series holds], "
+          "models.judge_eval.sequential_pairs(fit=True); a series just past a horizon gets near-copies of "
+          "one window): x1.5 " + caught_where(fit, lambda v: True) + f"; no change: {false_rollbacks(fit)} "
+          f"rolled back; held at the series' end: {held_ran_out(fit)}")
     print_table("   the same, on the series reshaped like data never seen (models/nab_perturb.py, seed 7): x1.5 "
                 "rolled back / held, false rollbacks and held in 660 no-change windows + 1,980 more (seed 3):",
                 reshaped_judge(corpus))

@@ -153,16 +153,28 @@ def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_p
     return dict(res)
 
 
-def sequential_pairs(values, window: int = 288, per_series: int = 20, looks: int = 4, rng=None):
+def horizon(n: int, window: int, looks: int) -> int:
+    """The longest sequential horizon ``window * 2**(j-1)`` (``j <= looks``) that ``n`` slots hold."""
+    j = 1
+    while j < looks and window * 2 ** j <= n:
+        j += 1
+    return window * 2 ** (j - 1)
+
+
+def sequential_pairs(values, window: int = 288, per_series: int = 20, looks: int = 4, rng=None,
+                     fit: bool = False):
     """Like :func:`concurrent_pairs` (the same window starts), but each window runs on for up to
-    ``window * 2**(looks-1)`` slots (to the series' end), so a sequential judge can take more."""
+    ``window * 2**(looks-1)`` slots (to the series' end), so a sequential judge can take more.
+    ``fit``: the starts are spread over ``[0, n - horizon]`` instead of ``[0, n - window]``, so every
+    window holds the longest horizon the series can (:func:`horizon`): none is cut short by its place."""
     rng = rng or np.random.default_rng(0)
     x = np.asarray(values, dtype=float)
     window -= window % 2
     if len(x) < window or window < 2:
         return []
     out = []
-    for s in np.unique(np.linspace(0, len(x) - window, per_series).astype(int)):
+    last = len(x) - (horizon(len(x), window, looks) if fit else window)
+    for s in np.unique(np.linspace(0, last, per_series).astype(int)):
         w = x[s:s + window * 2 ** (looks - 1)]
         w = w[:len(w) - len(w) % 2]
         p = _err_p(w)
@@ -175,11 +187,13 @@ def sequential_pairs(values, window: int = 288, per_series: int = 20, looks: int
 
 def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_per_slot: int = 100,
                         policy: JudgePolicy | None = None, seed: int = 0, prefixes=REAL, kinds=KINDS,
-                        sizes=SIZES) -> dict:
+                        sizes=SIZES, fit: bool = False) -> dict:
     """:func:`evaluate_concurrent` with the judge the release flow runs
     (``wasmops.ai.judge_sequential.judge_until_conclusive``): the first look on ``window`` slots, then
     twice as many while inconclusive. Entries ``(category, series, verdict, sparse, looks, achieved,
-    ran_out)``; ``ran_out``: the series ended before the next look could be taken (a host would go on):
+    ran_out, full, first)``; ``ran_out``: the series ended before the next look could be taken (a host would go on);
+    ``full``: the window holds every look's samples (``window * 2**(max_looks-1)`` slots, whatever the verdict);
+    ``first``: the injected change as it came out over the first look's slots (known before any verdict);
     ``achieved`` is the injected change as it came out over the slots judged (the ratio of the means,
     of the mean absolute deviations for spread, of the error probabilities), below ``k`` where the
     clip at 0 cut a spread injection."""
@@ -189,9 +203,10 @@ def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_p
     rng = np.random.default_rng(seed)
     res: dict = defaultdict(list)
     for cat, ser in _real(corpus, prefixes):
-        for b, c, pb, pc in sequential_pairs(ser.values, window, per_series, policy.max_looks, rng):
+        for b, c, pb, pc in sequential_pairs(ser.values, window, per_series, policy.max_looks, rng, fit):
             eb = _counts(rng, pb, calls_per_slot)
             sparse = bool(np.mean(np.r_[b[:window // 2], c[:window // 2]] == 0) >= policy.zero_share)
+            full = len(b) >= window // 2 * 2 ** (policy.max_looks - 1)
 
             def verdict(cv, pv, kind="none"):
                 ec = _counts(rng, pv, calls_per_slot)
@@ -202,7 +217,7 @@ def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_p
                 v = judge_until_conclusive(take, policy, first=window // 2)
                 ran_out = v.looks < policy.max_looks and len(b) < window // 2 * 2 ** v.looks
                 return (v.verdict, sparse, v.looks, _achieved(kind, c, cv, pc, pv, window // 2 * 2 ** (v.looks - 1)),
-                        ran_out)
+                        ran_out, full, _achieved(kind, c, cv, pc, pv, window // 2))
 
             res["none"].append((cat, ser.name, *verdict(c, pc)))
             for kind in kinds:
@@ -288,6 +303,14 @@ def side_by_side(unpaired: dict, paired: dict, label: str = "") -> list[dict]:
 def false_rollbacks(res: dict) -> str:
     nc = res.get("none", [])
     return f"{sum(v[2] == 'fail' for v in nc)} of {len(nc)}"
+
+
+def caught_where(res: dict, keep, size: float = 1.5) -> str:
+    """``kind a of n`` rolled back at ``size`` over the entries ``keep(entry)`` selects, per kind."""
+    def one(k):
+        vs = [v for v in res[(k, size)] if keep(v)]
+        return f"{k} {sum(v[2] == 'fail' for v in vs)} of {len(vs)} ({caught(vs):.0%})"
+    return "; ".join(one(k) for k in KINDS if (k, size) in res)
 
 
 def by_density(res: dict, size: float = 1.5) -> dict:

@@ -92,8 +92,9 @@ from wasmops.ai.judge_unpaired import (LEVEL_FLOOR, Classification, JudgePolicy,
 
 #: Recorded with every verdict (decision records): 2 = slot-paired tests (``wasmops.ai.judge_paired``)
 #: beside the unpaired ones of 1 (Mann-Whitney U + effect floor); 4 = a sparse metric's paired level
-#: row takes its two-part p-value from the slot-pair coin (``judge_stats._two_part_paired``).
-JUDGE_VERSION = "4-paired"
+#: row takes its two-part p-value from the slot-pair coin (``judge_stats._two_part_paired``); 5 = a paired
+#: spread row takes its p-value from the coin too (``judge_stats._spread_coin_z``: pooled centre, squared ranks).
+JUDGE_VERSION = "5-paired"
 
 Verdict = Literal["pass", "marginal", "fail", "hold"]
 
