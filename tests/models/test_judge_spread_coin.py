@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from models.judge_eval import horizon, sequential_pairs
+from models.judge_eval import horizon, sequential_pairs, spread_above_floor
 from wasmops.ai.judge_stats import _p_two_sided, _spread_coin_z
 from wasmops.ai.release_judge import JudgePolicy, judge
 
@@ -115,3 +115,19 @@ def test_fit_places_every_window_where_the_longest_horizon_the_series_holds_fits
         assert len(b) == len(c) >= h // 2                       # (and on to the planned horizon)
     wins = sequential_pairs(x, 288, 20, looks, np.random.default_rng(0))
     assert len(wins) >= len(sequential_pairs(x, 288, 20, looks, np.random.default_rng(0), fit=True))
+
+
+@given(st.lists(st.floats(0, 1e6), min_size=2, max_size=300), st.floats(1.0, 5.0))
+def test_the_spread_injection_above_the_floor_is_non_negative_and_exactly_k(values, k):
+    """The bench's no-clip spread injection: never under 0, the mean absolute deviation from the
+    median exactly k times the old one whenever the values above the median can carry it, and the
+    plain ``m + k (c - m)`` where nothing would be clipped."""
+    c = np.array(values)
+    m = float(np.median(c))
+    out = spread_above_floor(c, k, m)
+    assert (out >= 0).all() and np.isfinite(out).all()
+    before = np.sum(np.abs(c - m))
+    if np.any(c > m) and before > 1e-6 * max(m, 1.0):
+        assert np.sum(np.abs(out - m)) == pytest.approx(k * before, rel=1e-6)
+    if (m + k * (c - m) >= 0).all():
+        assert np.allclose(out, m + k * (c - m))

@@ -58,7 +58,8 @@ call counts fall back to the rank test on the rates (``test`` says so).
 **Paired** (``judge(..., paired=True)``, what ``release_check.judge_samples`` asks for): sample ``i``
 of both sides shares a time slot (concurrent split) or a probe request, and metrics with equal-length
 samples are judged pair by pair, signed-rank and CMH instead of U and pooled counts, and a
-zero-inflated metric's two-part test calibrated by the slot-pair coin (``wasmops.ai.judge_paired``);
+zero-inflated metric's two-part test and the spread row's p-value (pooled centre, squared ranks)
+calibrated by the slot-pair coin (``wasmops.ai.judge_paired``);
 unequal lengths stay unpaired. Every verdict carries ``JUDGE_VERSION``.
 
 Only the metric's bad ``direction`` counts as a failure (``increase``: latency, fuel, memory,
