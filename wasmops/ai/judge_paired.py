@@ -39,8 +39,9 @@ dropped; so are pairs with a negative value of a ``non_negative`` metric):
   (paired by slot)``): both sides centred on their pooled median, squared-rank scores. Each side's
   own median moves with the coin, so the signed-rank's p-value was not exact: it put 3 of 9,900
   reshaped no-change NAB windows past the rollback level (bursts, quantised levels), the coin's
-  none; squared ranks weigh the large deviations a spread regression makes (sequential judge, NAB
-  dev set, spread x1.5 rolled back 535 -> 543 of 660; docs/decisions.md, eighth session).
+  none (and 7 -> 1 of 19,800 on two more reshaping seeds); squared ranks weigh the large deviations a
+  spread regression makes (``bench/ai_real.py`` table 2a, spread x1.5 rolled back 548 -> 552 of 660;
+  docs/decisions.md, eighth session).
 * **proportion from counts**: Cochran-Mantel-Haenszel over the slots' 2x2 tables
   (:func:`~wasmops.ai.judge_stats._cmh_z`); effect and floors as unpaired.
 
