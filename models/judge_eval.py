@@ -15,7 +15,11 @@ Tweets, 1 h for AdExchange), one real series playing a per-interval metric (``la
   skipped. Adjacent windows drift without any change, so this measures drift as much as the judge.
 
 Regressions of size k are injected into the canary side only: level ``x * k``; spread
-``median + k (x - median)`` (clipped at 0); error rate ``p * k``. The error metric is simulated
+``median + k (x - median)`` (clipped at 0; :func:`spread_above_floor` instead adds what the clip cuts
+above the median); error rate ``p * k``. The sequential design (:func:`evaluate_sequential`) runs a
+window on to ``16 x 288`` slots: longer than the AWS series (4,032 slots) and AdExchange (~1,600), so
+windows are cut short by the series' end there (the entries say which); ``fit=True`` places the
+starts so that every window holds the longest horizon its series can. The error metric is simulated
 (NAB has no error counts) but follows the real series: per slot ``calls_per_slot`` calls (100: a
 low-traffic module) with error probability 0.5 %-1.5 % rising with the rank of the real value in
 its window (errors that follow load), drawn binomially; the judge gets ``(errors, calls)`` rows.
@@ -74,13 +78,35 @@ def _real(corpus, prefixes):
     return ((ser.name.split("/")[0], ser) for ser in corpus if ser.name.startswith(prefixes))
 
 
-def _inject(kind: str, k: float, c: np.ndarray, pc: np.ndarray):
+def _inject(kind: str, k: float, c: np.ndarray, pc: np.ndarray, floor: str = "clip"):
     if kind == "level":
         return c * k, pc
     if kind == "spread":
         m = np.median(c)
-        return np.clip(m + k * (c - m), 0, None), pc
+        return (np.clip(m + k * (c - m), 0, None) if floor == "clip" else spread_above_floor(c, k, m)), pc
     return c, np.minimum(pc * k, 1.0)
+
+
+def spread_above_floor(c: np.ndarray, k: float, m: float) -> np.ndarray:
+    """``m + k (c - m)``, except that what the floor at 0 cuts off below the median is added above it:
+    the deviations above ``m`` are scaled by the ``k_up >= k`` that makes the mean absolute deviation
+    from ``m`` exactly ``k`` times the old one (a non-negative metric near 0 spreads into its right
+    tail: more slow requests, since none can be faster than 0). Without clipping it is the plain
+    injection::
+
+        >>> c = np.array([0.0, 1, 1, 2, 2, 2, 3, 5])
+        >>> out = spread_above_floor(c, 2.0, 2.0)
+        >>> bool(out.min() >= 0), float(np.mean(np.abs(out - 2)) / np.mean(np.abs(c - 2)))
+        (True, 2.0)
+        >>> bool(np.allclose(spread_above_floor(c + 10, 1.5, 12.0), 12 + 1.5 * (c - 2)))
+        True
+    """
+    low = np.clip(m + k * (c - m), 0, None)
+    up = c > m
+    need = k * np.sum(np.abs(c - m)) - np.sum(np.abs(low[~up] - m))
+    have = np.sum(c[up] - m)
+    k_up = need / have if have > 0 else k
+    return np.where(up, m + k_up * (c - m), low)
 
 
 def _achieved(kind: str, c, cv, pc, pv, n: int) -> float:
@@ -117,10 +143,11 @@ def looks_summary(res: dict) -> str:
     return ", ".join(f"{k} look{'s' * (k > 1)}: {n}" for k, n in sorted(c.items()))
 
 
-def _inject_blocks(kind: str, k: float, c: np.ndarray, pc: np.ndarray, block: int):
+def _inject_blocks(kind: str, k: float, c: np.ndarray, pc: np.ndarray, block: int, floor: str = "clip"):
     """:func:`_inject` block by block: a spread regression scales around each first-look-sized
-    block's own median (one median over days of a drifting series would turn x5 into a drop)."""
-    parts = [_inject(kind, k, c[i:i + block], pc[i:i + block]) for i in range(0, len(c), block)]
+    block's own median (one median over days of a drifting series would turn x5 into a drop).
+    ``floor``: ``clip`` (values pushed under 0 are 0) or ``above`` (:func:`spread_above_floor`)."""
+    parts = [_inject(kind, k, c[i:i + block], pc[i:i + block], floor) for i in range(0, len(c), block)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
@@ -153,16 +180,28 @@ def evaluate_concurrent(corpus, window: int = 288, per_series: int = 20, calls_p
     return dict(res)
 
 
-def sequential_pairs(values, window: int = 288, per_series: int = 20, looks: int = 4, rng=None):
+def horizon(n: int, window: int, looks: int) -> int:
+    """The longest sequential horizon ``window * 2**(j-1)`` (``j <= looks``) that ``n`` slots hold."""
+    j = 1
+    while j < looks and window * 2 ** j <= n:
+        j += 1
+    return window * 2 ** (j - 1)
+
+
+def sequential_pairs(values, window: int = 288, per_series: int = 20, looks: int = 4, rng=None,
+                     fit: bool = False):
     """Like :func:`concurrent_pairs` (the same window starts), but each window runs on for up to
-    ``window * 2**(looks-1)`` slots (to the series' end), so a sequential judge can take more."""
+    ``window * 2**(looks-1)`` slots (to the series' end), so a sequential judge can take more.
+    ``fit``: the starts are spread over ``[0, n - horizon]`` instead of ``[0, n - window]``, so every
+    window holds the longest horizon the series can (:func:`horizon`): none is cut short by its place."""
     rng = rng or np.random.default_rng(0)
     x = np.asarray(values, dtype=float)
     window -= window % 2
     if len(x) < window or window < 2:
         return []
     out = []
-    for s in np.unique(np.linspace(0, len(x) - window, per_series).astype(int)):
+    last = len(x) - (horizon(len(x), window, looks) if fit else window)
+    for s in np.unique(np.linspace(0, last, per_series).astype(int)):
         w = x[s:s + window * 2 ** (looks - 1)]
         w = w[:len(w) - len(w) % 2]
         p = _err_p(w)
@@ -175,11 +214,13 @@ def sequential_pairs(values, window: int = 288, per_series: int = 20, looks: int
 
 def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_per_slot: int = 100,
                         policy: JudgePolicy | None = None, seed: int = 0, prefixes=REAL, kinds=KINDS,
-                        sizes=SIZES) -> dict:
+                        sizes=SIZES, fit: bool = False, floor: str = "clip") -> dict:
     """:func:`evaluate_concurrent` with the judge the release flow runs
     (``wasmops.ai.judge_sequential.judge_until_conclusive``): the first look on ``window`` slots, then
     twice as many while inconclusive. Entries ``(category, series, verdict, sparse, looks, achieved,
-    ran_out)``; ``ran_out``: the series ended before the next look could be taken (a host would go on):
+    ran_out, full, first)``; ``ran_out``: the series ended before the next look could be taken (a host would go on);
+    ``full``: the window holds every look's samples (``window * 2**(max_looks-1)`` slots, whatever the verdict);
+    ``first``: the injected change as it came out over the first look's slots (known before any verdict);
     ``achieved`` is the injected change as it came out over the slots judged (the ratio of the means,
     of the mean absolute deviations for spread, of the error probabilities), below ``k`` where the
     clip at 0 cut a spread injection."""
@@ -189,9 +230,10 @@ def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_p
     rng = np.random.default_rng(seed)
     res: dict = defaultdict(list)
     for cat, ser in _real(corpus, prefixes):
-        for b, c, pb, pc in sequential_pairs(ser.values, window, per_series, policy.max_looks, rng):
+        for b, c, pb, pc in sequential_pairs(ser.values, window, per_series, policy.max_looks, rng, fit):
             eb = _counts(rng, pb, calls_per_slot)
             sparse = bool(np.mean(np.r_[b[:window // 2], c[:window // 2]] == 0) >= policy.zero_share)
+            full = len(b) >= window // 2 * 2 ** (policy.max_looks - 1)
 
             def verdict(cv, pv, kind="none"):
                 ec = _counts(rng, pv, calls_per_slot)
@@ -202,12 +244,12 @@ def evaluate_sequential(corpus, window: int = 288, per_series: int = 20, calls_p
                 v = judge_until_conclusive(take, policy, first=window // 2)
                 ran_out = v.looks < policy.max_looks and len(b) < window // 2 * 2 ** v.looks
                 return (v.verdict, sparse, v.looks, _achieved(kind, c, cv, pc, pv, window // 2 * 2 ** (v.looks - 1)),
-                        ran_out)
+                        ran_out, full, _achieved(kind, c, cv, pc, pv, window // 2))
 
             res["none"].append((cat, ser.name, *verdict(c, pc)))
             for kind in kinds:
                 for s in sizes:
-                    res[(kind, s)].append((cat, ser.name, *verdict(*_inject_blocks(kind, s, c, pc, window // 2), kind)))
+                    res[(kind, s)].append((cat, ser.name, *verdict(*_inject_blocks(kind, s, c, pc, window // 2, floor), kind)))
     return dict(res)
 
 
@@ -287,6 +329,14 @@ def side_by_side(unpaired: dict, paired: dict, label: str = "") -> list[dict]:
 def false_rollbacks(res: dict) -> str:
     nc = res.get("none", [])
     return f"{sum(v[2] == 'fail' for v in nc)} of {len(nc)}"
+
+
+def caught_where(res: dict, keep, size: float = 1.5) -> str:
+    """``kind a of n`` rolled back at ``size`` over the entries ``keep(entry)`` selects, per kind."""
+    def one(k):
+        vs = [v for v in res[(k, size)] if keep(v)]
+        return f"{k} {sum(v[2] == 'fail' for v in vs)} of {len(vs)} ({caught(vs):.0%})"
+    return "; ".join(one(k) for k in KINDS if (k, size) in res)
 
 
 def by_density(res: dict, size: float = 1.5) -> dict:

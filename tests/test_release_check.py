@@ -52,7 +52,7 @@ def test_lost_requests_keep_their_slot_and_the_judge_pairs_by_request():
     # Paired by request, a 30 % rise shows on every input although the inputs' own spread (x20)
     # hides it from an unpaired comparison.
     assert fuel_row.test == "signed-rank (paired)" and fuel_row.n_canary == 28 and fuel_row.dropped == 4
-    assert v.verdict == "fail" and v.failed == ["fuel_per_call"] and v.judge_version == "4-sequential"
+    assert v.verdict == "fail" and v.failed == ["fuel_per_call"] and v.judge_version == "5-sequential"
     unpaired = judge_samples(base, {k: x[:-1] for k, x in can.items()}, default_policy())
     assert "fuel_per_call" not in unpaired.failed
     assert judge_samples(base, base, default_policy()).verdict == "pass"

@@ -163,7 +163,7 @@ def test_sparse_metric_level_by_two_part_and_spread_row_defers_to_it():
     dense = rng.lognormal(3, 0.3, 144)
     holes = np.where(rng.random(144) < 0.3, 0.0, dense * 1.02)
     rows = judge({"latency_p95_ms": dense}, {"latency_p95_ms": holes}, paired=True).metrics
-    assert [r.test for r in rows] == ["signed-rank (paired)"] * 2
+    assert [r.test for r in rows] == ["signed-rank (paired)", "squared ranks (paired by slot)"]
 
 
 @FAST
@@ -179,9 +179,9 @@ def test_counts_with_some_zeros_have_their_spread_judged_pair_by_pair(seed, mean
     m = np.median(c)
     wide = np.clip(m + 2.0 * (c - m), 0, None)
     spread = judge({"latency_p95_ms": b}, {"latency_p95_ms": wide}, paired=True).metrics[1]
-    assert spread.test == "signed-rank (paired)" and spread.classification == "High"
+    assert spread.test == "squared ranks (paired by slot)" and spread.classification == "High"
     same = judge({"latency_p95_ms": b}, {"latency_p95_ms": c}, paired=True)
-    assert same.metrics[1].test == "signed-rank (paired)" and same.verdict != "fail"
+    assert same.metrics[1].test == "squared ranks (paired by slot)" and same.verdict != "fail"
 
 
 ODD = st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3).map(float)), max_size=40)

@@ -59,7 +59,8 @@ from wasmops.ai.release_judge import ReleaseVerdict, judge
 Samples = Mapping[str, object]
 #: Recorded with every sequential verdict (decision records), beside ``release_judge.JUDGE_VERSION``
 #: of the one-look judge it runs at each look.
-SEQUENTIAL_VERSION = "4-sequential"   # 4: a short last look spends the looks never taken (look_alpha)
+SEQUENTIAL_VERSION = "5-sequential"   # 4: a short last look spends the looks never taken (look_alpha);
+#                                       5: its looks run JUDGE_VERSION 5 (the paired spread row's coin test)
 
 
 def _z_one_sided(p: float) -> float:

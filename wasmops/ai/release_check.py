@@ -16,7 +16,7 @@ unequal length fall back to the unpaired Mann-Whitney U. The verdict carries ``j
     >>> v = judge_samples({"fuel_per_call": [2000.0] * 20, "error_rate": [0.0] * 20},
     ...                   {"fuel_per_call": [4000.0] * 20, "error_rate": [0.0] * 20}, default_policy())
     >>> v.verdict, v.failed, v.judge_version
-    ('fail', ['fuel_per_call'], '4-sequential')
+    ('fail', ['fuel_per_call'], '5-sequential')
     >>> judge_samples({"fuel_per_call": [100.0] * 20, "error_rate": [0.0] * 20},     # under FUEL_FLOOR
     ...               {"fuel_per_call": [200.0] * 20, "error_rate": [0.0] * 20}, default_policy()).verdict
     'pass'

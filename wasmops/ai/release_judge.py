@@ -58,7 +58,8 @@ call counts fall back to the rank test on the rates (``test`` says so).
 **Paired** (``judge(..., paired=True)``, what ``release_check.judge_samples`` asks for): sample ``i``
 of both sides shares a time slot (concurrent split) or a probe request, and metrics with equal-length
 samples are judged pair by pair, signed-rank and CMH instead of U and pooled counts, and a
-zero-inflated metric's two-part test calibrated by the slot-pair coin (``wasmops.ai.judge_paired``);
+zero-inflated metric's two-part test and the spread row's p-value (pooled centre, squared ranks)
+calibrated by the slot-pair coin (``wasmops.ai.judge_paired``);
 unequal lengths stay unpaired. Every verdict carries ``JUDGE_VERSION``.
 
 Only the metric's bad ``direction`` counts as a failure (``increase``: latency, fuel, memory,
@@ -92,8 +93,9 @@ from wasmops.ai.judge_unpaired import (LEVEL_FLOOR, Classification, JudgePolicy,
 
 #: Recorded with every verdict (decision records): 2 = slot-paired tests (``wasmops.ai.judge_paired``)
 #: beside the unpaired ones of 1 (Mann-Whitney U + effect floor); 4 = a sparse metric's paired level
-#: row takes its two-part p-value from the slot-pair coin (``judge_stats._two_part_paired``).
-JUDGE_VERSION = "4-paired"
+#: row takes its two-part p-value from the slot-pair coin (``judge_stats._two_part_paired``); 5 = a paired
+#: spread row takes its p-value from the coin too (``judge_stats._spread_coin_z``: pooled centre, squared ranks).
+JUDGE_VERSION = "5-paired"
 
 Verdict = Literal["pass", "marginal", "fail", "hold"]
 
