@@ -84,15 +84,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from models.forecast_select import SELECT_HOURS, backtest, hourly_table, mae_ratios, trim_partial_edges  # noqa: E402
+from models.forecast_select import SELECT_HOURS, backtest, mae_ratios  # noqa: E402
 from models.nab_eval import evaluate, load_corpus, run_corpus  # noqa: E402
 from models.nab_perturb import KINDS, perturbed_corpus  # noqa: E402
 from models.judge_eval import (by_category, by_density, caught_where, detection_rows, evaluate_before_after,  # noqa: E402
                                evaluate_concurrent, evaluate_sequential, false_rollbacks, held_ran_out, looks_summary,
                                no_change_summary, outcome_rows, side_by_side)
 from wasmops.ai.judge_sequential import SEQUENTIAL_VERSION  # noqa: E402
+from wasmops.cli._backtest_input import hourly_series  # noqa: E402
 from wasmops.ai.release_judge import JUDGE_VERSION  # noqa: E402
 DEFAULT_NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 
@@ -207,16 +207,13 @@ FORECAST_MIN_HOURS = 6 * 168
 
 
 def forecast_table(nab_dir: Path, max_iter: int = 60, select_hours: int = SELECT_HOURS) -> list[dict]:
-    """As ``wasmops models backtest-forecast`` reads a series: summed per hour, partial first and last
-    hours left out, hours with no number forecast from (as 0) but not scored."""
+    """Each series read as ``wasmops models backtest-forecast`` reads it (``hourly_series``): summed per
+    hour, partial first and last hours left out, hours with no number forecast from (as 0) but not scored."""
     rows = []
     for f in sorted(f for c in FORECAST_CATEGORIES for f in (nab_dir / "data" / c).glob("*.csv")):
-        d = pd.read_csv(f)
-        h_table, _ = trim_partial_edges(hourly_table(pd.to_datetime(d["timestamp"]),
-                                                     pd.to_numeric(d["value"], errors="coerce")))
-        if len(h_table) < FORECAST_MIN_HOURS:
+        y, observed = hourly_series(f, [])
+        if len(y) < FORECAST_MIN_HOURS:
             continue
-        y, observed = h_table["value"], (h_table["numbers"] > 0).to_numpy()
         row = {"series": f"{f.parent.name}/{f.stem}"}
         for h in (24, 168):
             bt = backtest(y, horizon=h, max_iter=max_iter, select_hours=select_hours, observed=observed)

@@ -14,6 +14,7 @@ import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.fake_host import FakeHost
+from support.gitops_helpers import pinned_deployment
 from support.host import published_host
 from support.wasi_wat import flood_file_wat, upper_file_wat
 
@@ -222,11 +223,8 @@ def test_verify_runs_the_cases_through_the_host_when_the_scratch_is_the_deployme
     assert [c.result for c in report.cases] == ["not run"] and "scratch differs" in report.cases[0].reason
 
 
-def _manifest(**rc) -> WasmModuleDeployment:
-    return WasmModuleDeployment.model_validate({
-        "metadata": {"name": "files", "namespace": "cli", "labels": {"team": "t", "project": "p"}},
-        "spec": {"moduleRef": {"repository": "oci-layout:///x", "tag": "t", "digest": "sha256:" + "c" * 64},
-                 "runtimeConfig": {"resources": {"cpu": "50m", "memory": "16Mi"}, **rc}}})
+def _manifest(**rc):
+    return pinned_deployment("cli/files", **rc)
 
 
 def test_plan_and_drift_follow_the_scratch_in_git_and_none_is_no_drift():

@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from support.fake_host import FakeHost
+from support.gitops_helpers import pinned_deployment
 from support.host import HostProcess, make_workspace
 
 from wasmops.errors import UserError
 from wasmops.gitops.desired import DesiredState
-from wasmops.gitops.manifest import WasmModuleDeployment
 from wasmops.gitops.reconcile import apply, plan
 from wasmops.wasm.sandbox import RunLimits, Sandbox
 
@@ -94,11 +94,8 @@ def test_the_host_answers_200_for_a_success_code_and_counts_no_error(tmp_path):
         hp.stop()
 
 
-def _manifest(**rc) -> WasmModuleDeployment:
-    return WasmModuleDeployment.model_validate({
-        "metadata": {"name": "solver", "namespace": "sat", "labels": {"team": "t", "project": "p"}},
-        "spec": {"moduleRef": {"repository": "oci-layout:///x", "tag": "t", "digest": "sha256:" + "c" * 64},
-                 "runtimeConfig": {"resources": {"cpu": "50m", "memory": "16Mi"}, **rc}}})
+def _manifest(**rc):
+    return pinned_deployment("sat/solver", **rc)
 
 
 def test_git_says_which_codes_and_a_change_is_an_update_then_nothing():

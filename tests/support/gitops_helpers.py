@@ -48,3 +48,15 @@ def add_budget(ws, team: str, amount: str, level: str) -> None:
                     "enforcementLevel": level}}
     GitOpsRepo.from_settings(ws.settings).write_files({f"budgets/team-{team}.yaml": yaml.safe_dump(doc)},
                                                        f"budget for {team}")
+
+
+def pinned_deployment(key: str, **runtime_config):
+    """A validated WasmModuleDeployment for ``namespace/name`` pinned to a made-up digest, with
+    ``runtime_config`` added beside its resources: for plan and drift tests on a FakeHost."""
+    from wasmops.gitops.manifest import WasmModuleDeployment
+
+    ns, name = key.split("/", 1)
+    return WasmModuleDeployment.model_validate({
+        "metadata": {"name": name, "namespace": ns, "labels": {"team": "t", "project": "p"}},
+        "spec": {"moduleRef": {"repository": "oci-layout:///x", "tag": "t", "digest": "sha256:" + "c" * 64},
+                 "runtimeConfig": {"resources": {"cpu": "50m", "memory": "16Mi"}, **runtime_config}}})
