@@ -13,7 +13,9 @@ Fitting the boosted trees takes seconds, so the rest is not run here::
     >>> fc.forecast(history_df, hours=48).columns.tolist()         # doctest: +SKIP
     ['ts', 'module', 'team', 'cost']
     >>> sorted(fc.evaluate(history_df, final_week_df))              # doctest: +SKIP
-    ['baseline_mae', 'horizon_hours', 'mae', 'mae_ratio', 'n', 'team_baseline_mae', 'team_mae']
+    ['baseline_mae', 'horizon_hours', 'mae', 'mae_ratio', 'model_mae', 'n', 'team_baseline_mae', 'team_mae']
+    >>> fc.champions_                   # which forecast serves each module   # doctest: +SKIP
+    {'prod/mod-000': 'model', 'prod/mod-001': 'mean4w', 'prod/mod-002': 'model'}
     >>> fc.forecast_rest_of_month(history_df, "2025-01-26T12:00Z").per_team.columns.tolist()  # doctest: +SKIP
     ['team', 'mtd_cost', 'forecast_cost', 'projected_cost']
 
@@ -22,17 +24,24 @@ A HistGradientBoostingRegressor learns cost / level (level = the module's mean c
 and 336 h lags. Forecasts are recursive in blocks of 24 hours: every feature of the next 24 hours
 is known once the hours before them are (observed or predicted). The baseline is the 168-hour
 seasonal naive forecast (repeat the last observed week), which sees exactly the same history.
+
+Per module, the forecast served is its champion (``champions_``): the model, or the naive forecast
+(last day, last week, mean of the last 4 weeks) that beat it in a backtest on the module's own
+history, made when the model is fitted (:mod:`models.forecast_champions`). ``mae`` is the served
+forecast's error, ``model_mae`` the pooled model's alone.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 
+from models import forecast_champions as champions
 from models.features import (FORECAST_FEATURES, MIN_LAG, cost_matrix, fit_ready, forecast_design, hour_label,
                              hourly_cost, prices_dict)
 from models.threads import one_thread
@@ -50,7 +59,7 @@ class MonthForecast:
     month_start: pd.Timestamp
     month_end: pd.Timestamp
     hours_forecast: int
-    per_module: pd.DataFrame  # module, team, mtd_cost, forecast_cost, projected_cost
+    per_module: pd.DataFrame  # module, team, mtd_cost, forecast_cost, projected_cost, forecast_by (champion)
     per_team: pd.DataFrame    # team, mtd_cost, forecast_cost, projected_cost
 
     @property
@@ -65,7 +74,7 @@ class CostForecaster(BaseEstimator):
 
     def __init__(self, max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 31,
                  min_samples_leaf: int = 20, l2_regularization: float = 0.0, loss: str = "absolute_error", use_module: bool = True, use_lags: bool = True,
-                 prices: dict | None = None, random_state: int = 0):
+                 prices: dict | None = None, random_state: int = 0, select_weeks: int = champions.SELECT_ORIGINS):
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -76,6 +85,7 @@ class CostForecaster(BaseEstimator):
         self.use_lags = use_lags
         self.prices = prices
         self.random_state = random_state
+        self.select_weeks = select_weeks
 
     # -- fitting ---------------------------------------------------------------------------------
     def _design(self, Y, times, t, codes):
@@ -91,12 +101,22 @@ class CostForecaster(BaseEstimator):
 
     @one_thread
     def fit(self, df: pd.DataFrame, y=None) -> CostForecaster:
+        """Fit the pooled model on ``df``, then choose each module's champion by backtest
+        (:mod:`models.forecast_champions`; ``select_weeks=0``: the model serves every module)."""
         if self.prices is not None and not isinstance(self.prices, dict):
             self.prices = prices_dict(self.prices)  # a plain dict, so skops can save the model
         costs = hourly_cost(df, self.prices)
         times, modules, Y = cost_matrix(costs)
-        self.modules_ = modules
+        self._fit_matrix(times, modules, Y)
         self.teams_ = costs.groupby("module")["team"].last().reindex(modules).to_numpy(dtype=str)
+        sel = champions.select(Y, lambda o, h: self._backtest_fit(times, modules, Y, o, h), most=self.select_weeks)
+        self.champions_ = dict(zip(map(str, modules), sel.champions))
+        self.champion_mae_ = dict(zip(map(str, modules), sel.mae))
+        self.champion_origins_ = sel.origins
+        return self
+
+    def _fit_matrix(self, times, modules, Y) -> None:
+        self.modules_ = modules
         self.categorical_module_ = bool(self.use_module and len(modules) <= _MAX_CATEGORIES)
         X, level = self._design(Y, times, np.arange(MIN_LAG, len(times)), self._codes(modules))
         target = Y[MIN_LAG:].ravel() / level
@@ -111,7 +131,12 @@ class CostForecaster(BaseEstimator):
             random_state=self.random_state).fit(fit_ready(X[ok]), target[ok])
         self.n_train_ = int(ok.sum())
         self.train_end_ = str(times[-1])
-        return self
+
+    def _backtest_fit(self, times, modules, Y, origin: int, hours: int) -> np.ndarray:
+        """The model refitted on the hours up to ``origin``, forecasting the ``hours`` after it."""
+        past = clone(self)
+        past._fit_matrix(times[: origin + 1], modules, Y[: origin + 1])
+        return past._model_matrix(times[: origin + 1], modules, Y[: origin + 1], hours)
 
     # -- prediction ------------------------------------------------------------------------------
     @one_thread
@@ -129,22 +154,32 @@ class CostForecaster(BaseEstimator):
 
     @one_thread
     def forecast(self, history_df: pd.DataFrame, hours: int) -> pd.DataFrame:
-        """Hourly cost per module for the ``hours`` after the last hour in ``history_df``."""
+        """Hourly cost per module for the ``hours`` after the last hour in ``history_df``: each
+        module's champion (``champions_``; ``model`` for a module the fit did not see)."""
         costs = hourly_cost(history_df, self.prices)
         times, modules, Y = cost_matrix(costs)
         teams = costs.groupby("module")["team"].last().reindex(modules).to_numpy(dtype=str)
+        chosen = [getattr(self, "champions_", {}).get(str(m), "model") for m in modules]
+        fc = champions.compose(self._model_matrix(times, modules, Y, hours), Y, chosen)
+        future = pd.date_range(times[-1] + pd.Timedelta(hours=1), periods=hours, freq="h")
+        return _long(future, modules, teams, fc)
+
+    def _model_matrix(self, times, modules, Y, hours: int) -> np.ndarray:
+        """The model's forecast (hours x modules) after the last row of ``Y``: recursive in blocks
+        of 24 hours."""
         T = len(times)
         ext = times.append(pd.date_range(times[-1] + pd.Timedelta(hours=1), periods=hours, freq="h"))
         Yx = np.vstack([Y, np.full((hours, len(modules)), np.nan)])
         codes = self._codes(modules)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a module with no number in the last week
             fallback = np.nan_to_num(np.nanmean(Y[-168:], axis=0), nan=0.0)
         for b in range(T, T + hours, MIN_LAG):
             t = np.arange(b, min(b + MIN_LAG, T + hours))
             X, level = self._design(Yx, ext, t, codes)
             p = (self.hgb_.predict(X) * level).reshape(len(t), len(modules))
             Yx[t] = np.maximum(np.where(np.isfinite(p), p, fallback), 0.0)
-        return _long(ext[T:], modules, teams, Yx[T:])
+        return Yx[T:]
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, history_df: pd.DataFrame, holdout_df: pd.DataFrame) -> dict:
@@ -155,8 +190,9 @@ class CostForecaster(BaseEstimator):
         actual = actual[actual["ts"] > hist_end]
         hours = int((actual["ts"].max() - hist_end) / pd.Timedelta(hours=1))
         fc = self.forecast(history_df, hours).rename(columns={"cost": "pred"})
+        fc["model"] = self._model_only(history_df, hours)
         base = seasonal_naive(history_df, hours, self.prices).rename(columns={"cost": "base"})
-        j = actual.merge(fc[["ts", "module", "pred"]], on=["ts", "module"]).merge(
+        j = actual.merge(fc[["ts", "module", "pred", "model"]], on=["ts", "module"]).merge(
             base[["ts", "module", "base"]], on=["ts", "module"])
         mae = float(np.mean(np.abs(j["cost"] - j["pred"])))
         base_mae = float(np.mean(np.abs(j["cost"] - j["base"])))
@@ -166,7 +202,13 @@ class CostForecaster(BaseEstimator):
             "team_mae": float(np.mean(np.abs(team["cost"] - team["pred"]))),
             "team_baseline_mae": float(np.mean(np.abs(team["cost"] - team["base"]))),
             "horizon_hours": hours, "n": int(len(j)),
+            "model_mae": float(np.mean(np.abs(j["cost"] - j["model"]))),  # the pooled model on every module
         }
+
+    def _model_only(self, history_df: pd.DataFrame, hours: int) -> np.ndarray:
+        """The pooled model's forecast in :meth:`forecast`'s row order, whatever the champions."""
+        times, modules, Y = cost_matrix(hourly_cost(history_df, self.prices))
+        return self._model_matrix(times, modules, Y, hours).ravel()
 
     # -- budgets ---------------------------------------------------------------------------------
     def forecast_rest_of_month(self, history_df: pd.DataFrame, now) -> MonthForecast:
@@ -189,6 +231,7 @@ class CostForecaster(BaseEstimator):
         per_module["mtd_cost"] = mtd.reindex(per_module.index).fillna(0.0)
         per_module["forecast_cost"] = fc.groupby("module")["cost"].sum().reindex(per_module.index).fillna(0.0)
         per_module["projected_cost"] = per_module["mtd_cost"] + per_module["forecast_cost"]
+        per_module["forecast_by"] = [getattr(self, "champions_", {}).get(str(m), "model") for m in per_module.index]
         per_module = per_module.reset_index()
         per_team = per_module.groupby("team", as_index=False)[["mtd_cost", "forecast_cost", "projected_cost"]].sum()
         return MonthForecast(now=now, month_start=month_start, month_end=month_end, hours_forecast=hours,

@@ -34,6 +34,8 @@ judged on.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -93,22 +95,26 @@ def _mae(forecast: np.ndarray, actual: np.ndarray) -> float:
     return float(err[ok].mean()) if ok.any() else float("nan")
 
 
+def _at(y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``y[idx]`` (rows of a 2-D ``y``: hours x series), NaN where ``idx`` is before the start."""
+    ok = (idx >= 0).reshape(-1, *([1] * (y.ndim - 1)))
+    return np.where(ok, y[np.clip(idx, 0, None)], np.nan)
+
+
 def _naive(y: np.ndarray, origin: int, hours: np.ndarray, period: int) -> np.ndarray:
-    """Repeat the last ``period`` hours up to ``origin`` (index of the last known hour)."""
+    """Repeat the last ``period`` hours up to ``origin`` (index of the last known hour). ``y``: one
+    series, or hours x series."""
     lag = period * np.ceil((hours - origin) / period).astype(int)
-    idx = hours - lag
-    return np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+    return _at(y, hours - lag)
 
 
 def _mean4w(y: np.ndarray, origin: int, hours: np.ndarray) -> np.ndarray:
-    """Mean of the same hour of the week in the last 4 known weeks."""
+    """Mean of the same hour of the week in the last 4 known weeks (those there are)."""
     weeks = np.ceil((hours - origin) / 168).astype(int)
-    cols = []
-    for k in range(4):
-        idx = hours - 168 * (weeks + k)
-        cols.append(np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan))
-    with np.errstate(all="ignore"):
-        return np.nanmean(np.vstack(cols), axis=0)
+    cols = [_at(y, hours - 168 * (weeks + k)) for k in range(4)]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an hour none of the 4 weeks holds: NaN
+        return np.nanmean(np.stack(cols), axis=0)
 
 
 @one_thread

@@ -45,6 +45,8 @@ MODEL_DESCRIPTIONS = {
                 "champion and a robust-z baseline. @champion scores live telemetry; the latest other "
                 "version scores in shadow. Tags: `data.synthetic`, `data.source`, `eval.*`, `vs.*`, `champion.*`."),
     "cost": ("Cost forecaster: HistGradientBoosting on hour/weekday/module and 24 h/168 h lags of each "
-             "module's hourly cost, judged by MAE over the newest week against the champion and the "
+             "module's hourly cost; each module is served by its champion (the model, or a naive forecast "
+             "that beat it in a backtest on the module's own history: `forecast.champions` tag, "
+             "`forecast_champions.json` artifact). Judged by MAE over the newest week against the champion and the "
              "168 h seasonal-naive forecast. Tags: `data.synthetic`, `data.source`, `eval.*`, `vs.*`, `champion.*`."),
 }

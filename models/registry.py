@@ -231,6 +231,8 @@ def _log_and_register(kind, name, model, train_df, holdout_df, metrics, champ_me
         mlflow.log_params({**{k: str(v) for k, v in model.get_params().items()},
                            "n_train": len(train_df), "n_holdout": len(holdout_df), "margin": margin})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        if getattr(model, "champions_", None) is not None:   # the cost model: which forecast serves each module
+            _log_champions(mlflow, model)
         if champ_metrics:
             mlflow.log_metrics({f"champion_{k}": float(v) for k, v in champ_metrics.items() if v == v})
         with warnings.catch_warnings():
@@ -242,6 +244,17 @@ def _log_and_register(kind, name, model, train_df, holdout_df, metrics, champ_me
                 signature=signature)
         mv = mlflow.register_model(info.model_uri, name, await_registration_for=0, tags=tags)
     return run, mv
+
+
+def _log_champions(mlflow, model) -> None:
+    """Tag ``forecast.champions`` (how many modules each forecast serves) and log each module's
+    champion with its backtest MAE per candidate (``forecast_champions.json``)."""
+    from models.forecast_champions import counts  # noqa: PLC0415
+
+    mlflow.set_tag("forecast.champions", counts(model.champions_.values()) or "none")
+    mlflow.set_tag("forecast.champion_origins", str(model.champion_origins_))
+    mlflow.log_dict({m: {"champion": c, "backtest_mae": model.champion_mae_.get(m, {})}
+                     for m, c in model.champions_.items()}, "forecast_champions.json")
 
 
 # ----------------------------------------------------------------------------------------------

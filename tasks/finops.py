@@ -68,6 +68,9 @@ def forecast_by_team(samples, now: datetime) -> tuple[dict[str, Decimal], dict]:
         fc = model.forecast_rest_of_month(samples, now)
     except (ValueError, KeyError):  # too little history for the lags
         return {}, info
+    from models.forecast_champions import counts
+
+    info = {**info, "forecast_by": counts(fc.per_module["forecast_by"])}   # which forecast served how many modules
     return {r.team: Decimal(str(round(r.forecast_cost, 6))) for r in fc.per_team.itertuples()}, info
 
 
@@ -137,7 +140,7 @@ def budget_gate(key: str, digest: str) -> dict:
     verdict = BudgetGate(desired.pricing).check(manifest, desired, costs if costs is not None else empty, fc.team, now,
                                                 forecast_by_project=fc.project, forecast_basis=fc.basis)
     dec = verdict.to_decision(digest=digest)
-    dec.model = {"name": info.get("name"), "version": info.get("version"), "alias": info.get("alias")} if info else {}
+    dec.model = {k: info.get(k) for k in ("name", "version", "alias", "forecast_by")} if info else {}
     record(s.gitops_dir, dec)
     create_markdown_artifact(key="cost-impact", description=f"Budget gate for {key}",
                              markdown=f"## Cost impact of `{key}`: **{verdict.outcome}**\n\n"
