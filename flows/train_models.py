@@ -60,7 +60,8 @@ def train_models(days: Annotated[int, Field(ge=1)] = 28, holdout_days: Annotated
         out[kind] = train(kind, p.train, p.holdout, outcome.result_id, digest, rev, synthetic=p.synthetic,
                           source=p.source, allow_synthetic=allow_synthetic, seed=seed)
         print(f"{kind}: v{out[kind]['version']} {'promoted' if out[kind]['promoted'] else 'kept out'}: "
-              f"{out[kind]['reason']}")
+              f"{out[kind]['reason']}" + (f"; modules forecast by {out[kind]['forecast_by']}"
+                                          if out[kind].get("forecast_by") else ""))
     return out
 
 

@@ -133,15 +133,25 @@ def train(kind: str, train_df, holdout_df, gx_result_id: str, data_digest: str, 
                              code_version=code_version, model=model, synthetic=synthetic, data_source=source,
                              allow_synthetic=allow_synthetic, baseline=baseline,
                              decisions_dir=current().gitops_dir)
+    served = _forecast_by(res.model)
     create_markdown_artifact(
         key=f"train-{kind}", description=f"{kind} model training",
         markdown=f"## {res.name} v{res.version}: {'promoted to @champion' if res.promoted else 'not promoted'}\n\n"
                  f"{res.reason}\n\n| metric | candidate | champion |\n|---|---|---|\n" +
                  "\n".join(f"| {k} | {v:.4f} | {res.champion_metrics.get(k, float('nan')):.4f} |"
-                           for k, v in res.metrics.items()))
+                           for k, v in res.metrics.items()) + (f"\n\nModules forecast by: {served}" if served else ""))
     return {"name": res.name, "version": res.version, "promoted": res.promoted, "reason": res.reason,
             "metrics": res.metrics, "synthetic": res.synthetic, "source": res.data_source,
-            "figures": res.figures}
+            "figures": res.figures, **({"forecast_by": served} if served else {})}
+
+
+def _forecast_by(model) -> str:
+    """``model 27, mean4w 3`` for the cost model (which forecast serves how many modules), else ''."""
+    if getattr(model, "champions_", None) is None:
+        return ""
+    from models.forecast_champions import counts
+
+    return f"{counts(model.champions_.values())} (backtested from {model.champion_origins_} weekly origin(s))"
 
 
 @task(name="judge", cache_policy=NO_CACHE)

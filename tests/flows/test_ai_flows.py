@@ -20,6 +20,7 @@ def test_train_models_promotes_first_then_keeps_an_equal_candidate_out(flow_env)
     first = train_models(synthetic=True, allow_synthetic=True, days=28, holdout_days=7, modules=6, seed=1)
     assert first["anomaly"]["promoted"] and first["cost"]["promoted"]
     assert first["anomaly"]["metrics"]["roc_auc"] >= 0.97
+    assert "backtested from 1 weekly origin(s)" in first["cost"]["forecast_by"]   # 21 days before the holdout
     again = train_models(synthetic=True, allow_synthetic=True, days=28, holdout_days=7, modules=6, seed=1)
     assert not again["anomaly"]["promoted"] and again["anomaly"]["reason"]
     _, info = load_champion("anomaly")
