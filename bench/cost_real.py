@@ -38,6 +38,7 @@ DEFAULT_NAB = ROOT.parent / "shared" / "data" / "nab"
 PRICES = {"fuel_per_million": 1e6, "memory_gib_hour": 0.0, "invocations_per_million": 0.0}  # cost = fuel
 MIN_HOURS = 6 * 168
 champions.MIN_HISTORY = int(os.environ.get("BENCH_MIN_HISTORY", champions.MIN_HISTORY))  # to compare rules
+champions.SWITCH_MARGIN = float(os.environ.get("BENCH_SWITCH_MARGIN", champions.SWITCH_MARGIN))
 
 
 def telemetry(series: dict[str, tuple[pd.Series, np.ndarray]]) -> pd.DataFrame:

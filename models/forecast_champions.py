@@ -25,7 +25,8 @@ history does, each with at least :data:`MIN_HISTORY` hours behind it (the model'
 at most :data:`SELECT_ORIGINS` of them (six weeks of forecasts, as the backtest CLI chooses on). At
 each origin the model is refitted on the hours up to it (``fit_forecast``) and every candidate
 forecasts the next week; a module's champion is the candidate with the lowest mean MAE over the
-origins. With no origin (less than three weeks of history) every module keeps ``model``.
+origins, where a naive one must beat the model's by :data:`SWITCH_MARGIN` (10 %). With no origin
+(less than three weeks of history) every module keeps ``model``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ from models.forecast_select import CANDIDATES, _mean4w, _naive
 HORIZON = 168        #: hours forecast from each origin: one week
 MIN_HISTORY = 336    #: hours behind an origin: the model's longest lag (lag336)
 SELECT_ORIGINS = 6   #: at most six weeks of forecasts (``models.forecast_select.SELECT_HOURS``)
+#: How much lower a naive forecast's backtest MAE must be than the model's for it to serve instead:
+#: one to six weeks of forecasts choose by noise where the two are close. Measured with
+#: bench/cost_real.py on 17 real series (10 realTweets, 7 from outside NAB): mean served / naive168
+#: 0.699 with no margin, 0.684 with 10 % (worst 1.00 both; the model alone 1.126, worst 8.07);
+#: docs/decisions.md, "The cost model's champion per module".
+SWITCH_MARGIN = 0.10
 
 #: ``fit_forecast(origin, hours)``: the model refitted on hours ``0..origin``, forecasting the
 #: ``hours`` after it (an hours x modules array).
@@ -108,12 +115,16 @@ def _mean_over_origins(a: np.ndarray) -> np.ndarray:
 
 
 def _best(row: dict[str, float]) -> str:
-    """The candidate with the lowest MAE; ``model`` on a tie with it or when nothing was scored."""
+    """The candidate with the lowest MAE; ``model`` on a tie with it, when nothing was scored, or
+    when no naive forecast is :data:`SWITCH_MARGIN` better than it."""
     scored = {k: v for k, v in row.items() if np.isfinite(v)}
     if not scored:
         return "model"
-    best = min(scored.values())
-    return "model" if scored.get("model") == best else min(scored, key=scored.get)
+    best = min(scored, key=scored.get)
+    model = scored.get("model")
+    if model is None or best == "model":
+        return best
+    return best if scored[best] < model * (1.0 - SWITCH_MARGIN) else "model"
 
 
 def compose(model_fc: np.ndarray, Y: np.ndarray, champions: list[str]) -> np.ndarray:

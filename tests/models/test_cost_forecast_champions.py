@@ -86,3 +86,13 @@ def test_select_weeks_zero_is_the_pooled_model_everywhere():
                                          (5000, list(range(4831 - 168 * 5, 4832, 168)))])
 def test_origins_leave_a_week_after_and_two_weeks_before(n, expected):
     assert champions.origins(n) == expected
+
+
+@pytest.mark.parametrize("mae, expected", [
+    ({"model": 1.0, "naive24": 1.2, "naive168": 1.1, "mean4w": 0.95}, "model"),     # 5 % better: noise
+    ({"model": 1.0, "naive24": 1.2, "naive168": 0.85, "mean4w": 0.88}, "naive168"),  # 15 % better
+    ({"model": float("nan"), "naive24": 2.0, "naive168": 1.0, "mean4w": 1.5}, "naive168"),
+    ({"model": float("nan"), "naive24": float("nan"), "naive168": float("nan"), "mean4w": float("nan")}, "model"),
+])
+def test_a_naive_forecast_serves_only_when_clearly_better_than_the_model(mae, expected):
+    assert champions._best(mae) == expected
