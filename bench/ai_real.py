@@ -51,7 +51,9 @@
       no change, so this design cannot separate x1.5 from drift (its false rollbacks and misses).
 3. Forecaster champion (``models.forecast_select``) on realTweets (and realKnownCause/realTraffic
    series of 6 weeks or more, when present) summed per hour: rolling origins over the last 30 %,
-   24 h and 168 h ahead; MAE ratio against seasonal-naive-168 h per series.
+   24 h and 168 h ahead; MAE ratio against seasonal-naive-168 h per series. This is the backtest
+   CLI's per-series forecaster; the production cost model (pooled over a workspace's modules, each
+   served by its champion) is measured on the same series by ``bench/cost_real.py``.
 
 Detector choices measured on this set before settling (NAB score at a 6 h cooldown): value rarity
 alone 50-54, seasonal residual alone 47-55, 1 h mean alone 41-51, their max with the 6 h mean 53-59
