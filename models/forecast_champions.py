@@ -31,6 +31,7 @@ origins, where a naive one must beat the model's by :data:`SWITCH_MARGIN` (10 %)
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -67,7 +68,8 @@ def forecasts(Y: np.ndarray, hours: int) -> dict[str, np.ndarray]:
     candidate has no number for (a gap in the history) gets the module's mean over the last week."""
     origin = len(Y) - 1
     ahead = np.arange(origin + 1, origin + 1 + hours)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a module with no number in the last week: 0
         fallback = np.nan_to_num(np.nanmean(Y[-168:], axis=0), nan=0.0) if len(Y) else np.zeros(Y.shape[1])
     out = {"naive24": _naive(Y, origin, ahead, 24), "naive168": _naive(Y, origin, ahead, 168),
            "mean4w": _mean4w(Y, origin, ahead)}

@@ -96,3 +96,15 @@ def test_origins_leave_a_week_after_and_two_weeks_before(n, expected):
 ])
 def test_a_naive_forecast_serves_only_when_clearly_better_than_the_model(mae, expected):
     assert champions._best(mae) == expected
+
+
+def test_a_module_that_arrives_late_or_stops_gets_a_finite_forecast():
+    y = _office_hours(5, 8, 9, 300.0, 3)
+    late, stopped = y.copy(), y.copy()
+    late[:-200] = np.nan                      # deployed 200 hours ago
+    stopped[-300:] = np.nan                   # no telemetry for 300 hours
+    hist = _telemetry({"steady": y, "late": late, "stopped": stopped}).dropna(subset=["fuel"])
+    fc = CostForecaster(prices=PRICES).fit(hist)
+    assert set(fc.champions_) == {"steady", "late", "stopped"} and fc.champion_origins_ >= 2
+    out = fc.forecast(hist, 48)
+    assert np.isfinite(out["cost"]).all() and (out["cost"] >= 0).all()
