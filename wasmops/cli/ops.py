@@ -289,6 +289,8 @@ def models_train(allow_synthetic: bool = typer.Option(False, "--allow-synthetic"
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
         c.print(f"{kind}: {r['name']} v{r['version']} {mark} (data.synthetic={str(r['synthetic']).lower()}; "
                 f"{metrics}); {r['reason']}", soft_wrap=True)
+        if r.get("forecast_by"):
+            c.print(f"  modules forecast by: {r['forecast_by']}", soft_wrap=True, highlight=False)
 
 
 @models_app.command("audit")
