@@ -228,7 +228,7 @@ class Sandbox:
             return _files.refused(files)
         store = _io.RawStore(self.engine if component is None else component.engine)
         sliced = slice_ms is not None and slice_ms < limits.timeout_ms
-        out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
+        out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024, keep_tail=True)
         watched, watch = self._ticker.watched, None
         self._ticker.enter()              # the clock runs while a run is in progress
         try:
