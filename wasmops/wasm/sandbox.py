@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import wasmtime
 
-from wasmops.wasm import _deadline, _sandbox_io as _io, scratch as _files
+from wasmops.wasm import _deadline, _poll, _sandbox_io as _io, scratch as _files
 from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
@@ -148,6 +148,7 @@ class Sandbox:
             return Prepared(module=module, pre=None, digest=digest, exports_memory=False, component=run)
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
+        _poll.install(linker, module)          # a sleep ends at the run's deadline (wasmops.wasm._poll)
         try:
             pre = linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:
@@ -254,8 +255,8 @@ class Sandbox:
             err.clear()
         if sliced and result.reason == REASON_TIMEOUT:
             raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)
-        if result.reason == REASON_TIMEOUT:
-            self._bill_timeout(result, limits)
+        if result.reason == REASON_TIMEOUT and not (watch is not None and watch.in_host_call):
+            self._bill_timeout(result, limits)   # a run stopped asleep in a host call: its count is exact
         return result
 
     def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: tuple[str, ...],
