@@ -136,3 +136,15 @@ def test_a_module_that_does_not_import_poll_oneoff_keeps_wasmtimes_linker(sb):
     finally:
         _poll.install = real
     assert calls == [False]
+
+
+def test_wasi_unstable_is_not_given_preview1s_poll(sb):
+    """Snapshot 0's subscription layout differs (56 bytes), and wasmtime defines none of ``wasi_unstable``:
+    a module importing its ``poll_oneoff`` fails to link as it did."""
+    from wasmops.wasm.sandbox import SandboxError
+
+    wasm = wat2wasm("""(module
+      (import "wasi_unstable" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1) (func (export "_start")))""")
+    with pytest.raises(SandboxError, match="wasi_unstable::poll_oneoff"):
+        sb.load(wasm)

@@ -38,10 +38,9 @@ _TYPE = wasmtime.FuncType([wasmtime.ValType.i32()] * 4, [wasmtime.ValType.i32()]
 
 def install(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
     """Shadow WASI's ``poll_oneoff`` in ``linker`` (after ``define_wasi``) when ``module`` imports it."""
-    for imp in module.imports:
-        if imp.name == "poll_oneoff" and imp.module in ("wasi_snapshot_preview1", "wasi_unstable"):
-            linker.allow_shadowing = True
-            linker.define_func(imp.module, "poll_oneoff", _TYPE, poll_oneoff, access_caller=True)
+    if any(i.module == "wasi_snapshot_preview1" and i.name == "poll_oneoff" for i in module.imports):
+        linker.allow_shadowing = True          # (not wasi_unstable: wasmtime defines none of it, and its layout differs)
+        linker.define_func("wasi_snapshot_preview1", "poll_oneoff", _TYPE, poll_oneoff, access_caller=True)
 
 
 def poll_oneoff(caller, in_ptr: int, out_ptr: int, nsubs: int, nevents_ptr: int) -> int:
