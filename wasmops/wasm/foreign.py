@@ -101,6 +101,8 @@ def describe(iface: Interface) -> str | None:
     others = _other_import_modules(iface, napi)
     if not (napi or threads or others):
         return None
+    if not (napi or threads) and sum(others.values()) == len(iface.memory_imports) and "_start" in iface.exports:
+        return _imported_memory(iface)
     what, needs = [], []
     if napi or any(e in iface.exports for e in _NAPI_EXPORTS):
         exported = [e for e in _NAPI_EXPORTS if e in iface.exports]
@@ -120,6 +122,14 @@ def describe(iface: Interface) -> str | None:
     said = ", ".join(what[:-1]) + (", and " if len(what) > 1 else "") + what[-1]
     return (f"it is {said}: running it would take {' and '.join(needs)}; {COMMAND}. To serve this code here, "
             "build a WASI command from the same sources (for Rust, a [[bin]] for wasm32-wasip1 that reads stdin)")
+
+
+def _imported_memory(iface: Interface) -> str:
+    """A WASI command but for its memory, which it imports instead of defining: a linker flag."""
+    mems = ", ".join(iface.memory_imports)
+    return (f"it is a WASI command that imports its linear memory ({mems}) instead of defining and exporting it, "
+            "as a WASI host expects: build it without the flag that does that (clang/wasm-ld -Wl,--import-memory, "
+            "AssemblyScript --importMemory, Emscripten -sIMPORTED_MEMORY); nothing else needs to change")
 
 
 def _napi_imports(iface: Interface) -> list[str]:
