@@ -162,3 +162,18 @@ def test_the_memories_of_its_core_instances_are_summed(sb):
     assert check_module(wasm, "sandboxed").facts["initial_memory"] == 5 * 65536
     v = check_module(wasm, "sandboxed", memory_limit=4 * 65536)
     assert not v.allowed and "initial memory 320Ki exceeds the deployment's memory limit 256Ki" in v.reasons[0], v.reasons
+
+
+def test_a_case_expecting_another_exit_code_of_a_component_says_why_it_cannot_pass():
+    """Found from outside (fourth round): a Rust program adapted to a component (jco's preview 1 adapter)
+    exits 5; its case ``expect_exit: 5`` failed as "exit 1, expected 5" and said nothing of why."""
+    from wasmops.supply.source import ModuleSource, TestCase
+    from wasmops.supply.testrun import run_cases
+
+    cases = [TestCase(name="five", expect_exit=5), TestCase(name="one", expect_exit=1),
+             TestCase(name="zero", expect_stdout="nope")]
+    src = ModuleSource(name="m", language="prebuilt", sources=["m.wasm"], tests=cases)
+    five, one, zero = run_cases(src, c.exits(ok=False)).cases
+    assert not five.passed and "exit 1, expected 5 (a WASI 0.2 component exits 0 or 1 only" in five.reason
+    assert one.passed
+    assert not zero.passed and "component exits 0 or 1" not in zero.reason
