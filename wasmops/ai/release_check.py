@@ -244,7 +244,8 @@ COSTS = ("fuel_per_call", "latency_ms", "peak_memory")
 
 def like_with_like(baseline: dict, canary: dict) -> tuple[dict, dict]:
     """Slot-paired samples with the cost of every slot whose two runs ended differently (one as its test
-    case says, the other not: ``error_rate``'s samples, see :func:`missed`) blanked (NaN, so the pair is dropped) on both sides: an
+    case says, the other not: ``error_rate``'s samples, see :func:`missed`) blanked (NaN, so the pair is
+    dropped) on both sides: an
     input the old version refused at once and the new one serves is new work, not a regression of
     it, and the other way round the outcome is what regressed (``error_rate`` keeps every slot)::
 

@@ -39,7 +39,7 @@ _TYPE = wasmtime.FuncType([wasmtime.ValType.i32()] * 4, [wasmtime.ValType.i32()]
 def install(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
     """Shadow WASI's ``poll_oneoff`` in ``linker`` (after ``define_wasi``) when ``module`` imports it."""
     if any(i.module == "wasi_snapshot_preview1" and i.name == "poll_oneoff" for i in module.imports):
-        linker.allow_shadowing = True          # (not wasi_unstable: wasmtime defines none of it, and its layout differs)
+        linker.allow_shadowing = True      # not wasi_unstable: wasmtime links none of it, and its layout differs
         linker.define_func("wasi_snapshot_preview1", "poll_oneoff", _TYPE, poll_oneoff, access_caller=True)
 
 
