@@ -245,9 +245,9 @@ COSTS = ("fuel_per_call", "latency_ms", "peak_memory")
 def like_with_like(baseline: dict, canary: dict) -> tuple[dict, dict]:
     """Slot-paired samples with the cost of every slot whose two runs ended differently (one as its test
     case says, the other not: ``error_rate``'s samples, see :func:`missed`) blanked (NaN, so the pair is
-    dropped) on both sides: an
-    input the old version refused at once and the new one serves is new work, not a regression of
-    it, and the other way round the outcome is what regressed (``error_rate`` keeps every slot)::
+    dropped) on both sides: an input the old version refused at once and the new one serves is new
+    work, not a regression of it, and the other way round the outcome is what regressed
+    (``error_rate`` keeps every slot)::
 
         >>> b, c = like_with_like({"fuel_per_call": [10.0, 50.0], "error_rate": [0.0, 1.0]},
         ...                       {"fuel_per_call": [11.0, 900.0], "error_rate": [0.0, 0.0]})
