@@ -26,6 +26,7 @@ from collections import Counter
 from wasmops.errors import SandboxError
 from wasmops.wasm.interface import Interface, module_interface
 from wasmops.wasm.shape import _leb
+from wasmops.wasm.shims import is_shim
 
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 _NAPI_PREFIXES = ("napi_", "emnapi_", "_emnapi_")
@@ -55,7 +56,7 @@ def refuse_early(wasm: bytes, where: str | None) -> None:
         iface = None
     if iface is None or iface.shared_memory:
         return
-    outside = sorted({i.split(".", 1)[0] for i in iface.imports} - set(WASI_MODULES))
+    outside = sorted({i.split(".", 1)[0] for i in iface.imports if not is_shim(i)} - set(WASI_MODULES))
     if outside:
         raise SandboxError(f"cannot link module: it imports from {', '.join(outside)}, which the host does not "
                            "provide (it provides WASI preview 1 to a core module)", where=where, hint=describe(iface) or _WASI_HINT)
@@ -159,7 +160,8 @@ def _other_import_modules(iface: Interface, napi: list[str]) -> Counter:
     c: Counter = Counter()
     for imp in iface.imports:
         mod = imp.partition(".")[0]
-        if imp in skip or mod in WASI_MODULES or (imp == "env.memory" and (napi or iface.shared_memory)):
+        if imp in skip or mod in WASI_MODULES or is_shim(imp) or (
+                imp == "env.memory" and (napi or iface.shared_memory)):
             continue
         if mod == "env" and napi and imp.partition(".")[2].startswith(("_emnapi", "emnapi")):
             continue

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import wasmtime
 
-from wasmops.wasm import _deadline, _poll, _sandbox_io as _io, scratch as _files
+from wasmops.wasm import _deadline, _poll, _sandbox_io as _io, scratch as _files, shims as _shims
 from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
@@ -149,6 +149,7 @@ class Sandbox:
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
         _poll.install(linker, module)          # a sleep ends at the run's deadline (wasmops.wasm._poll)
+        _shims.install(linker, module)         # Emscripten's memory-growth notification (wasmops.wasm.shims)
         try:
             pre = linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:
