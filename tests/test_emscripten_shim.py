@@ -76,3 +76,36 @@ def test_the_notification_with_another_signature_does_not_link(sb):
         sb.load(wat2wasm("""(module
           (import "env" "emscripten_notify_memory_growth" (func (param i64)))
           (memory (export "memory") 1) (func (export "_start")))"""))
+
+
+def test_legacy_exception_instructions_are_named_with_the_ways_to_rebuild(sb):
+    """em++ -fwasm-exceptions (3.1.6) emits the legacy try/catch, which wasmtime does not validate: the
+    refusal said only "legacy_exceptions feature required for try instruction"."""
+    from wasmops.errors import SpecError
+
+    legacy = bytes.fromhex(                    # (no WAT parser here reads the legacy forms: the binary by hand)
+        "0061736d01000000"                       # magic, version
+        "010401600000"                           # type 0: [] -> []
+        "03020100"                               # one function of type 0
+        "0d03010000"                             # one tag of type 0
+        "070a01065f73746172740000"               # export "_start" = function 0
+        "0a0b010900064008000700" "0b0b")         # body: try (throw 0) catch 0 end end
+    with pytest.raises(SpecError) as e:
+        sb.load(legacy)
+    said = str(e.value)
+    assert "legacy exception-handling instructions" in said and "wasm-opt --translate-to-exnref" in said
+    assert "-fno-exceptions" in said
+    with pytest.raises(SpecError, match="legacy exception-handling instructions"):
+        check_module(legacy, "trusted", where="m.wasm")           # `wasmops check`, preflight, admission
+
+
+def test_emscripten_javascript_exceptions_are_named_as_such(sb):
+    """em++ -fexceptions: C++ exceptions by JavaScript, 30 env imports (invoke_*, __cxa_find_matching_catch_*)."""
+    wasm = emscripten_like(extra='(import "env" "invoke_vii" (func (param i32 i32 i32))) '
+                                 '(import "env" "__cxa_find_matching_catch_2" (func (result i32)))')
+    v = check_module(wasm, "trusted", where="m.wasm")
+    assert "C++ exceptions or setjmp/longjmp are done by its JavaScript (3 env imports" in v.hint
+    assert "-sSTANDALONE_WASM and without -fexceptions" in v.hint
+    with pytest.raises(SandboxError) as e:
+        sb.load(wasm)
+    assert "done by its JavaScript" in e.value.hint

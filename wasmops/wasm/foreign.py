@@ -104,6 +104,8 @@ def describe(iface: Interface) -> str | None:
         return None
     if not (napi or threads) and sum(others.values()) == len(iface.memory_imports) and "_start" in iface.exports:
         return _imported_memory(iface)
+    if not (napi or threads) and any(i.startswith(_EMSCRIPTEN_JS_EH) for i in iface.imports):
+        return _emscripten_js_exceptions(iface)
     what, needs = [], []
     if napi or any(e in iface.exports for e in _NAPI_EXPORTS):
         exported = [e for e in _NAPI_EXPORTS if e in iface.exports]
@@ -131,6 +133,20 @@ def _imported_memory(iface: Interface) -> str:
     return (f"it is a WASI command that imports its linear memory ({mems}) instead of defining and exporting it, "
             "as a WASI host expects: build it without the flag that does that (clang/wasm-ld -Wl,--import-memory, "
             "AssemblyScript --importMemory, Emscripten -sIMPORTED_MEMORY); nothing else needs to change")
+
+
+_EMSCRIPTEN_JS_EH = ("env.invoke_", "env.__cxa_find_matching_catch_")
+
+
+def _emscripten_js_exceptions(iface: Interface) -> str:
+    """Emscripten's -fexceptions (or setjmp/longjmp) done by its JavaScript: ``env.invoke_*`` calls back
+    into JS for every call that may throw (found from outside: em++ -fexceptions, 30 env imports)."""
+    n = sum(1 for i in iface.imports if i.startswith("env."))
+    return (f"it is Emscripten output whose C++ exceptions or setjmp/longjmp are done by its JavaScript ({n} env "
+            "imports such as invoke_* and __cxa_find_matching_catch_*): running it would take that JavaScript; "
+            f"{COMMAND}. Build it with -sSTANDALONE_WASM and without -fexceptions: -fno-exceptions, or wasm "
+            "exceptions in the standard encoding (-fwasm-exceptions with -sWASM_LEGACY_EXCEPTIONS=0, or "
+            "-sWASM_EXNREF on older releases)")
 
 
 def _napi_imports(iface: Interface) -> list[str]:
