@@ -177,3 +177,20 @@ def test_a_case_expecting_another_exit_code_of_a_component_says_why_it_cannot_pa
     assert not five.passed and "exit 1, expected 5 (a WASI 0.2 component exits 0 or 1 only" in five.reason
     assert one.passed
     assert not zero.passed and "component exits 0 or 1" not in zero.reason
+
+
+def test_a_component_asleep_past_its_deadline_in_the_inline_slice_is_a_timeout_not_a_second_run():
+    """Found from outside (fourth round): a Rust program adapted to a component sleeps in wasi:io/poll,
+    which the epoch deadline cannot stop; through the host a 2 s sleep under 500 ms was answered after
+    4 s: the inline slice slept 2 s, was "preempted", and the pool slept 2 s more."""
+    from wasmops.wasm.sandbox import Preempted
+
+    sb = Sandbox()
+    prep = sb.load(c.sleeps(600))
+    r = sb.run(prep, limits=RunLimits(timeout_ms=200), slice_ms=20)       # no Preempted: it slept it all
+    assert r.reason == REASON_TIMEOUT and r.exit_code is None
+    assert r.duration_s >= 0.2
+    spinner = sb.load(c.loops())                                          # CPU-bound: still sent to the pool
+    with pytest.raises(Preempted):
+        sb.run(spinner, limits=RunLimits(timeout_ms=5_000, fuel=10**15), slice_ms=20)
+    assert sb.run(prep, limits=RunLimits(timeout_ms=5_000)).stdout == b"woke"

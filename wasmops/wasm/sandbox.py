@@ -184,7 +184,8 @@ class Sandbox:
 
         ``slice_ms`` (shorter than ``limits.timeout_ms``) stops the run early with ``Preempted``
         instead of a result: the host runs short calls inline on its event loop under a slice and
-        runs again, in its bounded pool, a call that outgrew it (nothing of the stopped run is kept).
+        runs again, in its bounded pool, a call that outgrew it (nothing of the stopped run is kept); not a
+        run already past its whole deadline (a component asleep in ``wasi:io/poll``): that is a timeout.
 
         A refused ``memory.grow`` is invisible from outside (wasmtime's C API has no limiter callback:
         the guest gets -1 and then exits or traps in its own way, often megabytes below the cap). So a
@@ -254,8 +255,8 @@ class Sandbox:
                 files.close()
             out.clear()
             err.clear()
-        if sliced and result.reason == REASON_TIMEOUT:
-            raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)
+        if sliced and result.reason == REASON_TIMEOUT and result.duration_s * 1000 < limits.timeout_ms:
+            raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)   # else: slept it all
         if result.reason == REASON_TIMEOUT and not (watch is not None and watch.in_host_call):
             self._bill_timeout(result, limits)   # a run stopped asleep in a host call: its count is exact
         return result
