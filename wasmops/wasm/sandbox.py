@@ -275,6 +275,7 @@ class Sandbox:
         if files is not None:
             files.preopen(wasi)
         store.set_wasi(wasi)
+        watch.started_ns = time.monotonic_ns()   # the guest's monotonic clock starts here too (wasm._poll)
         return watch
 
     def _clock(self) -> int:
