@@ -41,7 +41,7 @@ class Watch:
     def __init__(self, key: int, deadline: int, out, clock: Callable[[], int]):
         self.key, self.deadline, self.out, self.clock = key, deadline, out, clock
         self.stopped: str | None = None
-        self.started_ns = time.monotonic_ns()
+        self.started_ns = 0               # monotonic ns when its WASI context was made (sandbox._configure)
         self.in_host_call = False        # stopped while waiting in a host call: its fuel count is exact
 
 
