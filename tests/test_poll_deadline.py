@@ -148,3 +148,18 @@ def test_wasi_unstable_is_not_given_preview1s_poll(sb):
       (memory (export "memory") 1) (func (export "_start")))""")
     with pytest.raises(SandboxError, match="wasi_unstable::poll_oneoff"):
         sb.load(wasm)
+
+
+def test_the_stop_leaves_no_exception_behind_in_wasmtime_py(sb):
+    """wasmtime-py keeps an exception raised in a host function process-wide for its own API to raise in
+    place of the next trap: the DeadlineReached that stopped a run must not come out of an unrelated one."""
+    import wasmtime
+    from wasmtime import _func
+
+    r, _ = run(sb, poller(sub_clock(7, 30_000 * MS)), timeout_ms=100)
+    assert r.reason == "timeout"
+    assert _func.LAST_EXCEPTION is None
+    store = wasmtime.Store()
+    trap = wasmtime.Instance(store, wasmtime.Module(store.engine, '(module (func (export "f") unreachable))'), [])
+    with pytest.raises(wasmtime.Trap, match="unreachable"):
+        trap.exports(store)["f"](store)

@@ -82,3 +82,16 @@ def _wait_ns(sub: bytes, now: int, watch) -> int:
         return max(0, timeout - time.time_ns())
     started = watch.started_ns if watch is not None else now
     return max(0, timeout - (now - started))      # other clocks: counted from the run's start
+
+
+def forget_raised() -> None:
+    """Drop the :class:`~wasmops.wasm._deadline.DeadlineReached` wasmtime-py kept when ``poll_oneoff``
+    stopped a run. Its trampoline stores an exception raised in a host function in a process-wide
+    ``LAST_EXCEPTION`` for its own ``Func.__call__`` to raise instead of the trap; the sandbox calls
+    ``_start`` through the C API, which never reads it, so it would linger (holding the run's frames)
+    and come out of the next unrelated trap in wasmtime-py's own API. Call it on the run's thread
+    after the call returned."""
+    from wasmtime import _func
+
+    if isinstance(getattr(_func, "LAST_EXCEPTION", None), _deadline.DeadlineReached):
+        _func.LAST_EXCEPTION = None

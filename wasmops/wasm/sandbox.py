@@ -257,8 +257,10 @@ class Sandbox:
             err.clear()
         if sliced and result.reason == REASON_TIMEOUT and result.duration_s * 1000 < limits.timeout_ms:
             raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)   # else: slept it all
-        if result.reason == REASON_TIMEOUT and not (watch is not None and watch.in_host_call):
-            self._bill_timeout(result, limits)   # a run stopped asleep in a host call: its count is exact
+        if watch is not None and watch.in_host_call:
+            _poll.forget_raised()                # a run stopped asleep in a host call: its count is exact
+        elif result.reason == REASON_TIMEOUT:
+            self._bill_timeout(result, limits)
         return result
 
     def _configure(self, store, out, err, limits: RunLimits, stdin: bytes, env, argv: tuple[str, ...],
