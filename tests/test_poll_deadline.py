@@ -163,3 +163,14 @@ def test_the_stop_leaves_no_exception_behind_in_wasmtime_py(sb):
     trap = wasmtime.Instance(store, wasmtime.Module(store.engine, '(module (func (export "f") unreachable))'), [])
     with pytest.raises(wasmtime.Trap, match="unreachable"):
         trap.exports(store)["f"](store)
+
+
+def test_a_sleep_stopped_at_the_inline_slice_is_preempted_and_leaves_nothing_behind(sb):
+    from wasmtime import _func
+
+    from wasmops.wasm.sandbox import Preempted
+
+    prep = sb.load(poller(sub_clock(7, 30_000 * MS)))
+    with pytest.raises(Preempted):
+        sb.run(prep, limits=RunLimits(fuel=10**9, timeout_ms=2_000, memory=1 << 20), slice_ms=20)
+    assert _func.LAST_EXCEPTION is None

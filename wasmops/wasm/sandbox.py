@@ -246,6 +246,8 @@ class Sandbox:
                 _files.finish(files, result, limits)
         finally:
             _deadline.disarm(watch)
+            if watch is not None and watch.in_host_call:
+                _poll.forget_raised()            # stopped asleep in poll_oneoff (wasmops.wasm._poll)
             self._ticker.leave()
             watched.discard(out)
             watched.discard(err)
@@ -257,9 +259,7 @@ class Sandbox:
             err.clear()
         if sliced and result.reason == REASON_TIMEOUT and result.duration_s * 1000 < limits.timeout_ms:
             raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)   # else: slept it all
-        if watch is not None and watch.in_host_call:
-            _poll.forget_raised()                # a run stopped asleep in a host call: its count is exact
-        elif result.reason == REASON_TIMEOUT:
+        if result.reason == REASON_TIMEOUT and not watch.in_host_call:   # stopped in a host call: exact count
             self._bill_timeout(result, limits)
         return result
 
