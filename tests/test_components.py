@@ -162,3 +162,35 @@ def test_the_memories_of_its_core_instances_are_summed(sb):
     assert check_module(wasm, "sandboxed").facts["initial_memory"] == 5 * 65536
     v = check_module(wasm, "sandboxed", memory_limit=4 * 65536)
     assert not v.allowed and "initial memory 320Ki exceeds the deployment's memory limit 256Ki" in v.reasons[0], v.reasons
+
+
+def test_a_case_expecting_another_exit_code_of_a_component_says_why_it_cannot_pass():
+    """Found from outside (fourth round): a Rust program adapted to a component (jco's preview 1 adapter)
+    exits 5; its case ``expect_exit: 5`` failed as "exit 1, expected 5" and said nothing of why."""
+    from wasmops.supply.source import ModuleSource, TestCase
+    from wasmops.supply.testrun import run_cases
+
+    cases = [TestCase(name="five", expect_exit=5), TestCase(name="one", expect_exit=1),
+             TestCase(name="zero", expect_stdout="nope")]
+    src = ModuleSource(name="m", language="prebuilt", sources=["m.wasm"], tests=cases)
+    five, one, zero = run_cases(src, c.exits(ok=False)).cases
+    assert not five.passed and "exit 1, expected 5 (a WASI 0.2 component exits 0 or 1 only" in five.reason
+    assert one.passed
+    assert not zero.passed and "component exits 0 or 1" not in zero.reason
+
+
+def test_a_component_asleep_past_its_deadline_in_the_inline_slice_is_a_timeout_not_a_second_run():
+    """Found from outside (fourth round): a Rust program adapted to a component sleeps in wasi:io/poll,
+    which the epoch deadline cannot stop; through the host a 2 s sleep under 500 ms was answered after
+    4 s: the inline slice slept 2 s, was "preempted", and the pool slept 2 s more."""
+    from wasmops.wasm.sandbox import Preempted
+
+    sb = Sandbox()
+    prep = sb.load(c.sleeps(600))
+    r = sb.run(prep, limits=RunLimits(timeout_ms=200), slice_ms=20)       # no Preempted: it slept it all
+    assert r.reason == REASON_TIMEOUT and r.exit_code is None
+    assert r.duration_s >= 0.2
+    spinner = sb.load(c.loops())                                          # CPU-bound: still sent to the pool
+    with pytest.raises(Preempted):
+        sb.run(spinner, limits=RunLimits(timeout_ms=5_000, fuel=10**15), slice_ms=20)
+    assert sb.run(prep, limits=RunLimits(timeout_ms=5_000)).stdout == b"woke"

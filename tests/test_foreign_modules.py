@@ -16,7 +16,7 @@ import pytest
 from support.host import HostProcess, make_workspace
 from wasmtime import wat2wasm
 
-from wasmops.errors import BuildFailed, SpecError, UserError
+from wasmops.errors import BuildFailed, SandboxError, SpecError, UserError
 from wasmops.supply.build._validate import validate_wasm
 from wasmops.supply.policy import check_module
 from wasmops.wasm.sandbox import Sandbox
@@ -87,6 +87,26 @@ def test_a_wasi_command_gets_no_such_description():
                    'i32 i32) (result i32))) (memory (export "memory") 1) (func (export "_start")))')
     v = check_module(cmd, "sandboxed", where="m.wasm")
     assert not v.allowed and v.foreign is None and "trust level standard" in v.hint
+
+
+@pytest.mark.parametrize("memory_import", ['(import "env" "memory" (memory 2))', '(import "js" "mem" (memory 1 4))'])
+def test_a_wasi_command_that_imports_its_memory_is_told_which_flag_did_that(memory_import):
+    """Found from outside (fourth round): clang's -Wl,--import-memory and asc's --importMemory make an
+    otherwise plain WASI command import ``env.memory``; it was described as "built for a host that
+    provides env ... running it would take that host (for an npm package, its JavaScript loader)"."""
+    cmd = wat2wasm(f'(module {memory_import} (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) '
+                   '(result i32))) (func (export "_start")))')
+    said = memory_import.split('"')[1] + "." + memory_import.split('"')[3]
+    v = check_module(cmd, "trusted", where="m.wasm")
+    assert not v.allowed and f"imports its linear memory ({said})" in v.hint and "--import-memory" in v.hint
+    with pytest.raises(SandboxError) as e:
+        Sandbox().load(cmd)
+    assert "--importMemory" in e.value.hint and "JavaScript loader" not in e.value.hint
+    # a memory beside other imports from the same host, or without _start, is what it was
+    other = wat2wasm(f'(module {memory_import} (import "env" "log" (func)) (func (export "_start")))')
+    assert "built for a host that provides" in check_module(other, "trusted", where="m.wasm").hint
+    reactor = wat2wasm(f'(module {memory_import} (func (export "_initialize")))')
+    assert "--import-memory" not in check_module(reactor, "trusted", where="m.wasm").hint
 
 
 def test_the_host_refuses_a_threaded_addon_at_once_and_says_what_it_is(tmp_path):

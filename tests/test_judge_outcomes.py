@@ -70,6 +70,28 @@ def test_an_input_the_old_version_refused_is_not_a_cost_regression(host, workspa
     assert back.verdict == "fail" and back.failed == ["error_rate"], back.explanation
 
 
+def test_a_version_that_refuses_an_input_on_purpose_is_not_rolled_back(host, workspace, tmp_path):
+    """Found from outside (fourth round): v2 of an AssemblyScript module throws on an input v1 served,
+    with a case saying so (``expect_error: trap``); the judge counted the expected failure as an error
+    (``error_rate 0.4 vs 0.2``) and rolled the release back. Here the refusal is ``exit 2`` and the case
+    says ``expect_exit: 2``: a run that ends as its case says is no error, on either side."""
+    bodies = probe_bodies(_src(tmp_path, [TestCase(name="small", stdin="a"),
+                                          TestCase(name="big-refused", stdin="b", expect_exit=2)]))
+    assert [p.expect for p in bodies] == [None, "exit=2"]
+    old = _sample(host, workspace, _wat(True, "v1"), bodies)      # serves 'b'
+    new = _sample(host, workspace, _wat(False, "v2"), bodies)     # refuses 'b', as the case says
+    assert new["error_rate"] == [0.0] * 40
+    assert old["error_rate"][0::2] == [0.0] * 20 and old["error_rate"][1::2] == [1.0] * 20   # not as the case says
+    v = judge_samples(old, new, default_policy())
+    assert v.verdict != "fail", v.explanation
+    fuel = next(r for r in v.metrics if r.metric == "fuel_per_call")
+    assert fuel.n_canary == 20, v.to_rows()                       # the 'b' slots ended unlike: cost uncompared
+    # a version that refuses the input its case says it serves still fails on error_rate
+    bad = first_byte_wat("v3", ord("b"), "(call $exit (i32.const 2))", "(call $exit (i32.const 2))")
+    worse = judge_samples(new, _sample(host, workspace, bad, bodies), default_policy())
+    assert worse.verdict == "fail" and worse.failed == ["error_rate"], worse.explanation
+
+
 class _Outcomes:
     """A scripted host: body ``b"ok"`` exits 0 with fuel 1000; ``b"new"`` exits 0 with ``new_fuel``,
     or, when ``refuses`` it, exits 2 with fuel 50."""

@@ -78,3 +78,32 @@ def test_when_every_case_passes_the_same_args_the_refusal_names_the_manifest_fie
     assert "json: args given (the host passes none)" in e.value.message
     assert ('set spec.runtimeConfig.args in ' in e.value.hint and 'modules/dev/speak.yaml to ["--format", "json"] '
             '(the args the cases run with)' in e.value.hint), e.value.hint
+
+
+def _success_codes(ws, codes: list[int] | None) -> None:
+    yml = ws.cwd / "speak" / "module.yaml"
+    doc = yaml.safe_load(yml.read_text())
+    doc.pop("success_exit_codes", None)
+    doc.update({"success_exit_codes": codes} if codes else {})
+    yml.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_success_exit_codes_changed_after_add_are_said_with_the_line_to_set(ws):
+    """Found from outside (fourth round): `success_exit_codes: [42, 43]` in module.yaml after `add` wrote
+    [42]; the release passed (test and verify both accept a case expecting exit 43) and the host then
+    answered every exit 43 with a 502 counted as an error, and nothing said why."""
+    _cases(ws, [{"name": "speaks", "stdin": "hi", "expect_stdout": ""}])
+    _success_codes(ws, [43, 42])
+    try:
+        (note,) = _notes(ws)
+        assert note.startswith("module.yaml's success_exit_codes are [42, 43], the deployment's [] (")
+        assert "speak.yaml: spec.runtimeConfig.successExitCodes): the host answers exit 42, 43 as an error" in note
+        assert note.endswith("set `successExitCodes: [42, 43]` there and commit it")
+        ws.edit_manifest("dev/speak", lambda doc: doc["spec"]["runtimeConfig"].update({"successExitCodes": [42, 43]}))
+        assert _notes(ws) == ()
+        _success_codes(ws, None)                          # the other way: the deployment lists more
+        (note,) = _notes(ws)
+        assert "the host answers exit 42, 43 as a success" in note
+    finally:
+        _success_codes(ws, None)
+        ws.edit_manifest("dev/speak", lambda doc: doc["spec"]["runtimeConfig"].pop("successExitCodes", None))

@@ -187,7 +187,8 @@ def test_a_regression_on_a_path_that_fails_on_purpose_is_caught(host, workspace,
     prober = HostClient(host.url, host.http.headers["authorization"].split(" ", 1)[1], probe=True)
 
     base = sample(3000, 3000, "v1")
-    assert base["error_rate"][1::2] == [1.0] * 20 and not any(math.isnan(x) for x in base["fuel_per_call"])
+    # each 'x' run exits 3 as its case says: no error in the judge's samples either (release_check.missed)
+    assert base["error_rate"] == [0.0] * 40 and not any(math.isnan(x) for x in base["fuel_per_call"])
     # the host counts the probes' failures as expected, not as errors (telemetry and monitors read errors),
     # and the probes themselves apart from the team's traffic (wasmops_probe_*)
     text = host.metrics()

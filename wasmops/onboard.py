@@ -244,8 +244,37 @@ def preflight(settings, module_dir: Path, target: str | None, *, auto_approve: b
         _policy_preflight(settings, src, manifest, key)
     if check_host:
         check_host()
-    notes = (env_note(manifest, repo.path / desired.files[key]), not_run_note(src, manifest))
+    notes = (env_note(manifest, repo.path / desired.files[key]), not_run_note(src, manifest),
+             exit_codes_note(src, manifest, repo.path / desired.files[key]))
     return Preflight(src, manifest, tuple(n for n in notes if n))
+
+
+def exit_codes_note(src: ModuleSource, manifest: WasmModuleDeployment, manifest_file: Path) -> str | None:
+    """module.yaml's ``success_exit_codes`` changed after `wasmops add`, which wrote them to the manifest
+    once: `wasmops test` and verify pass a case expecting exit 43, and the host then answers every exit 43
+    with a 502 counted as an error (found from outside, fourth round). Said before each release, with
+    the line to set; a note, not a refusal: the deployment's codes may differ on purpose.
+
+        >>> from types import SimpleNamespace as NS
+        >>> m = NS(spec=NS(runtime_config=NS(success_exit_codes=[42])))
+        >>> print(exit_codes_note(NS(success_exit_codes=[43, 42]), m, Path("/ws/gitops/modules/dev/c.yaml")))
+        module.yaml's success_exit_codes are [42, 43], the deployment's [42] (/ws/gitops/modules/dev/c.yaml: \
+spec.runtimeConfig.successExitCodes): the host answers exit 43 as an error (502, counted in \
+wasmops_errors_total), though `wasmops test` and verify pass it; to serve them as module.yaml says, set \
+`successExitCodes: [42, 43]` there and commit it
+        >>> exit_codes_note(NS(success_exit_codes=[42]), m, Path("x")) is None
+        True
+    """
+    mine, deployed = sorted(set(src.success_exit_codes)), sorted(set(manifest.spec.runtime_config.success_exit_codes))
+    if mine == deployed:
+        return None
+    errs = [c for c in mine if c not in deployed]
+    said = (f"the host answers exit {', '.join(map(str, errs))} as an error (502, counted in wasmops_errors_total), "
+            "though `wasmops test` and verify pass it" if errs else
+            f"the host answers exit {', '.join(str(c) for c in deployed if c not in mine)} as a success")
+    return (f"module.yaml's success_exit_codes are {mine}, the deployment's {deployed} ({manifest_file}: "
+            f"spec.runtimeConfig.successExitCodes): {said}; to serve them as module.yaml says, set "
+            f"`successExitCodes: {mine}` there and commit it")
 
 
 def not_run_note(src: ModuleSource, manifest: WasmModuleDeployment) -> str | None:

@@ -169,6 +169,23 @@ def spams(n_writes: int) -> bytes:
     (i32.const 0)''')
 
 
+_IO_POLL = _IO + "interface poll { resource pollable { block: func(); } }\n"
+_CLOCKS = """package wasi:clocks@0.2.0;
+interface monotonic-clock { use wasi:io/poll@0.2.0.{pollable}; subscribe-duration: func(when: u64) -> pollable; }
+"""
+
+
+def sleeps(ms: int) -> bytes:
+    """Blocks on a ``wasi:clocks/monotonic-clock`` pollable of ``ms`` milliseconds, then writes ``woke``."""
+    return command(f"(call $block (call $subscribe (i64.const {ms * 1_000_000})))\n"
+                   "    (call $put (i32.const 64) (i32.const 4)) (i32.const 0)", extra='(data (i32.const 64) "woke")',
+                   more_imports='(import "wasi:clocks/monotonic-clock@0.2.0" "subscribe-duration" '
+                                '(func $subscribe (param i64) (result i32))) '
+                                '(import "wasi:io/poll@0.2.0" "[method]pollable.block" (func $block (param i32)))',
+                   imports=(*_CLI_IMPORTS, "wasi:clocks/monotonic-clock@0.2.0", "wasi:io/poll@0.2.0"),
+                   extra_wit=(("io", _IO_POLL), ("clocks", _CLOCKS)))
+
+
 def with_sockets() -> bytes:
     """A command that imports wasi:sockets/network@0.2.0 (it drops a network handle it never gets)."""
     return command("(if (i32.const 0) (then (call $drop (i32.const 0)))) (i32.const 0)",

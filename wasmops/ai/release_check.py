@@ -125,7 +125,7 @@ def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: i
 
     out: dict[str, list[float]] = {m: [] for m in METRICS}
     with cf.ThreadPoolExecutor(concurrency) as pool:
-        for got in pool.map(one, range(n)):
+        for i, got in enumerate(pool.map(one, range(n))):
             if got is None or (expect_digest and got[1] != expect_digest):
                 for m in METRICS:
                     out[m].append(math.nan)
@@ -134,8 +134,31 @@ def sample_requests(client, namespace: str, name: str, bodies: list[bytes], n: i
             out["fuel_per_call"].append(float(rr.fuel_used))
             out["latency_ms"].append(rr.duration_s * 1000)
             out["peak_memory"].append(float(rr.peak_memory))
-            out["error_rate"].append(0.0 if rr.ok else 1.0)
+            out["error_rate"].append(missed(rr, getattr(bodies[i % len(bodies)], "expect", None)))
     return out
+
+
+def missed(result, expect: str | None) -> float:
+    """A probe's ``error_rate`` sample: 1.0 when the run did not end as its test case says it ends
+    (``expect``: ``exit=N`` or a reason such as ``trap``, as ``X-Wasmops-Expect`` carries it; None:
+    a success), else 0.0. A failure the case asks for is the new version's specified answer, not an
+    error: a version that starts refusing an input on purpose, with a case saying so, was rolled back
+    on ``error_rate`` (docs/decisions.md, "Strangers' modules, fourth round"). The old version
+    answering such an input the old way is a miss on its side, so the slot's two runs end unlike and
+    only their outcome is compared (:func:`like_with_like`).
+
+        >>> from wasmops.wasm.outcome import RunResult
+        >>> ok = RunResult(exit_code=0, stdout=b"", stderr=b"", fuel_used=1, peak_memory=0, duration_s=0.0)
+        >>> trap = RunResult(exit_code=None, stdout=b"", stderr=b"", fuel_used=1, peak_memory=0, duration_s=0.0,
+        ...                  reason="trap")
+        >>> missed(ok, None), missed(trap, None), missed(trap, "trap"), missed(ok, "trap"), missed(trap, "exit=2")
+        (0.0, 1.0, 0.0, 1.0, 1.0)
+    """
+    from wasmops.host.metrics import expected
+
+    if expect:
+        return 0.0 if expected(str(expect).encode(), result) else 1.0
+    return 0.0 if result.ok else 1.0
 
 
 class _Pinned:
@@ -220,10 +243,11 @@ COSTS = ("fuel_per_call", "latency_ms", "peak_memory")
 
 
 def like_with_like(baseline: dict, canary: dict) -> tuple[dict, dict]:
-    """Slot-paired samples with the cost of every slot whose two runs ended differently (one exited 0,
-    the other failed: an exit code, a trap, a limit) blanked (NaN, so the pair is dropped) on both sides: an
-    input the old version refused at once and the new one serves is new work, not a regression of
-    it, and the other way round the outcome is what regressed (``error_rate`` keeps every slot)::
+    """Slot-paired samples with the cost of every slot whose two runs ended differently (one as its test
+    case says, the other not: ``error_rate``'s samples, see :func:`missed`) blanked (NaN, so the pair is
+    dropped) on both sides: an input the old version refused at once and the new one serves is new
+    work, not a regression of it, and the other way round the outcome is what regressed
+    (``error_rate`` keeps every slot)::
 
         >>> b, c = like_with_like({"fuel_per_call": [10.0, 50.0], "error_rate": [0.0, 1.0]},
         ...                       {"fuel_per_call": [11.0, 900.0], "error_rate": [0.0, 0.0]})
@@ -275,7 +299,7 @@ def judge_samples(baseline: dict[str, list[float]] | None, canary: dict[str, lis
     v = judge_look(*like_with_like(baseline, canary), policy, look=looks, last=True)
     if unlike:
         v.explanation += (f"; {unlike} of {len(canary.get('error_rate', []))} probe requests ended differently on "
-                          "the two versions (one exited 0, the other failed): only their outcome is "
+                          "the two versions (one as its test case says, the other not): only their outcome is "
                           "compared, not their cost")
     return v
 

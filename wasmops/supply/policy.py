@@ -28,6 +28,7 @@ from wasmops.units import format_size, parse_cpu_millis, parse_size
 from wasmops.wasm.interface import Interface, module_interface
 from wasmops.wasm.foreign import describe, describe_wasm
 from wasmops.wasm.shape import COMPONENT_VERSION, check_header, check_shape, refusal, validation_engine
+from wasmops.wasm.shims import is_shim
 
 TrustLevel = Literal["sandboxed", "standard", "trusted"]
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "defaults" / "module-policy.yaml"
@@ -295,7 +296,8 @@ def _level_reasons(facts: dict, rules: LevelRules, trust_level: str, memory_limi
         return reasons + _limit_reasons(facts, rules, trust_level, memory_limit, timeout_ms, fuel, max_stdout,
                                         policy_source)
     allowed_mods = rules.allow_import_modules
-    reasons = _outside_reasons([i for i in facts["imports"] if i.split(".", 1)[0] not in allowed_mods], allowed_mods)
+    reasons = _outside_reasons([i for i in facts["imports"] if i.split(".", 1)[0] not in allowed_mods
+                                and not is_shim(i)], allowed_mods)       # a no-op the host provides: wasm.shims
     for imp in facts["imports"]:
         if imp.split(".", 1)[0] not in allowed_mods:
             continue

@@ -163,7 +163,11 @@ def load_module_source(path: str | Path) -> ModuleSource:
     except ValidationError as exc:
         raise spec_error_from_pydantic(exc, str(yml)) from exc
     src.root = yml.parent.resolve()
-    for rel in src.sources:
+    for rel in src.sources:        # `add` wrote a manifest for a path every later command refused
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise SpecError(f"sources: {rel} must be a path inside the module directory", where=str(yml),
+                            hint="copy or build the file into the module directory and list it relative to "
+                                 "module.yaml")
         if not (src.root / rel).exists():
             raise SpecError(f"sources: {rel} does not exist", where=str(yml))
     for i, case in enumerate(src.tests):

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import threading
+import time
 from typing import Callable
 
 from wasmtime import _bindings as _b
 from wasmtime import _ffi as ffi
+
+from wasmops.wasm._ticker import EPOCH_TICK_MS
 
 #: Ticks between checks: 4 x 5 ms. A run over its stdout cap stops within ~20 ms of passing it.
 CHUNK_TICKS = 4
@@ -32,15 +36,43 @@ _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 class Watch:
     """One run's deadline (in ticks of ``clock``) and the stdout file whose cap stops it."""
 
-    __slots__ = ("key", "deadline", "out", "clock", "stopped")
+    __slots__ = ("key", "deadline", "out", "clock", "stopped", "started_ns", "in_host_call")
 
     def __init__(self, key: int, deadline: int, out, clock: Callable[[], int]):
         self.key, self.deadline, self.out, self.clock = key, deadline, out, clock
         self.stopped: str | None = None
+        self.started_ns = 0               # monotonic ns when its WASI context was made (sandbox._configure)
+        self.in_host_call = False        # stopped while waiting in a host call: its fuel count is exact
+
+
+class DeadlineReached(Exception):
+    """Raised in a host call (``_poll``) that waited until the run's deadline: wasmtime turns it into
+    a trap, and the run reads as a timeout from its ``Watch``."""
 
 
 _RUNS: dict[int, Watch] = {}
 _keys = itertools.count(1)
+_local = threading.local()          # the run in progress on this thread, for host calls that wait
+
+
+def current() -> Watch | None:
+    """The deadline of the run in progress on this thread (None outside a run)."""
+    return getattr(_local, "watch", None)
+
+
+def sleep_until(watch: Watch | None, end_ns: int) -> None:
+    """Wait until ``time.monotonic_ns()`` reaches ``end_ns``, or until ``watch``'s deadline: then mark the
+    run timed out and raise :class:`DeadlineReached` (a host call cannot be stopped by the epoch)."""
+    while True:
+        left_s = None if watch is None else (watch.deadline - watch.clock()) * EPOCH_TICK_MS / 1000
+        if left_s is not None and left_s <= 0:
+            watch.stopped, watch.in_host_call = STOPPED_TIMEOUT, True
+            raise DeadlineReached("wasmops: wall-clock deadline exceeded in a host call")
+        now = time.monotonic_ns()
+        if now >= end_ns:
+            return
+        step = (end_ns - now) / 1e9
+        time.sleep(step if left_s is None else min(step, max(left_s, 0.001)))
 
 
 def _error(text: bytes) -> int:
@@ -77,6 +109,7 @@ def arm(store, ticks: int, out, clock: Callable[[], int]) -> Watch:
     """Give ``store`` (a ``RawStore``) a deadline ``ticks`` from now, checked every ``CHUNK_TICKS``."""
     watch = Watch(next(_keys), clock() + ticks, out, clock)
     _RUNS[watch.key] = watch
+    _local.watch = watch
     ffi.wasmtime_context_set_epoch_deadline(store.ctx, min(ticks, CHUNK_TICKS))
     _b._wasmtime_store_epoch_deadline_callback(store.ptr, _CALLBACK, watch.key, _NO_FINALIZER)
     return watch
@@ -85,3 +118,5 @@ def arm(store, ticks: int, out, clock: Callable[[], int]) -> Watch:
 def disarm(watch: Watch | None) -> None:
     if watch is not None:
         _RUNS.pop(watch.key, None)
+        if current() is watch:
+            _local.watch = None

@@ -79,6 +79,9 @@ class IODir:
 
 
 FIRST_READ = 16384
+_PAGE = 4096
+_PUNCH_HOLE, _KEEP_SIZE = 0x02, 0x01            # fallocate(2) modes: free a range, keep the file's size
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class OutFile:
@@ -87,8 +90,10 @@ class OutFile:
     wasmtime-py's ``stdout_custom`` runs the Python callback on a tokio worker thread: it costs
     ~240 µs per run here and can panic at interpreter exit; a C-level writer (libc ``write`` to a
     memfd as the custom callback) measured slower than the file too (docs/decisions.md, issue 14).
-    A file on tmpfs costs ~15 µs. The epoch ticker truncates a file that grows past its cap, so a
-    runaway writer cannot fill RAM. The files are 0600 in a 0700 directory of this process, emptied
+    A file on tmpfs costs ~15 µs. The epoch ticker cuts back a file that grows past its cap, so a
+    runaway writer cannot fill RAM: stdout is truncated (its head is the answer, and a run past the
+    cap fails); stderr loses its head instead (``keep_tail``: a panic's message comes last, after
+    whatever the program logged). The files are 0600 in a 0700 directory of this process, emptied
     after every run (nothing of a response stays on disk) and removed with the directory when the
     process exits. Each thread keeps its two files and one open descriptor each (``for_thread``):
     a run costs a ``pread`` and an ``ftruncate`` per file, no open/close.
@@ -96,38 +101,58 @@ class OutFile:
 
     _local = threading.local()
 
-    def __init__(self, kind: str, limit: int):
+    def __init__(self, kind: str, limit: int, keep_tail: bool = False):
         self.dir = IODir.get()
         self.path = os.path.join(self.dir, f"{threading.get_ident()}.{kind}")
         self.cpath = ctypes.c_char_p(os.fsencode(self.path))
         self.limit = limit
-        self.overflow = False
+        self.keep_tail = keep_tail
+        self.overflow = self.truncated = False
+        self.dropped = 0
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
 
     @classmethod
-    def for_thread(cls, kind: str, limit: int) -> "OutFile":
-        """This thread's file of ``kind``, reset for a new run with cap ``limit``."""
+    def for_thread(cls, kind: str, limit: int, keep_tail: bool = False) -> "OutFile":
+        """This thread's file of ``kind``, reset for a new run with cap ``limit``. ``keep_tail``: past
+        the cap keep the last ``limit`` bytes (stderr, whose end says why a run failed), not the first."""
         f = getattr(cls._local, kind, None)
         if f is None or f.dir != IODir._path:   # first run on this thread, or the directory was removed
             if f is not None:
                 os.close(f.fd)
-            f = cls(kind, limit)
+            f = cls(kind, limit, keep_tail)
             setattr(cls._local, kind, f)
-        f.limit, f.overflow = limit, False
+        f.limit, f.overflow, f.truncated, f.dropped = limit, False, False, 0
         return f
 
     def check(self) -> None:
         """Called from the ticker thread: cut the file back if it grew past the cap."""
         try:
-            if os.fstat(self.fd).st_size > self.limit:
+            size = os.fstat(self.fd).st_size
+            if size > self.limit:
                 self.overflow = True
-                os.ftruncate(self.fd, self.limit + 1)
+                if not (self.keep_tail and self._drop_head(size - self.limit)):
+                    self.truncated = True
+                    os.ftruncate(self.fd, self.limit + 1)
         except OSError:
             pass
+
+    def _drop_head(self, upto: int) -> bool:
+        """Free the file's bytes before ``upto`` (whole pages) and keep its size: the writer's offset
+        goes on where it was, and the last ``limit`` bytes stay. False where the filesystem cannot
+        punch holes (the head is kept then, as for stdout)."""
+        end = upto & ~(_PAGE - 1)
+        if end > self.dropped:
+            if _libc.fallocate(self.fd, _PUNCH_HOLE | _KEEP_SIZE, ctypes.c_long(self.dropped),
+                               ctypes.c_long(end - self.dropped)) != 0:
+                return False
+            self.dropped = end
+        return True
 
     def read(self) -> bytes:
         """What the run wrote, up to the cap: a small first read, the rest sized by ``fstat`` (a read of
         ``limit + 1`` bytes allocates that much for every run: 15 µs of a 2-byte answer)."""
+        if self.keep_tail:
+            return self._read_tail()
         first = min(self.limit + 1, FIRST_READ)
         try:
             data = os.pread(self.fd, first, 0)
@@ -140,6 +165,19 @@ class OutFile:
         if len(data) > self.limit:
             self.overflow = True
         return data[: self.limit]
+
+    def _read_tail(self) -> bytes:
+        """The last ``limit`` bytes written (all of it when no more): past ``dropped``, nothing was freed.
+        Where the ticker had to truncate instead (no hole punching), the head is what is left."""
+        try:
+            size = os.fstat(self.fd).st_size
+            start = 0 if self.truncated else max(0, size - self.limit)
+            data = os.pread(self.fd, min(size, self.limit), start)
+        except OSError:
+            return b""
+        if size > self.limit:
+            self.overflow = True
+        return data
 
     def clear(self) -> None:
         """Empty the file: the response must not outlive the request on disk."""

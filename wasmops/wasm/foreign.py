@@ -26,6 +26,7 @@ from collections import Counter
 from wasmops.errors import SandboxError
 from wasmops.wasm.interface import Interface, module_interface
 from wasmops.wasm.shape import _leb
+from wasmops.wasm.shims import is_shim
 
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 _NAPI_PREFIXES = ("napi_", "emnapi_", "_emnapi_")
@@ -55,7 +56,7 @@ def refuse_early(wasm: bytes, where: str | None) -> None:
         iface = None
     if iface is None or iface.shared_memory:
         return
-    outside = sorted({i.split(".", 1)[0] for i in iface.imports} - set(WASI_MODULES))
+    outside = sorted({i.split(".", 1)[0] for i in iface.imports if not is_shim(i)} - set(WASI_MODULES))
     if outside:
         raise SandboxError(f"cannot link module: it imports from {', '.join(outside)}, which the host does not "
                            "provide (it provides WASI preview 1 to a core module)", where=where, hint=describe(iface) or _WASI_HINT)
@@ -101,6 +102,10 @@ def describe(iface: Interface) -> str | None:
     others = _other_import_modules(iface, napi)
     if not (napi or threads or others):
         return None
+    if not (napi or threads) and sum(others.values()) == len(iface.memory_imports) and "_start" in iface.exports:
+        return _imported_memory(iface)
+    if not (napi or threads) and any(i.startswith(_EMSCRIPTEN_JS_EH) for i in iface.imports):
+        return _emscripten_js_exceptions(iface)
     what, needs = [], []
     if napi or any(e in iface.exports for e in _NAPI_EXPORTS):
         exported = [e for e in _NAPI_EXPORTS if e in iface.exports]
@@ -120,6 +125,28 @@ def describe(iface: Interface) -> str | None:
     said = ", ".join(what[:-1]) + (", and " if len(what) > 1 else "") + what[-1]
     return (f"it is {said}: running it would take {' and '.join(needs)}; {COMMAND}. To serve this code here, "
             "build a WASI command from the same sources (for Rust, a [[bin]] for wasm32-wasip1 that reads stdin)")
+
+
+def _imported_memory(iface: Interface) -> str:
+    """A WASI command but for its memory, which it imports instead of defining: a linker flag."""
+    mems = ", ".join(iface.memory_imports)
+    return (f"it is a WASI command that imports its linear memory ({mems}) instead of defining and exporting it, "
+            "as a WASI host expects: build it without the flag that does that (clang/wasm-ld -Wl,--import-memory, "
+            "AssemblyScript --importMemory, Emscripten -sIMPORTED_MEMORY); nothing else needs to change")
+
+
+_EMSCRIPTEN_JS_EH = ("env.invoke_", "env.__cxa_find_matching_catch_")
+
+
+def _emscripten_js_exceptions(iface: Interface) -> str:
+    """Emscripten's -fexceptions (or setjmp/longjmp) done by its JavaScript: ``env.invoke_*`` calls back
+    into JS for every call that may throw (found from outside: em++ -fexceptions, 30 env imports)."""
+    n = sum(1 for i in iface.imports if i.startswith("env."))
+    return (f"it is Emscripten output whose C++ exceptions or setjmp/longjmp are done by its JavaScript ({n} env "
+            "imports such as invoke_* and __cxa_find_matching_catch_*): running it would take that JavaScript; "
+            f"{COMMAND}. Build it with -sSTANDALONE_WASM and without -fexceptions: -fno-exceptions, or wasm "
+            "exceptions in the standard encoding (-fwasm-exceptions with -sWASM_LEGACY_EXCEPTIONS=0, or "
+            "-sWASM_EXNREF on older releases)")
 
 
 def _napi_imports(iface: Interface) -> list[str]:
@@ -149,7 +176,8 @@ def _other_import_modules(iface: Interface, napi: list[str]) -> Counter:
     c: Counter = Counter()
     for imp in iface.imports:
         mod = imp.partition(".")[0]
-        if imp in skip or mod in WASI_MODULES or (imp == "env.memory" and (napi or iface.shared_memory)):
+        if imp in skip or mod in WASI_MODULES or is_shim(imp) or (
+                imp == "env.memory" and (napi or iface.shared_memory)):
             continue
         if mod == "env" and napi and imp.partition(".")[2].startswith(("_emnapi", "emnapi")):
             continue

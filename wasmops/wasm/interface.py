@@ -34,6 +34,7 @@ class Interface:
     export_kinds: dict[str, int]   # name -> external kind (0 func, 1 table, 2 memory, 3 global, 4 tag)
     initial_memory: int         # bytes: the largest initial size of an imported or exported memory
     shared_memory: bool = False  # a memory is shared (the threads proposal: the host refuses it)
+    memory_imports: tuple[str, ...] = ()   # "module.name" of each imported memory
 
 
 def module_interface(wasm: bytes) -> Interface:
@@ -43,6 +44,7 @@ def module_interface(wasm: bytes) -> Interface:
     exports: dict[str, int] = {}
     memories: list[int] = []             # the memory index space: imported memories, then defined ones
     imported_mem: list[int] = []
+    memory_imports: list[str] = []
     exported_mem: list[int] = []
     shared = False
     for sid, body in _sections(wasm):
@@ -50,6 +52,7 @@ def module_interface(wasm: bytes) -> Interface:
             for mod, name, kind, mem_min, mem_shared in _imports(body):
                 imports.append(f"{mod}.{name}")
                 if kind == _KIND_MEMORY:
+                    memory_imports.append(f"{mod}.{name}")
                     memories.append(mem_min)
                     imported_mem.append(mem_min)
                     shared = shared or mem_shared
@@ -66,7 +69,7 @@ def module_interface(wasm: bytes) -> Interface:
                     exported_mem.append(memories[index])
     pages = max(imported_mem + exported_mem, default=0)
     return Interface(imports=imports, exports=list(exports), export_kinds=exports, initial_memory=pages * PAGE,
-                     shared_memory=shared)
+                     shared_memory=shared, memory_imports=tuple(memory_imports))
 
 
 def _name(body: bytes, pos: int) -> tuple[str, int]:

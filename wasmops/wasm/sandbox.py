@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import wasmtime
 
-from wasmops.wasm import _deadline, _sandbox_io as _io, scratch as _files
+from wasmops.wasm import _deadline, _poll, _sandbox_io as _io, scratch as _files, shims as _shims
 from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
@@ -148,6 +148,8 @@ class Sandbox:
             return Prepared(module=module, pre=None, digest=digest, exports_memory=False, component=run)
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
+        _poll.install(linker, module)          # a sleep ends at the run's deadline (wasmops.wasm._poll)
+        _shims.install(linker, module)         # Emscripten's memory-growth notification (wasmops.wasm.shims)
         try:
             pre = linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:
@@ -182,7 +184,8 @@ class Sandbox:
 
         ``slice_ms`` (shorter than ``limits.timeout_ms``) stops the run early with ``Preempted``
         instead of a result: the host runs short calls inline on its event loop under a slice and
-        runs again, in its bounded pool, a call that outgrew it (nothing of the stopped run is kept).
+        runs again, in its bounded pool, a call that outgrew it (nothing of the stopped run is kept); not a
+        run already past its whole deadline (a component asleep in ``wasi:io/poll``): that is a timeout.
 
         A refused ``memory.grow`` is invisible from outside (wasmtime's C API has no limiter callback:
         the guest gets -1 and then exits or traps in its own way, often megabytes below the cap). So a
@@ -228,7 +231,7 @@ class Sandbox:
             return _files.refused(files)
         store = _io.RawStore(self.engine if component is None else component.engine)
         sliced = slice_ms is not None and slice_ms < limits.timeout_ms
-        out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024)
+        out, err = _OutFile.for_thread("out", limits.max_stdout), _OutFile.for_thread("err", 64 * 1024, keep_tail=True)
         watched, watch = self._ticker.watched, None
         self._ticker.enter()              # the clock runs while a run is in progress
         try:
@@ -243,6 +246,8 @@ class Sandbox:
                 _files.finish(files, result, limits)
         finally:
             _deadline.disarm(watch)
+            if watch is not None and watch.in_host_call:
+                _poll.forget_raised()            # stopped asleep in poll_oneoff (wasmops.wasm._poll)
             self._ticker.leave()
             watched.discard(out)
             watched.discard(err)
@@ -252,9 +257,9 @@ class Sandbox:
                 files.close()
             out.clear()
             err.clear()
-        if sliced and result.reason == REASON_TIMEOUT:
-            raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)
-        if result.reason == REASON_TIMEOUT:
+        if sliced and result.reason == REASON_TIMEOUT and result.duration_s * 1000 < limits.timeout_ms:
+            raise Preempted(f"run outgrew its {slice_ms} ms slice", where=prepared.digest)   # else: slept it all
+        if result.reason == REASON_TIMEOUT and not watch.in_host_call:   # stopped in a host call: exact count
             self._bill_timeout(result, limits)
         return result
 
@@ -272,6 +277,7 @@ class Sandbox:
         if files is not None:
             files.preopen(wasi)
         store.set_wasi(wasi)
+        watch.started_ns = time.monotonic_ns()   # the guest's monotonic clock starts here too (wasm._poll)
         return watch
 
     def _clock(self) -> int:

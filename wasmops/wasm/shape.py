@@ -49,6 +49,12 @@ _FEATURES = {
                     "caps one memory, so a module gets exactly one",
     "threads": "shared memory (the threads proposal), which the host does not enable: a run is single-threaded",
     "shared memor": "shared memory (the threads proposal), which the host does not enable: a run is single-threaded",
+    "legacy_exceptions": "the legacy exception-handling instructions (try/catch/rethrow, as Emscripten's and "
+                         "clang's -fwasm-exceptions emitted them by default), which wasmtime does not run: it runs "
+                         "the standard ones (try_table, exnref). Rebuild for those (newer Emscripten "
+                         "-sWASM_LEGACY_EXCEPTIONS=0, older -sWASM_EXNREF; clang -mllvm -wasm-use-legacy-eh=false), "
+                         "translate the binary (Binaryen's wasm-opt --translate-to-exnref), or build without "
+                         "exceptions (-fno-exceptions)",
 }
 
 
