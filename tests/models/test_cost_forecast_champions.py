@@ -38,13 +38,13 @@ def _mae(fc: pd.DataFrame, module: str, actual: np.ndarray) -> float:
     return float(np.mean(np.abs(fc.loc[fc["module"] == module, "cost"].to_numpy() - actual)))
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(opens=st.integers(6, 10), hours_open=st.integers(6, 12), level=st.floats(50, 5000), seed=st.integers(0, 99))
 def test_an_office_hours_module_is_served_no_worse_than_repeating_last_week(opens, hours_open, level, seed):
     y = _office_hours(6, opens, hours_open, level, seed)
     steady = 100 + 20 * np.sin(np.arange(len(y)) * 2 * np.pi / 24)
     hist = _telemetry({"office": y[:-168], "steady": steady[:-168]})
-    fc = CostForecaster(prices=PRICES).fit(hist)
+    fc = CostForecaster(prices=PRICES, max_iter=100).fit(hist)      # fewer trees: the same zero forecast
     week = fc.forecast(hist, 168)
     served, naive168 = _mae(week, "office", y[-168:]), float(np.mean(np.abs(y[-336:-168] - y[-168:])))
     model = float(np.mean(np.abs(fc._model_only(hist, 168).reshape(168, 2)[:, 0] - y[-168:])))
@@ -54,13 +54,13 @@ def test_an_office_hours_module_is_served_no_worse_than_repeating_last_week(open
         assert fc.champion_mae_["office"]["model"] <= min(fc.champion_mae_["office"].values())
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(week=st.lists(st.floats(0.5, 50), min_size=168, max_size=168), weeks=st.integers(4, 5))
 def test_a_module_that_repeats_its_week_is_forecast_exactly(week, weeks):
     y = np.tile(np.asarray(week), weeks)
     rng = np.random.default_rng(0)
     hist = _telemetry({"weekly": y, "noisy": 10 + rng.gamma(2.0, 2.0, len(y))})
-    fc = CostForecaster(prices=PRICES).fit(hist)
+    fc = CostForecaster(prices=PRICES, max_iter=100).fit(hist)
     chosen = fc.champions_["weekly"]        # naive168 or mean4w; the model too where it is exact (a flat week)
     assert fc.champion_mae_["weekly"][chosen] == pytest.approx(0.0, abs=1e-9)
     out = fc.forecast(hist, 60)
