@@ -15,8 +15,6 @@ module keeps one ``InstancePre`` that is reused for every run::
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import threading
 import time
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import wasmtime
 
 from wasmops.wasm import _deadline, _poll, _sandbox_io as _io, scratch as _files, shims as _shims
+from wasmops.wasm._trim import malloc_trim
 from wasmops.wasm._ticker import EPOCH_TICK_MS, EpochTicker
 from wasmops.wasm._sandbox_io import IODir as _IODir, OutFile as _OutFile, set_stdin_bytes as _set_stdin_bytes
 from wasmops.errors import SandboxError, SpecError
@@ -219,7 +218,7 @@ class Sandbox:
                 result.message = (f"memory limit of {limits.memory} bytes reached: with room to spare the same run "
                                   f"grew to {again.peak_memory} bytes")
         if result.peak_memory >= TRIM_AFTER or len(result.stdout) >= TRIM_AFTER:
-            _malloc_trim()
+            malloc_trim()
         return result
 
     def _run_once(self, prepared: Prepared, stdin: bytes, env, argv: tuple[str, ...], slice_ms: int | None,
@@ -342,25 +341,6 @@ TRIM_AFTER = 8 * 2**20  # give freed heap back to the OS after runs this large
 _CALIBRATE_FUEL = 20_000_000
 _CALIBRATE_WAT = """(module (memory (export "memory") 1) (func (export "_start") (local $i i32)
   (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))))"""
-
-
-def _malloc_trim() -> None:
-    """Return freed malloc arenas to the OS (glibc); a no-op elsewhere."""
-    fn = _libc_trim()
-    if fn is not None:
-        fn(0)
-
-
-_trim_fn: list = []
-
-
-def _libc_trim():
-    if not _trim_fn:
-        try:
-            _trim_fn.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim)
-        except (OSError, AttributeError):
-            _trim_fn.append(None)
-    return _trim_fn[0]
 
 
 def _failed(r: RunResult) -> bool:
