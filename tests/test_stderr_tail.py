@@ -11,6 +11,7 @@ The guests are written here: a WAT module that writes ``lines`` log lines of 64 
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -78,19 +79,27 @@ def test_the_case_that_expects_the_panic_passes_in_wasmops_test():
     assert report.passed, report.cases[0].reason
 
 
-def _writer(f: OutFile) -> int:
-    """A descriptor with its own offset, as wasmtime's WASI file for stderr is (opened by path)."""
-    return os.open(f.path, os.O_WRONLY)
+@contextlib.contextmanager
+def _out_file(name: str, limit: int, keep_tail: bool = False):
+    """``(OutFile, a writer)``: the writer is a descriptor with its own offset, as wasmtime's WASI
+    file for stderr is (opened by path); both are closed and the file removed afterwards."""
+    f = OutFile(name, limit, keep_tail=keep_tail)
+    w = os.open(f.path, os.O_WRONLY)
+    try:
+        yield f, w
+    finally:
+        os.close(w)
+        f.clear()
+        os.close(f.fd)
+        os.unlink(f.path)
 
 
 @settings(max_examples=40, deadline=None)
 @given(limit=st.integers(1, 70_000),
        writes=st.lists(st.tuples(st.integers(1, 50_000), st.booleans()), min_size=1, max_size=30))
 def test_the_ticker_frees_the_head_and_the_last_limit_bytes_are_read_back(limit, writes):
-    f = OutFile("tail-test", limit, keep_tail=True)
-    w = _writer(f)
     written = bytearray()
-    try:
+    with _out_file("tail-test", limit, keep_tail=True) as (f, w):
         for i, (n, tick) in enumerate(writes):
             chunk = bytes((i * 7 + k) % 251 for k in range(n))
             os.write(w, chunk)
@@ -101,11 +110,6 @@ def test_the_ticker_frees_the_head_and_the_last_limit_bytes_are_read_back(limit,
                 assert st_.st_blocks * 512 <= limit + 2 * 4096 + n   # what is kept stays bounded
         assert f.read() == bytes(written[-limit:])
         assert f.overflow == (len(written) > limit)
-    finally:
-        os.close(w)
-        f.clear()
-        os.close(f.fd)
-        os.unlink(f.path)
 
 
 def test_where_holes_cannot_be_punched_the_head_is_kept_as_before(monkeypatch):
@@ -114,29 +118,15 @@ def test_where_holes_cannot_be_punched_the_head_is_kept_as_before(monkeypatch):
         def fallocate(*_args):
             return -1
     monkeypatch.setattr(_sandbox_io, "_libc", NoPunch)
-    f = OutFile("tail-test-nopunch", 100, keep_tail=True)
-    w = _writer(f)
-    try:
+    with _out_file("tail-test-nopunch", 100, keep_tail=True) as (f, w):
         os.write(w, b"a" * 10_000)
         f.check()                                     # truncated to the cap, as stdout is
         os.write(w, b"b" * 10)                        # lands past a hole, at the writer's offset
         assert f.read() == b"a" * 100 and f.overflow
-    finally:
-        os.close(w)
-        f.clear()
-        os.close(f.fd)
-        os.unlink(f.path)
 
 
 def test_stdout_still_keeps_its_head():
-    f = OutFile("head-test", 100)
-    w = _writer(f)
-    try:
+    with _out_file("head-test", 100) as (f, w):
         os.write(w, b"a" * 100 + b"b" * 10_000)
         f.check()
         assert f.read() == b"a" * 100 and f.overflow
-    finally:
-        os.close(w)
-        f.clear()
-        os.close(f.fd)
-        os.unlink(f.path)
