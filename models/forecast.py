@@ -141,7 +141,8 @@ class CostForecaster(BaseEstimator):
     # -- prediction ------------------------------------------------------------------------------
     @one_thread
     def predict(self, df: pd.DataFrame) -> np.ndarray:
-        """One-step (24 h ahead) prediction of each row's module-hour cost from the rows before it in
+        """The pooled model's one-step (24 h ahead) prediction of each row's module-hour cost (whatever the
+        champions: it gives the MLflow signature) from the rows before it in
         ``df``. Rows of one module-hour get that hour's total. Lacking 24 h of history gives NaN."""
         costs = hourly_cost(df, self.prices)
         times, modules, Y = cost_matrix(costs)
