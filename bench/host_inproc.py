@@ -15,7 +15,9 @@ Paths (each a row):
 * ``sandbox.run``: the sandbox alone, as the host calls it (limits, stdin, stdout, fuel/memory/CPU);
 * ``app.handle``: ``HostApp.handle`` on a parsed ``Request`` (routing, pick, lane, run, metrics, response);
 * ``http c1``: one request per ``data_received`` (what each read of a ``wrk -c1``/``-c8`` connection is);
-* ``http pipelined 8``: eight requests per ``data_received`` (wrk's pipeline.lua).
+* ``http pipelined 8``: eight requests per ``data_received`` (wrk's pipeline.lua);
+* ``host layers``: ``http c1`` with ``sandbox.run`` stubbed (a kept result): HTTP, app, runtime and
+  metrics alone, the part of the path ``wasmops/host`` owns.
 
 Run: ``PYTHONPATH=$PWD .venv/bin/python bench/host_inproc.py [--rounds 7] [--n 20000] [--profile]``.
 ``--profile``: cProfile of the ``http c1`` path instead, sorted by own time (``--profile-top``).
@@ -185,7 +187,21 @@ def paths(rt, app, loop):
             lane_check()
             raise Outgrew
 
-    return {"sandbox.run": sandbox_run, "app.handle": handle, "http c1": http1, "http pipelined 8": http8}, transports
+    result = sb.run(live.prepared, stdin=b"{}", env=dep.env, args=dep.args, limits=live.run_limits,
+                    program_name=dep.program_name)
+
+    def stubbed(n):
+        """The host's own layers only: ``http c1`` with ``sandbox.run`` answering a kept result at once."""
+        real = sb.run
+        sb.run = lambda *a, **k: result
+        try:
+            http1(n)
+        finally:
+            del sb.run                  # the class's method again
+        assert real == sb.run
+
+    return {"sandbox.run": sandbox_run, "app.handle": handle, "http c1": http1, "http pipelined 8": http8,
+            "host layers": stubbed}, transports
 
 
 class Outgrew(Exception):
@@ -213,8 +229,11 @@ def main() -> None:
     a = ap.parse_args()
     if a.pin >= 0:
         os.sched_setaffinity(0, {a.pin})
+    import logging
+
     import uvloop
 
+    logging.getLogger("wasmops.host").setLevel(logging.CRITICAL)   # a void round's 500s are counted, not logged
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory() as td:
