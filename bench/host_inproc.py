@@ -223,6 +223,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--n", type=int, default=5_000)
     ap.add_argument("--only", default="", help="comma-separated paths (besides bare) to measure")
+    ap.add_argument("--skip-bare", action="store_true", help="no bare loop: absolute figures only (A/B runs)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-top", type=int, default=40)
     ap.add_argument("--pin", type=int, default=-1, help="pin to this CPU (default: not pinned)")
@@ -245,7 +246,8 @@ def main() -> None:
                 return profile(fns[a.only or "http c1"], a.n, a.profile_top)
             if a.only:
                 fns = {k: v for k, v in fns.items() if k in a.only.split(",")}
-            fns = {"bare": bare, **fns}
+            if not a.skip_bare:
+                fns = {"bare": bare, **fns}
             for fn in fns.values():
                 fn(2000)                                    # warm-up
             best = {k: (1.0, 1.0) for k in fns}
@@ -267,7 +269,7 @@ def main() -> None:
 
 
 def report(best: dict, a, transports, void: int) -> None:
-    b = best["bare"][0]
+    b = best.get("bare", (float("nan"),))[0]
     print(f"in process, CPU per request, min of {a.rounds} rounds of {a.n:,} (load {os.getloadavg()[0]:.2f}):")
     for k, (t, p) in best.items():
         print(f"  {k:18s} {t*1e6:7.1f} µs thread CPU = {t / b:.2f}× bare   ({p*1e6:6.1f} µs process CPU)")

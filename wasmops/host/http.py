@@ -36,7 +36,8 @@ import resource
 import socket
 import struct
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 
 import httptools
@@ -65,7 +66,7 @@ MAX_HEAD_RAW = MAX_URL + MAX_HEADER_BYTES + 8 * 1024     # raw head, with separa
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     method: str
     path: str
@@ -73,12 +74,12 @@ class Request:
     body: bytes = b""
 
 
-@dataclass
+@dataclass(slots=True)
 class Response:
     status: int
     body: bytes
     ctype: bytes = b"application/json"
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    headers: Sequence[tuple[bytes, bytes]] = ()     # a run's answer has none beyond ``head``: no list to make
     close: bool = False
     head: bytes = b""       # header lines already encoded (``name: value\r\n`` each), before ``headers``
 
