@@ -249,7 +249,7 @@ def main() -> None:
             if not a.skip_bare:
                 fns = {"bare": bare, **fns}
             for fn in fns.values():
-                fn(2000)                                    # warm-up
+                measure(fn, 2000)                           # warm-up (a void one too)
             best = {k: (1.0, 1.0) for k in fns}
             void = 0
             names = list(fns)
@@ -283,7 +283,7 @@ def profile(fn, n: int, top: int) -> None:
     import cProfile
     import pstats
 
-    fn(2000)
+    measure(fn, 2000)
     pr = cProfile.Profile()
     for _ in range(max(1, n // 500)):       # in rounds: one that outgrows its slice is dropped, not the rest
         pr.enable()
