@@ -19,8 +19,9 @@ Paths (each a row):
 * ``host layers``: ``http c1`` with ``sandbox.run`` stubbed (a kept result): HTTP, app, runtime and
   metrics alone, the part of the path ``wasmops/host`` owns.
 
-Run: ``PYTHONPATH=$PWD .venv/bin/python bench/host_inproc.py [--rounds 7] [--n 20000] [--profile]``.
-``--profile``: cProfile of the ``http c1`` path instead, sorted by own time (``--profile-top``).
+Run: ``PYTHONPATH=$PWD .venv/bin/python bench/host_inproc.py [--rounds 40] [--n 1000] [--only "http c1"]``.
+``--profile``: cProfile of one path (``--only``, default ``http c1``) instead, sorted by own time.
+``--skip-bare``: absolute figures only, for comparing two trees (``PYTHONPATH=<other tree>``).
 """
 
 from __future__ import annotations
@@ -248,24 +249,29 @@ def main() -> None:
                 fns = {k: v for k, v in fns.items() if k in a.only.split(",")}
             if not a.skip_bare:
                 fns = {"bare": bare, **fns}
-            for fn in fns.values():
-                measure(fn, 2000)                           # warm-up (a void one too)
-            best = {k: (1.0, 1.0) for k in fns}
-            void = 0
-            names = list(fns)
-            for i in range(a.rounds):
-                for k in names[i % len(names):] + names[:i % len(names)]:     # each path first in turn
-                    fn = fns[k]
-                    m = measure(fn, a.n)
-                    if m is None:
-                        void += 1
-                        continue
-                    best[k] = (min(best[k][0], m[0]), min(best[k][1], m[1]))
+            best, void = interleaved(fns, a.rounds, a.n)
             report(best, a, transports, void)
             bare_sb.close()
         finally:
             app.close()
             rt.close()
+
+
+def interleaved(fns: dict, rounds: int, n: int) -> tuple[dict, int]:
+    """{path: (thread CPU, process CPU) per request, the min over rounds}, and how many rounds were void.
+    Each round runs every path once, each path first in turn."""
+    for fn in fns.values():
+        measure(fn, 2000)                           # warm-up (a void one too)
+    best = {k: (1.0, 1.0) for k in fns}
+    void, names = 0, list(fns)
+    for i in range(rounds):
+        for k in names[i % len(names):] + names[:i % len(names)]:
+            m = measure(fns[k], n)
+            if m is None:
+                void += 1
+                continue
+            best[k] = (min(best[k][0], m[0]), min(best[k][1], m[1]))
+    return best, void
 
 
 def report(best: dict, a, transports, void: int) -> None:
@@ -274,9 +280,9 @@ def report(best: dict, a, transports, void: int) -> None:
     for k, (t, p) in best.items():
         print(f"  {k:18s} {t*1e6:7.1f} µs thread CPU = {t / b:.2f}× bare   ({p*1e6:6.1f} µs process CPU)")
     ok, other = sum(t.ok for t in transports), sum(t.other for t in transports)
-    print(f"  answers: {ok:,} 200 with the module's body, {other} other"
-          + (f" (last: {transports[-1].last[:200]!r})" if other else "")
-          + f"; rounds void (a run outgrew its inline slice): {void}")
+    last = next((t.last for t in reversed(transports) if t.last), b"")
+    print(f"  answers: {ok:,} 200 with the module's body, {other} other (void rounds' 500s; last {last[:60]!r}); "
+          f"rounds void (a run outgrew its inline slice): {void}")
 
 
 def profile(fn, n: int, top: int) -> None:
