@@ -63,7 +63,7 @@ class CanaryOps:
         probe gets the stable digest and leaves the split's counter alone: the weight is a share of
         the module's own traffic (docs/spec/host-api.md)."""
         live = self.get(namespace, name)
-        slot = self.canaries.get(live.deployment.key)
+        slot = self.canaries.get(live.key)
         if pin:
             if pin == live.deployment.digest:
                 return live

@@ -36,7 +36,8 @@ import resource
 import socket
 import struct
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 
 import httptools
@@ -65,7 +66,7 @@ MAX_HEAD_RAW = MAX_URL + MAX_HEADER_BYTES + 8 * 1024     # raw head, with separa
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     method: str
     path: str
@@ -73,12 +74,12 @@ class Request:
     body: bytes = b""
 
 
-@dataclass
+@dataclass(slots=True)
 class Response:
     status: int
     body: bytes
     ctype: bytes = b"application/json"
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    headers: Sequence[tuple[bytes, bytes]] = ()     # a run's answer has none beyond ``head``: no list to make
     close: bool = False
     head: bytes = b""       # header lines already encoded (``name: value\r\n`` each), before ``headers``
 
@@ -253,7 +254,7 @@ class HttpProtocol(asyncio.Protocol):
         self.counting, self.head_raw = False, 0
         parts = self.url_parts
         self.url = parts[0] if len(parts) == 1 else b"".join(parts)
-        path = self.url.split(b"?", 1)[0].decode("latin-1")
+        self.path = path = self.url.split(b"?", 1)[0].decode("latin-1")
         self.limit = self.app.body_limit(path)
         length = self.headers.get(b"content-length", b"0").strip()
         if length.isdigit() and int(length) > self.limit:
@@ -269,16 +270,16 @@ class HttpProtocol(asyncio.Protocol):
         self.counting = False
         self.size += len(body)
         if self.size > self.limit:
-            path = self.url.split(b"?", 1)[0].decode("latin-1")
-            self._refuse(self.app.too_large(path, None, self.limit))
+            self._refuse(self.app.too_large(self.path, None, self.limit))
             raise _Stop
         self.chunks.append(body)
 
     def on_message_complete(self) -> None:
         self.counting, self.head_raw = True, 0
         self.in_request = False
-        req = Request(self.parser.get_method().decode("latin-1"), self.url.split(b"?", 1)[0].decode("latin-1"),
-                      self.headers, b"".join(self.chunks))
+        chunks = self.chunks
+        req = Request(self.parser.get_method().decode("latin-1"), self.path, self.headers,
+                      chunks[0] if len(chunks) == 1 else b"".join(chunks))
         self.pending.append((req, self.parser.should_keep_alive()))
         if not self.busy and not self.write_paused:
             self._next()

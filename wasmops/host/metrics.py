@@ -83,9 +83,11 @@ class HostMetrics:
     def labels_for(dep) -> tuple:
         return (dep.namespace, dep.name, dep.digest, dep.labels.get("team", ""), dep.labels.get("project", ""))
 
-    def observe(self, dep, result, expect: bytes | None = None, probe: bool = False) -> None:
-        """Count one run: a ``probe`` only in the ``wasmops_probe_*`` series (not billed to the team)."""
-        lv = self.labels_for(dep)
+    def observe(self, dep, result, expect: bytes | None = None, probe: bool = False, lv: tuple | None = None) -> None:
+        """Count one run: a ``probe`` only in the ``wasmops_probe_*`` series (not billed to the team).
+        ``lv``: ``labels_for(dep)`` if the caller has it (``runtime.Live.labels``)."""
+        if lv is None:
+            lv = self.labels_for(dep)
         if probe:
             return self._observe_probe(lv, result, expect)
         self.runs.add(lv, result.fuel_used, result.duration_s, getattr(result, "cpu_s", 0.0), result.peak_memory)

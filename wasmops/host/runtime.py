@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -41,6 +41,17 @@ class Live:
     deployment: Deployment
     prepared: Prepared
     run_limits: RunLimits
+    # What every request asks of the deployment, worked out once (a Deployment is not changed in place:
+    # a change is a new Deployment and a new Live): its key, metrics labels, argv[0] and digest as bytes.
+    key: str = field(init=False)
+    labels: tuple = field(init=False)
+    program_name: str = field(init=False)
+    digest_b: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        dep = self.deployment
+        self.key, self.labels = dep.key, HostMetrics.labels_for(dep)
+        self.program_name, self.digest_b = dep.program_name, dep.digest.encode()
 
 
 @dataclass
@@ -244,8 +255,8 @@ class Runtime(CanaryOps):
         ``probe``: a release probe, counted apart and not billed to the module's team (``metrics.py``)."""
         dep = live.deployment
         result = self.sandbox.run(live.prepared, stdin=body, env=dep.env, args=dep.args, limits=live.run_limits,
-                                  program_name=dep.program_name, slice_ms=slice_ms, scratch=dep.scratch)
-        self.metrics.observe(dep, result, expect, probe)
+                                  program_name=live.program_name, slice_ms=slice_ms, scratch=dep.scratch)
+        self.metrics.observe(dep, result, expect, probe, live.labels)
         return dep, result
 
     def describe(self, namespace: str, name: str) -> dict:

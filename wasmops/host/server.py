@@ -85,9 +85,10 @@ _MESSAGE_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 RUN_CONTENT_TYPE = b"application/octet-stream"
 
 
-def run_response(digest: str, r) -> Response:
+def run_response(digest: str, r, digest_b: bytes | None = None) -> Response:
+    """``digest_b``: ``digest`` encoded, if the caller has it (``runtime.Live.digest_b``)."""
     if r.ok:       # the common case, formatted in one step: the same headers as ``run_status_headers``
-        head = _RUN_HEAD % (digest.encode(), r.fuel_used, r.duration_s * 1000, r.peak_memory, r.cpu_s * 1000,
+        head = _RUN_HEAD % (digest_b or digest.encode(), r.fuel_used, r.duration_s * 1000, r.peak_memory, r.cpu_s * 1000,
                             r.exit_code)
         if r.fuel_estimated:
             head += b"x-wasmops-fuel-estimated: 1\r\n"
@@ -147,12 +148,15 @@ class HostApp:
                 if method != "POST":
                     return json_response(405, {"error": "use POST"})
                 h = req.headers
-                mark = h.get(b"x-wasmops-probe", b"0").strip()
-                if mark not in (b"0", b"1"):
-                    return json_response(400, _PROBE_VALUE)
-                probe = mark == b"1"
-                if probe and not self._authorized(req):
-                    return json_response(401, _PROBE_UNAUTHORIZED)
+                mark = h.get(b"x-wasmops-probe")
+                probe = False
+                if mark is not None:
+                    mark = mark.strip()
+                    if mark not in (b"0", b"1"):
+                        return json_response(400, _PROBE_VALUE)
+                    probe = mark == b"1"
+                    if probe and not self._authorized(req):
+                        return json_response(401, _PROBE_UNAUTHORIZED)
                 return self._run(parts[1], parts[2], req.body, h.get(b"x-wasmops-pin-digest"),
                                  h.get(b"x-wasmops-expect") if probe else None, probe)
             if parts[0] == "admin":
@@ -185,7 +189,7 @@ class HostApp:
         """``probe``: counted in the ``wasmops_probe_*`` series, not billed to the team (``metrics.py``);
         ``expect`` is honoured on probes only (``handle``)."""
         live = self.rt.pick(ns, name, pin.decode("latin-1").strip() if pin else None, probe)
-        lane = self.sched.lane(live.deployment.key)
+        lane = self.sched.lane(live.key)
         if lane.inline:
             try:
                 dep, r = self.rt.invoke_live(live, body, INLINE_SLICE_MS, expect, probe)
@@ -196,14 +200,14 @@ class HostApp:
                     lane.outgrew_slice()  # a deadline within the slice, used up inline: later runs go to the pool
                 else:
                     self.sched.short_run()    # pool runs yield the core to short ones now (sched.py)
-                return run_response(dep.digest, r)
+                return run_response(dep.digest, r, live.digest_b)
         fut = self.sched.submit(lane, self.rt.invoke_live, live, body, None, expect, probe)
-        return self._pooled(lane, fut)
+        return self._pooled(lane, fut, live.digest_b)
 
-    async def _pooled(self, lane, fut) -> Response:
+    async def _pooled(self, lane, fut, digest_b: bytes) -> Response:
         dep, r = await fut
         lane.pool_run_took(r.cpu_s, r.reason == REASON_TIMEOUT)
-        return run_response(dep.digest, r)
+        return run_response(dep.digest, r, digest_b)
 
     #: Prune stored blobs and precompiled modules after each change (``Runtime.prune_store``). The
     #: supervisor of several workers turns this off and prunes once every worker serves the change.

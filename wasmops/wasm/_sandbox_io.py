@@ -18,6 +18,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from wasmops.procs import pid_alive
+from wasmops.wasm import _cdirect as _c
 from wasmops.wasm.shape import MAX_TABLES, TABLE_ELEMENTS
 
 
@@ -191,8 +192,8 @@ def set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
     """wasmtime-py has no helper for stdin from bytes; the C API takes ownership of the vector."""
     vec = ffi.wasm_byte_vec_t()
     buf = (ffi.wasm_byte_t * len(data)).from_buffer_copy(data) if data else None
-    ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buf)
-    ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
+    _c.byte_vec_new(ctypes.byref(vec), ctypes.c_size_t(len(data)), buf)
+    _c.wasi_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
 
 
 # -- the per-run C API calls, without wasmtime-py's per-call wrappers ---------------------------
@@ -212,21 +213,26 @@ def export_index(module: wasmtime.Module, name: str, kind: type) -> int | None:
 def instantiate(pre: wasmtime.InstancePre, ctx) -> "ffi.wasmtime_instance_t":
     """``InstancePre.instantiate`` without the ``Instance`` wrapper; raises ``Trap``/``WasmtimeError``."""
     inst = ffi.wasmtime_instance_t()
-    trap = ctypes.POINTER(ffi.wasm_trap_t)()
-    error = ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, ctypes.byref(inst), ctypes.byref(trap))
+    trap = _TRAP_PTR()
+    error = _c.instance_pre_instantiate(pre.ptr(), ctx, ctypes.byref(inst), ctypes.byref(trap))
     if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
+        raise _c.error(error)
     if trap:
         raise wasmtime.Trap._from_ptr(trap)
     return inst
 
 
+_TRAP_PTR = ctypes.POINTER(ffi.wasm_trap_t)
+_NAME_PTR = ctypes.POINTER(ctypes.c_char)
+_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
+
+
 def _export(ctx, inst, index: int, name: bytes) -> "ffi.wasmtime_extern_t":
     item = ffi.wasmtime_extern_t()
-    name_ptr = ctypes.POINTER(ctypes.c_char)()
+    name_ptr = _NAME_PTR()
     name_len = ctypes.c_size_t(0)
-    if not ffi.wasmtime_instance_export_nth(ctx, ctypes.byref(inst), index, ctypes.byref(name_ptr),
-                                            ctypes.byref(name_len), ctypes.byref(item)):
+    if not _c.instance_export_nth(ctx, ctypes.byref(inst), ctypes.c_size_t(index), ctypes.byref(name_ptr),
+                                  ctypes.byref(name_len), ctypes.byref(item)):
         raise wasmtime.WasmtimeError(f"instance has no export #{index}")
     if ctypes.string_at(name_ptr, name_len.value) != name:      # the module's order is the instance's
         raise wasmtime.WasmtimeError(f"export #{index} is not {name.decode()}")
@@ -236,12 +242,12 @@ def _export(ctx, inst, index: int, name: bytes) -> "ffi.wasmtime_extern_t":
 def call_start(ctx, inst, index: int) -> None:
     """Call the ``() -> ()`` export at ``index``; an exit raises ``ExitTrap``, a trap ``Trap``."""
     item = _export(ctx, inst, index, b"_start")
-    if item.kind != ffi.WASMTIME_EXTERN_FUNC.value:
+    if item.kind != _FUNC:
         raise wasmtime.WasmtimeError("_start is not a function")
-    trap = ctypes.POINTER(ffi.wasm_trap_t)()
-    error = ffi.wasmtime_func_call(ctx, ctypes.byref(item.of.func), None, 0, None, 0, ctypes.byref(trap))
+    trap = _TRAP_PTR()
+    error = _c.func_call(ctx, ctypes.byref(item.of.func), None, _c.ZERO, None, _c.ZERO, ctypes.byref(trap))
     if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)      # an ExitTrap when the module called proc_exit
+        raise _c.error(error)      # an ExitTrap when the module called proc_exit
     if trap:
         raise wasmtime.Trap._from_ptr(trap)
 
@@ -250,7 +256,7 @@ def memory_size(ctx, inst, index: int | None) -> int:
     if index is None:
         return 0
     item = _export(ctx, inst, index, b"memory")
-    return ffi.wasmtime_memory_data_size(ctx, ctypes.byref(item.of.memory))
+    return _c.memory_data_size(ctx, ctypes.byref(item.of.memory))
 
 
 _argv_cache: dict[tuple, tuple] = {}
@@ -264,8 +270,8 @@ def set_argv(wasi: wasmtime.WasiConfig, argv: tuple[str, ...]) -> None:
             _argv_cache.clear()
         enc = [a.encode() for a in argv]
         ptrs = (ctypes.c_char_p * len(enc))(*enc)
-        arr = _argv_cache[argv] = (len(enc), ctypes.cast(ptrs, ctypes.POINTER(ctypes.POINTER(ctypes.c_char))), ptrs, enc)
-    if not ffi.wasi_config_set_argv(wasi.ptr(), arr[0], arr[1]):
+        arr = _argv_cache[argv] = (ctypes.c_size_t(len(enc)), ptrs, enc)
+    if not _c.wasi_set_argv(wasi.ptr(), arr[0], arr[1]):
         raise wasmtime.WasmtimeError("failed to configure argv")
 
 
@@ -311,43 +317,48 @@ _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 
 class RawStore:
     """A wasmtime store through the C API: what a run needs of ``wasmtime.Store`` (fuel, memory
-    limit, WASI, fuel left), ~2.4 µs cheaper per run. ``close`` frees it."""
+    limit, WASI, fuel left), ~2.4 µs cheaper per run. ``close`` frees it. The calls go through
+    ``_cdirect`` (no ctypes argument checks)."""
 
     __slots__ = ("ptr", "ctx")
 
     def __init__(self, engine: wasmtime.Engine):
-        self.ptr = ffi.wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
-        self.ctx = ffi.wasmtime_store_context(self.ptr)
+        self.ptr = _c.store_new(engine.ptr(), None, _NO_FINALIZER)
+        self.ctx = _c.store_context(self.ptr)
 
     def configure(self, fuel: int, memory: int) -> None:
         """Fuel and the memory/table limiter; the epoch deadline is ``_deadline.arm``'s."""
-        error = ffi.wasmtime_context_set_fuel(self.ctx, fuel)
+        error = _c.context_set_fuel(self.ctx, ctypes.c_uint64(fuel))
         if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
-        ffi.wasmtime_store_limiter(self.ptr, memory, TABLE_ELEMENTS, -1, -1, -1)   # table.grow: as pooled
+            raise _c.error(error)
+        _c.store_limiter(self.ptr, ctypes.c_int64(memory), _TABLE_ELEMENTS, _NO_LIMIT, _NO_LIMIT, _NO_LIMIT)
 
     def set_wasi(self, wasi: wasmtime.WasiConfig) -> None:
-        error = ffi.wasmtime_context_set_wasi(self.ctx, wasi._consume())
+        error = _c.context_set_wasi(self.ctx, wasi._consume())
         if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
+            raise _c.error(error)
 
     def fuel_left(self) -> int:
         left = ctypes.c_uint64(0)
-        error = ffi.wasmtime_context_get_fuel(self.ctx, ctypes.byref(left))
+        error = _c.context_get_fuel(self.ctx, ctypes.byref(left))
         if error:
-            wasmtime.WasmtimeError._from_ptr(error)      # freed with the wrapper
+            _c.error(error)      # freed with the wrapper
             return 0
         return left.value
 
     def close(self) -> None:
         if self.ptr is not None:
-            ffi.wasmtime_store_delete(self.ptr)
+            _c.store_delete(self.ptr)
             self.ptr = self.ctx = None
+
+
+_TABLE_ELEMENTS, _NO_LIMIT = ctypes.c_int64(TABLE_ELEMENTS), ctypes.c_int64(-1)   # table.grow: as pooled
 
 
 def set_output_files(wasi: wasmtime.WasiConfig, out: "OutFile", err: "OutFile") -> None:
     """stdout and stderr to the thread's files (paths encoded once per file)."""
-    if not ffi.wasi_config_set_stdout_file(wasi.ptr(), out.cpath):
+    ptr = wasi.ptr()
+    if not _c.wasi_set_stdout_file(ptr, out.cpath):
         raise wasmtime.WasmtimeError(f"failed to open {out.path} for stdout")
-    if not ffi.wasi_config_set_stderr_file(wasi.ptr(), err.cpath):
+    if not _c.wasi_set_stderr_file(ptr, err.cpath):
         raise wasmtime.WasmtimeError(f"failed to open {err.path} for stderr")
