@@ -107,3 +107,18 @@ def test_success_exit_codes_changed_after_add_are_said_with_the_line_to_set(ws):
     finally:
         _success_codes(ws, None)
         ws.edit_manifest("dev/speak", lambda doc: doc["spec"]["runtimeConfig"].pop("successExitCodes", None))
+
+
+def test_when_the_cases_disagree_on_env_the_refusal_lists_each_with_its_cases(ws):
+    """Found from outside (fourth round): cases needing different env values got the generic hint."""
+    from wasmops.errors import SpecError
+
+    _cases(ws, [{"name": "lax", "env": {"MODE": "lax"}, "stdin": "hi", "expect_stdout": ""},
+                {"name": "lax-too", "env": {"MODE": "lax"}, "expect_stdout": ""},
+                {"name": "strict", "env": {"MODE": "strict"}, "stdin": "hi", "expect_stdout": ""}])
+    with pytest.raises(SpecError) as e:
+        _notes(ws)
+    hint = e.value.hint
+    assert ('the cases ask for 2 different configurations (env {"MODE": "lax"} (2 cases: lax, lax-too); '
+            'env {"MODE": "strict"} (1 case: strict))' in hint), hint
+    assert "; set spec.runtimeConfig.env in " in hint and "speak.yaml to the one the deployment serves" in hint, hint

@@ -325,29 +325,13 @@ def _cases_preflight(src: ModuleSource, manifest: WasmModuleDeployment, key: str
         case_fix = (f"add a case with {f'exactly the deployment args (`args: {json.dumps(args)}`)' if args else 'no args'}"
                     f", within 8 MiB of stdin, and with exactly the deployment's env "
                     f"(`env: {json.dumps(env or {})}`; the host runs every case with them)")
-        shared = _shared_env(src, manifest_file)
+        from wasmops.onboard_env import shared_env
+
+        shared = shared_env(src, manifest_file)
         raise SpecError(f"none of the test cases can run through the host of {key}, so the deployment could not "
                         f"be verified ({listed})", where=where + ": tests",
                         hint=(f"{shared}, or {case_fix}" if shared else case_fix) +
                              f" (or set spec.verify.allowUnverified in {manifest_file})")
-
-
-def _shared_env(src: ModuleSource, manifest_file: Path) -> str:
-    """When every case that only needs another env or args asks for the same ones, the manifest fix
-    that runs them (the deployment's env and args are the module's configuration): '' otherwise."""
-    from wasmops.supply.testrun import why_not_runnable
-
-    wanted = {(json.dumps(c.env, sort_keys=True), json.dumps(c.args, ensure_ascii=False)) for c in src.tests
-              if (c.env or c.args) and why_not_runnable(c, c.env, c.args) is None}
-    if len(wanted) != 1:
-        return ""
-    env, args = wanted.pop()
-    fields = [(f, v) for f, v in (("env", env), ("args", args)) if v not in ("{}", "[]")]
-    if len(fields) == 1:
-        (f, v), = fields
-        return f"set spec.runtimeConfig.{f} in {manifest_file} to {v} (the {f} the cases run with) and commit it"
-    return (f"set spec.runtimeConfig.env to {env} and spec.runtimeConfig.args to {args} in {manifest_file} "
-            "(the env and args the cases run with) and commit it")
 
 
 def _policy_preflight(settings, src: ModuleSource, manifest: WasmModuleDeployment, key: str) -> None:
