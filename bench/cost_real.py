@@ -77,8 +77,9 @@ def backtest(df: pd.DataFrame, observed: dict[str, np.ndarray]) -> tuple[dict[st
     for origin in range(first - 1, n - 168, 168):
         hist = df[df["ts"] <= times[origin]]
         fc = CostForecaster(prices=PRICES).fit(hist)
-        served = fc.forecast(hist, 168).pivot(index="ts", columns="module", values="cost")
-        model = fc._model_only(hist, 168).reshape(168, -1)
+        frame, model = fc._served_and_model(hist, 168)
+        served = frame.pivot(index="ts", columns="module", values="cost")
+        model = model.reshape(168, -1)
         naive = champions.forecasts(Y[: origin + 1], 168)
         actual = Y[origin + 1: origin + 169]
         for j, m in enumerate(map(str, modules)):

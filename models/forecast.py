@@ -33,7 +33,6 @@ forecast's error, ``model_mae`` the pooled model's alone.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,13 +156,23 @@ class CostForecaster(BaseEstimator):
     def forecast(self, history_df: pd.DataFrame, hours: int) -> pd.DataFrame:
         """Hourly cost per module for the ``hours`` after the last hour in ``history_df``: each
         module's champion (``champions_``; ``model`` for a module the fit did not see)."""
+        return self._served_and_model(history_df, hours)[0]
+
+    @one_thread
+    def _served_and_model(self, history_df: pd.DataFrame, hours: int) -> tuple[pd.DataFrame, np.ndarray]:
+        """:meth:`forecast`'s frame, and the pooled model's forecast in its row order (whatever the champions)."""
         costs = hourly_cost(history_df, self.prices)
         times, modules, Y = cost_matrix(costs)
         teams = costs.groupby("module")["team"].last().reindex(modules).to_numpy(dtype=str)
-        chosen = [getattr(self, "champions_", {}).get(str(m), "model") for m in modules]
-        fc = champions.compose(self._model_matrix(times, modules, Y, hours), Y, chosen)
+        model = self._model_matrix(times, modules, Y, hours)
+        served = champions.compose(model, Y, self._served_by(modules))
         future = pd.date_range(times[-1] + pd.Timedelta(hours=1), periods=hours, freq="h")
-        return _long(future, modules, teams, fc)
+        return _long(future, modules, teams, served), model.ravel()
+
+    def _served_by(self, modules) -> list[str]:
+        """Each module's champion; ``model`` for one the fit did not see (or a model from before champions)."""
+        chosen = getattr(self, "champions_", {})
+        return [chosen.get(str(m), "model") for m in modules]
 
     def _model_matrix(self, times, modules, Y, hours: int) -> np.ndarray:
         """The model's forecast (hours x modules) after the last row of ``Y``: recursive in blocks
@@ -172,9 +181,7 @@ class CostForecaster(BaseEstimator):
         ext = times.append(pd.date_range(times[-1] + pd.Timedelta(hours=1), periods=hours, freq="h"))
         Yx = np.vstack([Y, np.full((hours, len(modules)), np.nan)])
         codes = self._codes(modules)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a module with no number in the last week
-            fallback = np.nan_to_num(np.nanmean(Y[-168:], axis=0), nan=0.0)
+        fallback = champions.last_week_mean(Y)
         for b in range(T, T + hours, MIN_LAG):
             t = np.arange(b, min(b + MIN_LAG, T + hours))
             X, level = self._design(Yx, ext, t, codes)
@@ -190,8 +197,8 @@ class CostForecaster(BaseEstimator):
         actual = hourly_cost(holdout_df, self.prices)
         actual = actual[actual["ts"] > hist_end]
         hours = int((actual["ts"].max() - hist_end) / pd.Timedelta(hours=1))
-        fc = self.forecast(history_df, hours).rename(columns={"cost": "pred"})
-        fc["model"] = self._model_only(history_df, hours)
+        fc, fc_model = self._served_and_model(history_df, hours)
+        fc = fc.rename(columns={"cost": "pred"}).assign(model=fc_model)
         base = seasonal_naive(history_df, hours, self.prices).rename(columns={"cost": "base"})
         j = actual.merge(fc[["ts", "module", "pred", "model"]], on=["ts", "module"]).merge(
             base[["ts", "module", "base"]], on=["ts", "module"])
@@ -205,11 +212,6 @@ class CostForecaster(BaseEstimator):
             "horizon_hours": hours, "n": int(len(j)),
             "model_mae": float(np.mean(np.abs(j["cost"] - j["model"]))),  # the pooled model on every module
         }
-
-    def _model_only(self, history_df: pd.DataFrame, hours: int) -> np.ndarray:
-        """The pooled model's forecast in :meth:`forecast`'s row order, whatever the champions."""
-        times, modules, Y = cost_matrix(hourly_cost(history_df, self.prices))
-        return self._model_matrix(times, modules, Y, hours).ravel()
 
     # -- budgets ---------------------------------------------------------------------------------
     def forecast_rest_of_month(self, history_df: pd.DataFrame, now) -> MonthForecast:
@@ -232,7 +234,7 @@ class CostForecaster(BaseEstimator):
         per_module["mtd_cost"] = mtd.reindex(per_module.index).fillna(0.0)
         per_module["forecast_cost"] = fc.groupby("module")["cost"].sum().reindex(per_module.index).fillna(0.0)
         per_module["projected_cost"] = per_module["mtd_cost"] + per_module["forecast_cost"]
-        per_module["forecast_by"] = [getattr(self, "champions_", {}).get(str(m), "model") for m in per_module.index]
+        per_module["forecast_by"] = self._served_by(per_module.index)
         per_module = per_module.reset_index()
         per_team = per_module.groupby("team", as_index=False)[["mtd_cost", "forecast_cost", "projected_cost"]].sum()
         return MonthForecast(now=now, month_start=month_start, month_end=month_end, hours_forecast=hours,

@@ -68,12 +68,20 @@ def forecasts(Y: np.ndarray, hours: int) -> dict[str, np.ndarray]:
     candidate has no number for (a gap in the history) gets the module's mean over the last week."""
     origin = len(Y) - 1
     ahead = np.arange(origin + 1, origin + 1 + hours)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # a module with no number in the last week: 0
-        fallback = np.nan_to_num(np.nanmean(Y[-168:], axis=0), nan=0.0) if len(Y) else np.zeros(Y.shape[1])
+    fallback = last_week_mean(Y)
     out = {"naive24": _naive(Y, origin, ahead, 24), "naive168": _naive(Y, origin, ahead, 168),
            "mean4w": _mean4w(Y, origin, ahead)}
     return {k: np.where(np.isfinite(v), v, fallback) for k, v in out.items()}
+
+
+def last_week_mean(Y: np.ndarray) -> np.ndarray:
+    """Each module's mean over the last 168 rows of ``Y`` (0 for one with no number there): what a
+    forecast falls back on for an hour it has nothing for."""
+    if not len(Y):
+        return np.zeros(Y.shape[1])
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a module with no number in the last week: 0
+        return np.nan_to_num(np.nanmean(Y[-168:], axis=0), nan=0.0)
 
 
 def origins(n_hours: int, horizon: int = HORIZON, min_history: int | None = None,
@@ -96,21 +104,14 @@ def select(Y: np.ndarray, fit_forecast: FitForecast, *, most: int = SELECT_ORIGI
         actual = Y[o + 1: o + 1 + HORIZON]
         fc = {"model": np.asarray(fit_forecast(o, len(actual)), dtype=float), **forecasts(Y[: o + 1], len(actual))}
         for k in CANDIDATES:
-            errs[k].append(_mae(fc[k], actual))
-    mae = {k: _mean_over_origins(np.vstack(v)) for k, v in errs.items()}
+            errs[k].append(_column_mean(np.abs(fc[k] - actual)))   # MAE per module over the hours with an actual
+    mae = {k: _column_mean(np.vstack(v)) for k, v in errs.items()}
     table = [{k: float(mae[k][j]) for k in CANDIDATES} for j in range(n)]
     return Selection(champions=[_best(row) for row in table], mae=table, origins=len(starts))
 
 
-def _mae(forecast: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    """Per module: the mean absolute error over the hours with an actual (NaN when none)."""
-    err = np.abs(forecast - actual)
-    ok = np.isfinite(err)
-    with np.errstate(all="ignore"):
-        return np.where(ok.any(axis=0), np.where(ok, err, 0.0).sum(axis=0) / ok.sum(axis=0), np.nan)
-
-
-def _mean_over_origins(a: np.ndarray) -> np.ndarray:
+def _column_mean(a: np.ndarray) -> np.ndarray:
+    """Per column: the mean of its numbers (NaN when it has none)."""
     ok = np.isfinite(a)
     with np.errstate(all="ignore"):
         return np.where(ok.any(axis=0), np.where(ok, a, 0.0).sum(axis=0) / ok.sum(axis=0), np.nan)

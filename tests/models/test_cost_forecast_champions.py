@@ -47,7 +47,7 @@ def test_an_office_hours_module_is_served_no_worse_than_repeating_last_week(open
     fc = CostForecaster(prices=PRICES, max_iter=100).fit(hist)      # fewer trees: the same zero forecast
     week = fc.forecast(hist, 168)
     served, naive168 = _mae(week, "office", y[-168:]), float(np.mean(np.abs(y[-336:-168] - y[-168:])))
-    model = float(np.mean(np.abs(fc._model_only(hist, 168).reshape(168, 2)[:, 0] - y[-168:])))
+    model = float(np.mean(np.abs(fc._served_and_model(hist, 168)[1].reshape(168, 2)[:, 0] - y[-168:])))
     assert fc.champion_origins_ >= 2
     assert served <= naive168 * 1.05, (fc.champions_, fc.champion_mae_["office"], served, naive168, model)
     if fc.champions_["office"] == "model":  # kept only where it backtested best
